@@ -1,0 +1,182 @@
+"""Argument and array checks that build layernet's standard error messages.
+
+Every message names who is complaining (a layer such as ``Conv 'conv_1'`` or a
+function), the argument, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def resolve_dtype(dtype: Any, owner: str) -> np.dtype:
+    """Return ``float32`` or ``float64`` as a NumPy dtype, or raise a clear error."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"{owner}: invalid value for `dtype`: expected 'float32' or 'float64', "
+            f"received {dtype!r}."
+        )
+    return dt
+
+
+def is_int(value: Any) -> bool:
+    """True for Python and NumPy integers, False for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def int_tuple(
+    value: Any,
+    n: int | None,
+    arg: str,
+    owner: str,
+    *,
+    minimum: int = 1,
+) -> tuple[int, ...]:
+    """Normalise an int or a sequence of ints to a tuple of length ``n``.
+
+    ``n=None`` keeps the length of a sequence (an int gives a 1-tuple). Every
+    entry must be an integer ``>= minimum``.
+    """
+    what = "positive ints" if minimum == 1 else f"ints >= {minimum}"
+    if is_int(value):
+        out = (int(value),) * (1 if n is None else n)
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        if not all(is_int(v) for v in value) or len(value) == 0:
+            raise ValueError(
+                f"{owner}: invalid value for `{arg}`: expected an int or a tuple of {what}, "
+                f"received {value!r}."
+            )
+        if n is not None and len(value) != n:
+            raise ValueError(
+                f"{owner}: invalid value for `{arg}`: expected {n} values (one per spatial "
+                f"axis), received {len(value)}: {value!r}."
+            )
+        out = tuple(int(v) for v in value)
+    else:
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected an int or a tuple of {what}, "
+            f"received {value!r}."
+        )
+    if any(v < minimum for v in out):
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected {what}, received {value!r}."
+        )
+    return out
+
+
+def check_padding(value: Any, owner: str) -> str | tuple:
+    """Validate a padding spec: ``"valid"``, ``"same"``, an int or a per-axis tuple.
+
+    A per-axis tuple holds ints (symmetric) or ``(before, after)`` pairs. The
+    spec is returned in a canonical form (strings lower-cased, lists as tuples);
+    :func:`resolve_padding` turns it into per-axis pairs once the input shape is known.
+    """
+    msg = (
+        f"{owner}: invalid value for `padding`: expected 'valid', 'same', a non-negative int, "
+        f"or a tuple of non-negative ints or (before, after) pairs, received {value!r}."
+    )
+    if isinstance(value, str):
+        if value.lower() not in ("valid", "same"):
+            raise ValueError(msg)
+        return value.lower()
+    if is_int(value):
+        if value < 0:
+            raise ValueError(msg)
+        return int(value)
+    if isinstance(value, Sequence) and len(value) > 0:
+        out = []
+        for v in value:
+            if is_int(v) and v >= 0:
+                out.append(int(v))
+            elif (
+                isinstance(v, Sequence)
+                and not isinstance(v, str)
+                and len(v) == 2
+                and all(is_int(p) and p >= 0 for p in v)
+            ):
+                out.append((int(v[0]), int(v[1])))
+            else:
+                raise ValueError(msg)
+        return tuple(out)
+    raise ValueError(msg)
+
+
+def resolve_padding(
+    padding: str | int | tuple,
+    spatial: Sequence[int],
+    window: Sequence[int],
+    strides: Sequence[int],
+    owner: str,
+) -> tuple[tuple[int, int], ...]:
+    """Per-axis ``(before, after)`` padding for inputs of spatial shape ``spatial``.
+
+    ``window`` is the effective (dilated) window size. ``"same"`` follows
+    TensorFlow: the output has ``ceil(n / stride)`` entries and any odd pad goes after.
+    """
+    rank = len(spatial)
+    if padding == "valid":
+        return ((0, 0),) * rank
+    if padding == "same":
+        pads = []
+        for n, k, s in zip(spatial, window, strides, strict=True):
+            out = -(-n // s)
+            total = max((out - 1) * s + k - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    if is_int(padding):
+        return ((int(padding), int(padding)),) * rank
+    if len(padding) != rank:
+        raise ValueError(
+            f"{owner}: invalid value for `padding`: expected {rank} entries (one per spatial "
+            f"axis), received {padding!r}."
+        )
+    return tuple((p, p) if is_int(p) else tuple(p) for p in padding)
+
+
+def as_array(x: Any, owner: str, arg: str = "input") -> np.ndarray:
+    """Return ``x`` as a real numeric ndarray, refusing objects, strings and complex values."""
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(
+                f"{owner}: expected `{arg}` to be a numeric array, received "
+                f"{type(x).__name__} that NumPy cannot convert ({exc})."
+            ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{owner}: expected `{arg}` to be a real numeric array, received an array of "
+            f"dtype {arr.dtype} and shape {arr.shape}."
+        )
+    return arr
+
+
+def check_finite(x: np.ndarray, owner: str, arg: str) -> None:
+    """Raise if ``x`` holds NaN or infinity, saying where the first one is."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))
+        raise ValueError(
+            f"{owner}: `{arg}` contains {len(bad)} non-finite value(s) (NaN or inf); the first "
+            f"is at index {tuple(int(i) for i in bad[0])}."
+        )
+
+
+def shape_str(shape: Sequence[int | None]) -> str:
+    """Format a shape like ``(None, 40, 1)`` for messages."""
+    return (
+        "("
+        + ", ".join("None" if s is None else str(s) for s in shape)
+        + (",)" if len(shape) == 1 else ")")
+    )

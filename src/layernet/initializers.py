@@ -1,0 +1,73 @@
+r"""Weight initialisers, chosen by name.
+
+Each initialiser maps ``(shape, fan_in, fan_out, rng, dtype)`` to an array.
+For a kernel of shape ``(*kernel_size, in_channels, filters)`` the fans are
+:math:`\text{fan}_\text{in} = \prod k_i \cdot C_\text{in}` and
+:math:`\text{fan}_\text{out} = \prod k_i \cdot C_\text{out}`.
+
+=================  ==========================================================
+name               distribution
+=================  ==========================================================
+``he_normal``      :math:`\mathcal N(0, 2/\text{fan}_\text{in})` (He et al., 2015)
+``he_uniform``     :math:`U(-a, a)`, :math:`a = \sqrt{6/\text{fan}_\text{in}}`
+``glorot_normal``  :math:`\mathcal N(0, 2/(\text{fan}_\text{in}+\text{fan}_\text{out}))`
+``glorot_uniform`` :math:`U(-a, a)`, :math:`a = \sqrt{6/(\text{fan}_\text{in}+\text{fan}_\text{out})}`
+``lecun_uniform``  :math:`U(-a, a)`, :math:`a = \sqrt{1/\text{fan}_\text{in}}` (PyTorch's default)
+``zeros``          all zeros
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator, np.dtype], np.ndarray]
+
+
+def _he_normal(shape, fan_in, fan_out, rng, dtype):
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def _he_uniform(shape, fan_in, fan_out, rng, dtype):
+    a = np.sqrt(6.0 / fan_in)
+    return rng.uniform(-a, a, shape).astype(dtype)
+
+
+def _glorot_normal(shape, fan_in, fan_out, rng, dtype):
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
+
+
+def _glorot_uniform(shape, fan_in, fan_out, rng, dtype):
+    a = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, shape).astype(dtype)
+
+
+def _lecun_uniform(shape, fan_in, fan_out, rng, dtype):
+    a = np.sqrt(1.0 / fan_in)
+    return rng.uniform(-a, a, shape).astype(dtype)
+
+
+def _zeros(shape, fan_in, fan_out, rng, dtype):
+    return np.zeros(shape, dtype=dtype)
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "he_normal": _he_normal,
+    "he_uniform": _he_uniform,
+    "glorot_normal": _glorot_normal,
+    "glorot_uniform": _glorot_uniform,
+    "lecun_uniform": _lecun_uniform,
+    "zeros": _zeros,
+}
+
+
+def get(name: str, owner: str, arg: str) -> Initializer:
+    """Look an initialiser up by name, with a clear error for unknown names."""
+    if not isinstance(name, str) or name not in INITIALIZERS:
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected one of {sorted(INITIALIZERS)}, "
+            f"received {name!r}."
+        )
+    return INITIALIZERS[name]

@@ -1,0 +1,26 @@
+"""Layer classes; every one follows the contract of :class:`Layer`."""
+
+from .activations import ReLU, Sigmoid, Tanh
+from .base import Layer
+from .conv import Conv, Conv1D, Conv2D
+from .dense import Dense
+from .pooling import AvgPool, AvgPool1D, AvgPool2D, MaxPool, MaxPool1D, MaxPool2D
+from .reshape import Flatten
+
+__all__ = [
+    "AvgPool",
+    "AvgPool1D",
+    "AvgPool2D",
+    "Conv",
+    "Conv1D",
+    "Conv2D",
+    "Dense",
+    "Flatten",
+    "Layer",
+    "MaxPool",
+    "MaxPool1D",
+    "MaxPool2D",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+]

@@ -1,0 +1,134 @@
+r"""Element-wise activation layers: ReLU, Sigmoid, Tanh."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import MAX_JACOBIAN_ENTRIES, Layer
+
+
+class _Elementwise(Layer):
+    r"""A layer :math:`Y = r(X)` applied entry by entry; no parameters.
+
+    Its input Jacobian is diagonal, :math:`\operatorname{diag}(r'(\operatorname{vec} X))`,
+    built here in closed form.
+    """
+
+    def _output_shape(self, input_shape):
+        return input_shape
+
+    def _derivative(self, cache) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward_input(self, dy, cache):
+        return dy * self._derivative(cache)
+
+    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
+        x, y, cache = self._jacobian_setup(x)
+        self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
+        return np.diag(np.broadcast_to(self._derivative(cache), x.shape).ravel()).astype(
+            self.dtype, copy=False
+        )
+
+
+class ReLU(_Elementwise):
+    r"""Rectified linear unit (the notes' *ramp* layer), :math:`r(x) = \max(0, x)`.
+
+    Notes
+    -----
+    .. math::
+
+        Y = \max(0, X), \qquad
+        \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y} \odot \mathbb 1[X > 0].
+
+    The derivative :math:`r'(x)` is 1 for :math:`x > 0` and 0 for :math:`x < 0`;
+    at :math:`x = 0` the function has a kink and no derivative (the lecture notes
+    leave it undefined). layernet uses 0 there, as PyTorch and TensorFlow do; it is
+    one valid subgradient. The Jacobian
+    :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(X)^T =
+    \operatorname{diag}(\mathbb 1[\operatorname{vec}(X) > 0])` is diagonal.
+    There are no parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> relu = ln.ReLU(dtype="float64")
+    >>> relu.forward(np.array([[-1.0, 0.0, 2.0]]))
+    array([[0., 0., 2.]])
+    >>> relu.backward_input(np.array([[5.0, 5.0, 5.0]]))
+    array([[0., 0., 5.]])
+    """
+
+    _default_name = "relu"
+
+    def _forward(self, x, training):
+        return np.maximum(x, 0), x > 0
+
+    def _derivative(self, cache):
+        return cache
+
+    def _backward_input(self, dy, cache):
+        return dy * cache
+
+
+class Sigmoid(_Elementwise):
+    r"""Logistic sigmoid, :math:`\sigma(x) = 1/(1 + e^{-x})`.
+
+    Notes
+    -----
+    .. math::
+
+        Y = \sigma(X), \qquad
+        \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y} \odot Y \odot (1 - Y),
+
+    with a diagonal Jacobian :math:`\operatorname{diag}(\operatorname{vec}(Y(1-Y)))`.
+    Computed without overflow for large :math:`|x|`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> ln.Sigmoid(dtype="float64").forward(np.array([[0.0]]))
+    array([[0.5]])
+    """
+
+    _default_name = "sigmoid"
+
+    def _forward(self, x, training):
+        e = np.exp(-np.abs(x))
+        y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return y, y
+
+    def _derivative(self, cache):
+        return cache * (1 - cache)
+
+
+class Tanh(_Elementwise):
+    r"""Hyperbolic tangent.
+
+    Notes
+    -----
+    .. math::
+
+        Y = \tanh(X), \qquad
+        \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y} \odot (1 - Y^2),
+
+    with a diagonal Jacobian.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> ln.Tanh(dtype="float64").forward(np.array([[0.0]]))
+    array([[0.]])
+    """
+
+    _default_name = "tanh"
+
+    def _forward(self, x, training):
+        y = np.tanh(x)
+        return y, y
+
+    def _derivative(self, cache):
+        return 1 - cache * cache

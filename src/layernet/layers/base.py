@@ -1,0 +1,411 @@
+r"""The Layer contract: forward, both backward rules, and explicit vec-Jacobians.
+
+A network is a chain :math:`X^1 \to X^2 \to \dots \to X^L \to z` in which layer
+:math:`i` maps its input :math:`X^i` and parameters :math:`w^i` to
+:math:`X^{i+1}`. With :math:`\operatorname{vec}` the C-order flattening
+(``ravel()``), the chain rule reads
+
+.. math::
+
+    \frac{\partial z}{\partial \operatorname{vec}(w^i)^T}
+      = \frac{\partial z}{\partial \operatorname{vec}(X^{i+1})^T}
+        \frac{\partial \operatorname{vec}(X^{i+1})}{\partial \operatorname{vec}(w^i)^T},
+    \qquad
+    \frac{\partial z}{\partial \operatorname{vec}(X^i)^T}
+      = \frac{\partial z}{\partial \operatorname{vec}(X^{i+1})^T}
+        \frac{\partial \operatorname{vec}(X^{i+1})}{\partial \operatorname{vec}(X^i)^T}.
+
+A layer's :meth:`Layer.backward_params` and :meth:`Layer.backward_input` compute
+exactly these vector-matrix products without forming the matrices;
+:meth:`Layer.jacobian_params` and :meth:`Layer.jacobian_input` form them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import _random
+from .._validation import as_array, is_int, resolve_dtype, shape_str
+
+#: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
+MAX_JACOBIAN_ENTRIES = 4_000_000
+
+_REGISTRY: dict[str, type[Layer]] = {}
+
+
+class Layer:
+    r"""Base class of every layer: the contract that models, tests and users rely on.
+
+    Data is channels-last, ``(batch, *spatial, channels)``. A subclass
+    implements ``_build``, ``_output_shape``, ``_forward``, ``_backward_input``
+    and (if it has parameters) ``_backward_params``; this class supplies
+    validation, lazy building, the forward cache, gradient accumulation and the
+    explicit Jacobians.
+
+    Parameters
+    ----------
+    name : str, optional
+        Name used in summaries and error messages; ``"<kind>_<n>"`` by default.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of parameters, computation and outputs. Inputs are cast to it.
+    seed : int, optional
+        Seed of the generator that initialises the parameters. ``None`` draws
+        one from the global seed (see :func:`layernet.set_seed`).
+    trainable : bool, default True
+        A frozen layer (``False``) is not updated by optimisers but still
+        passes gradients back through :meth:`backward_input`.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The parameters by name (empty for parameter-free layers).
+    grads : dict of str to ndarray
+        Gradients accumulated by :meth:`backward_params`, same names and shapes
+        as ``params``; reset with :meth:`zero_grad`.
+    built : bool
+        Whether the parameters exist.
+    input_shape : tuple or None
+        ``(None, *sample_shape)`` once built.
+
+    Notes
+    -----
+    ``vec`` is C-order flattening throughout: for ``Y`` of shape ``(N, L, C)``,
+    entry ``Y[n, l, c]`` is ``vec(Y)[(n*L + l)*C + c]``. The Jacobians cover the
+    whole batch, so their shapes are ``(Y.size, X.size)`` and ``(Y.size, θ.size)``.
+    """
+
+    _default_name: ClassVar[str] = "layer"
+    _counters: ClassVar[dict[str, itertools.count]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            _REGISTRY[cls.__name__] = cls
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
+        kind = type(self).__name__
+        if name is None:
+            counter = Layer._counters.setdefault(self._default_name, itertools.count(1))
+            name = f"{self._default_name}_{next(counter)}"
+        elif not isinstance(name, str) or not name:
+            raise ValueError(
+                f"{kind}: invalid value for `name`: expected a non-empty str, received {name!r}."
+            )
+        self.name = name
+        self.dtype = resolve_dtype(dtype, f"{kind} '{name}'")
+        if seed is not None and not (is_int(seed) and seed >= 0):
+            raise ValueError(
+                f"{kind} '{name}': invalid value for `seed`: expected a "
+                f"non-negative int or None, received {seed!r}."
+            )
+        self.seed = seed
+        if not isinstance(trainable, bool):
+            raise ValueError(
+                f"{kind} '{name}': invalid value for `trainable`: expected a "
+                f"bool, received {trainable!r}."
+            )
+        self.trainable = trainable
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.built = False
+        self.input_shape: tuple[int | None, ...] | None = None
+        self._cache: Any = None
+        self._y_shape: tuple[int, ...] | None = None
+
+    # ------------------------------------------------------------------ naming
+    @property
+    def owner(self) -> str:
+        """How error messages refer to this layer, e.g. ``Conv 'conv_1'``."""
+        return f"{type(self).__name__} '{self.name}'"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------ configuration
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this layer (JSON-serialisable)."""
+        return {
+            "name": self.name,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """Rebuild a layer from :meth:`get_config`'s output."""
+        return cls(**config)
+
+    # -------------------------------------------------------------- shape logic
+    #: Number of input dims including batch, or ``None`` when any rank >= 2 is accepted.
+    _input_ndim: int | None = None
+
+    def _expected_layout(self) -> str:
+        """Human description of the expected input layout, for messages."""
+        nd = self._input_ndim
+        if nd is None:
+            return "(batch, ...)"
+        spatial = {3: "length, ", 4: "height, width, ", 5: "depth, height, width, "}
+        return f"(batch, {spatial.get(nd, '')}channels)" if nd >= 3 else "(batch, features)"
+
+    def _check_input_shape(self, shape: tuple[int | None, ...]) -> None:
+        """Raise a clear error if this layer cannot take inputs of ``shape``.
+
+        Subclasses extend it (channels against the built kernel, window sizes).
+        """
+        nd = self._input_ndim
+        if nd is not None and len(shape) != nd:
+            raise ValueError(
+                f"{self.owner}: expected input with {nd} dims {self._expected_layout()}, "
+                f"got shape {shape_str(shape)}."
+            )
+        if nd is None and len(shape) < 2:
+            raise ValueError(
+                f"{self.owner}: expected input with at least 2 dims (batch, ...), "
+                f"got shape {shape_str(shape)}."
+            )
+        if self.built and self.input_shape is not None and len(shape) != len(self.input_shape):
+            raise ValueError(
+                f"{self.owner}: built for inputs of shape {shape_str(self.input_shape)}, "
+                f"got shape {shape_str(shape)}."
+            )
+
+    def _normalize_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        if (
+            not isinstance(input_shape, Sequence)
+            or isinstance(input_shape, str)
+            or not all((s is None or (is_int(s) and s >= 0)) for s in input_shape)
+        ):
+            raise ValueError(
+                f"{self.owner}: invalid value for `input_shape`: expected a tuple of "
+                f"non-negative ints (None for the batch), received {input_shape!r}."
+            )
+        return tuple(None if s is None else int(s) for s in input_shape)
+
+    def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """Shape of the output for inputs of ``input_shape`` (pure; validates).
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            Full input shape including the batch axis (``None`` allowed there).
+
+        Returns
+        -------
+        tuple of int or None
+        """
+        shape = self._normalize_shape(input_shape)
+        self._check_input_shape(shape)
+        return self._output_shape(shape)
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create the parameters for inputs of ``input_shape`` (batch axis included).
+
+        Called by the first :meth:`forward`; calling it again rebuilds the
+        parameters with fresh values from the layer's seed.
+        """
+        shape = self._normalize_shape(input_shape)
+        self.built = False
+        self._check_input_shape(shape)
+        self._output_shape(shape)  # validates window sizes against the input
+        self.params = {}
+        self._build(shape, _random.generator(self.seed))
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.input_shape = (None, *shape[1:])
+        self.built = True
+        self._cache = None
+
+    # hooks for subclasses ----------------------------------------------------
+    def _build(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
+        """Create ``self.params`` (nothing for parameter-free layers)."""
+
+    def _output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        raise NotImplementedError
+
+    def _forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def _backward_input(self, dy: np.ndarray, cache: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward_params(self, dy: np.ndarray, cache: Any) -> dict[str, np.ndarray]:
+        return {}
+
+    # ------------------------------------------------------------ computation
+    def _prepare_input(self, x: Any) -> np.ndarray:
+        x = as_array(x, self.owner, "input")
+        self._check_input_shape(x.shape)
+        if not self.built:
+            self.build(x.shape)
+        return x.astype(self.dtype, copy=False)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Compute the output ``Y`` and keep what the backward rules need.
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch, *spatial, channels)
+            The input; cast to the layer's dtype. The layer builds itself on
+            the first call.
+        training : bool, default False
+            Whether this is a training pass (for layers that behave differently).
+
+        Returns
+        -------
+        ndarray
+            The output; its shape is ``output_shape(x.shape)``.
+        """
+        x = self._prepare_input(x)
+        y, cache = self._forward(x, bool(training))
+        self._cache = cache
+        self._y_shape = y.shape
+        return y
+
+    __call__ = forward
+
+    def _check_dy(self, dy: Any) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError(
+                f"{self.owner}: backward called before forward; call forward(x) first so the "
+                f"layer knows the input it differentiates at."
+            )
+        dy = as_array(dy, self.owner, "dy")
+        if dy.shape != self._y_shape:
+            raise ValueError(
+                f"{self.owner}: expected `dy` of shape {shape_str(self._y_shape)} (the shape of "
+                f"the last output), got shape {shape_str(dy.shape)}."
+            )
+        return dy.astype(self.dtype, copy=False)
+
+    def backward_input(self, dy: np.ndarray) -> np.ndarray:
+        r"""Return :math:`\partial z/\partial X` given :math:`\partial z/\partial Y`.
+
+        Parameters
+        ----------
+        dy : ndarray
+            Gradient of the scalar objective with respect to the last output,
+            same shape as that output.
+
+        Returns
+        -------
+        ndarray
+            Gradient with respect to the last forward's input, same shape.
+        """
+        dy = self._check_dy(dy)
+        return self._backward_input(dy, self._cache)
+
+    def backward_params(self, dy: np.ndarray) -> dict[str, np.ndarray]:
+        r"""Return :math:`\partial z/\partial\theta` for every parameter, and accumulate it.
+
+        The returned arrays have the names and shapes of :attr:`params`; they
+        are also added into :attr:`grads` (use :meth:`zero_grad` to reset).
+        """
+        dy = self._check_dy(dy)
+        grads = self._backward_params(dy, self._cache)
+        for k, g in grads.items():
+            self.grads[k] += g
+        return grads
+
+    def zero_grad(self) -> None:
+        """Set every accumulated gradient to zero."""
+        for g in self.grads.values():
+            g.fill(0)
+
+    def count_params(self) -> int:
+        """Total number of scalar parameters (0 before build for layers that have some)."""
+        return int(sum(p.size for p in self.params.values()))
+
+    # --------------------------------------------------------------- Jacobians
+    def _jacobian_setup(self, x: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        x = self._prepare_input(x)
+        y, cache = self._forward(x, False)
+        return x, y, cache
+
+    def _check_jacobian_size(self, rows: int, cols: int, max_entries: int, what: str) -> None:
+        if rows * cols > max_entries:
+            raise ValueError(
+                f"{self.owner}: {what} would have {rows} x {cols} = {rows * cols:,} entries, "
+                f"above max_entries={max_entries:,}; use a smaller input or raise max_entries."
+            )
+
+    def _unit_rows(self, y_shape: tuple[int, ...], fn) -> np.ndarray:
+        """Stack ``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
+        size = int(np.prod(y_shape))
+        e = np.zeros(size, dtype=self.dtype)
+        rows = []
+        for k in range(size):
+            e[k] = 1
+            rows.append(fn(e.reshape(y_shape)))
+            e[k] = 0
+        return rows
+
+    def jacobian_input(
+        self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+    ) -> np.ndarray:
+        r"""The explicit matrix :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(X)^T`.
+
+        Row ``k`` is ``backward_input`` applied to the ``k``-th unit vector of the
+        output space (exact, not finite differences); layers with a closed form
+        override this. The layer's cached forward state is left untouched.
+
+        Parameters
+        ----------
+        x : ndarray
+            The input at which to differentiate (small shapes only).
+        max_entries : int, default 4_000_000
+            Refuse to build a matrix with more entries than this.
+
+        Returns
+        -------
+        ndarray of shape (Y.size, X.size)
+        """
+        x, y, cache = self._jacobian_setup(x)
+        self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
+        rows = self._unit_rows(y.shape, lambda e: self._backward_input(e, cache).ravel())
+        return np.stack(rows) if rows else np.zeros((0, x.size), dtype=self.dtype)
+
+    def jacobian_params(
+        self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+    ) -> dict[str, np.ndarray]:
+        r"""The explicit matrices :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(\theta)^T`.
+
+        One matrix of shape ``(Y.size, θ.size)`` per parameter, built exactly
+        from ``backward_params`` with unit vectors; :attr:`grads` is not touched.
+
+        Parameters
+        ----------
+        x : ndarray
+            The input at which to differentiate (small shapes only).
+        max_entries : int, default 4_000_000
+            Refuse to build a matrix with more entries than this.
+
+        Returns
+        -------
+        dict of str to ndarray
+        """
+        x, y, cache = self._jacobian_setup(x)
+        for k, p in self.params.items():
+            self._check_jacobian_size(y.size, p.size, max_entries, f"jacobian_params['{k}']")
+        if not self.params:
+            return {}
+        rows = self._unit_rows(y.shape, lambda e: self._backward_params(e, cache))
+        return {
+            k: (
+                np.stack([r[k].ravel() for r in rows])
+                if rows
+                else np.zeros((0, p.size), dtype=self.dtype)
+            )
+            for k, p in self.params.items()
+        }

@@ -1,0 +1,320 @@
+r"""Convolution (cross-correlation) layers for 1-D, 2-D and N-D channels-last inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _ops, initializers
+from .._validation import check_padding, int_tuple, is_int, resolve_padding, shape_str
+from .base import Layer
+
+
+class Conv(Layer):
+    r"""Convolution layer (cross-correlation, as in the lecture notes and every DL library).
+
+    Parameters
+    ----------
+    filters : int
+        Number of output channels :math:`F`.
+    kernel_size : int or tuple of int
+        Window size :math:`(k_1, \dots, k_r)`. A tuple fixes the spatial rank
+        :math:`r`; an int is used along every spatial axis and the rank is taken
+        from the first input (``ndim - 2``).
+    strides : int or tuple of int, default 1
+        Step :math:`s_i` between neighbouring windows.
+    padding : {"valid", "same"} or int or tuple, default "valid"
+        ``"valid"``: no padding. ``"same"``: zero padding so that the output has
+        :math:`\lceil n_i / s_i \rceil` entries, any odd pad going after (TensorFlow's
+        convention, for any stride). An int pads both sides of every axis; a
+        tuple gives one int or one ``(before, after)`` pair per axis.
+    dilation : int or tuple of int, default 1
+        Spacing :math:`d_i` between kernel taps.
+    use_bias : bool, default True
+        Whether to add a bias per filter.
+    kernel_initializer : str, default "he_uniform"
+        See :mod:`layernet.initializers`.
+    bias_initializer : str, default "zeros"
+    name, dtype, seed, trainable
+        See :class:`~layernet.layers.Layer`.
+
+    Attributes
+    ----------
+    params : dict
+        ``"W"`` of shape ``(*kernel_size, in_channels, filters)`` and, with a bias,
+        ``"b"`` of shape ``(filters,)``.
+
+    Notes
+    -----
+    With :math:`\tilde X` the zero-padded input of shape :math:`(N, *\tilde n, C)`,
+    the output is
+
+    .. math::
+
+        Y_{n,o,f} = b_f + \sum_{t}\sum_{c=1}^{C} W_{t,c,f}\,\tilde X_{n,\,o s + t d,\,c},
+        \qquad o_i = 0, \dots, \left\lfloor \frac{\tilde n_i - d_i(k_i - 1) - 1}{s_i}
+        \right\rfloor,
+
+    where :math:`t` runs over the kernel taps and :math:`o s + t d` is taken per axis.
+    In one dimension with one channel, stride 1 and no padding this is the notes'
+    :math:`(X * W)_i = \sum_{j=1}^{k} w_j X_{i+j-1}`: a length-10 input and a
+    3-tap kernel give 8 outputs.
+
+    **Derivatives.** The map is linear in :math:`X` and linear in :math:`W`, so both
+    derivatives are the other argument, rearranged:
+
+    .. math::
+
+        \frac{\partial z}{\partial W_{t,c,f}} = \sum_{n,o}
+            \frac{\partial z}{\partial Y_{n,o,f}}\,\tilde X_{n,\,o s + t d,\,c},
+        \qquad
+        \frac{\partial z}{\partial b_f} = \sum_{n,o}\frac{\partial z}{\partial Y_{n,o,f}},
+
+    .. math::
+
+        \frac{\partial z}{\partial \tilde X_{n,p,c}} =
+            \sum_{(o,t)\,:\,o s + t d = p}\;\sum_{f}
+            \frac{\partial z}{\partial Y_{n,o,f}}\, W_{t,c,f},
+
+    and :math:`\partial z/\partial X` is :math:`\partial z/\partial\tilde X` without
+    the padded border (the transposed convolution of :math:`\partial z/\partial Y`).
+
+    **Jacobian structure.** Gather the patches into the matrix
+    :math:`P` of shape :math:`(N\prod o_i,\ \prod k_i \cdot C)` (im2col), so that
+    :math:`Y = P\,W_\text{mat} + \mathbf 1 b^T`. In C-order vec,
+
+    .. math::
+
+        \frac{\partial \operatorname{vec}(Y)}{\partial \operatorname{vec}(W)^T} = P \otimes I_F,
+        \qquad
+        \frac{\partial \operatorname{vec}(Y)}{\partial b^T} = \mathbf 1 \otimes I_F,
+
+    and :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(X)^T` is a
+    sparse banded matrix whose nonzeros are kernel entries :math:`W_{t,c,f}`; for one
+    channel, stride 1 and no padding it is the Toeplitz matrix with rows
+    :math:`(w_1, \dots, w_k)` shifted one column per output.
+
+    Computation: one contiguous im2col buffer built by a loop over the kernel taps
+    (each a strided slice over all positions), then one matrix product.
+
+    See Also
+    --------
+    Conv1D, Conv2D, MaxPool, AvgPool
+
+    Examples
+    --------
+    The notes' second-difference kernel :math:`(1, -2, 1)` on samples of
+    :math:`f(x) = x^2` with :math:`h = 1` recovers :math:`h^2 f'' = 2`:
+
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> conv = ln.Conv(1, 3, use_bias=False, dtype="float64")
+    >>> x = (np.arange(10.0) ** 2).reshape(1, 10, 1)   # (batch, length, channels)
+    >>> conv.build(x.shape)
+    >>> conv.params["W"][:, 0, 0] = [1.0, -2.0, 1.0]
+    >>> conv.forward(x)[0, :, 0]
+    array([2., 2., 2., 2., 2., 2., 2., 2.])
+    """
+
+    _default_name = "conv"
+    _rank: int | None = None
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, ...],
+        strides: int | tuple[int, ...] = 1,
+        padding: str | int | tuple = "valid",
+        dilation: int | tuple[int, ...] = 1,
+        use_bias: bool = True,
+        kernel_initializer: str = "he_uniform",
+        bias_initializer: str = "zeros",
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
+        o = self.owner
+        if not is_int(filters) or filters < 1:
+            raise ValueError(
+                f"{o}: invalid value for `filters`: expected a positive int, received {filters!r}."
+            )
+        self.filters = int(filters)
+        self.padding = check_padding(padding, o)
+        raw = {"kernel_size": kernel_size, "strides": strides, "dilation": dilation}
+        # The first tuple among these arguments fixes the spatial rank; ints alone leave it
+        # to the first input. Every value is validated now either way.
+        rank = self._rank
+        for arg, val in raw.items():
+            checked = int_tuple(val, rank, arg, o)
+            if rank is None and not is_int(val):
+                rank = len(checked)
+        if rank is None and isinstance(self.padding, tuple):
+            rank = len(self.padding)
+        self._raw = raw
+        self.rank = rank
+        self.kernel_size = int_tuple(kernel_size, rank or 1, "kernel_size", o)
+        self.strides = int_tuple(strides, rank or 1, "strides", o)
+        self.dilation = int_tuple(dilation, rank or 1, "dilation", o)
+        if not isinstance(use_bias, bool):
+            raise ValueError(
+                f"{o}: invalid value for `use_bias`: expected a bool, received {use_bias!r}."
+            )
+        self.use_bias = use_bias
+        initializers.get(kernel_initializer, o, "kernel_initializer")
+        initializers.get(bias_initializer, o, "bias_initializer")
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        if self.rank is not None:
+            self._set_rank(self.rank)
+
+    def _set_rank(self, rank: int) -> None:
+        o = self.owner
+        self.rank = rank
+        for arg in ("kernel_size", "strides", "dilation"):
+            setattr(self, arg, int_tuple(self._raw[arg], rank, arg, o))
+        if isinstance(self.padding, tuple) and len(self.padding) != rank:
+            raise ValueError(
+                f"{o}: invalid value for `padding`: expected {rank} entries (one per spatial "
+                f"axis), received {self.padding!r}."
+            )
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = {
+            "filters": self.filters,
+            "kernel_size": self._raw["kernel_size"],
+            "strides": self._raw["strides"],
+            "padding": self.padding,
+            "dilation": self._raw["dilation"],
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
+        return {**cfg, **super().get_config()}
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def _input_ndim(self) -> int | None:  # type: ignore[override]
+        return None if self.rank is None else self.rank + 2
+
+    def _expected_layout(self) -> str:
+        if self.rank is None:
+            return "(batch, *spatial, channels)"
+        return super()._expected_layout()
+
+    def _check_input_shape(self, shape: tuple[int | None, ...]) -> None:
+        if self.rank is None and len(shape) < 3:
+            raise ValueError(
+                f"{self.owner}: expected input with at least 3 dims (batch, *spatial, "
+                f"channels), got shape {shape_str(shape)}."
+            )
+        super()._check_input_shape(shape)
+        if shape[-1] is not None and shape[-1] < 1:
+            raise ValueError(
+                f"{self.owner}: expected at least 1 input channel, got shape {shape_str(shape)}."
+            )
+        if self.built and shape[-1] != self.params["W"].shape[-2]:
+            raise ValueError(
+                f"{self.owner}: expected input with {self.params['W'].shape[-2]} channels "
+                f"(last axis, as built), got shape {shape_str(shape)}."
+            )
+        self._geometry(shape)
+
+    def _geometry(self, shape: tuple[int | None, ...]):
+        """Kernel, strides, dilation, pads and output sizes for inputs of ``shape``."""
+        rank = len(shape) - 2
+        k = self.kernel_size if len(self.kernel_size) == rank else self.kernel_size * rank
+        s = self.strides if len(self.strides) == rank else self.strides * rank
+        d = self.dilation if len(self.dilation) == rank else self.dilation * rank
+        window = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
+        spatial = shape[1:-1]
+        if any(n is None for n in spatial):
+            return k, s, d, None, (None,) * rank
+        pads = resolve_padding(self.padding, spatial, window, s, self.owner)
+        out = tuple(
+            _ops.output_size(n, w, si, b, a)
+            for n, w, si, (b, a) in zip(spatial, window, s, pads, strict=True)
+        )
+        if any(o < 1 for o in out):
+            padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads, strict=True))
+            raise ValueError(
+                f"{self.owner}: kernel (dilated extent {window}) is larger than the padded "
+                f"input {padded} (input shape {shape_str(shape)}, padding {self.padding!r})."
+            )
+        return k, s, d, pads, out
+
+    def _output_shape(self, input_shape):
+        _, _, _, _, out = self._geometry(input_shape)
+        return (input_shape[0], *out, self.filters)
+
+    # ----------------------------------------------------------------- build
+    def _build(self, input_shape, rng):
+        if self.rank is None:
+            self._set_rank(len(input_shape) - 2)
+        c = input_shape[-1]
+        k = self.kernel_size
+        fan_in = int(np.prod(k)) * c
+        fan_out = int(np.prod(k)) * self.filters
+        init = initializers.get(self.kernel_initializer, self.owner, "kernel_initializer")
+        self.params["W"] = init((*k, c, self.filters), fan_in, fan_out, rng, self.dtype)
+        if self.use_bias:
+            init_b = initializers.get(self.bias_initializer, self.owner, "bias_initializer")
+            self.params["b"] = init_b((self.filters,), fan_in, fan_out, rng, self.dtype)
+
+    # ------------------------------------------------------------- compute
+    def _forward(self, x, training):
+        k, s, d, pads, out = self._geometry(x.shape)
+        xp = _ops.pad(x, pads)
+        col = _ops.im2col(xp, k, out, s, d)
+        w = self.params["W"]
+        y = col.reshape(-1, w.shape[-2] * int(np.prod(k))) @ w.reshape(-1, self.filters)
+        if self.use_bias:
+            y += self.params["b"]
+        return y.reshape(x.shape[0], *out, self.filters), (col, xp.shape, k, s, d, pads, out)
+
+    def _backward_params(self, dy, cache):
+        col, _, k, *_ = cache
+        dy2 = dy.reshape(-1, self.filters)
+        w = self.params["W"]
+        grads = {"W": (col.reshape(dy2.shape[0], -1).T @ dy2).reshape(w.shape)}
+        if self.use_bias:
+            grads["b"] = dy2.sum(axis=0)
+        return grads
+
+    def _backward_input(self, dy, cache):
+        col, xp_shape, k, s, d, pads, out = cache
+        w = self.params["W"]
+        dcol = dy.reshape(-1, self.filters) @ w.reshape(-1, self.filters).T
+        dxp = _ops.col2im(dcol.reshape(col.shape), xp_shape, k, out, s, d)
+        return np.ascontiguousarray(_ops.crop(dxp, pads))
+
+
+class Conv1D(Conv):
+    r"""1-D convolution: :class:`Conv` for inputs ``(batch, length, channels)``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.Conv1D(25, 5, strides=2, padding=1).output_shape((None, 40, 1))
+    (None, 19, 25)
+    """
+
+    _default_name = "conv1d"
+    _rank = 1
+
+
+class Conv2D(Conv):
+    r"""2-D convolution: :class:`Conv` for inputs ``(batch, height, width, channels)``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.Conv2D(6, 5).output_shape((None, 28, 28, 1))
+    (None, 24, 24, 6)
+    """
+
+    _default_name = "conv2d"
+    _rank = 2

@@ -1,0 +1,293 @@
+r"""Max and average pooling over windows (disjoint by default), 1-D, 2-D and N-D."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _ops
+from .._validation import check_padding, int_tuple, is_int, resolve_padding, shape_str
+from .base import Layer
+
+
+class _Pool(Layer):
+    """Shared geometry of the pooling layers (not public)."""
+
+    _rank: int | None = None
+
+    def __init__(
+        self,
+        pool_size: int | tuple[int, ...] = 2,
+        strides: int | tuple[int, ...] | None = None,
+        padding: str | int | tuple = "valid",
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
+        o = self.owner
+        self.padding = check_padding(padding, o)
+        rank = self._rank
+        for arg, val in (("pool_size", pool_size), ("strides", strides)):
+            if val is None:
+                continue
+            checked = int_tuple(val, rank, arg, o)
+            if rank is None and not is_int(val):
+                rank = len(checked)
+        if rank is None and isinstance(self.padding, tuple):
+            rank = len(self.padding)
+        if isinstance(self.padding, tuple) and rank is not None and len(self.padding) != rank:
+            raise ValueError(
+                f"{o}: invalid value for `padding`: expected {rank} entries (one per spatial "
+                f"axis), received {self.padding!r}."
+            )
+        self.rank = rank
+        self._raw = {"pool_size": pool_size, "strides": strides}
+        self.pool_size = int_tuple(pool_size, rank or 1, "pool_size", o)
+        self.strides = (
+            self.pool_size if strides is None else int_tuple(strides, rank or 1, "strides", o)
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**self._raw, "padding": self.padding, **super().get_config()}
+
+    @property
+    def _input_ndim(self) -> int | None:  # type: ignore[override]
+        return None if self.rank is None else self.rank + 2
+
+    def _expected_layout(self) -> str:
+        if self.rank is None:
+            return "(batch, *spatial, channels)"
+        return super()._expected_layout()
+
+    def _check_input_shape(self, shape):
+        if self.rank is None and len(shape) < 3:
+            raise ValueError(
+                f"{self.owner}: expected input with at least 3 dims (batch, *spatial, "
+                f"channels), got shape {shape_str(shape)}."
+            )
+        super()._check_input_shape(shape)
+        self._geometry(shape)
+
+    def _geometry(self, shape):
+        rank = len(shape) - 2
+        k = self.pool_size if len(self.pool_size) == rank else self.pool_size * rank
+        s = self.strides if len(self.strides) == rank else self.strides * rank
+        if isinstance(self.padding, tuple) and len(self.padding) != rank:
+            raise ValueError(
+                f"{self.owner}: invalid value for `padding`: expected {rank} entries (one per "
+                f"spatial axis) for input of shape {shape_str(shape)}, received "
+                f"{self.padding!r}."
+            )
+        spatial = shape[1:-1]
+        if any(n is None for n in spatial):
+            return k, s, None, (None,) * rank
+        pads = resolve_padding(self.padding, spatial, k, s, self.owner)
+        if any(b >= ki or a >= ki for (b, a), ki in zip(pads, k, strict=True)):
+            raise ValueError(
+                f"{self.owner}: invalid value for `padding`: expected less than pool_size "
+                f"{k} on each side (a window must hold at least one input entry), received "
+                f"{self.padding!r}."
+            )
+        out = tuple(
+            _ops.output_size(n, ki, si, b, a)
+            for n, ki, si, (b, a) in zip(spatial, k, s, pads, strict=True)
+        )
+        if any(o < 1 for o in out):
+            padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads, strict=True))
+            raise ValueError(
+                f"{self.owner}: pool window {k} is larger than the padded input {padded} "
+                f"(input shape {shape_str(shape)})."
+            )
+        return k, s, pads, out
+
+    def _output_shape(self, input_shape):
+        _, _, _, out = self._geometry(input_shape)
+        return (input_shape[0], *out, input_shape[-1])
+
+    def _build(self, input_shape, rng):
+        if self.rank is None:
+            self.rank = len(input_shape) - 2
+            self.pool_size = int_tuple(self._raw["pool_size"], self.rank, "pool_size", self.owner)
+            self.strides = (
+                self.pool_size
+                if self._raw["strides"] is None
+                else int_tuple(self._raw["strides"], self.rank, "strides", self.owner)
+            )
+
+
+class MaxPool(_Pool):
+    r"""Max pooling: the largest entry of each window, per channel.
+
+    Parameters
+    ----------
+    pool_size : int or tuple of int, default 2
+        Window size :math:`k`. A tuple fixes the spatial rank; an int is used
+        along every spatial axis of the first input.
+    strides : int or tuple of int, optional
+        Step between windows; defaults to ``pool_size``, i.e. disjoint regions as
+        in the lecture notes. Smaller strides give overlapping windows.
+    padding : {"valid", "same"} or int or tuple, default "valid"
+        As for :class:`Conv`; padded entries count as :math:`-\infty`, so they
+        are never selected. Each side must be smaller than the window.
+    name, dtype, seed, trainable
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    With :math:`W_o` the set of input positions of window :math:`o`,
+
+    .. math::
+
+        Y_{n,o,c} = \max_{p \in W_o} X_{n,p,c},
+        \qquad
+        \frac{\partial z}{\partial X_{n,p,c}} =
+            \sum_{o\,:\,p = p^*_{n,o,c}} \frac{\partial z}{\partial Y_{n,o,c}},
+
+    where :math:`p^*_{n,o,c}` is the position of the maximum. At a tie the
+    maximum is not differentiable; the gradient goes to one element, the first in
+    C order. There are no parameters (:math:`\partial z/\partial\theta` is empty).
+
+    **Jacobian structure.** Each row of
+    :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(X)^T` holds a
+    single 1, at the winner's column: a selection matrix. With disjoint windows
+    each column has at most one 1.
+
+    See Also
+    --------
+    AvgPool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> x = np.array([1.0, 5.0, 2.0, 3.0, 9.0, 0.0]).reshape(1, 6, 1)
+    >>> pool = ln.MaxPool(2, dtype="float64")
+    >>> pool.forward(x)[0, :, 0]
+    array([5., 3., 9.])
+    >>> pool.backward_input(np.ones((1, 3, 1)))[0, :, 0]
+    array([0., 1., 0., 1., 1., 0.])
+    """
+
+    _default_name = "max_pool"
+
+    def _forward(self, x, training):
+        k, s, pads, out = self._geometry(x.shape)
+        xp = _ops.pad(x, pads, -np.inf)
+        ones = (1,) * len(k)
+        n_taps = int(np.prod(k))
+        best = idx = None
+        for i, (_, sl) in enumerate(_ops.taps(k, out, s, ones)):
+            v = xp[sl]
+            if best is None:
+                best = v.copy()
+                idx = np.zeros(v.shape, dtype=np.uint8 if n_taps < 256 else np.int32)
+            else:
+                better = v > best
+                np.copyto(best, v, where=better)
+                idx[better] = i
+        return best, (idx, xp.shape, k, s, pads, out)
+
+    def _backward_input(self, dy, cache):
+        idx, xp_shape, k, s, pads, out = cache
+        dxp = np.zeros(xp_shape, dtype=dy.dtype)
+        for i, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
+            dxp[sl] += np.where(idx == i, dy, 0)
+        return np.ascontiguousarray(_ops.crop(dxp, pads))
+
+
+class AvgPool(_Pool):
+    r"""Average pooling: the mean of each window, per channel.
+
+    Parameters
+    ----------
+    pool_size : int or tuple of int, default 2
+        Window size :math:`k`; a tuple fixes the spatial rank.
+    strides : int or tuple of int, optional
+        Step between windows; defaults to ``pool_size`` (disjoint regions).
+    padding : {"valid", "same"} or int or tuple, default "valid"
+        As for :class:`Conv`. Padded entries are left out of the mean (the
+        divisor counts only real entries, like Keras' ``"same"`` and PyTorch's
+        ``count_include_pad=False``).
+    name, dtype, seed, trainable
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    With :math:`R_o` the real (unpadded) input positions of window :math:`o`,
+
+    .. math::
+
+        Y_{n,o,c} = \frac{1}{|R_o|}\sum_{p \in R_o} X_{n,p,c},
+        \qquad
+        \frac{\partial z}{\partial X_{n,p,c}} =
+            \sum_{o\,:\,p \in R_o} \frac{1}{|R_o|}\frac{\partial z}{\partial Y_{n,o,c}}.
+
+    There are no parameters. **Jacobian structure.** Row :math:`(n, o, c)` of
+    :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(X)^T` holds
+    :math:`1/|R_o|` at the columns of window :math:`o`, channel :math:`c`; the
+    matrix does not depend on :math:`X` (pooling by averaging is linear).
+
+    See Also
+    --------
+    MaxPool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> x = np.array([1.0, 5.0, 2.0, 3.0]).reshape(1, 4, 1)
+    >>> ln.AvgPool(2, dtype="float64").forward(x)[0, :, 0]
+    array([3. , 2.5])
+    """
+
+    _default_name = "avg_pool"
+
+    def _forward(self, x, training):
+        k, s, pads, out = self._geometry(x.shape)
+        xp = _ops.pad(x, pads)
+        acc = None
+        for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
+            acc = xp[sl].copy() if acc is None else acc.__iadd__(xp[sl])
+        counts = _ops.window_counts(x.shape[1:-1], k, out, s, pads).astype(x.dtype)
+        acc /= counts
+        return acc, (counts, xp.shape, k, s, pads, out)
+
+    def _backward_input(self, dy, cache):
+        counts, xp_shape, k, s, pads, out = cache
+        g = dy / counts
+        dxp = np.zeros(xp_shape, dtype=dy.dtype)
+        for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
+            dxp[sl] += g
+        return np.ascontiguousarray(_ops.crop(dxp, pads))
+
+
+class MaxPool1D(MaxPool):
+    """:class:`MaxPool` for inputs ``(batch, length, channels)``."""
+
+    _default_name = "max_pool1d"
+    _rank = 1
+
+
+class MaxPool2D(MaxPool):
+    """:class:`MaxPool` for inputs ``(batch, height, width, channels)``."""
+
+    _default_name = "max_pool2d"
+    _rank = 2
+
+
+class AvgPool1D(AvgPool):
+    """:class:`AvgPool` for inputs ``(batch, length, channels)``."""
+
+    _default_name = "avg_pool1d"
+    _rank = 1
+
+
+class AvgPool2D(AvgPool):
+    """:class:`AvgPool` for inputs ``(batch, height, width, channels)``."""
+
+    _default_name = "avg_pool2d"
+    _rank = 2
