@@ -10,8 +10,8 @@ name               distribution
 =================  ==========================================================
 ``he_normal``      :math:`\mathcal N(0, 2/\text{fan}_\text{in})` (He et al., 2015)
 ``he_uniform``     :math:`U(-a, a)`, :math:`a = \sqrt{6/\text{fan}_\text{in}}`
-``glorot_normal``  :math:`\mathcal N(0, 2/(\text{fan}_\text{in}+\text{fan}_\text{out}))`
-``glorot_uniform`` :math:`U(-a, a)`, :math:`a = \sqrt{6/(\text{fan}_\text{in}+\text{fan}_\text{out})}`
+``glorot_normal``  :math:`\mathcal N(0, 2/(n_\text{in}+n_\text{out}))`
+``glorot_uniform`` :math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}`
 ``lecun_uniform``  :math:`U(-a, a)`, :math:`a = \sqrt{1/\text{fan}_\text{in}}` (PyTorch's default)
 ``zeros``          all zeros
 =================  ==========================================================

@@ -100,7 +100,7 @@ class Loss(Layer):
         *,  # type: ignore[override]
         max_entries: int = MAX_JACOBIAN_ENTRIES,
     ) -> np.ndarray:
-        r"""The row vector :math:`\partial z/\partial\operatorname{vec}(x)^T`, shape ``(1, x.size)``."""
+        r"""The row vector :math:`\partial z/\partial\mathrm{vec}(x)^T`, shape ``(1, x.size)``."""
         x, t = self._prepare(x, t)
         self._check_jacobian_size(1, x.size, max_entries, "jacobian_input")
         _, cache = self._loss(x, t)
@@ -235,9 +235,9 @@ class SoftmaxCrossEntropy(Loss):
                 )
             return t
         raise ValueError(
-            f"{self.owner}: expected target of shape ({n},) (integer labels) or {shape_str(x.shape)} "
-            f"(one-hot or probabilities) for logits of shape {shape_str(x.shape)}, got shape "
-            f"{shape_str(t.shape)}."
+            f"{self.owner}: expected target of shape ({n},) (integer labels) or "
+            f"{shape_str(x.shape)} (one-hot or probabilities) for logits of shape "
+            f"{shape_str(x.shape)}, got shape {shape_str(t.shape)}."
         )
 
     def _loss(self, x, t):

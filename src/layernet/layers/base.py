@@ -354,7 +354,7 @@ class Layer:
     def jacobian_input(
         self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
     ) -> np.ndarray:
-        r"""The explicit matrix :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(X)^T`.
+        r"""The explicit input Jacobian :math:`\partial\mathrm{vec}(Y)/\partial\mathrm{vec}(X)^T`.
 
         Row ``k`` is ``backward_input`` applied to the ``k``-th unit vector of the
         output space (exact, not finite differences); layers with a closed form
@@ -379,7 +379,7 @@ class Layer:
     def jacobian_params(
         self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
     ) -> dict[str, np.ndarray]:
-        r"""The explicit matrices :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(\theta)^T`.
+        r"""Parameter Jacobians :math:`\partial\mathrm{vec}(Y)/\partial\mathrm{vec}(\theta)^T`.
 
         One matrix of shape ``(Y.size, θ.size)`` per parameter, built exactly
         from ``backward_params`` with unit vectors; :attr:`grads` is not touched.

@@ -276,7 +276,7 @@ class Conv(Layer):
         return y.reshape(x.shape[0], *out, self.filters), (col, xp.shape, k, s, d, pads, out)
 
     def _backward_params(self, dy, cache):
-        col, _, k, *_ = cache
+        col = cache[0]
         dy2 = dy.reshape(-1, self.filters)
         w = self.params["W"]
         grads = {"W": (col.reshape(dy2.shape[0], -1).T @ dy2).reshape(w.shape)}
