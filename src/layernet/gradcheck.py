@@ -227,7 +227,6 @@ def gradcheck(
         raise ValueError(f"gradcheck: {loss.owner} needs `target`.")
     x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)  # a private copy to perturb
 
-    saved = [{k: g.copy() for k, g in layer.grads.items()} for layer in chain]
     inputs: list[np.ndarray] = []
 
     def run(record: bool = False) -> np.ndarray:
@@ -239,6 +238,7 @@ def gradcheck(
         return h
 
     out = run(record=True)
+    saved = [{k: g.copy() for k, g in layer.grads.items()} for layer in chain]  # after build
     if loss is None:
         g = (
             np.random.default_rng(seed).uniform(0.5, 1.5, out.shape)

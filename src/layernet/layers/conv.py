@@ -279,7 +279,7 @@ class Conv(Layer):
         col = cache[0]
         dy2 = dy.reshape(-1, self.filters)
         w = self.params["W"]
-        grads = {"W": (col.reshape(dy2.shape[0], -1).T @ dy2).reshape(w.shape)}
+        grads = {"W": (col.reshape(-1, w.size // self.filters).T @ dy2).reshape(w.shape)}
         if self.use_bias:
             grads["b"] = dy2.sum(axis=0)
         return grads
