@@ -4,8 +4,18 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 (∂z/∂θ) and can show its explicit vec-Jacobians; :func:`gradcheck` proves them.
 """
 
-from . import initializers
+__version__ = "0.1.0"
+
+from . import callbacks, datasets, initializers, metrics, optimizers
 from ._random import set_seed
+from .callbacks import (
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ProgressBar,
+    TerminateOnNaN,
+)
 from .gradcheck import GradCheckResult, gradcheck
 from .layers import (
     AvgPool,
@@ -25,31 +35,49 @@ from .layers import (
     Tanh,
 )
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
-
-__version__ = "0.1.0"
+from .models import Sequential
+from .optimizers import SGD, Adam, CosineDecay, StepDecay
+from .saving import ModelFileError, load_model
 
 __all__ = [
+    "SGD",
+    "Adam",
     "AvgPool",
     "AvgPool1D",
     "AvgPool2D",
     "Conv",
     "Conv1D",
     "Conv2D",
+    "CosineDecay",
     "Dense",
+    "EarlyStopping",
     "Flatten",
     "GradCheckResult",
+    "History",
     "Layer",
+    "LearningRateScheduler",
     "Loss",
     "MSELoss",
     "MaxPool",
     "MaxPool1D",
     "MaxPool2D",
+    "ModelCheckpoint",
+    "ModelFileError",
+    "ProgressBar",
     "ReLU",
+    "Sequential",
     "Sigmoid",
     "SoftmaxCrossEntropy",
+    "StepDecay",
     "Tanh",
+    "TerminateOnNaN",
     "__version__",
+    "callbacks",
+    "datasets",
     "gradcheck",
     "initializers",
+    "load_model",
+    "metrics",
+    "optimizers",
     "set_seed",
 ]

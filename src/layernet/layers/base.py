@@ -210,18 +210,28 @@ class Layer:
         self._check_input_shape(shape)
         return self._output_shape(shape)
 
-    def build(self, input_shape: Sequence[int | None]) -> None:
+    def build(
+        self, input_shape: Sequence[int | None], *, rng: np.random.Generator | None = None
+    ) -> None:
         """Create the parameters for inputs of ``input_shape`` (batch axis included).
 
         Called by the first :meth:`forward`; calling it again rebuilds the
-        parameters with fresh values from the layer's seed.
+        parameters with fresh values.
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            Full input shape; the batch entry may be ``None``.
+        rng : numpy.random.Generator, optional
+            Generator for the initial values. By default one seeded with the
+            layer's ``seed``, or drawn from the global seed when that is ``None``.
         """
         shape = self._normalize_shape(input_shape)
         self.built = False
         self._check_input_shape(shape)
         self._output_shape(shape)  # validates window sizes against the input
         self.params = {}
-        self._build(shape, _random.generator(self.seed))
+        self._build(shape, rng if rng is not None else _random.generator(self.seed))
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.input_shape = (None, *shape[1:])
         self.built = True

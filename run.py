@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Project tasks, with nothing but Python 3.11+ installed.
+
+    python3 run.py demo    train the MNIST-1D CNN and print its test accuracy
+    python3 run.py test    lint, then the whole test suite
+
+Each task creates the virtual environment ``.venv`` when it is missing and
+installs what the task needs into it (again whenever ``pyproject.toml`` changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+EXTRAS = {"demo": "data,plot", "test": "dev,oracle,data,plot"}
+
+
+def venv_python() -> Path:
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    return VENV / scripts / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_env(extras: str) -> Path:
+    """Create ``.venv`` if needed and install the project with ``extras`` into it."""
+    py = venv_python()
+    if not py.exists():
+        print(f"creating virtual environment {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = VENV / f".installed-{extras.replace(',', '-')}"
+    if not stamp.exists() or stamp.read_text() != key:
+        print(f"installing layernet[{extras}] into {VENV}", flush=True)
+        subprocess.run(
+            [
+                str(py),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "-e",
+                f".[{extras}]",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
+        stamp.write_text(key)
+    return py
+
+
+def run(*cmd: str) -> None:
+    print("+", " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, cwd=ROOT)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def main(argv: list[str]) -> None:
+    task = argv[0] if argv else ""
+    if task not in EXTRAS:
+        sys.exit(__doc__)
+    py = str(ensure_env(EXTRAS[task]))
+    if task == "demo":
+        run(py, "examples/train_mnist1d.py", *argv[1:])
+    else:
+        run(py, "-m", "ruff", "check", "src", "tests", "examples", "benchmarks", "run.py")
+        run(
+            py,
+            "-m",
+            "ruff",
+            "format",
+            "--check",
+            "src",
+            "tests",
+            "examples",
+            "benchmarks",
+            "run.py",
+        )
+        run(py, "-m", "pytest", *argv[1:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,365 @@
+"""Callbacks: hooks that :meth:`Sequential.fit` calls around epochs and batches.
+
+Every callback may implement ``on_train_begin``, ``on_epoch_begin``,
+``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end`` and
+``on_train_end``; ``self.model`` is the model being trained. A callback stops
+training by setting ``model.stop_training = True``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models import Sequential
+
+
+class Callback:
+    """Base class with no-op hooks."""
+
+    model: Sequential
+
+    def set_model(self, model: Sequential) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None: ...
+
+
+class History(Callback):
+    """Records the logs of every epoch; :meth:`Sequential.fit` returns it.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        Per-epoch values: ``"loss"``, each metric, ``"val_*"`` ones, ``"lr"``.
+    epoch : list of int
+        The epochs recorded (0-based).
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self) -> str:
+        keys = ", ".join(self.history)
+        return f"History(epochs={len(self.epoch)}, keys=[{keys}])"
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    ip = getattr(shell, "get_ipython", lambda: None)()
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def _format_logs(logs: dict[str, float]) -> str:
+    return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items() if k != "lr")
+
+
+class ProgressBar(Callback):
+    """Live progress: a ``tqdm.auto`` bar per epoch, or one printed line per epoch.
+
+    Parameters
+    ----------
+    verbose : {"auto", 0, 1, 2}, default "auto"
+        0: silent. 1: a progress bar per epoch, showing the running loss and
+        metrics (a widget in Jupyter, a text bar in a terminal). 2: one line
+        per epoch, for logs. ``"auto"``: 1 in a terminal or notebook, 2 when
+        output goes to a file or pipe.
+    file : file-like, optional
+        Where to write (default: ``sys.stderr`` for bars, ``sys.stdout`` for lines).
+    """
+
+    def __init__(self, verbose: int | str = "auto", file: Any = None) -> None:
+        if verbose == "auto":
+            interactive = _in_notebook() or getattr(sys.stderr, "isatty", lambda: False)()
+            verbose = 1 if interactive else 2
+        self.verbose = verbose
+        self.file = file
+        self._bar = None
+
+    def on_train_begin(self, logs=None):
+        self.epochs = self.model._fit_state["epochs"]
+        self.steps = self.model._fit_state["steps"]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        if self.verbose == 1:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.steps,
+                desc=f"Epoch {epoch + 1}/{self.epochs}",
+                unit="batch",
+                leave=True,
+                file=self.file,
+                dynamic_ncols=True,
+            )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(_format_logs(logs or {}), refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        text = _format_logs(logs or {})
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.close()
+            self._bar = None
+        elif self.verbose == 2:
+            seconds = time.perf_counter() - self._start
+            print(
+                f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}",
+                file=self.file or sys.stdout,
+                flush=True,
+            )
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _monitor_mode(monitor: str, mode: str, owner: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(
+            f"{owner}: invalid value for `mode`: expected 'auto', 'min' or 'max', "
+            f"received {mode!r}."
+        )
+    if mode == "auto":
+        return "max" if ("acc" in monitor) else "min"
+    return mode
+
+
+def _get_monitored(logs: dict[str, float] | None, monitor: str, owner: str) -> float:
+    logs = logs or {}
+    if monitor not in logs:
+        raise ValueError(
+            f"{owner}: monitored value {monitor!r} is not in the logs; available: "
+            f"{sorted(logs)} (val_* values need validation data)."
+        )
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored value has stopped improving.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+    patience : int, default 0
+        Epochs without improvement before stopping.
+    min_delta : float, default 0.0
+        Smallest change that counts as an improvement.
+    mode : {"auto", "min", "max"}, default "auto"
+        ``"auto"`` maximises names containing ``"acc"`` and minimises the rest.
+    restore_best_weights : bool, default False
+        At the end, put back the weights of the best epoch.
+
+    Attributes
+    ----------
+    stopped_epoch : int or None
+        The epoch at which training was stopped, if it was.
+    best : float
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+    ) -> None:
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
+            raise ValueError(
+                f"EarlyStopping: invalid value for `patience`: expected an int >= "
+                f"0, received {patience!r}."
+            )
+        if not isinstance(min_delta, int | float) or min_delta < 0:
+            raise ValueError(
+                f"EarlyStopping: invalid value for `min_delta`: expected a number "
+                f">= 0, received {min_delta!r}."
+            )
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_weights = None
+        self.best_epoch = None
+        self.stopped_epoch = None
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _get_monitored(logs, self.monitor, "EarlyStopping")
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (atomically) after epochs, optionally only when it improved.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        Where to save; may hold ``{epoch}`` and log names, e.g.
+        ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+    monitor : str, default "val_loss"
+    save_best_only : bool, default False
+        Save only when ``monitor`` improved on the best so far.
+    save_weights_only : bool, default False
+        Save only the weights (:meth:`Sequential.save_weights`).
+    mode : {"auto", "min", "max"}, default "auto"
+    """
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+    ) -> None:
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = _get_monitored(logs, self.monitor, "ModelCheckpoint")
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not better:
+                return
+            self.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first NaN or infinite batch loss, keeping finite weights.
+
+    :meth:`Sequential.fit` always adds one. The batch whose loss is not finite
+    is not applied; if the weights themselves have become non-finite, the last
+    finite weights (from before the previous update) are put back.
+
+    Attributes
+    ----------
+    terminated_at : tuple of (int, int) or None
+        ``(epoch, batch)`` where the loss stopped being finite.
+    """
+
+    def on_train_begin(self, logs=None):
+        self._snapshot: list[np.ndarray] | None = None
+        self.terminated_at = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        weights = self.model._parameter_arrays()
+        if all(np.isfinite(w).all() for w in weights):
+            if self._snapshot is None:
+                self._snapshot = [w.copy() for w in weights]
+            else:
+                for dst, src in zip(self._snapshot, weights, strict=True):
+                    np.copyto(dst, src)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.terminated_at = (self._epoch, batch)
+            self.model.stop_training = True
+            weights = self.model._parameter_arrays()
+            if self._snapshot is not None and not all(np.isfinite(w).all() for w in weights):
+                for dst, src in zip(weights, self._snapshot, strict=True):
+                    np.copyto(dst, src)
+            print(
+                f"TerminateOnNaN: loss became {loss} at epoch {self._epoch + 1}, batch "
+                f"{batch + 1}; training stopped with the last finite weights.",
+                file=sys.stderr,
+            )
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at the start of every epoch.
+
+    Parameters
+    ----------
+    schedule : callable
+        ``schedule(epoch, lr) -> new_lr`` (Keras' form) or ``schedule(epoch) -> lr``;
+        ``epoch`` counts from 0.
+    """
+
+    def __init__(self, schedule: Callable[..., float]) -> None:
+        if not callable(schedule):
+            raise ValueError(
+                f"LearningRateScheduler: expected a callable `schedule`, received {schedule!r}."
+            )
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self.model.optimizer
+        try:
+            lr = self.schedule(epoch, opt.current_learning_rate)
+        except TypeError:
+            lr = self.schedule(epoch)
+        if not isinstance(lr, int | float | np.floating) or not lr > 0 or not math.isfinite(lr):
+            raise ValueError(
+                f"LearningRateScheduler: the schedule returned {lr!r} for epoch "
+                f"{epoch}; expected a positive finite float."
+            )
+        opt.learning_rate = float(lr)

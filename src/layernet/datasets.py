@@ -1,0 +1,94 @@
+"""Data sets that need no download: MNIST-1D (generated) and scikit-learn's 8x8 digits.
+
+Both come from optional packages (``pip install layernet[data]``); a clear error
+says which one is missing. Arrays are channels-last and ``float32``; labels are
+``int64``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any
+
+import numpy as np
+
+Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _require(module: str, package: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"this data set needs the '{package}' package: pip install {package} "
+            f"(or pip install 'layernet[data]')."
+        ) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist1d(seed: int, num_samples: int) -> dict[str, np.ndarray]:
+    data = _require("mnist1d.data", "mnist1d")
+    args = data.get_dataset_args()
+    args.seed = seed
+    args.num_samples = num_samples
+    return data.make_dataset(args)
+
+
+def load_mnist1d(seed: int = 42, num_samples: int = 5000) -> Split:
+    """MNIST-1D (Greydanus & Kobak, 2020), generated locally with the paper's settings.
+
+    Uses :func:`mnist1d.data.make_dataset` (never the package's download).
+    With the defaults: 4,000 training and 1,000 test sequences of length 40,
+    ten classes.
+
+    Parameters
+    ----------
+    seed : int, default 42
+        Generator seed (42 is the paper's data set).
+    num_samples : int, default 5000
+        Total number of sequences; 80% train, 20% test.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        ``x`` of shape ``(n, 40, 1)`` float32, ``y`` of shape ``(n,)`` int64.
+    """
+    if not isinstance(num_samples, int) or num_samples < 10:
+        raise ValueError(
+            f"load_mnist1d: invalid value for `num_samples`: expected an int >= "
+            f"10, received {num_samples!r}."
+        )
+    d = _mnist1d(int(seed), num_samples)
+    x, xt = (np.asarray(d[k], dtype=np.float32)[..., None] for k in ("x", "x_test"))
+    y, yt = (np.asarray(d[k], dtype=np.int64) for k in ("y", "y_test"))
+    return (x, y), (xt, yt)
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """scikit-learn's 1,797 handwritten digits, 8x8 pixels, scaled to [0, 1].
+
+    Parameters
+    ----------
+    test_fraction : float, default 0.2
+        Share of the images held out for testing (a seeded random split).
+    seed : int, default 0
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        ``x`` of shape ``(n, 8, 8, 1)`` float32, ``y`` of shape ``(n,)`` int64.
+    """
+    if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
+        raise ValueError(
+            f"load_digits: invalid value for `test_fraction`: expected a float in "
+            f"(0, 1), received {test_fraction!r}."
+        )
+    sk = _require("sklearn.datasets", "scikit-learn")
+    bunch = sk.load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[..., None]
+    y = bunch.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = round(len(x) * test_fraction)
+    test, train = order[:n_test], order[n_test:]
+    return (x[train], y[train]), (x[test], y[test])

@@ -1,0 +1,557 @@
+r"""Sequential: a chain of layers, trained with ``compile`` and ``fit``.
+
+Training runs the lecture notes' backpropagation: a forward pass through the
+chain, the loss :math:`z` and :math:`\partial z/\partial X^L`, then for each
+layer from the last to the first ``backward_params`` (giving
+:math:`\partial z/\partial w^i`) and ``backward_input`` (giving
+:math:`\partial z/\partial X^i`, the next layer's upstream gradient). The first
+layer's :math:`\partial z/\partial X^1` is never needed and never computed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _random, optimizers, saving
+from . import metrics as metrics_mod
+from ._validation import as_array, check_finite, is_int, shape_str
+from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
+from .layers.base import Layer
+from .losses import Loss, MSELoss, SoftmaxCrossEntropy
+
+_LOSSES: dict[str, type[Loss]] = {
+    "mse": MSELoss,
+    "mean_squared_error": MSELoss,
+    "mse_loss": MSELoss,
+    "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "cross_entropy": SoftmaxCrossEntropy,
+    "categorical_crossentropy": SoftmaxCrossEntropy,
+    "sparse_categorical_crossentropy": SoftmaxCrossEntropy,
+}
+_counter = itertools.count(1)
+
+
+def _check_batch_size(batch_size: Any, fn: str) -> int:
+    if not is_int(batch_size) or batch_size <= 0:
+        raise ValueError(
+            f"{fn}: invalid value for `batch_size`: expected a positive int, "
+            f"received {batch_size!r}."
+        )
+    return int(batch_size)
+
+
+class Sequential:
+    r"""A linear stack of layers with a Keras-style training workflow.
+
+    Parameters
+    ----------
+    layers : sequence of Layer, optional
+        The layers, first to last (losses are given to :meth:`compile`).
+    name : str, optional
+
+    Attributes
+    ----------
+    layers : list of Layer
+    optimizer, loss, metrics
+        Set by :meth:`compile`.
+    history : History or None
+        What the last :meth:`fit` recorded.
+    stop_training : bool
+        Set by a callback to end :meth:`fit` after the current batch or epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> model = ln.Sequential([ln.Dense(8, seed=0), ln.ReLU(), ln.Dense(3, seed=1)])
+    >>> model.compile(ln.SGD(learning_rate=0.1), "softmax_cross_entropy", ["accuracy"])
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((60, 4)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    >>> history = model.fit(x, y, epochs=5, batch_size=10, verbose=0, seed=0)
+    >>> sorted(history.history)
+    ['accuracy', 'loss', 'lr']
+    >>> model.predict(x[:2]).shape
+    (2, 3)
+    """
+
+    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
+        self.name = name or f"sequential_{next(_counter)}"
+        self.layers: list[Layer] = []
+        self.input_shape: tuple[int | None, ...] | None = None
+        self.optimizer: optimizers.Optimizer | None = None
+        self.loss: Loss | None = None
+        self.metrics: list[metrics_mod.Metric] = []
+        self.history: History | None = None
+        self.stop_training = False
+        self._fit_state: dict[str, Any] = {}
+        for layer in layers or []:
+            self.add(layer)
+
+    def __repr__(self) -> str:
+        return f"Sequential(name={self.name!r}, layers={[layer.name for layer in self.layers]})"
+
+    # ----------------------------------------------------------- structure
+    def add(self, layer: Layer) -> None:
+        """Append a layer (built at once if the model already is)."""
+        if isinstance(layer, Loss) or not isinstance(layer, Layer):
+            what = "a loss (pass it to compile)" if isinstance(layer, Loss) else repr(layer)
+            raise TypeError(f"Sequential {self.name!r}: add() expected a Layer, received {what}.")
+        if any(existing.name == layer.name for existing in self.layers):
+            raise ValueError(
+                f"Sequential {self.name!r}: a layer named {layer.name!r} is already "
+                f"in the model; layer names must be unique."
+            )
+        if self.built:
+            shape = self.compute_output_shape(self.input_shape)
+            if not layer.built:
+                layer.build(shape)
+            else:
+                layer.output_shape(shape)
+        self.layers.append(layer)
+
+    @property
+    def built(self) -> bool:
+        """Whether the model knows its input shape and every layer has its parameters."""
+        return self.input_shape is not None and all(layer.built for layer in self.layers)
+
+    def build(self, input_shape: Sequence[int | None], seed: int | None = None) -> None:
+        """Build every layer for inputs of ``input_shape`` (batch axis included, may be None).
+
+        Parameters
+        ----------
+        input_shape : tuple
+        seed : int, optional
+            Seeds the initial weights of layers that have no ``seed`` of their
+            own (one child generator per layer, in order).
+        """
+        if not self.layers:
+            raise ValueError(f"Sequential {self.name!r}: cannot build a model with no layers.")
+        shape = self.layers[0]._normalize_shape(input_shape)
+        shape = (None, *shape[1:])
+        children = (
+            np.random.SeedSequence(seed).spawn(len(self.layers))
+            if seed is not None
+            else [None] * len(self.layers)
+        )
+        current = shape
+        for layer, child in zip(self.layers, children, strict=True):
+            rng = np.random.default_rng(child) if child is not None and layer.seed is None else None
+            layer.build(current, rng=rng)
+            current = layer.output_shape(current)
+        self.input_shape = shape
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """The output shape for inputs of ``input_shape`` (pure; each layer validates)."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape
+
+    def count_params(self) -> int:
+        """Total number of scalar parameters."""
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print a table of layers: name, type, output shape and parameter count."""
+        rows = [("Layer (type)", "Output shape", "Param #")]
+        shape = self.input_shape
+        for layer in self.layers:
+            out = layer.output_shape(shape) if shape is not None else "?"
+            shape = out if shape is not None else None
+            count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    shape_str(out) if out != "?" else "?",
+                    count,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        line = "=" * sum(widths)
+        total = self.count_params()
+        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        out_lines = [
+            f'Model: "{self.name}"',
+            line,
+            "".join(c.ljust(w) for c, w in zip(rows[0], widths, strict=True)),
+            line,
+        ]
+        out_lines += ["".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows[1:]]
+        out_lines += [
+            line,
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+        ]
+        print_fn("\n".join(out_lines))
+
+    # ------------------------------------------------------------- compile
+    def compile(
+        self,
+        optimizer: str | optimizers.Optimizer = "sgd",
+        loss: str | Loss | None = None,
+        metrics: Sequence[str | metrics_mod.Metric] | None = None,
+    ) -> None:
+        """Choose the optimizer, the loss and the metrics.
+
+        Parameters
+        ----------
+        optimizer : str or Optimizer, default "sgd"
+            ``"sgd"``, ``"adam"`` or an instance such as ``SGD(0.05, momentum=0.9)``.
+        loss : str or Loss
+            ``"mse"`` / ``"softmax_cross_entropy"`` (aliases: ``"mean_squared_error"``,
+            ``"cross_entropy"``, ``"sparse_categorical_crossentropy"``) or an instance.
+        metrics : list of str or Metric, optional
+            ``"accuracy"``, ``"mse"``, ``"mae"``.
+        """
+        self.optimizer = optimizers.get(optimizer)
+        if isinstance(loss, Loss):
+            self.loss = loss
+        elif isinstance(loss, str) and loss.lower() in _LOSSES:
+            dtype = self.layers[0].dtype.name if self.layers else "float32"
+            self.loss = _LOSSES[loss.lower()](dtype=dtype)
+        else:
+            raise ValueError(
+                f"compile: invalid value for `loss`: expected one of "
+                f"{sorted(_LOSSES)} or a Loss instance, received {loss!r}."
+            )
+        if metrics is not None and (isinstance(metrics, str) or not isinstance(metrics, Sequence)):
+            raise ValueError(
+                f"compile: invalid value for `metrics`: expected a list, received {metrics!r}."
+            )
+        self.metrics = [metrics_mod.get(m) for m in metrics or []]
+
+    def _require_compiled(self, fn: str) -> None:
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError(
+                f"Sequential {self.name!r}: call compile(optimizer, loss) before {fn}()."
+            )
+
+    # ---------------------------------------------------------- computation
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Run the chain forward and return the last layer's output."""
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dy: np.ndarray) -> None:
+        r"""Backpropagate :math:`\partial z/\partial X^L`, accumulating every layer's gradients.
+
+        Each layer gets ``backward_params`` (if trainable) then ``backward_input``;
+        the first layer's input gradient is skipped.
+        """
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if layer.trainable and layer.params:
+                layer.backward_params(dy)
+            if i > 0:
+                dy = layer.backward_input(dy)
+
+    def _parameter_arrays(self) -> list[np.ndarray]:
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every parameter, layer by layer."""
+        return [p.copy() for p in self._parameter_arrays()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Set every parameter from a list like :meth:`get_weights` returns."""
+        params = self._parameter_arrays()
+        if len(weights) != len(params):
+            raise ValueError(
+                f"set_weights: expected {len(params)} arrays, received {len(weights)}."
+            )
+        for i, (p, w) in enumerate(zip(params, weights, strict=True)):
+            w = as_array(w, "set_weights", f"weights[{i}]")
+            if w.shape != p.shape:
+                raise ValueError(
+                    f"set_weights: weights[{i}] should have shape "
+                    f"{shape_str(p.shape)}, received {shape_str(w.shape)}."
+                )
+        for p, w in zip(params, weights, strict=True):
+            p[...] = w
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One optimisation step on a batch; returns the loss and the predictions."""
+        pred = self.forward(x, training=True)
+        z = self.loss.forward(pred, y)
+        if not math.isfinite(z):
+            return z, pred  # never apply a non-finite step
+        for layer in self.layers:
+            layer.zero_grad()
+        self.backward(self.loss.backward_input())
+        self.optimizer.step(
+            {
+                f"{i}.{layer.name}.{k}": (p, layer.grads[k])
+                for i, layer in enumerate(self.layers)
+                if layer.trainable
+                for k, p in layer.params.items()
+            }
+        )
+        return z, pred
+
+    # ---------------------------------------------------------------- data
+    def _dtype(self) -> np.dtype:
+        return self.layers[0].dtype if self.layers else np.dtype("float32")
+
+    def _check_x(self, x: Any, fn: str, arg: str = "x") -> np.ndarray:
+        x = as_array(x, fn, arg)
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(
+                f"{fn}: `{arg}` is empty (shape {shape_str(x.shape)}); expected at "
+                f"least one sample."
+            )
+        x = x.astype(self._dtype(), copy=False)
+        check_finite(x, fn, arg)
+        if not self.layers:
+            raise ValueError(f"{fn}: model {self.name!r} has no layers.")
+        if self.built:
+            if tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
+                # let the layers say whether they can take it (e.g. other spatial sizes)
+                self.compute_output_shape((None, *x.shape[1:]))
+        return x
+
+    def _check_xy(self, x: Any, y: Any, fn: str, names=("x", "y")) -> tuple[np.ndarray, np.ndarray]:
+        x = self._check_x(x, fn, names[0])
+        y = as_array(y, fn, names[1])
+        if y.ndim == 0 or len(y) != len(x):
+            raise ValueError(
+                f"{fn}: `{names[0]}` and `{names[1]}` have different numbers of "
+                f"samples: {len(x)} and {len(y) if y.ndim else 'a scalar'}."
+            )
+        check_finite(y, fn, names[1])
+        return x, y
+
+    def _check_targets(self, y: np.ndarray, fn: str, arg: str) -> np.ndarray:
+        out = self.compute_output_shape((len(y), *self.input_shape[1:]))
+        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), out)
+        try:
+            t = self.loss._check_target(dummy, y)
+        except ValueError as exc:
+            raise ValueError(
+                f"{fn}: `{arg}` does not fit the model's output of shape {shape_str(out)}: {exc}"
+            ) from None
+        return np.asarray(t)
+
+    # ----------------------------------------------------------------- fit
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        callbacks: Sequence[Callback] | None = None,
+        verbose: int | str = "auto",
+        seed: int | None = None,
+    ) -> History:
+        r"""Train for ``epochs`` passes over ``(x, y)`` with mini-batch steps.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_samples, *input_shape)
+        y : ndarray
+            Targets: integer labels ``(n_samples,)`` or rows matching the
+            model's output, as the loss expects. Never broadcast.
+        epochs : int, default 1
+        batch_size : int, default 32
+        validation_data : tuple (x_val, y_val), optional
+            Evaluated after every epoch (``val_*`` entries in the history).
+        validation_split : float, default 0.0
+            Fraction in [0, 1) of the *last* samples held out for validation
+            (ignored when ``validation_data`` is given).
+        shuffle : bool, default True
+            Reshuffle the training samples every epoch.
+        callbacks : list of Callback, optional
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent, 1 progress bar, 2 one line per epoch; ``"auto"`` picks 1
+            in terminals and notebooks and 2 for logs.
+        seed : int, optional
+            Seeds the shuffling and, if the model is not built yet, the initial
+            weights of layers without a seed of their own: the same seed gives
+            bit-identical weights and history on the same machine.
+
+        Returns
+        -------
+        History
+            ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
+            ``"lr"`` to per-epoch lists.
+        """
+        self._require_compiled("fit")
+        if not is_int(epochs) or epochs < 0:
+            raise ValueError(
+                f"fit: invalid value for `epochs`: expected an int >= 0, received {epochs!r}."
+            )
+        batch_size = _check_batch_size(batch_size, "fit")
+        if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(
+                f"fit: invalid value for `verbose`: expected 'auto', 0, 1 or 2, "
+                f"received {verbose!r}."
+            )
+        if not isinstance(shuffle, bool):
+            raise ValueError(
+                f"fit: invalid value for `shuffle`: expected a bool, received {shuffle!r}."
+            )
+        if seed is not None and not (is_int(seed) and seed >= 0):
+            raise ValueError(
+                f"fit: invalid value for `seed`: expected a non-negative int or "
+                f"None, received {seed!r}."
+            )
+        if not (
+            isinstance(validation_split, int | float)
+            and not isinstance(validation_split, bool)
+            and 0 <= validation_split < 1
+        ):
+            raise ValueError(
+                f"fit: invalid value for `validation_split`: expected a float in "
+                f"[0, 1), received {validation_split!r}."
+            )
+        x, y = self._check_xy(x, y, "fit")
+        val = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
+                raise ValueError(
+                    "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val)."
+                )
+            val = self._check_xy(*validation_data, "fit", names=("x_val", "y_val"))
+        elif validation_split:
+            n_val = int(len(x) * validation_split)
+            if n_val == 0 or n_val >= len(x):
+                raise ValueError(
+                    f"fit: `validation_split`={validation_split} of {len(x)} samples "
+                    f"leaves {len(x) - n_val} for training and {n_val} for "
+                    f"validation; both need at least one."
+                )
+            x, y, val = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+        if not self.built:
+            self.build((None, *x.shape[1:]), seed=seed)
+        y = self._check_targets(y, "fit", "y")
+        if val is not None:
+            val = (val[0], self._check_targets(val[1], "fit", "y_val"))
+
+        rng = np.random.default_rng(seed) if seed is not None else _random.generator()
+        history = History()
+        cbs: list[Callback] = [history]
+        user = list(callbacks or [])
+        if not any(isinstance(c, TerminateOnNaN) for c in user):
+            cbs.append(TerminateOnNaN())
+        cbs += user
+        if verbose != 0 and not any(isinstance(c, ProgressBar) for c in user):
+            cbs.append(ProgressBar(verbose))
+        for c in cbs:
+            c.set_model(self)
+        n = len(x)
+        steps = math.ceil(n / batch_size)
+        self._fit_state = {"epochs": epochs, "steps": steps}
+        self.stop_training = False
+        self.history = history
+        for c in cbs:
+            c.on_train_begin()
+        for epoch in range(epochs):
+            for c in cbs:
+                c.on_epoch_begin(epoch)
+            lr = self.optimizer.current_learning_rate
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            for m in self.metrics:
+                m.reset()
+            total, seen = 0.0, 0
+            logs: dict[str, float] = {}
+            for step in range(steps):
+                idx = order[step * batch_size : (step + 1) * batch_size]
+                for c in cbs:
+                    c.on_train_batch_begin(step)
+                xb, yb = x[idx], y[idx]
+                z, pred = self.train_step(xb, yb)
+                total += z * len(idx)
+                seen += len(idx)
+                for m in self.metrics:
+                    m.update(pred, yb)
+                logs = {"loss": total / seen, **{m.name: m.result() for m in self.metrics}}
+                for c in cbs:
+                    c.on_train_batch_end(
+                        step, {**logs, "loss": z} if not math.isfinite(z) else logs
+                    )
+                if self.stop_training:
+                    break
+            if val is not None and not self.stop_training:
+                logs.update(
+                    {
+                        f"val_{k}": v
+                        for k, v in self.evaluate(*val, batch_size=max(batch_size, 256)).items()
+                    }
+                )
+            logs["lr"] = lr
+            for c in cbs:
+                c.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for c in cbs:
+            c.on_train_end()
+        return history
+
+    # ------------------------------------------------------------ evaluate
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> dict[str, float]:
+        """Loss and metrics on ``(x, y)``, in batches, without training.
+
+        Returns
+        -------
+        dict
+            ``{"loss": ..., <metric>: ...}``.
+        """
+        self._require_compiled("evaluate")
+        batch_size = _check_batch_size(batch_size, "evaluate")
+        x, y = self._check_xy(x, y, "evaluate")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        y = self._check_targets(y, "evaluate", "y")
+        metrics = [type(m)() for m in self.metrics]
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            pred = self.forward(xb)
+            total += self.loss.forward(pred, yb) * len(xb)
+            for m in metrics:
+                m.update(pred, yb)
+        return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
+
+    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The model's outputs for ``x``, computed in batches.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, *output_shape)
+        """
+        batch_size = _check_batch_size(batch_size, "predict")
+        x = self._check_x(x, "predict")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        return np.concatenate(
+            [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+        )
+
+    # --------------------------------------------------------------- files
+    def save(self, path: str | os.PathLike) -> None:
+        """Save architecture, weights and compile settings to one ``.npz`` file, atomically.
+
+        See :mod:`layernet.saving` for the format; :func:`layernet.load_model` reads it.
+        """
+        saving.save_model(self, path)
+
+    def save_weights(self, path: str | os.PathLike) -> None:
+        """Save only the weights, atomically."""
+        saving.save_weights(self, path)
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Load weights saved from a model with the same layers (strict: names and shapes)."""
+        saving.load_weights(self, path)

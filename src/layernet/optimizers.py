@@ -1,0 +1,331 @@
+r"""Optimizers and learning-rate schedules.
+
+An optimizer owns its state (momentum buffers, moment estimates), keyed by
+parameter name; layers only hold parameters and gradients. A model calls
+:meth:`Optimizer.step` once per batch with ``{name: (param, grad)}`` and the
+optimizer updates the parameters in place.
+
+The learning rate may be a float, a schedule from this module, or any callable
+mapping the step count (0, 1, 2, ...) to a float.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._validation import is_int
+
+LearningRate = float | Callable[[int], float]
+
+
+def _check_number(
+    value: Any, arg: str, owner: str, *, low: float = 0.0, low_open=False, high: float | None = None
+) -> float:
+    ok = (
+        isinstance(value, int | float | np.floating | np.integer)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+    if ok:
+        v = float(value)
+        ok = (v > low if low_open else v >= low) and (high is None or v < high)
+    if not ok:
+        bound = f"{'>' if low_open else '>='} {low:g}" + (f" and < {high:g}" if high else "")
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected a finite number "
+            f"{bound}, received {value!r}."
+        )
+    return float(value)
+
+
+# ----------------------------------------------------------------- schedules
+class StepDecay:
+    r"""Multiply the learning rate by ``gamma`` every ``step_size`` steps.
+
+    .. math:: \eta_t = \eta_0\,\gamma^{\lfloor t / \text{step\_size}\rfloor}
+
+    Examples
+    --------
+    >>> s = StepDecay(0.1, step_size=10, gamma=0.5)
+    >>> s(0), s(9), s(10), s(25)
+    (0.1, 0.1, 0.05, 0.025)
+    """
+
+    def __init__(self, initial_learning_rate: float, step_size: int, gamma: float = 0.1) -> None:
+        self.initial_learning_rate = _check_number(
+            initial_learning_rate, "initial_learning_rate", "StepDecay", low_open=True
+        )
+        if not is_int(step_size) or step_size < 1:
+            raise ValueError(
+                f"StepDecay: invalid value for `step_size`: expected a positive "
+                f"int, received {step_size!r}."
+            )
+        self.step_size = int(step_size)
+        self.gamma = _check_number(gamma, "gamma", "StepDecay")
+
+    def __call__(self, step: int) -> float:
+        return self.initial_learning_rate * self.gamma ** (step // self.step_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"StepDecay({self.initial_learning_rate!r}, step_size={self.step_size}, "
+            f"gamma={self.gamma!r})"
+        )
+
+
+class CosineDecay:
+    r"""Cosine decay from the initial rate to ``alpha`` times it over ``decay_steps``.
+
+    .. math:: \eta_t = \eta_0\Big(\alpha + (1-\alpha)\,\tfrac12\big(1 + \cos(\pi
+        \min(t, T)/T)\big)\Big)
+
+    Examples
+    --------
+    >>> s = CosineDecay(0.1, decay_steps=100)
+    >>> s(0), round(s(50), 6), s(100), s(200)
+    (0.1, 0.05, 0.0, 0.0)
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0) -> None:
+        self.initial_learning_rate = _check_number(
+            initial_learning_rate, "initial_learning_rate", "CosineDecay", low_open=True
+        )
+        if not is_int(decay_steps) or decay_steps < 1:
+            raise ValueError(
+                f"CosineDecay: invalid value for `decay_steps`: expected a "
+                f"positive int, received {decay_steps!r}."
+            )
+        self.decay_steps = int(decay_steps)
+        self.alpha = _check_number(alpha, "alpha", "CosineDecay")
+
+    def __call__(self, step: int) -> float:
+        frac = min(step, self.decay_steps) / self.decay_steps
+        cos = 0.5 * (1 + math.cos(math.pi * frac))
+        return self.initial_learning_rate * (self.alpha + (1 - self.alpha) * cos)
+
+    def __repr__(self) -> str:
+        return (
+            f"CosineDecay({self.initial_learning_rate!r}, decay_steps={self.decay_steps}, "
+            f"alpha={self.alpha!r})"
+        )
+
+
+# ---------------------------------------------------------------- optimizers
+class Optimizer:
+    """Base class: learning-rate handling, step counting and per-parameter state.
+
+    Parameters
+    ----------
+    learning_rate : float or callable
+        A positive float, or a callable of the step count returning one.
+    weight_decay : float, default 0.0
+        L2 penalty coefficient :math:`\\lambda`, added to each gradient as
+        :math:`\\lambda\\theta` (as PyTorch's ``weight_decay``).
+
+    Attributes
+    ----------
+    iterations : int
+        Number of steps taken.
+    """
+
+    name = "optimizer"
+
+    def __init__(self, learning_rate: LearningRate, weight_decay: float = 0.0) -> None:
+        owner = type(self).__name__
+        if not callable(learning_rate):
+            learning_rate = _check_number(learning_rate, "learning_rate", owner, low_open=True)
+        self.learning_rate = learning_rate
+        self.weight_decay = _check_number(weight_decay, "weight_decay", owner)
+        self.iterations = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    @property
+    def current_learning_rate(self) -> float:
+        """The learning rate the next step will use."""
+        lr = self.learning_rate
+        value = lr(self.iterations) if callable(lr) else lr
+        if not (isinstance(value, int | float | np.floating) and math.isfinite(value)):
+            raise ValueError(
+                f"{type(self).__name__}: the learning-rate schedule returned "
+                f"{value!r} at step {self.iterations}; expected a finite float."
+            )
+        return float(value)
+
+    def step(self, params_and_grads: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Update every parameter in place from its gradient; advance the step count."""
+        lr = self.current_learning_rate
+        for key, (p, g) in params_and_grads.items():
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            self._update(key, p, g, lr)
+        self.iterations += 1
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    def _slot(self, key: str, name: str, like: np.ndarray) -> np.ndarray:
+        slots = self.state.setdefault(key, {})
+        if name not in slots:
+            slots[name] = np.zeros_like(like)
+        return slots[name]
+
+    def get_config(self) -> dict[str, Any]:
+        lr = self.learning_rate
+        return {
+            "learning_rate": lr if isinstance(lr, float) else repr(lr),
+            "weight_decay": self.weight_decay,
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional (Nesterov) momentum and weight decay.
+
+    Parameters
+    ----------
+    learning_rate : float or callable, default 0.01
+    momentum : float, default 0.0
+        Momentum :math:`\mu \in [0, 1)`.
+    nesterov : bool, default False
+    weight_decay : float, default 0.0
+
+    Notes
+    -----
+    With :math:`g_t = \partial z/\partial\theta + \lambda\theta_t` (PyTorch's convention):
+
+    .. math::
+
+        v_{t+1} = \mu v_t + g_t,\qquad
+        \theta_{t+1} = \theta_t - \eta_t \begin{cases}
+            g_t + \mu v_{t+1} & \text{(Nesterov)}\\ v_{t+1} & \text{otherwise.}\end{cases}
+
+    With :math:`\mu = 0` this is plain gradient descent, :math:`\theta \leftarrow
+    \theta - \eta\,\partial z/\partial\theta`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p, g = np.array([1.0]), np.array([0.5])
+    >>> SGD(learning_rate=0.1).step({"w": (p, g)})
+    >>> p
+    array([0.95])
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(learning_rate, weight_decay)
+        self.momentum = _check_number(momentum, "momentum", "SGD", high=1.0)
+        if not isinstance(nesterov, bool):
+            raise ValueError(
+                f"SGD: invalid value for `nesterov`: expected a bool, received {nesterov!r}."
+            )
+        if nesterov and self.momentum == 0:
+            raise ValueError("SGD: `nesterov=True` needs a positive `momentum`, received 0.")
+        self.nesterov = nesterov
+
+    def _update(self, key, p, g, lr):
+        if self.momentum:
+            v = self._slot(key, "velocity", p)
+            v *= self.momentum
+            v += g
+            g = g + self.momentum * v if self.nesterov else v
+        p -= lr * g
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015) with bias correction.
+
+    Parameters
+    ----------
+    learning_rate : float or callable, default 0.001
+    beta_1 : float, default 0.9
+    beta_2 : float, default 0.999
+    epsilon : float, default 1e-8
+    weight_decay : float, default 0.0
+        Added to the gradient as :math:`\lambda\theta` (L2, as PyTorch's ``Adam``).
+
+    Notes
+    -----
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+        \theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)}
+            + \epsilon}.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p, g = np.array([1.0]), np.array([0.5])
+    >>> Adam(learning_rate=0.1).step({"w": (p, g)})
+    >>> np.round(p, 6)
+    array([0.9])
+    """
+
+    name = "adam"
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(learning_rate, weight_decay)
+        self.beta_1 = _check_number(beta_1, "beta_1", "Adam", high=1.0)
+        self.beta_2 = _check_number(beta_2, "beta_2", "Adam", high=1.0)
+        self.epsilon = _check_number(epsilon, "epsilon", "Adam", low_open=True)
+
+    def _update(self, key, p, g, lr):
+        m = self._slot(key, "m", p)
+        v = self._slot(key, "v", p)
+        t = self.iterations + 1
+        m *= self.beta_1
+        m += (1 - self.beta_1) * g
+        v *= self.beta_2
+        v += (1 - self.beta_2) * (g * g)
+        step = lr / (1 - self.beta_1**t)
+        denom = np.sqrt(v / (1 - self.beta_2**t))
+        denom += self.epsilon
+        p -= (step * m / denom).astype(p.dtype, copy=False)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+
+
+def get(identifier: str | Optimizer) -> Optimizer:
+    """An optimizer from a name (``"sgd"``, ``"adam"``) or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in OPTIMIZERS:
+        return OPTIMIZERS[identifier.lower()]()
+    raise ValueError(
+        f"compile: invalid value for `optimizer`: expected one of "
+        f"{sorted(OPTIMIZERS)} or an Optimizer instance, received {identifier!r}."
+    )

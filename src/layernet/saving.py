@@ -1,0 +1,371 @@
+"""Model files: architecture as JSON plus weights, in one ``.npz``, read without running code.
+
+A file is an uncompressed NumPy ``.npz`` archive holding
+
+* ``header``: UTF-8 JSON (as a ``uint8`` array) with the format name and version,
+  the layer classes with their constructor arguments, the input shape, the
+  compile settings when they can be rebuilt, and the name and shape of every
+  weight;
+* ``layers.<i>.<param>``: one float array per parameter of layer ``i``.
+
+Loading never unpickles (``allow_pickle=False``), instantiates only classes of
+layernet's own registry (or ones passed explicitly in ``custom_objects``), bounds
+the header and every member's size, and checks every weight's name and shape,
+reporting all mismatches in one error. Writes go to a temporary file in the same
+folder, are flushed to disk, then renamed over the target: a failed or
+interrupted save leaves any previous file intact.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import __version__
+from .layers.base import _REGISTRY, Layer
+from .losses import Loss
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models import Sequential
+
+FORMAT = "layernet"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 1 << 20
+MAX_MEMBER_BYTES = 1 << 31
+MAX_MEMBERS = 100_000
+
+
+class ModelFileError(ValueError):
+    """A model or weights file that cannot be loaded: what is wrong, and where."""
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
+    """Write a file through ``write(fileobj)`` so that it appears whole or not at all."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"save: folder {str(folder)!r} does not exist (saving to {str(path)!r})."
+        )
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if os.name == "posix":
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _weights(model: Sequential) -> dict[str, np.ndarray]:
+    out = {}
+    for i, layer in enumerate(model.layers):
+        for k, p in layer.params.items():
+            if not np.isfinite(p).all():
+                raise ValueError(
+                    f"save: {layer.owner} parameter {k!r} holds NaN or inf; "
+                    f"refusing to save it (any previous file is kept)."
+                )
+            out[f"layers.{i}.{k}"] = p
+    return out
+
+
+def _header(model: Sequential, kind: str) -> dict[str, Any]:
+    head: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "layernet_version": __version__,
+        "model": {
+            "class_name": type(model).__name__,
+            "name": model.name,
+            "input_shape": list(model.input_shape) if model.input_shape else None,
+        },
+        "layers": [
+            {"class_name": type(layer).__name__, "config": layer.get_config()}
+            for layer in model.layers
+        ],
+        "weights": {k: list(v.shape) for k, v in _weights(model).items()},
+    }
+    if model.loss is not None:
+        head["compile"] = {
+            "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
+            "metrics": [m.name for m in model.metrics],
+            "optimizer": _optimizer_config(model.optimizer),
+        }
+    return head
+
+
+def _optimizer_config(opt: Any) -> dict[str, Any] | None:
+    if opt is None or not isinstance(opt.learning_rate, float):
+        return None  # a schedule is code; it is not stored
+    return {"class_name": type(opt).__name__, "config": opt.get_config()}
+
+
+def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
+    if not model.built:
+        raise RuntimeError(
+            f"save: model {model.name!r} is not built yet; call build() or fit() first."
+        )
+    weights = _weights(model)
+    header = json.dumps(_header(model, kind)).encode("utf-8")
+    arrays = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def save_model(model: Sequential, path: str | os.PathLike) -> None:
+    """Write architecture, compile settings and weights to one file (atomically)."""
+    _write(model, path, "model")
+
+
+def save_weights(model: Sequential, path: str | os.PathLike) -> None:
+    """Write only the weights (and their names and shapes) to one file (atomically)."""
+    _write(model, path, "weights")
+
+
+# -------------------------------------------------------------------- reading
+def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    path = os.fspath(path)
+    where = f"{path!r}"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"load: no file at {where}.")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise ModelFileError(
+                    f"load: {where} has {len(infos)} members, above the limit of {MAX_MEMBERS}."
+                )
+            for info in infos:
+                limit = MAX_HEADER_BYTES if info.filename == "header.npy" else MAX_MEMBER_BYTES
+                if info.file_size > limit:
+                    raise ModelFileError(
+                        f"load: member {info.filename!r} of {where} is "
+                        f"{info.file_size} bytes, above the limit of {limit}."
+                    )
+        with np.load(path, allow_pickle=False) as npz:
+            if "header" not in npz.files:
+                raise ModelFileError(f"load: {where} is not a layernet file (no header).")
+            arrays = {k: npz[k] for k in npz.files}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ModelFileError(
+            f"load: {where} is not a readable layernet file (truncated or corrupted: {exc})."
+        ) from None
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ModelFileError(
+                f"load: {where} holds a pickled object array; refusing to load "
+                f"it (layernet files never contain pickles)."
+            ) from None
+        raise ModelFileError(f"load: {where} is not a valid layernet file ({exc}).") from None
+    raw = arrays.pop("header")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelFileError(f"load: {where} has a malformed header.")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"load: {where} has a header that is not valid JSON ({exc})."
+        ) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(
+            f"load: {where} is not a layernet file (format "
+            f"{header.get('format') if isinstance(header, dict) else None!r})."
+        )
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"load: {where} has format version "
+            f"{header.get('format_version')!r}; this layernet reads version "
+            f"{FORMAT_VERSION}."
+        )
+    return header, arrays
+
+
+def _is_json_value(v: Any) -> bool:
+    if v is None or isinstance(v, bool | int | float | str):
+        return True
+    if isinstance(v, list):
+        return all(_is_json_value(x) for x in v)
+    return False
+
+
+def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> Any:
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get("class_name"), str)
+        and isinstance(spec.get("config"), dict)
+    ):
+        raise ModelFileError(f"load: {where}: malformed layer entry {spec!r:.200}.")
+    name = spec["class_name"]
+    cls = custom.get(name) or _REGISTRY.get(name)
+    if (
+        cls is None
+        or not issubclass(cls, base)
+        or cls in (Layer, Loss)
+        or (name not in custom and not cls.__module__.startswith("layernet."))
+    ):
+        raise ModelFileError(
+            f"load: {where} names layer class {name!r}, which is not one of "
+            f"layernet's layers (pass custom_objects={{{name!r}: cls}} for your "
+            f"own)."
+        )
+    config = spec["config"]
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    extra = set(config) - allowed
+    if extra or not all(isinstance(k, str) and _is_json_value(v) for k, v in config.items()):
+        raise ModelFileError(
+            f"load: {where}: invalid arguments for {name}: {sorted(extra) or config!r:.300}."
+        )
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
+
+
+def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> None:
+    expected = {
+        f"layers.{i}.{k}": p
+        for i, layer in enumerate(model.layers)
+        for k, p in layer.params.items()
+    }
+    problems = [f"missing {k} {tuple(expected[k].shape)}" for k in expected if k not in arrays]
+    problems += [f"unexpected {k} {tuple(arrays[k].shape)}" for k in arrays if k not in expected]
+    for k, p in expected.items():
+        a = arrays.get(k)
+        if a is None:
+            continue
+        if a.shape != p.shape:
+            problems.append(f"{k}: expected shape {tuple(p.shape)}, found {tuple(a.shape)}")
+        elif a.dtype.kind != "f":
+            problems.append(f"{k}: expected a float array, found dtype {a.dtype}")
+        elif not np.isfinite(a).all():
+            problems.append(f"{k}: holds NaN or inf")
+    if problems:
+        raise ModelFileError(
+            f"load: {where} does not match the model's parameters:\n  " + "\n  ".join(problems)
+        )
+    for k, p in expected.items():
+        p[...] = arrays[k]
+
+
+def load_model(
+    path: str | os.PathLike, custom_objects: dict[str, type] | None = None
+) -> Sequential:
+    """Rebuild a model saved by :meth:`Sequential.save`, weights and compile settings included.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    custom_objects : dict of str to type, optional
+        Your own Layer subclasses by class name; nothing else is ever instantiated.
+
+    Returns
+    -------
+    Sequential
+        Built, with the saved weights; compiled again when the file records a
+        loss (the optimizer restarts without its momentum or moment state).
+
+    Raises
+    ------
+    ModelFileError
+        For truncated, tampered, pickled, unknown-layer or mismatched files.
+    """
+    from . import metrics as metrics_mod
+    from . import optimizers
+    from .models import Sequential
+
+    where = repr(os.fspath(path))
+    header, arrays = _read(path)
+    if header.get("kind") != "model":
+        raise ModelFileError(
+            f"load_model: {where} holds only weights; build the model and call "
+            f"load_weights instead."
+        )
+    custom = dict(custom_objects or {})
+    specs = header.get("layers")
+    info = header.get("model")
+    if not isinstance(specs, list) or not isinstance(info, dict):
+        raise ModelFileError(f"load_model: {where}: malformed header (layers).")
+    layers = [_instantiate(s, where, custom, Layer) for s in specs]
+    name = info.get("name")
+    model = Sequential(layers, name=name if isinstance(name, str) and name else None)
+    shape = info.get("input_shape")
+    if not (
+        isinstance(shape, list)
+        and shape
+        and all(
+            s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in shape
+        )
+    ):
+        raise ModelFileError(f"load_model: {where}: malformed input shape {shape!r:.100}.")
+    try:
+        model.build(tuple(shape))
+    except ValueError as exc:
+        raise ModelFileError(
+            f"load_model: {where}: the layers do not fit together: {exc}"
+        ) from None
+    _assign(model, arrays, where)
+    comp = header.get("compile")
+    if isinstance(comp, dict):
+        loss = _instantiate(comp.get("loss"), where, {}, Loss)
+        opt_spec = comp.get("optimizer")
+        optimizer: Any = "sgd"
+        if isinstance(opt_spec, dict):
+            cls = optimizers.OPTIMIZERS.get(str(opt_spec.get("class_name", "")).lower())
+            cfg = opt_spec.get("config")
+            if (
+                cls is None
+                or not isinstance(cfg, dict)
+                or not all(isinstance(v, bool | int | float) for v in cfg.values())
+            ):
+                raise ModelFileError(f"load_model: {where}: malformed optimizer entry.")
+            try:
+                optimizer = cls(**cfg)
+            except (TypeError, ValueError) as exc:
+                raise ModelFileError(
+                    f"load_model: {where}: cannot rebuild optimizer: {exc}"
+                ) from None
+        names = comp.get("metrics", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ModelFileError(f"load_model: {where}: malformed metrics entry.")
+        try:
+            model.compile(optimizer, loss, [metrics_mod.get(n) for n in names])
+        except ValueError as exc:
+            raise ModelFileError(f"load_model: {where}: {exc}") from None
+    return model
+
+
+def load_weights(model: Sequential, path: str | os.PathLike) -> None:
+    """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers."""
+    where = repr(os.fspath(path))
+    header, arrays = _read(path)
+    shapes = header.get("weights")
+    if not isinstance(shapes, dict):
+        raise ModelFileError(f"load_weights: {where}: malformed header (weights).")
+    if not model.built:
+        shape = (header.get("model") or {}).get("input_shape")
+        if not isinstance(shape, list):
+            raise RuntimeError(
+                f"load_weights: model {model.name!r} is not built; call build() first."
+            )
+        model.build(tuple(shape))
+    _assign(model, arrays, where)
