@@ -33,8 +33,9 @@ class Conv(Layer):
         Spacing :math:`d_i` between kernel taps.
     use_bias : bool, default True
         Whether to add a bias per filter.
-    kernel_initializer : str, default "he_uniform"
-        See :mod:`layernet.initializers`.
+    kernel_initializer : str, default "glorot_uniform"
+        See :mod:`layernet.initializers` (``"he_normal"``, ``"he_uniform"``, ...;
+        ``"lecun_uniform"`` for kernel and bias reproduces PyTorch's default).
     bias_initializer : str, default "zeros"
     name, dtype, seed, trainable
         See :class:`~layernet.layers.Layer`.
@@ -128,7 +129,7 @@ class Conv(Layer):
         padding: str | int | tuple = "valid",
         dilation: int | tuple[int, ...] = 1,
         use_bias: bool = True,
-        kernel_initializer: str = "he_uniform",
+        kernel_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
         *,
         name: str | None = None,
