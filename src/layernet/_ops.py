@@ -8,11 +8,49 @@ taps of a window, never over output positions.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 Pads = tuple[tuple[int, int], ...]
+
+
+class Workspace:
+    """Scratch arrays a layer reuses from one call to the next, by name.
+
+    Fresh large arrays cost page faults on every step; reusing them does not.
+    Only temporaries that never leave the layer live here (never an output).
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+        self.enabled = True
+
+    def get(
+        self, name: str, shape: tuple[int, ...], dtype: np.dtype, fill: float | None = None
+    ) -> tuple[np.ndarray, bool]:
+        """An array of ``shape``; ``fresh`` tells whether it was just created (and filled)."""
+        a = self._arrays.get(name) if self.enabled else None
+        if a is not None and a.shape == shape and a.dtype == dtype:
+            return a, False
+        a = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        if self.enabled:
+            self._arrays[name] = a
+        return a, True
+
+    @contextlib.contextmanager
+    def disabled(self) -> Iterator[None]:
+        """Allocate fresh arrays inside the block (the cached ones stay untouched)."""
+        old, self.enabled = self.enabled, False
+        try:
+            yield
+        finally:
+            self.enabled = old
+
+    def clear(self) -> None:
+        self._arrays.clear()
 
 
 def output_size(n: int, window: int, stride: int, before: int, after: int) -> int:
@@ -20,22 +58,21 @@ def output_size(n: int, window: int, stride: int, before: int, after: int) -> in
     return (n + before + after - window) // stride + 1
 
 
-def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
-    """Pad the spatial axes of a channels-last array (no copy when nothing to pad)."""
+def pad(x: np.ndarray, pads: Pads, value: float = 0.0, ws: Workspace | None = None) -> np.ndarray:
+    """Pad the spatial axes of a channels-last array (no copy when nothing to pad).
+
+    With a workspace the padded array is reused: its border keeps ``value`` and
+    only the interior is written.
+    """
     if not any(b or a for b, a in pads):
         return x
-    out = np.full(
-        (
-            x.shape[0],
-            *(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads, strict=True)),
-            x.shape[-1],
-        ),
-        value,
-        dtype=x.dtype,
-    )
-    out[
-        (slice(None), *(slice(b, b + n) for n, (b, _) in zip(x.shape[1:-1], pads, strict=True)))
-    ] = x
+    spatial = x.shape[1:-1]
+    shape = (x.shape[0], *(n + b + a for n, (b, a) in zip(spatial, pads, strict=True)), x.shape[-1])
+    if ws is None:
+        out = np.full(shape, value, dtype=x.dtype)
+    else:
+        out, _ = ws.get(f"pad{value}", shape, x.dtype, fill=value)
+    out[(slice(None), *(slice(b, b + n) for n, (b, _) in zip(spatial, pads, strict=True)))] = x
     return out
 
 
@@ -46,6 +83,28 @@ def crop(xp: np.ndarray, pads: Pads) -> np.ndarray:
     return xp[
         (slice(None), *(slice(b, n - a) for n, (b, a) in zip(xp.shape[1:-1], pads, strict=True)))
     ]
+
+
+def column_sums(a: np.ndarray, ws: Workspace) -> np.ndarray:
+    """``a.sum(axis=0)`` for a 2-D array, as one matrix-vector product (several times faster)."""
+    ones = ws.get("ones", (a.shape[0],), a.dtype, fill=1.0)[0]
+    return ones @ a
+
+
+def crop_copy(xp: np.ndarray, pads: Pads) -> np.ndarray:
+    """A fresh contiguous copy of ``xp`` without its padding (``xp`` itself if unpadded)."""
+    return np.array(crop(xp, pads)) if any(b or a for b, a in pads) else xp
+
+
+def zeros_padded(shape: tuple[int, ...], pads: Pads, dtype: np.dtype, ws: Workspace) -> np.ndarray:
+    """Zeros to accumulate a padded gradient in: reused when padded (it is cropped into a
+    fresh array afterwards), fresh when not (it is returned as it is)."""
+    if any(b or a for b, a in pads):
+        buf, fresh = ws.get("dxp", shape, dtype, fill=0.0)
+        if not fresh:
+            buf.fill(0)
+        return buf
+    return np.zeros(shape, dtype)
 
 
 def taps(
@@ -75,34 +134,67 @@ def im2col(
     out: Sequence[int],
     strides: Sequence[int],
     dilation: Sequence[int],
+    ws: Workspace | None = None,
 ) -> np.ndarray:
-    """Patches of ``xp`` as one contiguous array of shape ``(N, *out, *kernel, C)``.
+    """Patches of ``xp`` as a matrix of shape ``(N*prod(out), prod(kernel)*C)``.
 
-    ``col[n, o, t, c] = xp[n, o*s + t*d, c]``, so that ``col`` reshaped to
-    ``(N*prod(out), prod(kernel)*C)`` times the kernel reshaped to
-    ``(prod(kernel)*C, filters)`` is the convolution.
+    Row ``(n, o)``, column ``(t, c)`` holds ``xp[n, o*s + t*d, c]``, so the
+    matrix times the kernel reshaped to ``(prod(kernel)*C, filters)`` is the
+    convolution. With several channels the patches are one copy of a strided
+    window view into a contiguous buffer; with one channel they are written tap
+    by tap into a transposed buffer (contiguous writes) and returned as its
+    transpose, which BLAS takes as it is.
     """
     n, c = xp.shape[0], xp.shape[-1]
-    col = np.empty((n, *out, *kernel, c), dtype=xp.dtype)
-    lead = (slice(None),) * (1 + len(out))
-    for tap, sl in taps(kernel, out, strides, dilation):
-        col[(*lead, *tap)] = xp[sl]
-    return col
+    r = len(kernel)
+    k_size, m = int(np.prod(kernel)), n * int(np.prod(out))
+    if c == 1:
+        shape_t = (*kernel, n, *out)
+        col_t = ws.get("col", shape_t, xp.dtype)[0] if ws else np.empty(shape_t, xp.dtype)
+        for tap, sl in taps(kernel, out, strides, dilation):
+            col_t[tap] = xp[sl][..., 0]
+        return col_t.reshape(k_size, m).T
+    window = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    view = sliding_window_view(xp, window, axis=tuple(range(1, r + 1)))
+    view = view[
+        (
+            slice(None),
+            *(slice(None, s * (o - 1) + 1, s) for o, s in zip(out, strides, strict=True)),
+            slice(None),
+            *(slice(None, None, d) for d in dilation),
+        )
+    ]
+    view = view.transpose(0, *range(1, r + 1), *range(r + 2, 2 * r + 2), r + 1)
+    shape = (n, *out, *kernel, c)
+    col = ws.get("col", shape, xp.dtype)[0] if ws else np.empty(shape, xp.dtype)
+    np.copyto(col, view)
+    return col.reshape(m, k_size * c)
 
 
-def col2im(
-    dcol: np.ndarray,
-    padded_shape: Sequence[int],
-    kernel: Sequence[int],
+def conv_transpose(
+    dy2: np.ndarray,
+    w: np.ndarray,
+    dxp: np.ndarray,
     out: Sequence[int],
     strides: Sequence[int],
     dilation: Sequence[int],
+    ws: Workspace,
 ) -> np.ndarray:
-    """Adjoint of :func:`im2col`: sum every patch entry back to its input position."""
-    dxp = np.zeros(padded_shape, dtype=dcol.dtype)
-    lead = (slice(None),) * (1 + len(out))
+    """Add ``im2col``'s adjoint applied to ``dy2 @ W_mat^T`` into ``dxp``, tap by tap.
+
+    ``dy2`` is ``(N*prod(out), F)``, ``w`` the kernel ``(*kernel, C, F)`` and ``dxp``
+    the zeroed gradient of the padded input. For each tap ``t`` one matrix
+    product ``dy2 @ W[t]^T`` gives that tap's ``(N*prod(out), C)`` contribution,
+    added into the strided slice of ``dxp`` the tap reads in the forward pass;
+    the full ``(N*prod(out), prod(kernel)*C)`` patch gradient is never formed.
+    """
+    kernel, c = w.shape[:-2], w.shape[-2]
+    wt = np.ascontiguousarray(np.swapaxes(w, -1, -2))  # (*kernel, F, C)
+    tmp, _ = ws.get("tap", (dy2.shape[0], c), dy2.dtype)
+    shaped = tmp.reshape(dxp.shape[0], *out, c)
     for tap, sl in taps(kernel, out, strides, dilation):
-        dxp[sl] += dcol[(*lead, *tap)]
+        np.matmul(dy2, wt[tap], out=tmp)
+        dxp[sl] += shaped
     return dxp
 
 

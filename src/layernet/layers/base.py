@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import _random
+from .. import _ops, _random
 from .._validation import as_array, is_int, resolve_dtype, shape_str
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
@@ -122,6 +122,7 @@ class Layer:
         self.input_shape: tuple[int | None, ...] | None = None
         self._cache: Any = None
         self._y_shape: tuple[int, ...] | None = None
+        self._ws = _ops.Workspace()
 
     # ------------------------------------------------------------------ naming
     @property
@@ -340,7 +341,8 @@ class Layer:
     # --------------------------------------------------------------- Jacobians
     def _jacobian_setup(self, x: Any) -> tuple[np.ndarray, np.ndarray, Any]:
         x = self._prepare_input(x)
-        y, cache = self._forward(x, False)
+        with self._ws.disabled():  # keep the buffers the cached forward state points into
+            y, cache = self._forward(x, False)
         return x, y, cache
 
     def _check_jacobian_size(self, rows: int, cols: int, max_entries: int, what: str) -> None:

@@ -145,6 +145,7 @@ class Conv(Layer):
             )
         self.filters = int(filters)
         self.padding = check_padding(padding, o)
+        self._geometry_cache: dict = {}
         raw = {"kernel_size": kernel_size, "strides": strides, "dilation": dilation}
         # The first tuple among these arguments fixes the spatial rank; ints alone leave it
         # to the first input. Every value is validated now either way.
@@ -226,6 +227,16 @@ class Conv(Layer):
 
     def _geometry(self, shape: tuple[int | None, ...]):
         """Kernel, strides, dilation, pads and output sizes for inputs of ``shape``."""
+        key = (tuple(shape[1:]), self.rank)
+        cached = self._geometry_cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._compute_geometry(shape)
+        if None not in shape[1:]:
+            self._geometry_cache[key] = result
+        return result
+
+    def _compute_geometry(self, shape: tuple[int | None, ...]):
         rank = len(shape) - 2
         k = self.kernel_size if len(self.kernel_size) == rank else self.kernel_size * rank
         s = self.strides if len(self.strides) == rank else self.strides * rank
@@ -268,10 +279,9 @@ class Conv(Layer):
     # ------------------------------------------------------------- compute
     def _forward(self, x, training):
         k, s, d, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads)
-        col = _ops.im2col(xp, k, out, s, d)
-        w = self.params["W"]
-        y = col.reshape(-1, w.shape[-2] * int(np.prod(k))) @ w.reshape(-1, self.filters)
+        xp = _ops.pad(x, pads, ws=self._ws)
+        col = _ops.im2col(xp, k, out, s, d, ws=self._ws)
+        y = col @ self.params["W"].reshape(-1, self.filters)
         if self.use_bias:
             y += self.params["b"]
         return y.reshape(x.shape[0], *out, self.filters), (col, xp.shape, k, s, d, pads, out)
@@ -279,18 +289,18 @@ class Conv(Layer):
     def _backward_params(self, dy, cache):
         col = cache[0]
         dy2 = dy.reshape(-1, self.filters)
-        w = self.params["W"]
-        grads = {"W": (col.reshape(-1, w.size // self.filters).T @ dy2).reshape(w.shape)}
+        grads = {"W": (col.T @ dy2).reshape(self.params["W"].shape)}
         if self.use_bias:
-            grads["b"] = dy2.sum(axis=0)
+            grads["b"] = _ops.column_sums(dy2, self._ws)
         return grads
 
     def _backward_input(self, dy, cache):
-        col, xp_shape, k, s, d, pads, out = cache
-        w = self.params["W"]
-        dcol = dy.reshape(-1, self.filters) @ w.reshape(-1, self.filters).T
-        dxp = _ops.col2im(dcol.reshape(col.shape), xp_shape, k, out, s, d)
-        return np.ascontiguousarray(_ops.crop(dxp, pads))
+        _, xp_shape, _, s, d, pads, out = cache
+        dxp = _ops.zeros_padded(xp_shape, pads, dy.dtype, self._ws)
+        _ops.conv_transpose(
+            dy.reshape(-1, self.filters), self.params["W"], dxp, out, s, d, self._ws
+        )
+        return _ops.crop_copy(dxp, pads)
 
 
 class Conv1D(Conv):

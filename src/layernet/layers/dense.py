@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
+from .. import _ops, initializers
 from .._validation import is_int, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
@@ -146,7 +146,7 @@ class Dense(Layer):
         dy2 = dy.reshape(-1, self.units)
         grads = {"W": x2.T @ dy2}
         if self.use_bias:
-            grads["b"] = dy2.sum(axis=0)
+            grads["b"] = _ops.column_sums(dy2, self._ws)
         return grads
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:

@@ -176,27 +176,50 @@ class MaxPool(_Pool):
 
     def _forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads, -np.inf)
-        ones = (1,) * len(k)
-        n_taps = int(np.prod(k))
-        best = idx = None
-        for i, (_, sl) in enumerate(_ops.taps(k, out, s, ones)):
-            v = xp[sl]
-            if best is None:
-                best = v.copy()
-                idx = np.zeros(v.shape, dtype=np.uint8 if n_taps < 256 else np.int32)
+        xp = _ops.pad(x, pads, -np.inf, ws=self._ws)
+        views = [xp[sl] for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
+        best = views[0].copy() if len(views) == 1 else np.maximum(views[0], views[1])
+        for v in views[2:]:
+            np.maximum(best, v, out=best)
+        # winners[t]: tap t holds its window's maximum and no earlier tap did (one per window)
+        winners, _ = self._ws.get("winners", (len(views), *best.shape), np.dtype(bool))
+        taken, _ = self._ws.get("taken", best.shape, np.dtype(bool))
+        for t, v in enumerate(views):
+            np.equal(v, best, out=winners[t])
+            if t == 0:
+                np.copyto(taken, winners[t])
             else:
-                better = v > best
-                np.copyto(best, v, where=better)
-                idx[better] = i
-        return best, (idx, xp.shape, k, s, pads, out)
+                np.greater(winners[t], taken, out=winners[t])
+                np.logical_or(taken, winners[t], out=taken)
+        return best, (winners, xp.shape, k, s, pads, out)
 
     def _backward_input(self, dy, cache):
-        idx, xp_shape, k, s, pads, out = cache
-        dxp = np.zeros(xp_shape, dtype=dy.dtype)
-        for i, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
-            dxp[sl] += np.where(idx == i, dy, 0)
-        return np.ascontiguousarray(_ops.crop(dxp, pads))
+        winners, xp_shape, k, s, pads, out = cache
+        tmp, _ = self._ws.get("tmp", dy.shape, dy.dtype)
+        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)
+        for t, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
+            np.multiply(dy, winners[t], out=tmp)
+            if disjoint:
+                dxp[sl] = tmp
+            else:
+                dxp[sl] += tmp
+        return _ops.crop_copy(dxp, pads)
+
+
+def _window_grad_buffer(xp_shape, k, s, pads, out, dtype, ws):
+    """The array to gather a pooling gradient in, and whether windows are disjoint.
+
+    Disjoint windows (stride >= window) let each tap assign its slice; when
+    they also tile the padded input exactly, no entry is left unwritten and the
+    buffer needs no zeroing.
+    """
+    disjoint = all(si >= ki for si, ki in zip(s, k, strict=True))
+    tiled = disjoint and all(o * ki == n for o, ki, n in zip(out, k, xp_shape[1:-1], strict=True))
+    if not tiled:
+        return _ops.zeros_padded(xp_shape, pads, dtype, ws), disjoint
+    if any(b or a for b, a in pads):
+        return ws.get("dxp", tuple(xp_shape), dtype)[0], disjoint
+    return np.empty(xp_shape, dtype), disjoint
 
 
 class AvgPool(_Pool):
@@ -248,21 +271,29 @@ class AvgPool(_Pool):
 
     def _forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads)
-        acc = None
-        for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
-            acc = xp[sl].copy() if acc is None else acc.__iadd__(xp[sl])
-        counts = _ops.window_counts(x.shape[1:-1], k, out, s, pads).astype(x.dtype)
-        acc /= counts
-        return acc, (counts, xp.shape, k, s, pads, out)
+        xp = _ops.pad(x, pads, ws=self._ws)
+        windows = _ops.taps(k, out, s, (1,) * len(k))
+        _, first = next(windows)
+        acc = xp[first].copy()
+        for _, sl in windows:
+            np.add(acc, xp[sl], out=acc)
+        if any(b or a for b, a in pads):
+            scale = 1 / _ops.window_counts(x.shape[1:-1], k, out, s, pads).astype(x.dtype)
+        else:
+            scale = x.dtype.type(1 / int(np.prod(k)))
+        acc *= scale
+        return acc, (scale, xp.shape, k, s, pads, out)
 
     def _backward_input(self, dy, cache):
-        counts, xp_shape, k, s, pads, out = cache
-        g = dy / counts
-        dxp = np.zeros(xp_shape, dtype=dy.dtype)
+        scale, xp_shape, k, s, pads, out = cache
+        g = dy * scale
+        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)
         for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
-            dxp[sl] += g
-        return np.ascontiguousarray(_ops.crop(dxp, pads))
+            if disjoint:
+                dxp[sl] = g
+            else:
+                dxp[sl] += g
+        return _ops.crop_copy(dxp, pads)
 
 
 class MaxPool1D(MaxPool):
