@@ -293,7 +293,7 @@ class TerminateOnNaN(Callback):
 
     :meth:`Sequential.fit` always adds one. The batch whose loss is not finite
     is not applied; if the weights themselves have become non-finite, the last
-    finite weights (from before the previous update) are put back.
+    finite weights (from before one of the two previous updates) are put back.
 
     Attributes
     ----------
@@ -302,7 +302,11 @@ class TerminateOnNaN(Callback):
     """
 
     def on_train_begin(self, logs=None):
-        self._snapshot: list[np.ndarray] | None = None
+        # The weights before each of the last two updates, alternately: copying is cheap,
+        # and finiteness is checked only once a loss goes bad.
+        weights = self.model._parameter_arrays()
+        self._snapshots = [[w.copy() for w in weights], [w.copy() for w in weights]]
+        self._turn = 0
         self.terminated_at = None
         self._epoch = 0
 
@@ -310,13 +314,11 @@ class TerminateOnNaN(Callback):
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
-        weights = self.model._parameter_arrays()
-        if all(np.isfinite(w).all() for w in weights):
-            if self._snapshot is None:
-                self._snapshot = [w.copy() for w in weights]
-            else:
-                for dst, src in zip(self._snapshot, weights, strict=True):
-                    np.copyto(dst, src)
+        self._turn ^= 1
+        for dst, src in zip(
+            self._snapshots[self._turn], self.model._parameter_arrays(), strict=True
+        ):
+            np.copyto(dst, src)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -324,8 +326,10 @@ class TerminateOnNaN(Callback):
             self.terminated_at = (self._epoch, batch)
             self.model.stop_training = True
             weights = self.model._parameter_arrays()
-            if self._snapshot is not None and not all(np.isfinite(w).all() for w in weights):
-                for dst, src in zip(weights, self._snapshot, strict=True):
+            if not all(np.isfinite(w).all() for w in weights):
+                newest, older = self._snapshots[self._turn], self._snapshots[self._turn ^ 1]
+                finite = newest if all(np.isfinite(w).all() for w in newest) else older
+                for dst, src in zip(weights, finite, strict=True):
                     np.copyto(dst, src)
             print(
                 f"TerminateOnNaN: loss became {loss} at epoch {self._epoch + 1}, batch "

@@ -243,16 +243,27 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dy: np.ndarray) -> None:
-        r"""Backpropagate :math:`\partial z/\partial X^L`, accumulating every layer's gradients.
+    def backward(self, dy: np.ndarray, accumulate: bool = True) -> None:
+        r"""Backpropagate :math:`\partial z/\partial X^L` through every layer.
 
         Each layer gets ``backward_params`` (if trainable) then ``backward_input``;
         the first layer's input gradient is skipped.
+
+        Parameters
+        ----------
+        dy : ndarray
+            Gradient of the loss with respect to the model's last output.
+        accumulate : bool, default True
+            Add into each layer's ``grads`` (as ``backward_params`` does); with
+            ``False`` the ``grads`` are replaced by this batch's gradients.
         """
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             if layer.trainable and layer.params:
-                layer.backward_params(dy)
+                if accumulate:
+                    layer.backward_params(dy)
+                else:
+                    layer.grads = layer._backward_params(layer._check_dy(dy), layer._cache)
             if i > 0:
                 dy = layer.backward_input(dy)
 
@@ -286,9 +297,7 @@ class Sequential:
         z = self.loss.forward(pred, y)
         if not math.isfinite(z):
             return z, pred  # never apply a non-finite step
-        for layer in self.layers:
-            layer.zero_grad()
-        self.backward(self.loss.backward_input())
+        self.backward(self.loss.backward_input(), accumulate=False)
         self.optimizer.step(
             {
                 f"{i}.{layer.name}.{k}": (p, layer.grads[k])

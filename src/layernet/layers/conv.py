@@ -281,15 +281,17 @@ class Conv(Layer):
         k, s, d, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self._ws)
         col = _ops.im2col(xp, k, out, s, d, ws=self._ws)
-        y = col @ self.params["W"].reshape(-1, self.filters)
+        y = (col @ self.params["W"].reshape(-1, self.filters)).reshape(
+            x.shape[0], *out, self.filters
+        )
         if self.use_bias:
-            y += self.params["b"]
-        return y.reshape(x.shape[0], *out, self.filters), (col, xp.shape, k, s, d, pads, out)
+            _ops.add_bias(y, self.params["b"])
+        return y, (col, xp.shape, k, s, d, pads, out)
 
     def _backward_params(self, dy, cache):
         col = cache[0]
         dy2 = dy.reshape(-1, self.filters)
-        grads = {"W": (col.T @ dy2).reshape(self.params["W"].shape)}
+        grads = {"W": _ops.weight_grad(col, dy2).reshape(self.params["W"].shape)}
         if self.use_bias:
             grads["b"] = _ops.column_sums(dy2, self._ws)
         return grads
