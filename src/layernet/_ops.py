@@ -9,6 +9,7 @@ taps of a window, never over output positions.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -140,14 +141,20 @@ def zeros_padded(shape: tuple[int, ...], pads: Pads, dtype: np.dtype, ws: Worksp
 
 def taps(
     kernel: Sequence[int], out: Sequence[int], strides: Sequence[int], dilation: Sequence[int]
-) -> Iterator[tuple[tuple[int, ...], tuple[slice, ...]]]:
-    """Yield ``(tap, slices)``: the slices of the padded input that ``tap`` sees.
+) -> tuple[tuple[tuple[int, ...], tuple[slice, ...]], ...]:
+    """``(tap, slices)`` pairs: the slices of the padded input that ``tap`` sees.
 
     For tap ``(t_1, ..., t_r)`` and output position ``(o_1, ..., o_r)`` the
-    input position is ``o_i * s_i + t_i * d_i`` along axis ``i``.
+    input position is ``o_i * s_i + t_i * d_i`` along axis ``i``. Cached: the
+    same geometry recurs on every batch.
     """
-    for tap in np.ndindex(*kernel):
-        yield (
+    return _taps(tuple(kernel), tuple(out), tuple(strides), tuple(dilation))
+
+
+@functools.lru_cache(maxsize=256)
+def _taps(kernel, out, strides, dilation):
+    return tuple(
+        (
             tap,
             (
                 slice(None),
@@ -157,6 +164,8 @@ def taps(
                 ),
             ),
         )
+        for tap in np.ndindex(*kernel)
+    )
 
 
 def window_view(
@@ -193,29 +202,41 @@ def im2col(
     strides: Sequence[int],
     dilation: Sequence[int],
     ws: Workspace | None = None,
+    ones: bool = False,
 ) -> np.ndarray:
     """Patches of ``xp`` as a matrix of shape ``(N*prod(out), prod(kernel)*C)``.
 
     Row ``(n, o)``, column ``(t, c)`` holds ``xp[n, o*s + t*d, c]``, so the
     matrix times the kernel reshaped to ``(prod(kernel)*C, filters)`` is the
-    convolution. With several channels the patches are one copy of a strided
-    window view (:func:`window_view`) into a contiguous buffer; with one channel
-    they are written tap by tap into a transposed buffer (contiguous writes) and
-    returned as its transpose, which BLAS takes as it is.
+    convolution. With ``ones`` a last column of ones is appended, so that a
+    bias row appended to the kernel matrix is added by the same product (and
+    its gradient comes out of the kernel-gradient product). With several
+    channels the patches are one copy of a strided window view
+    (:func:`window_view`) into a contiguous buffer; with one channel they are
+    written tap by tap into a transposed buffer (contiguous writes) and returned
+    as its transpose, which BLAS takes as it is.
     """
     n, c = xp.shape[0], xp.shape[-1]
     k_size, m = int(np.prod(kernel)), n * int(np.prod(out))
+    extra = int(ones)
     if c == 1:
-        shape_t = (*kernel, n, *out)
-        col_t = ws.get("col", shape_t, xp.dtype)[0] if ws else np.empty(shape_t, xp.dtype)
+        shape_t = (k_size + extra, m)
+        col_t, fresh = (
+            ws.get("col", shape_t, xp.dtype) if ws else (np.empty(shape_t, xp.dtype), True)
+        )
+        if ones and fresh:
+            col_t[-1] = 1
+        taps_t = col_t[:k_size].reshape(*kernel, n, *out)
         for tap, sl in taps(kernel, out, strides, dilation):
-            col_t[tap] = xp[sl][..., 0]
-        return col_t.reshape(k_size, m).T
-    shape = (n, *out, *kernel, c)
-    view = window_view(xp, kernel, out, strides, dilation)
-    col = ws.get("col", shape, xp.dtype)[0] if ws else np.empty(shape, xp.dtype)
-    np.copyto(col, view)
-    return col.reshape(m, k_size * c)
+            taps_t[tap] = xp[sl][..., 0]
+        return col_t.T
+    shape = (m, k_size * c + extra)
+    col, fresh = ws.get("col", shape, xp.dtype) if ws else (np.empty(shape, xp.dtype), True)
+    if ones and fresh:
+        col[:, -1] = 1
+    patches = col[:, : k_size * c] if ones else col
+    np.copyto(patches.reshape(n, *out, *kernel, c), window_view(xp, kernel, out, strides, dilation))
+    return col
 
 
 def conv_transpose(

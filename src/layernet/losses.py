@@ -65,6 +65,10 @@ class Loss(Layer):
         float
         """
         x, t = self._prepare(x, t)
+        return self._forward_checked(x, t)
+
+    def _forward_checked(self, x: np.ndarray, t: np.ndarray) -> float:
+        """``forward`` for a prediction and target already validated (by a model's fit)."""
         z, cache = self._loss(x, t)
         self._cache = cache
         self._y_shape = ()
@@ -243,10 +247,10 @@ class SoftmaxCrossEntropy(Loss):
     def _loss(self, x, t):
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        s = e.sum(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        s = p.sum(axis=1, keepdims=True)
         log_z = np.log(s)
-        p = e / s
+        p /= s
         if t.ndim == 1:
             rows = np.arange(n)
             z = float(np.sum(log_z[:, 0] - shifted[rows, t]) / n)

@@ -293,8 +293,12 @@ class Sequential:
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One optimisation step on a batch; returns the loss and the predictions."""
+        self._require_compiled("train_step")
+        return self._train_step(x, y, checked=False)
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray, checked: bool) -> tuple[float, np.ndarray]:
         pred = self.forward(x, training=True)
-        z = self.loss.forward(pred, y)
+        z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)
         if not math.isfinite(z):
             return z, pred  # never apply a non-finite step
         self.backward(self.loss.backward_input(), accumulate=False)
@@ -481,7 +485,7 @@ class Sequential:
                 for c in cbs:
                     c.on_train_batch_begin(step)
                 xb, yb = x[idx], y[idx]
-                z, pred = self.train_step(xb, yb)
+                z, pred = self._train_step(xb, yb, checked=True)
                 total += z * len(idx)
                 seen += len(idx)
                 for m in self.metrics:

@@ -280,21 +280,18 @@ class Conv(Layer):
     def _forward(self, x, training):
         k, s, d, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self._ws)
-        col = _ops.im2col(xp, k, out, s, d, ws=self._ws)
-        y = (col @ self.params["W"].reshape(-1, self.filters)).reshape(
-            x.shape[0], *out, self.filters
-        )
-        if self.use_bias:
-            _ops.add_bias(y, self.params["b"])
+        col = _ops.im2col(xp, k, out, s, d, ws=self._ws, ones=self.use_bias)
+        w = self.params["W"].reshape(-1, self.filters)
+        if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
+            w = np.concatenate((w, self.params["b"][None]))
+        y = (col @ w).reshape(x.shape[0], *out, self.filters)
         return y, (col, xp.shape, k, s, d, pads, out)
 
     def _backward_params(self, dy, cache):
-        col = cache[0]
-        dy2 = dy.reshape(-1, self.filters)
-        grads = {"W": _ops.weight_grad(col, dy2).reshape(self.params["W"].shape)}
-        if self.use_bias:
-            grads["b"] = _ops.column_sums(dy2, self._ws)
-        return grads
+        g = _ops.weight_grad(cache[0], dy.reshape(-1, self.filters))
+        if not self.use_bias:
+            return {"W": g.reshape(self.params["W"].shape)}
+        return {"W": g[:-1].reshape(self.params["W"].shape), "b": g[-1].copy()}
 
     def _backward_input(self, dy, cache):
         _, xp_shape, _, s, d, pads, out = cache

@@ -272,8 +272,7 @@ class AvgPool(_Pool):
     def _forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self._ws)
-        windows = _ops.taps(k, out, s, (1,) * len(k))
-        _, first = next(windows)
+        (_, first), *windows = _ops.taps(k, out, s, (1,) * len(k))
         acc = xp[first].copy()
         for _, sl in windows:
             np.add(acc, xp[sl], out=acc)
