@@ -76,13 +76,52 @@ def test_fit_gradients_match_finite_differences():
     model.build((None, 8, 1), seed=0)
     result = ln.gradcheck([*model.layers, model.loss], x.astype(np.float64), y, jacobians=False)
     assert result.passed, str(result)
-    before = model.get_weights()
-    model.train_step(x.astype(np.float64), y)
-    # SGD without momentum: new = old - lr * grad, and grad is what gradcheck verified
-    params = [p for lyr in model.layers for p in lyr.params.values()]
-    grads = [lyr.grads[k] for lyr in model.layers for k in lyr.params]
-    for p, w0, g in zip(params, before, grads):
-        np.testing.assert_allclose(p, w0 - 0.1 * g, rtol=1e-12, atol=1e-15)
+
+
+def make_relu_heavy(dtype="float64"):
+    return ln.Sequential(
+        [
+            ln.ReLU(dtype=dtype),
+            ln.Conv1D(4, 3, padding="same", dtype=dtype),
+            ln.ReLU(dtype=dtype),
+            ln.MaxPool(2, dtype=dtype),
+            ln.ReLU(dtype=dtype),
+            ln.Flatten(dtype=dtype),
+            ln.ReLU(dtype=dtype),
+            ln.Dense(5, dtype=dtype),
+            ln.ReLU(dtype=dtype),
+            ln.Dense(3, dtype=dtype),
+        ]
+    )
+
+
+def test_training_steps_equal_the_public_layer_api():
+    """fit's optimised steps (in-place activations, reused buffers) change nothing."""
+    x, y = blobs(30)
+    x = x.astype(np.float64) - 0.2  # negative entries reach the first ReLU
+    model, ref = make_relu_heavy(), make_relu_heavy()
+    for m in (model, ref):
+        m.compile(ln.SGD(0.1), ln.SoftmaxCrossEntropy(dtype="float64"))
+        m.build((None, 8, 1), seed=3)
+    x_before = x.copy()
+    model.fit(x, y, epochs=2, batch_size=10, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(x, x_before)  # the caller's data is never overwritten
+    for _ in range(2):
+        for start in range(0, 30, 10):
+            h = x[start : start + 10]
+            for layer in ref.layers:
+                h = layer.forward(h)
+            ref.loss.forward(h, y[start : start + 10])
+            g = ref.loss.backward_input()
+            grads = {}
+            for layer in reversed(ref.layers):
+                grads[layer.name] = layer._backward_params(g, layer._cache)
+                g = layer.backward_input(g)
+            for layer in ref.layers:
+                for k, p in layer.params.items():
+                    p -= 0.1 * grads[layer.name][k]
+    for a, b in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_first_layer_input_gradient_is_never_computed():

@@ -297,11 +297,19 @@ class Sequential:
         return self._train_step(x, y, checked=False)
 
     def _train_step(self, x: np.ndarray, y: np.ndarray, checked: bool) -> tuple[float, np.ndarray]:
-        pred = self.forward(x, training=True)
-        z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)
-        if not math.isfinite(z):
-            return z, pred  # never apply a non-finite step
-        self.backward(self.loss.backward_input(), accumulate=False)
+        # Activations and gradients between layers belong to this step alone, so every
+        # layer but the first (whose input is the caller's) may reuse them in place.
+        for i, layer in enumerate(self.layers):
+            layer._scratch_io = i > 0
+        try:
+            pred = self.forward(x, training=True)
+            z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)
+            if not math.isfinite(z):
+                return z, pred  # never apply a non-finite step
+            self.backward(self.loss.backward_input(), accumulate=False)
+        finally:
+            for layer in self.layers:
+                layer._scratch_io = False
         self.optimizer.step(
             {
                 f"{i}.{layer.name}.{k}": (p, layer.grads[k])

@@ -63,12 +63,18 @@ class ReLU(_Elementwise):
     _default_name = "relu"
 
     def _forward(self, x, training):
+        if self._scratch_io:  # inside a model's training step: x is a private activation
+            mask = self._ws.get("mask", x.shape, np.dtype(bool))[0]
+            np.greater(x, 0, out=mask)
+            return np.maximum(x, 0, out=x), mask
         return np.maximum(x, 0), x > 0
 
     def _derivative(self, cache):
         return cache
 
     def _backward_input(self, dy, cache):
+        if self._scratch_io and dy.flags.writeable:
+            return np.multiply(dy, cache, out=dy)
         return dy * cache
 
 

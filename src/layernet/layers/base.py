@@ -123,6 +123,9 @@ class Layer:
         self._cache: Any = None
         self._y_shape: tuple[int, ...] | None = None
         self._ws = _ops.Workspace()
+        # Set by a model during its own training steps only: the input and the upstream
+        # gradient are private intermediates that this layer may overwrite.
+        self._scratch_io = False
 
     # ------------------------------------------------------------------ naming
     @property
