@@ -2,7 +2,7 @@
 """Project tasks, with nothing but Python 3.11+ installed.
 
     python3 run.py demo    train the MNIST-1D CNN and print its test accuracy
-    python3 run.py test    lint, then the whole test suite
+    python3 run.py test    lint, then the whole test suite (with the notebooks and the docs)
 
 Each task creates the virtual environment ``.venv`` when it is missing and
 installs what the task needs into it (again whenever ``pyproject.toml`` changes).
@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-EXTRAS = {"demo": "data,plot", "test": "dev,oracle,data,plot"}
+EXTRAS = {"demo": "data,plot", "test": "dev,oracle,data,plot,docs"}
 
 
 def venv_python() -> Path:

@@ -2,19 +2,17 @@ r"""Weight initialisers, chosen by name.
 
 Each initialiser maps ``(shape, fan_in, fan_out, rng, dtype)`` to an array.
 For a kernel of shape ``(*kernel_size, in_channels, filters)`` the fans are
-:math:`\text{fan}_\text{in} = \prod k_i \cdot C_\text{in}` and
-:math:`\text{fan}_\text{out} = \prod k_i \cdot C_\text{out}`.
+:math:`n_\text{in} = \prod k_i \cdot C_\text{in}` and
+:math:`n_\text{out} = \prod k_i \cdot C_\text{out}`.
 
-=================  ==========================================================
-name               distribution
-=================  ==========================================================
-``he_normal``      :math:`\mathcal N(0, 2/\text{fan}_\text{in})` (He et al., 2015)
-``he_uniform``     :math:`U(-a, a)`, :math:`a = \sqrt{6/\text{fan}_\text{in}}`
-``glorot_normal``  :math:`\mathcal N(0, 2/(n_\text{in}+n_\text{out}))`
-``glorot_uniform`` :math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}`
-``lecun_uniform``  :math:`U(-a, a)`, :math:`a = \sqrt{1/\text{fan}_\text{in}}` (PyTorch's default)
-``zeros``          all zeros
-=================  ==========================================================
+* ``"he_normal"``: :math:`\mathcal N(0, 2/n_\text{in})` (He et al., 2015);
+* ``"he_uniform"``: :math:`U(-a, a)` with :math:`a = \sqrt{6/n_\text{in}}`;
+* ``"glorot_normal"``: :math:`\mathcal N(0, 2/(n_\text{in}+n_\text{out}))`;
+* ``"glorot_uniform"``: :math:`U(-a, a)` with :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}`
+  (Glorot & Bengio, 2010; the default of ``Conv`` and ``Dense``);
+* ``"lecun_uniform"``: :math:`U(-a, a)` with :math:`a = \sqrt{1/n_\text{in}}` (what
+  PyTorch's convolution and linear layers use for weights and biases);
+* ``"zeros"``: all zeros (the default for biases).
 """
 
 from __future__ import annotations

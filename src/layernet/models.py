@@ -381,7 +381,7 @@ class Sequential:
 
         Parameters
         ----------
-        x : ndarray of shape (n_samples, *input_shape)
+        x : ndarray of shape (n_samples, \*input_shape)
         y : ndarray
             Targets: integer labels ``(n_samples,)`` or rows matching the
             model's output, as the loss expects. Never broadcast.
@@ -551,7 +551,7 @@ class Sequential:
 
         Returns
         -------
-        ndarray of shape (n_samples, *output_shape)
+        ndarray of shape (n_samples, \\*output_shape)
         """
         batch_size = _check_batch_size(batch_size, "predict")
         x = self._check_x(x, "predict")

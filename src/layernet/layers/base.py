@@ -270,7 +270,7 @@ class Layer:
 
         Parameters
         ----------
-        x : ndarray of shape (batch, *spatial, channels)
+        x : ndarray of shape (batch, \\*spatial, channels)
             The input; cast to the layer's dtype. The layer builds itself on
             the first call.
         training : bool, default False

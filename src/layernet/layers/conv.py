@@ -54,10 +54,10 @@ class Conv(Layer):
     .. math::
 
         Y_{n,o,f} = b_f + \sum_{t}\sum_{c=1}^{C} W_{t,c,f}\,\tilde X_{n,\,o s + t d,\,c},
-        \qquad o_i = 0, \dots, \left\lfloor \frac{\tilde n_i - d_i(k_i - 1) - 1}{s_i}
-        \right\rfloor,
 
-    where :math:`t` runs over the kernel taps and :math:`o s + t d` is taken per axis.
+    where :math:`t` runs over the kernel taps, :math:`o s + t d` is taken per axis,
+    and along axis :math:`i` the output positions are
+    :math:`o_i = 0, \dots, \lfloor(\tilde n_i - d_i(k_i - 1) - 1)/s_i\rfloor`.
     In one dimension with one channel, stride 1 and no padding this is the notes'
     :math:`(X * W)_i = \sum_{j=1}^{k} w_j X_{i+j-1}`: a length-10 input and a
     3-tap kernel give 8 outputs.
