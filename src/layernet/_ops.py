@@ -59,6 +59,18 @@ def output_size(n: int, window: int, stride: int, before: int, after: int) -> in
     return (n + before + after - window) // stride + 1
 
 
+def output_sizes(
+    spatial: Sequence[int], window: Sequence[int], strides: Sequence[int], pads: Pads
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Window positions per axis, and the padded extents (a size below 1: no fit)."""
+    out = tuple(
+        output_size(n, w, s, b, a)
+        for n, w, s, (b, a) in zip(spatial, window, strides, pads, strict=True)
+    )
+    padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads, strict=True))
+    return out, padded
+
+
 def pad(x: np.ndarray, pads: Pads, value: float = 0.0, ws: Workspace | None = None) -> np.ndarray:
     """Pad the spatial axes of a channels-last array (no copy when nothing to pad).
 

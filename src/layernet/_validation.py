@@ -34,6 +34,24 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
+def check_positive_int(value: Any, arg: str, owner: str) -> int:
+    """``value`` as an int if it is a positive integer (bools refused), else a clear error."""
+    if not is_int(value) or value < 1:
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected a positive int, received {value!r}."
+        )
+    return int(value)
+
+
+def check_bool(value: Any, arg: str, owner: str) -> bool:
+    """``value`` if it is a bool, else a clear error (no truthiness guessing)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected a bool, received {value!r}."
+        )
+    return bool(value)
+
+
 def int_tuple(
     value: Any,
     n: int | None,

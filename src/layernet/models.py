@@ -20,7 +20,14 @@ import numpy as np
 
 from . import _random, optimizers, saving
 from . import metrics as metrics_mod
-from ._validation import as_array, check_finite, is_int, shape_str
+from ._validation import (
+    as_array,
+    check_bool,
+    check_finite,
+    check_positive_int,
+    is_int,
+    shape_str,
+)
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
 from .layers.base import Layer
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
@@ -35,15 +42,6 @@ _LOSSES: dict[str, type[Loss]] = {
     "sparse_categorical_crossentropy": SoftmaxCrossEntropy,
 }
 _counter = itertools.count(1)
-
-
-def _check_batch_size(batch_size: Any, fn: str) -> int:
-    if not is_int(batch_size) or batch_size <= 0:
-        raise ValueError(
-            f"{fn}: invalid value for `batch_size`: expected a positive int, "
-            f"received {batch_size!r}."
-        )
-    return int(batch_size)
 
 
 class Sequential:
@@ -414,16 +412,13 @@ class Sequential:
             raise ValueError(
                 f"fit: invalid value for `epochs`: expected an int >= 0, received {epochs!r}."
             )
-        batch_size = _check_batch_size(batch_size, "fit")
+        batch_size = check_positive_int(batch_size, "batch_size", "fit")
         if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(
                 f"fit: invalid value for `verbose`: expected 'auto', 0, 1 or 2, "
                 f"received {verbose!r}."
             )
-        if not isinstance(shuffle, bool):
-            raise ValueError(
-                f"fit: invalid value for `shuffle`: expected a bool, received {shuffle!r}."
-            )
+        check_bool(shuffle, "shuffle", "fit")
         if seed is not None and not (is_int(seed) and seed >= 0):
             raise ValueError(
                 f"fit: invalid value for `seed`: expected a non-negative int or "
@@ -531,7 +526,7 @@ class Sequential:
             ``{"loss": ..., <metric>: ...}``.
         """
         self._require_compiled("evaluate")
-        batch_size = _check_batch_size(batch_size, "evaluate")
+        batch_size = check_positive_int(batch_size, "batch_size", "evaluate")
         x, y = self._check_xy(x, y, "evaluate")
         if not self.built:
             self.build((None, *x.shape[1:]))
@@ -553,7 +548,7 @@ class Sequential:
         -------
         ndarray of shape (n_samples, \\*output_shape)
         """
-        batch_size = _check_batch_size(batch_size, "predict")
+        batch_size = check_positive_int(batch_size, "batch_size", "predict")
         x = self._check_x(x, "predict")
         if not self.built:
             self.build((None, *x.shape[1:]))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_int
+from ._validation import check_bool, check_positive_int
 
 LearningRate = float | Callable[[int], float]
 
@@ -59,12 +59,7 @@ class StepDecay:
         self.initial_learning_rate = _check_number(
             initial_learning_rate, "initial_learning_rate", "StepDecay", low_open=True
         )
-        if not is_int(step_size) or step_size < 1:
-            raise ValueError(
-                f"StepDecay: invalid value for `step_size`: expected a positive "
-                f"int, received {step_size!r}."
-            )
-        self.step_size = int(step_size)
+        self.step_size = check_positive_int(step_size, "step_size", "StepDecay")
         self.gamma = _check_number(gamma, "gamma", "StepDecay")
 
     def __call__(self, step: int) -> float:
@@ -94,12 +89,7 @@ class CosineDecay:
         self.initial_learning_rate = _check_number(
             initial_learning_rate, "initial_learning_rate", "CosineDecay", low_open=True
         )
-        if not is_int(decay_steps) or decay_steps < 1:
-            raise ValueError(
-                f"CosineDecay: invalid value for `decay_steps`: expected a "
-                f"positive int, received {decay_steps!r}."
-            )
-        self.decay_steps = int(decay_steps)
+        self.decay_steps = check_positive_int(decay_steps, "decay_steps", "CosineDecay")
         self.alpha = _check_number(alpha, "alpha", "CosineDecay")
 
     def __call__(self, step: int) -> float:
@@ -229,10 +219,7 @@ class SGD(Optimizer):
     ) -> None:
         super().__init__(learning_rate, weight_decay)
         self.momentum = _check_number(momentum, "momentum", "SGD", high=1.0)
-        if not isinstance(nesterov, bool):
-            raise ValueError(
-                f"SGD: invalid value for `nesterov`: expected a bool, received {nesterov!r}."
-            )
+        nesterov = check_bool(nesterov, "nesterov", "SGD")
         if nesterov and self.momentum == 0:
             raise ValueError("SGD: `nesterov=True` needs a positive `momentum`, received 0.")
         self.nesterov = nesterov

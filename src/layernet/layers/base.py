@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import _ops, _random
-from .._validation import as_array, is_int, resolve_dtype, shape_str
+from .._validation import as_array, check_bool, is_int, resolve_dtype, shape_str
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -110,12 +110,7 @@ class Layer:
                 f"non-negative int or None, received {seed!r}."
             )
         self.seed = seed
-        if not isinstance(trainable, bool):
-            raise ValueError(
-                f"{kind} '{name}': invalid value for `trainable`: expected a "
-                f"bool, received {trainable!r}."
-            )
-        self.trainable = trainable
+        self.trainable = check_bool(trainable, "trainable", f"{kind} '{name}'")
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.built = False

@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 
 from .. import _ops, initializers
-from .._validation import check_padding, int_tuple, is_int, resolve_padding, shape_str
+from .._validation import (
+    check_bool,
+    check_padding,
+    check_positive_int,
+    int_tuple,
+    is_int,
+    resolve_padding,
+    shape_str,
+)
 from .base import Layer
 
 
@@ -139,11 +147,7 @@ class Conv(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
-        if not is_int(filters) or filters < 1:
-            raise ValueError(
-                f"{o}: invalid value for `filters`: expected a positive int, received {filters!r}."
-            )
-        self.filters = int(filters)
+        self.filters = check_positive_int(filters, "filters", o)
         self.padding = check_padding(padding, o)
         self._geometry_cache: dict = {}
         raw = {"kernel_size": kernel_size, "strides": strides, "dilation": dilation}
@@ -161,11 +165,7 @@ class Conv(Layer):
         self.kernel_size = int_tuple(kernel_size, rank or 1, "kernel_size", o)
         self.strides = int_tuple(strides, rank or 1, "strides", o)
         self.dilation = int_tuple(dilation, rank or 1, "dilation", o)
-        if not isinstance(use_bias, bool):
-            raise ValueError(
-                f"{o}: invalid value for `use_bias`: expected a bool, received {use_bias!r}."
-            )
-        self.use_bias = use_bias
+        self.use_bias = check_bool(use_bias, "use_bias", o)
         initializers.get(kernel_initializer, o, "kernel_initializer")
         initializers.get(bias_initializer, o, "bias_initializer")
         self.kernel_initializer = kernel_initializer
@@ -246,12 +246,8 @@ class Conv(Layer):
         if any(n is None for n in spatial):
             return k, s, d, None, (None,) * rank
         pads = resolve_padding(self.padding, spatial, window, s, self.owner)
-        out = tuple(
-            _ops.output_size(n, w, si, b, a)
-            for n, w, si, (b, a) in zip(spatial, window, s, pads, strict=True)
-        )
+        out, padded = _ops.output_sizes(spatial, window, s, pads)
         if any(o < 1 for o in out):
-            padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads, strict=True))
             raise ValueError(
                 f"{self.owner}: kernel (dilated extent {window}) is larger than the padded "
                 f"input {padded} (input shape {shape_str(shape)}, padding {self.padding!r})."

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _ops, initializers
-from .._validation import is_int, shape_str
+from .._validation import check_bool, check_positive_int, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
@@ -85,18 +85,10 @@ class Dense(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
-        if not is_int(units) or units < 1:
-            raise ValueError(
-                f"{o}: invalid value for `units`: expected a positive int, received {units!r}."
-            )
-        if not isinstance(use_bias, bool):
-            raise ValueError(
-                f"{o}: invalid value for `use_bias`: expected a bool, received {use_bias!r}."
-            )
         initializers.get(kernel_initializer, o, "kernel_initializer")
         initializers.get(bias_initializer, o, "bias_initializer")
-        self.units = int(units)
-        self.use_bias = use_bias
+        self.units = check_positive_int(units, "units", o)
+        self.use_bias = check_bool(use_bias, "use_bias", o)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
 

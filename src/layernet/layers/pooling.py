@@ -92,12 +92,8 @@ class _Pool(Layer):
                 f"{k} on each side (a window must hold at least one input entry), received "
                 f"{self.padding!r}."
             )
-        out = tuple(
-            _ops.output_size(n, ki, si, b, a)
-            for n, ki, si, (b, a) in zip(spatial, k, s, pads, strict=True)
-        )
+        out, padded = _ops.output_sizes(spatial, k, s, pads)
         if any(o < 1 for o in out):
-            padded = tuple(n + b + a for n, (b, a) in zip(spatial, pads, strict=True))
             raise ValueError(
                 f"{self.owner}: pool window {k} is larger than the padded input {padded} "
                 f"(input shape {shape_str(shape)})."
