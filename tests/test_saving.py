@@ -262,3 +262,46 @@ def test_load_weights_into_a_different_architecture(tmp_path):
     other.build((None, 5))
     with pytest.raises(ModelFileError, match=r"does not match the model's parameters"):
         other.load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        ln.Adam(ln.CosineDecay(0.01, decay_steps=50, alpha=0.1), weight_decay=0.001),
+        ln.SGD(ln.StepDecay(0.1, step_size=5, gamma=0.5), momentum=0.8),
+    ],
+)
+def test_optimizer_and_schedule_round_trip(tmp_path, optimizer):
+    model, _ = trained_model()
+    model.compile(optimizer, "softmax_cross_entropy", ["accuracy"])
+    model.save(tmp_path / "m.npz")
+    loaded = ln.load_model(tmp_path / "m.npz")
+    assert type(loaded.optimizer) is type(optimizer)
+    assert loaded.optimizer.get_config() == optimizer.get_config()
+    assert [loaded.optimizer.learning_rate(t) for t in (0, 7, 60)] == [
+        optimizer.learning_rate(t) for t in (0, 7, 60)
+    ]
+
+
+def test_callable_learning_rate_is_not_stored_and_says_so(tmp_path):
+    model, _ = trained_model()
+    model.compile(ln.SGD(lambda step: 0.1), "softmax_cross_entropy")
+    model.save(tmp_path / "m.npz")
+    with pytest.warns(UserWarning, match=r"learning rate given as Python code"):
+        loaded = ln.load_model(tmp_path / "m.npz")
+    assert isinstance(loaded.optimizer, ln.SGD) and loaded.optimizer.learning_rate == 0.01
+
+
+def test_tampered_optimizer_entry_is_refused(saved):
+    rewrite(
+        saved,
+        lambda h: h["compile"]["optimizer"]["config"].update(
+            {"learning_rate": {"class_name": "os.system", "config": {"x": 1}}}
+        ),
+    )
+    with pytest.raises(
+        ModelFileError,
+        match=r"cannot rebuild the optimizer: unknown "
+        r"learning-rate schedule",
+    ):
+        ln.load_model(saved)

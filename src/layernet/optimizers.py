@@ -65,6 +65,14 @@ class StepDecay:
     def __call__(self, step: int) -> float:
         return self.initial_learning_rate * self.gamma ** (step // self.step_size)
 
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (model files store schedules by these)."""
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "step_size": self.step_size,
+            "gamma": self.gamma,
+        }
+
     def __repr__(self) -> str:
         return (
             f"StepDecay({self.initial_learning_rate!r}, step_size={self.step_size}, "
@@ -96,6 +104,14 @@ class CosineDecay:
         frac = min(step, self.decay_steps) / self.decay_steps
         cos = 0.5 * (1 + math.cos(math.pi * frac))
         return self.initial_learning_rate * (self.alpha + (1 - self.alpha) * cos)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (model files store schedules by these)."""
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+        }
 
     def __repr__(self) -> str:
         return (
@@ -164,11 +180,21 @@ class Optimizer:
         return slots[name]
 
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments; a schedule from this module appears as
+        ``{"class_name": ..., "config": ...}``, any other callable as its ``repr``."""
         lr = self.learning_rate
-        return {
-            "learning_rate": lr if isinstance(lr, float) else repr(lr),
-            "weight_decay": self.weight_decay,
-        }
+        if isinstance(lr, float):
+            value: Any = lr
+        elif type(lr) in SCHEDULES.values():
+            value = {"class_name": type(lr).__name__, "config": lr.get_config()}
+        else:
+            value = repr(lr)
+        return {"learning_rate": value, "weight_decay": self.weight_decay}
+
+    @property
+    def serializable(self) -> bool:
+        """Whether a model file can store this optimizer (no arbitrary callables)."""
+        return not isinstance(self.get_config()["learning_rate"], str)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -304,6 +330,34 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+SCHEDULES: dict[str, type] = {"StepDecay": StepDecay, "CosineDecay": CosineDecay}
+
+
+def from_config(class_name: str, config: dict[str, Any]) -> Optimizer:
+    """Rebuild an optimizer from ``type(opt).__name__`` and ``opt.get_config()``.
+
+    Only this module's optimizers and schedules, and only numbers, are accepted.
+    """
+    cls = OPTIMIZERS.get(str(class_name).lower())
+    if cls is None or not isinstance(config, dict):
+        raise ValueError(f"unknown optimizer {class_name!r}")
+    config = dict(config)
+    lr = config.get("learning_rate")
+    if isinstance(lr, dict):
+        sched = SCHEDULES.get(lr.get("class_name"))
+        cfg = lr.get("config")
+        if (
+            sched is None
+            or not isinstance(cfg, dict)
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in cfg.values())
+        ):
+            raise ValueError(f"unknown learning-rate schedule {lr!r:.200}")
+        config["learning_rate"] = sched(**cfg)
+    if not all(
+        isinstance(v, bool | int | float) or k == "learning_rate" for k, v in config.items()
+    ):
+        raise ValueError("optimizer settings must be numbers")
+    return cls(**config)
 
 
 def get(identifier: str | Optimizer) -> Optimizer:

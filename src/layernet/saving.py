@@ -22,6 +22,7 @@ import inspect
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -114,8 +115,8 @@ def _header(model: Sequential, kind: str) -> dict[str, Any]:
 
 
 def _optimizer_config(opt: Any) -> dict[str, Any] | None:
-    if opt is None or not isinstance(opt.learning_rate, float):
-        return None  # a schedule is code; it is not stored
+    if opt is None or not opt.serializable:
+        return None  # a learning rate given as arbitrary Python code is not stored
     return {"class_name": type(opt).__name__, "config": opt.get_config()}
 
 
@@ -282,7 +283,9 @@ def load_model(
     -------
     Sequential
         Built, with the saved weights; compiled again when the file records a
-        loss (the optimizer restarts without its momentum or moment state).
+        loss. The optimizer comes back with its settings and schedule but
+        without its momentum or moment state; a learning rate that was an
+        arbitrary Python callable is not stored (``SGD()`` is used, with a warning).
 
     Raises
     ------
@@ -330,20 +333,22 @@ def load_model(
         opt_spec = comp.get("optimizer")
         optimizer: Any = "sgd"
         if isinstance(opt_spec, dict):
-            cls = optimizers.OPTIMIZERS.get(str(opt_spec.get("class_name", "")).lower())
-            cfg = opt_spec.get("config")
-            if (
-                cls is None
-                or not isinstance(cfg, dict)
-                or not all(isinstance(v, bool | int | float) for v in cfg.values())
-            ):
-                raise ModelFileError(f"load_model: {where}: malformed optimizer entry.")
             try:
-                optimizer = cls(**cfg)
+                optimizer = optimizers.from_config(
+                    opt_spec.get("class_name"), opt_spec.get("config")
+                )
             except (TypeError, ValueError) as exc:
                 raise ModelFileError(
-                    f"load_model: {where}: cannot rebuild optimizer: {exc}"
+                    f"load_model: {where}: cannot rebuild the optimizer: {exc}"
                 ) from None
+        else:
+            warnings.warn(
+                f"load_model: {where} was saved with a learning rate given as Python code, "
+                f"which model files do not store; the model is compiled with SGD() instead. "
+                f"Call compile() again to continue training with your own.",
+                UserWarning,
+                stacklevel=2,
+            )
         names = comp.get("metrics", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ModelFileError(f"load_model: {where}: malformed metrics entry.")
