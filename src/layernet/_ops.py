@@ -50,9 +50,6 @@ class Workspace:
         finally:
             self.enabled = old
 
-    def clear(self) -> None:
-        self._arrays.clear()
-
 
 def output_size(n: int, window: int, stride: int, before: int, after: int) -> int:
     """Number of window positions along one axis (``0`` or less: window does not fit)."""
@@ -102,20 +99,6 @@ def column_sums(a: np.ndarray, ws: Workspace) -> np.ndarray:
     """``a.sum(axis=0)`` for a 2-D array, as one matrix-vector product (several times faster)."""
     ones = ws.get("ones", (a.shape[0],), a.dtype, fill=1.0)[0]
     return ones @ a
-
-
-def add_bias(y: np.ndarray, b: np.ndarray) -> None:
-    """``y += b`` over the last axis, in place, with long inner loops.
-
-    With few channels a plain broadcast runs NumPy's inner loop over just those
-    few entries per row; viewing each row of the last two axes as one long row
-    and adding the bias repeated along it is several times faster.
-    """
-    if y.ndim >= 3 and y.size >= 65536 and y.flags.c_contiguous:
-        rows = y.reshape(-1, y.shape[-2] * y.shape[-1])
-        rows += np.tile(b, y.shape[-2])
-    else:
-        y += b
 
 
 def weight_grad(col: np.ndarray, dy2: np.ndarray) -> np.ndarray:

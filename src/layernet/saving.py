@@ -34,7 +34,7 @@ from . import __version__
 from .layers.base import _REGISTRY, Layer
 from .losses import Loss
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:
     from .models import Sequential
 
 FORMAT = "layernet"
