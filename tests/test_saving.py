@@ -305,3 +305,16 @@ def test_tampered_optimizer_entry_is_refused(saved):
         r"learning-rate schedule",
     ):
         ln.load_model(saved)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_saved_file_gets_the_usual_mode_or_keeps_the_replaced_one(tmp_path):
+    model, _ = trained_model()
+    path = tmp_path / "m.npz"
+    model.save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    path.chmod(0o640)
+    model.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -48,6 +48,12 @@ class ModelFileError(ValueError):
     """A model or weights file that cannot be loaded: what is wrong, and where."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
     """Write a file through ``write(fileobj)`` so that it appears whole or not at all."""
     path = Path(path)
@@ -62,6 +68,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        # (or the replaced file's).
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
