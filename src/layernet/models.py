@@ -295,10 +295,11 @@ class Sequential:
         return self._train_step(x, y, checked=False)
 
     def _train_step(self, x: np.ndarray, y: np.ndarray, checked: bool) -> tuple[float, np.ndarray]:
-        # Activations and gradients between layers belong to this step alone, so every
-        # layer but the first (whose input is the caller's) may reuse them in place.
+        # A layer may overwrite its input and upstream gradient in place when its input is
+        # a fresh array of the layer before that nobody else holds (never the caller's x,
+        # a view of it, or an output some layer keeps for its own backward pass).
         for i, layer in enumerate(self.layers):
-            layer._scratch_io = i > 0
+            layer._scratch_io = i > 0 and self.layers[i - 1]._private_output
         try:
             pred = self.forward(x, training=True)
             z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)

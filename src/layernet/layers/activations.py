@@ -61,6 +61,7 @@ class ReLU(_Elementwise):
     """
 
     _default_name = "relu"
+    _private_output = True
 
     def _forward(self, x, training):
         if self._scratch_io:  # inside a model's training step: x is a private activation

@@ -79,6 +79,9 @@ class Layer:
     """
 
     _default_name: ClassVar[str] = "layer"
+    #: True when ``forward`` returns a new array that neither aliases its input nor is
+    #: kept in the layer's cache; a model may then let the next layer overwrite it.
+    _private_output: ClassVar[bool] = False
     _counters: ClassVar[dict[str, itertools.count]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

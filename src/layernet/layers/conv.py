@@ -127,6 +127,7 @@ class Conv(Layer):
     """
 
     _default_name = "conv"
+    _private_output = True
     _rank: int | None = None
 
     def __init__(

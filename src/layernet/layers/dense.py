@@ -70,6 +70,7 @@ class Dense(Layer):
     """
 
     _default_name = "dense"
+    _private_output = True
 
     def __init__(
         self,

@@ -169,6 +169,7 @@ class MaxPool(_Pool):
     """
 
     _default_name = "max_pool"
+    _private_output = True
 
     def _forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
@@ -264,6 +265,7 @@ class AvgPool(_Pool):
     """
 
     _default_name = "avg_pool"
+    _private_output = True
 
     def _forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
