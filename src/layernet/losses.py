@@ -77,7 +77,7 @@ class Loss(Layer):
     __call__ = forward  # type: ignore[assignment]
 
     def _check_dz(self, dz: Any) -> np.ndarray:
-        if self._cache is None:
+        if self._y_shape is None:
             raise RuntimeError(
                 f"{self.owner}: backward called before forward; call forward(x, t) first."
             )

@@ -4,6 +4,7 @@ from .activations import ReLU, Sigmoid, Tanh
 from .base import Layer
 from .conv import Conv, Conv1D, Conv2D
 from .dense import Dense
+from .dropout import Dropout
 from .pooling import AvgPool, AvgPool1D, AvgPool2D, MaxPool, MaxPool1D, MaxPool2D
 from .reshape import Flatten
 
@@ -15,6 +16,7 @@ __all__ = [
     "Conv1D",
     "Conv2D",
     "Dense",
+    "Dropout",
     "Flatten",
     "Layer",
     "MaxPool",

@@ -238,6 +238,7 @@ class Layer:
         self.input_shape = (None, *shape[1:])
         self.built = True
         self._cache = None
+        self._y_shape = None
 
     # hooks for subclasses ----------------------------------------------------
     def _build(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
@@ -288,7 +289,7 @@ class Layer:
     __call__ = forward
 
     def _check_dy(self, dy: Any) -> np.ndarray:
-        if self._cache is None:
+        if self._y_shape is None:  # no forward since the layer was (re)built
             raise RuntimeError(
                 f"{self.owner}: backward called before forward; call forward(x) first so the "
                 f"layer knows the input it differentiates at."

@@ -1,0 +1,92 @@
+r"""Dropout: random zeroing of activations during training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Layer
+
+
+class Dropout(Layer):
+    r"""Zero each entry with probability ``rate`` during training; identity otherwise.
+
+    Parameters
+    ----------
+    rate : float
+        Probability :math:`p \in [0, 1)` of dropping an entry.
+    name, dtype, seed
+        See :class:`~layernet.layers.Layer`; ``seed`` seeds the masks, so a seeded
+        model draws the same masks on every run.
+
+    Notes
+    -----
+    With ``training=True`` a fresh mask :math:`M` with independent entries
+    :math:`M_j \sim \mathrm{Bernoulli}(1-p)` is drawn at every forward pass and the
+    kept entries are scaled by :math:`1/(1-p)` ("inverted" dropout), so that
+    :math:`\mathbb E[Y] = X` and nothing changes at inference:
+
+    .. math::
+
+        Y = \frac{M \odot X}{1-p},\qquad
+        \frac{\partial z}{\partial X} = \frac{M \odot G}{1-p},\qquad
+        \frac{\partial\,\mathrm{vec}(Y)}{\partial\,\mathrm{vec}(X)^T} =
+        \mathrm{diag}\Big(\frac{\mathrm{vec}(M)}{1-p}\Big).
+
+    With ``training=False`` (``predict``, ``evaluate``, and the explicit Jacobians)
+    :math:`Y = X` and the Jacobian is the identity. There are no parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> drop = ln.Dropout(0.5, seed=0, dtype="float64")
+    >>> x = np.ones((1, 8))
+    >>> drop.forward(x)                      # inference: unchanged
+    array([[1., 1., 1., 1., 1., 1., 1., 1.]])
+    >>> y = drop.forward(x, training=True)   # about half zeroed, the rest doubled
+    >>> sorted(set(y.ravel().tolist()))
+    [0.0, 2.0]
+    """
+
+    _default_name = "dropout"
+    _private_output = True
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype, seed=seed)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+            raise ValueError(
+                f"{self.owner}: invalid value for `rate`: expected a number in [0, 1), "
+                f"received {rate!r}."
+            )
+        self.rate = float(rate)
+        self._rng: np.random.Generator | None = None
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        cfg.pop("trainable")
+        return {"rate": self.rate, **cfg}
+
+    def _output_shape(self, input_shape):
+        return input_shape
+
+    def _build(self, input_shape, rng):
+        self._rng = rng
+
+    def _forward(self, x, training):
+        if not training or self.rate == 0:
+            return x.copy(), None
+        keep = self._rng.random(x.shape, dtype=x.dtype) >= self.rate
+        scale = np.multiply(keep, x.dtype.type(1 / (1 - self.rate)), dtype=x.dtype)
+        return x * scale, scale
+
+    def _backward_input(self, dy, scale):
+        return dy.copy() if scale is None else dy * scale
