@@ -141,3 +141,23 @@ def test_step_schedule_in_optimizer_shows_in_history():
     model.compile(ln.SGD(ln.StepDecay(0.1, step_size=4, gamma=0.5)), "mse")
     h = model.fit(x, y, epochs=3, batch_size=10, verbose=0)  # 4 steps per epoch
     assert h.history["lr"] == [0.1, 0.05, 0.025]
+
+
+def test_nan_stop_with_validation_monitors_does_not_break_callbacks(tmp_path):
+    x, y = data()
+    model = regression(lr=1e6)
+    h = model.fit(
+        x[:40],
+        y[:40],
+        epochs=20,
+        batch_size=10,
+        verbose=0,
+        validation_data=(x[40:], y[40:]),
+        callbacks=[
+            ln.EarlyStopping(patience=3),
+            ln.ModelCheckpoint(tmp_path / "best.npz", save_best_only=True),
+        ],
+    )
+    assert len(h.history["loss"]) < 20
+    assert len(h.history["val_loss"]) == len(h.history["loss"])
+    assert all(np.isfinite(w).all() for w in model.get_weights())

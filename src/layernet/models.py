@@ -501,7 +501,7 @@ class Sequential:
                     )
                 if self.stop_training:
                     break
-            if val is not None and not self.stop_training:
+            if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
                 logs.update(
                     {
                         f"val_{k}": v
