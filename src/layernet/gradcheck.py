@@ -16,7 +16,10 @@ random, non-uniform upstream gradient :math:`G`, so
 
 The error reported for each check is the norm-wise relative error
 :math:`\max|a - n| / \max(\max|a|, \max|n|)` between the analytic values
-:math:`a` and the numerical ones :math:`n`.
+:math:`a` and the numerical ones :math:`n`; for the gradients of :math:`z` the
+denominator is at least a thousandth of the largest gradient in the check, so
+that a gradient that is exactly zero (a bias in front of a batch normalisation)
+is judged by the rounding error of its finite differences, not divided by it.
 """
 
 from __future__ import annotations
@@ -96,15 +99,20 @@ def numerical_jacobian(f: Callable[[], np.ndarray], x: np.ndarray, eps: float = 
     return np.stack(cols, axis=1)
 
 
-def relative_error(a: np.ndarray, n: np.ndarray) -> float:
-    r"""Norm-wise relative error :math:`\max|a-n| / \max(\max|a|, \max|n|)` (0 if both are 0)."""
+def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 0.0) -> float:
+    r"""Norm-wise relative error :math:`\max|a-n| / \max(\max|a|, \max|n|, \text{floor})`.
+
+    0 when both are 0. ``floor`` keeps a gradient that is exactly zero (a bias in
+    front of a batch normalisation) from turning finite-difference rounding into
+    a relative error of 1.
+    """
     a = np.asarray(a, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     if a.shape != n.shape:
         raise ValueError(f"relative_error: shapes differ: {a.shape} and {n.shape}.")
     if a.size == 0:
         return 0.0
-    scale = max(np.max(np.abs(a)), np.max(np.abs(n)))
+    scale = max(np.max(np.abs(a)), np.max(np.abs(n)), floor)
     if scale == 0:
         return 0.0
     return float(np.max(np.abs(a - n)) / scale)
@@ -159,6 +167,7 @@ def gradcheck(
     eps: float = 1e-6,
     tol: float = 1e-6,
     jacobians: bool = True,
+    training: bool = False,
     seed: int = 0,
     max_entries: int = MAX_JACOBIAN_ENTRIES,
 ) -> GradCheckResult:
@@ -183,7 +192,11 @@ def gradcheck(
     tol : float, default 1e-6
         Tolerance for :attr:`GradCheckResult.passed`.
     jacobians : bool, default True
-        Also check every layer's explicit Jacobians (small inputs only).
+        Also check every layer's explicit Jacobians (small inputs only). The
+        Jacobians are those of the inference map (``training=False``).
+    training : bool, default False
+        Run the forward passes of the gradient checks in training mode (for
+        layers such as :class:`~layernet.BatchNorm` whose training map differs).
     seed : int, default 0
         Seed of the default ``dy``.
     max_entries : int
@@ -234,11 +247,18 @@ def gradcheck(
         for layer in body:
             if record:
                 inputs.append(np.array(h))
-            h = layer.forward(h)
+            h = layer.forward(h, training=training)
         return h
 
+    if not all(layer.built for layer in body):
+        with np.errstate(all="ignore"):
+            h = x
+            for layer in body:  # build, in inference mode: no running statistic moves
+                h = layer.forward(h)
+    # accumulated gradients and state (running statistics) are put back at the end
+    saved = [{k: g.copy() for k, g in layer.grads.items()} for layer in chain]
+    saved_state = [{k: s.copy() for k, s in layer.state.items()} for layer in chain]
     out = run(record=True)
-    saved = [{k: g.copy() for k, g in layer.grads.items()} for layer in chain]  # after build
     if loss is None:
         g = (
             np.random.default_rng(seed).uniform(0.5, 1.5, out.shape)
@@ -270,11 +290,18 @@ def gradcheck(
         for k, v in body[i].backward_params(grad).items():
             analytic_params[(i, k)] = v
         grad = body[i].backward_input(grad)
-    result.errors["dz/dx"] = relative_error(grad, numerical_gradient(z, x, eps))
+    # Each gradient is compared relative to its own size, but never to less than a
+    # thousandth of the largest gradient of z in this check.
+    floor = 1e-3 * max(
+        (float(np.max(np.abs(g))) for g in [grad, *analytic_params.values()] if g.size), default=0.0
+    )
+    result.errors["dz/dx"] = relative_error(grad, numerical_gradient(z, x, eps), floor)
     for i, layer in enumerate(body):
         for k, p in layer.params.items():
             num = numerical_gradient(z, p, eps)
-            result.errors[f"dz/d {layer.name}.{k}"] = relative_error(analytic_params[(i, k)], num)
+            result.errors[f"dz/d {layer.name}.{k}"] = relative_error(
+                analytic_params[(i, k)], num, floor
+            )
 
     if jacobians:
         for i, layer in enumerate(body):
@@ -303,7 +330,9 @@ def gradcheck(
             num = numerical_gradient(lambda: loss.forward(xl, target), xl, eps).reshape(1, -1)
             result.errors[f"jacobian_input[{loss.name}]"] = relative_error(j, num)
 
-    for layer, grads in zip(chain, saved, strict=True):
+    for layer, grads, state in zip(chain, saved, saved_state, strict=True):
         for k, g0 in grads.items():
             layer.grads[k][...] = g0
+        for k, s0 in state.items():
+            layer.state[k][...] = s0
     return result

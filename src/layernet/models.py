@@ -174,7 +174,9 @@ class Sequential:
         widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
         line = "=" * sum(widths)
         total = self.count_params()
-        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        trainable = sum(
+            p.size for layer in self.layers if layer.trainable for p in layer.params.values()
+        )
         out_lines = [
             f'Model: "{self.name}"',
             line,
@@ -266,10 +268,10 @@ class Sequential:
                 dy = layer.backward_input(dy)
 
     def _parameter_arrays(self) -> list[np.ndarray]:
-        return [p for layer in self.layers for p in layer.params.values()]
+        return [p for layer in self.layers for p in layer.variables().values()]
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of every parameter, layer by layer."""
+        """Copies of every parameter and state array, layer by layer."""
         return [p.copy() for p in self._parameter_arrays()]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:

@@ -87,7 +87,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
 def _weights(model: Sequential) -> dict[str, np.ndarray]:
     out = {}
     for i, layer in enumerate(model.layers):
-        for k, p in layer.params.items():
+        for k, p in layer.variables().items():
             if not np.isfinite(p).all():
                 raise ValueError(
                     f"save: {layer.owner} parameter {k!r} holds NaN or inf; "
@@ -255,7 +255,7 @@ def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> Non
     expected = {
         f"layers.{i}.{k}": p
         for i, layer in enumerate(model.layers)
-        for k, p in layer.params.items()
+        for k, p in layer.variables().items()
     }
     problems = [f"missing {k} {tuple(expected[k].shape)}" for k in expected if k not in arrays]
     problems += [f"unexpected {k} {tuple(arrays[k].shape)}" for k in arrays if k not in expected]

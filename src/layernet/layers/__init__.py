@@ -5,6 +5,7 @@ from .base import Layer
 from .conv import Conv, Conv1D, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .normalization import BatchNorm
 from .pooling import AvgPool, AvgPool1D, AvgPool2D, MaxPool, MaxPool1D, MaxPool2D
 from .reshape import Flatten
 
@@ -12,6 +13,7 @@ __all__ = [
     "AvgPool",
     "AvgPool1D",
     "AvgPool2D",
+    "BatchNorm",
     "Conv",
     "Conv1D",
     "Conv2D",

@@ -63,6 +63,9 @@ class Layer:
     ----------
     params : dict of str to ndarray
         The parameters by name (empty for parameter-free layers).
+    state : dict of str to ndarray
+        Non-trainable arrays the layer updates itself (running statistics);
+        saved with the parameters, never touched by optimisers.
     grads : dict of str to ndarray
         Gradients accumulated by :meth:`backward_params`, same names and shapes
         as ``params``; reset with :meth:`zero_grad`.
@@ -116,6 +119,7 @@ class Layer:
         self.trainable = check_bool(trainable, "trainable", f"{kind} '{name}'")
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
         self.built = False
         self.input_shape: tuple[int | None, ...] | None = None
         self._cache: Any = None
@@ -337,8 +341,12 @@ class Layer:
             g.fill(0)
 
     def count_params(self) -> int:
-        """Total number of scalar parameters (0 before build for layers that have some)."""
-        return int(sum(p.size for p in self.params.values()))
+        """Number of scalars in ``params`` and ``state`` (0 before build)."""
+        return int(sum(p.size for p in self.variables().values()))
+
+    def variables(self) -> dict[str, np.ndarray]:
+        """``params`` and ``state`` together: everything a model file stores for this layer."""
+        return {**self.params, **self.state}
 
     # --------------------------------------------------------------- Jacobians
     def _jacobian_setup(self, x: Any) -> tuple[np.ndarray, np.ndarray, Any]:
