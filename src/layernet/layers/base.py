@@ -188,6 +188,14 @@ class Layer:
                 f"got shape {shape_str(shape)}."
             )
 
+    def _check_last_axis(self, shape: tuple[int | None, ...], expected: int, what: str) -> None:
+        """Refuse inputs whose last axis differs from the size the layer was built for."""
+        if self.built and shape[-1] != expected:
+            raise ValueError(
+                f"{self.owner}: expected input with {expected} {what} (last axis, as built), "
+                f"got shape {shape_str(shape)}."
+            )
+
     def _normalize_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         if (
             not isinstance(input_shape, Sequence)

@@ -219,11 +219,8 @@ class Conv(Layer):
             raise ValueError(
                 f"{self.owner}: expected at least 1 input channel, got shape {shape_str(shape)}."
             )
-        if self.built and shape[-1] != self.params["W"].shape[-2]:
-            raise ValueError(
-                f"{self.owner}: expected input with {self.params['W'].shape[-2]} channels "
-                f"(last axis, as built), got shape {shape_str(shape)}."
-            )
+        if self.built:
+            self._check_last_axis(shape, self.params["W"].shape[-2], "channels")
         self._geometry(shape)
 
     def _geometry(self, shape: tuple[int | None, ...]):

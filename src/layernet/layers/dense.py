@@ -108,11 +108,8 @@ class Dense(Layer):
             raise ValueError(
                 f"{self.owner}: expected at least 1 input feature, got shape {shape_str(shape)}."
             )
-        if self.built and shape[-1] != self.params["W"].shape[0]:
-            raise ValueError(
-                f"{self.owner}: expected input with {self.params['W'].shape[0]} features (last "
-                f"axis, as built), got shape {shape_str(shape)}."
-            )
+        if self.built:
+            self._check_last_axis(shape, self.params["W"].shape[0], "features")
 
     def _output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _ops
-from .._validation import check_bool, shape_str
+from .._validation import check_bool
 from .base import Layer
 
 
@@ -119,11 +119,8 @@ class BatchNorm(Layer):
 
     def _check_input_shape(self, shape):
         super()._check_input_shape(shape)
-        if self.built and shape[-1] != self.state["moving_mean"].shape[0]:
-            raise ValueError(
-                f"{self.owner}: expected input with {self.state['moving_mean'].shape[0]} "
-                f"channels (last axis, as built), got shape {shape_str(shape)}."
-            )
+        if self.built:
+            self._check_last_axis(shape, self.state["moving_mean"].shape[0], "channels")
 
     def _output_shape(self, input_shape):
         return input_shape
