@@ -221,7 +221,7 @@ def im2col(
         )
         if ones and fresh:
             col_t[-1] = 1
-        taps_t = col_t[:k_size].reshape(*kernel, n, *out)
+        taps_t = col_t[:k_size].reshape((*kernel, n, *out), copy=False)  # a view
         for tap, sl in taps(kernel, out, strides, dilation):
             taps_t[tap] = xp[sl][..., 0]
         return col_t.T

@@ -97,7 +97,7 @@ def _weights(model: Sequential) -> dict[str, np.ndarray]:
     return out
 
 
-def _header(model: Sequential, kind: str) -> dict[str, Any]:
+def _header(model: Sequential, kind: str, weights: dict[str, np.ndarray]) -> dict[str, Any]:
     head: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -112,7 +112,7 @@ def _header(model: Sequential, kind: str) -> dict[str, Any]:
             {"class_name": type(layer).__name__, "config": layer.get_config()}
             for layer in model.layers
         ],
-        "weights": {k: list(v.shape) for k, v in _weights(model).items()},
+        "weights": {k: list(v.shape) for k, v in weights.items()},
     }
     if model.loss is not None:
         head["compile"] = {
@@ -135,7 +135,7 @@ def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
             f"save: model {model.name!r} is not built yet; call build() or fit() first."
         )
     weights = _weights(model)
-    header = json.dumps(_header(model, kind)).encode("utf-8")
+    header = json.dumps(_header(model, kind, weights)).encode("utf-8")
     arrays = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
