@@ -12,15 +12,15 @@ from layernet.gradcheck import numerical_gradient, numerical_jacobian, relative_
 class _WrongReLU(ln.ReLU):
     """A deliberately wrong backward: derivative 1 everywhere."""
 
-    def _backward_input(self, dy, cache):
+    def compute_backward_input(self, dy, cache):
         return dy
 
 
 class _WrongDense(ln.Dense):
     """A deliberately wrong weight gradient (transposed product order dropped a factor)."""
 
-    def _backward_params(self, dy, x):
-        grads = super()._backward_params(dy, x)
+    def compute_backward_params(self, dy, x):
+        grads = super().compute_backward_params(dy, x)
         grads["W"] = grads["W"] * 1.01
         return grads
 

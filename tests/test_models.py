@@ -140,7 +140,7 @@ def test_training_steps_equal_the_public_layer_api(make):
             g = ref.loss.backward_input()
             grads = {}
             for layer in reversed(ref.layers):
-                grads[layer.name] = layer._backward_params(g, layer._cache)
+                grads[layer.name] = layer.compute_backward_params(g, layer.saved)
                 g = layer.backward_input(g)
             for layer in ref.layers:
                 for k, p in layer.params.items():
@@ -153,9 +153,9 @@ def test_first_layer_input_gradient_is_never_computed():
     calls = []
 
     class Spy(ln.Conv1D):
-        def _backward_input(self, dy, cache):
+        def compute_backward_input(self, dy, cache):
             calls.append(self.name)
-            return super()._backward_input(dy, cache)
+            return super().compute_backward_input(dy, cache)
 
     x, y = blobs(40)
     first, second = Spy(4, 3, name="first"), Spy(4, 3, name="second")

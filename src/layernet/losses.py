@@ -32,7 +32,7 @@ class Loss(Layer):
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype.name}
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         return ()
 
     def _check_target(self, x: np.ndarray, t: Any) -> np.ndarray:
@@ -70,7 +70,7 @@ class Loss(Layer):
     def _forward_checked(self, x: np.ndarray, t: np.ndarray) -> float:
         """``forward`` for a prediction and target already validated (by a model's fit)."""
         z, cache = self._loss(x, t)
-        self._cache = cache
+        self.saved = cache
         self._y_shape = ()
         return z
 
@@ -90,7 +90,7 @@ class Loss(Layer):
 
     def backward_input(self, dz: float = 1.0) -> np.ndarray:  # type: ignore[override]
         r"""Return :math:`\partial z/\partial x` at the last forward (times ``dz``)."""
-        return self._backward_input(self._check_dz(dz), self._cache)
+        return self.compute_backward_input(self._check_dz(dz), self.saved)
 
     def backward_params(self, dz: float = 1.0) -> dict[str, np.ndarray]:  # type: ignore[override]
         """Losses have no parameters: always ``{}``."""
@@ -108,7 +108,7 @@ class Loss(Layer):
         x, t = self._prepare(x, t)
         self._check_jacobian_size(1, x.size, max_entries, "jacobian_input")
         _, cache = self._loss(x, t)
-        return self._backward_input(np.ones((), dtype=self.dtype), cache).reshape(1, -1)
+        return self.compute_backward_input(np.ones((), dtype=self.dtype), cache).reshape(1, -1)
 
     def jacobian_params(
         self,
@@ -168,7 +168,7 @@ class MSELoss(Loss):
         n = x.shape[0]
         return float(0.5 * np.vdot(diff, diff) / n), (diff, n)
 
-    def _backward_input(self, dz, cache):
+    def compute_backward_input(self, dz, cache):
         diff, n = cache
         return diff * (dz / n)
 
@@ -206,7 +206,7 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     _default_name = "softmax_cross_entropy"
-    _input_ndim = 2
+    input_ndim = 2
 
     def _check_target(self, x, t):
         t = as_array(t, self.owner, "target")
@@ -260,6 +260,6 @@ class SoftmaxCrossEntropy(Loss):
             p -= t
         return z, (p, n)
 
-    def _backward_input(self, dz, cache):
+    def compute_backward_input(self, dz, cache):
         g, n = cache
         return g * (dz / n)

@@ -260,10 +260,9 @@ class Sequential:
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             if layer.trainable and layer.params:
-                if accumulate:
-                    layer.backward_params(dy)
-                else:
-                    layer.grads = layer._backward_params(layer._check_dy(dy), layer._cache)
+                if not accumulate:
+                    layer.zero_grad()
+                layer.backward_params(dy)
             if i > 0:
                 dy = layer.backward_input(dy)
 

@@ -14,13 +14,13 @@ class _Elementwise(Layer):
     built here in closed form.
     """
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         return input_shape
 
     def _derivative(self, cache) -> np.ndarray:
         raise NotImplementedError
 
-    def _backward_input(self, dy, cache):
+    def compute_backward_input(self, dy, cache):
         return dy * self._derivative(cache)
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
@@ -63,7 +63,7 @@ class ReLU(_Elementwise):
     _default_name = "relu"
     _private_output = True
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         if self._scratch_io:  # inside a model's training step: x is a private activation
             mask = self._ws.get("mask", x.shape, np.dtype(bool))[0]
             np.greater(x, 0, out=mask)
@@ -73,7 +73,7 @@ class ReLU(_Elementwise):
     def _derivative(self, cache):
         return cache
 
-    def _backward_input(self, dy, cache):
+    def compute_backward_input(self, dy, cache):
         if self._scratch_io and dy.flags.writeable:
             return np.multiply(dy, cache, out=dy)
         return dy * cache
@@ -102,7 +102,7 @@ class Sigmoid(_Elementwise):
 
     _default_name = "sigmoid"
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         e = np.exp(-np.abs(x))
         y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         return y, y
@@ -133,7 +133,7 @@ class Tanh(_Elementwise):
 
     _default_name = "tanh"
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         y = np.tanh(x)
         return y, y
 

@@ -41,8 +41,9 @@ class Layer:
     r"""Base class of every layer: the contract that models, tests and users rely on.
 
     Data is channels-last, ``(batch, *spatial, channels)``. A subclass
-    implements ``_build``, ``_output_shape``, ``_forward``, ``_backward_input``
-    and (if it has parameters) ``_backward_params``; this class supplies
+    implements ``compute_output_shape``, ``compute_forward``,
+    ``compute_backward_input`` and (if it has parameters) ``build_params`` and
+    ``compute_backward_params``; this class supplies
     validation, lazy building, the forward cache, gradient accumulation and the
     explicit Jacobians.
 
@@ -122,7 +123,7 @@ class Layer:
         self.state: dict[str, np.ndarray] = {}
         self.built = False
         self.input_shape: tuple[int | None, ...] | None = None
-        self._cache: Any = None
+        self.saved: Any = None
         self._y_shape: tuple[int, ...] | None = None
         self._ws = _ops.Workspace()
         # Set by a model during its own training steps only: the input and the upstream
@@ -156,22 +157,22 @@ class Layer:
 
     # -------------------------------------------------------------- shape logic
     #: Number of input dims including batch, or ``None`` when any rank >= 2 is accepted.
-    _input_ndim: int | None = None
+    input_ndim: int | None = None
 
     def _expected_layout(self) -> str:
         """Human description of the expected input layout, for messages."""
-        nd = self._input_ndim
+        nd = self.input_ndim
         if nd is None:
             return "(batch, ...)"
         spatial = {3: "length, ", 4: "height, width, ", 5: "depth, height, width, "}
         return f"(batch, {spatial.get(nd, '')}channels)" if nd >= 3 else "(batch, features)"
 
-    def _check_input_shape(self, shape: tuple[int | None, ...]) -> None:
+    def check_input_shape(self, shape: tuple[int | None, ...]) -> None:
         """Raise a clear error if this layer cannot take inputs of ``shape``.
 
         Subclasses extend it (channels against the built kernel, window sizes).
         """
-        nd = self._input_ndim
+        nd = self.input_ndim
         if nd is not None and len(shape) != nd:
             raise ValueError(
                 f"{self.owner}: expected input with {nd} dims {self._expected_layout()}, "
@@ -221,8 +222,8 @@ class Layer:
         tuple of int or None
         """
         shape = self._normalize_shape(input_shape)
-        self._check_input_shape(shape)
-        return self._output_shape(shape)
+        self.check_input_shape(shape)
+        return self.compute_output_shape(shape)
 
     def build(
         self, input_shape: Sequence[int | None], *, rng: np.random.Generator | None = None
@@ -242,36 +243,36 @@ class Layer:
         """
         shape = self._normalize_shape(input_shape)
         self.built = False
-        self._check_input_shape(shape)
-        self._output_shape(shape)  # validates window sizes against the input
+        self.check_input_shape(shape)
+        self.compute_output_shape(shape)  # validates window sizes against the input
         self.params = {}
-        self._build(shape, rng if rng is not None else _random.generator(self.seed))
+        self.build_params(shape, rng if rng is not None else _random.generator(self.seed))
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.input_shape = (None, *shape[1:])
         self.built = True
-        self._cache = None
+        self.saved = None
         self._y_shape = None
 
     # hooks for subclasses ----------------------------------------------------
-    def _build(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
+    def build_params(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
         """Create ``self.params`` (nothing for parameter-free layers)."""
 
-    def _output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         raise NotImplementedError
 
-    def _forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+    def compute_forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
-    def _backward_input(self, dy: np.ndarray, cache: Any) -> np.ndarray:
+    def compute_backward_input(self, dy: np.ndarray, cache: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def _backward_params(self, dy: np.ndarray, cache: Any) -> dict[str, np.ndarray]:
+    def compute_backward_params(self, dy: np.ndarray, cache: Any) -> dict[str, np.ndarray]:
         return {}
 
     # ------------------------------------------------------------ computation
     def _prepare_input(self, x: Any) -> np.ndarray:
         x = as_array(x, self.owner, "input")
-        self._check_input_shape(x.shape)
+        self.check_input_shape(x.shape)
         if not self.built:
             self.build(x.shape)
         return x.astype(self.dtype, copy=False)
@@ -293,8 +294,8 @@ class Layer:
             The output; its shape is ``output_shape(x.shape)``.
         """
         x = self._prepare_input(x)
-        y, cache = self._forward(x, bool(training))
-        self._cache = cache
+        y, cache = self.compute_forward(x, bool(training))
+        self.saved = cache
         self._y_shape = y.shape
         return y
 
@@ -329,7 +330,7 @@ class Layer:
             Gradient with respect to the last forward's input, same shape.
         """
         dy = self._check_dy(dy)
-        return self._backward_input(dy, self._cache)
+        return self.compute_backward_input(dy, self.saved)
 
     def backward_params(self, dy: np.ndarray) -> dict[str, np.ndarray]:
         r"""Return :math:`\partial z/\partial\theta` for every parameter, and accumulate it.
@@ -338,7 +339,7 @@ class Layer:
         are also added into :attr:`grads` (use :meth:`zero_grad` to reset).
         """
         dy = self._check_dy(dy)
-        grads = self._backward_params(dy, self._cache)
+        grads = self.compute_backward_params(dy, self.saved)
         for k, g in grads.items():
             self.grads[k] += g
         return grads
@@ -360,7 +361,7 @@ class Layer:
     def _jacobian_setup(self, x: Any) -> tuple[np.ndarray, np.ndarray, Any]:
         x = self._prepare_input(x)
         with self._ws.disabled():  # keep the buffers the cached forward state points into
-            y, cache = self._forward(x, False)
+            y, cache = self.compute_forward(x, False)
         return x, y, cache
 
     def _check_jacobian_size(self, rows: int, cols: int, max_entries: int, what: str) -> None:
@@ -403,7 +404,7 @@ class Layer:
         """
         x, y, cache = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
-        rows = self._unit_rows(y.shape, lambda e: self._backward_input(e, cache).ravel())
+        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_input(e, cache).ravel())
         return np.stack(rows) if rows else np.zeros((0, x.size), dtype=self.dtype)
 
     def jacobian_params(
@@ -430,7 +431,7 @@ class Layer:
             self._check_jacobian_size(y.size, p.size, max_entries, f"jacobian_params['{k}']")
         if not self.params:
             return {}
-        rows = self._unit_rows(y.shape, lambda e: self._backward_params(e, cache))
+        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_params(e, cache))
         return {
             k: (
                 np.stack([r[k].ravel() for r in rows])

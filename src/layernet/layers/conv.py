@@ -200,7 +200,7 @@ class Conv(Layer):
 
     # ------------------------------------------------------------------ shapes
     @property
-    def _input_ndim(self) -> int | None:  # type: ignore[override]
+    def input_ndim(self) -> int | None:  # type: ignore[override]
         return None if self.rank is None else self.rank + 2
 
     def _expected_layout(self) -> str:
@@ -208,13 +208,13 @@ class Conv(Layer):
             return "(batch, *spatial, channels)"
         return super()._expected_layout()
 
-    def _check_input_shape(self, shape: tuple[int | None, ...]) -> None:
+    def check_input_shape(self, shape: tuple[int | None, ...]) -> None:
         if self.rank is None and len(shape) < 3:
             raise ValueError(
                 f"{self.owner}: expected input with at least 3 dims (batch, *spatial, "
                 f"channels), got shape {shape_str(shape)}."
             )
-        super()._check_input_shape(shape)
+        super().check_input_shape(shape)
         if shape[-1] is not None and shape[-1] < 1:
             raise ValueError(
                 f"{self.owner}: expected at least 1 input channel, got shape {shape_str(shape)}."
@@ -252,12 +252,12 @@ class Conv(Layer):
             )
         return k, s, d, pads, out
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         _, _, _, _, out = self._geometry(input_shape)
         return (input_shape[0], *out, self.filters)
 
     # ----------------------------------------------------------------- build
-    def _build(self, input_shape, rng):
+    def build_params(self, input_shape, rng):
         if self.rank is None:
             self._set_rank(len(input_shape) - 2)
         c = input_shape[-1]
@@ -271,7 +271,7 @@ class Conv(Layer):
             self.params["b"] = init_b((self.filters,), fan_in, fan_out, rng, self.dtype)
 
     # ------------------------------------------------------------- compute
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         k, s, d, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self._ws)
         col = _ops.im2col(xp, k, out, s, d, ws=self._ws, ones=self.use_bias)
@@ -281,13 +281,13 @@ class Conv(Layer):
         y = (col @ w).reshape(x.shape[0], *out, self.filters)
         return y, (col, xp.shape, k, s, d, pads, out)
 
-    def _backward_params(self, dy, cache):
+    def compute_backward_params(self, dy, cache):
         g = _ops.weight_grad(cache[0], dy.reshape(-1, self.filters))
         if not self.use_bias:
             return {"W": g.reshape(self.params["W"].shape)}
         return {"W": g[:-1].reshape(self.params["W"].shape), "b": g[-1].copy()}
 
-    def _backward_input(self, dy, cache):
+    def compute_backward_input(self, dy, cache):
         _, xp_shape, _, s, d, pads, out = cache
         dxp = _ops.zeros_padded(xp_shape, pads, dy.dtype, self._ws)
         _ops.conv_transpose(

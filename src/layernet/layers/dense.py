@@ -102,8 +102,8 @@ class Dense(Layer):
             **super().get_config(),
         }
 
-    def _check_input_shape(self, shape):
-        super()._check_input_shape(shape)
+    def check_input_shape(self, shape):
+        super().check_input_shape(shape)
         if shape[-1] is not None and shape[-1] < 1:
             raise ValueError(
                 f"{self.owner}: expected at least 1 input feature, got shape {shape_str(shape)}."
@@ -111,10 +111,10 @@ class Dense(Layer):
         if self.built:
             self._check_last_axis(shape, self.params["W"].shape[0], "features")
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
 
-    def _build(self, input_shape, rng):
+    def build_params(self, input_shape, rng):
         fan_in = input_shape[-1]
         init = initializers.get(self.kernel_initializer, self.owner, "kernel_initializer")
         self.params["W"] = init((fan_in, self.units), fan_in, self.units, rng, self.dtype)
@@ -122,16 +122,16 @@ class Dense(Layer):
             init_b = initializers.get(self.bias_initializer, self.owner, "bias_initializer")
             self.params["b"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         y = x @ self.params["W"]
         if self.use_bias:
             y += self.params["b"]
         return y, x
 
-    def _backward_input(self, dy, x):
+    def compute_backward_input(self, dy, x):
         return dy @ self.params["W"].T
 
-    def _backward_params(self, dy, x):
+    def compute_backward_params(self, dy, x):
         x2 = x.reshape(-1, x.shape[-1])
         dy2 = dy.reshape(-1, self.units)
         grads = {"W": x2.T @ dy2}

@@ -75,18 +75,18 @@ class Dropout(Layer):
         cfg.pop("trainable")
         return {"rate": self.rate, **cfg}
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         return input_shape
 
-    def _build(self, input_shape, rng):
+    def build_params(self, input_shape, rng):
         self._rng = rng
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         if not training or self.rate == 0:
             return x.copy(), None
         keep = self._rng.random(x.shape, dtype=x.dtype) >= self.rate
         scale = np.multiply(keep, x.dtype.type(1 / (1 - self.rate)), dtype=x.dtype)
         return x * scale, scale
 
-    def _backward_input(self, dy, scale):
+    def compute_backward_input(self, dy, scale):
         return dy.copy() if scale is None else dy * scale

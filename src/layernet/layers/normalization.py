@@ -117,15 +117,15 @@ class BatchNorm(Layer):
             **super().get_config(),
         }
 
-    def _check_input_shape(self, shape):
-        super()._check_input_shape(shape)
+    def check_input_shape(self, shape):
+        super().check_input_shape(shape)
         if self.built:
             self._check_last_axis(shape, self.state["moving_mean"].shape[0], "channels")
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         return input_shape
 
-    def _build(self, input_shape, rng):
+    def build_params(self, input_shape, rng):
         c = input_shape[-1]
         if self.scale:
             self.params["gamma"] = np.ones(c, self.dtype)
@@ -134,7 +134,7 @@ class BatchNorm(Layer):
         self.state["moving_mean"] = np.zeros(c, self.dtype)
         self.state["moving_var"] = np.ones(c, self.dtype)
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         c = x.shape[-1]
         x2 = x.reshape(-1, c)
         m = x2.shape[0]
@@ -157,7 +157,7 @@ class BatchNorm(Layer):
             y += self.params["beta"]
         return y.reshape(x.shape), (training, xhat, inv.astype(x.dtype, copy=False))
 
-    def _backward_params(self, dy, cache):
+    def compute_backward_params(self, dy, cache):
         _, xhat, _ = cache
         dy2 = dy.reshape(xhat.shape)
         grads = {}
@@ -167,7 +167,7 @@ class BatchNorm(Layer):
             grads["beta"] = _ops.column_sums(dy2, self._ws)
         return grads
 
-    def _backward_input(self, dy, cache):
+    def compute_backward_input(self, dy, cache):
         training, xhat, inv = cache
         g = dy.reshape(xhat.shape)
         if self.scale:

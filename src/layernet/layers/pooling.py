@@ -55,7 +55,7 @@ class _Pool(Layer):
         return {**self._raw, "padding": self.padding, **super().get_config()}
 
     @property
-    def _input_ndim(self) -> int | None:  # type: ignore[override]
+    def input_ndim(self) -> int | None:  # type: ignore[override]
         return None if self.rank is None else self.rank + 2
 
     def _expected_layout(self) -> str:
@@ -63,13 +63,13 @@ class _Pool(Layer):
             return "(batch, *spatial, channels)"
         return super()._expected_layout()
 
-    def _check_input_shape(self, shape):
+    def check_input_shape(self, shape):
         if self.rank is None and len(shape) < 3:
             raise ValueError(
                 f"{self.owner}: expected input with at least 3 dims (batch, *spatial, "
                 f"channels), got shape {shape_str(shape)}."
             )
-        super()._check_input_shape(shape)
+        super().check_input_shape(shape)
         self._geometry(shape)
 
     def _geometry(self, shape):
@@ -100,11 +100,11 @@ class _Pool(Layer):
             )
         return k, s, pads, out
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         _, _, _, out = self._geometry(input_shape)
         return (input_shape[0], *out, input_shape[-1])
 
-    def _build(self, input_shape, rng):
+    def build_params(self, input_shape, rng):
         if self.rank is None:
             self.rank = len(input_shape) - 2
             self.pool_size = int_tuple(self._raw["pool_size"], self.rank, "pool_size", self.owner)
@@ -171,7 +171,7 @@ class MaxPool(_Pool):
     _default_name = "max_pool"
     _private_output = True
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, -np.inf, ws=self._ws)
         views = [xp[sl] for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
@@ -190,7 +190,7 @@ class MaxPool(_Pool):
                 np.logical_or(taken, winners[t], out=taken)
         return best, (winners, xp.shape, k, s, pads, out)
 
-    def _backward_input(self, dy, cache):
+    def compute_backward_input(self, dy, cache):
         winners, xp_shape, k, s, pads, out = cache
         tmp, _ = self._ws.get("tmp", dy.shape, dy.dtype)
         dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)
@@ -267,7 +267,7 @@ class AvgPool(_Pool):
     _default_name = "avg_pool"
     _private_output = True
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self._ws)
         (_, first), *windows = _ops.taps(k, out, s, (1,) * len(k))
@@ -281,7 +281,7 @@ class AvgPool(_Pool):
         acc *= scale
         return acc, (scale, xp.shape, k, s, pads, out)
 
-    def _backward_input(self, dy, cache):
+    def compute_backward_input(self, dy, cache):
         scale, xp_shape, k, s, pads, out = cache
         g = dy * scale
         dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)

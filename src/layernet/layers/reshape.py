@@ -33,15 +33,15 @@ class Flatten(Layer):
 
     _default_name = "flatten"
 
-    def _output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
         size = None if any(s is None for s in rest) else int(np.prod(rest, dtype=np.int64))
         return (input_shape[0], size)
 
-    def _forward(self, x, training):
+    def compute_forward(self, x, training):
         return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64))), x.shape
 
-    def _backward_input(self, dy, x_shape):
+    def compute_backward_input(self, dy, x_shape):
         return dy.reshape(x_shape)
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
