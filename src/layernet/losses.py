@@ -35,10 +35,10 @@ class Loss(Layer):
     def compute_output_shape(self, input_shape):
         return ()
 
-    def _check_target(self, x: np.ndarray, t: Any) -> np.ndarray:
+    def check_target(self, x: np.ndarray, t: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def _loss(self, x: np.ndarray, t: np.ndarray) -> tuple[float, Any]:
+    def compute_loss(self, x: np.ndarray, t: np.ndarray) -> tuple[float, Any]:
         raise NotImplementedError
 
     def _prepare(self, x: Any, t: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ class Loss(Layer):
                 f"{self.owner}: expected at least one sample, got input of shape "
                 f"{shape_str(x.shape)}."
             )
-        return x, self._check_target(x, t)
+        return x, self.check_target(x, t)
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> float:  # type: ignore[override]
         """Return the scalar loss of prediction ``x`` against target ``t``.
@@ -69,7 +69,7 @@ class Loss(Layer):
 
     def _forward_checked(self, x: np.ndarray, t: np.ndarray) -> float:
         """``forward`` for a prediction and target already validated (by a model's fit)."""
-        z, cache = self._loss(x, t)
+        z, cache = self.compute_loss(x, t)
         self.saved = cache
         self._y_shape = ()
         return z
@@ -107,7 +107,7 @@ class Loss(Layer):
         r"""The row vector :math:`\partial z/\partial\mathrm{vec}(x)^T`, shape ``(1, x.size)``."""
         x, t = self._prepare(x, t)
         self._check_jacobian_size(1, x.size, max_entries, "jacobian_input")
-        _, cache = self._loss(x, t)
+        _, cache = self.compute_loss(x, t)
         return self.compute_backward_input(np.ones((), dtype=self.dtype), cache).reshape(1, -1)
 
     def jacobian_params(
@@ -154,7 +154,7 @@ class MSELoss(Loss):
 
     _default_name = "mse_loss"
 
-    def _check_target(self, x, t):
+    def check_target(self, x, t):
         t = as_array(t, self.owner, "target")
         if t.shape != x.shape:
             raise ValueError(
@@ -163,7 +163,7 @@ class MSELoss(Loss):
             )
         return t.astype(self.dtype, copy=False)
 
-    def _loss(self, x, t):
+    def compute_loss(self, x, t):
         diff = x - t
         n = x.shape[0]
         return float(0.5 * np.vdot(diff, diff) / n), (diff, n)
@@ -208,7 +208,7 @@ class SoftmaxCrossEntropy(Loss):
     _default_name = "softmax_cross_entropy"
     input_ndim = 2
 
-    def _check_target(self, x, t):
+    def check_target(self, x, t):
         t = as_array(t, self.owner, "target")
         n, k = x.shape
         if t.shape == (n,):
@@ -244,7 +244,7 @@ class SoftmaxCrossEntropy(Loss):
             f"{shape_str(x.shape)}, got shape {shape_str(t.shape)}."
         )
 
-    def _loss(self, x, t):
+    def compute_loss(self, x, t):
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)
         p = np.exp(shifted)

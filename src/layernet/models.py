@@ -356,7 +356,7 @@ class Sequential:
         out = self.compute_output_shape((len(y), *self.input_shape[1:]))
         dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), out)
         try:
-            t = self.loss._check_target(dummy, y)
+            t = self.loss.check_target(dummy, y)
         except ValueError as exc:
             raise ValueError(
                 f"{fn}: `{arg}` does not fit the model's output of shape {shape_str(out)}: {exc}"
