@@ -7,7 +7,7 @@ its only derivative is :math:`\partial z/\partial X^L`, returned by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -122,6 +122,13 @@ class Loss(Layer):
         return {}
 
 
+class MSESaved(NamedTuple):
+    """What :class:`MSELoss` keeps for backward."""
+
+    diff: np.ndarray  #: ``x - t``
+    n: int  #: batch size
+
+
 class MSELoss(Loss):
     r"""Half squared error per sample, averaged over the batch: the notes' loss.
 
@@ -153,6 +160,7 @@ class MSELoss(Loss):
     """
 
     _default_name = "mse_loss"
+    fresh_output = True
 
     def check_target(self, x, t):
         t = as_array(t, self.owner, "target")
@@ -166,11 +174,17 @@ class MSELoss(Loss):
     def compute_loss(self, x, t):
         diff = x - t
         n = x.shape[0]
-        return float(0.5 * np.vdot(diff, diff) / n), (diff, n)
+        return float(0.5 * np.vdot(diff, diff) / n), MSESaved(diff, n)
 
-    def compute_backward_input(self, dz, cache):
-        diff, n = cache
-        return diff * (dz / n)
+    def compute_backward_input(self, dz, saved):
+        return saved.diff * (dz / saved.n)
+
+
+class SoftmaxCrossEntropySaved(NamedTuple):
+    """What :class:`SoftmaxCrossEntropy` keeps for backward."""
+
+    p_minus_t: np.ndarray  #: ``softmax(x) - T``
+    n: int  #: batch size
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -206,6 +220,7 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     _default_name = "softmax_cross_entropy"
+    fresh_output = True
     input_ndim = 2
 
     def check_target(self, x, t):
@@ -258,8 +273,7 @@ class SoftmaxCrossEntropy(Loss):
         else:
             z = float(np.sum(log_z[:, 0] - np.sum(t * shifted, axis=1)) / n)
             p -= t
-        return z, (p, n)
+        return z, SoftmaxCrossEntropySaved(p, n)
 
-    def compute_backward_input(self, dz, cache):
-        g, n = cache
-        return g * (dz / n)
+    def compute_backward_input(self, dz, saved):
+        return saved.p_minus_t * (dz / saved.n)

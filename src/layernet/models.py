@@ -295,12 +295,29 @@ class Sequential:
         self._require_compiled("train_step")
         return self._train_step(x, y, checked=False)
 
+    def _in_place_layers(self) -> list[Layer]:
+        """Layers that may overwrite their input and upstream gradient in a training step.
+
+        Only a layer whose own class declares ``in_place``, whose input is the output of a
+        layer whose own class declares ``fresh_output`` (never the caller's ``x`` or an
+        array some layer keeps for its backward pass), and whose upstream gradient comes
+        from a layer or loss whose own class declares ``fresh_output``. Declarations are
+        never inherited, so a user subclass is never overwritten behind its back.
+        """
+        chain: list[Any] = [*self.layers, self.loss]
+        return [
+            layer
+            for i, layer in enumerate(self.layers)
+            if i > 0
+            and type(layer).declares("in_place")
+            and type(chain[i - 1]).declares("fresh_output")
+            and type(chain[i + 1]).declares("fresh_output")
+        ]
+
     def _train_step(self, x: np.ndarray, y: np.ndarray, checked: bool) -> tuple[float, np.ndarray]:
-        # A layer may overwrite its input and upstream gradient in place when its input is
-        # a fresh array of the layer before that nobody else holds (never the caller's x,
-        # a view of it, or an output some layer keeps for its own backward pass).
-        for i, layer in enumerate(self.layers):
-            layer._scratch_io = i > 0 and self.layers[i - 1]._private_output
+        scratch = self._in_place_layers()
+        for layer in scratch:
+            layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
             z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)
@@ -308,8 +325,8 @@ class Sequential:
                 return z, pred  # never apply a non-finite step
             self.backward(self.loss.backward_input(), accumulate=False)
         finally:
-            for layer in self.layers:
-                layer._scratch_io = False
+            for layer in scratch:
+                layer.overwrite_inputs = False
         self.optimizer.step(
             {
                 f"{i}.{layer.name}.{k}": (p, layer.grads[k])
