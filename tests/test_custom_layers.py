@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pytest
 
 import layernet as ln
 
@@ -176,4 +177,56 @@ def test_builtin_in_place_relu_is_still_used_and_equals_the_hand_loop():
         lambda: ln.MSELoss(**F64),
         x,
         y,
+    )
+
+
+# ------------------------------------------------------------------------ losses
+class HuberSaved(NamedTuple):
+    grad: np.ndarray
+
+
+class Huber(ln.Loss):
+    """A user loss through the three hooks: Huber with delta 1, averaged over the batch."""
+
+    fresh_output = True
+
+    def check_target(self, x, t):
+        t = np.asarray(t, dtype=self.dtype)
+        if t.shape != x.shape:
+            raise ValueError(f"{self.owner}: expected target of shape {x.shape}, got {t.shape}.")
+        return t
+
+    def compute_loss(self, x, t):
+        d = x - t
+        a = np.abs(d)
+        z = np.where(a <= 1, 0.5 * d * d, a - 0.5).sum() / len(x)
+        return float(z), HuberSaved(np.clip(d, -1, 1) / len(x))
+
+    def compute_backward_input(self, dz, saved):
+        return dz * saved.grad
+
+
+def test_loss_is_its_own_base_class_with_the_public_contract():
+    assert not issubclass(ln.Loss, ln.Layer)
+    loss = Huber(dtype="float64")
+    x, t = np.array([[0.5, 3.0]]), np.zeros((1, 2))
+    assert loss.forward(x, t) == pytest.approx(0.125 + 2.5)
+    np.testing.assert_allclose(loss.backward_input(), [[0.5, 1.0]])
+    np.testing.assert_allclose(loss.backward_input(2.0), [[1.0, 2.0]])
+    np.testing.assert_allclose(loss.jacobian_input(x, t), [[0.5, 1.0]])
+    assert ln.gradcheck([ln.Dense(2, dtype="float64", seed=0), loss], x, t).passed
+    assert type(loss).from_config(loss.get_config()).get_config() == loss.get_config()
+    with pytest.raises(TypeError, match=r"add\(\) expected a Layer, received a loss"):
+        ln.Sequential().add(loss)
+    with pytest.raises(RuntimeError, match="Huber 'h': backward called before forward"):
+        Huber(name="h").backward_input()
+
+
+def test_custom_loss_trains_the_same_by_fit_and_by_hand():
+    x, y = regression_data()
+    assert_fit_equals_hand(
+        lambda: [ln.Dense(6, **F64), ln.ReLU(**F64), ln.Dense(3, **F64)],
+        lambda: Huber(**F64),
+        x,
+        3 * y,
     )

@@ -98,7 +98,7 @@ class Sequential:
     # ----------------------------------------------------------- structure
     def add(self, layer: Layer) -> None:
         """Append a layer (built at once if the model already is)."""
-        if isinstance(layer, Loss) or not isinstance(layer, Layer):
+        if not isinstance(layer, Layer):
             what = "a loss (pass it to compile)" if isinstance(layer, Loss) else repr(layer)
             raise TypeError(f"Sequential {self.name!r}: add() expected a Layer, received {what}.")
         if any(existing.name == layer.name for existing in self.layers):
@@ -293,7 +293,7 @@ class Sequential:
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One optimisation step on a batch; returns the loss and the predictions."""
         self._require_compiled("train_step")
-        return self._train_step(x, y, checked=False)
+        return self._train_step(x, y)
 
     def _in_place_layers(self) -> list[Layer]:
         """Layers that may overwrite their input and upstream gradient in a training step.
@@ -314,13 +314,13 @@ class Sequential:
             and type(chain[i + 1]).declares("fresh_output")
         ]
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray, checked: bool) -> tuple[float, np.ndarray]:
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         scratch = self._in_place_layers()
         for layer in scratch:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
-            z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)
+            z = self.loss.forward(pred, y)
             if not math.isfinite(z):
                 return z, pred  # never apply a non-finite step
             self.backward(self.loss.backward_input(), accumulate=False)
@@ -507,7 +507,7 @@ class Sequential:
                 for c in cbs:
                     c.on_train_batch_begin(step)
                 xb, yb = x[idx], y[idx]
-                z, pred = self._train_step(xb, yb, checked=True)
+                z, pred = self._train_step(xb, yb)
                 total += z * len(idx)
                 seen += len(idx)
                 for m in self.metrics:

@@ -34,7 +34,8 @@ from .._validation import as_array, check_bool, is_int, resolve_dtype, shape_str
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
 
-_REGISTRY: dict[str, type[Layer]] = {}
+#: Classes by name: every public Layer and Loss subclass.
+_REGISTRY: dict[str, type] = {}
 
 
 class Layer:
