@@ -7,6 +7,7 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 __version__ = "0.1.0"
 
 from . import callbacks, datasets, initializers, metrics, optimizers
+from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
     EarlyStopping,
@@ -75,6 +76,7 @@ __all__ = [
     "StepDecay",
     "Tanh",
     "TerminateOnNaN",
+    "Workspace",
     "__version__",
     "callbacks",
     "datasets",
