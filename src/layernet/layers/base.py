@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import _ops, _random
-from .._validation import as_array, check_bool, is_int, resolve_dtype, shape_str
+from .._validation import as_array, check_bool, is_int, normalize_shape, resolve_dtype, shape_str
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -234,16 +234,7 @@ class Layer:
             )
 
     def _normalize_shape(self, input_shape: Any) -> tuple[int | None, ...]:
-        if (
-            not isinstance(input_shape, Sequence)
-            or isinstance(input_shape, str)
-            or not all((s is None or (is_int(s) and s >= 0)) for s in input_shape)
-        ):
-            raise ValueError(
-                f"{self.owner}: invalid value for `input_shape`: expected a tuple of "
-                f"non-negative ints (None for the batch), received {input_shape!r}."
-            )
-        return tuple(None if s is None else int(s) for s in input_shape)
+        return normalize_shape(input_shape, self.owner)
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """Shape of the output for inputs of ``input_shape`` (pure; validates).
@@ -379,6 +370,15 @@ class Layer:
         for k, g in grads.items():
             self.grads[k] += g
         return grads
+
+    def clear_saved(self) -> None:
+        """Drop what the last forward kept for backward (a model does so when ``fit`` ends).
+
+        Frees the arrays :attr:`saved` refers to; the backward methods then raise
+        until the next :meth:`forward`.
+        """
+        self.saved = None
+        self._y_shape = None
 
     def zero_grad(self) -> None:
         """Set every accumulated gradient to zero."""
