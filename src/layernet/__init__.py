@@ -40,6 +40,7 @@ from .layers import (
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
 from .models import Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
+from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
 
 __all__ = [
@@ -80,10 +81,12 @@ __all__ = [
     "__version__",
     "callbacks",
     "datasets",
+    "get_registered_name",
     "gradcheck",
     "initializers",
     "load_model",
     "metrics",
     "optimizers",
+    "register_serializable",
     "set_seed",
 ]

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from . import registry
 from ._validation import as_array, resolve_dtype, shape_str
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
 
@@ -73,8 +74,9 @@ class Loss:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
+        if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
+            registry.register_builtin(cls)
 
     def __init__(self, *, name: str | None = None, dtype: str = "float32") -> None:
         kind = type(self).__name__

@@ -28,13 +28,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import _ops, _random
+from .. import _ops, _random, registry
 from .._validation import as_array, check_bool, is_int, normalize_shape, resolve_dtype, shape_str
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
 
-#: Classes by name: every public Layer and Loss subclass.
+#: layernet's own public Layer and Loss classes by class name (user classes are never
+#: added; model files use :mod:`layernet.registry`).
 _REGISTRY: dict[str, type] = {}
 
 
@@ -107,8 +108,9 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
+        if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
+            registry.register_builtin(cls)
 
     def __init__(
         self,
