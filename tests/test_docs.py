@@ -70,3 +70,13 @@ def test_notebooks_were_executed_into_the_docs(built):
     assert len(list((built / "_images").glob("*.png"))) >= 8
     digits = (built / "notebooks" / "04_lenet_digits.html").read_text()
     assert "identical predictions after reload: True" in digits
+
+
+def test_custom_layers_guide_and_notebook_are_built(built):
+    guide = (built / "custom_layers.html").read_text()
+    for needed in ("compute_forward", "compute_backward_input", "custom_objects", "declares"):
+        assert needed in guide, needed
+    page = (built / "notebooks" / "05_custom_layers.html").read_text()
+    assert page.count("passed") >= 3  # gradcheck of both layers and of the chain
+    assert "test accuracy: 0." in page
+    assert "identical predictions after reload: True" in page

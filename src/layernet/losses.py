@@ -13,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from . import registry
-from ._validation import as_array, resolve_dtype, shape_str
+from ._validation import as_array, resolve_dtype, shape_str, snake_case
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
 
 
@@ -74,6 +74,8 @@ class Loss:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "_default_name" not in cls.__dict__:  # a user class: "MyLoss" -> "my_loss_1"
+            cls._default_name = snake_case(cls.__name__.lstrip("_")) or "loss"
         if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
             registry.register_builtin(cls)

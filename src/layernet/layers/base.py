@@ -23,13 +23,21 @@ exactly these vector-matrix products without forming the matrices;
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import _ops, _random, registry
-from .._validation import as_array, check_bool, is_int, normalize_shape, resolve_dtype, shape_str
+from .._validation import (
+    as_array,
+    check_bool,
+    is_int,
+    normalize_shape,
+    resolve_dtype,
+    shape_str,
+    snake_case,
+)
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -113,6 +121,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "_default_name" not in cls.__dict__:  # a user class: "LeakyReLU" -> "leaky_relu_1"
+            cls._default_name = snake_case(cls.__name__.lstrip("_")) or "layer"
         if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
             registry.register_builtin(cls)
@@ -415,8 +425,8 @@ class Layer:
                 f"above max_entries={max_entries:,}; use a smaller input or raise max_entries."
             )
 
-    def _unit_rows(self, y_shape: tuple[int, ...], fn) -> np.ndarray:
-        """Stack ``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
+    def _unit_rows(self, y_shape: tuple[int, ...], fn: Callable[[np.ndarray], Any]) -> list[Any]:
+        """``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
         size = int(np.prod(y_shape))
         e = np.zeros(size, dtype=self.dtype)
         rows = []
