@@ -109,7 +109,7 @@ class Sequential:
                 f"in the model; layer names must be unique."
             )
         if self.built:
-            shape = self.compute_output_shape(self.input_shape)
+            shape = self.compute_output_shape(self._built_input_shape())
             if not layer.built:
                 layer.build(shape)
             else:
@@ -163,13 +163,13 @@ class Sequential:
         rows = [("Layer (type)", "Output shape", "Param #")]
         shape = self.input_shape
         for layer in self.layers:
-            out = layer.output_shape(shape) if shape is not None else "?"
-            shape = out if shape is not None else None
+            if shape is not None:
+                shape = layer.output_shape(shape)
             count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
             rows.append(
                 (
                     f"{layer.name} ({type(layer).__name__})",
-                    shape_str(out) if out != "?" else "?",
+                    shape_str(shape) if shape is not None else "?",
                     count,
                 )
             )
@@ -230,11 +230,17 @@ class Sequential:
             )
         self.metrics = [metrics_mod.get(m) for m in metrics or []]
 
-    def _require_compiled(self, fn: str) -> None:
+    def _require_compiled(self, fn: str) -> tuple[optimizers.Optimizer, Loss]:
         if self.optimizer is None or self.loss is None:
             raise RuntimeError(
                 f"Sequential {self.name!r}: call compile(optimizer, loss) before {fn}()."
             )
+        return self.optimizer, self.loss
+
+    def _built_input_shape(self) -> tuple[int | None, ...]:
+        if self.input_shape is None:
+            raise RuntimeError(f"Sequential {self.name!r}: the model is not built yet.")
+        return self.input_shape
 
     # ---------------------------------------------------------- computation
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -335,19 +341,20 @@ class Sequential:
         ]
 
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        optimizer, loss = self._require_compiled("train_step")
         scratch = self._in_place_layers()
         for layer in scratch:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
-            z = self.loss.forward(pred, y)
+            z = loss.forward(pred, y)
             if not math.isfinite(z):
                 return z, pred  # never apply a non-finite step
-            self.backward(self.loss.backward_input(), accumulate=False)
+            self.backward(loss.backward_input(), accumulate=False)
         finally:
             for layer in scratch:
                 layer.overwrite_inputs = False
-        self.optimizer.step(
+        optimizer.step(
             {
                 f"{i}.{layer.name}.{k}": (p, layer.grads[k])
                 for i, layer in enumerate(self.layers)
@@ -373,7 +380,7 @@ class Sequential:
         if not self.layers:
             raise ValueError(f"{fn}: model {self.name!r} has no layers.")
         if self.built:
-            if tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
+            if tuple(x.shape[1:]) != tuple(self._built_input_shape()[1:]):
                 # let the layers say whether they can take it (e.g. other spatial sizes)
                 self.compute_output_shape((None, *x.shape[1:]))
         return x
@@ -390,10 +397,11 @@ class Sequential:
         return x, y
 
     def _check_targets(self, y: np.ndarray, fn: str, arg: str) -> np.ndarray:
-        out = self.compute_output_shape((len(y), *self.input_shape[1:]))
-        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), out)
+        out = self.compute_output_shape((len(y), *self._built_input_shape()[1:]))
+        _, loss = self._require_compiled(fn)
+        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), tuple(int(s or 0) for s in out))
         try:
-            t = self.loss.check_target(dummy, y)
+            t = loss.check_target(dummy, y)
         except ValueError as exc:
             raise ValueError(
                 f"{fn}: `{arg}` does not fit the model's output of shape {shape_str(out)}: {exc}"
@@ -465,7 +473,7 @@ class Sequential:
             for epoch in range(epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch)
-                lr = self.optimizer.current_learning_rate
+                lr = self._require_compiled("fit")[0].current_learning_rate
                 order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
                 with self._workspaces(train_ws):
                     logs = self._train_epoch(x, y, order, batch_size, cbs)
@@ -536,7 +544,9 @@ class Sequential:
                 raise ValueError(
                     "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val)."
                 )
-            val = self._check_xy(*validation_data, "fit", names=("x_val", "y_val"))
+            val = self._check_xy(
+                validation_data[0], validation_data[1], "fit", names=("x_val", "y_val")
+            )
         elif validation_split:
             n_val = int(len(x) * validation_split)
             if n_val == 0 or n_val >= len(x):
@@ -647,12 +657,13 @@ class Sequential:
             return self._evaluate_batches(x, y, batch_size)
 
     def _evaluate_batches(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        _, loss = self._require_compiled("evaluate")
         metrics = [type(m)() for m in self.metrics]
         total = 0.0
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             pred = self.forward(xb)
-            total += self.loss.forward(pred, yb) * len(xb)
+            total += loss.forward(pred, yb) * len(xb)
             for m in metrics:
                 m.update(pred, yb)
         return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}

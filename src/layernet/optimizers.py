@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -186,7 +186,7 @@ class Optimizer:
         if isinstance(lr, float):
             value: Any = lr
         elif type(lr) in SCHEDULES.values():
-            value = {"class_name": type(lr).__name__, "config": lr.get_config()}
+            value = {"class_name": type(lr).__name__, "config": cast(Any, lr).get_config()}
         else:
             value = repr(lr)
         return {"learning_rate": value, "weight_decay": self.weight_decay}
@@ -329,7 +329,8 @@ class Adam(Optimizer):
         }
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+#: Optimizer classes by lower-case name (each constructible with its defaults).
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": SGD, "adam": Adam}
 SCHEDULES: dict[str, type] = {"StepDecay": StepDecay, "CosineDecay": CosineDecay}
 
 
@@ -344,7 +345,7 @@ def from_config(class_name: str, config: dict[str, Any]) -> Optimizer:
     config = dict(config)
     lr = config.get("learning_rate")
     if isinstance(lr, dict):
-        sched = SCHEDULES.get(lr.get("class_name"))
+        sched = SCHEDULES.get(str(lr.get("class_name")))
         cfg = lr.get("config")
         if (
             sched is None

@@ -29,7 +29,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -143,7 +143,7 @@ def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
         )
     weights = _weights(model)
     header = json.dumps(_header(model, kind, weights)).encode("utf-8")
-    arrays = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
+    arrays: dict[str, Any] = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -258,7 +258,7 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
             f"load: {where}: invalid arguments for {name}: {sorted(extra) or config!r:.300}."
         )
     try:
-        return cls.from_config(config)
+        return cast(Any, cls).from_config(config)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
 
@@ -360,7 +360,7 @@ def load_model(
         if isinstance(opt_spec, dict):
             try:
                 optimizer = optimizers.from_config(
-                    opt_spec.get("class_name"), opt_spec.get("config")
+                    cast(Any, opt_spec.get("class_name")), cast(Any, opt_spec.get("config"))
                 )
             except (TypeError, ValueError) as exc:
                 raise ModelFileError(

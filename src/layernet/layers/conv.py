@@ -253,9 +253,9 @@ class Conv(Layer):
         s = self.strides if len(self.strides) == rank else self.strides * rank
         d = self.dilation if len(self.dilation) == rank else self.dilation * rank
         window = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
-        spatial = shape[1:-1]
-        if any(n is None for n in spatial):
+        if any(n is None for n in shape[1:-1]):
             return k, s, d, None, (None,) * rank
+        spatial = tuple(int(n) for n in shape[1:-1] if n is not None)
         pads = resolve_padding(self.padding, spatial, window, s, self.owner)
         out, padded = _ops.output_sizes(spatial, window, s, pads)
         if any(o < 1 for o in out):
