@@ -197,6 +197,14 @@ class Loss:
         """Losses have no parameters (:math:`\\partial z/\\partial w^L = 0`): always ``{}``."""
         return {}
 
+    def jacobian_params(
+        self, x: np.ndarray, t: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+    ) -> dict[str, np.ndarray]:
+        """Losses have no parameters: always ``{}`` (``x`` and ``t`` are still checked)."""
+        x = self.check_input(x)
+        self.check_target(x, t)
+        return {}
+
     def jacobian_input(
         self, x: np.ndarray, t: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
     ) -> np.ndarray:

@@ -177,11 +177,11 @@ class BatchNorm(Layer):
         return grads
 
     def compute_backward_input(self, dy, saved):
-        training, xhat, inv = saved
+        xhat, inv = saved.xhat, saved.inv
         g = dy.reshape(xhat.shape)
         if self.scale:
             g = g * self.params["gamma"]
-        if not training:
+        if not saved.training:
             return (g * inv).reshape(dy.shape)
         m = g.shape[0]
         sum_g = _ops.column_sums(g, self.workspace)

@@ -205,25 +205,37 @@ class MaxPool(_Pool):
         return best, PoolSaved(winners, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
-        winners, xp_shape, k, s, pads, out = saved
+        winners = saved.weights  # winners[t]: where tap t holds its window's maximum
         tmp, _ = self.workspace.get("tmp", dy.shape, dy.dtype)
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
-        for t, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
+        dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
+        for t, (_, sl) in enumerate(_window_taps(saved)):
             np.multiply(dy, winners[t], out=tmp)
             if disjoint:
                 dxp[sl] = tmp
             else:
                 dxp[sl] += tmp
-        return _ops.crop_copy(dxp, pads)
+        return _ops.crop_copy(dxp, saved.pads)
 
 
-def _window_grad_buffer(xp_shape, k, s, pads, out, dtype, ws):
+def _window_taps(saved: PoolSaved):
+    """``(tap, slices)`` of the padded input for every position inside a window."""
+    return _ops.taps(saved.window, saved.out, saved.strides, (1,) * len(saved.window))
+
+
+def _window_grad_buffer(saved: PoolSaved, dtype: np.dtype, ws: _ops.Workspace):
     """The array to gather a pooling gradient in, and whether windows are disjoint.
 
     Disjoint windows (stride >= window) let each tap assign its slice; when
     they also tile the padded input exactly, no entry is left unwritten and the
     buffer needs no zeroing.
     """
+    xp_shape, k, s, pads, out = (
+        saved.padded_shape,
+        saved.window,
+        saved.strides,
+        saved.pads,
+        saved.out,
+    )
     disjoint = all(si >= ki for si, ki in zip(s, k, strict=True))
     tiled = disjoint and all(o * ki == n for o, ki, n in zip(out, k, xp_shape[1:-1], strict=True))
     if not tiled:
@@ -297,15 +309,14 @@ class AvgPool(_Pool):
         return acc, PoolSaved(scale, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
-        scale, xp_shape, k, s, pads, out = saved
-        g = dy * scale
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
-        for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
+        g = dy * saved.weights  # 1 / |R_o| per window
+        dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
+        for _, sl in _window_taps(saved):
             if disjoint:
                 dxp[sl] = g
             else:
                 dxp[sl] += g
-        return _ops.crop_copy(dxp, pads)
+        return _ops.crop_copy(dxp, saved.pads)
 
 
 class MaxPool1D(MaxPool):
