@@ -18,10 +18,12 @@ from .callbacks import (
 )
 from .gradcheck import GradCheckResult, gradcheck
 from .layers import (
+    GRU,
     AvgPool,
     AvgPool1D,
     AvgPool2D,
     BatchNorm,
+    Bidirectional,
     Conv,
     Conv1D,
     Conv2D,
@@ -33,6 +35,7 @@ from .layers import (
     MaxPool1D,
     MaxPool2D,
     ReLU,
+    Residual,
     Sigmoid,
     Tanh,
 )
@@ -42,12 +45,14 @@ from .optimizers import SGD, Adam, CosineDecay, StepDecay
 from .saving import ModelFileError, load_model
 
 __all__ = [
+    "GRU",
     "SGD",
     "Adam",
     "AvgPool",
     "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
+    "Bidirectional",
     "Conv",
     "Conv1D",
     "Conv2D",
@@ -69,6 +74,7 @@ __all__ = [
     "ModelFileError",
     "ProgressBar",
     "ReLU",
+    "Residual",
     "Sequential",
     "Sigmoid",
     "SoftmaxCrossEntropy",
