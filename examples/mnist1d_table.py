@@ -23,14 +23,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# The models are tiny: one BLAS thread is fastest (no hand-offs between threads on
-# 100 x 100 products) and leaves the other cores to others. Set before NumPy loads.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+if __name__ == "__main__":
+    # The models are tiny: one BLAS thread is fastest (no hand-offs between threads on
+    # 100 x 100 products) and leaves the other cores to others. Set before NumPy loads.
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import layernet as ln  # noqa: E402
+import layernet as ln
 
 #: The paper's figures (Greydanus & Kobak, "Scaling down deep learning", table 1), in %.
 PAPER = {
