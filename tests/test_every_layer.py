@@ -9,6 +9,8 @@ layer is left out of the checks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from _harness import assert_layer_gradients, distinct_values
@@ -16,8 +18,10 @@ from _harness import assert_layer_gradients, distinct_values
 import layernet as ln
 from layernet.registry import builtin_classes
 
-#: class name -> (constructor arguments, input shape, distinct input values needed)
-CASES: dict[str, tuple[dict, tuple[int, ...], bool]] = {
+#: class name -> (constructor arguments, or a function of the dtype returning them (for
+#: layers made of layers: inner layers get fixed names, which key the parameters),
+#: input shape, whether the input needs distinct values)
+CASES: dict[str, tuple[dict | Callable[[str], dict], tuple[int, ...], bool]] = {
     "Conv": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (2, 5, 2), False),
     "Conv1D": ({"filters": 2, "kernel_size": 2, "strides": 2}, (2, 6, 2), False),
     "Conv2D": ({"filters": 2, "kernel_size": (2, 3), "padding": 1}, (2, 4, 5, 2), False),
@@ -34,6 +38,19 @@ CASES: dict[str, tuple[dict, tuple[int, ...], bool]] = {
     "ReLU": ({}, (3, 4), True),
     "Sigmoid": ({}, (3, 4), False),
     "Tanh": ({}, (3, 4), False),
+    "GRU": ({"units": 3, "return_sequences": True}, (2, 4, 3), False),
+    "Bidirectional": (
+        lambda dtype: {"layer": ln.GRU(2, dtype=dtype, seed=1, name="g"), "merge_mode": "concat"},
+        (2, 3, 2),
+        False,
+    ),
+    "Residual": (
+        lambda dtype: {
+            "layers": [ln.Dense(3, dtype=dtype, seed=2, name="d"), ln.Tanh(dtype=dtype, name="t")]
+        },
+        (3, 3),
+        False,
+    ),
 }
 
 REGISTERED = builtin_classes(ln.Layer)
@@ -56,6 +73,8 @@ def test_every_registered_layer_has_a_case():
 
 def make(name: str, dtype: str = "float64", seed: int = 0):
     kwargs, _, _ = CASES[name]
+    if callable(kwargs):
+        kwargs = kwargs(dtype)
     return REGISTERED[name](**kwargs, dtype=dtype, seed=seed)
 
 
@@ -79,15 +98,16 @@ def test_registered_layer_float32_agrees_with_float64(name, rng):
     a, b = make(name, "float64"), make(name, "float32")
     y64, y32 = a.forward(x), b.forward(x)
     assert y32.dtype == np.float32
-    for k in a.params:
-        np.testing.assert_allclose(b.params[k], a.params[k].astype(np.float32))
+    # (by position: the keys of layers made of layers hold their inner layers' names)
+    for p32, p64 in zip(b.params.values(), a.params.values(), strict=True):
+        np.testing.assert_allclose(p32, p64.astype(np.float32))
     np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-5)
     dy = rng.standard_normal(y64.shape)
     np.testing.assert_allclose(b.backward_input(dy), a.backward_input(dy), rtol=1e-4, atol=1e-5)
     g64, g32 = a.backward_params(dy), b.backward_params(dy)
-    for k in g64:
-        assert g32[k].dtype == np.float32
-        np.testing.assert_allclose(g32[k], g64[k], rtol=1e-4, atol=1e-5)
+    for v32, v64 in zip(g32.values(), g64.values(), strict=True):
+        assert v32.dtype == np.float32
+        np.testing.assert_allclose(v32, v64, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTERED))

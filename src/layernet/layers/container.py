@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import _random
+from .. import _random, registry
 from .._validation import resolve_dtype
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
 def serialize_layer(layer: Layer) -> dict[str, Any]:
     """``{"class_name": ..., "config": ...}``: how model files and nested configs name a layer."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    return {"class_name": registry.get_registered_name(type(layer)), "config": layer.get_config()}
 
 
 def deserialize_layer(spec: Any, custom_objects: dict[str, type] | None = None) -> Layer:
@@ -96,7 +96,7 @@ class _Container(Layer):
             )
 
     @property
-    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def params(self) -> dict[str, np.ndarray]:
         """Trainable inner layers' parameters under ``"<inner name>/<param>"`` (same arrays)."""
         return self._collect("params")
 
@@ -105,7 +105,7 @@ class _Container(Layer):
         self._refuse("params", value)
 
     @property
-    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def grads(self) -> dict[str, np.ndarray]:
         """The inner layers' accumulated gradients, keyed like :attr:`params` (same arrays)."""
         return self._collect("grads")
 
@@ -114,7 +114,7 @@ class _Container(Layer):
         self._refuse("grads", value)
 
     @property
-    def state(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def state(self) -> dict[str, np.ndarray]:
         """Inner state arrays and frozen inner layers' parameters (same arrays)."""
         return self._collect("state")
 
@@ -171,12 +171,12 @@ class _Container(Layer):
 
     # ----------------------------------------------------------- Jacobians
     def _workspaces(self) -> Iterator[Any]:
-        yield self._ws
+        yield self.workspace
         for layer in self.layers:
             if isinstance(layer, _Container):
                 yield from layer._workspaces()
             else:
-                yield layer._ws
+                yield layer.workspace
 
     @contextlib.contextmanager
     def _fresh_buffers(self) -> Iterator[None]:
