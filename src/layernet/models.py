@@ -465,8 +465,8 @@ class Sequential:
         self.history = history
         # Scratch buffers belong to this run: one workspace per layer for training and one
         # for validation (batches of another size), dropped when the run ends.
-        train_ws = [Workspace() for _ in self.layers]
-        val_ws = [Workspace() for _ in self.layers]
+        train_ws = self._new_workspaces()
+        val_ws = self._new_workspaces()
         try:
             for c in cbs:
                 c.on_train_begin()
@@ -629,14 +629,32 @@ class Sequential:
     @contextlib.contextmanager
     def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
         """Give every layer the workspace of the current run, then put its own back."""
-        own = [layer.workspace for layer in self.layers]
-        for layer, ws in zip(self.layers, spaces, strict=True):
+        layers = self._every_layer()
+        own = [layer.workspace for layer in layers]
+        for layer, ws in zip(layers, spaces, strict=True):
             layer.workspace = ws
         try:
             yield
         finally:
-            for layer, ws in zip(self.layers, own, strict=True):
+            for layer, ws in zip(layers, own, strict=True):
                 layer.workspace = ws
+
+    def _every_layer(self) -> list[Layer]:
+        """The layers, and the inner layers of layers made of layers (their public ``layers``)."""
+        out: list[Layer] = []
+
+        def visit(layers: Sequence[Any]) -> None:
+            for layer in layers:
+                out.append(layer)
+                inner = getattr(layer, "layers", None)
+                if isinstance(inner, list) and all(isinstance(a, Layer) for a in inner):
+                    visit(inner)
+
+        visit(self.layers)
+        return out
+
+    def _new_workspaces(self) -> list[Workspace]:
+        return [Workspace() for _ in self._every_layer()]
 
     # ------------------------------------------------------------ evaluate
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> dict[str, float]:
@@ -653,7 +671,7 @@ class Sequential:
         if not self.built:
             self.build((None, *x.shape[1:]))
         y = self._check_targets(y, "evaluate", "y")
-        with self._workspaces([Workspace() for _ in self.layers]):
+        with self._workspaces(self._new_workspaces()):
             return self._evaluate_batches(x, y, batch_size)
 
     def _evaluate_batches(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
@@ -679,7 +697,7 @@ class Sequential:
         x = self._check_x(x, "predict")
         if not self.built:
             self.build((None, *x.shape[1:]))
-        with self._workspaces([Workspace() for _ in self.layers]):
+        with self._workspaces(self._new_workspaces()):
             return np.concatenate(
                 [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
             )
