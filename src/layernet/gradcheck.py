@@ -34,7 +34,7 @@ from numpy.random import Generator
 
 from ._ops import Workspace
 from ._validation import as_array
-from .layers.base import MAX_JACOBIAN_ENTRIES, Layer
+from .layers.base import MAX_JACOBIAN_ENTRIES, Layer, flatten_layers
 from .losses import Loss
 
 __all__ = [
@@ -309,13 +309,14 @@ class _Snapshot:
         self.body, self.loss = body, loss
         self.loss_saved = loss.saved if loss is not None else None
         self.saved = [(layer.saved, layer._y_shape) for layer in body]
-        self.workspaces = [layer.workspace for layer in body]
+        self.every = flatten_layers(body)  # inner layers of containers keep buffers too
+        self.workspaces = [layer.workspace for layer in self.every]
         self.values: list[dict[str, Any]] = []
         self.generators = [
             {k: g.bit_generator.state for k, g in vars(layer).items() if isinstance(g, Generator)}
-            for layer in body
+            for layer in self.every
         ]
-        for layer in body:
+        for layer in self.every:
             layer.workspace = Workspace()
 
     def take_values(self) -> None:
@@ -330,11 +331,12 @@ class _Snapshot:
         ]
 
     def restore(self) -> None:
+        for layer, ws, gens in zip(self.every, self.workspaces, self.generators, strict=True):
+            layer.workspace = ws
+            for k, state in gens.items():
+                getattr(layer, k).bit_generator.state = state
         for i, layer in enumerate(self.body):
             layer.saved, layer._y_shape = self.saved[i]
-            layer.workspace = self.workspaces[i]
-            for k, state in self.generators[i].items():
-                getattr(layer, k).bit_generator.state = state
             if i < len(self.values):
                 for group, arrays in self.values[i].items():
                     for k, a in arrays.items():

@@ -32,7 +32,7 @@ from ._validation import (
     shape_str,
 )
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
-from .layers.base import Layer
+from .layers.base import Layer, flatten_layers
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
 
 _LOSSES: dict[str, type[Loss]] = {
@@ -640,18 +640,8 @@ class Sequential:
                 layer.workspace = ws
 
     def _every_layer(self) -> list[Layer]:
-        """The layers, and the inner layers of layers made of layers (their public ``layers``)."""
-        out: list[Layer] = []
-
-        def visit(layers: Sequence[Any]) -> None:
-            for layer in layers:
-                out.append(layer)
-                inner = getattr(layer, "layers", None)
-                if isinstance(inner, list) and all(isinstance(a, Layer) for a in inner):
-                    visit(inner)
-
-        visit(self.layers)
-        return out
+        """The layers, and the inner layers of layers made of layers."""
+        return flatten_layers(self.layers)
 
     def _new_workspaces(self) -> list[Workspace]:
         return [Workspace() for _ in self._every_layer()]

@@ -494,3 +494,18 @@ class Layer:
             )
             for k, p in self.params.items()
         }
+
+
+def flatten_layers(layers: Sequence[Layer]) -> list[Layer]:
+    """``layers`` and, depth first, the inner layers of layers made of layers.
+
+    A layer made of layers (:class:`~layernet.Residual`, :class:`~layernet.Bidirectional`)
+    lists them in its public ``layers`` attribute.
+    """
+    out: list[Layer] = []
+    for layer in layers:
+        out.append(layer)
+        inner = getattr(layer, "layers", None)
+        if isinstance(inner, list) and all(isinstance(a, Layer) for a in inner):
+            out += flatten_layers(inner)
+    return out
