@@ -334,3 +334,15 @@ def test_every_user_layer_passes_the_shared_harness(rng):
             assert ln.gradcheck(layer, x, jacobians=False).passed
             continue
         assert_layer_gradients(make, x)
+
+
+def test_calling_a_layer_or_loss_uses_its_own_forward():
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    layer = SquashedDense(2, seed=0, **F64)
+    np.testing.assert_array_equal(layer(x), np.tanh(ln.Dense(2, seed=0, **F64).forward(x)))
+
+    class Doubled(ln.MSELoss):
+        def forward(self, x, t):
+            return 2 * super().forward(x, t)
+
+    assert Doubled(**F64)(np.ones((1, 2)), np.zeros((1, 2))) == 2.0

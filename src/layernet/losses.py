@@ -167,7 +167,9 @@ class Loss:
         self.saved = saved
         return z
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, t: np.ndarray) -> float:
+        """``loss(x, t)`` is ``loss.forward(x, t)`` (a subclass's own ``forward`` included)."""
+        return self.forward(x, t)
 
     def backward_input(self, dz: float = 1.0) -> np.ndarray:
         r"""Return :math:`dz\,\partial z/\partial x` at the last :meth:`forward`.

@@ -249,7 +249,9 @@ class Sequential:
             x = layer.forward(x, training=training)
         return x
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``model(x)`` is ``model.forward(x)``."""
+        return self.forward(x, training=training)
 
     def backward(self, dy: np.ndarray, accumulate: bool = True) -> None:
         r"""Backpropagate :math:`\partial z/\partial X^L` through every layer.

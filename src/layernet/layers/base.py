@@ -344,7 +344,9 @@ class Layer:
         self._y_shape = y.shape
         return y
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``layer(x)`` is ``layer.forward(x)`` (a subclass's own ``forward`` included)."""
+        return self.forward(x, training=training)
 
     def _check_dy(self, dy: Any) -> np.ndarray:
         if self._y_shape is None:  # no forward since the layer was (re)built
