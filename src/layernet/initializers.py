@@ -7,24 +7,21 @@ dict that :func:`serialize` writes into model files. Every initialiser maps
 ``(*kernel_size, a, b)`` the fans are Keras's: :math:`n_\text{in} = \prod k_i \cdot a`
 and :math:`n_\text{out} = \prod k_i \cdot b` (``(in_features, units)`` for ``Dense``).
 
-=====================  ===========================  ============================================
-name                   class                        distribution
-=====================  ===========================  ============================================
-``"glorot_uniform"``   :class:`GlorotUniform`       :math:`U(\pm\sqrt{6/(n_\text{in}+n_\text{out})})`
-``"glorot_normal"``    :class:`GlorotNormal`        :math:`\mathcal T(0, 2/(n_\text{in}+n_\text{out}))`
-``"he_uniform"``       :class:`HeUniform`           :math:`U(\pm\sqrt{6/n_\text{in}})`
-``"he_normal"``        :class:`HeNormal`            :math:`\mathcal T(0, 2/n_\text{in})`
-``"lecun_uniform"``    :class:`LecunUniform`        :math:`U(\pm\sqrt{3/n_\text{in}})`
-``"lecun_normal"``     :class:`LecunNormal`         :math:`\mathcal T(0, 1/n_\text{in})`
-``"torch_uniform"``    :class:`TorchUniform`        :math:`U(\pm\sqrt{1/n_\text{in}})` (PyTorch's default)
-``"zeros"``            :class:`Zeros`               0
-``"ones"``             :class:`Ones`                1
-``"constant"``         :class:`Constant`            ``value`` (default 0)
-``"random_uniform"``   :class:`RandomUniform`       :math:`U(-0.05, 0.05)` by default
-``"random_normal"``    :class:`RandomNormal`        :math:`\mathcal N(0, 0.05^2)` by default
-``"truncated_normal"`` :class:`TruncatedNormal`     :math:`\mathcal N(0, 0.05^2)` cut at 2 std. dev.
-``"orthogonal"``       :class:`Orthogonal`          a random orthogonal matrix (times ``gain``)
-=====================  ===========================  ============================================
+* ``"glorot_uniform"`` (:class:`GlorotUniform`, the default kernel initialiser):
+  :math:`U(\pm\sqrt{6/(n_\text{in}+n_\text{out})})`;
+* ``"glorot_normal"`` (:class:`GlorotNormal`): :math:`\mathcal T(0, 2/(n_\text{in}+n_\text{out}))`;
+* ``"he_uniform"`` (:class:`HeUniform`): :math:`U(\pm\sqrt{6/n_\text{in}})`;
+* ``"he_normal"`` (:class:`HeNormal`): :math:`\mathcal T(0, 2/n_\text{in})`;
+* ``"lecun_uniform"`` (:class:`LecunUniform`): :math:`U(\pm\sqrt{3/n_\text{in}})`;
+* ``"lecun_normal"`` (:class:`LecunNormal`): :math:`\mathcal T(0, 1/n_\text{in})`;
+* ``"torch_uniform"`` (:class:`TorchUniform`): :math:`U(\pm\sqrt{1/n_\text{in}})`, PyTorch's
+  default (not a Keras name);
+* ``"zeros"`` (:class:`Zeros`, the default bias initialiser), ``"ones"`` (:class:`Ones`),
+  ``"constant"`` (:class:`Constant`, ``value=0``);
+* ``"random_uniform"`` (:class:`RandomUniform`): :math:`U(-0.05, 0.05)` by default;
+* ``"random_normal"`` (:class:`RandomNormal`): :math:`\mathcal N(0, 0.05^2)` by default;
+* ``"truncated_normal"`` (:class:`TruncatedNormal`): the same, redrawn outside 2 std. dev.;
+* ``"orthogonal"`` (:class:`Orthogonal`): a random orthogonal matrix times ``gain``.
 
 :math:`\mathcal T(0, v)` is a normal distribution truncated at two standard
 deviations and rescaled so that its variance is :math:`v` (Keras's
@@ -83,7 +80,9 @@ _TRUNCATED_STD = 0.87962566103423978
 
 def _number(value: Any, arg: str, cls: str, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{cls}: invalid value for `{arg}`: expected a number, received {value!r}.")
+        raise ValueError(
+            f"{cls}: invalid value for `{arg}`: expected a number, received {value!r}."
+        )
     if not math.isfinite(value) or (positive and value <= 0):
         what = "a positive finite number" if positive else "a finite number"
         raise ValueError(f"{cls}: invalid value for `{arg}`: expected {what}, received {value!r}.")
@@ -152,7 +151,7 @@ class _VarianceScaling(Initializer):
 
 
 class GlorotUniform(_VarianceScaling):
-    r""":math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}` (Glorot & Bengio, 2010)."""
+    r""":math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}` (Glorot, Bengio 2010)."""
 
     key = "glorot_uniform"
     mode = "fan_avg"
@@ -260,7 +259,7 @@ class RandomUniform(Initializer):
 
 
 class RandomNormal(Initializer):
-    """Independent :math:`\\mathcal N(\\text{mean}, \\text{stddev}^2)` entries (defaults 0, 0.05)."""
+    r"""Independent :math:`\mathcal N(\text{mean}, \text{stddev}^2)` entries (default 0, 0.05)."""
 
     key = "random_normal"
 
@@ -276,7 +275,7 @@ class RandomNormal(Initializer):
 
 
 class TruncatedNormal(RandomNormal):
-    """:math:`\\mathcal N(\\text{mean}, \\text{stddev}^2)` redrawn outside two standard deviations."""
+    r""":math:`\mathcal N(\text{mean}, \text{stddev}^2)`, redrawn outside two std. deviations."""
 
     key = "truncated_normal"
 

@@ -17,6 +17,7 @@ from .activations import (
 )
 from .base import Layer
 from .conv import Conv, Conv1D, Conv2D
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from .dense import Dense
 from .dropout import Dropout
 from .normalization import BatchNorm
@@ -67,7 +68,11 @@ __all__ = [
     "BatchNorm",
     "Conv",
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "ConvTranspose",
     "Dense",
     "Dropout",
     "Flatten",

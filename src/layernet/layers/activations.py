@@ -186,9 +186,7 @@ def _relu_fn() -> ActivationFn:
 
 
 def _relu6_fn() -> ActivationFn:
-    return _elementwise(
-        "relu6", lambda x: (np.clip(x, 0, 6), (x > 0) & (x < 6)), lambda m: m
-    )
+    return _elementwise("relu6", lambda x: (np.clip(x, 0, 6), (x > 0) & (x < 6)), lambda m: m)
 
 
 def _linear_fn() -> ActivationFn:
@@ -403,7 +401,10 @@ def get(name: str | None, owner: str, arg: str = "activation") -> ActivationFn |
 
 
 def jacobian_of(fn: ActivationFn, cache: Any, shape: tuple[int, ...]) -> np.ndarray:
-    r"""The explicit Jacobian :math:`\partial\operatorname{vec}(A)/\partial\operatorname{vec}(Z)^T`."""
+    r"""The explicit Jacobian :math:`\partial\operatorname{vec}(A)/\partial\operatorname{vec}(Z)^T`.
+
+    ``cache`` is what ``fn.forward`` kept for input of shape ``shape``.
+    """
     if fn.derivative is not None:
         return np.diag(np.broadcast_to(fn.derivative(cache), shape).ravel())
     return fn.jacobian(cache, shape)
@@ -563,7 +564,7 @@ class LeakyReLU(_FnLayer):
 
 
 class ELU(_FnLayer):
-    r"""Exponential linear unit: :math:`r(x) = x` for :math:`x > 0`, :math:`\alpha(e^x - 1)` otherwise.
+    r"""Exponential linear unit: :math:`r(x) = x` if :math:`x > 0`, else :math:`\alpha(e^x - 1)`.
 
     Parameters
     ----------
@@ -728,23 +729,20 @@ class Activation(_FnLayer):
     Element-wise functions :math:`Y = r(X)` have
     :math:`\partial z/\partial X = G \odot r'(X)` and a diagonal Jacobian:
 
-    ======================  ==============================================  ===========================================
-    name                    :math:`r(x)`                                    :math:`r'(x)`
-    ======================  ==============================================  ===========================================
-    ``relu``                :math:`\max(0, x)`                              :math:`\mathbb 1[x > 0]`
-    ``relu6``               :math:`\min(\max(0, x), 6)`                     :math:`\mathbb 1[0 < x < 6]`
-    ``sigmoid``             :math:`\sigma(x) = 1/(1+e^{-x})`                :math:`\sigma(x)(1-\sigma(x))`
-    ``hard_sigmoid``        :math:`\min(\max(x/6 + 1/2, 0), 1)`             :math:`\tfrac16\,\mathbb 1[-3 < x < 3]`
-    ``tanh``                :math:`\tanh x`                                 :math:`1 - \tanh^2 x`
-    ``elu``                 :math:`x` if :math:`x>0`, else :math:`e^x - 1`  :math:`1` if :math:`x>0`, else :math:`e^x`
-    ``selu``                :math:`\lambda\,\mathrm{elu}_\alpha(x)`         :math:`\lambda\,\mathrm{elu}_\alpha'(x)`
-    ``gelu``                :math:`x\Phi(x)`                                :math:`\Phi(x) + x\varphi(x)`
-    ``softplus``            :math:`\log(1+e^x)`                             :math:`\sigma(x)`
-    ``softsign``            :math:`x/(1+|x|)`                               :math:`1/(1+|x|)^2`
-    ``swish``, ``silu``     :math:`x\sigma(x)`                              :math:`\sigma(x)(1 + x(1-\sigma(x)))`
-    ``leaky_relu``          :math:`x` if :math:`x>0`, else :math:`0.2x`     :math:`1` if :math:`x>0`, else :math:`0.2`
-    ``exponential``         :math:`e^x`                                     :math:`e^x`
-    ======================  ==============================================  ===========================================
+    * ``relu``: :math:`\max(0, x)`; :math:`\mathbb 1[x > 0]`.
+    * ``relu6``: :math:`\min(\max(0, x), 6)`; :math:`\mathbb 1[0 < x < 6]`.
+    * ``sigmoid``: :math:`\sigma(x) = 1/(1+e^{-x})`; :math:`\sigma(x)(1-\sigma(x))`.
+    * ``hard_sigmoid``: :math:`\min(\max(x/6 + 1/2, 0), 1)`;
+      :math:`\tfrac16\,\mathbb 1[-3 < x < 3]`.
+    * ``tanh``: :math:`\tanh x`; :math:`1 - \tanh^2 x`.
+    * ``elu``: :math:`x` for :math:`x > 0`, else :math:`e^x - 1`; :math:`1`, else :math:`e^x`.
+    * ``selu``: :math:`\lambda\,\mathrm{elu}_\alpha(x)`; :math:`\lambda\,\mathrm{elu}_\alpha'(x)`.
+    * ``gelu``: :math:`x\Phi(x)`; :math:`\Phi(x) + x\varphi(x)`.
+    * ``softplus``: :math:`\log(1+e^x)`; :math:`\sigma(x)`.
+    * ``softsign``: :math:`x/(1+|x|)`; :math:`1/(1+|x|)^2`.
+    * ``swish``, ``silu``: :math:`x\sigma(x)`; :math:`\sigma(x)(1 + x(1-\sigma(x)))`.
+    * ``leaky_relu``: :math:`x` for :math:`x > 0`, else :math:`0.2x`; :math:`1`, else :math:`0.2`.
+    * ``exponential``: :math:`e^x`; :math:`e^x`.
 
     (``selu``: :math:`\alpha \approx 1.6733`, :math:`\lambda \approx 1.0507`.)
     ``softmax`` is :class:`Softmax` on the last axis; ``log_softmax`` is

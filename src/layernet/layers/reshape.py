@@ -266,7 +266,9 @@ class ZeroPadding1D(_ZeroPadding):
         seed: int | None = None,
         trainable: bool = True,
     ) -> None:
-        super().__init__(padding, data_format, name=name, dtype=dtype, seed=seed, trainable=trainable)
+        super().__init__(
+            padding, data_format, name=name, dtype=dtype, seed=seed, trainable=trainable
+        )
 
 
 class ZeroPadding2D(_ZeroPadding):
@@ -303,7 +305,9 @@ class ZeroPadding2D(_ZeroPadding):
         seed: int | None = None,
         trainable: bool = True,
     ) -> None:
-        super().__init__(padding, data_format, name=name, dtype=dtype, seed=seed, trainable=trainable)
+        super().__init__(
+            padding, data_format, name=name, dtype=dtype, seed=seed, trainable=trainable
+        )
 
 
 class ZeroPadding3D(_ZeroPadding):
@@ -338,7 +342,9 @@ class ZeroPadding3D(_ZeroPadding):
         seed: int | None = None,
         trainable: bool = True,
     ) -> None:
-        super().__init__(padding, data_format, name=name, dtype=dtype, seed=seed, trainable=trainable)
+        super().__init__(
+            padding, data_format, name=name, dtype=dtype, seed=seed, trainable=trainable
+        )
 
 
 class _UpSampling(_Rearrange):
@@ -490,7 +496,9 @@ class UpSampling2D(_UpSampling):
         seed: int | None = None,
         trainable: bool = True,
     ) -> None:
-        super().__init__(size, data_format, interpolation, name=name, dtype=dtype, seed=seed, trainable=trainable)
+        super().__init__(
+            size, data_format, interpolation, name=name, dtype=dtype, seed=seed, trainable=trainable
+        )
 
 
 class UpSampling3D(_UpSampling):
