@@ -194,7 +194,9 @@ class _ZeroPadding(_Rearrange):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "padding": [list(p) for p in self.padding],
+            "padding": list(self.padding[0])
+            if self._rank == 1
+            else [list(p) for p in self.padding],
             "data_format": self.data_format,
             **super().get_config(),
         }
