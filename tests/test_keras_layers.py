@@ -435,7 +435,7 @@ def test_configs_round_trip(make):
 def test_channels_first_is_a_clear_error(make):
     with pytest.raises(
         ValueError,
-        match=r"invalid value for `data_format`: 'channels_first' is not supported; layernet is channels-last",
+        match=r"`data_format`: 'channels_first' is not supported; layernet is channels-last",
     ):
         make()
 
