@@ -384,7 +384,9 @@ KERAS_NAMES = [
     "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
     "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "ReLU", "Reshape", "Softmax",
     "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
-    "ZeroPadding3D", "MaxPool3D", "AvgPool3D", "Softplus",
+    "ZeroPadding3D", "MaxPool3D", "AvgPool3D", "Softplus", "GlobalAvgPool1D",
+    "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
 ]  # fmt: skip
 
 

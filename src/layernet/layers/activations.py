@@ -400,6 +400,21 @@ def get(name: str | None, owner: str, arg: str = "activation") -> ActivationFn |
     return None if key == "linear" else ACTIVATIONS[key]()
 
 
+def apply(fn: ActivationFn | None, z: np.ndarray) -> tuple[np.ndarray, Any]:
+    """``(a(z), saved)`` for a layer's ``activation=``; the output never aliases ``saved``.
+
+    A layer that applies an activation after its affine map can then still hand
+    out its output as a fresh array (the next layer may overwrite it in place).
+    """
+    if fn is None:
+        return z, None
+    a, saved = fn.forward(z)
+    parts = saved if isinstance(saved, tuple) else (saved,)
+    if any(isinstance(p, np.ndarray) and np.shares_memory(a, p) for p in parts):
+        a = a.copy()
+    return a, saved
+
+
 def jacobian_of(fn: ActivationFn, cache: Any, shape: tuple[int, ...]) -> np.ndarray:
     r"""The explicit Jacobian :math:`\partial\operatorname{vec}(A)/\partial\operatorname{vec}(Z)^T`.
 

@@ -345,9 +345,7 @@ class ConvTranspose(Layer):
         y[dst] = full[src]
         if self.use_bias:
             y += self.params["bias"]
-        act = None
-        if self._activation is not None:
-            y, act = self._activation.forward(y)
+        y, act = activations.apply(self._activation, y)
         return y, ConvTransposeSaved(x, geo, act)
 
     def _full_grad(

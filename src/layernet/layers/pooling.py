@@ -581,3 +581,39 @@ class GlobalMaxPooling3D(GlobalMaxPooling1D):
 
     _default_name = "global_max_pooling3d"
     _rank = 3
+
+
+class GlobalAvgPool1D(GlobalAveragePooling1D):
+    """Keras's short name for :class:`GlobalAveragePooling1D`."""
+
+    _default_name = "global_avg_pool1d"
+
+
+class GlobalAvgPool2D(GlobalAveragePooling2D):
+    """Keras's short name for :class:`GlobalAveragePooling2D`."""
+
+    _default_name = "global_avg_pool2d"
+
+
+class GlobalAvgPool3D(GlobalAveragePooling3D):
+    """Keras's short name for :class:`GlobalAveragePooling3D`."""
+
+    _default_name = "global_avg_pool3d"
+
+
+class GlobalMaxPool1D(GlobalMaxPooling1D):
+    """Keras's short name for :class:`GlobalMaxPooling1D`."""
+
+    _default_name = "global_max_pool1d"
+
+
+class GlobalMaxPool2D(GlobalMaxPooling2D):
+    """Keras's short name for :class:`GlobalMaxPooling2D`."""
+
+    _default_name = "global_max_pool2d"
+
+
+class GlobalMaxPool3D(GlobalMaxPooling3D):
+    """Keras's short name for :class:`GlobalMaxPooling3D`."""
+
+    _default_name = "global_max_pool3d"
