@@ -7,6 +7,7 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 __version__ = "0.1.0"
 
 from . import callbacks, datasets, initializers, layers, metrics, optimizers
+from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
     EarlyStopping,
@@ -22,6 +23,7 @@ from .layers import __all__ as _layer_names
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
 from .models import Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
+from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
 
 __all__ = [
@@ -42,14 +44,17 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "StepDecay",
     "TerminateOnNaN",
+    "Workspace",
     "__version__",
     "callbacks",
     "datasets",
+    "get_registered_name",
     "gradcheck",
     "initializers",
     "layers",
     "load_model",
     "metrics",
     "optimizers",
+    "register_serializable",
     "set_seed",
 ]

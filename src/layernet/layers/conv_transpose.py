@@ -147,7 +147,7 @@ class ConvTranspose(Layer):
     """
 
     _default_name = "conv_transpose"
-    _private_output = True
+    fresh_output = True
     _rank: int | None = None
 
     def __init__(
@@ -338,7 +338,7 @@ class ConvTranspose(Layer):
             spatial,
             geo.strides,
             geo.dilation,
-            self._ws,
+            self.workspace,
         )
         src, dst = _overlap(geo)
         y = np.zeros((n, *geo.out, self.filters), dtype=x.dtype)

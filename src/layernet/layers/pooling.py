@@ -3,7 +3,7 @@ and global pooling over all positions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,6 +18,19 @@ from .._validation import (
     shape_str,
 )
 from .base import Layer
+
+
+class PoolSaved(NamedTuple):
+    """What :class:`MaxPool` and :class:`AvgPool` keep for backward."""
+
+    #: MaxPool: ``(taps, N, *out, C)`` booleans, which tap won each window;
+    #: AvgPool: ``1 / |R_o|`` per window (an array, or a scalar without padding).
+    weights: Any
+    padded_shape: tuple[int, ...]  #: shape of the padded input
+    window: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]  #: ``(before, after)`` per spatial axis
+    out: tuple[int, ...]  #: output positions per spatial axis
 
 
 class _Pool(Layer):
@@ -187,18 +200,18 @@ class MaxPool(_Pool):
     """
 
     _default_name = "max_pool"
-    _private_output = True
+    fresh_output = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads, -np.inf, ws=self._ws)
+        xp = _ops.pad(x, pads, -np.inf, ws=self.workspace)
         views = [xp[sl] for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
         best = views[0].copy() if len(views) == 1 else np.maximum(views[0], views[1])
         for v in views[2:]:
             np.maximum(best, v, out=best)
         # winners[t]: tap t holds its window's maximum and no earlier tap did (one per window)
-        winners, _ = self._ws.get("winners", (len(views), *best.shape), np.dtype(bool))
-        taken, _ = self._ws.get("taken", best.shape, np.dtype(bool))
+        winners, _ = self.workspace.get("winners", (len(views), *best.shape), np.dtype(bool))
+        taken, _ = self.workspace.get("taken", best.shape, np.dtype(bool))
         for t, v in enumerate(views):
             np.equal(v, best, out=winners[t])
             if t == 0:
@@ -206,12 +219,12 @@ class MaxPool(_Pool):
             else:
                 np.greater(winners[t], taken, out=winners[t])
                 np.logical_or(taken, winners[t], out=taken)
-        return best, (winners, xp.shape, k, s, pads, out)
+        return best, PoolSaved(winners, xp.shape, k, s, pads, out)
 
-    def compute_backward_input(self, dy, cache):
-        winners, xp_shape, k, s, pads, out = cache
-        tmp, _ = self._ws.get("tmp", dy.shape, dy.dtype)
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)
+    def compute_backward_input(self, dy, saved):
+        winners, xp_shape, k, s, pads, out = saved
+        tmp, _ = self.workspace.get("tmp", dy.shape, dy.dtype)
+        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
         for t, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
             np.multiply(dy, winners[t], out=tmp)
             if disjoint:
@@ -285,11 +298,11 @@ class AvgPool(_Pool):
     """
 
     _default_name = "avg_pool"
-    _private_output = True
+    fresh_output = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads, ws=self._ws)
+        xp = _ops.pad(x, pads, ws=self.workspace)
         (_, first), *windows = _ops.taps(k, out, s, (1,) * len(k))
         acc = xp[first].copy()
         for _, sl in windows:
@@ -299,12 +312,12 @@ class AvgPool(_Pool):
         else:
             scale = x.dtype.type(1 / int(np.prod(k)))
         acc *= scale
-        return acc, (scale, xp.shape, k, s, pads, out)
+        return acc, PoolSaved(scale, xp.shape, k, s, pads, out)
 
-    def compute_backward_input(self, dy, cache):
-        scale, xp_shape, k, s, pads, out = cache
+    def compute_backward_input(self, dy, saved):
+        scale, xp_shape, k, s, pads, out = saved
         g = dy * scale
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)
+        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
         for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
             if disjoint:
                 dxp[sl] = g
@@ -345,6 +358,7 @@ class MaxPool3D(MaxPool):
     """:class:`MaxPool` for inputs ``(batch, depth, height, width, channels)``."""
 
     _default_name = "max_pool3d"
+    fresh_output = True  # the same computation as its parent's
     _rank = 3
 
 
@@ -352,6 +366,7 @@ class AvgPool3D(AvgPool):
     """:class:`AvgPool` for inputs ``(batch, depth, height, width, channels)``."""
 
     _default_name = "avg_pool3d"
+    fresh_output = True  # the same computation as its parent's
     _rank = 3
 
 
@@ -359,6 +374,7 @@ class MaxPooling1D(MaxPool1D):
     """Keras's name for :class:`MaxPool1D` (same arguments and defaults)."""
 
     _default_name = "max_pooling1d"
+    fresh_output = True  # the same computation as its parent's
 
 
 class MaxPooling2D(MaxPool2D):
@@ -372,30 +388,42 @@ class MaxPooling2D(MaxPool2D):
     """
 
     _default_name = "max_pooling2d"
+    fresh_output = True  # the same computation as its parent's
 
 
 class MaxPooling3D(MaxPool3D):
     """Keras's name for :class:`MaxPool3D` (same arguments and defaults)."""
 
     _default_name = "max_pooling3d"
+    fresh_output = True  # the same computation as its parent's
 
 
 class AveragePooling1D(AvgPool1D):
     """Keras's name for :class:`AvgPool1D` (same arguments and defaults)."""
 
     _default_name = "average_pooling1d"
+    fresh_output = True  # the same computation as its parent's
 
 
 class AveragePooling2D(AvgPool2D):
     """Keras's name for :class:`AvgPool2D` (same arguments and defaults)."""
 
     _default_name = "average_pooling2d"
+    fresh_output = True  # the same computation as its parent's
 
 
 class AveragePooling3D(AvgPool3D):
     """Keras's name for :class:`AvgPool3D` (same arguments and defaults)."""
 
     _default_name = "average_pooling3d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class GlobalPoolSaved(NamedTuple):
+    """What the global pooling layers keep for backward."""
+
+    x_shape: tuple[int, ...]  #: the input's shape
+    winners: np.ndarray | None  #: flat position of each maximum, ``(batch, channels)``
 
 
 class _GlobalPool(Layer):
@@ -482,9 +510,10 @@ class GlobalAveragePooling1D(_GlobalPool):
     def compute_forward(self, x, training):
         axes = tuple(range(1, x.ndim - 1))
         y = x.mean(axis=axes, keepdims=self.keepdims, dtype=x.dtype)
-        return y, x.shape
+        return y, GlobalPoolSaved(x.shape, None)
 
-    def compute_backward_input(self, dy, x_shape):
+    def compute_backward_input(self, dy, saved):
+        x_shape = saved.x_shape
         m = int(np.prod(x_shape[1:-1]))
         g = dy.reshape(x_shape[0], *(1,) * (len(x_shape) - 2), x_shape[-1]) / dy.dtype.type(m)
         return np.broadcast_to(g, x_shape).copy()
@@ -536,10 +565,10 @@ class GlobalMaxPooling1D(_GlobalPool):
         flat = x.reshape(n, -1, c)
         where = np.argmax(flat, axis=1) if n * c else np.zeros((n, c), np.intp)
         y = np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0, :]
-        return y.reshape(self._out_shape(x.shape)), (where, x.shape)
+        return y.reshape(self._out_shape(x.shape)), GlobalPoolSaved(x.shape, where)
 
-    def compute_backward_input(self, dy, cache):
-        where, x_shape = cache
+    def compute_backward_input(self, dy, saved):
+        x_shape, where = saved
         n, c = x_shape[0], x_shape[-1]
         dx = np.zeros((n, int(np.prod(x_shape[1:-1])), c), dtype=dy.dtype)
         np.put_along_axis(dx, where[:, None, :], dy.reshape(n, 1, c), axis=1)

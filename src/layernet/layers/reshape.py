@@ -3,12 +3,18 @@ r"""Layers that only rearrange entries: Flatten, Reshape, ZeroPadding, UpSamplin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._validation import check_data_format, int_tuple, is_int, pair_tuple, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer
+
+
+class FlattenSaved(NamedTuple):
+    """What :class:`Flatten` keeps for backward."""
+
+    input_shape: tuple[int, ...]  #: the shape to restore
 
 
 class Flatten(Layer):
@@ -43,15 +49,22 @@ class Flatten(Layer):
         return (input_shape[0], size)
 
     def compute_forward(self, x, training):
-        return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64))), x.shape
+        y = x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
+        return y, FlattenSaved(x.shape)
 
-    def compute_backward_input(self, dy, x_shape):
-        return dy.reshape(x_shape)
+    def compute_backward_input(self, dy, saved):
+        return dy.reshape(saved.input_shape)
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
         x, y, _ = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         return np.eye(x.size, dtype=self.dtype)
+
+
+class RearrangeSaved(NamedTuple):
+    """What :class:`Reshape`, the zero paddings and the upsamplings keep for backward."""
+
+    x_shape: tuple[int, ...]  #: the input's shape
 
 
 class _Rearrange(Layer):
@@ -65,7 +78,7 @@ class _Rearrange(Layer):
         raise NotImplementedError
 
     def compute_forward(self, x, training):
-        return self._rearrange(x), x.shape
+        return self._rearrange(x), RearrangeSaved(x.shape)
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
         x, y, _ = self._jacobian_setup(x)
@@ -165,8 +178,8 @@ class Reshape(_Rearrange):
     def _rearrange(self, x):
         return x.reshape(self.compute_output_shape(x.shape))
 
-    def compute_backward_input(self, dy, x_shape):
-        return dy.reshape(x_shape)
+    def compute_backward_input(self, dy, saved):
+        return dy.reshape(saved.x_shape)
 
 
 class _ZeroPadding(_Rearrange):
@@ -211,7 +224,8 @@ class _ZeroPadding(_Rearrange):
     def _rearrange(self, x):
         return np.pad(x, ((0, 0), *self.padding, (0, 0)))
 
-    def compute_backward_input(self, dy, x_shape):
+    def compute_backward_input(self, dy, saved):
+        x_shape = saved.x_shape
         index = tuple(
             slice(b, b + n) for n, (b, _) in zip(x_shape[1:-1], self.padding, strict=True)
         )
@@ -398,8 +412,8 @@ class _UpSampling(_Rearrange):
         out = np.broadcast_to(x.reshape(split), wide)
         return out.reshape(self.compute_output_shape(x.shape))
 
-    def compute_backward_input(self, dy, x_shape):
-        n, *spatial, c = x_shape
+    def compute_backward_input(self, dy, saved):
+        n, *spatial, c = saved.x_shape
         wide = (n, *(v for m, s in zip(spatial, self.size, strict=True) for v in (m, s)), c)
         return dy.reshape(wide).sum(axis=tuple(range(2, 2 * len(spatial) + 1, 2)))
 
