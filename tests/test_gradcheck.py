@@ -21,7 +21,7 @@ class _WrongDense(ln.Dense):
 
     def compute_backward_params(self, dy, x):
         grads = super().compute_backward_params(dy, x)
-        grads["W"] = grads["W"] * 1.01
+        grads["kernel"] = grads["kernel"] * 1.01
         return grads
 
 
@@ -45,8 +45,8 @@ def test_gradcheck_catches_wrong_parameter_gradient(rng):
     layer = _WrongDense(2, dtype="float64", seed=0)
     result = ln.gradcheck(layer, rng.standard_normal((3, 4)))
     assert not result.passed
-    assert result.errors[f"dz/d {layer.name}.W"] > 1e-3
-    assert result.errors[f"dz/d {layer.name}.b"] < 1e-8
+    assert result.errors[f"dz/d {layer.name}.kernel"] > 1e-3
+    assert result.errors[f"dz/d {layer.name}.bias"] < 1e-8
 
 
 def test_gradcheck_catches_wrong_closed_form_jacobian(rng):
@@ -62,7 +62,7 @@ def test_gradcheck_catches_wrong_closed_form_jacobian(rng):
 def test_gradcheck_restores_accumulated_grads(rng):
     dense = ln.Dense(2, dtype="float64", seed=0)
     ln.gradcheck(dense, rng.standard_normal((2, 3)))
-    assert not dense.grads["W"].any()
+    assert not dense.grads["kernel"].any()
 
 
 def test_gradcheck_argument_errors(rng):

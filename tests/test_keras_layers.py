@@ -331,9 +331,9 @@ def test_conv_transpose_is_the_adjoint_of_conv(rank, data, seed):
     )
     x = np.random.default_rng(seed).standard_normal((1, *n_in, c))
     y = up.forward(x)
-    conv = ln.Conv(c, k, strides=s, padding=padding, dilation=d, use_bias=False, **F64)
+    conv = ln.Conv(c, k, strides=s, padding=padding, dilation_rate=d, use_bias=False, **F64)
     conv.build(y.shape)
-    conv.params[next(iter(conv.params))][...] = up.params["kernel"]
+    conv.params["kernel"][...] = up.params["kernel"]
     assert conv.output_shape(y.shape) == x.shape
     np.testing.assert_allclose(up.jacobian_input(x), conv.jacobian_input(y).T, atol=1e-14)
     # and the transposed convolution of X is Conv's backward rule applied to X
