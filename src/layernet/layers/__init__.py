@@ -16,11 +16,11 @@ from .activations import (
     Tanh,
 )
 from .base import Layer
-from .conv import Conv, Conv1D, Conv2D
+from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from .dense import Dense
 from .dropout import Dropout
-from .normalization import BatchNorm
+from .normalization import BatchNorm, BatchNormalization
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -72,11 +72,13 @@ __all__ = [
     "AvgPool2D",
     "AvgPool3D",
     "BatchNorm",
+    "BatchNormalization",
     "Conv",
     "Conv1D",
     "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
+    "Conv3D",
     "Conv3DTranspose",
     "ConvTranspose",
     "Dense",
