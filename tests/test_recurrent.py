@@ -179,7 +179,9 @@ def test_keras_default_initialisers():
 def test_bidirectional_exposes_the_inner_arrays():
     bi = ln.Bidirectional(ln.GRU(2, seed=0, name="g"))
     bi.build((None, 4, 3))
-    assert set(bi.params) == {f"{d}/{k}" for d in ("g", "backward_g") for k in ("kernel", "recurrent_kernel", "bias")}
+    assert set(bi.params) == {
+        f"{d}/{k}" for d in ("g", "backward_g") for k in ("kernel", "recurrent_kernel", "bias")
+    }
     assert bi.params["g/kernel"] is bi.forward_layer.params["kernel"]
     assert bi.grads["backward_g/recurrent_kernel"] is bi.backward_layer.grads["recurrent_kernel"]
     assert bi.count_params() == 2 * (3 * 6 + 2 * 6 + 2 * 6)

@@ -122,7 +122,10 @@ def test_frozen_inner_layer_and_frozen_block(rng):
     model.compile(ln.SGD(0.1), "softmax_cross_entropy")
     model.build((None, 3))
     a.trainable = False
-    assert set(block.params) == {"b/kernel", "b/bias"} and set(block.state) == {"a/kernel", "a/bias"}
+    assert set(block.params) == {"b/kernel", "b/bias"} and set(block.state) == {
+        "a/kernel",
+        "a/bias",
+    }
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
@@ -150,7 +153,9 @@ def test_batchnorm_state_inside_a_block_is_saved(tmp_path, rng):
     model.save(tmp_path / "m.npz")
     loaded = ln.load_model(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
-    np.testing.assert_array_equal(loaded.layers[1].state["bn/moving_variance"], bn.state["moving_variance"])
+    np.testing.assert_array_equal(
+        loaded.layers[1].state["bn/moving_variance"], bn.state["moving_variance"]
+    )
 
 
 def test_paper_mlp_round_trip_and_config(tmp_path, rng):
