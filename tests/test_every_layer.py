@@ -9,7 +9,7 @@ layer is left out of the checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,10 +18,9 @@ from _harness import assert_layer_gradients, distinct_values
 import layernet as ln
 from layernet.registry import builtin_classes
 
-#: class name -> (constructor arguments, or a function of the dtype returning them (for
-#: layers made of layers: inner layers get fixed names, which key the parameters),
-#: input shape, whether the input needs distinct values)
-CASES: dict[str, tuple[dict | Callable[[str], dict], tuple[int, ...], bool]] = {
+#: class name -> (constructor arguments, or a function of (dtype, seed) giving them,
+#: input shape, distinct input values needed)
+CASES: dict[str, tuple[Any, tuple[int, ...], bool]] = {
     "Conv": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (2, 5, 2), False),
     "Conv1D": ({"filters": 2, "kernel_size": 2, "strides": 2}, (2, 6, 2), False),
     "Conv2D": ({"filters": 2, "kernel_size": (2, 3), "padding": 1}, (2, 4, 5, 2), False),
@@ -38,17 +37,63 @@ CASES: dict[str, tuple[dict | Callable[[str], dict], tuple[int, ...], bool]] = {
     "ReLU": ({}, (3, 4), True),
     "Sigmoid": ({}, (3, 4), False),
     "Tanh": ({}, (3, 4), False),
-    "GRU": ({"units": 3, "return_sequences": True}, (2, 4, 3), False),
+    "Activation": ({"activation": "tanh"}, (3, 4), False),
+    "ELU": ({}, (3, 4), True),
+    "GELU": ({}, (3, 4), False),
+    "LeakyReLU": ({}, (3, 4), True),
+    "Softmax": ({}, (3, 4), False),
+    "Softplus": ({}, (3, 4), False),
+    "AvgPool3D": ({"pool_size": 2}, (2, 4, 2, 4, 2), False),
+    "AveragePooling1D": ({"pool_size": 2}, (2, 5, 2), False),
+    "AveragePooling2D": ({"pool_size": 2, "padding": "same"}, (2, 3, 4, 2), False),
+    "AveragePooling3D": ({"pool_size": 2}, (2, 2, 4, 2, 2), False),
+    "MaxPool3D": ({"pool_size": 2}, (2, 4, 2, 2, 2), True),
+    "MaxPooling1D": ({"pool_size": 2}, (2, 5, 2), True),
+    "MaxPooling2D": ({"pool_size": 2, "strides": 1}, (2, 3, 4, 2), True),
+    "MaxPooling3D": ({"pool_size": 2}, (2, 2, 2, 4, 2), True),
+    "GlobalAvgPool1D": ({}, (2, 5, 3), False),
+    "GlobalAvgPool2D": ({}, (2, 3, 4, 3), False),
+    "GlobalAvgPool3D": ({}, (2, 2, 3, 2, 3), False),
+    "GlobalAveragePooling1D": ({"keepdims": True}, (2, 5, 3), False),
+    "GlobalAveragePooling2D": ({}, (2, 3, 4, 3), False),
+    "GlobalAveragePooling3D": ({}, (2, 2, 3, 2, 3), False),
+    "GlobalMaxPool1D": ({}, (2, 5, 3), True),
+    "GlobalMaxPool2D": ({}, (2, 3, 4, 3), True),
+    "GlobalMaxPool3D": ({}, (2, 2, 3, 2, 3), True),
+    "GlobalMaxPooling1D": ({}, (2, 5, 3), True),
+    "GlobalMaxPooling2D": ({"keepdims": True}, (2, 3, 4, 3), True),
+    "GlobalMaxPooling3D": ({}, (2, 2, 3, 2, 3), True),
+    "BatchNormalization": ({}, (4, 2, 3), False),
+    "Conv3D": ({"filters": 2, "kernel_size": 2}, (2, 3, 3, 3, 2), False),
+    "ConvTranspose": ({"filters": 2, "kernel_size": 3, "strides": 2}, (2, 4, 2), False),
+    "Conv1DTranspose": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (2, 4, 2), False),
+    "Conv2DTranspose": ({"filters": 2, "kernel_size": 2, "strides": 2}, (2, 3, 2, 2), False),
+    "Conv3DTranspose": ({"filters": 2, "kernel_size": 2}, (2, 2, 2, 2, 2), False),
+    "Reshape": ({"target_shape": (3, -1)}, (2, 6, 2), False),
+    "UpSampling1D": ({"size": 2}, (2, 3, 2), False),
+    "UpSampling2D": ({"size": (2, 1)}, (2, 2, 3, 2), False),
+    "UpSampling3D": ({"size": 2}, (2, 2, 1, 2, 2), False),
+    "ZeroPadding1D": ({"padding": 1}, (2, 3, 2), False),
+    "ZeroPadding2D": ({"padding": (1, 2)}, (2, 3, 3, 2), False),
+    "ZeroPadding3D": ({"padding": 1}, (2, 2, 1, 2, 2), False),
+    "GRU": ({"units": 3}, (2, 4, 3), False),
+    # Containers get fresh inner layers of the case's dtype (and fixed names, so that
+    # two instances have the same parameter names) for every instance.
     "Bidirectional": (
-        lambda dtype: {"layer": ln.GRU(2, dtype=dtype, seed=1, name="g"), "merge_mode": "concat"},
-        (2, 3, 2),
+        lambda dtype, seed: {
+            "layer": ln.GRU(2, return_sequences=True, name="gru", dtype=dtype, seed=seed)
+        },
+        (2, 4, 3),
         False,
     ),
     "Residual": (
-        lambda dtype: {
-            "layers": [ln.Dense(3, dtype=dtype, seed=2, name="d"), ln.Tanh(dtype=dtype, name="t")]
+        lambda dtype, seed: {
+            "layers": [
+                ln.Dense(4, name="dense", dtype=dtype, seed=seed),
+                ln.Tanh(name="tanh", dtype=dtype),
+            ]
         },
-        (3, 3),
+        (3, 4),
         False,
     ),
 }
@@ -74,7 +119,7 @@ def test_every_registered_layer_has_a_case():
 def make(name: str, dtype: str = "float64", seed: int = 0):
     kwargs, _, _ = CASES[name]
     if callable(kwargs):
-        kwargs = kwargs(dtype)
+        kwargs = kwargs(dtype, seed)
     return REGISTERED[name](**kwargs, dtype=dtype, seed=seed)
 
 
@@ -98,16 +143,15 @@ def test_registered_layer_float32_agrees_with_float64(name, rng):
     a, b = make(name, "float64"), make(name, "float32")
     y64, y32 = a.forward(x), b.forward(x)
     assert y32.dtype == np.float32
-    # (by position: the keys of layers made of layers hold their inner layers' names)
-    for p32, p64 in zip(b.params.values(), a.params.values(), strict=True):
-        np.testing.assert_allclose(p32, p64.astype(np.float32))
+    for k in a.params:
+        np.testing.assert_allclose(b.params[k], a.params[k].astype(np.float32))
     np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-5)
     dy = rng.standard_normal(y64.shape)
     np.testing.assert_allclose(b.backward_input(dy), a.backward_input(dy), rtol=1e-4, atol=1e-5)
     g64, g32 = a.backward_params(dy), b.backward_params(dy)
-    for v32, v64 in zip(g32.values(), g64.values(), strict=True):
-        assert v32.dtype == np.float32
-        np.testing.assert_allclose(v32, v64, rtol=1e-4, atol=1e-5)
+    for k in g64:
+        assert g32[k].dtype == np.float32
+        np.testing.assert_allclose(g32[k], g64[k], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTERED))
