@@ -6,14 +6,17 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, initializers, metrics, optimizers
+from . import callbacks, datasets, initializers, losses, metrics, optimizers, utils
 from ._random import set_seed
 from .callbacks import (
+    CSVLogger,
     EarlyStopping,
     History,
+    LambdaCallback,
     LearningRateScheduler,
     ModelCheckpoint,
     ProgressBar,
+    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from .gradcheck import GradCheckResult, gradcheck
@@ -50,6 +53,7 @@ __all__ = [
     "BatchNorm",
     "Conv",
     "Conv1D",
+    "CSVLogger",
     "Conv2D",
     "CosineDecay",
     "Dense",
@@ -58,6 +62,7 @@ __all__ = [
     "Flatten",
     "GradCheckResult",
     "History",
+    "LambdaCallback",
     "Layer",
     "LearningRateScheduler",
     "Loss",
@@ -69,6 +74,7 @@ __all__ = [
     "ModelFileError",
     "ProgressBar",
     "ReLU",
+    "ReduceLROnPlateau",
     "Sequential",
     "Sigmoid",
     "SoftmaxCrossEntropy",
@@ -81,7 +87,9 @@ __all__ = [
     "gradcheck",
     "initializers",
     "load_model",
+    "losses",
     "metrics",
     "optimizers",
     "set_seed",
+    "utils",
 ]
