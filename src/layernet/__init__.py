@@ -40,7 +40,7 @@ from .layers import (
     Tanh,
 )
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
-from .models import Sequential
+from .models import Input, Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
 from .saving import ModelFileError, load_model
 
@@ -51,9 +51,9 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
+    "CSVLogger",
     "Conv",
     "Conv1D",
-    "CSVLogger",
     "Conv2D",
     "CosineDecay",
     "Dense",
@@ -62,6 +62,7 @@ __all__ = [
     "Flatten",
     "GradCheckResult",
     "History",
+    "Input",
     "LambdaCallback",
     "Layer",
     "LearningRateScheduler",

@@ -535,9 +535,7 @@ class CSVLogger(Callback):
         self, filename: str | os.PathLike, separator: str = ",", append: bool = False
     ) -> None:
         if not isinstance(filename, str | os.PathLike):
-            raise TypeError(
-                f"CSVLogger: expected `filename` to be a path, received {filename!r}."
-            )
+            raise TypeError(f"CSVLogger: expected `filename` to be a path, received {filename!r}.")
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValueError(
                 f"CSVLogger: invalid value for `separator`: expected one character, "
@@ -561,7 +559,7 @@ class CSVLogger(Callback):
                 self._header = not f.readline()
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
-        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
         self._writer = None
         self.keys = None
 
@@ -637,7 +635,9 @@ class LambdaCallback(Callback):
         given = {**hooks, "on_batch_begin": on_batch_begin, "on_batch_end": on_batch_end}
         for arg, fn in given.items():
             if fn is not None and not callable(fn):
-                raise TypeError(f"LambdaCallback: expected `{arg}` to be callable, received {fn!r}.")
+                raise TypeError(
+                    f"LambdaCallback: expected `{arg}` to be callable, received {fn!r}."
+                )
         # Keras always passes `logs`; the functions get a dict even where fit passes none.
         for hook, fn in hooks.items():
             if fn is None:

@@ -339,7 +339,9 @@ def _per_sample(w: np.ndarray, ndim: int) -> np.ndarray:
 
 def _check_bool(value: Any, arg: str, owner: str) -> bool:
     if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{owner}: invalid value for `{arg}`: expected a bool, received {value!r}.")
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected a bool, received {value!r}."
+        )
     return bool(value)
 
 
@@ -428,7 +430,8 @@ class MeanSquaredError(_ElementwiseLoss):
 
     def compute_loss(self, x, t, sample_weight=None):
         diff = x - t
-        return self._reduce(diff * diff, 2 * diff, sample_weight)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+            return self._reduce(diff * diff, 2 * diff, sample_weight)
 
 
 class MeanAbsoluteError(_ElementwiseLoss):
@@ -468,7 +471,8 @@ class MeanAbsoluteError(_ElementwiseLoss):
 
     def compute_loss(self, x, t, sample_weight=None):
         diff = x - t
-        return self._reduce(np.abs(diff), np.sign(diff), sample_weight)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+            return self._reduce(np.abs(diff), np.sign(diff), sample_weight)
 
 
 def _categorical(owner, x, t, from_logits, sample_weight):
@@ -546,7 +550,7 @@ class _CrossentropyLoss(Loss):
 
 
 class CategoricalCrossentropy(_CrossentropyLoss):
-    r"""Keras's ``"categorical_crossentropy"``: cross-entropy against one-hot or probability targets.
+    r"""Keras's ``"categorical_crossentropy"``: cross-entropy of one-hot or probability targets.
 
     Parameters
     ----------
@@ -590,7 +594,8 @@ class CategoricalCrossentropy(_CrossentropyLoss):
 
         z = \frac1P\sum_p w_p\Big(s\,\log\sum_k e^{x_{pk}} - \sum_k t_{pk}x_{pk}\Big),
         \qquad
-        \frac{\partial z}{\partial x_p} = \frac{w_p}{P}\big(s\,\operatorname{softmax}(x_p) - t_p\big),
+        \frac{\partial z}{\partial x_p}
+        = \frac{w_p}{P}\big(s\,\operatorname{softmax}(x_p) - t_p\big),
 
     computed after subtracting each row's maximum; this equals
     :class:`SoftmaxCrossEntropy` and PyTorch's ``cross_entropy`` with

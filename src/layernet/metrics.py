@@ -7,23 +7,23 @@ with sample weights :math:`w_n` the result is the weighted mean
 They are chosen by name in ``compile(metrics=[...])``, and the logs use the
 name given there:
 
-=======================================================  ============================================
-name                                                     per-sample value :math:`m_n`
-=======================================================  ============================================
-``"accuracy"`` (``"acc"``)                               picks one of the three below from the shapes,
-                                                         as Keras does: a single output column is
-                                                         binary, labels with one axis fewer than the
-                                                         output (or a last axis of 1) are sparse,
-                                                         otherwise categorical
-``"categorical_accuracy"``                               1 if ``argmax x_n == argmax t_n`` (one-hot)
-``"sparse_categorical_accuracy"``                        1 if ``argmax x_n == t_n`` (integer labels)
-``"binary_accuracy"``                                    mean over entries of ``(x > 0.5) == t``
-``"top_k_categorical_accuracy"``                         1 if the one-hot class is among the ``k=5``
-                                                         largest outputs (ties count as in)
-``"sparse_top_k_categorical_accuracy"``                  the same for integer labels
-``"mse"`` (``"mean_squared_error"``)                     mean of :math:`(x - t)^2` over the entries
-``"mae"`` (``"mean_absolute_error"``)                    mean of :math:`|x - t|` over the entries
-=======================================================  ============================================
+=======================================  ==============================================
+name                                     per-sample value :math:`m_n`
+=======================================  ==============================================
+``"accuracy"`` (``"acc"``)               one of the three below, picked from the shapes
+                                         as Keras does: a single output column is
+                                         binary; labels with one axis fewer than the
+                                         output (or a last axis of 1) are sparse;
+                                         otherwise categorical
+``"categorical_accuracy"``               1 if ``argmax x_n == argmax t_n`` (one-hot)
+``"sparse_categorical_accuracy"``        1 if ``argmax x_n == t_n`` (integer labels)
+``"binary_accuracy"``                    mean over entries of ``(x > 0.5) == t``
+``"top_k_categorical_accuracy"``         1 if the one-hot class is among the ``k=5``
+                                         largest outputs (ties count as in)
+``"sparse_top_k_categorical_accuracy"``  the same for integer labels
+``"mse"`` (``"mean_squared_error"``)     mean of :math:`(x - t)^2` over the entries
+``"mae"`` (``"mean_absolute_error"``)    mean of :math:`|x - t|` over the entries
+=======================================  ==============================================
 
 Without sample weights the ``"mse"`` metric equals the ``"mse"`` loss
 (:class:`layernet.losses.MeanSquaredError`) on the same predictions.

@@ -51,8 +51,7 @@ def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
             raise ValueError(
-                "to_categorical: expected integer class labels in `y`, received non-integer "
-                "values."
+                "to_categorical: expected integer class labels in `y`, received non-integer values."
             )
     if labels.dtype.kind == "b":
         raise ValueError("to_categorical: expected integer class labels in `y`, received bools.")
@@ -99,7 +98,5 @@ def set_random_seed(seed: int) -> None:
     >>> ln.utils.set_random_seed(0)
     """
     if not is_int(seed) or seed < 0:
-        raise ValueError(
-            f"set_random_seed: expected a non-negative int `seed`, received {seed!r}."
-        )
+        raise ValueError(f"set_random_seed: expected a non-negative int `seed`, received {seed!r}.")
     _random.set_seed(int(seed))
