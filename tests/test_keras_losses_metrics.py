@@ -149,7 +149,7 @@ def test_loss_gradients_and_jacobians_match_finite_differences(
     np.testing.assert_allclose(g, dz * numeric, rtol=1e-6, atol=1e-8)
     jac = loss.jacobian_input(x, t, sample_weight=w)
     np.testing.assert_allclose(jac, numeric.reshape(1, -1), rtol=1e-6, atol=1e-8)
-    assert loss.jacobian_params(x, t) == {}
+    assert loss.backward_params() == {}
     assert np.isfinite(z)
 
 

@@ -411,3 +411,21 @@ def test_set_random_seed_reproduces_weights():
     np.testing.assert_array_equal(a[0], b[0])
     with pytest.raises(ValueError, match=r"set_random_seed: expected a non-negative int"):
         ln.utils.set_random_seed(-1)
+
+
+def test_keras_losses_and_metrics_survive_save_and_load(tmp_path):
+    x, y = blobs()
+    model = ln.Sequential([ln.Input((4,)), ln.Dense(3, seed=0)])
+    model.compile(
+        "adam",
+        ln.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        ["acc", "top_k_categorical_accuracy"],
+    )
+    y1 = ln.utils.to_categorical(y, 3)
+    model.fit(x, y1, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = ln.load_model(tmp_path / "m.npz")
+    assert isinstance(loaded.loss, ln.losses.CategoricalCrossentropy)
+    assert loaded.loss.from_logits and loaded.loss.label_smoothing == 0.1
+    assert [m.name for m in loaded.metrics] == ["acc", "top_k_categorical_accuracy"]
+    assert loaded.evaluate(x, y1, verbose=0) == pytest.approx(model.evaluate(x, y1, verbose=0))
