@@ -158,12 +158,13 @@ def test_sample_weight_step_matches_a_hand_computation(rng):
     model = one_step("mse", x, t, sample_weight=w)
     start = ln.Dense(3, seed=0, **F64)
     start.build((None, 4))
-    W0, b0 = start.params["W"], start.params["b"]
+    W0, b0 = start.params.values()  # kernel, bias
     # z = (1/N) sum_n w_n mean_k (x W + b - t)^2  (Keras's "sum_over_batch_size")
     r = x @ W0 + b0 - t
     g = 2 * w[:, None] * r / (5 * 3)
-    np.testing.assert_allclose(model.layers[0].params["W"], W0 - 0.5 * x.T @ g, rtol=1e-12)
-    np.testing.assert_allclose(model.layers[0].params["b"], b0 - 0.5 * g.sum(0), rtol=1e-12)
+    W1, b1 = model.layers[0].params.values()
+    np.testing.assert_allclose(W1, W0 - 0.5 * x.T @ g, rtol=1e-12)
+    np.testing.assert_allclose(b1, b0 - 0.5 * g.sum(0), rtol=1e-12)
 
 
 @needs_torch
@@ -190,12 +191,9 @@ def test_weighted_training_step_matches_torch(loss, rng):
     model_sm.compile(ln.SGD(0.3), loss)
     h = model_sm.fit(x, y, epochs=1, batch_size=6, shuffle=False, verbose=0, sample_weight=w)
     assert h.history["loss"][0] == pytest.approx(z.item(), rel=1e-12)
-    np.testing.assert_allclose(
-        model_sm.layers[0].params["W"], W0 - 0.3 * Wt.grad.numpy(), rtol=1e-10, atol=1e-14
-    )
-    np.testing.assert_allclose(
-        model_sm.layers[0].params["b"], b0 - 0.3 * bt.grad.numpy(), rtol=1e-10, atol=1e-14
-    )
+    W1, b1 = model_sm.layers[0].params.values()
+    np.testing.assert_allclose(W1, W0 - 0.3 * Wt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(b1, b0 - 0.3 * bt.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
 class _Softmax(ln.Layer):
