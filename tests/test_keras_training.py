@@ -50,6 +50,7 @@ def test_input_then_add_and_input_errors():
     assert model.layers[0].built and model.count_params() == 8
     with pytest.raises(ValueError, match=r"an Input can only be the first entry"):
         model.add(ln.Input((3,)))
+    assert ln.layers.Input is ln.Input  # keras.Input and keras.layers.Input
     assert ln.Input(batch_shape=(16, 3)).shape == (16, 3)
     assert ln.Input((3,), batch_size=4).shape == (4, 3)
     with pytest.raises(ValueError, match=r"Input: expected exactly one of `shape`"):

@@ -32,6 +32,7 @@ from .layers import (
     Dense,
     Dropout,
     Flatten,
+    Input,
     Layer,
     MaxPool,
     MaxPool1D,
@@ -41,7 +42,7 @@ from .layers import (
     Tanh,
 )
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
-from .models import Input, Sequential
+from .models import Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
 from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model

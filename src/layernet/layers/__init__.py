@@ -5,6 +5,7 @@ from .base import Layer
 from .conv import Conv, Conv1D, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .input import Input
 from .normalization import BatchNorm
 from .pooling import AvgPool, AvgPool1D, AvgPool2D, MaxPool, MaxPool1D, MaxPool2D
 from .reshape import Flatten
@@ -20,6 +21,7 @@ __all__ = [
     "Dense",
     "Dropout",
     "Flatten",
+    "Input",
     "Layer",
     "MaxPool",
     "MaxPool1D",
