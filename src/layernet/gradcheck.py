@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_array
+from ._validation import (
+    as_array,
+    check_bool,
+    check_int,
+    check_number,
+    check_positive_int,
+)
 from .layers.base import MAX_JACOBIAN_ENTRIES, Layer
 from .losses import Loss
 
@@ -224,6 +230,12 @@ def gradcheck(
         raise TypeError(
             f"gradcheck: expected a Layer or a non-empty sequence of Layers, received {layers!r}."
         )
+    eps = check_number(eps, "eps", "gradcheck", low=0, low_open=True)
+    tol = check_number(tol, "tol", "gradcheck", low=0)
+    max_entries = check_positive_int(max_entries, "max_entries", "gradcheck")
+    seed = check_int(seed, "seed", "gradcheck", minimum=0)
+    jacobians = check_bool(jacobians, "jacobians", "gradcheck")
+    training = check_bool(training, "training", "gradcheck")
     for layer in chain:
         if layer.dtype != np.float64:
             raise ValueError(

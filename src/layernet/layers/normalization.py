@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _ops
-from .._validation import check_bool
+from .._validation import check_bool, check_number, shape_str
 from .base import Layer
 
 
@@ -93,18 +93,8 @@ class BatchNorm(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
-        for arg, value, ok in (
-            ("momentum", momentum, lambda v: 0 <= v < 1),
-            ("epsilon", epsilon, lambda v: v >= 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
-                bound = "in [0, 1)" if arg == "momentum" else ">= 0"
-                raise ValueError(
-                    f"{o}: invalid value for `{arg}`: expected a number {bound}, "
-                    f"received {value!r}."
-                )
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = check_number(momentum, "momentum", o, low=0, high=1, high_open=True)
+        self.epsilon = check_number(epsilon, "epsilon", o, low=0)
         self.center = check_bool(center, "center", o)
         self.scale = check_bool(scale, "scale", o)
 
@@ -119,6 +109,11 @@ class BatchNorm(Layer):
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
+        if shape[-1] == 0:
+            raise ValueError(
+                f"{self.owner}: expected at least one channel (last axis), got shape "
+                f"{shape_str(shape)}."
+            )
         if self.built:
             self._check_last_axis(shape, self.state["moving_mean"].shape[0], "channels")
 
