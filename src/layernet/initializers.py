@@ -12,12 +12,20 @@ For a kernel of shape ``(*kernel_size, in_channels, filters)`` the fans are
   (Glorot & Bengio, 2010; the default of ``Conv`` and ``Dense``);
 * ``"lecun_uniform"``: :math:`U(-a, a)` with :math:`a = \sqrt{1/n_\text{in}}` (what
   PyTorch's convolution and linear layers use for weights and biases);
-* ``"zeros"``: all zeros (the default for biases).
+* ``"zeros"``: all zeros (the default for biases);
+* ``"ones"``: all ones (BatchNorm's scale and running variance).
+
+Layers create their parameters and state through :func:`get`, so that code
+which must bound memory (loading a model file) can cap what building a layer
+may allocate with :func:`allocation_budget`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -51,6 +59,10 @@ def _zeros(shape, fan_in, fan_out, rng, dtype):
     return np.zeros(shape, dtype=dtype)
 
 
+def _ones(shape, fan_in, fan_out, rng, dtype):
+    return np.ones(shape, dtype=dtype)
+
+
 INITIALIZERS: dict[str, Initializer] = {
     "he_normal": _he_normal,
     "he_uniform": _he_uniform,
@@ -58,7 +70,46 @@ INITIALIZERS: dict[str, Initializer] = {
     "glorot_uniform": _glorot_uniform,
     "lecun_uniform": _lecun_uniform,
     "zeros": _zeros,
+    "ones": _ones,
 }
+
+# Bytes that initialisers may still allocate, or None for no limit.
+_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "layernet_allocation_budget", default=None
+)
+
+
+class AllocationRefused(MemoryError):
+    """A layer asked for more memory than the active :func:`allocation_budget` allows."""
+
+
+@contextlib.contextmanager
+def allocation_budget(nbytes: int) -> Iterator[None]:
+    """Refuse, inside the block, initialiser allocations beyond ``nbytes`` in total.
+
+    The check happens before anything is allocated, from the requested shape and dtype.
+    """
+    token = _budget.set([int(nbytes)])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _budgeted(init: Initializer, owner: str) -> Initializer:
+    def call(shape, fan_in, fan_out, rng, dtype):
+        left = _budget.get()
+        if left is not None:
+            need = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+            if need > left[0]:
+                raise AllocationRefused(
+                    f"{owner}: an array of shape {tuple(shape)} ({need:,} bytes) exceeds the "
+                    f"{left[0]:,} bytes allowed here."
+                )
+            left[0] -= need
+        return init(shape, fan_in, fan_out, rng, dtype)
+
+    return call
 
 
 def get(name: str, owner: str, arg: str) -> Initializer:
@@ -68,4 +119,4 @@ def get(name: str, owner: str, arg: str) -> Initializer:
             f"{owner}: invalid value for `{arg}`: expected one of {sorted(INITIALIZERS)}, "
             f"received {name!r}."
         )
-    return INITIALIZERS[name]
+    return _budgeted(INITIALIZERS[name], owner)

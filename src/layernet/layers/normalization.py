@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _ops
+from .. import _ops, initializers
 from .._validation import check_bool, check_number, shape_str
 from .base import Layer
 
@@ -122,12 +122,14 @@ class BatchNorm(Layer):
 
     def build_params(self, input_shape, rng):
         c = input_shape[-1]
+        ones = initializers.get("ones", self.owner, "gamma_initializer")
+        zeros = initializers.get("zeros", self.owner, "beta_initializer")
         if self.scale:
-            self.params["gamma"] = np.ones(c, self.dtype)
+            self.params["gamma"] = ones((c,), c, c, rng, self.dtype)
         if self.center:
-            self.params["beta"] = np.zeros(c, self.dtype)
-        self.state["moving_mean"] = np.zeros(c, self.dtype)
-        self.state["moving_var"] = np.ones(c, self.dtype)
+            self.params["beta"] = zeros((c,), c, c, rng, self.dtype)
+        self.state["moving_mean"] = zeros((c,), c, c, rng, self.dtype)
+        self.state["moving_var"] = ones((c,), c, c, rng, self.dtype)
 
     def compute_forward(self, x, training):
         c = x.shape[-1]
