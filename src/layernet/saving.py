@@ -330,8 +330,10 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 def _json_depth(raw: bytes) -> int:
     """Deepest nesting of lists and objects, counted without parsing (strings skipped)."""
     b = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
-    step = np.isin(b, (ord("["), ord("{"))).astype(np.int64)
-    step -= np.isin(b, (ord("]"), ord("}")))
+    step = (b == ord("[")).astype(np.int64)
+    step += b == ord("{")
+    step -= b == ord("]")
+    step -= b == ord("}")
     return int(np.cumsum(step).max(initial=0))
 
 
@@ -467,15 +469,26 @@ def _npy_header(f: Any, info: zipfile.ZipInfo, where: str) -> tuple[tuple[int, .
     if f.tell() + nbytes != info.file_size:
         raise ModelFileError(
             f"load: {where}: member {name!r} declares shape {shape} of {dtype} "
-            f"({nbytes} bytes of data) but holds {info.file_size - f.tell()}."
+            f"({nbytes} bytes of data) but holds {info.file_size - f.tell()} bytes."
         )
     return tuple(shape), fortran, dtype
 
 
-def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.ndarray:
-    """Read one member in bounded chunks into an array of its (already checked) size."""
+def _read_npy(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    where: str,
+    accept: Callable[[tuple[int, ...], np.dtype], bool] = lambda shape, dtype: True,
+) -> np.ndarray | tuple[tuple[int, ...], np.dtype]:
+    """Read one member in bounded chunks into an array of its checked size.
+
+    The ``.npy`` header comes first; unless ``accept(shape, dtype)`` approves it, the
+    data are not read and ``(shape, dtype)`` is returned instead.
+    """
     with zf.open(info) as f:
         shape, fortran, dtype = _npy_header(f, info, where)
+        if not accept(shape, dtype):
+            return shape, dtype
         out = np.empty(math.prod(shape), dtype=dtype)
         buf = out.view(np.uint8)
         pos = 0
@@ -492,34 +505,44 @@ def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.ndar
     return out.reshape(shape, order="F" if fortran else "C")
 
 
-def _check_members(
+def _read_members(
     zf: zipfile.ZipFile,
     members: dict[str, zipfile.ZipInfo],
     declared: dict[str, tuple[int, ...]],
     where: str,
-) -> None:
-    """Compare stored arrays' names, shapes and dtypes with the header's (reads headers only)."""
-    problems = []
-    for key, shape in declared.items():
-        if f"{key}.npy" not in members:
-            problems.append(f"missing {key} {shape}")
+) -> dict[str, np.ndarray]:
+    """The declared arrays; any member whose name, shape or dtype differs from the header's
+    is reported (all of them in one error) and never read beyond its ``.npy`` header."""
+    problems = [
+        f"missing {k} {shape}" for k, shape in declared.items() if f"{k}.npy" not in members
+    ]
+    arrays = {}
     for name, info in members.items():
         if name == "header.npy":
             continue
         key = name[: -len(".npy")] if name.endswith(".npy") else name
-        with zf.open(info) as f:
-            found, _, dtype = _npy_header(f, info, where)
-        if key not in declared or not name.endswith(".npy"):
-            problems.append(f"unexpected {key} {found}")
-        elif found != declared[key]:
-            problems.append(f"{key}: expected shape {declared[key]}, found {found}")
-        elif dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        want = declared.get(key) if name.endswith(".npy") else None
+
+        def accept(shape, dtype, want=want):
+            return shape == want and dtype.kind == "f" and dtype.itemsize in (4, 8)
+
+        got = _read_npy(zf, info, where, accept)
+        if isinstance(got, np.ndarray):
+            arrays[key] = got
+            continue
+        shape, dtype = got
+        if want is None:
+            problems.append(f"unexpected {key} {shape}")
+        elif shape != want:
+            problems.append(f"{key}: expected shape {want}, found {shape}")
+        else:
             problems.append(f"{key}: expected a float32 or float64 array, found dtype {dtype}")
     if problems:
         raise ModelFileError(
             f"load: {where} does not match the model's parameters its header declares:\n  "
             + "\n  ".join(problems)
         )
+    return arrays
 
 
 _ZIP_ERRORS = (
@@ -553,8 +576,7 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
                 raise ModelFileError(f"load: {where} has a malformed header.")
             header = _parse_header(raw.tobytes(), where)
             declared = _declared_members(header, where)
-            _check_members(zf, members, declared, where)
-            arrays = {key: _read_npy(zf, members[f"{key}.npy"], where) for key in declared}
+            arrays = _read_members(zf, members, declared, where)
     except ModelFileError:
         raise
     except MemoryError:
