@@ -176,3 +176,126 @@ def test_an_update_that_overflows_on_the_last_step_is_undone(capsys):
     w = model.layers[0].params["W"]
     assert np.isfinite(w).all() and w[0, 0] == 1.0
     assert "update overflowed" in capsys.readouterr().err
+
+
+# ------------------------------------------------- fit checks before step one
+def compiled_model() -> tuple[ln.Sequential, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 20)
+    model = ln.Sequential([ln.Dense(3, seed=0)])
+    model.compile(ln.SGD(0.1), "softmax_cross_entropy", ["accuracy"])
+    return model, x, y
+
+
+def assert_no_step(model: ln.Sequential, before: list[np.ndarray] | None) -> None:
+    assert model.optimizer.iterations == 0
+    if before is not None:
+        for a, b in zip(before, model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("built", [False, True])
+@pytest.mark.parametrize(
+    ("make_val", "error", "match"),
+    [
+        (
+            lambda x, y: (x[:5, :3], y[:5]),
+            ValueError,
+            r"fit: (the validation data do not fit|invalid `validation_data`).*(5|None), 3\)",
+        ),
+        (
+            lambda x, y: (x[:5], y[:4]),
+            ValueError,
+            r"fit: invalid `validation_data`: `x_val` and `y_val` have different numbers",
+        ),
+        (
+            lambda x, y: (x[:5], np.full(5, 7)),
+            ValueError,
+            r"fit: `y_val` \(validation data\) does not fit the model's output",
+        ),
+        (
+            lambda x, y: (x[:5].astype(str), y[:5]),
+            TypeError,
+            r"fit: invalid `validation_data`: expected `x_val` to be a real numeric array",
+        ),
+        (lambda x, y: x[:5], ValueError, r"invalid value for `validation_data`: expected a tuple"),
+    ],
+)
+def test_bad_validation_data_is_refused_before_the_first_step(built, make_val, error, match):
+    model, x, y = compiled_model()
+    before = None
+    if built:
+        model.build((None, 4))
+        before = model.get_weights()
+    with pytest.raises(error, match=match):
+        model.fit(x, y, validation_data=make_val(x, y), epochs=2, verbose=0)
+    assert_no_step(model, before)
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "match"),
+    [
+        (ln.EarlyStopping(monitor="loss"), r"`callbacks`: expected a list of Callback.*\[cb\]"),
+        ("early_stopping", r"`callbacks`: expected a list of Callback instances, received str"),
+        ([object()], r"`callbacks\[0\]`: expected a Callback instance.*received object"),
+        ([ln.History(), len], r"`callbacks\[1\]`: expected a Callback instance"),
+    ],
+)
+def test_callbacks_of_the_wrong_type_are_refused(callbacks, match):
+    model, x, y = compiled_model()
+    with pytest.raises(TypeError, match=match):
+        model.fit(x, y, callbacks=callbacks, verbose=0)
+    assert_no_step(model, None)
+
+
+def test_checkpoint_template_typo_is_refused_before_training(tmp_path):
+    model, x, y = compiled_model()
+    cb = ln.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}-{val_acuracy:.2f}.npz"))
+    with pytest.raises(ValueError, match=r"names \['val_acuracy'\], which the logs will not"):
+        model.fit(x, y, validation_split=0.25, callbacks=[cb], verbose=0)
+    assert_no_step(model, None)
+    assert list(tmp_path.iterdir()) == []
+    # without validation data there are no val_* values
+    cb = ln.ModelCheckpoint(str(tmp_path / "m-{val_loss:.2f}.npz"))
+    with pytest.raises(ValueError, match=r"val_\* values need validation data"):
+        model.fit(x, y, callbacks=[cb], verbose=0)
+    ok = ln.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}-{val_accuracy:.2f}-{lr}.npz"))
+    model.fit(x, y, validation_split=np.float32(0.25), callbacks=[ok], verbose=0)
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_monitored_values_are_checked_before_training():
+    model, x, y = compiled_model()
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitored value 'val_loss' is not in"):
+        model.fit(x, y, callbacks=[ln.EarlyStopping()], verbose=0)
+    with pytest.raises(ValueError, match=r"ModelCheckpoint: monitored value 'val_loss' is not"):
+        model.fit(x, y, callbacks=[ln.ModelCheckpoint("m.npz", save_best_only=True)], verbose=0)
+    assert_no_step(model, None)
+
+
+@pytest.mark.parametrize("split", [np.float32(0.25), np.float64(0.25), 0.25])
+def test_validation_split_takes_any_real_scalar(split):
+    model, x, y = compiled_model()
+    history = model.fit(x, y, validation_split=split, verbose=0)
+    assert "val_loss" in history.history
+
+
+@pytest.mark.parametrize("split", [math.nan, math.inf, np.bool_(False), "0.2"])
+def test_validation_split_refuses_non_numbers(split):
+    model, x, y = compiled_model()
+    with pytest.raises(ValueError, match=r"`validation_split`: expected a number in \[0, 1\)"):
+        model.fit(x, y, validation_split=split, verbose=0)
+
+
+def test_input_overflowing_the_model_dtype_is_reported_as_overflow():
+    model, x, y = compiled_model()
+    big = x.astype(np.float64)
+    big[3, 1] = 1e39
+    with pytest.raises(ValueError, match=r"fit: `x` has 1 value\(s\) too large for float32"):
+        model.fit(big, y, verbose=0)
+    with pytest.raises(ValueError, match=r"predict: `x` has 1 value\(s\) too large for float32"):
+        model.predict(big)
+    big[3, 1] = np.inf
+    with pytest.raises(ValueError, match=r"`x` contains 1 non-finite value"):
+        model.predict(big)

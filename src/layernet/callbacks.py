@@ -50,6 +50,10 @@ class Callback:
         """Called by ``fit`` before training with ``{"epochs", "steps", "verbose"}``."""
         self.params = params
 
+    def check_logs(self, keys: set[str]) -> None:
+        """Called by ``fit`` before the first step with the names every epoch's logs will
+        hold; raise ``ValueError`` for settings that need others (default: accept all)."""
+
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
@@ -233,6 +237,14 @@ class EarlyStopping(Callback):
             restore_best_weights, "restore_best_weights", "EarlyStopping"
         )
 
+    def check_logs(self, keys: set[str]) -> None:
+        """Refuse, before training, a ``monitor`` the logs will not hold."""
+        if self.monitor not in keys:
+            raise ValueError(
+                f"EarlyStopping: monitored value {self.monitor!r} is not in the logs; "
+                f"available: {sorted(keys)} (val_* values need validation data)."
+            )
+
     def on_train_begin(self, logs=None):
         self.wait = 0
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -355,7 +367,7 @@ class ModelCheckpoint(Callback):
             )
         if self.save_best_only and self.monitor not in keys:
             raise ValueError(
-                f"ModelCheckpoint: monitored value {self.monitor!r} will not be in the logs; "
+                f"ModelCheckpoint: monitored value {self.monitor!r} is not in the logs; "
                 f"available: {sorted(keys)} (val_* values need validation data)."
             )
 
