@@ -238,8 +238,8 @@ def test_bad_validation_data_is_refused_before_the_first_step(built, make_val, e
     [
         (ln.EarlyStopping(monitor="loss"), r"`callbacks`: expected a list of Callback.*\[cb\]"),
         ("early_stopping", r"`callbacks`: expected a list of Callback instances, received str"),
-        ([object()], r"`callbacks\[0\]`: expected a Callback instance.*received object"),
-        ([ln.History(), len], r"`callbacks\[1\]`: expected a Callback instance"),
+        ([object()], r"`callbacks`: expected Callback instances.*received object .* at index 0"),
+        ([ln.History(), len], r"`callbacks`: expected Callback instances.*at index 1"),
     ],
 )
 def test_callbacks_of_the_wrong_type_are_refused(callbacks, match):

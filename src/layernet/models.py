@@ -66,8 +66,9 @@ def _check_callbacks_argument(callbacks: Any) -> None:
     for i, c in enumerate(callbacks):
         if not isinstance(c, Callback):
             raise TypeError(
-                f"fit: invalid value for `callbacks[{i}]`: expected a Callback instance "
-                f"(a subclass of layernet.Callback), received {type(c).__name__} {c!r:.80}."
+                f"fit: invalid value for `callbacks`: expected Callback instances (of "
+                f"layernet.Callback subclasses), received {type(c).__name__} {c!r:.80} at "
+                f"index {i}."
             )
 
 
