@@ -12,11 +12,18 @@ Classes are named so that no user class can collide with layernet's own
 (``"layernet>Dense"``; see :mod:`layernet.registry`). Loading never unpickles
 (``allow_pickle=False``), instantiates only layernet's own classes, classes
 registered with :func:`~layernet.register_serializable` and ones passed
-explicitly in ``custom_objects`` (through their ``from_config``), bounds
-the header and every member's size, and checks every weight's name and shape,
-reporting all mismatches in one error. Writes go to a temporary file in the same
-folder, are flushed to disk, then renamed over the target: a failed or
-interrupted save leaves any previous file intact.
+explicitly in ``custom_objects`` (through their ``from_config``), and checks
+every size before it costs memory: the zip directory (member count, duplicate
+names, compression, declared sizes and ratios), the JSON header (size, nesting,
+integer digits), each member's ``.npy`` header against the shapes the header
+declares, and what building the layers allocates (no more than the declared
+weights). Every malformed file ends in :class:`ModelFileError`; all mismatched
+weights are reported in one error. Writes go to an anonymous file (a named
+temporary one where the system has none), flushed to disk, then linked and
+renamed over the target: a failed or killed save leaves the previous file intact
+and no temporary file behind (leftovers of killed saves are removed by the next
+save of the same path). The documentation's "Security and file format" page
+lists the bounds.
 """
 
 from __future__ import annotations
@@ -695,7 +702,12 @@ def load_model(
     Raises
     ------
     ModelFileError
-        For truncated, tampered, pickled, unknown-layer or mismatched files.
+        For any malformed file (truncated, tampered, pickled, unknown or non-layer
+        classes, mismatched or oversized weights, sizes beyond the bounds), naming
+        the file and the problem; nothing the file asks for is allocated before
+        its size has been checked.
+    FileNotFoundError
+        When there is no file at ``path``.
     """
     with _malformed_file(path, "load_model"):
         return _load_model(path, custom_objects)
