@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -416,3 +417,70 @@ def test_a_failing_save_keeps_the_old_file_and_leaves_nothing(tmp_path, monkeypa
         small_model().save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_every_header_value_replaced_by_a_hostile_one_gives_a_specific_error(tmp_path):
+    """Type confusion everywhere in the header: each value swapped for odd ones."""
+    model = ln.Sequential(
+        [ln.Conv1D(2, 3, seed=0), ln.BatchNorm(), ln.MaxPool1D(2), ln.Flatten(), ln.Dense(2)],
+        name="m",
+    )
+    model.build((None, 8, 1))
+    model.compile(ln.Adam(ln.CosineDecay(0.01, 10)), "softmax_cross_entropy", ["accuracy"])
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with zipfile.ZipFile(path) as zf:
+        stored = [(n, zf.read(n)) for n in zf.namelist() if n != "header.npy"]
+        header = json.loads(np.load(io.BytesIO(zf.read("header.npy"))).tobytes())
+    places: list[tuple] = []
+
+    def walk(node, where):
+        places.append(where)
+        if isinstance(node, dict | list):
+            for k, v in node.items() if isinstance(node, dict) else enumerate(node):
+                walk(v, (*where, k))
+
+    walk(header, ())
+    target = tmp_path / "q.npz"
+    outcomes = {"loaded": 0, "refused": 0}
+    for where in places[1:]:
+        for value in (None, -1, 10**17, "x", [], [10**17]):
+            edited = json.loads(json.dumps(header))
+            node = edited
+            for k in where[:-1]:
+                node = node[k]
+            node[where[-1]] = value
+            write_zip(target, [("header.npy", header_bytes(edited)), *stored])
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # learning rate not stored
+                    ln.load_model(target)
+                outcomes["loaded"] += 1
+            except ModelFileError as exc:
+                assert "cannot be loaded:" not in str(exc), (where, value, str(exc))
+                outcomes["refused"] += 1
+    assert outcomes["refused"] > outcomes["loaded"] > 0
+
+
+def test_json_depth_is_counted_in_linear_time_outside_strings():
+    from layernet.saving import _json_depth
+
+    assert _json_depth(b"") == 0
+    assert _json_depth(b"[[1], {}]") == 2
+    assert _json_depth(json.dumps({"a": "[[[[", "b": [{"c": '\\"[['}]}).encode()) == 3
+    # an adversarial string of escaped quotes: quadratic for a backtracking scan
+    assert _json_depth(b'"\\' * 500_000) == 0
+
+
+def test_a_megabyte_header_of_escaped_quotes_is_refused_quickly(good):
+    path, _ = good
+    rebuild(path, b'"\\' * 400_000)
+    with pytest.raises(ModelFileError, match=r"not valid JSON"):
+        ln.load_model(path)
+
+
+def test_many_undeclared_members_are_refused_without_opening_them(good):
+    path, header = good
+    rebuild(path, header, lambda s: s.update({f"junk{i}.npy": b"" for i in range(150)}))
+    with pytest.raises(ModelFileError, match=r"holds 150 members its header does not declare"):
+        ln.load_model(path)
