@@ -390,13 +390,19 @@ def test_saves_killed_at_random_instants_leave_old_or_new_file_and_nothing_else(
 
 def test_leftovers_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
     path = tmp_path / "m.npz"
-    dead = tmp_path / ".m.npz.layernet-999999999-0000.tmp"
-    live = tmp_path / f".m.npz.layernet-{os.getppid()}-0000.tmp"
-    other = tmp_path / ".other.npz.layernet-999999999-0000.tmp"
-    for p in (dead, live, other):
+    from layernet.saving import _HOST
+
+    dead = tmp_path / f".m.npz.layernet-{_HOST}-999999999-0000.tmp"
+    live = tmp_path / f".m.npz.layernet-{_HOST}-{os.getppid()}-0000.tmp"
+    elsewhere = tmp_path / ".m.npz.layernet-0badc0de-999999999-0000.tmp"  # another machine
+    other = tmp_path / f".other.npz.layernet-{_HOST}-999999999-0000.tmp"
+    old = tmp_path / ".m.npz.layernet-0badc0de-1-0000.tmp"
+    for p in (dead, live, elsewhere, other, old):
         p.write_bytes(b"x")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
     small_model().save(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, live.name, other.name])
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([path.name, live.name, elsewhere.name, other.name])
 
 
 def test_a_failing_save_keeps_the_old_file_and_leaves_nothing(tmp_path, monkeypatch):

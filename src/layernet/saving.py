@@ -29,12 +29,14 @@ lists the bounds.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import json
 import math
 import os
 import secrets
 import shutil
+import socket
 import struct
 import time
 import warnings
@@ -74,7 +76,8 @@ DEFLATE_RATIO_FROM = 1 << 20  # ...once it is larger than this
 BUILD_SLACK_BYTES = 1 << 20  # building may allocate the declared weights plus this
 _CHUNK = 1 << 20
 _NPY_HEADER_MAX = 10_000
-_TMP_TAG = ".layernet-"  # leftovers of interrupted saves: .<name>.layernet-<pid>-<token>.tmp
+_TMP_TAG = ".layernet-"  # temporary files: .<name>.layernet-<host>-<pid>-<token>.tmp
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 class ModelFileError(ValueError):
@@ -91,6 +94,8 @@ def _umask() -> int:
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
+    if os.name != "posix":  # os.kill would terminate the process there
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,9 +108,11 @@ def _pid_alive(pid: int) -> bool:
 def _remove_leftovers(path: Path) -> None:
     """Remove temporary files that interrupted saves of ``path`` left behind.
 
-    Only names of the pattern saves use, and only those of processes that no
-    longer run (a save in progress elsewhere keeps its file). Files of the older
-    pattern (``.<name>.<random>.tmp``) are removed once they are ten minutes old.
+    Only names of the pattern saves use (``.<name>.layernet-<host>-<pid>-<random>.tmp``),
+    and only those of processes of this machine that no longer run: a save in
+    progress elsewhere keeps its file. Files from other machines (a shared folder)
+    and of the older pattern (``.<name>.<random>.tmp``) are removed once they are
+    ten minutes old.
     """
     folder = path.parent if str(path.parent) else Path(".")
     prefix = f".{path.name}."
@@ -117,22 +124,26 @@ def _remove_leftovers(path: Path) -> None:
         if not (name.startswith(prefix) and name.endswith(".tmp")):
             continue
         middle = name[len(prefix) : -len(".tmp")]
+        try:
+            old = time.time() - os.lstat(folder / name).st_mtime > 600
+        except OSError:
+            continue
         stale = False
         if middle.startswith(_TMP_TAG[1:]):
-            pid = middle[len(_TMP_TAG) - 1 :].split("-")[0]
-            stale = pid.isdigit() and not _pid_alive(int(pid))
+            host, _, rest = middle[len(_TMP_TAG) - 1 :].partition("-")
+            pid = rest.partition("-")[0]
+            here = host == _HOST and pid.isdigit()
+            stale = old or (here and not _pid_alive(int(pid)))
         elif len(middle) == 8 and middle.replace("_", "").isalnum():
-            try:
-                stale = time.time() - os.lstat(folder / name).st_mtime > 600
-            except OSError:
-                continue
+            stale = old
         if stale:
             with contextlib.suppress(OSError):
                 os.unlink(folder / name)
 
 
 def _temp_name(path: Path, folder: Path) -> Path:
-    return folder / f".{path.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    token = f"{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
+    return folder / f".{path.name}{_TMP_TAG}{token}.tmp"
 
 
 def _fsync_folder(folder: Path) -> None:
