@@ -267,6 +267,13 @@ def make_wide_batchnorm(path: Path) -> None:
     write_zip(path, [("header.npy", header_bytes(header))])
 
 
+def make_wide_gru(path: Path) -> None:
+    header = dense_header(2, 3, {})
+    header["layers"] = [{"class_name": "GRU", "config": {"units": 1_000_000, "name": "g"}}]
+    header["model"]["input_shape"] = [None, 5, 3]
+    write_zip(path, [("header.npy", header_bytes(header))])
+
+
 def make_huge_member_claim(path: Path) -> None:
     header = dense_header(2, 3, {"layers.0.W": [3, 2], "layers.0.b": [2]})
     raw = npy_bytes(np.zeros((3, 2), np.float32)).replace(b"(3, 2)", b"(1048576, 1024)")
@@ -284,6 +291,7 @@ BOMBS = {
     "deflate_256MiB": (make_deflate_bomb, r"a ratio above the limit"),
     "dense_two_million_units": (make_wide_dense, r"would allocate more than the weights"),
     "batchnorm_2**31_channels": (make_wide_batchnorm, r"would allocate more than the weights"),
+    "gru_a_million_units": (make_wide_gru, r"GRU 'g': an array of shape"),
     "member_claims_4GiB": (make_huge_member_claim, r"declares shape .* but holds \d+ bytes"),
 }
 
