@@ -123,6 +123,8 @@ def test_jacobian_max_entries_is_checked():
     layer = ln.Dense(2, dtype="float64", seed=0)
     with pytest.raises(ValueError, match=r"Dense '.*': .*`max_entries`: expected a positive int"):
         layer.jacobian_input(np.ones((1, 3)), max_entries=None)
+    with pytest.raises(ValueError, match=r"MSELoss '.*': .*`max_entries`: expected a positive"):
+        ln.MSELoss().jacobian_input(np.ones((1, 3)), np.ones((1, 3)), max_entries=0)
 
 
 # --------------------------------------------------------------- callbacks

@@ -126,7 +126,7 @@ def rebuild(path: Path, header, members=None, compression=zipfile.ZIP_STORED):
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        (lambda h: h.update(deep="@DEEP@"), r"nested 5001 levels deep, above the limit of 32"),
+        (lambda h: h.update(deep="@DEEP@"), r"nested 5001 levels deep, above the limit of 64"),
         (lambda h: h.update(big="@BIG@"), r"an integer of 5000 digits"),
         (lambda h: h["model"].update(input_shape=[None, 10**12]), r"malformed input shape"),
         (lambda h: h["model"].update(input_shape=[None, -3]), r"malformed input shape"),
@@ -519,3 +519,24 @@ def test_many_undeclared_members_are_refused_without_opening_them(good):
     rebuild(path, header, lambda s: s.update({f"junk{i}.npy": b"" for i in range(150)}))
     with pytest.raises(ModelFileError, match=r"holds 150 members its header does not declare"):
         ln.load_model(path)
+
+
+def test_a_model_beyond_the_loading_bounds_is_not_saved(tmp_path, monkeypatch):
+    import layernet.saving as saving
+
+    inner: ln.Layer = ln.Dense(2)
+    for _ in range(12):
+        inner = ln.Residual([inner])
+    model = ln.Sequential([ln.Dense(2), inner])
+    model.build((None, 2))
+    model.save(tmp_path / "deep.npz")  # 12 nested blocks are within the bounds
+    assert ln.load_model(tmp_path / "deep.npz").count_params() == model.count_params()
+    monkeypatch.setattr(saving, "MAX_JSON_DEPTH", 20)
+    with pytest.raises(
+        ValueError, match=r"cannot be saved in a file that loads: .*nest \d+ levels"
+    ):
+        model.save(tmp_path / "deeper.npz")
+    monkeypatch.setattr(saving, "MAX_HEADER_BYTES", 100)
+    with pytest.raises(ValueError, match=r"its header would be [\d,]+ bytes, above 100"):
+        model.save(tmp_path / "deeper.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.npz"]

@@ -63,7 +63,7 @@ FORMAT_VERSION = 1
 # Bounds on what a file may ask the loader to do (all checked before anything is read,
 # inflated, allocated or built; see docs/file_format.md).
 MAX_HEADER_BYTES = 1 << 20  # the JSON header
-MAX_JSON_DEPTH = 32  # nesting of lists and objects in the header
+MAX_JSON_DEPTH = 64  # nesting of lists and objects in the header
 MAX_INT_DIGITS = 18  # integers in the header
 MAX_MEMBER_BYTES = 1 << 31  # one stored array
 MAX_MEMBERS = 100_000
@@ -304,8 +304,25 @@ def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
         )
     weights = _weights(model)
     header = json.dumps(_header(model, kind, weights)).encode("utf-8")
+    _check_loadable(model, header)
     arrays = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
     atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _check_loadable(model: Sequential, header: bytes) -> None:
+    """Refuse to write a file that loading would refuse for its size or nesting."""
+    problem = None
+    if len(header) > MAX_HEADER_BYTES:
+        problem = f"its header would be {len(header):,} bytes, above {MAX_HEADER_BYTES:,}"
+    elif (depth := _json_depth(header)) > MAX_JSON_DEPTH:
+        problem = f"its header would nest {depth} levels deep, above {MAX_JSON_DEPTH}"
+    elif len(model.layers) > MAX_LAYERS:
+        problem = f"it has {len(model.layers)} layers, above {MAX_LAYERS}"
+    if problem:
+        raise ValueError(
+            f"save: model {model.name!r} cannot be saved in a file that loads: {problem} "
+            f"(the bounds of layernet.saving; any previous file is kept)."
+        )
 
 
 def save_model(model: Sequential, path: str | os.PathLike) -> None:
