@@ -76,6 +76,7 @@ DEFLATE_RATIO_FROM = 1 << 20  # ...once it is larger than this
 BUILD_SLACK_BYTES = 1 << 20  # building may allocate the declared weights plus this
 _CHUNK = 1 << 20
 _NPY_HEADER_MAX = 10_000
+_NPY_OVERHEAD = 256  # at least what the .npy header of the JSON member takes
 _TMP_TAG = ".layernet-"  # temporary files: .<name>.layernet-<host>-<pid>-<token>.tmp
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
@@ -312,7 +313,7 @@ def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
 def _check_loadable(model: Sequential, header: bytes) -> None:
     """Refuse to write a file that loading would refuse for its size or nesting."""
     problem = None
-    if len(header) > MAX_HEADER_BYTES:
+    if len(header) + _NPY_OVERHEAD > MAX_HEADER_BYTES:  # the limit counts the .npy header
         problem = f"its header would be {len(header):,} bytes, above {MAX_HEADER_BYTES:,}"
     elif (depth := _json_depth(header)) > MAX_JSON_DEPTH:
         problem = f"its header would nest {depth} levels deep, above {MAX_JSON_DEPTH}"
