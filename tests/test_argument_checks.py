@@ -301,3 +301,11 @@ def test_input_overflowing_the_model_dtype_is_reported_as_overflow():
     big[3, 1] = np.inf
     with pytest.raises(ValueError, match=r"`x` contains 1 non-finite value"):
         model.predict(big)
+
+
+def test_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_path):
+    model, x, y = compiled_model()
+    cb = ln.ModelCheckpoint(str(tmp_path / "missing" / "m-{epoch}.npz"), monitor="loss")
+    with pytest.raises(FileNotFoundError, match=r"ModelCheckpoint: the folder .*missing"):
+        model.fit(x, y, callbacks=[cb], verbose=0)
+    assert_no_step(model, None)

@@ -373,6 +373,12 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
+        folder = os.path.dirname(self.filepath)
+        if folder and "{" not in folder and not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"ModelCheckpoint: the folder {folder!r} of `filepath` does not exist; "
+                f"create it before training."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
