@@ -540,3 +540,21 @@ def test_a_model_beyond_the_loading_bounds_is_not_saved(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"its header would be [\d,]+ bytes, above 100"):
         model.save(tmp_path / "deeper.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.npz"]
+
+
+def test_a_large_zip_directory_is_refused_before_zipfile_parses_it(tmp_path, monkeypatch):
+    import layernet.saving as saving
+
+    path = tmp_path / "many.npz"
+    write_zip(path, [("header.npy", b"")] + [(f"m{i}.npy", b"") for i in range(3000)])
+    monkeypatch.setattr(saving, "MAX_MEMBERS", 1000)
+    with pytest.raises(ModelFileError, match=r"zip directory of 3001 members and \d+ bytes"):
+        ln.load_model(path)
+    # an end record that understates the count is caught by the directory's size
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (1).to_bytes(2, "little") * 2
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(saving, "MAX_DIRECTORY_BYTES", 10_000)
+    with pytest.raises(ModelFileError, match=r"zip directory of 1 members and \d+ bytes, above"):
+        ln.load_model(path)

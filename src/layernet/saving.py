@@ -66,8 +66,9 @@ MAX_HEADER_BYTES = 1 << 20  # the JSON header
 MAX_JSON_DEPTH = 64  # nesting of lists and objects in the header
 MAX_INT_DIGITS = 18  # integers in the header
 MAX_MEMBER_BYTES = 1 << 31  # one stored array
-MAX_MEMBERS = 100_000
-MAX_LAYERS = 10_000
+MAX_MEMBERS = 20_000
+MAX_DIRECTORY_BYTES = 2 << 20  # the zip's central directory (parsed whole by zipfile)
+MAX_LAYERS = 5_000
 MAX_UNDECLARED = 100  # members the header does not declare, described one by one
 MAX_DIM = 1 << 31  # one axis of an input or weight shape
 MAX_NDIM = 32
@@ -319,6 +320,8 @@ def _check_loadable(model: Sequential, header: bytes) -> None:
         problem = f"its header would nest {depth} levels deep, above {MAX_JSON_DEPTH}"
     elif len(model.layers) > MAX_LAYERS:
         problem = f"it has {len(model.layers)} layers, above {MAX_LAYERS}"
+    elif (count := len(model.weights) + 1) > MAX_MEMBERS:
+        problem = f"it would hold {count} arrays, above {MAX_MEMBERS}"
     if problem:
         raise ValueError(
             f"save: model {model.name!r} cannot be saved in a file that loads: {problem} "
@@ -451,6 +454,31 @@ def _declared_members(header: dict[str, Any], where: str) -> dict[str, tuple[int
             )
         out[name] = tuple(shape)
     return out
+
+
+def _directory_size(f: Any) -> tuple[int, int] | None:
+    """Entry count and byte size of a zip's central directory, read from its end record.
+
+    ``zipfile`` parses the whole directory into objects about ten times the size of
+    its bytes when it opens a file, so the size is checked first. ``None`` when there
+    is no end record (``zipfile`` then refuses the file itself).
+    """
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    tail_len = min(size, 22 + 0xFFFF)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    pos = tail.rfind(b"PK\x05\x06")
+    if pos < 0 or pos + 22 > len(tail):
+        return None
+    count, cd_size = struct.unpack("<HI", tail[pos + 10 : pos + 16])
+    start = size - tail_len + pos  # where the end record begins in the file
+    if start >= 76:  # a zip64 end record (56 bytes) and locator (20) may precede it
+        f.seek(start - 76)
+        before = f.read(76)
+        if before[56:60] == b"PK\x06\x07" and before[:4] == b"PK\x06\x06":
+            count, cd_size = struct.unpack("<QQ", before[32:48])
+    return count, cd_size
 
 
 def _check_directory(zf: zipfile.ZipFile, where: str) -> dict[str, zipfile.ZipInfo]:
@@ -626,6 +654,13 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load: no file at {where}.")
     try:
+        with open(path, "rb") as f:
+            found = _directory_size(f)
+        if found is not None and (found[0] > MAX_MEMBERS or found[1] > MAX_DIRECTORY_BYTES):
+            raise ModelFileError(
+                f"load: {where} has a zip directory of {found[0]} members and {found[1]} bytes, "
+                f"above the limits of {MAX_MEMBERS} members and {MAX_DIRECTORY_BYTES} bytes."
+            )
         with zipfile.ZipFile(path) as zf:
             members = _check_directory(zf, where)
             raw = _read_npy(zf, members["header.npy"], where)
