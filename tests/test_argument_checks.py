@@ -170,12 +170,12 @@ def test_casting_overflow_is_reported_as_overflow():
 def test_an_update_that_overflows_on_the_last_step_is_undone(capsys):
     model = ln.Sequential([ln.Dense(1, use_bias=False, seed=0)])
     model.build((None, 1))
-    model.layers[0].params["W"][...] = 1.0
+    model.layers[0].params["kernel"][...] = 1.0
     model.compile(ln.SGD(1e38), "mse")
     x = np.ones((1, 1), np.float32)
     y = np.full((1, 1), -1e1, np.float32)
     model.fit(x, y, epochs=1, batch_size=1, verbose=0)  # one step: W - 1e38 * 11 -> -inf
-    w = model.layers[0].params["W"]
+    w = model.layers[0].params["kernel"]
     assert np.isfinite(w).all() and w[0, 0] == 1.0
     assert "update overflowed" in capsys.readouterr().err
 

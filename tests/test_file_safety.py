@@ -141,14 +141,14 @@ def rebuild(path: Path, header, members=None, compression=zipfile.ZIP_STORED):
         (lambda h: h.update(kind="virus"), r"malformed header \(kind 'virus'\)"),
         (lambda h: h.update(weights=[1, 2]), r"malformed header \(weights\)"),
         (
-            lambda h: h["weights"].update({"layers.0.W": [10**13]}),
-            r"malformed header entry for weight 'layers.0.W': \[10000000000000\]",
+            lambda h: h["weights"].update({"layers.0.kernel": [10**13]}),
+            r"malformed header entry for weight 'layers.0.kernel': \[10000000000000\]",
         ),
         (
-            lambda h: h["weights"].update({"layers.0.W": [2**20, 2**20]}),
+            lambda h: h["weights"].update({"layers.0.kernel": [2**20, 2**20]}),
             r"declares shape \(1048576, 1048576\), above the limit",
         ),
-        (lambda h: h["weights"].update({"layers.0.W": [3, "2"]}), r"malformed header entry"),
+        (lambda h: h["weights"].update({"layers.0.kernel": [3, "2"]}), r"malformed header entry"),
         (lambda h: h.update(layers={"a": 1}), r"malformed header \(layers\)"),
         (lambda h: h["layers"].append(7), r"malformed layer entry 7"),
         (
@@ -188,10 +188,10 @@ def test_duplicate_member_names_are_refused(good):
     path, _ = good
     with zipfile.ZipFile(path) as zf:
         members = [(n, zf.read(n)) for n in zf.namelist()]
-    w = dict(members)["layers.0.W.npy"]
+    w = dict(members)["layers.0.kernel.npy"]
     with pytest.warns(UserWarning, match="Duplicate name"):
-        write_zip(path, [*members, ("layers.0.W.npy", w)])
-    with pytest.raises(ModelFileError, match=r"two members named 'layers.0.W.npy'"):
+        write_zip(path, [*members, ("layers.0.kernel.npy", w)])
+    with pytest.raises(ModelFileError, match=r"two members named 'layers.0.kernel.npy'"):
         ln.load_model(path)
 
 
@@ -200,7 +200,7 @@ def test_member_whose_npy_header_lies_about_its_size_is_refused_unread(good):
 
     def lie(stored):
         raw = npy_bytes(np.zeros((3, 2), np.float32))
-        stored["layers.0.W.npy"] = raw.replace(b"(3, 2)", b"(100000, 100000)")
+        stored["layers.0.kernel.npy"] = raw.replace(b"(3, 2)", b"(100000, 100000)")
 
     rebuild(path, header, lie)
     with pytest.raises(
@@ -211,8 +211,10 @@ def test_member_whose_npy_header_lies_about_its_size_is_refused_unread(good):
 
 def test_wrong_dtype_and_unsupported_compression_are_refused(good, tmp_path):
     path, header = good
-    rebuild(path, header, lambda s: s.update({"layers.0.b.npy": npy_bytes(np.zeros(2, np.int64))}))
-    with pytest.raises(ModelFileError, match=r"layers.0.b: expected a float32 or float64 array"):
+    rebuild(
+        path, header, lambda s: s.update({"layers.0.bias.npy": npy_bytes(np.zeros(2, np.int64))})
+    )
+    with pytest.raises(ModelFileError, match=r"layers.0.bias: expected a float32 or float64 array"):
         ln.load_model(path)
     path2 = tmp_path / "bz.npz"
     rebuild(path, header)
@@ -234,10 +236,10 @@ def test_a_deflated_file_saved_by_other_tools_still_loads(good, tmp_path):
 # -------------------------------------------------------------- size bombs
 def make_deflate_bomb(path: Path) -> None:
     """A 260 KB file whose one deflated member holds 256 MiB of zeros (an honest Dense)."""
-    header = dense_header(65536, 1024, {"layers.0.W": [1024, 65536], "layers.0.b": [65536]})
+    header = dense_header(65536, 1024, {"layers.0.kernel": [1024, 65536], "layers.0.bias": [65536]})
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("header.npy", header_bytes(header))
-        with zf.open("layers.0.W.npy", "w") as f:
+        with zf.open("layers.0.kernel.npy", "w") as f:
             empty = np.lib.format.header_data_from_array_1_0(np.zeros(0, np.float32))
             buf = io.BytesIO()
             np.lib.format.write_array_header_1_0(buf, {**empty, "shape": (1024, 65536)})
@@ -245,18 +247,18 @@ def make_deflate_bomb(path: Path) -> None:
             block = bytes(1 << 20)
             for _ in range(256):
                 f.write(block)
-        zf.writestr("layers.0.b.npy", npy_bytes(np.zeros(65536, np.float32)))
+        zf.writestr("layers.0.bias.npy", npy_bytes(np.zeros(65536, np.float32)))
 
 
 def make_wide_dense(path: Path) -> None:
     """4 KB that asks for a Dense of two million units while storing six weights."""
-    header = dense_header(2_000_000, 64, {"layers.0.W": [3, 2], "layers.0.b": [2]})
+    header = dense_header(2_000_000, 64, {"layers.0.kernel": [3, 2], "layers.0.bias": [2]})
     write_zip(
         path,
         [
             ("header.npy", header_bytes(header)),
-            ("layers.0.W.npy", npy_bytes(np.zeros((3, 2), np.float32))),
-            ("layers.0.b.npy", npy_bytes(np.zeros(2, np.float32))),
+            ("layers.0.kernel.npy", npy_bytes(np.zeros((3, 2), np.float32))),
+            ("layers.0.bias.npy", npy_bytes(np.zeros(2, np.float32))),
         ],
     )
 
@@ -276,14 +278,14 @@ def make_wide_gru(path: Path) -> None:
 
 
 def make_huge_member_claim(path: Path) -> None:
-    header = dense_header(2, 3, {"layers.0.W": [3, 2], "layers.0.b": [2]})
+    header = dense_header(2, 3, {"layers.0.kernel": [3, 2], "layers.0.bias": [2]})
     raw = npy_bytes(np.zeros((3, 2), np.float32)).replace(b"(3, 2)", b"(1048576, 1024)")
     write_zip(
         path,
         [
             ("header.npy", header_bytes(header)),
-            ("layers.0.W.npy", raw),
-            ("layers.0.b.npy", npy_bytes(np.zeros(2, np.float32))),
+            ("layers.0.kernel.npy", raw),
+            ("layers.0.bias.npy", npy_bytes(np.zeros(2, np.float32))),
         ],
     )
 
@@ -292,7 +294,10 @@ BOMBS = {
     "deflate_256MiB": (make_deflate_bomb, r"a ratio above the limit"),
     "dense_two_million_units": (make_wide_dense, r"would allocate more than the weights"),
     "batchnorm_2**31_channels": (make_wide_batchnorm, r"would allocate more than the weights"),
-    "gru_a_million_units": (make_wide_gru, r"GRU 'g': an array of shape"),
+    "gru_a_million_units": (
+        make_wide_gru,
+        r"would allocate more than the weights.*an array of shape",
+    ),
     "member_claims_4GiB": (make_huge_member_claim, r"declares shape .* but holds \d+ bytes"),
 }
 
@@ -365,7 +370,7 @@ def test_size_bombs_are_refused_without_using_their_memory(tmp_path):
 def _save_forever(path: Path, ready_fd: int) -> None:  # pragma: no cover - runs in a child
     model = ln.Sequential([ln.Dense(300, seed=0)], name="k")
     model.build((None, 500))
-    weights = model.layers[0].params["W"]
+    weights = model.layers[0].params["kernel"]
     version = 0
     while True:
         version += 1
@@ -401,7 +406,7 @@ def test_saves_killed_at_random_instants_leave_old_or_new_file_and_nothing_else(
         stray_after_kill += len(os.listdir(tmp_path)) - 1
         try:
             model = ln.load_model(path)
-            w = model.layers[0].params["W"]
+            w = model.layers[0].params["kernel"]
             assert np.all(w == w.flat[0])
             versions.add(float(w.flat[0]))
         except (ModelFileError, AssertionError):
@@ -439,7 +444,7 @@ def test_a_failing_save_keeps_the_old_file_and_leaves_nothing(tmp_path, monkeypa
     small_model().save(path)
     before = path.read_bytes()
     model = small_model()
-    model.layers[0].params["W"][0, 0] = np.nan
+    model.layers[0].params["kernel"][0, 0] = np.nan
     with pytest.raises(ValueError, match=r"holds NaN or inf; refusing to save"):
         model.save(path)
     import layernet.saving as saving
