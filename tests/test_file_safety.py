@@ -153,7 +153,7 @@ def rebuild(path: Path, header, members=None, compression=zipfile.ZIP_STORED):
         (lambda h: h["layers"].append(7), r"malformed layer entry 7"),
         (
             lambda h: h["layers"][0]["config"].update(units=10**12),
-            r"would allocate more than the weights it declares",
+            r"would allocate more than the weights the file declares",
         ),
     ],
 )
@@ -296,7 +296,7 @@ BOMBS = {
     "batchnorm_2**31_channels": (make_wide_batchnorm, r"would allocate more than the weights"),
     "gru_a_million_units": (
         make_wide_gru,
-        r"would allocate more than the weights.*an array of shape",
+        r"GRU 'g' would allocate more than the weights.*an array of shape",
     ),
     "member_claims_4GiB": (make_huge_member_claim, r"declares shape .* but holds \d+ bytes"),
 }

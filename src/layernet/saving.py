@@ -843,7 +843,7 @@ def _malformed_file(path: str | os.PathLike, fn: str) -> Iterator[None]:
         raise
     except initializers.AllocationRefused as exc:
         raise ModelFileError(
-            f"{fn}: {os.fspath(path)!r}: its layers would allocate more than the weights it "
+            f"{fn}: {os.fspath(path)!r}: its layers would allocate more than the weights the file "
             f"declares ({exc})"
         ) from None
     except Exception as exc:
@@ -855,6 +855,25 @@ def _malformed_file(path: str | os.PathLike, fn: str) -> Iterator[None]:
 def _build_budget(arrays: dict[str, np.ndarray]) -> int:
     """What building the declared model may allocate: its weights (as float64) plus a little."""
     return sum(a.size for a in arrays.values()) * 8 + BUILD_SLACK_BYTES
+
+
+def _build_bounded(
+    model: Sequential,
+    shape: tuple[int | None, ...],
+    arrays: dict[str, np.ndarray],
+    where: str,
+    fn: str,
+) -> None:
+    """Build ``model`` allocating no more than the file's arrays (plus a little)."""
+    try:
+        with initializers.allocation_budget(_build_budget(arrays)):
+            model.build(shape)
+    except initializers.AllocationRefused as exc:
+        layer = next((layer for layer in model.layers if not layer.built), None)
+        raise ModelFileError(
+            f"{fn}: {where}: {layer.owner if layer else 'a layer'} would allocate more than "
+            f"the weights the file declares ({exc})"
+        ) from None
 
 
 def _input_shape(info: Any, where: str, fn: str) -> tuple[int | None, ...]:
@@ -894,9 +913,10 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"load_model: {where}: cannot assemble the layers: {exc}") from None
     try:
-        with initializers.allocation_budget(_build_budget(arrays)):
-            model.build(shape)
+        _build_bounded(model, shape, arrays, where, "load_model")
     except ValueError as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(
             f"load_model: {where}: the layers do not fit together: {exc}"
         ) from None
@@ -946,9 +966,10 @@ def load_weights(model: Sequential, path: str | os.PathLike) -> None:
                 )
             shape = _input_shape(info, where, "load_weights")
             try:
-                with initializers.allocation_budget(_build_budget(arrays)):
-                    model.build(shape)
+                _build_bounded(model, shape, arrays, where, "load_weights")
             except ValueError as exc:
+                if isinstance(exc, ModelFileError):
+                    raise
                 raise ModelFileError(
                     f"load_weights: {where}: the model does not fit the input shape the file "
                     f"records: {exc}"
