@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import math
 import os
+import string
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._validation import check_bool, check_int, check_number, is_real
 
 if TYPE_CHECKING:
     from .models import Sequential
@@ -46,6 +49,10 @@ class Callback:
     def set_params(self, params: dict[str, Any]) -> None:
         """Called by ``fit`` before training with ``{"epochs", "steps", "verbose"}``."""
         self.params = params
+
+    def check_logs(self, keys: set[str]) -> None:
+        """Called by ``fit`` before the first step with the names every epoch's logs will
+        hold; raise ``ValueError`` for settings that need others (default: accept all)."""
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
 
@@ -162,6 +169,15 @@ class ProgressBar(Callback):
             self._bar = None
 
 
+def _check_monitor(monitor: Any, owner: str) -> str:
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(
+            f"{owner}: invalid value for `monitor`: expected the name of a logged value "
+            f"such as 'val_loss', received {monitor!r}."
+        )
+    return monitor
+
+
 def _monitor_mode(monitor: str, mode: str, owner: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(
@@ -213,21 +229,21 @@ class EarlyStopping(Callback):
         mode: str = "auto",
         restore_best_weights: bool = False,
     ) -> None:
-        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
-            raise ValueError(
-                f"EarlyStopping: invalid value for `patience`: expected an int >= "
-                f"0, received {patience!r}."
-            )
-        if not isinstance(min_delta, int | float) or min_delta < 0:
-            raise ValueError(
-                f"EarlyStopping: invalid value for `min_delta`: expected a number "
-                f">= 0, received {min_delta!r}."
-            )
-        self.monitor = monitor
-        self.patience = patience
-        self.min_delta = float(min_delta)
+        self.patience = check_int(patience, "patience", "EarlyStopping", minimum=0)
+        self.min_delta = check_number(min_delta, "min_delta", "EarlyStopping", low=0)
+        self.monitor = _check_monitor(monitor, "EarlyStopping")
         self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights = check_bool(
+            restore_best_weights, "restore_best_weights", "EarlyStopping"
+        )
+
+    def check_logs(self, keys: set[str]) -> None:
+        """Refuse, before training, a ``monitor`` the logs will not hold."""
+        if self.monitor not in keys:
+            raise ValueError(
+                f"EarlyStopping: monitored value {self.monitor!r} is not in the logs; "
+                f"available: {sorted(keys)} (val_* values need validation data)."
+            )
 
     def on_train_begin(self, logs=None):
         self.wait = 0
@@ -258,6 +274,35 @@ class EarlyStopping(Callback):
             self.model.set_weights(self.best_weights)
 
 
+def _template_keys(template: str, owner: str) -> set[str]:
+    """The field names of a ``str.format`` template, or a clear error if it is malformed."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"{owner}: invalid value for `filepath`: {template!r} is not a valid format "
+            f"template ({exc})."
+        ) from None
+    keys = set()
+    for f in fields:
+        name = f.split(".")[0].split("[")[0]
+        if not name or name.isdigit() or name != f:
+            raise ValueError(
+                f"{owner}: invalid value for `filepath`: {template!r} has the field {{{f}}}; "
+                f"expected fields that name logged values, such as {{epoch:03d}} or "
+                f"{{val_loss:.3f}}."
+            )
+        keys.add(name)
+    try:
+        template.format(**{k: 1 if k == "epoch" else 0.5 for k in keys})
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{owner}: invalid value for `filepath`: {template!r} cannot be formatted with "
+            f"an epoch number and float log values ({exc})."
+        ) from None
+    return keys
+
+
 class ModelCheckpoint(Callback):
     """Save the model (atomically) after epochs, optionally only when it improved.
 
@@ -282,14 +327,58 @@ class ModelCheckpoint(Callback):
         save_weights_only: bool = False,
         mode: str = "auto",
     ) -> None:
+        owner = "ModelCheckpoint"
+        if not isinstance(filepath, str | os.PathLike):
+            raise TypeError(
+                f"{owner}: invalid value for `filepath`: expected a str or path, received "
+                f"{filepath!r}."
+            )
         self.filepath = os.fspath(filepath)
-        self.monitor = monitor
-        self.save_best_only = save_best_only
-        self.save_weights_only = save_weights_only
-        self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
+        if not isinstance(self.filepath, str):
+            raise TypeError(
+                f"{owner}: invalid value for `filepath`: expected a str path, received "
+                f"{filepath!r}."
+            )
+        self.template_keys = _template_keys(self.filepath, owner)
+        self.monitor = _check_monitor(monitor, owner)
+        self.save_best_only = check_bool(save_best_only, "save_best_only", owner)
+        self.save_weights_only = check_bool(save_weights_only, "save_weights_only", owner)
+        self.mode = _monitor_mode(monitor, mode, owner)
+
+    def check_logs(self, keys: set[str]) -> None:
+        """Refuse, before training, a ``filepath`` naming values the logs will not have.
+
+        Parameters
+        ----------
+        keys : set of str
+            The names every epoch's logs will hold (``epoch`` is always available).
+
+        Raises
+        ------
+        ValueError
+            Naming the unknown fields and the available ones.
+        """
+        unknown = sorted(self.template_keys - keys - {"epoch"})
+        if unknown:
+            raise ValueError(
+                f"ModelCheckpoint: `filepath` {self.filepath!r} names {unknown}, which the "
+                f"logs will not hold; available: {sorted(keys | {'epoch'})} (val_* values "
+                f"need validation data)."
+            )
+        if self.save_best_only and self.monitor not in keys:
+            raise ValueError(
+                f"ModelCheckpoint: monitored value {self.monitor!r} is not in the logs; "
+                f"available: {sorted(keys)} (val_* values need validation data)."
+            )
 
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
+        folder = os.path.dirname(self.filepath)
+        if folder and "{" not in folder and not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"ModelCheckpoint: the folder {folder!r} of `filepath` does not exist; "
+                f"create it before training."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -306,17 +395,26 @@ class ModelCheckpoint(Callback):
             self.model.save(path)
 
 
+def _all_finite(arrays: list[np.ndarray]) -> bool:
+    # A sum is finite when every entry is (a finite sum can only overflow, which the
+    # exact check below then settles); summing is much cheaper than isfinite per entry.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(math.isfinite(float(a.sum())) or bool(np.isfinite(a).all()) for a in arrays)
+
+
 class TerminateOnNaN(Callback):
-    """Stop training at the first NaN or infinite batch loss, keeping finite weights.
+    """Stop training at the first NaN or infinite batch loss or weight, keeping finite weights.
 
     :meth:`Sequential.fit` always adds one. The batch whose loss is not finite
-    is not applied; if the weights themselves have become non-finite, the last
-    finite weights (from before one of the two previous updates) are put back.
+    is not applied. After every step, the last one of training included, the
+    weights (and layer state such as running statistics) are checked too: if an
+    update made any of them NaN or infinite although the loss was finite, the
+    weights from before that update are put back and training stops.
 
     Attributes
     ----------
     terminated_at : tuple of (int, int) or None
-        ``(epoch, batch)`` where the loss stopped being finite.
+        ``(epoch, batch)`` where the loss or the weights stopped being finite.
     """
 
     def on_train_begin(self, logs=None):
@@ -338,20 +436,28 @@ class TerminateOnNaN(Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            self.terminated_at = (self._epoch, batch)
-            self.model.stop_training = True
-            weights = self.model.weights
-            if not all(np.isfinite(w).all() for w in weights):
-                newest, older = self._snapshots[self._turn], self._snapshots[self._turn ^ 1]
-                finite = newest if all(np.isfinite(w).all() for w in newest) else older
-                for dst, src in zip(weights, finite, strict=True):
-                    np.copyto(dst, src)
-            print(
-                f"TerminateOnNaN: loss became {loss} at epoch {self._epoch + 1}, batch "
-                f"{batch + 1}; training stopped with the last finite weights.",
-                file=sys.stderr,
-            )
+        weights = self.model.weights
+        bad_loss = loss is not None and not math.isfinite(loss)
+        bad_weights = not _all_finite(weights)
+        if not (bad_loss or bad_weights):
+            return
+        self.terminated_at = (self._epoch, batch)
+        self.model.stop_training = True
+        if bad_weights:
+            newest, older = self._snapshots[self._turn], self._snapshots[self._turn ^ 1]
+            finite = newest if _all_finite(newest) else older
+            for dst, src in zip(weights, finite, strict=True):
+                np.copyto(dst, src)
+        what = (
+            f"loss became {loss}"
+            if bad_loss
+            else f"the update overflowed (weights became NaN or inf; the loss was {loss:.6g})"
+        )
+        print(
+            f"TerminateOnNaN: {what} at epoch {self._epoch + 1}, batch {batch + 1}; "
+            f"training stopped with the last finite weights.",
+            file=sys.stderr,
+        )
 
 
 class LearningRateScheduler(Callback):
@@ -377,7 +483,7 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, opt.current_learning_rate)
         except TypeError:
             lr = self.schedule(epoch)
-        if not isinstance(lr, int | float | np.floating) or not lr > 0 or not math.isfinite(lr):
+        if not is_real(lr) or not lr > 0 or not math.isfinite(lr):
             raise ValueError(
                 f"LearningRateScheduler: the schedule returned {lr!r} for epoch "
                 f"{epoch}; expected a positive finite float."

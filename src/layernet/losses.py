@@ -13,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from . import registry
-from ._validation import as_array, check_finite, resolve_dtype, shape_str
+from ._validation import as_array, check_finite, check_positive_int, resolve_dtype, shape_str
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
 
 
@@ -224,6 +224,9 @@ class Loss:
 
         :attr:`saved` is left untouched.
         """
+        max_entries = check_positive_int(
+            max_entries, "max_entries", f"{self.owner}: jacobian_input"
+        )
         x = self.check_input(x)
         t = self.check_target(x, t)
         if x.size > max_entries:

@@ -28,8 +28,10 @@ from . import metrics as metrics_mod
 from ._ops import Workspace
 from ._validation import (
     as_array,
+    cast_checked,
     check_bool,
     check_finite,
+    check_number,
     check_positive_int,
     is_int,
     normalize_shape,
@@ -41,6 +43,29 @@ from .layers.input import Input
 from .losses import Loss
 
 _counter = itertools.count(1)
+
+
+def _check_callbacks_argument(callbacks: Any) -> None:
+    """``callbacks`` must be None or a list (or tuple) of Callback instances."""
+    if callbacks is None:
+        return
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, list | tuple):
+        hint = (
+            " (wrap a single callback in a list: callbacks=[cb])"
+            if callable(getattr(callbacks, "set_model", None))
+            else ""
+        )
+        raise TypeError(
+            f"fit: invalid value for `callbacks`: expected a list of Callback instances, "
+            f"received {type(callbacks).__name__} {callbacks!r:.80}{hint}."
+        )
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise TypeError(
+                f"fit: invalid value for `callbacks`: expected Callback instances (of "
+                f"layernet.Callback subclasses), received {type(c).__name__} {c!r:.80} at "
+                f"index {i}."
+            )
 
 
 class Sequential:
@@ -396,8 +421,7 @@ class Sequential:
                 f"{fn}: `{arg}` is empty (shape {shape_str(x.shape)}); expected at "
                 f"least one sample."
             )
-        x = x.astype(self._dtype(), copy=False)
-        check_finite(x, fn, arg)
+        x = cast_checked(x, self._dtype(), fn, arg)
         if not self.layers:
             raise ValueError(f"{fn}: model {self.name!r} has no layers.")
         if self.built:
@@ -417,14 +441,18 @@ class Sequential:
         check_finite(y, fn, names[1])
         return x, y
 
-    def _check_targets(self, y: np.ndarray, fn: str, arg: str) -> np.ndarray:
-        out = self.compute_output_shape((len(y), *self.input_shape[1:]))
+    def _check_targets(
+        self, y: np.ndarray, fn: str, arg: str, x_val: np.ndarray | None = None
+    ) -> np.ndarray:
+        shape = self.input_shape[1:] if x_val is None else x_val.shape[1:]
+        out = self.compute_output_shape((len(y), *shape))
         dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), out)
+        what = f"`{arg}`" if x_val is None else f"`{arg}` (validation data)"
         try:
             t = self.loss.check_target(dummy, y)
         except ValueError as exc:
             raise ValueError(
-                f"{fn}: `{arg}` does not fit the model's output of shape {shape_str(out)}: {exc}"
+                f"{fn}: {what} does not fit the model's output of shape {shape_str(out)}: {exc}"
             ) from None
         return np.asarray(t)
 
@@ -493,12 +521,14 @@ class Sequential:
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
         self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
+        _check_callbacks_argument(callbacks)
         x, y, val = self._fit_data(x, y, validation_data, validation_split, seed)
         x, y, sw, val = self._fit_weights(x, y, val, sample_weight, class_weight, validation_data)
         rng = np.random.default_rng(seed) if seed is not None else _random.generator()
         steps = math.ceil(len(x) / batch_size)
         history = History()
         cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
+        self._check_callback_logs(cbs, validation=val is not None)
         self.stop_training = False
         self.history = history
         # Scratch buffers belong to this run: one workspace per layer for training and one
@@ -556,15 +586,25 @@ class Sequential:
                 f"fit: invalid value for `seed`: expected a non-negative int or "
                 f"None, received {seed!r}."
             )
-        if not (
-            isinstance(validation_split, int | float)
-            and not isinstance(validation_split, bool)
-            and 0 <= validation_split < 1
-        ):
+        check_number(validation_split, "validation_split", "fit", low=0, high=1, high_open=True)
+
+    def _check_callback_logs(self, cbs: list[Callback], validation: bool) -> None:
+        """Let every callback refuse, before the first step, log names the run will not have."""
+        names = ["loss", *(m.name for m in self.metrics)]
+        keys = {*names, "lr"} | ({f"val_{k}" for k in names} if validation else set())
+        for c in cbs:
+            c.check_logs(keys)
+
+    def _check_validation_fits(self, val: tuple[np.ndarray, np.ndarray]) -> None:
+        """Refuse validation inputs the built model cannot take, naming the validation data."""
+        try:
+            self.compute_output_shape((None, *val[0].shape[1:]))
+        except ValueError as exc:
             raise ValueError(
-                f"fit: invalid value for `validation_split`: expected a float in "
-                f"[0, 1), received {validation_split!r}."
-            )
+                f"fit: the validation data do not fit the model: `x_val` has shape "
+                f"{shape_str(val[0].shape)} and the model takes inputs of shape "
+                f"{shape_str(self.input_shape)}: {exc}"
+            ) from None
 
     def _fit_data(
         self,
@@ -583,7 +623,12 @@ class Sequential:
                     "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val) "
                     "or (x_val, y_val, sample_weight_val)."
                 )
-            val = self._check_xy(*validation_data[:2], "fit", names=("x_val", "y_val"))
+            try:
+                val = self._check_xy(*validation_data[:2], "fit", names=("x_val", "y_val"))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(
+                    f"fit: invalid `validation_data`: {str(exc).removeprefix('fit: ')}"
+                ) from None
         elif validation_split:
             n_val = int(len(x) * validation_split)
             if n_val == 0 or n_val >= len(x):
@@ -597,7 +642,8 @@ class Sequential:
             self.build((None, *x.shape[1:]), seed=seed)
         y = self._check_targets(y, "fit", "y")
         if val is not None:
-            val = (val[0], self._check_targets(val[1], "fit", "y_val"))
+            self._check_validation_fits(val)
+            val = (val[0], self._check_targets(val[1], "fit", "y_val", x_val=val[0]))
         return x, y, val
 
     def _fit_weights(
