@@ -38,7 +38,7 @@ def _mnist1d(seed: int, num_samples: int) -> dict[str, np.ndarray]:
 def load_mnist1d(seed: int = 42, num_samples: int = 5000) -> Split:
     """MNIST-1D (Greydanus & Kobak, 2020), generated locally with the paper's settings.
 
-    Uses :func:`mnist1d.data.make_dataset` (never the package's download).
+    Uses ``mnist1d.data.make_dataset`` (never the package's download).
     With the defaults: 4,000 training and 1,000 test sequences of length 40,
     ten classes.
 
