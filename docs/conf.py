@@ -14,6 +14,7 @@ import inspect
 import re
 import shutil
 import sys
+import typing
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -292,6 +293,8 @@ def resolve_layernet_alias(app, env, node, contnode):
     target = node.get("reftarget", "")
     if not target.startswith("layernet."):
         return resolve_inherited(app, env, node, contnode)
+    if isinstance(_lookup(target), typing.TypeVar):
+        return contnode  # a type variable in a signature (``T``): shown as text
     parts = target.split(".")
     names = _public_names()
     for cut in range(len(parts), 1, -1):  # a method or attribute: resolve its class
