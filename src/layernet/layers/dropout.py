@@ -18,13 +18,34 @@ class DropoutSaved(NamedTuple):
 class Dropout(Layer):
     r"""Zero each entry with probability ``rate`` during training; identity otherwise.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least two dims ``(batch, ...)``; the output has the same
+    shape.
+
     Parameters
     ----------
     rate : float
         Probability :math:`p \in [0, 1)` of dropping an entry.
-    name, dtype, seed
-        See :class:`~layernet.layers.Layer`; ``seed`` seeds the masks, so a seeded
-        model draws the same masks on every run.
+    name : str, optional
+        Layer name (``"dropout_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Seeds the masks, so a seeded model draws the same masks on every run
+        (global seed when ``None``).
+
+    Raises
+    ------
+    ValueError
+        ``Dropout 'dropout_1': invalid value for `rate`: expected a number in
+        [0, 1), received 1.``; the same form for ``dtype``, ``name`` and
+        ``seed``. On an input with fewer than 2 dims; in backward, a ``dy``
+        whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -45,8 +66,8 @@ class Dropout(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> drop = ln.Dropout(0.5, seed=0, dtype="float64")
     >>> x = np.ones((1, 8))
     >>> drop.forward(x)                      # inference: unchanged
