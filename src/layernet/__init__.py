@@ -19,10 +19,12 @@ from .callbacks import (
 )
 from .gradcheck import GradCheckResult, gradcheck
 from .layers import (
+    GRU,
     AvgPool,
     AvgPool1D,
     AvgPool2D,
     BatchNorm,
+    Bidirectional,
     Conv,
     Conv1D,
     Conv2D,
@@ -34,6 +36,7 @@ from .layers import (
     MaxPool1D,
     MaxPool2D,
     ReLU,
+    Residual,
     Sigmoid,
     Tanh,
 )
@@ -44,12 +47,14 @@ from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
 
 __all__ = [
+    "GRU",
     "SGD",
     "Adam",
     "AvgPool",
     "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
+    "Bidirectional",
     "Conv",
     "Conv1D",
     "Conv2D",
@@ -71,6 +76,7 @@ __all__ = [
     "ModelFileError",
     "ProgressBar",
     "ReLU",
+    "Residual",
     "Sequential",
     "Sigmoid",
     "SoftmaxCrossEntropy",
