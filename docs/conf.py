@@ -56,6 +56,7 @@ intersphinx_mapping = {
     # Inventories shipped in the repository: the build never goes online.
     "python": ("https://docs.python.org/3", str(HERE / "_inv" / "python.inv")),
     "numpy": ("https://numpy.org/doc/stable", str(HERE / "_inv" / "numpy.inv")),
+    "torch": ("https://pytorch.org/docs/stable", str(HERE / "_inv" / "torch.inv")),
 }
 intersphinx_timeout = 1
 

@@ -113,7 +113,7 @@ def test_api_pages_link_source_offer_copy_buttons_and_hide_private_bases(built):
 
 
 def test_offline_inventories_are_shipped():
-    for name in ("python.inv", "numpy.inv"):
+    for name in ("python.inv", "numpy.inv", "torch.inv"):
         data = (ROOT / "docs" / "_inv" / name).read_bytes()
         assert data.startswith(b"# Sphinx inventory version 2")
 

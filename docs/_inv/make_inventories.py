@@ -1,7 +1,7 @@
 """Write the small intersphinx inventories that the documentation build reads offline.
 
-The build never downloads ``objects.inv`` from docs.python.org or numpy.org:
-these two files list only the Python and NumPy names layernet's pages refer to,
+The build never downloads ``objects.inv`` from the projects' sites: these
+files list only the Python, NumPy and PyTorch names layernet's pages refer to,
 with the addresses they have on those sites. Add a name here (and rerun
 ``python docs/_inv/make_inventories.py``) when a page starts referring to a new
 one; a nitpicky build reports any that is missing.
@@ -158,6 +158,12 @@ NUMPY: list[tuple[str, str, str, str]] = [
         for m in ("normal", "uniform", "random", "permutation", "shuffle", "integers")
     ],
     (
+        "numpy.random.RandomState",
+        "py:class",
+        "reference/random/legacy.html#numpy.random.RandomState",
+        "-",
+    ),
+    (
         "numpy.random.default_rng",
         "py:function",
         "reference/random/generator.html#numpy.random.default_rng",
@@ -184,6 +190,30 @@ NUMPY: list[tuple[str, str, str, str]] = [
     ),
 ]
 
+TORCH_GEN = "generated/torch.{0}.html#torch.{0}"
+TORCH: list[tuple[str, str, str, str]] = [
+    (f"torch.{n}", "py:class", TORCH_GEN.format(n), "-")
+    for n in (
+        "nn.GRU",
+        "nn.Linear",
+        "nn.Conv1d",
+        "nn.Conv2d",
+        "nn.ConvTranspose1d",
+        "nn.ConvTranspose2d",
+        "nn.MaxPool1d",
+        "nn.MaxPool2d",
+        "nn.AvgPool1d",
+        "nn.AvgPool2d",
+        "nn.BatchNorm1d",
+        "nn.BatchNorm2d",
+        "nn.Dropout",
+        "nn.CrossEntropyLoss",
+        "nn.MSELoss",
+        "optim.SGD",
+        "optim.Adam",
+    )
+]
+
 
 def write(path: Path, project: str, version: str, entries: list[tuple[str, str, str, str]]) -> None:
     header = (
@@ -199,4 +229,5 @@ def write(path: Path, project: str, version: str, entries: list[tuple[str, str, 
 if __name__ == "__main__":
     write(HERE / "python.inv", "Python", "3.13", PYTHON)
     write(HERE / "numpy.inv", "NumPy", "2.3", NUMPY)
-    print(f"wrote {len(PYTHON)} Python and {len(NUMPY)} NumPy names")
+    write(HERE / "torch.inv", "PyTorch", "2.13", TORCH)
+    print(f"wrote {len(PYTHON)} Python, {len(NUMPY)} NumPy and {len(TORCH)} PyTorch names")
