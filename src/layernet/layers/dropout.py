@@ -57,7 +57,10 @@ class Dropout(Layer):
     .. math::
 
         Y = \frac{M \odot X}{1-p},\qquad
-        \frac{\partial z}{\partial X} = \frac{M \odot G}{1-p},\qquad
+        \frac{\partial z}{\partial X} = \frac{M \odot G}{1-p},
+
+    .. math::
+
         \frac{\partial\,\mathrm{vec}(Y)}{\partial\,\mathrm{vec}(X)^T} =
         \mathrm{diag}\Big(\frac{\mathrm{vec}(M)}{1-p}\Big).
 
