@@ -33,7 +33,13 @@ import numpy as np
 from numpy.random import Generator
 
 from ._ops import Workspace
-from ._validation import as_array
+from ._validation import (
+    as_array,
+    check_bool,
+    check_int,
+    check_number,
+    check_positive_int,
+)
 from .layers.base import MAX_JACOBIAN_ENTRIES, Layer, flatten_layers
 from .losses import Loss
 
@@ -129,6 +135,16 @@ def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 0.0) -> float:
 class GradCheckResult:
     """What :func:`gradcheck` measured: one relative error per check.
 
+    :func:`gradcheck` returns it; ``print(result)`` shows a table of the checks
+    and the verdict. You rarely construct one yourself.
+
+    Parameters
+    ----------
+    errors : dict of str to float, default {}
+        Check name to relative error.
+    tol : float, default 1e-6
+        The tolerance that :attr:`passed` applies.
+
     Attributes
     ----------
     errors : dict of str to float
@@ -140,6 +156,19 @@ class GradCheckResult:
         (dz/d dense_1.W)"``; any problem fails the check.
     tol : float
         The tolerance that :attr:`passed` applies.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> layer = ln.Dense(2, dtype="float64", seed=0, name="fc")
+    >>> result = ln.gradcheck(layer, np.ones((3, 4)))
+    >>> result.passed, result.max_error < 1e-8
+    (True, True)
+    >>> sorted(result.errors)[:2]
+    ['J^T g = backward_input[fc]', 'J^T g = backward_params[fc.bias]']
+    >>> ln.GradCheckResult({"dz/dx": 3e-4}, tol=1e-6).passed
+    False
     """
 
     errors: dict[str, float] = field(default_factory=dict)
@@ -255,6 +284,12 @@ def gradcheck(
     (True, True)
     """
     body, loss = _split_chain(layers, target)
+    eps = check_number(eps, "eps", "gradcheck", low=0, low_open=True)
+    tol = check_number(tol, "tol", "gradcheck", low=0)
+    max_entries = check_positive_int(max_entries, "max_entries", "gradcheck")
+    seed = check_int(seed, "seed", "gradcheck", minimum=0)
+    jacobians = check_bool(jacobians, "jacobians", "gradcheck")
+    training = check_bool(training, "training", "gradcheck")
     x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)  # a private copy to perturb
     snapshot = _Snapshot(body, loss)
     try:

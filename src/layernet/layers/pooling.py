@@ -3,7 +3,7 @@ and global pooling over all positions."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -74,6 +74,29 @@ class _Pool(Layer):
         self.strides = (
             self.pool_size if strides is None else int_tuple(strides, rank or 1, "strides", o)
         )
+        self._check_padding_fits_window()
+
+    def _check_padding_fits_window(self) -> None:
+        """Refuse explicit padding of a window's size or more (known before any input)."""
+        pad = self.padding
+        if isinstance(pad, str):
+            return
+        k = self.pool_size
+        if is_int(pad):
+            sides = [(int(cast(int, pad)), min(k))]
+        else:
+            per_axis = cast(tuple, pad)
+            k = k if len(k) == len(per_axis) else k * len(per_axis)
+            sides = [
+                (max(p) if isinstance(p, tuple) else p, ki)
+                for p, ki in zip(per_axis, k, strict=True)
+            ]
+        if any(p >= ki for p, ki in sides):
+            raise ValueError(
+                f"{self.owner}: invalid value for `padding`: expected less than pool_size "
+                f"{self.pool_size} on each side (a window must hold at least one input "
+                f"entry), received {self.padding!r}."
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {
