@@ -6,7 +6,7 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, initializers, losses, metrics, optimizers, utils
+from . import callbacks, datasets, initializers, layers, losses, metrics, optimizers, utils
 from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
@@ -21,26 +21,8 @@ from .callbacks import (
     TerminateOnNaN,
 )
 from .gradcheck import GradCheckResult, gradcheck
-from .layers import (
-    AvgPool,
-    AvgPool1D,
-    AvgPool2D,
-    BatchNorm,
-    Conv,
-    Conv1D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    Input,
-    Layer,
-    MaxPool,
-    MaxPool1D,
-    MaxPool2D,
-    ReLU,
-    Sigmoid,
-    Tanh,
-)
+from .layers import *  # noqa: F403  (every layer class, layernet's and Keras's names)
+from .layers import __all__ as _layer_names
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
 from .models import Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
@@ -48,42 +30,25 @@ from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
 
 __all__ = [
-    "SGD",
+    *_layer_names,
     "Adam",
-    "AvgPool",
-    "AvgPool1D",
-    "AvgPool2D",
-    "BatchNorm",
     "CSVLogger",
-    "Conv",
-    "Conv1D",
-    "Conv2D",
     "CosineDecay",
-    "Dense",
-    "Dropout",
     "EarlyStopping",
-    "Flatten",
     "GradCheckResult",
     "History",
-    "Input",
     "LambdaCallback",
-    "Layer",
     "LearningRateScheduler",
     "Loss",
     "MSELoss",
-    "MaxPool",
-    "MaxPool1D",
-    "MaxPool2D",
     "ModelCheckpoint",
     "ModelFileError",
     "ProgressBar",
-    "ReLU",
     "ReduceLROnPlateau",
+    "SGD",
     "Sequential",
-    "Sigmoid",
     "SoftmaxCrossEntropy",
     "StepDecay",
-    "Tanh",
     "TerminateOnNaN",
     "Workspace",
     "__version__",
@@ -92,6 +57,7 @@ __all__ = [
     "get_registered_name",
     "gradcheck",
     "initializers",
+    "layers",
     "load_model",
     "losses",
     "metrics",

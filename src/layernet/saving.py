@@ -222,7 +222,22 @@ def _is_json_value(v: Any) -> bool:
         return True
     if isinstance(v, list):
         return all(_is_json_value(x) for x in v)
+    if isinstance(v, dict):  # nested layer specs, serialised objects (initializers)
+        return all(isinstance(k, str) and _is_json_value(x) for k, x in v.items())
     return False
+
+
+def _is_spec(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"class_name", "config"}
+
+
+def _nested(v: Any, where: str, custom: dict[str, type]) -> Any:
+    """Instantiate the inner layers a container's config names (as specs), checked alike."""
+    if _is_spec(v):
+        return _instantiate(v, where, custom, Layer)
+    if isinstance(v, list) and v and all(_is_spec(x) for x in v):
+        return [_instantiate(x, where, custom, Layer) for x in v]
+    return v
 
 
 def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> Any:
@@ -247,7 +262,9 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
             f"for your own, or decorate it with register_serializable)."
         )
     name = cls.__name__
-    config = spec["config"]
+    # arguments renamed since the file was written (e.g. Conv's `dilation`)
+    renamed = getattr(cls, "renamed_arguments", {})
+    config = {renamed.get(k, k): v for k, v in spec["config"].items()}
     params = inspect.signature(cls.__init__).parameters
     allowed = set(params) - {"self"}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -257,13 +274,39 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
         raise ModelFileError(
             f"load: {where}: invalid arguments for {name}: {sorted(extra) or config!r:.300}."
         )
+    config = {k: _nested(v, where, custom) for k, v in config.items()}
     try:
         return cls.from_config(config)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
 
 
+def layer_from_spec(spec: Any, custom_objects: dict[str, type] | None = None) -> Layer:
+    """A layer from ``{"class_name": ..., "config": ...}`` with the checks of :func:`load_model`.
+
+    Only layernet's own layer classes, or those in ``custom_objects``, are built;
+    nested specs (the inner layers of containers) are built the same way.
+    """
+    return _instantiate(spec, "layer config", dict(custom_objects or {}), Layer)
+
+
+def _renamed_weights(model: Sequential, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Map weight names of earlier versions (Conv's and Dense's ``W``/``b``) to today's."""
+    out = {}
+    for key, a in arrays.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "layers" and parts[1].isdigit():
+            i = int(parts[1])
+            if i < len(model.layers):
+                new = getattr(model.layers[i], "renamed_weights", {}).get(parts[2])
+                if new is not None and f"layers.{i}.{new}" not in arrays:
+                    key = f"layers.{i}.{new}"
+        out[key] = a
+    return out
+
+
 def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> None:
+    arrays = _renamed_weights(model, arrays)
     expected = {
         f"layers.{i}.{k}": p
         for i, layer in enumerate(model.layers)
