@@ -22,6 +22,7 @@ from ._validation import (
     snake_case,
 )
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
+from .metrics import check_sample_weight
 
 
 class Loss:
@@ -193,8 +194,6 @@ class Loss:
     def _compute(self, x: np.ndarray, t: np.ndarray, sample_weight: Any) -> tuple[float, Any]:
         if sample_weight is None:
             return self.compute_loss(x, t)
-        from .metrics import check_sample_weight
-
         w = check_sample_weight(sample_weight, len(x), self.owner).astype(self.dtype, copy=False)
         return self.compute_loss(x, t, sample_weight=w)
 

@@ -283,7 +283,7 @@ class Accuracy(Metric):
     def _values(self, y_pred, y_true):
         k = y_pred.shape[-1] if y_pred.ndim > 1 else 1
         if y_pred.ndim == 1 or k == 1:
-            return BinaryAccuracy._values(BinaryAccuracy(), y_pred, y_true)
+            return BinaryAccuracy()._values(y_pred, y_true)
         if y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
             return SparseCategoricalAccuracy()._values(y_pred, y_true)
         return CategoricalAccuracy()._values(y_pred, y_true)
