@@ -309,3 +309,16 @@ def test_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_pa
     with pytest.raises(FileNotFoundError, match=r"ModelCheckpoint: the folder .*missing"):
         model.fit(x, y, callbacks=[cb], verbose=0)
     assert_no_step(model, None)
+
+
+def test_targets_overflowing_the_model_dtype_are_reported_as_overflow():
+    model = ln.Sequential([ln.Dense(2, seed=0)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((4, 3)), np.ones((4, 2))
+    y[1, 1] = 1e300
+    with pytest.raises(ValueError, match=r"`y` .*`target` has 1 value\(s\) too large for float32"):
+        model.fit(x, y, verbose=0)
+    assert model.optimizer.iterations == 0
+    model.compile("sgd", "softmax_cross_entropy")
+    with pytest.raises(ValueError, match=r"probability vectors"):
+        model.fit(x, y, verbose=0)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from . import registry
-from ._validation import as_array, check_positive_int, resolve_dtype, shape_str
+from ._validation import as_array, cast_checked, check_positive_int, resolve_dtype, shape_str
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
 
 
@@ -263,7 +263,7 @@ class MSELoss(Loss):
                 f"{self.owner}: expected target of shape {shape_str(x.shape)} (the prediction's "
                 f"shape; nothing is broadcast), got shape {shape_str(t.shape)}."
             )
-        return t.astype(self.dtype, copy=False)
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def compute_loss(self, x, t):
         diff = x - t
@@ -336,7 +336,8 @@ class SoftmaxCrossEntropy(Loss):
                 )
             return labels.astype(np.intp, copy=False)
         if t.shape == (n, k):
-            t = t.astype(self.dtype, copy=False)
+            with np.errstate(over="ignore", invalid="ignore"):  # judged just below
+                t = t.astype(self.dtype, copy=False)
             if (
                 not np.all(np.isfinite(t))
                 or np.any(t < 0)
