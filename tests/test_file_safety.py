@@ -431,7 +431,8 @@ def test_leftovers_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
     elsewhere = tmp_path / ".m.npz.layernet-0badc0de-999999999-0000.tmp"  # another machine
     other = tmp_path / f".other.npz.layernet-{_HOST}-999999999-0000.tmp"
     old = tmp_path / ".m.npz.layernet-0badc0de-1-0000.tmp"
-    for p in (dead, live, elsewhere, other, old):
+    legacy = tmp_path / ".m.npz.k2j_x9qa.tmp"  # what earlier versions left behind
+    for p in (dead, live, elsewhere, other, old, legacy):
         p.write_bytes(b"x")
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     small_model().save(path)
