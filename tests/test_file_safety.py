@@ -564,3 +564,26 @@ def test_a_large_zip_directory_is_refused_before_zipfile_parses_it(tmp_path, mon
     monkeypatch.setattr(saving, "MAX_DIRECTORY_BYTES", 10_000)
     with pytest.raises(ModelFileError, match=r"zip directory of 1 members and \d+ bytes, above"):
         ln.load_model(path)
+
+
+@pytest.mark.parametrize("fallback", ["no anonymous files", "linking refused"])
+def test_saves_without_anonymous_files_or_links_still_replace_atomically(
+    tmp_path, monkeypatch, fallback
+):
+    import layernet.saving as saving
+
+    if fallback == "no anonymous files":
+        monkeypatch.setattr(saving, "_anonymous_file", lambda folder: None)
+    else:
+
+        def refuse(*args, **kwargs):
+            raise PermissionError("linking refused")
+
+        monkeypatch.setattr(saving.os, "link", refuse)
+    path = tmp_path / "m.npz"
+    model = small_model()
+    model.save(path)
+    model.layers[0].params["kernel"][...] = 7.0
+    model.save(path)
+    assert signature(ln.load_model(path)) == signature(model)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
