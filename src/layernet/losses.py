@@ -16,7 +16,6 @@ from . import registry
 from ._validation import (
     as_array,
     cast_checked,
-    check_finite,
     check_positive_int,
     resolve_dtype,
     shape_str,
@@ -486,9 +485,7 @@ class _ElementwiseLoss(Loss):
                     f"{self.owner}: expected target of shape {shape_str(x.shape)} (the "
                     f"prediction's shape), got shape {shape_str(t.shape)}."
                 )
-        t = t.astype(self.dtype, copy=False)
-        check_finite(t, self.owner, "target")
-        return t
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def _reduce(self, values: np.ndarray, grad: np.ndarray, sample_weight):
         """Mean over all entries of ``values`` (weighted per sample); ``grad`` scaled to match."""
@@ -748,9 +745,7 @@ class CategoricalCrossentropy(_CrossentropyLoss):
                 f"{shape_str(x.shape)} (the prediction's shape), got shape "
                 f"{shape_str(t.shape)}.{hint}"
             )
-        t = t.astype(self.dtype, copy=False)
-        check_finite(t, self.owner, "target")
-        return t
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def compute_loss(self, x, t, sample_weight=None):
         if self.label_smoothing:
