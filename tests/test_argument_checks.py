@@ -322,3 +322,14 @@ def test_targets_overflowing_the_model_dtype_are_reported_as_overflow():
     model.compile("sgd", "softmax_cross_entropy")
     with pytest.raises(ValueError, match=r"probability vectors"):
         model.fit(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("kind", [np.float32, np.float64, float])
+def test_numpy_scalars_in_the_keras_style_classes(kind):
+    assert ln.metrics.BinaryAccuracy(threshold=kind(0.25)).threshold == 0.25
+    assert ln.LeakyReLU(kind(0.5)).negative_slope == 0.5
+    assert ln.ReduceLROnPlateau(factor=kind(0.5), patience=np.int64(2)).patience == 2
+    with pytest.raises(ValueError, match=r"`threshold`: expected a finite number"):
+        ln.metrics.BinaryAccuracy(threshold=kind("nan"))
+    with pytest.raises(ValueError, match=r"`factor`: expected a number in \[0, 1\)"):
+        ln.ReduceLROnPlateau(factor=kind(1.0))

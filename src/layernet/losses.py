@@ -16,6 +16,7 @@ from . import registry
 from ._validation import (
     as_array,
     cast_checked,
+    check_number,
     check_positive_int,
     resolve_dtype,
     shape_str,
@@ -460,13 +461,7 @@ def _check_bool(value: Any, arg: str, owner: str) -> bool:
 
 
 def _check_smoothing(value: Any, owner: str) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if not ok or not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"{owner}: invalid value for `label_smoothing`: expected a float in [0, 1], "
-            f"received {value!r}."
-        )
-    return float(value)
+    return check_number(value, "label_smoothing", owner, low=0, high=1)
 
 
 class _ElementwiseLoss(Loss):
