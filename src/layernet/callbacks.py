@@ -492,13 +492,7 @@ class LearningRateScheduler(Callback):
 
 
 def _check_number(value: Any, arg: str, owner: str, *, low: float, high: float | None = None):
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and value >= low and (high is None or value < high):
-        return float(value)
-    bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-    raise ValueError(
-        f"{owner}: invalid value for `{arg}`: expected a number {bound}, received {value!r}."
-    )
+    return check_number(value, arg, owner, low=low, high=high, high_open=high is not None)
 
 
 class ReduceLROnPlateau(Callback):
@@ -561,12 +555,11 @@ class ReduceLROnPlateau(Callback):
     ) -> None:
         owner = "ReduceLROnPlateau"
         self.factor = _check_number(factor, "factor", owner, low=0.0, high=1.0)
-        for arg, value in (("patience", patience), ("cooldown", cooldown), ("verbose", verbose)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(
-                    f"{owner}: invalid value for `{arg}`: expected an int >= 0, received {value!r}."
-                )
-        self.monitor = monitor
+        patience, cooldown, verbose = (
+            check_int(v, arg, owner, minimum=0)
+            for arg, v in (("patience", patience), ("cooldown", cooldown), ("verbose", verbose))
+        )
+        self.monitor = _check_monitor(monitor, owner)
         self.patience = patience
         self.verbose = verbose
         self.cooldown = cooldown

@@ -15,7 +15,8 @@ import numpy as np
 from . import registry
 from ._validation import (
     as_array,
-    check_finite,
+    cast_checked,
+    check_number,
     check_positive_int,
     resolve_dtype,
     shape_str,
@@ -331,7 +332,7 @@ class MSELoss(Loss):
                 f"{self.owner}: expected target of shape {shape_str(x.shape)} (the prediction's "
                 f"shape; nothing is broadcast), got shape {shape_str(t.shape)}."
             )
-        return t.astype(self.dtype, copy=False)
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def compute_loss(self, x, t, sample_weight=None):
         diff = x - t
@@ -414,7 +415,8 @@ class SoftmaxCrossEntropy(Loss):
                 )
             return labels.astype(np.intp, copy=False)
         if t.shape == (n, k):
-            t = t.astype(self.dtype, copy=False)
+            with np.errstate(over="ignore", invalid="ignore"):  # judged just below
+                t = t.astype(self.dtype, copy=False)
             if (
                 not np.all(np.isfinite(t))
                 or np.any(t < 0)
@@ -482,13 +484,7 @@ def _check_bool(value: Any, arg: str, owner: str) -> bool:
 
 
 def _check_smoothing(value: Any, owner: str) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if not ok or not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"{owner}: invalid value for `label_smoothing`: expected a float in [0, 1], "
-            f"received {value!r}."
-        )
-    return float(value)
+    return check_number(value, "label_smoothing", owner, low=0, high=1)
 
 
 class _ElementwiseLoss(Loss):
@@ -507,9 +503,7 @@ class _ElementwiseLoss(Loss):
                     f"{self.owner}: expected target of shape {shape_str(x.shape)} (the "
                     f"prediction's shape), got shape {shape_str(t.shape)}."
                 )
-        t = t.astype(self.dtype, copy=False)
-        check_finite(t, self.owner, "target")
-        return t
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def _reduce(self, values: np.ndarray, grad: np.ndarray, sample_weight):
         """Mean over all entries of ``values`` (weighted per sample); ``grad`` scaled to match."""
@@ -769,9 +763,7 @@ class CategoricalCrossentropy(_CrossentropyLoss):
                 f"{shape_str(x.shape)} (the prediction's shape), got shape "
                 f"{shape_str(t.shape)}.{hint}"
             )
-        t = t.astype(self.dtype, copy=False)
-        check_finite(t, self.owner, "target")
-        return t
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def compute_loss(self, x, t, sample_weight=None):
         if self.label_smoothing:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_array, check_finite, is_int, shape_str
+from ._validation import as_array, check_finite, check_number, is_int, shape_str
 
 
 class Metric:
@@ -237,12 +237,7 @@ class BinaryAccuracy(Metric):
     name = "binary_accuracy"
 
     def __init__(self, name: str | None = None, threshold: float = 0.5) -> None:
-        if not isinstance(threshold, int | float) or isinstance(threshold, bool):
-            raise ValueError(
-                f"BinaryAccuracy: invalid value for `threshold`: expected a float, "
-                f"received {threshold!r}."
-            )
-        self.threshold = float(threshold)
+        self.threshold = check_number(threshold, "threshold", "BinaryAccuracy")
         super().__init__(name)
 
     def get_config(self) -> dict[str, Any]:

@@ -113,8 +113,8 @@ def _remove_leftovers(path: Path) -> None:
     Only names of the pattern saves use (``.<name>.layernet-<host>-<pid>-<random>.tmp``),
     and only those of processes of this machine that no longer run: a save in
     progress elsewhere keeps its file. Files from other machines (a shared folder)
-    and of the older pattern (``.<name>.<random>.tmp``) are removed once they are
-    ten minutes old.
+    are removed once they are ten minutes old, files of the pattern earlier versions
+    used (``.<name>.<8 random characters>.tmp``) at once.
     """
     folder = path.parent if str(path.parent) else Path(".")
     prefix = f".{path.name}."
@@ -137,7 +137,7 @@ def _remove_leftovers(path: Path) -> None:
             here = host == _HOST and pid.isdigit()
             stale = old or (here and not _pid_alive(int(pid)))
         elif len(middle) == 8 and middle.replace("_", "").isalnum():
-            stale = old
+            stale = True  # the pattern of layernet versions before anonymous files
         if stale:
             with contextlib.suppress(OSError):
                 os.unlink(folder / name)

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from .._validation import check_bool, is_int, shape_str
+from .._validation import check_bool, check_number, is_int, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
@@ -475,17 +475,7 @@ class _FnLayer(Layer):
 
 
 def _check_number(value: Any, arg: str, owner: str, *, minimum: float | None = None) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating | np.integer)
-        or not np.isfinite(value)
-        or (minimum is not None and value < minimum)
-    ):
-        bound = "a finite number" if minimum is None else f"a finite number >= {minimum}"
-        raise ValueError(
-            f"{owner}: invalid value for `{arg}`: expected {bound}, received {value!r}."
-        )
-    return float(value)
+    return check_number(value, arg, owner, low=minimum)
 
 
 class Softmax(_FnLayer):
