@@ -110,6 +110,21 @@ class Initializer:
     key: ClassVar[str] = ""
 
     def sample(self, shape: tuple[int, ...], fan_in: int, fan_out: int, rng) -> np.ndarray:
+        """Draw the values: an array of ``shape`` (any float dtype; the call casts it).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Shape of the parameter.
+        fan_in, fan_out : int
+            The parameter's fans (see the module's description).
+        rng : numpy.random.Generator
+            The generator to draw from (the layer's seeded one).
+
+        Returns
+        -------
+        ndarray
+        """
         raise NotImplementedError
 
     def __call__(
@@ -123,6 +138,7 @@ class Initializer:
         return np.ascontiguousarray(self.sample(tuple(shape), fan_in, fan_out, rng), dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON values) that rebuild this initialiser."""
         return {}
 
     def __eq__(self, other: object) -> bool:
