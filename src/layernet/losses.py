@@ -264,7 +264,7 @@ class MSELoss(Loss):
     mse_loss(x, t, reduction="sum") / N`` equals this loss.) The target must have
     exactly the prediction's shape: nothing is broadcast.
 
-    **Keras's** ``"mse"`` **is a different loss**: :class:`MeanSquaredError`
+    **Keras's** ``"mse"`` **is a different loss**: :class:`~layernet.losses.MeanSquaredError`
     averages the squared error over all :math:`K` entries of a sample and has no
     :math:`\tfrac12`, so for :math:`K` outputs per sample
 
