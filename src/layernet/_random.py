@@ -40,7 +40,7 @@ def set_seed(seed: int | None) -> None:
     >>> ln.set_seed(0)
     >>> again = ln.Dense(3)
     >>> again.build((None, 2))
-    >>> bool((first.params["W"] == again.params["W"]).all())
+    >>> bool((first.params["kernel"] == again.params["kernel"]).all())
     True
     """
     global _root

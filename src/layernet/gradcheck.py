@@ -166,7 +166,7 @@ class GradCheckResult:
     >>> result.passed, result.max_error < 1e-8
     (True, True)
     >>> sorted(result.errors)[:2]
-    ['J^T g = backward_input[fc]', 'J^T g = backward_params[fc.W]']
+    ['J^T g = backward_input[fc]', 'J^T g = backward_params[fc.bias]']
     >>> ln.GradCheckResult({"dz/dx": 3e-4}, tol=1e-6).passed
     False
     """

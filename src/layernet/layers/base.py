@@ -119,9 +119,9 @@ class Layer:
     False
     >>> y = layer.forward(np.ones((4, 3)))      # builds itself on the first call
     >>> layer.input_shape, sorted(layer.params), y.shape
-    ((None, 3), ['W', 'b'], (4, 2))
+    ((None, 3), ['bias', 'kernel'], (4, 2))
     >>> dx = layer.backward_input(np.ones_like(y))        # ∂z/∂X for z = ΣY
-    >>> layer.backward_params(np.ones_like(y))["b"]       # ∂z/∂b, added to grads
+    >>> layer.backward_params(np.ones_like(y))["bias"]    # ∂z/∂b, added to grads
     array([4., 4.])
     >>> layer.jacobian_input(np.ones((1, 3))).shape       # ∂vec(Y)/∂vec(X)ᵀ
     (2, 3)
@@ -576,7 +576,7 @@ class Layer:
         Raises
         ------
         ValueError
-            ``<Kind> '<name>': jacobian_params['W'] would have R x C = ... entries,
+            ``<Kind> '<name>': jacobian_params['kernel'] would have R x C = ... entries,
             above max_entries=...``, or an input the layer cannot take.
         TypeError
             If ``x`` is not a real numeric array.
