@@ -576,7 +576,7 @@ class MeanSquaredError(_ElementwiseLoss):
     ValueError
         a target whose shape is not the prediction's (``expected target of shape
         ... (the prediction's shape), got shape ...``), an invalid
-        ``reduction``, ``name`` or ``dtype``; and the errors of
+        ``name`` or ``dtype``; and the errors of
         :class:`~layernet.Loss` (``dz``, backward before forward).
     RuntimeError
         ``backward_input`` before any ``forward``.
@@ -632,8 +632,8 @@ class MeanAbsoluteError(_ElementwiseLoss):
     Raises
     ------
     ValueError
-        a target whose shape is not the prediction's, an invalid ``reduction``,
-        ``name`` or ``dtype``; and the errors of :class:`~layernet.Loss`
+        a target whose shape is not the prediction's, an invalid ``name`` or
+        ``dtype``; and the errors of :class:`~layernet.Loss`
         (``dz``, backward before forward).
     RuntimeError
         ``backward_input`` before any ``forward``.
