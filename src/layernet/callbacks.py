@@ -782,11 +782,22 @@ class CSVLogger(Callback):
     Parameters
     ----------
     filename : str or os.PathLike
+        The CSV file to write.
     separator : str, default ","
         A single character.
     append : bool, default False
         Append to an existing file (writing the header only if it is empty)
         instead of overwriting it.
+
+    Raises
+    ------
+    TypeError
+        ``CSVLogger: expected `filename` to be a path, received ...``
+    ValueError
+        ``CSVLogger: invalid value for `separator`: expected one character,
+        ...`` or ``invalid value for `append`: expected a bool, ...``.
+    OSError
+        When ``fit`` starts and the file cannot be opened for writing.
 
     Examples
     --------
