@@ -686,8 +686,8 @@ class ReduceLROnPlateau(Callback):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])
     >>> model.compile(ln.SGD(0.1), "mse")
     >>> cb = ln.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
@@ -802,8 +802,8 @@ class CSVLogger(Callback):
     Examples
     --------
     >>> import os, tempfile
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])
     >>> model.compile(ln.SGD(0.1), "mse")
@@ -883,8 +883,8 @@ class LambdaCallback(Callback):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> seen = []
     >>> cb = ln.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])

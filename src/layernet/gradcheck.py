@@ -286,8 +286,8 @@ def gradcheck(
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> chain = [ln.Conv(2, 3, dtype="float64", seed=0), ln.ReLU(dtype="float64"),
     ...          ln.Flatten(dtype="float64"), ln.MSELoss(dtype="float64")]

@@ -35,8 +35,8 @@ Keras's ``"lecun_uniform"`` is :math:`\sqrt 3` times wider.
 
 Examples
 --------
->>> import numpy as np
 >>> import layernet as ln
+>>> import numpy as np
 >>> init = ln.initializers.get("lecun_uniform", "example", "kernel_initializer")
 >>> w = init((1000, 10), 1000, 10, np.random.default_rng(0), np.dtype("float64"))
 >>> bool(np.abs(w).max() <= np.sqrt(3 / 1000))

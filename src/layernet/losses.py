@@ -64,8 +64,8 @@ class Loss:
     --------
     A loss of your own (the mean absolute error, halved):
 
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> class HalfMAE(ln.Loss):
     ...     def check_target(self, x, t):
     ...         return np.asarray(t, dtype=self.dtype).reshape(x.shape)
@@ -323,8 +323,8 @@ class MSELoss(Loss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.MSELoss(dtype="float64")
     >>> loss.forward(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]))
     2.5
@@ -420,8 +420,8 @@ class SoftmaxCrossEntropy(Loss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.SoftmaxCrossEntropy(dtype="float64")
     >>> round(loss.forward(np.zeros((1, 4)), np.array([2])), 6)   # log 4
     1.386294
@@ -603,8 +603,8 @@ class MeanSquaredError(_ElementwiseLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.MeanSquaredError(dtype="float64")
     >>> loss.forward(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]))
     2.5
@@ -656,8 +656,8 @@ class MeanAbsoluteError(_ElementwiseLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.MeanAbsoluteError(dtype="float64")
     >>> loss.forward(np.array([[1.0, -3.0]]), np.array([[0.0, 0.0]]))
     2.0
@@ -816,8 +816,8 @@ class CategoricalCrossentropy(_CrossentropyLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.CategoricalCrossentropy(dtype="float64")
     >>> round(loss.forward(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]])), 6)  # -log 0.75
     0.287682
@@ -900,8 +900,8 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.SparseCategoricalCrossentropy(dtype="float64")
     >>> round(loss.forward(np.array([[0.25, 0.75]]), np.array([1])), 6)  # -log 0.75
     0.287682
@@ -999,8 +999,8 @@ class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.BinaryCrossentropy(dtype="float64")
     >>> round(loss.forward(np.array([[0.8], [0.4]]), np.array([1, 0])), 6)
     0.366985

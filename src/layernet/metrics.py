@@ -59,8 +59,8 @@ class Metric:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.MeanAbsoluteError()
     >>> m.update_state(np.array([[0.0], [0.0]]), np.array([[1.0], [3.0]]), sample_weight=[1, 3])
     >>> m.result()
@@ -197,8 +197,8 @@ class CategoricalAccuracy(Metric):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.CategoricalAccuracy()
     >>> m.update(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([[0, 1], [0, 1]]))
     >>> m.result()
@@ -227,8 +227,8 @@ class SparseCategoricalAccuracy(Metric):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.SparseCategoricalAccuracy()
     >>> m.update(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
     >>> m.result()
@@ -263,8 +263,8 @@ class BinaryAccuracy(Metric):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.BinaryAccuracy()
     >>> m.update(np.array([[0.98], [1.0], [0.0], [0.6]]), np.array([[1], [1], [0], [0]]))
     >>> m.result()
@@ -318,8 +318,8 @@ class Accuracy(Metric):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.Accuracy()
     >>> m.update(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
     >>> m.result()
@@ -372,8 +372,8 @@ class TopKCategoricalAccuracy(Metric):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.TopKCategoricalAccuracy(k=2)
     >>> m.update(np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]]), np.array([[0, 1, 0], [0, 0, 1]]))
     >>> m.result()
@@ -414,8 +414,8 @@ class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.SparseTopKCategoricalAccuracy(k=1)
     >>> m.update(np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]]), np.array([0, 1]))
     >>> m.result()
@@ -455,8 +455,8 @@ class MeanSquaredError(Metric):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.MeanSquaredError()
     >>> m.update(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]))
     >>> m.result()
@@ -486,8 +486,8 @@ class MeanAbsoluteError(Metric):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.MeanAbsoluteError()
     >>> m.update(np.array([[1.0, -3.0]]), np.array([[0.0, 0.0]]))
     >>> m.result()

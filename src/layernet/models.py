@@ -89,8 +89,8 @@ class Sequential:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(8, seed=0), ln.ReLU(), ln.Dense(3, seed=1)])
     >>> model.compile(ln.SGD(learning_rate=0.1), "softmax_cross_entropy", ["accuracy"])
     >>> rng = np.random.default_rng(0)

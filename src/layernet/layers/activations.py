@@ -100,8 +100,8 @@ class ReLU(_Elementwise):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> relu = ln.ReLU(dtype="float64")
     >>> relu.forward(np.array([[-1.0, 0.0, 2.0]]))
     array([[0., 0., 2.]])
@@ -172,8 +172,8 @@ class Sigmoid(_Elementwise):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Sigmoid(dtype="float64").forward(np.array([[0.0]]))
     array([[0.5]])
     """
@@ -231,8 +231,8 @@ class Tanh(_Elementwise):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Tanh(dtype="float64").forward(np.array([[0.0]]))
     array([[0.]])
     """
@@ -620,8 +620,8 @@ class Softmax(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> sm = ln.Softmax(dtype="float64")
     >>> sm.forward(np.array([[0.0, np.log(3.0)]]))
     array([[0.25, 0.75]])
@@ -710,8 +710,8 @@ class LeakyReLU(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.LeakyReLU(dtype="float64").forward(np.array([[-2.0, 3.0]]))
     array([[-0.6,  3. ]])
     """
@@ -781,8 +781,8 @@ class ELU(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.ELU(dtype="float64").forward(np.array([[0.0, 2.0]]))
     array([[0., 2.]])
     """
@@ -862,8 +862,8 @@ class GELU(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.GELU(dtype="float64").forward(np.array([[0.0, 1.0]])).round(6)
     array([[0.      , 0.841345]])
     """
@@ -930,8 +930,8 @@ class Softplus(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Softplus(dtype="float64").forward(np.array([[0.0]]))
     array([[0.69314718]])
     """
@@ -1018,8 +1018,8 @@ class Activation(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Activation("relu", dtype="float64").forward(np.array([[-1.0, 2.0]]))
     array([[0., 2.]])
     >>> ln.Activation("softmax", dtype="float64").forward(np.zeros((1, 4)))

@@ -179,8 +179,8 @@ class ConvTranspose(Layer):
     --------
     Stride 2 with a (1, 1) kernel spreads each input over two outputs:
 
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> up = ln.Conv1DTranspose(1, 2, strides=2, use_bias=False, dtype="float64")
     >>> up.build((None, 3, 1))
     >>> up.params["kernel"][:] = 1.0

@@ -62,8 +62,8 @@ class Flatten(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Flatten().forward(np.zeros((2, 5, 3))).shape
     (2, 15)
     """
@@ -171,8 +171,8 @@ class Reshape(_Rearrange):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Reshape((3, -1)).forward(np.zeros((2, 12))).shape
     (2, 3, 4)
     >>> ln.Reshape((2, 6)).output_shape((None, 3, 4))
@@ -342,8 +342,8 @@ class ZeroPadding1D(_ZeroPadding):
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.ZeroPadding1D((1, 2), dtype="float64").forward(np.ones((1, 2, 1)))[0, :, 0]
     array([0., 1., 1., 0., 0.])
     """
@@ -406,8 +406,8 @@ class ZeroPadding2D(_ZeroPadding):
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.ZeroPadding2D(((1, 0), (0, 2))).output_shape((None, 3, 3, 4))
     (None, 4, 5, 4)
     """
@@ -599,8 +599,8 @@ class UpSampling1D(_UpSampling):
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.UpSampling1D(2, dtype="float64").forward(np.array([[[1.0], [2.0]]]))[0, :, 0]
     array([1., 1., 2., 2.])
     """
@@ -667,8 +667,8 @@ class UpSampling2D(_UpSampling):
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> x = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
     >>> ln.UpSampling2D((1, 2), dtype="float64").forward(x)[0, :, :, 0]
     array([[1., 1., 2., 2.],
