@@ -88,18 +88,41 @@ def test_dense_activation_values_and_explicit_jacobians(rng):
     assert ln.Dense(2, activation="linear").activation is None
 
 
-def test_activation_argument_output_is_fresh_in_a_model(rng):
-    """A Dense with tanh followed by an in-place ReLU: training still matches the layer API."""
+@pytest.mark.parametrize("act", ["tanh", "softmax", "sigmoid"])
+def test_activation_argument_output_is_fresh_in_a_model(act, rng):
+    """Dense(activation) -> in-place ReLU -> Dense: fit's step equals the public layer API.
+
+    The activation keeps its output for backward; the in-place ReLU behind it must
+    not overwrite that copy.
+    """
     x = rng.standard_normal((8, 4))
     y = rng.integers(0, 3, 8)
-    model = ln.Sequential(
-        [ln.Dense(6, activation="tanh", seed=1), ln.ReLU(), ln.Dense(3, activation="sigmoid")]
-    )
-    model.compile(ln.SGD(0.1), ln.SoftmaxCrossEntropy())
-    before = [layer.get_config() for layer in model.layers]
-    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
-    assert np.isfinite(history.history["loss"]).all()
-    assert [layer.get_config() for layer in model.layers] == before
+
+    def make():
+        return [
+            ln.Dense(6, activation=act, seed=1, **F64),
+            ln.ReLU(**F64),
+            ln.Dense(3, seed=2, **F64),
+        ]
+
+    model = ln.Sequential(make())
+    model.compile(ln.SGD(0.1), ln.SoftmaxCrossEntropy(**F64))
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+
+    chain, loss = make(), ln.SoftmaxCrossEntropy(**F64)
+    h = x
+    for layer in chain:
+        h = layer.forward(h, training=True)
+    loss.forward(h, y)
+    g = loss.backward_input()
+    for layer in reversed(chain):
+        grads = layer.backward_params(g)
+        g = layer.backward_input(g)
+        for k, v in grads.items():
+            layer.params[k] -= 0.1 * v
+    for trained, manual in zip(model.layers, chain, strict=True):
+        for k in manual.params:
+            np.testing.assert_allclose(trained.params[k], manual.params[k], rtol=1e-12)
 
 
 # ------------------------------------------------------------------------- conv arguments
@@ -208,12 +231,14 @@ def test_keras_conv_torch_groups_and_causal_oracle(rng):
     np.testing.assert_allclose(grads["bias"], bt.grad.numpy(), **tol)
 
 
-@given(groups=st.sampled_from([1, 2, 3]), seed=st.integers(0, 999))
+@given(groups=st.sampled_from([1, 2, 3, "depthwise"]), seed=st.integers(0, 999))
 def test_grouped_conv2d_matches_torch(groups, seed):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((2, 6, 5, 3 * groups))
+    channels = 3 * groups if groups != "depthwise" else 4
+    groups = 4 if groups == "depthwise" else groups  # one channel per group
+    x = rng.standard_normal((2, 6, 5, channels))
     conv = ln.Conv2D(
         2 * groups, (3, 2), strides=(2, 1), groups=groups, activation="softmax", seed=seed, **F64
     )
