@@ -120,7 +120,7 @@ class Initializer:
         rng: np.random.Generator,
         dtype: Any,
     ) -> np.ndarray:
-        return np.asarray(self.sample(tuple(shape), fan_in, fan_out, rng)).astype(dtype)
+        return np.ascontiguousarray(self.sample(tuple(shape), fan_in, fan_out, rng), dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {}

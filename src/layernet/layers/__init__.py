@@ -49,6 +49,7 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .recurrent import GRU, Bidirectional
 from .reshape import (
     Flatten,
     Reshape,
@@ -59,10 +60,12 @@ from .reshape import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
+from .residual import Residual
 
 __all__ = [
     "ELU",
     "GELU",
+    "GRU",
     "Activation",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -73,6 +76,7 @@ __all__ = [
     "AvgPool3D",
     "BatchNorm",
     "BatchNormalization",
+    "Bidirectional",
     "Conv",
     "Conv1D",
     "Conv1DTranspose",
@@ -107,6 +111,7 @@ __all__ = [
     "MaxPooling3D",
     "ReLU",
     "Reshape",
+    "Residual",
     "Sigmoid",
     "Softmax",
     "Softplus",

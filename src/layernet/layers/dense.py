@@ -91,6 +91,7 @@ class Dense(Layer):
 
     _default_name = "dense"
     fresh_output = True
+    fresh_gradient = True
 
     #: Parameters renamed since earlier versions (old name -> new), for old model files.
     renamed_weights: ClassVar[dict[str, str]] = {"W": "kernel", "b": "bias"}

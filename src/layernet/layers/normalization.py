@@ -104,6 +104,7 @@ class BatchNorm(Layer):
 
     _default_name = "batch_norm"
     fresh_output = True
+    fresh_gradient = True
 
     #: State renamed since earlier versions (old name -> new), for old model files.
     renamed_weights: ClassVar[dict[str, str]] = {"moving_var": "moving_variance"}

@@ -201,6 +201,7 @@ class MaxPool(_Pool):
 
     _default_name = "max_pool"
     fresh_output = True
+    fresh_gradient = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
@@ -299,6 +300,7 @@ class AvgPool(_Pool):
 
     _default_name = "avg_pool"
     fresh_output = True
+    fresh_gradient = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
@@ -330,6 +332,8 @@ class MaxPool1D(MaxPool):
     """:class:`MaxPool` for inputs ``(batch, length, channels)``."""
 
     _default_name = "max_pool1d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 1
 
 
@@ -337,6 +341,8 @@ class MaxPool2D(MaxPool):
     """:class:`MaxPool` for inputs ``(batch, height, width, channels)``."""
 
     _default_name = "max_pool2d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 2
 
 
@@ -344,6 +350,8 @@ class AvgPool1D(AvgPool):
     """:class:`AvgPool` for inputs ``(batch, length, channels)``."""
 
     _default_name = "avg_pool1d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 1
 
 
@@ -351,6 +359,8 @@ class AvgPool2D(AvgPool):
     """:class:`AvgPool` for inputs ``(batch, height, width, channels)``."""
 
     _default_name = "avg_pool2d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 2
 
 
