@@ -398,3 +398,37 @@ def test_keras_script_layers_with_only_the_import_changed(rng):
     assert probs.shape == (2, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
     assert model.count_params() == 34826  # Keras's summary for this model
+
+
+# --------------------------------------------------------------------------------- ReLU
+@given(
+    max_value=st.one_of(st.none(), st.floats(0.5, 3)),
+    slope=st.floats(0, 1),
+    threshold=st.floats(0, 1),
+    seed=st.integers(0, 2**16),
+)
+def test_relu_keras_arguments_gradients(max_value, slope, threshold, seed):
+    x = np.random.default_rng(seed).standard_normal((3, 5)) * 2
+    kinks = [threshold] + ([] if max_value is None else [max_value])
+    for k in kinks:  # no derivative at the kinks: keep finite differences off them
+        x = np.where(np.abs(x - k) < 1e-3, k + 0.01, x)
+    assert_layer_gradients(lambda: ln.ReLU(max_value, slope, threshold, **F64), x)
+
+
+def test_relu_keras_arguments_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((4, 6)) * 3
+    layer = ln.ReLU(max_value=2.0, negative_slope=0.2, threshold=0.5, **F64)
+    y = layer.forward(x)
+    dy = rng.standard_normal(y.shape)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.where(xt > 0.5, torch.clamp(xt, max=2.0), 0.2 * (xt - 0.5))
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(layer.backward_input(dy), xt.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"ReLU '.*': invalid value for `max_value`"):
+        ln.ReLU(max_value=-1)
+    with pytest.raises(ValueError, match=r"invalid value for `threshold`"):
+        ln.ReLU(threshold=-0.5)
+    cfg = layer.get_config()
+    assert ln.ReLU.from_config(cfg).get_config() == cfg
