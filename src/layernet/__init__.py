@@ -6,15 +6,18 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, initializers, layers, metrics, optimizers
+from . import callbacks, datasets, initializers, layers, losses, metrics, optimizers, utils
 from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
+    CSVLogger,
     EarlyStopping,
     History,
+    LambdaCallback,
     LearningRateScheduler,
     ModelCheckpoint,
     ProgressBar,
+    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from .gradcheck import GradCheckResult, gradcheck
@@ -29,16 +32,19 @@ from .saving import ModelFileError, load_model
 __all__ = [
     *_layer_names,
     "Adam",
+    "CSVLogger",
     "CosineDecay",
     "EarlyStopping",
     "GradCheckResult",
     "History",
+    "LambdaCallback",
     "LearningRateScheduler",
     "Loss",
     "MSELoss",
     "ModelCheckpoint",
     "ModelFileError",
     "ProgressBar",
+    "ReduceLROnPlateau",
     "SGD",
     "Sequential",
     "SoftmaxCrossEntropy",
@@ -53,8 +59,10 @@ __all__ = [
     "initializers",
     "layers",
     "load_model",
+    "losses",
     "metrics",
     "optimizers",
     "register_serializable",
     "set_seed",
+    "utils",
 ]

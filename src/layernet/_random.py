@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import is_int
+
 _root = np.random.SeedSequence()
 
 
@@ -26,7 +28,7 @@ def set_seed(seed: int | None) -> None:
     >>> a = ln.Dense(3).build((None, 2)) or None
     """
     global _root
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+    if seed is not None and not (is_int(seed) and seed >= 0):
         raise ValueError(f"set_seed: expected a non-negative int or None, received {seed!r}.")
     _root = np.random.SeedSequence(seed)
 

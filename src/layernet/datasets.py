@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_int, check_number
+
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -92,11 +94,7 @@ def load_mnist1d(
     >>> np.array_equal(xs, x[:, ln.datasets.spatial_permutation()])  # doctest: +SKIP
     True
     """
-    if not isinstance(num_samples, int) or num_samples < 10:
-        raise ValueError(
-            f"load_mnist1d: invalid value for `num_samples`: expected an int >= "
-            f"10, received {num_samples!r}."
-        )
+    num_samples = check_int(num_samples, "num_samples", "load_mnist1d", minimum=10)
     if not isinstance(shuffle_spatial, bool):
         raise ValueError(
             f"load_mnist1d: invalid value for `shuffle_spatial`: expected a bool, "
@@ -109,7 +107,7 @@ def load_mnist1d(
             f"load_mnist1d: invalid value for `shuffle_seed`: expected an int in "
             f"[0, 2**32), received {shuffle_seed!r}."
         )
-    d = _mnist1d(int(seed), num_samples)
+    d = _mnist1d(check_int(seed, "seed", "load_mnist1d", minimum=0), num_samples)
     x, xt = (np.asarray(d[k], dtype=np.float32)[..., None] for k in ("x", "x_test"))
     y, yt = (np.asarray(d[k], dtype=np.int64) for k in ("y", "y_test"))
     if shuffle_spatial:
@@ -132,11 +130,10 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     (x_train, y_train), (x_test, y_test)
         ``x`` of shape ``(n, 8, 8, 1)`` float32, ``y`` of shape ``(n,)`` int64.
     """
-    if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
-        raise ValueError(
-            f"load_digits: invalid value for `test_fraction`: expected a float in "
-            f"(0, 1), received {test_fraction!r}."
-        )
+    test_fraction = check_number(
+        test_fraction, "test_fraction", "load_digits", low=0, high=1, low_open=True, high_open=True
+    )
+    seed = check_int(seed, "seed", "load_digits", minimum=0)
     sk = _require("sklearn.datasets", "scikit-learn")
     bunch = sk.load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[..., None]

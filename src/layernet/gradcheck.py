@@ -33,7 +33,13 @@ import numpy as np
 from numpy.random import Generator
 
 from ._ops import Workspace
-from ._validation import as_array
+from ._validation import (
+    as_array,
+    check_bool,
+    check_int,
+    check_number,
+    check_positive_int,
+)
 from .layers.base import MAX_JACOBIAN_ENTRIES, Layer
 from .losses import Loss
 
@@ -255,6 +261,12 @@ def gradcheck(
     (True, True)
     """
     body, loss = _split_chain(layers, target)
+    eps = check_number(eps, "eps", "gradcheck", low=0, low_open=True)
+    tol = check_number(tol, "tol", "gradcheck", low=0)
+    max_entries = check_positive_int(max_entries, "max_entries", "gradcheck")
+    seed = check_int(seed, "seed", "gradcheck", minimum=0)
+    jacobians = check_bool(jacobians, "jacobians", "gradcheck")
+    training = check_bool(training, "training", "gradcheck")
     x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)  # a private copy to perturb
     snapshot = _Snapshot(body, loss)
     try:

@@ -48,8 +48,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import re
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -99,6 +102,45 @@ def _truncated_normal(shape, rng: np.random.Generator) -> np.ndarray:
     return z
 
 
+# Bytes that initialisers may still allocate (see allocation_budget), or None for no limit.
+_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "layernet_allocation_budget", default=None
+)
+
+
+class AllocationRefused(MemoryError):
+    """A layer asked for more memory than the active :func:`allocation_budget` allows."""
+
+
+@contextlib.contextmanager
+def allocation_budget(nbytes: int) -> Iterator[None]:
+    """Refuse, inside the block, initialiser allocations beyond ``nbytes`` in total.
+
+    Layers create their parameters and state through initialisers, so code that
+    must bound memory (loading a model file) caps what building a layer may
+    allocate. The check happens before anything is allocated, from the requested
+    shape and dtype.
+    """
+    token = _budget.set([int(nbytes)])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _charge(shape: Any, dtype: Any, who: str) -> None:
+    left = _budget.get()
+    if left is None:
+        return
+    need = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+    if need > left[0]:
+        raise AllocationRefused(
+            f"{who}: an array of shape {tuple(shape)} ({need:,} bytes) exceeds the "
+            f"{left[0]:,} bytes allowed here."
+        )
+    left[0] -= need
+
+
 class Initializer:
     r"""Base class: ``init(shape, fan_in, fan_out, rng, dtype)`` returns a new array.
 
@@ -120,6 +162,7 @@ class Initializer:
         rng: np.random.Generator,
         dtype: Any,
     ) -> np.ndarray:
+        _charge(shape, dtype, type(self).__name__)
         return np.ascontiguousarray(self.sample(tuple(shape), fan_in, fan_out, rng), dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:

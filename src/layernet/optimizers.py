@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_bool, check_positive_int
+from ._validation import check_bool, check_number, check_positive_int, is_real
 
 LearningRate = float | Callable[[int], float]
 
@@ -25,21 +25,9 @@ LearningRate = float | Callable[[int], float]
 def _check_number(
     value: Any, arg: str, owner: str, *, low: float = 0.0, low_open=False, high: float | None = None
 ) -> float:
-    ok = (
-        isinstance(value, int | float | np.floating | np.integer)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
+    return check_number(
+        value, arg, owner, low=low, low_open=low_open, high=high, high_open=high is not None
     )
-    if ok:
-        v = float(value)
-        ok = (v > low if low_open else v >= low) and (high is None or v < high)
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low:g}" + (f" and < {high:g}" if high else "")
-        raise ValueError(
-            f"{owner}: invalid value for `{arg}`: expected a finite number "
-            f"{bound}, received {value!r}."
-        )
-    return float(value)
 
 
 # ----------------------------------------------------------------- schedules
@@ -154,7 +142,7 @@ class Optimizer:
         """The learning rate the next step will use."""
         lr = self.learning_rate
         value = lr(self.iterations) if callable(lr) else lr
-        if not (isinstance(value, int | float | np.floating) and math.isfinite(value)):
+        if not (is_real(value) and math.isfinite(value)):
             raise ValueError(
                 f"{type(self).__name__}: the learning-rate schedule returned "
                 f"{value!r} at step {self.iterations}; expected a finite float."

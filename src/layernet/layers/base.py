@@ -29,7 +29,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import _ops, _random, registry
-from .._validation import as_array, check_bool, is_int, normalize_shape, resolve_dtype, shape_str
+from .._validation import (
+    as_array,
+    check_bool,
+    check_positive_int,
+    is_int,
+    normalize_shape,
+    resolve_dtype,
+    shape_str,
+)
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -409,6 +417,7 @@ class Layer:
         return x, y, saved
 
     def _check_jacobian_size(self, rows: int, cols: int, max_entries: int, what: str) -> None:
+        max_entries = check_positive_int(max_entries, "max_entries", f"{self.owner}: {what}")
         if rows * cols > max_entries:
             raise ValueError(
                 f"{self.owner}: {what} would have {rows} x {cols} = {rows * cols:,} entries, "

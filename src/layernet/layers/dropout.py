@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import is_int, shape_str
+from .._validation import check_number, is_int, shape_str
 from .base import Layer
 
 
@@ -83,12 +83,7 @@ class Dropout(Layer):
         seed: int | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
-            raise ValueError(
-                f"{self.owner}: invalid value for `rate`: expected a number in [0, 1), "
-                f"received {rate!r}."
-            )
-        self.rate = float(rate)
+        self.rate = check_number(rate, "rate", self.owner, low=0, high=1, high_open=True)
         if noise_shape is not None and (
             not isinstance(noise_shape, Sequence)
             or isinstance(noise_shape, str)

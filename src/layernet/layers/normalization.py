@@ -7,7 +7,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from .. import _ops, initializers
-from .._validation import check_bool, is_int, shape_str
+from .._validation import check_bool, check_number, is_int, shape_str
 from .base import Layer
 
 
@@ -128,18 +128,8 @@ class BatchNorm(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
-        for arg, value, ok in (
-            ("momentum", momentum, lambda v: 0 <= v <= 1),
-            ("epsilon", epsilon, lambda v: v >= 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
-                bound = "in [0, 1]" if arg == "momentum" else ">= 0"
-                raise ValueError(
-                    f"{o}: invalid value for `{arg}`: expected a number {bound}, "
-                    f"received {value!r}."
-                )
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = check_number(momentum, "momentum", o, low=0, high=1)
+        self.epsilon = check_number(epsilon, "epsilon", o, low=0)
         self.center = check_bool(center, "center", o)
         self.scale = check_bool(scale, "scale", o)
         if not is_int(axis):
@@ -170,6 +160,11 @@ class BatchNorm(Layer):
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
+        if shape[-1] == 0:
+            raise ValueError(
+                f"{self.owner}: expected at least one channel (last axis), got shape "
+                f"{shape_str(shape)}."
+            )
         if self.axis not in (-1, len(shape) - 1):
             raise ValueError(
                 f"{self.owner}: invalid value for `axis`: layernet is channels-last and "

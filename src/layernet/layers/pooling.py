@@ -74,6 +74,27 @@ class _Pool(Layer):
         self.strides = (
             self.pool_size if strides is None else int_tuple(strides, rank or 1, "strides", o)
         )
+        self._check_padding_fits_window()
+
+    def _check_padding_fits_window(self) -> None:
+        """Refuse explicit padding of a window's size or more (known before any input)."""
+        pad = self.padding
+        if isinstance(pad, str):
+            return
+        k = self.pool_size
+        if is_int(pad):
+            sides = [(pad, min(k))]
+        else:
+            k = k if len(k) == len(pad) else k * len(pad)
+            sides = [
+                (max(p) if isinstance(p, tuple) else p, ki) for p, ki in zip(pad, k, strict=True)
+            ]
+        if any(p >= ki for p, ki in sides):
+            raise ValueError(
+                f"{self.owner}: invalid value for `padding`: expected less than pool_size "
+                f"{self.pool_size} on each side (a window must hold at least one input "
+                f"entry), received {self.padding!r}."
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {
