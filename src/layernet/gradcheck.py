@@ -135,6 +135,16 @@ def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 0.0) -> float:
 class GradCheckResult:
     """What :func:`gradcheck` measured: one relative error per check.
 
+    :func:`gradcheck` returns it; ``print(result)`` shows a table of the checks
+    and the verdict. You rarely construct one yourself.
+
+    Parameters
+    ----------
+    errors : dict of str to float, default {}
+        Check name to relative error.
+    tol : float, default 1e-6
+        The tolerance that :attr:`passed` applies.
+
     Attributes
     ----------
     errors : dict of str to float
@@ -146,6 +156,19 @@ class GradCheckResult:
         (dz/d dense_1.W)"``; any problem fails the check.
     tol : float
         The tolerance that :attr:`passed` applies.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> layer = ln.Dense(2, dtype="float64", seed=0, name="fc")
+    >>> result = ln.gradcheck(layer, np.ones((3, 4)))
+    >>> result.passed, result.max_error < 1e-8
+    (True, True)
+    >>> sorted(result.errors)[:2]
+    ['J^T g = backward_input[fc]', 'J^T g = backward_params[fc.bias]']
+    >>> ln.GradCheckResult({"dz/dx": 3e-4}, tol=1e-6).passed
+    False
     """
 
     errors: dict[str, float] = field(default_factory=dict)

@@ -94,11 +94,37 @@ class Layer:
         Set by a model around its training steps for layers whose class declares
         ``in_place``; see :meth:`declares`.
 
+    Raises
+    ------
+    ValueError
+        At construction: ``<Kind>: invalid value for `name`: expected a non-empty
+        str, ...``, the same form for ``dtype`` (``'float32'`` or ``'float64'``),
+        ``seed`` (a non-negative int or None) and ``trainable`` (a bool). The
+        methods list what they raise.
+
     Notes
     -----
     ``vec`` is C-order flattening throughout: for ``Y`` of shape ``(N, L, C)``,
     entry ``Y[n, l, c]`` is ``vec(Y)[(n*L + l)*C + c]``. The Jacobians cover the
     whole batch, so their shapes are ``(Y.size, X.size)`` and ``(Y.size, θ.size)``.
+
+    Examples
+    --------
+    Every layer has this interface; here a :class:`Dense` layer:
+
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> layer = ln.Dense(2, dtype="float64", seed=0)
+    >>> layer.built
+    False
+    >>> y = layer.forward(np.ones((4, 3)))      # builds itself on the first call
+    >>> layer.input_shape, sorted(layer.params), y.shape
+    ((None, 3), ['bias', 'kernel'], (4, 2))
+    >>> dx = layer.backward_input(np.ones_like(y))        # ∂z/∂X for z = ΣY
+    >>> layer.backward_params(np.ones_like(y))["bias"]    # ∂z/∂b, added to grads
+    array([4., 4.])
+    >>> layer.jacobian_input(np.ones((1, 3))).shape       # ∂vec(Y)/∂vec(X)ᵀ
+    (2, 3)
     """
 
     _default_name: ClassVar[str] = "layer"
@@ -263,6 +289,15 @@ class Layer:
         Returns
         -------
         tuple of int or None
+            The output shape, batch entry passed through.
+
+        Raises
+        ------
+        ValueError
+            If ``input_shape`` is not a tuple of non-negative ints (``None``
+            allowed), or the layer cannot take it (wrong number of dims, a
+            last axis other than the built one, a window larger than the input);
+            the message names the layer and shows the shape.
         """
         shape = self._normalize_shape(input_shape)
         self.check_input_shape(shape)
@@ -283,6 +318,11 @@ class Layer:
         rng : numpy.random.Generator, optional
             Generator for the initial values. By default one seeded with the
             layer's ``seed``, or drawn from the global seed when that is ``None``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`output_shape`, for a shape the layer cannot take.
         """
         shape = self._normalize_shape(input_shape)
         self.built = False
@@ -335,6 +375,14 @@ class Layer:
         -------
         ndarray
             The output; its shape is ``output_shape(x.shape)``.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a real numeric array (``<Kind> '<name>': expected
+            `input` to be a real numeric array, ...``).
+        ValueError
+            If the layer cannot take inputs of ``x.shape`` (see :meth:`output_shape`).
         """
         x = self._prepare_input(x)
         y, saved = self.compute_forward(x, bool(training))
@@ -371,6 +419,18 @@ class Layer:
         -------
         ndarray
             Gradient with respect to the last forward's input, same shape.
+
+        Raises
+        ------
+        RuntimeError
+            ``<Kind> '<name>': backward called before forward; ...`` when no
+            :meth:`forward` ran since the layer was built (or since
+            :meth:`clear_saved`).
+        ValueError
+            ``expected `dy` of shape ... (the shape of the last output), got
+            shape ...``.
+        TypeError
+            If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
         return self.compute_backward_input(dy, self.saved)
@@ -380,6 +440,28 @@ class Layer:
 
         The returned arrays have the names and shapes of :attr:`params`; they
         are also added into :attr:`grads` (use :meth:`zero_grad` to reset).
+
+        Parameters
+        ----------
+        dy : ndarray
+            Gradient of the scalar objective with respect to the last output,
+            same shape as that output.
+
+        Returns
+        -------
+        dict of str to ndarray
+            :math:`\partial z/\partial\theta` by parameter name (empty for a
+            layer without parameters).
+
+        Raises
+        ------
+        RuntimeError
+            When no :meth:`forward` ran since the layer was built (or since
+            :meth:`clear_saved`).
+        ValueError
+            If ``dy`` does not have the shape of the last output.
+        TypeError
+            If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
         grads = self.compute_backward_params(dy, self.saved)
@@ -454,6 +536,16 @@ class Layer:
         Returns
         -------
         ndarray of shape (Y.size, X.size)
+            Row ``k`` holds the derivatives of ``vec(Y)[k]``.
+
+        Raises
+        ------
+        ValueError
+            ``<Kind> '<name>': jacobian_input would have R x C = ... entries,
+            above max_entries=...`` for large inputs, or an input the layer
+            cannot take (see :meth:`output_shape`).
+        TypeError
+            If ``x`` is not a real numeric array.
         """
         x, y, saved = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
@@ -478,6 +570,16 @@ class Layer:
         Returns
         -------
         dict of str to ndarray
+            One ``(Y.size, θ.size)`` matrix per parameter name; empty for a
+            layer without parameters.
+
+        Raises
+        ------
+        ValueError
+            ``<Kind> '<name>': jacobian_params['kernel'] would have R x C = ... entries,
+            above max_entries=...``, or an input the layer cannot take.
+        TypeError
+            If ``x`` is not a real numeric array.
         """
         x, y, saved = self._jacobian_setup(x)
         for k, p in self.params.items():

@@ -22,6 +22,12 @@ class BatchNormSaved(NamedTuple):
 class BatchNorm(Layer):
     r"""Batch normalisation (Ioffe & Szegedy, 2015) of each channel (the last axis).
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, ..., channels)`` with at least two dims; the output has the
+    same shape. Statistics are taken per channel over every other axis (the
+    batch and all positions).
+
     Parameters
     ----------
     axis : int, default -1
@@ -38,11 +44,20 @@ class BatchNorm(Layer):
         Learn an offset ``beta``.
     scale : bool, default True
         Learn a factor ``gamma``.
-    beta_initializer, moving_mean_initializer : str or Initializer, default "zeros"
-    gamma_initializer, moving_variance_initializer : str or Initializer, default "ones"
-        Initial values (see :mod:`layernet.initializers`).
-    name, dtype, seed
-        See :class:`~layernet.layers.Layer`.
+    beta_initializer : str or Initializer, default "zeros"
+        Initial value of ``beta`` (see :mod:`layernet.initializers`).
+    gamma_initializer : str or Initializer, default "ones"
+        Initial value of ``gamma``.
+    moving_mean_initializer : str or Initializer, default "zeros"
+        Initial running mean.
+    moving_variance_initializer : str or Initializer, default "ones"
+        Initial running variance.
+    name : str, optional
+        Layer name (``"batch_norm_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters, the statistics and the computation.
+    seed : int, optional
+        Seed for initialisers that draw random values (the defaults are constants).
     trainable : bool, default True
         A frozen BatchNorm (``trainable=False``, also set later) runs in
         inference mode even in a training pass: it normalises with the moving
@@ -58,6 +73,21 @@ class BatchNorm(Layer):
         training forward pass and used at inference; saved in model files, never
         touched by optimisers. Files that call the variance ``"moving_var"`` (the
         earlier name) still load.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument:
+        ``BatchNorm 'batch_norm_1': invalid value for `momentum`: expected a
+        number in [0, 1), received 1.5.``; the same form for ``epsilon``
+        (>= 0), ``center``, ``scale`` and ``trainable`` (bools), ``dtype``,
+        ``name`` and ``seed``. On an input: fewer than 2 dims, or ``expected
+        input with 3 channels (last axis, as built), got shape ...``. In
+        backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -75,8 +105,12 @@ class BatchNorm(Layer):
     .. math::
 
         \frac{\partial z}{\partial x_j} = \frac{1}{m\sqrt{\sigma^2+\epsilon}}
-            \Big(m\,g_j - \sum_k g_k - \hat x_j \sum_k g_k \hat x_k\Big),\qquad
-        \frac{\partial z}{\partial \gamma} = \sum_j \frac{\partial z}{\partial y_j}\hat x_j,\qquad
+            \Big(m\,g_j - \sum_k g_k - \hat x_j \sum_k g_k \hat x_k\Big),
+
+    .. math::
+
+        \frac{\partial z}{\partial \gamma} = \sum_j \frac{\partial z}{\partial y_j}\hat x_j,
+        \qquad
         \frac{\partial z}{\partial \beta} = \sum_j \frac{\partial z}{\partial y_j}.
 
     The input Jacobian of a channel is dense in training mode,
@@ -92,8 +126,8 @@ class BatchNorm(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bn = ln.BatchNorm(epsilon=0.0, dtype="float64")
     >>> x = np.array([[1.0], [3.0]])
     >>> bn.forward(x, training=True)[:, 0]
