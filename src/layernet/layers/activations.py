@@ -16,7 +16,7 @@ from .base import MAX_JACOBIAN_ENTRIES, Layer
 class ReLUSaved(NamedTuple):
     """What :class:`ReLU` keeps for backward."""
 
-    mask: np.ndarray  #: ``X > 0``, the derivative
+    mask: np.ndarray  #: the derivative: ``X > 0``, or its values with Keras's arguments
 
 
 class OutputSaved(NamedTuple):
@@ -63,6 +63,12 @@ class ReLU(_Elementwise):
 
     Parameters
     ----------
+    max_value : float, optional
+        Keras's argument: outputs are capped at this value (``None``: no cap).
+    negative_slope : float, default 0.0
+        Keras's argument: the slope below ``threshold`` (0: the plain ramp).
+    threshold : float, default 0.0
+        Keras's argument: inputs at or below it give ``negative_slope * (x - threshold)``.
     name : str, optional
         Layer name (``"relu_<n>"`` by default); see :class:`Layer`.
     dtype : {"float32", "float64"}, default "float32"
@@ -76,7 +82,8 @@ class ReLU(_Elementwise):
     ------
     ValueError
         At construction, naming the layer and the argument: an invalid
-        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: fewer than
+        ``max_value``, ``negative_slope``, ``threshold``, ``dtype``, ``name``, ``seed``
+        or ``trainable``. On an input: fewer than
         2 dims. In backward: a ``dy`` whose shape is not the last output's.
     RuntimeError
         ``backward_input`` before any ``forward``.
@@ -85,6 +92,8 @@ class ReLU(_Elementwise):
 
     Notes
     -----
+    With the defaults,
+
     .. math::
 
         Y = \max(0, X), \qquad
@@ -98,6 +107,18 @@ class ReLU(_Elementwise):
     \operatorname{diag}(\mathbb 1[\operatorname{vec}(X) > 0])` is diagonal.
     There are no parameters.
 
+    With Keras's arguments :math:`m` (``max_value``), :math:`a` (``negative_slope``)
+    and :math:`t` (``threshold``), as Keras defines them,
+
+    .. math::
+
+        r(x) = \begin{cases} \min(x, m) & x > t\\ a\,(x - t) & x \le t\end{cases},
+        \qquad
+        r'(x) = \begin{cases} \mathbb 1[x < m] & x > t\\ a & x < t\end{cases},
+
+    (at the kinks :math:`x = t` and :math:`x = m` layernet uses :math:`a` and 0),
+    and :math:`\partial z/\partial X = G \odot r'(X)`, a diagonal Jacobian.
+
     Examples
     --------
     >>> import layernet as ln
@@ -107,6 +128,9 @@ class ReLU(_Elementwise):
     array([[0., 0., 2.]])
     >>> relu.backward_input(np.array([[5.0, 5.0, 5.0]]))
     array([[0., 0., 5.]])
+    >>> ln.ReLU(max_value=1.5, negative_slope=0.1, dtype="float64").forward(
+    ...     np.array([[-1.0, 0.5, 2.0]]))
+    array([[-0.1,  0.5,  1.5]])
     """
 
     _default_name = "relu"
@@ -114,7 +138,42 @@ class ReLU(_Elementwise):
     fresh_gradient = True
     in_place = True
 
+    def __init__(
+        self,
+        max_value: float | None = None,
+        negative_slope: float = 0.0,
+        threshold: float = 0.0,
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
+        o = self.owner
+        self.max_value = (
+            None if max_value is None else _check_number(max_value, "max_value", o, minimum=0)
+        )
+        self.negative_slope = _check_number(negative_slope, "negative_slope", o, minimum=0)
+        self.threshold = _check_number(threshold, "threshold", o, minimum=0)
+        self._plain = self.max_value is None and self.negative_slope == 0 and self.threshold == 0
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "max_value": self.max_value,
+            "negative_slope": self.negative_slope,
+            "threshold": self.threshold,
+            **super().get_config(),
+        }
+
     def compute_forward(self, x, training):
+        if not self._plain:
+            t, a = x.dtype.type(self.threshold), x.dtype.type(self.negative_slope)
+            m = np.inf if self.max_value is None else x.dtype.type(self.max_value)
+            above = x > t
+            y = np.where(above, np.minimum(x, m), a * (x - t))
+            slope = np.where(above, (x < m).astype(x.dtype), a)
+            return y, ReLUSaved(slope)
         if self.overwrite_inputs:  # inside a model's training step: x is a private activation
             mask = self.workspace.get("mask", x.shape, np.dtype(bool))[0]
             np.greater(x, 0, out=mask)
