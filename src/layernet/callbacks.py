@@ -2,8 +2,11 @@
 
 Every callback may implement ``on_train_begin``, ``on_epoch_begin``,
 ``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end`` and
-``on_train_end``; ``self.model`` is the model being trained. A callback stops
-training by setting ``model.stop_training = True``.
+``on_train_end``. Before training, :meth:`Sequential.fit` hands each callback the
+model (:meth:`Callback.set_model`, then ``self.model``) and the run's settings
+(:meth:`Callback.set_params`, then ``self.params`` with ``"epochs"``, ``"steps"``
+per epoch and ``"verbose"``); callbacks use only the model's public API. A
+callback stops training by setting ``model.stop_training = True``.
 """
 
 from __future__ import annotations
@@ -22,12 +25,27 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Base class with no-op hooks."""
+    """Base class with no-op hooks.
+
+    Attributes
+    ----------
+    model : Sequential
+        The model being trained (set by :meth:`set_model`).
+    params : dict
+        The run's settings (set by :meth:`set_params`): ``"epochs"``, ``"steps"``
+        (batches per epoch) and ``"verbose"``.
+    """
 
     model: Sequential
+    params: dict[str, Any]
 
     def set_model(self, model: Sequential) -> None:
+        """Called by ``fit`` before training with the model being trained."""
         self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Called by ``fit`` before training with ``{"epochs", "steps", "verbose"}``."""
+        self.params = params
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
 
@@ -102,8 +120,8 @@ class ProgressBar(Callback):
         self._bar = None
 
     def on_train_begin(self, logs=None):
-        self.epochs = self.model._fit_state["epochs"]
-        self.steps = self.model._fit_state["steps"]
+        self.epochs = self.params["epochs"]
+        self.steps = self.params["steps"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -304,7 +322,7 @@ class TerminateOnNaN(Callback):
     def on_train_begin(self, logs=None):
         # The weights before each of the last two updates, alternately: copying is cheap,
         # and finiteness is checked only once a loss goes bad.
-        weights = self.model._parameter_arrays()
+        weights = self.model.weights
         self._snapshots = [[w.copy() for w in weights], [w.copy() for w in weights]]
         self._turn = 0
         self.terminated_at = None
@@ -315,9 +333,7 @@ class TerminateOnNaN(Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self._turn ^= 1
-        for dst, src in zip(
-            self._snapshots[self._turn], self.model._parameter_arrays(), strict=True
-        ):
+        for dst, src in zip(self._snapshots[self._turn], self.model.weights, strict=True):
             np.copyto(dst, src)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -325,7 +341,7 @@ class TerminateOnNaN(Callback):
         if loss is not None and not math.isfinite(loss):
             self.terminated_at = (self._epoch, batch)
             self.model.stop_training = True
-            weights = self.model._parameter_arrays()
+            weights = self.model.weights
             if not all(np.isfinite(w).all() for w in weights):
                 newest, older = self._snapshots[self._turn], self._snapshots[self._turn ^ 1]
                 finite = newest if all(np.isfinite(w).all() for w in newest) else older
