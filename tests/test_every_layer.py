@@ -34,6 +34,22 @@ CASES: dict[str, tuple[dict, tuple[int, ...], bool]] = {
     "ReLU": ({}, (3, 4), True),
     "Sigmoid": ({}, (3, 4), False),
     "Tanh": ({}, (3, 4), False),
+    "GRU": (
+        {"units": 3, "return_sequences": True, "bias_initializer": "he_uniform"},
+        (2, 4, 2),
+        False,
+    ),
+    # Containers: a callable of the dtype builds fresh inner layers for every instance.
+    "Residual": (
+        {"layers": lambda dtype: [ln.Dense(3, name="d", dtype=dtype), ln.Tanh(dtype=dtype)]},
+        (3, 3),
+        False,
+    ),
+    "Bidirectional": (
+        {"layer": lambda dtype: ln.GRU(2, return_sequences=True, name="g", dtype=dtype)},
+        (2, 4, 2),
+        False,
+    ),
 }
 
 REGISTERED = builtin_classes(ln.Layer)
@@ -56,6 +72,7 @@ def test_every_registered_layer_has_a_case():
 
 def make(name: str, dtype: str = "float64", seed: int = 0):
     kwargs, _, _ = CASES[name]
+    kwargs = {k: v(dtype) if callable(v) else v for k, v in kwargs.items()}
     return REGISTERED[name](**kwargs, dtype=dtype, seed=seed)
 
 

@@ -186,7 +186,8 @@ class GRU(Layer):
     """
 
     _default_name = "gru"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
     input_ndim = 3
 
     def __init__(
@@ -467,7 +468,8 @@ class Bidirectional(_Container):
     """
 
     _default_name = "bidirectional"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,

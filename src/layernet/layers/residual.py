@@ -87,7 +87,8 @@ class Residual(_Container):
     """
 
     _default_name = "residual"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,
