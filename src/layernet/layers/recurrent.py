@@ -633,8 +633,11 @@ class Bidirectional(_Container):
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
-        for layer in self.layers:
-            layer.check_input_shape(shape)
+        try:
+            for layer in self.layers:
+                layer.check_input_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"{self.owner}: inner layer refused the input: {exc}") from None
 
     def compute_output_shape(self, input_shape):
         yf = self.forward_layer.output_shape(input_shape)
