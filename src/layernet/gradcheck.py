@@ -271,10 +271,23 @@ def gradcheck(
         parameters, ``state``, accumulated ``grads``, ``saved`` (and its
         scratch buffers) and random generators are put back.
 
+    Raises
+    ------
+    TypeError
+        ``gradcheck: expected a Layer or a non-empty sequence of Layers
+        (optionally ending in a Loss), received ...``
+    ValueError
+        ``gradcheck: Conv 'conv_1' has dtype float32; expected float64
+        (construct it with dtype='float64').``; a Loss that is not last;
+        ``target`` given without a loss or missing with one; a ``dy`` whose
+        shape is not the chain's output's; invalid ``eps`` (> 0), ``tol``
+        (>= 0), ``max_entries``, ``seed``, ``jacobians`` or ``training``;
+        inputs a layer refuses; a Jacobian above ``max_entries``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> chain = [ln.Conv(2, 3, dtype="float64", seed=0), ln.ReLU(dtype="float64"),
     ...          ln.Flatten(dtype="float64"), ln.MSELoss(dtype="float64")]

@@ -89,8 +89,8 @@ class Sequential:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(8, seed=0), ln.ReLU(), ln.Dense(3, seed=1)])
     >>> model.compile(ln.SGD(learning_rate=0.1), "softmax_cross_entropy", ["accuracy"])
     >>> rng = np.random.default_rng(0)
@@ -126,6 +126,21 @@ class Sequential:
 
         An :class:`Input` may only come first: it fixes the input shape, and
         every layer added after it is built at once.
+
+        Parameters
+        ----------
+        layer : Layer or Input
+            The layer to append (or the model's :class:`Input`, first).
+
+        Raises
+        ------
+        TypeError
+            ``Sequential '...': add() expected a Layer, received ...`` (a loss
+            goes to :meth:`compile` instead).
+        ValueError
+            A layer whose name is already in the model, an :class:`Input` that
+            is not first, or (for a built model) a layer that cannot take the
+            current output shape.
         """
         if isinstance(layer, Input):
             if self.layers or self.input_shape is not None:
@@ -197,7 +212,23 @@ class Sequential:
         self.input_shape = shape
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
-        """The output shape for inputs of ``input_shape`` (pure; each layer validates)."""
+        """The output shape for inputs of ``input_shape`` (pure; each layer validates).
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            Full input shape, batch axis included (``None`` allowed there).
+
+        Returns
+        -------
+        tuple of int or None
+
+        Raises
+        ------
+        ValueError
+            When a layer cannot take the shape it would receive, with that
+            layer's message.
+        """
         shape = tuple(input_shape)
         for layer in self.layers:
             shape = layer.output_shape(shape)
@@ -208,7 +239,16 @@ class Sequential:
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a table of layers: name, type, output shape and parameter count."""
+        """Print a table of layers: name, type, output shape and parameter count.
+
+        Output shapes are known once the model is built (or has an
+        :class:`Input`); before that they show as ``?``.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Called with each line of the table.
+        """
         rows = [("Layer (type)", "Output shape", "Param #")]
         shape = self.input_shape
         for layer in self.layers:
@@ -293,7 +333,28 @@ class Sequential:
 
     # ---------------------------------------------------------- computation
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run the chain forward and return the last layer's output."""
+        """Run the chain forward and return the last layer's output.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        training : bool, default False
+            Training mode for layers that differ (:class:`Dropout`,
+            :class:`BatchNorm`).
+
+        Returns
+        -------
+        ndarray
+            The last layer's output.
+
+        Raises
+        ------
+        ValueError
+            When a layer refuses its input, with that layer's message.
+        TypeError
+            An ``x`` that is not a real numeric array.
+        """
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -338,7 +399,23 @@ class Sequential:
         return [p.copy() for p in self.weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Set every parameter from a list like :meth:`get_weights` returns."""
+        """Set every parameter from a list like :meth:`get_weights` returns.
+
+        Parameters
+        ----------
+        weights : sequence of ndarray
+            One array per parameter and state array, in the order of
+            :meth:`get_weights`; values are copied into the model's arrays.
+
+        Raises
+        ------
+        ValueError
+            ``set_weights: expected N arrays, received M.`` or ``set_weights:
+            weights[i] should have shape ..., received ...``; nothing is
+            assigned unless every array fits.
+        TypeError
+            An entry that is not a real numeric array.
+        """
         params = self.weights
         if len(weights) != len(params):
             raise ValueError(
@@ -357,7 +434,34 @@ class Sequential:
     def train_step(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
-        """One optimisation step on a batch; returns the loss and the predictions."""
+        """One optimisation step on a batch; returns the loss and the predictions.
+
+        Forward in training mode, the loss, backward through every layer, and one
+        optimizer step: what :meth:`fit` does per batch, without callbacks.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        y : ndarray
+            Its targets.
+        sample_weight : ndarray of shape (batch,), optional
+            Per-sample weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        loss : float
+            The batch's loss before the step.
+        predictions : ndarray
+            The model's outputs for ``x`` before the step.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before train_step().``
+        ValueError
+            Inputs or targets the model or the loss refuses.
+        """
         self._require_compiled("train_step")
         return self._train_step(x, y, sample_weight)
 
@@ -532,6 +636,25 @@ class Sequential:
         History
             ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
             ``"lr"`` to per-epoch lists.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before fit().``
+        ValueError
+            Every argument is checked before the first step, naming it:
+            ``fit: invalid value for `epochs`: expected an int >= 0, ...``; the
+            same form for ``batch_size``, ``verbose``, ``shuffle``, ``seed``,
+            ``validation_split``, ``validation_data`` (``expected a tuple (x_val,
+            y_val) or (x_val, y_val, sample_weight_val)``), ``callbacks``,
+            ``sample_weight`` and ``class_weight`` (not both together); a
+            ``validation_split`` that leaves no sample on one side; validation
+            data that do not fit the model; an empty ``x``, ``x`` and ``y`` with
+            different numbers of samples, inputs the first layer refuses, or
+            targets that do not fit the model's output (``... does not fit the
+            model's output of shape ...``).
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
@@ -821,6 +944,18 @@ class Sequential:
             As Keras: ``[loss, *metrics]`` in the order given to :meth:`compile`,
             just the loss (a float) when there are no metrics, or
             ``{"loss": ..., <metric name>: ...}`` with ``return_dict=True``.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before evaluate().``
+        ValueError
+            ``evaluate: invalid value for `batch_size`: expected a positive int,
+            ...``; the same form for ``verbose`` and ``sample_weight``; an empty
+            ``x``, ``x`` and ``y`` with different numbers of samples, inputs the
+            first layer refuses, or targets that do not fit the model's output.
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("evaluate")
         batch_size = check_positive_int(
@@ -883,6 +1018,15 @@ class Sequential:
         Returns
         -------
         ndarray of shape (n_samples, \\*output_shape)
+
+        Raises
+        ------
+        ValueError
+            ``predict: invalid value for `batch_size`: expected a positive int,
+            ...`` (likewise ``verbose``), an empty ``x``, a model with no layers,
+            or inputs the first layer refuses.
+        TypeError
+            An ``x`` that is not a real numeric array.
         """
         batch_size = check_positive_int(
             32 if batch_size is None else batch_size, "batch_size", "predict"
@@ -905,16 +1049,56 @@ class Sequential:
     def save(self, path: str | os.PathLike) -> None:
         """Save architecture, weights and compile settings to one ``.npz`` file, atomically.
 
-        See :mod:`layernet.saving` for the format; :func:`layernet.load_model` reads it.
+        See :doc:`/file_format` for the format; :func:`layernet.load_model` reads it.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            ``save: model '...' is not built yet; call build() or fit() first.``
+        ValueError
+            When the model is beyond the bounds loading enforces.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
         """
         saving.save_model(self, path)
 
     def save_weights(self, path: str | os.PathLike) -> None:
-        """Save only the weights, atomically."""
+        """Save only the weights, atomically (see :func:`layernet.saving.save_weights`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            When the model is not built.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
+        """
         saving.save_weights(self, path)
 
     def load_weights(self, path: str | os.PathLike) -> None:
-        """Load weights saved from a model with the same layers (strict: names and shapes)."""
+        """Load weights saved from a model with the same layers (strict: names and shapes).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_weights` or :meth:`save`.
+
+        Raises
+        ------
+        ModelFileError
+            For a malformed file or weights that do not match the model.
+        FileNotFoundError
+            When there is no file at ``path``.
+        """
         saving.load_weights(self, path)
 
 

@@ -209,8 +209,8 @@ class Optimizer:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> class SignSGD(ln.optimizers.Optimizer):
     ...     def _update(self, key, p, g, lr):
     ...         p -= lr * np.sign(g)
@@ -352,8 +352,8 @@ class SGD(Optimizer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> p, g = np.array([1.0]), np.array([0.5])
     >>> ln.SGD(learning_rate=0.1).step({"w": (p, g)})
     >>> p
@@ -428,8 +428,8 @@ class Adam(Optimizer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> p, g = np.array([1.0]), np.array([0.5])
     >>> ln.Adam(learning_rate=0.1).step({"w": (p, g)})
     >>> np.round(p, 6)

@@ -83,7 +83,32 @@ _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 class ModelFileError(ValueError):
-    """A model or weights file that cannot be loaded: what is wrong, and where."""
+    """A model or weights file that cannot be loaded: what is wrong, and where.
+
+    Raised by :func:`load_model`, :func:`~layernet.saving.load_weights` and
+    ``Sequential.load_weights`` for any malformed file (truncated, tampered,
+    pickled, unknown classes, weights of the wrong names or shapes, sizes beyond
+    the bounds); the message names the file and the problem. A subclass of
+    :class:`ValueError`, so ``except ValueError`` catches it too.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, and in which file.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.npz")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"not a model")
+    >>> try:
+    ...     ln.load_model(path)
+    ... except ln.ModelFileError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    ModelFileError True
+    """
 
 
 def _umask() -> int:
@@ -113,8 +138,8 @@ def _remove_leftovers(path: Path) -> None:
     Only names of the pattern saves use (``.<name>.layernet-<host>-<pid>-<random>.tmp``),
     and only those of processes of this machine that no longer run: a save in
     progress elsewhere keeps its file. Files from other machines (a shared folder)
-    and of the older pattern (``.<name>.<random>.tmp``) are removed once they are
-    ten minutes old.
+    are removed once they are ten minutes old, files of the pattern earlier versions
+    used (``.<name>.<8 random characters>.tmp``) at once.
     """
     folder = path.parent if str(path.parent) else Path(".")
     prefix = f".{path.name}."
@@ -137,7 +162,7 @@ def _remove_leftovers(path: Path) -> None:
             here = host == _HOST and pid.isdigit()
             stale = old or (here and not _pid_alive(int(pid)))
         elif len(middle) == 8 and middle.replace("_", "").isalnum():
-            stale = old
+            stale = True  # the pattern of layernet versions before anonymous files
         if stale:
             with contextlib.suppress(OSError):
                 os.unlink(folder / name)
@@ -166,6 +191,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
     instant leaves the old file or the new one and, but for the instant between
     those two calls, nothing else. Elsewhere a named temporary file is used. Either
     way leftovers of earlier interrupted saves of the same path are removed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to create or replace; its folder must exist. A replaced file
+        keeps its permissions; a new one gets the usual mode (``0o666`` less
+        the umask).
+    write : callable
+        Called once with a binary file object open for writing.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``save: folder '...' does not exist (saving to '...').``
+    OSError
+        When the folder is not writable or the disk is full; ``path`` is then
+        left as it was.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+    >>> ln.saving.atomic_write(path, lambda f: f.write(b"whole or nothing"))
+    >>> open(path, "rb").read()
+    b'whole or nothing'
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -331,12 +382,84 @@ def _check_loadable(model: Sequential, header: bytes) -> None:
 
 
 def save_model(model: Sequential, path: str | os.PathLike) -> None:
-    """Write architecture, compile settings and weights to one file (atomically)."""
+    """Write architecture, compile settings and weights to one file (atomically).
+
+    The same as ``model.save(path)``; :func:`~layernet.load_model` reads it back.
+    The file is an ``.npz`` archive with a JSON header and one array per
+    weight, and holds no pickled object (see :doc:`/file_format`).
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model (compiled or not: the loss, metrics and optimizer
+        settings are stored when there are some).
+    path : str or os.PathLike
+        The file to create or replace (atomically: see :func:`atomic_write`).
+
+    Raises
+    ------
+    RuntimeError
+        ``save: model '...' is not built yet; call build() or fit() first.``
+    ValueError
+        ``save: model '...' cannot be saved in a file that loads: ...`` when the
+        model is beyond the bounds loading enforces (the previous file is kept).
+    FileNotFoundError
+        When the folder of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(3, seed=0), ln.ReLU(), ln.Dense(2, seed=1)])
+    >>> model.build((None, 4))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> ln.saving.save_model(model, path)
+    >>> same = ln.load_model(path)
+    >>> x = np.ones((1, 4), dtype="float32")
+    >>> bool(np.array_equal(same.predict(x, verbose=0), model.predict(x, verbose=0)))
+    True
+    """
     _write(model, path, "model")
 
 
 def save_weights(model: Sequential, path: str | os.PathLike) -> None:
-    """Write only the weights (and their names and shapes) to one file (atomically)."""
+    """Write only the weights (and their names and shapes) to one file (atomically).
+
+    The same as ``model.save_weights(path)``; :func:`load_weights` reads it into
+    a model with the same layers.
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model.
+    path : str or os.PathLike
+        The file to create or replace (atomically).
+
+    Raises
+    ------
+    RuntimeError
+        ``save: model '...' is not built yet; call build() or fit() first.``
+    ValueError
+        When the model is beyond the bounds loading enforces.
+    FileNotFoundError
+        When the folder of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(3, seed=0), ln.ReLU(), ln.Dense(2, seed=1)])
+    >>> model.build((None, 4))
+    >>> path = os.path.join(tempfile.mkdtemp(), "weights.npz")
+    >>> ln.saving.save_weights(model, path)
+    >>> other = ln.Sequential([ln.Dense(3, seed=5), ln.ReLU(), ln.Dense(2, seed=6)])
+    >>> other.build((None, 4))
+    >>> ln.saving.load_weights(other, path)
+    >>> bool(np.array_equal(other.layers[0].params["kernel"], model.layers[0].params["kernel"]))
+    True
+    """
     _write(model, path, "weights")
 
 
@@ -835,6 +958,19 @@ def load_model(
         its size has been checked.
     FileNotFoundError
         When there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(2, seed=0)], name="tiny")
+    >>> model.compile("sgd", "mse")
+    >>> model.build((None, 3))
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.npz")
+    >>> model.save(path)
+    >>> loaded = ln.load_model(path)
+    >>> loaded.name, loaded.built, type(loaded.optimizer).__name__
+    ('tiny', True, 'SGD')
     """
     with _malformed_file(path, "load_model"):
         return _load_model(path, custom_objects)
@@ -960,7 +1096,35 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
 
 
 def load_weights(model: Sequential, path: str | os.PathLike) -> None:
-    """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers."""
+    """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers.
+
+    The same as ``model.load_weights(path)``. Every parameter's name and shape
+    is checked before anything is assigned, so a mismatch leaves the model as it
+    was. An unbuilt model is built first for the input shape the file records.
+
+    Parameters
+    ----------
+    model : Sequential
+        A model with the same layers (in order, with the same parameter names
+        and shapes) as the one saved.
+    path : str or os.PathLike
+        A file written by :func:`save_weights` or :func:`save_model`.
+
+    Raises
+    ------
+    ModelFileError
+        For a malformed file, or weights whose names or shapes do not match
+        the model's, naming the file and the first mismatch.
+    RuntimeError
+        ``load_weights: model '...' is not built; call build() first.`` when
+        the model is unbuilt and the file records no input shape.
+    FileNotFoundError
+        When there is no file at ``path``.
+
+    Examples
+    --------
+    See :func:`save_weights`.
+    """
     with _malformed_file(path, "load_weights"):
         where = repr(os.fspath(path))
         header, arrays = _read(path)

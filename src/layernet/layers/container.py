@@ -18,14 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from .. import _random, registry
+from .. import _random
 from .._validation import resolve_dtype
+from ..registry import get_registered_name
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
 def serialize_layer(layer: Layer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``: how model files and nested configs name a layer."""
-    return {"class_name": registry.get_registered_name(type(layer)), "config": layer.get_config()}
+    """``{"class_name": ..., "config": ...}``: how model files and nested configs name a layer.
+
+    The class name is the registered one (``"layernet>Dense"``; see :mod:`layernet.registry`).
+    """
+    return {"class_name": get_registered_name(type(layer)), "config": layer.get_config()}
 
 
 def deserialize_layer(spec: Any, custom_objects: dict[str, type] | None = None) -> Layer:

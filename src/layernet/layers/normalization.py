@@ -277,8 +277,8 @@ class BatchNormalization(BatchNorm):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bn = ln.BatchNormalization(dtype="float64")
     >>> bn.trainable = False          # frozen: inference mode even when training
     >>> bn.forward(np.array([[1.0], [3.0]]), training=True)[:, 0].round(4)

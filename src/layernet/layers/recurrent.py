@@ -205,8 +205,8 @@ class GRU(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> gru = ln.GRU(4, return_sequences=True, seed=0, dtype="float64")
     >>> x = np.ones((2, 5, 3))
     >>> gru(x).shape
@@ -515,8 +515,8 @@ class Bidirectional(_Container):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bi = ln.Bidirectional(ln.GRU(3, return_sequences=True, seed=0))
     >>> bi(np.zeros((2, 5, 1), dtype="float32")).shape
     (2, 5, 6)
@@ -633,8 +633,11 @@ class Bidirectional(_Container):
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
-        for layer in self.layers:
-            layer.check_input_shape(shape)
+        try:
+            for layer in self.layers:
+                layer.check_input_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"{self.owner}: inner layer refused the input: {exc}") from None
 
     def compute_output_shape(self, input_shape):
         yf = self.forward_layer.output_shape(input_shape)
