@@ -36,9 +36,9 @@ def build_model() -> ln.Sequential:
     """The paper's CNN for inputs of shape (batch, 40, 1).
 
     Weights and biases start as PyTorch's layers do, uniform in +-1/sqrt(fan_in)
-    ("lecun_uniform"), as in the paper's PyTorch code.
+    ("torch_uniform"), as in the paper's PyTorch code.
     """
-    init = {"kernel_initializer": "lecun_uniform", "bias_initializer": "lecun_uniform"}
+    init = {"kernel_initializer": "torch_uniform", "bias_initializer": "torch_uniform"}
     return ln.Sequential(
         [
             ln.Conv1D(25, 5, strides=2, padding=1, **init),
@@ -117,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     model, history, seconds, (x_test, y_test) = train(args.epochs, args.seed, verbose, args.recipe)
-    result = model.evaluate(x_test, y_test, batch_size=500)
+    result = model.evaluate(x_test, y_test, batch_size=500, return_dict=True)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "mnist1d_cnn.npz")
     plotted = plot(history, args.out / "mnist1d_curves.png")

@@ -11,40 +11,61 @@ layer's :math:`\partial z/\partial X^1` is never needed and never computed.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import math
 import os
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import _random, optimizers, saving
+from . import losses as losses_mod
 from . import metrics as metrics_mod
 from ._ops import Workspace
 from ._validation import (
     as_array,
+    cast_checked,
     check_bool,
     check_finite,
+    check_number,
     check_positive_int,
     is_int,
     normalize_shape,
     shape_str,
 )
-from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
-from .layers.base import Layer
-from .losses import Loss, MSELoss, SoftmaxCrossEntropy
+from .callbacks import Callback, History, ProgressBar, TerminateOnNaN, _in_notebook
+from .layers.base import Layer, flatten_layers
+from .layers.input import Input
+from .losses import Loss
 
-_LOSSES: dict[str, type[Loss]] = {
-    "mse": MSELoss,
-    "mean_squared_error": MSELoss,
-    "mse_loss": MSELoss,
-    "softmax_cross_entropy": SoftmaxCrossEntropy,
-    "cross_entropy": SoftmaxCrossEntropy,
-    "categorical_crossentropy": SoftmaxCrossEntropy,
-    "sparse_categorical_crossentropy": SoftmaxCrossEntropy,
-}
 _counter = itertools.count(1)
+
+
+def _check_callbacks_argument(callbacks: Any) -> None:
+    """``callbacks`` must be None or a list (or tuple) of Callback instances."""
+    if callbacks is None:
+        return
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, list | tuple):
+        hint = (
+            " (wrap a single callback in a list: callbacks=[cb])"
+            if callable(getattr(callbacks, "set_model", None))
+            else ""
+        )
+        raise TypeError(
+            f"fit: invalid value for `callbacks`: expected a list of Callback instances, "
+            f"received {type(callbacks).__name__} {callbacks!r:.80}{hint}."
+        )
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise TypeError(
+                f"fit: invalid value for `callbacks`: expected Callback instances (of "
+                f"layernet.Callback subclasses), received {type(c).__name__} {c!r:.80} at "
+                f"index {i}."
+            )
 
 
 class Sequential:
@@ -68,8 +89,8 @@ class Sequential:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(8, seed=0), ln.ReLU(), ln.Dense(3, seed=1)])
     >>> model.compile(ln.SGD(learning_rate=0.1), "softmax_cross_entropy", ["accuracy"])
     >>> rng = np.random.default_rng(0)
@@ -82,7 +103,9 @@ class Sequential:
     (2, 3)
     """
 
-    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, layers: Sequence[Layer | Input] | None = None, name: str | None = None
+    ) -> None:
         self.name = name or f"sequential_{next(_counter)}"
         self.layers: list[Layer] = []
         self.input_shape: tuple[int | None, ...] | None = None
@@ -98,8 +121,35 @@ class Sequential:
         return f"Sequential(name={self.name!r}, layers={[layer.name for layer in self.layers]})"
 
     # ----------------------------------------------------------- structure
-    def add(self, layer: Layer) -> None:
-        """Append a layer (built at once if the model already is)."""
+    def add(self, layer: Layer | Input) -> None:
+        """Append a layer (built at once if the model already is, or has an :class:`Input`).
+
+        An :class:`Input` may only come first: it fixes the input shape, and
+        every layer added after it is built at once.
+
+        Parameters
+        ----------
+        layer : Layer or Input
+            The layer to append (or the model's :class:`Input`, first).
+
+        Raises
+        ------
+        TypeError
+            ``Sequential '...': add() expected a Layer, received ...`` (a loss
+            goes to :meth:`compile` instead).
+        ValueError
+            A layer whose name is already in the model, an :class:`Input` that
+            is not first, or (for a built model) a layer that cannot take the
+            current output shape.
+        """
+        if isinstance(layer, Input):
+            if self.layers or self.input_shape is not None:
+                raise ValueError(
+                    f"Sequential {self.name!r}: an Input can only be the first entry; "
+                    f"the model already has {'layers' if self.layers else 'an input shape'}."
+                )
+            self.input_shape = (None, *layer.shape[1:])
+            return
         if not isinstance(layer, Layer):
             what = "a loss (pass it to compile)" if isinstance(layer, Loss) else repr(layer)
             raise TypeError(f"Sequential {self.name!r}: add() expected a Layer, received {what}.")
@@ -109,12 +159,26 @@ class Sequential:
                 f"in the model; layer names must be unique."
             )
         if self.built:
-            shape = self.compute_output_shape(self.input_shape)
+            shape = self.compute_output_shape(self._built_input_shape())
             if not layer.built:
                 layer.build(shape)
             else:
                 layer.output_shape(shape)
         self.layers.append(layer)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether any layer is trainable; setting it freezes or unfreezes every layer (Keras).
+
+        A frozen layer keeps its weights in :meth:`fit` but still passes gradients back.
+        """
+        return any(layer.trainable for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = check_bool(value, "trainable", f"Sequential {self.name!r}")
+        for layer in self.layers:
+            layer.trainable = value
 
     @property
     def built(self) -> bool:
@@ -148,7 +212,23 @@ class Sequential:
         self.input_shape = shape
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
-        """The output shape for inputs of ``input_shape`` (pure; each layer validates)."""
+        """The output shape for inputs of ``input_shape`` (pure; each layer validates).
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            Full input shape, batch axis included (``None`` allowed there).
+
+        Returns
+        -------
+        tuple of int or None
+
+        Raises
+        ------
+        ValueError
+            When a layer cannot take the shape it would receive, with that
+            layer's message.
+        """
         shape = tuple(input_shape)
         for layer in self.layers:
             shape = layer.output_shape(shape)
@@ -159,17 +239,26 @@ class Sequential:
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a table of layers: name, type, output shape and parameter count."""
+        """Print a table of layers: name, type, output shape and parameter count.
+
+        Output shapes are known once the model is built (or has an
+        :class:`Input`); before that they show as ``?``.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Called with each line of the table.
+        """
         rows = [("Layer (type)", "Output shape", "Param #")]
         shape = self.input_shape
         for layer in self.layers:
-            out = layer.output_shape(shape) if shape is not None else "?"
-            shape = out if shape is not None else None
+            if shape is not None:
+                shape = layer.output_shape(shape)
             count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
             rows.append(
                 (
                     f"{layer.name} ({type(layer).__name__})",
-                    shape_str(out) if out != "?" else "?",
+                    shape_str(shape) if shape is not None else "?",
                     count,
                 )
             )
@@ -208,42 +297,71 @@ class Sequential:
         optimizer : str or Optimizer, default "sgd"
             ``"sgd"``, ``"adam"`` or an instance such as ``SGD(0.05, momentum=0.9)``.
         loss : str or Loss
-            ``"mse"`` / ``"softmax_cross_entropy"`` (aliases: ``"mean_squared_error"``,
-            ``"cross_entropy"``, ``"sparse_categorical_crossentropy"``) or an instance.
+            Keras's names with Keras's definitions: ``"mse"`` (``"mean_squared_error"``),
+            ``"mae"``, ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
+            ``"binary_crossentropy"`` (probabilities in, e.g. after a softmax or sigmoid);
+            the notes' ``"half_squared_error"`` (:class:`MSELoss`) and
+            ``"softmax_cross_entropy"`` (logits in); or an instance such as
+            ``CategoricalCrossentropy(from_logits=True)``. See :func:`layernet.losses.get`.
         metrics : list of str or Metric, optional
-            ``"accuracy"``, ``"mse"``, ``"mae"``.
+            Keras's names: ``"accuracy"`` (binary, categorical or sparse chosen from
+            the shapes), ``"categorical_accuracy"``, ``"sparse_categorical_accuracy"``,
+            ``"binary_accuracy"``, ``"top_k_categorical_accuracy"``,
+            ``"sparse_top_k_categorical_accuracy"``, ``"mse"``, ``"mae"``; see
+            :mod:`layernet.metrics`.
         """
         self.optimizer = optimizers.get(optimizer)
-        if isinstance(loss, Loss):
-            self.loss = loss
-        elif isinstance(loss, str) and loss.lower() in _LOSSES:
-            dtype = self.layers[0].dtype.name if self.layers else "float32"
-            self.loss = _LOSSES[loss.lower()](dtype=dtype)
-        else:
-            raise ValueError(
-                f"compile: invalid value for `loss`: expected one of "
-                f"{sorted(_LOSSES)} or a Loss instance, received {loss!r}."
-            )
+        dtype = self.layers[0].dtype.name if self.layers else "float32"
+        self.loss = losses_mod.get(loss, dtype=dtype)
         if metrics is not None and (isinstance(metrics, str) or not isinstance(metrics, Sequence)):
             raise ValueError(
                 f"compile: invalid value for `metrics`: expected a list, received {metrics!r}."
             )
         self.metrics = [metrics_mod.get(m) for m in metrics or []]
 
-    def _require_compiled(self, fn: str) -> None:
+    def _require_compiled(self, fn: str) -> tuple[optimizers.Optimizer, Loss]:
         if self.optimizer is None or self.loss is None:
             raise RuntimeError(
                 f"Sequential {self.name!r}: call compile(optimizer, loss) before {fn}()."
             )
+        return self.optimizer, self.loss
+
+    def _built_input_shape(self) -> tuple[int | None, ...]:
+        if self.input_shape is None:
+            raise RuntimeError(f"Sequential {self.name!r}: the model is not built yet.")
+        return self.input_shape
 
     # ---------------------------------------------------------- computation
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run the chain forward and return the last layer's output."""
+        """Run the chain forward and return the last layer's output.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        training : bool, default False
+            Training mode for layers that differ (:class:`Dropout`,
+            :class:`BatchNorm`).
+
+        Returns
+        -------
+        ndarray
+            The last layer's output.
+
+        Raises
+        ------
+        ValueError
+            When a layer refuses its input, with that layer's message.
+        TypeError
+            An ``x`` that is not a real numeric array.
+        """
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``model(x)`` is ``model.forward(x)``."""
+        return self.forward(x, training=training)
 
     def backward(self, dy: np.ndarray, accumulate: bool = True) -> None:
         r"""Backpropagate :math:`\partial z/\partial X^L` through every layer.
@@ -281,7 +399,23 @@ class Sequential:
         return [p.copy() for p in self.weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Set every parameter from a list like :meth:`get_weights` returns."""
+        """Set every parameter from a list like :meth:`get_weights` returns.
+
+        Parameters
+        ----------
+        weights : sequence of ndarray
+            One array per parameter and state array, in the order of
+            :meth:`get_weights`; values are copied into the model's arrays.
+
+        Raises
+        ------
+        ValueError
+            ``set_weights: expected N arrays, received M.`` or ``set_weights:
+            weights[i] should have shape ..., received ...``; nothing is
+            assigned unless every array fits.
+        TypeError
+            An entry that is not a real numeric array.
+        """
         params = self.weights
         if len(weights) != len(params):
             raise ValueError(
@@ -297,10 +431,39 @@ class Sequential:
         for p, w in zip(params, weights, strict=True):
             p[...] = w
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """One optimisation step on a batch; returns the loss and the predictions."""
+    def train_step(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        """One optimisation step on a batch; returns the loss and the predictions.
+
+        Forward in training mode, the loss, backward through every layer, and one
+        optimizer step: what :meth:`fit` does per batch, without callbacks.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        y : ndarray
+            Its targets.
+        sample_weight : ndarray of shape (batch,), optional
+            Per-sample weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        loss : float
+            The batch's loss before the step.
+        predictions : ndarray
+            The model's outputs for ``x`` before the step.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before train_step().``
+        ValueError
+            Inputs or targets the model or the loss refuses.
+        """
         self._require_compiled("train_step")
-        return self._train_step(x, y)
+        return self._train_step(x, y, sample_weight)
 
     def _in_place_layers(self) -> list[Layer]:
         """Layers that may overwrite their input and upstream gradient in a training step.
@@ -334,20 +497,28 @@ class Sequential:
             if kinds[i].declares("in_place") and private_x[i] and private_dy[i]
         ]
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def _train_step(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        optimizer, loss = self._require_compiled("train_step")
         scratch = self._in_place_layers()
         for layer in scratch:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
-            z = self.loss.forward(pred, y)
+            # (weights passed only when given: a loss's own forward(x, t) keeps working)
+            z = (
+                loss.forward(pred, y)
+                if sample_weight is None
+                else loss.forward(pred, y, sample_weight=sample_weight)
+            )
             if not math.isfinite(z):
                 return z, pred  # never apply a non-finite step
-            self.backward(self.loss.backward_input(), accumulate=False)
+            self.backward(loss.backward_input(), accumulate=False)
         finally:
             for layer in scratch:
                 layer.overwrite_inputs = False
-        self.optimizer.step(
+        optimizer.step(
             {
                 f"{i}.{layer.name}.{k}": (p, layer.grads[k])
                 for i, layer in enumerate(self.layers)
@@ -368,12 +539,11 @@ class Sequential:
                 f"{fn}: `{arg}` is empty (shape {shape_str(x.shape)}); expected at "
                 f"least one sample."
             )
-        x = x.astype(self._dtype(), copy=False)
-        check_finite(x, fn, arg)
+        x = cast_checked(x, self._dtype(), fn, arg)
         if not self.layers:
             raise ValueError(f"{fn}: model {self.name!r} has no layers.")
         if self.built:
-            if tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
+            if tuple(x.shape[1:]) != tuple(self._built_input_shape()[1:]):
                 # let the layers say whether they can take it (e.g. other spatial sizes)
                 self.compute_output_shape((None, *x.shape[1:]))
         return x
@@ -389,14 +559,19 @@ class Sequential:
         check_finite(y, fn, names[1])
         return x, y
 
-    def _check_targets(self, y: np.ndarray, fn: str, arg: str) -> np.ndarray:
-        out = self.compute_output_shape((len(y), *self.input_shape[1:]))
-        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), out)
+    def _check_targets(
+        self, y: np.ndarray, fn: str, arg: str, x_val: np.ndarray | None = None
+    ) -> np.ndarray:
+        shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
+        out = self.compute_output_shape((len(y), *shape))
+        _, loss = self._require_compiled(fn)
+        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), tuple(int(s or 0) for s in out))
+        what = f"`{arg}`" if x_val is None else f"`{arg}` (validation data)"
         try:
-            t = self.loss.check_target(dummy, y)
+            t = loss.check_target(dummy, y)
         except ValueError as exc:
             raise ValueError(
-                f"{fn}: `{arg}` does not fit the model's output of shape {shape_str(out)}: {exc}"
+                f"{fn}: {what} does not fit the model's output of shape {shape_str(out)}: {exc}"
             ) from None
         return np.asarray(t)
 
@@ -406,13 +581,15 @@ class Sequential:
         x: np.ndarray,
         y: np.ndarray,
         epochs: int = 1,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] | None = None,
         verbose: int | str = "auto",
         seed: int | None = None,
+        sample_weight: np.ndarray | None = None,
+        class_weight: dict[int, float] | None = None,
     ) -> History:
         r"""Train for ``epochs`` passes over ``(x, y)`` with mini-batch steps.
 
@@ -423,12 +600,13 @@ class Sequential:
             Targets: integer labels ``(n_samples,)`` or rows matching the
             model's output, as the loss expects. Never broadcast.
         epochs : int, default 1
-        batch_size : int, default 32
-        validation_data : tuple (x_val, y_val), optional
+        batch_size : int, optional
+            Default 32 (as in Keras).
+        validation_data : tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
             Evaluated after every epoch (``val_*`` entries in the history).
         validation_split : float, default 0.0
-            Fraction in [0, 1) of the *last* samples held out for validation
-            (ignored when ``validation_data`` is given).
+            Fraction in [0, 1) of the *last* samples (and sample weights) held
+            out for validation (ignored when ``validation_data`` is given).
         shuffle : bool, default True
             Reshuffle the training samples every epoch.
         callbacks : list of Callback, optional
@@ -439,39 +617,79 @@ class Sequential:
             Seeds the shuffling and, if the model is not built yet, the initial
             weights of layers without a seed of their own: the same seed gives
             bit-identical weights and history on the same machine.
+        sample_weight : ndarray of shape (n_samples,), optional
+            Non-negative per-sample weights :math:`w_n`. Each batch's loss is
+            :math:`\frac1B\sum_{n\in\text{batch}} w_n z_n` (Keras 3's
+            ``"sum_over_batch_size"``: divided by the batch size :math:`B`, not by
+            the weights' sum), so its gradient scales each sample's by
+            :math:`w_n`; metrics become weighted means
+            :math:`\sum w_n m_n / \sum w_n`, as in Keras.
+        class_weight : dict of int to float, optional
+            Weights by class, turned into sample weights: sample :math:`n` gets
+            ``class_weight[c_n]`` (1 for classes not in the dict), where
+            :math:`c_n` is its label, or the arg-max of a one-hot target row.
+            Training data only (not validation), and not together with
+            ``sample_weight``.
 
         Returns
         -------
         History
             ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
             ``"lr"`` to per-epoch lists.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before fit().``
+        ValueError
+            Every argument is checked before the first step, naming it:
+            ``fit: invalid value for `epochs`: expected an int >= 0, ...``; the
+            same form for ``batch_size``, ``verbose``, ``shuffle``, ``seed``,
+            ``validation_split``, ``validation_data`` (``expected a tuple (x_val,
+            y_val) or (x_val, y_val, sample_weight_val)``), ``callbacks``,
+            ``sample_weight`` and ``class_weight`` (not both together); a
+            ``validation_split`` that leaves no sample on one side; validation
+            data that do not fit the model; an empty ``x``, ``x`` and ``y`` with
+            different numbers of samples, inputs the first layer refuses, or
+            targets that do not fit the model's output (``... does not fit the
+            model's output of shape ...``).
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("fit")
+        batch_size = 32 if batch_size is None else batch_size
         self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
-        x, y, val = self._fit_data(x, y, validation_data, validation_split, seed)
+        _check_callbacks_argument(callbacks)
+        x, y, val_xy = self._fit_data(x, y, validation_data, validation_split, seed)
+        x, y, sw, val = self._fit_weights(
+            x, y, val_xy, sample_weight, class_weight, validation_data
+        )
         rng = np.random.default_rng(seed) if seed is not None else _random.generator()
         steps = math.ceil(len(x) / batch_size)
         history = History()
         cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
+        self._check_callback_logs(cbs, validation=val is not None)
         self.stop_training = False
         self.history = history
         # Scratch buffers belong to this run: one workspace per layer for training and one
         # for validation (batches of another size), dropped when the run ends.
-        train_ws = [Workspace() for _ in self.layers]
-        val_ws = [Workspace() for _ in self.layers]
+        train_ws = self._new_workspaces()
+        val_ws = self._new_workspaces()
         try:
             for c in cbs:
                 c.on_train_begin()
             for epoch in range(epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch)
-                lr = self.optimizer.current_learning_rate
+                lr = self._require_compiled("fit")[0].current_learning_rate
                 order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
                 with self._workspaces(train_ws):
-                    logs = self._train_epoch(x, y, order, batch_size, cbs)
+                    logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
                 if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
                     with self._workspaces(val_ws):
-                        logs.update(self._validate(*val, batch_size=max(batch_size, 256)))
+                        logs.update(
+                            self._validate(val[0], val[1], val[2], batch_size=max(batch_size, 256))
+                        )
                 logs["lr"] = lr
                 for c in cbs:
                     c.on_epoch_end(epoch, logs)
@@ -510,15 +728,25 @@ class Sequential:
                 f"fit: invalid value for `seed`: expected a non-negative int or "
                 f"None, received {seed!r}."
             )
-        if not (
-            isinstance(validation_split, int | float)
-            and not isinstance(validation_split, bool)
-            and 0 <= validation_split < 1
-        ):
+        check_number(validation_split, "validation_split", "fit", low=0, high=1, high_open=True)
+
+    def _check_callback_logs(self, cbs: list[Callback], validation: bool) -> None:
+        """Let every callback refuse, before the first step, log names the run will not have."""
+        names = ["loss", *(m.name for m in self.metrics)]
+        keys = {*names, "lr"} | ({f"val_{k}" for k in names} if validation else set())
+        for c in cbs:
+            c.check_logs(keys)
+
+    def _check_validation_fits(self, val: tuple[np.ndarray, np.ndarray]) -> None:
+        """Refuse validation inputs the built model cannot take, naming the validation data."""
+        try:
+            self.compute_output_shape((None, *val[0].shape[1:]))
+        except ValueError as exc:
             raise ValueError(
-                f"fit: invalid value for `validation_split`: expected a float in "
-                f"[0, 1), received {validation_split!r}."
-            )
+                f"fit: the validation data do not fit the model: `x_val` has shape "
+                f"{shape_str(val[0].shape)} and the model takes inputs of shape "
+                f"{shape_str(self._built_input_shape())}: {exc}"
+            ) from None
 
     def _fit_data(
         self,
@@ -532,11 +760,19 @@ class Sequential:
         x, y = self._check_xy(x, y, "fit")
         val = None
         if validation_data is not None:
-            if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
+            if not (isinstance(validation_data, tuple | list) and len(validation_data) in (2, 3)):
                 raise ValueError(
-                    "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val)."
+                    "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val) "
+                    "or (x_val, y_val, sample_weight_val)."
                 )
-            val = self._check_xy(*validation_data, "fit", names=("x_val", "y_val"))
+            try:
+                val = self._check_xy(
+                    validation_data[0], validation_data[1], "fit", names=("x_val", "y_val")
+                )
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(
+                    f"fit: invalid `validation_data`: {str(exc).removeprefix('fit: ')}"
+                ) from None
         elif validation_split:
             n_val = int(len(x) * validation_split)
             if n_val == 0 or n_val >= len(x):
@@ -550,8 +786,45 @@ class Sequential:
             self.build((None, *x.shape[1:]), seed=seed)
         y = self._check_targets(y, "fit", "y")
         if val is not None:
-            val = (val[0], self._check_targets(val[1], "fit", "y_val"))
+            self._check_validation_fits(val)
+            val = (val[0], self._check_targets(val[1], "fit", "y_val", x_val=val[0]))
         return x, y, val
+
+    def _fit_weights(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray] | None,
+        sample_weight: Any,
+        class_weight: Any,
+        validation_data: Any,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
+        """Per-sample training weights (from ``sample_weight`` or ``class_weight``) and the
+        validation triple ``(x_val, y_val, weights or None)``, split as :meth:`_fit_data` split."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(
+                "fit: `sample_weight` and `class_weight` cannot be given together; fold the "
+                "class weights into `sample_weight`."
+            )
+        sw = val_sw = None
+        if sample_weight is not None:
+            n_total = len(x) + (len(val[0]) if val is not None and validation_data is None else 0)
+            sw = metrics_mod.check_sample_weight(sample_weight, n_total, "fit")
+            sw, val_sw = sw[: len(x)], (sw[len(x) :] if n_total > len(x) else None)
+        if class_weight is not None:
+            sw = class_weight_to_sample_weight(y, class_weight)
+        if validation_data is not None and len(validation_data) == 3:
+            if validation_data[2] is not None and val is not None:
+                val_sw = metrics_mod.check_sample_weight(
+                    validation_data[2], len(val[0]), "fit (validation_data)"
+                )
+        loss_dtype = self._require_compiled("fit")[1].dtype
+        if sw is not None:
+            sw = sw.astype(loss_dtype)
+        weighted_val = None
+        if val is not None:
+            weighted_val = (*val, None if val_sw is None else val_sw.astype(loss_dtype))
+        return x, y, sw, weighted_val
 
     def _callback_list(
         self,
@@ -589,6 +862,7 @@ class Sequential:
         order: np.ndarray,
         batch_size: int,
         cbs: list[Callback],
+        sample_weight: np.ndarray | None = None,
     ) -> dict[str, float]:
         """One pass over the samples in ``order``; returns the epoch's logs."""
         for m in self.metrics:
@@ -600,11 +874,12 @@ class Sequential:
             for c in cbs:
                 c.on_train_batch_begin(step)
             xb, yb = x[idx], y[idx]
-            z, pred = self._train_step(xb, yb)
+            wb = None if sample_weight is None else sample_weight[idx]
+            z, pred = self._train_step(xb, yb, wb)
             total += z * len(idx)
             seen += len(idx)
             for m in self.metrics:
-                m.update(pred, yb)
+                m.update(pred, yb, wb)
             logs = {"loss": total / seen, **{m.name: m.result() for m in self.metrics}}
             for c in cbs:
                 c.on_train_batch_end(step, {**logs, "loss": z} if not math.isfinite(z) else logs)
@@ -612,79 +887,262 @@ class Sequential:
                 break
         return logs
 
-    def _validate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-        """``val_*`` logs: loss and metrics on the validation pair."""
-        return {f"val_{k}": v for k, v in self._evaluate_batches(x, y, batch_size).items()}
+    def _validate(
+        self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None, batch_size: int
+    ) -> dict[str, float]:
+        """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
+        return {f"val_{k}": v for k, v in self._evaluate_batches(x, y, batch_size, sw).items()}
 
     @contextlib.contextmanager
     def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
         """Give every layer the workspace of the current run, then put its own back."""
-        own = [layer.workspace for layer in self.layers]
-        for layer, ws in zip(self.layers, spaces, strict=True):
+        layers = self._every_layer()
+        own = [layer.workspace for layer in layers]
+        for layer, ws in zip(layers, spaces, strict=True):
             layer.workspace = ws
         try:
             yield
         finally:
-            for layer, ws in zip(self.layers, own, strict=True):
+            for layer, ws in zip(layers, own, strict=True):
                 layer.workspace = ws
 
+    def _every_layer(self) -> list[Layer]:
+        """The layers, and the inner layers of layers made of layers."""
+        return flatten_layers(self.layers)
+
+    def _new_workspaces(self) -> list[Workspace]:
+        return [Workspace() for _ in self._every_layer()]
+
     # ------------------------------------------------------------ evaluate
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> dict[str, float]:
-        """Loss and metrics on ``(x, y)``, in batches, without training.
+    def evaluate(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: np.ndarray | None = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        r"""Loss and metrics on ``(x, y)``, in batches, without training (Keras's ``evaluate``).
+
+        Parameters
+        ----------
+        x, y : ndarray
+        batch_size : int, optional
+            Default 32.
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent; 1 or 2 print one line with the results; ``"auto"`` is 1 in a
+            terminal or notebook and 0 otherwise.
+        sample_weight : ndarray of shape (n_samples,), optional
+            Per-sample weights, as in :meth:`fit`: the loss is
+            :math:`\frac1N\sum_n w_n z_n`, the metrics are weighted means.
+        return_dict : bool, default False
 
         Returns
         -------
-        dict
-            ``{"loss": ..., <metric>: ...}``.
+        float, list of float or dict
+            As Keras: ``[loss, *metrics]`` in the order given to :meth:`compile`,
+            just the loss (a float) when there are no metrics, or
+            ``{"loss": ..., <metric name>: ...}`` with ``return_dict=True``.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before evaluate().``
+        ValueError
+            ``evaluate: invalid value for `batch_size`: expected a positive int,
+            ...``; the same form for ``verbose`` and ``sample_weight``; an empty
+            ``x``, ``x`` and ``y`` with different numbers of samples, inputs the
+            first layer refuses, or targets that do not fit the model's output.
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("evaluate")
-        batch_size = check_positive_int(batch_size, "batch_size", "evaluate")
+        batch_size = check_positive_int(
+            32 if batch_size is None else batch_size, "batch_size", "evaluate"
+        )
+        verbose = _check_verbose(verbose, "evaluate")
+        check_bool(return_dict, "return_dict", "evaluate")
         x, y = self._check_xy(x, y, "evaluate")
+        sw = None
+        if sample_weight is not None:
+            sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
+            sw = sw.astype(self._require_compiled("evaluate")[1].dtype)
         if not self.built:
             self.build((None, *x.shape[1:]))
         y = self._check_targets(y, "evaluate", "y")
-        with self._workspaces([Workspace() for _ in self.layers]):
-            return self._evaluate_batches(x, y, batch_size)
+        start_time = time.perf_counter()
+        with self._workspaces(self._new_workspaces()):
+            logs = self._evaluate_batches(x, y, batch_size, sw)
+        if verbose:
+            steps = math.ceil(len(x) / batch_size)
+            text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            print(f"{steps}/{steps} - {time.perf_counter() - start_time:.2f}s - {text}")
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
 
-    def _evaluate_batches(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-        metrics = [type(m)() for m in self.metrics]
+    def _evaluate_batches(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, sw: np.ndarray | None = None
+    ) -> dict[str, float]:
+        _, loss = self._require_compiled("evaluate")
+        metrics = [copy.deepcopy(m) for m in self.metrics]  # keeps each metric's arguments
+        for m in metrics:
+            m.reset()
         total = 0.0
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            wb = None if sw is None else sw[start : start + batch_size]
             pred = self.forward(xb)
-            total += self.loss.forward(pred, yb) * len(xb)
+            z = loss.forward(pred, yb) if wb is None else loss.forward(pred, yb, sample_weight=wb)
+            total += z * len(xb)
             for m in metrics:
-                m.update(pred, yb)
+                m.update(pred, yb, wb)
         return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
 
-    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """The model's outputs for ``x``, computed in batches.
+    def predict(
+        self, x: np.ndarray, batch_size: int | None = None, verbose: int | str = "auto"
+    ) -> np.ndarray:
+        """The model's outputs for ``x``, computed in batches (inference mode).
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_samples, \\*input_shape)
+        batch_size : int, optional
+            Default 32.
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent; 1 or 2 print one line (steps and time); ``"auto"`` is 1 in a
+            terminal or notebook and 0 otherwise.
 
         Returns
         -------
         ndarray of shape (n_samples, \\*output_shape)
+
+        Raises
+        ------
+        ValueError
+            ``predict: invalid value for `batch_size`: expected a positive int,
+            ...`` (likewise ``verbose``), an empty ``x``, a model with no layers,
+            or inputs the first layer refuses.
+        TypeError
+            An ``x`` that is not a real numeric array.
         """
-        batch_size = check_positive_int(batch_size, "batch_size", "predict")
+        batch_size = check_positive_int(
+            32 if batch_size is None else batch_size, "batch_size", "predict"
+        )
+        verbose = _check_verbose(verbose, "predict")
         x = self._check_x(x, "predict")
         if not self.built:
             self.build((None, *x.shape[1:]))
-        with self._workspaces([Workspace() for _ in self.layers]):
-            return np.concatenate(
+        start_time = time.perf_counter()
+        with self._workspaces(self._new_workspaces()):
+            out = np.concatenate(
                 [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
             )
+        if verbose:
+            steps = math.ceil(len(x) / batch_size)
+            print(f"{steps}/{steps} - {time.perf_counter() - start_time:.2f}s")
+        return out
 
     # --------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> None:
         """Save architecture, weights and compile settings to one ``.npz`` file, atomically.
 
-        See :mod:`layernet.saving` for the format; :func:`layernet.load_model` reads it.
+        See :doc:`/file_format` for the format; :func:`layernet.load_model` reads it.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            ``save: model '...' is not built yet; call build() or fit() first.``
+        ValueError
+            When the model is beyond the bounds loading enforces.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
         """
         saving.save_model(self, path)
 
     def save_weights(self, path: str | os.PathLike) -> None:
-        """Save only the weights, atomically."""
+        """Save only the weights, atomically (see :func:`layernet.saving.save_weights`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            When the model is not built.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
+        """
         saving.save_weights(self, path)
 
     def load_weights(self, path: str | os.PathLike) -> None:
-        """Load weights saved from a model with the same layers (strict: names and shapes)."""
+        """Load weights saved from a model with the same layers (strict: names and shapes).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_weights` or :meth:`save`.
+
+        Raises
+        ------
+        ModelFileError
+            For a malformed file or weights that do not match the model.
+        FileNotFoundError
+            When there is no file at ``path``.
+        """
         saving.load_weights(self, path)
+
+
+def _check_verbose(verbose: Any, fn: str) -> int:
+    """``verbose`` of evaluate/predict as 0 or 1; ``"auto"`` prints only when interactive."""
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(
+            f"{fn}: invalid value for `verbose`: expected 'auto', 0, 1 or 2, received {verbose!r}."
+        )
+    if verbose == "auto":
+        return int(_in_notebook() or getattr(sys.stdout, "isatty", lambda: False)())
+    return int(verbose != 0)
+
+
+def class_weight_to_sample_weight(y: np.ndarray, class_weight: Any) -> np.ndarray:
+    """Per-sample weights from a ``{class: weight}`` dict, as Keras's ``fit`` makes them.
+
+    A sample's class is its label (targets of shape ``(N,)`` or ``(N, 1)``, rounded)
+    or the arg-max of its one-hot row; classes missing from the dict weigh 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layernet.models import class_weight_to_sample_weight
+    >>> class_weight_to_sample_weight(np.array([0, 1, 2, 1]), {1: 3.0})
+    array([1., 3., 1., 3.])
+    """
+    if not isinstance(class_weight, dict) or not all(
+        is_int(k)
+        and isinstance(v, int | float | np.integer | np.floating)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v >= 0
+        for k, v in class_weight.items()
+    ):
+        raise ValueError(
+            f"fit: invalid value for `class_weight`: expected a dict of class index to a "
+            f"non-negative weight, received {class_weight!r:.200}."
+        )
+    y = np.asarray(y)
+    if y.ndim > 1:
+        y = y.argmax(axis=-1) if y.shape[-1] != 1 else y[..., 0]
+    classes = np.round(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
+    weights = np.ones(len(classes))
+    for k, v in class_weight.items():
+        weights[classes == k] = float(v)
+    return weights

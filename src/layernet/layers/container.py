@@ -100,7 +100,7 @@ class _Container(Layer):
             )
 
     @property
-    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def params(self) -> dict[str, np.ndarray]:
         """Trainable inner layers' parameters under ``"<inner name>/<param>"`` (same arrays)."""
         return self._collect("params")
 
@@ -109,7 +109,7 @@ class _Container(Layer):
         self._refuse("params", value)
 
     @property
-    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def grads(self) -> dict[str, np.ndarray]:
         """The inner layers' accumulated gradients, keyed like :attr:`params` (same arrays)."""
         return self._collect("grads")
 
@@ -118,7 +118,7 @@ class _Container(Layer):
         self._refuse("grads", value)
 
     @property
-    def state(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def state(self) -> dict[str, np.ndarray]:
         """Inner state arrays and frozen inner layers' parameters (same arrays)."""
         return self._collect("state")
 

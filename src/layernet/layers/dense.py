@@ -2,12 +2,13 @@ r"""Fully connected layer."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from .. import _ops, initializers
 from .._validation import check_bool, check_positive_int, shape_str
+from . import activations
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
@@ -15,27 +16,67 @@ class DenseSaved(NamedTuple):
     """What :class:`Dense` keeps for backward."""
 
     x: np.ndarray  #: the input (for the kernel gradient)
+    activation: Any = None  #: what the activation kept (``None`` without one)
 
 
 class Dense(Layer):
-    r"""Fully connected (affine) layer on the last axis: :math:`Y = XW + b`.
+    r"""Fully connected (affine) layer on the last axis: :math:`Y = a(XW + b)`.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, ..., in_features)``, output ``(batch, ..., units)``: only the
+    last axis changes, and any axes between the batch and the last are treated
+    as more batch (put :class:`Flatten` first to connect every entry of an
+    image). The number of parameters is
+    ``in_features * units + units`` (without the bias term when ``use_bias=False``).
 
     Parameters
     ----------
     units : int
-        Number of outputs :math:`U`.
+        Number of outputs :math:`U`; a positive int.
+    activation : str or None, optional
+        Applied after the affine map, by Keras name (``"relu"``, ``"softmax"``,
+        ...; see :class:`~layernet.Activation`); ``None`` (default) or ``"linear"``
+        for none, i.e. :math:`a` the identity.
     use_bias : bool, default True
-    kernel_initializer : str, default "glorot_uniform"
-        See :mod:`layernet.initializers`.
-    bias_initializer : str, default "zeros"
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+        Whether to add the bias :math:`b`.
+    kernel_initializer : str or Initializer, default "glorot_uniform"
+        Initialiser of ``W`` by name or object, see :mod:`layernet.initializers`
+        (``"he_normal"``, ``"he_uniform"``, ``"glorot_normal"``,
+        ``"lecun_uniform"``, ``"zeros"``, ...).
+    bias_initializer : str or Initializer, default "zeros"
+        Initialiser of ``b``, by name or object.
+    name : str, optional
+        Layer name (``"dense_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters and the computation.
+    seed : int, optional
+        Seed of the initial values (global seed when ``None``).
+    trainable : bool, default True
+        Whether optimisers update the parameters.
 
     Attributes
     ----------
     params : dict
-        ``"W"`` of shape ``(in_features, units)`` and, with a bias, ``"b"`` of
-        shape ``(units,)``.
+        ``"kernel"`` of shape ``(in_features, units)`` and, with a bias, ``"bias"``
+        of shape ``(units,)`` (Keras's names; files written with the earlier names
+        ``"W"`` and ``"b"`` still load).
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``Dense 'dense_1':
+        invalid value for `units`: expected a positive int, received 0.``; the
+        same form for ``use_bias`` and ``trainable`` (bools), the initialisers
+        (a known name), ``dtype``, ``name`` and ``seed``. On an input:
+        ``expected input with at least 2 dims (batch, ...)``, ``expected at
+        least 1 input feature``, or ``expected input with 3 features (last axis,
+        as built), got shape ...``. In backward: a ``dy`` whose shape is not the
+        last output's.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -44,7 +85,10 @@ class Dense(Layer):
     .. math::
 
         Y = X W + \mathbf 1 b^T,\qquad
-        \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y} W^T,\qquad
+        \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y} W^T,
+
+    .. math::
+
         \frac{\partial z}{\partial W} = X^T \frac{\partial z}{\partial Y},\qquad
         \frac{\partial z}{\partial b} = \mathbf 1^T \frac{\partial z}{\partial Y}.
 
@@ -52,22 +96,35 @@ class Dense(Layer):
 
     .. math::
 
-        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T} = I_N \otimes W^T,
+        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T}
+            = I_N \otimes W^T,
         \qquad
-        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(W)^T} = X \otimes I_U,
-        \qquad
+        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(W)^T}
+            = X \otimes I_U,
+
+    .. math::
+
         \frac{\partial\operatorname{vec}(Y)}{\partial b^T} = \mathbf 1_N \otimes I_U.
 
     :meth:`jacobian_input` and :meth:`jacobian_params` build these Kronecker
     products directly.
 
+    **With an activation** :math:`a`, the output is :math:`A = a(Y)` and every
+    rule above starts from :math:`H = \partial z/\partial Y` instead of
+    :math:`G = \partial z/\partial A`: :math:`H = G \odot a'(Y)` for element-wise
+    :math:`a`, :math:`H = A \odot (G - (G \odot A)\mathbf 1\mathbf 1^T)` for
+    ``"softmax"`` (rows). The Jacobians are the products :math:`J_a\,J_Y`, with
+    :math:`J_a` diagonal (element-wise) or block diagonal (softmax).
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.Dense(10).output_shape((None, 125))
+    (None, 10)
     >>> dense = ln.Dense(2, dtype="float64")
     >>> dense.build((None, 3))
-    >>> dense.params["W"][:] = [[1, 0], [0, 1], [1, 1]]
+    >>> dense.params["kernel"][:] = [[1, 0], [0, 1], [1, 1]]
     >>> dense.forward(np.array([[1.0, 2.0, 3.0]]))
     array([[4., 5.]])
     >>> dense.jacobian_input(np.array([[1.0, 2.0, 3.0]]))
@@ -79,12 +136,16 @@ class Dense(Layer):
     fresh_output = True
     fresh_gradient = True
 
+    #: Parameters renamed since earlier versions (old name -> new), for old model files.
+    renamed_weights: ClassVar[dict[str, str]] = {"W": "kernel", "b": "bias"}
+
     def __init__(
         self,
         units: int,
+        activation: str | None = None,
         use_bias: bool = True,
-        kernel_initializer: str = "glorot_uniform",
-        bias_initializer: str = "zeros",
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
         *,
         name: str | None = None,
         dtype: str = "float32",
@@ -96,6 +157,8 @@ class Dense(Layer):
         initializers.get(kernel_initializer, o, "kernel_initializer")
         initializers.get(bias_initializer, o, "bias_initializer")
         self.units = check_positive_int(units, "units", o)
+        self._activation = activations.get(activation, o)
+        self.activation = None if self._activation is None else self._activation.name
         self.use_bias = check_bool(use_bias, "use_bias", o)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
@@ -103,9 +166,10 @@ class Dense(Layer):
     def get_config(self) -> dict[str, Any]:
         return {
             "units": self.units,
+            "activation": self.activation,
             "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
             **super().get_config(),
         }
 
@@ -116,7 +180,7 @@ class Dense(Layer):
                 f"{self.owner}: expected at least 1 input feature, got shape {shape_str(shape)}."
             )
         if self.built:
-            self._check_last_axis(shape, self.params["W"].shape[0], "features")
+            self._check_last_axis(shape, self.params["kernel"].shape[0], "features")
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -124,43 +188,60 @@ class Dense(Layer):
     def build_params(self, input_shape, rng):
         fan_in = input_shape[-1]
         init = initializers.get(self.kernel_initializer, self.owner, "kernel_initializer")
-        self.params["W"] = init((fan_in, self.units), fan_in, self.units, rng, self.dtype)
+        self.params["kernel"] = init((fan_in, self.units), fan_in, self.units, rng, self.dtype)
         if self.use_bias:
             init_b = initializers.get(self.bias_initializer, self.owner, "bias_initializer")
-            self.params["b"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
+            self.params["bias"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
 
     def compute_forward(self, x, training):
-        y = x @ self.params["W"]
+        y = x @ self.params["kernel"]
         if self.use_bias:
-            y += self.params["b"]
-        return y, DenseSaved(x)
+            y += self.params["bias"]
+        y, act = activations.apply(self._activation, y)
+        return y, DenseSaved(x, act)
+
+    def _affine_grad(self, dy: np.ndarray, saved: DenseSaved) -> np.ndarray:
+        """The gradient with respect to the affine output (before the activation)."""
+        if self._activation is None:
+            return dy
+        return self._activation.backward(dy, saved.activation).astype(dy.dtype, copy=False)
 
     def compute_backward_input(self, dy, saved):
-        return dy @ self.params["W"].T
+        return self._affine_grad(dy, saved) @ self.params["kernel"].T
 
     def compute_backward_params(self, dy, saved):
         x2 = saved.x.reshape(-1, saved.x.shape[-1])
-        dy2 = dy.reshape(-1, self.units)
-        grads = {"W": x2.T @ dy2}
+        dy2 = self._affine_grad(dy, saved).reshape(-1, self.units)
+        grads = {"kernel": x2.T @ dy2}
         if self.use_bias:
-            grads["b"] = _ops.column_sums(dy2, self.workspace)
+            grads["bias"] = _ops.column_sums(dy2, self.workspace)
         return grads
 
+    def _activation_jacobian(self, saved: DenseSaved, y_shape) -> np.ndarray | None:
+        if self._activation is None:
+            return None
+        return activations.jacobian_of(self._activation, saved.activation, y_shape).astype(
+            self.dtype, copy=False
+        )
+
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, _ = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         rows = x.size // x.shape[-1]
-        return np.kron(np.eye(rows, dtype=self.dtype), self.params["W"].T)
+        jac = np.kron(np.eye(rows, dtype=self.dtype), self.params["kernel"].T)
+        act = self._activation_jacobian(saved, y.shape)
+        return jac if act is None else act @ jac
 
     def jacobian_params(
         self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES
     ) -> dict[str, np.ndarray]:
-        x, y, _ = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x)
         for k, p in self.params.items():
             self._check_jacobian_size(y.size, p.size, max_entries, f"jacobian_params['{k}']")
         x2 = x.reshape(-1, x.shape[-1])
         eye = np.eye(self.units, dtype=self.dtype)
-        out = {"W": np.kron(x2, eye)}
+        out = {"kernel": np.kron(x2, eye)}
         if self.use_bias:
-            out["b"] = np.kron(np.ones((x2.shape[0], 1), dtype=self.dtype), eye)
-        return out
+            out["bias"] = np.kron(np.ones((x2.shape[0], 1), dtype=self.dtype), eye)
+        act = self._activation_jacobian(saved, y.shape)
+        return out if act is None else {k: act @ v for k, v in out.items()}

@@ -1,13 +1,22 @@
-r"""Max and average pooling over windows (disjoint by default), 1-D, 2-D and N-D."""
+r"""Max and average pooling over windows (disjoint by default), 1-D, 2-D, 3-D and N-D,
+and global pooling over all positions."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
 from .. import _ops
-from .._validation import check_padding, int_tuple, is_int, resolve_padding, shape_str
+from .._validation import (
+    check_bool,
+    check_data_format,
+    check_padding,
+    int_tuple,
+    is_int,
+    resolve_padding,
+    shape_str,
+)
 from .base import Layer
 
 
@@ -34,6 +43,7 @@ class _Pool(Layer):
         pool_size: int | tuple[int, ...] = 2,
         strides: int | tuple[int, ...] | None = None,
         padding: str | int | tuple = "valid",
+        data_format: str | None = None,
         *,
         name: str | None = None,
         dtype: str = "float32",
@@ -42,6 +52,7 @@ class _Pool(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
+        self.data_format = check_data_format(data_format, o)
         self.padding = check_padding(padding, o)
         rank = self._rank
         for arg, val in (("pool_size", pool_size), ("strides", strides)):
@@ -63,9 +74,37 @@ class _Pool(Layer):
         self.strides = (
             self.pool_size if strides is None else int_tuple(strides, rank or 1, "strides", o)
         )
+        self._check_padding_fits_window()
+
+    def _check_padding_fits_window(self) -> None:
+        """Refuse explicit padding of a window's size or more (known before any input)."""
+        pad = self.padding
+        if isinstance(pad, str):
+            return
+        k = self.pool_size
+        if is_int(pad):
+            sides = [(int(cast(int, pad)), min(k))]
+        else:
+            per_axis = cast(tuple, pad)
+            k = k if len(k) == len(per_axis) else k * len(per_axis)
+            sides = [
+                (max(p) if isinstance(p, tuple) else p, ki)
+                for p, ki in zip(per_axis, k, strict=True)
+            ]
+        if any(p >= ki for p, ki in sides):
+            raise ValueError(
+                f"{self.owner}: invalid value for `padding`: expected less than pool_size "
+                f"{self.pool_size} on each side (a window must hold at least one input "
+                f"entry), received {self.padding!r}."
+            )
 
     def get_config(self) -> dict[str, Any]:
-        return {**self._raw, "padding": self.padding, **super().get_config()}
+        return {
+            **self._raw,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            **super().get_config(),
+        }
 
     @property
     def input_ndim(self) -> int | None:  # type: ignore[override]
@@ -131,6 +170,22 @@ class _Pool(Layer):
 class MaxPool(_Pool):
     r"""Max pooling: the largest entry of each window, per channel.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)``; output ``(batch, o_1, ..., o_r,
+    channels)``. Along each spatial axis, with window :math:`k`, stride :math:`s`
+    and padding :math:`p_\text{before}`, :math:`p_\text{after}`,
+
+    .. math::
+
+        o = \left\lfloor \frac{n + p_\text{before} + p_\text{after} - k}{s}
+            \right\rfloor + 1 .
+
+    With ``"valid"`` padding (none) a remainder that does not fill a whole
+    window is dropped: 7 inputs in windows of 2 give :math:`\lfloor 5/2\rfloor
+    + 1 = 3` outputs, and the 7th input is read by no window (its gradient is
+    0). ``"same"`` pads so that :math:`o = \lceil n/s \rceil` (7 → 4).
+
     Parameters
     ----------
     pool_size : int or tuple of int, default 2
@@ -142,8 +197,35 @@ class MaxPool(_Pool):
     padding : {"valid", "same"} or int or tuple, default "valid"
         As for :class:`Conv`; padded entries count as :math:`-\infty`, so they
         are never selected. Each side must be smaller than the window.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
+    name : str, optional
+        Layer name (``"max_pool_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``MaxPool 'max_pool_1':
+        invalid value for `pool_size`: expected positive ints, received 0.``;
+        the same form for ``strides``; ``padding`` (``'valid'``, ``'same'``, a
+        non-negative int, a tuple of those or of ``(before, after)`` pairs,
+        each side less than ``pool_size``); ``data_format`` other than
+        ``"channels_last"``; ``dtype``, ``name``, ``seed`` and ``trainable``.
+        On an input: ``expected input with at least 3 dims (batch, *spatial,
+        channels)`` (or exactly the rank of a 1-D/2-D/3-D layer), a padding
+        tuple whose length is not the spatial rank, ``pool window ... is larger
+        than the padded input ...``. In backward: a ``dy`` whose shape is not
+        the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -171,8 +253,12 @@ class MaxPool(_Pool):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.MaxPool(2).output_shape((None, 7, 3))    # "valid": the 7th entry is dropped
+    (None, 3, 3)
+    >>> ln.MaxPool(2, padding="same").output_shape((None, 7, 3))
+    (None, 4, 3)
     >>> x = np.array([1.0, 5.0, 2.0, 3.0, 9.0, 0.0]).reshape(1, 6, 1)
     >>> pool = ln.MaxPool(2, dtype="float64")
     >>> pool.forward(x)[0, :, 0]
@@ -205,25 +291,37 @@ class MaxPool(_Pool):
         return best, PoolSaved(winners, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
-        winners, xp_shape, k, s, pads, out = saved
+        winners = saved.weights  # winners[t]: where tap t holds its window's maximum
         tmp, _ = self.workspace.get("tmp", dy.shape, dy.dtype)
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
-        for t, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
+        dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
+        for t, (_, sl) in enumerate(_window_taps(saved)):
             np.multiply(dy, winners[t], out=tmp)
             if disjoint:
                 dxp[sl] = tmp
             else:
                 dxp[sl] += tmp
-        return _ops.crop_copy(dxp, pads)
+        return _ops.crop_copy(dxp, saved.pads)
 
 
-def _window_grad_buffer(xp_shape, k, s, pads, out, dtype, ws):
+def _window_taps(saved: PoolSaved):
+    """``(tap, slices)`` of the padded input for every position inside a window."""
+    return _ops.taps(saved.window, saved.out, saved.strides, (1,) * len(saved.window))
+
+
+def _window_grad_buffer(saved: PoolSaved, dtype: np.dtype, ws: _ops.Workspace):
     """The array to gather a pooling gradient in, and whether windows are disjoint.
 
     Disjoint windows (stride >= window) let each tap assign its slice; when
     they also tile the padded input exactly, no entry is left unwritten and the
     buffer needs no zeroing.
     """
+    xp_shape, k, s, pads, out = (
+        saved.padded_shape,
+        saved.window,
+        saved.strides,
+        saved.pads,
+        saved.out,
+    )
     disjoint = all(si >= ki for si, ki in zip(s, k, strict=True))
     tiled = disjoint and all(o * ki == n for o, ki, n in zip(out, k, xp_shape[1:-1], strict=True))
     if not tiled:
@@ -236,6 +334,22 @@ def _window_grad_buffer(xp_shape, k, s, pads, out, dtype, ws):
 class AvgPool(_Pool):
     r"""Average pooling: the mean of each window, per channel.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)``; output ``(batch, o_1, ..., o_r,
+    channels)``. Along each spatial axis, with window :math:`k`, stride :math:`s`
+    and padding :math:`p_\text{before}`, :math:`p_\text{after}`,
+
+    .. math::
+
+        o = \left\lfloor \frac{n + p_\text{before} + p_\text{after} - k}{s}
+            \right\rfloor + 1 .
+
+    With ``"valid"`` padding (none) a remainder that does not fill a whole
+    window is dropped: 7 inputs in windows of 2 give :math:`\lfloor 5/2\rfloor
+    + 1 = 3` outputs, and the 7th input is read by no window (its gradient is
+    0). ``"same"`` pads so that :math:`o = \lceil n/s \rceil` (7 → 4).
+
     Parameters
     ----------
     pool_size : int or tuple of int, default 2
@@ -246,8 +360,35 @@ class AvgPool(_Pool):
         As for :class:`Conv`. Padded entries are left out of the mean (the
         divisor counts only real entries, like Keras' ``"same"`` and PyTorch's
         ``count_include_pad=False``).
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
+    name : str, optional
+        Layer name (``"avg_pool_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``AvgPool 'avg_pool_1':
+        invalid value for `pool_size`: expected positive ints, received 0.``;
+        the same form for ``strides``; ``padding`` (``'valid'``, ``'same'``, a
+        non-negative int, a tuple of those or of ``(before, after)`` pairs,
+        each side less than ``pool_size``); ``data_format`` other than
+        ``"channels_last"``; ``dtype``, ``name``, ``seed`` and ``trainable``.
+        On an input: ``expected input with at least 3 dims (batch, *spatial,
+        channels)`` (or exactly the rank of a 1-D/2-D/3-D layer), a padding
+        tuple whose length is not the spatial rank, ``pool window ... is larger
+        than the padded input ...``. In backward: a ``dy`` whose shape is not
+        the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -271,8 +412,10 @@ class AvgPool(_Pool):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.AvgPool((2, 2)).output_shape((None, 28, 28, 6))
+    (None, 14, 14, 6)
     >>> x = np.array([1.0, 5.0, 2.0, 3.0]).reshape(1, 4, 1)
     >>> ln.AvgPool(2, dtype="float64").forward(x)[0, :, 0]
     array([3. , 2.5])
@@ -297,15 +440,14 @@ class AvgPool(_Pool):
         return acc, PoolSaved(scale, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
-        scale, xp_shape, k, s, pads, out = saved
-        g = dy * scale
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
-        for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
+        g = dy * saved.weights  # 1 / |R_o| per window
+        dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
+        for _, sl in _window_taps(saved):
             if disjoint:
                 dxp[sl] = g
             else:
                 dxp[sl] += g
-        return _ops.crop_copy(dxp, pads)
+        return _ops.crop_copy(dxp, saved.pads)
 
 
 class MaxPool1D(MaxPool):
@@ -342,3 +484,353 @@ class AvgPool2D(AvgPool):
     fresh_output = True  # declarations are never inherited: restated for the alias
     fresh_gradient = True
     _rank = 2
+
+
+class MaxPool3D(MaxPool):
+    """:class:`MaxPool` for inputs ``(batch, depth, height, width, channels)``."""
+
+    _default_name = "max_pool3d"
+    fresh_output = True  # the same computation as its parent's
+    _rank = 3
+
+
+class AvgPool3D(AvgPool):
+    """:class:`AvgPool` for inputs ``(batch, depth, height, width, channels)``."""
+
+    _default_name = "avg_pool3d"
+    fresh_output = True  # the same computation as its parent's
+    _rank = 3
+
+
+class MaxPooling1D(MaxPool1D):
+    """Keras's name for :class:`MaxPool1D` (same arguments and defaults)."""
+
+    _default_name = "max_pooling1d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class MaxPooling2D(MaxPool2D):
+    """Keras's name for :class:`MaxPool2D` (same arguments and defaults).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.MaxPooling2D((2, 2)).output_shape((None, 26, 26, 32))
+    (None, 13, 13, 32)
+    """
+
+    _default_name = "max_pooling2d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class MaxPooling3D(MaxPool3D):
+    """Keras's name for :class:`MaxPool3D` (same arguments and defaults)."""
+
+    _default_name = "max_pooling3d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class AveragePooling1D(AvgPool1D):
+    """Keras's name for :class:`AvgPool1D` (same arguments and defaults)."""
+
+    _default_name = "average_pooling1d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class AveragePooling2D(AvgPool2D):
+    """Keras's name for :class:`AvgPool2D` (same arguments and defaults)."""
+
+    _default_name = "average_pooling2d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class AveragePooling3D(AvgPool3D):
+    """Keras's name for :class:`AvgPool3D` (same arguments and defaults)."""
+
+    _default_name = "average_pooling3d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class GlobalPoolSaved(NamedTuple):
+    """What the global pooling layers keep for backward."""
+
+    x_shape: tuple[int, ...]  #: the input's shape
+    winners: np.ndarray | None  #: flat position of each maximum, ``(batch, channels)``
+
+
+class _GlobalPool(Layer):
+    """Pooling over every spatial position at once (the public classes fix the rank)."""
+
+    _rank = 1
+
+    def __init__(
+        self,
+        data_format: str | None = None,
+        keepdims: bool = False,
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
+        self.data_format = check_data_format(data_format, self.owner)
+        self.keepdims = check_bool(keepdims, "keepdims", self.owner)
+
+    @property
+    def input_ndim(self) -> int:  # type: ignore[override]
+        return self._rank + 2
+
+    def get_config(self) -> dict[str, Any]:
+        return {"data_format": self.data_format, "keepdims": self.keepdims, **super().get_config()}
+
+    def check_input_shape(self, shape):
+        super().check_input_shape(shape)
+        if any(n is not None and n < 1 for n in shape[1:-1]):
+            raise ValueError(
+                f"{self.owner}: expected at least one position along every spatial axis, "
+                f"got shape {shape_str(shape)}."
+            )
+
+    def compute_output_shape(self, input_shape):
+        if self.keepdims:
+            return (input_shape[0], *(1,) * self._rank, input_shape[-1])
+        return (input_shape[0], input_shape[-1])
+
+    def _out_shape(self, x_shape):
+        return self.compute_output_shape(x_shape)
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    r"""The mean over all positions of ``(batch, length, channels)``, per channel.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)`` with :math:`r` = 1 here (2 and 3
+    for the 2-D and 3-D classes); output ``(batch, channels)``, or ``(batch, 1,
+    ..., 1, channels)`` with ``keepdims=True``.
+
+    Parameters
+    ----------
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
+    keepdims : bool, default False
+        Keep the spatial axes with size 1: output ``(batch, 1, channels)``
+        instead of ``(batch, channels)``.
+    name : str, optional
+        Layer name (``"global_average_pooling1d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``data_format`` other than ``"channels_last"``,
+        ``keepdims`` not a bool, or an invalid ``dtype``, ``name``, ``seed`` or
+        ``trainable``, each naming the layer and the argument. On an input: a
+        number of dims other than :math:`r + 2`, or ``expected at least one
+        position along every spatial axis, got shape ...``. In backward: a
+        ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
+
+    Notes
+    -----
+    Over the :math:`M = \prod_i n_i` positions :math:`p` of a sample,
+
+    .. math::
+
+        Y_{n,c} = \frac1M\sum_p X_{n,p,c},\qquad
+        \frac{\partial z}{\partial X_{n,p,c}} = \frac{G_{n,c}}{M}.
+
+    The map is linear: row :math:`(n, c)` of the Jacobian holds :math:`1/M` at
+    every position of sample :math:`n`, channel :math:`c`. No parameters. The
+    2-D and 3-D classes are the same over more spatial axes.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.GlobalAveragePooling2D().output_shape((None, 7, 7, 64))
+    (None, 64)
+    >>> x = np.array([1.0, 2.0, 6.0]).reshape(1, 3, 1)
+    >>> ln.GlobalAveragePooling1D(dtype="float64").forward(x)
+    array([[3.]])
+    """
+
+    _default_name = "global_average_pooling1d"
+    _rank = 1
+
+    def compute_forward(self, x, training):
+        axes = tuple(range(1, x.ndim - 1))
+        y = x.mean(axis=axes, keepdims=self.keepdims, dtype=x.dtype)
+        return y, GlobalPoolSaved(x.shape, None)
+
+    def compute_backward_input(self, dy, saved):
+        x_shape = saved.x_shape
+        m = int(np.prod(x_shape[1:-1]))
+        g = dy.reshape(x_shape[0], *(1,) * (len(x_shape) - 2), x_shape[-1]) / dy.dtype.type(m)
+        return np.broadcast_to(g, x_shape).copy()
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    r"""The maximum over all positions of ``(batch, length, channels)``, per channel.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)`` with :math:`r` = 1 here (2 and 3
+    for the 2-D and 3-D classes); output ``(batch, channels)``, or ``(batch, 1,
+    ..., 1, channels)`` with ``keepdims=True``.
+
+    Parameters
+    ----------
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
+    keepdims : bool, default False
+        Keep the spatial axes with size 1.
+    name : str, optional
+        Layer name (``"global_max_pooling1d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``data_format`` other than ``"channels_last"``,
+        ``keepdims`` not a bool, or an invalid ``dtype``, ``name``, ``seed`` or
+        ``trainable``, each naming the layer and the argument. On an input: a
+        number of dims other than :math:`r + 2`, or ``expected at least one
+        position along every spatial axis, got shape ...``. In backward: a
+        ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
+
+    Notes
+    -----
+    With :math:`p^*_{n,c}` the position of the maximum of sample :math:`n`,
+    channel :math:`c`,
+
+    .. math::
+
+        Y_{n,c} = \max_p X_{n,p,c},\qquad
+        \frac{\partial z}{\partial X_{n,p,c}} = G_{n,c}\,\mathbb 1[p = p^*_{n,c}].
+
+    At a tie the maximum has no derivative; the gradient goes to the first
+    maximal position in C order (like :class:`MaxPool`). The Jacobian is a
+    selection matrix, one 1 per row. No parameters.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.GlobalMaxPooling1D(keepdims=True).output_shape((None, 40, 8))
+    (None, 1, 8)
+    >>> x = np.array([1.0, 7.0, 6.0]).reshape(1, 3, 1)
+    >>> pool = ln.GlobalMaxPooling1D(dtype="float64")
+    >>> pool.forward(x)
+    array([[7.]])
+    >>> pool.backward_input(np.array([[2.0]]))[0, :, 0]
+    array([0., 2., 0.])
+    """
+
+    _default_name = "global_max_pooling1d"
+    _rank = 1
+
+    def compute_forward(self, x, training):
+        n, c = x.shape[0], x.shape[-1]
+        flat = x.reshape(n, -1, c)
+        where = np.argmax(flat, axis=1) if n * c else np.zeros((n, c), np.intp)
+        y = np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0, :]
+        return y.reshape(self._out_shape(x.shape)), GlobalPoolSaved(x.shape, where)
+
+    def compute_backward_input(self, dy, saved):
+        x_shape, where = saved
+        n, c = x_shape[0], x_shape[-1]
+        dx = np.zeros((n, int(np.prod(x_shape[1:-1])), c), dtype=dy.dtype)
+        np.put_along_axis(dx, where[:, None, :], dy.reshape(n, 1, c), axis=1)
+        return dx.reshape(x_shape)
+
+
+class GlobalAveragePooling2D(GlobalAveragePooling1D):
+    """:class:`GlobalAveragePooling1D` over height and width of 4-D channels-last inputs.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.GlobalAveragePooling2D().output_shape((None, 7, 7, 64))
+    (None, 64)
+    >>> ln.GlobalAveragePooling2D(keepdims=True).output_shape((None, 7, 7, 64))
+    (None, 1, 1, 64)
+    """
+
+    _default_name = "global_average_pooling2d"
+    _rank = 2
+
+
+class GlobalAveragePooling3D(GlobalAveragePooling1D):
+    """:class:`GlobalAveragePooling1D` over depth, height and width of 5-D inputs."""
+
+    _default_name = "global_average_pooling3d"
+    _rank = 3
+
+
+class GlobalMaxPooling2D(GlobalMaxPooling1D):
+    """:class:`GlobalMaxPooling1D` over height and width of 4-D channels-last inputs."""
+
+    _default_name = "global_max_pooling2d"
+    _rank = 2
+
+
+class GlobalMaxPooling3D(GlobalMaxPooling1D):
+    """:class:`GlobalMaxPooling1D` over depth, height and width of 5-D inputs."""
+
+    _default_name = "global_max_pooling3d"
+    _rank = 3
+
+
+class GlobalAvgPool1D(GlobalAveragePooling1D):
+    """Keras's short name for :class:`GlobalAveragePooling1D`."""
+
+    _default_name = "global_avg_pool1d"
+
+
+class GlobalAvgPool2D(GlobalAveragePooling2D):
+    """Keras's short name for :class:`GlobalAveragePooling2D`."""
+
+    _default_name = "global_avg_pool2d"
+
+
+class GlobalAvgPool3D(GlobalAveragePooling3D):
+    """Keras's short name for :class:`GlobalAveragePooling3D`."""
+
+    _default_name = "global_avg_pool3d"
+
+
+class GlobalMaxPool1D(GlobalMaxPooling1D):
+    """Keras's short name for :class:`GlobalMaxPooling1D`."""
+
+    _default_name = "global_max_pool1d"
+
+
+class GlobalMaxPool2D(GlobalMaxPooling2D):
+    """Keras's short name for :class:`GlobalMaxPooling2D`."""
+
+    _default_name = "global_max_pool2d"
+
+
+class GlobalMaxPool3D(GlobalMaxPooling3D):
+    """Keras's short name for :class:`GlobalMaxPooling3D`."""
+
+    _default_name = "global_max_pool3d"
