@@ -1064,6 +1064,24 @@ def get(identifier: str | Loss, dtype: str = "float32") -> Loss:
     ``"half_squared_error"`` (``"mse_loss"``, :class:`MSELoss`) and
     ``"softmax_cross_entropy"`` (``"cross_entropy"``, logits in).
 
+    Parameters
+    ----------
+    identifier : str or Loss
+        A name (any case) or class name, or a :class:`~layernet.Loss` instance,
+        returned as it is.
+    dtype : {"float32", "float64"}, default "float32"
+        The dtype of a loss made from a name.
+
+    Returns
+    -------
+    Loss
+
+    Raises
+    ------
+    ValueError
+        ``compile: invalid value for `loss`: expected one of [...] or a Loss
+        instance, received ...``.
+
     Examples
     --------
     >>> import layernet as ln
