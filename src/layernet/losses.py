@@ -406,7 +406,9 @@ class SoftmaxCrossEntropy(Loss):
 
         z = \frac1N \sum_n \Big(\log\sum_k e^{x_{nk}} - \sum_k T_{nk} x_{nk}\Big)
           = -\frac1N\sum_n\sum_k T_{nk}\log p_{nk},
-        \qquad
+
+    .. math::
+
         \frac{\partial z}{\partial x} = \frac{p - T}{N}.
 
     The log-sum-exp is computed after subtracting each row's maximum, so large
