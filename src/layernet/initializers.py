@@ -594,7 +594,34 @@ def _snake(name: str) -> str:
 def get(spec: Any, owner: str, arg: str) -> Initializer:
     """Resolve a name, an :class:`Initializer` or a serialised dict to an initialiser.
 
-    Raises a clear ``ValueError`` naming ``owner`` and ``arg`` for anything else.
+    Parameters
+    ----------
+    spec : str, Initializer or dict
+        A Keras name (``"he_normal"``) or class name (``"HeNormal"``), an
+        initialiser (returned as it is), or ``{"class_name": ..., "config": ...}``
+        as :func:`serialize` writes it.
+    owner : str
+        Who asks, for the error message (e.g. ``"Dense 'dense_1'"``).
+    arg : str
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    Initializer
+
+    Raises
+    ------
+    ValueError
+        ``<owner>: invalid value for `<arg>`: expected one of [...] ...`` for
+        anything else, or a serialised dict whose config the class refuses.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.initializers.get("he_normal", "example", "kernel_initializer")
+    HeNormal()
+    >>> ln.initializers.get({"class_name": "Constant", "config": {"value": 2.0}}, "x", "y")
+    Constant(value=2.0)
     """
     if isinstance(spec, Initializer):
         return spec
@@ -616,7 +643,26 @@ def get(spec: Any, owner: str, arg: str) -> Initializer:
 
 
 def serialize(spec: str | Initializer | dict) -> str | dict[str, Any]:
-    """What a layer's ``get_config`` stores: a name as it is, an object as a JSON-able dict."""
+    """What a layer's ``get_config`` stores: a name as it is, an object as a JSON-able dict.
+
+    Parameters
+    ----------
+    spec : str, Initializer or dict
+        What a layer was given as an initialiser.
+
+    Returns
+    -------
+    str or dict
+        The name unchanged, or ``{"class_name": ..., "config": ...}``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.initializers.serialize(ln.initializers.Constant(0.5))
+    {'class_name': 'Constant', 'config': {'value': 0.5}}
+    >>> ln.initializers.serialize("zeros")
+    'zeros'
+    """
     if isinstance(spec, Initializer):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     return spec

@@ -436,7 +436,9 @@ class SoftmaxCrossEntropy(Loss):
 
         z = \frac1N \sum_n \Big(\log\sum_k e^{x_{nk}} - \sum_k T_{nk} x_{nk}\Big)
           = -\frac1N\sum_n\sum_k T_{nk}\log p_{nk},
-        \qquad
+
+    .. math::
+
         \frac{\partial z}{\partial x} = \frac{p - T}{N}.
 
     The log-sum-exp is computed after subtracting each row's maximum, so large
@@ -1084,6 +1086,24 @@ def get(identifier: str | Loss | None, dtype: str = "float32") -> Loss:
     ``"binary_crossentropy"`` (Keras's definitions, probabilities in), the notes'
     ``"half_squared_error"`` (``"mse_loss"``, :class:`MSELoss`) and
     ``"softmax_cross_entropy"`` (``"cross_entropy"``, logits in).
+
+    Parameters
+    ----------
+    identifier : str or Loss
+        A name (any case) or class name, or a :class:`~layernet.Loss` instance,
+        returned as it is.
+    dtype : {"float32", "float64"}, default "float32"
+        The dtype of a loss made from a name.
+
+    Returns
+    -------
+    Loss
+
+    Raises
+    ------
+    ValueError
+        ``compile: invalid value for `loss`: expected one of [...] or a Loss
+        instance, received ...``.
 
     Examples
     --------

@@ -514,6 +514,22 @@ _ALIASES: dict[str, type[Metric]] = {
 def get(identifier: str | Metric) -> Metric:
     """A fresh metric from its Keras name (logged under that name), or the given instance.
 
+    Parameters
+    ----------
+    identifier : str or Metric
+        A name such as ``"accuracy"``, ``"mse"``, ``"top_k_categorical_accuracy"``
+        (any case), or a :class:`Metric` instance, returned as it is.
+
+    Returns
+    -------
+    Metric
+
+    Raises
+    ------
+    ValueError
+        ``compile: invalid value in `metrics`: expected one of [...] or a Metric
+        instance, received ...``.
+
     Examples
     --------
     >>> import layernet as ln

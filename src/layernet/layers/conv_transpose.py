@@ -166,7 +166,10 @@ class ConvTranspose(Layer):
 
     .. math::
 
-        \frac{\partial z}{\partial X} = \operatorname{conv}_W(\tilde H),\qquad
+        \frac{\partial z}{\partial X} = \operatorname{conv}_W(\tilde H),
+
+    .. math::
+
         \frac{\partial z}{\partial W_{t,f,c}} = \sum_{n,o}\tilde H_{n,\,os+td,\,f}\,X_{n,o,c},
         \qquad
         \frac{\partial z}{\partial b_f} = \sum_{n,p} H_{n,p,f}.

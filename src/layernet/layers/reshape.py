@@ -54,7 +54,10 @@ class Flatten(Layer):
     .. math::
 
         \operatorname{vec}(Y) = \operatorname{vec}(X), \qquad
-        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T} = I, \qquad
+        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T} = I,
+
+    .. math::
+
         \frac{\partial z}{\partial X} = \operatorname{reshape}\Big(\frac{\partial z}{\partial Y},
         \text{shape of } X\Big).
 
