@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-EXTRAS = {"demo": "data,plot", "test": "dev,oracle,data,plot,docs"}
+EXTRAS = {"demo": "data,plot", "test": "dev,oracle,data,plot,docs,mpi"}
 
 
 def venv_python() -> Path:

@@ -6,7 +6,7 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, initializers, metrics, optimizers
+from . import callbacks, datasets, distributed, initializers, metrics, optimizers
 from ._random import set_seed
 from .callbacks import (
     EarlyStopping,
@@ -16,6 +16,7 @@ from .callbacks import (
     ProgressBar,
     TerminateOnNaN,
 )
+from .distributed import DataParallel, DataParallelError
 from .gradcheck import GradCheckResult, gradcheck
 from .layers import (
     AvgPool,
@@ -52,6 +53,8 @@ __all__ = [
     "Conv1D",
     "Conv2D",
     "CosineDecay",
+    "DataParallel",
+    "DataParallelError",
     "Dense",
     "Dropout",
     "EarlyStopping",
@@ -78,6 +81,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "datasets",
+    "distributed",
     "gradcheck",
     "initializers",
     "load_model",

@@ -4,6 +4,9 @@ Every callback may implement ``on_train_begin``, ``on_epoch_begin``,
 ``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end`` and
 ``on_train_end``; ``self.model`` is the model being trained. A callback stops
 training by setting ``model.stop_training = True``.
+
+In data-parallel training (:mod:`layernet.distributed`) every rank runs its
+callbacks with the same global logs; only rank 0 prints and writes files.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .distributed import is_root
 
 if TYPE_CHECKING:
     from .models import Sequential
@@ -104,10 +109,11 @@ class ProgressBar(Callback):
     def on_train_begin(self, logs=None):
         self.epochs = self.model._fit_state["epochs"]
         self.steps = self.model._fit_state["steps"]
+        self._shows = is_root(self.model)  # data-parallel training: rank 0 prints
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        if self.verbose == 1:
+        if self.verbose == 1 and self._shows:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
@@ -130,7 +136,7 @@ class ProgressBar(Callback):
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2:
+        elif self.verbose == 2 and self._shows:
             seconds = time.perf_counter() - self._start
             print(
                 f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}",
@@ -331,6 +337,8 @@ class TerminateOnNaN(Callback):
                 finite = newest if all(np.isfinite(w).all() for w in newest) else older
                 for dst, src in zip(weights, finite, strict=True):
                     np.copyto(dst, src)
+            if not is_root(self.model):
+                return
             print(
                 f"TerminateOnNaN: loss became {loss} at epoch {self._epoch + 1}, batch "
                 f"{batch + 1}; training stopped with the last finite weights.",

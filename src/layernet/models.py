@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import _random, optimizers, saving
+from . import distributed as _distributed
 from . import metrics as metrics_mod
 from ._validation import (
     as_array,
@@ -60,6 +61,12 @@ class Sequential:
         Set by :meth:`compile`.
     history : History or None
         What the last :meth:`fit` recorded.
+    epochs_completed : int
+        Epochs trained so far (saved in model files): pass it as ``initial_epoch``
+        to continue a run.
+    distribute_strategy : DataParallel or None
+        The strategy of the last ``fit``, ``evaluate`` or ``predict`` given one;
+        while it spans several ranks only rank 0 writes files.
     stop_training : bool
         Set by a callback to end :meth:`fit` after the current batch or epoch.
 
@@ -89,6 +96,8 @@ class Sequential:
         self.history: History | None = None
         self.stop_training = False
         self._fit_state: dict[str, Any] = {}
+        self.epochs_completed = 0
+        self.distribute_strategy: _distributed.DataParallel | None = None
         for layer in layers or []:
             self.add(layer)
 
@@ -296,6 +305,23 @@ class Sequential:
         return self._train_step(x, y, checked=False)
 
     def _train_step(self, x: np.ndarray, y: np.ndarray, checked: bool) -> tuple[float, np.ndarray]:
+        z, pred = self._compute_gradients(x, y, checked)
+        if math.isfinite(z):  # never apply a non-finite step
+            self.optimizer.step(
+                {
+                    f"{i}.{layer.name}.{k}": (p, layer.grads[k])
+                    for i, layer in enumerate(self.layers)
+                    if layer.trainable
+                    for k, p in layer.params.items()
+                }
+            )
+        return z, pred
+
+    def _compute_gradients(
+        self, x: np.ndarray, y: np.ndarray, checked: bool = True
+    ) -> tuple[float, np.ndarray]:
+        """Forward, loss and backward on a batch: the loss, the predictions, and each
+        trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
         # A layer may overwrite its input and upstream gradient in place when its input is
         # a fresh array of the layer before that nobody else holds (never the caller's x,
         # a view of it, or an output some layer keeps for its own backward pass).
@@ -304,20 +330,11 @@ class Sequential:
         try:
             pred = self.forward(x, training=True)
             z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)
-            if not math.isfinite(z):
-                return z, pred  # never apply a non-finite step
-            self.backward(self.loss.backward_input(), accumulate=False)
+            if math.isfinite(z):
+                self.backward(self.loss.backward_input(), accumulate=False)
         finally:
             for layer in self.layers:
                 layer._scratch_io = False
-        self.optimizer.step(
-            {
-                f"{i}.{layer.name}.{k}": (p, layer.grads[k])
-                for i, layer in enumerate(self.layers)
-                if layer.trainable
-                for k, p in layer.params.items()
-            }
-        )
         return z, pred
 
     # ---------------------------------------------------------------- data
@@ -364,6 +381,7 @@ class Sequential:
         return np.asarray(t)
 
     # ----------------------------------------------------------------- fit
+    @_distributed.entry
     def fit(
         self,
         x: np.ndarray,
@@ -376,6 +394,8 @@ class Sequential:
         callbacks: Sequence[Callback] | None = None,
         verbose: int | str = "auto",
         seed: int | None = None,
+        initial_epoch: int = 0,
+        distribute: _distributed.DataParallel | None = None,
     ) -> History:
         r"""Train for ``epochs`` passes over ``(x, y)`` with mini-batch steps.
 
@@ -386,7 +406,11 @@ class Sequential:
             Targets: integer labels ``(n_samples,)`` or rows matching the
             model's output, as the loss expects. Never broadcast.
         epochs : int, default 1
+            The index of the last epoch: training runs epochs ``initial_epoch``
+            to ``epochs - 1`` (Keras' convention).
         batch_size : int, default 32
+            Samples per step; with ``distribute``, the global batch, split
+            between the ranks.
         validation_data : tuple (x_val, y_val), optional
             Evaluated after every epoch (``val_*`` entries in the history).
         validation_split : float, default 0.0
@@ -401,7 +425,17 @@ class Sequential:
         seed : int, optional
             Seeds the shuffling and, if the model is not built yet, the initial
             weights of layers without a seed of their own: the same seed gives
-            bit-identical weights and history on the same machine.
+            bit-identical weights and history on the same machine. Each epoch's
+            order depends only on the seed and the epoch's index.
+        initial_epoch : int, default 0
+            The epoch to start at, to continue a run: ``fit(x, y, epochs=4,
+            initial_epoch=2)`` on a model saved after 2 epochs and loaded again
+            (model files keep the optimizer's state) trains epochs 2 and 3, and
+            ends with the weights of a 4-epoch run, bit for bit.
+        distribute : DataParallel, optional
+            Train data-parallel over the ranks of an MPI communicator (see
+            :mod:`layernet.distributed`); every rank passes the same arguments.
+            With one rank, or None, training is the one-process ``fit``.
 
         Returns
         -------
@@ -414,6 +448,12 @@ class Sequential:
             raise ValueError(
                 f"fit: invalid value for `epochs`: expected an int >= 0, received {epochs!r}."
             )
+        if not is_int(initial_epoch) or initial_epoch < 0:
+            raise ValueError(
+                f"fit: invalid value for `initial_epoch`: expected an int >= 0, "
+                f"received {initial_epoch!r}."
+            )
+        dp = _distributed.resolve(distribute, "fit")
         batch_size = check_positive_int(batch_size, "batch_size", "fit")
         if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(
@@ -458,7 +498,11 @@ class Sequential:
         if val is not None:
             val = (val[0], self._check_targets(val[1], "fit", "y_val"))
 
-        rng = np.random.default_rng(seed) if seed is not None else _random.generator()
+        base = seed if seed is not None else int(_random.generator().integers(2**63))
+        if dp is not None:
+            self.distribute_strategy = dp
+            base = dp.begin_fit(self, x, y, base)
+            verbose = verbose if dp.is_root else 0
         history = History()
         cbs: list[Callback] = [history]
         user = list(callbacks or [])
@@ -476,16 +520,18 @@ class Sequential:
         self.history = history
         for c in cbs:
             c.on_train_begin()
-        for epoch in range(epochs):
+        for epoch in range(initial_epoch, epochs):
             for c in cbs:
                 c.on_epoch_begin(epoch)
             lr = self.optimizer.current_learning_rate
-            order = rng.permutation(n) if shuffle else np.arange(n)
+            order = np.random.default_rng([base, epoch]).permutation(n) if shuffle else np.arange(n)
             for m in self.metrics:
                 m.reset()
             total, seen = 0.0, 0
             logs: dict[str, float] = {}
-            for step in range(steps):
+            if dp is not None:
+                logs = dp.train_epoch(self, x, y, order, batch_size, cbs)
+            for step in range(steps if dp is None else 0):
                 idx = order[step * batch_size : (step + 1) * batch_size]
                 for c in cbs:
                     c.on_train_batch_begin(step)
@@ -506,12 +552,17 @@ class Sequential:
                 logs.update(
                     {
                         f"val_{k}": v
-                        for k, v in self.evaluate(*val, batch_size=max(batch_size, 256)).items()
+                        for k, v in self.evaluate(
+                            *val, batch_size=max(batch_size, 256), distribute=dp
+                        ).items()
                     }
                 )
             logs["lr"] = lr
+            self.epochs_completed = epoch + 1
             for c in cbs:
                 c.on_epoch_end(epoch, logs)
+            if dp is not None:
+                dp.end_epoch(self)
             if self.stop_training:
                 break
         for c in cbs:
@@ -519,8 +570,22 @@ class Sequential:
         return history
 
     # ------------------------------------------------------------ evaluate
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> dict[str, float]:
+    @_distributed.entry
+    def evaluate(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int = 32,
+        distribute: _distributed.DataParallel | None = None,
+    ) -> dict[str, float]:
         """Loss and metrics on ``(x, y)``, in batches, without training.
+
+        Parameters
+        ----------
+        x, y : ndarray
+        batch_size : int, default 32
+        distribute : DataParallel, optional
+            Split ``(x, y)`` between the ranks; every rank gets the global values.
 
         Returns
         -------
@@ -533,6 +598,10 @@ class Sequential:
         if not self.built:
             self.build((None, *x.shape[1:]))
         y = self._check_targets(y, "evaluate", "y")
+        dp = _distributed.resolve(distribute, "evaluate")
+        if dp is not None:
+            self.distribute_strategy = dp
+            return dp.evaluate(self, x, y, batch_size)
         metrics = [type(m)() for m in self.metrics]
         total = 0.0
         for start in range(0, len(x), batch_size):
@@ -543,8 +612,21 @@ class Sequential:
                 m.update(pred, yb)
         return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
 
-    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    @_distributed.entry
+    def predict(
+        self,
+        x: np.ndarray,
+        batch_size: int = 32,
+        distribute: _distributed.DataParallel | None = None,
+    ) -> np.ndarray:
         """The model's outputs for ``x``, computed in batches.
+
+        Parameters
+        ----------
+        x : ndarray
+        batch_size : int, default 32
+        distribute : DataParallel, optional
+            Split ``x`` between the ranks; every rank returns all the outputs.
 
         Returns
         -------
@@ -554,6 +636,10 @@ class Sequential:
         x = self._check_x(x, "predict")
         if not self.built:
             self.build((None, *x.shape[1:]))
+        dp = _distributed.resolve(distribute, "predict")
+        if dp is not None:
+            self.distribute_strategy = dp
+            return dp.predict(self, x, batch_size)
         return np.concatenate(
             [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
         )

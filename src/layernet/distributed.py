@@ -1,0 +1,622 @@
+r"""Data-parallel training over MPI: one copy of the model per process, each batch split.
+
+Launch the same script on ``P`` processes (ranks) and pass a :class:`DataParallel`
+strategy to :meth:`Sequential.fit`, :meth:`Sequential.evaluate` or
+:meth:`Sequential.predict`::
+
+    mpiexec -n 4 python train.py
+
+Every rank holds the whole data set and the whole model (SPMD, the design of
+Horovod and ChainerMN). Each training step takes the next *global* batch of
+``batch_size`` samples, identical on every rank, and gives rank ``r`` its
+contiguous share :math:`B_r` (sizes differ by at most one; a rank's share may be
+empty). Each rank backpropagates its share; one ``Allreduce`` on one flat buffer
+sums the weighted gradients, the loss and the metric sums; then every rank
+applies the same optimizer step to the same weights.
+
+MPI comes from the optional ``mpi4py`` package (``pip install 'layernet[mpi]'``
+brings it with an MPI library); importing :mod:`layernet` never needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import inspect
+import math
+import os
+import sys
+import traceback
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .models import Sequential
+
+__all__ = ["DataParallel", "DataParallelError"]
+
+#: Environment variables that, when set, mean the user chose the BLAS thread count.
+BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_OPENBLAS_SETTERS = (
+    "openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+)
+_OPENBLAS_GETTERS = tuple(s.replace("set_", "get_") for s in _OPENBLAS_SETTERS)
+_MKL_SETTER = "MKL_Set_Num_Threads"
+
+
+class DataParallelError(RuntimeError):
+    """Raised on every rank that did not fail when another rank's step raised.
+
+    The rank that failed raises its own exception; the message here names that
+    rank and repeats its exception type and message.
+    """
+
+
+def _import_mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ImportError(
+            "DataParallel needs mpi4py and an MPI library, which layernet does not "
+            "install by default; install them with `pip install 'layernet[mpi]'` "
+            "(or build mpi4py against your system's MPI)."
+        ) from exc
+    return MPI
+
+
+def _mpi_available() -> bool:
+    """Whether mpi4py can be imported (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("mpi4py") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------- BLAS threads
+def _loaded_libraries() -> list[str]:
+    """Paths of the shared libraries mapped into this process (Linux; else empty)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split(None, 5)[-1].strip() for line in f if "/" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if ".so" in os.path.basename(p))
+
+
+def _blas_functions(names: Iterable[str]) -> list[Callable[..., Any]]:
+    out = []
+    for path in _loaded_libraries():
+        base = os.path.basename(path).lower()
+        if "openblas" not in base and "mkl_rt" not in base:
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in names:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                out.append(fn)
+                break
+    return out
+
+
+def set_blas_threads(n: int) -> bool:
+    """Set the thread count of the BLAS libraries NumPy has loaded (OpenBLAS or MKL).
+
+    Returns whether a library took the setting (False, for instance, with macOS's
+    Accelerate, whose threads cannot be set at run time: set ``OMP_NUM_THREADS``
+    before starting Python there).
+    """
+    done = False
+    for fn in _blas_functions((*_OPENBLAS_SETTERS, _MKL_SETTER)):
+        fn.restype = None
+        fn(ctypes.c_int(int(n)))
+        done = True
+    return done
+
+
+def get_blas_threads() -> int | None:
+    """The thread count of NumPy's OpenBLAS, or None when it cannot be read."""
+    for fn in _blas_functions(_OPENBLAS_GETTERS):
+        fn.restype = ctypes.c_int
+        return int(fn())
+    return None
+
+
+# ------------------------------------------------------------------------ strategy
+class DataParallel:
+    r"""Synchronous data-parallel training over the ranks of an MPI communicator.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        The ranks that train together; default ``MPI.COMM_WORLD`` (every process
+        ``mpiexec`` started). Every rank of ``comm`` must make the same calls.
+    blas_threads : int, "auto" or None, default "auto"
+        BLAS threads per rank. ``"auto"``: the cores this host gives the ranks on
+        it (the union of their CPU affinities) divided by the number of those
+        ranks, at least 1 -- unless ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or
+        ``MKL_NUM_THREADS`` is set, which is then left to rule. An int sets that
+        many; ``None`` leaves BLAS alone. With one rank nothing is changed.
+
+    Attributes
+    ----------
+    comm : mpi4py.MPI.Comm
+    rank, size : int
+        This process's rank in ``comm`` and the number of ranks.
+    local_rank, local_size : int
+        The same among the ranks on this host.
+    is_root : bool
+        Whether this is rank 0: the rank that prints progress and writes files.
+    blas_threads : int or None
+        The BLAS thread count this strategy set (None: left as it was).
+
+    Notes
+    -----
+    **The global batch.** ``batch_size`` in ``fit`` is the number of samples one
+    optimizer step sees, summed over ranks. A global batch :math:`B` of
+    :math:`n = |B|` samples is cut into contiguous shares :math:`B_r` of sizes
+    :math:`\lfloor n/P\rfloor` or :math:`\lceil n/P\rceil` (the first
+    :math:`n \bmod P` ranks take one more; with :math:`n < P` some shares are empty).
+    Every loss averages over its batch, so with :math:`z_r` the loss of share
+    :math:`B_r` and :math:`n_r = |B_r|`
+
+    .. math::
+
+        z = \frac1n\sum_{i\in B} \ell_i = \sum_r \frac{n_r}{n}\,z_r ,\qquad
+        \frac{\partial z}{\partial\theta} = \sum_r \frac{n_r}{n}\,
+            \frac{\partial z_r}{\partial\theta},
+
+    which is what the ``Allreduce`` computes: the gradient of the whole global
+    batch, as in one process, up to float rounding. Metrics are combined with the
+    same weights. ``BatchNorm`` normalises each rank's share with that share's
+    statistics (as PyTorch's ``DistributedDataParallel`` without ``SyncBatchNorm``);
+    its running statistics are averaged with the weights :math:`n_r/n`, so they
+    stay identical on every rank. ``Dropout`` draws each rank's masks from that
+    rank's copy of the layer's generator.
+
+    **Agreement.** Training starts from rank 0's weights and optimizer state
+    (broadcast); shuffling depends only on the seed (rank 0's) and the epoch;
+    logs are global, so callbacks see the same values everywhere. A stop asked for
+    by a callback on any rank is agreed on in the next step's reduction (that step
+    is then dropped on every rank) or at the end of the epoch; at each epoch's end
+    the ranks also compare checksums of their weights.
+
+    **Errors.** An exception inside a rank's share of a step is reported through
+    the step's reduction: that rank raises it, every other rank raises
+    :class:`DataParallelError` with its message. Any other exception raised on
+    one rank only (in a callback, say) is printed with its traceback, and
+    ``MPI_Abort`` ends every rank at once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> from layernet.distributed import DataParallel
+    >>> strategy = DataParallel()            # doctest: +SKIP
+    >>> model = ln.Sequential([ln.Dense(3, seed=0)])
+    >>> model.compile("sgd", "mse")
+    >>> x, y = np.ones((8, 2), "float32"), np.zeros((8, 3), "float32")
+    >>> h = model.fit(x, y, batch_size=4, verbose=0, distribute=strategy)  # doctest: +SKIP
+
+    Run it with ``mpiexec -n 2 python script.py``; in one process it is plain ``fit``.
+    """
+
+    def __init__(self, comm: Any = None, *, blas_threads: int | str | None = "auto") -> None:
+        mpi = _import_mpi()
+        if comm is None:
+            comm = mpi.COMM_WORLD
+        if not isinstance(comm, mpi.Comm) or comm == mpi.COMM_NULL:
+            raise TypeError(
+                f"DataParallel: invalid value for `comm`: expected an mpi4py "
+                f"communicator (e.g. MPI.COMM_WORLD), received {comm!r}."
+            )
+        if not (
+            blas_threads is None
+            or blas_threads == "auto"
+            or (
+                isinstance(blas_threads, int)
+                and not isinstance(blas_threads, bool)
+                and blas_threads > 0
+            )
+        ):
+            raise ValueError(
+                f"DataParallel: invalid value for `blas_threads`: expected a positive "
+                f"int, 'auto' or None, received {blas_threads!r}."
+            )
+        self._mpi = mpi
+        self.comm = comm
+        self.rank: int = comm.Get_rank()
+        self.size: int = comm.Get_size()
+        node = comm.Split_type(mpi.COMM_TYPE_SHARED, key=self.rank)
+        try:
+            self.local_rank: int = node.Get_rank()
+            self.local_size: int = node.Get_size()
+            cores = _host_cores(node)
+        finally:
+            node.Free()
+        self.blas_threads: int | None = None
+        if self.size > 1 and blas_threads is not None:
+            if blas_threads == "auto":
+                if not any(os.environ.get(v) for v in BLAS_ENV_VARS):
+                    self.blas_threads = max(1, cores // self.local_size)
+            else:
+                self.blas_threads = int(blas_threads)
+            if self.blas_threads is not None and not set_blas_threads(self.blas_threads):
+                self.blas_threads = None
+        self._agreed: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"DataParallel(rank={self.rank}, size={self.size}, local_size={self.local_size}, "
+            f"blas_threads={self.blas_threads})"
+        )
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    # ---------------------------------------------------------------- sharing
+    def shard(self, n: int) -> slice:
+        """This rank's contiguous share of ``n`` items (the first ``n % size`` ranks get one more).
+
+        Examples
+        --------
+        With 3 ranks and ``n = 8`` the shares are ``[0:3]``, ``[3:6]``, ``[6:8]``.
+        """
+        return _shard(n, self.rank, self.size)
+
+    def broadcast_model(self, model: Sequential) -> None:
+        """Give every rank rank 0's weights (parameters and state) and optimizer state."""
+        weights = model.get_weights()
+        sizes = [w.size for w in weights]
+        flat = np.empty(sum(sizes), np.float64)
+        if self.is_root:
+            _pack(flat, weights)
+        self.comm.Bcast(flat, root=0)
+        offsets = np.cumsum([0, *sizes])
+        model.set_weights(
+            [
+                flat[a:b].reshape(w.shape).astype(w.dtype)
+                for w, a, b in zip(weights, offsets[:-1], offsets[1:], strict=True)
+            ]
+        )
+        opt = model.optimizer
+        if opt is not None:
+            iterations, state = self.comm.bcast((opt.iterations, opt.state), root=0)
+            if not self.is_root:
+                opt.iterations = iterations
+                opt.state = state
+
+    def checksum(self, model: Sequential) -> int:
+        """CRC-32 of every weight's bytes (equal on every rank while they agree)."""
+        crc = 0
+        for w in model.get_weights():
+            crc = zlib.crc32(np.ascontiguousarray(w).view(np.uint8), crc)
+        return crc
+
+    # ----------------------------------------------------------------- errors
+    @contextlib.contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Run a block that every rank enters; a one-rank failure inside ends every rank.
+
+        An exception that every rank knows of (raised through a reduction) passes
+        through; any other one is printed with its traceback on stderr, then
+        ``MPI_Abort`` ends all ranks, so that none waits forever in a collective
+        call the failed rank will never make.
+        """
+        try:
+            yield
+        except BaseException as exc:
+            if self.size == 1 or exc is self._agreed or isinstance(exc, DataParallelError):
+                raise
+            text = "".join(traceback.format_exception(exc))
+            sys.stdout.flush()
+            sys.stderr.write(
+                f"layernet.distributed: rank {self.rank} of {self.size} failed in "
+                f"{what}; ending every rank.\n{text}"
+            )
+            sys.stderr.flush()
+            self.comm.Abort(1)
+            raise  # pragma: no cover - Abort does not return
+
+    def _allreduce(self, buf: np.ndarray, error: BaseException | None) -> None:
+        """Sum ``buf`` over ranks in place; its last entry carries the error flags."""
+        buf[-1] = 1.0 if error is not None else 0.0
+        self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+        if buf[-1] > 0:
+            self._raise_agreed(error)
+
+    def _raise_agreed(self, error: BaseException | None) -> None:
+        note = None if error is None else f"{type(error).__name__}: {error}"
+        notes = self.comm.allgather(note)
+        if error is not None:
+            self._agreed = error
+            raise error
+        failed = [(r, n) for r, n in enumerate(notes) if n is not None]
+        rank, note = failed[0]
+        exc = DataParallelError(f"rank {rank} of {self.size} failed: {note}")
+        self._agreed = exc
+        raise exc
+
+    def check(self, error: BaseException | None) -> None:
+        """A collective check that no rank failed; raise the failure everywhere if one did."""
+        self._allreduce(np.zeros(1), error)
+
+    # -------------------------------------------------------------- training
+    def begin_fit(self, model: Sequential, x: np.ndarray, y: np.ndarray, seed: int) -> int:
+        """Check the ranks agree on the data and model, broadcast rank 0's; return its seed.
+
+        Raises
+        ------
+        ValueError
+            On every rank, when the ranks were given different numbers or shapes of
+            samples, or models with different weights' shapes.
+        """
+        mine = (
+            len(x),
+            tuple(x.shape[1:]),
+            tuple(y.shape[1:]),
+            [tuple(w.shape) for w in model.get_weights()],
+        )
+        views = self.comm.allgather(mine)
+        for r, theirs in enumerate(views):
+            if theirs != views[0]:
+                what = ("samples", "sample shapes", "target shapes", "weight shapes")
+                diff = next(i for i in range(4) if theirs[i] != views[0][i])
+                raise ValueError(
+                    f"fit: the ranks were given different data or models: rank 0 has "
+                    f"{what[diff]} {views[0][diff]!r:.200}, rank {r} has {theirs[diff]!r:.200}; "
+                    f"every rank must pass the whole data set and the same model."
+                )
+        self.broadcast_model(model)
+        return int(self.comm.bcast(int(seed), root=0))
+
+    def train_epoch(
+        self,
+        model: Sequential,
+        x: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        batch_size: int,
+        callbacks: Iterable[Any],
+    ) -> dict[str, float]:
+        """One epoch of synchronous steps over the global batches of ``order``; global logs."""
+        cbs = list(callbacks)
+        layout = _Layout(model)
+        buf = np.zeros(layout.size)
+        n_metrics = len(model.metrics)
+        sums = np.zeros(1 + n_metrics)
+        seen = 0
+        logs: dict[str, float] = {}
+        for step in range(math.ceil(len(order) / batch_size)):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            kept = [s.copy() for s in layout.states]
+            out = self._reduce_step(model, layout, buf, x, y, idx)
+            if out is None:  # a rank asked to stop after the previous step
+                for dst, src in zip(layout.states, kept, strict=True):
+                    np.copyto(dst, src)
+                break
+            z, step_sums = out
+            for c in cbs:
+                c.on_train_batch_begin(step)
+            layout.unpack_states(buf)
+            if math.isfinite(z):  # never apply a non-finite step
+                model.optimizer.step(layout.unpack_grads(buf))
+            sums += step_sums
+            seen += len(idx)
+            logs = {
+                "loss": sums[0] / seen,
+                **{m.name: sums[1 + i] / seen for i, m in enumerate(model.metrics)},
+            }
+            for c in cbs:
+                c.on_train_batch_end(step, {**logs, "loss": z} if not math.isfinite(z) else logs)
+        return logs
+
+    def _reduce_step(self, model, layout, buf, x, y, idx) -> tuple[float, np.ndarray] | None:
+        n = len(idx)
+        local = idx[self.shard(n)]
+        nr = len(local)
+        weight = nr / n
+        buf.fill(0.0)
+        error = None
+        try:
+            if nr:
+                xb, yb = x[local], y[local]
+                z, pred = model._compute_gradients(xb, yb)
+                buf[layout.loss] = z * nr
+                if math.isfinite(z):
+                    layout.pack_grads(buf, weight)
+                for i, m in enumerate(model.metrics):
+                    m.reset()
+                    m.update(pred, yb)
+                    buf[layout.loss + 1 + i] = m.result() * nr
+            layout.pack_states(buf, weight)
+        except Exception as exc:
+            error = exc
+        buf[layout.stop] = 1.0 if model.stop_training else 0.0
+        self._allreduce(buf, error)
+        if buf[layout.stop] > 0:
+            model.stop_training = True
+            return None
+        sums = buf[layout.loss : layout.loss + 1 + len(model.metrics)].copy()
+        return float(sums[0] / n), sums
+
+    def end_epoch(self, model: Sequential) -> None:
+        """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not)."""
+        votes = self.comm.allgather((bool(model.stop_training), self.checksum(model)))
+        model.stop_training = any(v[0] for v in votes)
+        if len({v[1] for v in votes}) > 1:
+            if self.is_root:
+                warnings.warn(
+                    "DataParallel: the ranks' weights drifted apart (the MPI library's "
+                    "sums differ between ranks); every rank takes rank 0's weights.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            self.broadcast_model(model)
+
+    # ------------------------------------------------------- evaluate, predict
+    def evaluate(self, model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int):
+        """Global loss and metrics: each rank evaluates its share of ``(x, y)``."""
+        local = self.shard(len(x))
+        nr = local.stop - local.start
+        names = [m.name for m in model.metrics]
+        buf = np.zeros(len(names) + 2)
+        error = None
+        try:
+            if nr:
+                res = model.evaluate(x[local], y[local], batch_size=batch_size)
+                buf[0] = res["loss"] * nr
+                for i, name in enumerate(names):
+                    buf[1 + i] = res[name] * nr
+        except Exception as exc:
+            error = exc
+        self._allreduce(buf, error)
+        return {
+            "loss": float(buf[0] / len(x)),
+            **{k: float(buf[1 + i] / len(x)) for i, k in enumerate(names)},
+        }
+
+    def predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """Every rank predicts its share of ``x``; every rank returns all predictions."""
+        local = self.shard(len(x))
+        out_shape = tuple(model.compute_output_shape((None, *x.shape[1:]))[1:])
+        per = int(np.prod(out_shape, dtype=np.int64))
+        mine = np.empty((0, *out_shape), model._dtype())
+        error = None
+        try:
+            if local.stop > local.start:
+                mine = model.predict(x[local], batch_size=batch_size)
+        except Exception as exc:
+            error = exc
+        self.check(error)
+        out = np.empty((len(x), *out_shape), mine.dtype)
+        counts = [
+            (s.stop - s.start) * per
+            for s in (_shard(len(x), r, self.size) for r in range(self.size))
+        ]
+        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        kind = self._mpi.Datatype.fromcode(mine.dtype.char)
+        self.comm.Allgatherv(np.ascontiguousarray(mine), [out, counts, displs, kind])
+        return out
+
+
+# ------------------------------------------------------------------------ helpers
+def _shard(n: int, rank: int, size: int) -> slice:
+    base, extra = divmod(n, size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+def _host_cores(node: Any) -> int:
+    """Cores the ranks on this host may use together: the union of their affinities."""
+    try:
+        mine = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        mine = list(range(os.cpu_count() or 1))
+    cores: set[int] = set()
+    for theirs in node.allgather(mine):
+        cores.update(theirs)
+    return len(cores) or (os.cpu_count() or 1)
+
+
+def _pack(flat: np.ndarray, arrays: Iterable[np.ndarray], scale: float = 1.0) -> None:
+    offset = 0
+    for a in arrays:
+        view = flat[offset : offset + a.size]
+        if scale == 1.0:
+            view[...] = a.ravel()
+        else:
+            np.multiply(a.ravel(), scale, out=view)
+        offset += a.size
+
+
+class _Layout:
+    """Where each gradient, state array and scalar sits in a step's flat buffer.
+
+    ``[gradients of trainable parameters | state arrays | loss sum, metric sums |
+    stop flag | error flag]``, all float64.
+    """
+
+    def __init__(self, model: Sequential) -> None:
+        self.keys: list[str] = []
+        self.params: list[np.ndarray] = []
+        self.grads: list[np.ndarray] = []
+        self.states: list[np.ndarray] = []
+        for i, layer in enumerate(model.layers):
+            if layer.trainable:
+                for k, p in layer.params.items():
+                    self.keys.append(f"{i}.{layer.name}.{k}")
+                    self.params.append(p)
+                    self.grads.append(layer.grads[k])
+            self.states.extend(layer.state.values())
+        self.n_grads = sum(g.size for g in self.grads)
+        self.n_states = sum(s.size for s in self.states)
+        self.loss = self.n_grads + self.n_states
+        self.stop = self.loss + 1 + len(model.metrics)
+        self.size = self.stop + 2
+
+    def pack_grads(self, buf: np.ndarray, weight: float) -> None:
+        _pack(buf[: self.n_grads], self.grads, weight)
+
+    def pack_states(self, buf: np.ndarray, weight: float) -> None:
+        _pack(buf[self.n_grads : self.loss], self.states, weight)
+
+    def unpack_grads(self, buf: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        offset = 0
+        for g in self.grads:
+            np.copyto(g, buf[offset : offset + g.size].reshape(g.shape))
+            offset += g.size
+        return {k: (p, g) for k, p, g in zip(self.keys, self.params, self.grads, strict=True)}
+
+    def unpack_states(self, buf: np.ndarray) -> None:
+        offset = self.n_grads
+        for s in self.states:
+            np.copyto(s, buf[offset : offset + s.size].reshape(s.shape))
+            offset += s.size
+
+
+def resolve(distribute: Any, fn: str) -> DataParallel | None:
+    """The strategy to use for ``distribute``: None for none or a single rank."""
+    if distribute is None:
+        return None
+    if not isinstance(distribute, DataParallel):
+        raise TypeError(
+            f"{fn}: invalid value for `distribute`: expected a "
+            f"layernet.distributed.DataParallel or None, received {distribute!r}."
+        )
+    return distribute if distribute.size > 1 else None
+
+
+def entry(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a model method taking ``distribute``: with several ranks, run it guarded."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        bound = signature.bind_partial(self, *args, **kwargs)
+        dp = resolve(bound.arguments.get("distribute"), fn.__name__)
+        if dp is None:
+            return fn(self, *args, **kwargs)
+        with dp.guard(fn.__name__):
+            return fn(self, *args, **kwargs)
+
+    return wrapper
+
+
+def is_root(model: Any) -> bool:
+    """Whether this process prints and writes for ``model`` (True unless a non-root rank)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy is None or strategy.rank == 0
