@@ -117,6 +117,12 @@ def train(dp, out: dict) -> None:
     out["stop_steps"] = np.array(stop.optimizer.iterations)
     out["stop_epochs"] = np.array(len(hs.epoch))
 
+    # ranks given different data: every rank raises the same error (no hang, no abort)
+    try:
+        model().fit(x + dp.rank, y, verbose=0, distribute=dp)
+    except ValueError as exc:
+        out["mismatch"] = np.array(str(exc))
+
     # a loss that becomes NaN: TerminateOnNaN stops every rank at the same batch
     nan = model(ln.SGD(1e6))
     hn = nan.fit(x * 1e6, y, epochs=2, batch_size=7, seed=2, verbose=0, distribute=dp)

@@ -134,6 +134,14 @@ def test_callbacks_and_nan_stops_are_agreed(trained):
 
 
 @needs_mpi
+def test_ranks_given_different_data_all_refuse(trained):
+    _, _, (r0, _) = trained
+    assert str(r0["mismatch"]).startswith(
+        "fit: the ranks were given different data or models: data checksum"
+    )
+
+
+@needs_mpi
 def test_blas_threads_default_to_cores_per_rank(trained):
     _, _, (r0, _) = trained
     assert int(r0["local_size"]) == 2

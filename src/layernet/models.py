@@ -501,7 +501,7 @@ class Sequential:
         base = seed if seed is not None else int(_random.generator().integers(2**63))
         if dp is not None:
             self.distribute_strategy = dp
-            base = dp.begin_fit(self, x, y, base)
+            base = dp.begin_fit(self, x, y, base, val)
             verbose = verbose if dp.is_root else 0
         history = History()
         cbs: list[Callback] = [history]
