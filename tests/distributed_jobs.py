@@ -168,7 +168,20 @@ def fail_in_step(dp, out: dict) -> None:
         raise
 
 
-JOBS = {"train": train, "fail_in_callback": fail_in_callback, "fail_in_step": fail_in_step}
+def fail_outside_fit(dp, out: dict) -> None:
+    """Rank 1's script dies before fit (loading its data, say); rank 0 enters fit."""
+    if dp.rank == 1:
+        raise OSError("rank 1 could not read its data")
+    x, y = data()
+    model().fit(x, y, epochs=50, batch_size=7, verbose=0, distribute=dp)
+
+
+JOBS = {
+    "train": train,
+    "fail_in_callback": fail_in_callback,
+    "fail_in_step": fail_in_step,
+    "fail_outside_fit": fail_outside_fit,
+}
 
 
 def main(job: str, outdir: str) -> None:

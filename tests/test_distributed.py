@@ -161,6 +161,14 @@ def test_failure_in_one_ranks_callback_ends_every_rank(tmp_path):
 
 
 @needs_mpi
+def test_failure_outside_fit_on_one_rank_ends_every_rank(tmp_path):
+    result, seconds = run_job("fail_outside_fit", tmp_path)
+    assert result.returncode != 0
+    assert "OSError: rank 1 could not read its data" in result.stderr
+    assert seconds < TIMEOUT
+
+
+@needs_mpi
 def test_failure_in_one_ranks_step_is_raised_on_every_rank(tmp_path):
     result, _ = run_job("fail_in_step", tmp_path)
     assert result.returncode != 0

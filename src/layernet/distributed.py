@@ -197,7 +197,12 @@ class DataParallel:
     the step's reduction: that rank raises it, every other rank raises
     :class:`DataParallelError` with its message. Any other exception raised on
     one rank only (in a callback, say) is printed with its traceback, and
-    ``MPI_Abort`` ends every rank at once.
+    ``MPI_Abort`` ends every rank at once. With several ranks, an exception that
+    ends the script anywhere (outside ``fit`` too) also ends every rank this way.
+
+    **Callbacks.** Every rank runs its callbacks with the same global logs. In a
+    step, ``on_train_batch_begin`` runs once the step's reduction is done, just
+    before the update.
 
     Examples
     --------
@@ -261,6 +266,8 @@ class DataParallel:
             if self.blas_threads is not None and not set_blas_threads(self.blas_threads):
                 self.blas_threads = None
         self._agreed: BaseException | None = None
+        if self.size > 1:
+            _abort_on_uncaught_exceptions(comm)
 
     def __repr__(self) -> str:
         return (
@@ -608,6 +615,26 @@ class _Layout:
         for s in self.states:
             np.copyto(s, buf[offset : offset + s.size].reshape(s.shape))
             offset += s.size
+
+
+def _abort_on_uncaught_exceptions(comm: Any) -> None:
+    """Make an exception that ends this rank's script end every rank (``MPI_Abort``).
+
+    Without this, a rank whose script dies outside ``fit`` (loading its data, say)
+    would leave the other ranks waiting in their next collective call forever.
+    """
+    previous = sys.excepthook
+    if getattr(previous, "_layernet_aborts", False):
+        return
+
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.Abort(1)
+
+    hook._layernet_aborts = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
 
 
 def resolve(distribute: Any, fn: str) -> DataParallel | None:
