@@ -7,6 +7,7 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 __version__ = "0.1.0"
 
 from . import callbacks, datasets, distributed, initializers, metrics, optimizers
+from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
     EarlyStopping,
@@ -40,6 +41,7 @@ from .layers import (
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
 from .models import Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
+from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
 
 __all__ = [
@@ -78,14 +80,17 @@ __all__ = [
     "StepDecay",
     "Tanh",
     "TerminateOnNaN",
+    "Workspace",
     "__version__",
     "callbacks",
     "datasets",
     "distributed",
+    "get_registered_name",
     "gradcheck",
     "initializers",
     "load_model",
     "metrics",
     "optimizers",
+    "register_serializable",
     "set_seed",
 ]

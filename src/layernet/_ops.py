@@ -19,31 +19,69 @@ Pads = tuple[tuple[int, int], ...]
 
 
 class Workspace:
-    """Scratch arrays a layer reuses from one call to the next, by name.
+    """Scratch arrays reused from one call to the next, by name and shape.
 
     Fresh large arrays cost page faults on every step; reusing them does not.
     Only temporaries that never leave the layer live here (never an output).
+    Each name keeps the arrays of its ``slots`` most recently used shapes, so a
+    training run alternating full batches with a smaller last batch allocates
+    nothing after its first epoch. A model gives each layer one workspace per
+    run (training, validation) and drops them when the run ends, which frees
+    the buffers.
+
+    Attributes
+    ----------
+    allocations : int
+        Number of arrays created for the workspace so far (not counting those
+        made while :meth:`disabled`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> ws = ln.Workspace()
+    >>> a, fresh = ws.get("tmp", (2, 3), np.dtype("float32"))
+    >>> b, again = ws.get("tmp", (2, 3), np.dtype("float32"))
+    >>> fresh, again, a is b, ws.allocations
+    (True, False, True, 1)
     """
 
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
+    def __init__(self, slots: int = 2) -> None:
+        self._arrays: dict[str, list[np.ndarray]] = {}
+        self.slots = slots
         self.enabled = True
+        self.allocations = 0
 
     def get(
         self, name: str, shape: tuple[int, ...], dtype: np.dtype, fill: float | None = None
     ) -> tuple[np.ndarray, bool]:
         """An array of ``shape``; ``fresh`` tells whether it was just created (and filled)."""
-        a = self._arrays.get(name) if self.enabled else None
-        if a is not None and a.shape == shape and a.dtype == dtype:
-            return a, False
+        if self.enabled:
+            kept = self._arrays.setdefault(name, [])
+            for i, a in enumerate(kept):
+                if a.shape == shape and a.dtype == dtype:
+                    if i:  # most recently used first
+                        kept.insert(0, kept.pop(i))
+                    return a, False
         a = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
         if self.enabled:
-            self._arrays[name] = a
+            kept.insert(0, a)
+            del kept[self.slots :]
+            self.allocations += 1
         return a, True
+
+    def clear(self) -> None:
+        """Drop every array (they are freed once nothing else refers to them)."""
+        self._arrays.clear()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays kept."""
+        return sum(a.nbytes for kept in self._arrays.values() for a in kept)
 
     @contextlib.contextmanager
     def disabled(self) -> Iterator[None]:
-        """Allocate fresh arrays inside the block (the cached ones stay untouched)."""
+        """Allocate fresh arrays inside the block (the kept ones stay untouched)."""
         old, self.enabled = self.enabled, False
         try:
             yield

@@ -198,3 +198,17 @@ def shape_str(shape: Sequence[int | None]) -> str:
         + ", ".join("None" if s is None else str(s) for s in shape)
         + (",)" if len(shape) == 1 else ")")
     )
+
+
+def normalize_shape(input_shape: Any, owner: str) -> tuple[int | None, ...]:
+    """A shape as a tuple of non-negative ints (``None`` allowed), or a clear error."""
+    if (
+        not isinstance(input_shape, Sequence)
+        or isinstance(input_shape, str)
+        or not all((s is None or (is_int(s) and s >= 0)) for s in input_shape)
+    ):
+        raise ValueError(
+            f"{owner}: invalid value for `input_shape`: expected a tuple of "
+            f"non-negative ints (None for the batch), received {input_shape!r}."
+        )
+    return tuple(None if s is None else int(s) for s in input_shape)

@@ -2,8 +2,11 @@
 
 Every callback may implement ``on_train_begin``, ``on_epoch_begin``,
 ``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end`` and
-``on_train_end``; ``self.model`` is the model being trained. A callback stops
-training by setting ``model.stop_training = True``.
+``on_train_end``. Before training, :meth:`Sequential.fit` hands each callback the
+model (:meth:`Callback.set_model`, then ``self.model``) and the run's settings
+(:meth:`Callback.set_params`, then ``self.params`` with ``"epochs"``, ``"steps"``
+per epoch and ``"verbose"``); callbacks use only the model's public API. A
+callback stops training by setting ``model.stop_training = True``.
 
 In data-parallel training (:mod:`layernet.distributed`) every rank runs its
 callbacks with the same global logs; only rank 0 prints and writes files.
@@ -27,12 +30,27 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Base class with no-op hooks."""
+    """Base class with no-op hooks.
+
+    Attributes
+    ----------
+    model : Sequential
+        The model being trained (set by :meth:`set_model`).
+    params : dict
+        The run's settings (set by :meth:`set_params`): ``"epochs"``, ``"steps"``
+        (batches per epoch) and ``"verbose"``.
+    """
 
     model: Sequential
+    params: dict[str, Any]
 
     def set_model(self, model: Sequential) -> None:
+        """Called by ``fit`` before training with the model being trained."""
         self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Called by ``fit`` before training with ``{"epochs", "steps", "verbose"}``."""
+        self.params = params
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
 
@@ -107,8 +125,8 @@ class ProgressBar(Callback):
         self._bar = None
 
     def on_train_begin(self, logs=None):
-        self.epochs = self.model._fit_state["epochs"]
-        self.steps = self.model._fit_state["steps"]
+        self.epochs = self.params["epochs"]
+        self.steps = self.params["steps"]
         self._shows = is_root(self.model)  # data-parallel training: rank 0 prints
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -310,7 +328,7 @@ class TerminateOnNaN(Callback):
     def on_train_begin(self, logs=None):
         # The weights before each of the last two updates, alternately: copying is cheap,
         # and finiteness is checked only once a loss goes bad.
-        weights = self.model._parameter_arrays()
+        weights = self.model.weights
         self._snapshots = [[w.copy() for w in weights], [w.copy() for w in weights]]
         self._turn = 0
         self.terminated_at = None
@@ -321,9 +339,7 @@ class TerminateOnNaN(Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self._turn ^= 1
-        for dst, src in zip(
-            self._snapshots[self._turn], self.model._parameter_arrays(), strict=True
-        ):
+        for dst, src in zip(self._snapshots[self._turn], self.model.weights, strict=True):
             np.copyto(dst, src)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -331,7 +347,7 @@ class TerminateOnNaN(Callback):
         if loss is not None and not math.isfinite(loss):
             self.terminated_at = (self._epoch, batch)
             self.model.stop_training = True
-            weights = self.model._parameter_arrays()
+            weights = self.model.weights
             if not all(np.isfinite(w).all() for w in weights):
                 newest, older = self._snapshots[self._turn], self._snapshots[self._turn ^ 1]
                 finite = newest if all(np.isfinite(w).all() for w in newest) else older

@@ -219,10 +219,11 @@ def gradcheck(
     >>> result.passed, result.max_error < 1e-7
     (True, True)
     """
-    chain = [layers] if isinstance(layers, Layer) else list(layers)
-    if not chain or not all(isinstance(layer, Layer) for layer in chain):
+    chain = [layers] if isinstance(layers, Layer | Loss) else list(layers)
+    if not chain or not all(isinstance(layer, Layer | Loss) for layer in chain):
         raise TypeError(
-            f"gradcheck: expected a Layer or a non-empty sequence of Layers, received {layers!r}."
+            f"gradcheck: expected a Layer or a non-empty sequence of Layers (optionally "
+            f"ending in a Loss), received {layers!r}."
         )
     for layer in chain:
         if layer.dtype != np.float64:
@@ -256,8 +257,8 @@ def gradcheck(
             for layer in body:  # build, in inference mode: no running statistic moves
                 h = layer.forward(h)
     # accumulated gradients and state (running statistics) are put back at the end
-    saved = [{k: g.copy() for k, g in layer.grads.items()} for layer in chain]
-    saved_state = [{k: s.copy() for k, s in layer.state.items()} for layer in chain]
+    saved = [{k: g.copy() for k, g in layer.grads.items()} for layer in body]
+    saved_state = [{k: s.copy() for k, s in layer.state.items()} for layer in body]
     out = run(record=True)
     if loss is None:
         g = (
@@ -330,7 +331,7 @@ def gradcheck(
             num = numerical_gradient(lambda: loss.forward(xl, target), xl, eps).reshape(1, -1)
             result.errors[f"jacobian_input[{loss.name}]"] = relative_error(j, num)
 
-    for layer, grads, state in zip(chain, saved, saved_state, strict=True):
+    for layer, grads, state in zip(body, saved, saved_state, strict=True):
         for k, g0 in grads.items():
             layer.grads[k][...] = g0
         for k, s0 in state.items():

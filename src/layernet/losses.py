@@ -7,50 +7,146 @@ its only derivative is :math:`\partial z/\partial X^L`, returned by
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from ._validation import as_array, shape_str
-from .layers.base import MAX_JACOBIAN_ENTRIES, Layer
+from . import registry
+from ._validation import as_array, resolve_dtype, shape_str
+from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
 
 
-class Loss(Layer):
-    r"""Base class of losses: ``forward(x, t) -> z`` and ``backward_input() -> ∂z/∂x``.
+class Loss:
+    r"""Base class of losses: ``forward(x, t) -> z`` and ``backward_input(dz) -> ∂z/∂x``.
+
+    A loss is not a layer: it takes a target as well as a prediction, returns a
+    scalar and has no parameters (:math:`\partial z/\partial w^L = 0`). A subclass
+    implements three hooks:
+
+    * ``check_target(x, t) -> t``: validate and convert the target for the
+      prediction ``x`` (raise ``ValueError`` naming :attr:`owner` otherwise);
+    * ``compute_loss(x, t) -> (z, saved)``: the scalar ``z`` and what the backward
+      rule needs, kept in :attr:`saved` (a small ``NamedTuple``);
+    * ``compute_backward_input(dz, saved) -> dz * ∂z/∂x``.
 
     Parameters
     ----------
-    name, dtype
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Used in error messages; ``"<kind>_<n>"`` by default.
+    dtype : {"float32", "float64"}, default "float32"
+        Predictions and gradients are computed in this dtype.
+
+    Attributes
+    ----------
+    saved : NamedTuple or None
+        What the last :meth:`forward` kept for :meth:`backward_input`.
+
+    Examples
+    --------
+    A loss of your own (the mean absolute error, halved):
+
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> class HalfMAE(ln.Loss):
+    ...     def check_target(self, x, t):
+    ...         return np.asarray(t, dtype=self.dtype).reshape(x.shape)
+    ...     def compute_loss(self, x, t):
+    ...         d = x - t
+    ...         return float(0.5 * np.abs(d).sum() / len(x)), np.sign(d) / (2 * len(x))
+    ...     def compute_backward_input(self, dz, saved):
+    ...         return dz * saved
+    >>> loss = HalfMAE(dtype="float64")
+    >>> loss.forward(np.array([[1.0, -3.0]]), np.zeros((1, 2)))
+    2.0
+    >>> loss.backward_input()
+    array([[ 0.5, -0.5]])
     """
 
-    _default_name = "loss"
+    _default_name: ClassVar[str] = "loss"
+    #: Declares that :meth:`backward_input` returns a new array the loss does not keep,
+    #: so that a model may let the last layer overwrite it. Honoured only when set in
+    #: the class's own body (see :meth:`declares`).
+    fresh_output: ClassVar[bool] = False
+    #: Number of dims of the prediction (batch included), or ``None`` for any >= 2.
+    input_ndim: ClassVar[int | None] = None
+    _counters: ClassVar[dict[str, itertools.count]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
+            _REGISTRY[cls.__name__] = cls
+            registry.register_builtin(cls)
 
     def __init__(self, *, name: str | None = None, dtype: str = "float32") -> None:
-        super().__init__(name=name, dtype=dtype)
+        kind = type(self).__name__
+        if name is None:
+            counter = Loss._counters.setdefault(self._default_name, itertools.count(1))
+            name = f"{self._default_name}_{next(counter)}"
+        elif not isinstance(name, str) or not name:
+            raise ValueError(
+                f"{kind}: invalid value for `name`: expected a non-empty str, received {name!r}."
+            )
+        self.name = name
+        self.dtype = resolve_dtype(dtype, f"{kind} '{name}'")
+        self.saved: Any = None
+
+    @classmethod
+    def declares(cls, flag: str) -> bool:
+        """Whether ``flag`` (``"fresh_output"``) is set in this class's own body."""
+        return bool(cls.__dict__.get(flag, False))
+
+    @property
+    def owner(self) -> str:
+        """How error messages refer to this loss, e.g. ``MSELoss 'mse_loss_1'``."""
+        return f"{type(self).__name__} '{self.name}'"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this loss (JSON-serialisable)."""
         return {"name": self.name, "dtype": self.dtype.name}
 
-    def compute_output_shape(self, input_shape):
-        return ()
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        """Rebuild a loss from :meth:`get_config`'s output."""
+        return cls(**config)
 
+    # hooks for subclasses ----------------------------------------------------
     def check_target(self, x: np.ndarray, t: Any) -> np.ndarray:
+        """Validate the target ``t`` for the prediction ``x``; return it converted."""
         raise NotImplementedError
 
     def compute_loss(self, x: np.ndarray, t: np.ndarray) -> tuple[float, Any]:
+        """Return ``(z, saved)`` for a validated prediction and target."""
         raise NotImplementedError
 
-    def _prepare(self, x: Any, t: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = self._prepare_input(x)
+    def compute_backward_input(self, dz: np.ndarray, saved: Any) -> np.ndarray:
+        """Return ``dz * ∂z/∂x`` from what :meth:`compute_loss` saved."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ computation
+    def check_input(self, x: Any) -> np.ndarray:
+        """The prediction as an array of this loss's dtype, or a clear error."""
+        x = as_array(x, self.owner, "input")
+        nd = self.input_ndim
+        if (nd is not None and x.ndim != nd) or x.ndim < 2:
+            layout = "(batch, features)" if nd == 2 else "(batch, ...)"
+            dims = f"{nd} dims" if nd is not None else "at least 2 dims"
+            raise ValueError(
+                f"{self.owner}: expected input with {dims} {layout}, got shape "
+                f"{shape_str(x.shape)}."
+            )
         if x.shape[0] == 0:
             raise ValueError(
                 f"{self.owner}: expected at least one sample, got input of shape "
                 f"{shape_str(x.shape)}."
             )
-        return x, self.check_target(x, t)
+        return x.astype(self.dtype, copy=False)
 
-    def forward(self, x: np.ndarray, t: np.ndarray) -> float:  # type: ignore[override]
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
         """Return the scalar loss of prediction ``x`` against target ``t``.
 
         Parameters
@@ -64,62 +160,64 @@ class Loss(Layer):
         -------
         float
         """
-        x, t = self._prepare(x, t)
-        return self._forward_checked(x, t)
-
-    def _forward_checked(self, x: np.ndarray, t: np.ndarray) -> float:
-        """``forward`` for a prediction and target already validated (by a model's fit)."""
-        z, cache = self.compute_loss(x, t)
-        self.saved = cache
-        self._y_shape = ()
+        x = self.check_input(x)
+        z, saved = self.compute_loss(x, self.check_target(x, t))
+        self.saved = saved
         return z
 
-    __call__ = forward  # type: ignore[assignment]
+    __call__ = forward
 
-    def _check_dz(self, dz: Any) -> np.ndarray:
-        if self._y_shape is None:
+    def backward_input(self, dz: float = 1.0) -> np.ndarray:
+        r"""Return :math:`dz\,\partial z/\partial x` at the last :meth:`forward`.
+
+        Parameters
+        ----------
+        dz : float, default 1.0
+            Upstream gradient of the scalar (1 when the loss is the objective).
+
+        Returns
+        -------
+        ndarray
+            Same shape as the last prediction.
+        """
+        if self.saved is None:
             raise RuntimeError(
                 f"{self.owner}: backward called before forward; call forward(x, t) first."
             )
-        dz = as_array(dz, self.owner, "dz")
-        if dz.shape != ():
+        d = as_array(dz, self.owner, "dz")
+        if d.shape != ():
             raise ValueError(
-                f"{self.owner}: expected a scalar `dz`, got shape {shape_str(dz.shape)}."
+                f"{self.owner}: expected a scalar `dz`, got shape {shape_str(d.shape)}."
             )
-        return dz.astype(self.dtype)
+        return self.compute_backward_input(d.astype(self.dtype), self.saved)
 
-    def backward_input(self, dz: float = 1.0) -> np.ndarray:  # type: ignore[override]
-        r"""Return :math:`\partial z/\partial x` at the last forward (times ``dz``)."""
-        return self.compute_backward_input(self._check_dz(dz), self.saved)
-
-    def backward_params(self, dz: float = 1.0) -> dict[str, np.ndarray]:  # type: ignore[override]
-        """Losses have no parameters: always ``{}``."""
-        self._check_dz(dz)
+    def backward_params(self, dz: float = 1.0) -> dict[str, np.ndarray]:
+        """Losses have no parameters (:math:`\\partial z/\\partial w^L = 0`): always ``{}``."""
         return {}
 
     def jacobian_input(
-        self,
-        x: np.ndarray,
-        t: np.ndarray,
-        *,  # type: ignore[override]
-        max_entries: int = MAX_JACOBIAN_ENTRIES,
+        self, x: np.ndarray, t: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
     ) -> np.ndarray:
-        r"""The row vector :math:`\partial z/\partial\mathrm{vec}(x)^T`, shape ``(1, x.size)``."""
-        x, t = self._prepare(x, t)
-        self._check_jacobian_size(1, x.size, max_entries, "jacobian_input")
-        _, cache = self.compute_loss(x, t)
-        return self.compute_backward_input(np.ones((), dtype=self.dtype), cache).reshape(1, -1)
+        r"""The row vector :math:`\partial z/\partial\mathrm{vec}(x)^T`, shape ``(1, x.size)``.
 
-    def jacobian_params(
-        self,
-        x: np.ndarray,
-        t: np.ndarray,
-        *,  # type: ignore[override]
-        max_entries: int = MAX_JACOBIAN_ENTRIES,
-    ) -> dict[str, np.ndarray]:
-        """Losses have no parameters: always ``{}``."""
-        self._prepare(x, t)
-        return {}
+        :attr:`saved` is left untouched.
+        """
+        x = self.check_input(x)
+        t = self.check_target(x, t)
+        if x.size > max_entries:
+            raise ValueError(
+                f"{self.owner}: jacobian_input would have 1 x {x.size} = {x.size:,} entries, "
+                f"above max_entries={max_entries:,}; use a smaller input or raise max_entries."
+            )
+        _, saved = self.compute_loss(x, t)
+        return self.compute_backward_input(np.ones((), dtype=self.dtype), saved).reshape(1, -1)
+
+
+class MSESaved(NamedTuple):
+    """What :class:`MSELoss` keeps for backward."""
+
+    diff: np.ndarray  #: ``x - t``
+    n: int  #: batch size
 
 
 class MSELoss(Loss):
@@ -153,6 +251,7 @@ class MSELoss(Loss):
     """
 
     _default_name = "mse_loss"
+    fresh_output = True
 
     def check_target(self, x, t):
         t = as_array(t, self.owner, "target")
@@ -166,11 +265,17 @@ class MSELoss(Loss):
     def compute_loss(self, x, t):
         diff = x - t
         n = x.shape[0]
-        return float(0.5 * np.vdot(diff, diff) / n), (diff, n)
+        return float(0.5 * np.vdot(diff, diff) / n), MSESaved(diff, n)
 
-    def compute_backward_input(self, dz, cache):
-        diff, n = cache
-        return diff * (dz / n)
+    def compute_backward_input(self, dz, saved):
+        return saved.diff * (dz / saved.n)
+
+
+class SoftmaxCrossEntropySaved(NamedTuple):
+    """What :class:`SoftmaxCrossEntropy` keeps for backward."""
+
+    p_minus_t: np.ndarray  #: ``softmax(x) - T``
+    n: int  #: batch size
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -206,6 +311,7 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     _default_name = "softmax_cross_entropy"
+    fresh_output = True
     input_ndim = 2
 
     def check_target(self, x, t):
@@ -258,8 +364,7 @@ class SoftmaxCrossEntropy(Loss):
         else:
             z = float(np.sum(log_z[:, 0] - np.sum(t * shifted, axis=1)) / n)
             p -= t
-        return z, (p, n)
+        return z, SoftmaxCrossEntropySaved(p, n)
 
-    def compute_backward_input(self, dz, cache):
-        g, n = cache
-        return g * (dz / n)
+    def compute_backward_input(self, dz, saved):
+        return saved.p_minus_t * (dz / saved.n)

@@ -10,10 +10,11 @@ layer's :math:`\partial z/\partial X^1` is never needed and never computed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,12 +22,14 @@ import numpy as np
 from . import _random, optimizers, saving
 from . import distributed as _distributed
 from . import metrics as metrics_mod
+from ._ops import Workspace
 from ._validation import (
     as_array,
     check_bool,
     check_finite,
     check_positive_int,
     is_int,
+    normalize_shape,
     shape_str,
 )
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
@@ -95,7 +98,6 @@ class Sequential:
         self.metrics: list[metrics_mod.Metric] = []
         self.history: History | None = None
         self.stop_training = False
-        self._fit_state: dict[str, Any] = {}
         self.epochs_completed = 0
         self.distribute_strategy: _distributed.DataParallel | None = None
         for layer in layers or []:
@@ -107,7 +109,7 @@ class Sequential:
     # ----------------------------------------------------------- structure
     def add(self, layer: Layer) -> None:
         """Append a layer (built at once if the model already is)."""
-        if isinstance(layer, Loss) or not isinstance(layer, Layer):
+        if not isinstance(layer, Layer):
             what = "a loss (pass it to compile)" if isinstance(layer, Loss) else repr(layer)
             raise TypeError(f"Sequential {self.name!r}: add() expected a Layer, received {what}.")
         if any(existing.name == layer.name for existing in self.layers):
@@ -140,7 +142,7 @@ class Sequential:
         """
         if not self.layers:
             raise ValueError(f"Sequential {self.name!r}: cannot build a model with no layers.")
-        shape = self.layers[0]._normalize_shape(input_shape)
+        shape = normalize_shape(input_shape, f"Sequential {self.name!r}")
         shape = (None, *shape[1:])
         children = (
             np.random.SeedSequence(seed).spawn(len(self.layers))
@@ -275,16 +277,21 @@ class Sequential:
             if i > 0:
                 dy = layer.backward_input(dy)
 
-    def _parameter_arrays(self) -> list[np.ndarray]:
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The model's own parameter and state arrays, layer by layer (not copies).
+
+        Writing into them changes the model; :meth:`get_weights` gives copies.
+        """
         return [p for layer in self.layers for p in layer.variables().values()]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and state array, layer by layer."""
-        return [p.copy() for p in self._parameter_arrays()]
+        return [p.copy() for p in self.weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Set every parameter from a list like :meth:`get_weights` returns."""
-        params = self._parameter_arrays()
+        params = self.weights
         if len(weights) != len(params):
             raise ValueError(
                 f"set_weights: expected {len(params)} arrays, received {len(weights)}."
@@ -302,10 +309,29 @@ class Sequential:
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One optimisation step on a batch; returns the loss and the predictions."""
         self._require_compiled("train_step")
-        return self._train_step(x, y, checked=False)
+        return self._train_step(x, y)
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray, checked: bool) -> tuple[float, np.ndarray]:
-        z, pred = self._compute_gradients(x, y, checked)
+    def _in_place_layers(self) -> list[Layer]:
+        """Layers that may overwrite their input and upstream gradient in a training step.
+
+        Only a layer whose own class declares ``in_place``, whose input is the output of a
+        layer whose own class declares ``fresh_output`` (never the caller's ``x`` or an
+        array some layer keeps for its backward pass), and whose upstream gradient comes
+        from a layer or loss whose own class declares ``fresh_output``. Declarations are
+        never inherited, so a user subclass is never overwritten behind its back.
+        """
+        chain: list[Any] = [*self.layers, self.loss]
+        return [
+            layer
+            for i, layer in enumerate(self.layers)
+            if i > 0
+            and type(layer).declares("in_place")
+            and type(chain[i - 1]).declares("fresh_output")
+            and type(chain[i + 1]).declares("fresh_output")
+        ]
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        z, pred = self._compute_gradients(x, y)
         if math.isfinite(z):  # never apply a non-finite step
             self.optimizer.step(
                 {
@@ -317,24 +343,20 @@ class Sequential:
             )
         return z, pred
 
-    def _compute_gradients(
-        self, x: np.ndarray, y: np.ndarray, checked: bool = True
-    ) -> tuple[float, np.ndarray]:
-        """Forward, loss and backward on a batch: the loss, the predictions, and each
+    def _compute_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Forward, loss and backward on a batch: the loss and the predictions, with each
         trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
-        # A layer may overwrite its input and upstream gradient in place when its input is
-        # a fresh array of the layer before that nobody else holds (never the caller's x,
-        # a view of it, or an output some layer keeps for its own backward pass).
-        for i, layer in enumerate(self.layers):
-            layer._scratch_io = i > 0 and self.layers[i - 1]._private_output
+        scratch = self._in_place_layers()
+        for layer in scratch:
+            layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
-            z = self.loss._forward_checked(pred, y) if checked else self.loss.forward(pred, y)
+            z = self.loss.forward(pred, y)
             if math.isfinite(z):
                 self.backward(self.loss.backward_input(), accumulate=False)
         finally:
-            for layer in self.layers:
-                layer._scratch_io = False
+            for layer in scratch:
+                layer.overwrite_inputs = False
         return z, pred
 
     # ---------------------------------------------------------------- data
@@ -434,8 +456,8 @@ class Sequential:
             ends with the weights of a 4-epoch run, bit for bit.
         distribute : DataParallel, optional
             Train data-parallel over the ranks of an MPI communicator (see
-            :mod:`layernet.distributed`); every rank passes the same arguments.
-            With one rank, or None, training is the one-process ``fit``.
+            :class:`~layernet.DataParallel`); every rank passes the same
+            arguments. With one rank, or None, this is the one-process ``fit``.
 
         Returns
         -------
@@ -444,17 +466,74 @@ class Sequential:
             ``"lr"`` to per-epoch lists.
         """
         self._require_compiled("fit")
-        if not is_int(epochs) or epochs < 0:
-            raise ValueError(
-                f"fit: invalid value for `epochs`: expected an int >= 0, received {epochs!r}."
-            )
+        self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
         if not is_int(initial_epoch) or initial_epoch < 0:
             raise ValueError(
                 f"fit: invalid value for `initial_epoch`: expected an int >= 0, "
                 f"received {initial_epoch!r}."
             )
         dp = _distributed.resolve(distribute, "fit")
-        batch_size = check_positive_int(batch_size, "batch_size", "fit")
+        x, y, val = self._fit_data(x, y, validation_data, validation_split, seed)
+        base = seed if seed is not None else int(_random.generator().integers(2**63))
+        if dp is not None:
+            self.distribute_strategy = dp
+            base = dp.begin_fit(self, x, y, base, val)
+            verbose = verbose if dp.is_root else 0
+        steps = math.ceil(len(x) / batch_size)
+        history = History()
+        cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
+        self.stop_training = False
+        self.history = history
+        # Scratch buffers belong to this run: one workspace per layer for training and one
+        # for validation (batches of another size), dropped when the run ends.
+        train_ws = [Workspace() for _ in self.layers]
+        val_ws = [Workspace() for _ in self.layers]
+        try:
+            for c in cbs:
+                c.on_train_begin()
+            for epoch in range(initial_epoch, epochs):
+                for c in cbs:
+                    c.on_epoch_begin(epoch)
+                lr = self.optimizer.current_learning_rate
+                order = _epoch_order(base, epoch, len(x), shuffle)
+                with self._workspaces(train_ws):
+                    if dp is None:
+                        logs = self._train_epoch(x, y, order, batch_size, cbs)
+                    else:
+                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs)
+                if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
+                    with self._workspaces(val_ws):
+                        logs.update(self._validate(*val, max(batch_size, 256), dp))
+                logs["lr"] = lr
+                self.epochs_completed = epoch + 1
+                for c in cbs:
+                    c.on_epoch_end(epoch, logs)
+                if dp is not None:
+                    dp.end_epoch(self)
+                if self.stop_training:
+                    break
+            for c in cbs:
+                c.on_train_end()
+        finally:
+            for layer in self.layers:  # what backward kept points into the run's buffers
+                layer.clear_saved()
+        return history
+
+    def _check_fit_arguments(
+        self,
+        epochs: Any,
+        batch_size: Any,
+        verbose: Any,
+        shuffle: Any,
+        seed: Any,
+        validation_split: Any,
+    ) -> None:
+        """Refuse bad scalar arguments of :meth:`fit` with a message naming each."""
+        if not is_int(epochs) or epochs < 0:
+            raise ValueError(
+                f"fit: invalid value for `epochs`: expected an int >= 0, received {epochs!r}."
+            )
+        check_positive_int(batch_size, "batch_size", "fit")
         if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(
                 f"fit: invalid value for `verbose`: expected 'auto', 0, 1 or 2, "
@@ -475,6 +554,16 @@ class Sequential:
                 f"fit: invalid value for `validation_split`: expected a float in "
                 f"[0, 1), received {validation_split!r}."
             )
+
+    def _fit_data(
+        self,
+        x: Any,
+        y: Any,
+        validation_data: Any,
+        validation_split: float,
+        seed: int | None,
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Checked training arrays and validation pair; builds the model if needed."""
         x, y = self._check_xy(x, y, "fit")
         val = None
         if validation_data is not None:
@@ -497,77 +586,88 @@ class Sequential:
         y = self._check_targets(y, "fit", "y")
         if val is not None:
             val = (val[0], self._check_targets(val[1], "fit", "y_val"))
+        return x, y, val
 
-        base = seed if seed is not None else int(_random.generator().integers(2**63))
-        if dp is not None:
-            self.distribute_strategy = dp
-            base = dp.begin_fit(self, x, y, base, val)
-            verbose = verbose if dp.is_root else 0
-        history = History()
-        cbs: list[Callback] = [history]
+    def _callback_list(
+        self,
+        history: History,
+        callbacks: Sequence[Callback] | None,
+        verbose: int | str,
+        epochs: int,
+        steps: int,
+    ) -> list[Callback]:
+        """History, TerminateOnNaN (unless given), the user's, a progress bar; all handed
+        the model (``set_model``) and the run's settings (``set_params``)."""
         user = list(callbacks or [])
+        for c in user:
+            if not isinstance(c, Callback):
+                raise TypeError(
+                    f"fit: invalid value for `callbacks`: expected Callback instances, "
+                    f"received {c!r}."
+                )
+        cbs: list[Callback] = [history]
         if not any(isinstance(c, TerminateOnNaN) for c in user):
             cbs.append(TerminateOnNaN())
         cbs += user
         if verbose != 0 and not any(isinstance(c, ProgressBar) for c in user):
             cbs.append(ProgressBar(verbose))
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         for c in cbs:
             c.set_model(self)
-        n = len(x)
-        steps = math.ceil(n / batch_size)
-        self._fit_state = {"epochs": epochs, "steps": steps}
-        self.stop_training = False
-        self.history = history
-        for c in cbs:
-            c.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+            c.set_params(dict(params))
+        return cbs
+
+    def _train_epoch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        batch_size: int,
+        cbs: list[Callback],
+    ) -> dict[str, float]:
+        """One pass over the samples in ``order``; returns the epoch's logs."""
+        for m in self.metrics:
+            m.reset()
+        total, seen = 0.0, 0
+        logs: dict[str, float] = {}
+        for step in range(math.ceil(len(order) / batch_size)):
+            idx = order[step * batch_size : (step + 1) * batch_size]
             for c in cbs:
-                c.on_epoch_begin(epoch)
-            lr = self.optimizer.current_learning_rate
-            order = np.random.default_rng([base, epoch]).permutation(n) if shuffle else np.arange(n)
+                c.on_train_batch_begin(step)
+            xb, yb = x[idx], y[idx]
+            z, pred = self._train_step(xb, yb)
+            total += z * len(idx)
+            seen += len(idx)
             for m in self.metrics:
-                m.reset()
-            total, seen = 0.0, 0
-            logs: dict[str, float] = {}
-            if dp is not None:
-                logs = dp.train_epoch(self, x, y, order, batch_size, cbs)
-            for step in range(steps if dp is None else 0):
-                idx = order[step * batch_size : (step + 1) * batch_size]
-                for c in cbs:
-                    c.on_train_batch_begin(step)
-                xb, yb = x[idx], y[idx]
-                z, pred = self._train_step(xb, yb, checked=True)
-                total += z * len(idx)
-                seen += len(idx)
-                for m in self.metrics:
-                    m.update(pred, yb)
-                logs = {"loss": total / seen, **{m.name: m.result() for m in self.metrics}}
-                for c in cbs:
-                    c.on_train_batch_end(
-                        step, {**logs, "loss": z} if not math.isfinite(z) else logs
-                    )
-                if self.stop_training:
-                    break
-            if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
-                logs.update(
-                    {
-                        f"val_{k}": v
-                        for k, v in self.evaluate(
-                            *val, batch_size=max(batch_size, 256), distribute=dp
-                        ).items()
-                    }
-                )
-            logs["lr"] = lr
-            self.epochs_completed = epoch + 1
+                m.update(pred, yb)
+            logs = {"loss": total / seen, **{m.name: m.result() for m in self.metrics}}
             for c in cbs:
-                c.on_epoch_end(epoch, logs)
-            if dp is not None:
-                dp.end_epoch(self)
+                c.on_train_batch_end(step, {**logs, "loss": z} if not math.isfinite(z) else logs)
             if self.stop_training:
                 break
-        for c in cbs:
-            c.on_train_end()
-        return history
+        return logs
+
+    def _validate(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, dp: _distributed.DataParallel | None
+    ) -> dict[str, float]:
+        """``val_*`` logs: loss and metrics on the validation pair."""
+        if dp is None:
+            results = self._evaluate_batches(x, y, batch_size)
+        else:
+            results = dp.evaluate(self, x, y, batch_size)
+        return {f"val_{k}": v for k, v in results.items()}
+
+    @contextlib.contextmanager
+    def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
+        """Give every layer the workspace of the current run, then put its own back."""
+        own = [layer.workspace for layer in self.layers]
+        for layer, ws in zip(self.layers, spaces, strict=True):
+            layer.workspace = ws
+        try:
+            yield
+        finally:
+            for layer, ws in zip(self.layers, own, strict=True):
+                layer.workspace = ws
 
     # ------------------------------------------------------------ evaluate
     @_distributed.entry
@@ -602,6 +702,10 @@ class Sequential:
         if dp is not None:
             self.distribute_strategy = dp
             return dp.evaluate(self, x, y, batch_size)
+        with self._workspaces([Workspace() for _ in self.layers]):
+            return self._evaluate_batches(x, y, batch_size)
+
+    def _evaluate_batches(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
         metrics = [type(m)() for m in self.metrics]
         total = 0.0
         for start in range(0, len(x), batch_size):
@@ -640,9 +744,10 @@ class Sequential:
         if dp is not None:
             self.distribute_strategy = dp
             return dp.predict(self, x, batch_size)
-        return np.concatenate(
-            [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-        )
+        with self._workspaces([Workspace() for _ in self.layers]):
+            return np.concatenate(
+                [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+            )
 
     # --------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> None:
@@ -659,3 +764,11 @@ class Sequential:
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load weights saved from a model with the same layers (strict: names and shapes)."""
         saving.load_weights(self, path)
+
+
+def _epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
+    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
+    so that a run resumed at any epoch sees the orders of an uninterrupted one."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)

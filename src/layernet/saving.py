@@ -15,8 +15,11 @@ A file is an uncompressed NumPy ``.npz`` archive holding
 Files written before the optimizer state was stored (no ``"optimizer_state"``)
 still load, with a fresh optimizer state.
 
-Loading never unpickles (``allow_pickle=False``), instantiates only classes of
-layernet's own registry (or ones passed explicitly in ``custom_objects``), bounds
+Classes are named so that no user class can collide with layernet's own
+(``"layernet>Dense"``; see :mod:`layernet.registry`). Loading never unpickles
+(``allow_pickle=False``), instantiates only layernet's own classes, classes
+registered with :func:`~layernet.register_serializable` and ones passed
+explicitly in ``custom_objects`` (through their ``from_config``), bounds
 the header and every member's size, and checks every weight's name and shape,
 reporting all mismatches in one error. Writes go to a temporary file in the same
 folder, are flushed to disk, then renamed over the target: a failed or
@@ -38,8 +41,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
-from .layers.base import _REGISTRY, Layer
+from .layers.base import Layer
 from .losses import Loss
+from .registry import get_registered_name, resolve
 
 if TYPE_CHECKING:
     from .models import Sequential
@@ -116,14 +120,17 @@ def _header(model: Sequential, kind: str, weights: dict[str, np.ndarray]) -> dic
             "input_shape": list(model.input_shape) if model.input_shape else None,
         },
         "layers": [
-            {"class_name": type(layer).__name__, "config": layer.get_config()}
+            {"class_name": get_registered_name(type(layer)), "config": layer.get_config()}
             for layer in model.layers
         ],
         "weights": {k: list(v.shape) for k, v in weights.items()},
     }
     if model.loss is not None:
         head["compile"] = {
-            "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
+            "loss": {
+                "class_name": get_registered_name(type(model.loss)),
+                "config": model.loss.get_config(),
+            },
             "metrics": [m.name for m in model.metrics],
             "optimizer": _optimizer_config(model.optimizer),
         }
@@ -256,27 +263,32 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
     ):
         raise ModelFileError(f"load: {where}: malformed layer entry {spec!r:.200}.")
     name = spec["class_name"]
-    cls = custom.get(name) or _REGISTRY.get(name)
+    cls = resolve(name, custom)
     if (
         cls is None
+        or not isinstance(cls, type)
         or not issubclass(cls, base)
         or cls in (Layer, Loss)
-        or (name not in custom and not cls.__module__.startswith("layernet."))
     ):
+        short = name.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
         raise ModelFileError(
             f"load: {where} names layer class {name!r}, which is not one of "
-            f"layernet's layers (pass custom_objects={{{name!r}: cls}} for your "
-            f"own)."
+            f"layernet's layers nor a registered class (pass custom_objects={{{short!r}: cls}} "
+            f"for your own, or decorate it with register_serializable)."
         )
+    name = cls.__name__
     config = spec["config"]
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    params = inspect.signature(cls.__init__).parameters
+    allowed = set(params) - {"self"}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        allowed |= {k for k in config if isinstance(k, str) and k.isidentifier()}
     extra = set(config) - allowed
     if extra or not all(isinstance(k, str) and _is_json_value(v) for k, v in config.items()):
         raise ModelFileError(
             f"load: {where}: invalid arguments for {name}: {sorted(extra) or config!r:.300}."
         )
     try:
-        return cls(**config)
+        return cls.from_config(config)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
 
@@ -367,7 +379,11 @@ def load_model(
     ----------
     path : str or os.PathLike
     custom_objects : dict of str to type, optional
-        Your own Layer subclasses by class name; nothing else is ever instantiated.
+        Your own Layer and Loss subclasses, by class name (or by the name the file
+        stores). layernet's own classes and those registered with
+        :func:`~layernet.register_serializable` load without it; nothing else is
+        ever instantiated. A class here never replaces one of layernet's own
+        (``"layernet>Dense"`` always means :class:`~layernet.Dense`).
 
     Returns
     -------
@@ -427,7 +443,7 @@ def load_model(
     model.epochs_completed = done
     comp = header.get("compile")
     if isinstance(comp, dict):
-        loss = _instantiate(comp.get("loss"), where, {}, Loss)
+        loss = _instantiate(comp.get("loss"), where, custom, Loss)
         opt_spec = comp.get("optimizer")
         optimizer: Any = "sgd"
         if isinstance(opt_spec, dict):

@@ -2,9 +2,23 @@ r"""Element-wise activation layers: ReLU, Sigmoid, Tanh."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .base import MAX_JACOBIAN_ENTRIES, Layer
+
+
+class ReLUSaved(NamedTuple):
+    """What :class:`ReLU` keeps for backward."""
+
+    mask: np.ndarray  #: ``X > 0``, the derivative
+
+
+class OutputSaved(NamedTuple):
+    """What :class:`Sigmoid` and :class:`Tanh` keep for backward."""
+
+    y: np.ndarray  #: the output, from which the derivative follows
 
 
 class _Elementwise(Layer):
@@ -17,16 +31,17 @@ class _Elementwise(Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def _derivative(self, cache) -> np.ndarray:
+    def derivative(self, saved) -> np.ndarray:
+        """:math:`r'(X)`, from what forward saved."""
         raise NotImplementedError
 
-    def compute_backward_input(self, dy, cache):
-        return dy * self._derivative(cache)
+    def compute_backward_input(self, dy, saved):
+        return dy * self.derivative(saved)
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, cache = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
-        return np.diag(np.broadcast_to(self._derivative(cache), x.shape).ravel()).astype(
+        return np.diag(np.broadcast_to(self.derivative(saved), x.shape).ravel()).astype(
             self.dtype, copy=False
         )
 
@@ -61,22 +76,23 @@ class ReLU(_Elementwise):
     """
 
     _default_name = "relu"
-    _private_output = True
+    fresh_output = True
+    in_place = True
 
     def compute_forward(self, x, training):
-        if self._scratch_io:  # inside a model's training step: x is a private activation
-            mask = self._ws.get("mask", x.shape, np.dtype(bool))[0]
+        if self.overwrite_inputs:  # inside a model's training step: x is a private activation
+            mask = self.workspace.get("mask", x.shape, np.dtype(bool))[0]
             np.greater(x, 0, out=mask)
-            return np.maximum(x, 0, out=x), mask
-        return np.maximum(x, 0), x > 0
+            return np.maximum(x, 0, out=x), ReLUSaved(mask)
+        return np.maximum(x, 0), ReLUSaved(x > 0)
 
-    def _derivative(self, cache):
-        return cache
+    def derivative(self, saved):
+        return saved.mask
 
-    def compute_backward_input(self, dy, cache):
-        if self._scratch_io and dy.flags.writeable:
-            return np.multiply(dy, cache, out=dy)
-        return dy * cache
+    def compute_backward_input(self, dy, saved):
+        if self.overwrite_inputs and dy.flags.writeable:
+            return np.multiply(dy, saved.mask, out=dy)
+        return dy * saved.mask
 
 
 class Sigmoid(_Elementwise):
@@ -105,10 +121,10 @@ class Sigmoid(_Elementwise):
     def compute_forward(self, x, training):
         e = np.exp(-np.abs(x))
         y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-        return y, y
+        return y, OutputSaved(y)
 
-    def _derivative(self, cache):
-        return cache * (1 - cache)
+    def derivative(self, saved):
+        return saved.y * (1 - saved.y)
 
 
 class Tanh(_Elementwise):
@@ -135,7 +151,7 @@ class Tanh(_Elementwise):
 
     def compute_forward(self, x, training):
         y = np.tanh(x)
-        return y, y
+        return y, OutputSaved(y)
 
-    def _derivative(self, cache):
-        return 1 - cache * cache
+    def derivative(self, saved):
+        return 1 - saved.y * saved.y

@@ -28,13 +28,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import _ops, _random
-from .._validation import as_array, check_bool, is_int, resolve_dtype, shape_str
+from .. import _ops, _random, registry
+from .._validation import as_array, check_bool, is_int, normalize_shape, resolve_dtype, shape_str
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
 
-_REGISTRY: dict[str, type[Layer]] = {}
+#: layernet's own public Layer and Loss classes by class name (user classes are never
+#: added; model files use :mod:`layernet.registry`).
+_REGISTRY: dict[str, type] = {}
 
 
 class Layer:
@@ -43,8 +45,8 @@ class Layer:
     Data is channels-last, ``(batch, *spatial, channels)``. A subclass
     implements ``compute_output_shape``, ``compute_forward``,
     ``compute_backward_input`` and (if it has parameters) ``build_params`` and
-    ``compute_backward_params``; this class supplies
-    validation, lazy building, the forward cache, gradient accumulation and the
+    ``compute_backward_params``; this class supplies validation, lazy building,
+    the state kept for backward (:attr:`saved`), gradient accumulation and the
     explicit Jacobians.
 
     Parameters
@@ -74,6 +76,15 @@ class Layer:
         Whether the parameters exist.
     input_shape : tuple or None
         ``(None, *sample_shape)`` once built.
+    saved : NamedTuple or None
+        What the last :meth:`forward` kept for the backward rules, by name (each
+        layer defines a small ``NamedTuple``, e.g. ``DenseSaved(x=...)``); passed
+        to ``compute_backward_input`` and ``compute_backward_params``.
+    workspace : Workspace
+        Scratch arrays reused between calls (never an output).
+    overwrite_inputs : bool
+        Set by a model around its training steps for layers whose class declares
+        ``in_place``; see :meth:`declares`.
 
     Notes
     -----
@@ -83,15 +94,23 @@ class Layer:
     """
 
     _default_name: ClassVar[str] = "layer"
-    #: True when ``forward`` returns a new array that neither aliases its input nor is
-    #: kept in the layer's cache; a model may then let the next layer overwrite it.
-    _private_output: ClassVar[bool] = False
+    #: Declares that ``forward`` and ``backward_input`` return new arrays that this layer
+    #: does not keep (not in :attr:`saved`) and that alias neither their argument nor
+    #: anything else, so that a model may let a neighbouring layer overwrite them.
+    #: Honoured only when set in the class's own body (see :meth:`declares`): a subclass
+    #: that keeps its output for backward never inherits it.
+    fresh_output: ClassVar[bool] = False
+    #: Declares that ``compute_forward`` and ``compute_backward_input`` may overwrite
+    #: ``x`` and ``dy`` when :attr:`overwrite_inputs` is true. Honoured only when set in
+    #: the class's own body (see :meth:`declares`).
+    in_place: ClassVar[bool] = False
     _counters: ClassVar[dict[str, itertools.count]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
+        if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
+            registry.register_builtin(cls)
 
     def __init__(
         self,
@@ -125,10 +144,29 @@ class Layer:
         self.input_shape: tuple[int | None, ...] | None = None
         self.saved: Any = None
         self._y_shape: tuple[int, ...] | None = None
-        self._ws = _ops.Workspace()
-        # Set by a model during its own training steps only: the input and the upstream
-        # gradient are private intermediates that this layer may overwrite.
-        self._scratch_io = False
+        #: Scratch arrays reused from one call to the next; a model hands each layer
+        #: the workspace of the run it is in (training, validation) and drops it after.
+        self.workspace = _ops.Workspace()
+        #: Set by a model around its own training steps, only for classes that declare
+        #: :attr:`in_place` and only when ``x`` and ``dy`` are arrays nobody else holds.
+        self.overwrite_inputs = False
+
+    @classmethod
+    def declares(cls, flag: str) -> bool:
+        """Whether ``flag`` (``"fresh_output"``, ``"in_place"``) is set in this class's own body.
+
+        Speed declarations are never inherited: a subclass that keeps its output
+        or its input for its own backward pass cannot be hurt by its parent's.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> class Keeps(ln.ReLU):
+        ...     pass
+        >>> ln.ReLU.declares("in_place"), Keeps.declares("in_place")
+        (True, False)
+        """
+        return bool(cls.__dict__.get(flag, False))
 
     # ------------------------------------------------------------------ naming
     @property
@@ -198,16 +236,7 @@ class Layer:
             )
 
     def _normalize_shape(self, input_shape: Any) -> tuple[int | None, ...]:
-        if (
-            not isinstance(input_shape, Sequence)
-            or isinstance(input_shape, str)
-            or not all((s is None or (is_int(s) and s >= 0)) for s in input_shape)
-        ):
-            raise ValueError(
-                f"{self.owner}: invalid value for `input_shape`: expected a tuple of "
-                f"non-negative ints (None for the batch), received {input_shape!r}."
-            )
-        return tuple(None if s is None else int(s) for s in input_shape)
+        return normalize_shape(input_shape, self.owner)
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """Shape of the output for inputs of ``input_shape`` (pure; validates).
@@ -263,10 +292,10 @@ class Layer:
     def compute_forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
-    def compute_backward_input(self, dy: np.ndarray, cache: Any) -> np.ndarray:
+    def compute_backward_input(self, dy: np.ndarray, saved: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def compute_backward_params(self, dy: np.ndarray, cache: Any) -> dict[str, np.ndarray]:
+    def compute_backward_params(self, dy: np.ndarray, saved: Any) -> dict[str, np.ndarray]:
         return {}
 
     # ------------------------------------------------------------ computation
@@ -294,8 +323,8 @@ class Layer:
             The output; its shape is ``output_shape(x.shape)``.
         """
         x = self._prepare_input(x)
-        y, cache = self.compute_forward(x, bool(training))
-        self.saved = cache
+        y, saved = self.compute_forward(x, bool(training))
+        self.saved = saved
         self._y_shape = y.shape
         return y
 
@@ -344,6 +373,15 @@ class Layer:
             self.grads[k] += g
         return grads
 
+    def clear_saved(self) -> None:
+        """Drop what the last forward kept for backward (a model does so when ``fit`` ends).
+
+        Frees the arrays :attr:`saved` refers to; the backward methods then raise
+        until the next :meth:`forward`.
+        """
+        self.saved = None
+        self._y_shape = None
+
     def zero_grad(self) -> None:
         """Set every accumulated gradient to zero."""
         for g in self.grads.values():
@@ -360,9 +398,9 @@ class Layer:
     # --------------------------------------------------------------- Jacobians
     def _jacobian_setup(self, x: Any) -> tuple[np.ndarray, np.ndarray, Any]:
         x = self._prepare_input(x)
-        with self._ws.disabled():  # keep the buffers the cached forward state points into
-            y, cache = self.compute_forward(x, False)
-        return x, y, cache
+        with self.workspace.disabled():  # keep the buffers that `saved` points into
+            y, saved = self.compute_forward(x, False)
+        return x, y, saved
 
     def _check_jacobian_size(self, rows: int, cols: int, max_entries: int, what: str) -> None:
         if rows * cols > max_entries:
@@ -389,7 +427,7 @@ class Layer:
 
         Row ``k`` is ``backward_input`` applied to the ``k``-th unit vector of the
         output space (exact, not finite differences); layers with a closed form
-        override this. The layer's cached forward state is left untouched.
+        override this. The layer's :attr:`saved` state is left untouched.
 
         Parameters
         ----------
@@ -402,9 +440,9 @@ class Layer:
         -------
         ndarray of shape (Y.size, X.size)
         """
-        x, y, cache = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
-        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_input(e, cache).ravel())
+        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_input(e, saved).ravel())
         return np.stack(rows) if rows else np.zeros((0, x.size), dtype=self.dtype)
 
     def jacobian_params(
@@ -426,12 +464,12 @@ class Layer:
         -------
         dict of str to ndarray
         """
-        x, y, cache = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x)
         for k, p in self.params.items():
             self._check_jacobian_size(y.size, p.size, max_entries, f"jacobian_params['{k}']")
         if not self.params:
             return {}
-        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_params(e, cache))
+        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_params(e, saved))
         return {
             k: (
                 np.stack([r[k].ravel() for r in rows])

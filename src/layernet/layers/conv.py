@@ -2,7 +2,7 @@ r"""Convolution (cross-correlation) layers for 1-D, 2-D and N-D channels-last in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -17,6 +17,18 @@ from .._validation import (
     shape_str,
 )
 from .base import Layer
+
+
+class ConvSaved(NamedTuple):
+    """What :class:`Conv` keeps for backward: the patches and the geometry of the call."""
+
+    patches: np.ndarray  #: im2col matrix (with a column of ones when there is a bias)
+    padded_shape: tuple[int, ...]  #: shape of the zero-padded input
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]  #: ``(before, after)`` per spatial axis
+    out: tuple[int, ...]  #: output positions per spatial axis
 
 
 class Conv(Layer):
@@ -127,7 +139,7 @@ class Conv(Layer):
     """
 
     _default_name = "conv"
-    _private_output = True
+    fresh_output = True
     _rank: int | None = None
 
     def __init__(
@@ -273,27 +285,32 @@ class Conv(Layer):
     # ------------------------------------------------------------- compute
     def compute_forward(self, x, training):
         k, s, d, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads, ws=self._ws)
-        col = _ops.im2col(xp, k, out, s, d, ws=self._ws, ones=self.use_bias)
+        xp = _ops.pad(x, pads, ws=self.workspace)
+        col = _ops.im2col(xp, k, out, s, d, ws=self.workspace, ones=self.use_bias)
         w = self.params["W"].reshape(-1, self.filters)
         if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
             w = np.concatenate((w, self.params["b"][None]))
         y = (col @ w).reshape(x.shape[0], *out, self.filters)
-        return y, (col, xp.shape, k, s, d, pads, out)
+        return y, ConvSaved(col, xp.shape, k, s, d, pads, out)
 
-    def compute_backward_params(self, dy, cache):
-        g = _ops.weight_grad(cache[0], dy.reshape(-1, self.filters))
+    def compute_backward_params(self, dy, saved):
+        g = _ops.weight_grad(saved.patches, dy.reshape(-1, self.filters))
         if not self.use_bias:
             return {"W": g.reshape(self.params["W"].shape)}
         return {"W": g[:-1].reshape(self.params["W"].shape), "b": g[-1].copy()}
 
-    def compute_backward_input(self, dy, cache):
-        _, xp_shape, _, s, d, pads, out = cache
-        dxp = _ops.zeros_padded(xp_shape, pads, dy.dtype, self._ws)
+    def compute_backward_input(self, dy, saved):
+        dxp = _ops.zeros_padded(saved.padded_shape, saved.pads, dy.dtype, self.workspace)
         _ops.conv_transpose(
-            dy.reshape(-1, self.filters), self.params["W"], dxp, out, s, d, self._ws
+            dy.reshape(-1, self.filters),
+            self.params["W"],
+            dxp,
+            saved.out,
+            saved.strides,
+            saved.dilation,
+            self.workspace,
         )
-        return _ops.crop_copy(dxp, pads)
+        return _ops.crop_copy(dxp, saved.pads)
 
 
 class Conv1D(Conv):

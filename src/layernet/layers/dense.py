@@ -2,13 +2,19 @@ r"""Fully connected layer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _ops, initializers
 from .._validation import check_bool, check_positive_int, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer
+
+
+class DenseSaved(NamedTuple):
+    """What :class:`Dense` keeps for backward."""
+
+    x: np.ndarray  #: the input (for the kernel gradient)
 
 
 class Dense(Layer):
@@ -70,7 +76,7 @@ class Dense(Layer):
     """
 
     _default_name = "dense"
-    _private_output = True
+    fresh_output = True
 
     def __init__(
         self,
@@ -126,17 +132,17 @@ class Dense(Layer):
         y = x @ self.params["W"]
         if self.use_bias:
             y += self.params["b"]
-        return y, x
+        return y, DenseSaved(x)
 
-    def compute_backward_input(self, dy, x):
+    def compute_backward_input(self, dy, saved):
         return dy @ self.params["W"].T
 
-    def compute_backward_params(self, dy, x):
-        x2 = x.reshape(-1, x.shape[-1])
+    def compute_backward_params(self, dy, saved):
+        x2 = saved.x.reshape(-1, saved.x.shape[-1])
         dy2 = dy.reshape(-1, self.units)
         grads = {"W": x2.T @ dy2}
         if self.use_bias:
-            grads["b"] = _ops.column_sums(dy2, self._ws)
+            grads["b"] = _ops.column_sums(dy2, self.workspace)
         return grads
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:

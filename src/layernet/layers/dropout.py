@@ -2,11 +2,17 @@ r"""Dropout: random zeroing of activations during training."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .base import Layer
+
+
+class DropoutSaved(NamedTuple):
+    """What :class:`Dropout` keeps for backward."""
+
+    scale: np.ndarray | None  #: ``M / (1 - p)``, or ``None`` when nothing was dropped
 
 
 class Dropout(Layer):
@@ -51,7 +57,7 @@ class Dropout(Layer):
     """
 
     _default_name = "dropout"
-    _private_output = True
+    fresh_output = True
 
     def __init__(
         self,
@@ -83,10 +89,10 @@ class Dropout(Layer):
 
     def compute_forward(self, x, training):
         if not training or self.rate == 0:
-            return x.copy(), None
+            return x.copy(), DropoutSaved(None)
         keep = self._rng.random(x.shape, dtype=x.dtype) >= self.rate
         scale = np.multiply(keep, x.dtype.type(1 / (1 - self.rate)), dtype=x.dtype)
-        return x * scale, scale
+        return x * scale, DropoutSaved(scale)
 
-    def compute_backward_input(self, dy, scale):
-        return dy.copy() if scale is None else dy * scale
+    def compute_backward_input(self, dy, saved):
+        return dy.copy() if saved.scale is None else dy * saved.scale

@@ -2,13 +2,21 @@ r"""Batch normalisation over every axis but the channels."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _ops
 from .._validation import check_bool
 from .base import Layer
+
+
+class BatchNormSaved(NamedTuple):
+    """What :class:`BatchNorm` keeps for backward."""
+
+    training: bool  #: whether batch statistics were used (else the running ones)
+    xhat: np.ndarray  #: the normalised input, ``(entries, channels)``
+    inv: np.ndarray  #: :math:`1/\sqrt{\sigma^2 + \epsilon}` per channel
 
 
 class BatchNorm(Layer):
@@ -77,7 +85,7 @@ class BatchNorm(Layer):
     """
 
     _default_name = "batch_norm"
-    _private_output = True
+    fresh_output = True
 
     def __init__(
         self,
@@ -139,9 +147,9 @@ class BatchNorm(Layer):
         x2 = x.reshape(-1, c)
         m = x2.shape[0]
         if training and m > 0:
-            mean = _ops.column_sums(x2, self._ws) / m
+            mean = _ops.column_sums(x2, self.workspace) / m
             xc = x2 - mean
-            var = _ops.column_sums(xc * xc, self._ws) / m
+            var = _ops.column_sums(xc * xc, self.workspace) / m
             inv = 1 / np.sqrt(var + self.epsilon)
             xhat = xc * inv
             for key, value in (("moving_mean", mean), ("moving_var", var)):
@@ -155,27 +163,27 @@ class BatchNorm(Layer):
         y = xhat * self.params["gamma"] if self.scale else xhat.copy()
         if self.center:
             y += self.params["beta"]
-        return y.reshape(x.shape), (training, xhat, inv.astype(x.dtype, copy=False))
+        return y.reshape(x.shape), BatchNormSaved(training, xhat, inv.astype(x.dtype, copy=False))
 
-    def compute_backward_params(self, dy, cache):
-        _, xhat, _ = cache
+    def compute_backward_params(self, dy, saved):
+        xhat = saved.xhat
         dy2 = dy.reshape(xhat.shape)
         grads = {}
         if self.scale:
-            grads["gamma"] = _ops.column_sums(dy2 * xhat, self._ws)
+            grads["gamma"] = _ops.column_sums(dy2 * xhat, self.workspace)
         if self.center:
-            grads["beta"] = _ops.column_sums(dy2, self._ws)
+            grads["beta"] = _ops.column_sums(dy2, self.workspace)
         return grads
 
-    def compute_backward_input(self, dy, cache):
-        training, xhat, inv = cache
+    def compute_backward_input(self, dy, saved):
+        training, xhat, inv = saved
         g = dy.reshape(xhat.shape)
         if self.scale:
             g = g * self.params["gamma"]
         if not training:
             return (g * inv).reshape(dy.shape)
         m = g.shape[0]
-        sum_g = _ops.column_sums(g, self._ws)
-        sum_gx = _ops.column_sums(g * xhat, self._ws)
+        sum_g = _ops.column_sums(g, self.workspace)
+        sum_gx = _ops.column_sums(g * xhat, self.workspace)
         dx = (m * g - sum_g - xhat * sum_gx) * (inv / m)
         return dx.reshape(dy.shape)

@@ -2,13 +2,26 @@ r"""Max and average pooling over windows (disjoint by default), 1-D, 2-D and N-D
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _ops
 from .._validation import check_padding, int_tuple, is_int, resolve_padding, shape_str
 from .base import Layer
+
+
+class PoolSaved(NamedTuple):
+    """What :class:`MaxPool` and :class:`AvgPool` keep for backward."""
+
+    #: MaxPool: ``(taps, N, *out, C)`` booleans, which tap won each window;
+    #: AvgPool: ``1 / |R_o|`` per window (an array, or a scalar without padding).
+    weights: Any
+    padded_shape: tuple[int, ...]  #: shape of the padded input
+    window: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]  #: ``(before, after)`` per spatial axis
+    out: tuple[int, ...]  #: output positions per spatial axis
 
 
 class _Pool(Layer):
@@ -169,18 +182,18 @@ class MaxPool(_Pool):
     """
 
     _default_name = "max_pool"
-    _private_output = True
+    fresh_output = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads, -np.inf, ws=self._ws)
+        xp = _ops.pad(x, pads, -np.inf, ws=self.workspace)
         views = [xp[sl] for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
         best = views[0].copy() if len(views) == 1 else np.maximum(views[0], views[1])
         for v in views[2:]:
             np.maximum(best, v, out=best)
         # winners[t]: tap t holds its window's maximum and no earlier tap did (one per window)
-        winners, _ = self._ws.get("winners", (len(views), *best.shape), np.dtype(bool))
-        taken, _ = self._ws.get("taken", best.shape, np.dtype(bool))
+        winners, _ = self.workspace.get("winners", (len(views), *best.shape), np.dtype(bool))
+        taken, _ = self.workspace.get("taken", best.shape, np.dtype(bool))
         for t, v in enumerate(views):
             np.equal(v, best, out=winners[t])
             if t == 0:
@@ -188,12 +201,12 @@ class MaxPool(_Pool):
             else:
                 np.greater(winners[t], taken, out=winners[t])
                 np.logical_or(taken, winners[t], out=taken)
-        return best, (winners, xp.shape, k, s, pads, out)
+        return best, PoolSaved(winners, xp.shape, k, s, pads, out)
 
-    def compute_backward_input(self, dy, cache):
-        winners, xp_shape, k, s, pads, out = cache
-        tmp, _ = self._ws.get("tmp", dy.shape, dy.dtype)
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)
+    def compute_backward_input(self, dy, saved):
+        winners, xp_shape, k, s, pads, out = saved
+        tmp, _ = self.workspace.get("tmp", dy.shape, dy.dtype)
+        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
         for t, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
             np.multiply(dy, winners[t], out=tmp)
             if disjoint:
@@ -265,11 +278,11 @@ class AvgPool(_Pool):
     """
 
     _default_name = "avg_pool"
-    _private_output = True
+    fresh_output = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
-        xp = _ops.pad(x, pads, ws=self._ws)
+        xp = _ops.pad(x, pads, ws=self.workspace)
         (_, first), *windows = _ops.taps(k, out, s, (1,) * len(k))
         acc = xp[first].copy()
         for _, sl in windows:
@@ -279,12 +292,12 @@ class AvgPool(_Pool):
         else:
             scale = x.dtype.type(1 / int(np.prod(k)))
         acc *= scale
-        return acc, (scale, xp.shape, k, s, pads, out)
+        return acc, PoolSaved(scale, xp.shape, k, s, pads, out)
 
-    def compute_backward_input(self, dy, cache):
-        scale, xp_shape, k, s, pads, out = cache
+    def compute_backward_input(self, dy, saved):
+        scale, xp_shape, k, s, pads, out = saved
         g = dy * scale
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self._ws)
+        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
         for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
             if disjoint:
                 dxp[sl] = g

@@ -2,9 +2,17 @@ r"""Layers that only rearrange entries."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .base import MAX_JACOBIAN_ENTRIES, Layer
+
+
+class FlattenSaved(NamedTuple):
+    """What :class:`Flatten` keeps for backward."""
+
+    input_shape: tuple[int, ...]  #: the shape to restore
 
 
 class Flatten(Layer):
@@ -39,10 +47,11 @@ class Flatten(Layer):
         return (input_shape[0], size)
 
     def compute_forward(self, x, training):
-        return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64))), x.shape
+        y = x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
+        return y, FlattenSaved(x.shape)
 
-    def compute_backward_input(self, dy, x_shape):
-        return dy.reshape(x_shape)
+    def compute_backward_input(self, dy, saved):
+        return dy.reshape(saved.input_shape)
 
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
         x, y, _ = self._jacobian_setup(x)

@@ -1,0 +1,232 @@
+"""User-style subclasses: fit must do exactly what the public methods do by hand.
+
+Each model is trained with ``fit`` and, from the same initial weights, by a loop
+that calls only the public methods (``forward``, ``backward_params``,
+``backward_input``, the loss's ``forward`` and ``backward_input``) and plain SGD;
+the weights must agree to 1e-12 in float64.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+import layernet as ln
+
+F64 = {"dtype": "float64"}
+
+
+def train_by_hand(model, loss, x, y, *, epochs, batch_size, lr):
+    """The same steps as ``fit(shuffle=False)`` with SGD, through the public methods only."""
+    for _ in range(epochs):
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            h = xb
+            for layer in model.layers:
+                h = layer.forward(h, training=True)
+            loss.forward(h, yb)
+            dy = loss.backward_input()
+            for i in range(len(model.layers) - 1, -1, -1):
+                layer = model.layers[i]
+                if layer.trainable and layer.params:
+                    layer.zero_grad()
+                    layer.backward_params(dy)
+                if i > 0:
+                    dy = layer.backward_input(dy)
+            for layer in model.layers:
+                if layer.trainable:
+                    for k, p in layer.params.items():
+                        p -= lr * layer.grads[k]
+
+
+def assert_fit_equals_hand(make_layers, make_loss, x, y, *, epochs=2, batch_size=4, lr=0.1):
+    """Train two identical models, one by ``fit`` and one by hand; compare the weights."""
+    by_fit = ln.Sequential(make_layers())
+    by_hand = ln.Sequential(make_layers())
+    by_fit.build((None, *x.shape[1:]), seed=0)
+    by_hand.build((None, *x.shape[1:]), seed=0)
+    for a, b in zip(by_fit.get_weights(), by_hand.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    by_fit.compile(ln.SGD(lr), make_loss())
+    by_fit.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
+    train_by_hand(by_hand, make_loss(), x, y, epochs=epochs, batch_size=batch_size, lr=lr)
+    moved = False
+    for a, b, w0 in zip(by_fit.get_weights(), by_hand.get_weights(), _initial(make_layers, x)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+        moved |= not np.allclose(a, w0)
+    assert moved, "training changed no weight: the comparison proves nothing"
+    return by_fit, by_hand
+
+
+def _initial(make_layers, x):
+    model = ln.Sequential(make_layers())
+    model.build((None, *x.shape[1:]), seed=0)
+    return model.get_weights()
+
+
+# ------------------------------------------------------------------ subclasses
+class SquashSaved(NamedTuple):
+    y: np.ndarray
+
+
+class SquashedDense(ln.Dense):
+    """Dense followed by tanh, keeping its own output for backward (overrides public methods)."""
+
+    def forward(self, x, training=False):
+        self.y = np.tanh(super().forward(x, training))
+        return self.y
+
+    def backward_input(self, dy):
+        return super().backward_input(dy * (1 - self.y**2))
+
+    def backward_params(self, dy):
+        return super().backward_params(dy * (1 - self.y**2))
+
+
+class ShiftedReLU(ln.ReLU):
+    """``max(x, 0) - 0.5``, keeping its output for backward (through the hooks)."""
+
+    def compute_forward(self, x, training):
+        y = np.maximum(x, 0) - 0.5
+        return y, SquashSaved(y)
+
+    def compute_backward_input(self, dy, saved):
+        return dy * (saved.y > -0.5)
+
+
+class LeakySaved(NamedTuple):
+    x: np.ndarray
+
+
+class LeakyFromReLU(ln.ReLU):
+    """A leaky ReLU built on ReLU's forward, keeping its input for its own backward."""
+
+    def compute_forward(self, x, training):
+        y, _ = super().compute_forward(x, training)
+        return y + 0.1 * np.minimum(x, 0), LeakySaved(x)
+
+    def compute_backward_input(self, dy, saved):
+        return dy * np.where(saved.x > 0, 1.0, 0.1)
+
+
+def regression_data(n=12, features=5, outputs=3):
+    rng = np.random.default_rng(4)
+    return rng.standard_normal((n, features)), rng.standard_normal((n, outputs))
+
+
+def test_declarations_are_not_inherited():
+    assert ln.ReLU.declares("in_place") and ln.ReLU.declares("fresh_output")
+    assert ln.Dense.declares("fresh_output")
+    assert not ShiftedReLU.declares("in_place") and not ShiftedReLU.declares("fresh_output")
+    assert not SquashedDense.declares("fresh_output")
+    # The inherited class attributes are still there; only the declaration is not.
+    assert ShiftedReLU.in_place and SquashedDense.fresh_output
+
+
+def test_subclass_keeping_its_output_is_not_overwritten_by_an_in_place_relu():
+    x, y = regression_data()
+    assert_fit_equals_hand(
+        lambda: [
+            ln.Dense(6, **F64),
+            ShiftedReLU(**F64),
+            ln.ReLU(**F64),
+            ln.Dense(3, **F64),
+        ],
+        lambda: ln.MSELoss(**F64),
+        x,
+        y,
+    )
+    model = ln.Sequential([ln.Dense(6, **F64), ShiftedReLU(**F64), ln.ReLU(**F64), ln.Dense(3)])
+    model.compile("sgd", "mse")
+    # ShiftedReLU inherits ReLU's class attributes but declares nothing itself: neither it
+    # nor the ReLU reading its kept output may work in place.
+    assert model._in_place_layers() == []
+
+
+def test_subclass_keeping_its_input_is_never_handed_an_overwritable_input():
+    x, y = regression_data()
+    assert_fit_equals_hand(
+        lambda: [ln.Dense(6, **F64), LeakyFromReLU(**F64), ln.Dense(3, **F64)],
+        lambda: ln.MSELoss(**F64),
+        x,
+        y,
+    )
+
+
+def test_dense_subclass_overriding_public_methods_trains_the_same_by_fit_and_by_hand():
+    x, y = regression_data()
+    assert_fit_equals_hand(
+        lambda: [SquashedDense(6, **F64), ln.ReLU(**F64), SquashedDense(3, **F64)],
+        lambda: ln.MSELoss(**F64),
+        x,
+        y,
+        epochs=1,
+    )
+
+
+def test_builtin_in_place_relu_is_still_used_and_equals_the_hand_loop():
+    x, y = regression_data()
+    model = ln.Sequential([ln.Dense(6, **F64), ln.ReLU(**F64), ln.Dense(3, **F64)])
+    model.compile(ln.SGD(0.1), ln.MSELoss(**F64))
+    model.build((None, 5), seed=0)
+    assert model._in_place_layers() == [model.layers[1]]
+    assert_fit_equals_hand(
+        lambda: [ln.Dense(6, **F64), ln.ReLU(**F64), ln.Dense(3, **F64)],
+        lambda: ln.MSELoss(**F64),
+        x,
+        y,
+    )
+
+
+# ------------------------------------------------------------------------ losses
+class HuberSaved(NamedTuple):
+    grad: np.ndarray
+
+
+class Huber(ln.Loss):
+    """A user loss through the three hooks: Huber with delta 1, averaged over the batch."""
+
+    fresh_output = True
+
+    def check_target(self, x, t):
+        t = np.asarray(t, dtype=self.dtype)
+        if t.shape != x.shape:
+            raise ValueError(f"{self.owner}: expected target of shape {x.shape}, got {t.shape}.")
+        return t
+
+    def compute_loss(self, x, t):
+        d = x - t
+        a = np.abs(d)
+        z = np.where(a <= 1, 0.5 * d * d, a - 0.5).sum() / len(x)
+        return float(z), HuberSaved(np.clip(d, -1, 1) / len(x))
+
+    def compute_backward_input(self, dz, saved):
+        return dz * saved.grad
+
+
+def test_loss_is_its_own_base_class_with_the_public_contract():
+    assert not issubclass(ln.Loss, ln.Layer)
+    loss = Huber(dtype="float64")
+    x, t = np.array([[0.5, 3.0]]), np.zeros((1, 2))
+    assert loss.forward(x, t) == pytest.approx(0.125 + 2.5)
+    np.testing.assert_allclose(loss.backward_input(), [[0.5, 1.0]])
+    np.testing.assert_allclose(loss.backward_input(2.0), [[1.0, 2.0]])
+    np.testing.assert_allclose(loss.jacobian_input(x, t), [[0.5, 1.0]])
+    assert ln.gradcheck([ln.Dense(2, dtype="float64", seed=0), loss], x, t).passed
+    assert type(loss).from_config(loss.get_config()).get_config() == loss.get_config()
+    with pytest.raises(TypeError, match=r"add\(\) expected a Layer, received a loss"):
+        ln.Sequential().add(loss)
+    with pytest.raises(RuntimeError, match="Huber 'h': backward called before forward"):
+        Huber(name="h").backward_input()
+
+
+def test_custom_loss_trains_the_same_by_fit_and_by_hand():
+    x, y = regression_data()
+    assert_fit_equals_hand(
+        lambda: [ln.Dense(6, **F64), ln.ReLU(**F64), ln.Dense(3, **F64)],
+        lambda: Huber(**F64),
+        x,
+        3 * y,
+    )
