@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,9 @@ def train(dp, out: dict) -> None:
     ev = net.evaluate(xv, yv, batch_size=6, distribute=dp)
     out["evaluate"] = np.array([ev["loss"], ev["accuracy"]])
     out["predict"] = net.predict(xv, batch_size=4, distribute=dp)
+    one = net.evaluate(xv[:1], yv[:1], distribute=dp)  # rank 1's share is empty
+    out["evaluate_one"] = np.array([one["loss"], one["accuracy"]])
+    out["predict_one"] = net.predict(xv[:1], distribute=dp)
     out["blas_threads"] = np.array(dp.blas_threads or -1)
     out["blas_now"] = np.array(ln.distributed.get_blas_threads() or -1)
     out["local_size"] = np.array(dp.local_size)
@@ -116,6 +120,21 @@ def train(dp, out: dict) -> None:
     out["stop_weights"] = flat(stop.get_weights())
     out["stop_steps"] = np.array(stop.optimizer.iterations)
     out["stop_epochs"] = np.array(len(hs.epoch))
+
+    # weights that drifted apart on one rank are replaced by rank 0's at the epoch's end
+    class Drift(ln.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if dp.rank == 1 and epoch == 0:
+                self.model.layers[-1].params["b"] += 1e-3
+
+    drift = model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drift.fit(
+            x, y, epochs=2, batch_size=7, seed=2, verbose=0, callbacks=[Drift()], distribute=dp
+        )
+    out["drift_weights"] = flat(drift.get_weights())
+    out["drift_warned"] = np.array(any("drifted apart" in str(w.message) for w in caught))
 
     # ranks given different data: every rank raises the same error (no hang, no abort)
     try:
