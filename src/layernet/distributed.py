@@ -184,7 +184,8 @@ class DataParallel:
     statistics (as PyTorch's ``DistributedDataParallel`` without ``SyncBatchNorm``);
     its running statistics are averaged with the weights :math:`n_r/n`, so they
     stay identical on every rank. ``Dropout`` draws each rank's masks from that
-    rank's copy of the layer's generator.
+    rank's copy of the layer's generator; the copies start alike, so shares of
+    equal size get equal masks.
 
     **Agreement.** Training starts from rank 0's weights and optimizer state
     (broadcast); shuffling depends only on the seed (rank 0's) and the epoch;
@@ -314,7 +315,7 @@ class DataParallel:
         """CRC-32 of every weight's bytes (equal on every rank while they agree)."""
         crc = 0
         for w in model.get_weights():
-            crc = zlib.crc32(np.ascontiguousarray(w).view(np.uint8), crc)
+            crc = zlib.crc32(np.ascontiguousarray(w).reshape(-1).view(np.uint8), crc)
         return crc
 
     # ----------------------------------------------------------------- errors
@@ -546,7 +547,7 @@ def _shard(n: int, rank: int, size: int) -> slice:
 def _sample_checksum(a: np.ndarray, rows: int = 1024) -> int:
     """CRC-32 of up to ``rows`` evenly spaced samples of ``a`` (cheap for any size)."""
     step = max(1, len(a) // rows)
-    return zlib.crc32(np.ascontiguousarray(a[::step]).view(np.uint8))
+    return zlib.crc32(np.ascontiguousarray(a[::step]).reshape(-1).view(np.uint8))
 
 
 def _host_cores(node: Any) -> int:
