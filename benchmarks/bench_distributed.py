@@ -206,7 +206,10 @@ def main() -> None:
         f"{np.__version__}, PyTorch {torch.__version__} ({cores} threads); BLAS threads per "
         f"rank: {per_rank or 'cores / ranks'}; {rounds} round(s)"
     )
-    header = f"| case | PyTorch ms | {' | '.join(f'P={p} ms' for p in ranks)} | best / PyTorch |"
+    # with one thread per rank, also the one-process run with every core's thread
+    single = per_rank is not None and per_rank * min(ranks) < cores
+    header = f"| case | PyTorch ms |{f' 1 process, {cores} threads ms |' if single else ''} "
+    header += f"{' | '.join(f'P={p} ms' for p in ranks)} | best / PyTorch |"
     header += "".join(f" eff. P={p} |" for p in ranks if p > 1)
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
@@ -214,8 +217,10 @@ def main() -> None:
         epoch = case == "mnist1d_epoch"
         repeat = args.repeat or (2 if args.quick else (5 if epoch else 20))
         ours: dict[int, list[float]] = {p: [] for p in ranks}
-        theirs = []
+        theirs, alone = [], []
         for _ in range(rounds):
+            if single:
+                alone.append(run_layernet(case, 1, repeat, cores))
             for p in ranks:
                 threads = per_rank or max(1, cores // p)
                 ours[p].append(run_layernet(case, p, repeat, threads))
@@ -223,7 +228,8 @@ def main() -> None:
         t = {p: statistics.median(v) * 1e3 for p, v in ours.items()}
         b = statistics.median(theirs) * 1e3
         cells = " | ".join(f"{t[p]:.2f}" for p in ranks)
-        row = f"| {case} | {b:.2f} | {cells} | {min(t.values()) / b:.2f} |"
+        one = f" {statistics.median(alone) * 1e3:.2f} |" if single else ""
+        row = f"| {case} | {b:.2f} |{one} {cells} | {min(t.values()) / b:.2f} |"
         row += "".join(f" {t[ranks[0]] / (p * t[p]):.0%} |" for p in ranks if p > 1)
         print(row, flush=True)
 
