@@ -44,6 +44,7 @@ CASES: dict[str, tuple[str, float | None]] = {
     "conv_C_fwdbwd": ("Conv2D C, forward+backward", 1.3),
     "maxpool_fwdbwd": ("MaxPool 2x2 on B's output (N64 14x14 64), forward+backward", None),
     "avgpool_fwdbwd": ("AvgPool 2x2 on B's output, forward+backward", None),
+    "gru_step": ("MNIST-1D bidirectional GRU (6 units, 40 steps), Adam step, batch 100", None),
 }
 CONV = {"A": (64, 28, 1, 32), "B": (64, 14, 32, 64), "C": (32, 32, 64, 128)}
 MEMORY_CASE = "lenet_256"
@@ -157,6 +158,15 @@ def layernet_case(case: str) -> Callable[[], None]:
             layer.backward_input(dy)
 
         return step
+    if case == "gru_step":
+        (x, y), _ = ln.datasets.load_mnist1d()
+        model = ln.Sequential(
+            [ln.Bidirectional(ln.GRU(6, return_sequences=True)), ln.Flatten(), ln.Dense(10)]
+        )
+        model.compile(ln.Adam(1e-2), "softmax_cross_entropy")
+        model.build((None, 40, 1), seed=0)
+        xb, yb = x[:100], y[:100]
+        return lambda: model.train_step(xb, yb)
     raise ValueError(case)
 
 
@@ -252,6 +262,22 @@ def torch_case(case: str) -> Callable[[], None]:
         def step():
             x.grad = None
             pool(x, 2).backward(dy)
+
+        return step
+    if case == "gru_step":
+        import layernet as ln
+
+        (x, y), _ = ln.datasets.load_mnist1d()
+        gru = nn.GRU(1, 6, batch_first=True, bidirectional=True)
+        linear = nn.Linear(480, 10)
+        opt = torch.optim.Adam([*gru.parameters(), *linear.parameters()], lr=1e-2)
+        xb, yb = torch.tensor(x[:100]), torch.tensor(y[:100])
+
+        def step():
+            opt.zero_grad()
+            out, _ = gru(xb)
+            F.cross_entropy(linear(out.reshape(100, -1)), yb).backward()
+            opt.step()
 
         return step
     raise ValueError(case)

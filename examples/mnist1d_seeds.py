@@ -1,6 +1,6 @@
-"""Train the MNIST-1D CNN with the reference recipe over several seeds; print mean test accuracy.
+"""Train the MNIST-1D CNN with layernet's recipe (or the paper's) over seeds; print mean accuracy.
 
-python examples/mnist1d_seeds.py [--seeds 0 1 2 3 4] [--epochs 150]
+python examples/mnist1d_seeds.py [--seeds 0 1 2 3 4] [--epochs 150] [--recipe layernet|paper]
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--recipe", choices=["layernet", "paper"], default="layernet")
     args = parser.parse_args()
     accs = []
     for seed in args.seeds:
         start = time.perf_counter()
-        model, _, _, (x_test, y_test) = train(args.epochs, seed, verbose=0)
+        model, _, _, (x_test, y_test) = train(args.epochs, seed, verbose=0, recipe=args.recipe)
         acc = model.evaluate(x_test, y_test, batch_size=500)["accuracy"]
         accs.append(acc)
         print(

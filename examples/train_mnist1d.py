@@ -1,11 +1,24 @@
 """Train the MNIST-1D convolutional network of Greydanus & Kobak ("Scaling down deep learning").
 
-Network: Conv 25 k5 s2 p1, ReLU, Conv 25 k3 s2 p1, ReLU, Conv 25 k3 s2 p1, ReLU,
-Flatten, Dense 10, softmax cross-entropy; SGD with momentum 0.9, learning rate
-0.05, batch 100. Prints the test accuracy and saves the model and a plot of the
-training curves under ``outputs/``.
+Network (the paper's CNN): Conv 25 k5 s2 p1, ReLU, Conv 25 k3 s2 p1, ReLU,
+Conv 25 k3 s2 p1, ReLU, Flatten, Dense 10, softmax cross-entropy, weights
+initialised as PyTorch does.
 
-    python examples/train_mnist1d.py [--epochs 150] [--seed 0] [--out outputs]
+Two recipes:
+
+* ``--recipe layernet`` (the default, the main job): layernet's own recipe, SGD
+  with momentum 0.9, learning rate 0.05, batch 100, 150 epochs over the training
+  set reshuffled every epoch (``fit``). Mean test accuracy 93.3% over 20 seeds.
+* ``--recipe paper``: the recipe of the MNIST-1D repository (``notebooks/train.py``
+  and its benchmark notebook): Adam, learning rate 1e-2, no weight decay, batch
+  100, 6,000 steps (150 epochs' worth) over *unshuffled* batches taken in order
+  (step ``s`` trains on samples ``100 s mod 4000`` onwards). See
+  ``examples/mnist1d_table.py`` for the paper's whole table.
+
+Prints the test accuracy and saves the model and a plot of the training curves
+under ``outputs/``.
+
+    python examples/train_mnist1d.py [--recipe layernet|paper] [--epochs 150] [--seed 0]
 """
 
 from __future__ import annotations
@@ -23,7 +36,7 @@ def build_model() -> ln.Sequential:
     """The paper's CNN for inputs of shape (batch, 40, 1).
 
     Weights and biases start as PyTorch's layers do, uniform in +-1/sqrt(fan_in)
-    ("lecun_uniform"), so that the recipe is the reference one in every respect.
+    ("lecun_uniform"), as in the paper's PyTorch code.
     """
     init = {"kernel_initializer": "lecun_uniform", "bias_initializer": "lecun_uniform"}
     return ln.Sequential(
@@ -41,10 +54,19 @@ def build_model() -> ln.Sequential:
     )
 
 
-def train(epochs: int, seed: int, verbose: int | str = "auto"):
+def train(epochs: int, seed: int, verbose: int | str = "auto", recipe: str = "layernet"):
+    """Train with layernet's recipe (SGD, shuffled) or the paper's (Adam, batches in order)."""
     (x, y), (x_test, y_test) = ln.datasets.load_mnist1d()
     model = build_model()
-    model.compile(ln.SGD(learning_rate=0.05, momentum=0.9), "softmax_cross_entropy", ["accuracy"])
+    if recipe == "paper":
+        model.compile(ln.Adam(learning_rate=1e-2), "softmax_cross_entropy", ["accuracy"])
+        # In-order batches are fit's unshuffled epochs: 4,000 / 100 = 40 steps each.
+        shuffle = False
+    else:
+        model.compile(
+            ln.SGD(learning_rate=0.05, momentum=0.9), "softmax_cross_entropy", ["accuracy"]
+        )
+        shuffle = True
     start = time.perf_counter()
     history = model.fit(
         x,
@@ -52,6 +74,7 @@ def train(epochs: int, seed: int, verbose: int | str = "auto"):
         epochs=epochs,
         batch_size=100,
         validation_data=(x_test, y_test),
+        shuffle=shuffle,
         verbose=verbose,
         seed=seed,
     )
@@ -86,13 +109,14 @@ def plot(history: ln.History, path: Path) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", choices=["layernet", "paper"], default="layernet")
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs"))
     parser.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"])
     args = parser.parse_args()
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-    model, history, seconds, (x_test, y_test) = train(args.epochs, args.seed, verbose)
+    model, history, seconds, (x_test, y_test) = train(args.epochs, args.seed, verbose, args.recipe)
     result = model.evaluate(x_test, y_test, batch_size=500)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "mnist1d_cnn.npz")
@@ -100,7 +124,7 @@ def main() -> None:
     reloaded = ln.load_model(args.out / "mnist1d_cnn.npz")
     same = np.array_equal(reloaded.predict(x_test), model.predict(x_test))
     print(
-        f"MNIST-1D CNN: {args.epochs} epochs in {seconds:.1f}s "
+        f"MNIST-1D CNN, {args.recipe}'s recipe: {args.epochs} epochs in {seconds:.1f}s "
         f"({seconds / max(args.epochs, 1) * 1000:.0f} ms/epoch)"
     )
     print(f"test accuracy: {result['accuracy']:.4f}  (test loss {result['loss']:.4f})")

@@ -13,13 +13,14 @@ import bench
 
 
 @pytest.mark.parametrize(
-    "case", ["conv_A_fwd", "conv_A_fwdbwd", "maxpool_fwdbwd", "avgpool_fwdbwd", "lenet_64"]
+    "case",
+    ["conv_A_fwd", "conv_A_fwdbwd", "maxpool_fwdbwd", "avgpool_fwdbwd", "lenet_64", "gru_step"],
 )
 def test_layernet_cases_run(case):
     bench.layernet_case(case)()
 
 
-@pytest.mark.parametrize("case", ["conv_A_fwdbwd", "maxpool_fwdbwd", "lenet_64"])
+@pytest.mark.parametrize("case", ["conv_A_fwdbwd", "maxpool_fwdbwd", "lenet_64", "gru_step"])
 def test_torch_cases_run(case):
     pytest.importorskip("torch", reason="PyTorch is the benchmark baseline ('oracle' extra)")
     bench.torch_case(case)()

@@ -8,7 +8,7 @@ the weights must agree to 1e-12 in float64.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pytest
@@ -188,7 +188,7 @@ class HuberSaved(NamedTuple):
 class Huber(ln.Loss):
     """A user loss through the three hooks: Huber with delta 1, averaged over the batch."""
 
-    fresh_output = True
+    fresh_gradient = True
 
     def check_target(self, x, t):
         t = np.asarray(t, dtype=self.dtype)
@@ -230,3 +230,107 @@ def test_custom_loss_trains_the_same_by_fit_and_by_hand():
         x,
         3 * y,
     )
+
+
+# ------------------------------------------------------- in place, and with state
+class ScaleSaved(NamedTuple):
+    factor: float
+
+
+class InPlaceScale(ln.Layer):
+    """``y = 3 x``, overwriting its input and upstream gradient when the model allows it,
+    and using a scratch buffer of its own workspace."""
+
+    in_place = True  # (no fresh_output: y may be x itself)
+    granted: ClassVar[list[bool]] = []
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_forward(self, x, training):
+        InPlaceScale.granted.append(self.overwrite_inputs)
+        if self.overwrite_inputs:
+            return np.multiply(x, 3.0, out=x), ScaleSaved(3.0)
+        tmp, _ = self.workspace.get("tmp", x.shape, x.dtype)
+        np.multiply(x, 3.0, out=tmp)
+        return tmp.copy(), ScaleSaved(3.0)
+
+    def compute_backward_input(self, dy, saved):
+        if self.overwrite_inputs:
+            return np.multiply(dy, saved.factor, out=dy)
+        return dy * saved.factor
+
+
+class CenterSaved(NamedTuple):
+    centered: np.ndarray
+
+
+class RunningCenter(ln.Layer):
+    """``y = gamma * (x - m)`` with ``m`` a running mean (non-trainable state) updated after
+    use in every training forward."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def build_params(self, input_shape, rng):
+        self.params["gamma"] = np.ones(input_shape[-1], self.dtype)
+        self.state["moving_mean"] = np.zeros(input_shape[-1], self.dtype)
+
+    def compute_forward(self, x, training):
+        centered = x - self.state["moving_mean"]
+        if training:
+            self.state["moving_mean"] *= 0.5
+            self.state["moving_mean"] += 0.5 * x.mean(axis=0)
+        return self.params["gamma"] * centered, CenterSaved(centered)
+
+    def compute_backward_input(self, dy, saved):
+        return dy * self.params["gamma"]
+
+    def compute_backward_params(self, dy, saved):
+        return {"gamma": (dy * saved.centered).sum(axis=0)}
+
+
+def test_user_layer_working_in_place_on_its_own_buffers():
+    x, y = regression_data()
+    InPlaceScale.granted.clear()
+    assert_fit_equals_hand(
+        lambda: [ln.Dense(6, **F64), InPlaceScale(**F64), ln.Tanh(**F64), ln.Dense(3, **F64)],
+        lambda: ln.MSELoss(**F64),
+        x,
+        y,
+    )
+    assert True in InPlaceScale.granted  # fit let it work in place (a Dense is in front)
+    assert False in InPlaceScale.granted  # the hand-written loop did not
+    assert ln.gradcheck([ln.Dense(2, **F64, seed=0), InPlaceScale(**F64)], x[:3]).passed
+
+
+def test_user_layer_with_non_trainable_state():
+    x, y = regression_data()
+    by_fit, by_hand = assert_fit_equals_hand(
+        lambda: [ln.Dense(6, **F64), RunningCenter(**F64), ln.Dense(3, **F64)],
+        lambda: ln.MSELoss(**F64),
+        x,
+        y,
+    )
+    assert by_fit.layers[1].state["moving_mean"].any()
+    np.testing.assert_allclose(
+        by_fit.layers[1].state["moving_mean"], by_hand.layers[1].state["moving_mean"], atol=1e-12
+    )
+    assert ln.gradcheck(RunningCenter(**F64), x[:3]).passed
+
+
+def test_every_user_layer_passes_the_shared_harness(rng):
+    from _harness import assert_layer_gradients
+
+    for make in (
+        lambda: SquashedDense(3, seed=0, **F64),
+        lambda: LeakyFromReLU(**F64),
+        lambda: InPlaceScale(**F64),
+        lambda: RunningCenter(**F64),
+    ):
+        x = rng.standard_normal((3, 4))
+        if isinstance(make(), SquashedDense):  # overrides the public methods: no Jacobians
+            layer = make()
+            assert ln.gradcheck(layer, x, jacobians=False).passed
+            continue
+        assert_layer_gradients(make, x)

@@ -49,3 +49,21 @@ def test_missing_package_gives_clear_message(monkeypatch):
         r"scikit-learn",
     ):
         ln.datasets.load_digits()
+
+
+def test_mnist1d_spatially_shuffled_variant():
+    (x, y), (xt, yt) = ln.datasets.load_mnist1d()
+    (xs, ys), (xts, yts) = ln.datasets.load_mnist1d(shuffle_spatial=True)
+    perm = np.random.RandomState(42).permutation(40)  # the paper's notebook
+    np.testing.assert_array_equal(ln.datasets.spatial_permutation(), perm)
+    np.testing.assert_array_equal(xs, x[:, perm])
+    np.testing.assert_array_equal(xts, xt[:, perm])
+    np.testing.assert_array_equal(ys, y)
+    np.testing.assert_array_equal(yts, yt)
+    assert not np.array_equal(xs, x)
+    (x7, _), _ = ln.datasets.load_mnist1d(shuffle_spatial=True, shuffle_seed=7)
+    assert not np.array_equal(x7, xs) and np.array_equal(np.sort(x7, 1), np.sort(x, 1))
+    with pytest.raises(ValueError, match=r"`shuffle_spatial`: expected a bool"):
+        ln.datasets.load_mnist1d(shuffle_spatial=1)
+    with pytest.raises(ValueError, match=r"`shuffle_seed`"):
+        ln.datasets.load_mnist1d(shuffle_spatial=True, shuffle_seed=-1)

@@ -20,10 +20,12 @@ from .callbacks import (
 from .distributed import DataParallel, DataParallelError
 from .gradcheck import GradCheckResult, gradcheck
 from .layers import (
+    GRU,
     AvgPool,
     AvgPool1D,
     AvgPool2D,
     BatchNorm,
+    Bidirectional,
     Conv,
     Conv1D,
     Conv2D,
@@ -35,6 +37,7 @@ from .layers import (
     MaxPool1D,
     MaxPool2D,
     ReLU,
+    Residual,
     Sigmoid,
     Tanh,
 )
@@ -45,12 +48,14 @@ from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
 
 __all__ = [
+    "GRU",
     "SGD",
     "Adam",
     "AvgPool",
     "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
+    "Bidirectional",
     "Conv",
     "Conv1D",
     "Conv2D",
@@ -74,6 +79,7 @@ __all__ = [
     "ModelFileError",
     "ProgressBar",
     "ReLU",
+    "Residual",
     "Sequential",
     "Sigmoid",
     "SoftmaxCrossEntropy",

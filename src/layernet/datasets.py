@@ -35,7 +35,28 @@ def _mnist1d(seed: int, num_samples: int) -> dict[str, np.ndarray]:
     return data.make_dataset(args)
 
 
-def load_mnist1d(seed: int = 42, num_samples: int = 5000) -> Split:
+def spatial_permutation(length: int = 40, seed: int = 42) -> np.ndarray:
+    """The fixed permutation of positions behind the spatially shuffled MNIST-1D.
+
+    ``numpy.random.RandomState(seed).permutation(length)``: with the defaults, the
+    permutation of the MNIST-1D paper's benchmark notebook (``np.random.seed(42)``
+    then ``np.random.permutation(40)``).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.datasets.spatial_permutation()[:5].tolist()
+    [19, 16, 15, 26, 4]
+    """
+    return np.random.RandomState(seed).permutation(length)
+
+
+def load_mnist1d(
+    seed: int = 42,
+    num_samples: int = 5000,
+    shuffle_spatial: bool = False,
+    shuffle_seed: int = 42,
+) -> Split:
     """MNIST-1D (Greydanus & Kobak, 2020), generated locally with the paper's settings.
 
     Uses :func:`mnist1d.data.make_dataset` (never the package's download).
@@ -48,20 +69,52 @@ def load_mnist1d(seed: int = 42, num_samples: int = 5000) -> Split:
         Generator seed (42 is the paper's data set).
     num_samples : int, default 5000
         Total number of sequences; 80% train, 20% test.
+    shuffle_spatial : bool, default False
+        Return the *spatially shuffled* variant of the paper's benchmark table:
+        the 40 positions of every sequence, train and test alike, reordered by
+        one fixed permutation, :func:`spatial_permutation` ``(40, shuffle_seed)``.
+        Models that rely on neighbouring positions (convolutions, recurrences)
+        lose their advantage; a dense layer is indifferent to the order.
+    shuffle_seed : int, default 42
+        Seed of that permutation (42 gives the paper's).
 
     Returns
     -------
     (x_train, y_train), (x_test, y_test)
         ``x`` of shape ``(n, 40, 1)`` float32, ``y`` of shape ``(n,)`` int64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> (x, y), _ = ln.datasets.load_mnist1d()  # doctest: +SKIP
+    >>> (xs, ys), _ = ln.datasets.load_mnist1d(shuffle_spatial=True)  # doctest: +SKIP
+    >>> np.array_equal(xs, x[:, ln.datasets.spatial_permutation()])  # doctest: +SKIP
+    True
     """
     if not isinstance(num_samples, int) or num_samples < 10:
         raise ValueError(
             f"load_mnist1d: invalid value for `num_samples`: expected an int >= "
             f"10, received {num_samples!r}."
         )
+    if not isinstance(shuffle_spatial, bool):
+        raise ValueError(
+            f"load_mnist1d: invalid value for `shuffle_spatial`: expected a bool, "
+            f"received {shuffle_spatial!r}."
+        )
+    if not (isinstance(shuffle_seed, int) and not isinstance(shuffle_seed, bool)) or not (
+        0 <= shuffle_seed < 2**32
+    ):
+        raise ValueError(
+            f"load_mnist1d: invalid value for `shuffle_seed`: expected an int in "
+            f"[0, 2**32), received {shuffle_seed!r}."
+        )
     d = _mnist1d(int(seed), num_samples)
     x, xt = (np.asarray(d[k], dtype=np.float32)[..., None] for k in ("x", "x_test"))
     y, yt = (np.asarray(d[k], dtype=np.int64) for k in ("y", "y_test"))
+    if shuffle_spatial:
+        perm = spatial_permutation(x.shape[1], shuffle_seed)
+        x, xt = np.ascontiguousarray(x[:, perm]), np.ascontiguousarray(xt[:, perm])
     return (x, y), (xt, yt)
 
 

@@ -426,11 +426,10 @@ class DataParallel:
         logs: dict[str, float] = {}
         for step in range(math.ceil(len(order) / batch_size)):
             idx = order[step * batch_size : (step + 1) * batch_size]
-            kept = [s.copy() for s in layout.states]
+            layout.keep_states()
             out = self._reduce_step(model, layout, buf, x, y, idx)
             if out is None:  # a rank asked to stop after the previous step
-                for dst, src in zip(layout.states, kept, strict=True):
-                    np.copyto(dst, src)
+                layout.restore_states()
                 break
             z, step_sums = out
             for c in cbs:
@@ -576,8 +575,10 @@ def _pack(flat: np.ndarray, arrays: Iterable[np.ndarray], scale: float = 1.0) ->
 class _Layout:
     """Where each gradient, state array and scalar sits in a step's flat buffer.
 
-    ``[gradients of trainable parameters | state arrays | loss sum, metric sums |
-    stop flag | error flag]``, all float64.
+    ``[gradients of trainable parameters | changes of the state arrays in the step |
+    loss sum, metric sums | stop flag | error flag]``, all float64. State arrays
+    (``BatchNorm``'s running statistics, frozen parameters) get the weighted mean of
+    the ranks' changes, so arrays no rank changed stay exactly as they were.
     """
 
     def __init__(self, model: Sequential) -> None:
@@ -592,6 +593,7 @@ class _Layout:
                     self.params.append(p)
                     self.grads.append(layer.grads[k])
             self.states.extend(layer.state.values())
+        self.kept = [s.copy() for s in self.states]
         self.n_grads = sum(g.size for g in self.grads)
         self.n_states = sum(s.size for s in self.states)
         self.loss = self.n_grads + self.n_states
@@ -601,8 +603,21 @@ class _Layout:
     def pack_grads(self, buf: np.ndarray, weight: float) -> None:
         _pack(buf[: self.n_grads], self.grads, weight)
 
+    def keep_states(self) -> None:
+        for dst, src in zip(self.kept, self.states, strict=True):
+            np.copyto(dst, src)
+
+    def restore_states(self) -> None:
+        for dst, src in zip(self.states, self.kept, strict=True):
+            np.copyto(dst, src)
+
     def pack_states(self, buf: np.ndarray, weight: float) -> None:
-        _pack(buf[self.n_grads : self.loss], self.states, weight)
+        offset = self.n_grads
+        for s, k in zip(self.states, self.kept, strict=True):
+            view = buf[offset : offset + s.size]
+            np.subtract(s.ravel(), k.ravel(), out=view)
+            view *= weight
+            offset += s.size
 
     def unpack_grads(self, buf: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         offset = 0
@@ -613,8 +628,8 @@ class _Layout:
 
     def unpack_states(self, buf: np.ndarray) -> None:
         offset = self.n_grads
-        for s in self.states:
-            np.copyto(s, buf[offset : offset + s.size].reshape(s.shape))
+        for s, k in zip(self.states, self.kept, strict=True):
+            np.add(k, buf[offset : offset + s.size].reshape(s.shape), out=s, casting="unsafe")
             offset += s.size
 
 

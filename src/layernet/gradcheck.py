@@ -24,11 +24,15 @@ is judged by the rounding error of its finite differences, not divided by it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
+from numpy.random import Generator
 
+from ._ops import Workspace
 from ._validation import as_array
 from .layers.base import MAX_JACOBIAN_ENTRIES, Layer
 from .losses import Loss
@@ -102,9 +106,10 @@ def numerical_jacobian(f: Callable[[], np.ndarray], x: np.ndarray, eps: float = 
 def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 0.0) -> float:
     r"""Norm-wise relative error :math:`\max|a-n| / \max(\max|a|, \max|n|, \text{floor})`.
 
-    0 when both are 0. ``floor`` keeps a gradient that is exactly zero (a bias in
-    front of a batch normalisation) from turning finite-difference rounding into
-    a relative error of 1.
+    0 when both are 0; ``inf`` when either holds a NaN or an infinity (a
+    non-finite value is never close to anything). ``floor`` keeps a gradient that
+    is exactly zero (a bias in front of a batch normalisation) from turning
+    finite-difference rounding into a relative error of 1.
     """
     a = np.asarray(a, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
@@ -112,6 +117,8 @@ def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 0.0) -> float:
         raise ValueError(f"relative_error: shapes differ: {a.shape} and {n.shape}.")
     if a.size == 0:
         return 0.0
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        return math.inf
     scale = max(np.max(np.abs(a)), np.max(np.abs(n)), floor)
     if scale == 0:
         return 0.0
@@ -126,40 +133,64 @@ class GradCheckResult:
     ----------
     errors : dict of str to float
         Check name to relative error, e.g. ``"dz/dx"``, ``"dz/d conv_1.W"``,
-        ``"jacobian_input[conv_1]"``, ``"J^T g = backward_input[conv_1]"``.
+        ``"jacobian_input[conv_1]"``, ``"J^T g = backward_input[conv_1]"``;
+        ``inf`` for a check that met a non-finite number.
+    problems : list of str
+        Every non-finite value met, e.g. ``"NaN in analytic gradient of 'W'
+        (dz/d dense_1.W)"``; any problem fails the check.
     tol : float
         The tolerance that :attr:`passed` applies.
     """
 
     errors: dict[str, float] = field(default_factory=dict)
     tol: float = 1e-6
+    problems: list[str] = field(default_factory=list)
 
     @property
     def max_error(self) -> float:
-        """The worst relative error over all checks."""
-        return max(self.errors.values(), default=0.0)
+        """The worst relative error over all checks (``inf`` if any is not finite)."""
+        return max((e if e == e else math.inf for e in self.errors.values()), default=0.0)
 
     @property
     def worst(self) -> str | None:
         """Name of the check with the worst error."""
-        return max(self.errors, key=self.errors.get) if self.errors else None
+        if not self.errors:
+            return None
+        return max(self.errors, key=lambda k: self.errors[k] if self.errors[k] == self.errors[k]
+                   else math.inf)  # fmt: skip
 
     @property
     def passed(self) -> bool:
-        """Whether every error is at most :attr:`tol`."""
-        return self.max_error <= self.tol
+        """Whether every value was finite and every error is at most :attr:`tol`."""
+        return not self.problems and self.max_error <= self.tol
+
+    def compare(self, check: str, analytic: Any, numerical: Any, what: str, floor=0.0) -> None:
+        """Record the relative error of ``check``, or the non-finite values it met."""
+        for kind, values in (("analytic", analytic), ("numerical", numerical)):
+            self.require_finite(values, f"{kind} {what} ({check})")
+        self.errors[check] = relative_error(analytic, numerical, floor)
+
+    def require_finite(self, values: Any, what: str) -> bool:
+        """Record a problem if ``values`` holds a NaN or an infinity; whether all were finite."""
+        v = np.asarray(values, dtype=np.float64)
+        if np.isfinite(v).all():
+            return True
+        kind = "NaN" if np.isnan(v).any() else "inf"
+        self.problems.append(f"{kind} in {what}")
+        return False
 
     def __str__(self) -> str:
         width = max((len(k) for k in self.errors), default=10)
         lines = [f"{'check':<{width}}  relative error"]
         lines += [f"{k:<{width}}  {v:.3e}" for k, v in self.errors.items()]
+        lines += [f"non-finite: {p}" for p in self.problems]
         verdict = "passed" if self.passed else "FAILED"
         lines.append(f"worst: {self.max_error:.3e} ({self.worst}); tol {self.tol:g}: {verdict}")
         return "\n".join(lines)
 
 
 def gradcheck(
-    layers: Layer | Sequence[Layer],
+    layers: Layer | Loss | Sequence[Layer | Loss],
     x: np.ndarray,
     target: np.ndarray | None = None,
     *,
@@ -205,7 +236,11 @@ def gradcheck(
     Returns
     -------
     GradCheckResult
-        Errors per check; the layers' accumulated ``grads`` are left as they were.
+        Errors per check, and every non-finite value met (a NaN or an infinity
+        in an output, the objective, an analytic or a numerical derivative fails
+        the check). Every layer is left as it was, even when a check raises:
+        parameters, ``state``, accumulated ``grads``, ``saved`` (and its
+        scratch buffers) and random generators are put back.
 
     Examples
     --------
@@ -219,6 +254,27 @@ def gradcheck(
     >>> result.passed, result.max_error < 1e-7
     (True, True)
     """
+    body, loss = _split_chain(layers, target)
+    x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)  # a private copy to perturb
+    snapshot = _Snapshot(body, loss)
+    try:
+        _build(body, x)
+        snapshot.take_values()
+        result = GradCheckResult(tol=tol)
+        # Non-finite numbers are reported in the result, not as floating-point warnings.
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            objective = _Objective(body, loss, x, target, dy, seed, training, result)
+            upstream = _check_gradients(result, objective, eps)
+            if jacobians:
+                _check_jacobians(result, objective, upstream, eps, max_entries)
+    finally:
+        snapshot.restore()
+    return result
+
+
+# ------------------------------------------------------------------ the parts
+def _split_chain(layers: Any, target: Any) -> tuple[list[Layer], Loss | None]:
+    """Validate the chain and split it into its layers and its (optional) final loss."""
     chain = [layers] if isinstance(layers, Layer | Loss) else list(layers)
     if not chain or not all(isinstance(layer, Layer | Loss) for layer in chain):
         raise TypeError(
@@ -239,101 +295,196 @@ def gradcheck(
         raise ValueError("gradcheck: `target` given but the chain does not end in a Loss.")
     if loss is not None and target is None:
         raise ValueError(f"gradcheck: {loss.owner} needs `target`.")
-    x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)  # a private copy to perturb
+    return cast(list[Layer], body), loss
 
-    inputs: list[np.ndarray] = []
 
-    def run(record: bool = False) -> np.ndarray:
-        h = x
+class _Snapshot:
+    """Everything gradcheck may change in the layers, to put back in a ``finally``.
+
+    Each layer gets a workspace of its own for the duration, so the buffers its
+    ``saved`` state points into are not overwritten either.
+    """
+
+    def __init__(self, body: list[Layer], loss: Loss | None) -> None:
+        self.body, self.loss = body, loss
+        self.loss_saved = loss.saved if loss is not None else None
+        self.saved = [(layer.saved, layer._y_shape) for layer in body]
+        self.workspaces = [layer.workspace for layer in body]
+        self.values: list[dict[str, Any]] = []
+        self.generators = [
+            {k: g.bit_generator.state for k, g in vars(layer).items() if isinstance(g, Generator)}
+            for layer in body
+        ]
         for layer in body:
-            if record:
-                inputs.append(np.array(h))
-            h = layer.forward(h, training=training)
-        return h
+            layer.workspace = Workspace()
 
+    def take_values(self) -> None:
+        """Copy the arrays (after building, which creates them)."""
+        self.values = [
+            {
+                "params": {k: p.copy() for k, p in layer.params.items()},
+                "state": {k: s.copy() for k, s in layer.state.items()},
+                "grads": {k: g.copy() for k, g in layer.grads.items()},
+            }
+            for layer in self.body
+        ]
+
+    def restore(self) -> None:
+        for i, layer in enumerate(self.body):
+            layer.saved, layer._y_shape = self.saved[i]
+            layer.workspace = self.workspaces[i]
+            for k, state in self.generators[i].items():
+                getattr(layer, k).bit_generator.state = state
+            if i < len(self.values):
+                for group, arrays in self.values[i].items():
+                    for k, a in arrays.items():
+                        getattr(layer, group)[k][...] = a
+        if self.loss is not None:
+            self.loss.saved = self.loss_saved
+
+
+def _build(body: list[Layer], x: np.ndarray) -> None:
+    """Build unbuilt layers with an inference pass (no running statistic moves)."""
     if not all(layer.built for layer in body):
         with np.errstate(all="ignore"):
             h = x
-            for layer in body:  # build, in inference mode: no running statistic moves
+            for layer in body:
                 h = layer.forward(h)
-    # accumulated gradients and state (running statistics) are put back at the end
-    saved = [{k: g.copy() for k, g in layer.grads.items()} for layer in body]
-    saved_state = [{k: s.copy() for k, s in layer.state.items()} for layer in body]
-    out = run(record=True)
-    if loss is None:
-        g = (
-            np.random.default_rng(seed).uniform(0.5, 1.5, out.shape)
-            * np.random.default_rng(seed + 1).choice([-1.0, 1.0], out.shape)
-            if dy is None
-            else np.asarray(dy, dtype=np.float64)
-        )
-        if g.shape != out.shape:
-            raise ValueError(
-                f"gradcheck: expected `dy` of shape {out.shape} (the chain's "
-                f"output), got shape {g.shape}."
+
+
+class _Objective:
+    r"""The scalar :math:`z` of the chain: the loss, or :math:`\langle G, Y\rangle`."""
+
+    def __init__(
+        self,
+        body: list[Layer],
+        loss: Loss | None,
+        x: np.ndarray,
+        target: Any,
+        dy: Any,
+        seed: int,
+        training: bool,
+        result: GradCheckResult,
+    ) -> None:
+        self.body, self.loss, self.x, self.target, self.training = body, loss, x, target, training
+        self.inputs: list[np.ndarray] = []
+        out = self.run(record=True)
+        for layer, h in zip(body, [*self.inputs[1:], out], strict=True):
+            result.require_finite(h, f"the output of {layer.owner}")
+        if loss is None:
+            g = (
+                np.random.default_rng(seed).uniform(0.5, 1.5, out.shape)
+                * np.random.default_rng(seed + 1).choice([-1.0, 1.0], out.shape)
+                if dy is None
+                else np.asarray(dy, dtype=np.float64)
             )
+            if g.shape != out.shape:
+                raise ValueError(
+                    f"gradcheck: expected `dy` of shape {out.shape} (the chain's "
+                    f"output), got shape {g.shape}."
+                )
+            self.g = g
+        result.require_finite(self(), "the objective z")
 
-        def z() -> float:
-            return float(np.vdot(g, run()))
-    else:
+    def run(self, record: bool = False) -> np.ndarray:
+        h = self.x
+        for layer in self.body:
+            if record:
+                self.inputs.append(np.array(h))
+            h = layer.forward(h, training=self.training)
+        return h
 
-        def z() -> float:
-            return loss.forward(run(), target)
+    def __call__(self) -> float:
+        if self.loss is None:
+            return float(np.vdot(self.g, self.run()))
+        return self.loss.forward(self.run(), self.target)
 
-    result = GradCheckResult(tol=tol)
-    # Analytic pass: exactly what a model does, the chain run backwards.
-    z()
-    grad = loss.backward_input() if loss is not None else g
-    upstream: list[np.ndarray] = [None] * len(body)  # type: ignore[list-item]
-    analytic_params: dict[tuple[int, str], np.ndarray] = {}
-    for i in range(len(body) - 1, -1, -1):
+    def upstream(self) -> np.ndarray:
+        """:math:`\\partial z/\\partial Y` at the last call."""
+        return self.loss.backward_input() if self.loss is not None else self.g
+
+
+def _check_gradients(
+    result: GradCheckResult, objective: _Objective, eps: float
+) -> list[np.ndarray]:
+    """The chain's backward pass against central differences of :math:`z`.
+
+    Returns the upstream gradient each layer received (for the Jacobian checks).
+    """
+    body = objective.body
+    objective()
+    grad = objective.upstream()
+    upstream: list[np.ndarray] = [grad] * len(body)
+    analytic: dict[tuple[int, str], np.ndarray] = {}
+    for i in range(len(body) - 1, -1, -1):  # exactly what a model does
         upstream[i] = grad
         for k, v in body[i].backward_params(grad).items():
-            analytic_params[(i, k)] = v
+            analytic[(i, k)] = v
         grad = body[i].backward_input(grad)
     # Each gradient is compared relative to its own size, but never to less than a
     # thousandth of the largest gradient of z in this check.
-    floor = 1e-3 * max(
-        (float(np.max(np.abs(g))) for g in [grad, *analytic_params.values()] if g.size), default=0.0
-    )
-    result.errors["dz/dx"] = relative_error(grad, numerical_gradient(z, x, eps), floor)
+    finite = [a for a in [grad, *analytic.values()] if a.size and np.isfinite(a).all()]
+    floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
+    result.compare(
+        "dz/dx", grad, numerical_gradient(objective, objective.x, eps), "gradient of the input",
+        floor,
+    )  # fmt: skip
     for i, layer in enumerate(body):
         for k, p in layer.params.items():
-            num = numerical_gradient(z, p, eps)
-            result.errors[f"dz/d {layer.name}.{k}"] = relative_error(
-                analytic_params[(i, k)], num, floor
+            result.compare(
+                f"dz/d {layer.name}.{k}",
+                analytic[(i, k)],
+                numerical_gradient(objective, p, eps),
+                f"gradient of {k!r}",
+                floor,
             )
+    return upstream
 
-    if jacobians:
-        for i, layer in enumerate(body):
-            xi = inputs[i]
-            j_in = layer.jacobian_input(xi, max_entries=max_entries)
-            num = numerical_jacobian(lambda layer=layer, xi=xi: layer.forward(xi), xi, eps)
-            result.errors[f"jacobian_input[{layer.name}]"] = relative_error(j_in, num)
+
+def _check_jacobians(
+    result: GradCheckResult,
+    objective: _Objective,
+    upstream: list[np.ndarray],
+    eps: float,
+    max_entries: int,
+) -> None:
+    """Each layer's explicit Jacobians against finite differences and its backward rules."""
+    for i, layer in enumerate(objective.body):
+        xi, gi = objective.inputs[i], upstream[i]
+
+        def fwd(layer: Layer = layer, xi: np.ndarray = xi) -> np.ndarray:
+            return layer.forward(xi)
+
+        j_in = layer.jacobian_input(xi, max_entries=max_entries)
+        result.compare(
+            f"jacobian_input[{layer.name}]", j_in, numerical_jacobian(fwd, xi, eps),
+            f"jacobian_input of {layer.owner}",
+        )  # fmt: skip
+        layer.forward(xi)
+        result.compare(
+            f"J^T g = backward_input[{layer.name}]", gi.ravel() @ j_in,
+            layer.backward_input(gi).ravel(), f"backward_input of {layer.owner}",
+        )  # fmt: skip
+        j_par = layer.jacobian_params(xi, max_entries=max_entries)
+        for k, p in layer.params.items():
+            result.compare(
+                f"jacobian_params[{layer.name}.{k}]", j_par[k], numerical_jacobian(fwd, p, eps),
+                f"jacobian_params of {k!r}",
+            )  # fmt: skip
+        if layer.params:
             layer.forward(xi)
-            result.errors[f"J^T g = backward_input[{layer.name}]"] = relative_error(
-                upstream[i].ravel() @ j_in, layer.backward_input(upstream[i]).ravel()
-            )
-            j_par = layer.jacobian_params(xi, max_entries=max_entries)
-            for k, p in layer.params.items():
-                num = numerical_jacobian(lambda layer=layer, xi=xi: layer.forward(xi), p, eps)
-                result.errors[f"jacobian_params[{layer.name}.{k}]"] = relative_error(j_par[k], num)
-            if layer.params:
-                layer.forward(xi)
-                back = layer.backward_params(upstream[i])
-                for k in layer.params:
-                    result.errors[f"J^T g = backward_params[{layer.name}.{k}]"] = relative_error(
-                        upstream[i].ravel() @ j_par[k], back[k].ravel()
-                    )
-        if loss is not None:
-            xl = np.array(run())
-            j = loss.jacobian_input(xl, target)
-            num = numerical_gradient(lambda: loss.forward(xl, target), xl, eps).reshape(1, -1)
-            result.errors[f"jacobian_input[{loss.name}]"] = relative_error(j, num)
-
-    for layer, grads, state in zip(body, saved, saved_state, strict=True):
-        for k, g0 in grads.items():
-            layer.grads[k][...] = g0
-        for k, s0 in state.items():
-            layer.state[k][...] = s0
-    return result
+            back = layer.backward_params(gi)
+            for k in layer.params:
+                result.compare(
+                    f"J^T g = backward_params[{layer.name}.{k}]", gi.ravel() @ j_par[k],
+                    back[k].ravel(), f"backward_params of {k!r}",
+                )  # fmt: skip
+    loss = objective.loss
+    if loss is not None:
+        xl = np.array(objective.run())
+        target = objective.target
+        result.compare(
+            f"jacobian_input[{loss.name}]", loss.jacobian_input(xl, target),
+            numerical_gradient(lambda: loss.forward(xl, target), xl, eps).reshape(1, -1),
+            f"jacobian_input of {loss.owner}",
+        )  # fmt: skip

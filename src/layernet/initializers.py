@@ -12,6 +12,11 @@ For a kernel of shape ``(*kernel_size, in_channels, filters)`` the fans are
   (Glorot & Bengio, 2010; the default of ``Conv`` and ``Dense``);
 * ``"lecun_uniform"``: :math:`U(-a, a)` with :math:`a = \sqrt{1/n_\text{in}}` (what
   PyTorch's convolution and linear layers use for weights and biases);
+* ``"orthogonal"``: a matrix with orthonormal rows or columns (whichever are fewer),
+  from the QR decomposition of a standard normal matrix with the signs of
+  :math:`R`'s diagonal folded into :math:`Q` (Saxe et al., 2014; Keras's default for
+  recurrent kernels); a shape with more than two axes is treated as
+  ``(prod(shape[:-1]), shape[-1])``;
 * ``"zeros"``: all zeros (the default for biases).
 """
 
@@ -47,6 +52,17 @@ def _lecun_uniform(shape, fan_in, fan_out, rng, dtype):
     return rng.uniform(-a, a, shape).astype(dtype)
 
 
+def _orthogonal(shape, fan_in, fan_out, rng, dtype):
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    cols = shape[-1] if shape else 1
+    big, small = max(rows, cols), min(rows, cols)
+    q, r = np.linalg.qr(rng.standard_normal((big, small)))
+    q *= np.sign(np.where(np.diag(r) == 0, 1.0, np.diag(r)))
+    if rows < cols:
+        q = q.T
+    return np.ascontiguousarray(q.reshape(shape), dtype=dtype)
+
+
 def _zeros(shape, fan_in, fan_out, rng, dtype):
     return np.zeros(shape, dtype=dtype)
 
@@ -57,6 +73,7 @@ INITIALIZERS: dict[str, Initializer] = {
     "glorot_normal": _glorot_normal,
     "glorot_uniform": _glorot_uniform,
     "lecun_uniform": _lecun_uniform,
+    "orthogonal": _orthogonal,
     "zeros": _zeros,
 }
 

@@ -67,7 +67,7 @@ class Loss:
     #: Declares that :meth:`backward_input` returns a new array the loss does not keep,
     #: so that a model may let the last layer overwrite it. Honoured only when set in
     #: the class's own body (see :meth:`declares`).
-    fresh_output: ClassVar[bool] = False
+    fresh_gradient: ClassVar[bool] = False
     #: Number of dims of the prediction (batch included), or ``None`` for any >= 2.
     input_ndim: ClassVar[int | None] = None
     _counters: ClassVar[dict[str, itertools.count]] = {}
@@ -93,7 +93,7 @@ class Loss:
 
     @classmethod
     def declares(cls, flag: str) -> bool:
-        """Whether ``flag`` (``"fresh_output"``) is set in this class's own body."""
+        """Whether ``flag`` (``"fresh_gradient"``) is set in this class's own body."""
         return bool(cls.__dict__.get(flag, False))
 
     @property
@@ -251,7 +251,7 @@ class MSELoss(Loss):
     """
 
     _default_name = "mse_loss"
-    fresh_output = True
+    fresh_gradient = True
 
     def check_target(self, x, t):
         t = as_array(t, self.owner, "target")
@@ -311,7 +311,7 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     _default_name = "softmax_cross_entropy"
-    fresh_output = True
+    fresh_gradient = True
     input_ndim = 2
 
     def check_target(self, x, t):

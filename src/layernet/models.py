@@ -314,20 +314,33 @@ class Sequential:
     def _in_place_layers(self) -> list[Layer]:
         """Layers that may overwrite their input and upstream gradient in a training step.
 
-        Only a layer whose own class declares ``in_place``, whose input is the output of a
-        layer whose own class declares ``fresh_output`` (never the caller's ``x`` or an
-        array some layer keeps for its backward pass), and whose upstream gradient comes
-        from a layer or loss whose own class declares ``fresh_output``. Declarations are
-        never inherited, so a user subclass is never overwritten behind its back.
+        Only a layer whose own class declares ``in_place``, whose input is private to the
+        step (the new output of a layer declaring ``fresh_output``, or a view of a private
+        array passed on by a layer declaring ``passes_views``; never the caller's ``x`` or
+        an array some layer keeps for its backward pass) and whose upstream gradient is
+        private in the same sense (``fresh_gradient``). Declarations are never inherited,
+        so a user subclass is never overwritten behind its back.
         """
-        chain: list[Any] = [*self.layers, self.loss]
+        n = len(self.layers)
+        kinds = [type(layer) for layer in self.layers]
+        private_x = [False] * n  # the caller's x is never overwritten
+        for i in range(1, n):
+            prev = kinds[i - 1]
+            private_x[i] = prev.declares("fresh_output") or (
+                prev.declares("passes_views") and private_x[i - 1]
+            )
+        private_dy = [False] * n
+        if n:
+            private_dy[-1] = self.loss is not None and type(self.loss).declares("fresh_gradient")
+        for i in range(n - 2, -1, -1):
+            nxt = kinds[i + 1]
+            private_dy[i] = nxt.declares("fresh_gradient") or (
+                nxt.declares("passes_views") and private_dy[i + 1]
+            )
         return [
             layer
             for i, layer in enumerate(self.layers)
-            if i > 0
-            and type(layer).declares("in_place")
-            and type(chain[i - 1]).declares("fresh_output")
-            and type(chain[i + 1]).declares("fresh_output")
+            if kinds[i].declares("in_place") and private_x[i] and private_dy[i]
         ]
 
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -252,7 +252,22 @@ def _is_json_value(v: Any) -> bool:
         return True
     if isinstance(v, list):
         return all(_is_json_value(x) for x in v)
+    if isinstance(v, dict):  # nested layer specs of container layers
+        return all(isinstance(k, str) and _is_json_value(x) for k, x in v.items())
     return False
+
+
+def _is_spec(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"class_name", "config"}
+
+
+def _nested(v: Any, where: str, custom: dict[str, type]) -> Any:
+    """Instantiate the inner layers a container's config names (as specs), checked alike."""
+    if _is_spec(v):
+        return _instantiate(v, where, custom, Layer)
+    if isinstance(v, list) and v and all(_is_spec(x) for x in v):
+        return [_instantiate(x, where, custom, Layer) for x in v]
+    return v
 
 
 def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> Any:
@@ -287,10 +302,20 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
         raise ModelFileError(
             f"load: {where}: invalid arguments for {name}: {sorted(extra) or config!r:.300}."
         )
+    config = {k: _nested(v, where, custom) for k, v in config.items()}
     try:
         return cls.from_config(config)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
+
+
+def layer_from_spec(spec: Any, custom_objects: dict[str, type] | None = None) -> Layer:
+    """A layer from ``{"class_name": ..., "config": ...}`` with the checks of :func:`load_model`.
+
+    Only layernet's own layer classes, or those in ``custom_objects``, are built;
+    nested specs (the inner layers of containers) are built the same way.
+    """
+    return _instantiate(spec, "layer config", dict(custom_objects or {}), Layer)
 
 
 def _pop_optimizer_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -7,13 +7,17 @@ from .dense import Dense
 from .dropout import Dropout
 from .normalization import BatchNorm
 from .pooling import AvgPool, AvgPool1D, AvgPool2D, MaxPool, MaxPool1D, MaxPool2D
+from .recurrent import GRU, Bidirectional
 from .reshape import Flatten
+from .residual import Residual
 
 __all__ = [
+    "GRU",
     "AvgPool",
     "AvgPool1D",
     "AvgPool2D",
     "BatchNorm",
+    "Bidirectional",
     "Conv",
     "Conv1D",
     "Conv2D",
@@ -25,6 +29,7 @@ __all__ = [
     "MaxPool1D",
     "MaxPool2D",
     "ReLU",
+    "Residual",
     "Sigmoid",
     "Tanh",
 ]

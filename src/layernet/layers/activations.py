@@ -41,7 +41,10 @@ class _Elementwise(Layer):
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
         x, y, saved = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
-        return np.diag(np.broadcast_to(self.derivative(saved), x.shape).ravel()).astype(
+        # The diagonal is the backward rule applied to ones (so that a subclass that
+        # overrides compute_backward_input gets its own Jacobian).
+        ones = np.ones(y.shape, dtype=self.dtype)
+        return np.diag(self.compute_backward_input(ones, saved).ravel()).astype(
             self.dtype, copy=False
         )
 
@@ -77,6 +80,7 @@ class ReLU(_Elementwise):
 
     _default_name = "relu"
     fresh_output = True
+    fresh_gradient = True
     in_place = True
 
     def compute_forward(self, x, training):
@@ -117,6 +121,7 @@ class Sigmoid(_Elementwise):
     """
 
     _default_name = "sigmoid"
+    fresh_gradient = True
 
     def compute_forward(self, x, training):
         e = np.exp(-np.abs(x))
@@ -148,6 +153,7 @@ class Tanh(_Elementwise):
     """
 
     _default_name = "tanh"
+    fresh_gradient = True
 
     def compute_forward(self, x, training):
         y = np.tanh(x)

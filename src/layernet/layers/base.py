@@ -94,15 +94,20 @@ class Layer:
     """
 
     _default_name: ClassVar[str] = "layer"
-    #: Declares that ``forward`` and ``backward_input`` return new arrays that this layer
-    #: does not keep (not in :attr:`saved`) and that alias neither their argument nor
-    #: anything else, so that a model may let a neighbouring layer overwrite them.
-    #: Honoured only when set in the class's own body (see :meth:`declares`): a subclass
-    #: that keeps its output for backward never inherits it.
+    # Speed declarations. Each is honoured only when set in the class's own body (see
+    # :meth:`declares`): a subclass that keeps an array for its backward pass never
+    # inherits a promise its parent made.
+    #: ``forward`` returns a new array that this layer does not keep (not in :attr:`saved`)
+    #: and that aliases nothing, so the next layer may overwrite it.
     fresh_output: ClassVar[bool] = False
-    #: Declares that ``compute_forward`` and ``compute_backward_input`` may overwrite
-    #: ``x`` and ``dy`` when :attr:`overwrite_inputs` is true. Honoured only when set in
-    #: the class's own body (see :meth:`declares`).
+    #: ``backward_input`` returns a new array that this layer does not keep and that
+    #: aliases nothing, so the layer before may overwrite it.
+    fresh_gradient: ClassVar[bool] = False
+    #: ``forward`` returns a view of its input and ``backward_input`` a view of ``dy``,
+    #: and the layer keeps neither: the arrays are as private as the ones it was given.
+    passes_views: ClassVar[bool] = False
+    #: ``compute_forward`` and ``compute_backward_input`` may overwrite ``x`` and ``dy``
+    #: when :attr:`overwrite_inputs` is true (a model sets it only when both are private).
     in_place: ClassVar[bool] = False
     _counters: ClassVar[dict[str, itertools.count]] = {}
 
@@ -153,7 +158,8 @@ class Layer:
 
     @classmethod
     def declares(cls, flag: str) -> bool:
-        """Whether ``flag`` (``"fresh_output"``, ``"in_place"``) is set in this class's own body.
+        """Whether a speed declaration (``"fresh_output"``, ``"fresh_gradient"``,
+        ``"passes_views"``, ``"in_place"``) is set in this class's own body.
 
         Speed declarations are never inherited: a subclass that keeps its output
         or its input for its own backward pass cannot be hurt by its parent's.

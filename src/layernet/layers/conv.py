@@ -140,6 +140,7 @@ class Conv(Layer):
 
     _default_name = "conv"
     fresh_output = True
+    fresh_gradient = True
     _rank: int | None = None
 
     def __init__(
@@ -324,6 +325,8 @@ class Conv1D(Conv):
     """
 
     _default_name = "conv1d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 1
 
 
@@ -338,4 +341,6 @@ class Conv2D(Conv):
     """
 
     _default_name = "conv2d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 2

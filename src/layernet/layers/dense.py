@@ -77,6 +77,7 @@ class Dense(Layer):
 
     _default_name = "dense"
     fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,

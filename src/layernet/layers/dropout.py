@@ -58,6 +58,7 @@ class Dropout(Layer):
 
     _default_name = "dropout"
     fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,

@@ -86,6 +86,7 @@ class BatchNorm(Layer):
 
     _default_name = "batch_norm"
     fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,

@@ -183,6 +183,7 @@ class MaxPool(_Pool):
 
     _default_name = "max_pool"
     fresh_output = True
+    fresh_gradient = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
@@ -279,6 +280,7 @@ class AvgPool(_Pool):
 
     _default_name = "avg_pool"
     fresh_output = True
+    fresh_gradient = True
 
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
@@ -310,6 +312,8 @@ class MaxPool1D(MaxPool):
     """:class:`MaxPool` for inputs ``(batch, length, channels)``."""
 
     _default_name = "max_pool1d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 1
 
 
@@ -317,6 +321,8 @@ class MaxPool2D(MaxPool):
     """:class:`MaxPool` for inputs ``(batch, height, width, channels)``."""
 
     _default_name = "max_pool2d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 2
 
 
@@ -324,6 +330,8 @@ class AvgPool1D(AvgPool):
     """:class:`AvgPool` for inputs ``(batch, length, channels)``."""
 
     _default_name = "avg_pool1d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 1
 
 
@@ -331,4 +339,6 @@ class AvgPool2D(AvgPool):
     """:class:`AvgPool` for inputs ``(batch, height, width, channels)``."""
 
     _default_name = "avg_pool2d"
+    fresh_output = True  # declarations are never inherited: restated for the alias
+    fresh_gradient = True
     _rank = 2

@@ -40,6 +40,7 @@ class Flatten(Layer):
     """
 
     _default_name = "flatten"
+    passes_views = True
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

@@ -1,0 +1,197 @@
+"""Every shape-keyed fast path, reached by a shape that takes it, against an independent result.
+
+The kernels in ``_ops.py``, ``conv.py`` and ``pooling.py`` pick a different code
+path for some shapes: the blocked kernel gradient (one input channel, many
+output positions), the transposed one-channel patch layout, patch rows padded
+to a multiple of 16 floats, disjoint and tiled pooling windows (assigned, not
+accumulated; not even zeroed when they tile the input), a single-tap pool, the
+bias sum as a matrix-vector product. Each test asserts that its shape takes the
+path, compares float64 with a computation that does not take it, and float32
+with float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from _harness import distinct_values
+
+import layernet as ln
+from layernet import _ops
+
+
+def run(layer, x, dy):
+    y = layer.forward(x)
+    return y, layer.backward_input(dy), layer.backward_params(dy)
+
+
+def assert_float32_close(make, x, dy, rtol=2e-4):
+    """The float32 layer agrees with the float64 one (same initial parameters)."""
+    y64, dx64, g64 = run(make("float64"), x, dy)
+    y32, dx32, g32 = run(make("float32"), x, dy)
+    assert y32.dtype == dx32.dtype == np.float32
+    for a, b in [(y32, y64), (dx32, dx64), *((g32[k], g64[k]) for k in g64)]:
+        scale = float(np.max(np.abs(b))) or 1.0
+        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * scale)
+
+
+# ------------------------------------------------------------------ convolution
+def test_blocked_kernel_gradient_for_one_channel_and_many_positions(rng):
+    conv = lambda dtype: ln.Conv1D(4, 3, seed=0, dtype=dtype)  # noqa: E731
+    x = rng.standard_normal((4, 2100, 1))
+    dy = rng.standard_normal((4, 2098, 4))
+    m, width, filters = 4 * 2098, 3 + 1, 4  # rows of the patch matrix, columns (+ bias)
+    assert m > 8192 and width * filters <= 1024  # weight_grad sums blocks of rows here
+    layer = conv("float64")
+    _, _, grads = run(layer, x, dy)
+    split = conv("float64")  # one sample at a time: 2098 rows, one plain product each
+    total = {k: np.zeros_like(v) for k, v in grads.items()}
+    for i in range(4):
+        _, _, g = run(split, x[i : i + 1], dy[i : i + 1])
+        for k in g:
+            total[k] += g[k]
+    for k in grads:
+        np.testing.assert_allclose(grads[k], total[k], rtol=1e-12, atol=1e-10)
+    col = layer.saved.patches
+    np.testing.assert_allclose(
+        _ops.weight_grad(col, dy.reshape(-1, 4)), col.T @ dy.reshape(-1, 4), rtol=1e-12
+    )
+    assert_float32_close(conv, x, dy)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_one_channel_patch_layout_equals_the_several_channel_layout(padding, rng):
+    x = rng.standard_normal((2, 7, 6, 1))
+    one = ln.Conv2D(3, 3, padding=padding, seed=0, dtype="float64")
+    y, dx, g = run(one, x, dy := rng.standard_normal(one.output_shape(x.shape)))
+    assert one.saved.patches.flags.f_contiguous  # the transposed one-channel buffer
+    # The same convolution with a second, all-zero channel takes the several-channel path.
+    two = ln.Conv2D(3, 3, padding=padding, dtype="float64")
+    two.build((None, 7, 6, 2))
+    two.params["W"][...] = 0
+    two.params["W"][..., :1, :] = one.params["W"]
+    two.params["b"][...] = one.params["b"]
+    x2 = np.concatenate([x, np.zeros_like(x)], axis=-1)
+    y2, dx2, g2 = run(two, x2, dy)
+    assert two.saved.patches.flags.c_contiguous
+    np.testing.assert_allclose(y, y2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx2[..., :1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["W"], g2["W"][..., :1, :], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["b"], g2["b"], rtol=1e-12, atol=1e-12)
+    assert_float32_close(lambda dtype: ln.Conv2D(3, 3, padding=padding, seed=0, dtype=dtype), x, dy)
+
+
+def test_wide_patch_rows_padded_to_16_equal_channel_groups(rng):
+    x = rng.standard_normal((2, 6, 5, 8))
+    wide = ln.Conv2D(3, 3, padding="same", seed=0, dtype="float64")
+    dy = rng.standard_normal(wide.output_shape(x.shape))
+    y, dx, g = run(wide, x, dy)
+    col = wide.saved.patches
+    assert col.shape[1] == 3 * 3 * 8 + 1 > 64 and col.base.shape[1] % 16 == 0  # padded rows
+    # Convolution is linear in the channels: the sum over groups of two channels (rows of
+    # 19 floats, not padded) is the same map.
+    y_sum, dx_parts, gw_parts = np.zeros_like(y), [], []
+    for c in range(0, 8, 2):
+        part = ln.Conv2D(3, 3, padding="same", use_bias=False, dtype="float64")
+        part.build((None, 6, 5, 2))
+        part.params["W"][...] = wide.params["W"][..., c : c + 2, :]
+        yp, dxp, gp = run(part, x[..., c : c + 2], dy)
+        assert part.saved.patches.base is None or part.saved.patches.shape[1] <= 64
+        y_sum += yp
+        dx_parts.append(dxp)
+        gw_parts.append(gp["W"])
+    np.testing.assert_allclose(y, y_sum + wide.params["b"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, np.concatenate(dx_parts, -1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["W"], np.concatenate(gw_parts, -2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["b"], dy.sum(axis=(0, 1, 2)), rtol=1e-12)
+    assert_float32_close(lambda dtype: ln.Conv2D(3, 3, padding="same", seed=0, dtype=dtype), x, dy)
+
+
+def test_reused_scratch_buffers_give_the_results_of_fresh_ones(rng):
+    """Padded input, patch matrix with its ones column and padded gradient are reused."""
+    layer = ln.Conv1D(2, 3, padding="same", seed=0, dtype="float64")
+    for _ in range(3):
+        x = rng.standard_normal((3, 8, 2))
+        dy = rng.standard_normal((3, 8, 2))
+        fresh = ln.Conv1D(2, 3, padding="same", seed=0, dtype="float64")
+        for got, want in zip(run(layer, x, dy)[:2], run(fresh, x, dy)[:2]):
+            np.testing.assert_array_equal(got, want)
+    assert layer.workspace.allocations == fresh.workspace.allocations  # all reused
+
+
+# ---------------------------------------------------------------------- pooling
+def naive_pool(x, k, s, pads, kind, dy):
+    """Loop over every window: forward and input gradient (first winner on ties)."""
+    n, *spatial, c = x.shape
+    out = [(sp + b + a - kk) // ss + 1 for sp, kk, ss, (b, a) in zip(spatial, k, s, pads)]
+    y = np.zeros((n, *out, c))
+    dx = np.zeros_like(x)
+    for o in itertools.product(*map(range, out)):
+        cells = [
+            p
+            for p in itertools.product(
+                *(range(oi * si - b, oi * si - b + ki) for oi, si, ki, (b, _) in zip(o, s, k, pads))
+            )
+            if all(0 <= pi < sp for pi, sp in zip(p, spatial))
+        ]
+        vals = np.stack([x[(slice(None), *p)] for p in cells])  # (cells, n, c)
+        if kind == "max":
+            win = vals.argmax(axis=0)
+            y[(slice(None), *o)] = vals.max(axis=0)
+            for j, p in enumerate(cells):
+                dx[(slice(None), *p)] += (win == j) * dy[(slice(None), *o)]
+        else:
+            y[(slice(None), *o)] = vals.mean(axis=0)
+            for p in cells:
+                dx[(slice(None), *p)] += dy[(slice(None), *o)] / len(cells)
+    return y, dx
+
+
+POOL_CASES = {
+    # name: (pool_size, strides, padding, input spatial, what the shape exercises)
+    "disjoint_tiled": ((2, 2), None, "valid", (4, 6), "assigned, buffer not zeroed"),
+    "disjoint_not_tiled": ((2, 2), None, "valid", (5, 7), "assigned into zeros"),
+    "disjoint_tiled_padded": ((2, 3), None, "same", (3, 7), "reused padded buffer, not zeroed"),
+    "disjoint_stride_above_window": ((2, 2), (3, 3), "valid", (7, 8), "gaps between windows"),
+    "overlapping": ((3, 3), (2, 1), "valid", (7, 5), "accumulated"),
+    "overlapping_padded": ((3, 2), (1, 1), "same", (4, 5), "accumulated, reused zeroed buffer"),
+    "single_tap": ((1, 1), None, "valid", (3, 4), "one view, copied"),
+}
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("case", sorted(POOL_CASES))
+def test_pooling_paths_against_a_loop_over_windows(kind, case, rng):
+    k, s, padding, spatial, _ = POOL_CASES[case]
+    cls = ln.MaxPool2D if kind == "max" else ln.AvgPool2D
+    make = lambda dtype: cls(k, strides=s, padding=padding, dtype=dtype)  # noqa: E731
+    layer = make("float64")
+    x = distinct_values((2, *spatial, 3), rng)
+    y = layer.forward(x)
+    pads = layer.saved.pads
+    strides = layer.saved.strides
+    disjoint = all(si >= ki for si, ki in zip(strides, k))
+    out, padded_shape = layer.saved.out, layer.saved.padded_shape
+    tiled = disjoint and all(o * ki == n for o, ki, n in zip(out, k, padded_shape[1:-1]))
+    assert disjoint == case.startswith(("disjoint", "single"))
+    assert tiled == (case in ("disjoint_tiled", "disjoint_tiled_padded", "single_tap"))
+    assert any(b or a for b, a in pads) == case.endswith("padded")
+    for _ in range(2):  # twice: reused buffers must not carry the last call's values
+        dy = rng.standard_normal(y.shape)
+        ref_y, ref_dx = naive_pool(x, k, strides, pads, kind, dy)
+        np.testing.assert_allclose(layer.forward(x), ref_y, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.backward_input(dy), ref_dx, rtol=1e-12, atol=1e-12)
+    assert_float32_close(make, x, dy)
+
+
+# ------------------------------------------------------------------------- bias
+def test_bias_gradient_as_one_matrix_vector_product_for_many_rows(rng):
+    make = lambda dtype: ln.Dense(64, seed=0, dtype=dtype)  # noqa: E731
+    x = rng.standard_normal((5000, 8))
+    dy = rng.standard_normal((5000, 64))
+    _, _, g = run(make("float64"), x, dy)
+    np.testing.assert_allclose(g["b"], dy.sum(axis=0), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(g["W"], x.T @ dy, rtol=1e-12, atol=1e-10)
+    assert_float32_close(make, x, dy)
