@@ -48,6 +48,7 @@ def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
     import layernet as ln
+    from layernet.distributed import DataParallel
 
     x, y = data()
     xv, yv = data(20, seed=1)
@@ -77,6 +78,10 @@ def train(dp, out: dict) -> None:
     out["blas_threads"] = np.array(dp.blas_threads or -1)
     out["blas_now"] = np.array(ln.distributed.get_blas_threads() or -1)
     out["local_size"] = np.array(dp.local_size)
+    out["blas_two"] = np.array(DataParallel(blas_threads=2).blas_threads or -1)
+    out["blas_two_now"] = np.array(ln.distributed.get_blas_threads() or -1)
+    if dp.blas_threads:
+        ln.distributed.set_blas_threads(dp.blas_threads)
 
     # resume: 2 epochs, checkpoint, load on every rank, 2 more == 4 straight (Adam, decay)
     def adam():

@@ -169,6 +169,15 @@ def test_blas_threads_default_to_cores_per_rank(trained):
     assert int(r0["blas_threads"]) == max(1, cores // 2)
     if int(r0["blas_now"]) != -1:  # readable with OpenBLAS
         assert int(r0["blas_now"]) == int(r0["blas_threads"])
+        assert int(r0["blas_two"]) == int(r0["blas_two_now"]) == 2  # asked for explicitly
+
+
+def test_default_blas_threads_yield_to_the_environment():
+    assert distributed.auto_blas_threads(16, 16, {}) == 1
+    assert distributed.auto_blas_threads(16, 3, {}) == 5
+    assert distributed.auto_blas_threads(2, 4, {}) == 1
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert distributed.auto_blas_threads(16, 2, {var: "3"}) is None
 
 
 @needs_mpi

@@ -30,7 +30,7 @@ import sys
 import traceback
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +38,13 @@ import numpy as np
 if TYPE_CHECKING:
     from .models import Sequential
 
-__all__ = ["DataParallel", "DataParallelError"]
+__all__ = [
+    "DataParallel",
+    "DataParallelError",
+    "auto_blas_threads",
+    "get_blas_threads",
+    "set_blas_threads",
+]
 
 #: Environment variables that, when set, mean the user chose the BLAS thread count.
 BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -109,6 +115,23 @@ def _blas_functions(names: Iterable[str]) -> list[Callable[..., Any]]:
                 out.append(fn)
                 break
     return out
+
+
+def auto_blas_threads(cores: int, ranks_on_host: int, environ: Mapping[str, str]) -> int | None:
+    """BLAS threads per rank by default: None (leave BLAS alone) when one of
+    ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` is set, else the
+    host's cores divided by the ranks on it, at least 1.
+
+    Examples
+    --------
+    >>> auto_blas_threads(16, 4, {}), auto_blas_threads(2, 3, {})
+    (4, 1)
+    >>> auto_blas_threads(16, 4, {"OMP_NUM_THREADS": "2"}) is None
+    True
+    """
+    if any(environ.get(v) for v in BLAS_ENV_VARS):
+        return None
+    return max(1, cores // max(1, ranks_on_host))
 
 
 def set_blas_threads(n: int) -> bool:
@@ -260,8 +283,7 @@ class DataParallel:
         self.blas_threads: int | None = None
         if self.size > 1 and blas_threads is not None:
             if blas_threads == "auto":
-                if not any(os.environ.get(v) for v in BLAS_ENV_VARS):
-                    self.blas_threads = max(1, cores // self.local_size)
+                self.blas_threads = auto_blas_threads(cores, self.local_size, os.environ)
             else:
                 self.blas_threads = int(blas_threads)
             if self.blas_threads is not None and not set_blas_threads(self.blas_threads):
