@@ -41,7 +41,7 @@ PAPER = {
 TITLES = {"logistic": "logistic regression", "mlp": "MLP", "cnn": "CNN", "gru": "GRU"}
 VARIANTS = {"regular": "MNIST-1D", "shuffled": "MNIST-1D, spatially shuffled"}
 #: PyTorch's default initialisation of Linear and Conv1d: weights and biases U(+-1/sqrt(fan_in)).
-TORCH_INIT = {"kernel_initializer": "lecun_uniform", "bias_initializer": "lecun_uniform"}
+TORCH_INIT = {"kernel_initializer": "torch_uniform", "bias_initializer": "torch_uniform"}
 
 
 def logistic() -> ln.Sequential:

@@ -36,9 +36,9 @@ def build_model() -> ln.Sequential:
     """The paper's CNN for inputs of shape (batch, 40, 1).
 
     Weights and biases start as PyTorch's layers do, uniform in +-1/sqrt(fan_in)
-    ("lecun_uniform"), as in the paper's PyTorch code.
+    ("torch_uniform"), as in the paper's PyTorch code.
     """
-    init = {"kernel_initializer": "lecun_uniform", "bias_initializer": "lecun_uniform"}
+    init = {"kernel_initializer": "torch_uniform", "bias_initializer": "torch_uniform"}
     return ln.Sequential(
         [
             ln.Conv1D(25, 5, strides=2, padding=1, **init),

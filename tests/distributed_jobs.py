@@ -130,7 +130,7 @@ def train(dp, out: dict) -> None:
     class Drift(ln.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if dp.rank == 1 and epoch == 0:
-                self.model.layers[-1].params["b"] += 1e-3
+                next(iter(self.model.layers[-1].params.values()))[...] += 1e-3
 
     drift = model()
     with warnings.catch_warnings(record=True) as caught:

@@ -21,7 +21,7 @@ def randomised(layer: ln.BatchNorm, x_shape, seed: int = 0) -> ln.BatchNorm:
     for k in layer.params:
         layer.params[k][...] = rng.uniform(0.5, 1.5, c) * rng.choice([-1, 1], c)
     layer.state["moving_mean"][...] = rng.standard_normal(c)
-    layer.state["moving_var"][...] = rng.uniform(0.5, 2.0, c)
+    layer.state["moving_variance"][...] = rng.uniform(0.5, 2.0, c)
     return layer
 
 
@@ -86,7 +86,7 @@ def test_running_statistics_converge_and_drive_inference(rng):
     for _ in range(200):
         bn.forward(x, training=True)
     np.testing.assert_allclose(bn.state["moving_mean"], x.mean(axis=0), rtol=1e-6)
-    np.testing.assert_allclose(bn.state["moving_var"], x.var(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(bn.state["moving_variance"], x.var(axis=0), rtol=1e-6)
     y = bn.forward(x)  # inference: the same normalisation, from the running statistics
     np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-6)
     np.testing.assert_allclose(y.std(axis=0), 1, rtol=1e-6)
@@ -114,7 +114,9 @@ def test_in_a_model_trains_saves_state_and_counts_it(tmp_path):
     assert "Non-trainable params: 16" in lines[0]
     model.save(tmp_path / "m.npz")
     loaded = ln.load_model(tmp_path / "m.npz")
-    np.testing.assert_array_equal(loaded.layers[1].state["moving_var"], bn.state["moving_var"])
+    np.testing.assert_array_equal(
+        loaded.layers[1].state["moving_variance"], bn.state["moving_variance"]
+    )
     np.testing.assert_array_equal(loaded.predict(xt), model.predict(xt))
 
 
@@ -138,9 +140,9 @@ def test_errors():
     with pytest.raises(
         ValueError,
         match=r"BatchNorm '.*': invalid value for `momentum`: expected "
-        r"a number in \[0, 1\), received 1.0",
+        r"a number in \[0, 1\], received 1.5",
     ):
-        ln.BatchNorm(momentum=1.0)
+        ln.BatchNorm(momentum=1.5)
     with pytest.raises(ValueError, match=r"invalid value for `epsilon`: expected a number >= 0"):
         ln.BatchNorm(epsilon=-1)
     with pytest.raises(ValueError, match=r"invalid value for `center`: expected a bool"):

@@ -23,7 +23,10 @@ import layernet as ln
         (lambda: ln.Conv(2, (3, "a")), r"`kernel_size`.*received \(3, 'a'\)"),
         (lambda: ln.Conv(2, 3, strides=0), r"`strides`: expected positive ints, received 0"),
         (lambda: ln.Conv(2, 3, strides=(1, -1)), r"`strides`.*received \(1, -1\)"),
-        (lambda: ln.Conv(2, 3, dilation=0), r"`dilation`: expected positive ints, received 0"),
+        (
+            lambda: ln.Conv(2, 3, dilation_rate=0),
+            r"`dilation_rate`: expected positive ints, received 0",
+        ),
         (lambda: ln.Conv(2, 3, padding=-1), r"`padding`: expected 'valid', 'same'.*received -1"),
         (lambda: ln.Conv(2, 3, padding="full"), r"`padding`.*received 'full'"),
         (lambda: ln.Conv(2, 3, padding=((1, -1),)), r"`padding`.*received \(\(1, -1\),\)"),
@@ -109,7 +112,7 @@ def test_kernel_larger_than_padded_input():
     ):
         ln.Conv(1, 5).forward(np.zeros((1, 4, 1)))
     with pytest.raises(ValueError, match=r"dilated extent \(5,\).*padded input \(4,\)"):
-        ln.Conv(1, 3, dilation=2).output_shape((None, 4, 1))
+        ln.Conv(1, 3, dilation_rate=2).output_shape((None, 4, 1))
     # padding can make it fit
     assert ln.Conv(1, 5, padding=1).output_shape((None, 4, 1)) == (None, 2, 1)
     with pytest.raises(ValueError, match=r"pool window \(3, 3\) is larger than the padded input"):

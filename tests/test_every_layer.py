@@ -9,6 +9,8 @@ layer is left out of the checks.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from _harness import assert_layer_gradients, distinct_values
@@ -16,8 +18,9 @@ from _harness import assert_layer_gradients, distinct_values
 import layernet as ln
 from layernet.registry import builtin_classes
 
-#: class name -> (constructor arguments, input shape, distinct input values needed)
-CASES: dict[str, tuple[dict, tuple[int, ...], bool]] = {
+#: class name -> (constructor arguments, or a function of (dtype, seed) giving them,
+#: input shape, distinct input values needed)
+CASES: dict[str, tuple[Any, tuple[int, ...], bool]] = {
     "Conv": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (2, 5, 2), False),
     "Conv1D": ({"filters": 2, "kernel_size": 2, "strides": 2}, (2, 6, 2), False),
     "Conv2D": ({"filters": 2, "kernel_size": (2, 3), "padding": 1}, (2, 4, 5, 2), False),
@@ -34,6 +37,65 @@ CASES: dict[str, tuple[dict, tuple[int, ...], bool]] = {
     "ReLU": ({}, (3, 4), True),
     "Sigmoid": ({}, (3, 4), False),
     "Tanh": ({}, (3, 4), False),
+    "Activation": ({"activation": "tanh"}, (3, 4), False),
+    "ELU": ({}, (3, 4), True),
+    "GELU": ({}, (3, 4), False),
+    "LeakyReLU": ({}, (3, 4), True),
+    "Softmax": ({}, (3, 4), False),
+    "Softplus": ({}, (3, 4), False),
+    "AvgPool3D": ({"pool_size": 2}, (2, 4, 2, 4, 2), False),
+    "AveragePooling1D": ({"pool_size": 2}, (2, 5, 2), False),
+    "AveragePooling2D": ({"pool_size": 2, "padding": "same"}, (2, 3, 4, 2), False),
+    "AveragePooling3D": ({"pool_size": 2}, (2, 2, 4, 2, 2), False),
+    "MaxPool3D": ({"pool_size": 2}, (2, 4, 2, 2, 2), True),
+    "MaxPooling1D": ({"pool_size": 2}, (2, 5, 2), True),
+    "MaxPooling2D": ({"pool_size": 2, "strides": 1}, (2, 3, 4, 2), True),
+    "MaxPooling3D": ({"pool_size": 2}, (2, 2, 2, 4, 2), True),
+    "GlobalAvgPool1D": ({}, (2, 5, 3), False),
+    "GlobalAvgPool2D": ({}, (2, 3, 4, 3), False),
+    "GlobalAvgPool3D": ({}, (2, 2, 3, 2, 3), False),
+    "GlobalAveragePooling1D": ({"keepdims": True}, (2, 5, 3), False),
+    "GlobalAveragePooling2D": ({}, (2, 3, 4, 3), False),
+    "GlobalAveragePooling3D": ({}, (2, 2, 3, 2, 3), False),
+    "GlobalMaxPool1D": ({}, (2, 5, 3), True),
+    "GlobalMaxPool2D": ({}, (2, 3, 4, 3), True),
+    "GlobalMaxPool3D": ({}, (2, 2, 3, 2, 3), True),
+    "GlobalMaxPooling1D": ({}, (2, 5, 3), True),
+    "GlobalMaxPooling2D": ({"keepdims": True}, (2, 3, 4, 3), True),
+    "GlobalMaxPooling3D": ({}, (2, 2, 3, 2, 3), True),
+    "BatchNormalization": ({}, (4, 2, 3), False),
+    "Conv3D": ({"filters": 2, "kernel_size": 2}, (2, 3, 3, 3, 2), False),
+    "ConvTranspose": ({"filters": 2, "kernel_size": 3, "strides": 2}, (2, 4, 2), False),
+    "Conv1DTranspose": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (2, 4, 2), False),
+    "Conv2DTranspose": ({"filters": 2, "kernel_size": 2, "strides": 2}, (2, 3, 2, 2), False),
+    "Conv3DTranspose": ({"filters": 2, "kernel_size": 2}, (2, 2, 2, 2, 2), False),
+    "Reshape": ({"target_shape": (3, -1)}, (2, 6, 2), False),
+    "UpSampling1D": ({"size": 2}, (2, 3, 2), False),
+    "UpSampling2D": ({"size": (2, 1)}, (2, 2, 3, 2), False),
+    "UpSampling3D": ({"size": 2}, (2, 2, 1, 2, 2), False),
+    "ZeroPadding1D": ({"padding": 1}, (2, 3, 2), False),
+    "ZeroPadding2D": ({"padding": (1, 2)}, (2, 3, 3, 2), False),
+    "ZeroPadding3D": ({"padding": 1}, (2, 2, 1, 2, 2), False),
+    "GRU": ({"units": 3}, (2, 4, 3), False),
+    # Containers get fresh inner layers of the case's dtype (and fixed names, so that
+    # two instances have the same parameter names) for every instance.
+    "Bidirectional": (
+        lambda dtype, seed: {
+            "layer": ln.GRU(2, return_sequences=True, name="gru", dtype=dtype, seed=seed)
+        },
+        (2, 4, 3),
+        False,
+    ),
+    "Residual": (
+        lambda dtype, seed: {
+            "layers": [
+                ln.Dense(4, name="dense", dtype=dtype, seed=seed),
+                ln.Tanh(name="tanh", dtype=dtype),
+            ]
+        },
+        (3, 4),
+        False,
+    ),
 }
 
 REGISTERED = builtin_classes(ln.Layer)
@@ -56,6 +118,8 @@ def test_every_registered_layer_has_a_case():
 
 def make(name: str, dtype: str = "float64", seed: int = 0):
     kwargs, _, _ = CASES[name]
+    if callable(kwargs):
+        kwargs = kwargs(dtype, seed)
     return REGISTERED[name](**kwargs, dtype=dtype, seed=seed)
 
 

@@ -70,16 +70,16 @@ def test_one_channel_patch_layout_equals_the_several_channel_layout(padding, rng
     # The same convolution with a second, all-zero channel takes the several-channel path.
     two = ln.Conv2D(3, 3, padding=padding, dtype="float64")
     two.build((None, 7, 6, 2))
-    two.params["W"][...] = 0
-    two.params["W"][..., :1, :] = one.params["W"]
-    two.params["b"][...] = one.params["b"]
+    two.params["kernel"][...] = 0
+    two.params["kernel"][..., :1, :] = one.params["kernel"]
+    two.params["bias"][...] = one.params["bias"]
     x2 = np.concatenate([x, np.zeros_like(x)], axis=-1)
     y2, dx2, g2 = run(two, x2, dy)
     assert two.saved.patches.flags.c_contiguous
     np.testing.assert_allclose(y, y2, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, dx2[..., :1], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(g["W"], g2["W"][..., :1, :], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(g["b"], g2["b"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["kernel"], g2["kernel"][..., :1, :], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["bias"], g2["bias"], rtol=1e-12, atol=1e-12)
     assert_float32_close(lambda dtype: ln.Conv2D(3, 3, padding=padding, seed=0, dtype=dtype), x, dy)
 
 
@@ -96,16 +96,16 @@ def test_wide_patch_rows_padded_to_16_equal_channel_groups(rng):
     for c in range(0, 8, 2):
         part = ln.Conv2D(3, 3, padding="same", use_bias=False, dtype="float64")
         part.build((None, 6, 5, 2))
-        part.params["W"][...] = wide.params["W"][..., c : c + 2, :]
+        part.params["kernel"][...] = wide.params["kernel"][..., c : c + 2, :]
         yp, dxp, gp = run(part, x[..., c : c + 2], dy)
         assert part.saved.patches.base is None or part.saved.patches.shape[1] <= 64
         y_sum += yp
         dx_parts.append(dxp)
-        gw_parts.append(gp["W"])
-    np.testing.assert_allclose(y, y_sum + wide.params["b"], rtol=1e-12, atol=1e-12)
+        gw_parts.append(gp["kernel"])
+    np.testing.assert_allclose(y, y_sum + wide.params["bias"], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, np.concatenate(dx_parts, -1), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(g["W"], np.concatenate(gw_parts, -2), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(g["b"], dy.sum(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(g["kernel"], np.concatenate(gw_parts, -2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["bias"], dy.sum(axis=(0, 1, 2)), rtol=1e-12)
     assert_float32_close(lambda dtype: ln.Conv2D(3, 3, padding="same", seed=0, dtype=dtype), x, dy)
 
 
@@ -192,6 +192,6 @@ def test_bias_gradient_as_one_matrix_vector_product_for_many_rows(rng):
     x = rng.standard_normal((5000, 8))
     dy = rng.standard_normal((5000, 64))
     _, _, g = run(make("float64"), x, dy)
-    np.testing.assert_allclose(g["b"], dy.sum(axis=0), rtol=1e-12, atol=1e-10)
-    np.testing.assert_allclose(g["W"], x.T @ dy, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(g["bias"], dy.sum(axis=0), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(g["kernel"], x.T @ dy, rtol=1e-12, atol=1e-10)
     assert_float32_close(make, x, dy)

@@ -21,7 +21,7 @@ class _WrongDense(ln.Dense):
 
     def compute_backward_params(self, dy, x):
         grads = super().compute_backward_params(dy, x)
-        grads["W"] = grads["W"] * 1.01
+        grads["kernel"] = grads["kernel"] * 1.01
         return grads
 
 
@@ -45,8 +45,8 @@ def test_gradcheck_catches_wrong_parameter_gradient(rng):
     layer = _WrongDense(2, dtype="float64", seed=0)
     result = ln.gradcheck(layer, rng.standard_normal((3, 4)))
     assert not result.passed
-    assert result.errors[f"dz/d {layer.name}.W"] > 1e-3
-    assert result.errors[f"dz/d {layer.name}.b"] < 1e-8
+    assert result.errors[f"dz/d {layer.name}.kernel"] > 1e-3
+    assert result.errors[f"dz/d {layer.name}.bias"] < 1e-8
 
 
 def test_gradcheck_catches_wrong_closed_form_jacobian(rng):
@@ -62,7 +62,7 @@ def test_gradcheck_catches_wrong_closed_form_jacobian(rng):
 def test_gradcheck_restores_accumulated_grads(rng):
     dense = ln.Dense(2, dtype="float64", seed=0)
     ln.gradcheck(dense, rng.standard_normal((2, 3)))
-    assert not dense.grads["W"].any()
+    assert not dense.grads["kernel"].any()
 
 
 def test_gradcheck_argument_errors(rng):
@@ -91,7 +91,7 @@ def test_numerical_helpers():
 class _NaNWeightGrad(ln.Dense):
     def compute_backward_params(self, dy, saved):
         grads = super().compute_backward_params(dy, saved)
-        grads["W"][0, 0] = np.nan
+        grads["kernel"][0, 0] = np.nan
         return grads
 
 
@@ -107,8 +107,8 @@ def test_gradcheck_fails_on_nan_in_an_analytic_gradient_and_says_which(rng):
     result = ln.gradcheck(layer, rng.standard_normal((3, 4)), jacobians=False)
     assert not result.passed
     assert result.max_error == np.inf
-    assert any(p.startswith("NaN in analytic gradient of 'W'") for p in result.problems)
-    assert "non-finite: NaN in analytic gradient of 'W'" in str(result)
+    assert any(p.startswith("NaN in analytic gradient of 'kernel'") for p in result.problems)
+    assert "non-finite: NaN in analytic gradient of 'kernel'" in str(result)
 
 
 def test_gradcheck_fails_on_non_finite_values(rng):

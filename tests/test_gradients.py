@@ -38,7 +38,7 @@ def conv_cases(draw, max_rank: int = 2):
         "filters": f,
         "kernel_size": k,
         "strides": s,
-        "dilation": d,
+        "dilation_rate": d,
         "padding": padding,
         "use_bias": bias,
     }

@@ -84,9 +84,9 @@ def test_gradients_accumulate_and_reset():
     y = dense.forward(x)
     g1 = dense.backward_params(np.ones_like(y))
     dense.backward_params(np.ones_like(y))
-    np.testing.assert_allclose(dense.grads["W"], 2 * g1["W"])
+    np.testing.assert_allclose(dense.grads["kernel"], 2 * g1["kernel"])
     dense.zero_grad()
-    assert not dense.grads["W"].any() and not dense.grads["b"].any()
+    assert not dense.grads["kernel"].any() and not dense.grads["bias"].any()
 
 
 def test_jacobians_leave_state_alone():
@@ -98,7 +98,7 @@ def test_jacobians_leave_state_alone():
     conv.jacobian_input(np.zeros((2, 9, 1)))
     conv.jacobian_params(np.zeros((2, 9, 1)))
     np.testing.assert_array_equal(conv.backward_input(dy), before)  # cache of x kept
-    assert not conv.grads["W"].any()  # Jacobians do not accumulate
+    assert not conv.grads["kernel"].any()  # Jacobians do not accumulate
 
 
 def test_frozen_layer_still_passes_gradients_back():
@@ -111,8 +111,8 @@ def test_build_explicitly_and_seeded_init_is_reproducible():
     a, b = ln.Conv2D(4, 3, seed=42), ln.Conv2D(4, 3, seed=42)
     a.build((None, 8, 8, 3))
     b.build((None, 8, 8, 3))
-    assert a.params["W"].shape == (3, 3, 3, 4) and a.params["b"].shape == (4,)
-    np.testing.assert_array_equal(a.params["W"], b.params["W"])
+    assert a.params["kernel"].shape == (3, 3, 3, 4) and a.params["bias"].shape == (4,)
+    np.testing.assert_array_equal(a.params["kernel"], b.params["kernel"])
     assert a.count_params() == 3 * 3 * 3 * 4 + 4
     ln.set_seed(5)
     c = ln.Dense(3)
@@ -120,17 +120,17 @@ def test_build_explicitly_and_seeded_init_is_reproducible():
     ln.set_seed(5)
     d = ln.Dense(3)
     d.build((None, 2))
-    np.testing.assert_array_equal(c.params["W"], d.params["W"])
+    np.testing.assert_array_equal(c.params["kernel"], d.params["kernel"])
 
 
 def test_he_initialisation_scale():
     conv = ln.Conv(256, 5, seed=0, kernel_initializer="he_normal", dtype="float64")
     conv.build((None, 20, 16))
-    assert conv.params["W"].std() == pytest.approx(np.sqrt(2 / (5 * 16)), rel=0.03)
+    assert conv.params["kernel"].std() == pytest.approx(np.sqrt(2 / (5 * 16)), rel=0.03)
 
 
 def test_config_round_trip_and_registry():
-    conv = ln.Conv(3, (2, 3), strides=(1, 2), padding=((0, 1), 2), dilation=1, name="c7")
+    conv = ln.Conv(3, (2, 3), strides=(1, 2), padding=((0, 1), 2), dilation_rate=1, name="c7")
     clone = ln.Conv.from_config(conv.get_config())
     assert clone.get_config() == conv.get_config()
     for name in [
@@ -160,7 +160,7 @@ def test_same_padding_gives_ceil_of_n_over_stride():
 def test_conv_rank_from_input_and_aliases():
     conv = ln.Conv(2, 3)
     assert conv.forward(np.zeros((1, 5, 5, 1))).shape == (1, 3, 3, 2)
-    assert conv.params["W"].shape == (3, 3, 1, 2)
+    assert conv.params["kernel"].shape == (3, 3, 1, 2)
     assert ln.Conv1D(2, 3).output_shape((None, 10, 1)) == (None, 8, 2)
     assert ln.Conv(2, (3, 1, 2)).output_shape((None, 5, 5, 5, 1)) == (None, 3, 5, 4, 2)
 

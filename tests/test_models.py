@@ -171,11 +171,11 @@ def test_frozen_layer_is_not_updated_but_passes_gradients():
     model = ln.Sequential([frozen, ln.ReLU(), ln.Flatten(), ln.Dense(3)])
     model.compile(ln.SGD(0.1), "softmax_cross_entropy")
     model.build((None, 8, 1), seed=0)
-    w0 = frozen.params["W"].copy()
-    dense_w0 = model.layers[-1].params["W"].copy()
+    w0 = frozen.params["kernel"].copy()
+    dense_w0 = model.layers[-1].params["kernel"].copy()
     model.fit(x, y, epochs=2, verbose=0)
-    np.testing.assert_array_equal(frozen.params["W"], w0)
-    assert not np.array_equal(model.layers[-1].params["W"], dense_w0)
+    np.testing.assert_array_equal(frozen.params["kernel"], w0)
+    assert not np.array_equal(model.layers[-1].params["kernel"], dense_w0)
 
 
 def test_predict_and_evaluate_batching_does_not_change_results():
@@ -222,7 +222,7 @@ def test_unbuilt_summary_and_add_after_build():
     assert "unbuilt" in lines[0]
     model.build((None, 3))
     model.add(ln.Dense(2))
-    assert model.layers[-1].params["W"].shape == (4, 2)
+    assert model.layers[-1].params["kernel"].shape == (4, 2)
 
 
 def test_verbose_two_prints_one_line_per_epoch(capsys):

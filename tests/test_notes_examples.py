@@ -13,7 +13,7 @@ def test_valid_convolution_of_10_by_3_gives_8():
     x = np.arange(1.0, 11.0).reshape(1, 10, 1)
     conv.build(x.shape)
     w = np.array([0.5, -1.0, 2.0])
-    conv.params["W"][:, 0, 0] = w
+    conv.params["kernel"][:, 0, 0] = w
     y = conv.forward(x)
     assert y.shape == (1, 8, 1)
     # (X * W)_i = sum_j w_j X_{i+j-1}, written out with 1-based indices
@@ -25,7 +25,7 @@ def laplacian_error(h: float, x0: float = 0.7) -> float:
     """|(1,-2,1) * f(ih) at x0  -  h^2 f''(x0)| for f = sin."""
     conv = ln.Conv(1, 3, use_bias=False, dtype="float64")
     conv.build((1, 10, 1))
-    conv.params["W"][:, 0, 0] = [1.0, -2.0, 1.0]
+    conv.params["kernel"][:, 0, 0] = [1.0, -2.0, 1.0]
     i0 = 4  # sample i0 + 1 sits at x0, so output i0 is centred there
     samples = np.sin(x0 + (np.arange(10) - (i0 + 1)) * h).reshape(1, 10, 1)
     y = conv.forward(samples)[0, i0, 0]
@@ -88,12 +88,12 @@ def test_backprop_is_the_product_of_explicit_jacobians(rng):
         row = row @ layer.jacobian_input(xi)
     dz_dconv_out = row
     # weights of the first layer: dz/dvec(w)^T = dz/dvec(X^2)^T * dvec(X^2)/dvec(w)^T
-    dz_dw = dz_dconv_out @ conv.jacobian_params(x)["W"]
+    dz_dw = dz_dconv_out @ conv.jacobian_params(x)["kernel"]
     dz_dx = dz_dconv_out @ conv.jacobian_input(x)
     # the same through backward
     g = loss.backward_input()
     for layer in reversed(layers[1:]):
         g = layer.backward_input(g)
     conv.forward(x)
-    np.testing.assert_allclose(dz_dw.ravel(), conv.backward_params(g)["W"].ravel(), atol=1e-14)
+    np.testing.assert_allclose(dz_dw.ravel(), conv.backward_params(g)["kernel"].ravel(), atol=1e-14)
     np.testing.assert_allclose(dz_dx.ravel(), conv.backward_input(g).ravel(), atol=1e-14)

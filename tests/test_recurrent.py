@@ -83,9 +83,11 @@ def test_go_backwards_reads_the_reversed_sequence_and_returns_it_in_processing_o
 def test_gates_by_hand_for_one_step():
     gru = ln.GRU(1, **BIASED)
     gru.build((None, 1, 1))
-    gru.params["W"][:] = [[0.5, -1.0, 2.0]]
-    gru.params["U"][:] = [[9.0, 9.0, 9.0]]  # h_0 = 0: only the recurrent bias matters
-    gru.params["b"][:] = [[0.1, 0.2, 0.3], [-0.2, 0.4, 0.5]]
+    gru.params["kernel"][:] = [[0.5, -1.0, 2.0]]
+    gru.params["recurrent_kernel"][:] = [
+        [9.0, 9.0, 9.0]
+    ]  # h_0 = 0: only the recurrent bias matters
+    gru.params["bias"][:] = [[0.1, 0.2, 0.3], [-0.2, 0.4, 0.5]]
     x = 0.7
     sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
     z = sig(0.5 * x + 0.1 - 0.2)
@@ -167,19 +169,21 @@ def test_other_sequence_lengths_after_build(rng):
 def test_keras_default_initialisers():
     gru = ln.GRU(5, seed=0, **F64)
     gru.build((None, 3, 4))
-    u = gru.params["U"]
+    u = gru.params["recurrent_kernel"]
     np.testing.assert_allclose(u @ u.T, np.eye(5), atol=1e-12)  # orthogonal rows
-    assert not gru.params["b"].any()
-    assert np.abs(gru.params["W"]).max() <= np.sqrt(6 / (4 + 15))
+    assert not gru.params["bias"].any()
+    assert np.abs(gru.params["kernel"]).max() <= np.sqrt(6 / (4 + 15))
 
 
 # ----------------------------------------------------------------- containers
 def test_bidirectional_exposes_the_inner_arrays():
     bi = ln.Bidirectional(ln.GRU(2, seed=0, name="g"))
     bi.build((None, 4, 3))
-    assert set(bi.params) == {f"{d}/{k}" for d in ("g", "backward_g") for k in "WUb"}
-    assert bi.params["g/W"] is bi.forward_layer.params["W"]
-    assert bi.grads["backward_g/U"] is bi.backward_layer.grads["U"]
+    assert set(bi.params) == {
+        f"{d}/{k}" for d in ("g", "backward_g") for k in ("kernel", "recurrent_kernel", "bias")
+    }
+    assert bi.params["g/kernel"] is bi.forward_layer.params["kernel"]
+    assert bi.grads["backward_g/recurrent_kernel"] is bi.backward_layer.grads["recurrent_kernel"]
     assert bi.count_params() == 2 * (3 * 6 + 2 * 6 + 2 * 6)
     with pytest.raises(AttributeError, match="cannot be replaced"):
         bi.params = {"x": np.zeros(1)}
@@ -191,8 +195,8 @@ def test_frozen_direction_is_state_and_not_trained(rng):
     model.compile(ln.SGD(0.1), "softmax_cross_entropy")
     model.build((None, 4, 1))
     bi.backward_layer.trainable = False
-    assert set(bi.state) == {"backward_g/W", "backward_g/U", "backward_g/b"}
-    assert set(bi.params) == {"g/W", "g/U", "g/b"}
+    assert set(bi.state) == {"backward_g/kernel", "backward_g/recurrent_kernel", "backward_g/bias"}
+    assert set(bi.params) == {"g/kernel", "g/recurrent_kernel", "g/bias"}
     before = {k: v.copy() for k, v in bi.variables().items()}
     model.train_step(rng.standard_normal((5, 4, 1)), np.arange(5) % 3)
     after = bi.variables()

@@ -22,9 +22,13 @@ def torch_blocks(a: np.ndarray, u: int) -> np.ndarray:
 def load_into(tg, gru: ln.GRU, suffix: str) -> None:
     u = gru.units
     with torch.no_grad():
-        getattr(tg, f"weight_ih_l0{suffix}").copy_(torch.tensor(torch_blocks(gru.params["W"], u).T))
-        getattr(tg, f"weight_hh_l0{suffix}").copy_(torch.tensor(torch_blocks(gru.params["U"], u).T))
-        b = torch_blocks(gru.params["b"], u)
+        getattr(tg, f"weight_ih_l0{suffix}").copy_(
+            torch.tensor(torch_blocks(gru.params["kernel"], u).T)
+        )
+        getattr(tg, f"weight_hh_l0{suffix}").copy_(
+            torch.tensor(torch_blocks(gru.params["recurrent_kernel"], u).T)
+        )
+        b = torch_blocks(gru.params["bias"], u)
         getattr(tg, f"bias_ih_l0{suffix}").copy_(torch.tensor(b[0]))
         getattr(tg, f"bias_hh_l0{suffix}").copy_(torch.tensor(b[1]))
 
@@ -38,9 +42,9 @@ def torch_grads(tg, gru: ln.GRU, suffix: str) -> dict[str, np.ndarray]:
 
     back = lambda a: np.concatenate([a[..., u : 2 * u], a[..., :u], a[..., 2 * u :]], -1)  # noqa: E731
     return {
-        "W": back(g("weight_ih").T),
-        "U": back(g("weight_hh").T),
-        "b": np.stack([back(g("bias_ih")), back(g("bias_hh"))]),
+        "kernel": back(g("weight_ih").T),
+        "recurrent_kernel": back(g("weight_hh").T),
+        "bias": np.stack([back(g("bias_ih")), back(g("bias_hh"))]),
     }
 
 
@@ -124,13 +128,13 @@ def test_residual_mlp_block_matches_torch(rng):
     y = block(x)
     d = block.layers[0]
     xt = torch.tensor(x, requires_grad=True)
-    w = torch.tensor(d.params["W"], requires_grad=True)
-    b = torch.tensor(d.params["b"], requires_grad=True)
+    w = torch.tensor(d.params["kernel"], requires_grad=True)
+    b = torch.tensor(d.params["bias"], requires_grad=True)
     ref = xt + torch.relu(xt @ w + b)
     np.testing.assert_allclose(y, ref.detach().numpy(), **TOL)
     g = rng.standard_normal(y.shape)
     ref.backward(torch.tensor(g))
     np.testing.assert_allclose(block.backward_input(g), xt.grad.numpy(), **TOL)
     grads = block.backward_params(g)
-    np.testing.assert_allclose(grads[f"{d.name}/W"], w.grad.numpy(), **TOL)
-    np.testing.assert_allclose(grads[f"{d.name}/b"], b.grad.numpy(), **TOL)
+    np.testing.assert_allclose(grads[f"{d.name}/kernel"], w.grad.numpy(), **TOL)
+    np.testing.assert_allclose(grads[f"{d.name}/bias"], b.grad.numpy(), **TOL)

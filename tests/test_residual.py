@@ -75,21 +75,25 @@ def test_jacobians_are_identity_plus_the_chains(rng):
     j1, ja, j2 = d1.jacobian_input(x), act.jacobian_input(h1), d2.jacobian_input(h2)
     np.testing.assert_allclose(block.jacobian_input(x), np.eye(6) + j2 @ ja @ j1, atol=1e-14)
     jp = block.jacobian_params(x)
-    np.testing.assert_allclose(jp[f"{d2.name}/W"], d2.jacobian_params(h2)["W"], atol=1e-14)
-    np.testing.assert_allclose(jp[f"{d1.name}/b"], j2 @ ja @ d1.jacobian_params(x)["b"], atol=1e-14)
+    np.testing.assert_allclose(
+        jp[f"{d2.name}/kernel"], d2.jacobian_params(h2)["kernel"], atol=1e-14
+    )
+    np.testing.assert_allclose(
+        jp[f"{d1.name}/bias"], j2 @ ja @ d1.jacobian_params(x)["bias"], atol=1e-14
+    )
     assert set(jp) == set(block.params)
 
 
 def test_forward_and_backward_by_hand():
     block = ln.Residual([ln.Dense(2, use_bias=False, **F64), ln.ReLU(**F64)])
     block.build((None, 2))
-    block.layers[0].params["W"][:] = [[1.0, -1.0], [2.0, 0.5]]
+    block.layers[0].params["kernel"][:] = [[1.0, -1.0], [2.0, 0.5]]
     x = np.array([[1.0, 1.0]])  # f(x) = relu([3, -0.5]) = [3, 0]
     np.testing.assert_array_equal(block(x), [[4.0, 1.0]])
     dy = np.array([[1.0, 10.0]])
     np.testing.assert_array_equal(block.backward_input(dy), [[2.0, 12.0]])
     np.testing.assert_array_equal(
-        block.backward_params(dy)[f"{block.layers[0].name}/W"], [[1, 0], [1, 0]]
+        block.backward_params(dy)[f"{block.layers[0].name}/kernel"], [[1, 0], [1, 0]]
     )
 
 
@@ -99,13 +103,15 @@ def test_params_are_the_inner_arrays_and_optimisers_reach_them(rng):
     model = ln.Sequential([ln.Dense(5, seed=1), block, ln.Dense(2, seed=2)])
     model.compile(ln.Adam(1e-2), "softmax_cross_entropy")
     model.build((None, 3))
-    assert block.params[f"{dense.name}/W"] is dense.params["W"]
-    before = dense.params["W"].copy()
+    assert block.params[f"{dense.name}/kernel"] is dense.params["kernel"]
+    before = dense.params["kernel"].copy()
     model.train_step(rng.standard_normal((4, 3)), np.array([0, 1, 0, 1]))
-    assert not np.array_equal(before, dense.params["W"])
-    assert block.grads[f"{dense.name}/W"] is dense.grads["W"] and dense.grads["W"].any()
+    assert not np.array_equal(before, dense.params["kernel"])
+    assert (
+        block.grads[f"{dense.name}/kernel"] is dense.grads["kernel"] and dense.grads["kernel"].any()
+    )
     block.zero_grad()
-    assert not dense.grads["W"].any()
+    assert not dense.grads["kernel"].any()
     assert block.count_params() == 30 and model.count_params() == 20 + 30 + 12
 
 
@@ -116,19 +122,22 @@ def test_frozen_inner_layer_and_frozen_block(rng):
     model.compile(ln.SGD(0.1), "softmax_cross_entropy")
     model.build((None, 3))
     a.trainable = False
-    assert set(block.params) == {"b/W", "b/b"} and set(block.state) == {"a/W", "a/b"}
+    assert set(block.params) == {"b/kernel", "b/bias"} and set(block.state) == {
+        "a/kernel",
+        "a/bias",
+    }
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
     assert "Total params: 32" in text and "Trainable params: 20" in text
-    w = a.params["W"].copy()
+    w = a.params["kernel"].copy()
     x, y = rng.standard_normal((4, 3)), np.array([0, 1, 1, 0])
     model.train_step(x, y)
-    np.testing.assert_array_equal(a.params["W"], w)
+    np.testing.assert_array_equal(a.params["kernel"], w)
     block.trainable = False
-    wb = b.params["W"].copy()
+    wb = b.params["kernel"].copy()
     model.train_step(x, y)
-    np.testing.assert_array_equal(b.params["W"], wb)
+    np.testing.assert_array_equal(b.params["kernel"], wb)
 
 
 def test_batchnorm_state_inside_a_block_is_saved(tmp_path, rng):
@@ -144,7 +153,9 @@ def test_batchnorm_state_inside_a_block_is_saved(tmp_path, rng):
     model.save(tmp_path / "m.npz")
     loaded = ln.load_model(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
-    np.testing.assert_array_equal(loaded.layers[1].state["bn/moving_var"], bn.state["moving_var"])
+    np.testing.assert_array_equal(
+        loaded.layers[1].state["bn/moving_variance"], bn.state["moving_variance"]
+    )
 
 
 def test_paper_mlp_round_trip_and_config(tmp_path, rng):

@@ -52,7 +52,7 @@ def test_float64_model_round_trip(tmp_path):
     model.build((None, 4), seed=1)
     model.save(tmp_path / "m.npz")
     loaded = ln.load_model(tmp_path / "m.npz")
-    assert loaded.layers[0].params["W"].dtype == np.float64
+    assert loaded.layers[0].params["kernel"].dtype == np.float64
     x = np.random.default_rng(0).standard_normal((5, 4))
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert loaded.loss is None  # never compiled, so nothing to recompile
@@ -89,7 +89,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", broken_savez)
-    model.layers[0].params["W"] += 1
+    model.layers[0].params["kernel"] += 1
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     assert path.read_bytes() == before
@@ -101,8 +101,8 @@ def test_non_finite_weights_are_refused_and_previous_file_kept(tmp_path):
     path = tmp_path / "m.npz"
     model.save(path)
     before = path.read_bytes()
-    model.layers[0].params["W"][0, 0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"save: Conv2D '.*' parameter 'W' holds NaN or inf"):
+    model.layers[0].params["kernel"][0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"save: Conv2D '.*' parameter 'kernel' holds NaN or inf"):
         model.save(path)
     assert path.read_bytes() == before
 
@@ -151,7 +151,7 @@ def test_truncated_file(saved):
 def test_tampered_weight_bytes(saved):
     data = bytearray(saved.read_bytes())
     with zipfile.ZipFile(saved) as zf:
-        info = zf.getinfo("layers.0.W.npy")
+        info = zf.getinfo("layers.0.kernel.npy")
     offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + 140
     data[offset] ^= 0xFF
     saved.write_bytes(bytes(data))
@@ -181,7 +181,7 @@ def test_pickled_object_is_refused_and_never_run(tmp_path):
     model.save(path)
     with np.load(path) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    arrays["layers.0.W"] = np.array([Evil()], dtype=object)
+    arrays["layers.0.kernel"] = np.array([Evil()], dtype=object)
     np.savez(path, **arrays)
     with pytest.raises(ModelFileError, match=r"holds a pickled object array; refusing"):
         ln.load_model(path)
@@ -222,17 +222,17 @@ def test_bad_constructor_arguments_are_refused(tmp_path):
 
 def test_missing_extra_and_misshapen_parameters_in_one_error(saved):
     def edit(arrays):
-        del arrays["layers.0.b"]
-        arrays["layers.9.W"] = np.zeros(2, np.float32)
-        arrays["layers.5.W"] = np.zeros((7, 3), np.float32)
+        del arrays["layers.0.bias"]
+        arrays["layers.9.kernel"] = np.zeros(2, np.float32)
+        arrays["layers.5.kernel"] = np.zeros((7, 3), np.float32)
 
     rewrite(saved, arrays_fn=edit)
     with pytest.raises(ModelFileError) as info:
         ln.load_model(saved)
     msg = str(info.value)
-    assert "missing layers.0.b (3,)" in msg
-    assert "unexpected layers.9.W (2,)" in msg
-    assert "layers.5.W: expected shape (18, 3), found (7, 3)" in msg
+    assert "missing layers.0.bias (3,)" in msg
+    assert "unexpected layers.9.kernel (2,)" in msg
+    assert "layers.5.kernel: expected shape (18, 3), found (7, 3)" in msg
 
 
 def test_wrong_format_version_and_garbage_header(saved):

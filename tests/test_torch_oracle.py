@@ -81,18 +81,18 @@ def test_conv_matches_torch(case, seed):
     rank, k, s, d, padding, shape, filters = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
-    layer = ln.Conv(filters, k, strides=s, padding=padding, dilation=d, seed=seed, **F64)
+    layer = ln.Conv(filters, k, strides=s, padding=padding, dilation_rate=d, seed=seed, **F64)
     y = layer.forward(x)
     dy = rng.standard_normal(y.shape)
     dx = layer.backward_input(dy)
     grads = layer.backward_params(dy)
 
     xt = to_torch_layout(x)
-    w = layer.params["W"]
+    w = layer.params["kernel"]
     wt = torch.tensor(
         np.ascontiguousarray(w.transpose(rank + 1, rank, *range(rank))), requires_grad=True
     )
-    bt = torch.tensor(layer.params["b"], requires_grad=True)
+    bt = torch.tensor(layer.params["bias"], requires_grad=True)
     conv = F.conv1d if rank == 1 else F.conv2d
     pads = explicit_pads(padding, shape[1:-1], k, s, d)
     yt = conv(torch_pad(xt, pads), wt, bt, stride=s, dilation=d)
@@ -100,9 +100,9 @@ def test_conv_matches_torch(case, seed):
     yt.backward(to_torch_layout(dy).detach())
     np.testing.assert_allclose(dx, from_torch_layout(xt.grad), **TOL)
     np.testing.assert_allclose(
-        grads["W"], wt.grad.numpy().transpose(*range(2, rank + 2), 1, 0), **TOL
+        grads["kernel"], wt.grad.numpy().transpose(*range(2, rank + 2), 1, 0), **TOL
     )
-    np.testing.assert_allclose(grads["b"], bt.grad.numpy(), **TOL)
+    np.testing.assert_allclose(grads["bias"], bt.grad.numpy(), **TOL)
 
 
 @st.composite
@@ -171,15 +171,15 @@ def test_dense_matches_torch(shape, rng):
     y = layer.forward(x)
     dy = rng.standard_normal(y.shape)
     xt = torch.tensor(x, requires_grad=True)
-    wt = torch.tensor(layer.params["W"].T.copy(), requires_grad=True)
-    bt = torch.tensor(layer.params["b"], requires_grad=True)
+    wt = torch.tensor(layer.params["kernel"].T.copy(), requires_grad=True)
+    bt = torch.tensor(layer.params["bias"], requires_grad=True)
     yt = F.linear(xt, wt, bt)
     yt.backward(torch.tensor(dy))
     np.testing.assert_allclose(y, yt.detach().numpy(), **TOL)
     np.testing.assert_allclose(layer.backward_input(dy), xt.grad.numpy(), **TOL)
     grads = layer.backward_params(dy)
-    np.testing.assert_allclose(grads["W"], wt.grad.numpy().T, **TOL)
-    np.testing.assert_allclose(grads["b"], bt.grad.numpy(), **TOL)
+    np.testing.assert_allclose(grads["kernel"], wt.grad.numpy().T, **TOL)
+    np.testing.assert_allclose(grads["bias"], bt.grad.numpy(), **TOL)
 
 
 def test_mse_matches_torch(rng):

@@ -6,7 +6,7 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, distributed, initializers, metrics, optimizers
+from . import callbacks, datasets, distributed, initializers, layers, metrics, optimizers
 from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
@@ -19,28 +19,8 @@ from .callbacks import (
 )
 from .distributed import DataParallel, DataParallelError
 from .gradcheck import GradCheckResult, gradcheck
-from .layers import (
-    GRU,
-    AvgPool,
-    AvgPool1D,
-    AvgPool2D,
-    BatchNorm,
-    Bidirectional,
-    Conv,
-    Conv1D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    Layer,
-    MaxPool,
-    MaxPool1D,
-    MaxPool2D,
-    ReLU,
-    Residual,
-    Sigmoid,
-    Tanh,
-)
+from .layers import *  # noqa: F403  (every layer class, layernet's and Keras's names)
+from .layers import __all__ as _layer_names
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
 from .models import Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
@@ -48,43 +28,24 @@ from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
 
 __all__ = [
-    "GRU",
-    "SGD",
+    *_layer_names,
     "Adam",
-    "AvgPool",
-    "AvgPool1D",
-    "AvgPool2D",
-    "BatchNorm",
-    "Bidirectional",
-    "Conv",
-    "Conv1D",
-    "Conv2D",
     "CosineDecay",
     "DataParallel",
     "DataParallelError",
-    "Dense",
-    "Dropout",
     "EarlyStopping",
-    "Flatten",
     "GradCheckResult",
     "History",
-    "Layer",
     "LearningRateScheduler",
     "Loss",
     "MSELoss",
-    "MaxPool",
-    "MaxPool1D",
-    "MaxPool2D",
     "ModelCheckpoint",
     "ModelFileError",
     "ProgressBar",
-    "ReLU",
-    "Residual",
+    "SGD",
     "Sequential",
-    "Sigmoid",
     "SoftmaxCrossEntropy",
     "StepDecay",
-    "Tanh",
     "TerminateOnNaN",
     "Workspace",
     "__version__",
@@ -94,6 +55,7 @@ __all__ = [
     "get_registered_name",
     "gradcheck",
     "initializers",
+    "layers",
     "load_model",
     "metrics",
     "optimizers",

@@ -200,6 +200,61 @@ def shape_str(shape: Sequence[int | None]) -> str:
     )
 
 
+def check_data_format(value: Any, owner: str) -> str:
+    """Accept Keras's ``data_format`` when it is channels-last (``None`` means that too).
+
+    layernet's arrays are always ``(batch, *spatial, channels)``; ``"channels_first"``
+    gets an error that says so and how to convert.
+    """
+    if value is None or value == "channels_last":
+        return "channels_last"
+    if value == "channels_first":
+        raise ValueError(
+            f"{owner}: invalid value for `data_format`: 'channels_first' is not supported; "
+            f"layernet is channels-last, (batch, *spatial, channels). Move the channel axis "
+            f"of your data last (np.moveaxis(x, 1, -1)) and pass 'channels_last' or None."
+        )
+    raise ValueError(
+        f"{owner}: invalid value for `data_format`: expected 'channels_last' or None, "
+        f"received {value!r}."
+    )
+
+
+def pair_tuple(value: Any, rank: int, arg: str, owner: str) -> tuple[tuple[int, int], ...]:
+    """Keras-style per-axis ``(before, after)`` amounts: an int, one int per axis, or pairs.
+
+    Every amount must be a non-negative int.
+    """
+    msg = (
+        f"{owner}: invalid value for `{arg}`: expected a non-negative int, a tuple of {rank} "
+        f"non-negative ints, or a tuple of {rank} (before, after) pairs, received {value!r}."
+    )
+    if is_int(value):
+        if value < 0:
+            raise ValueError(msg)
+        return ((int(value), int(value)),) * rank
+    if rank == 1 and isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) == 2 and all(is_int(v) and v >= 0 for v in value):
+            return ((int(value[0]), int(value[1])),)
+        raise ValueError(msg)
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != rank:
+        raise ValueError(msg)
+    out = []
+    for v in value:
+        if is_int(v) and v >= 0:
+            out.append((int(v), int(v)))
+        elif (
+            isinstance(v, Sequence)
+            and not isinstance(v, str)
+            and len(v) == 2
+            and all(is_int(p) and p >= 0 for p in v)
+        ):
+            out.append((int(v[0]), int(v[1])))
+        else:
+            raise ValueError(msg)
+    return tuple(out)
+
+
 def normalize_shape(input_shape: Any, owner: str) -> tuple[int | None, ...]:
     """A shape as a tuple of non-negative ints (``None`` allowed), or a clear error."""
     if (

@@ -136,7 +136,7 @@ class GradCheckResult:
         ``"jacobian_input[conv_1]"``, ``"J^T g = backward_input[conv_1]"``;
         ``inf`` for a check that met a non-finite number.
     problems : list of str
-        Every non-finite value met, e.g. ``"NaN in analytic gradient of 'W'
+        Every non-finite value met, e.g. ``"NaN in analytic gradient of 'kernel'
         (dz/d dense_1.W)"``; any problem fails the check.
     tol : float
         The tolerance that :attr:`passed` applies.

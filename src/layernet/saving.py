@@ -252,7 +252,7 @@ def _is_json_value(v: Any) -> bool:
         return True
     if isinstance(v, list):
         return all(_is_json_value(x) for x in v)
-    if isinstance(v, dict):  # nested layer specs of container layers
+    if isinstance(v, dict):  # nested layer specs, serialised objects (initializers)
         return all(isinstance(k, str) and _is_json_value(x) for k, x in v.items())
     return False
 
@@ -292,7 +292,9 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
             f"for your own, or decorate it with register_serializable)."
         )
     name = cls.__name__
-    config = spec["config"]
+    # arguments renamed since the file was written (e.g. Conv's `dilation`)
+    renamed = getattr(cls, "renamed_arguments", {})
+    config = {renamed.get(k, k): v for k, v in spec["config"].items()}
     params = inspect.signature(cls.__init__).parameters
     allowed = set(params) - {"self"}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -316,6 +318,21 @@ def layer_from_spec(spec: Any, custom_objects: dict[str, type] | None = None) ->
     nested specs (the inner layers of containers) are built the same way.
     """
     return _instantiate(spec, "layer config", dict(custom_objects or {}), Layer)
+
+
+def _renamed_weights(model: Sequential, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Map weight names of earlier versions (Conv's and Dense's ``W``/``b``) to today's."""
+    out = {}
+    for key, a in arrays.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "layers" and parts[1].isdigit():
+            i = int(parts[1])
+            if i < len(model.layers):
+                new = getattr(model.layers[i], "renamed_weights", {}).get(parts[2])
+                if new is not None and f"layers.{i}.{new}" not in arrays:
+                    key = f"layers.{i}.{new}"
+        out[key] = a
+    return out
 
 
 def _pop_optimizer_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -370,6 +387,7 @@ def _restore_optimizer(
 
 
 def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> None:
+    arrays = _renamed_weights(model, arrays)
     expected = {
         f"layers.{i}.{k}": p
         for i, layer in enumerate(model.layers)

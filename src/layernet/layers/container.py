@@ -171,12 +171,12 @@ class _Container(Layer):
 
     # ----------------------------------------------------------- Jacobians
     def _workspaces(self) -> Iterator[Any]:
-        yield self._ws
+        yield self.workspace
         for layer in self.layers:
             if isinstance(layer, _Container):
                 yield from layer._workspaces()
             else:
-                yield layer._ws
+                yield layer.workspace
 
     @contextlib.contextmanager
     def _fresh_buffers(self) -> Iterator[None]:

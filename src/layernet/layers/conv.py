@@ -2,13 +2,14 @@ r"""Convolution (cross-correlation) layers for 1-D, 2-D and N-D channels-last in
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from .. import _ops, initializers
 from .._validation import (
     check_bool,
+    check_data_format,
     check_padding,
     check_positive_int,
     int_tuple,
@@ -16,6 +17,7 @@ from .._validation import (
     resolve_padding,
     shape_str,
 )
+from . import activations
 from .base import Layer
 
 
@@ -29,6 +31,7 @@ class ConvSaved(NamedTuple):
     dilation: tuple[int, ...]
     pads: tuple[tuple[int, int], ...]  #: ``(before, after)`` per spatial axis
     out: tuple[int, ...]  #: output positions per spatial axis
+    activation: Any = None  #: what the activation kept (``None`` without one)
 
 
 class Conv(Layer):
@@ -44,27 +47,41 @@ class Conv(Layer):
         from the first input (``ndim - 2``).
     strides : int or tuple of int, default 1
         Step :math:`s_i` between neighbouring windows.
-    padding : {"valid", "same"} or int or tuple, default "valid"
+    padding : {"valid", "same", "causal"} or int or tuple, default "valid"
         ``"valid"``: no padding. ``"same"``: zero padding so that the output has
         :math:`\lceil n_i / s_i \rceil` entries, any odd pad going after (TensorFlow's
-        convention, for any stride). An int pads both sides of every axis; a
-        tuple gives one int or one ``(before, after)`` pair per axis.
-    dilation : int or tuple of int, default 1
-        Spacing :math:`d_i` between kernel taps.
+        convention, for any stride). ``"causal"`` (1-D only): :math:`d(k-1)` zeros
+        before the sequence and none after, so output :math:`t` depends on inputs
+        up to :math:`t` only. An int pads both sides of every axis; a tuple gives
+        one int or one ``(before, after)`` pair per axis.
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported (``"channels_first"``
+        is refused with an explanation).
+    dilation_rate : int or tuple of int, default 1
+        Spacing :math:`d_i` between kernel taps (Keras's name).
+    groups : int, default 1
+        Split the input channels and the filters into this many groups; group
+        :math:`g`'s filters see only group :math:`g`'s channels. ``filters`` and the
+        input channels must be multiples of it.
+    activation : str or None, optional
+        Applied after the affine map, by Keras name (``"relu"``, ``"softmax"``,
+        ...; see :class:`~layernet.Activation`); ``None`` (default) or
+        ``"linear"`` for none.
     use_bias : bool, default True
         Whether to add a bias per filter.
-    kernel_initializer : str, default "glorot_uniform"
+    kernel_initializer : str or Initializer, default "glorot_uniform"
         See :mod:`layernet.initializers` (``"he_normal"``, ``"he_uniform"``, ...;
-        ``"lecun_uniform"`` for kernel and bias reproduces PyTorch's default).
-    bias_initializer : str, default "zeros"
+        ``"torch_uniform"`` for kernel and bias reproduces PyTorch's default).
+    bias_initializer : str or Initializer, default "zeros"
     name, dtype, seed, trainable
         See :class:`~layernet.layers.Layer`.
 
     Attributes
     ----------
     params : dict
-        ``"W"`` of shape ``(*kernel_size, in_channels, filters)`` and, with a bias,
-        ``"b"`` of shape ``(filters,)``.
+        ``"kernel"`` of shape ``(*kernel_size, in_channels // groups, filters)`` and,
+        with a bias, ``"bias"`` of shape ``(filters,)`` (Keras's names and layout;
+        files written with the earlier names ``"W"`` and ``"b"`` still load).
 
     Notes
     -----
@@ -101,6 +118,15 @@ class Conv(Layer):
     and :math:`\partial z/\partial X` is :math:`\partial z/\partial\tilde X` without
     the padded border (the transposed convolution of :math:`\partial z/\partial Y`).
 
+    **Groups and activation.** With ``groups`` :math:`G > 1` the channels and
+    filters split into :math:`G` blocks and each block is the convolution above
+    on its own channels (:math:`W` holds :math:`C/G` input channels per filter);
+    every rule below holds block by block, and the Jacobians are block sparse.
+    With an ``activation`` :math:`a` the output is :math:`A = a(Y)`; the backward
+    rules below then start from :math:`\partial z/\partial Y = G \odot a'(Y)`
+    (softmax: :math:`A \odot (G - \sum_f G_f A_f)`) instead of :math:`G`, and the
+    Jacobians are :math:`J_a J_Y`.
+
     **Jacobian structure.** Gather the patches into the matrix
     :math:`P` of shape :math:`(N\prod o_i,\ \prod k_i \cdot C)` (im2col), so that
     :math:`Y = P\,W_\text{mat} + \mathbf 1 b^T`. In C-order vec,
@@ -133,7 +159,7 @@ class Conv(Layer):
     >>> conv = ln.Conv(1, 3, use_bias=False, dtype="float64")
     >>> x = (np.arange(10.0) ** 2).reshape(1, 10, 1)   # (batch, length, channels)
     >>> conv.build(x.shape)
-    >>> conv.params["W"][:, 0, 0] = [1.0, -2.0, 1.0]
+    >>> conv.params["kernel"][:, 0, 0] = [1.0, -2.0, 1.0]
     >>> conv.forward(x)[0, :, 0]
     array([2., 2., 2., 2., 2., 2., 2., 2.])
     """
@@ -149,10 +175,13 @@ class Conv(Layer):
         kernel_size: int | tuple[int, ...],
         strides: int | tuple[int, ...] = 1,
         padding: str | int | tuple = "valid",
-        dilation: int | tuple[int, ...] = 1,
+        data_format: str | None = None,
+        dilation_rate: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        activation: str | None = None,
         use_bias: bool = True,
-        kernel_initializer: str = "glorot_uniform",
-        bias_initializer: str = "zeros",
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
         *,
         name: str | None = None,
         dtype: str = "float32",
@@ -162,9 +191,26 @@ class Conv(Layer):
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
         self.filters = check_positive_int(filters, "filters", o)
-        self.padding = check_padding(padding, o)
+        self.data_format = check_data_format(data_format, o)
+        if isinstance(padding, str) and padding.lower() == "causal":
+            self.padding: str | int | tuple = "causal"
+            if self._rank not in (None, 1):
+                raise ValueError(
+                    f"{o}: invalid value for `padding`: 'causal' is for 1-D convolutions "
+                    f"(inputs (batch, length, channels)), received it for rank {self._rank}."
+                )
+        else:
+            self.padding = check_padding(padding, o)
+        self.groups = check_positive_int(groups, "groups", o)
+        if self.filters % self.groups:
+            raise ValueError(
+                f"{o}: invalid value for `groups`: `filters`={self.filters} must be a multiple "
+                f"of `groups`, received groups={groups!r}."
+            )
+        self._activation = activations.get(activation, o)
+        self.activation = None if self._activation is None else self._activation.name
         self._geometry_cache: dict = {}
-        raw = {"kernel_size": kernel_size, "strides": strides, "dilation": dilation}
+        raw = {"kernel_size": kernel_size, "strides": strides, "dilation_rate": dilation_rate}
         # The first tuple among these arguments fixes the spatial rank; ints alone leave it
         # to the first input. Every value is validated now either way.
         rank = self._rank
@@ -174,11 +220,13 @@ class Conv(Layer):
                 rank = len(checked)
         if rank is None and isinstance(self.padding, tuple):
             rank = len(self.padding)
+        if rank is None and self.padding == "causal":
+            rank = 1
         self._raw = raw
         self.rank = rank
         self.kernel_size = int_tuple(kernel_size, rank or 1, "kernel_size", o)
         self.strides = int_tuple(strides, rank or 1, "strides", o)
-        self.dilation = int_tuple(dilation, rank or 1, "dilation", o)
+        self.dilation_rate = int_tuple(dilation_rate, rank or 1, "dilation_rate", o)
         self.use_bias = check_bool(use_bias, "use_bias", o)
         initializers.get(kernel_initializer, o, "kernel_initializer")
         initializers.get(bias_initializer, o, "bias_initializer")
@@ -190,13 +238,24 @@ class Conv(Layer):
     def _set_rank(self, rank: int) -> None:
         o = self.owner
         self.rank = rank
-        for arg in ("kernel_size", "strides", "dilation"):
+        for arg in ("kernel_size", "strides", "dilation_rate"):
             setattr(self, arg, int_tuple(self._raw[arg], rank, arg, o))
+        if self.padding == "causal" and rank != 1:
+            raise ValueError(
+                f"{o}: invalid value for `padding`: 'causal' is for 1-D convolutions (inputs "
+                f"(batch, length, channels)), got a rank-{rank} convolution."
+            )
         if isinstance(self.padding, tuple) and len(self.padding) != rank:
             raise ValueError(
                 f"{o}: invalid value for `padding`: expected {rank} entries (one per spatial "
                 f"axis), received {self.padding!r}."
             )
+
+    #: Constructor arguments renamed since earlier versions (old name -> new), so that
+    #: configurations saved by them still load.
+    renamed_arguments: ClassVar[dict[str, str]] = {"dilation": "dilation_rate"}
+    #: Parameters renamed since earlier versions (old name -> new), for old model files.
+    renamed_weights: ClassVar[dict[str, str]] = {"W": "kernel", "b": "bias"}
 
     def get_config(self) -> dict[str, Any]:
         cfg = {
@@ -204,12 +263,21 @@ class Conv(Layer):
             "kernel_size": self._raw["kernel_size"],
             "strides": self._raw["strides"],
             "padding": self.padding,
-            "dilation": self._raw["dilation"],
+            "data_format": self.data_format,
+            "dilation_rate": self._raw["dilation_rate"],
+            "groups": self.groups,
+            "activation": self.activation,
             "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
         }
         return {**cfg, **super().get_config()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Conv:
+        """Rebuild from :meth:`get_config`; configurations saved with ``dilation`` load too."""
+        config = {cls.renamed_arguments.get(k, k): v for k, v in config.items()}
+        return cls(**config)
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -232,8 +300,19 @@ class Conv(Layer):
             raise ValueError(
                 f"{self.owner}: expected at least 1 input channel, got shape {shape_str(shape)}."
             )
+        if shape[-1] is not None and shape[-1] % self.groups:
+            raise ValueError(
+                f"{self.owner}: expected input channels divisible by `groups`={self.groups}, "
+                f"got shape {shape_str(shape)}."
+            )
         if self.built:
-            self._check_last_axis(shape, self.params["W"].shape[-2], "channels")
+            w = self.params["kernel"]
+            self._check_last_axis(shape, w.shape[-2] * self.groups, "channels")
+        if self.padding == "causal" and len(shape) != 3:
+            raise ValueError(
+                f"{self.owner}: padding 'causal' is for 1-D convolutions: expected input with 3 "
+                f"dims (batch, length, channels), got shape {shape_str(shape)}."
+            )
         self._geometry(shape)
 
     def _geometry(self, shape: tuple[int | None, ...]):
@@ -251,12 +330,17 @@ class Conv(Layer):
         rank = len(shape) - 2
         k = self.kernel_size if len(self.kernel_size) == rank else self.kernel_size * rank
         s = self.strides if len(self.strides) == rank else self.strides * rank
-        d = self.dilation if len(self.dilation) == rank else self.dilation * rank
+        d = self.dilation_rate if len(self.dilation_rate) == rank else self.dilation_rate * rank
         window = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
         spatial = shape[1:-1]
-        if any(n is None for n in spatial):
-            return k, s, d, None, (None,) * rank
-        pads = resolve_padding(self.padding, spatial, window, s, self.owner)
+        if self.padding == "causal":  # all the padding before: output o sees inputs <= o
+            if spatial[0] is None:
+                return k, s, d, None, (None,)
+            pads = ((window[0] - 1, 0),)
+        else:
+            if any(n is None for n in spatial):
+                return k, s, d, None, (None,) * rank
+            pads = resolve_padding(self.padding, spatial, window, s, self.owner)
         out, padded = _ops.output_sizes(spatial, window, s, pads)
         if any(o < 1 for o in out):
             raise ValueError(
@@ -273,44 +357,88 @@ class Conv(Layer):
     def build_params(self, input_shape, rng):
         if self.rank is None:
             self._set_rank(len(input_shape) - 2)
-        c = input_shape[-1]
+        c = input_shape[-1] // self.groups
         k = self.kernel_size
         fan_in = int(np.prod(k)) * c
         fan_out = int(np.prod(k)) * self.filters
         init = initializers.get(self.kernel_initializer, self.owner, "kernel_initializer")
-        self.params["W"] = init((*k, c, self.filters), fan_in, fan_out, rng, self.dtype)
+        self.params["kernel"] = init((*k, c, self.filters), fan_in, fan_out, rng, self.dtype)
         if self.use_bias:
             init_b = initializers.get(self.bias_initializer, self.owner, "bias_initializer")
-            self.params["b"] = init_b((self.filters,), fan_in, fan_out, rng, self.dtype)
+            self.params["bias"] = init_b((self.filters,), fan_in, fan_out, rng, self.dtype)
 
     # ------------------------------------------------------------- compute
     def compute_forward(self, x, training):
         k, s, d, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self.workspace)
-        col = _ops.im2col(xp, k, out, s, d, ws=self.workspace, ones=self.use_bias)
-        w = self.params["W"].reshape(-1, self.filters)
-        if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
-            w = np.concatenate((w, self.params["b"][None]))
-        y = (col @ w).reshape(x.shape[0], *out, self.filters)
-        return y, ConvSaved(col, xp.shape, k, s, d, pads, out)
+        if self.groups == 1:
+            col = _ops.im2col(xp, k, out, s, d, ws=self.workspace, ones=self.use_bias)
+            w = self.params["kernel"].reshape(-1, self.filters)
+            if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
+                w = np.concatenate((w, self.params["bias"][None]))
+            y = (col @ w).reshape(x.shape[0], *out, self.filters)
+        else:  # one product per group of channels; the patches of each group kept
+            cg, fg = x.shape[-1] // self.groups, self.filters // self.groups
+            col = [
+                _ops.im2col(xp[..., g * cg : (g + 1) * cg], k, out, s, d)
+                for g in range(self.groups)
+            ]
+            w = self.params["kernel"].reshape(-1, self.filters)
+            y = np.concatenate(
+                [c @ w[:, g * fg : (g + 1) * fg] for g, c in enumerate(col)], axis=-1
+            ).reshape(x.shape[0], *out, self.filters)
+            if self.use_bias:
+                y += self.params["bias"]
+        y, act = activations.apply(self._activation, y)
+        return y, ConvSaved(col, xp.shape, k, s, d, pads, out, act)
+
+    def _affine_grad(self, dy: np.ndarray, saved: ConvSaved) -> np.ndarray:
+        """The gradient with respect to the affine output (before the activation)."""
+        if self._activation is None:
+            return dy
+        return self._activation.backward(dy, saved.activation).astype(dy.dtype, copy=False)
 
     def compute_backward_params(self, dy, saved):
-        g = _ops.weight_grad(saved.patches, dy.reshape(-1, self.filters))
-        if not self.use_bias:
-            return {"W": g.reshape(self.params["W"].shape)}
-        return {"W": g[:-1].reshape(self.params["W"].shape), "b": g[-1].copy()}
+        dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
+        shape = self.params["kernel"].shape
+        if self.groups == 1:
+            g = _ops.weight_grad(saved.patches, dy2)
+            if not self.use_bias:
+                return {"kernel": g.reshape(shape)}
+            return {"kernel": g[:-1].reshape(shape), "bias": g[-1].copy()}
+        fg = self.filters // self.groups
+        g = np.concatenate(
+            [
+                _ops.weight_grad(c, dy2[:, i * fg : (i + 1) * fg])
+                for i, c in enumerate(saved.patches)
+            ],
+            axis=-1,
+        )
+        grads = {"kernel": g.reshape(shape)}
+        if self.use_bias:
+            grads["bias"] = _ops.column_sums(dy2, self.workspace)
+        return grads
 
     def compute_backward_input(self, dy, saved):
+        dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
         dxp = _ops.zeros_padded(saved.padded_shape, saved.pads, dy.dtype, self.workspace)
-        _ops.conv_transpose(
-            dy.reshape(-1, self.filters),
-            self.params["W"],
-            dxp,
-            saved.out,
-            saved.strides,
-            saved.dilation,
-            self.workspace,
-        )
+        w = self.params["kernel"]
+        if self.groups == 1:
+            _ops.conv_transpose(
+                dy2, w, dxp, saved.out, saved.strides, saved.dilation, self.workspace
+            )
+        else:
+            cg, fg = w.shape[-2], self.filters // self.groups
+            for g in range(self.groups):
+                _ops.conv_transpose(
+                    np.ascontiguousarray(dy2[:, g * fg : (g + 1) * fg]),
+                    w[..., g * fg : (g + 1) * fg],
+                    dxp[..., g * cg : (g + 1) * cg],
+                    saved.out,
+                    saved.strides,
+                    saved.dilation,
+                    self.workspace,
+                )
         return _ops.crop_copy(dxp, saved.pads)
 
 
@@ -344,3 +472,18 @@ class Conv2D(Conv):
     fresh_output = True  # declarations are never inherited: restated for the alias
     fresh_gradient = True
     _rank = 2
+
+
+class Conv3D(Conv):
+    r"""3-D convolution: :class:`Conv` for inputs ``(batch, depth, height, width, channels)``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.Conv3D(4, 3, padding="same").output_shape((None, 8, 8, 8, 1))
+    (None, 8, 8, 8, 4)
+    """
+
+    _default_name = "conv3d"
+    fresh_output = True  # the same computation as its parent's
+    _rank = 3

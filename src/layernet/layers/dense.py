@@ -2,12 +2,13 @@ r"""Fully connected layer."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from .. import _ops, initializers
 from .._validation import check_bool, check_positive_int, shape_str
+from . import activations
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
@@ -15,27 +16,33 @@ class DenseSaved(NamedTuple):
     """What :class:`Dense` keeps for backward."""
 
     x: np.ndarray  #: the input (for the kernel gradient)
+    activation: Any = None  #: what the activation kept (``None`` without one)
 
 
 class Dense(Layer):
-    r"""Fully connected (affine) layer on the last axis: :math:`Y = XW + b`.
+    r"""Fully connected (affine) layer on the last axis: :math:`Y = a(XW + b)`.
 
     Parameters
     ----------
     units : int
         Number of outputs :math:`U`.
+    activation : str or None, optional
+        Applied after the affine map, by Keras name (``"relu"``, ``"softmax"``,
+        ...; see :class:`~layernet.Activation`); ``None`` (default) or ``"linear"``
+        for none, i.e. :math:`a` the identity.
     use_bias : bool, default True
-    kernel_initializer : str, default "glorot_uniform"
+    kernel_initializer : str or Initializer, default "glorot_uniform"
         See :mod:`layernet.initializers`.
-    bias_initializer : str, default "zeros"
+    bias_initializer : str or Initializer, default "zeros"
     name, dtype, seed, trainable
         See :class:`~layernet.layers.Layer`.
 
     Attributes
     ----------
     params : dict
-        ``"W"`` of shape ``(in_features, units)`` and, with a bias, ``"b"`` of
-        shape ``(units,)``.
+        ``"kernel"`` of shape ``(in_features, units)`` and, with a bias, ``"bias"``
+        of shape ``(units,)`` (Keras's names; files written with the earlier names
+        ``"W"`` and ``"b"`` still load).
 
     Notes
     -----
@@ -61,13 +68,20 @@ class Dense(Layer):
     :meth:`jacobian_input` and :meth:`jacobian_params` build these Kronecker
     products directly.
 
+    **With an activation** :math:`a`, the output is :math:`A = a(Y)` and every
+    rule above starts from :math:`H = \partial z/\partial Y` instead of
+    :math:`G = \partial z/\partial A`: :math:`H = G \odot a'(Y)` for element-wise
+    :math:`a`, :math:`H = A \odot (G - (G \odot A)\mathbf 1\mathbf 1^T)` for
+    ``"softmax"`` (rows). The Jacobians are the products :math:`J_a\,J_Y`, with
+    :math:`J_a` diagonal (element-wise) or block diagonal (softmax).
+
     Examples
     --------
     >>> import numpy as np
     >>> import layernet as ln
     >>> dense = ln.Dense(2, dtype="float64")
     >>> dense.build((None, 3))
-    >>> dense.params["W"][:] = [[1, 0], [0, 1], [1, 1]]
+    >>> dense.params["kernel"][:] = [[1, 0], [0, 1], [1, 1]]
     >>> dense.forward(np.array([[1.0, 2.0, 3.0]]))
     array([[4., 5.]])
     >>> dense.jacobian_input(np.array([[1.0, 2.0, 3.0]]))
@@ -79,12 +93,16 @@ class Dense(Layer):
     fresh_output = True
     fresh_gradient = True
 
+    #: Parameters renamed since earlier versions (old name -> new), for old model files.
+    renamed_weights: ClassVar[dict[str, str]] = {"W": "kernel", "b": "bias"}
+
     def __init__(
         self,
         units: int,
+        activation: str | None = None,
         use_bias: bool = True,
-        kernel_initializer: str = "glorot_uniform",
-        bias_initializer: str = "zeros",
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
         *,
         name: str | None = None,
         dtype: str = "float32",
@@ -96,6 +114,8 @@ class Dense(Layer):
         initializers.get(kernel_initializer, o, "kernel_initializer")
         initializers.get(bias_initializer, o, "bias_initializer")
         self.units = check_positive_int(units, "units", o)
+        self._activation = activations.get(activation, o)
+        self.activation = None if self._activation is None else self._activation.name
         self.use_bias = check_bool(use_bias, "use_bias", o)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
@@ -103,9 +123,10 @@ class Dense(Layer):
     def get_config(self) -> dict[str, Any]:
         return {
             "units": self.units,
+            "activation": self.activation,
             "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
             **super().get_config(),
         }
 
@@ -116,7 +137,7 @@ class Dense(Layer):
                 f"{self.owner}: expected at least 1 input feature, got shape {shape_str(shape)}."
             )
         if self.built:
-            self._check_last_axis(shape, self.params["W"].shape[0], "features")
+            self._check_last_axis(shape, self.params["kernel"].shape[0], "features")
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -124,43 +145,60 @@ class Dense(Layer):
     def build_params(self, input_shape, rng):
         fan_in = input_shape[-1]
         init = initializers.get(self.kernel_initializer, self.owner, "kernel_initializer")
-        self.params["W"] = init((fan_in, self.units), fan_in, self.units, rng, self.dtype)
+        self.params["kernel"] = init((fan_in, self.units), fan_in, self.units, rng, self.dtype)
         if self.use_bias:
             init_b = initializers.get(self.bias_initializer, self.owner, "bias_initializer")
-            self.params["b"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
+            self.params["bias"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
 
     def compute_forward(self, x, training):
-        y = x @ self.params["W"]
+        y = x @ self.params["kernel"]
         if self.use_bias:
-            y += self.params["b"]
-        return y, DenseSaved(x)
+            y += self.params["bias"]
+        y, act = activations.apply(self._activation, y)
+        return y, DenseSaved(x, act)
+
+    def _affine_grad(self, dy: np.ndarray, saved: DenseSaved) -> np.ndarray:
+        """The gradient with respect to the affine output (before the activation)."""
+        if self._activation is None:
+            return dy
+        return self._activation.backward(dy, saved.activation).astype(dy.dtype, copy=False)
 
     def compute_backward_input(self, dy, saved):
-        return dy @ self.params["W"].T
+        return self._affine_grad(dy, saved) @ self.params["kernel"].T
 
     def compute_backward_params(self, dy, saved):
         x2 = saved.x.reshape(-1, saved.x.shape[-1])
-        dy2 = dy.reshape(-1, self.units)
-        grads = {"W": x2.T @ dy2}
+        dy2 = self._affine_grad(dy, saved).reshape(-1, self.units)
+        grads = {"kernel": x2.T @ dy2}
         if self.use_bias:
-            grads["b"] = _ops.column_sums(dy2, self.workspace)
+            grads["bias"] = _ops.column_sums(dy2, self.workspace)
         return grads
 
+    def _activation_jacobian(self, saved: DenseSaved, y_shape) -> np.ndarray | None:
+        if self._activation is None:
+            return None
+        return activations.jacobian_of(self._activation, saved.activation, y_shape).astype(
+            self.dtype, copy=False
+        )
+
     def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, _ = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         rows = x.size // x.shape[-1]
-        return np.kron(np.eye(rows, dtype=self.dtype), self.params["W"].T)
+        jac = np.kron(np.eye(rows, dtype=self.dtype), self.params["kernel"].T)
+        act = self._activation_jacobian(saved, y.shape)
+        return jac if act is None else act @ jac
 
     def jacobian_params(
         self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES
     ) -> dict[str, np.ndarray]:
-        x, y, _ = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x)
         for k, p in self.params.items():
             self._check_jacobian_size(y.size, p.size, max_entries, f"jacobian_params['{k}']")
         x2 = x.reshape(-1, x.shape[-1])
         eye = np.eye(self.units, dtype=self.dtype)
-        out = {"W": np.kron(x2, eye)}
+        out = {"kernel": np.kron(x2, eye)}
         if self.use_bias:
-            out["b"] = np.kron(np.ones((x2.shape[0], 1), dtype=self.dtype), eye)
-        return out
+            out["bias"] = np.kron(np.ones((x2.shape[0], 1), dtype=self.dtype), eye)
+        act = self._activation_jacobian(saved, y.shape)
+        return out if act is None else {k: act @ v for k, v in out.items()}

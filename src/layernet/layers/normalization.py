@@ -2,12 +2,12 @@ r"""Batch normalisation over every axis but the channels."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _ops
-from .._validation import check_bool
+from .. import _ops, initializers
+from .._validation import check_bool, is_int, shape_str
 from .base import Layer
 
 
@@ -24,26 +24,40 @@ class BatchNorm(Layer):
 
     Parameters
     ----------
+    axis : int, default -1
+        The channel axis (Keras's argument); layernet is channels-last, so only
+        the last axis (``-1`` or ``ndim - 1``) is accepted.
     momentum : float, default 0.99
         Weight of the old value in the running statistics,
         :math:`\mu_\text{run} \leftarrow m\,\mu_\text{run} + (1-m)\,\mu_B`
-        (Keras' convention; PyTorch's ``momentum=0.1`` is ``0.9`` here).
+        (Keras' convention; PyTorch's ``momentum=0.1`` is ``0.9`` here). Any value
+        in :math:`[0, 1]`; with 1 the running statistics never change.
     epsilon : float, default 1e-3
         Added to the variance before the square root.
     center : bool, default True
         Learn an offset ``beta``.
     scale : bool, default True
         Learn a factor ``gamma``.
-    name, dtype, seed, trainable
+    beta_initializer, moving_mean_initializer : str or Initializer, default "zeros"
+    gamma_initializer, moving_variance_initializer : str or Initializer, default "ones"
+        Initial values (see :mod:`layernet.initializers`).
+    name, dtype, seed
         See :class:`~layernet.layers.Layer`.
+    trainable : bool, default True
+        A frozen BatchNorm (``trainable=False``, also set later) runs in
+        inference mode even in a training pass: it normalises with the moving
+        statistics and leaves them unchanged, as Keras does (the usual way to
+        fine-tune a pretrained network).
 
     Attributes
     ----------
     params : dict
         ``"gamma"`` and ``"beta"``, each of shape ``(channels,)``.
     state : dict
-        ``"moving_mean"`` and ``"moving_var"``, updated by every training forward pass
-        and used at inference; saved in model files, never touched by optimisers.
+        ``"moving_mean"`` and ``"moving_variance"`` (Keras's names), updated by every
+        training forward pass and used at inference; saved in model files, never
+        touched by optimisers. Files that call the variance ``"moving_var"`` (the
+        earlier name) still load.
 
     Notes
     -----
@@ -70,7 +84,11 @@ class BatchNorm(Layer):
     - \frac1m\hat x\hat x^T\big)`, and diagonal at inference, where the running
     statistics are constants: :math:`y = \gamma (x - \mu_\text{run})/
     \sqrt{\sigma^2_\text{run}+\epsilon} + \beta`. :meth:`jacobian_input` and
-    :meth:`jacobian_params` give the inference ones.
+    :meth:`jacobian_params` give the inference ones. A frozen layer
+    (``trainable=False``) uses the inference map, and so these diagonal rules,
+    in training passes too:
+    :math:`\partial z/\partial x_j = \gamma\,(\partial z/\partial y_j)/
+    \sqrt{\sigma^2_\text{run}+\epsilon}`.
 
     Examples
     --------
@@ -88,12 +106,20 @@ class BatchNorm(Layer):
     fresh_output = True
     fresh_gradient = True
 
+    #: State renamed since earlier versions (old name -> new), for old model files.
+    renamed_weights: ClassVar[dict[str, str]] = {"moving_var": "moving_variance"}
+
     def __init__(
         self,
+        axis: int = -1,
         momentum: float = 0.99,
         epsilon: float = 1e-3,
         center: bool = True,
         scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_variance_initializer: Any = "ones",
         *,
         name: str | None = None,
         dtype: str = "float32",
@@ -103,11 +129,11 @@ class BatchNorm(Layer):
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
         for arg, value, ok in (
-            ("momentum", momentum, lambda v: 0 <= v < 1),
+            ("momentum", momentum, lambda v: 0 <= v <= 1),
             ("epsilon", epsilon, lambda v: v >= 0),
         ):
             if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
-                bound = "in [0, 1)" if arg == "momentum" else ">= 0"
+                bound = "in [0, 1]" if arg == "momentum" else ">= 0"
                 raise ValueError(
                     f"{o}: invalid value for `{arg}`: expected a number {bound}, "
                     f"received {value!r}."
@@ -116,18 +142,40 @@ class BatchNorm(Layer):
         self.epsilon = float(epsilon)
         self.center = check_bool(center, "center", o)
         self.scale = check_bool(scale, "scale", o)
+        if not is_int(axis):
+            raise ValueError(
+                f"{o}: invalid value for `axis`: expected an int (the channel axis, -1), "
+                f"received {axis!r}."
+            )
+        self.axis = int(axis)
+        self.initializers = {
+            "beta": beta_initializer,
+            "gamma": gamma_initializer,
+            "moving_mean": moving_mean_initializer,
+            "moving_variance": moving_variance_initializer,
+        }
+        for key, spec in self.initializers.items():
+            initializers.get(spec, o, f"{key}_initializer")
 
     def get_config(self) -> dict[str, Any]:
         return {
+            "axis": self.axis,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
+            **{f"{k}_initializer": initializers.serialize(v) for k, v in self.initializers.items()},
             **super().get_config(),
         }
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
+        if self.axis not in (-1, len(shape) - 1):
+            raise ValueError(
+                f"{self.owner}: invalid value for `axis`: layernet is channels-last and "
+                f"normalises the last axis (-1 or {len(shape) - 1} here), received "
+                f"axis={self.axis} for input of shape {shape_str(shape)}."
+            )
         if self.built:
             self._check_last_axis(shape, self.state["moving_mean"].shape[0], "channels")
 
@@ -136,29 +184,34 @@ class BatchNorm(Layer):
 
     def build_params(self, input_shape, rng):
         c = input_shape[-1]
+
+        def init(key):
+            fn = initializers.get(self.initializers[key], self.owner, f"{key}_initializer")
+            return fn((c,), c, c, rng, self.dtype)
+
         if self.scale:
-            self.params["gamma"] = np.ones(c, self.dtype)
+            self.params["gamma"] = init("gamma")
         if self.center:
-            self.params["beta"] = np.zeros(c, self.dtype)
-        self.state["moving_mean"] = np.zeros(c, self.dtype)
-        self.state["moving_var"] = np.ones(c, self.dtype)
+            self.params["beta"] = init("beta")
+        self.state["moving_mean"] = init("moving_mean")
+        self.state["moving_variance"] = init("moving_variance")
 
     def compute_forward(self, x, training):
         c = x.shape[-1]
         x2 = x.reshape(-1, c)
         m = x2.shape[0]
-        if training and m > 0:
+        if training and m > 0 and self.trainable:  # frozen: inference mode, as in Keras
             mean = _ops.column_sums(x2, self.workspace) / m
             xc = x2 - mean
             var = _ops.column_sums(xc * xc, self.workspace) / m
             inv = 1 / np.sqrt(var + self.epsilon)
             xhat = xc * inv
-            for key, value in (("moving_mean", mean), ("moving_var", var)):
+            for key, value in (("moving_mean", mean), ("moving_variance", var)):
                 run = self.state[key]
                 run *= self.momentum
                 run += (1 - self.momentum) * value
         else:
-            inv = 1 / np.sqrt(self.state["moving_var"] + self.epsilon)
+            inv = 1 / np.sqrt(self.state["moving_variance"] + self.epsilon)
             xhat = (x2 - self.state["moving_mean"]) * inv
             training = False
         y = xhat * self.params["gamma"] if self.scale else xhat.copy()
@@ -188,3 +241,22 @@ class BatchNorm(Layer):
         sum_gx = _ops.column_sums(g * xhat, self.workspace)
         dx = (m * g - sum_g - xhat * sum_gx) * (inv / m)
         return dx.reshape(dy.shape)
+
+
+class BatchNormalization(BatchNorm):
+    """Keras's name for :class:`BatchNorm` (same arguments and defaults).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> bn = ln.BatchNormalization(dtype="float64")
+    >>> bn.trainable = False          # frozen: inference mode even when training
+    >>> bn.forward(np.array([[1.0], [3.0]]), training=True)[:, 0].round(4)
+    array([0.9995, 2.9985])
+    >>> bn.state["moving_mean"]       # unchanged
+    array([0.])
+    """
+
+    _default_name = "batch_normalization"
+    fresh_output = True  # the same computation as its parent's

@@ -1,4 +1,5 @@
-r"""Max and average pooling over windows (disjoint by default), 1-D, 2-D and N-D."""
+r"""Max and average pooling over windows (disjoint by default), 1-D, 2-D, 3-D and N-D,
+and global pooling over all positions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _ops
-from .._validation import check_padding, int_tuple, is_int, resolve_padding, shape_str
+from .._validation import (
+    check_bool,
+    check_data_format,
+    check_padding,
+    int_tuple,
+    is_int,
+    resolve_padding,
+    shape_str,
+)
 from .base import Layer
 
 
@@ -34,6 +43,7 @@ class _Pool(Layer):
         pool_size: int | tuple[int, ...] = 2,
         strides: int | tuple[int, ...] | None = None,
         padding: str | int | tuple = "valid",
+        data_format: str | None = None,
         *,
         name: str | None = None,
         dtype: str = "float32",
@@ -42,6 +52,7 @@ class _Pool(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
+        self.data_format = check_data_format(data_format, o)
         self.padding = check_padding(padding, o)
         rank = self._rank
         for arg, val in (("pool_size", pool_size), ("strides", strides)):
@@ -65,7 +76,12 @@ class _Pool(Layer):
         )
 
     def get_config(self) -> dict[str, Any]:
-        return {**self._raw, "padding": self.padding, **super().get_config()}
+        return {
+            **self._raw,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            **super().get_config(),
+        }
 
     @property
     def input_ndim(self) -> int | None:  # type: ignore[override]
@@ -142,6 +158,8 @@ class MaxPool(_Pool):
     padding : {"valid", "same"} or int or tuple, default "valid"
         As for :class:`Conv`; padded entries count as :math:`-\infty`, so they
         are never selected. Each side must be smaller than the window.
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
     name, dtype, seed, trainable
         See :class:`~layernet.layers.Layer`.
 
@@ -246,6 +264,8 @@ class AvgPool(_Pool):
         As for :class:`Conv`. Padded entries are left out of the mean (the
         divisor counts only real entries, like Keras' ``"same"`` and PyTorch's
         ``count_include_pad=False``).
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
     name, dtype, seed, trainable
         See :class:`~layernet.layers.Layer`.
 
@@ -342,3 +362,297 @@ class AvgPool2D(AvgPool):
     fresh_output = True  # declarations are never inherited: restated for the alias
     fresh_gradient = True
     _rank = 2
+
+
+class MaxPool3D(MaxPool):
+    """:class:`MaxPool` for inputs ``(batch, depth, height, width, channels)``."""
+
+    _default_name = "max_pool3d"
+    fresh_output = True  # the same computation as its parent's
+    _rank = 3
+
+
+class AvgPool3D(AvgPool):
+    """:class:`AvgPool` for inputs ``(batch, depth, height, width, channels)``."""
+
+    _default_name = "avg_pool3d"
+    fresh_output = True  # the same computation as its parent's
+    _rank = 3
+
+
+class MaxPooling1D(MaxPool1D):
+    """Keras's name for :class:`MaxPool1D` (same arguments and defaults)."""
+
+    _default_name = "max_pooling1d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class MaxPooling2D(MaxPool2D):
+    """Keras's name for :class:`MaxPool2D` (same arguments and defaults).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.MaxPooling2D((2, 2)).output_shape((None, 26, 26, 32))
+    (None, 13, 13, 32)
+    """
+
+    _default_name = "max_pooling2d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class MaxPooling3D(MaxPool3D):
+    """Keras's name for :class:`MaxPool3D` (same arguments and defaults)."""
+
+    _default_name = "max_pooling3d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class AveragePooling1D(AvgPool1D):
+    """Keras's name for :class:`AvgPool1D` (same arguments and defaults)."""
+
+    _default_name = "average_pooling1d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class AveragePooling2D(AvgPool2D):
+    """Keras's name for :class:`AvgPool2D` (same arguments and defaults)."""
+
+    _default_name = "average_pooling2d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class AveragePooling3D(AvgPool3D):
+    """Keras's name for :class:`AvgPool3D` (same arguments and defaults)."""
+
+    _default_name = "average_pooling3d"
+    fresh_output = True  # the same computation as its parent's
+
+
+class GlobalPoolSaved(NamedTuple):
+    """What the global pooling layers keep for backward."""
+
+    x_shape: tuple[int, ...]  #: the input's shape
+    winners: np.ndarray | None  #: flat position of each maximum, ``(batch, channels)``
+
+
+class _GlobalPool(Layer):
+    """Pooling over every spatial position at once (the public classes fix the rank)."""
+
+    _rank = 1
+
+    def __init__(
+        self,
+        data_format: str | None = None,
+        keepdims: bool = False,
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
+        self.data_format = check_data_format(data_format, self.owner)
+        self.keepdims = check_bool(keepdims, "keepdims", self.owner)
+
+    @property
+    def input_ndim(self) -> int:  # type: ignore[override]
+        return self._rank + 2
+
+    def get_config(self) -> dict[str, Any]:
+        return {"data_format": self.data_format, "keepdims": self.keepdims, **super().get_config()}
+
+    def check_input_shape(self, shape):
+        super().check_input_shape(shape)
+        if any(n is not None and n < 1 for n in shape[1:-1]):
+            raise ValueError(
+                f"{self.owner}: expected at least one position along every spatial axis, "
+                f"got shape {shape_str(shape)}."
+            )
+
+    def compute_output_shape(self, input_shape):
+        if self.keepdims:
+            return (input_shape[0], *(1,) * self._rank, input_shape[-1])
+        return (input_shape[0], input_shape[-1])
+
+    def _out_shape(self, x_shape):
+        return self.compute_output_shape(x_shape)
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    r"""The mean over all positions of ``(batch, length, channels)``, per channel.
+
+    Parameters
+    ----------
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
+    keepdims : bool, default False
+        Keep the spatial axes with size 1: output ``(batch, 1, channels)``
+        instead of ``(batch, channels)``.
+    name, dtype, seed, trainable
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    Over the :math:`M = \prod_i n_i` positions :math:`p` of a sample,
+
+    .. math::
+
+        Y_{n,c} = \frac1M\sum_p X_{n,p,c},\qquad
+        \frac{\partial z}{\partial X_{n,p,c}} = \frac{G_{n,c}}{M}.
+
+    The map is linear: row :math:`(n, c)` of the Jacobian holds :math:`1/M` at
+    every position of sample :math:`n`, channel :math:`c`. No parameters. The
+    2-D and 3-D classes are the same over more spatial axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> x = np.array([1.0, 2.0, 6.0]).reshape(1, 3, 1)
+    >>> ln.GlobalAveragePooling1D(dtype="float64").forward(x)
+    array([[3.]])
+    """
+
+    _default_name = "global_average_pooling1d"
+    _rank = 1
+
+    def compute_forward(self, x, training):
+        axes = tuple(range(1, x.ndim - 1))
+        y = x.mean(axis=axes, keepdims=self.keepdims, dtype=x.dtype)
+        return y, GlobalPoolSaved(x.shape, None)
+
+    def compute_backward_input(self, dy, saved):
+        x_shape = saved.x_shape
+        m = int(np.prod(x_shape[1:-1]))
+        g = dy.reshape(x_shape[0], *(1,) * (len(x_shape) - 2), x_shape[-1]) / dy.dtype.type(m)
+        return np.broadcast_to(g, x_shape).copy()
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    r"""The maximum over all positions of ``(batch, length, channels)``, per channel.
+
+    Parameters
+    ----------
+    data_format : {"channels_last", None}, optional
+        Keras's argument; only channels-last is supported.
+    keepdims : bool, default False
+        Keep the spatial axes with size 1.
+    name, dtype, seed, trainable
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    With :math:`p^*_{n,c}` the position of the maximum of sample :math:`n`,
+    channel :math:`c`,
+
+    .. math::
+
+        Y_{n,c} = \max_p X_{n,p,c},\qquad
+        \frac{\partial z}{\partial X_{n,p,c}} = G_{n,c}\,\mathbb 1[p = p^*_{n,c}].
+
+    At a tie the maximum has no derivative; the gradient goes to the first
+    maximal position in C order (like :class:`MaxPool`). The Jacobian is a
+    selection matrix, one 1 per row. No parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> x = np.array([1.0, 7.0, 6.0]).reshape(1, 3, 1)
+    >>> pool = ln.GlobalMaxPooling1D(dtype="float64")
+    >>> pool.forward(x)
+    array([[7.]])
+    >>> pool.backward_input(np.array([[2.0]]))[0, :, 0]
+    array([0., 2., 0.])
+    """
+
+    _default_name = "global_max_pooling1d"
+    _rank = 1
+
+    def compute_forward(self, x, training):
+        n, c = x.shape[0], x.shape[-1]
+        flat = x.reshape(n, -1, c)
+        where = np.argmax(flat, axis=1) if n * c else np.zeros((n, c), np.intp)
+        y = np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0, :]
+        return y.reshape(self._out_shape(x.shape)), GlobalPoolSaved(x.shape, where)
+
+    def compute_backward_input(self, dy, saved):
+        x_shape, where = saved
+        n, c = x_shape[0], x_shape[-1]
+        dx = np.zeros((n, int(np.prod(x_shape[1:-1])), c), dtype=dy.dtype)
+        np.put_along_axis(dx, where[:, None, :], dy.reshape(n, 1, c), axis=1)
+        return dx.reshape(x_shape)
+
+
+class GlobalAveragePooling2D(GlobalAveragePooling1D):
+    """:class:`GlobalAveragePooling1D` over height and width of 4-D channels-last inputs.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.GlobalAveragePooling2D().output_shape((None, 7, 7, 64))
+    (None, 64)
+    >>> ln.GlobalAveragePooling2D(keepdims=True).output_shape((None, 7, 7, 64))
+    (None, 1, 1, 64)
+    """
+
+    _default_name = "global_average_pooling2d"
+    _rank = 2
+
+
+class GlobalAveragePooling3D(GlobalAveragePooling1D):
+    """:class:`GlobalAveragePooling1D` over depth, height and width of 5-D inputs."""
+
+    _default_name = "global_average_pooling3d"
+    _rank = 3
+
+
+class GlobalMaxPooling2D(GlobalMaxPooling1D):
+    """:class:`GlobalMaxPooling1D` over height and width of 4-D channels-last inputs."""
+
+    _default_name = "global_max_pooling2d"
+    _rank = 2
+
+
+class GlobalMaxPooling3D(GlobalMaxPooling1D):
+    """:class:`GlobalMaxPooling1D` over depth, height and width of 5-D inputs."""
+
+    _default_name = "global_max_pooling3d"
+    _rank = 3
+
+
+class GlobalAvgPool1D(GlobalAveragePooling1D):
+    """Keras's short name for :class:`GlobalAveragePooling1D`."""
+
+    _default_name = "global_avg_pool1d"
+
+
+class GlobalAvgPool2D(GlobalAveragePooling2D):
+    """Keras's short name for :class:`GlobalAveragePooling2D`."""
+
+    _default_name = "global_avg_pool2d"
+
+
+class GlobalAvgPool3D(GlobalAveragePooling3D):
+    """Keras's short name for :class:`GlobalAveragePooling3D`."""
+
+    _default_name = "global_avg_pool3d"
+
+
+class GlobalMaxPool1D(GlobalMaxPooling1D):
+    """Keras's short name for :class:`GlobalMaxPooling1D`."""
+
+    _default_name = "global_max_pool1d"
+
+
+class GlobalMaxPool2D(GlobalMaxPooling2D):
+    """Keras's short name for :class:`GlobalMaxPooling2D`."""
+
+    _default_name = "global_max_pool2d"
+
+
+class GlobalMaxPool3D(GlobalMaxPooling3D):
+    """Keras's short name for :class:`GlobalMaxPooling3D`."""
+
+    _default_name = "global_max_pool3d"

@@ -112,8 +112,8 @@ class GRU(Layer):
     Attributes
     ----------
     params : dict
-        ``"W"`` of shape ``(features, 3 * units)``, ``"U"`` of shape
-        ``(units, 3 * units)`` and, with a bias, ``"b"`` of shape ``(2, 3 * units)``
+        ``"kernel"`` of shape ``(features, 3 * units)``, ``"recurrent_kernel"`` of shape
+        ``(units, 3 * units)`` and, with a bias, ``"bias"`` of shape ``(2, 3 * units)``
         (row 0 the input bias :math:`b_i`, row 1 the recurrent bias :math:`b_r`).
         The three column blocks are the update gate :math:`z`, the reset gate
         :math:`r` and the candidate :math:`\tilde h`, in Keras's order and layout
@@ -182,7 +182,7 @@ class GRU(Layer):
     >>> gru.backward_input(np.ones((2, 5, 4))).shape
     (2, 5, 3)
     >>> sorted((k, v.shape) for k, v in gru.params.items())
-    [('U', (4, 12)), ('W', (3, 12)), ('b', (2, 12))]
+    [('bias', (2, 12)), ('kernel', (3, 12)), ('recurrent_kernel', (4, 12))]
     """
 
     _default_name = "gru"
@@ -265,7 +265,7 @@ class GRU(Layer):
                 f"{self.owner}: expected at least 1 input feature, got shape {shape_str(shape)}."
             )
         if self.built:
-            self._check_last_axis(shape, self.params["W"].shape[0], "features")
+            self._check_last_axis(shape, self.params["kernel"].shape[0], "features")
 
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
@@ -276,26 +276,26 @@ class GRU(Layer):
         f, u = input_shape[-1], self.units
         o = self.owner
         init = initializers.get(self.kernel_initializer, o, "kernel_initializer")
-        self.params["W"] = init((f, 3 * u), f, 3 * u, rng, self.dtype)
+        self.params["kernel"] = init((f, 3 * u), f, 3 * u, rng, self.dtype)
         init = initializers.get(self.recurrent_initializer, o, "recurrent_initializer")
-        self.params["U"] = init((u, 3 * u), u, 3 * u, rng, self.dtype)
+        self.params["recurrent_kernel"] = init((u, 3 * u), u, 3 * u, rng, self.dtype)
         if self.use_bias:
             init = initializers.get(self.bias_initializer, o, "bias_initializer")
-            self.params["b"] = init((2, 3 * u), f, 3 * u, rng, self.dtype)
+            self.params["bias"] = init((2, 3 * u), f, 3 * u, rng, self.dtype)
         self._memo = None
 
     # ------------------------------------------------------------- forward
     def compute_forward(self, x, training):
         n, t, f = x.shape
         u = self.units
-        w, rec = self.params["W"], self.params["U"]
+        w, rec = self.params["kernel"], self.params["recurrent_kernel"]
         xs = x[:, ::-1] if self.go_backwards else x
         xs = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, F), processing order
         # All input projections in one product: (T*N, F) @ (F, 3U).
         xw = (xs.reshape(t * n, f) @ w).reshape(t, n, 3 * u)
         if self.use_bias:
-            xw += self.params["b"][0]
-            b_rec = self.params["b"][1]
+            xw += self.params["bias"][0]
+            b_rec = self.params["bias"][1]
         gate = ACTIVATIONS[self.recurrent_activation][0]
         act = ACTIVATIONS[self.activation][0]
         h = np.zeros((t + 1, n, u), dtype=self.dtype)
@@ -329,7 +329,7 @@ class GRU(Layer):
             return memo[2]
         h, zr, cand, rec_h = saved.h, saved.zr, saved.candidate, saved.recurrent_h
         t, n, u = cand.shape
-        rec_t = self.params["U"].T
+        rec_t = self.params["recurrent_kernel"].T
         d_gate = ACTIVATIONS[self.recurrent_activation][1]
         d_act = ACTIVATIONS[self.activation][1]
         z, r = zr[..., :u], zr[..., u:]
@@ -364,7 +364,9 @@ class GRU(Layer):
     def compute_backward_input(self, dy, saved):
         grads = self._bptt(dy, saved)
         t, n, f = saved.x.shape
-        dx = (grads.input_side.reshape(t * n, 3 * self.units) @ self.params["W"].T).reshape(t, n, f)
+        dx = (grads.input_side.reshape(t * n, 3 * self.units) @ self.params["kernel"].T).reshape(
+            t, n, f
+        )
         dx = dx.transpose(1, 0, 2)
         return np.ascontiguousarray(dx[:, ::-1] if self.go_backwards else dx)
 
@@ -375,11 +377,11 @@ class GRU(Layer):
         a = grads.input_side.reshape(t * n, 3 * u)
         rr = grads.recurrent_side.reshape(t * n, 3 * u)
         out = {
-            "W": saved.x.reshape(t * n, f).T @ a,
-            "U": saved.h[:-1].reshape(t * n, u).T @ rr,
+            "kernel": saved.x.reshape(t * n, f).T @ a,
+            "recurrent_kernel": saved.h[:-1].reshape(t * n, u).T @ rr,
         }
         if self.use_bias:
-            out["b"] = np.stack([a.sum(axis=0), rr.sum(axis=0)])
+            out["bias"] = np.stack([a.sum(axis=0), rr.sum(axis=0)])
         return out
 
 

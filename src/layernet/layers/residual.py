@@ -76,13 +76,13 @@ class Residual(_Container):
     >>> import layernet as ln
     >>> block = ln.Residual([ln.Dense(2, use_bias=False, dtype="float64")])
     >>> block.build((None, 2))
-    >>> block.layers[0].params["W"][:] = [[1.0, 0.0], [0.0, 2.0]]
+    >>> block.layers[0].params["kernel"][:] = [[1.0, 0.0], [0.0, 2.0]]
     >>> block(np.array([[1.0, 1.0]]))
     array([[2., 3.]])
     >>> block.jacobian_input(np.array([[1.0, 1.0]]))
     array([[2., 0.],
            [0., 3.]])
-    >>> sorted(block.params) == [f"{block.layers[0].name}/W"]
+    >>> sorted(block.params) == [f"{block.layers[0].name}/kernel"]
     True
     """
 
