@@ -44,6 +44,25 @@ def flat(weights) -> np.ndarray:
     return np.concatenate([w.ravel().astype(np.float64) for w in weights])
 
 
+def blocks(dp=None):
+    """A GRU and a residual block, trained for two epochs (global batch 9)."""
+    import layernet as ln
+
+    d = "float64"
+    net = ln.Sequential(
+        [
+            ln.GRU(5, return_sequences=True, dtype=d),
+            ln.Residual([ln.Dense(5, dtype=d), ln.Tanh(dtype=d)]),
+            ln.Flatten(dtype=d),
+            ln.Dense(3, dtype=d),
+        ]
+    )
+    net.compile(ln.Adam(0.01), "softmax_cross_entropy")
+    x, y = data()
+    net.fit(x, y, epochs=2, batch_size=9, seed=6, verbose=0, distribute=dp)
+    return net
+
+
 def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
@@ -106,6 +125,9 @@ def train(dp, out: dict) -> None:
     out["resume_straight"] = flat(straight.get_weights())
     out["resume_resumed"] = flat(resumed.get_weights())
     out["resume_epochs"] = np.array(resumed.epochs_completed)
+
+    # layers made of layers (a residual block, a GRU): the same as one process
+    out["blocks"] = flat(blocks(dp).get_weights())
 
     # BatchNorm: per-share statistics, running statistics averaged: ranks stay identical
     bn = model(batch_norm=True)

@@ -100,6 +100,9 @@ def test_two_ranks_equal_one_process(trained):
     ev = net.evaluate(xv, yv, batch_size=6)
     np.testing.assert_allclose(r0["evaluate"], [ev["loss"], ev["accuracy"]], rtol=0, atol=1e-10)
     np.testing.assert_allclose(r0["predict"], net.predict(xv), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        r0["blocks"], jobs.flat(jobs.blocks().get_weights()), rtol=0, atol=1e-10
+    )
     one = net.evaluate(xv[:1], yv[:1])
     np.testing.assert_allclose(r0["evaluate_one"], [one["loss"], one["accuracy"]], atol=1e-10)
     np.testing.assert_allclose(r0["predict_one"], net.predict(xv[:1]), rtol=0, atol=1e-10)
