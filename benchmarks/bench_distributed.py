@@ -204,7 +204,8 @@ def main() -> None:
     print(
         f"machine: {cpu_name()}, {cores} cores; Python {platform.python_version()}, NumPy "
         f"{np.__version__}, PyTorch {torch.__version__} ({cores} threads); BLAS threads per "
-        f"rank: {per_rank or 'cores / ranks'}; {rounds} round(s)"
+        f"rank: {per_rank or 'cores / ranks'}; {rounds} round(s); load average before: "
+        f"{os.getloadavg()[0]:.1f}"
     )
     # with one thread per rank, also the one-process run with every core's thread
     single = per_rank is not None and per_rank * min(ranks) < cores
@@ -232,6 +233,7 @@ def main() -> None:
         row = f"| {case} | {b:.2f} |{one} {cells} | {min(t.values()) / b:.2f} |"
         row += "".join(f" {t[ranks[0]] / (p * t[p]):.0%} |" for p in ranks if p > 1)
         print(row, flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
