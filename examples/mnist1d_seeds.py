@@ -22,7 +22,7 @@ def main() -> None:
     for seed in args.seeds:
         start = time.perf_counter()
         model, _, _, (x_test, y_test) = train(args.epochs, seed, verbose=0, recipe=args.recipe)
-        acc = model.evaluate(x_test, y_test, batch_size=500)["accuracy"]
+        acc = model.evaluate(x_test, y_test, batch_size=500, return_dict=True)["accuracy"]
         accs.append(acc)
         print(
             f"seed {seed}: test accuracy {acc:.4f} ({time.perf_counter() - start:.1f}s)", flush=True

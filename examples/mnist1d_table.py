@@ -127,7 +127,7 @@ def train(
     curve_steps, curve_loss, curve_acc = [], [], []
 
     def evaluate(step: int) -> float:
-        result = model.evaluate(x_test, y_test, batch_size=1000)
+        result = model.evaluate(x_test, y_test, batch_size=1000, return_dict=True)
         curve_steps.append(step)
         curve_loss.append(result["loss"])
         curve_acc.append(result["accuracy"])

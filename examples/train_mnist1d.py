@@ -117,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     model, history, seconds, (x_test, y_test) = train(args.epochs, args.seed, verbose, args.recipe)
-    result = model.evaluate(x_test, y_test, batch_size=500)
+    result = model.evaluate(x_test, y_test, batch_size=500, return_dict=True)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "mnist1d_cnn.npz")
     plotted = plot(history, args.out / "mnist1d_curves.png")

@@ -63,6 +63,30 @@ def blocks(dp=None):
     return net
 
 
+def weighted(dp=None) -> np.ndarray:
+    """Sample weights (some zero) in training, validation and evaluation: weights, logs."""
+    x, y = data()
+    xv, yv = data(20, seed=1)
+    w = np.random.default_rng(4).uniform(0, 2, len(x))
+    w[:5] = 0
+    wv = np.random.default_rng(5).uniform(0, 2, len(xv))
+    net = model()
+    h = net.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=7,
+        sample_weight=w,
+        validation_data=(xv, yv, wv),
+        seed=8,
+        verbose=0,
+        distribute=dp,
+    )
+    ev = net.evaluate(xv, yv, sample_weight=wv, return_dict=True, distribute=dp)
+    logs = [v for key in sorted(h.history) for v in h.history[key]]
+    return np.concatenate([flat(net.get_weights()), logs, list(ev.values())])
+
+
 def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
@@ -88,10 +112,10 @@ def train(dp, out: dict) -> None:
     out["weights"] = flat(net.get_weights())
     for k, v in h.history.items():
         out[f"history_{k}"] = np.array(v)
-    ev = net.evaluate(xv, yv, batch_size=6, distribute=dp)
+    ev = net.evaluate(xv, yv, batch_size=6, return_dict=True, distribute=dp)
     out["evaluate"] = np.array([ev["loss"], ev["accuracy"]])
     out["predict"] = net.predict(xv, batch_size=4, distribute=dp)
-    one = net.evaluate(xv[:1], yv[:1], distribute=dp)  # rank 1's share is empty
+    one = net.evaluate(xv[:1], yv[:1], return_dict=True, distribute=dp)  # rank 1's share is empty
     out["evaluate_one"] = np.array([one["loss"], one["accuracy"]])
     out["predict_one"] = net.predict(xv[:1], distribute=dp)
     out["blas_threads"] = np.array(dp.blas_threads or -1)
@@ -125,6 +149,9 @@ def train(dp, out: dict) -> None:
     out["resume_straight"] = flat(straight.get_weights())
     out["resume_resumed"] = flat(resumed.get_weights())
     out["resume_epochs"] = np.array(resumed.epochs_completed)
+
+    # sample weights: weighted losses and metrics over the global batch
+    out["weighted"] = weighted(dp)
 
     # layers made of layers (a residual block, a GRU): the same as one process
     out["blocks"] = flat(blocks(dp).get_weights())

@@ -106,7 +106,7 @@ def test_in_a_model_trains_saves_state_and_counts_it(tmp_path):
     )
     model.compile(ln.SGD(0.05, momentum=0.9), "softmax_cross_entropy", ["accuracy"])
     model.fit(x, y, epochs=3, batch_size=32, verbose=0, seed=0)
-    assert model.evaluate(xt, yt)["accuracy"] > 0.8
+    assert model.evaluate(xt, yt, return_dict=True)["accuracy"] > 0.8
     bn = model.layers[1]
     assert not np.array_equal(bn.state["moving_mean"], np.zeros(8, np.float32))
     lines = []

@@ -97,13 +97,14 @@ def test_two_ranks_equal_one_process(trained):
     assert set(h.history) == {k.removeprefix("history_") for k in r0 if k.startswith("history_")}
     for key, values in h.history.items():
         np.testing.assert_allclose(r0[f"history_{key}"], values, rtol=0, atol=1e-10)
-    ev = net.evaluate(xv, yv, batch_size=6)
+    ev = net.evaluate(xv, yv, batch_size=6, return_dict=True)
     np.testing.assert_allclose(r0["evaluate"], [ev["loss"], ev["accuracy"]], rtol=0, atol=1e-10)
     np.testing.assert_allclose(r0["predict"], net.predict(xv), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(r0["weighted"], jobs.weighted(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(
         r0["blocks"], jobs.flat(jobs.blocks().get_weights()), rtol=0, atol=1e-10
     )
-    one = net.evaluate(xv[:1], yv[:1])
+    one = net.evaluate(xv[:1], yv[:1], return_dict=True)
     np.testing.assert_allclose(r0["evaluate_one"], [one["loss"], one["accuracy"]], atol=1e-10)
     np.testing.assert_allclose(r0["predict_one"], net.predict(xv[:1]), rtol=0, atol=1e-10)
 

@@ -44,7 +44,7 @@ def test_builtins_are_written_under_names_no_user_class_can_take(tmp_path):
         "layernet>ReLU",
         "layernet>Dense",
     ]
-    assert head["compile"]["loss"]["class_name"] == "layernet>MSELoss"
+    assert head["compile"]["loss"]["class_name"] == "layernet>MeanSquaredError"
 
 
 def test_a_user_class_named_like_a_builtin_changes_nothing(tmp_path):

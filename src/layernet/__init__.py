@@ -6,15 +6,28 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, distributed, initializers, layers, metrics, optimizers
+from . import (
+    callbacks,
+    datasets,
+    distributed,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    optimizers,
+    utils,
+)
 from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
+    CSVLogger,
     EarlyStopping,
     History,
+    LambdaCallback,
     LearningRateScheduler,
     ModelCheckpoint,
     ProgressBar,
+    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from .distributed import DataParallel, DataParallelError
@@ -30,18 +43,21 @@ from .saving import ModelFileError, load_model
 __all__ = [
     *_layer_names,
     "Adam",
+    "CSVLogger",
     "CosineDecay",
     "DataParallel",
     "DataParallelError",
     "EarlyStopping",
     "GradCheckResult",
     "History",
+    "LambdaCallback",
     "LearningRateScheduler",
     "Loss",
     "MSELoss",
     "ModelCheckpoint",
     "ModelFileError",
     "ProgressBar",
+    "ReduceLROnPlateau",
     "SGD",
     "Sequential",
     "SoftmaxCrossEntropy",
@@ -57,8 +73,10 @@ __all__ = [
     "initializers",
     "layers",
     "load_model",
+    "losses",
     "metrics",
     "optimizers",
     "register_serializable",
     "set_seed",
+    "utils",
 ]

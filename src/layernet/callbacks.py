@@ -391,3 +391,282 @@ class LearningRateScheduler(Callback):
                 f"{epoch}; expected a positive finite float."
             )
         opt.learning_rate = float(lr)
+
+
+def _check_number(value: Any, arg: str, owner: str, *, low: float, high: float | None = None):
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if ok and math.isfinite(value) and value >= low and (high is None or value < high):
+        return float(value)
+    bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+    raise ValueError(
+        f"{owner}: invalid value for `{arg}`: expected a number {bound}, received {value!r}."
+    )
+
+
+class ReduceLROnPlateau(Callback):
+    r"""Multiply the learning rate by ``factor`` when a monitored value stops improving.
+
+    Keras's callback with Keras's arguments and rule: after every epoch the
+    monitored value is compared with the best so far; an improvement (by more
+    than ``min_delta``) resets the wait, otherwise the wait grows, and after
+    ``patience`` epochs without improvement the learning rate becomes
+    :math:`\max(\text{lr}\cdot\text{factor}, \text{min\_lr})` (if it is still
+    above ``min_lr``), the wait restarts and ``cooldown`` epochs follow during
+    which the wait does not grow. The new rate applies from the next epoch.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+    factor : float, default 0.1
+        In [0, 1).
+    patience : int, default 10
+    verbose : int, default 0
+        1 prints a line when the rate is reduced.
+    mode : {"auto", "min", "max"}, default "auto"
+        ``"auto"`` maximises names containing ``"acc"`` and minimises the rest.
+    min_delta : float, default 1e-4
+    cooldown : int, default 0
+    min_lr : float, default 0.0
+
+    Raises
+    ------
+    ValueError
+        For a ``factor`` outside [0, 1) or other invalid arguments; at the end of
+        an epoch if ``monitor`` is not in the logs.
+    TypeError
+        When training starts with a learning rate given as a schedule (a callable),
+        which this callback cannot lower.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> cb = ln.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
+    >>> x = np.ones((4, 2), dtype="float32")
+    >>> h = model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[cb])
+    >>> [round(v, 3) for v in h.history["lr"]]  # epoch 1 sets the best; 2 and 3 do not beat it
+    [0.1, 0.1, 0.05]
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
+        owner = "ReduceLROnPlateau"
+        self.factor = _check_number(factor, "factor", owner, low=0.0, high=1.0)
+        for arg, value in (("patience", patience), ("cooldown", cooldown), ("verbose", verbose)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(
+                    f"{owner}: invalid value for `{arg}`: expected an int >= 0, received {value!r}."
+                )
+        self.monitor = monitor
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.min_delta = _check_number(min_delta, "min_delta", owner, low=0.0)
+        self.min_lr = _check_number(min_lr, "min_lr", owner, low=0.0)
+        self.mode = _monitor_mode(monitor, mode, owner)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def in_cooldown(self) -> bool:
+        """Whether the callback is in its cooldown after a reduction."""
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs=None):
+        if callable(self.model.optimizer.learning_rate):
+            raise TypeError(
+                "ReduceLROnPlateau: the optimizer's learning rate is a schedule "
+                f"({self.model.optimizer.learning_rate!r}); give a float learning rate "
+                "to have it reduced on plateaus."
+            )
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = _get_monitored(logs, self.monitor, "ReduceLROnPlateau")
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.mode == "min":
+            improved = current < self.best - self.min_delta
+        else:
+            improved = current > self.best + self.min_delta
+        if improved:
+            self.best = current
+            self.wait = 0
+            return
+        if self.in_cooldown():
+            return
+        self.wait += 1
+        if self.wait < self.patience:
+            return
+        opt = self.model.optimizer
+        old_lr = float(opt.learning_rate)
+        if old_lr > np.float32(self.min_lr):
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            opt.learning_rate = new_lr
+            if self.verbose > 0:
+                print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of a CSV file, as Keras's ``CSVLogger`` does.
+
+    The first row is the header: ``epoch`` (counted from 0) then the log names
+    sorted alphabetically; when the first epoch has no ``val_*`` values their
+    columns are added anyway and hold ``NA``. The file is flushed after every
+    row and closed when training ends.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+    separator : str, default ","
+        A single character.
+    append : bool, default False
+        Append to an existing file (writing the header only if it is empty)
+        instead of overwriting it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> x = np.ones((4, 2), dtype="float32")
+    >>> _ = model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[ln.CSVLogger(path)])
+    >>> open(path).readline().strip()
+    'epoch,loss,lr,val_loss,val_lr'
+    """
+
+    def __init__(
+        self, filename: str | os.PathLike, separator: str = ",", append: bool = False
+    ) -> None:
+        if not isinstance(filename, str | os.PathLike):
+            raise TypeError(f"CSVLogger: expected `filename` to be a path, received {filename!r}.")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(
+                f"CSVLogger: invalid value for `separator`: expected one character, "
+                f"received {separator!r}."
+            )
+        if not isinstance(append, bool):
+            raise ValueError(
+                f"CSVLogger: invalid value for `append`: expected a bool, received {append!r}."
+            )
+        self.filename = os.fspath(filename)
+        self.sep = separator
+        self.append = append
+        self.keys: list[str] | None = None
+        self.csv_file = None
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._header = True
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as f:
+                self._header = not f.readline()
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
+        self._writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import csv
+
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]
+        if self._writer is None:
+            self._writer = csv.writer(self.csv_file, delimiter=self.sep)
+            if self._header:
+                self._writer.writerow(["epoch", *self.keys])
+        self._writer.writerow([epoch, *(logs.get(k, "NA") for k in self.keys)])
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self._writer = None
+
+
+class LambdaCallback(Callback):
+    """A callback made of functions, as Keras's ``LambdaCallback``.
+
+    Each argument, if given, replaces the hook of the same name and is called
+    with the same arguments: ``on_epoch_begin(epoch, logs)``,
+    ``on_epoch_end(epoch, logs)``, ``on_train_batch_begin(batch, logs)``,
+    ``on_train_batch_end(batch, logs)``, ``on_train_begin(logs)``,
+    ``on_train_end(logs)``. ``on_batch_begin`` / ``on_batch_end`` are the older
+    Keras names of the batch hooks.
+
+    Raises
+    ------
+    TypeError
+        For an argument that is neither None nor callable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> seen = []
+    >>> cb = ln.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> x = np.ones((4, 2), dtype="float32")
+    >>> _ = model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[cb])
+    >>> seen
+    [0, 1, 2]
+    """
+
+    def __init__(
+        self,
+        on_epoch_begin: Callable[..., Any] | None = None,
+        on_epoch_end: Callable[..., Any] | None = None,
+        on_train_begin: Callable[..., Any] | None = None,
+        on_train_end: Callable[..., Any] | None = None,
+        on_train_batch_begin: Callable[..., Any] | None = None,
+        on_train_batch_end: Callable[..., Any] | None = None,
+        on_batch_begin: Callable[..., Any] | None = None,
+        on_batch_end: Callable[..., Any] | None = None,
+    ) -> None:
+        hooks = {
+            "on_epoch_begin": on_epoch_begin,
+            "on_epoch_end": on_epoch_end,
+            "on_train_begin": on_train_begin,
+            "on_train_end": on_train_end,
+            "on_train_batch_begin": on_train_batch_begin or on_batch_begin,
+            "on_train_batch_end": on_train_batch_end or on_batch_end,
+        }
+        given = {**hooks, "on_batch_begin": on_batch_begin, "on_batch_end": on_batch_end}
+        for arg, fn in given.items():
+            if fn is not None and not callable(fn):
+                raise TypeError(
+                    f"LambdaCallback: expected `{arg}` to be callable, received {fn!r}."
+                )
+        # Keras always passes `logs`; the functions get a dict even where fit passes none.
+        for hook, fn in hooks.items():
+            if fn is None:
+                continue
+            if hook in ("on_train_begin", "on_train_end"):
+                setattr(self, hook, lambda logs=None, fn=fn: fn({} if logs is None else logs))
+            else:
+                setattr(self, hook, lambda i, logs=None, fn=fn: fn(i, {} if logs is None else logs))

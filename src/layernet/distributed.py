@@ -395,7 +395,8 @@ class DataParallel:
         x: np.ndarray,
         y: np.ndarray,
         seed: int,
-        validation: tuple[np.ndarray, np.ndarray] | None = None,
+        validation: tuple[np.ndarray, ...] | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> int:
         """Check the ranks agree on the data and model, broadcast rank 0's; return its seed.
 
@@ -410,7 +411,7 @@ class DataParallel:
             "number of samples": len(x),
             "sample shape": tuple(x.shape[1:]),
             "target shape": tuple(y.shape[1:]),
-            "data checksum": (_sample_checksum(x), _sample_checksum(y)),
+            "data checksum": tuple(_sample_checksum(a) for a in (x, y, sample_weight)),
             "validation data checksum": None
             if validation is None
             else tuple(_sample_checksum(a) for a in validation),
@@ -437,19 +438,19 @@ class DataParallel:
         order: np.ndarray,
         batch_size: int,
         callbacks: Iterable[Any],
+        sample_weight: np.ndarray | None = None,
     ) -> dict[str, float]:
         """One epoch of synchronous steps over the global batches of ``order``; global logs."""
         cbs = list(callbacks)
         layout = _Layout(model)
         buf = np.zeros(layout.size)
-        n_metrics = len(model.metrics)
-        sums = np.zeros(1 + n_metrics)
+        sums = np.zeros(layout.n_sums)  # loss, each metric, the metrics' weight
         seen = 0
         logs: dict[str, float] = {}
         for step in range(math.ceil(len(order) / batch_size)):
             idx = order[step * batch_size : (step + 1) * batch_size]
             layout.keep_states()
-            out = self._reduce_step(model, layout, buf, x, y, idx)
+            out = self._reduce_step(model, layout, buf, x, y, idx, sample_weight)
             if out is None:  # a rank asked to stop after the previous step
                 layout.restore_states()
                 break
@@ -461,15 +462,12 @@ class DataParallel:
                 model.optimizer.step(layout.unpack_grads(buf))
             sums += step_sums
             seen += len(idx)
-            logs = {
-                "loss": sums[0] / seen,
-                **{m.name: sums[1 + i] / seen for i, m in enumerate(model.metrics)},
-            }
+            logs = {"loss": sums[0] / seen, **_metric_logs(model.metrics, sums[1:])}
             for c in cbs:
                 c.on_train_batch_end(step, {**logs, "loss": z} if not math.isfinite(z) else logs)
         return logs
 
-    def _reduce_step(self, model, layout, buf, x, y, idx) -> tuple[float, np.ndarray] | None:
+    def _reduce_step(self, model, layout, buf, x, y, idx, sw) -> tuple[float, np.ndarray] | None:
         n = len(idx)
         local = idx[self.shard(n)]
         nr = len(local)
@@ -479,14 +477,12 @@ class DataParallel:
         try:
             if nr:
                 xb, yb = x[local], y[local]
-                z, pred = model._compute_gradients(xb, yb)
+                wb = None if sw is None else sw[local]
+                z, pred = model._compute_gradients(xb, yb, wb)
                 buf[layout.loss] = z * nr
                 if math.isfinite(z):
                     layout.pack_grads(buf, weight)
-                for i, m in enumerate(model.metrics):
-                    m.reset()
-                    m.update(pred, yb)
-                    buf[layout.loss + 1 + i] = m.result() * nr
+                _pack_metrics(buf[layout.loss + 1 : layout.stop], model.metrics, pred, yb, wb)
             layout.pack_states(buf, weight)
         except Exception as exc:
             error = exc
@@ -495,7 +491,7 @@ class DataParallel:
         if buf[layout.stop] > 0:
             model.stop_training = True
             return None
-        sums = buf[layout.loss : layout.loss + 1 + len(model.metrics)].copy()
+        sums = buf[layout.loss : layout.stop].copy()
         return float(sums[0] / n), sums
 
     def end_epoch(self, model: Sequential) -> None:
@@ -513,26 +509,32 @@ class DataParallel:
             self.broadcast_model(model)
 
     # ------------------------------------------------------- evaluate, predict
-    def evaluate(self, model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int):
+    def evaluate(
+        self,
+        model: Sequential,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        sample_weight: np.ndarray | None = None,
+    ) -> dict[str, float]:
         """Global loss and metrics: each rank evaluates its share of ``(x, y)``."""
         local = self.shard(len(x))
         nr = local.stop - local.start
-        names = [m.name for m in model.metrics]
-        buf = np.zeros(len(names) + 2)
+        buf = np.zeros(len(model.metrics) + 3)  # loss, each metric, metrics' weight, error
         error = None
         try:
             if nr:
-                res = model.evaluate(x[local], y[local], batch_size=batch_size)
+                wb = None if sample_weight is None else sample_weight[local]
+                res = model._evaluate_batches(x[local], y[local], batch_size, wb)
                 buf[0] = res["loss"] * nr
-                for i, name in enumerate(names):
-                    buf[1 + i] = res[name] * nr
+                c = nr if wb is None else float(np.sum(wb, dtype=np.float64))
+                for i, m in enumerate(model.metrics):
+                    buf[1 + i] = res[m.name] * c if c else 0.0
+                buf[-2] = c
         except Exception as exc:
             error = exc
         self._allreduce(buf, error)
-        return {
-            "loss": float(buf[0] / len(x)),
-            **{k: float(buf[1 + i] / len(x)) for i, k in enumerate(names)},
-        }
+        return {"loss": float(buf[0] / len(x)), **_metric_logs(model.metrics, buf[1:-1])}
 
     def predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
         """Every rank predicts its share of ``x``; every rank returns all predictions."""
@@ -543,7 +545,7 @@ class DataParallel:
         error = None
         try:
             if local.stop > local.start:
-                mine = model.predict(x[local], batch_size=batch_size)
+                mine = model.predict(x[local], batch_size=batch_size, verbose=0)
         except Exception as exc:
             error = exc
         self.check(error)
@@ -559,14 +561,39 @@ class DataParallel:
 
 
 # ------------------------------------------------------------------------ helpers
+def _pack_metrics(
+    out: np.ndarray, metrics: list[Any], pred: np.ndarray, y: np.ndarray, w: np.ndarray | None
+) -> None:
+    """Each metric's value on this share times the share's weight, then that weight.
+
+    A metric is a weighted mean (weighted by the sample weights, or 1 per sample),
+    so summing ``value * weight`` and ``weight`` over the ranks and dividing gives
+    its value over the global batch.
+    """
+    c = len(pred) if w is None else float(np.sum(w, dtype=np.float64))
+    for i, m in enumerate(metrics):
+        m.reset()
+        m.update(pred, y, w)
+        out[i] = m.result() * c if c else 0.0
+    out[len(metrics)] = c
+
+
+def _metric_logs(metrics: list[Any], sums: np.ndarray) -> dict[str, float]:
+    """``{name: value}`` from the summed ``value * weight`` entries and the weight."""
+    weight = sums[len(metrics)]
+    return {m.name: float(sums[i] / weight) if weight else math.nan for i, m in enumerate(metrics)}
+
+
 def _shard(n: int, rank: int, size: int) -> slice:
     base, extra = divmod(n, size)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (rank < extra))
 
 
-def _sample_checksum(a: np.ndarray, rows: int = 1024) -> int:
+def _sample_checksum(a: np.ndarray | None, rows: int = 1024) -> int | None:
     """CRC-32 of up to ``rows`` evenly spaced samples of ``a`` (cheap for any size)."""
+    if a is None:
+        return None
     step = max(1, len(a) // rows)
     return zlib.crc32(np.ascontiguousarray(a[::step]).reshape(-1).view(np.uint8))
 
@@ -598,7 +625,7 @@ class _Layout:
     """Where each gradient, state array and scalar sits in a step's flat buffer.
 
     ``[gradients of trainable parameters | changes of the state arrays in the step |
-    loss sum, metric sums | stop flag | error flag]``, all float64. State arrays
+    loss sum, metric sums, metric weight | stop flag | error flag]``, all float64. State arrays
     (``BatchNorm``'s running statistics, frozen parameters) get the weighted mean of
     the ranks' changes, so arrays no rank changed stay exactly as they were.
     """
@@ -619,7 +646,8 @@ class _Layout:
         self.n_grads = sum(g.size for g in self.grads)
         self.n_states = sum(s.size for s in self.states)
         self.loss = self.n_grads + self.n_states
-        self.stop = self.loss + 1 + len(model.metrics)
+        self.n_sums = len(model.metrics) + 2  # loss, each metric, the metrics' weight
+        self.stop = self.loss + self.n_sums
         self.size = self.stop + 2
 
     def pack_grads(self, buf: np.ndarray, weight: float) -> None:

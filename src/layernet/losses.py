@@ -13,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from . import registry
-from ._validation import as_array, resolve_dtype, shape_str
+from ._validation import as_array, check_finite, resolve_dtype, shape_str
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
 
 
@@ -27,7 +27,9 @@ class Loss:
     * ``check_target(x, t) -> t``: validate and convert the target for the
       prediction ``x`` (raise ``ValueError`` naming :attr:`owner` otherwise);
     * ``compute_loss(x, t) -> (z, saved)``: the scalar ``z`` and what the backward
-      rule needs, kept in :attr:`saved` (a small ``NamedTuple``);
+      rule needs, kept in :attr:`saved` (a small ``NamedTuple``); a loss that
+      takes per-sample weights accepts ``compute_loss(x, t, sample_weight=w)``
+      with ``w`` of shape ``(N,)`` (every built-in loss does);
     * ``compute_backward_input(dz, saved) -> dz * ∂z/∂x``.
 
     Parameters
@@ -146,8 +148,10 @@ class Loss:
             )
         return x.astype(self.dtype, copy=False)
 
-    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
-        """Return the scalar loss of prediction ``x`` against target ``t``.
+    def forward(
+        self, x: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        r"""Return the scalar loss of prediction ``x`` against target ``t``.
 
         Parameters
         ----------
@@ -155,15 +159,28 @@ class Loss:
             The prediction (the last layer's output).
         t : ndarray
             The target; its expected shape depends on the loss.
+        sample_weight : ndarray of shape (batch,), optional
+            Non-negative weights :math:`w_n`. The loss becomes
+            :math:`\frac1N\sum_n w_n z_n` (Keras's ``"sum_over_batch_size"``:
+            divided by the batch size, not by :math:`\sum_n w_n`), and each
+            sample's gradient is scaled by :math:`w_n`.
 
         Returns
         -------
         float
         """
         x = self.check_input(x)
-        z, saved = self.compute_loss(x, self.check_target(x, t))
+        z, saved = self._compute(x, self.check_target(x, t), sample_weight)
         self.saved = saved
         return z
+
+    def _compute(self, x: np.ndarray, t: np.ndarray, sample_weight: Any) -> tuple[float, Any]:
+        if sample_weight is None:
+            return self.compute_loss(x, t)
+        from .metrics import check_sample_weight
+
+        w = check_sample_weight(sample_weight, len(x), self.owner).astype(self.dtype, copy=False)
+        return self.compute_loss(x, t, sample_weight=w)
 
     __call__ = forward
 
@@ -196,7 +213,12 @@ class Loss:
         return {}
 
     def jacobian_input(
-        self, x: np.ndarray, t: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+        self,
+        x: np.ndarray,
+        t: np.ndarray,
+        *,
+        max_entries: int = MAX_JACOBIAN_ENTRIES,
+        sample_weight: np.ndarray | None = None,
     ) -> np.ndarray:
         r"""The row vector :math:`\partial z/\partial\mathrm{vec}(x)^T`, shape ``(1, x.size)``.
 
@@ -209,7 +231,7 @@ class Loss:
                 f"{self.owner}: jacobian_input would have 1 x {x.size} = {x.size:,} entries, "
                 f"above max_entries={max_entries:,}; use a smaller input or raise max_entries."
             )
-        _, saved = self.compute_loss(x, t)
+        _, saved = self._compute(x, t, sample_weight)
         return self.compute_backward_input(np.ones((), dtype=self.dtype), saved).reshape(1, -1)
 
 
@@ -239,6 +261,23 @@ class MSELoss(Loss):
     mse_loss(x, t, reduction="sum") / N`` equals this loss.) The target must have
     exactly the prediction's shape: nothing is broadcast.
 
+    **Keras's** ``"mse"`` **is a different loss**: :class:`MeanSquaredError`
+    averages the squared error over all :math:`K` entries of a sample and has no
+    :math:`\tfrac12`, so for :math:`K` outputs per sample
+
+    .. math::
+
+        z_{\text{MSELoss}} = \tfrac K2\, z_{\text{mse}},
+        \qquad
+        \frac{\partial z_{\text{MSELoss}}}{\partial x}
+        = \tfrac K2\,\frac{\partial z_{\text{mse}}}{\partial x}:
+
+    training with this loss at learning rate :math:`\eta` takes the steps of
+    SGD on ``"mse"`` at :math:`\tfrac K2\eta` (adaptive optimizers such as Adam
+    largely cancel the factor). By name it is ``"half_squared_error"`` (or
+    ``"mse_loss"``); ``"mse"`` is Keras's. With ``sample_weight`` each sample's
+    term (and gradient) is scaled by :math:`w_n`, still divided by :math:`N`.
+
     Examples
     --------
     >>> import numpy as np
@@ -262,9 +301,13 @@ class MSELoss(Loss):
             )
         return t.astype(self.dtype, copy=False)
 
-    def compute_loss(self, x, t):
+    def compute_loss(self, x, t, sample_weight=None):
         diff = x - t
         n = x.shape[0]
+        if sample_weight is not None:
+            flat = diff.reshape(n, -1)
+            z = float(np.dot(sample_weight, 0.5 * np.einsum("ni,ni->n", flat, flat)) / n)
+            return z, MSESaved(diff * _per_sample(sample_weight, diff.ndim), n)
         return float(0.5 * np.vdot(diff, diff) / n), MSESaved(diff, n)
 
     def compute_backward_input(self, dz, saved):
@@ -298,6 +341,12 @@ class SoftmaxCrossEntropy(Loss):
 
     The log-sum-exp is computed after subtracting each row's maximum, so large
     logits neither overflow nor lose the gradient.
+
+    On one-hot or probability targets this is Keras's
+    ``CategoricalCrossentropy(from_logits=True)`` (and on labels
+    ``SparseCategoricalCrossentropy(from_logits=True)``), and PyTorch's
+    ``cross_entropy``, value and gradient. With ``sample_weight`` each sample's
+    term and gradient are scaled by :math:`w_n`, still divided by :math:`N`.
 
     Examples
     --------
@@ -350,7 +399,7 @@ class SoftmaxCrossEntropy(Loss):
             f"{shape_str(x.shape)}, got shape {shape_str(t.shape)}."
         )
 
-    def compute_loss(self, x, t):
+    def compute_loss(self, x, t, sample_weight=None):
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)
         p = np.exp(shifted)
@@ -359,12 +408,547 @@ class SoftmaxCrossEntropy(Loss):
         p /= s
         if t.ndim == 1:
             rows = np.arange(n)
-            z = float(np.sum(log_z[:, 0] - shifted[rows, t]) / n)
+            per_sample = log_z[:, 0] - shifted[rows, t]
             p[rows, t] -= 1
         else:
-            z = float(np.sum(log_z[:, 0] - np.sum(t * shifted, axis=1)) / n)
+            per_sample = log_z[:, 0] - np.sum(t * shifted, axis=1)
             p -= t
-        return z, SoftmaxCrossEntropySaved(p, n)
+        if sample_weight is None:
+            return float(np.sum(per_sample) / n), SoftmaxCrossEntropySaved(p, n)
+        p *= sample_weight[:, None]
+        return float(np.dot(sample_weight, per_sample) / n), SoftmaxCrossEntropySaved(p, n)
 
     def compute_backward_input(self, dz, saved):
         return saved.p_minus_t * (dz / saved.n)
+
+
+# ---------------------------------------------------------------------------
+# Keras's losses, with Keras's names, arguments and definitions.
+
+EPSILON = 1e-7
+"""Keras's fuzz factor (``keras.config.epsilon()``): probabilities are clipped to
+``[EPSILON, 1 - EPSILON]`` before their logarithm is taken."""
+
+
+class LossGradient(NamedTuple):
+    """What the Keras losses keep for backward: :math:`\\partial z/\\partial x` at ``dz = 1``."""
+
+    grad: np.ndarray
+
+
+def _per_sample(w: np.ndarray, ndim: int) -> np.ndarray:
+    """Sample weights of shape (N,) shaped to broadcast over an array of rank ``ndim``."""
+    return w.reshape((-1,) + (1,) * (ndim - 1))
+
+
+def _check_bool(value: Any, arg: str, owner: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected a bool, received {value!r}."
+        )
+    return bool(value)
+
+
+def _check_smoothing(value: Any, owner: str) -> float:
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if not ok or not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"{owner}: invalid value for `label_smoothing`: expected a float in [0, 1], "
+            f"received {value!r}."
+        )
+    return float(value)
+
+
+class _ElementwiseLoss(Loss):
+    """A loss that is the mean over all entries of an elementwise error (Keras's reduction)."""
+
+    def check_target(self, x, t):
+        t = as_array(t, self.owner, "target")
+        if t.shape != x.shape:
+            # Keras's rule: a trailing axis of length 1 is added or dropped to match.
+            if x.ndim >= 2 and x.shape[-1] == 1 and t.shape == x.shape[:-1]:
+                t = t.reshape(x.shape)
+            elif t.ndim >= 2 and t.shape[-1] == 1 and t.shape[:-1] == x.shape:
+                t = t.reshape(x.shape)
+            else:
+                raise ValueError(
+                    f"{self.owner}: expected target of shape {shape_str(x.shape)} (the "
+                    f"prediction's shape), got shape {shape_str(t.shape)}."
+                )
+        t = t.astype(self.dtype, copy=False)
+        check_finite(t, self.owner, "target")
+        return t
+
+    def _reduce(self, values: np.ndarray, grad: np.ndarray, sample_weight):
+        """Mean over all entries of ``values`` (weighted per sample); ``grad`` scaled to match."""
+        m = values.size
+        if sample_weight is not None:
+            w = _per_sample(sample_weight, values.ndim)
+            values = values * w
+            grad = grad * w
+        z = float(np.sum(values, dtype=np.float64) / m) if m else 0.0
+        return z, LossGradient(grad * (1.0 / m) if m else grad)
+
+    def compute_backward_input(self, dz, saved):
+        return saved.grad * dz
+
+
+class MeanSquaredError(_ElementwiseLoss):
+    r"""Keras's ``"mse"``: the mean of the squared error over every entry.
+
+    Parameters
+    ----------
+    name, dtype
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    For a prediction :math:`x` and target :math:`t` with :math:`N` samples of
+    :math:`K` entries each (:math:`M = NK` entries in all) and optional sample
+    weights :math:`w_n` (default 1),
+
+    .. math::
+
+        z = \frac1M \sum_{n,k} w_n (x_{nk} - t_{nk})^2,
+        \qquad
+        \frac{\partial z}{\partial x_{nk}} = \frac{2 w_n}{M}(x_{nk} - t_{nk}).
+
+    The Jacobian is the row vector of these entries. This is Keras's
+    ``MeanSquaredError`` (reduction ``"sum_over_batch_size"``) and PyTorch's
+    ``mse_loss``; it equals the ``"mse"`` metric on the same predictions.
+    The notes' :class:`MSELoss` is :math:`\tfrac K2` times this loss. A target
+    of shape ``(N,)`` is accepted for predictions ``(N, 1)``, as in Keras.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> loss = ln.losses.MeanSquaredError(dtype="float64")
+    >>> loss.forward(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]))
+    2.5
+    >>> loss.backward_input()
+    array([[1., 2.]])
+    """
+
+    _default_name = "mean_squared_error"
+    fresh_output = True
+
+    def compute_loss(self, x, t, sample_weight=None):
+        diff = x - t
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+            return self._reduce(diff * diff, 2 * diff, sample_weight)
+
+
+class MeanAbsoluteError(_ElementwiseLoss):
+    r"""Keras's ``"mae"``: the mean of the absolute error over every entry.
+
+    Parameters
+    ----------
+    name, dtype
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    With :math:`M` entries in all and sample weights :math:`w_n` (default 1),
+
+    .. math::
+
+        z = \frac1M \sum_{n,k} w_n \lvert x_{nk} - t_{nk}\rvert,
+        \qquad
+        \frac{\partial z}{\partial x_{nk}} = \frac{w_n}{M}\operatorname{sign}(x_{nk} - t_{nk}),
+
+    taking :math:`\operatorname{sign}(0) = 0` where the error is exactly zero
+    (the subgradient PyTorch uses). Keras's ``MeanAbsoluteError``, PyTorch's
+    ``l1_loss``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> loss = ln.losses.MeanAbsoluteError(dtype="float64")
+    >>> loss.forward(np.array([[1.0, -3.0]]), np.array([[0.0, 0.0]]))
+    2.0
+    >>> loss.backward_input()
+    array([[ 0.5, -0.5]])
+    """
+
+    _default_name = "mean_absolute_error"
+    fresh_output = True
+
+    def compute_loss(self, x, t, sample_weight=None):
+        diff = x - t
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+            return self._reduce(np.abs(diff), np.sign(diff), sample_weight)
+
+
+def _categorical(owner, x, t, from_logits, sample_weight):
+    """Cross-entropy over the last axis: mean over positions, weighted per sample.
+
+    ``x`` and ``t`` have shape (N, ..., K); returns the loss and its gradient.
+    """
+    k = x.shape[-1]
+    xf, tf = x.reshape(-1, k), t.reshape(-1, k)
+    positions = xf.shape[0]
+    if from_logits:
+        shifted = xf - xf.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        t_sum = tf.sum(axis=1)
+        values = t_sum * np.log(s[:, 0]) - np.sum(tf * shifted, axis=1)
+        grad = e / s * t_sum[:, None] - tf
+    else:
+        if np.any(xf < 0):
+            raise ValueError(
+                f"{owner}: expected probabilities (e.g. a softmax output), received negative "
+                f"values (minimum {xf.min()}); for logits pass from_logits=True."
+            )
+        s = xf.sum(axis=1, keepdims=True)
+        if np.any(s == 0):
+            raise ValueError(
+                f"{owner}: expected probability rows with a positive sum, received a row of "
+                f"zeros; for logits pass from_logits=True."
+            )
+        q = xf / s
+        c = np.clip(q, EPSILON, 1 - EPSILON)
+        values = -np.sum(tf * np.log(c), axis=1)
+        g_q = np.where((q >= EPSILON) & (q <= 1 - EPSILON), -tf / c, 0)
+        grad = (g_q - np.sum(g_q * q, axis=1, keepdims=True)) / s
+    if sample_weight is not None:
+        w = np.repeat(sample_weight, positions // x.shape[0])
+        values = values * w
+        grad = grad * w[:, None]
+    z = float(np.sum(values, dtype=np.float64) / positions)
+    return z, LossGradient((grad * (1.0 / positions)).reshape(x.shape))
+
+
+class _CrossentropyLoss(Loss):
+    """Shared arguments of the cross-entropies: ``from_logits`` and ``label_smoothing``."""
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        cls = type(self).__name__
+        self.from_logits = _check_bool(from_logits, "from_logits", cls)
+        self.label_smoothing = _check_smoothing(label_smoothing, cls)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+        }
+
+    def compute_backward_input(self, dz, saved):
+        return saved.grad * dz
+
+    def _check_classes_axis(self, x):
+        if x.ndim < 2:
+            raise ValueError(
+                f"{self.owner}: expected predictions of shape (N, ..., classes), got shape "
+                f"{shape_str(x.shape)}."
+            )
+
+
+class CategoricalCrossentropy(_CrossentropyLoss):
+    r"""Keras's ``"categorical_crossentropy"``: cross-entropy of one-hot or probability targets.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        False: the prediction holds probabilities (a softmax output, Keras's
+        default pairing). True: it holds logits, and the softmax is applied here.
+    label_smoothing : float, default 0.0
+        In [0, 1]: targets become :math:`t(1 - \alpha) + \alpha/K` for :math:`K` classes.
+    name, dtype
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    Classes lie along the last axis; every other position (there are :math:`P`,
+    :math:`P = N` for predictions of shape ``(N, K)``) contributes one term,
+    weighted by its sample's :math:`w_n` (default 1). **Probabilities in**
+    (``from_logits=False``), computed as Keras does: each row is normalised,
+    :math:`q = x/\sum_k x_k`, and clipped to :math:`c = \operatorname{clip}(q,
+    \epsilon, 1-\epsilon)` with :math:`\epsilon = 10^{-7}`, so a zero probability
+    costs :math:`-\log\epsilon \approx 16.1` instead of infinity:
+
+    .. math::
+
+        z = -\frac1P\sum_{p} w_p \sum_k t_{pk}\log c_{pk},
+        \qquad
+        g_{pk} = \frac{\partial z}{\partial q_{pk}}
+               = -\frac{w_p}{P}\,\frac{t_{pk}}{c_{pk}}\,[\epsilon \le q_{pk} \le 1-\epsilon],
+        \qquad
+        \frac{\partial z}{\partial x_{pj}} = \frac{g_{pj} - \sum_k g_{pk} q_{pk}}{\sum_k x_{pk}}.
+
+    Behind a softmax :math:`x = \operatorname{softmax}(a)` the chain rule gives
+    the fused gradient :math:`\partial z/\partial a_p = w_p(x_p - t_p)/P` exactly
+    (for targets summing to 1) wherever no probability is clipped; a clipped
+    entry passes no gradient, as in Keras on its PyTorch and JAX backends.
+    Layernet does not fuse the softmax into the loss; for an unclipped,
+    fused-by-construction loss use ``from_logits=True`` (or
+    :class:`SoftmaxCrossEntropy`) behind a linear output. **Logits in**
+    (``from_logits=True``), with :math:`s = \sum_k t_{pk}`:
+
+    .. math::
+
+        z = \frac1P\sum_p w_p\Big(s\,\log\sum_k e^{x_{pk}} - \sum_k t_{pk}x_{pk}\Big),
+        \qquad
+        \frac{\partial z}{\partial x_p}
+        = \frac{w_p}{P}\big(s\,\operatorname{softmax}(x_p) - t_p\big),
+
+    computed after subtracting each row's maximum; this equals
+    :class:`SoftmaxCrossEntropy` and PyTorch's ``cross_entropy`` with
+    ``label_smoothing`` (whose smoothing is the same). The Jacobian is the row
+    vector of :math:`\partial z/\partial x`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> loss = ln.losses.CategoricalCrossentropy(dtype="float64")
+    >>> round(loss.forward(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]])), 6)  # -log 0.75
+    0.287682
+    >>> loss.backward_input()
+    array([[ 1.        , -0.33333333]])
+    """
+
+    _default_name = "categorical_crossentropy"
+    fresh_output = True
+
+    def check_target(self, x, t):
+        self._check_classes_axis(x)
+        t = as_array(t, self.owner, "target")
+        if t.shape != x.shape:
+            hint = ""
+            if t.shape in (x.shape[:-1], (*x.shape[:-1], 1)):
+                hint = (
+                    " Integer labels need 'sparse_categorical_crossentropy', or one-hot "
+                    "encode them with layernet.utils.to_categorical."
+                )
+            raise ValueError(
+                f"{self.owner}: expected one-hot or probability targets of shape "
+                f"{shape_str(x.shape)} (the prediction's shape), got shape "
+                f"{shape_str(t.shape)}.{hint}"
+            )
+        t = t.astype(self.dtype, copy=False)
+        check_finite(t, self.owner, "target")
+        return t
+
+    def compute_loss(self, x, t, sample_weight=None):
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / x.shape[-1]
+        return _categorical(self.owner, x, t, self.from_logits, sample_weight)
+
+
+class SparseCategoricalCrossentropy(_CrossentropyLoss):
+    r"""Keras's ``"sparse_categorical_crossentropy"``: cross-entropy against integer labels.
+
+    The same loss as :class:`CategoricalCrossentropy` with the one-hot rows of
+    the labels as targets (no label smoothing, as in Keras).
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        False: the prediction holds probabilities (clipped to
+        :math:`[10^{-7}, 1 - 10^{-7}]` as in Keras); True: logits.
+    name, dtype
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    For labels :math:`y_p` and probabilities :math:`x_p` (normalised to
+    :math:`q_p`, clipped to :math:`c_p`):
+
+    .. math::
+
+        z = -\frac1P\sum_p w_p \log c_{p,y_p},
+        \qquad
+        \frac{\partial z}{\partial x_{pj}} = -\frac{w_p}{P}\,
+            \frac{[\epsilon \le q_{py_p} \le 1-\epsilon]}{c_{py_p}}\,
+            \frac{\delta_{j y_p} - q_{py_p}}{\sum_k x_{pk}};
+
+    for logits :math:`z = \frac1P\sum_p w_p(\log\sum_k e^{x_{pk}} - x_{p y_p})`
+    and :math:`\partial z/\partial x_p = w_p(\operatorname{softmax}(x_p) - e_{y_p})/P`.
+    Labels have the prediction's shape without its last axis, or with a last
+    axis of length 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> loss = ln.losses.SparseCategoricalCrossentropy(dtype="float64")
+    >>> round(loss.forward(np.array([[0.25, 0.75]]), np.array([1])), 6)  # -log 0.75
+    0.287682
+    """
+
+    _default_name = "sparse_categorical_crossentropy"
+    fresh_output = True
+
+    def __init__(
+        self, from_logits: bool = False, *, name: str | None = None, dtype: str = "float32"
+    ) -> None:
+        super().__init__(from_logits, 0.0, name=name, dtype=dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["label_smoothing"]
+        return config
+
+    def check_target(self, x, t):
+        self._check_classes_axis(x)
+        t = as_array(t, self.owner, "target")
+        k = x.shape[-1]
+        if t.shape == (*x.shape[:-1], 1):
+            t = t.reshape(x.shape[:-1])
+        if t.shape != x.shape[:-1]:
+            raise ValueError(
+                f"{self.owner}: expected integer labels of shape {shape_str(x.shape[:-1])} for "
+                f"predictions of shape {shape_str(x.shape)}, got shape {shape_str(t.shape)}."
+            )
+        if t.dtype.kind == "f" and (
+            not np.all(np.isfinite(t)) or not np.array_equal(t, np.round(t))
+        ):
+            raise ValueError(
+                f"{self.owner}: expected integer class labels in target, received "
+                f"non-integer values (dtype {t.dtype})."
+            )
+        labels = t.astype(np.intp)
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(
+                f"{self.owner}: expected class labels in [0, {k - 1}] for {k} classes, "
+                f"received labels from {labels.min()} to {labels.max()}."
+            )
+        return labels
+
+    def compute_loss(self, x, t, sample_weight=None):
+        one_hot = np.zeros(x.shape, dtype=x.dtype)
+        np.put_along_axis(one_hot, t[..., None], 1, axis=-1)
+        return _categorical(self.owner, x, one_hot, self.from_logits, sample_weight)
+
+
+class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
+    r"""Keras's ``"binary_crossentropy"``: elementwise cross-entropy of 0/1 (or soft) targets.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        False: the prediction holds probabilities in [0, 1] (a sigmoid output),
+        clipped to :math:`[\epsilon, 1-\epsilon]`, :math:`\epsilon = 10^{-7}`, as
+        in Keras. True: logits, with the sigmoid applied here.
+    label_smoothing : float, default 0.0
+        Targets become :math:`t(1 - \alpha) + \alpha/2`.
+    name, dtype
+        See :class:`~layernet.layers.Layer`.
+
+    Notes
+    -----
+    Over all :math:`M` entries, with sample weights :math:`w_n` (default 1) and
+    :math:`c = \operatorname{clip}(x, \epsilon, 1-\epsilon)`:
+
+    .. math::
+
+        z = -\frac1M\sum_{n,k} w_n\big(t\log c + (1-t)\log(1-c)\big),
+        \qquad
+        \frac{\partial z}{\partial x} = \frac{w_n}{M}\,\frac{c - t}{c(1-c)}\,
+            [\epsilon \le x \le 1-\epsilon].
+
+    Behind a sigmoid :math:`x = \sigma(a)` the chain rule gives
+    :math:`\partial z/\partial a = w_n(x - t)/M` wherever nothing is clipped.
+    With logits, :math:`z = \frac1M\sum w_n\big(\max(x, 0) - xt + \log(1 + e^{-|x|})\big)`
+    and :math:`\partial z/\partial x = w_n(\sigma(x) - t)/M`, stable for any
+    :math:`x` (PyTorch's ``binary_cross_entropy_with_logits``). The target has
+    the prediction's shape (a trailing axis of length 1 may be missing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> loss = ln.losses.BinaryCrossentropy(dtype="float64")
+    >>> round(loss.forward(np.array([[0.8], [0.4]]), np.array([1, 0])), 6)
+    0.366985
+    """
+
+    _default_name = "binary_crossentropy"
+    fresh_output = True
+
+    def check_target(self, x, t):
+        t = _ElementwiseLoss.check_target(self, x, t)
+        if t.size and (t.min() < 0 or t.max() > 1):
+            raise ValueError(
+                f"{self.owner}: expected targets in [0, 1], received values from {t.min()} "
+                f"to {t.max()}."
+            )
+        return t
+
+    def compute_loss(self, x, t, sample_weight=None):
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        if self.from_logits:
+            values = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+            grad = 0.5 * (1 + np.tanh(0.5 * x)) - t  # sigmoid(x) - t, without overflow
+        else:
+            if x.size and (x.min() < 0 or x.max() > 1):
+                raise ValueError(
+                    f"{self.owner}: expected probabilities in [0, 1] (e.g. a sigmoid output), "
+                    f"received values from {x.min()} to {x.max()}; for logits pass "
+                    f"from_logits=True."
+                )
+            c = np.clip(x, EPSILON, 1 - EPSILON)
+            values = -(t * np.log(c) + (1 - t) * np.log1p(-c))
+            inside = (x >= EPSILON) & (x <= 1 - EPSILON)
+            grad = np.where(inside, (c - t) / (c * (1 - c)), 0)
+        return self._reduce(values, grad, sample_weight)
+
+    compute_backward_input = _ElementwiseLoss.compute_backward_input
+
+
+_NAMES: dict[str, type[Loss]] = {
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "half_squared_error": MSELoss,
+    "mse_loss": MSELoss,
+    "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "cross_entropy": SoftmaxCrossEntropy,
+}
+
+
+def get(identifier: str | Loss, dtype: str = "float32") -> Loss:
+    """A loss from its Keras or layernet name (or class name), or the given instance.
+
+    Names: ``"mse"``/``"mean_squared_error"``, ``"mae"``/``"mean_absolute_error"``,
+    ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
+    ``"binary_crossentropy"`` (Keras's definitions, probabilities in), the notes'
+    ``"half_squared_error"`` (``"mse_loss"``, :class:`MSELoss`) and
+    ``"softmax_cross_entropy"`` (``"cross_entropy"``, logits in).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> type(ln.losses.get("mse")).__name__
+    'MeanSquaredError'
+    >>> type(ln.losses.get("half_squared_error")).__name__
+    'MSELoss'
+    """
+    if isinstance(identifier, Loss):
+        return identifier
+    by_class = {cls.__name__: cls for cls in set(_NAMES.values())}
+    if isinstance(identifier, str):
+        cls = _NAMES.get(identifier.lower()) or by_class.get(identifier)
+        if cls is not None:
+            return cls(dtype=dtype)
+    raise ValueError(
+        f"compile: invalid value for `loss`: expected one of {sorted(_NAMES)} or a Loss "
+        f"instance, received {identifier!r}."
+    )

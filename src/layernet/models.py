@@ -11,9 +11,12 @@ layer's :math:`\partial z/\partial X^1` is never needed and never computed.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import math
 import os
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -21,6 +24,7 @@ import numpy as np
 
 from . import _random, optimizers, saving
 from . import distributed as _distributed
+from . import losses as losses_mod
 from . import metrics as metrics_mod
 from ._ops import Workspace
 from ._validation import (
@@ -32,19 +36,11 @@ from ._validation import (
     normalize_shape,
     shape_str,
 )
-from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
+from .callbacks import Callback, History, ProgressBar, TerminateOnNaN, _in_notebook
 from .layers.base import Layer
-from .losses import Loss, MSELoss, SoftmaxCrossEntropy
+from .layers.input import Input
+from .losses import Loss
 
-_LOSSES: dict[str, type[Loss]] = {
-    "mse": MSELoss,
-    "mean_squared_error": MSELoss,
-    "mse_loss": MSELoss,
-    "softmax_cross_entropy": SoftmaxCrossEntropy,
-    "cross_entropy": SoftmaxCrossEntropy,
-    "categorical_crossentropy": SoftmaxCrossEntropy,
-    "sparse_categorical_crossentropy": SoftmaxCrossEntropy,
-}
 _counter = itertools.count(1)
 
 
@@ -89,7 +85,9 @@ class Sequential:
     (2, 3)
     """
 
-    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, layers: Sequence[Layer | Input] | None = None, name: str | None = None
+    ) -> None:
         self.name = name or f"sequential_{next(_counter)}"
         self.layers: list[Layer] = []
         self.input_shape: tuple[int | None, ...] | None = None
@@ -107,8 +105,20 @@ class Sequential:
         return f"Sequential(name={self.name!r}, layers={[layer.name for layer in self.layers]})"
 
     # ----------------------------------------------------------- structure
-    def add(self, layer: Layer) -> None:
-        """Append a layer (built at once if the model already is)."""
+    def add(self, layer: Layer | Input) -> None:
+        """Append a layer (built at once if the model already is, or has an :class:`Input`).
+
+        An :class:`Input` may only come first: it fixes the input shape, and
+        every layer added after it is built at once.
+        """
+        if isinstance(layer, Input):
+            if self.layers or self.input_shape is not None:
+                raise ValueError(
+                    f"Sequential {self.name!r}: an Input can only be the first entry; "
+                    f"the model already has {'layers' if self.layers else 'an input shape'}."
+                )
+            self.input_shape = (None, *layer.shape[1:])
+            return
         if not isinstance(layer, Layer):
             what = "a loss (pass it to compile)" if isinstance(layer, Loss) else repr(layer)
             raise TypeError(f"Sequential {self.name!r}: add() expected a Layer, received {what}.")
@@ -124,6 +134,20 @@ class Sequential:
             else:
                 layer.output_shape(shape)
         self.layers.append(layer)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether any layer is trainable; setting it freezes or unfreezes every layer (Keras).
+
+        A frozen layer keeps its weights in :meth:`fit` but still passes gradients back.
+        """
+        return any(layer.trainable for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = check_bool(value, "trainable", f"Sequential {self.name!r}")
+        for layer in self.layers:
+            layer.trainable = value
 
     @property
     def built(self) -> bool:
@@ -217,22 +241,22 @@ class Sequential:
         optimizer : str or Optimizer, default "sgd"
             ``"sgd"``, ``"adam"`` or an instance such as ``SGD(0.05, momentum=0.9)``.
         loss : str or Loss
-            ``"mse"`` / ``"softmax_cross_entropy"`` (aliases: ``"mean_squared_error"``,
-            ``"cross_entropy"``, ``"sparse_categorical_crossentropy"``) or an instance.
+            Keras's names with Keras's definitions: ``"mse"`` (``"mean_squared_error"``),
+            ``"mae"``, ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
+            ``"binary_crossentropy"`` (probabilities in, e.g. after a softmax or sigmoid);
+            the notes' ``"half_squared_error"`` (:class:`MSELoss`) and
+            ``"softmax_cross_entropy"`` (logits in); or an instance such as
+            ``CategoricalCrossentropy(from_logits=True)``. See :func:`layernet.losses.get`.
         metrics : list of str or Metric, optional
-            ``"accuracy"``, ``"mse"``, ``"mae"``.
+            Keras's names: ``"accuracy"`` (binary, categorical or sparse chosen from
+            the shapes), ``"categorical_accuracy"``, ``"sparse_categorical_accuracy"``,
+            ``"binary_accuracy"``, ``"top_k_categorical_accuracy"``,
+            ``"sparse_top_k_categorical_accuracy"``, ``"mse"``, ``"mae"``; see
+            :mod:`layernet.metrics`.
         """
         self.optimizer = optimizers.get(optimizer)
-        if isinstance(loss, Loss):
-            self.loss = loss
-        elif isinstance(loss, str) and loss.lower() in _LOSSES:
-            dtype = self.layers[0].dtype.name if self.layers else "float32"
-            self.loss = _LOSSES[loss.lower()](dtype=dtype)
-        else:
-            raise ValueError(
-                f"compile: invalid value for `loss`: expected one of "
-                f"{sorted(_LOSSES)} or a Loss instance, received {loss!r}."
-            )
+        dtype = self.layers[0].dtype.name if self.layers else "float32"
+        self.loss = losses_mod.get(loss, dtype=dtype)
         if metrics is not None and (isinstance(metrics, str) or not isinstance(metrics, Sequence)):
             raise ValueError(
                 f"compile: invalid value for `metrics`: expected a list, received {metrics!r}."
@@ -306,10 +330,12 @@ class Sequential:
         for p, w in zip(params, weights, strict=True):
             p[...] = w
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def train_step(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
         """One optimisation step on a batch; returns the loss and the predictions."""
         self._require_compiled("train_step")
-        return self._train_step(x, y)
+        return self._train_step(x, y, sample_weight)
 
     def _in_place_layers(self) -> list[Layer]:
         """Layers that may overwrite their input and upstream gradient in a training step.
@@ -343,8 +369,10 @@ class Sequential:
             if kinds[i].declares("in_place") and private_x[i] and private_dy[i]
         ]
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        z, pred = self._compute_gradients(x, y)
+    def _train_step(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        z, pred = self._compute_gradients(x, y, sample_weight)
         if math.isfinite(z):  # never apply a non-finite step
             self.optimizer.step(
                 {
@@ -356,7 +384,9 @@ class Sequential:
             )
         return z, pred
 
-    def _compute_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def _compute_gradients(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
         """Forward, loss and backward on a batch: the loss and the predictions, with each
         trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
         scratch = self._in_place_layers()
@@ -364,7 +394,7 @@ class Sequential:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
-            z = self.loss.forward(pred, y)
+            z = self.loss.forward(pred, y, sample_weight=sample_weight)
             if math.isfinite(z):
                 self.backward(self.loss.backward_input(), accumulate=False)
         finally:
@@ -422,13 +452,15 @@ class Sequential:
         x: np.ndarray,
         y: np.ndarray,
         epochs: int = 1,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] | None = None,
         verbose: int | str = "auto",
         seed: int | None = None,
+        sample_weight: np.ndarray | None = None,
+        class_weight: dict[int, float] | None = None,
         initial_epoch: int = 0,
         distribute: _distributed.DataParallel | None = None,
     ) -> History:
@@ -443,14 +475,14 @@ class Sequential:
         epochs : int, default 1
             The index of the last epoch: training runs epochs ``initial_epoch``
             to ``epochs - 1`` (Keras' convention).
-        batch_size : int, default 32
-            Samples per step; with ``distribute``, the global batch, split
+        batch_size : int, optional
+            Default 32 (as in Keras). With ``distribute``, the global batch, split
             between the ranks.
-        validation_data : tuple (x_val, y_val), optional
+        validation_data : tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
             Evaluated after every epoch (``val_*`` entries in the history).
         validation_split : float, default 0.0
-            Fraction in [0, 1) of the *last* samples held out for validation
-            (ignored when ``validation_data`` is given).
+            Fraction in [0, 1) of the *last* samples (and sample weights) held
+            out for validation (ignored when ``validation_data`` is given).
         shuffle : bool, default True
             Reshuffle the training samples every epoch.
         callbacks : list of Callback, optional
@@ -462,6 +494,19 @@ class Sequential:
             weights of layers without a seed of their own: the same seed gives
             bit-identical weights and history on the same machine. Each epoch's
             order depends only on the seed and the epoch's index.
+        sample_weight : ndarray of shape (n_samples,), optional
+            Non-negative per-sample weights :math:`w_n`. Each batch's loss is
+            :math:`\frac1B\sum_{n\in\text{batch}} w_n z_n` (Keras 3's
+            ``"sum_over_batch_size"``: divided by the batch size :math:`B`, not by
+            the weights' sum), so its gradient scales each sample's by
+            :math:`w_n`; metrics become weighted means
+            :math:`\sum w_n m_n / \sum w_n`, as in Keras.
+        class_weight : dict of int to float, optional
+            Weights by class, turned into sample weights: sample :math:`n` gets
+            ``class_weight[c_n]`` (1 for classes not in the dict), where
+            :math:`c_n` is its label, or the arg-max of a one-hot target row.
+            Training data only (not validation), and not together with
+            ``sample_weight``.
         initial_epoch : int, default 0
             The epoch to start at, to continue a run: ``fit(x, y, epochs=4,
             initial_epoch=2)`` on a model saved after 2 epochs and loaded again
@@ -479,6 +524,7 @@ class Sequential:
             ``"lr"`` to per-epoch lists.
         """
         self._require_compiled("fit")
+        batch_size = 32 if batch_size is None else batch_size
         self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
         if not is_int(initial_epoch) or initial_epoch < 0:
             raise ValueError(
@@ -487,10 +533,11 @@ class Sequential:
             )
         dp = _distributed.resolve(distribute, "fit")
         x, y, val = self._fit_data(x, y, validation_data, validation_split, seed)
+        x, y, sw, val = self._fit_weights(x, y, val, sample_weight, class_weight, validation_data)
         base = seed if seed is not None else int(_random.generator().integers(2**63))
         if dp is not None:
             self.distribute_strategy = dp
-            base = dp.begin_fit(self, x, y, base, val)
+            base = dp.begin_fit(self, x, y, base, val, sw)
             verbose = verbose if dp.is_root else 0
         steps = math.ceil(len(x) / batch_size)
         history = History()
@@ -511,12 +558,12 @@ class Sequential:
                 order = _epoch_order(base, epoch, len(x), shuffle)
                 with self._workspaces(train_ws):
                     if dp is None:
-                        logs = self._train_epoch(x, y, order, batch_size, cbs)
+                        logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
                     else:
-                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs)
+                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
                 if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
                     with self._workspaces(val_ws):
-                        logs.update(self._validate(*val, max(batch_size, 256), dp))
+                        logs.update(self._validate(*val, batch_size=max(batch_size, 256), dp=dp))
                 logs["lr"] = lr
                 self.epochs_completed = epoch + 1
                 for c in cbs:
@@ -580,11 +627,12 @@ class Sequential:
         x, y = self._check_xy(x, y, "fit")
         val = None
         if validation_data is not None:
-            if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
+            if not (isinstance(validation_data, tuple | list) and len(validation_data) in (2, 3)):
                 raise ValueError(
-                    "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val)."
+                    "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val) "
+                    "or (x_val, y_val, sample_weight_val)."
                 )
-            val = self._check_xy(*validation_data, "fit", names=("x_val", "y_val"))
+            val = self._check_xy(*validation_data[:2], "fit", names=("x_val", "y_val"))
         elif validation_split:
             n_val = int(len(x) * validation_split)
             if n_val == 0 or n_val >= len(x):
@@ -600,6 +648,40 @@ class Sequential:
         if val is not None:
             val = (val[0], self._check_targets(val[1], "fit", "y_val"))
         return x, y, val
+
+    def _fit_weights(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray] | None,
+        sample_weight: Any,
+        class_weight: Any,
+        validation_data: Any,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
+        """Per-sample training weights (from ``sample_weight`` or ``class_weight``) and the
+        validation triple ``(x_val, y_val, weights or None)``, split as :meth:`_fit_data` split."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(
+                "fit: `sample_weight` and `class_weight` cannot be given together; fold the "
+                "class weights into `sample_weight`."
+            )
+        sw = val_sw = None
+        if sample_weight is not None:
+            n_total = len(x) + (len(val[0]) if val is not None and validation_data is None else 0)
+            sw = metrics_mod.check_sample_weight(sample_weight, n_total, "fit")
+            sw, val_sw = sw[: len(x)], (sw[len(x) :] if n_total > len(x) else None)
+        if class_weight is not None:
+            sw = class_weight_to_sample_weight(y, class_weight)
+        if validation_data is not None and len(validation_data) == 3:
+            if validation_data[2] is not None:
+                val_sw = metrics_mod.check_sample_weight(
+                    validation_data[2], len(val[0]), "fit (validation_data)"
+                )
+        if sw is not None:
+            sw = sw.astype(self.loss.dtype)
+        if val is not None:
+            val = (*val, None if val_sw is None else val_sw.astype(self.loss.dtype))
+        return x, y, sw, val
 
     def _callback_list(
         self,
@@ -637,6 +719,7 @@ class Sequential:
         order: np.ndarray,
         batch_size: int,
         cbs: list[Callback],
+        sample_weight: np.ndarray | None = None,
     ) -> dict[str, float]:
         """One pass over the samples in ``order``; returns the epoch's logs."""
         for m in self.metrics:
@@ -648,11 +731,12 @@ class Sequential:
             for c in cbs:
                 c.on_train_batch_begin(step)
             xb, yb = x[idx], y[idx]
-            z, pred = self._train_step(xb, yb)
+            wb = None if sample_weight is None else sample_weight[idx]
+            z, pred = self._train_step(xb, yb, wb)
             total += z * len(idx)
             seen += len(idx)
             for m in self.metrics:
-                m.update(pred, yb)
+                m.update(pred, yb, wb)
             logs = {"loss": total / seen, **{m.name: m.result() for m in self.metrics}}
             for c in cbs:
                 c.on_train_batch_end(step, {**logs, "loss": z} if not math.isfinite(z) else logs)
@@ -661,13 +745,18 @@ class Sequential:
         return logs
 
     def _validate(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, dp: _distributed.DataParallel | None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        batch_size: int,
+        dp: _distributed.DataParallel | None = None,
     ) -> dict[str, float]:
-        """``val_*`` logs: loss and metrics on the validation pair."""
+        """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
         if dp is None:
-            results = self._evaluate_batches(x, y, batch_size)
+            results = self._evaluate_batches(x, y, batch_size, sw)
         else:
-            results = dp.evaluate(self, x, y, batch_size)
+            results = dp.evaluate(self, x, y, batch_size, sw)
         return {f"val_{k}": v for k, v in results.items()}
 
     @contextlib.contextmanager
@@ -688,79 +777,137 @@ class Sequential:
         self,
         x: np.ndarray,
         y: np.ndarray,
-        batch_size: int = 32,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: np.ndarray | None = None,
+        return_dict: bool = False,
         distribute: _distributed.DataParallel | None = None,
-    ) -> dict[str, float]:
-        """Loss and metrics on ``(x, y)``, in batches, without training.
+    ) -> float | list[float] | dict[str, float]:
+        r"""Loss and metrics on ``(x, y)``, in batches, without training (Keras's ``evaluate``).
 
         Parameters
         ----------
         x, y : ndarray
-        batch_size : int, default 32
+        batch_size : int, optional
+            Default 32.
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent; 1 or 2 print one line with the results; ``"auto"`` is 1 in a
+            terminal or notebook and 0 otherwise.
+        sample_weight : ndarray of shape (n_samples,), optional
+            Per-sample weights, as in :meth:`fit`: the loss is
+            :math:`\frac1N\sum_n w_n z_n`, the metrics are weighted means.
+        return_dict : bool, default False
         distribute : DataParallel, optional
-            Split ``(x, y)`` between the ranks; every rank gets the global values.
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank gets the values
+            over all samples (only rank 0 prints).
 
         Returns
         -------
-        dict
-            ``{"loss": ..., <metric>: ...}``.
+        float, list of float or dict
+            As Keras: ``[loss, *metrics]`` in the order given to :meth:`compile`,
+            just the loss (a float) when there are no metrics, or
+            ``{"loss": ..., <metric name>: ...}`` with ``return_dict=True``.
         """
         self._require_compiled("evaluate")
-        batch_size = check_positive_int(batch_size, "batch_size", "evaluate")
+        batch_size = check_positive_int(
+            32 if batch_size is None else batch_size, "batch_size", "evaluate"
+        )
+        verbose = _check_verbose(verbose, "evaluate")
+        check_bool(return_dict, "return_dict", "evaluate")
         x, y = self._check_xy(x, y, "evaluate")
+        sw = None
+        if sample_weight is not None:
+            sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
+            sw = sw.astype(self.loss.dtype)
         if not self.built:
             self.build((None, *x.shape[1:]))
         y = self._check_targets(y, "evaluate", "y")
         dp = _distributed.resolve(distribute, "evaluate")
         if dp is not None:
             self.distribute_strategy = dp
-            return dp.evaluate(self, x, y, batch_size)
+            verbose = verbose if dp.is_root else 0
+        start_time = time.perf_counter()
         with self._workspaces([Workspace() for _ in self.layers]):
-            return self._evaluate_batches(x, y, batch_size)
+            if dp is None:
+                logs = self._evaluate_batches(x, y, batch_size, sw)
+            else:
+                logs = dp.evaluate(self, x, y, batch_size, sw)
+        if verbose:
+            steps = math.ceil(len(x) / batch_size)
+            text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            print(f"{steps}/{steps} - {time.perf_counter() - start_time:.2f}s - {text}")
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
 
-    def _evaluate_batches(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-        metrics = [type(m)() for m in self.metrics]
+    def _evaluate_batches(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, sw: np.ndarray | None = None
+    ) -> dict[str, float]:
+        metrics = [copy.deepcopy(m) for m in self.metrics]  # keeps each metric's arguments
+        for m in metrics:
+            m.reset()
         total = 0.0
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            wb = None if sw is None else sw[start : start + batch_size]
             pred = self.forward(xb)
-            total += self.loss.forward(pred, yb) * len(xb)
+            total += self.loss.forward(pred, yb, sample_weight=wb) * len(xb)
             for m in metrics:
-                m.update(pred, yb)
+                m.update(pred, yb, wb)
         return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
 
     @_distributed.entry
     def predict(
         self,
         x: np.ndarray,
-        batch_size: int = 32,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
         distribute: _distributed.DataParallel | None = None,
     ) -> np.ndarray:
-        """The model's outputs for ``x``, computed in batches.
+        """The model's outputs for ``x``, computed in batches (inference mode).
 
         Parameters
         ----------
-        x : ndarray
-        batch_size : int, default 32
+        x : ndarray of shape (n_samples, \\*input_shape)
+        batch_size : int, optional
+            Default 32.
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent; 1 or 2 print one line (steps and time); ``"auto"`` is 1 in a
+            terminal or notebook and 0 otherwise.
         distribute : DataParallel, optional
-            Split ``x`` between the ranks; every rank returns all the outputs.
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank returns all the
+            outputs (only rank 0 prints).
 
         Returns
         -------
         ndarray of shape (n_samples, \\*output_shape)
         """
-        batch_size = check_positive_int(batch_size, "batch_size", "predict")
+        batch_size = check_positive_int(
+            32 if batch_size is None else batch_size, "batch_size", "predict"
+        )
+        verbose = _check_verbose(verbose, "predict")
         x = self._check_x(x, "predict")
         if not self.built:
             self.build((None, *x.shape[1:]))
         dp = _distributed.resolve(distribute, "predict")
         if dp is not None:
             self.distribute_strategy = dp
-            return dp.predict(self, x, batch_size)
+            verbose = verbose if dp.is_root else 0
+        start_time = time.perf_counter()
         with self._workspaces([Workspace() for _ in self.layers]):
-            return np.concatenate(
-                [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-            )
+            if dp is not None:
+                out = dp.predict(self, x, batch_size)
+            else:
+                out = np.concatenate(
+                    [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+                )
+        if verbose:
+            steps = math.ceil(len(x) / batch_size)
+            print(f"{steps}/{steps} - {time.perf_counter() - start_time:.2f}s")
+        return out
 
     # --------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> None:
@@ -777,6 +924,52 @@ class Sequential:
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load weights saved from a model with the same layers (strict: names and shapes)."""
         saving.load_weights(self, path)
+
+
+def _check_verbose(verbose: Any, fn: str) -> int:
+    """``verbose`` of evaluate/predict as 0 or 1; ``"auto"`` prints only when interactive."""
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(
+            f"{fn}: invalid value for `verbose`: expected 'auto', 0, 1 or 2, received {verbose!r}."
+        )
+    if verbose == "auto":
+        return int(_in_notebook() or getattr(sys.stdout, "isatty", lambda: False)())
+    return int(verbose != 0)
+
+
+def class_weight_to_sample_weight(y: np.ndarray, class_weight: Any) -> np.ndarray:
+    """Per-sample weights from a ``{class: weight}`` dict, as Keras's ``fit`` makes them.
+
+    A sample's class is its label (targets of shape ``(N,)`` or ``(N, 1)``, rounded)
+    or the arg-max of its one-hot row; classes missing from the dict weigh 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layernet.models import class_weight_to_sample_weight
+    >>> class_weight_to_sample_weight(np.array([0, 1, 2, 1]), {1: 3.0})
+    array([1., 3., 1., 3.])
+    """
+    if not isinstance(class_weight, dict) or not all(
+        is_int(k)
+        and isinstance(v, int | float | np.integer | np.floating)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v >= 0
+        for k, v in class_weight.items()
+    ):
+        raise ValueError(
+            f"fit: invalid value for `class_weight`: expected a dict of class index to a "
+            f"non-negative weight, received {class_weight!r:.200}."
+        )
+    y = np.asarray(y)
+    if y.ndim > 1:
+        y = y.argmax(axis=-1) if y.shape[-1] != 1 else y[..., 0]
+    classes = np.round(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
+    weights = np.ones(len(classes))
+    for k, v in class_weight.items():
+        weights[classes == k] = float(v)
+    return weights
 
 
 def _epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:

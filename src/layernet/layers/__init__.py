@@ -20,6 +20,7 @@ from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from .dense import Dense
 from .dropout import Dropout
+from .input import Input
 from .normalization import BatchNorm, BatchNormalization
 from .pooling import (
     AveragePooling1D,
@@ -100,6 +101,7 @@ __all__ = [
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
+    "Input",
     "Layer",
     "LeakyReLU",
     "MaxPool",

