@@ -143,7 +143,7 @@ def test_errors():
         r"a number in \[0, 1\], received 1.5",
     ):
         ln.BatchNorm(momentum=1.5)
-    with pytest.raises(ValueError, match=r"invalid value for `epsilon`: expected a number >= 0"):
+    with pytest.raises(ValueError, match=r"`epsilon`: expected a finite number >= 0"):
         ln.BatchNorm(epsilon=-1)
     with pytest.raises(ValueError, match=r"invalid value for `center`: expected a bool"):
         ln.BatchNorm(center=1)

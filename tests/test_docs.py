@@ -1,10 +1,12 @@
-"""The documentation builds offline with warnings as errors, executing every notebook."""
+"""The documentation builds offline, nitpicky, with warnings as errors, executing every notebook."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ def built(tmp_path_factory) -> Path:
             sys.executable,
             "-m",
             "sphinx",
+            "-n",
             "-W",
             "--keep-going",
             "-b",
@@ -42,6 +45,11 @@ def built(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, f"sphinx-build failed:\n{problems or result.stderr[-3000:]}"
     return out
+
+
+def _text(html: str) -> str:
+    """The page's text without tags (highlighted code is split into many spans)."""
+    return unescape(re.sub(r"<[^>]+>", "", html))
 
 
 def test_every_public_name_has_a_page(built):
@@ -70,3 +78,102 @@ def test_notebooks_were_executed_into_the_docs(built):
     assert len(list((built / "_images").glob("*.png"))) >= 8
     digits = (built / "notebooks" / "04_lenet_digits.html").read_text()
     assert "identical predictions after reload: True" in digits
+
+
+def test_header_links_guide_api_notebooks_and_shows_the_version(built):
+    import layernet as ln
+
+    index = (built / "index.html").read_text()
+    for page in ("guide.html", "api.html", "notebooks.html"):
+        assert f'class="nav-link nav-internal" href="{page}"' in index, page
+    assert f"v{ln.__version__}" in index
+    text = _text(index)
+    assert "pip install -e ." in text and "python3 run.py demo" in text
+    assert "ln.Sequential" in text and "conv.jacobian_input(x)" in text
+    assert (built / "_images" / "conv_jacobians.png").exists()
+
+
+def test_no_empty_section_navigation(built):
+    for page in ["index.html", "changelog.html", *(p.name for p in built.glob("*.html"))]:
+        html = (built / page).read_text()
+        if "Section Navigation" in html:
+            nav = html.split("Section Navigation", 1)[1].split("</nav>", 1)[0]
+            assert "<li" in nav, f"{page}: empty Section Navigation"
+
+
+def test_api_pages_link_source_offer_copy_buttons_and_hide_private_bases(built):
+    generated = built / "generated"
+    for page in generated.glob("layernet.*.html"):
+        html = page.read_text()
+        assert "_modules/layernet" in html, f"{page.name}: no source link"
+        assert "copybutton" in html
+        assert "_Pool" not in html and "_Elementwise" not in html, page.name
+    conv = (generated / "layernet.Conv.html").read_text()
+    assert "numpy.org/doc/stable/reference/generated/numpy.ndarray.html" in conv
+
+
+def test_offline_inventories_are_shipped():
+    for name in ("python.inv", "numpy.inv", "torch.inv"):
+        data = (ROOT / "docs" / "_inv" / name).read_bytes()
+        assert data.startswith(b"# Sphinx inventory version 2")
+
+
+def test_layer_pages_link_their_derivation_and_notebooks(built):
+    generated = built / "generated"
+    conv = (generated / "layernet.Conv.html").read_text()
+    assert "derivatives.html#derivatives-conv" in conv
+    assert "notebooks/02_convolution_feature_detector.html" in conv
+    for name in ("MaxPool2D", "AvgPool1D", "Sigmoid", "Tanh", "Dropout", "BatchNorm", "Dense"):
+        page = (generated / f"layernet.{name}.html").read_text()
+        assert "derivatives.html#derivatives-" in page, name
+
+
+def test_getting_started_shows_a_built_summary(built):
+    text = _text((built / "getting_started.html").read_text())
+    assert "Total params: 5,210" in text and "(None, 19, 25)" in text
+    assert "?" not in text.split("Total params")[0].rsplit("Model:", 1)[-1]
+
+
+def test_custom_layers_guide_and_notebook_are_built(built):
+    guide = (built / "custom_layers.html").read_text()
+    for needed in ("compute_forward", "compute_backward_input", "custom_objects", "declares"):
+        assert needed in guide, needed
+    page = (built / "notebooks" / "05_custom_layers.html").read_text()
+    assert page.count("passed") >= 3  # gradcheck of both layers and of the chain
+    assert "test accuracy: 0." in page
+    assert "identical predictions after reload: True" in page
+
+
+def _own_docstring(html: str) -> str:
+    """The part of an API page above the first member (method, property, attribute)."""
+    main = html.split('<dl class="py', 1)[-1]
+    return re.split(r'<dl class="py (?:method|property|attribute)', main)[0]
+
+
+def test_every_layer_page_states_shapes_parameters_errors_and_an_example(built):
+    import layernet as ln
+
+    for name in ln.__all__:
+        obj = getattr(ln, name)
+        if not (isinstance(obj, type) and issubclass(obj, ln.Layer)) or obj is ln.Layer:
+            continue
+        own = _own_docstring((built / "generated" / f"layernet.{name}.html").read_text())
+        for section in ("Input and output shape", "Parameters", "Raises", "Examples"):
+            assert section in own, f"{name}: no {section}"
+
+
+def test_every_public_page_has_an_example(built):
+    import layernet as ln
+
+    for name in ln.__all__:
+        obj = getattr(ln, name)
+        if isinstance(obj, type) or callable(obj):
+            own = _own_docstring((built / "generated" / f"layernet.{name}.html").read_text())
+            assert "Examples" in own, name
+
+
+def test_pooling_pages_give_the_output_size_and_the_dropped_remainder(built):
+    page = _text((built / "generated" / "layernet.MaxPool.html").read_text())
+    assert "7 inputs in windows of 2 give" in page
+    conv = _text((built / "generated" / "layernet.Conv.html").read_text())
+    assert "Input and output shape" in conv and "d(k-1)" in conv

@@ -279,7 +279,7 @@ def compiled():
         ({"epochs": -1}, r"fit: invalid value for `epochs`: expected an int >= 0, received -1"),
         (
             {"validation_split": 1.0},
-            r"`validation_split`: expected a float in \[0, 1\), "
+            r"`validation_split`: expected a number in \[0, 1\), "
             r"received 1.0",
         ),
         ({"validation_split": -0.1}, r"`validation_split`.*received -0.1"),

@@ -84,7 +84,7 @@ def test_schedules():
         ),
         (lambda: ln.SGD(-0.1), r"`learning_rate`.*received -0.1"),
         (lambda: ln.SGD(float("nan")), r"`learning_rate`.*received nan"),
-        (lambda: ln.SGD(0.1, momentum=1.0), r"`momentum`: expected a finite number >= 0 and < 1"),
+        (lambda: ln.SGD(0.1, momentum=1.0), r"`momentum`: expected a number in \[0, 1\)"),
         (lambda: ln.SGD(0.1, nesterov=True), r"`nesterov=True` needs a positive `momentum`"),
         (lambda: ln.SGD(0.1, weight_decay=-1), r"`weight_decay`"),
         (lambda: ln.Adam(beta_1=1.5), r"Adam: invalid value for `beta_1`"),

@@ -29,16 +29,27 @@ class Workspace:
     run (training, validation) and drops them when the run ends, which frees
     the buffers.
 
+    Every layer has one as :attr:`Layer.workspace <layernet.Layer>`; a layer of
+    your own may use it for its temporaries through :meth:`get`.
+
+    Parameters
+    ----------
+    slots : int, default 2
+        How many shapes each name keeps arrays for (the most recently used).
+
     Attributes
     ----------
     allocations : int
         Number of arrays created for the workspace so far (not counting those
         made while :meth:`disabled`).
+    enabled : bool
+        False inside :meth:`disabled`: :meth:`get` then returns fresh arrays
+        and keeps nothing.
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ws = ln.Workspace()
     >>> a, fresh = ws.get("tmp", (2, 3), np.dtype("float32"))
     >>> b, again = ws.get("tmp", (2, 3), np.dtype("float32"))
@@ -55,7 +66,27 @@ class Workspace:
     def get(
         self, name: str, shape: tuple[int, ...], dtype: np.dtype, fill: float | None = None
     ) -> tuple[np.ndarray, bool]:
-        """An array of ``shape``; ``fresh`` tells whether it was just created (and filled)."""
+        """An array of ``shape``; ``fresh`` tells whether it was just created (and filled).
+
+        Parameters
+        ----------
+        name : str
+            The temporary's name; each name keeps its own arrays.
+        shape : tuple of int
+            Shape of the array.
+        dtype : numpy.dtype
+            Its dtype.
+        fill : float, optional
+            Value a *fresh* array is filled with; a reused one keeps its
+            contents (uninitialised when ``None``).
+
+        Returns
+        -------
+        array : ndarray
+            The kept array for ``(name, shape, dtype)``, or a new one.
+        fresh : bool
+            Whether ``array`` was just created.
+        """
         if self.enabled:
             kept = self._arrays.setdefault(name, [])
             for i, a in enumerate(kept):

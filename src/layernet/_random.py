@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import is_int
+
 _root = np.random.SeedSequence()
 
 
@@ -17,16 +19,32 @@ def set_seed(seed: int | None) -> None:
     Parameters
     ----------
     seed : int or None
-        The root seed; ``None`` draws fresh entropy from the operating system.
+        The root seed, a non-negative int; ``None`` draws fresh entropy from the
+        operating system.
+
+    Raises
+    ------
+    ValueError
+        ``set_seed: expected a non-negative int or None, received ...``.
+
+    See Also
+    --------
+    layernet.Sequential.fit : its ``seed`` argument seeds the shuffling of one run.
 
     Examples
     --------
     >>> import layernet as ln
     >>> ln.set_seed(0)
-    >>> a = ln.Dense(3).build((None, 2)) or None
+    >>> first = ln.Dense(3)
+    >>> first.build((None, 2))
+    >>> ln.set_seed(0)
+    >>> again = ln.Dense(3)
+    >>> again.build((None, 2))
+    >>> bool((first.params["kernel"] == again.params["kernel"]).all())
+    True
     """
     global _root
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+    if seed is not None and not (is_int(seed) and seed >= 0):
         raise ValueError(f"set_seed: expected a non-negative int or None, received {seed!r}.")
     _root = np.random.SeedSequence(seed)
 

@@ -6,7 +6,9 @@ function), the argument, what was expected and what was received.
 
 from __future__ import annotations
 
+import math
 import numbers
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,11 +17,20 @@ import numpy as np
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
+#: The dtype layers, losses and models use when none is given (``dtype=None`` included).
+DEFAULT_DTYPE = np.dtype("float32")
+
+
 def resolve_dtype(dtype: Any, owner: str) -> np.dtype:
-    """Return ``float32`` or ``float64`` as a NumPy dtype, or raise a clear error."""
+    """Return ``float32`` or ``float64`` as a NumPy dtype, or raise a clear error.
+
+    ``None`` means the default, float32 (NumPy alone would read it as float64).
+    """
+    if dtype is None:
+        return DEFAULT_DTYPE
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
     if dt is None or dt.name not in _FLOAT_DTYPES:
         raise ValueError(
@@ -32,6 +43,68 @@ def resolve_dtype(dtype: Any, owner: str) -> np.dtype:
 def is_int(value: Any) -> bool:
     """True for Python and NumPy integers, False for bools."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def is_real(value: Any) -> bool:
+    """True for Python and NumPy real numbers (ints and floats), False for bools."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def check_number(
+    value: Any,
+    arg: str,
+    owner: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    finite: bool = True,
+) -> float:
+    """``value`` as a float if it is a real number within the bounds, else a clear error.
+
+    The one rule for numeric arguments: Python and NumPy ints and floats are
+    accepted alike, bools and everything else refused; NaN is always refused and
+    infinities too unless ``finite=False``. ``low``/``high`` are inclusive unless
+    ``low_open``/``high_open``.
+    """
+    ok = is_real(value)
+    v = float(value) if ok else math.nan
+    ok = ok and not math.isnan(v) and (math.isfinite(v) or not finite)
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected "
+            f"{describe_range(low, high, low_open, high_open, finite)}, received {value!r}."
+        )
+    return v
+
+
+def describe_range(
+    low: float | None, high: float | None, low_open: bool, high_open: bool, finite: bool
+) -> str:
+    """Words for the numbers :func:`check_number` accepts, e.g. ``a finite number in [0, 1)``."""
+    kind = "a finite number" if finite else "a number"
+    if low is not None and high is not None:  # finite by its bounds
+        return f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high:g}"
+    return kind
+
+
+def check_int(value: Any, arg: str, owner: str, *, minimum: int | None = None) -> int:
+    """``value`` as an int if it is a Python or NumPy integer ``>= minimum``, else a clear error."""
+    if not is_int(value) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected an int{bound}, received {value!r}."
+        )
+    return int(value)
 
 
 def check_positive_int(value: Any, arg: str, owner: str) -> int:
@@ -92,7 +165,7 @@ def int_tuple(
     return out
 
 
-def check_padding(value: Any, owner: str) -> str | tuple:
+def check_padding(value: Any, owner: str) -> str | int | tuple:
     """Validate a padding spec: ``"valid"``, ``"same"``, an int or a per-axis tuple.
 
     A per-axis tuple holds ints (symmetric) or ``(before, after)`` pairs. The
@@ -112,7 +185,7 @@ def check_padding(value: Any, owner: str) -> str | tuple:
             raise ValueError(msg)
         return int(value)
     if isinstance(value, Sequence) and len(value) > 0:
-        out = []
+        out: list[int | tuple[int, int]] = []
         for v in value:
             if is_int(v) and v >= 0:
                 out.append(int(v))
@@ -151,18 +224,28 @@ def resolve_padding(
             total = max((out - 1) * s + k - n, 0)
             pads.append((total // 2, total - total // 2))
         return tuple(pads)
-    if is_int(padding):
+    if not isinstance(padding, tuple):
         return ((int(padding), int(padding)),) * rank
     if len(padding) != rank:
         raise ValueError(
             f"{owner}: invalid value for `padding`: expected {rank} entries (one per spatial "
             f"axis), received {padding!r}."
         )
-    return tuple((p, p) if is_int(p) else tuple(p) for p in padding)
+    return tuple((int(p), int(p)) if is_int(p) else (int(p[0]), int(p[1])) for p in padding)
 
 
 def as_array(x: Any, owner: str, arg: str = "input") -> np.ndarray:
-    """Return ``x`` as a real numeric ndarray, refusing objects, strings and complex values."""
+    """Return ``x`` as a real numeric ndarray, refusing objects, strings and complex values.
+
+    Masked arrays are refused too: layernet has no notion of a mask, and silently
+    dropping one would compute with the hidden values.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{owner}: expected `{arg}` to be a plain numeric array, received a masked "
+            f"array of shape {x.shape}; fill the masked entries first (e.g. "
+            f"`{arg}.filled(0)`) or drop them."
+        )
     if isinstance(x, np.ndarray):
         arr = x
     else:
@@ -179,6 +262,27 @@ def as_array(x: Any, owner: str, arg: str = "input") -> np.ndarray:
             f"dtype {arr.dtype} and shape {arr.shape}."
         )
     return arr
+
+
+def cast_checked(x: np.ndarray, dtype: np.dtype, owner: str, arg: str) -> np.ndarray:
+    """``x`` cast to ``dtype`` (no copy when it already is), with non-finite values refused.
+
+    Values that are finite in ``x`` but too large for ``dtype`` are reported as an
+    overflow of the cast, not as non-finite input.
+    """
+    check_finite(x, owner, arg)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = x.astype(dtype, copy=False)
+    if out is not x and out.dtype.kind == "f" and not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))
+        first = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{owner}: `{arg}` has {len(bad)} value(s) too large for {out.dtype.name} "
+            f"(largest magnitude {np.finfo(out.dtype).max:.4g}): casting them overflows; the "
+            f"first is {x[first].item()!r} at index {first}. Rescale the data or use "
+            f"dtype='float64'."
+        )
+    return out
 
 
 def check_finite(x: np.ndarray, owner: str, arg: str) -> None:
@@ -198,6 +302,11 @@ def shape_str(shape: Sequence[int | None]) -> str:
         + ", ".join("None" if s is None else str(s) for s in shape)
         + (",)" if len(shape) == 1 else ")")
     )
+
+
+def snake_case(name: str) -> str:
+    """``"LeakyReLU"`` -> ``"leaky_relu"``: default instance names of user classes."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def check_data_format(value: Any, owner: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import string
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._validation import check_bool, check_int, check_number, is_real
 from .distributed import is_root
 
 if TYPE_CHECKING:
@@ -30,7 +32,31 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Base class with no-op hooks.
+    """Base class of callbacks: hooks that ``fit`` calls, each a no-op here.
+
+    Subclass it and override the hooks you need; ``fit`` calls
+    :meth:`set_model` and :meth:`set_params` first, then ``on_train_begin``,
+    per epoch ``on_epoch_begin`` / ``on_epoch_end`` (with the epoch's logs:
+    ``"loss"``, the metrics, ``"val_*"`` and ``"lr"``), per batch
+    ``on_train_batch_begin`` / ``on_train_batch_end``, and ``on_train_end``.
+    Setting ``self.model.stop_training = True`` ends training after the
+    current epoch. Importable as ``ln.callbacks.Callback``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> class StopBelow(ln.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         if logs["loss"] < 0.05:
+    ...             self.model.stop_training = True
+    >>> history = model.fit(x, y, epochs=100, verbose=0, callbacks=[StopBelow()])
+    >>> len(history.epoch) < 100, history.history["loss"][-1] < 0.05
+    (True, True)
 
     Attributes
     ----------
@@ -52,6 +78,10 @@ class Callback:
         """Called by ``fit`` before training with ``{"epochs", "steps", "verbose"}``."""
         self.params = params
 
+    def check_logs(self, keys: set[str]) -> None:
+        """Called by ``fit`` before the first step with the names every epoch's logs will
+        hold; raise ``ValueError`` for settings that need others (default: accept all)."""
+
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
@@ -67,6 +97,20 @@ class Callback:
 
 class History(Callback):
     """Records the logs of every epoch; :meth:`Sequential.fit` returns it.
+
+    ``fit`` creates it (you do not pass one); it takes no arguments.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> history = model.fit(x, y, epochs=3, verbose=0)
+    >>> history.epoch, sorted(history.history)
+    ([0, 1, 2], ['loss', 'lr'])
 
     Attributes
     ----------
@@ -114,6 +158,25 @@ class ProgressBar(Callback):
         output goes to a file or pipe.
     file : file-like, optional
         Where to write (default: ``sys.stderr`` for bars, ``sys.stdout`` for lines).
+
+    Notes
+    -----
+    ``fit(verbose=...)`` adds one; pass your own in ``callbacks`` to choose
+    where it writes.
+
+    Examples
+    --------
+    >>> import io
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> out = io.StringIO()
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[ln.ProgressBar(2, file=out)])
+    >>> len(out.getvalue().splitlines())
+    2
     """
 
     def __init__(self, verbose: int | str = "auto", file: Any = None) -> None:
@@ -168,6 +231,15 @@ class ProgressBar(Callback):
             self._bar = None
 
 
+def _check_monitor(monitor: Any, owner: str) -> str:
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(
+            f"{owner}: invalid value for `monitor`: expected the name of a logged value "
+            f"such as 'val_loss', received {monitor!r}."
+        )
+    return monitor
+
+
 def _monitor_mode(monitor: str, mode: str, owner: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(
@@ -195,6 +267,8 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str, default "val_loss"
+        The logged value to watch (``"loss"``, a metric, or a ``"val_*"`` one,
+        which needs validation data).
     patience : int, default 0
         Epochs without improvement before stopping.
     min_delta : float, default 0.0
@@ -209,6 +283,31 @@ class EarlyStopping(Callback):
     stopped_epoch : int or None
         The epoch at which training was stopped, if it was.
     best : float
+        The best monitored value so far.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``EarlyStopping: invalid value for `patience`: expected
+        an int >= 0, ...``; the same form for ``min_delta`` (>= 0),
+        ``monitor`` (a logged name), ``mode`` (``'auto'``, ``'min'`` or
+        ``'max'``) and ``restore_best_weights`` (a bool). Before the first step
+        of ``fit``: ``EarlyStopping: monitored value 'val_loss' is not in the
+        logs; available: [...] (val_* values need validation data).``
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> stop = ln.EarlyStopping("val_loss", patience=2, restore_best_weights=True)
+    >>> history = model.fit(x, y, epochs=200, validation_split=0.25, verbose=0,
+    ...                     callbacks=[stop])
+    >>> len(history.epoch) <= 200
+    True
     """
 
     def __init__(
@@ -219,21 +318,21 @@ class EarlyStopping(Callback):
         mode: str = "auto",
         restore_best_weights: bool = False,
     ) -> None:
-        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
-            raise ValueError(
-                f"EarlyStopping: invalid value for `patience`: expected an int >= "
-                f"0, received {patience!r}."
-            )
-        if not isinstance(min_delta, int | float) or min_delta < 0:
-            raise ValueError(
-                f"EarlyStopping: invalid value for `min_delta`: expected a number "
-                f">= 0, received {min_delta!r}."
-            )
-        self.monitor = monitor
-        self.patience = patience
-        self.min_delta = float(min_delta)
+        self.patience = check_int(patience, "patience", "EarlyStopping", minimum=0)
+        self.min_delta = check_number(min_delta, "min_delta", "EarlyStopping", low=0)
+        self.monitor = _check_monitor(monitor, "EarlyStopping")
         self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights = check_bool(
+            restore_best_weights, "restore_best_weights", "EarlyStopping"
+        )
+
+    def check_logs(self, keys: set[str]) -> None:
+        """Refuse, before training, a ``monitor`` the logs will not hold."""
+        if self.monitor not in keys:
+            raise ValueError(
+                f"EarlyStopping: monitored value {self.monitor!r} is not in the logs; "
+                f"available: {sorted(keys)} (val_* values need validation data)."
+            )
 
     def on_train_begin(self, logs=None):
         self.wait = 0
@@ -264,6 +363,35 @@ class EarlyStopping(Callback):
             self.model.set_weights(self.best_weights)
 
 
+def _template_keys(template: str, owner: str) -> set[str]:
+    """The field names of a ``str.format`` template, or a clear error if it is malformed."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"{owner}: invalid value for `filepath`: {template!r} is not a valid format "
+            f"template ({exc})."
+        ) from None
+    keys = set()
+    for f in fields:
+        name = f.split(".")[0].split("[")[0]
+        if not name or name.isdigit() or name != f:
+            raise ValueError(
+                f"{owner}: invalid value for `filepath`: {template!r} has the field {{{f}}}; "
+                f"expected fields that name logged values, such as {{epoch:03d}} or "
+                f"{{val_loss:.3f}}."
+            )
+        keys.add(name)
+    try:
+        template.format(**{k: 1 if k == "epoch" else 0.5 for k in keys})
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{owner}: invalid value for `filepath`: {template!r} cannot be formatted with "
+            f"an epoch number and float log values ({exc})."
+        ) from None
+    return keys
+
+
 class ModelCheckpoint(Callback):
     """Save the model (atomically) after epochs, optionally only when it improved.
 
@@ -277,7 +405,36 @@ class ModelCheckpoint(Callback):
         Save only when ``monitor`` improved on the best so far.
     save_weights_only : bool, default False
         Save only the weights (:meth:`Sequential.save_weights`).
+        The logged value that decides "improved".
     mode : {"auto", "min", "max"}, default "auto"
+        Whether a smaller or a larger ``monitor`` is better; ``"auto"``
+        maximises names containing ``"acc"`` and minimises the rest.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``ModelCheckpoint: invalid value for `filepath`: ...``
+        (not a path, an invalid format template, or fields that are not log
+        names), and invalid ``monitor``, ``mode``, ``save_best_only`` or
+        ``save_weights_only``. Before the first step of ``fit``: a
+        ``filepath`` field or ``monitor`` that the logs will not hold, or
+        ``the folder '...' of `filepath` does not exist; create it before
+        training.``
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> folder = tempfile.mkdtemp()
+    >>> ckpt = ln.ModelCheckpoint(os.path.join(folder, "ckpt-{epoch:02d}.npz"))
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[ckpt])
+    >>> sorted(os.listdir(folder))
+    ['ckpt-01.npz', 'ckpt-02.npz']
     """
 
     def __init__(
@@ -288,14 +445,58 @@ class ModelCheckpoint(Callback):
         save_weights_only: bool = False,
         mode: str = "auto",
     ) -> None:
+        owner = "ModelCheckpoint"
+        if not isinstance(filepath, str | os.PathLike):
+            raise TypeError(
+                f"{owner}: invalid value for `filepath`: expected a str or path, received "
+                f"{filepath!r}."
+            )
         self.filepath = os.fspath(filepath)
-        self.monitor = monitor
-        self.save_best_only = save_best_only
-        self.save_weights_only = save_weights_only
-        self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
+        if not isinstance(self.filepath, str):
+            raise TypeError(
+                f"{owner}: invalid value for `filepath`: expected a str path, received "
+                f"{filepath!r}."
+            )
+        self.template_keys = _template_keys(self.filepath, owner)
+        self.monitor = _check_monitor(monitor, owner)
+        self.save_best_only = check_bool(save_best_only, "save_best_only", owner)
+        self.save_weights_only = check_bool(save_weights_only, "save_weights_only", owner)
+        self.mode = _monitor_mode(monitor, mode, owner)
+
+    def check_logs(self, keys: set[str]) -> None:
+        """Refuse, before training, a ``filepath`` naming values the logs will not have.
+
+        Parameters
+        ----------
+        keys : set of str
+            The names every epoch's logs will hold (``epoch`` is always available).
+
+        Raises
+        ------
+        ValueError
+            Naming the unknown fields and the available ones.
+        """
+        unknown = sorted(self.template_keys - keys - {"epoch"})
+        if unknown:
+            raise ValueError(
+                f"ModelCheckpoint: `filepath` {self.filepath!r} names {unknown}, which the "
+                f"logs will not hold; available: {sorted(keys | {'epoch'})} (val_* values "
+                f"need validation data)."
+            )
+        if self.save_best_only and self.monitor not in keys:
+            raise ValueError(
+                f"ModelCheckpoint: monitored value {self.monitor!r} is not in the logs; "
+                f"available: {sorted(keys)} (val_* values need validation data)."
+            )
 
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
+        folder = os.path.dirname(self.filepath)
+        if folder and "{" not in folder and not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"ModelCheckpoint: the folder {folder!r} of `filepath` does not exist; "
+                f"create it before training."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -312,17 +513,42 @@ class ModelCheckpoint(Callback):
             self.model.save(path)
 
 
+def _all_finite(arrays: list[np.ndarray]) -> bool:
+    # A sum is finite when every entry is (a finite sum can only overflow, which the
+    # exact check below then settles); summing is much cheaper than isfinite per entry.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(math.isfinite(float(a.sum())) or bool(np.isfinite(a).all()) for a in arrays)
+
+
 class TerminateOnNaN(Callback):
-    """Stop training at the first NaN or infinite batch loss, keeping finite weights.
+    """Stop training at the first NaN or infinite batch loss or weight, keeping finite weights.
 
     :meth:`Sequential.fit` always adds one. The batch whose loss is not finite
-    is not applied; if the weights themselves have become non-finite, the last
-    finite weights (from before one of the two previous updates) are put back.
+    is not applied. After every step, the last one of training included, the
+    weights (and layer state such as running statistics) are checked too: if an
+    update made any of them NaN or infinite although the loss was finite, the
+    weights from before that update are put back and training stops.
 
     Attributes
     ----------
     terminated_at : tuple of (int, int) or None
-        ``(epoch, batch)`` where the loss stopped being finite.
+        ``(epoch, batch)`` where the loss or the weights stopped being finite.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> model.compile(ln.SGD(1e30), "mse")        # a learning rate that diverges
+    >>> nan_stop = ln.TerminateOnNaN()
+    >>> _ = model.fit(x, y, epochs=5, verbose=0, callbacks=[nan_stop])
+    >>> nan_stop.terminated_at is not None
+    True
+    >>> bool(np.isfinite(model.layers[0].params["kernel"]).all())   # last finite weights
+    True
     """
 
     def on_train_begin(self, logs=None):
@@ -344,22 +570,30 @@ class TerminateOnNaN(Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            self.terminated_at = (self._epoch, batch)
-            self.model.stop_training = True
-            weights = self.model.weights
-            if not all(np.isfinite(w).all() for w in weights):
-                newest, older = self._snapshots[self._turn], self._snapshots[self._turn ^ 1]
-                finite = newest if all(np.isfinite(w).all() for w in newest) else older
-                for dst, src in zip(weights, finite, strict=True):
-                    np.copyto(dst, src)
-            if not is_root(self.model):
-                return
-            print(
-                f"TerminateOnNaN: loss became {loss} at epoch {self._epoch + 1}, batch "
-                f"{batch + 1}; training stopped with the last finite weights.",
-                file=sys.stderr,
-            )
+        weights = self.model.weights
+        bad_loss = loss is not None and not math.isfinite(loss)
+        bad_weights = not _all_finite(weights)
+        if not (bad_loss or bad_weights):
+            return
+        self.terminated_at = (self._epoch, batch)
+        self.model.stop_training = True
+        if bad_weights:
+            newest, older = self._snapshots[self._turn], self._snapshots[self._turn ^ 1]
+            finite = newest if _all_finite(newest) else older
+            for dst, src in zip(weights, finite, strict=True):
+                np.copyto(dst, src)
+        what = (
+            f"loss became {loss}"
+            if bad_loss
+            else f"the update overflowed (weights became NaN or inf; the loss was {loss:.6g})"
+        )
+        if not is_root(self.model):
+            return  # data-parallel training: rank 0 prints
+        print(
+            f"TerminateOnNaN: {what} at epoch {self._epoch + 1}, batch {batch + 1}; "
+            f"training stopped with the last finite weights.",
+            file=sys.stderr,
+        )
 
 
 class LearningRateScheduler(Callback):
@@ -370,6 +604,26 @@ class LearningRateScheduler(Callback):
     schedule : callable
         ``schedule(epoch, lr) -> new_lr`` (Keras' form) or ``schedule(epoch) -> lr``;
         ``epoch`` counts from 0.
+
+    Raises
+    ------
+    ValueError
+        ``LearningRateScheduler: expected a callable `schedule`, received ...``;
+        during ``fit``, ``LearningRateScheduler: the schedule returned ... for
+        epoch ...; expected a positive finite float.``
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> halve = ln.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
+    >>> history = model.fit(x, y, epochs=3, verbose=0, callbacks=[halve])
+    >>> history.history["lr"]
+    [0.1, 0.05, 0.025]
     """
 
     def __init__(self, schedule: Callable[..., float]) -> None:
@@ -385,7 +639,7 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, opt.current_learning_rate)
         except TypeError:
             lr = self.schedule(epoch)
-        if not isinstance(lr, int | float | np.floating) or not lr > 0 or not math.isfinite(lr):
+        if not is_real(lr) or not lr > 0 or not math.isfinite(lr):
             raise ValueError(
                 f"LearningRateScheduler: the schedule returned {lr!r} for epoch "
                 f"{epoch}; expected a positive finite float."
@@ -394,13 +648,7 @@ class LearningRateScheduler(Callback):
 
 
 def _check_number(value: Any, arg: str, owner: str, *, low: float, high: float | None = None):
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and value >= low and (high is None or value < high):
-        return float(value)
-    bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-    raise ValueError(
-        f"{owner}: invalid value for `{arg}`: expected a number {bound}, received {value!r}."
-    )
+    return check_number(value, arg, owner, low=low, high=high, high_open=high is not None)
 
 
 class ReduceLROnPlateau(Callback):
@@ -439,8 +687,8 @@ class ReduceLROnPlateau(Callback):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])
     >>> model.compile(ln.SGD(0.1), "mse")
     >>> cb = ln.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
@@ -463,12 +711,11 @@ class ReduceLROnPlateau(Callback):
     ) -> None:
         owner = "ReduceLROnPlateau"
         self.factor = _check_number(factor, "factor", owner, low=0.0, high=1.0)
-        for arg, value in (("patience", patience), ("cooldown", cooldown), ("verbose", verbose)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(
-                    f"{owner}: invalid value for `{arg}`: expected an int >= 0, received {value!r}."
-                )
-        self.monitor = monitor
+        patience, cooldown, verbose = (
+            check_int(v, arg, owner, minimum=0)
+            for arg, v in (("patience", patience), ("cooldown", cooldown), ("verbose", verbose))
+        )
+        self.monitor = _check_monitor(monitor, owner)
         self.patience = patience
         self.verbose = verbose
         self.cooldown = cooldown
@@ -535,17 +782,28 @@ class CSVLogger(Callback):
     Parameters
     ----------
     filename : str or os.PathLike
+        The CSV file to write.
     separator : str, default ","
         A single character.
     append : bool, default False
         Append to an existing file (writing the header only if it is empty)
         instead of overwriting it.
 
+    Raises
+    ------
+    TypeError
+        ``CSVLogger: expected `filename` to be a path, received ...``
+    ValueError
+        ``CSVLogger: invalid value for `separator`: expected one character,
+        ...`` or ``invalid value for `append`: expected a bool, ...``.
+    OSError
+        When ``fit`` starts and the file cannot be opened for writing.
+
     Examples
     --------
     >>> import os, tempfile
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])
     >>> model.compile(ln.SGD(0.1), "mse")
@@ -625,8 +883,8 @@ class LambdaCallback(Callback):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> seen = []
     >>> cb = ln.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])

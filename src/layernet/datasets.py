@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_int, check_number
+
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -42,6 +44,18 @@ def spatial_permutation(length: int = 40, seed: int = 42) -> np.ndarray:
     permutation of the MNIST-1D paper's benchmark notebook (``np.random.seed(42)``
     then ``np.random.permutation(40)``).
 
+    Parameters
+    ----------
+    length : int, default 40
+        Number of positions.
+    seed : int, default 42
+        Seed of :class:`numpy.random.RandomState`.
+
+    Returns
+    -------
+    ndarray of shape (length,)
+        A permutation of ``0, ..., length - 1`` (int).
+
     Examples
     --------
     >>> import layernet as ln
@@ -59,7 +73,7 @@ def load_mnist1d(
 ) -> Split:
     """MNIST-1D (Greydanus & Kobak, 2020), generated locally with the paper's settings.
 
-    Uses :func:`mnist1d.data.make_dataset` (never the package's download).
+    Uses ``mnist1d.data.make_dataset`` (never the package's download).
     With the defaults: 4,000 training and 1,000 test sequences of length 40,
     ten classes.
 
@@ -81,22 +95,32 @@ def load_mnist1d(
     Returns
     -------
     (x_train, y_train), (x_test, y_test)
-        ``x`` of shape ``(n, 40, 1)`` float32, ``y`` of shape ``(n,)`` int64.
+        ``x`` of shape ``(n, 40, 1)`` float32, ``y`` of shape ``(n,)`` int64
+        with labels 0 to 9.
+
+    Raises
+    ------
+    ImportError
+        ``this data set needs the 'mnist1d' package: pip install mnist1d (or pip
+        install 'layernet[data]').``
+    ValueError
+        ``load_mnist1d: invalid value for `num_samples`: expected an int >= 10,
+        ...``; likewise for ``shuffle_spatial`` (a bool) and ``shuffle_seed``
+        (an int in [0, 2**32)).
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> (x, y), (x_test, y_test) = ln.datasets.load_mnist1d(num_samples=100)
+    >>> x.shape, y.shape, x_test.shape, x.dtype
+    ((80, 40, 1), (80,), (20, 40, 1), dtype('float32'))
     >>> (x, y), _ = ln.datasets.load_mnist1d()  # doctest: +SKIP
     >>> (xs, ys), _ = ln.datasets.load_mnist1d(shuffle_spatial=True)  # doctest: +SKIP
     >>> np.array_equal(xs, x[:, ln.datasets.spatial_permutation()])  # doctest: +SKIP
     True
     """
-    if not isinstance(num_samples, int) or num_samples < 10:
-        raise ValueError(
-            f"load_mnist1d: invalid value for `num_samples`: expected an int >= "
-            f"10, received {num_samples!r}."
-        )
+    num_samples = check_int(num_samples, "num_samples", "load_mnist1d", minimum=10)
     if not isinstance(shuffle_spatial, bool):
         raise ValueError(
             f"load_mnist1d: invalid value for `shuffle_spatial`: expected a bool, "
@@ -109,7 +133,7 @@ def load_mnist1d(
             f"load_mnist1d: invalid value for `shuffle_seed`: expected an int in "
             f"[0, 2**32), received {shuffle_seed!r}."
         )
-    d = _mnist1d(int(seed), num_samples)
+    d = _mnist1d(check_int(seed, "seed", "load_mnist1d", minimum=0), num_samples)
     x, xt = (np.asarray(d[k], dtype=np.float32)[..., None] for k in ("x", "x_test"))
     y, yt = (np.asarray(d[k], dtype=np.int64) for k in ("y", "y_test"))
     if shuffle_spatial:
@@ -124,19 +148,37 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     Parameters
     ----------
     test_fraction : float, default 0.2
-        Share of the images held out for testing (a seeded random split).
+        Share of the images held out for testing (a seeded random split), in
+        the open interval (0, 1).
     seed : int, default 0
+        Seed of the split.
 
     Returns
     -------
     (x_train, y_train), (x_test, y_test)
-        ``x`` of shape ``(n, 8, 8, 1)`` float32, ``y`` of shape ``(n,)`` int64.
+        ``x`` of shape ``(n, 8, 8, 1)`` float32, ``y`` of shape ``(n,)`` int64
+        with labels 0 to 9; ``round(1797 * test_fraction)`` test images.
+
+    Raises
+    ------
+    ImportError
+        ``this data set needs the 'scikit-learn' package: ...`` when
+        scikit-learn is not installed.
+    ValueError
+        ``load_digits: invalid value for `test_fraction`: expected a float in
+        (0, 1), received ...``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> (x, y), (x_test, y_test) = ln.datasets.load_digits()
+    >>> x.shape, x_test.shape, float(x.max())
+    ((1438, 8, 8, 1), (359, 8, 8, 1), 1.0)
     """
-    if not (isinstance(test_fraction, float) and 0 < test_fraction < 1):
-        raise ValueError(
-            f"load_digits: invalid value for `test_fraction`: expected a float in "
-            f"(0, 1), received {test_fraction!r}."
-        )
+    test_fraction = check_number(
+        test_fraction, "test_fraction", "load_digits", low=0, high=1, low_open=True, high_open=True
+    )
+    seed = check_int(seed, "seed", "load_digits", minimum=0)
     sk = _require("sklearn.datasets", "scikit-learn")
     bunch = sk.load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[..., None]

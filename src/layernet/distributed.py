@@ -99,8 +99,9 @@ def _loaded_libraries() -> list[str]:
     return sorted(p for p in paths if ".so" in os.path.basename(p))
 
 
-def _blas_functions(names: Iterable[str]) -> list[Callable[..., Any]]:
-    out = []
+def _blas_functions(names: Iterable[str]) -> list[Any]:
+    """The first of ``names`` found in each loaded OpenBLAS or MKL library (ctypes functions)."""
+    out: list[Any] = []
     for path in _loaded_libraries():
         base = os.path.basename(path).lower()
         if "openblas" not in base and "mkl_rt" not in base:
@@ -288,7 +289,6 @@ class DataParallel:
                 self.blas_threads = int(blas_threads)
             if self.blas_threads is not None and not set_blas_threads(self.blas_threads):
                 self.blas_threads = None
-        self._agreed: BaseException | None = None
         if self.size > 1:
             _abort_on_uncaught_exceptions(comm)
 
@@ -337,7 +337,7 @@ class DataParallel:
         """CRC-32 of every weight's bytes (equal on every rank while they agree)."""
         crc = 0
         for w in model.get_weights():
-            crc = zlib.crc32(np.ascontiguousarray(w).reshape(-1).view(np.uint8), crc)
+            crc = zlib.crc32(np.ascontiguousarray(w).reshape(-1).view(np.uint8).data, crc)
         return crc
 
     # ----------------------------------------------------------------- errors
@@ -353,7 +353,7 @@ class DataParallel:
         try:
             yield
         except BaseException as exc:
-            if self.size == 1 or exc is self._agreed or isinstance(exc, DataParallelError):
+            if self.size == 1 or _is_agreed(exc):
                 raise
             text = "".join(traceback.format_exception(exc))
             sys.stdout.flush()
@@ -376,12 +376,12 @@ class DataParallel:
         note = None if error is None else f"{type(error).__name__}: {error}"
         notes = self.comm.allgather(note)
         if error is not None:
-            self._agreed = error
+            _agree(error)
             raise error
         failed = [(r, n) for r, n in enumerate(notes) if n is not None]
         rank, note = failed[0]
         exc = DataParallelError(f"rank {rank} of {self.size} failed: {note}")
-        self._agreed = exc
+        _agree(exc)
         raise exc
 
     def check(self, error: BaseException | None) -> None:
@@ -421,12 +421,12 @@ class DataParallel:
         for r, theirs in enumerate(views):
             for what, value in theirs.items():
                 if value != views[0][what]:
-                    self._agreed = ValueError(
+                    mismatch = ValueError(
                         f"fit: the ranks were given different data or models: {what} "
                         f"{views[0][what]!r:.200} on rank 0, {value!r:.200} on rank {r}; "
                         f"every rank must pass the whole data set and the same model."
                     )
-                    raise self._agreed
+                    raise _agree(mismatch)
         self.broadcast_model(model)
         return int(self.comm.bcast(int(seed), root=0))
 
@@ -442,6 +442,7 @@ class DataParallel:
     ) -> dict[str, float]:
         """One epoch of synchronous steps over the global batches of ``order``; global logs."""
         cbs = list(callbacks)
+        optimizer, _ = model._require_compiled("fit")
         layout = _Layout(model)
         buf = np.zeros(layout.size)
         sums = np.zeros(layout.n_sums)  # loss, each metric, the metrics' weight
@@ -459,7 +460,7 @@ class DataParallel:
                 c.on_train_batch_begin(step)
             layout.unpack_states(buf)
             if math.isfinite(z):  # never apply a non-finite step
-                model.optimizer.step(layout.unpack_grads(buf))
+                optimizer.step(layout.unpack_grads(buf))
             sums += step_sums
             seen += len(idx)
             logs = {"loss": sums[0] / seen, **_metric_logs(model.metrics, sums[1:])}
@@ -539,7 +540,7 @@ class DataParallel:
     def predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
         """Every rank predicts its share of ``x``; every rank returns all predictions."""
         local = self.shard(len(x))
-        out_shape = tuple(model.compute_output_shape((None, *x.shape[1:]))[1:])
+        out_shape = tuple(int(d or 0) for d in model.compute_output_shape((None, *x.shape[1:]))[1:])
         per = int(np.prod(out_shape, dtype=np.int64))
         mine = np.empty((0, *out_shape), model._dtype())
         error = None
@@ -595,7 +596,7 @@ def _sample_checksum(a: np.ndarray | None, rows: int = 1024) -> int | None:
     if a is None:
         return None
     step = max(1, len(a) // rows)
-    return zlib.crc32(np.ascontiguousarray(a[::step]).reshape(-1).view(np.uint8))
+    return zlib.crc32(np.ascontiguousarray(a[::step]).reshape(-1).view(np.uint8).data)
 
 
 def _host_cores(node: Any) -> int:
@@ -683,6 +684,16 @@ class _Layout:
             offset += s.size
 
 
+def _agree(exc: BaseException) -> BaseException:
+    """Mark ``exc`` as raised on every rank at the same point (no need to abort)."""
+    exc._layernet_agreed = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _is_agreed(exc: BaseException | None) -> bool:
+    return isinstance(exc, DataParallelError) or bool(getattr(exc, "_layernet_agreed", False))
+
+
 def _abort_on_uncaught_exceptions(comm: Any) -> None:
     """Make an exception that ends this rank's script end every rank (``MPI_Abort``).
 
@@ -697,7 +708,8 @@ def _abort_on_uncaught_exceptions(comm: Any) -> None:
         previous(kind, value, tb)
         sys.stdout.flush()
         sys.stderr.flush()
-        comm.Abort(1)
+        if not _is_agreed(value):  # every rank raises an agreed error and ends by itself
+            comm.Abort(1)
 
     hook._layernet_aborts = True  # type: ignore[attr-defined]
     sys.excepthook = hook

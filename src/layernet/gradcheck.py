@@ -33,8 +33,14 @@ import numpy as np
 from numpy.random import Generator
 
 from ._ops import Workspace
-from ._validation import as_array
-from .layers.base import MAX_JACOBIAN_ENTRIES, Layer
+from ._validation import (
+    as_array,
+    check_bool,
+    check_int,
+    check_number,
+    check_positive_int,
+)
+from .layers.base import MAX_JACOBIAN_ENTRIES, Layer, flatten_layers
 from .losses import Loss
 
 __all__ = [
@@ -129,6 +135,16 @@ def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 0.0) -> float:
 class GradCheckResult:
     """What :func:`gradcheck` measured: one relative error per check.
 
+    :func:`gradcheck` returns it; ``print(result)`` shows a table of the checks
+    and the verdict. You rarely construct one yourself.
+
+    Parameters
+    ----------
+    errors : dict of str to float, default {}
+        Check name to relative error.
+    tol : float, default 1e-6
+        The tolerance that :attr:`passed` applies.
+
     Attributes
     ----------
     errors : dict of str to float
@@ -140,6 +156,19 @@ class GradCheckResult:
         (dz/d dense_1.W)"``; any problem fails the check.
     tol : float
         The tolerance that :attr:`passed` applies.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> layer = ln.Dense(2, dtype="float64", seed=0, name="fc")
+    >>> result = ln.gradcheck(layer, np.ones((3, 4)))
+    >>> result.passed, result.max_error < 1e-8
+    (True, True)
+    >>> sorted(result.errors)[:2]
+    ['J^T g = backward_input[fc]', 'J^T g = backward_params[fc.bias]']
+    >>> ln.GradCheckResult({"dz/dx": 3e-4}, tol=1e-6).passed
+    False
     """
 
     errors: dict[str, float] = field(default_factory=dict)
@@ -242,10 +271,23 @@ def gradcheck(
         parameters, ``state``, accumulated ``grads``, ``saved`` (and its
         scratch buffers) and random generators are put back.
 
+    Raises
+    ------
+    TypeError
+        ``gradcheck: expected a Layer or a non-empty sequence of Layers
+        (optionally ending in a Loss), received ...``
+    ValueError
+        ``gradcheck: Conv 'conv_1' has dtype float32; expected float64
+        (construct it with dtype='float64').``; a Loss that is not last;
+        ``target`` given without a loss or missing with one; a ``dy`` whose
+        shape is not the chain's output's; invalid ``eps`` (> 0), ``tol``
+        (>= 0), ``max_entries``, ``seed``, ``jacobians`` or ``training``;
+        inputs a layer refuses; a Jacobian above ``max_entries``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> chain = [ln.Conv(2, 3, dtype="float64", seed=0), ln.ReLU(dtype="float64"),
     ...          ln.Flatten(dtype="float64"), ln.MSELoss(dtype="float64")]
@@ -255,6 +297,12 @@ def gradcheck(
     (True, True)
     """
     body, loss = _split_chain(layers, target)
+    eps = check_number(eps, "eps", "gradcheck", low=0, low_open=True)
+    tol = check_number(tol, "tol", "gradcheck", low=0)
+    max_entries = check_positive_int(max_entries, "max_entries", "gradcheck")
+    seed = check_int(seed, "seed", "gradcheck", minimum=0)
+    jacobians = check_bool(jacobians, "jacobians", "gradcheck")
+    training = check_bool(training, "training", "gradcheck")
     x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)  # a private copy to perturb
     snapshot = _Snapshot(body, loss)
     try:
@@ -309,13 +357,14 @@ class _Snapshot:
         self.body, self.loss = body, loss
         self.loss_saved = loss.saved if loss is not None else None
         self.saved = [(layer.saved, layer._y_shape) for layer in body]
-        self.workspaces = [layer.workspace for layer in body]
+        self.every = flatten_layers(body)  # inner layers of containers keep buffers too
+        self.workspaces = [layer.workspace for layer in self.every]
         self.values: list[dict[str, Any]] = []
         self.generators = [
             {k: g.bit_generator.state for k, g in vars(layer).items() if isinstance(g, Generator)}
-            for layer in body
+            for layer in self.every
         ]
-        for layer in body:
+        for layer in self.every:
             layer.workspace = Workspace()
 
     def take_values(self) -> None:
@@ -330,11 +379,12 @@ class _Snapshot:
         ]
 
     def restore(self) -> None:
+        for layer, ws, gens in zip(self.every, self.workspaces, self.generators, strict=True):
+            layer.workspace = ws
+            for k, state in gens.items():
+                getattr(layer, k).bit_generator.state = state
         for i, layer in enumerate(self.body):
             layer.saved, layer._y_shape = self.saved[i]
-            layer.workspace = self.workspaces[i]
-            for k, state in self.generators[i].items():
-                getattr(layer, k).bit_generator.state = state
             if i < len(self.values):
                 for group, arrays in self.values[i].items():
                     for k, a in arrays.items():

@@ -29,19 +29,44 @@ from . import metrics as metrics_mod
 from ._ops import Workspace
 from ._validation import (
     as_array,
+    cast_checked,
     check_bool,
     check_finite,
+    check_number,
     check_positive_int,
     is_int,
     normalize_shape,
     shape_str,
 )
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN, _in_notebook
-from .layers.base import Layer
+from .layers.base import Layer, flatten_layers
 from .layers.input import Input
 from .losses import Loss
 
 _counter = itertools.count(1)
+
+
+def _check_callbacks_argument(callbacks: Any) -> None:
+    """``callbacks`` must be None or a list (or tuple) of Callback instances."""
+    if callbacks is None:
+        return
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, list | tuple):
+        hint = (
+            " (wrap a single callback in a list: callbacks=[cb])"
+            if callable(getattr(callbacks, "set_model", None))
+            else ""
+        )
+        raise TypeError(
+            f"fit: invalid value for `callbacks`: expected a list of Callback instances, "
+            f"received {type(callbacks).__name__} {callbacks!r:.80}{hint}."
+        )
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise TypeError(
+                f"fit: invalid value for `callbacks`: expected Callback instances (of "
+                f"layernet.Callback subclasses), received {type(c).__name__} {c!r:.80} at "
+                f"index {i}."
+            )
 
 
 class Sequential:
@@ -71,8 +96,8 @@ class Sequential:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(8, seed=0), ln.ReLU(), ln.Dense(3, seed=1)])
     >>> model.compile(ln.SGD(learning_rate=0.1), "softmax_cross_entropy", ["accuracy"])
     >>> rng = np.random.default_rng(0)
@@ -96,7 +121,7 @@ class Sequential:
         self.metrics: list[metrics_mod.Metric] = []
         self.history: History | None = None
         self.stop_training = False
-        self.epochs_completed = 0
+        self.epochs_completed: int = 0
         self.distribute_strategy: _distributed.DataParallel | None = None
         for layer in layers or []:
             self.add(layer)
@@ -110,6 +135,21 @@ class Sequential:
 
         An :class:`Input` may only come first: it fixes the input shape, and
         every layer added after it is built at once.
+
+        Parameters
+        ----------
+        layer : Layer or Input
+            The layer to append (or the model's :class:`Input`, first).
+
+        Raises
+        ------
+        TypeError
+            ``Sequential '...': add() expected a Layer, received ...`` (a loss
+            goes to :meth:`compile` instead).
+        ValueError
+            A layer whose name is already in the model, an :class:`Input` that
+            is not first, or (for a built model) a layer that cannot take the
+            current output shape.
         """
         if isinstance(layer, Input):
             if self.layers or self.input_shape is not None:
@@ -128,7 +168,7 @@ class Sequential:
                 f"in the model; layer names must be unique."
             )
         if self.built:
-            shape = self.compute_output_shape(self.input_shape)
+            shape = self.compute_output_shape(self._built_input_shape())
             if not layer.built:
                 layer.build(shape)
             else:
@@ -181,7 +221,23 @@ class Sequential:
         self.input_shape = shape
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
-        """The output shape for inputs of ``input_shape`` (pure; each layer validates)."""
+        """The output shape for inputs of ``input_shape`` (pure; each layer validates).
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            Full input shape, batch axis included (``None`` allowed there).
+
+        Returns
+        -------
+        tuple of int or None
+
+        Raises
+        ------
+        ValueError
+            When a layer cannot take the shape it would receive, with that
+            layer's message.
+        """
         shape = tuple(input_shape)
         for layer in self.layers:
             shape = layer.output_shape(shape)
@@ -192,17 +248,26 @@ class Sequential:
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a table of layers: name, type, output shape and parameter count."""
+        """Print a table of layers: name, type, output shape and parameter count.
+
+        Output shapes are known once the model is built (or has an
+        :class:`Input`); before that they show as ``?``.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Called with each line of the table.
+        """
         rows = [("Layer (type)", "Output shape", "Param #")]
         shape = self.input_shape
         for layer in self.layers:
-            out = layer.output_shape(shape) if shape is not None else "?"
-            shape = out if shape is not None else None
+            if shape is not None:
+                shape = layer.output_shape(shape)
             count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
             rows.append(
                 (
                     f"{layer.name} ({type(layer).__name__})",
-                    shape_str(out) if out != "?" else "?",
+                    shape_str(shape) if shape is not None else "?",
                     count,
                 )
             )
@@ -263,20 +328,49 @@ class Sequential:
             )
         self.metrics = [metrics_mod.get(m) for m in metrics or []]
 
-    def _require_compiled(self, fn: str) -> None:
+    def _require_compiled(self, fn: str) -> tuple[optimizers.Optimizer, Loss]:
         if self.optimizer is None or self.loss is None:
             raise RuntimeError(
                 f"Sequential {self.name!r}: call compile(optimizer, loss) before {fn}()."
             )
+        return self.optimizer, self.loss
+
+    def _built_input_shape(self) -> tuple[int | None, ...]:
+        if self.input_shape is None:
+            raise RuntimeError(f"Sequential {self.name!r}: the model is not built yet.")
+        return self.input_shape
 
     # ---------------------------------------------------------- computation
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run the chain forward and return the last layer's output."""
+        """Run the chain forward and return the last layer's output.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        training : bool, default False
+            Training mode for layers that differ (:class:`Dropout`,
+            :class:`BatchNorm`).
+
+        Returns
+        -------
+        ndarray
+            The last layer's output.
+
+        Raises
+        ------
+        ValueError
+            When a layer refuses its input, with that layer's message.
+        TypeError
+            An ``x`` that is not a real numeric array.
+        """
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``model(x)`` is ``model.forward(x)``."""
+        return self.forward(x, training=training)
 
     def backward(self, dy: np.ndarray, accumulate: bool = True) -> None:
         r"""Backpropagate :math:`\partial z/\partial X^L` through every layer.
@@ -314,7 +408,23 @@ class Sequential:
         return [p.copy() for p in self.weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Set every parameter from a list like :meth:`get_weights` returns."""
+        """Set every parameter from a list like :meth:`get_weights` returns.
+
+        Parameters
+        ----------
+        weights : sequence of ndarray
+            One array per parameter and state array, in the order of
+            :meth:`get_weights`; values are copied into the model's arrays.
+
+        Raises
+        ------
+        ValueError
+            ``set_weights: expected N arrays, received M.`` or ``set_weights:
+            weights[i] should have shape ..., received ...``; nothing is
+            assigned unless every array fits.
+        TypeError
+            An entry that is not a real numeric array.
+        """
         params = self.weights
         if len(weights) != len(params):
             raise ValueError(
@@ -333,7 +443,34 @@ class Sequential:
     def train_step(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
-        """One optimisation step on a batch; returns the loss and the predictions."""
+        """One optimisation step on a batch; returns the loss and the predictions.
+
+        Forward in training mode, the loss, backward through every layer, and one
+        optimizer step: what :meth:`fit` does per batch, without callbacks.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        y : ndarray
+            Its targets.
+        sample_weight : ndarray of shape (batch,), optional
+            Per-sample weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        loss : float
+            The batch's loss before the step.
+        predictions : ndarray
+            The model's outputs for ``x`` before the step.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before train_step().``
+        ValueError
+            Inputs or targets the model or the loss refuses.
+        """
         self._require_compiled("train_step")
         return self._train_step(x, y, sample_weight)
 
@@ -372,9 +509,10 @@ class Sequential:
     def _train_step(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
+        optimizer, _ = self._require_compiled("train_step")
         z, pred = self._compute_gradients(x, y, sample_weight)
         if math.isfinite(z):  # never apply a non-finite step
-            self.optimizer.step(
+            optimizer.step(
                 {
                     f"{i}.{layer.name}.{k}": (p, layer.grads[k])
                     for i, layer in enumerate(self.layers)
@@ -389,14 +527,20 @@ class Sequential:
     ) -> tuple[float, np.ndarray]:
         """Forward, loss and backward on a batch: the loss and the predictions, with each
         trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
+        _, loss = self._require_compiled("train_step")
         scratch = self._in_place_layers()
         for layer in scratch:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
-            z = self.loss.forward(pred, y, sample_weight=sample_weight)
+            # (weights passed only when given: a loss's own forward(x, t) keeps working)
+            z = (
+                loss.forward(pred, y)
+                if sample_weight is None
+                else loss.forward(pred, y, sample_weight=sample_weight)
+            )
             if math.isfinite(z):
-                self.backward(self.loss.backward_input(), accumulate=False)
+                self.backward(loss.backward_input(), accumulate=False)
         finally:
             for layer in scratch:
                 layer.overwrite_inputs = False
@@ -413,12 +557,11 @@ class Sequential:
                 f"{fn}: `{arg}` is empty (shape {shape_str(x.shape)}); expected at "
                 f"least one sample."
             )
-        x = x.astype(self._dtype(), copy=False)
-        check_finite(x, fn, arg)
+        x = cast_checked(x, self._dtype(), fn, arg)
         if not self.layers:
             raise ValueError(f"{fn}: model {self.name!r} has no layers.")
         if self.built:
-            if tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
+            if tuple(x.shape[1:]) != tuple(self._built_input_shape()[1:]):
                 # let the layers say whether they can take it (e.g. other spatial sizes)
                 self.compute_output_shape((None, *x.shape[1:]))
         return x
@@ -434,14 +577,19 @@ class Sequential:
         check_finite(y, fn, names[1])
         return x, y
 
-    def _check_targets(self, y: np.ndarray, fn: str, arg: str) -> np.ndarray:
-        out = self.compute_output_shape((len(y), *self.input_shape[1:]))
-        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), out)
+    def _check_targets(
+        self, y: np.ndarray, fn: str, arg: str, x_val: np.ndarray | None = None
+    ) -> np.ndarray:
+        shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
+        out = self.compute_output_shape((len(y), *shape))
+        _, loss = self._require_compiled(fn)
+        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), tuple(int(s or 0) for s in out))
+        what = f"`{arg}`" if x_val is None else f"`{arg}` (validation data)"
         try:
-            t = self.loss.check_target(dummy, y)
+            t = loss.check_target(dummy, y)
         except ValueError as exc:
             raise ValueError(
-                f"{fn}: `{arg}` does not fit the model's output of shape {shape_str(out)}: {exc}"
+                f"{fn}: {what} does not fit the model's output of shape {shape_str(out)}: {exc}"
             ) from None
         return np.asarray(t)
 
@@ -522,18 +670,40 @@ class Sequential:
         History
             ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
             ``"lr"`` to per-epoch lists.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before fit().``
+        ValueError
+            Every argument is checked before the first step, naming it:
+            ``fit: invalid value for `epochs`: expected an int >= 0, ...``; the
+            same form for ``batch_size``, ``verbose``, ``shuffle``, ``seed``,
+            ``validation_split``, ``validation_data`` (``expected a tuple (x_val,
+            y_val) or (x_val, y_val, sample_weight_val)``), ``callbacks``,
+            ``sample_weight`` and ``class_weight`` (not both together); a
+            ``validation_split`` that leaves no sample on one side; validation
+            data that do not fit the model; an empty ``x``, ``x`` and ``y`` with
+            different numbers of samples, inputs the first layer refuses, or
+            targets that do not fit the model's output (``... does not fit the
+            model's output of shape ...``).
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
         self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
+        _check_callbacks_argument(callbacks)
         if not is_int(initial_epoch) or initial_epoch < 0:
             raise ValueError(
                 f"fit: invalid value for `initial_epoch`: expected an int >= 0, "
                 f"received {initial_epoch!r}."
             )
         dp = _distributed.resolve(distribute, "fit")
-        x, y, val = self._fit_data(x, y, validation_data, validation_split, seed)
-        x, y, sw, val = self._fit_weights(x, y, val, sample_weight, class_weight, validation_data)
+        x, y, val_xy = self._fit_data(x, y, validation_data, validation_split, seed)
+        x, y, sw, val = self._fit_weights(
+            x, y, val_xy, sample_weight, class_weight, validation_data
+        )
         base = seed if seed is not None else int(_random.generator().integers(2**63))
         if dp is not None:
             self.distribute_strategy = dp
@@ -542,19 +712,20 @@ class Sequential:
         steps = math.ceil(len(x) / batch_size)
         history = History()
         cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
+        self._check_callback_logs(cbs, validation=val is not None)
         self.stop_training = False
         self.history = history
         # Scratch buffers belong to this run: one workspace per layer for training and one
         # for validation (batches of another size), dropped when the run ends.
-        train_ws = [Workspace() for _ in self.layers]
-        val_ws = [Workspace() for _ in self.layers]
+        train_ws = self._new_workspaces()
+        val_ws = self._new_workspaces()
         try:
             for c in cbs:
                 c.on_train_begin()
             for epoch in range(initial_epoch, epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch)
-                lr = self.optimizer.current_learning_rate
+                lr = self._require_compiled("fit")[0].current_learning_rate
                 order = _epoch_order(base, epoch, len(x), shuffle)
                 with self._workspaces(train_ws):
                     if dp is None:
@@ -563,7 +734,11 @@ class Sequential:
                         logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
                 if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
                     with self._workspaces(val_ws):
-                        logs.update(self._validate(*val, batch_size=max(batch_size, 256), dp=dp))
+                        logs.update(
+                            self._validate(
+                                val[0], val[1], val[2], batch_size=max(batch_size, 256), dp=dp
+                            )
+                        )
                 logs["lr"] = lr
                 self.epochs_completed = epoch + 1
                 for c in cbs:
@@ -605,15 +780,25 @@ class Sequential:
                 f"fit: invalid value for `seed`: expected a non-negative int or "
                 f"None, received {seed!r}."
             )
-        if not (
-            isinstance(validation_split, int | float)
-            and not isinstance(validation_split, bool)
-            and 0 <= validation_split < 1
-        ):
+        check_number(validation_split, "validation_split", "fit", low=0, high=1, high_open=True)
+
+    def _check_callback_logs(self, cbs: list[Callback], validation: bool) -> None:
+        """Let every callback refuse, before the first step, log names the run will not have."""
+        names = ["loss", *(m.name for m in self.metrics)]
+        keys = {*names, "lr"} | ({f"val_{k}" for k in names} if validation else set())
+        for c in cbs:
+            c.check_logs(keys)
+
+    def _check_validation_fits(self, val: tuple[np.ndarray, np.ndarray]) -> None:
+        """Refuse validation inputs the built model cannot take, naming the validation data."""
+        try:
+            self.compute_output_shape((None, *val[0].shape[1:]))
+        except ValueError as exc:
             raise ValueError(
-                f"fit: invalid value for `validation_split`: expected a float in "
-                f"[0, 1), received {validation_split!r}."
-            )
+                f"fit: the validation data do not fit the model: `x_val` has shape "
+                f"{shape_str(val[0].shape)} and the model takes inputs of shape "
+                f"{shape_str(self._built_input_shape())}: {exc}"
+            ) from None
 
     def _fit_data(
         self,
@@ -632,7 +817,14 @@ class Sequential:
                     "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val) "
                     "or (x_val, y_val, sample_weight_val)."
                 )
-            val = self._check_xy(*validation_data[:2], "fit", names=("x_val", "y_val"))
+            try:
+                val = self._check_xy(
+                    validation_data[0], validation_data[1], "fit", names=("x_val", "y_val")
+                )
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(
+                    f"fit: invalid `validation_data`: {str(exc).removeprefix('fit: ')}"
+                ) from None
         elif validation_split:
             n_val = int(len(x) * validation_split)
             if n_val == 0 or n_val >= len(x):
@@ -646,7 +838,8 @@ class Sequential:
             self.build((None, *x.shape[1:]), seed=seed)
         y = self._check_targets(y, "fit", "y")
         if val is not None:
-            val = (val[0], self._check_targets(val[1], "fit", "y_val"))
+            self._check_validation_fits(val)
+            val = (val[0], self._check_targets(val[1], "fit", "y_val", x_val=val[0]))
         return x, y, val
 
     def _fit_weights(
@@ -673,15 +866,17 @@ class Sequential:
         if class_weight is not None:
             sw = class_weight_to_sample_weight(y, class_weight)
         if validation_data is not None and len(validation_data) == 3:
-            if validation_data[2] is not None:
+            if validation_data[2] is not None and val is not None:
                 val_sw = metrics_mod.check_sample_weight(
                     validation_data[2], len(val[0]), "fit (validation_data)"
                 )
+        loss_dtype = self._require_compiled("fit")[1].dtype
         if sw is not None:
-            sw = sw.astype(self.loss.dtype)
+            sw = sw.astype(loss_dtype)
+        weighted_val = None
         if val is not None:
-            val = (*val, None if val_sw is None else val_sw.astype(self.loss.dtype))
-        return x, y, sw, val
+            weighted_val = (*val, None if val_sw is None else val_sw.astype(loss_dtype))
+        return x, y, sw, weighted_val
 
     def _callback_list(
         self,
@@ -762,14 +957,22 @@ class Sequential:
     @contextlib.contextmanager
     def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
         """Give every layer the workspace of the current run, then put its own back."""
-        own = [layer.workspace for layer in self.layers]
-        for layer, ws in zip(self.layers, spaces, strict=True):
+        layers = self._every_layer()
+        own = [layer.workspace for layer in layers]
+        for layer, ws in zip(layers, spaces, strict=True):
             layer.workspace = ws
         try:
             yield
         finally:
-            for layer, ws in zip(self.layers, own, strict=True):
+            for layer, ws in zip(layers, own, strict=True):
                 layer.workspace = ws
+
+    def _every_layer(self) -> list[Layer]:
+        """The layers, and the inner layers of layers made of layers."""
+        return flatten_layers(self.layers)
+
+    def _new_workspaces(self) -> list[Workspace]:
+        return [Workspace() for _ in self._every_layer()]
 
     # ------------------------------------------------------------ evaluate
     @_distributed.entry
@@ -808,6 +1011,18 @@ class Sequential:
             As Keras: ``[loss, *metrics]`` in the order given to :meth:`compile`,
             just the loss (a float) when there are no metrics, or
             ``{"loss": ..., <metric name>: ...}`` with ``return_dict=True``.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before evaluate().``
+        ValueError
+            ``evaluate: invalid value for `batch_size`: expected a positive int,
+            ...``; the same form for ``verbose`` and ``sample_weight``; an empty
+            ``x``, ``x`` and ``y`` with different numbers of samples, inputs the
+            first layer refuses, or targets that do not fit the model's output.
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("evaluate")
         batch_size = check_positive_int(
@@ -819,7 +1034,7 @@ class Sequential:
         sw = None
         if sample_weight is not None:
             sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
-            sw = sw.astype(self.loss.dtype)
+            sw = sw.astype(self._require_compiled("evaluate")[1].dtype)
         if not self.built:
             self.build((None, *x.shape[1:]))
         y = self._check_targets(y, "evaluate", "y")
@@ -828,7 +1043,7 @@ class Sequential:
             self.distribute_strategy = dp
             verbose = verbose if dp.is_root else 0
         start_time = time.perf_counter()
-        with self._workspaces([Workspace() for _ in self.layers]):
+        with self._workspaces(self._new_workspaces()):
             if dp is None:
                 logs = self._evaluate_batches(x, y, batch_size, sw)
             else:
@@ -845,6 +1060,7 @@ class Sequential:
     def _evaluate_batches(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, sw: np.ndarray | None = None
     ) -> dict[str, float]:
+        _, loss = self._require_compiled("evaluate")
         metrics = [copy.deepcopy(m) for m in self.metrics]  # keeps each metric's arguments
         for m in metrics:
             m.reset()
@@ -853,7 +1069,8 @@ class Sequential:
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             wb = None if sw is None else sw[start : start + batch_size]
             pred = self.forward(xb)
-            total += self.loss.forward(pred, yb, sample_weight=wb) * len(xb)
+            z = loss.forward(pred, yb) if wb is None else loss.forward(pred, yb, sample_weight=wb)
+            total += z * len(xb)
             for m in metrics:
                 m.update(pred, yb, wb)
         return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
@@ -884,6 +1101,15 @@ class Sequential:
         Returns
         -------
         ndarray of shape (n_samples, \\*output_shape)
+
+        Raises
+        ------
+        ValueError
+            ``predict: invalid value for `batch_size`: expected a positive int,
+            ...`` (likewise ``verbose``), an empty ``x``, a model with no layers,
+            or inputs the first layer refuses.
+        TypeError
+            An ``x`` that is not a real numeric array.
         """
         batch_size = check_positive_int(
             32 if batch_size is None else batch_size, "batch_size", "predict"
@@ -897,7 +1123,7 @@ class Sequential:
             self.distribute_strategy = dp
             verbose = verbose if dp.is_root else 0
         start_time = time.perf_counter()
-        with self._workspaces([Workspace() for _ in self.layers]):
+        with self._workspaces(self._new_workspaces()):
             if dp is not None:
                 out = dp.predict(self, x, batch_size)
             else:
@@ -913,16 +1139,56 @@ class Sequential:
     def save(self, path: str | os.PathLike) -> None:
         """Save architecture, weights and compile settings to one ``.npz`` file, atomically.
 
-        See :mod:`layernet.saving` for the format; :func:`layernet.load_model` reads it.
+        See :doc:`/file_format` for the format; :func:`layernet.load_model` reads it.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            ``save: model '...' is not built yet; call build() or fit() first.``
+        ValueError
+            When the model is beyond the bounds loading enforces.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
         """
         saving.save_model(self, path)
 
     def save_weights(self, path: str | os.PathLike) -> None:
-        """Save only the weights, atomically."""
+        """Save only the weights, atomically (see :func:`layernet.saving.save_weights`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            When the model is not built.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
+        """
         saving.save_weights(self, path)
 
     def load_weights(self, path: str | os.PathLike) -> None:
-        """Load weights saved from a model with the same layers (strict: names and shapes)."""
+        """Load weights saved from a model with the same layers (strict: names and shapes).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_weights` or :meth:`save`.
+
+        Raises
+        ------
+        ModelFileError
+            For a malformed file or weights that do not match the model.
+        FileNotFoundError
+            When there is no file at ``path``.
+        """
         saving.load_weights(self, path)
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ._validation import check_bool, check_positive_int
+from ._validation import check_bool, check_number, check_positive_int, is_real
 
 LearningRate = float | Callable[[int], float]
 
@@ -25,34 +25,54 @@ LearningRate = float | Callable[[int], float]
 def _check_number(
     value: Any, arg: str, owner: str, *, low: float = 0.0, low_open=False, high: float | None = None
 ) -> float:
-    ok = (
-        isinstance(value, int | float | np.floating | np.integer)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
+    return check_number(
+        value, arg, owner, low=low, low_open=low_open, high=high, high_open=high is not None
     )
-    if ok:
-        v = float(value)
-        ok = (v > low if low_open else v >= low) and (high is None or v < high)
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low:g}" + (f" and < {high:g}" if high else "")
-        raise ValueError(
-            f"{owner}: invalid value for `{arg}`: expected a finite number "
-            f"{bound}, received {value!r}."
-        )
-    return float(value)
 
 
 # ----------------------------------------------------------------- schedules
 class StepDecay:
-    r"""Multiply the learning rate by ``gamma`` every ``step_size`` steps.
+    r"""Learning-rate schedule that multiplies the rate by ``gamma`` every ``step_size`` steps.
 
-    .. math:: \eta_t = \eta_0\,\gamma^{\lfloor t / \text{step\_size}\rfloor}
+    Pass an instance as an optimizer's ``learning_rate``: before every update the
+    optimizer calls it with its step count :math:`t = 0, 1, 2, \dots` (one step per
+    batch) and uses the float it returns.
+
+    Parameters
+    ----------
+    initial_learning_rate : float
+        The rate :math:`\eta_0` at step 0; a finite number > 0.
+    step_size : int
+        Number of steps :math:`T` between two decays; a positive int.
+    gamma : float, default 0.1
+        Factor :math:`\gamma` applied at every decay; a finite number >= 0.
+
+    Raises
+    ------
+    ValueError
+        ``StepDecay: invalid value for `initial_learning_rate`: expected a finite
+        number > 0, ...`` (likewise for ``gamma`` with ``>= 0``), or
+        ``StepDecay: invalid value for `step_size`: expected a positive int, ...``.
+
+    See Also
+    --------
+    CosineDecay, LearningRateScheduler
+
+    Notes
+    -----
+    Calling the schedule with step :math:`t` returns
+
+    .. math:: \eta_t = \eta_0\,\gamma^{\lfloor t / T\rfloor}.
 
     Examples
     --------
-    >>> s = StepDecay(0.1, step_size=10, gamma=0.5)
+    >>> import layernet as ln
+    >>> s = ln.StepDecay(0.1, step_size=10, gamma=0.5)
     >>> s(0), s(9), s(10), s(25)
     (0.1, 0.1, 0.05, 0.025)
+    >>> opt = ln.SGD(learning_rate=s)
+    >>> opt.current_learning_rate
+    0.1
     """
 
     def __init__(self, initial_learning_rate: float, step_size: int, gamma: float = 0.1) -> None:
@@ -81,14 +101,45 @@ class StepDecay:
 
 
 class CosineDecay:
-    r"""Cosine decay from the initial rate to ``alpha`` times it over ``decay_steps``.
+    r"""Learning-rate schedule that decays along a cosine to ``alpha`` times the initial rate.
 
-    .. math:: \eta_t = \eta_0\Big(\alpha + (1-\alpha)\,\tfrac12\big(1 + \cos(\pi
-        \min(t, T)/T)\big)\Big)
+    Pass an instance as an optimizer's ``learning_rate``: before every update the
+    optimizer calls it with its step count :math:`t = 0, 1, 2, \dots` (one step per
+    batch). After ``decay_steps`` steps the rate stays at :math:`\alpha\eta_0`.
+
+    Parameters
+    ----------
+    initial_learning_rate : float
+        The rate :math:`\eta_0` at step 0; a finite number > 0.
+    decay_steps : int
+        Number of steps :math:`T` over which the rate decays; a positive int.
+    alpha : float, default 0.0
+        Final rate as a fraction of :math:`\eta_0`; a finite number >= 0.
+
+    Raises
+    ------
+    ValueError
+        ``CosineDecay: invalid value for `initial_learning_rate`: expected a finite
+        number > 0, ...`` (likewise for ``alpha`` with ``>= 0``), or
+        ``CosineDecay: invalid value for `decay_steps`: expected a positive int, ...``.
+
+    See Also
+    --------
+    StepDecay, LearningRateScheduler
+
+    Notes
+    -----
+    Calling the schedule with step :math:`t` returns
+
+    .. math::
+
+        \eta_t = \eta_0\Big(\alpha + (1-\alpha)\,
+            \tfrac12\big(1 + \cos(\pi \min(t, T)/T)\big)\Big).
 
     Examples
     --------
-    >>> s = CosineDecay(0.1, decay_steps=100)
+    >>> import layernet as ln
+    >>> s = ln.CosineDecay(0.1, decay_steps=100)
     >>> s(0), round(s(50), 6), s(100), s(200)
     (0.1, 0.05, 0.0, 0.0)
     """
@@ -122,20 +173,52 @@ class CosineDecay:
 
 # ---------------------------------------------------------------- optimizers
 class Optimizer:
-    """Base class: learning-rate handling, step counting and per-parameter state.
+    r"""Base class of optimizers: learning rate, step counting and per-parameter state.
+
+    A subclass implements ``_update(key, param, grad, lr)``, which changes
+    ``param`` in place; :meth:`step` adds the weight decay to the gradient, calls
+    it for every parameter and counts the step. A model calls :meth:`step` once
+    per batch; ``compile`` accepts an instance or a name (``"sgd"``, ``"adam"``).
+    Importable as ``ln.optimizers.Optimizer``.
 
     Parameters
     ----------
     learning_rate : float or callable
-        A positive float, or a callable of the step count returning one.
+        A finite float > 0, or a callable (such as :class:`~layernet.StepDecay`)
+        mapping the step count 0, 1, 2, ... to one.
     weight_decay : float, default 0.0
-        L2 penalty coefficient :math:`\\lambda`, added to each gradient as
-        :math:`\\lambda\\theta` (as PyTorch's ``weight_decay``).
+        L2 penalty coefficient :math:`\lambda \ge 0`, added to each gradient as
+        :math:`\lambda\theta` (as PyTorch's ``weight_decay``).
 
     Attributes
     ----------
     iterations : int
         Number of steps taken.
+    state : dict of str to dict of str to ndarray
+        Per-parameter buffers (momentum, moment estimates) by parameter key.
+
+    Raises
+    ------
+    ValueError
+        ``<Optimizer>: invalid value for `learning_rate`: expected a finite number
+        > 0, ...`` or the same for ``weight_decay`` (``>= 0``).
+
+    See Also
+    --------
+    layernet.SGD, layernet.Adam
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> class SignSGD(ln.optimizers.Optimizer):
+    ...     def _update(self, key, p, g, lr):
+    ...         p -= lr * np.sign(g)
+    >>> p = np.array([1.0, 1.0])
+    >>> opt = SignSGD(learning_rate=0.5)
+    >>> opt.step({"w": (p, np.array([3.0, -0.1]))})
+    >>> p, opt.iterations
+    (array([0.5, 1.5]), 1)
     """
 
     name = "optimizer"
@@ -151,10 +234,17 @@ class Optimizer:
 
     @property
     def current_learning_rate(self) -> float:
-        """The learning rate the next step will use."""
+        """The learning rate the next step will use.
+
+        Raises
+        ------
+        ValueError
+            If a schedule returns something other than a finite number
+            (``<Optimizer>: the learning-rate schedule returned ... at step ...``).
+        """
         lr = self.learning_rate
         value = lr(self.iterations) if callable(lr) else lr
-        if not (isinstance(value, int | float | np.floating) and math.isfinite(value)):
+        if not (is_real(value) and math.isfinite(value)):
             raise ValueError(
                 f"{type(self).__name__}: the learning-rate schedule returned "
                 f"{value!r} at step {self.iterations}; expected a finite float."
@@ -162,7 +252,21 @@ class Optimizer:
         return float(value)
 
     def step(self, params_and_grads: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """Update every parameter in place from its gradient; advance the step count."""
+        """Update every parameter in place from its gradient; advance the step count.
+
+        Parameters
+        ----------
+        params_and_grads : dict of str to (ndarray, ndarray)
+            ``{key: (param, grad)}``; each ``param`` is changed in place. The key
+            names the optimizer's state for that parameter, so it must stay the
+            same from step to step (a model uses ``"<layer name>.<param name>"``).
+
+        Raises
+        ------
+        ValueError
+            If the learning-rate schedule returns a non-finite value (see
+            :attr:`current_learning_rate`).
+        """
         lr = self.current_learning_rate
         for key, (p, g) in params_and_grads.items():
             if self.weight_decay:
@@ -180,13 +284,21 @@ class Optimizer:
         return slots[name]
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments; a schedule from this module appears as
-        ``{"class_name": ..., "config": ...}``, any other callable as its ``repr``."""
+        """Constructor arguments as a dict (model files store optimizers by these).
+
+        Returns
+        -------
+        dict
+            ``learning_rate``, ``weight_decay`` and the subclass's arguments. A
+            schedule from this module appears as ``{"class_name": ..., "config":
+            ...}``, any other callable as its ``repr`` (and then
+            :attr:`serializable` is false).
+        """
         lr = self.learning_rate
         if isinstance(lr, float):
             value: Any = lr
         elif type(lr) in SCHEDULES.values():
-            value = {"class_name": type(lr).__name__, "config": lr.get_config()}
+            value = {"class_name": type(lr).__name__, "config": cast(Any, lr).get_config()}
         else:
             value = repr(lr)
         return {"learning_rate": value, "weight_decay": self.weight_decay}
@@ -207,10 +319,23 @@ class SGD(Optimizer):
     Parameters
     ----------
     learning_rate : float or callable, default 0.01
+        Step size :math:`\eta_t`: a finite float > 0, or a schedule such as
+        :class:`~layernet.StepDecay` (any callable of the step count).
     momentum : float, default 0.0
         Momentum :math:`\mu \in [0, 1)`.
     nesterov : bool, default False
+        Use Nesterov momentum (needs ``momentum > 0``).
     weight_decay : float, default 0.0
+        L2 coefficient :math:`\lambda \ge 0` added to the gradient as
+        :math:`\lambda\theta`.
+
+    Raises
+    ------
+    ValueError
+        ``SGD: invalid value for `momentum`: expected a finite number >= 0 and < 1,
+        ...``; the same form for ``learning_rate`` (> 0) and ``weight_decay``
+        (>= 0); ``SGD: invalid value for `nesterov`: expected a bool, ...``;
+        ``SGD: `nesterov=True` needs a positive `momentum`, received 0.``
 
     Notes
     -----
@@ -227,11 +352,14 @@ class SGD(Optimizer):
 
     Examples
     --------
+    >>> import layernet as ln
     >>> import numpy as np
     >>> p, g = np.array([1.0]), np.array([0.5])
-    >>> SGD(learning_rate=0.1).step({"w": (p, g)})
+    >>> ln.SGD(learning_rate=0.1).step({"w": (p, g)})
     >>> p
     array([0.95])
+
+    In a model: ``model.compile(ln.SGD(0.05, momentum=0.9), "softmax_cross_entropy")``.
     """
 
     name = "sgd"
@@ -268,26 +396,42 @@ class Adam(Optimizer):
     Parameters
     ----------
     learning_rate : float or callable, default 0.001
+        Step size :math:`\eta`: a finite float > 0, or a schedule such as
+        :class:`~layernet.CosineDecay` (any callable of the step count).
     beta_1 : float, default 0.9
+        Decay rate :math:`\beta_1 \in [0, 1)` of the first-moment estimate.
     beta_2 : float, default 0.999
+        Decay rate :math:`\beta_2 \in [0, 1)` of the second-moment estimate.
     epsilon : float, default 1e-8
+        :math:`\epsilon > 0` added to the denominator for numerical stability.
     weight_decay : float, default 0.0
-        Added to the gradient as :math:`\lambda\theta` (L2, as PyTorch's ``Adam``).
+        :math:`\lambda \ge 0`, added to the gradient as :math:`\lambda\theta`
+        (L2, as PyTorch's ``Adam``).
+
+    Raises
+    ------
+    ValueError
+        ``Adam: invalid value for `beta_1`: expected a finite number >= 0 and < 1,
+        ...``; the same form for ``beta_2``, ``learning_rate`` (> 0), ``epsilon``
+        (> 0) and ``weight_decay`` (>= 0).
 
     Notes
     -----
     .. math::
 
-        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
-        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
-        \theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)}
+        \begin{aligned}
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\\
+        \theta_t &= \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)}
             + \epsilon}.
+        \end{aligned}
 
     Examples
     --------
+    >>> import layernet as ln
     >>> import numpy as np
     >>> p, g = np.array([1.0]), np.array([0.5])
-    >>> Adam(learning_rate=0.1).step({"w": (p, g)})
+    >>> ln.Adam(learning_rate=0.1).step({"w": (p, g)})
     >>> np.round(p, 6)
     array([0.9])
     """
@@ -329,7 +473,8 @@ class Adam(Optimizer):
         }
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+#: Optimizer classes by lower-case name (each constructible with its defaults).
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": SGD, "adam": Adam}
 SCHEDULES: dict[str, type] = {"StepDecay": StepDecay, "CosineDecay": CosineDecay}
 
 
@@ -344,7 +489,7 @@ def from_config(class_name: str, config: dict[str, Any]) -> Optimizer:
     config = dict(config)
     lr = config.get("learning_rate")
     if isinstance(lr, dict):
-        sched = SCHEDULES.get(lr.get("class_name"))
+        sched = SCHEDULES.get(str(lr.get("class_name")))
         cfg = lr.get("config")
         if (
             sched is None

@@ -145,6 +145,16 @@ def get_registered_name(cls: type) -> str:
     registered with :func:`register_serializable`, ``"<module>.<qualified name>"``
     for any other class (loadable only through ``custom_objects``).
 
+    Parameters
+    ----------
+    cls : type
+        A layer or loss class.
+
+    Returns
+    -------
+    str
+        The name stored in model files for instances of ``cls``.
+
     Examples
     --------
     >>> import layernet as ln

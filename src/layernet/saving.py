@@ -8,39 +8,54 @@ A file is an uncompressed NumPy ``.npz`` archive holding
   weight;
 * ``layers.<i>.<param>``: one float array per parameter of layer ``i``;
 * ``optimizer.<j>`` (model files): the optimizer's state arrays (momentum
-  buffers, moment estimates), named in the header's ``"optimizer_state"``
-  together with the step count; with the header's ``"epochs_completed"`` they
-  make the file a resumable training state.
-
-Files written before the optimizer state was stored (no ``"optimizer_state"``)
-still load, with a fresh optimizer state.
+  buffers, moment estimates), declared with the weights and named in the
+  header's ``"optimizer_state"`` together with the step count; with the header's
+  ``"epochs_completed"`` they make the file a resumable training state. Files
+  written before the optimizer state was stored still load, with a fresh
+  optimizer state.
 
 Classes are named so that no user class can collide with layernet's own
 (``"layernet>Dense"``; see :mod:`layernet.registry`). Loading never unpickles
 (``allow_pickle=False``), instantiates only layernet's own classes, classes
 registered with :func:`~layernet.register_serializable` and ones passed
-explicitly in ``custom_objects`` (through their ``from_config``), bounds
-the header and every member's size, and checks every weight's name and shape,
-reporting all mismatches in one error. Writes go to a temporary file in the same
-folder, are flushed to disk, then renamed over the target: a failed or
-interrupted save leaves any previous file intact.
+explicitly in ``custom_objects`` (through their ``from_config``), and checks
+every size before it costs memory: the zip directory (member count, duplicate
+names, compression, declared sizes and ratios), the JSON header (size, nesting,
+integer digits), each member's ``.npy`` header against the shapes the header
+declares, and what building the layers allocates (no more than the declared
+weights). Every malformed file ends in :class:`ModelFileError`; all mismatched
+weights are reported in one error. Writes go to an anonymous file (a named
+temporary one where the system has none), flushed to disk, then linked and
+renamed over the target: a failed or killed save leaves the previous file intact
+and no temporary file behind (leftovers of killed saves are removed by the next
+save of the same path). The documentation's "Security and file format" page
+lists the bounds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import inspect
 import json
+import math
 import os
-import tempfile
+import secrets
+import shutil
+import socket
+import struct
+import time
 import warnings
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from . import __version__
+from . import __version__, initializers
+from ._validation import is_int
 from .layers.base import Layer
 from .losses import Loss
 from .registry import get_registered_name, resolve
@@ -50,13 +65,56 @@ if TYPE_CHECKING:
 
 FORMAT = "layernet"
 FORMAT_VERSION = 1
-MAX_HEADER_BYTES = 1 << 20
-MAX_MEMBER_BYTES = 1 << 31
-MAX_MEMBERS = 100_000
+
+# Bounds on what a file may ask the loader to do (all checked before anything is read,
+# inflated, allocated or built; see docs/file_format.md).
+MAX_HEADER_BYTES = 1 << 20  # the JSON header
+MAX_JSON_DEPTH = 64  # nesting of lists and objects in the header
+MAX_INT_DIGITS = 18  # integers in the header
+MAX_MEMBER_BYTES = 1 << 31  # one stored array
+MAX_MEMBERS = 20_000
+MAX_DIRECTORY_BYTES = 2 << 20  # the zip's central directory (parsed whole by zipfile)
+MAX_LAYERS = 5_000
+MAX_UNDECLARED = 100  # members the header does not declare, described one by one
+MAX_DIM = 1 << 31  # one axis of an input or weight shape
+MAX_NDIM = 32
+MAX_DEFLATE_RATIO = 200  # uncompressed / compressed size of a deflated member...
+DEFLATE_RATIO_FROM = 1 << 20  # ...once it is larger than this
+BUILD_SLACK_BYTES = 1 << 20  # building may allocate the declared weights plus this
+_CHUNK = 1 << 20
+_NPY_HEADER_MAX = 10_000
+_NPY_OVERHEAD = 256  # at least what the .npy header of the JSON member takes
+_TMP_TAG = ".layernet-"  # temporary files: .<name>.layernet-<host>-<pid>-<token>.tmp
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 class ModelFileError(ValueError):
-    """A model or weights file that cannot be loaded: what is wrong, and where."""
+    """A model or weights file that cannot be loaded: what is wrong, and where.
+
+    Raised by :func:`load_model`, :func:`~layernet.saving.load_weights` and
+    ``Sequential.load_weights`` for any malformed file (truncated, tampered,
+    pickled, unknown classes, weights of the wrong names or shapes, sizes beyond
+    the bounds); the message names the file and the problem. A subclass of
+    :class:`ValueError`, so ``except ValueError`` catches it too.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, and in which file.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.npz")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"not a model")
+    >>> try:
+    ...     ln.load_model(path)
+    ... except ln.ModelFileError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    ModelFileError True
+    """
 
 
 def _umask() -> int:
@@ -65,34 +123,190 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
-    """Write a file through ``write(fileobj)`` so that it appears whole or not at all."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"save: folder {str(folder)!r} does not exist (saving to {str(path)!r})."
-        )
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+# -------------------------------------------------------------------- writing
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":  # os.kill would terminate the process there
+        return True
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
-        # (or the replaced file's).
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove temporary files that interrupted saves of ``path`` left behind.
+
+    Only names of the pattern saves use (``.<name>.layernet-<host>-<pid>-<random>.tmp``),
+    and only those of processes of this machine that no longer run: a save in
+    progress elsewhere keeps its file. Files from other machines (a shared folder)
+    are removed once they are ten minutes old, files of the pattern earlier versions
+    used (``.<name>.<8 random characters>.tmp``) at once.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        middle = name[len(prefix) : -len(".tmp")]
+        try:
+            old = time.time() - os.lstat(folder / name).st_mtime > 600
+        except OSError:
+            continue
+        stale = False
+        if middle.startswith(_TMP_TAG[1:]):
+            host, _, rest = middle[len(_TMP_TAG) - 1 :].partition("-")
+            pid = rest.partition("-")[0]
+            here = host == _HOST and pid.isdigit()
+            stale = old or (here and not _pid_alive(int(pid)))
+        elif len(middle) == 8 and middle.replace("_", "").isalnum():
+            stale = True  # the pattern of layernet versions before anonymous files
+        if stale:
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
+
+
+def _temp_name(path: Path, folder: Path) -> Path:
+    token = f"{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
+    return folder / f".{path.name}{_TMP_TAG}{token}.tmp"
+
+
+def _fsync_folder(folder: Path) -> None:
     if os.name == "posix":
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
+    """Write a file through ``write(fileobj)`` so that it appears whole or not at all.
+
+    Where Linux allows it the data go to an anonymous file (``O_TMPFILE``) that
+    has no name until it is complete and on disk; it is then linked under a
+    temporary name and renamed over ``path`` at once, so a process killed at any
+    instant leaves the old file or the new one and, but for the instant between
+    those two calls, nothing else. Elsewhere a named temporary file is used. Either
+    way leftovers of earlier interrupted saves of the same path are removed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to create or replace; its folder must exist. A replaced file
+        keeps its permissions; a new one gets the usual mode (``0o666`` less
+        the umask).
+    write : callable
+        Called once with a binary file object open for writing.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``save: folder '...' does not exist (saving to '...').``
+    OSError
+        When the folder is not writable or the disk is full; ``path`` is then
+        left as it was.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+    >>> ln.saving.atomic_write(path, lambda f: f.write(b"whole or nothing"))
+    >>> open(path, "rb").read()
+    b'whole or nothing'
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"save: folder {str(folder)!r} does not exist (saving to {str(path)!r})."
+        )
+    _remove_leftovers(path)
+    # the usual mode of a new file, or the replaced file's
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+    fd = _anonymous_file(folder)
+    tmp: Path | None = None
+    try:
+        if fd is None:
+            tmp = _temp_name(path, folder)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        elif tmp is not None:  # pragma: no cover - not POSIX
+            os.chmod(tmp, mode)
+        if tmp is None:
+            tmp = _link_anonymous(fd, path, folder)
+        os.replace(tmp, path)
+        tmp = None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    _fsync_folder(folder)
+
+
+def _link_anonymous(fd: int, path: Path, folder: Path) -> Path:
+    """Give the finished anonymous file a temporary name (a copy where linking is refused)."""
+    tmp = _temp_name(path, folder)
+    try:
+        # with a folder descriptor os.link calls linkat(..., AT_SYMLINK_FOLLOW), which links
+        # the file /proc/self/fd/N stands for (plain link() would try the symlink itself)
+        dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.link(f"/proc/self/fd/{fd}", tmp.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            with os.fdopen(os.dup(fd), "rb") as src, os.fdopen(out, "wb", closefd=False) as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+                dst.flush()
+                os.fsync(out)
+            os.fchmod(out, os.fstat(fd).st_mode & 0o7777)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        finally:
+            os.close(out)
+    return tmp
+
+
+def _anonymous_file(folder: Path) -> int | None:
+    """An unnamed file in ``folder`` that can be linked in later, or None where unsupported."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        fd = os.open(folder, flag | os.O_RDWR, 0o600)
+    except OSError:  # the file system or kernel does not support it
+        return None
+    try:  # linking through /proc needs a mounted /proc and the right to link
+        probe = os.stat(f"/proc/self/fd/{fd}")
+    except OSError:
+        os.close(fd)
+        return None
+    if probe.st_nlink != 0:  # not the anonymous file we asked for
+        os.close(fd)
+        return None
+    return fd
 
 
 def _weights(model: Sequential) -> dict[str, np.ndarray]:
@@ -149,7 +363,8 @@ def _optimizer_state(model: Sequential) -> tuple[dict[str, Any] | None, dict[str
     opt = model.optimizer
     if opt is None or model.loss is None or _optimizer_config(opt) is None:
         return None, {}
-    slots, arrays = [], {}
+    slots: list[dict[str, str]] = []
+    arrays: dict[str, np.ndarray] = {}
     for key, named in opt.state.items():
         for slot, value in named.items():
             member = f"optimizer.{len(slots)}"
@@ -169,81 +384,460 @@ def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
         return  # data-parallel training: rank 0 writes, the other ranks hold the same model
     weights = _weights(model)
     head = _header(model, kind, weights)
-    extra: dict[str, np.ndarray] = {}
     if kind == "model":
-        head["optimizer_state"], extra = _optimizer_state(model)
+        head["optimizer_state"], state = _optimizer_state(model)
+        weights = {**weights, **state}  # declared like the weights, so loading bounds them
+        head["weights"].update({k: list(v.shape) for k, v in state.items()})
     header = json.dumps(head).encode("utf-8")
-    arrays = {"header": np.frombuffer(header, dtype=np.uint8), **weights, **extra}
+    _check_loadable(model, header)
+    arrays: dict[str, Any] = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def _check_loadable(model: Sequential, header: bytes) -> None:
+    """Refuse to write a file that loading would refuse for its size or nesting."""
+    problem = None
+    if len(header) + _NPY_OVERHEAD > MAX_HEADER_BYTES:  # the limit counts the .npy header
+        problem = f"its header would be {len(header):,} bytes, above {MAX_HEADER_BYTES:,}"
+    elif (depth := _json_depth(header)) > MAX_JSON_DEPTH:
+        problem = f"its header would nest {depth} levels deep, above {MAX_JSON_DEPTH}"
+    elif len(model.layers) > MAX_LAYERS:
+        problem = f"it has {len(model.layers)} layers, above {MAX_LAYERS}"
+    elif (count := len(model.weights) + 1) > MAX_MEMBERS:
+        problem = f"it would hold {count} arrays, above {MAX_MEMBERS}"
+    if problem:
+        raise ValueError(
+            f"save: model {model.name!r} cannot be saved in a file that loads: {problem} "
+            f"(the bounds of layernet.saving; any previous file is kept)."
+        )
+
+
 def save_model(model: Sequential, path: str | os.PathLike) -> None:
-    """Write architecture, compile settings and weights to one file (atomically)."""
+    """Write architecture, compile settings and weights to one file (atomically).
+
+    The same as ``model.save(path)``; :func:`~layernet.load_model` reads it back.
+    The file is an ``.npz`` archive with a JSON header and one array per
+    weight, and holds no pickled object (see :doc:`/file_format`).
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model (compiled or not: the loss, metrics and optimizer
+        settings are stored when there are some).
+    path : str or os.PathLike
+        The file to create or replace (atomically: see :func:`atomic_write`).
+
+    Raises
+    ------
+    RuntimeError
+        ``save: model '...' is not built yet; call build() or fit() first.``
+    ValueError
+        ``save: model '...' cannot be saved in a file that loads: ...`` when the
+        model is beyond the bounds loading enforces (the previous file is kept).
+    FileNotFoundError
+        When the folder of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(3, seed=0), ln.ReLU(), ln.Dense(2, seed=1)])
+    >>> model.build((None, 4))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> ln.saving.save_model(model, path)
+    >>> same = ln.load_model(path)
+    >>> x = np.ones((1, 4), dtype="float32")
+    >>> bool(np.array_equal(same.predict(x, verbose=0), model.predict(x, verbose=0)))
+    True
+    """
     _write(model, path, "model")
 
 
 def save_weights(model: Sequential, path: str | os.PathLike) -> None:
-    """Write only the weights (and their names and shapes) to one file (atomically)."""
+    """Write only the weights (and their names and shapes) to one file (atomically).
+
+    The same as ``model.save_weights(path)``; :func:`load_weights` reads it into
+    a model with the same layers.
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model.
+    path : str or os.PathLike
+        The file to create or replace (atomically).
+
+    Raises
+    ------
+    RuntimeError
+        ``save: model '...' is not built yet; call build() or fit() first.``
+    ValueError
+        When the model is beyond the bounds loading enforces.
+    FileNotFoundError
+        When the folder of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(3, seed=0), ln.ReLU(), ln.Dense(2, seed=1)])
+    >>> model.build((None, 4))
+    >>> path = os.path.join(tempfile.mkdtemp(), "weights.npz")
+    >>> ln.saving.save_weights(model, path)
+    >>> other = ln.Sequential([ln.Dense(3, seed=5), ln.ReLU(), ln.Dense(2, seed=6)])
+    >>> other.build((None, 4))
+    >>> ln.saving.load_weights(other, path)
+    >>> bool(np.array_equal(other.layers[0].params["kernel"], model.layers[0].params["kernel"]))
+    True
+    """
     _write(model, path, "weights")
 
 
 # -------------------------------------------------------------------- reading
-def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    path = os.fspath(path)
-    where = f"{path!r}"
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"load: no file at {where}.")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise ModelFileError(
-                    f"load: {where} has {len(infos)} members, above the limit of {MAX_MEMBERS}."
-                )
-            for info in infos:
-                limit = MAX_HEADER_BYTES if info.filename == "header.npy" else MAX_MEMBER_BYTES
-                if info.file_size > limit:
-                    raise ModelFileError(
-                        f"load: member {info.filename!r} of {where} is "
-                        f"{info.file_size} bytes, above the limit of {limit}."
-                    )
-        with np.load(path, allow_pickle=False) as npz:
-            if "header" not in npz.files:
-                raise ModelFileError(f"load: {where} is not a layernet file (no header).")
-            arrays = {k: npz[k] for k in npz.files}
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+class _Refused(Exception):
+    """A header value the JSON parser must not turn into a Python object."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(f"an integer of {len(text.lstrip('-'))} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {text[:40]} (too large for a float)")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise _Refused(f"{text} (layernet headers hold finite numbers only)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        dup = None
+        for k, _ in pairs:
+            if k in seen:
+                dup = k
+                break
+            seen.add(k)
+        raise _Refused(f"the key {dup!r} twice in one object")
+    return out
+
+
+def _json_depth(raw: bytes) -> int:
+    """Deepest nesting of lists and objects, counted without parsing, in linear time.
+
+    A quote preceded by an odd number of backslashes is escaped; the others open and
+    close strings, and brackets inside strings do not count.
+    """
+    b = np.frombuffer(raw, dtype=np.uint8)
+    if b.size == 0:
+        return 0
+    idx = np.arange(b.size)
+    last_plain = np.maximum.accumulate(np.where(b != ord("\\"), idx, -1))
+    backslashes_before = np.zeros(b.size, dtype=np.int64)
+    backslashes_before[1:] = idx[:-1] - last_plain[:-1]
+    quote = (b == ord('"')) & (backslashes_before % 2 == 0)
+    outside = np.cumsum(quote) % 2 == 0
+    step = ((b == ord("[")) | (b == ord("{"))).astype(np.int64)
+    step -= (b == ord("]")) | (b == ord("}"))
+    step *= outside
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _parse_header(raw: bytes, where: str) -> dict[str, Any]:
+    depth = _json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
         raise ModelFileError(
-            f"load: {where} is not a readable layernet file (truncated or corrupted: {exc})."
-        ) from None
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ModelFileError(
-                f"load: {where} holds a pickled object array; refusing to load "
-                f"it (layernet files never contain pickles)."
-            ) from None
-        raise ModelFileError(f"load: {where} is not a valid layernet file ({exc}).") from None
-    raw = arrays.pop("header")
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise ModelFileError(f"load: {where} has a malformed header.")
+            f"load: {where} has a header nested {depth} levels deep, above the limit of "
+            f"{MAX_JSON_DEPTH}."
+        )
     try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(
+            raw.decode("utf-8"),
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except _Refused as exc:
+        raise ModelFileError(f"load: {where} has a header that holds {exc}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
         raise ModelFileError(
             f"load: {where} has a header that is not valid JSON ({exc})."
         ) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(
             f"load: {where} is not a layernet file (format "
-            f"{header.get('format') if isinstance(header, dict) else None!r})."
+            f"{header.get('format') if isinstance(header, dict) else None!r:.80})."
         )
     if header.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"load: {where} has format version "
-            f"{header.get('format_version')!r}; this layernet reads version "
+            f"{header.get('format_version')!r:.80}; this layernet reads version "
             f"{FORMAT_VERSION}."
         )
+    if header.get("kind") not in ("model", "weights"):
+        raise ModelFileError(f"load: {where}: malformed header (kind {header.get('kind')!r:.80}).")
+    return header
+
+
+def _check_shape(shape: Any) -> bool:
+    return (
+        isinstance(shape, list)
+        and len(shape) <= MAX_NDIM
+        and all(is_int(d) and 0 <= d <= MAX_DIM for d in shape)
+    )
+
+
+def _declared_members(header: dict[str, Any], where: str) -> dict[str, tuple[int, ...]]:
+    """The arrays the header says the file holds: member name -> shape (sizes bounded)."""
+    weights = header.get("weights")
+    if not isinstance(weights, dict) or len(weights) > MAX_MEMBERS:
+        raise ModelFileError(f"load: {where}: malformed header (weights).")
+    out = {}
+    for name, shape in weights.items():
+        if not (isinstance(name, str) and 0 < len(name) <= 200) or not _check_shape(shape):
+            raise ModelFileError(
+                f"load: {where}: malformed header entry for weight {name!r:.200}: {shape!r:.200}."
+            )
+        if math.prod(shape) * 8 > MAX_MEMBER_BYTES:
+            raise ModelFileError(
+                f"load: {where}: weight {name!r} declares shape {tuple(shape)}, above the "
+                f"limit of {MAX_MEMBER_BYTES} bytes per array."
+            )
+        out[name] = tuple(shape)
+    return out
+
+
+def _directory_size(f: Any) -> tuple[int, int] | None:
+    """Entry count and byte size of a zip's central directory, read from its end record.
+
+    ``zipfile`` parses the whole directory into objects about ten times the size of
+    its bytes when it opens a file, so the size is checked first. ``None`` when there
+    is no end record (``zipfile`` then refuses the file itself).
+    """
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    tail_len = min(size, 22 + 0xFFFF)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    pos = tail.rfind(b"PK\x05\x06")
+    if pos < 0 or pos + 22 > len(tail):
+        return None
+    count, cd_size = struct.unpack("<HI", tail[pos + 10 : pos + 16])
+    start = size - tail_len + pos  # where the end record begins in the file
+    if start >= 76:  # a zip64 end record (56 bytes) and locator (20) may precede it
+        f.seek(start - 76)
+        before = f.read(76)
+        if before[56:60] == b"PK\x06\x07" and before[:4] == b"PK\x06\x06":
+            count, cd_size = struct.unpack("<QQ", before[32:48])
+    return count, cd_size
+
+
+def _check_directory(zf: zipfile.ZipFile, where: str) -> dict[str, zipfile.ZipInfo]:
+    """Vet the zip's table of contents: count, names, compression and declared sizes."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(
+            f"load: {where} has {len(infos)} members, above the limit of {MAX_MEMBERS}."
+        )
+    by_name: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        name = info.filename
+        if name in by_name:
+            raise ModelFileError(
+                f"load: {where} holds two members named {name!r:.200}; refusing to guess "
+                f"which one is meant."
+            )
+        by_name[name] = info
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"load: {where}: member {name!r:.200} is encrypted.")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(
+                f"load: {where}: member {name!r:.200} uses compression method "
+                f"{info.compress_type}; layernet files are stored or deflated."
+            )
+        limit = MAX_HEADER_BYTES if name == "header.npy" else MAX_MEMBER_BYTES
+        if info.file_size > limit:
+            raise ModelFileError(
+                f"load: member {name!r:.200} of {where} is "
+                f"{info.file_size} bytes, above the limit of {limit}."
+            )
+        if (
+            info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size > DEFLATE_RATIO_FROM
+            and info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1)
+        ):
+            raise ModelFileError(
+                f"load: member {name!r:.200} of {where} inflates {info.compress_size} bytes "
+                f"to {info.file_size}, a ratio above the limit of {MAX_DEFLATE_RATIO}."
+            )
+    if "header.npy" not in by_name:
+        raise ModelFileError(f"load: {where} is not a layernet file (no header).")
+    return by_name
+
+
+def _npy_header(f: Any, info: zipfile.ZipInfo, where: str) -> tuple[tuple[int, ...], bool, Any]:
+    """Shape, order and dtype of a stored ``.npy`` member, its sizes checked."""
+    name = info.filename
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, _NPY_HEADER_MAX)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, _NPY_HEADER_MAX)
+    else:
+        raise ModelFileError(
+            f"load: {where}: member {name!r} has .npy format version {version}; expected 1.0 "
+            f"or 2.0."
+        )
+    if dtype.hasobject:
+        raise ModelFileError(
+            f"load: {where} holds a pickled object array; refusing to load "
+            f"it (layernet files never contain pickles)."
+        )
+    if len(shape) > MAX_NDIM or any(d > MAX_DIM for d in shape):
+        raise ModelFileError(f"load: {where}: member {name!r} has an absurd shape {shape}.")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if f.tell() + nbytes != info.file_size:
+        raise ModelFileError(
+            f"load: {where}: member {name!r} declares shape {shape} of {dtype} "
+            f"({nbytes} bytes of data) but holds {info.file_size - f.tell()} bytes."
+        )
+    return tuple(shape), fortran, dtype
+
+
+def _read_npy(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    where: str,
+    accept: Callable[[tuple[int, ...], np.dtype], bool] = lambda shape, dtype: True,
+) -> np.ndarray | tuple[tuple[int, ...], np.dtype]:
+    """Read one member in bounded chunks into an array of its checked size.
+
+    The ``.npy`` header comes first; unless ``accept(shape, dtype)`` approves it, the
+    data are not read and ``(shape, dtype)`` is returned instead.
+    """
+    with zf.open(info) as f:
+        shape, fortran, dtype = _npy_header(f, info, where)
+        if not accept(shape, dtype):
+            return shape, dtype
+        out = np.empty(math.prod(shape), dtype=dtype)
+        buf = out.view(np.uint8)
+        pos = 0
+        while pos < buf.size:
+            chunk = f.read(min(_CHUNK, buf.size - pos))
+            if not chunk:
+                raise ModelFileError(f"load: {where}: member {info.filename!r} is truncated.")
+            buf[pos : pos + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+            pos += len(chunk)
+        if f.read(1):
+            raise ModelFileError(
+                f"load: {where}: member {info.filename!r} holds more data than its shape."
+            )
+    return out.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_members(
+    zf: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    declared: dict[str, tuple[int, ...]],
+    where: str,
+) -> dict[str, np.ndarray]:
+    """The declared arrays; any member whose name, shape or dtype differs from the header's
+    is reported (all of them in one error) and never read beyond its ``.npy`` header."""
+    problems = [
+        f"missing {k} {shape}" for k, shape in declared.items() if f"{k}.npy" not in members
+    ]
+    undeclared = [n for n in members if n != "header.npy" and n[: -len(".npy")] not in declared]
+    if len(undeclared) > MAX_UNDECLARED:  # not worth opening each one to describe it
+        raise ModelFileError(
+            f"load: {where} holds {len(undeclared)} members its header does not declare "
+            f"(the first: {undeclared[:3]!r:.200})."
+        )
+    arrays = {}
+    for name, info in members.items():
+        if name == "header.npy":
+            continue
+        key = name[: -len(".npy")] if name.endswith(".npy") else name
+        want = declared.get(key) if name.endswith(".npy") else None
+
+        def accept(shape, dtype, want=want):
+            return shape == want and dtype.kind == "f" and dtype.itemsize in (4, 8)
+
+        got = _read_npy(zf, info, where, accept)
+        if isinstance(got, np.ndarray):
+            arrays[key] = got
+            continue
+        shape, dtype = got
+        if want is None:
+            problems.append(f"unexpected {key} {shape}")
+        elif shape != want:
+            problems.append(f"{key}: expected shape {want}, found {shape}")
+        else:
+            problems.append(f"{key}: expected a float32 or float64 array, found dtype {dtype}")
+    if problems:
+        raise ModelFileError(
+            f"load: {where} does not match the model's parameters its header declares:\n  "
+            + "\n  ".join(problems)
+        )
+    return arrays
+
+
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    OverflowError,
+    struct.error,
+    KeyError,
+    IndexError,
+    TypeError,
+)
+
+
+def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Header and arrays of a model file, every size checked before it is read."""
+    path = os.fspath(path)
+    where = f"{path!r}"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"load: no file at {where}.")
+    try:
+        with open(path, "rb") as f:
+            found = _directory_size(f)
+        if found is not None and (found[0] > MAX_MEMBERS or found[1] > MAX_DIRECTORY_BYTES):
+            raise ModelFileError(
+                f"load: {where} has a zip directory of {found[0]} members and {found[1]} bytes, "
+                f"above the limits of {MAX_MEMBERS} members and {MAX_DIRECTORY_BYTES} bytes."
+            )
+        with zipfile.ZipFile(path) as zf:
+            members = _check_directory(zf, where)
+            raw = _read_npy(zf, members["header.npy"], where)
+            if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ModelFileError(f"load: {where} has a malformed header.")
+            header = _parse_header(raw.tobytes(), where)
+            declared = _declared_members(header, where)
+            arrays = _read_members(zf, members, declared, where)
+    except ModelFileError:
+        raise
+    except MemoryError:
+        raise ModelFileError(f"load: {where}: reading it ran out of memory.") from None
+    except _ZIP_ERRORS as exc:
+        raise ModelFileError(
+            f"load: {where} is not a readable layernet file (truncated or corrupted: "
+            f"{type(exc).__name__}: {exc})."
+        ) from None
     return header, arrays
 
 
@@ -283,6 +877,7 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
         cls is None
         or not isinstance(cls, type)
         or not issubclass(cls, base)
+        or (base is Layer and issubclass(cls, Loss))  # a loss is given to compile
         or cls in (Layer, Loss)
     ):
         short = name.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
@@ -306,8 +901,8 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
         )
     config = {k: _nested(v, where, custom) for k, v in config.items()}
     try:
-        return cls.from_config(config)
-    except (TypeError, ValueError) as exc:
+        return cast(Any, cls).from_config(config)
+    except (TypeError, ValueError, OverflowError, MemoryError) as exc:
         raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
 
 
@@ -382,7 +977,8 @@ def _restore_optimizer(
         raise ModelFileError(
             f"load_model: {where}: unexpected optimizer arrays {sorted(arrays)!r:.200}."
         )
-    model.optimizer.iterations = iterations
+    assert model.optimizer is not None  # compiled just before
+    model.optimizer.iterations = int(iterations)
     model.optimizer.state = state
 
 
@@ -442,8 +1038,85 @@ def load_model(
     Raises
     ------
     ModelFileError
-        For truncated, tampered, pickled, unknown-layer or mismatched files.
+        For any malformed file (truncated, tampered, pickled, unknown or non-layer
+        classes, mismatched or oversized weights, sizes beyond the bounds), naming
+        the file and the problem; nothing the file asks for is allocated before
+        its size has been checked.
+    FileNotFoundError
+        When there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(2, seed=0)], name="tiny")
+    >>> model.compile("sgd", "mse")
+    >>> model.build((None, 3))
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.npz")
+    >>> model.save(path)
+    >>> loaded = ln.load_model(path)
+    >>> loaded.name, loaded.built, type(loaded.optimizer).__name__
+    ('tiny', True, 'SGD')
     """
+    with _malformed_file(path, "load_model"):
+        return _load_model(path, custom_objects)
+
+
+@contextlib.contextmanager
+def _malformed_file(path: str | os.PathLike, fn: str) -> Iterator[None]:
+    """Turn whatever a malformed file provokes while it is interpreted into a ModelFileError."""
+    try:
+        yield
+    except (ModelFileError, FileNotFoundError, PermissionError, IsADirectoryError, RuntimeError):
+        raise
+    except initializers.AllocationRefused as exc:
+        raise ModelFileError(
+            f"{fn}: {os.fspath(path)!r}: its layers would allocate more than the weights the file "
+            f"declares ({exc})"
+        ) from None
+    except Exception as exc:
+        raise ModelFileError(
+            f"{fn}: {os.fspath(path)!r} cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _build_budget(arrays: dict[str, np.ndarray]) -> int:
+    """What building the declared model may allocate: its weights (as float64) plus a little."""
+    return sum(a.size for a in arrays.values()) * 8 + BUILD_SLACK_BYTES
+
+
+def _build_bounded(
+    model: Sequential,
+    shape: tuple[int | None, ...],
+    arrays: dict[str, np.ndarray],
+    where: str,
+    fn: str,
+) -> None:
+    """Build ``model`` allocating no more than the file's arrays (plus a little)."""
+    try:
+        with initializers.allocation_budget(_build_budget(arrays)):
+            model.build(shape)
+    except initializers.AllocationRefused as exc:
+        layer = next((layer for layer in model.layers if not layer.built), None)
+        raise ModelFileError(
+            f"{fn}: {where}: {layer.owner if layer else 'a layer'} would allocate more than "
+            f"the weights the file declares ({exc})"
+        ) from None
+
+
+def _input_shape(info: Any, where: str, fn: str) -> tuple[int | None, ...]:
+    shape = info.get("input_shape") if isinstance(info, dict) else None
+    if not (
+        isinstance(shape, list)
+        and 2 <= len(shape) <= MAX_NDIM
+        and (shape[0] is None or (is_int(shape[0]) and 0 <= shape[0] <= MAX_DIM))
+        and all(is_int(s) and 0 <= s <= MAX_DIM for s in shape[1:])
+    ):
+        raise ModelFileError(f"{fn}: {where}: malformed input shape {shape!r:.100}.")
+    return tuple(shape)
+
+
+def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None) -> Sequential:
     from . import metrics as metrics_mod
     from . import optimizers
     from .models import Sequential
@@ -458,32 +1131,29 @@ def load_model(
     custom = dict(custom_objects or {})
     specs = header.get("layers")
     info = header.get("model")
-    if not isinstance(specs, list) or not isinstance(info, dict):
+    if not isinstance(specs, list) or not isinstance(info, dict) or len(specs) > MAX_LAYERS:
         raise ModelFileError(f"load_model: {where}: malformed header (layers).")
-    layers = [_instantiate(s, where, custom, Layer) for s in specs]
-    name = info.get("name")
-    model = Sequential(layers, name=name if isinstance(name, str) and name else None)
-    shape = info.get("input_shape")
-    if not (
-        isinstance(shape, list)
-        and shape
-        and all(
-            s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in shape
-        )
-    ):
-        raise ModelFileError(f"load_model: {where}: malformed input shape {shape!r:.100}.")
-    try:
-        model.build(tuple(shape))
-    except ValueError as exc:
-        raise ModelFileError(
-            f"load_model: {where}: the layers do not fit together: {exc}"
-        ) from None
+    shape = _input_shape(info, where, "load_model")
     saved_optimizer = _pop_optimizer_arrays(arrays)
-    _assign(model, arrays, where)
     done = header.get("epochs_completed", 0)
     if not isinstance(done, int) or isinstance(done, bool) or done < 0:
         raise ModelFileError(f"load_model: {where}: malformed epochs_completed {done!r:.50}.")
-    model.epochs_completed = done
+    layers = [_instantiate(s, where, custom, Layer) for s in specs]
+    name = info.get("name")
+    try:
+        model = Sequential(layers, name=name if isinstance(name, str) and name else None)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"load_model: {where}: cannot assemble the layers: {exc}") from None
+    try:
+        _build_bounded(model, shape, arrays, where, "load_model")
+    except ValueError as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(
+            f"load_model: {where}: the layers do not fit together: {exc}"
+        ) from None
+    _assign(model, arrays, where)
+    model.epochs_completed = int(done)
     comp = header.get("compile")
     if isinstance(comp, dict):
         loss = _instantiate(comp.get("loss"), where, custom, Loss)
@@ -492,7 +1162,7 @@ def load_model(
         if isinstance(opt_spec, dict):
             try:
                 optimizer = optimizers.from_config(
-                    opt_spec.get("class_name"), opt_spec.get("config")
+                    cast(Any, opt_spec.get("class_name")), cast(Any, opt_spec.get("config"))
                 )
             except (TypeError, ValueError) as exc:
                 raise ModelFileError(
@@ -519,18 +1189,53 @@ def load_model(
 
 
 def load_weights(model: Sequential, path: str | os.PathLike) -> None:
-    """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers."""
-    where = repr(os.fspath(path))
-    header, arrays = _read(path)
-    shapes = header.get("weights")
-    if not isinstance(shapes, dict):
-        raise ModelFileError(f"load_weights: {where}: malformed header (weights).")
-    if not model.built:
-        shape = (header.get("model") or {}).get("input_shape")
-        if not isinstance(shape, list):
-            raise RuntimeError(
-                f"load_weights: model {model.name!r} is not built; call build() first."
-            )
-        model.build(tuple(shape))
-    _pop_optimizer_arrays(arrays)  # a full model file: only its weights are wanted here
-    _assign(model, arrays, where)
+    """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers.
+
+    The same as ``model.load_weights(path)``. Every parameter's name and shape
+    is checked before anything is assigned, so a mismatch leaves the model as it
+    was. An unbuilt model is built first for the input shape the file records.
+
+    Parameters
+    ----------
+    model : Sequential
+        A model with the same layers (in order, with the same parameter names
+        and shapes) as the one saved.
+    path : str or os.PathLike
+        A file written by :func:`save_weights` or :func:`save_model`.
+
+    Raises
+    ------
+    ModelFileError
+        For a malformed file, or weights whose names or shapes do not match
+        the model's, naming the file and the first mismatch.
+    RuntimeError
+        ``load_weights: model '...' is not built; call build() first.`` when
+        the model is unbuilt and the file records no input shape.
+    FileNotFoundError
+        When there is no file at ``path``.
+
+    Examples
+    --------
+    See :func:`save_weights`.
+    """
+    with _malformed_file(path, "load_weights"):
+        where = repr(os.fspath(path))
+        header, arrays = _read(path)
+        _pop_optimizer_arrays(arrays)  # a full model file: only its weights are wanted here
+        if not model.built:
+            info = header.get("model")
+            if not isinstance(info, dict) or info.get("input_shape") is None:
+                raise RuntimeError(
+                    f"load_weights: model {model.name!r} is not built; call build() first."
+                )
+            shape = _input_shape(info, where, "load_weights")
+            try:
+                _build_bounded(model, shape, arrays, where, "load_weights")
+            except ValueError as exc:
+                if isinstance(exc, ModelFileError):
+                    raise
+                raise ModelFileError(
+                    f"load_weights: {where}: the model does not fit the input shape the file "
+                    f"records: {exc}"
+                ) from None
+        _assign(model, arrays, where)

@@ -23,13 +23,22 @@ exactly these vector-matrix products without forming the matrices;
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import _ops, _random, registry
-from .._validation import as_array, check_bool, is_int, normalize_shape, resolve_dtype, shape_str
+from .._validation import (
+    as_array,
+    check_bool,
+    check_positive_int,
+    is_int,
+    normalize_shape,
+    resolve_dtype,
+    shape_str,
+    snake_case,
+)
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -86,11 +95,37 @@ class Layer:
         Set by a model around its training steps for layers whose class declares
         ``in_place``; see :meth:`declares`.
 
+    Raises
+    ------
+    ValueError
+        At construction: ``<Kind>: invalid value for `name`: expected a non-empty
+        str, ...``, the same form for ``dtype`` (``'float32'`` or ``'float64'``),
+        ``seed`` (a non-negative int or None) and ``trainable`` (a bool). The
+        methods list what they raise.
+
     Notes
     -----
     ``vec`` is C-order flattening throughout: for ``Y`` of shape ``(N, L, C)``,
     entry ``Y[n, l, c]`` is ``vec(Y)[(n*L + l)*C + c]``. The Jacobians cover the
     whole batch, so their shapes are ``(Y.size, X.size)`` and ``(Y.size, θ.size)``.
+
+    Examples
+    --------
+    Every layer has this interface; here a :class:`Dense` layer:
+
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> layer = ln.Dense(2, dtype="float64", seed=0)
+    >>> layer.built
+    False
+    >>> y = layer.forward(np.ones((4, 3)))      # builds itself on the first call
+    >>> layer.input_shape, sorted(layer.params), y.shape
+    ((None, 3), ['bias', 'kernel'], (4, 2))
+    >>> dx = layer.backward_input(np.ones_like(y))        # ∂z/∂X for z = ΣY
+    >>> layer.backward_params(np.ones_like(y))["bias"]    # ∂z/∂b, added to grads
+    array([4., 4.])
+    >>> layer.jacobian_input(np.ones((1, 3))).shape       # ∂vec(Y)/∂vec(X)ᵀ
+    (2, 3)
     """
 
     _default_name: ClassVar[str] = "layer"
@@ -113,6 +148,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "_default_name" not in cls.__dict__:  # a user class: "LeakyReLU" -> "leaky_relu_1"
+            cls._default_name = snake_case(cls.__name__.lstrip("_")) or "layer"
         if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
             registry.register_builtin(cls)
@@ -255,6 +292,15 @@ class Layer:
         Returns
         -------
         tuple of int or None
+            The output shape, batch entry passed through.
+
+        Raises
+        ------
+        ValueError
+            If ``input_shape`` is not a tuple of non-negative ints (``None``
+            allowed), or the layer cannot take it (wrong number of dims, a
+            last axis other than the built one, a window larger than the input);
+            the message names the layer and shows the shape.
         """
         shape = self._normalize_shape(input_shape)
         self.check_input_shape(shape)
@@ -275,6 +321,11 @@ class Layer:
         rng : numpy.random.Generator, optional
             Generator for the initial values. By default one seeded with the
             layer's ``seed``, or drawn from the global seed when that is ``None``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`output_shape`, for a shape the layer cannot take.
         """
         shape = self._normalize_shape(input_shape)
         self.built = False
@@ -327,6 +378,14 @@ class Layer:
         -------
         ndarray
             The output; its shape is ``output_shape(x.shape)``.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a real numeric array (``<Kind> '<name>': expected
+            `input` to be a real numeric array, ...``).
+        ValueError
+            If the layer cannot take inputs of ``x.shape`` (see :meth:`output_shape`).
         """
         x = self._prepare_input(x)
         y, saved = self.compute_forward(x, bool(training))
@@ -334,7 +393,9 @@ class Layer:
         self._y_shape = y.shape
         return y
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``layer(x)`` is ``layer.forward(x)`` (a subclass's own ``forward`` included)."""
+        return self.forward(x, training=training)
 
     def _check_dy(self, dy: Any) -> np.ndarray:
         if self._y_shape is None:  # no forward since the layer was (re)built
@@ -363,6 +424,18 @@ class Layer:
         -------
         ndarray
             Gradient with respect to the last forward's input, same shape.
+
+        Raises
+        ------
+        RuntimeError
+            ``<Kind> '<name>': backward called before forward; ...`` when no
+            :meth:`forward` ran since the layer was built (or since
+            :meth:`clear_saved`).
+        ValueError
+            ``expected `dy` of shape ... (the shape of the last output), got
+            shape ...``.
+        TypeError
+            If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
         return self.compute_backward_input(dy, self.saved)
@@ -372,6 +445,28 @@ class Layer:
 
         The returned arrays have the names and shapes of :attr:`params`; they
         are also added into :attr:`grads` (use :meth:`zero_grad` to reset).
+
+        Parameters
+        ----------
+        dy : ndarray
+            Gradient of the scalar objective with respect to the last output,
+            same shape as that output.
+
+        Returns
+        -------
+        dict of str to ndarray
+            :math:`\partial z/\partial\theta` by parameter name (empty for a
+            layer without parameters).
+
+        Raises
+        ------
+        RuntimeError
+            When no :meth:`forward` ran since the layer was built (or since
+            :meth:`clear_saved`).
+        ValueError
+            If ``dy`` does not have the shape of the last output.
+        TypeError
+            If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
         grads = self.compute_backward_params(dy, self.saved)
@@ -409,14 +504,15 @@ class Layer:
         return x, y, saved
 
     def _check_jacobian_size(self, rows: int, cols: int, max_entries: int, what: str) -> None:
+        max_entries = check_positive_int(max_entries, "max_entries", f"{self.owner}: {what}")
         if rows * cols > max_entries:
             raise ValueError(
                 f"{self.owner}: {what} would have {rows} x {cols} = {rows * cols:,} entries, "
                 f"above max_entries={max_entries:,}; use a smaller input or raise max_entries."
             )
 
-    def _unit_rows(self, y_shape: tuple[int, ...], fn) -> np.ndarray:
-        """Stack ``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
+    def _unit_rows(self, y_shape: tuple[int, ...], fn: Callable[[np.ndarray], Any]) -> list[Any]:
+        """``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
         size = int(np.prod(y_shape))
         e = np.zeros(size, dtype=self.dtype)
         rows = []
@@ -445,6 +541,16 @@ class Layer:
         Returns
         -------
         ndarray of shape (Y.size, X.size)
+            Row ``k`` holds the derivatives of ``vec(Y)[k]``.
+
+        Raises
+        ------
+        ValueError
+            ``<Kind> '<name>': jacobian_input would have R x C = ... entries,
+            above max_entries=...`` for large inputs, or an input the layer
+            cannot take (see :meth:`output_shape`).
+        TypeError
+            If ``x`` is not a real numeric array.
         """
         x, y, saved = self._jacobian_setup(x)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
@@ -469,6 +575,16 @@ class Layer:
         Returns
         -------
         dict of str to ndarray
+            One ``(Y.size, θ.size)`` matrix per parameter name; empty for a
+            layer without parameters.
+
+        Raises
+        ------
+        ValueError
+            ``<Kind> '<name>': jacobian_params['kernel'] would have R x C = ... entries,
+            above max_entries=...``, or an input the layer cannot take.
+        TypeError
+            If ``x`` is not a real numeric array.
         """
         x, y, saved = self._jacobian_setup(x)
         for k, p in self.params.items():
@@ -484,3 +600,18 @@ class Layer:
             )
             for k, p in self.params.items()
         }
+
+
+def flatten_layers(layers: Sequence[Layer]) -> list[Layer]:
+    """``layers`` and, depth first, the inner layers of layers made of layers.
+
+    A layer made of layers (:class:`~layernet.Residual`, :class:`~layernet.Bidirectional`)
+    lists them in its public ``layers`` attribute.
+    """
+    out: list[Layer] = []
+    for layer in layers:
+        out.append(layer)
+        inner = getattr(layer, "layers", None)
+        if isinstance(inner, list) and all(isinstance(a, Layer) for a in inner):
+            out += flatten_layers(inner)
+    return out

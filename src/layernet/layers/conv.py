@@ -37,6 +37,25 @@ class ConvSaved(NamedTuple):
 class Conv(Layer):
     r"""Convolution layer (cross-correlation, as in the lecture notes and every DL library).
 
+    Works in any spatial rank; :class:`Conv1D` and :class:`Conv2D` fix it to 1 and 2.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)``; output ``(batch, o_1, ..., o_r,
+    filters)``. Along each spatial axis, with kernel size :math:`k`, stride
+    :math:`s`, dilation :math:`d` and padding :math:`p_\text{before}`,
+    :math:`p_\text{after}`,
+
+    .. math::
+
+        o = \left\lfloor \frac{n + p_\text{before} + p_\text{after} - d(k-1) - 1}{s}
+            \right\rfloor + 1.
+
+    ``"valid"`` means :math:`p = 0` (a remainder that does not fill a whole window
+    is dropped: :math:`n = 10, k = 3, s = 2` gives 4); ``"same"`` pads so that
+    :math:`o = \lceil n/s \rceil`. For example ``Conv1D(25, 5, strides=2,
+    padding=1)`` maps length 40 to :math:`\lfloor (40 + 2 - 4 - 1)/2\rfloor + 1 = 19`.
+
     Parameters
     ----------
     filters : int
@@ -73,8 +92,15 @@ class Conv(Layer):
         See :mod:`layernet.initializers` (``"he_normal"``, ``"he_uniform"``, ...;
         ``"torch_uniform"`` for kernel and bias reproduces PyTorch's default).
     bias_initializer : str or Initializer, default "zeros"
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+        Initialiser of the bias, by name or object as for ``kernel_initializer``.
+    name : str, optional
+        Layer name (``"conv_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters and the computation.
+    seed : int, optional
+        Seed of the kernel's initial values (global seed when ``None``).
+    trainable : bool, default True
+        Whether optimisers update the parameters.
 
     Attributes
     ----------
@@ -82,6 +108,29 @@ class Conv(Layer):
         ``"kernel"`` of shape ``(*kernel_size, in_channels // groups, filters)`` and,
         with a bias, ``"bias"`` of shape ``(filters,)`` (Keras's names and layout;
         files written with the earlier names ``"W"`` and ``"b"`` still load).
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument, e.g.
+        ``Conv 'conv_1': invalid value for `kernel_size`: expected positive ints,
+        received 0.``: for ``filters`` (a positive int),
+        ``kernel_size``, ``strides``, ``dilation`` (positive ints, one per axis
+        when given as tuples of different lengths or for :class:`Conv1D` /
+        :class:`Conv2D`), ``padding`` (``'valid'``, ``'same'``, a non-negative
+        int, or a tuple of those or ``(before, after)`` pairs), ``use_bias``
+        and ``trainable`` (bools), ``kernel_initializer`` and
+        ``bias_initializer`` (a known name), ``dtype``, ``name`` and ``seed``.
+        On an input: ``expected input with 3 dims (batch, length, channels),
+        got shape ...`` (wrong rank), ``expected input with 4 channels (last
+        axis, as built), got shape ...`` (channels differ from the built
+        kernel), ``kernel (dilated extent ...) is larger than the padded input
+        ...``, and the padding tuple's length against the input's spatial rank.
+        In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -133,7 +182,8 @@ class Conv(Layer):
 
     .. math::
 
-        \frac{\partial \operatorname{vec}(Y)}{\partial \operatorname{vec}(W)^T} = P \otimes I_F,
+        \frac{\partial \operatorname{vec}(Y)}{\partial \operatorname{vec}(W)^T}
+            = P \otimes I_F,
         \qquad
         \frac{\partial \operatorname{vec}(Y)}{\partial b^T} = \mathbf 1 \otimes I_F,
 
@@ -154,14 +204,23 @@ class Conv(Layer):
     The notes' second-difference kernel :math:`(1, -2, 1)` on samples of
     :math:`f(x) = x^2` with :math:`h = 1` recovers :math:`h^2 f'' = 2`:
 
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> conv = ln.Conv(1, 3, use_bias=False, dtype="float64")
     >>> x = (np.arange(10.0) ** 2).reshape(1, 10, 1)   # (batch, length, channels)
     >>> conv.build(x.shape)
     >>> conv.params["kernel"][:, 0, 0] = [1.0, -2.0, 1.0]
     >>> conv.forward(x)[0, :, 0]
     array([2., 2., 2., 2., 2., 2., 2., 2.])
+
+    Output sizes, and the backward rules against finite differences:
+
+    >>> ln.Conv(8, (3, 3), strides=2, padding="same").output_shape((None, 28, 28, 1))
+    (None, 14, 14, 8)
+    >>> ln.Conv(2, 3, dtype="float64", seed=0).output_shape((None, 10, 1))
+    (None, 8, 2)
+    >>> ln.gradcheck(ln.Conv(2, 3, dtype="float64", seed=0), np.ones((1, 10, 1))).passed
+    True
     """
 
     _default_name = "conv"
@@ -332,14 +391,15 @@ class Conv(Layer):
         s = self.strides if len(self.strides) == rank else self.strides * rank
         d = self.dilation_rate if len(self.dilation_rate) == rank else self.dilation_rate * rank
         window = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
-        spatial = shape[1:-1]
         if self.padding == "causal":  # all the padding before: output o sees inputs <= o
-            if spatial[0] is None:
+            if shape[1] is None:
                 return k, s, d, None, (None,)
-            pads = ((window[0] - 1, 0),)
+            spatial: tuple[int, ...] = (int(shape[1]),)
+            pads: tuple[tuple[int, int], ...] = ((window[0] - 1, 0),)
         else:
-            if any(n is None for n in spatial):
+            if any(n is None for n in shape[1:-1]):
                 return k, s, d, None, (None,) * rank
+            spatial = tuple(int(n) for n in shape[1:-1] if n is not None)
             pads = resolve_padding(self.padding, spatial, window, s, self.owner)
         out, padded = _ops.output_sizes(spatial, window, s, pads)
         if any(o < 1 for o in out):
@@ -445,6 +505,21 @@ class Conv(Layer):
 class Conv1D(Conv):
     r"""1-D convolution: :class:`Conv` for inputs ``(batch, length, channels)``.
 
+    Takes the same arguments as :class:`Conv`; ``kernel_size``, ``strides`` and
+    ``dilation`` are ints or 1-tuples.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, length, channels)``, output ``(batch, out_length, filters)``
+    with :math:`\text{out} = \lfloor (n + p_\text{before} + p_\text{after}
+    - d(k-1) - 1)/s \rfloor + 1` (see :class:`Conv`).
+
+    Raises
+    ------
+    ValueError
+        As :class:`Conv`; also a tuple with more than one entry for
+        ``kernel_size``, ``strides`` or ``dilation``, and inputs that are not 3-D.
+
     Examples
     --------
     >>> import layernet as ln
@@ -460,6 +535,21 @@ class Conv1D(Conv):
 
 class Conv2D(Conv):
     r"""2-D convolution: :class:`Conv` for inputs ``(batch, height, width, channels)``.
+
+    Takes the same arguments as :class:`Conv`; ``kernel_size``, ``strides`` and
+    ``dilation`` are ints (used for both axes) or pairs.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, height, width, channels)``, output ``(batch, out_height,
+    out_width, filters)``, each spatial size given by :math:`\lfloor (n +
+    p_\text{before} + p_\text{after} - d(k-1) - 1)/s \rfloor + 1` (see :class:`Conv`).
+
+    Raises
+    ------
+    ValueError
+        As :class:`Conv`; also tuples that do not have two entries, and inputs
+        that are not 4-D.
 
     Examples
     --------

@@ -22,20 +22,38 @@ class DenseSaved(NamedTuple):
 class Dense(Layer):
     r"""Fully connected (affine) layer on the last axis: :math:`Y = a(XW + b)`.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, ..., in_features)``, output ``(batch, ..., units)``: only the
+    last axis changes, and any axes between the batch and the last are treated
+    as more batch (put :class:`Flatten` first to connect every entry of an
+    image). The number of parameters is
+    ``in_features * units + units`` (without the bias term when ``use_bias=False``).
+
     Parameters
     ----------
     units : int
-        Number of outputs :math:`U`.
+        Number of outputs :math:`U`; a positive int.
     activation : str or None, optional
         Applied after the affine map, by Keras name (``"relu"``, ``"softmax"``,
         ...; see :class:`~layernet.Activation`); ``None`` (default) or ``"linear"``
         for none, i.e. :math:`a` the identity.
     use_bias : bool, default True
+        Whether to add the bias :math:`b`.
     kernel_initializer : str or Initializer, default "glorot_uniform"
-        See :mod:`layernet.initializers`.
+        Initialiser of ``W`` by name or object, see :mod:`layernet.initializers`
+        (``"he_normal"``, ``"he_uniform"``, ``"glorot_normal"``,
+        ``"lecun_uniform"``, ``"zeros"``, ...).
     bias_initializer : str or Initializer, default "zeros"
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+        Initialiser of ``b``, by name or object.
+    name : str, optional
+        Layer name (``"dense_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters and the computation.
+    seed : int, optional
+        Seed of the initial values (global seed when ``None``).
+    trainable : bool, default True
+        Whether optimisers update the parameters.
 
     Attributes
     ----------
@@ -44,6 +62,22 @@ class Dense(Layer):
         of shape ``(units,)`` (Keras's names; files written with the earlier names
         ``"W"`` and ``"b"`` still load).
 
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``Dense 'dense_1':
+        invalid value for `units`: expected a positive int, received 0.``; the
+        same form for ``use_bias`` and ``trainable`` (bools), the initialisers
+        (a known name), ``dtype``, ``name`` and ``seed``. On an input:
+        ``expected input with at least 2 dims (batch, ...)``, ``expected at
+        least 1 input feature``, or ``expected input with 3 features (last axis,
+        as built), got shape ...``. In backward: a ``dy`` whose shape is not the
+        last output's.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
+
     Notes
     -----
     For :math:`X` of shape :math:`(N, I)` (more leading axes are treated as batch),
@@ -51,7 +85,10 @@ class Dense(Layer):
     .. math::
 
         Y = X W + \mathbf 1 b^T,\qquad
-        \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y} W^T,\qquad
+        \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y} W^T,
+
+    .. math::
+
         \frac{\partial z}{\partial W} = X^T \frac{\partial z}{\partial Y},\qquad
         \frac{\partial z}{\partial b} = \mathbf 1^T \frac{\partial z}{\partial Y}.
 
@@ -59,10 +96,14 @@ class Dense(Layer):
 
     .. math::
 
-        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T} = I_N \otimes W^T,
+        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T}
+            = I_N \otimes W^T,
         \qquad
-        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(W)^T} = X \otimes I_U,
-        \qquad
+        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(W)^T}
+            = X \otimes I_U,
+
+    .. math::
+
         \frac{\partial\operatorname{vec}(Y)}{\partial b^T} = \mathbf 1_N \otimes I_U.
 
     :meth:`jacobian_input` and :meth:`jacobian_params` build these Kronecker
@@ -77,8 +118,10 @@ class Dense(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.Dense(10).output_shape((None, 125))
+    (None, 10)
     >>> dense = ln.Dense(2, dtype="float64")
     >>> dense.build((None, 3))
     >>> dense.params["kernel"][:] = [[1, 0], [0, 1], [1, 1]]

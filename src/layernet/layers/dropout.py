@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import is_int, shape_str
+from .._validation import check_number, is_int, shape_str
 from .base import Layer
 
 
@@ -20,6 +20,11 @@ class DropoutSaved(NamedTuple):
 class Dropout(Layer):
     r"""Zero each entry with probability ``rate`` during training; identity otherwise.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least two dims ``(batch, ...)``; the output has the same
+    shape.
+
     Parameters
     ----------
     rate : float
@@ -30,9 +35,26 @@ class Dropout(Layer):
         along that axis) or ``None`` (the input's size). ``(None, 1, None)`` on
         ``(batch, length, channels)`` drops whole channels of a sample at every
         step at once. ``None`` (default): the input's shape, independent entries.
-    name, dtype, seed
-        See :class:`~layernet.layers.Layer`; ``seed`` seeds the masks, so a seeded
-        model draws the same masks on every run.
+    name : str, optional
+        Layer name (``"dropout_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Seeds the masks, so a seeded model draws the same masks on every run
+        (global seed when ``None``).
+
+    Raises
+    ------
+    ValueError
+        ``Dropout 'dropout_1': invalid value for `rate`: expected a number in
+        [0, 1), received 1.``; the same form for ``noise_shape``, ``dtype``,
+        ``name`` and ``seed``. On an input with fewer than 2 dims or one that
+        ``noise_shape`` does not fit; in backward, a ``dy`` whose shape is not
+        the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -44,7 +66,10 @@ class Dropout(Layer):
     .. math::
 
         Y = \frac{M \odot X}{1-p},\qquad
-        \frac{\partial z}{\partial X} = \frac{M \odot G}{1-p},\qquad
+        \frac{\partial z}{\partial X} = \frac{M \odot G}{1-p},
+
+    .. math::
+
         \frac{\partial\,\mathrm{vec}(Y)}{\partial\,\mathrm{vec}(X)^T} =
         \mathrm{diag}\Big(\frac{\mathrm{vec}(M)}{1-p}\Big).
 
@@ -58,8 +83,8 @@ class Dropout(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> drop = ln.Dropout(0.5, seed=0, dtype="float64")
     >>> x = np.ones((1, 8))
     >>> drop.forward(x)                      # inference: unchanged
@@ -83,12 +108,7 @@ class Dropout(Layer):
         seed: int | None = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed)
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
-            raise ValueError(
-                f"{self.owner}: invalid value for `rate`: expected a number in [0, 1), "
-                f"received {rate!r}."
-            )
-        self.rate = float(rate)
+        self.rate = check_number(rate, "rate", self.owner, low=0, high=1, high_open=True)
         if noise_shape is not None and (
             not isinstance(noise_shape, Sequence)
             or isinstance(noise_shape, str)

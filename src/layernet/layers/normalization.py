@@ -7,7 +7,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from .. import _ops, initializers
-from .._validation import check_bool, is_int, shape_str
+from .._validation import check_bool, check_number, is_int, shape_str
 from .base import Layer
 
 
@@ -21,6 +21,12 @@ class BatchNormSaved(NamedTuple):
 
 class BatchNorm(Layer):
     r"""Batch normalisation (Ioffe & Szegedy, 2015) of each channel (the last axis).
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, ..., channels)`` with at least two dims; the output has the
+    same shape. Statistics are taken per channel over every other axis (the
+    batch and all positions).
 
     Parameters
     ----------
@@ -38,11 +44,20 @@ class BatchNorm(Layer):
         Learn an offset ``beta``.
     scale : bool, default True
         Learn a factor ``gamma``.
-    beta_initializer, moving_mean_initializer : str or Initializer, default "zeros"
-    gamma_initializer, moving_variance_initializer : str or Initializer, default "ones"
-        Initial values (see :mod:`layernet.initializers`).
-    name, dtype, seed
-        See :class:`~layernet.layers.Layer`.
+    beta_initializer : str or Initializer, default "zeros"
+        Initial value of ``beta`` (see :mod:`layernet.initializers`).
+    gamma_initializer : str or Initializer, default "ones"
+        Initial value of ``gamma``.
+    moving_mean_initializer : str or Initializer, default "zeros"
+        Initial running mean.
+    moving_variance_initializer : str or Initializer, default "ones"
+        Initial running variance.
+    name : str, optional
+        Layer name (``"batch_norm_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters, the statistics and the computation.
+    seed : int, optional
+        Seed for initialisers that draw random values (the defaults are constants).
     trainable : bool, default True
         A frozen BatchNorm (``trainable=False``, also set later) runs in
         inference mode even in a training pass: it normalises with the moving
@@ -58,6 +73,21 @@ class BatchNorm(Layer):
         training forward pass and used at inference; saved in model files, never
         touched by optimisers. Files that call the variance ``"moving_var"`` (the
         earlier name) still load.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument:
+        ``BatchNorm 'batch_norm_1': invalid value for `momentum`: expected a
+        number in [0, 1), received 1.5.``; the same form for ``epsilon``
+        (>= 0), ``center``, ``scale`` and ``trainable`` (bools), ``dtype``,
+        ``name`` and ``seed``. On an input: fewer than 2 dims, or ``expected
+        input with 3 channels (last axis, as built), got shape ...``. In
+        backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -75,8 +105,12 @@ class BatchNorm(Layer):
     .. math::
 
         \frac{\partial z}{\partial x_j} = \frac{1}{m\sqrt{\sigma^2+\epsilon}}
-            \Big(m\,g_j - \sum_k g_k - \hat x_j \sum_k g_k \hat x_k\Big),\qquad
-        \frac{\partial z}{\partial \gamma} = \sum_j \frac{\partial z}{\partial y_j}\hat x_j,\qquad
+            \Big(m\,g_j - \sum_k g_k - \hat x_j \sum_k g_k \hat x_k\Big),
+
+    .. math::
+
+        \frac{\partial z}{\partial \gamma} = \sum_j \frac{\partial z}{\partial y_j}\hat x_j,
+        \qquad
         \frac{\partial z}{\partial \beta} = \sum_j \frac{\partial z}{\partial y_j}.
 
     The input Jacobian of a channel is dense in training mode,
@@ -92,8 +126,8 @@ class BatchNorm(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bn = ln.BatchNorm(epsilon=0.0, dtype="float64")
     >>> x = np.array([[1.0], [3.0]])
     >>> bn.forward(x, training=True)[:, 0]
@@ -128,18 +162,8 @@ class BatchNorm(Layer):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         o = self.owner
-        for arg, value, ok in (
-            ("momentum", momentum, lambda v: 0 <= v <= 1),
-            ("epsilon", epsilon, lambda v: v >= 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
-                bound = "in [0, 1]" if arg == "momentum" else ">= 0"
-                raise ValueError(
-                    f"{o}: invalid value for `{arg}`: expected a number {bound}, "
-                    f"received {value!r}."
-                )
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = check_number(momentum, "momentum", o, low=0, high=1)
+        self.epsilon = check_number(epsilon, "epsilon", o, low=0)
         self.center = check_bool(center, "center", o)
         self.scale = check_bool(scale, "scale", o)
         if not is_int(axis):
@@ -170,6 +194,11 @@ class BatchNorm(Layer):
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
+        if shape[-1] == 0:
+            raise ValueError(
+                f"{self.owner}: expected at least one channel (last axis), got shape "
+                f"{shape_str(shape)}."
+            )
         if self.axis not in (-1, len(shape) - 1):
             raise ValueError(
                 f"{self.owner}: invalid value for `axis`: layernet is channels-last and "
@@ -230,11 +259,11 @@ class BatchNorm(Layer):
         return grads
 
     def compute_backward_input(self, dy, saved):
-        training, xhat, inv = saved
+        xhat, inv = saved.xhat, saved.inv
         g = dy.reshape(xhat.shape)
         if self.scale:
             g = g * self.params["gamma"]
-        if not training:
+        if not saved.training:
             return (g * inv).reshape(dy.shape)
         m = g.shape[0]
         sum_g = _ops.column_sums(g, self.workspace)
@@ -248,8 +277,8 @@ class BatchNormalization(BatchNorm):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bn = ln.BatchNormalization(dtype="float64")
     >>> bn.trainable = False          # frozen: inference mode even when training
     >>> bn.forward(np.array([[1.0], [3.0]]), training=True)[:, 0].round(4)

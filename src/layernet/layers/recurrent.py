@@ -82,6 +82,12 @@ class GRU(Layer):
     The reset gate multiplies the recurrent matrix product (``reset_after=True``):
     these are the equations of :class:`torch.nn.GRU` and of Keras 3's default GRU.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, timesteps, features)``; output ``(batch, units)`` (the last
+    state), or ``(batch, timesteps, units)`` with ``return_sequences=True``.
+    Parameters: ``3 * units * (features + units)``, plus ``6 * units`` with a bias.
+
     Parameters
     ----------
     units : int
@@ -91,11 +97,13 @@ class GRU(Layer):
     recurrent_activation : {"sigmoid", "tanh", "relu", "linear"}, default "sigmoid"
         Activation :math:`\sigma` of the update and reset gates.
     use_bias : bool, default True
+        Whether to add the input and recurrent biases.
     kernel_initializer : str, default "glorot_uniform"
         Initialiser of the input kernel ``W`` (fans ``features`` and ``3 * units``).
     recurrent_initializer : str, default "orthogonal"
         Initialiser of the recurrent kernel ``U``.
     bias_initializer : str, default "zeros"
+        Initialiser of both biases.
     return_sequences : bool, default False
         Return the state after every step, ``(batch, timesteps, units)``, instead
         of only the last one, ``(batch, units)``.
@@ -106,8 +114,14 @@ class GRU(Layer):
     reset_after : bool, default True
         Only ``True`` is supported (the reset gate applied after the recurrent
         product); ``False`` raises a ``ValueError``.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"gru_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters and the computation.
+    seed : int, optional
+        Seed of the initial values (global seed when ``None``).
+    trainable : bool, default True
+        Whether optimisers update the parameters.
 
     Attributes
     ----------
@@ -119,6 +133,24 @@ class GRU(Layer):
         :math:`r` and the candidate :math:`\tilde h`, in Keras's order and layout
         (Keras's ``kernel``, ``recurrent_kernel``, ``bias``). PyTorch stores
         ``weight_ih_l0`` as ``W.T`` with the blocks in the order ``r, z, n``.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``GRU 'gru_1':
+        invalid value for `units`: expected a positive int, received 0.``; the
+        same form for ``activation`` and ``recurrent_activation`` (one of
+        ``'linear'``, ``'relu'``, ``'sigmoid'``, ``'tanh'``), the bools, the
+        initialisers, ``dtype``, ``name`` and ``seed``; ``reset_after=False``
+        (only ``True`` is supported). On an input: ``expected input with 3
+        dims (batch, timesteps, features)``, ``expected at least 1 timestep
+        (axis 1)``, ``expected at least 1 input feature``, or a feature count
+        other than the built one. In backward: a ``dy`` whose shape is not the
+        last output's.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -143,11 +175,11 @@ class GRU(Layer):
     .. math::
 
         \frac{\partial z}{\partial a^z_s} &= g_s \odot (h_{s-1} - \tilde h_s) \odot \sigma'(z_s),
-        \qquad
-        \frac{\partial z}{\partial a^h_s} = g_s \odot (1 - z_s) \odot \phi'(\tilde h_s), \\
+        \\
+        \frac{\partial z}{\partial a^h_s} &= g_s \odot (1 - z_s) \odot \phi'(\tilde h_s), \\
         \frac{\partial z}{\partial a^r_s} &= \frac{\partial z}{\partial a^h_s} \odot
-            (h_{s-1} U_h + b_{rh}) \odot \sigma'(r_s), \qquad
-        \frac{\partial z}{\partial (h_{s-1}U_h + b_{rh})} =
+            (h_{s-1} U_h + b_{rh}) \odot \sigma'(r_s), \\
+        \frac{\partial z}{\partial (h_{s-1}U_h + b_{rh})} &=
             \frac{\partial z}{\partial a^h_s} \odot r_s, \\
         g_{s-1} &\mathrel{+}= g_s \odot z_s + \Bigl[\frac{\partial z}{\partial a^z_s}\;
             \frac{\partial z}{\partial a^r_s}\;
@@ -159,10 +191,10 @@ class GRU(Layer):
 
     .. math::
 
-        \frac{\partial z}{\partial x_s} = A_s W^T, \quad
+        \frac{\partial z}{\partial x_s} &= A_s W^T, \quad
         \frac{\partial z}{\partial W} = \sum_s x_s^T A_s, \quad
-        \frac{\partial z}{\partial U} = \sum_s h_{s-1}^T R_s, \quad
-        \frac{\partial z}{\partial b_i} = \sum_s \mathbf 1^T A_s, \quad
+        \frac{\partial z}{\partial U} = \sum_s h_{s-1}^T R_s, \\
+        \frac{\partial z}{\partial b_i} &= \sum_s \mathbf 1^T A_s, \quad
         \frac{\partial z}{\partial b_r} = \sum_s \mathbf 1^T R_s .
 
     The input projections of all steps are one matrix product before the loop
@@ -173,8 +205,8 @@ class GRU(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> gru = ln.GRU(4, return_sequences=True, seed=0, dtype="float64")
     >>> x = np.ones((2, 5, 3))
     >>> gru(x).shape
@@ -186,7 +218,8 @@ class GRU(Layer):
     """
 
     _default_name = "gru"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
     input_ndim = 3
 
     def __init__(
@@ -401,6 +434,13 @@ class BidirectionalSaved(NamedTuple):
 class Bidirectional(_Container):
     r"""Run a recurrent layer over the sequence in both directions and merge the outputs.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, timesteps, features)``. Output ``(batch, U)`` or, when the
+    wrapped layers have ``return_sequences=True``, ``(batch, timesteps, U)``,
+    where :math:`U = U_f + U_b` for ``"concat"`` and :math:`U = U_f = U_b` for
+    the other merge modes (:math:`U_f`, :math:`U_b` the two directions' units).
+
     Parameters
     ----------
     layer : Layer
@@ -414,10 +454,31 @@ class Bidirectional(_Container):
     backward_layer : Layer, optional
         The backward direction, with the opposite ``go_backwards`` and the same
         ``return_sequences``.
-    name, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"bidirectional_<n>"`` by default); see :class:`Layer`.
     dtype : str, optional
         The wrapped layers' dtype; ``None`` takes theirs.
+    seed : int, optional
+        Seeds the wrapped layers that have no seed of their own.
+    trainable : bool, default True
+        Whether optimisers update both directions' parameters.
+
+    Raises
+    ------
+    ValueError
+        ``Bidirectional: invalid value for `merge_mode`: expected one of
+        ['concat', 'sum', 'mul', 'ave'], received ...`` (``None`` included);
+        a ``backward_layer`` whose ``go_backwards`` is not the opposite
+        of ``layer``'s or whose ``return_sequences`` differs; a merge other than
+        ``"concat"`` of directions with different units; inner layers of mixed
+        dtypes or a ``dtype`` other than theirs; inputs the wrapped layer
+        refuses (see :class:`GRU`).
+    TypeError
+        ``invalid value for `layer`: expected a recurrent layer such as GRU
+        (with `go_backwards` and `return_sequences`), ...`` (likewise for
+        ``backward_layer``).
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
 
     Attributes
     ----------
@@ -434,22 +495,17 @@ class Bidirectional(_Container):
 
     .. math::
 
-        \text{concat: } Y = [Y^f\; Y^b],\quad
-            \frac{\partial z}{\partial Y^f} = \frac{\partial z}{\partial Y}_{[:, :U_f]},\;
-            \frac{\partial z}{\partial Y^b} = \frac{\partial z}{\partial Y}_{[:, U_f:]};
-        \qquad
-        \text{sum: } Y = Y^f + Y^b,\quad
-            \frac{\partial z}{\partial Y^f} = \frac{\partial z}{\partial Y^b}
-            = \frac{\partial z}{\partial Y};
-
-    .. math::
-
-        \text{ave: } Y = \tfrac12 (Y^f + Y^b),\quad
-            \frac{\partial z}{\partial Y^{f}} = \frac{\partial z}{\partial Y^{b}}
-            = \tfrac12 \frac{\partial z}{\partial Y};
-        \qquad
-        \text{mul: } Y = Y^f \odot Y^b,\quad
-            \frac{\partial z}{\partial Y^f} = \frac{\partial z}{\partial Y} \odot Y^b,\;
+        \text{concat: } Y &= [Y^f\; Y^b], &
+            \frac{\partial z}{\partial Y^f} &= \frac{\partial z}{\partial Y}_{[:, :U_f]},\;
+            \frac{\partial z}{\partial Y^b} = \frac{\partial z}{\partial Y}_{[:, U_f:]};\\
+        \text{sum: } Y &= Y^f + Y^b, &
+            \frac{\partial z}{\partial Y^f} &= \frac{\partial z}{\partial Y^b}
+            = \frac{\partial z}{\partial Y};\\
+        \text{ave: } Y &= \tfrac12 (Y^f + Y^b), &
+            \frac{\partial z}{\partial Y^{f}} &= \frac{\partial z}{\partial Y^{b}}
+            = \tfrac12 \frac{\partial z}{\partial Y};\\
+        \text{mul: } Y &= Y^f \odot Y^b, &
+            \frac{\partial z}{\partial Y^f} &= \frac{\partial z}{\partial Y} \odot Y^b,\;
             \frac{\partial z}{\partial Y^b} = \frac{\partial z}{\partial Y} \odot Y^f .
 
     Each direction then backpropagates through time with its own rules, and
@@ -459,8 +515,8 @@ class Bidirectional(_Container):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bi = ln.Bidirectional(ln.GRU(3, return_sequences=True, seed=0))
     >>> bi(np.zeros((2, 5, 1), dtype="float32")).shape
     (2, 5, 6)
@@ -469,7 +525,8 @@ class Bidirectional(_Container):
     """
 
     _default_name = "bidirectional"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,
@@ -484,6 +541,7 @@ class Bidirectional(_Container):
     ) -> None:
         where = f"Bidirectional '{name}'" if name else "Bidirectional"
         self._check_recurrent(layer, "layer", where)
+        rnn: Any = layer  # checked: a layer with go_backwards and return_sequences
         if merge_mode not in MERGE_MODES:
             extra = (
                 " (None, Keras's list of two outputs, does not fit a layer with one output)"
@@ -496,24 +554,25 @@ class Bidirectional(_Container):
             )
         if backward_layer is None:
             config = layer.get_config()
-            config["go_backwards"] = not layer.go_backwards
+            config["go_backwards"] = not rnn.go_backwards
             config["name"] = f"backward_{layer.name}"
             if config.get("seed") is not None:
                 config["seed"] += 1
             backward_layer = type(layer).from_config(config)
         else:
             self._check_recurrent(backward_layer, "backward_layer", where)
-            if backward_layer.go_backwards == layer.go_backwards:
+            back: Any = backward_layer
+            if back.go_backwards == rnn.go_backwards:
                 raise ValueError(
                     f"{where}: `backward_layer` must have go_backwards="
-                    f"{not layer.go_backwards} (the opposite of `layer`), received "
-                    f"go_backwards={backward_layer.go_backwards!r}."
+                    f"{not rnn.go_backwards} (the opposite of `layer`), received "
+                    f"go_backwards={back.go_backwards!r}."
                 )
-            if backward_layer.return_sequences != layer.return_sequences:
+            if back.return_sequences != rnn.return_sequences:
                 raise ValueError(
                     f"{where}: `layer` and `backward_layer` must agree on "
-                    f"return_sequences, received {layer.return_sequences!r} and "
-                    f"{backward_layer.return_sequences!r}."
+                    f"return_sequences, received {rnn.return_sequences!r} and "
+                    f"{back.return_sequences!r}."
                 )
         self.merge_mode = merge_mode
         super().__init__(
@@ -549,7 +608,8 @@ class Bidirectional(_Container):
 
     @property
     def return_sequences(self) -> bool:
-        return self.forward_layer.return_sequences
+        rnn: Any = self.forward_layer  # a recurrent layer (checked when built)
+        return bool(rnn.return_sequences)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -573,8 +633,11 @@ class Bidirectional(_Container):
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
-        for layer in self.layers:
-            layer.check_input_shape(shape)
+        try:
+            for layer in self.layers:
+                layer.check_input_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"{self.owner}: inner layer refused the input: {exc}") from None
 
     def compute_output_shape(self, input_shape):
         yf = self.forward_layer.output_shape(input_shape)

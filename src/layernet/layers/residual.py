@@ -21,16 +21,39 @@ class ResidualSaved(NamedTuple):
 class Residual(_Container):
     r"""Residual (skip) connection around a chain of layers: :math:`Y = X + f(X)`.
 
+    .. rubric:: Input and output shape
+
+    Any input the chain accepts; the output has the same shape (the chain must
+    keep it, for instance ``Conv(C, k, padding="same")`` on ``C`` channels).
+
     Parameters
     ----------
     layers : sequence of Layer
         The chain :math:`f = f_k \circ \dots \circ f_1`, applied in order; it must
         map its input to an output of the same shape. Layer names must be unique.
-    name, seed, trainable
-        See :class:`~layernet.layers.Layer`. ``seed`` seeds the inner layers that
-        have none of their own.
+    name : str, optional
+        Layer name (``"residual_<n>"`` by default); see :class:`Layer`.
     dtype : str, optional
         The inner layers' dtype (they must agree); ``None`` takes theirs.
+    seed : int, optional
+        Seeds the inner layers that have none of their own.
+    trainable : bool, default True
+        Whether optimisers update the inner layers' parameters.
+
+    Raises
+    ------
+    TypeError
+        ``Residual: invalid value for `layers`: expected a non-empty list of
+        Layer instances, ...`` (or ``layers[i]`` naming the entry that is not
+        a Layer).
+    ValueError
+        Duplicate inner layer names; inner layers of mixed dtypes or a
+        ``dtype`` other than theirs. On an input: ``the inner layers map
+        inputs of shape ... to ...; a residual block needs the same shape (Y =
+        X + f(X)).``, or ``inner layer refused the input: ...`` with the inner
+        layer's message.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
 
     Attributes
     ----------
@@ -50,7 +73,9 @@ class Residual(_Container):
 
         \frac{\partial z}{\partial X} = \frac{\partial z}{\partial Y}
           + \frac{\partial z}{\partial X^{(k)}}\Big|_{\text{back through } f_k, \dots, f_1},
-        \qquad
+
+    .. math::
+
         \frac{\partial z}{\partial \theta_j} = \frac{\partial z}{\partial \theta_j}\Big|_{
           \partial z/\partial X^{(k)} = \partial z/\partial Y} ,
 
@@ -62,7 +87,10 @@ class Residual(_Container):
 
         \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T}
           = I + J_f, \quad
-        J_f = J_{f_k} \cdots J_{f_1}, \qquad
+        J_f = J_{f_k} \cdots J_{f_1},
+
+    .. math::
+
         \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(\theta_j)^T}
           = J_{f_k} \cdots J_{f_{j+1}}\,
             \frac{\partial\operatorname{vec}(X^{(j)})}{\partial\operatorname{vec}(\theta_j)^T},
@@ -72,8 +100,8 @@ class Residual(_Container):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> block = ln.Residual([ln.Dense(2, use_bias=False, dtype="float64")])
     >>> block.build((None, 2))
     >>> block.layers[0].params["kernel"][:] = [[1.0, 0.0], [0.0, 2.0]]
@@ -87,7 +115,8 @@ class Residual(_Container):
     """
 
     _default_name = "residual"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,
