@@ -7,6 +7,9 @@ model (:meth:`Callback.set_model`, then ``self.model``) and the run's settings
 (:meth:`Callback.set_params`, then ``self.params`` with ``"epochs"``, ``"steps"``
 per epoch and ``"verbose"``); callbacks use only the model's public API. A
 callback stops training by setting ``model.stop_training = True``.
+
+In data-parallel training (:mod:`layernet.distributed`) every rank runs its
+callbacks with the same global logs; only rank 0 prints and writes files.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import check_bool, check_int, check_number, is_real
+from .distributed import is_root
 
 if TYPE_CHECKING:
     from .models import Sequential
@@ -186,10 +190,11 @@ class ProgressBar(Callback):
     def on_train_begin(self, logs=None):
         self.epochs = self.params["epochs"]
         self.steps = self.params["steps"]
+        self._shows = is_root(self.model)  # data-parallel training: rank 0 prints
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        if self.verbose == 1:
+        if self.verbose == 1 and self._shows:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
@@ -212,7 +217,7 @@ class ProgressBar(Callback):
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2:
+        elif self.verbose == 2 and self._shows:
             seconds = time.perf_counter() - self._start
             print(
                 f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}",
@@ -582,6 +587,8 @@ class TerminateOnNaN(Callback):
             if bad_loss
             else f"the update overflowed (weights became NaN or inf; the loss was {loss:.6g})"
         )
+        if not is_root(self.model):
+            return  # data-parallel training: rank 0 prints
         print(
             f"TerminateOnNaN: {what} at epoch {self._epoch + 1}, batch {batch + 1}; "
             f"training stopped with the last finite weights.",

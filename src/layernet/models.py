@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _random, optimizers, saving
+from . import distributed as _distributed
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from ._ops import Workspace
@@ -84,6 +85,12 @@ class Sequential:
         Set by :meth:`compile`.
     history : History or None
         What the last :meth:`fit` recorded.
+    epochs_completed : int
+        Epochs trained so far (saved in model files): pass it as ``initial_epoch``
+        to continue a run.
+    distribute_strategy : DataParallel or None
+        The strategy of the last ``fit``, ``evaluate`` or ``predict`` given one;
+        while it spans several ranks only rank 0 writes files.
     stop_training : bool
         Set by a callback to end :meth:`fit` after the current batch or epoch.
 
@@ -114,6 +121,8 @@ class Sequential:
         self.metrics: list[metrics_mod.Metric] = []
         self.history: History | None = None
         self.stop_training = False
+        self.epochs_completed: int = 0
+        self.distribute_strategy: _distributed.DataParallel | None = None
         for layer in layers or []:
             self.add(layer)
 
@@ -500,7 +509,25 @@ class Sequential:
     def _train_step(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
-        optimizer, loss = self._require_compiled("train_step")
+        optimizer, _ = self._require_compiled("train_step")
+        z, pred = self._compute_gradients(x, y, sample_weight)
+        if math.isfinite(z):  # never apply a non-finite step
+            optimizer.step(
+                {
+                    f"{i}.{layer.name}.{k}": (p, layer.grads[k])
+                    for i, layer in enumerate(self.layers)
+                    if layer.trainable
+                    for k, p in layer.params.items()
+                }
+            )
+        return z, pred
+
+    def _compute_gradients(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        """Forward, loss and backward on a batch: the loss and the predictions, with each
+        trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
+        _, loss = self._require_compiled("train_step")
         scratch = self._in_place_layers()
         for layer in scratch:
             layer.overwrite_inputs = True
@@ -512,20 +539,11 @@ class Sequential:
                 if sample_weight is None
                 else loss.forward(pred, y, sample_weight=sample_weight)
             )
-            if not math.isfinite(z):
-                return z, pred  # never apply a non-finite step
-            self.backward(loss.backward_input(), accumulate=False)
+            if math.isfinite(z):
+                self.backward(loss.backward_input(), accumulate=False)
         finally:
             for layer in scratch:
                 layer.overwrite_inputs = False
-        optimizer.step(
-            {
-                f"{i}.{layer.name}.{k}": (p, layer.grads[k])
-                for i, layer in enumerate(self.layers)
-                if layer.trainable
-                for k, p in layer.params.items()
-            }
-        )
         return z, pred
 
     # ---------------------------------------------------------------- data
@@ -576,6 +594,7 @@ class Sequential:
         return np.asarray(t)
 
     # ----------------------------------------------------------------- fit
+    @_distributed.entry
     def fit(
         self,
         x: np.ndarray,
@@ -590,6 +609,8 @@ class Sequential:
         seed: int | None = None,
         sample_weight: np.ndarray | None = None,
         class_weight: dict[int, float] | None = None,
+        initial_epoch: int = 0,
+        distribute: _distributed.DataParallel | None = None,
     ) -> History:
         r"""Train for ``epochs`` passes over ``(x, y)`` with mini-batch steps.
 
@@ -600,8 +621,11 @@ class Sequential:
             Targets: integer labels ``(n_samples,)`` or rows matching the
             model's output, as the loss expects. Never broadcast.
         epochs : int, default 1
+            The index of the last epoch: training runs epochs ``initial_epoch``
+            to ``epochs - 1`` (Keras' convention).
         batch_size : int, optional
-            Default 32 (as in Keras).
+            Default 32 (as in Keras). With ``distribute``, the global batch, split
+            between the ranks.
         validation_data : tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
             Evaluated after every epoch (``val_*`` entries in the history).
         validation_split : float, default 0.0
@@ -616,7 +640,8 @@ class Sequential:
         seed : int, optional
             Seeds the shuffling and, if the model is not built yet, the initial
             weights of layers without a seed of their own: the same seed gives
-            bit-identical weights and history on the same machine.
+            bit-identical weights and history on the same machine. Each epoch's
+            order depends only on the seed and the epoch's index.
         sample_weight : ndarray of shape (n_samples,), optional
             Non-negative per-sample weights :math:`w_n`. Each batch's loss is
             :math:`\frac1B\sum_{n\in\text{batch}} w_n z_n` (Keras 3's
@@ -630,6 +655,15 @@ class Sequential:
             :math:`c_n` is its label, or the arg-max of a one-hot target row.
             Training data only (not validation), and not together with
             ``sample_weight``.
+        initial_epoch : int, default 0
+            The epoch to start at, to continue a run: ``fit(x, y, epochs=4,
+            initial_epoch=2)`` on a model saved after 2 epochs and loaded again
+            (model files keep the optimizer's state) trains epochs 2 and 3, and
+            ends with the weights of a 4-epoch run, bit for bit.
+        distribute : DataParallel, optional
+            Train data-parallel over the ranks of an MPI communicator (see
+            :class:`~layernet.DataParallel`); every rank passes the same
+            arguments. With one rank, or None, this is the one-process ``fit``.
 
         Returns
         -------
@@ -660,11 +694,21 @@ class Sequential:
         batch_size = 32 if batch_size is None else batch_size
         self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
         _check_callbacks_argument(callbacks)
+        if not is_int(initial_epoch) or initial_epoch < 0:
+            raise ValueError(
+                f"fit: invalid value for `initial_epoch`: expected an int >= 0, "
+                f"received {initial_epoch!r}."
+            )
+        dp = _distributed.resolve(distribute, "fit")
         x, y, val_xy = self._fit_data(x, y, validation_data, validation_split, seed)
         x, y, sw, val = self._fit_weights(
             x, y, val_xy, sample_weight, class_weight, validation_data
         )
-        rng = np.random.default_rng(seed) if seed is not None else _random.generator()
+        base = seed if seed is not None else int(_random.generator().integers(2**63))
+        if dp is not None:
+            self.distribute_strategy = dp
+            base = dp.begin_fit(self, x, y, base, val, sw)
+            verbose = verbose if dp.is_root else 0
         steps = math.ceil(len(x) / batch_size)
         history = History()
         cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
@@ -678,21 +722,29 @@ class Sequential:
         try:
             for c in cbs:
                 c.on_train_begin()
-            for epoch in range(epochs):
+            for epoch in range(initial_epoch, epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch)
                 lr = self._require_compiled("fit")[0].current_learning_rate
-                order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+                order = _epoch_order(base, epoch, len(x), shuffle)
                 with self._workspaces(train_ws):
-                    logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
+                    if dp is None:
+                        logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
+                    else:
+                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
                 if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
                     with self._workspaces(val_ws):
                         logs.update(
-                            self._validate(val[0], val[1], val[2], batch_size=max(batch_size, 256))
+                            self._validate(
+                                val[0], val[1], val[2], batch_size=max(batch_size, 256), dp=dp
+                            )
                         )
                 logs["lr"] = lr
+                self.epochs_completed = epoch + 1
                 for c in cbs:
                     c.on_epoch_end(epoch, logs)
+                if dp is not None:
+                    dp.end_epoch(self)
                 if self.stop_training:
                     break
             for c in cbs:
@@ -888,10 +940,19 @@ class Sequential:
         return logs
 
     def _validate(
-        self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None, batch_size: int
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        batch_size: int,
+        dp: _distributed.DataParallel | None = None,
     ) -> dict[str, float]:
         """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
-        return {f"val_{k}": v for k, v in self._evaluate_batches(x, y, batch_size, sw).items()}
+        if dp is None:
+            results = self._evaluate_batches(x, y, batch_size, sw)
+        else:
+            results = dp.evaluate(self, x, y, batch_size, sw)
+        return {f"val_{k}": v for k, v in results.items()}
 
     @contextlib.contextmanager
     def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
@@ -914,6 +975,7 @@ class Sequential:
         return [Workspace() for _ in self._every_layer()]
 
     # ------------------------------------------------------------ evaluate
+    @_distributed.entry
     def evaluate(
         self,
         x: np.ndarray,
@@ -922,6 +984,7 @@ class Sequential:
         verbose: int | str = "auto",
         sample_weight: np.ndarray | None = None,
         return_dict: bool = False,
+        distribute: _distributed.DataParallel | None = None,
     ) -> float | list[float] | dict[str, float]:
         r"""Loss and metrics on ``(x, y)``, in batches, without training (Keras's ``evaluate``).
 
@@ -937,6 +1000,10 @@ class Sequential:
             Per-sample weights, as in :meth:`fit`: the loss is
             :math:`\frac1N\sum_n w_n z_n`, the metrics are weighted means.
         return_dict : bool, default False
+        distribute : DataParallel, optional
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank gets the values
+            over all samples (only rank 0 prints).
 
         Returns
         -------
@@ -971,9 +1038,16 @@ class Sequential:
         if not self.built:
             self.build((None, *x.shape[1:]))
         y = self._check_targets(y, "evaluate", "y")
+        dp = _distributed.resolve(distribute, "evaluate")
+        if dp is not None:
+            self.distribute_strategy = dp
+            verbose = verbose if dp.is_root else 0
         start_time = time.perf_counter()
         with self._workspaces(self._new_workspaces()):
-            logs = self._evaluate_batches(x, y, batch_size, sw)
+            if dp is None:
+                logs = self._evaluate_batches(x, y, batch_size, sw)
+            else:
+                logs = dp.evaluate(self, x, y, batch_size, sw)
         if verbose:
             steps = math.ceil(len(x) / batch_size)
             text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
@@ -1001,8 +1075,13 @@ class Sequential:
                 m.update(pred, yb, wb)
         return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
 
+    @_distributed.entry
     def predict(
-        self, x: np.ndarray, batch_size: int | None = None, verbose: int | str = "auto"
+        self,
+        x: np.ndarray,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        distribute: _distributed.DataParallel | None = None,
     ) -> np.ndarray:
         """The model's outputs for ``x``, computed in batches (inference mode).
 
@@ -1014,6 +1093,10 @@ class Sequential:
         verbose : {"auto", 0, 1, 2}, default "auto"
             0 silent; 1 or 2 print one line (steps and time); ``"auto"`` is 1 in a
             terminal or notebook and 0 otherwise.
+        distribute : DataParallel, optional
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank returns all the
+            outputs (only rank 0 prints).
 
         Returns
         -------
@@ -1035,11 +1118,18 @@ class Sequential:
         x = self._check_x(x, "predict")
         if not self.built:
             self.build((None, *x.shape[1:]))
+        dp = _distributed.resolve(distribute, "predict")
+        if dp is not None:
+            self.distribute_strategy = dp
+            verbose = verbose if dp.is_root else 0
         start_time = time.perf_counter()
         with self._workspaces(self._new_workspaces()):
-            out = np.concatenate(
-                [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-            )
+            if dp is not None:
+                out = dp.predict(self, x, batch_size)
+            else:
+                out = np.concatenate(
+                    [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+                )
         if verbose:
             steps = math.ceil(len(x) / batch_size)
             print(f"{steps}/{steps} - {time.perf_counter() - start_time:.2f}s")
@@ -1146,3 +1236,11 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: Any) -> np.ndarra
     for k, v in class_weight.items():
         weights[classes == k] = float(v)
     return weights
+
+
+def _epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
+    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
+    so that a run resumed at any epoch sees the orders of an uninterrupted one."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)

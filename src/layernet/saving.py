@@ -6,7 +6,13 @@ A file is an uncompressed NumPy ``.npz`` archive holding
   the layer classes with their constructor arguments, the input shape, the
   compile settings when they can be rebuilt, and the name and shape of every
   weight;
-* ``layers.<i>.<param>``: one float array per parameter of layer ``i``.
+* ``layers.<i>.<param>``: one float array per parameter of layer ``i``;
+* ``optimizer.<j>`` (model files): the optimizer's state arrays (momentum
+  buffers, moment estimates), declared with the weights and named in the
+  header's ``"optimizer_state"`` together with the step count; with the header's
+  ``"epochs_completed"`` they make the file a resumable training state. Files
+  written before the optimizer state was stored still load, with a fresh
+  optimizer state.
 
 Classes are named so that no user class can collide with layernet's own
 (``"layernet>Dense"``; see :mod:`layernet.registry`). Loading never unpickles
@@ -342,6 +348,7 @@ def _header(model: Sequential, kind: str, weights: dict[str, np.ndarray]) -> dic
             "metrics": [m.name for m in model.metrics],
             "optimizer": _optimizer_config(model.optimizer),
         }
+    head["epochs_completed"] = int(getattr(model, "epochs_completed", 0))
     return head
 
 
@@ -351,13 +358,37 @@ def _optimizer_config(opt: Any) -> dict[str, Any] | None:
     return {"class_name": type(opt).__name__, "config": opt.get_config()}
 
 
+def _optimizer_state(model: Sequential) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+    """The header entry and the arrays of the optimizer's state (None if not stored)."""
+    opt = model.optimizer
+    if opt is None or model.loss is None or _optimizer_config(opt) is None:
+        return None, {}
+    slots: list[dict[str, str]] = []
+    arrays: dict[str, np.ndarray] = {}
+    for key, named in opt.state.items():
+        for slot, value in named.items():
+            member = f"optimizer.{len(slots)}"
+            slots.append({"param": key, "slot": slot, "array": member})
+            arrays[member] = value
+    return {"iterations": int(opt.iterations), "slots": slots}, arrays
+
+
 def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
+    from .distributed import is_root
+
     if not model.built:
         raise RuntimeError(
             f"save: model {model.name!r} is not built yet; call build() or fit() first."
         )
+    if not is_root(model):
+        return  # data-parallel training: rank 0 writes, the other ranks hold the same model
     weights = _weights(model)
-    header = json.dumps(_header(model, kind, weights)).encode("utf-8")
+    head = _header(model, kind, weights)
+    if kind == "model":
+        head["optimizer_state"], state = _optimizer_state(model)
+        weights = {**weights, **state}  # declared like the weights, so loading bounds them
+        head["weights"].update({k: list(v.shape) for k, v in state.items()})
+    header = json.dumps(head).encode("utf-8")
     _check_loadable(model, header)
     arrays: dict[str, Any] = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -899,6 +930,58 @@ def _renamed_weights(model: Sequential, arrays: dict[str, np.ndarray]) -> dict[s
     return out
 
 
+def _pop_optimizer_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: arrays.pop(k) for k in [k for k in arrays if k.startswith("optimizer.")]}
+
+
+def _restore_optimizer(
+    model: Sequential, entry: Any, arrays: dict[str, np.ndarray], where: str
+) -> None:
+    """Put the saved step count and state arrays into the model's (fresh) optimizer."""
+    if entry is None:
+        if arrays:
+            raise ModelFileError(f"load_model: {where}: optimizer arrays without their header.")
+        return
+    bad = ModelFileError(f"load_model: {where}: malformed optimizer state.")
+    if not isinstance(entry, dict) or not isinstance(entry.get("slots"), list):
+        raise bad
+    iterations = entry.get("iterations")
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
+        raise bad
+    params = {
+        f"{i}.{layer.name}.{k}": p
+        for i, layer in enumerate(model.layers)
+        if layer.trainable
+        for k, p in layer.params.items()
+    }
+    state: dict[str, dict[str, np.ndarray]] = {}
+    for spec in entry["slots"]:
+        if not (
+            isinstance(spec, dict)
+            and all(isinstance(spec.get(k), str) for k in ("param", "slot", "array"))
+        ):
+            raise bad
+        p, a = params.get(spec["param"]), arrays.pop(spec["array"], None)
+        if p is None or a is None or a.shape != p.shape or a.dtype.kind != "f":
+            raise ModelFileError(
+                f"load_model: {where}: optimizer state {spec['slot']!r} of "
+                f"{spec['param']!r} does not match the model's parameters."
+            )
+        if not np.isfinite(a).all():
+            raise ModelFileError(
+                f"load_model: {where}: optimizer state {spec['slot']!r} of "
+                f"{spec['param']!r} holds NaN or inf."
+            )
+        state.setdefault(spec["param"], {})[spec["slot"]] = a.astype(p.dtype)
+    if arrays:
+        raise ModelFileError(
+            f"load_model: {where}: unexpected optimizer arrays {sorted(arrays)!r:.200}."
+        )
+    assert model.optimizer is not None  # compiled just before
+    model.optimizer.iterations = int(iterations)
+    model.optimizer.state = state
+
+
 def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> None:
     arrays = _renamed_weights(model, arrays)
     expected = {
@@ -945,9 +1028,12 @@ def load_model(
     -------
     Sequential
         Built, with the saved weights; compiled again when the file records a
-        loss. The optimizer comes back with its settings and schedule but
-        without its momentum or moment state; a learning rate that was an
-        arbitrary Python callable is not stored (``SGD()`` is used, with a warning).
+        loss. The optimizer comes back with its settings, schedule, step count and
+        state (momentum buffers, moment estimates), and ``epochs_completed`` with
+        the epochs trained, so ``fit(..., initial_epoch=model.epochs_completed)``
+        continues the run; files written before optimizer states were stored give
+        a fresh optimizer state. A learning rate that was an arbitrary Python
+        callable is not stored (``SGD()`` is used, with a warning).
 
     Raises
     ------
@@ -1048,6 +1134,10 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
     if not isinstance(specs, list) or not isinstance(info, dict) or len(specs) > MAX_LAYERS:
         raise ModelFileError(f"load_model: {where}: malformed header (layers).")
     shape = _input_shape(info, where, "load_model")
+    saved_optimizer = _pop_optimizer_arrays(arrays)
+    done = header.get("epochs_completed", 0)
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        raise ModelFileError(f"load_model: {where}: malformed epochs_completed {done!r:.50}.")
     layers = [_instantiate(s, where, custom, Layer) for s in specs]
     name = info.get("name")
     try:
@@ -1063,6 +1153,7 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
             f"load_model: {where}: the layers do not fit together: {exc}"
         ) from None
     _assign(model, arrays, where)
+    model.epochs_completed = int(done)
     comp = header.get("compile")
     if isinstance(comp, dict):
         loss = _instantiate(comp.get("loss"), where, custom, Loss)
@@ -1092,6 +1183,8 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
             model.compile(optimizer, loss, [metrics_mod.get(n) for n in names])
         except ValueError as exc:
             raise ModelFileError(f"load_model: {where}: {exc}") from None
+        if isinstance(opt_spec, dict):
+            _restore_optimizer(model, header.get("optimizer_state"), saved_optimizer, where)
     return model
 
 
@@ -1128,6 +1221,7 @@ def load_weights(model: Sequential, path: str | os.PathLike) -> None:
     with _malformed_file(path, "load_weights"):
         where = repr(os.fspath(path))
         header, arrays = _read(path)
+        _pop_optimizer_arrays(arrays)  # a full model file: only its weights are wanted here
         if not model.built:
             info = header.get("model")
             if not isinstance(info, dict) or info.get("input_shape") is None:
