@@ -311,8 +311,14 @@ class DataParallel:
         """
         return _shard(n, self.rank, self.size)
 
-    def broadcast_model(self, model: Sequential) -> None:
-        """Give every rank rank 0's weights (parameters and state) and optimizer state."""
+    def broadcast_model(self, model: Any) -> None:
+        """Give every rank rank 0's weights (parameters and state) and optimizer state.
+
+        Parameters
+        ----------
+        model : Sequential
+            Built, on every rank; rank 0's weights and optimizer state win.
+        """
         weights = model.get_weights()
         sizes = [w.size for w in weights]
         flat = np.empty(sum(sizes), np.float64)
@@ -333,7 +339,7 @@ class DataParallel:
                 opt.iterations = iterations
                 opt.state = state
 
-    def checksum(self, model: Sequential) -> int:
+    def checksum(self, model: Any) -> int:
         """CRC-32 of every weight's bytes (equal on every rank while they agree)."""
         crc = 0
         for w in model.get_weights():
@@ -389,7 +395,7 @@ class DataParallel:
         self._allreduce(np.zeros(1), error)
 
     # -------------------------------------------------------------- training
-    def begin_fit(
+    def _begin_fit(
         self,
         model: Sequential,
         x: np.ndarray,
@@ -430,7 +436,7 @@ class DataParallel:
         self.broadcast_model(model)
         return int(self.comm.bcast(int(seed), root=0))
 
-    def train_epoch(
+    def _train_epoch(
         self,
         model: Sequential,
         x: np.ndarray,
@@ -495,7 +501,7 @@ class DataParallel:
         sums = buf[layout.loss : layout.stop].copy()
         return float(sums[0] / n), sums
 
-    def end_epoch(self, model: Sequential) -> None:
+    def _end_epoch(self, model: Sequential) -> None:
         """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not)."""
         votes = self.comm.allgather((bool(model.stop_training), self.checksum(model)))
         model.stop_training = any(v[0] for v in votes)
@@ -510,7 +516,7 @@ class DataParallel:
             self.broadcast_model(model)
 
     # ------------------------------------------------------- evaluate, predict
-    def evaluate(
+    def _evaluate(
         self,
         model: Sequential,
         x: np.ndarray,
@@ -537,7 +543,7 @@ class DataParallel:
         self._allreduce(buf, error)
         return {"loss": float(buf[0] / len(x)), **_metric_logs(model.metrics, buf[1:-1])}
 
-    def predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
+    def _predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
         """Every rank predicts its share of ``x``; every rank returns all predictions."""
         local = self.shard(len(x))
         out_shape = tuple(int(d or 0) for d in model.compute_output_shape((None, *x.shape[1:]))[1:])
