@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-EXTRAS = {"demo": "data,plot", "table": "data,plot", "test": "dev,oracle,data,plot,docs"}
+EXTRAS = {"demo": "data,plot", "table": "data,plot", "test": "dev,oracle,data,plot,docs,mpi"}
 
 
 def venv_python() -> Path:

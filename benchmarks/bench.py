@@ -90,6 +90,34 @@ def peak_mb() -> float:
 
 
 # --------------------------------------------------------------- layernet work
+def lenet(n: int):
+    """LeNet-5 (compiled, built with seed 0), a batch of ``n`` images and one-hot targets."""
+    import layernet as ln
+
+    rng = np.random.default_rng(0)
+    model = ln.Sequential(
+        [
+            ln.Conv2D(6, 5),
+            ln.ReLU(),
+            ln.MaxPool(2),
+            ln.Conv2D(16, 5),
+            ln.ReLU(),
+            ln.MaxPool(2),
+            ln.Flatten(),
+            ln.Dense(120),
+            ln.ReLU(),
+            ln.Dense(84),
+            ln.ReLU(),
+            ln.Dense(10),
+        ]
+    )
+    model.compile(ln.SGD(0.01, momentum=0.9), "mse")
+    x = rng.standard_normal((n, 28, 28, 1)).astype(np.float32)
+    t = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+    model.build(x.shape, seed=0)
+    return model, x, t
+
+
 def layernet_case(case: str) -> Callable[[], None]:
     sys.path.insert(0, str(HERE.parent / "examples"))
     import layernet as ln
@@ -103,27 +131,7 @@ def layernet_case(case: str) -> Callable[[], None]:
         model.compile(ln.SGD(0.05, momentum=0.9), "softmax_cross_entropy")
         return lambda: model.fit(x, y, epochs=1, batch_size=100, verbose=0)
     if case.startswith("lenet"):
-        n = int(case.split("_")[1])
-        model = ln.Sequential(
-            [
-                ln.Conv2D(6, 5),
-                ln.ReLU(),
-                ln.MaxPool(2),
-                ln.Conv2D(16, 5),
-                ln.ReLU(),
-                ln.MaxPool(2),
-                ln.Flatten(),
-                ln.Dense(120),
-                ln.ReLU(),
-                ln.Dense(84),
-                ln.ReLU(),
-                ln.Dense(10),
-            ]
-        )
-        model.compile(ln.SGD(0.01, momentum=0.9), "mse")
-        x = rng.standard_normal((n, 28, 28, 1)).astype(np.float32)
-        t = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-        model.build(x.shape, seed=0)
+        model, x, t = lenet(int(case.split("_")[1]))
         return lambda: model.train_step(x, t)
     if case.startswith("conv"):
         n, hw, cin, cout = CONV[case.split("_")[1]]

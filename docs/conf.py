@@ -62,7 +62,7 @@ intersphinx_timeout = 1
 
 # ---------------------------------------------------------------- API pages
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
+autodoc_default_options = {"members": True}  # class pages add inherited members
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_member_order = "groupwise"
@@ -329,7 +329,67 @@ def dataclass_signature(app, what, name, obj, options, signature, return_annotat
     return signature, return_annotation
 
 
+_HEADER = re.compile(r"^([A-Z][A-Za-z ]+)\n-+$", re.M)
+
+
+def _sections(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a numpydoc docstring into its preamble and ``{section title: body}``."""
+    parts = _HEADER.split(doc)
+    preamble, sections = parts[0], {}
+    for title, body in zip(parts[1::2], parts[2::2], strict=True):
+        sections[title] = body.strip("\n")
+    return preamble.strip("\n"), sections
+
+
+def inherit_alias_docs(app, what, name, obj, options, lines):
+    """Complete an alias's page (``MaxPool2D``, ``MaxPooling2D``) with its parent's sections.
+
+    A subclass that only fixes the rank or gives a Keras name documents itself
+    in a line or two; its page then continues with the parent's shapes,
+    parameters, errors and notes, and keeps its own examples.
+    """
+    if what != "class" or not inspect.isclass(obj) or not lines:
+        return
+    behaviour = [
+        k
+        for k, v in vars(obj).items()
+        if inspect.isfunction(v) or isinstance(v, property | classmethod | staticmethod)
+    ]
+    if behaviour:  # a class with methods of its own is not an alias
+        return
+    own = "\n".join(lines)
+    own_pre, own_sections = _sections(own)
+    if "Parameters" in own_sections:
+        return
+    public = _public_names()
+    parent = next((b for b in obj.__mro__[1:] if b in (layernet.Layer,) or id(b) in public), None)
+    if parent is None or parent is object or parent is layernet.Layer:
+        return
+    parent_doc = inspect.getdoc(parent) or ""
+    # the parent may itself be an alias: complete it first
+    parent_lines = parent_doc.splitlines()
+    inherit_alias_docs(app, what, name, parent, options, parent_lines)
+    parent_pre, parent_sections = _sections("\n".join(parent_lines))
+    if "Parameters" not in parent_sections:
+        return
+    parent_name = public[id(parent)].removeprefix("layernet.")
+    extended = parent_pre.split("\n\n", 1)[1] if "\n\n" in parent_pre else ""
+    note = (
+        f"It takes the arguments of :class:`~{public[id(parent)]}`, and behaves as "
+        f"``{parent_name}`` does; the rest of this page is ``{parent_name}``'s "
+        "documentation."
+    )
+    merged = {**parent_sections, **own_sections}
+    if "Examples" in own_sections:
+        merged["Examples"] = own_sections["Examples"]
+    text = own_pre + "\n\n" + note + ("\n\n" + extended if extended else "")
+    for title, body in merged.items():
+        text += f"\n\n{title}\n{'-' * len(title)}\n{body}"
+    lines[:] = text.splitlines()
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", inherit_alias_docs, priority=100)
     app.connect("autodoc-process-signature", dataclass_signature)
     app.connect("missing-reference", resolve_layernet_alias)
     app.connect("autodoc-process-bases", public_bases)

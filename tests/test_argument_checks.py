@@ -309,3 +309,27 @@ def test_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_pa
     with pytest.raises(FileNotFoundError, match=r"ModelCheckpoint: the folder .*missing"):
         model.fit(x, y, callbacks=[cb], verbose=0)
     assert_no_step(model, None)
+
+
+def test_targets_overflowing_the_model_dtype_are_reported_as_overflow():
+    model = ln.Sequential([ln.Dense(2, seed=0)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((4, 3)), np.ones((4, 2))
+    y[1, 1] = 1e300
+    with pytest.raises(ValueError, match=r"`y` .*`target` has 1 value\(s\) too large for float32"):
+        model.fit(x, y, verbose=0)
+    assert model.optimizer.iterations == 0
+    model.compile("sgd", "softmax_cross_entropy")
+    with pytest.raises(ValueError, match=r"probability vectors"):
+        model.fit(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("kind", [np.float32, np.float64, float])
+def test_numpy_scalars_in_the_keras_style_classes(kind):
+    assert ln.metrics.BinaryAccuracy(threshold=kind(0.25)).threshold == 0.25
+    assert ln.LeakyReLU(kind(0.5)).negative_slope == 0.5
+    assert ln.ReduceLROnPlateau(factor=kind(0.5), patience=np.int64(2)).patience == 2
+    with pytest.raises(ValueError, match=r"`threshold`: expected a finite number"):
+        ln.metrics.BinaryAccuracy(threshold=kind("nan"))
+    with pytest.raises(ValueError, match=r"`factor`: expected a number in \[0, 1\)"):
+        ln.ReduceLROnPlateau(factor=kind(1.0))

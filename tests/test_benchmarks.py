@@ -31,3 +31,19 @@ def test_memory_reading_is_positive():
     assert bench.blas_threads() >= 1
     assert set(bench.CASES) >= {"mnist1d_epoch", "lenet_256", "conv_C_fwdbwd"}
     assert np.isfinite(bench.peak_mb())
+
+
+@pytest.mark.parametrize("case", ["lenet_256", "conv_C_fwdbwd"])
+def test_data_parallel_cases_run_on_one_rank(case):
+    pytest.importorskip("mpi4py", reason="data-parallel cases need the 'mpi' extra")
+    import bench_distributed
+
+    import layernet as ln
+
+    bench_distributed.layernet_work(case, ln.DataParallel())()
+    assert set(bench_distributed.CASES) == {
+        "lenet_256",
+        "lenet_1024",
+        "mnist1d_epoch",
+        "conv_C_fwdbwd",
+    }

@@ -334,3 +334,35 @@ def test_every_user_layer_passes_the_shared_harness(rng):
             assert ln.gradcheck(layer, x, jacobians=False).passed
             continue
         assert_layer_gradients(make, x)
+
+
+def test_calling_a_layer_or_loss_uses_its_own_forward():
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    layer = SquashedDense(2, seed=0, **F64)
+    np.testing.assert_array_equal(layer(x), np.tanh(ln.Dense(2, seed=0, **F64).forward(x)))
+
+    class Doubled(ln.MSELoss):
+        def forward(self, x, t):
+            return 2 * super().forward(x, t)
+
+    assert Doubled(**F64)(np.ones((1, 2)), np.zeros((1, 2))) == 2.0
+
+
+def test_a_loss_overriding_forward_without_sample_weight_still_trains():
+    class Doubled(ln.MSELoss):
+        def forward(self, x, t):
+            return 2 * super().forward(x, t)
+
+        def backward_input(self, dz=1.0):
+            return super().backward_input(2 * dz)
+
+    x, y = regression_data()
+    assert_fit_equals_hand(
+        lambda: [ln.Dense(4, **F64), ln.Tanh(**F64), ln.Dense(3, **F64)],
+        lambda: Doubled(**F64),
+        x,
+        y,
+    )
+    model = ln.Sequential([ln.Dense(3, **F64)])
+    model.compile("sgd", Doubled(**F64))
+    assert model.evaluate(x, y, verbose=0) > 0

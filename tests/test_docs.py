@@ -132,3 +132,48 @@ def test_getting_started_shows_a_built_summary(built):
     text = _text((built / "getting_started.html").read_text())
     assert "Total params: 5,210" in text and "(None, 19, 25)" in text
     assert "?" not in text.split("Total params")[0].rsplit("Model:", 1)[-1]
+
+
+def test_custom_layers_guide_and_notebook_are_built(built):
+    guide = (built / "custom_layers.html").read_text()
+    for needed in ("compute_forward", "compute_backward_input", "custom_objects", "declares"):
+        assert needed in guide, needed
+    page = (built / "notebooks" / "05_custom_layers.html").read_text()
+    assert page.count("passed") >= 3  # gradcheck of both layers and of the chain
+    assert "test accuracy: 0." in page
+    assert "identical predictions after reload: True" in page
+
+
+def _own_docstring(html: str) -> str:
+    """The part of an API page above the first member (method, property, attribute)."""
+    main = html.split('<dl class="py', 1)[-1]
+    return re.split(r'<dl class="py (?:method|property|attribute)', main)[0]
+
+
+def test_every_layer_page_states_shapes_parameters_errors_and_an_example(built):
+    import layernet as ln
+
+    for name in ln.__all__:
+        obj = getattr(ln, name)
+        if not (isinstance(obj, type) and issubclass(obj, ln.Layer)) or obj is ln.Layer:
+            continue
+        own = _own_docstring((built / "generated" / f"layernet.{name}.html").read_text())
+        for section in ("Input and output shape", "Parameters", "Raises", "Examples"):
+            assert section in own, f"{name}: no {section}"
+
+
+def test_every_public_page_has_an_example(built):
+    import layernet as ln
+
+    for name in ln.__all__:
+        obj = getattr(ln, name)
+        if isinstance(obj, type) or callable(obj):
+            own = _own_docstring((built / "generated" / f"layernet.{name}.html").read_text())
+            assert "Examples" in own, name
+
+
+def test_pooling_pages_give_the_output_size_and_the_dropped_remainder(built):
+    page = _text((built / "generated" / "layernet.MaxPool.html").read_text())
+    assert "7 inputs in windows of 2 give" in page
+    conv = _text((built / "generated" / "layernet.Conv.html").read_text())
+    assert "Input and output shape" in conv and "d(k-1)" in conv

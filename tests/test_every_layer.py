@@ -76,7 +76,11 @@ CASES: dict[str, tuple[Any, tuple[int, ...], bool]] = {
     "ZeroPadding1D": ({"padding": 1}, (2, 3, 2), False),
     "ZeroPadding2D": ({"padding": (1, 2)}, (2, 3, 3, 2), False),
     "ZeroPadding3D": ({"padding": 1}, (2, 2, 1, 2, 2), False),
-    "GRU": ({"units": 3}, (2, 4, 3), False),
+    "GRU": (
+        {"units": 3, "return_sequences": True, "bias_initializer": "he_uniform"},
+        (2, 4, 2),
+        False,
+    ),
     # Containers get fresh inner layers of the case's dtype (and fixed names, so that
     # two instances have the same parameter names) for every instance.
     "Bidirectional": (

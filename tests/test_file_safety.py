@@ -431,7 +431,8 @@ def test_leftovers_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
     elsewhere = tmp_path / ".m.npz.layernet-0badc0de-999999999-0000.tmp"  # another machine
     other = tmp_path / f".other.npz.layernet-{_HOST}-999999999-0000.tmp"
     old = tmp_path / ".m.npz.layernet-0badc0de-1-0000.tmp"
-    for p in (dead, live, elsewhere, other, old):
+    legacy = tmp_path / ".m.npz.k2j_x9qa.tmp"  # what earlier versions left behind
+    for p in (dead, live, elsewhere, other, old, legacy):
         p.write_bytes(b"x")
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     small_model().save(path)
@@ -563,3 +564,26 @@ def test_a_large_zip_directory_is_refused_before_zipfile_parses_it(tmp_path, mon
     monkeypatch.setattr(saving, "MAX_DIRECTORY_BYTES", 10_000)
     with pytest.raises(ModelFileError, match=r"zip directory of 1 members and \d+ bytes, above"):
         ln.load_model(path)
+
+
+@pytest.mark.parametrize("fallback", ["no anonymous files", "linking refused"])
+def test_saves_without_anonymous_files_or_links_still_replace_atomically(
+    tmp_path, monkeypatch, fallback
+):
+    import layernet.saving as saving
+
+    if fallback == "no anonymous files":
+        monkeypatch.setattr(saving, "_anonymous_file", lambda folder: None)
+    else:
+
+        def refuse(*args, **kwargs):
+            raise PermissionError("linking refused")
+
+        monkeypatch.setattr(saving.os, "link", refuse)
+    path = tmp_path / "m.npz"
+    model = small_model()
+    model.save(path)
+    model.layers[0].params["kernel"][...] = 7.0
+    model.save(path)
+    assert signature(ln.load_model(path)) == signature(model)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]

@@ -128,3 +128,17 @@ def test_backward_after_fit_asks_for_a_forward():
     model.fit(x, y, epochs=1, verbose=0)
     with pytest.raises(RuntimeError, match="backward called before forward"):
         model.layers[0].backward_input(np.zeros((8, 12, 4)))
+
+
+def test_inner_layers_of_containers_use_the_run_buffers_too(monkeypatch):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 12, 2)), rng.integers(0, 3, 40)
+    block = ln.Residual([ln.Conv1D(2, 3, padding="same", seed=3, name="inner")])
+    model = ln.Sequential([block, ln.Flatten(), ln.Dense(3, seed=1)])
+    model.compile(ln.SGD(0.01), "softmax_cross_entropy")
+    made = counting(monkeypatch)
+    model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0, seed=0)
+    assert any(name == "col" for name, _ in made)
+    gc.collect()
+    assert [name for name, ref in made if ref() is not None] == []
+    assert block.layers[0].workspace.nbytes == 0

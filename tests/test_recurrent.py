@@ -281,3 +281,6 @@ def test_bidirectional_errors(rng):
     bi = ln.Bidirectional(ln.GRU(3), name="bi")
     with pytest.raises(ValueError, match=r"Bidirectional 'bi': expected input with 3 dims"):
         bi(rng.standard_normal((2, 5)))
+    bi(rng.standard_normal((2, 5, 1)))
+    with pytest.raises(ValueError, match=r"'bi': inner layer refused the input: GRU .*1 features"):
+        bi(rng.standard_normal((2, 5, 3)))

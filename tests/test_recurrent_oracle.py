@@ -138,3 +138,40 @@ def test_residual_mlp_block_matches_torch(rng):
     grads = block.backward_params(g)
     np.testing.assert_allclose(grads[f"{d.name}/kernel"], w.grad.numpy(), **TOL)
     np.testing.assert_allclose(grads[f"{d.name}/bias"], b.grad.numpy(), **TOL)
+
+
+def test_paper_gru_model_trains_as_pytorch_does(rng):
+    """Same start, same batches: Adam steps of the whole model agree with PyTorch's."""
+    n, t, u = 20, 12, 3
+    x = rng.standard_normal((n, t, 1))
+    y = rng.integers(0, 4, n)
+    f64 = {"bias_initializer": "he_uniform", "dtype": "float64"}
+    model = ln.Sequential(
+        [
+            ln.Bidirectional(ln.GRU(u, return_sequences=True, **f64)),
+            ln.Flatten(dtype="float64"),
+            ln.Dense(4, **f64),
+        ]
+    )
+    model.compile(ln.Adam(1e-2), "softmax_cross_entropy")
+    model.build((None, t, 1), seed=0)
+    bi, dense = model.layers[0], model.layers[2]
+    tg = torch.nn.GRU(1, u, batch_first=True, bidirectional=True, dtype=torch.float64)
+    load_into(tg, bi.forward_layer, "")
+    load_into(tg, bi.backward_layer, "_reverse")
+    lin = torch.nn.Linear(2 * u * t, 4, dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor(dense.params["kernel"].T))
+        lin.bias.copy_(torch.tensor(dense.params["bias"]))
+    opt = torch.optim.Adam([*tg.parameters(), *lin.parameters()], lr=1e-2)
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    for step in range(5):
+        batch = slice(10 * (step % 2), 10 * (step % 2) + 10)
+        loss, _ = model.train_step(x[batch], y[batch])
+        out, _ = tg(xt[batch])
+        ref = torch.nn.functional.cross_entropy(lin(out.reshape(10, -1)), yt[batch])
+        opt.zero_grad()
+        ref.backward()
+        opt.step()
+        assert abs(loss - ref.item()) < 1e-10
+    np.testing.assert_allclose(dense.params["kernel"], lin.weight.detach().numpy().T, **TOL)

@@ -174,7 +174,7 @@ def test_paper_mlp_round_trip_and_config(tmp_path, rng):
     loaded = ln.load_model(tmp_path / "mlp.npz")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     config = model.layers[2].get_config()
-    assert config["layers"][0]["class_name"] == "Dense"
+    assert config["layers"][0]["class_name"] == "layernet>Dense"
     assert ln.Residual.from_config(config).get_config() == config
 
 

@@ -6,7 +6,17 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
-from . import callbacks, datasets, initializers, layers, losses, metrics, optimizers, utils
+from . import (
+    callbacks,
+    datasets,
+    distributed,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    optimizers,
+    utils,
+)
 from ._ops import Workspace
 from ._random import set_seed
 from .callbacks import (
@@ -20,6 +30,7 @@ from .callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from .distributed import DataParallel, DataParallelError
 from .gradcheck import GradCheckResult, gradcheck
 from .layers import *  # noqa: F403  (every layer class, layernet's and Keras's names)
 from .layers import __all__ as _layer_names
@@ -34,6 +45,8 @@ __all__ = [
     "Adam",
     "CSVLogger",
     "CosineDecay",
+    "DataParallel",
+    "DataParallelError",
     "EarlyStopping",
     "GradCheckResult",
     "History",
@@ -54,6 +67,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "datasets",
+    "distributed",
     "get_registered_name",
     "gradcheck",
     "initializers",

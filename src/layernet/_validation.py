@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -164,7 +165,7 @@ def int_tuple(
     return out
 
 
-def check_padding(value: Any, owner: str) -> str | tuple:
+def check_padding(value: Any, owner: str) -> str | int | tuple:
     """Validate a padding spec: ``"valid"``, ``"same"``, an int or a per-axis tuple.
 
     A per-axis tuple holds ints (symmetric) or ``(before, after)`` pairs. The
@@ -184,7 +185,7 @@ def check_padding(value: Any, owner: str) -> str | tuple:
             raise ValueError(msg)
         return int(value)
     if isinstance(value, Sequence) and len(value) > 0:
-        out = []
+        out: list[int | tuple[int, int]] = []
         for v in value:
             if is_int(v) and v >= 0:
                 out.append(int(v))
@@ -223,14 +224,14 @@ def resolve_padding(
             total = max((out - 1) * s + k - n, 0)
             pads.append((total // 2, total - total // 2))
         return tuple(pads)
-    if is_int(padding):
+    if not isinstance(padding, tuple):
         return ((int(padding), int(padding)),) * rank
     if len(padding) != rank:
         raise ValueError(
             f"{owner}: invalid value for `padding`: expected {rank} entries (one per spatial "
             f"axis), received {padding!r}."
         )
-    return tuple((p, p) if is_int(p) else tuple(p) for p in padding)
+    return tuple((int(p), int(p)) if is_int(p) else (int(p[0]), int(p[1])) for p in padding)
 
 
 def as_array(x: Any, owner: str, arg: str = "input") -> np.ndarray:
@@ -301,6 +302,11 @@ def shape_str(shape: Sequence[int | None]) -> str:
         + ", ".join("None" if s is None else str(s) for s in shape)
         + (",)" if len(shape) == 1 else ")")
     )
+
+
+def snake_case(name: str) -> str:
+    """``"LeakyReLU"`` -> ``"leaky_relu"``: default instance names of user classes."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def check_data_format(value: Any, owner: str) -> str:

@@ -7,6 +7,9 @@ model (:meth:`Callback.set_model`, then ``self.model``) and the run's settings
 (:meth:`Callback.set_params`, then ``self.params`` with ``"epochs"``, ``"steps"``
 per epoch and ``"verbose"``); callbacks use only the model's public API. A
 callback stops training by setting ``model.stop_training = True``.
+
+In data-parallel training (:mod:`layernet.distributed`) every rank runs its
+callbacks with the same global logs; only rank 0 prints and writes files.
 """
 
 from __future__ import annotations
@@ -22,13 +25,38 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import check_bool, check_int, check_number, is_real
+from .distributed import is_root
 
 if TYPE_CHECKING:
     from .models import Sequential
 
 
 class Callback:
-    """Base class with no-op hooks.
+    """Base class of callbacks: hooks that ``fit`` calls, each a no-op here.
+
+    Subclass it and override the hooks you need; ``fit`` calls
+    :meth:`set_model` and :meth:`set_params` first, then ``on_train_begin``,
+    per epoch ``on_epoch_begin`` / ``on_epoch_end`` (with the epoch's logs:
+    ``"loss"``, the metrics, ``"val_*"`` and ``"lr"``), per batch
+    ``on_train_batch_begin`` / ``on_train_batch_end``, and ``on_train_end``.
+    Setting ``self.model.stop_training = True`` ends training after the
+    current epoch. Importable as ``ln.callbacks.Callback``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> class StopBelow(ln.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         if logs["loss"] < 0.05:
+    ...             self.model.stop_training = True
+    >>> history = model.fit(x, y, epochs=100, verbose=0, callbacks=[StopBelow()])
+    >>> len(history.epoch) < 100, history.history["loss"][-1] < 0.05
+    (True, True)
 
     Attributes
     ----------
@@ -69,6 +97,20 @@ class Callback:
 
 class History(Callback):
     """Records the logs of every epoch; :meth:`Sequential.fit` returns it.
+
+    ``fit`` creates it (you do not pass one); it takes no arguments.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> history = model.fit(x, y, epochs=3, verbose=0)
+    >>> history.epoch, sorted(history.history)
+    ([0, 1, 2], ['loss', 'lr'])
 
     Attributes
     ----------
@@ -116,6 +158,25 @@ class ProgressBar(Callback):
         output goes to a file or pipe.
     file : file-like, optional
         Where to write (default: ``sys.stderr`` for bars, ``sys.stdout`` for lines).
+
+    Notes
+    -----
+    ``fit(verbose=...)`` adds one; pass your own in ``callbacks`` to choose
+    where it writes.
+
+    Examples
+    --------
+    >>> import io
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> out = io.StringIO()
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[ln.ProgressBar(2, file=out)])
+    >>> len(out.getvalue().splitlines())
+    2
     """
 
     def __init__(self, verbose: int | str = "auto", file: Any = None) -> None:
@@ -129,10 +190,11 @@ class ProgressBar(Callback):
     def on_train_begin(self, logs=None):
         self.epochs = self.params["epochs"]
         self.steps = self.params["steps"]
+        self._shows = is_root(self.model)  # data-parallel training: rank 0 prints
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        if self.verbose == 1:
+        if self.verbose == 1 and self._shows:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
@@ -155,7 +217,7 @@ class ProgressBar(Callback):
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2:
+        elif self.verbose == 2 and self._shows:
             seconds = time.perf_counter() - self._start
             print(
                 f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}",
@@ -205,6 +267,8 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str, default "val_loss"
+        The logged value to watch (``"loss"``, a metric, or a ``"val_*"`` one,
+        which needs validation data).
     patience : int, default 0
         Epochs without improvement before stopping.
     min_delta : float, default 0.0
@@ -219,6 +283,31 @@ class EarlyStopping(Callback):
     stopped_epoch : int or None
         The epoch at which training was stopped, if it was.
     best : float
+        The best monitored value so far.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``EarlyStopping: invalid value for `patience`: expected
+        an int >= 0, ...``; the same form for ``min_delta`` (>= 0),
+        ``monitor`` (a logged name), ``mode`` (``'auto'``, ``'min'`` or
+        ``'max'``) and ``restore_best_weights`` (a bool). Before the first step
+        of ``fit``: ``EarlyStopping: monitored value 'val_loss' is not in the
+        logs; available: [...] (val_* values need validation data).``
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> stop = ln.EarlyStopping("val_loss", patience=2, restore_best_weights=True)
+    >>> history = model.fit(x, y, epochs=200, validation_split=0.25, verbose=0,
+    ...                     callbacks=[stop])
+    >>> len(history.epoch) <= 200
+    True
     """
 
     def __init__(
@@ -316,7 +405,36 @@ class ModelCheckpoint(Callback):
         Save only when ``monitor`` improved on the best so far.
     save_weights_only : bool, default False
         Save only the weights (:meth:`Sequential.save_weights`).
+        The logged value that decides "improved".
     mode : {"auto", "min", "max"}, default "auto"
+        Whether a smaller or a larger ``monitor`` is better; ``"auto"``
+        maximises names containing ``"acc"`` and minimises the rest.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``ModelCheckpoint: invalid value for `filepath`: ...``
+        (not a path, an invalid format template, or fields that are not log
+        names), and invalid ``monitor``, ``mode``, ``save_best_only`` or
+        ``save_weights_only``. Before the first step of ``fit``: a
+        ``filepath`` field or ``monitor`` that the logs will not hold, or
+        ``the folder '...' of `filepath` does not exist; create it before
+        training.``
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> folder = tempfile.mkdtemp()
+    >>> ckpt = ln.ModelCheckpoint(os.path.join(folder, "ckpt-{epoch:02d}.npz"))
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[ckpt])
+    >>> sorted(os.listdir(folder))
+    ['ckpt-01.npz', 'ckpt-02.npz']
     """
 
     def __init__(
@@ -415,6 +533,22 @@ class TerminateOnNaN(Callback):
     ----------
     terminated_at : tuple of (int, int) or None
         ``(epoch, batch)`` where the loss or the weights stopped being finite.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> model.compile(ln.SGD(1e30), "mse")        # a learning rate that diverges
+    >>> nan_stop = ln.TerminateOnNaN()
+    >>> _ = model.fit(x, y, epochs=5, verbose=0, callbacks=[nan_stop])
+    >>> nan_stop.terminated_at is not None
+    True
+    >>> bool(np.isfinite(model.layers[0].params["kernel"]).all())   # last finite weights
+    True
     """
 
     def on_train_begin(self, logs=None):
@@ -453,6 +587,8 @@ class TerminateOnNaN(Callback):
             if bad_loss
             else f"the update overflowed (weights became NaN or inf; the loss was {loss:.6g})"
         )
+        if not is_root(self.model):
+            return  # data-parallel training: rank 0 prints
         print(
             f"TerminateOnNaN: {what} at epoch {self._epoch + 1}, batch {batch + 1}; "
             f"training stopped with the last finite weights.",
@@ -468,6 +604,26 @@ class LearningRateScheduler(Callback):
     schedule : callable
         ``schedule(epoch, lr) -> new_lr`` (Keras' form) or ``schedule(epoch) -> lr``;
         ``epoch`` counts from 0.
+
+    Raises
+    ------
+    ValueError
+        ``LearningRateScheduler: expected a callable `schedule`, received ...``;
+        during ``fit``, ``LearningRateScheduler: the schedule returned ... for
+        epoch ...; expected a positive finite float.``
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40, dtype="float32").reshape(20, 2)
+    >>> y = x.sum(axis=1, keepdims=True)
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> halve = ln.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
+    >>> history = model.fit(x, y, epochs=3, verbose=0, callbacks=[halve])
+    >>> history.history["lr"]
+    [0.1, 0.05, 0.025]
     """
 
     def __init__(self, schedule: Callable[..., float]) -> None:
@@ -492,13 +648,7 @@ class LearningRateScheduler(Callback):
 
 
 def _check_number(value: Any, arg: str, owner: str, *, low: float, high: float | None = None):
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and value >= low and (high is None or value < high):
-        return float(value)
-    bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-    raise ValueError(
-        f"{owner}: invalid value for `{arg}`: expected a number {bound}, received {value!r}."
-    )
+    return check_number(value, arg, owner, low=low, high=high, high_open=high is not None)
 
 
 class ReduceLROnPlateau(Callback):
@@ -537,8 +687,8 @@ class ReduceLROnPlateau(Callback):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])
     >>> model.compile(ln.SGD(0.1), "mse")
     >>> cb = ln.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
@@ -561,12 +711,11 @@ class ReduceLROnPlateau(Callback):
     ) -> None:
         owner = "ReduceLROnPlateau"
         self.factor = _check_number(factor, "factor", owner, low=0.0, high=1.0)
-        for arg, value in (("patience", patience), ("cooldown", cooldown), ("verbose", verbose)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(
-                    f"{owner}: invalid value for `{arg}`: expected an int >= 0, received {value!r}."
-                )
-        self.monitor = monitor
+        patience, cooldown, verbose = (
+            check_int(v, arg, owner, minimum=0)
+            for arg, v in (("patience", patience), ("cooldown", cooldown), ("verbose", verbose))
+        )
+        self.monitor = _check_monitor(monitor, owner)
         self.patience = patience
         self.verbose = verbose
         self.cooldown = cooldown
@@ -633,17 +782,28 @@ class CSVLogger(Callback):
     Parameters
     ----------
     filename : str or os.PathLike
+        The CSV file to write.
     separator : str, default ","
         A single character.
     append : bool, default False
         Append to an existing file (writing the header only if it is empty)
         instead of overwriting it.
 
+    Raises
+    ------
+    TypeError
+        ``CSVLogger: expected `filename` to be a path, received ...``
+    ValueError
+        ``CSVLogger: invalid value for `separator`: expected one character,
+        ...`` or ``invalid value for `append`: expected a bool, ...``.
+    OSError
+        When ``fit`` starts and the file cannot be opened for writing.
+
     Examples
     --------
     >>> import os, tempfile
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])
     >>> model.compile(ln.SGD(0.1), "mse")
@@ -723,8 +883,8 @@ class LambdaCallback(Callback):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> seen = []
     >>> cb = ln.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])

@@ -40,7 +40,7 @@ from ._validation import (
     check_number,
     check_positive_int,
 )
-from .layers.base import MAX_JACOBIAN_ENTRIES, Layer
+from .layers.base import MAX_JACOBIAN_ENTRIES, Layer, flatten_layers
 from .losses import Loss
 
 __all__ = [
@@ -271,10 +271,23 @@ def gradcheck(
         parameters, ``state``, accumulated ``grads``, ``saved`` (and its
         scratch buffers) and random generators are put back.
 
+    Raises
+    ------
+    TypeError
+        ``gradcheck: expected a Layer or a non-empty sequence of Layers
+        (optionally ending in a Loss), received ...``
+    ValueError
+        ``gradcheck: Conv 'conv_1' has dtype float32; expected float64
+        (construct it with dtype='float64').``; a Loss that is not last;
+        ``target`` given without a loss or missing with one; a ``dy`` whose
+        shape is not the chain's output's; invalid ``eps`` (> 0), ``tol``
+        (>= 0), ``max_entries``, ``seed``, ``jacobians`` or ``training``;
+        inputs a layer refuses; a Jacobian above ``max_entries``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> chain = [ln.Conv(2, 3, dtype="float64", seed=0), ln.ReLU(dtype="float64"),
     ...          ln.Flatten(dtype="float64"), ln.MSELoss(dtype="float64")]
@@ -344,13 +357,14 @@ class _Snapshot:
         self.body, self.loss = body, loss
         self.loss_saved = loss.saved if loss is not None else None
         self.saved = [(layer.saved, layer._y_shape) for layer in body]
-        self.workspaces = [layer.workspace for layer in body]
+        self.every = flatten_layers(body)  # inner layers of containers keep buffers too
+        self.workspaces = [layer.workspace for layer in self.every]
         self.values: list[dict[str, Any]] = []
         self.generators = [
             {k: g.bit_generator.state for k, g in vars(layer).items() if isinstance(g, Generator)}
-            for layer in body
+            for layer in self.every
         ]
-        for layer in body:
+        for layer in self.every:
             layer.workspace = Workspace()
 
     def take_values(self) -> None:
@@ -365,11 +379,12 @@ class _Snapshot:
         ]
 
     def restore(self) -> None:
+        for layer, ws, gens in zip(self.every, self.workspaces, self.generators, strict=True):
+            layer.workspace = ws
+            for k, state in gens.items():
+                getattr(layer, k).bit_generator.state = state
         for i, layer in enumerate(self.body):
             layer.saved, layer._y_shape = self.saved[i]
-            layer.workspace = self.workspaces[i]
-            for k, state in self.generators[i].items():
-                getattr(layer, k).bit_generator.state = state
             if i < len(self.values):
                 for group, arrays in self.values[i].items():
                     for k, a in arrays.items():

@@ -35,8 +35,8 @@ Keras's ``"lecun_uniform"`` is :math:`\sqrt 3` times wider.
 
 Examples
 --------
->>> import numpy as np
 >>> import layernet as ln
+>>> import numpy as np
 >>> init = ln.initializers.get("lecun_uniform", "example", "kernel_initializer")
 >>> w = init((1000, 10), 1000, 10, np.random.default_rng(0), np.dtype("float64"))
 >>> bool(np.abs(w).max() <= np.sqrt(3 / 1000))
@@ -152,6 +152,21 @@ class Initializer:
     key: ClassVar[str] = ""
 
     def sample(self, shape: tuple[int, ...], fan_in: int, fan_out: int, rng) -> np.ndarray:
+        """Draw the values: an array of ``shape`` (any float dtype; the call casts it).
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Shape of the parameter.
+        fan_in, fan_out : int
+            The parameter's fans (see the module's description).
+        rng : numpy.random.Generator
+            The generator to draw from (the layer's seeded one).
+
+        Returns
+        -------
+        ndarray
+        """
         raise NotImplementedError
 
     def __call__(
@@ -166,6 +181,7 @@ class Initializer:
         return np.ascontiguousarray(self.sample(tuple(shape), fan_in, fan_out, rng), dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON values) that rebuild this initialiser."""
         return {}
 
     def __eq__(self, other: object) -> bool:
@@ -194,14 +210,34 @@ class _VarianceScaling(Initializer):
 
 
 class GlorotUniform(_VarianceScaling):
-    r""":math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}` (Glorot, Bengio 2010)."""
+    r""":math:`U(-a, a)`, :math:`a = \sqrt{6/(n_\text{in}+n_\text{out})}` (Glorot, Bengio 2010).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.GlorotUniform()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="glorot_uniform")   # the same, by name
+    """
 
     key = "glorot_uniform"
     mode = "fan_avg"
 
 
 class GlorotNormal(_VarianceScaling):
-    r"""Truncated normal with variance :math:`2/(n_\text{in}+n_\text{out})`."""
+    r"""Truncated normal with variance :math:`2/(n_\text{in}+n_\text{out})`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.GlorotNormal()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="glorot_normal")   # the same, by name
+    """
 
     key = "glorot_normal"
     mode = "fan_avg"
@@ -209,14 +245,34 @@ class GlorotNormal(_VarianceScaling):
 
 
 class HeUniform(_VarianceScaling):
-    r""":math:`U(-a, a)`, :math:`a = \sqrt{6/n_\text{in}}` (He et al., 2015)."""
+    r""":math:`U(-a, a)`, :math:`a = \sqrt{6/n_\text{in}}` (He et al., 2015).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.HeUniform()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="he_uniform")   # the same, by name
+    """
 
     key = "he_uniform"
     scale = 2.0
 
 
 class HeNormal(_VarianceScaling):
-    r"""Truncated normal with variance :math:`2/n_\text{in}` (He et al., 2015)."""
+    r"""Truncated normal with variance :math:`2/n_\text{in}` (He et al., 2015).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.HeNormal()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="he_normal")   # the same, by name
+    """
 
     key = "he_normal"
     scale = 2.0
@@ -224,13 +280,33 @@ class HeNormal(_VarianceScaling):
 
 
 class LecunUniform(_VarianceScaling):
-    r""":math:`U(-a, a)`, :math:`a = \sqrt{3/n_\text{in}}` (variance :math:`1/n_\text{in}`)."""
+    r""":math:`U(-a, a)`, :math:`a = \sqrt{3/n_\text{in}}` (variance :math:`1/n_\text{in}`).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.LecunUniform()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="lecun_uniform")   # the same, by name
+    """
 
     key = "lecun_uniform"
 
 
 class LecunNormal(_VarianceScaling):
-    r"""Truncated normal with variance :math:`1/n_\text{in}`."""
+    r"""Truncated normal with variance :math:`1/n_\text{in}`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.LecunNormal()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="lecun_normal")   # the same, by name
+    """
 
     key = "lecun_normal"
     distribution = "truncated_normal"
@@ -238,7 +314,17 @@ class LecunNormal(_VarianceScaling):
 
 class TorchUniform(Initializer):
     r""":math:`U(-a, a)`, :math:`a = 1/\sqrt{n_\text{in}}`: PyTorch's default for
-    the weights and biases of ``Conv*d`` and ``Linear`` (variance :math:`1/(3 n_\text{in})`)."""
+    the weights and biases of ``Conv*d`` and ``Linear`` (variance :math:`1/(3 n_\text{in})`).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.TorchUniform()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="torch_uniform")   # the same, by name
+    """
 
     key = "torch_uniform"
 
@@ -248,7 +334,17 @@ class TorchUniform(Initializer):
 
 
 class Zeros(Initializer):
-    """All zeros (the default for biases)."""
+    """All zeros (the default for biases).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.Zeros()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="zeros")   # the same, by name
+    """
 
     key = "zeros"
 
@@ -257,7 +353,17 @@ class Zeros(Initializer):
 
 
 class Ones(Initializer):
-    """All ones."""
+    """All ones.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.Ones()
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="ones")   # the same, by name
+    """
 
     key = "ones"
 
@@ -266,7 +372,27 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every entry equal to ``value`` (default 0)."""
+    """Every entry equal to ``value`` (default 0).
+
+    Parameters
+    ----------
+    value : float, default 0.0
+        The value of every entry.
+
+    Raises
+    ------
+    ValueError
+        ``Constant: invalid value for `value`: expected a finite number, ...``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.Constant(0.5)
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="constant")   # by name: value 0
+    """
 
     key = "constant"
 
@@ -281,7 +407,30 @@ class Constant(Initializer):
 
 
 class RandomUniform(Initializer):
-    """Independent :math:`U(\\text{minval}, \\text{maxval})` entries (Keras's defaults ±0.05)."""
+    """Independent :math:`U(\\text{minval}, \\text{maxval})` entries (Keras's defaults ±0.05).
+
+    Parameters
+    ----------
+    minval : float, default -0.05
+        Lower bound.
+    maxval : float, default 0.05
+        Upper bound (at least ``minval``).
+
+    Raises
+    ------
+    ValueError
+        ``RandomUniform: invalid value for `minval`: ...`` (likewise
+        ``maxval``), or ``expected minval <= maxval, ...``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.RandomUniform(-0.1, 0.1)
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="random_uniform")   # by name: defaults
+    """
 
     key = "random_uniform"
 
@@ -302,7 +451,30 @@ class RandomUniform(Initializer):
 
 
 class RandomNormal(Initializer):
-    r"""Independent :math:`\mathcal N(\text{mean}, \text{stddev}^2)` entries (default 0, 0.05)."""
+    r"""Independent :math:`\mathcal N(\text{mean}, \text{stddev}^2)` entries (default 0, 0.05).
+
+    Parameters
+    ----------
+    mean : float, default 0.0
+        Mean of the entries.
+    stddev : float, default 0.05
+        Standard deviation, positive.
+
+    Raises
+    ------
+    ValueError
+        ``RandomNormal: invalid value for `stddev`: ...`` (a finite positive
+        number) or for ``mean``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.RandomNormal(0.0, 0.1)
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="random_normal")   # by name: defaults
+    """
 
     key = "random_normal"
 
@@ -318,7 +490,30 @@ class RandomNormal(Initializer):
 
 
 class TruncatedNormal(RandomNormal):
-    r""":math:`\mathcal N(\text{mean}, \text{stddev}^2)`, redrawn outside two std. deviations."""
+    r""":math:`\mathcal N(\text{mean}, \text{stddev}^2)`, redrawn outside two std. deviations.
+
+    Parameters
+    ----------
+    mean : float, default 0.0
+        Mean of the untruncated normal.
+    stddev : float, default 0.05
+        Its standard deviation, positive.
+
+    Raises
+    ------
+    ValueError
+        ``TruncatedNormal: invalid value for `stddev`: ...`` (a finite positive
+        number) or for ``mean``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.TruncatedNormal(0.0, 0.1)
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="truncated_normal")   # by name: defaults
+    """
 
     key = "truncated_normal"
 
@@ -328,7 +523,27 @@ class TruncatedNormal(RandomNormal):
 
 class Orthogonal(Initializer):
     """A random orthogonal matrix times ``gain``, on the array reshaped to
-    ``(prod(shape[:-1]), shape[-1])`` (orthonormal rows or columns, whichever are fewer)."""
+    ``(prod(shape[:-1]), shape[-1])`` (orthonormal rows or columns, whichever are fewer).
+
+    Parameters
+    ----------
+    gain : float, default 1.0
+        Factor applied to the orthogonal matrix.
+
+    Raises
+    ------
+    ValueError
+        ``Orthogonal: invalid value for `gain`: ...``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> init = ln.initializers.Orthogonal(1.0)
+    >>> init((4, 3), 4, 3, np.random.default_rng(0), np.float64).shape
+    (4, 3)
+    >>> layer = ln.Dense(3, kernel_initializer="orthogonal")   # the same, by name
+    """
 
     key = "orthogonal"
 
@@ -379,7 +594,34 @@ def _snake(name: str) -> str:
 def get(spec: Any, owner: str, arg: str) -> Initializer:
     """Resolve a name, an :class:`Initializer` or a serialised dict to an initialiser.
 
-    Raises a clear ``ValueError`` naming ``owner`` and ``arg`` for anything else.
+    Parameters
+    ----------
+    spec : str, Initializer or dict
+        A Keras name (``"he_normal"``) or class name (``"HeNormal"``), an
+        initialiser (returned as it is), or ``{"class_name": ..., "config": ...}``
+        as :func:`serialize` writes it.
+    owner : str
+        Who asks, for the error message (e.g. ``"Dense 'dense_1'"``).
+    arg : str
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    Initializer
+
+    Raises
+    ------
+    ValueError
+        ``<owner>: invalid value for `<arg>`: expected one of [...] ...`` for
+        anything else, or a serialised dict whose config the class refuses.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.initializers.get("he_normal", "example", "kernel_initializer")
+    HeNormal()
+    >>> ln.initializers.get({"class_name": "Constant", "config": {"value": 2.0}}, "x", "y")
+    Constant(value=2.0)
     """
     if isinstance(spec, Initializer):
         return spec
@@ -401,7 +643,26 @@ def get(spec: Any, owner: str, arg: str) -> Initializer:
 
 
 def serialize(spec: str | Initializer | dict) -> str | dict[str, Any]:
-    """What a layer's ``get_config`` stores: a name as it is, an object as a JSON-able dict."""
+    """What a layer's ``get_config`` stores: a name as it is, an object as a JSON-able dict.
+
+    Parameters
+    ----------
+    spec : str, Initializer or dict
+        What a layer was given as an initialiser.
+
+    Returns
+    -------
+    str or dict
+        The name unchanged, or ``{"class_name": ..., "config": ...}``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.initializers.serialize(ln.initializers.Constant(0.5))
+    {'class_name': 'Constant', 'config': {'value': 0.5}}
+    >>> ln.initializers.serialize("zeros")
+    'zeros'
+    """
     if isinstance(spec, Initializer):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     return spec

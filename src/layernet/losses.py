@@ -13,8 +13,17 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from . import registry
-from ._validation import as_array, check_finite, check_positive_int, resolve_dtype, shape_str
+from ._validation import (
+    as_array,
+    cast_checked,
+    check_number,
+    check_positive_int,
+    resolve_dtype,
+    shape_str,
+    snake_case,
+)
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
+from .metrics import check_sample_weight
 
 
 class Loss:
@@ -44,12 +53,28 @@ class Loss:
     saved : NamedTuple or None
         What the last :meth:`forward` kept for :meth:`backward_input`.
 
+    Raises
+    ------
+    ValueError
+        At construction: ``<Kind>: invalid value for `name`: expected a
+        non-empty str, ...`` or an invalid ``dtype``. In :meth:`forward`:
+        ``expected input with 2 dims (batch, features), got shape ...`` (for
+        losses with a fixed rank), ``expected at least one sample, ...``, and
+        whatever ``check_target`` refuses. In :meth:`backward_input`:
+        ``expected a scalar `dz`, ...``. In :meth:`jacobian_input`: a matrix
+        above ``max_entries``.
+    RuntimeError
+        ``<Kind> '<name>': backward called before forward; call forward(x, t)
+        first.``
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Examples
     --------
     A loss of your own (the mean absolute error, halved):
 
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> class HalfMAE(ln.Loss):
     ...     def check_target(self, x, t):
     ...         return np.asarray(t, dtype=self.dtype).reshape(x.shape)
@@ -76,6 +101,8 @@ class Loss:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "_default_name" not in cls.__dict__:  # a user class: "MyLoss" -> "my_loss_1"
+            cls._default_name = snake_case(cls.__name__.lstrip("_")) or "loss"
         if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
             registry.register_builtin(cls)
@@ -121,8 +148,15 @@ class Loss:
         """Validate the target ``t`` for the prediction ``x``; return it converted."""
         raise NotImplementedError
 
-    def compute_loss(self, x: np.ndarray, t: np.ndarray) -> tuple[float, Any]:
-        """Return ``(z, saved)`` for a validated prediction and target."""
+    def compute_loss(
+        self, x: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, Any]:
+        """Return ``(z, saved)`` for a validated prediction and target.
+
+        ``sample_weight`` (per-sample weights, already checked) is passed only when
+        the caller gives one; a loss that does not support weights may leave it out
+        of its signature.
+        """
         raise NotImplementedError
 
     def compute_backward_input(self, dz: np.ndarray, saved: Any) -> np.ndarray:
@@ -177,12 +211,16 @@ class Loss:
     def _compute(self, x: np.ndarray, t: np.ndarray, sample_weight: Any) -> tuple[float, Any]:
         if sample_weight is None:
             return self.compute_loss(x, t)
-        from .metrics import check_sample_weight
-
         w = check_sample_weight(sample_weight, len(x), self.owner).astype(self.dtype, copy=False)
         return self.compute_loss(x, t, sample_weight=w)
 
-    __call__ = forward
+    def __call__(
+        self, x: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """``loss(x, t)`` is ``loss.forward(x, t)`` (a subclass's own ``forward`` included)."""
+        if sample_weight is None:
+            return self.forward(x, t)
+        return self.forward(x, t, sample_weight=sample_weight)
 
     def backward_input(self, dz: float = 1.0) -> np.ndarray:
         r"""Return :math:`dz\,\partial z/\partial x` at the last :meth:`forward`.
@@ -210,6 +248,14 @@ class Loss:
 
     def backward_params(self, dz: float = 1.0) -> dict[str, np.ndarray]:
         """Losses have no parameters (:math:`\\partial z/\\partial w^L = 0`): always ``{}``."""
+        return {}
+
+    def jacobian_params(
+        self, x: np.ndarray, t: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+    ) -> dict[str, np.ndarray]:
+        """Losses have no parameters: always ``{}`` (``x`` and ``t`` are still checked)."""
+        x = self.check_input(x)
+        self.check_target(x, t)
         return {}
 
     def jacobian_input(
@@ -248,6 +294,30 @@ class MSESaved(NamedTuple):
 class MSELoss(Loss):
     r"""Half squared error per sample, averaged over the batch: the notes' loss.
 
+    .. rubric:: Input and target shape
+
+    Predictions ``(batch, ...)`` with at least 2 dims; targets of exactly the
+    same shape (nothing is broadcast). The loss is a float.
+
+    Parameters
+    ----------
+    name : str, optional
+        Used in error messages; ``"mse_loss_<n>"`` by default.
+    dtype : {"float32", "float64"}, default "float32"
+        Predictions and gradients are computed in this dtype.
+
+    Raises
+    ------
+    ValueError
+        ``MSELoss 'mse_loss_1': expected target of shape (N, K) (the
+        prediction's shape; nothing is broadcast), got shape ...``; a
+        prediction with fewer than 2 dims or no sample; and the errors of
+        :class:`Loss` (construction, ``dz``, backward before forward).
+    RuntimeError
+        :meth:`backward_input` before any :meth:`forward`.
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Notes
     -----
     For predictions :math:`x_n` and targets :math:`t_n`, :math:`n = 1, \dots, N`,
@@ -264,7 +334,7 @@ class MSELoss(Loss):
     mse_loss(x, t, reduction="sum") / N`` equals this loss.) The target must have
     exactly the prediction's shape: nothing is broadcast.
 
-    **Keras's** ``"mse"`` **is a different loss**: :class:`MeanSquaredError`
+    **Keras's** ``"mse"`` **is a different loss**: :class:`~layernet.losses.MeanSquaredError`
     averages the squared error over all :math:`K` entries of a sample and has no
     :math:`\tfrac12`, so for :math:`K` outputs per sample
 
@@ -283,8 +353,8 @@ class MSELoss(Loss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.MSELoss(dtype="float64")
     >>> loss.forward(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]))
     2.5
@@ -302,7 +372,7 @@ class MSELoss(Loss):
                 f"{self.owner}: expected target of shape {shape_str(x.shape)} (the prediction's "
                 f"shape; nothing is broadcast), got shape {shape_str(t.shape)}."
             )
-        return t.astype(self.dtype, copy=False)
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def compute_loss(self, x, t, sample_weight=None):
         diff = x - t
@@ -330,6 +400,33 @@ class SoftmaxCrossEntropy(Loss):
     Targets are integer class labels of shape ``(N,)`` or probability rows (e.g.
     one-hot) of shape ``(N, K)``.
 
+    .. rubric:: Input and target shape
+
+    Logits ``(N, K)``; targets ``(N,)`` (labels in ``0 .. K-1``) or ``(N, K)``
+    (rows that are probability vectors). The loss is a float.
+
+    Parameters
+    ----------
+    name : str, optional
+        Used in error messages; ``"softmax_cross_entropy_<n>"`` by default.
+    dtype : {"float32", "float64"}, default "float32"
+        Predictions and gradients are computed in this dtype.
+
+    Raises
+    ------
+    ValueError
+        ``SoftmaxCrossEntropy '...': expected target of shape (N,) (integer
+        labels) or (N, K) (one-hot or probabilities) for logits of shape (N,
+        K), got shape ...``; ``expected integer class labels in target, ...``;
+        ``expected class labels in [0, K-1] for K logits, ...``; ``expected
+        target rows that are probability vectors (non-negative, summing to 1),
+        e.g. one-hot.``; logits that are not 2-D; and the errors of
+        :class:`Loss`.
+    RuntimeError
+        :meth:`backward_input` before any :meth:`forward`.
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Notes
     -----
     With :math:`p_n = \operatorname{softmax}(x_n)` and target rows :math:`T_n`
@@ -339,7 +436,9 @@ class SoftmaxCrossEntropy(Loss):
 
         z = \frac1N \sum_n \Big(\log\sum_k e^{x_{nk}} - \sum_k T_{nk} x_{nk}\Big)
           = -\frac1N\sum_n\sum_k T_{nk}\log p_{nk},
-        \qquad
+
+    .. math::
+
         \frac{\partial z}{\partial x} = \frac{p - T}{N}.
 
     The log-sum-exp is computed after subtracting each row's maximum, so large
@@ -353,8 +452,8 @@ class SoftmaxCrossEntropy(Loss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.SoftmaxCrossEntropy(dtype="float64")
     >>> round(loss.forward(np.zeros((1, 4)), np.array([2])), 6)   # log 4
     1.386294
@@ -385,7 +484,8 @@ class SoftmaxCrossEntropy(Loss):
                 )
             return labels.astype(np.intp, copy=False)
         if t.shape == (n, k):
-            t = t.astype(self.dtype, copy=False)
+            with np.errstate(over="ignore", invalid="ignore"):  # judged just below
+                t = t.astype(self.dtype, copy=False)
             if (
                 not np.all(np.isfinite(t))
                 or np.any(t < 0)
@@ -453,13 +553,7 @@ def _check_bool(value: Any, arg: str, owner: str) -> bool:
 
 
 def _check_smoothing(value: Any, owner: str) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if not ok or not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"{owner}: invalid value for `label_smoothing`: expected a float in [0, 1], "
-            f"received {value!r}."
-        )
-    return float(value)
+    return check_number(value, "label_smoothing", owner, low=0, high=1)
 
 
 class _ElementwiseLoss(Loss):
@@ -478,9 +572,7 @@ class _ElementwiseLoss(Loss):
                     f"{self.owner}: expected target of shape {shape_str(x.shape)} (the "
                     f"prediction's shape), got shape {shape_str(t.shape)}."
                 )
-        t = t.astype(self.dtype, copy=False)
-        check_finite(t, self.owner, "target")
-        return t
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def _reduce(self, values: np.ndarray, grad: np.ndarray, sample_weight):
         """Mean over all entries of ``values`` (weighted per sample); ``grad`` scaled to match."""
@@ -504,6 +596,18 @@ class MeanSquaredError(_ElementwiseLoss):
     name, dtype
         See :class:`~layernet.layers.Layer`.
 
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's (``expected target of shape
+        ... (the prediction's shape), got shape ...``), an invalid
+        ``name`` or ``dtype``; and the errors of
+        :class:`~layernet.Loss` (``dz``, backward before forward).
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Notes
     -----
     For a prediction :math:`x` and target :math:`t` with :math:`N` samples of
@@ -524,8 +628,8 @@ class MeanSquaredError(_ElementwiseLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.MeanSquaredError(dtype="float64")
     >>> loss.forward(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]))
     2.5
@@ -550,6 +654,17 @@ class MeanAbsoluteError(_ElementwiseLoss):
     name, dtype
         See :class:`~layernet.layers.Layer`.
 
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's, an invalid ``name`` or
+        ``dtype``; and the errors of :class:`~layernet.Loss`
+        (``dz``, backward before forward).
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Notes
     -----
     With :math:`M` entries in all and sample weights :math:`w_n` (default 1),
@@ -566,8 +681,8 @@ class MeanAbsoluteError(_ElementwiseLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.MeanAbsoluteError(dtype="float64")
     >>> loss.forward(np.array([[1.0, -3.0]]), np.array([[0.0, 0.0]]))
     2.0
@@ -671,6 +786,19 @@ class CategoricalCrossentropy(_CrossentropyLoss):
     name, dtype
         See :class:`~layernet.layers.Layer`.
 
+    Raises
+    ------
+    ValueError
+        ``from_logits`` not a bool; ``label_smoothing`` not a float in [0, 1]; a
+        target whose shape is not the prediction's; probabilities with negative
+        values or a row of zeros when ``from_logits=False`` (``... for logits
+        pass from_logits=True.``); predictions with fewer than 2 dims; and the
+        errors of :class:`~layernet.Loss` (``dz``, backward before forward).
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Notes
     -----
     Classes lie along the last axis; every other position (there are :math:`P`,
@@ -713,8 +841,8 @@ class CategoricalCrossentropy(_CrossentropyLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.CategoricalCrossentropy(dtype="float64")
     >>> round(loss.forward(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]])), 6)  # -log 0.75
     0.287682
@@ -740,9 +868,7 @@ class CategoricalCrossentropy(_CrossentropyLoss):
                 f"{shape_str(x.shape)} (the prediction's shape), got shape "
                 f"{shape_str(t.shape)}.{hint}"
             )
-        t = t.astype(self.dtype, copy=False)
-        check_finite(t, self.owner, "target")
-        return t
+        return cast_checked(t, self.dtype, self.owner, "target")
 
     def compute_loss(self, x, t, sample_weight=None):
         if self.label_smoothing:
@@ -764,6 +890,19 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
     name, dtype
         See :class:`~layernet.layers.Layer`.
 
+    Raises
+    ------
+    ValueError
+        ``from_logits`` not a bool; labels that are not integers or not in ``[0,
+        K-1]``; targets whose shape does not match the predictions' leading
+        axes; probabilities with negative values or a row of zeros when
+        ``from_logits=False``; and the errors of :class:`~layernet.Loss`
+        (``dz``, backward before forward).
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Notes
     -----
     For labels :math:`y_p` and probabilities :math:`x_p` (normalised to
@@ -784,8 +923,8 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.SparseCategoricalCrossentropy(dtype="float64")
     >>> round(loss.forward(np.array([[0.25, 0.75]]), np.array([1])), 6)  # -log 0.75
     0.287682
@@ -850,6 +989,18 @@ class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
     name, dtype
         See :class:`~layernet.layers.Layer`.
 
+    Raises
+    ------
+    ValueError
+        ``from_logits`` not a bool; ``label_smoothing`` not a float in [0, 1]; a
+        target whose shape is not the prediction's; probabilities outside [0, 1]
+        when ``from_logits=False``; and the errors of :class:`~layernet.Loss`
+        (``dz``, backward before forward).
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        A prediction or target that is not a real numeric array.
+
     Notes
     -----
     Over all :math:`M` entries, with sample weights :math:`w_n` (default 1) and
@@ -871,8 +1022,8 @@ class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> loss = ln.losses.BinaryCrossentropy(dtype="float64")
     >>> round(loss.forward(np.array([[0.8], [0.4]]), np.array([1, 0])), 6)
     0.366985
@@ -927,7 +1078,7 @@ _NAMES: dict[str, type[Loss]] = {
 }
 
 
-def get(identifier: str | Loss, dtype: str = "float32") -> Loss:
+def get(identifier: str | Loss | None, dtype: str = "float32") -> Loss:
     """A loss from its Keras or layernet name (or class name), or the given instance.
 
     Names: ``"mse"``/``"mean_squared_error"``, ``"mae"``/``"mean_absolute_error"``,
@@ -935,6 +1086,24 @@ def get(identifier: str | Loss, dtype: str = "float32") -> Loss:
     ``"binary_crossentropy"`` (Keras's definitions, probabilities in), the notes'
     ``"half_squared_error"`` (``"mse_loss"``, :class:`MSELoss`) and
     ``"softmax_cross_entropy"`` (``"cross_entropy"``, logits in).
+
+    Parameters
+    ----------
+    identifier : str or Loss
+        A name (any case) or class name, or a :class:`~layernet.Loss` instance,
+        returned as it is.
+    dtype : {"float32", "float64"}, default "float32"
+        The dtype of a loss made from a name.
+
+    Returns
+    -------
+    Loss
+
+    Raises
+    ------
+    ValueError
+        ``compile: invalid value for `loss`: expected one of [...] or a Loss
+        instance, received ...``.
 
     Examples
     --------

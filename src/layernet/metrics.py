@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_array, check_finite, is_int, shape_str
+from ._validation import as_array, check_finite, check_number, is_int, shape_str
 
 
 class Metric:
@@ -48,10 +48,19 @@ class Metric:
     name : str, optional
         The key in the logs (default: the metric's Keras name).
 
+    Raises
+    ------
+    ValueError
+        ``<Metric>: invalid value for `name`: expected a non-empty str, ...``;
+        in ``update_state``, a prediction without a batch axis, or a
+        ``sample_weight`` that is not one non-negative weight per sample
+        (``expected `sample_weight` of shape (N,) (one weight per sample),
+        ...``).
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.MeanAbsoluteError()
     >>> m.update_state(np.array([[0.0], [0.0]]), np.array([[1.0], [3.0]]), sample_weight=[1, 3])
     >>> m.result()
@@ -175,10 +184,21 @@ def _one_hot_classes(y_pred: np.ndarray, y_true: np.ndarray, owner: str) -> np.n
 class CategoricalAccuracy(Metric):
     """Share of samples whose arg-max output is the arg-max of the one-hot target.
 
+    Parameters
+    ----------
+    name : str, optional
+        The key in the logs (default ``"categorical_accuracy"``).
+
+    Raises
+    ------
+    ValueError
+        targets that are not one-hot rows of the predictions' shape; an invalid
+        ``name`` or ``sample_weight`` (see :class:`Metric`).
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.CategoricalAccuracy()
     >>> m.update(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([[0, 1], [0, 1]]))
     >>> m.result()
@@ -194,10 +214,21 @@ class CategoricalAccuracy(Metric):
 class SparseCategoricalAccuracy(Metric):
     """Share of samples whose arg-max output is the integer label.
 
+    Parameters
+    ----------
+    name : str, optional
+        The key in the logs (default ``"sparse_categorical_accuracy"``).
+
+    Raises
+    ------
+    ValueError
+        ``expected integer labels of shape (N,) or (N, 1), ...`` or non-integer
+        labels; an invalid ``name`` or ``sample_weight``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.SparseCategoricalAccuracy()
     >>> m.update(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
     >>> m.result()
@@ -224,10 +255,16 @@ class BinaryAccuracy(Metric):
     name : str, optional
     threshold : float, default 0.5
 
+    Raises
+    ------
+    ValueError
+        targets whose shape is not the predictions'; a ``threshold`` that is not
+        a number; an invalid ``name`` or ``sample_weight``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.BinaryAccuracy()
     >>> m.update(np.array([[0.98], [1.0], [0.0], [0.6]]), np.array([[1], [1], [0], [0]]))
     >>> m.result()
@@ -237,12 +274,7 @@ class BinaryAccuracy(Metric):
     name = "binary_accuracy"
 
     def __init__(self, name: str | None = None, threshold: float = 0.5) -> None:
-        if not isinstance(threshold, int | float) or isinstance(threshold, bool):
-            raise ValueError(
-                f"BinaryAccuracy: invalid value for `threshold`: expected a float, "
-                f"received {threshold!r}."
-            )
-        self.threshold = float(threshold)
+        self.threshold = check_number(threshold, "threshold", "BinaryAccuracy")
         super().__init__(name)
 
     def get_config(self) -> dict[str, Any]:
@@ -268,10 +300,21 @@ class Accuracy(Metric):
     (Keras's ``keras.metrics.Accuracy`` class instead tests ``y_true == y_pred``
     exactly; the string ``"accuracy"`` behaves as here.)
 
+    Parameters
+    ----------
+    name : str, optional
+        The key in the logs (default ``"accuracy"``).
+
+    Raises
+    ------
+    ValueError
+        labels of the wrong shape for the predictions; an invalid ``name`` or
+        ``sample_weight``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.Accuracy()
     >>> m.update(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
     >>> m.result()
@@ -283,7 +326,7 @@ class Accuracy(Metric):
     def _values(self, y_pred, y_true):
         k = y_pred.shape[-1] if y_pred.ndim > 1 else 1
         if y_pred.ndim == 1 or k == 1:
-            return BinaryAccuracy._values(BinaryAccuracy(), y_pred, y_true)
+            return BinaryAccuracy()._values(y_pred, y_true)
         if y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
             return SparseCategoricalAccuracy()._values(y_pred, y_true)
         return CategoricalAccuracy()._values(y_pred, y_true)
@@ -316,10 +359,16 @@ class TopKCategoricalAccuracy(Metric):
     k : int, default 5
     name : str, optional
 
+    Raises
+    ------
+    ValueError
+        ``k`` not a positive int; targets that are not one-hot rows of the
+        predictions' shape; an invalid ``name`` or ``sample_weight``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.TopKCategoricalAccuracy(k=2)
     >>> m.update(np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]]), np.array([[0, 1, 0], [0, 0, 1]]))
     >>> m.result()
@@ -347,10 +396,21 @@ class TopKCategoricalAccuracy(Metric):
 class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
     """Share of samples whose integer label is among the ``k`` largest outputs.
 
+    Parameters
+    ----------
+    name : str, optional
+        The key in the logs (default ``"sparse_top_k_categorical_accuracy"``).
+
+    Raises
+    ------
+    ValueError
+        ``k`` not a positive int; labels that are not integers of shape (N,) or
+        (N, 1); an invalid ``name`` or ``sample_weight``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.SparseTopKCategoricalAccuracy(k=1)
     >>> m.update(np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]]), np.array([0, 1]))
     >>> m.result()
@@ -377,10 +437,21 @@ def _same_shape(y_pred: np.ndarray, y_true: np.ndarray, owner: str) -> np.ndarra
 class MeanSquaredError(Metric):
     """Mean of the squared error over each sample's entries, averaged over samples.
 
+    Parameters
+    ----------
+    name : str, optional
+        The key in the logs (default ``"mean_squared_error"``).
+
+    Raises
+    ------
+    ValueError
+        targets whose shape is not the predictions'; an invalid ``name`` or
+        ``sample_weight``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.MeanSquaredError()
     >>> m.update(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]))
     >>> m.result()
@@ -397,10 +468,21 @@ class MeanSquaredError(Metric):
 class MeanAbsoluteError(Metric):
     """Mean of the absolute error over each sample's entries, averaged over samples.
 
+    Parameters
+    ----------
+    name : str, optional
+        The key in the logs (default ``"mean_absolute_error"``).
+
+    Raises
+    ------
+    ValueError
+        targets whose shape is not the predictions'; an invalid ``name`` or
+        ``sample_weight``.
+
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> m = ln.metrics.MeanAbsoluteError()
     >>> m.update(np.array([[1.0, -3.0]]), np.array([[0.0, 0.0]]))
     >>> m.result()
@@ -431,6 +513,22 @@ _ALIASES: dict[str, type[Metric]] = {
 
 def get(identifier: str | Metric) -> Metric:
     """A fresh metric from its Keras name (logged under that name), or the given instance.
+
+    Parameters
+    ----------
+    identifier : str or Metric
+        A name such as ``"accuracy"``, ``"mse"``, ``"top_k_categorical_accuracy"``
+        (any case), or a :class:`Metric` instance, returned as it is.
+
+    Returns
+    -------
+    Metric
+
+    Raises
+    ------
+    ValueError
+        ``compile: invalid value in `metrics`: expected one of [...] or a Metric
+        instance, received ...``.
 
     Examples
     --------

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _random, optimizers, saving
+from . import distributed as _distributed
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from ._ops import Workspace
@@ -38,7 +39,7 @@ from ._validation import (
     shape_str,
 )
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN, _in_notebook
-from .layers.base import Layer
+from .layers.base import Layer, flatten_layers
 from .layers.input import Input
 from .losses import Loss
 
@@ -84,13 +85,19 @@ class Sequential:
         Set by :meth:`compile`.
     history : History or None
         What the last :meth:`fit` recorded.
+    epochs_completed : int
+        Epochs trained so far (saved in model files): pass it as ``initial_epoch``
+        to continue a run.
+    distribute_strategy : DataParallel or None
+        The strategy of the last ``fit``, ``evaluate`` or ``predict`` given one;
+        while it spans several ranks only rank 0 writes files.
     stop_training : bool
         Set by a callback to end :meth:`fit` after the current batch or epoch.
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> model = ln.Sequential([ln.Dense(8, seed=0), ln.ReLU(), ln.Dense(3, seed=1)])
     >>> model.compile(ln.SGD(learning_rate=0.1), "softmax_cross_entropy", ["accuracy"])
     >>> rng = np.random.default_rng(0)
@@ -114,6 +121,8 @@ class Sequential:
         self.metrics: list[metrics_mod.Metric] = []
         self.history: History | None = None
         self.stop_training = False
+        self.epochs_completed: int = 0
+        self.distribute_strategy: _distributed.DataParallel | None = None
         for layer in layers or []:
             self.add(layer)
 
@@ -126,6 +135,21 @@ class Sequential:
 
         An :class:`Input` may only come first: it fixes the input shape, and
         every layer added after it is built at once.
+
+        Parameters
+        ----------
+        layer : Layer or Input
+            The layer to append (or the model's :class:`Input`, first).
+
+        Raises
+        ------
+        TypeError
+            ``Sequential '...': add() expected a Layer, received ...`` (a loss
+            goes to :meth:`compile` instead).
+        ValueError
+            A layer whose name is already in the model, an :class:`Input` that
+            is not first, or (for a built model) a layer that cannot take the
+            current output shape.
         """
         if isinstance(layer, Input):
             if self.layers or self.input_shape is not None:
@@ -144,7 +168,7 @@ class Sequential:
                 f"in the model; layer names must be unique."
             )
         if self.built:
-            shape = self.compute_output_shape(self.input_shape)
+            shape = self.compute_output_shape(self._built_input_shape())
             if not layer.built:
                 layer.build(shape)
             else:
@@ -197,7 +221,23 @@ class Sequential:
         self.input_shape = shape
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
-        """The output shape for inputs of ``input_shape`` (pure; each layer validates)."""
+        """The output shape for inputs of ``input_shape`` (pure; each layer validates).
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None
+            Full input shape, batch axis included (``None`` allowed there).
+
+        Returns
+        -------
+        tuple of int or None
+
+        Raises
+        ------
+        ValueError
+            When a layer cannot take the shape it would receive, with that
+            layer's message.
+        """
         shape = tuple(input_shape)
         for layer in self.layers:
             shape = layer.output_shape(shape)
@@ -208,17 +248,26 @@ class Sequential:
         return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a table of layers: name, type, output shape and parameter count."""
+        """Print a table of layers: name, type, output shape and parameter count.
+
+        Output shapes are known once the model is built (or has an
+        :class:`Input`); before that they show as ``?``.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Called with each line of the table.
+        """
         rows = [("Layer (type)", "Output shape", "Param #")]
         shape = self.input_shape
         for layer in self.layers:
-            out = layer.output_shape(shape) if shape is not None else "?"
-            shape = out if shape is not None else None
+            if shape is not None:
+                shape = layer.output_shape(shape)
             count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
             rows.append(
                 (
                     f"{layer.name} ({type(layer).__name__})",
-                    shape_str(out) if out != "?" else "?",
+                    shape_str(shape) if shape is not None else "?",
                     count,
                 )
             )
@@ -279,20 +328,49 @@ class Sequential:
             )
         self.metrics = [metrics_mod.get(m) for m in metrics or []]
 
-    def _require_compiled(self, fn: str) -> None:
+    def _require_compiled(self, fn: str) -> tuple[optimizers.Optimizer, Loss]:
         if self.optimizer is None or self.loss is None:
             raise RuntimeError(
                 f"Sequential {self.name!r}: call compile(optimizer, loss) before {fn}()."
             )
+        return self.optimizer, self.loss
+
+    def _built_input_shape(self) -> tuple[int | None, ...]:
+        if self.input_shape is None:
+            raise RuntimeError(f"Sequential {self.name!r}: the model is not built yet.")
+        return self.input_shape
 
     # ---------------------------------------------------------- computation
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run the chain forward and return the last layer's output."""
+        """Run the chain forward and return the last layer's output.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        training : bool, default False
+            Training mode for layers that differ (:class:`Dropout`,
+            :class:`BatchNorm`).
+
+        Returns
+        -------
+        ndarray
+            The last layer's output.
+
+        Raises
+        ------
+        ValueError
+            When a layer refuses its input, with that layer's message.
+        TypeError
+            An ``x`` that is not a real numeric array.
+        """
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``model(x)`` is ``model.forward(x)``."""
+        return self.forward(x, training=training)
 
     def backward(self, dy: np.ndarray, accumulate: bool = True) -> None:
         r"""Backpropagate :math:`\partial z/\partial X^L` through every layer.
@@ -330,7 +408,23 @@ class Sequential:
         return [p.copy() for p in self.weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Set every parameter from a list like :meth:`get_weights` returns."""
+        """Set every parameter from a list like :meth:`get_weights` returns.
+
+        Parameters
+        ----------
+        weights : sequence of ndarray
+            One array per parameter and state array, in the order of
+            :meth:`get_weights`; values are copied into the model's arrays.
+
+        Raises
+        ------
+        ValueError
+            ``set_weights: expected N arrays, received M.`` or ``set_weights:
+            weights[i] should have shape ..., received ...``; nothing is
+            assigned unless every array fits.
+        TypeError
+            An entry that is not a real numeric array.
+        """
         params = self.weights
         if len(weights) != len(params):
             raise ValueError(
@@ -349,7 +443,34 @@ class Sequential:
     def train_step(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
-        """One optimisation step on a batch; returns the loss and the predictions."""
+        """One optimisation step on a batch; returns the loss and the predictions.
+
+        Forward in training mode, the loss, backward through every layer, and one
+        optimizer step: what :meth:`fit` does per batch, without callbacks.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch of inputs.
+        y : ndarray
+            Its targets.
+        sample_weight : ndarray of shape (batch,), optional
+            Per-sample weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        loss : float
+            The batch's loss before the step.
+        predictions : ndarray
+            The model's outputs for ``x`` before the step.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before train_step().``
+        ValueError
+            Inputs or targets the model or the loss refuses.
+        """
         self._require_compiled("train_step")
         return self._train_step(x, y, sample_weight)
 
@@ -388,26 +509,41 @@ class Sequential:
     def _train_step(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
+        optimizer, _ = self._require_compiled("train_step")
+        z, pred = self._compute_gradients(x, y, sample_weight)
+        if math.isfinite(z):  # never apply a non-finite step
+            optimizer.step(
+                {
+                    f"{i}.{layer.name}.{k}": (p, layer.grads[k])
+                    for i, layer in enumerate(self.layers)
+                    if layer.trainable
+                    for k, p in layer.params.items()
+                }
+            )
+        return z, pred
+
+    def _compute_gradients(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        """Forward, loss and backward on a batch: the loss and the predictions, with each
+        trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
+        _, loss = self._require_compiled("train_step")
         scratch = self._in_place_layers()
         for layer in scratch:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(x, training=True)
-            z = self.loss.forward(pred, y, sample_weight=sample_weight)
-            if not math.isfinite(z):
-                return z, pred  # never apply a non-finite step
-            self.backward(self.loss.backward_input(), accumulate=False)
+            # (weights passed only when given: a loss's own forward(x, t) keeps working)
+            z = (
+                loss.forward(pred, y)
+                if sample_weight is None
+                else loss.forward(pred, y, sample_weight=sample_weight)
+            )
+            if math.isfinite(z):
+                self.backward(loss.backward_input(), accumulate=False)
         finally:
             for layer in scratch:
                 layer.overwrite_inputs = False
-        self.optimizer.step(
-            {
-                f"{i}.{layer.name}.{k}": (p, layer.grads[k])
-                for i, layer in enumerate(self.layers)
-                if layer.trainable
-                for k, p in layer.params.items()
-            }
-        )
         return z, pred
 
     # ---------------------------------------------------------------- data
@@ -425,7 +561,7 @@ class Sequential:
         if not self.layers:
             raise ValueError(f"{fn}: model {self.name!r} has no layers.")
         if self.built:
-            if tuple(x.shape[1:]) != tuple(self.input_shape[1:]):
+            if tuple(x.shape[1:]) != tuple(self._built_input_shape()[1:]):
                 # let the layers say whether they can take it (e.g. other spatial sizes)
                 self.compute_output_shape((None, *x.shape[1:]))
         return x
@@ -444,12 +580,13 @@ class Sequential:
     def _check_targets(
         self, y: np.ndarray, fn: str, arg: str, x_val: np.ndarray | None = None
     ) -> np.ndarray:
-        shape = self.input_shape[1:] if x_val is None else x_val.shape[1:]
+        shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
         out = self.compute_output_shape((len(y), *shape))
-        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), out)
+        _, loss = self._require_compiled(fn)
+        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), tuple(int(s or 0) for s in out))
         what = f"`{arg}`" if x_val is None else f"`{arg}` (validation data)"
         try:
-            t = self.loss.check_target(dummy, y)
+            t = loss.check_target(dummy, y)
         except ValueError as exc:
             raise ValueError(
                 f"{fn}: {what} does not fit the model's output of shape {shape_str(out)}: {exc}"
@@ -457,6 +594,7 @@ class Sequential:
         return np.asarray(t)
 
     # ----------------------------------------------------------------- fit
+    @_distributed.entry
     def fit(
         self,
         x: np.ndarray,
@@ -471,6 +609,8 @@ class Sequential:
         seed: int | None = None,
         sample_weight: np.ndarray | None = None,
         class_weight: dict[int, float] | None = None,
+        initial_epoch: int = 0,
+        distribute: _distributed.DataParallel | None = None,
     ) -> History:
         r"""Train for ``epochs`` passes over ``(x, y)`` with mini-batch steps.
 
@@ -481,8 +621,11 @@ class Sequential:
             Targets: integer labels ``(n_samples,)`` or rows matching the
             model's output, as the loss expects. Never broadcast.
         epochs : int, default 1
+            The index of the last epoch: training runs epochs ``initial_epoch``
+            to ``epochs - 1`` (Keras' convention).
         batch_size : int, optional
-            Default 32 (as in Keras).
+            Default 32 (as in Keras). With ``distribute``, the global batch, split
+            between the ranks.
         validation_data : tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
             Evaluated after every epoch (``val_*`` entries in the history).
         validation_split : float, default 0.0
@@ -497,7 +640,8 @@ class Sequential:
         seed : int, optional
             Seeds the shuffling and, if the model is not built yet, the initial
             weights of layers without a seed of their own: the same seed gives
-            bit-identical weights and history on the same machine.
+            bit-identical weights and history on the same machine. Each epoch's
+            order depends only on the seed and the epoch's index.
         sample_weight : ndarray of shape (n_samples,), optional
             Non-negative per-sample weights :math:`w_n`. Each batch's loss is
             :math:`\frac1B\sum_{n\in\text{batch}} w_n z_n` (Keras 3's
@@ -511,20 +655,60 @@ class Sequential:
             :math:`c_n` is its label, or the arg-max of a one-hot target row.
             Training data only (not validation), and not together with
             ``sample_weight``.
+        initial_epoch : int, default 0
+            The epoch to start at, to continue a run: ``fit(x, y, epochs=4,
+            initial_epoch=2)`` on a model saved after 2 epochs and loaded again
+            (model files keep the optimizer's state) trains epochs 2 and 3, and
+            ends with the weights of a 4-epoch run, bit for bit.
+        distribute : DataParallel, optional
+            Train data-parallel over the ranks of an MPI communicator (see
+            :class:`~layernet.DataParallel`); every rank passes the same
+            arguments. With one rank, or None, this is the one-process ``fit``.
 
         Returns
         -------
         History
             ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
             ``"lr"`` to per-epoch lists.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before fit().``
+        ValueError
+            Every argument is checked before the first step, naming it:
+            ``fit: invalid value for `epochs`: expected an int >= 0, ...``; the
+            same form for ``batch_size``, ``verbose``, ``shuffle``, ``seed``,
+            ``validation_split``, ``validation_data`` (``expected a tuple (x_val,
+            y_val) or (x_val, y_val, sample_weight_val)``), ``callbacks``,
+            ``sample_weight`` and ``class_weight`` (not both together); a
+            ``validation_split`` that leaves no sample on one side; validation
+            data that do not fit the model; an empty ``x``, ``x`` and ``y`` with
+            different numbers of samples, inputs the first layer refuses, or
+            targets that do not fit the model's output (``... does not fit the
+            model's output of shape ...``).
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
         self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
         _check_callbacks_argument(callbacks)
-        x, y, val = self._fit_data(x, y, validation_data, validation_split, seed)
-        x, y, sw, val = self._fit_weights(x, y, val, sample_weight, class_weight, validation_data)
-        rng = np.random.default_rng(seed) if seed is not None else _random.generator()
+        if not is_int(initial_epoch) or initial_epoch < 0:
+            raise ValueError(
+                f"fit: invalid value for `initial_epoch`: expected an int >= 0, "
+                f"received {initial_epoch!r}."
+            )
+        dp = _distributed.resolve(distribute, "fit")
+        x, y, val_xy = self._fit_data(x, y, validation_data, validation_split, seed)
+        x, y, sw, val = self._fit_weights(
+            x, y, val_xy, sample_weight, class_weight, validation_data
+        )
+        base = seed if seed is not None else int(_random.generator().integers(2**63))
+        if dp is not None:
+            self.distribute_strategy = dp
+            base = dp.begin_fit(self, x, y, base, val, sw)
+            verbose = verbose if dp.is_root else 0
         steps = math.ceil(len(x) / batch_size)
         history = History()
         cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
@@ -533,24 +717,34 @@ class Sequential:
         self.history = history
         # Scratch buffers belong to this run: one workspace per layer for training and one
         # for validation (batches of another size), dropped when the run ends.
-        train_ws = [Workspace() for _ in self.layers]
-        val_ws = [Workspace() for _ in self.layers]
+        train_ws = self._new_workspaces()
+        val_ws = self._new_workspaces()
         try:
             for c in cbs:
                 c.on_train_begin()
-            for epoch in range(epochs):
+            for epoch in range(initial_epoch, epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch)
-                lr = self.optimizer.current_learning_rate
-                order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+                lr = self._require_compiled("fit")[0].current_learning_rate
+                order = _epoch_order(base, epoch, len(x), shuffle)
                 with self._workspaces(train_ws):
-                    logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
+                    if dp is None:
+                        logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
+                    else:
+                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
                 if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
                     with self._workspaces(val_ws):
-                        logs.update(self._validate(*val, batch_size=max(batch_size, 256)))
+                        logs.update(
+                            self._validate(
+                                val[0], val[1], val[2], batch_size=max(batch_size, 256), dp=dp
+                            )
+                        )
                 logs["lr"] = lr
+                self.epochs_completed = epoch + 1
                 for c in cbs:
                     c.on_epoch_end(epoch, logs)
+                if dp is not None:
+                    dp.end_epoch(self)
                 if self.stop_training:
                     break
             for c in cbs:
@@ -603,7 +797,7 @@ class Sequential:
             raise ValueError(
                 f"fit: the validation data do not fit the model: `x_val` has shape "
                 f"{shape_str(val[0].shape)} and the model takes inputs of shape "
-                f"{shape_str(self.input_shape)}: {exc}"
+                f"{shape_str(self._built_input_shape())}: {exc}"
             ) from None
 
     def _fit_data(
@@ -624,7 +818,9 @@ class Sequential:
                     "or (x_val, y_val, sample_weight_val)."
                 )
             try:
-                val = self._check_xy(*validation_data[:2], "fit", names=("x_val", "y_val"))
+                val = self._check_xy(
+                    validation_data[0], validation_data[1], "fit", names=("x_val", "y_val")
+                )
             except (TypeError, ValueError) as exc:
                 raise type(exc)(
                     f"fit: invalid `validation_data`: {str(exc).removeprefix('fit: ')}"
@@ -670,15 +866,17 @@ class Sequential:
         if class_weight is not None:
             sw = class_weight_to_sample_weight(y, class_weight)
         if validation_data is not None and len(validation_data) == 3:
-            if validation_data[2] is not None:
+            if validation_data[2] is not None and val is not None:
                 val_sw = metrics_mod.check_sample_weight(
                     validation_data[2], len(val[0]), "fit (validation_data)"
                 )
+        loss_dtype = self._require_compiled("fit")[1].dtype
         if sw is not None:
-            sw = sw.astype(self.loss.dtype)
+            sw = sw.astype(loss_dtype)
+        weighted_val = None
         if val is not None:
-            val = (*val, None if val_sw is None else val_sw.astype(self.loss.dtype))
-        return x, y, sw, val
+            weighted_val = (*val, None if val_sw is None else val_sw.astype(loss_dtype))
+        return x, y, sw, weighted_val
 
     def _callback_list(
         self,
@@ -742,24 +940,42 @@ class Sequential:
         return logs
 
     def _validate(
-        self, x: np.ndarray, y: np.ndarray, sw: np.ndarray | None, batch_size: int
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        batch_size: int,
+        dp: _distributed.DataParallel | None = None,
     ) -> dict[str, float]:
         """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
-        return {f"val_{k}": v for k, v in self._evaluate_batches(x, y, batch_size, sw).items()}
+        if dp is None:
+            results = self._evaluate_batches(x, y, batch_size, sw)
+        else:
+            results = dp.evaluate(self, x, y, batch_size, sw)
+        return {f"val_{k}": v for k, v in results.items()}
 
     @contextlib.contextmanager
     def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
         """Give every layer the workspace of the current run, then put its own back."""
-        own = [layer.workspace for layer in self.layers]
-        for layer, ws in zip(self.layers, spaces, strict=True):
+        layers = self._every_layer()
+        own = [layer.workspace for layer in layers]
+        for layer, ws in zip(layers, spaces, strict=True):
             layer.workspace = ws
         try:
             yield
         finally:
-            for layer, ws in zip(self.layers, own, strict=True):
+            for layer, ws in zip(layers, own, strict=True):
                 layer.workspace = ws
 
+    def _every_layer(self) -> list[Layer]:
+        """The layers, and the inner layers of layers made of layers."""
+        return flatten_layers(self.layers)
+
+    def _new_workspaces(self) -> list[Workspace]:
+        return [Workspace() for _ in self._every_layer()]
+
     # ------------------------------------------------------------ evaluate
+    @_distributed.entry
     def evaluate(
         self,
         x: np.ndarray,
@@ -768,6 +984,7 @@ class Sequential:
         verbose: int | str = "auto",
         sample_weight: np.ndarray | None = None,
         return_dict: bool = False,
+        distribute: _distributed.DataParallel | None = None,
     ) -> float | list[float] | dict[str, float]:
         r"""Loss and metrics on ``(x, y)``, in batches, without training (Keras's ``evaluate``).
 
@@ -783,6 +1000,10 @@ class Sequential:
             Per-sample weights, as in :meth:`fit`: the loss is
             :math:`\frac1N\sum_n w_n z_n`, the metrics are weighted means.
         return_dict : bool, default False
+        distribute : DataParallel, optional
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank gets the values
+            over all samples (only rank 0 prints).
 
         Returns
         -------
@@ -790,6 +1011,18 @@ class Sequential:
             As Keras: ``[loss, *metrics]`` in the order given to :meth:`compile`,
             just the loss (a float) when there are no metrics, or
             ``{"loss": ..., <metric name>: ...}`` with ``return_dict=True``.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before evaluate().``
+        ValueError
+            ``evaluate: invalid value for `batch_size`: expected a positive int,
+            ...``; the same form for ``verbose`` and ``sample_weight``; an empty
+            ``x``, ``x`` and ``y`` with different numbers of samples, inputs the
+            first layer refuses, or targets that do not fit the model's output.
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
         """
         self._require_compiled("evaluate")
         batch_size = check_positive_int(
@@ -801,13 +1034,20 @@ class Sequential:
         sw = None
         if sample_weight is not None:
             sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
-            sw = sw.astype(self.loss.dtype)
+            sw = sw.astype(self._require_compiled("evaluate")[1].dtype)
         if not self.built:
             self.build((None, *x.shape[1:]))
         y = self._check_targets(y, "evaluate", "y")
+        dp = _distributed.resolve(distribute, "evaluate")
+        if dp is not None:
+            self.distribute_strategy = dp
+            verbose = verbose if dp.is_root else 0
         start_time = time.perf_counter()
-        with self._workspaces([Workspace() for _ in self.layers]):
-            logs = self._evaluate_batches(x, y, batch_size, sw)
+        with self._workspaces(self._new_workspaces()):
+            if dp is None:
+                logs = self._evaluate_batches(x, y, batch_size, sw)
+            else:
+                logs = dp.evaluate(self, x, y, batch_size, sw)
         if verbose:
             steps = math.ceil(len(x) / batch_size)
             text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
@@ -820,6 +1060,7 @@ class Sequential:
     def _evaluate_batches(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, sw: np.ndarray | None = None
     ) -> dict[str, float]:
+        _, loss = self._require_compiled("evaluate")
         metrics = [copy.deepcopy(m) for m in self.metrics]  # keeps each metric's arguments
         for m in metrics:
             m.reset()
@@ -828,13 +1069,19 @@ class Sequential:
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             wb = None if sw is None else sw[start : start + batch_size]
             pred = self.forward(xb)
-            total += self.loss.forward(pred, yb, sample_weight=wb) * len(xb)
+            z = loss.forward(pred, yb) if wb is None else loss.forward(pred, yb, sample_weight=wb)
+            total += z * len(xb)
             for m in metrics:
                 m.update(pred, yb, wb)
         return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
 
+    @_distributed.entry
     def predict(
-        self, x: np.ndarray, batch_size: int | None = None, verbose: int | str = "auto"
+        self,
+        x: np.ndarray,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        distribute: _distributed.DataParallel | None = None,
     ) -> np.ndarray:
         """The model's outputs for ``x``, computed in batches (inference mode).
 
@@ -846,10 +1093,23 @@ class Sequential:
         verbose : {"auto", 0, 1, 2}, default "auto"
             0 silent; 1 or 2 print one line (steps and time); ``"auto"`` is 1 in a
             terminal or notebook and 0 otherwise.
+        distribute : DataParallel, optional
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank returns all the
+            outputs (only rank 0 prints).
 
         Returns
         -------
         ndarray of shape (n_samples, \\*output_shape)
+
+        Raises
+        ------
+        ValueError
+            ``predict: invalid value for `batch_size`: expected a positive int,
+            ...`` (likewise ``verbose``), an empty ``x``, a model with no layers,
+            or inputs the first layer refuses.
+        TypeError
+            An ``x`` that is not a real numeric array.
         """
         batch_size = check_positive_int(
             32 if batch_size is None else batch_size, "batch_size", "predict"
@@ -858,11 +1118,18 @@ class Sequential:
         x = self._check_x(x, "predict")
         if not self.built:
             self.build((None, *x.shape[1:]))
+        dp = _distributed.resolve(distribute, "predict")
+        if dp is not None:
+            self.distribute_strategy = dp
+            verbose = verbose if dp.is_root else 0
         start_time = time.perf_counter()
-        with self._workspaces([Workspace() for _ in self.layers]):
-            out = np.concatenate(
-                [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-            )
+        with self._workspaces(self._new_workspaces()):
+            if dp is not None:
+                out = dp.predict(self, x, batch_size)
+            else:
+                out = np.concatenate(
+                    [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+                )
         if verbose:
             steps = math.ceil(len(x) / batch_size)
             print(f"{steps}/{steps} - {time.perf_counter() - start_time:.2f}s")
@@ -872,16 +1139,56 @@ class Sequential:
     def save(self, path: str | os.PathLike) -> None:
         """Save architecture, weights and compile settings to one ``.npz`` file, atomically.
 
-        See :mod:`layernet.saving` for the format; :func:`layernet.load_model` reads it.
+        See :doc:`/file_format` for the format; :func:`layernet.load_model` reads it.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            ``save: model '...' is not built yet; call build() or fit() first.``
+        ValueError
+            When the model is beyond the bounds loading enforces.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
         """
         saving.save_model(self, path)
 
     def save_weights(self, path: str | os.PathLike) -> None:
-        """Save only the weights, atomically."""
+        """Save only the weights, atomically (see :func:`layernet.saving.save_weights`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to create or replace.
+
+        Raises
+        ------
+        RuntimeError
+            When the model is not built.
+        FileNotFoundError
+            When the folder of ``path`` does not exist.
+        """
         saving.save_weights(self, path)
 
     def load_weights(self, path: str | os.PathLike) -> None:
-        """Load weights saved from a model with the same layers (strict: names and shapes)."""
+        """Load weights saved from a model with the same layers (strict: names and shapes).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_weights` or :meth:`save`.
+
+        Raises
+        ------
+        ModelFileError
+            For a malformed file or weights that do not match the model.
+        FileNotFoundError
+            When there is no file at ``path``.
+        """
         saving.load_weights(self, path)
 
 
@@ -929,3 +1236,11 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: Any) -> np.ndarra
     for k, v in class_weight.items():
         weights[classes == k] = float(v)
     return weights
+
+
+def _epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
+    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
+    so that a run resumed at any epoch sees the orders of an uninterrupted one."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -209,8 +209,8 @@ class Optimizer:
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> class SignSGD(ln.optimizers.Optimizer):
     ...     def _update(self, key, p, g, lr):
     ...         p -= lr * np.sign(g)
@@ -298,7 +298,7 @@ class Optimizer:
         if isinstance(lr, float):
             value: Any = lr
         elif type(lr) in SCHEDULES.values():
-            value = {"class_name": type(lr).__name__, "config": lr.get_config()}
+            value = {"class_name": type(lr).__name__, "config": cast(Any, lr).get_config()}
         else:
             value = repr(lr)
         return {"learning_rate": value, "weight_decay": self.weight_decay}
@@ -352,8 +352,8 @@ class SGD(Optimizer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> p, g = np.array([1.0]), np.array([0.5])
     >>> ln.SGD(learning_rate=0.1).step({"w": (p, g)})
     >>> p
@@ -428,8 +428,8 @@ class Adam(Optimizer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> p, g = np.array([1.0]), np.array([0.5])
     >>> ln.Adam(learning_rate=0.1).step({"w": (p, g)})
     >>> np.round(p, 6)
@@ -473,7 +473,8 @@ class Adam(Optimizer):
         }
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+#: Optimizer classes by lower-case name (each constructible with its defaults).
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": SGD, "adam": Adam}
 SCHEDULES: dict[str, type] = {"StepDecay": StepDecay, "CosineDecay": CosineDecay}
 
 
@@ -488,7 +489,7 @@ def from_config(class_name: str, config: dict[str, Any]) -> Optimizer:
     config = dict(config)
     lr = config.get("learning_rate")
     if isinstance(lr, dict):
-        sched = SCHEDULES.get(lr.get("class_name"))
+        sched = SCHEDULES.get(str(lr.get("class_name")))
         cfg = lr.get("config")
         if (
             sched is None

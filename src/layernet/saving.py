@@ -6,7 +6,13 @@ A file is an uncompressed NumPy ``.npz`` archive holding
   the layer classes with their constructor arguments, the input shape, the
   compile settings when they can be rebuilt, and the name and shape of every
   weight;
-* ``layers.<i>.<param>``: one float array per parameter of layer ``i``.
+* ``layers.<i>.<param>``: one float array per parameter of layer ``i``;
+* ``optimizer.<j>`` (model files): the optimizer's state arrays (momentum
+  buffers, moment estimates), declared with the weights and named in the
+  header's ``"optimizer_state"`` together with the step count; with the header's
+  ``"epochs_completed"`` they make the file a resumable training state. Files
+  written before the optimizer state was stored still load, with a fresh
+  optimizer state.
 
 Classes are named so that no user class can collide with layernet's own
 (``"layernet>Dense"``; see :mod:`layernet.registry`). Loading never unpickles
@@ -44,7 +50,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -83,7 +89,32 @@ _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 class ModelFileError(ValueError):
-    """A model or weights file that cannot be loaded: what is wrong, and where."""
+    """A model or weights file that cannot be loaded: what is wrong, and where.
+
+    Raised by :func:`load_model`, :func:`~layernet.saving.load_weights` and
+    ``Sequential.load_weights`` for any malformed file (truncated, tampered,
+    pickled, unknown classes, weights of the wrong names or shapes, sizes beyond
+    the bounds); the message names the file and the problem. A subclass of
+    :class:`ValueError`, so ``except ValueError`` catches it too.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, and in which file.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.npz")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"not a model")
+    >>> try:
+    ...     ln.load_model(path)
+    ... except ln.ModelFileError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    ModelFileError True
+    """
 
 
 def _umask() -> int:
@@ -113,8 +144,8 @@ def _remove_leftovers(path: Path) -> None:
     Only names of the pattern saves use (``.<name>.layernet-<host>-<pid>-<random>.tmp``),
     and only those of processes of this machine that no longer run: a save in
     progress elsewhere keeps its file. Files from other machines (a shared folder)
-    and of the older pattern (``.<name>.<random>.tmp``) are removed once they are
-    ten minutes old.
+    are removed once they are ten minutes old, files of the pattern earlier versions
+    used (``.<name>.<8 random characters>.tmp``) at once.
     """
     folder = path.parent if str(path.parent) else Path(".")
     prefix = f".{path.name}."
@@ -137,7 +168,7 @@ def _remove_leftovers(path: Path) -> None:
             here = host == _HOST and pid.isdigit()
             stale = old or (here and not _pid_alive(int(pid)))
         elif len(middle) == 8 and middle.replace("_", "").isalnum():
-            stale = old
+            stale = True  # the pattern of layernet versions before anonymous files
         if stale:
             with contextlib.suppress(OSError):
                 os.unlink(folder / name)
@@ -166,6 +197,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
     instant leaves the old file or the new one and, but for the instant between
     those two calls, nothing else. Elsewhere a named temporary file is used. Either
     way leftovers of earlier interrupted saves of the same path are removed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to create or replace; its folder must exist. A replaced file
+        keeps its permissions; a new one gets the usual mode (``0o666`` less
+        the umask).
+    write : callable
+        Called once with a binary file object open for writing.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``save: folder '...' does not exist (saving to '...').``
+    OSError
+        When the folder is not writable or the disk is full; ``path`` is then
+        left as it was.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+    >>> ln.saving.atomic_write(path, lambda f: f.write(b"whole or nothing"))
+    >>> open(path, "rb").read()
+    b'whole or nothing'
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -188,14 +245,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
             os.fsync(f.fileno())
         if hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
-        else:  # pragma: no cover - not POSIX
+        elif tmp is not None:  # pragma: no cover - not POSIX
             os.chmod(tmp, mode)
         if tmp is None:
             tmp = _link_anonymous(fd, path, folder)
         os.replace(tmp, path)
         tmp = None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -290,6 +348,7 @@ def _header(model: Sequential, kind: str, weights: dict[str, np.ndarray]) -> dic
             "metrics": [m.name for m in model.metrics],
             "optimizer": _optimizer_config(model.optimizer),
         }
+    head["epochs_completed"] = int(getattr(model, "epochs_completed", 0))
     return head
 
 
@@ -299,15 +358,39 @@ def _optimizer_config(opt: Any) -> dict[str, Any] | None:
     return {"class_name": type(opt).__name__, "config": opt.get_config()}
 
 
+def _optimizer_state(model: Sequential) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+    """The header entry and the arrays of the optimizer's state (None if not stored)."""
+    opt = model.optimizer
+    if opt is None or model.loss is None or _optimizer_config(opt) is None:
+        return None, {}
+    slots: list[dict[str, str]] = []
+    arrays: dict[str, np.ndarray] = {}
+    for key, named in opt.state.items():
+        for slot, value in named.items():
+            member = f"optimizer.{len(slots)}"
+            slots.append({"param": key, "slot": slot, "array": member})
+            arrays[member] = value
+    return {"iterations": int(opt.iterations), "slots": slots}, arrays
+
+
 def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
+    from .distributed import is_root
+
     if not model.built:
         raise RuntimeError(
             f"save: model {model.name!r} is not built yet; call build() or fit() first."
         )
+    if not is_root(model):
+        return  # data-parallel training: rank 0 writes, the other ranks hold the same model
     weights = _weights(model)
-    header = json.dumps(_header(model, kind, weights)).encode("utf-8")
+    head = _header(model, kind, weights)
+    if kind == "model":
+        head["optimizer_state"], state = _optimizer_state(model)
+        weights = {**weights, **state}  # declared like the weights, so loading bounds them
+        head["weights"].update({k: list(v.shape) for k, v in state.items()})
+    header = json.dumps(head).encode("utf-8")
     _check_loadable(model, header)
-    arrays = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
+    arrays: dict[str, Any] = {"header": np.frombuffer(header, dtype=np.uint8), **weights}
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -330,12 +413,84 @@ def _check_loadable(model: Sequential, header: bytes) -> None:
 
 
 def save_model(model: Sequential, path: str | os.PathLike) -> None:
-    """Write architecture, compile settings and weights to one file (atomically)."""
+    """Write architecture, compile settings and weights to one file (atomically).
+
+    The same as ``model.save(path)``; :func:`~layernet.load_model` reads it back.
+    The file is an ``.npz`` archive with a JSON header and one array per
+    weight, and holds no pickled object (see :doc:`/file_format`).
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model (compiled or not: the loss, metrics and optimizer
+        settings are stored when there are some).
+    path : str or os.PathLike
+        The file to create or replace (atomically: see :func:`atomic_write`).
+
+    Raises
+    ------
+    RuntimeError
+        ``save: model '...' is not built yet; call build() or fit() first.``
+    ValueError
+        ``save: model '...' cannot be saved in a file that loads: ...`` when the
+        model is beyond the bounds loading enforces (the previous file is kept).
+    FileNotFoundError
+        When the folder of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(3, seed=0), ln.ReLU(), ln.Dense(2, seed=1)])
+    >>> model.build((None, 4))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> ln.saving.save_model(model, path)
+    >>> same = ln.load_model(path)
+    >>> x = np.ones((1, 4), dtype="float32")
+    >>> bool(np.array_equal(same.predict(x, verbose=0), model.predict(x, verbose=0)))
+    True
+    """
     _write(model, path, "model")
 
 
 def save_weights(model: Sequential, path: str | os.PathLike) -> None:
-    """Write only the weights (and their names and shapes) to one file (atomically)."""
+    """Write only the weights (and their names and shapes) to one file (atomically).
+
+    The same as ``model.save_weights(path)``; :func:`load_weights` reads it into
+    a model with the same layers.
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model.
+    path : str or os.PathLike
+        The file to create or replace (atomically).
+
+    Raises
+    ------
+    RuntimeError
+        ``save: model '...' is not built yet; call build() or fit() first.``
+    ValueError
+        When the model is beyond the bounds loading enforces.
+    FileNotFoundError
+        When the folder of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(3, seed=0), ln.ReLU(), ln.Dense(2, seed=1)])
+    >>> model.build((None, 4))
+    >>> path = os.path.join(tempfile.mkdtemp(), "weights.npz")
+    >>> ln.saving.save_weights(model, path)
+    >>> other = ln.Sequential([ln.Dense(3, seed=5), ln.ReLU(), ln.Dense(2, seed=6)])
+    >>> other.build((None, 4))
+    >>> ln.saving.load_weights(other, path)
+    >>> bool(np.array_equal(other.layers[0].params["kernel"], model.layers[0].params["kernel"]))
+    True
+    """
     _write(model, path, "weights")
 
 
@@ -365,7 +520,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        dup = None
+        for k, _ in pairs:
+            if k in seen:
+                dup = k
+                break
+            seen.add(k)
         raise _Refused(f"the key {dup!r} twice in one object")
     return out
 
@@ -664,7 +824,7 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
         with zipfile.ZipFile(path) as zf:
             members = _check_directory(zf, where)
             raw = _read_npy(zf, members["header.npy"], where)
-            if raw.dtype != np.uint8 or raw.ndim != 1:
+            if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
                 raise ModelFileError(f"load: {where} has a malformed header.")
             header = _parse_header(raw.tobytes(), where)
             declared = _declared_members(header, where)
@@ -741,7 +901,7 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
         )
     config = {k: _nested(v, where, custom) for k, v in config.items()}
     try:
-        return cls.from_config(config)
+        return cast(Any, cls).from_config(config)
     except (TypeError, ValueError, OverflowError, MemoryError) as exc:
         raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
 
@@ -768,6 +928,58 @@ def _renamed_weights(model: Sequential, arrays: dict[str, np.ndarray]) -> dict[s
                     key = f"layers.{i}.{new}"
         out[key] = a
     return out
+
+
+def _pop_optimizer_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: arrays.pop(k) for k in [k for k in arrays if k.startswith("optimizer.")]}
+
+
+def _restore_optimizer(
+    model: Sequential, entry: Any, arrays: dict[str, np.ndarray], where: str
+) -> None:
+    """Put the saved step count and state arrays into the model's (fresh) optimizer."""
+    if entry is None:
+        if arrays:
+            raise ModelFileError(f"load_model: {where}: optimizer arrays without their header.")
+        return
+    bad = ModelFileError(f"load_model: {where}: malformed optimizer state.")
+    if not isinstance(entry, dict) or not isinstance(entry.get("slots"), list):
+        raise bad
+    iterations = entry.get("iterations")
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
+        raise bad
+    params = {
+        f"{i}.{layer.name}.{k}": p
+        for i, layer in enumerate(model.layers)
+        if layer.trainable
+        for k, p in layer.params.items()
+    }
+    state: dict[str, dict[str, np.ndarray]] = {}
+    for spec in entry["slots"]:
+        if not (
+            isinstance(spec, dict)
+            and all(isinstance(spec.get(k), str) for k in ("param", "slot", "array"))
+        ):
+            raise bad
+        p, a = params.get(spec["param"]), arrays.pop(spec["array"], None)
+        if p is None or a is None or a.shape != p.shape or a.dtype.kind != "f":
+            raise ModelFileError(
+                f"load_model: {where}: optimizer state {spec['slot']!r} of "
+                f"{spec['param']!r} does not match the model's parameters."
+            )
+        if not np.isfinite(a).all():
+            raise ModelFileError(
+                f"load_model: {where}: optimizer state {spec['slot']!r} of "
+                f"{spec['param']!r} holds NaN or inf."
+            )
+        state.setdefault(spec["param"], {})[spec["slot"]] = a.astype(p.dtype)
+    if arrays:
+        raise ModelFileError(
+            f"load_model: {where}: unexpected optimizer arrays {sorted(arrays)!r:.200}."
+        )
+    assert model.optimizer is not None  # compiled just before
+    model.optimizer.iterations = int(iterations)
+    model.optimizer.state = state
 
 
 def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> None:
@@ -816,9 +1028,12 @@ def load_model(
     -------
     Sequential
         Built, with the saved weights; compiled again when the file records a
-        loss. The optimizer comes back with its settings and schedule but
-        without its momentum or moment state; a learning rate that was an
-        arbitrary Python callable is not stored (``SGD()`` is used, with a warning).
+        loss. The optimizer comes back with its settings, schedule, step count and
+        state (momentum buffers, moment estimates), and ``epochs_completed`` with
+        the epochs trained, so ``fit(..., initial_epoch=model.epochs_completed)``
+        continues the run; files written before optimizer states were stored give
+        a fresh optimizer state. A learning rate that was an arbitrary Python
+        callable is not stored (``SGD()`` is used, with a warning).
 
     Raises
     ------
@@ -829,6 +1044,19 @@ def load_model(
         its size has been checked.
     FileNotFoundError
         When there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import os, tempfile
+    >>> model = ln.Sequential([ln.Dense(2, seed=0)], name="tiny")
+    >>> model.compile("sgd", "mse")
+    >>> model.build((None, 3))
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.npz")
+    >>> model.save(path)
+    >>> loaded = ln.load_model(path)
+    >>> loaded.name, loaded.built, type(loaded.optimizer).__name__
+    ('tiny', True, 'SGD')
     """
     with _malformed_file(path, "load_model"):
         return _load_model(path, custom_objects)
@@ -906,6 +1134,10 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
     if not isinstance(specs, list) or not isinstance(info, dict) or len(specs) > MAX_LAYERS:
         raise ModelFileError(f"load_model: {where}: malformed header (layers).")
     shape = _input_shape(info, where, "load_model")
+    saved_optimizer = _pop_optimizer_arrays(arrays)
+    done = header.get("epochs_completed", 0)
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        raise ModelFileError(f"load_model: {where}: malformed epochs_completed {done!r:.50}.")
     layers = [_instantiate(s, where, custom, Layer) for s in specs]
     name = info.get("name")
     try:
@@ -921,6 +1153,7 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
             f"load_model: {where}: the layers do not fit together: {exc}"
         ) from None
     _assign(model, arrays, where)
+    model.epochs_completed = int(done)
     comp = header.get("compile")
     if isinstance(comp, dict):
         loss = _instantiate(comp.get("loss"), where, custom, Loss)
@@ -929,7 +1162,7 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
         if isinstance(opt_spec, dict):
             try:
                 optimizer = optimizers.from_config(
-                    opt_spec.get("class_name"), opt_spec.get("config")
+                    cast(Any, opt_spec.get("class_name")), cast(Any, opt_spec.get("config"))
                 )
             except (TypeError, ValueError) as exc:
                 raise ModelFileError(
@@ -950,14 +1183,45 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
             model.compile(optimizer, loss, [metrics_mod.get(n) for n in names])
         except ValueError as exc:
             raise ModelFileError(f"load_model: {where}: {exc}") from None
+        if isinstance(opt_spec, dict):
+            _restore_optimizer(model, header.get("optimizer_state"), saved_optimizer, where)
     return model
 
 
 def load_weights(model: Sequential, path: str | os.PathLike) -> None:
-    """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers."""
+    """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers.
+
+    The same as ``model.load_weights(path)``. Every parameter's name and shape
+    is checked before anything is assigned, so a mismatch leaves the model as it
+    was. An unbuilt model is built first for the input shape the file records.
+
+    Parameters
+    ----------
+    model : Sequential
+        A model with the same layers (in order, with the same parameter names
+        and shapes) as the one saved.
+    path : str or os.PathLike
+        A file written by :func:`save_weights` or :func:`save_model`.
+
+    Raises
+    ------
+    ModelFileError
+        For a malformed file, or weights whose names or shapes do not match
+        the model's, naming the file and the first mismatch.
+    RuntimeError
+        ``load_weights: model '...' is not built; call build() first.`` when
+        the model is unbuilt and the file records no input shape.
+    FileNotFoundError
+        When there is no file at ``path``.
+
+    Examples
+    --------
+    See :func:`save_weights`.
+    """
     with _malformed_file(path, "load_weights"):
         where = repr(os.fspath(path))
         header, arrays = _read(path)
+        _pop_optimizer_arrays(arrays)  # a full model file: only its weights are wanted here
         if not model.built:
             info = header.get("model")
             if not isinstance(info, dict) or info.get("input_shape") is None:

@@ -92,6 +92,11 @@ def set_random_seed(seed: int) -> None:
     seed : int
         A non-negative integer.
 
+    Raises
+    ------
+    ValueError
+        ``set_random_seed: expected a non-negative int `seed`, received ...``.
+
     Examples
     --------
     >>> import layernet as ln

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from .._validation import check_bool, is_int, shape_str
+from .._validation import check_bool, check_number, is_int, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
@@ -56,6 +56,11 @@ class _Elementwise(Layer):
 class ReLU(_Elementwise):
     r"""Rectified linear unit (the notes' *ramp* layer), :math:`r(x) = \max(0, x)`.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape.
+
     Parameters
     ----------
     max_value : float, optional
@@ -64,8 +69,26 @@ class ReLU(_Elementwise):
         Keras's argument: the slope below ``threshold`` (0: the plain ramp).
     threshold : float, default 0.0
         Keras's argument: inputs at or below it give ``negative_slope * (x - threshold)``.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"relu_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: an invalid
+        ``max_value``, ``negative_slope``, ``threshold``, ``dtype``, ``name``, ``seed``
+        or ``trainable``. On an input: fewer than
+        2 dims. In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -98,8 +121,8 @@ class ReLU(_Elementwise):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> relu = ln.ReLU(dtype="float64")
     >>> relu.forward(np.array([[-1.0, 0.0, 2.0]]))
     array([[0., 0., 2.]])
@@ -169,6 +192,33 @@ class ReLU(_Elementwise):
 class Sigmoid(_Elementwise):
     r"""Logistic sigmoid, :math:`\sigma(x) = 1/(1 + e^{-x})`.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape.
+
+    Parameters
+    ----------
+    name : str, optional
+        Layer name (``"sigmoid_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: an invalid
+        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: fewer than
+        2 dims. In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
+
     Notes
     -----
     .. math::
@@ -181,8 +231,8 @@ class Sigmoid(_Elementwise):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Sigmoid(dtype="float64").forward(np.array([[0.0]]))
     array([[0.5]])
     """
@@ -202,6 +252,33 @@ class Sigmoid(_Elementwise):
 class Tanh(_Elementwise):
     r"""Hyperbolic tangent.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape.
+
+    Parameters
+    ----------
+    name : str, optional
+        Layer name (``"tanh_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: an invalid
+        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: fewer than
+        2 dims. In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
+
     Notes
     -----
     .. math::
@@ -213,8 +290,8 @@ class Tanh(_Elementwise):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Tanh(dtype="float64").forward(np.array([[0.0]]))
     array([[0.]])
     """
@@ -505,6 +582,8 @@ def jacobian_of(fn: ActivationFn, cache: Any, shape: tuple[int, ...]) -> np.ndar
     """
     if fn.derivative is not None:
         return np.diag(np.broadcast_to(fn.derivative(cache), shape).ravel())
+    if fn.jacobian is None:
+        raise NotImplementedError(f"activation {fn.name!r} has neither derivative nor jacobian")
     return fn.jacobian(cache, shape)
 
 
@@ -536,28 +615,43 @@ class _FnLayer(Layer):
 
 
 def _check_number(value: Any, arg: str, owner: str, *, minimum: float | None = None) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating | np.integer)
-        or not np.isfinite(value)
-        or (minimum is not None and value < minimum)
-    ):
-        bound = "a finite number" if minimum is None else f"a finite number >= {minimum}"
-        raise ValueError(
-            f"{owner}: invalid value for `{arg}`: expected {bound}, received {value!r}."
-        )
-    return float(value)
+    return check_number(value, arg, owner, low=minimum)
 
 
 class Softmax(_FnLayer):
     r"""Softmax along one axis: :math:`y_i = e^{x_i}/\sum_j e^{x_j}`.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape, each slice along ``axis`` summing to 1.
+
     Parameters
     ----------
     axis : int, default -1
         The axis normalised (Keras's default: the last); never the batch axis.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"softmax_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``Softmax
+        'softmax_1': invalid value for `axis`: expected a non-zero int (axis 0
+        is the batch), received 0.``; an invalid ``dtype``, ``name``, ``seed``
+        or ``trainable``. On an input: fewer than 2 dims, or ```axis`=... is out
+        of range or the batch axis for input of shape ...``. In backward: a
+        ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -577,8 +671,8 @@ class Softmax(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> sm = ln.Softmax(dtype="float64")
     >>> sm.forward(np.array([[0.0, np.log(3.0)]]))
     array([[0.25, 0.75]])
@@ -622,13 +716,37 @@ class Softmax(_FnLayer):
 class LeakyReLU(_FnLayer):
     r"""Leaky rectifier: :math:`r(x) = x` for :math:`x > 0`, :math:`a x` otherwise.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape.
+
     Parameters
     ----------
     negative_slope : float, default 0.3
         The slope :math:`a \ge 0` for negative inputs (Keras's default; PyTorch's
         ``LeakyReLU`` uses 0.01).
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"leaky_relu_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``negative_slope``
+        not a finite number >= 0 (``invalid value for `negative_slope`: expected
+        ...``); an invalid ``dtype``, ``name``, ``seed`` or ``trainable``. On an
+        input: fewer than 2 dims. In backward: a ``dy`` whose shape is not the
+        last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -643,8 +761,8 @@ class LeakyReLU(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.LeakyReLU(dtype="float64").forward(np.array([[-2.0, 3.0]]))
     array([[-0.6,  3. ]])
     """
@@ -671,12 +789,35 @@ class LeakyReLU(_FnLayer):
 class ELU(_FnLayer):
     r"""Exponential linear unit: :math:`r(x) = x` if :math:`x > 0`, else :math:`\alpha(e^x - 1)`.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape.
+
     Parameters
     ----------
     alpha : float, default 1.0
         Scale :math:`\alpha` of the negative part (Keras's and PyTorch's default).
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"elu_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``alpha`` not a
+        finite number (``invalid value for `alpha`: expected ...``); an invalid
+        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: fewer than
+        2 dims. In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -691,8 +832,8 @@ class ELU(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.ELU(dtype="float64").forward(np.array([[0.0, 2.0]]))
     array([[0., 2.]])
     """
@@ -719,13 +860,36 @@ class ELU(_FnLayer):
 class GELU(_FnLayer):
     r"""Gaussian error linear unit: :math:`r(x) = x\,\Phi(x)`.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape.
+
     Parameters
     ----------
     approximate : bool, default False
         Use the tanh approximation instead of the exact :math:`\Phi` (Keras's
         ``gelu(x, approximate=...)``; PyTorch's ``approximate="tanh"``).
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"gelu_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``approximate`` not
+        a bool; an invalid ``dtype``, ``name``, ``seed`` or ``trainable``. On an
+        input: fewer than 2 dims. In backward: a ``dy`` whose shape is not the
+        last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -749,8 +913,8 @@ class GELU(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.GELU(dtype="float64").forward(np.array([[0.0, 1.0]])).round(6)
     array([[0.      , 0.841345]])
     """
@@ -777,10 +941,32 @@ class GELU(_FnLayer):
 class Softplus(_FnLayer):
     r"""Softplus, the smooth ramp :math:`r(x) = \log(1 + e^x)`.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape.
+
     Parameters
     ----------
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"softplus_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: an invalid
+        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: fewer than
+        2 dims. In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -795,8 +981,8 @@ class Softplus(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Softplus(dtype="float64").forward(np.array([[0.0]]))
     array([[0.69314718]])
     """
@@ -818,6 +1004,11 @@ class Softplus(_FnLayer):
 class Activation(_FnLayer):
     r"""Apply an activation function chosen by its Keras name.
 
+    .. rubric:: Input and output shape
+
+    Any input with at least 2 dims ``(batch, ...)``; the output has the same
+    shape (``"softmax"`` and ``"log_softmax"`` work along the last axis).
+
     Parameters
     ----------
     activation : str or None
@@ -826,8 +1017,28 @@ class Activation(_FnLayer):
         axis), ``"elu"``, ``"selu"``, ``"gelu"`` (exact), ``"softplus"``,
         ``"softsign"``, ``"swish"`` / ``"silu"``, ``"leaky_relu"`` (slope 0.2,
         Keras's function default), ``"exponential"``.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"activation_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``Activation
+        'activation_1': invalid value for `activation`: expected one of [...] or
+        None, received 'foo'.`` (a name that is not a str is refused likewise);
+        an invalid ``dtype``, ``name``, ``seed`` or ``trainable``. On an input:
+        fewer than 2 dims. In backward: a ``dy`` whose shape is not the last
+        output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -858,8 +1069,8 @@ class Activation(_FnLayer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Activation("relu", dtype="float64").forward(np.array([[-1.0, 2.0]]))
     array([[0., 2.]])
     >>> ln.Activation("softmax", dtype="float64").forward(np.zeros((1, 4)))

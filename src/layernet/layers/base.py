@@ -23,7 +23,7 @@ exactly these vector-matrix products without forming the matrices;
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,6 +37,7 @@ from .._validation import (
     normalize_shape,
     resolve_dtype,
     shape_str,
+    snake_case,
 )
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
@@ -147,6 +148,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "_default_name" not in cls.__dict__:  # a user class: "LeakyReLU" -> "leaky_relu_1"
+            cls._default_name = snake_case(cls.__name__.lstrip("_")) or "layer"
         if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
             registry.register_builtin(cls)
@@ -390,7 +393,9 @@ class Layer:
         self._y_shape = y.shape
         return y
 
-    __call__ = forward
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``layer(x)`` is ``layer.forward(x)`` (a subclass's own ``forward`` included)."""
+        return self.forward(x, training=training)
 
     def _check_dy(self, dy: Any) -> np.ndarray:
         if self._y_shape is None:  # no forward since the layer was (re)built
@@ -506,8 +511,8 @@ class Layer:
                 f"above max_entries={max_entries:,}; use a smaller input or raise max_entries."
             )
 
-    def _unit_rows(self, y_shape: tuple[int, ...], fn) -> np.ndarray:
-        """Stack ``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
+    def _unit_rows(self, y_shape: tuple[int, ...], fn: Callable[[np.ndarray], Any]) -> list[Any]:
+        """``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
         size = int(np.prod(y_shape))
         e = np.zeros(size, dtype=self.dtype)
         rows = []
@@ -595,3 +600,18 @@ class Layer:
             )
             for k, p in self.params.items()
         }
+
+
+def flatten_layers(layers: Sequence[Layer]) -> list[Layer]:
+    """``layers`` and, depth first, the inner layers of layers made of layers.
+
+    A layer made of layers (:class:`~layernet.Residual`, :class:`~layernet.Bidirectional`)
+    lists them in its public ``layers`` attribute.
+    """
+    out: list[Layer] = []
+    for layer in layers:
+        out.append(layer)
+        inner = getattr(layer, "layers", None)
+        if isinstance(inner, list) and all(isinstance(a, Layer) for a in inner):
+            out += flatten_layers(inner)
+    return out

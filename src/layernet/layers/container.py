@@ -20,12 +20,16 @@ import numpy as np
 
 from .. import _random
 from .._validation import resolve_dtype
+from ..registry import get_registered_name
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
 def serialize_layer(layer: Layer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``: how model files and nested configs name a layer."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """``{"class_name": ..., "config": ...}``: how model files and nested configs name a layer.
+
+    The class name is the registered one (``"layernet>Dense"``; see :mod:`layernet.registry`).
+    """
+    return {"class_name": get_registered_name(type(layer)), "config": layer.get_config()}
 
 
 def deserialize_layer(spec: Any, custom_objects: dict[str, type] | None = None) -> Layer:
@@ -96,7 +100,7 @@ class _Container(Layer):
             )
 
     @property
-    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def params(self) -> dict[str, np.ndarray]:
         """Trainable inner layers' parameters under ``"<inner name>/<param>"`` (same arrays)."""
         return self._collect("params")
 
@@ -105,7 +109,7 @@ class _Container(Layer):
         self._refuse("params", value)
 
     @property
-    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def grads(self) -> dict[str, np.ndarray]:
         """The inner layers' accumulated gradients, keyed like :attr:`params` (same arrays)."""
         return self._collect("grads")
 
@@ -114,7 +118,7 @@ class _Container(Layer):
         self._refuse("grads", value)
 
     @property
-    def state(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def state(self) -> dict[str, np.ndarray]:
         """Inner state arrays and frozen inner layers' parameters (same arrays)."""
         return self._collect("state")
 

@@ -391,14 +391,15 @@ class Conv(Layer):
         s = self.strides if len(self.strides) == rank else self.strides * rank
         d = self.dilation_rate if len(self.dilation_rate) == rank else self.dilation_rate * rank
         window = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
-        spatial = shape[1:-1]
         if self.padding == "causal":  # all the padding before: output o sees inputs <= o
-            if spatial[0] is None:
+            if shape[1] is None:
                 return k, s, d, None, (None,)
-            pads = ((window[0] - 1, 0),)
+            spatial: tuple[int, ...] = (int(shape[1]),)
+            pads: tuple[tuple[int, int], ...] = ((window[0] - 1, 0),)
         else:
-            if any(n is None for n in spatial):
+            if any(n is None for n in shape[1:-1]):
                 return k, s, d, None, (None,) * rank
+            spatial = tuple(int(n) for n in shape[1:-1] if n is not None)
             pads = resolve_padding(self.padding, spatial, window, s, self.owner)
         out, padded = _ops.output_sizes(spatial, window, s, pads)
         if any(o < 1 for o in out):

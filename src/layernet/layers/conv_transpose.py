@@ -2,7 +2,7 @@ r"""Transposed convolution: the adjoint of :class:`~layernet.layers.Conv`, 1-D, 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -49,6 +49,23 @@ def _overlap(geo: _Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
 class ConvTranspose(Layer):
     r"""Transposed convolution (Keras's ``Conv*DTranspose``), the adjoint of :class:`Conv`.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)``; output ``(batch, o_1, ..., o_r,
+    filters)``. Along each spatial axis, with :math:`K = d(k-1) + 1` the dilated
+    kernel extent and :math:`s` the stride,
+
+    .. math::
+
+        o = \begin{cases}
+            (n-1)s + \max(K, s) & \text{"valid"},\\
+            n s & \text{"same"},
+        \end{cases}
+
+    and with ``output_padding`` :math:`p`: :math:`(n-1)s + K + p` ("valid") or
+    :math:`(n-1)s + (K \bmod 2) + p` ("same"), Keras's formulas. For example a
+    stride-2, 3-tap kernel maps length 5 to 11 ("valid") or 10 ("same").
+
     Parameters
     ----------
     filters : int
@@ -74,11 +91,38 @@ class ConvTranspose(Layer):
     activation : str or None, optional
         Applied after the affine map (see :class:`Activation` for the names).
     use_bias : bool, default True
+        Whether to add a bias per filter.
     kernel_initializer : str or Initializer, default "glorot_uniform"
+        Initialiser of the kernel, see :mod:`layernet.initializers`.
     bias_initializer : str or Initializer, default "zeros"
-        See :mod:`layernet.initializers`.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+        Initialiser of the bias.
+    name : str, optional
+        Layer name (``"conv_transpose_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters and the computation.
+    seed : int, optional
+        Seed of the initial values (global seed when ``None``).
+    trainable : bool, default True
+        Whether optimisers update the parameters.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``filters``,
+        ``kernel_size``, ``strides``, ``dilation_rate`` (positive ints, one per
+        axis when tuples), ``padding`` (``expected 'valid' or 'same'``),
+        ``output_padding`` (``expected each entry smaller than the stride
+        ...``), ``activation`` (a Keras name), ``data_format`` other than
+        ``"channels_last"``, the initialisers, ``use_bias``, ``dtype``,
+        ``name``, ``seed`` and ``trainable``. On an input: fewer than 3 dims,
+        ``expected at least 1 input channel``, ``expected at least one input
+        position along every spatial axis``, ``the output would be empty along
+        spatial axis ...``, or a channel count other than the built one. In
+        backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` or ``backward_params`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Attributes
     ----------
@@ -122,7 +166,10 @@ class ConvTranspose(Layer):
 
     .. math::
 
-        \frac{\partial z}{\partial X} = \operatorname{conv}_W(\tilde H),\qquad
+        \frac{\partial z}{\partial X} = \operatorname{conv}_W(\tilde H),
+
+    .. math::
+
         \frac{\partial z}{\partial W_{t,f,c}} = \sum_{n,o}\tilde H_{n,\,os+td,\,f}\,X_{n,o,c},
         \qquad
         \frac{\partial z}{\partial b_f} = \sum_{n,p} H_{n,p,f}.
@@ -135,8 +182,8 @@ class ConvTranspose(Layer):
     --------
     Stride 2 with a (1, 1) kernel spreads each input over two outputs:
 
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> up = ln.Conv1DTranspose(1, 2, strides=2, use_bias=False, dtype="float64")
     >>> up.build((None, 3, 1))
     >>> up.params["kernel"][:] = 1.0
@@ -305,7 +352,8 @@ class ConvTranspose(Layer):
             crop.append(c)
             full.append(None if n is None else (n - 1) * s[i] + ext)
             out.append(length)
-        return _Geometry(k, s, d, tuple(crop), tuple(full), tuple(out))
+        # (full and out hold None along axes of unknown size: shapes only, never sliced)
+        return _Geometry(k, s, d, tuple(crop), cast(Any, tuple(full)), cast(Any, tuple(out)))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self._geometry(input_shape).out, self.filters)

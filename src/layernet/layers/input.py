@@ -24,9 +24,19 @@ class Input:
     batch_size : int, optional
         A fixed batch size (only recorded; layernet models take any batch size).
     dtype : {"float32", "float64"}, optional
+        Recorded for Keras compatibility; each layer's own ``dtype`` decides.
     batch_shape : tuple, optional
         The full shape, batch axis first; instead of ``shape``.
     name : str, optional
+        Recorded for Keras compatibility.
+
+    Raises
+    ------
+    ValueError
+        ``Input: invalid value for `shape`: expected a tuple of non-negative
+        ints (or None), ...`` (likewise ``batch_shape``); ``Input: expected
+        exactly one of `shape` (one sample's shape) and `batch_shape`, ...``;
+        ``Input: `batch_shape` needs at least the batch axis.``
 
     Attributes
     ----------

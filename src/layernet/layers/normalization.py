@@ -259,11 +259,11 @@ class BatchNorm(Layer):
         return grads
 
     def compute_backward_input(self, dy, saved):
-        training, xhat, inv = saved
+        xhat, inv = saved.xhat, saved.inv
         g = dy.reshape(xhat.shape)
         if self.scale:
             g = g * self.params["gamma"]
-        if not training:
+        if not saved.training:
             return (g * inv).reshape(dy.shape)
         m = g.shape[0]
         sum_g = _ops.column_sums(g, self.workspace)
@@ -277,8 +277,8 @@ class BatchNormalization(BatchNorm):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bn = ln.BatchNormalization(dtype="float64")
     >>> bn.trainable = False          # frozen: inference mode even when training
     >>> bn.forward(np.array([[1.0], [3.0]]), training=True)[:, 0].round(4)

@@ -3,7 +3,7 @@ and global pooling over all positions."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -83,11 +83,13 @@ class _Pool(Layer):
             return
         k = self.pool_size
         if is_int(pad):
-            sides = [(pad, min(k))]
+            sides = [(int(cast(int, pad)), min(k))]
         else:
-            k = k if len(k) == len(pad) else k * len(pad)
+            per_axis = cast(tuple, pad)
+            k = k if len(k) == len(per_axis) else k * len(per_axis)
             sides = [
-                (max(p) if isinstance(p, tuple) else p, ki) for p, ki in zip(pad, k, strict=True)
+                (max(p) if isinstance(p, tuple) else p, ki)
+                for p, ki in zip(per_axis, k, strict=True)
             ]
         if any(p >= ki for p, ki in sides):
             raise ValueError(
@@ -168,6 +170,22 @@ class _Pool(Layer):
 class MaxPool(_Pool):
     r"""Max pooling: the largest entry of each window, per channel.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)``; output ``(batch, o_1, ..., o_r,
+    channels)``. Along each spatial axis, with window :math:`k`, stride :math:`s`
+    and padding :math:`p_\text{before}`, :math:`p_\text{after}`,
+
+    .. math::
+
+        o = \left\lfloor \frac{n + p_\text{before} + p_\text{after} - k}{s}
+            \right\rfloor + 1 .
+
+    With ``"valid"`` padding (none) a remainder that does not fill a whole
+    window is dropped: 7 inputs in windows of 2 give :math:`\lfloor 5/2\rfloor
+    + 1 = 3` outputs, and the 7th input is read by no window (its gradient is
+    0). ``"same"`` pads so that :math:`o = \lceil n/s \rceil` (7 → 4).
+
     Parameters
     ----------
     pool_size : int or tuple of int, default 2
@@ -181,8 +199,33 @@ class MaxPool(_Pool):
         are never selected. Each side must be smaller than the window.
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"max_pool_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``MaxPool 'max_pool_1':
+        invalid value for `pool_size`: expected positive ints, received 0.``;
+        the same form for ``strides``; ``padding`` (``'valid'``, ``'same'``, a
+        non-negative int, a tuple of those or of ``(before, after)`` pairs,
+        each side less than ``pool_size``); ``data_format`` other than
+        ``"channels_last"``; ``dtype``, ``name``, ``seed`` and ``trainable``.
+        On an input: ``expected input with at least 3 dims (batch, *spatial,
+        channels)`` (or exactly the rank of a 1-D/2-D/3-D layer), a padding
+        tuple whose length is not the spatial rank, ``pool window ... is larger
+        than the padded input ...``. In backward: a ``dy`` whose shape is not
+        the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -210,8 +253,12 @@ class MaxPool(_Pool):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.MaxPool(2).output_shape((None, 7, 3))    # "valid": the 7th entry is dropped
+    (None, 3, 3)
+    >>> ln.MaxPool(2, padding="same").output_shape((None, 7, 3))
+    (None, 4, 3)
     >>> x = np.array([1.0, 5.0, 2.0, 3.0, 9.0, 0.0]).reshape(1, 6, 1)
     >>> pool = ln.MaxPool(2, dtype="float64")
     >>> pool.forward(x)[0, :, 0]
@@ -244,25 +291,37 @@ class MaxPool(_Pool):
         return best, PoolSaved(winners, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
-        winners, xp_shape, k, s, pads, out = saved
+        winners = saved.weights  # winners[t]: where tap t holds its window's maximum
         tmp, _ = self.workspace.get("tmp", dy.shape, dy.dtype)
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
-        for t, (_, sl) in enumerate(_ops.taps(k, out, s, (1,) * len(k))):
+        dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
+        for t, (_, sl) in enumerate(_window_taps(saved)):
             np.multiply(dy, winners[t], out=tmp)
             if disjoint:
                 dxp[sl] = tmp
             else:
                 dxp[sl] += tmp
-        return _ops.crop_copy(dxp, pads)
+        return _ops.crop_copy(dxp, saved.pads)
 
 
-def _window_grad_buffer(xp_shape, k, s, pads, out, dtype, ws):
+def _window_taps(saved: PoolSaved):
+    """``(tap, slices)`` of the padded input for every position inside a window."""
+    return _ops.taps(saved.window, saved.out, saved.strides, (1,) * len(saved.window))
+
+
+def _window_grad_buffer(saved: PoolSaved, dtype: np.dtype, ws: _ops.Workspace):
     """The array to gather a pooling gradient in, and whether windows are disjoint.
 
     Disjoint windows (stride >= window) let each tap assign its slice; when
     they also tile the padded input exactly, no entry is left unwritten and the
     buffer needs no zeroing.
     """
+    xp_shape, k, s, pads, out = (
+        saved.padded_shape,
+        saved.window,
+        saved.strides,
+        saved.pads,
+        saved.out,
+    )
     disjoint = all(si >= ki for si, ki in zip(s, k, strict=True))
     tiled = disjoint and all(o * ki == n for o, ki, n in zip(out, k, xp_shape[1:-1], strict=True))
     if not tiled:
@@ -274,6 +333,22 @@ def _window_grad_buffer(xp_shape, k, s, pads, out, dtype, ws):
 
 class AvgPool(_Pool):
     r"""Average pooling: the mean of each window, per channel.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)``; output ``(batch, o_1, ..., o_r,
+    channels)``. Along each spatial axis, with window :math:`k`, stride :math:`s`
+    and padding :math:`p_\text{before}`, :math:`p_\text{after}`,
+
+    .. math::
+
+        o = \left\lfloor \frac{n + p_\text{before} + p_\text{after} - k}{s}
+            \right\rfloor + 1 .
+
+    With ``"valid"`` padding (none) a remainder that does not fill a whole
+    window is dropped: 7 inputs in windows of 2 give :math:`\lfloor 5/2\rfloor
+    + 1 = 3` outputs, and the 7th input is read by no window (its gradient is
+    0). ``"same"`` pads so that :math:`o = \lceil n/s \rceil` (7 → 4).
 
     Parameters
     ----------
@@ -287,8 +362,33 @@ class AvgPool(_Pool):
         ``count_include_pad=False``).
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"avg_pool_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``AvgPool 'avg_pool_1':
+        invalid value for `pool_size`: expected positive ints, received 0.``;
+        the same form for ``strides``; ``padding`` (``'valid'``, ``'same'``, a
+        non-negative int, a tuple of those or of ``(before, after)`` pairs,
+        each side less than ``pool_size``); ``data_format`` other than
+        ``"channels_last"``; ``dtype``, ``name``, ``seed`` and ``trainable``.
+        On an input: ``expected input with at least 3 dims (batch, *spatial,
+        channels)`` (or exactly the rank of a 1-D/2-D/3-D layer), a padding
+        tuple whose length is not the spatial rank, ``pool window ... is larger
+        than the padded input ...``. In backward: a ``dy`` whose shape is not
+        the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -312,8 +412,10 @@ class AvgPool(_Pool):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.AvgPool((2, 2)).output_shape((None, 28, 28, 6))
+    (None, 14, 14, 6)
     >>> x = np.array([1.0, 5.0, 2.0, 3.0]).reshape(1, 4, 1)
     >>> ln.AvgPool(2, dtype="float64").forward(x)[0, :, 0]
     array([3. , 2.5])
@@ -338,15 +440,14 @@ class AvgPool(_Pool):
         return acc, PoolSaved(scale, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
-        scale, xp_shape, k, s, pads, out = saved
-        g = dy * scale
-        dxp, disjoint = _window_grad_buffer(xp_shape, k, s, pads, out, dy.dtype, self.workspace)
-        for _, sl in _ops.taps(k, out, s, (1,) * len(k)):
+        g = dy * saved.weights  # 1 / |R_o| per window
+        dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
+        for _, sl in _window_taps(saved):
             if disjoint:
                 dxp[sl] = g
             else:
                 dxp[sl] += g
-        return _ops.crop_copy(dxp, pads)
+        return _ops.crop_copy(dxp, saved.pads)
 
 
 class MaxPool1D(MaxPool):
@@ -503,6 +604,12 @@ class _GlobalPool(Layer):
 class GlobalAveragePooling1D(_GlobalPool):
     r"""The mean over all positions of ``(batch, length, channels)``, per channel.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)`` with :math:`r` = 1 here (2 and 3
+    for the 2-D and 3-D classes); output ``(batch, channels)``, or ``(batch, 1,
+    ..., 1, channels)`` with ``keepdims=True``.
+
     Parameters
     ----------
     data_format : {"channels_last", None}, optional
@@ -510,8 +617,28 @@ class GlobalAveragePooling1D(_GlobalPool):
     keepdims : bool, default False
         Keep the spatial axes with size 1: output ``(batch, 1, channels)``
         instead of ``(batch, channels)``.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"global_average_pooling1d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``data_format`` other than ``"channels_last"``,
+        ``keepdims`` not a bool, or an invalid ``dtype``, ``name``, ``seed`` or
+        ``trainable``, each naming the layer and the argument. On an input: a
+        number of dims other than :math:`r + 2`, or ``expected at least one
+        position along every spatial axis, got shape ...``. In backward: a
+        ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -528,8 +655,10 @@ class GlobalAveragePooling1D(_GlobalPool):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.GlobalAveragePooling2D().output_shape((None, 7, 7, 64))
+    (None, 64)
     >>> x = np.array([1.0, 2.0, 6.0]).reshape(1, 3, 1)
     >>> ln.GlobalAveragePooling1D(dtype="float64").forward(x)
     array([[3.]])
@@ -553,14 +682,40 @@ class GlobalAveragePooling1D(_GlobalPool):
 class GlobalMaxPooling1D(_GlobalPool):
     r"""The maximum over all positions of ``(batch, length, channels)``, per channel.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, n_1, ..., n_r, channels)`` with :math:`r` = 1 here (2 and 3
+    for the 2-D and 3-D classes); output ``(batch, channels)``, or ``(batch, 1,
+    ..., 1, channels)`` with ``keepdims=True``.
+
     Parameters
     ----------
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
     keepdims : bool, default False
         Keep the spatial axes with size 1.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"global_max_pooling1d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``data_format`` other than ``"channels_last"``,
+        ``keepdims`` not a bool, or an invalid ``dtype``, ``name``, ``seed`` or
+        ``trainable``, each naming the layer and the argument. On an input: a
+        number of dims other than :math:`r + 2`, or ``expected at least one
+        position along every spatial axis, got shape ...``. In backward: a
+        ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -578,8 +733,10 @@ class GlobalMaxPooling1D(_GlobalPool):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.GlobalMaxPooling1D(keepdims=True).output_shape((None, 40, 8))
+    (None, 1, 8)
     >>> x = np.array([1.0, 7.0, 6.0]).reshape(1, 3, 1)
     >>> pool = ln.GlobalMaxPooling1D(dtype="float64")
     >>> pool.forward(x)

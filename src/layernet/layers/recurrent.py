@@ -205,8 +205,8 @@ class GRU(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> gru = ln.GRU(4, return_sequences=True, seed=0, dtype="float64")
     >>> x = np.ones((2, 5, 3))
     >>> gru(x).shape
@@ -218,7 +218,8 @@ class GRU(Layer):
     """
 
     _default_name = "gru"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
     input_ndim = 3
 
     def __init__(
@@ -514,8 +515,8 @@ class Bidirectional(_Container):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> bi = ln.Bidirectional(ln.GRU(3, return_sequences=True, seed=0))
     >>> bi(np.zeros((2, 5, 1), dtype="float32")).shape
     (2, 5, 6)
@@ -524,7 +525,8 @@ class Bidirectional(_Container):
     """
 
     _default_name = "bidirectional"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,
@@ -539,6 +541,7 @@ class Bidirectional(_Container):
     ) -> None:
         where = f"Bidirectional '{name}'" if name else "Bidirectional"
         self._check_recurrent(layer, "layer", where)
+        rnn: Any = layer  # checked: a layer with go_backwards and return_sequences
         if merge_mode not in MERGE_MODES:
             extra = (
                 " (None, Keras's list of two outputs, does not fit a layer with one output)"
@@ -551,24 +554,25 @@ class Bidirectional(_Container):
             )
         if backward_layer is None:
             config = layer.get_config()
-            config["go_backwards"] = not layer.go_backwards
+            config["go_backwards"] = not rnn.go_backwards
             config["name"] = f"backward_{layer.name}"
             if config.get("seed") is not None:
                 config["seed"] += 1
             backward_layer = type(layer).from_config(config)
         else:
             self._check_recurrent(backward_layer, "backward_layer", where)
-            if backward_layer.go_backwards == layer.go_backwards:
+            back: Any = backward_layer
+            if back.go_backwards == rnn.go_backwards:
                 raise ValueError(
                     f"{where}: `backward_layer` must have go_backwards="
-                    f"{not layer.go_backwards} (the opposite of `layer`), received "
-                    f"go_backwards={backward_layer.go_backwards!r}."
+                    f"{not rnn.go_backwards} (the opposite of `layer`), received "
+                    f"go_backwards={back.go_backwards!r}."
                 )
-            if backward_layer.return_sequences != layer.return_sequences:
+            if back.return_sequences != rnn.return_sequences:
                 raise ValueError(
                     f"{where}: `layer` and `backward_layer` must agree on "
-                    f"return_sequences, received {layer.return_sequences!r} and "
-                    f"{backward_layer.return_sequences!r}."
+                    f"return_sequences, received {rnn.return_sequences!r} and "
+                    f"{back.return_sequences!r}."
                 )
         self.merge_mode = merge_mode
         super().__init__(
@@ -604,7 +608,8 @@ class Bidirectional(_Container):
 
     @property
     def return_sequences(self) -> bool:
-        return self.forward_layer.return_sequences
+        rnn: Any = self.forward_layer  # a recurrent layer (checked when built)
+        return bool(rnn.return_sequences)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -628,8 +633,11 @@ class Bidirectional(_Container):
 
     def check_input_shape(self, shape):
         super().check_input_shape(shape)
-        for layer in self.layers:
-            layer.check_input_shape(shape)
+        try:
+            for layer in self.layers:
+                layer.check_input_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"{self.owner}: inner layer refused the input: {exc}") from None
 
     def compute_output_shape(self, input_shape):
         yf = self.forward_layer.output_shape(input_shape)

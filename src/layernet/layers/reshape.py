@@ -20,6 +20,33 @@ class FlattenSaved(NamedTuple):
 class Flatten(Layer):
     r"""Flatten every sample to a vector: ``(N, d_1, ..., d_k) -> (N, d_1 ⋯ d_k)``.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, d_1, ..., d_k)`` with at least 2 dims; output ``(batch, d_1
+    * ... * d_k)`` (a batch of vectors is returned as it is).
+
+    Parameters
+    ----------
+    name : str, optional
+        Layer name (``"flatten_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: an invalid
+        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: fewer than
+        2 dims. In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
+
     Notes
     -----
     In C order flattening does not move any entry of :math:`\operatorname{vec}(X)`, so
@@ -27,7 +54,10 @@ class Flatten(Layer):
     .. math::
 
         \operatorname{vec}(Y) = \operatorname{vec}(X), \qquad
-        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T} = I, \qquad
+        \frac{\partial\operatorname{vec}(Y)}{\partial\operatorname{vec}(X)^T} = I,
+
+    .. math::
+
         \frac{\partial z}{\partial X} = \operatorname{reshape}\Big(\frac{\partial z}{\partial Y},
         \text{shape of } X\Big).
 
@@ -35,8 +65,8 @@ class Flatten(Layer):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Flatten().forward(np.zeros((2, 5, 3))).shape
     (2, 15)
     """
@@ -95,13 +125,40 @@ class _Rearrange(Layer):
 class Reshape(_Rearrange):
     r"""Reshape every sample to ``target_shape`` (C order; the batch axis is kept).
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, d_1, ..., d_k)``; output ``(batch, *target_shape)``, with a
+    ``-1`` entry replaced by ``(d_1 * ... * d_k) / (product of the other
+    entries)``. The number of entries per sample must not change.
+
     Parameters
     ----------
     target_shape : tuple of int
         The sample shape of the output, without the batch axis. One entry may be
         ``-1``: it is inferred from the input's size, as in Keras and NumPy.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"reshape_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``Reshape
+        'reshape_1': invalid value for `target_shape`: expected a non-empty
+        tuple of positive ints with at most one -1, received ...``; an invalid
+        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: ``cannot
+        reshape samples of shape ... (N entries) to ...`` when the sizes do not
+        match (or do not divide, with ``-1``). In backward: a ``dy`` whose shape
+        is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
 
     Notes
     -----
@@ -117,8 +174,8 @@ class Reshape(_Rearrange):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.Reshape((3, -1)).forward(np.zeros((2, 12))).shape
     (2, 3, 4)
     >>> ln.Reshape((2, 6)).output_shape((None, 3, 4))
@@ -253,19 +310,43 @@ _ZERO_PADDING_NOTES = r"""
 class ZeroPadding1D(_ZeroPadding):
     r"""Pad the length axis of ``(batch, length, channels)`` with zeros.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, length, channels)``; output ``(batch, length + p_before +
+    p_after, channels)``.
+
     Parameters
     ----------
     padding : int or (int, int), default 1
         Zeros before and after (an int: the same on both sides).
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"zero_padding1d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``padding`` not a
+        non-negative int or pair; ``data_format`` other than
+        ``"channels_last"``; an invalid ``dtype``, ``name``, ``seed`` or
+        ``trainable``. On an input: a number of dims other than 3. In backward:
+        a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.ZeroPadding1D((1, 2), dtype="float64").forward(np.ones((1, 2, 1)))[0, :, 0]
     array([0., 1., 1., 0., 0.])
     """
@@ -291,6 +372,11 @@ class ZeroPadding1D(_ZeroPadding):
 class ZeroPadding2D(_ZeroPadding):
     r"""Pad height and width of ``(batch, height, width, channels)`` with zeros.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, height, width, channels)``; output ``(batch, height + top +
+    bottom, width + left + right, channels)``.
+
     Parameters
     ----------
     padding : int, (int, int) or ((int, int), (int, int)), default (1, 1)
@@ -298,13 +384,33 @@ class ZeroPadding2D(_ZeroPadding):
         ``w`` left and right; ``((top, bottom), (left, right))`` sets each side.
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"zero_padding2d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``padding`` not an
+        int, a pair of ints or two ``(before, after)`` pairs of non-negative
+        ints; ``data_format`` other than ``"channels_last"``; an invalid
+        ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: a number of
+        dims other than 4. In backward: a ``dy`` whose shape is not the last
+        output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.ZeroPadding2D(((1, 0), (0, 2))).output_shape((None, 3, 3, 4))
     (None, 4, 5, 4)
     """
@@ -330,14 +436,39 @@ class ZeroPadding2D(_ZeroPadding):
 class ZeroPadding3D(_ZeroPadding):
     r"""Pad depth, height and width of ``(batch, depth, height, width, channels)`` with zeros.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, d_1, d_2, d_3, channels)``; output ``(batch, d_1 + p_1 +
+    q_1, d_2 + p_2 + q_2, d_3 + p_3 + q_3, channels)`` with :math:`p_i`,
+    :math:`q_i` the zeros before and after axis :math:`i`.
+
     Parameters
     ----------
     padding : int, tuple of 3 ints, or 3 (before, after) pairs, default ((1, 1), (1, 1), (1, 1))
         As for :class:`ZeroPadding2D`, one entry per spatial axis.
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"zero_padding3d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``padding`` not an
+        int, three ints or three ``(before, after)`` pairs of non-negative ints;
+        ``data_format`` other than ``"channels_last"``; an invalid ``dtype``,
+        ``name``, ``seed`` or ``trainable``. On an input: a number of dims other
+        than 5. In backward: a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
     {notes}
     Examples
     --------
@@ -439,17 +570,40 @@ _UPSAMPLING_NOTES = r"""
 class UpSampling1D(_UpSampling):
     r"""Repeat each step of ``(batch, length, channels)`` ``size`` times.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, length, channels)``; output ``(batch, length * size,
+    channels)``.
+
     Parameters
     ----------
     size : int, default 2
         The upsampling factor.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"up_sampling1d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``size`` not a
+        positive int; an invalid ``dtype``, ``name``, ``seed`` or ``trainable``.
+        On an input: a number of dims other than 3. In backward: a ``dy`` whose
+        shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> ln.UpSampling1D(2, dtype="float64").forward(np.array([[[1.0], [2.0]]]))[0, :, 0]
     array([1., 1., 2., 2.])
     """
@@ -478,6 +632,11 @@ class UpSampling1D(_UpSampling):
 class UpSampling2D(_UpSampling):
     r"""Repeat rows and columns of ``(batch, height, width, channels)``.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, height, width, channels)``; output ``(batch, height * s_1,
+    width * s_2, channels)`` with ``size = (s_1, s_2)``.
+
     Parameters
     ----------
     size : int or (int, int), default (2, 2)
@@ -486,13 +645,33 @@ class UpSampling2D(_UpSampling):
         Keras's argument; only channels-last is supported.
     interpolation : {"nearest"}, default "nearest"
         Keras's argument; only nearest-neighbour upsampling is implemented.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"up_sampling2d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``size`` not a
+        positive int or pair of positive ints; ``interpolation`` other than
+        ``"nearest"``; ``data_format`` other than ``"channels_last"``; an
+        invalid ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: a
+        number of dims other than 4. In backward: a ``dy`` whose shape is not
+        the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
     {notes}
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> x = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
     >>> ln.UpSampling2D((1, 2), dtype="float64").forward(x)[0, :, :, 0]
     array([[1., 1., 2., 2.],
@@ -521,14 +700,38 @@ class UpSampling2D(_UpSampling):
 class UpSampling3D(_UpSampling):
     r"""Repeat entries along depth, height and width of 5-D channels-last inputs.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, d_1, d_2, d_3, channels)``; output ``(batch, d_1 s_1, d_2
+    s_2, d_3 s_3, channels)`` with ``size = (s_1, s_2, s_3)``.
+
     Parameters
     ----------
     size : int or (int, int, int), default (2, 2, 2)
         Factors for depth, height and width.
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
-    name, dtype, seed, trainable
-        See :class:`~layernet.layers.Layer`.
+    name : str, optional
+        Layer name (``"up_sampling3d_<n>"`` by default); see :class:`Layer`.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the computation.
+    seed : int, optional
+        Unused (no parameters); accepted like every layer's.
+    trainable : bool, default True
+        No effect (no parameters); accepted like every layer's.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the layer and the argument: ``size`` not a
+        positive int or three positive ints; ``data_format`` other than
+        ``"channels_last"``; an invalid ``dtype``, ``name``, ``seed`` or
+        ``trainable``. On an input: a number of dims other than 5. In backward:
+        a ``dy`` whose shape is not the last output's.
+    RuntimeError
+        ``backward_input`` before any ``forward``.
+    TypeError
+        An input that is not a real numeric array.
     {notes}
     Examples
     --------
@@ -553,7 +756,7 @@ class UpSampling3D(_UpSampling):
         super().__init__(size, data_format, name=name, dtype=dtype, seed=seed, trainable=trainable)
 
 
-for _cls in (ZeroPadding1D, ZeroPadding2D, ZeroPadding3D):
-    _cls.__doc__ = _cls.__doc__.replace("    {notes}\n", _ZERO_PADDING_NOTES + "\n")
-for _cls in (UpSampling1D, UpSampling2D, UpSampling3D):
-    _cls.__doc__ = _cls.__doc__.replace("    {notes}\n", _UPSAMPLING_NOTES + "\n")
+for _pad in (ZeroPadding1D, ZeroPadding2D, ZeroPadding3D):
+    _pad.__doc__ = (_pad.__doc__ or "").replace("    {notes}\n", _ZERO_PADDING_NOTES + "\n")
+for _up in (UpSampling1D, UpSampling2D, UpSampling3D):
+    _up.__doc__ = (_up.__doc__ or "").replace("    {notes}\n", _UPSAMPLING_NOTES + "\n")

@@ -100,8 +100,8 @@ class Residual(_Container):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import layernet as ln
+    >>> import numpy as np
     >>> block = ln.Residual([ln.Dense(2, use_bias=False, dtype="float64")])
     >>> block.build((None, 2))
     >>> block.layers[0].params["kernel"][:] = [[1.0, 0.0], [0.0, 2.0]]
@@ -115,7 +115,8 @@ class Residual(_Container):
     """
 
     _default_name = "residual"
-    _private_output = True
+    fresh_output = True
+    fresh_gradient = True
 
     def __init__(
         self,

@@ -1,0 +1,275 @@
+"""Jobs that tests/test_distributed.py runs under ``mpiexec -n 2``.
+
+    mpiexec -n 2 python tests/distributed_jobs.py JOB OUTDIR
+
+Each rank works in its own folder ``OUTDIR/rank<r>`` (so files written by a rank
+other than 0 would show) and writes what the test compares to
+``OUTDIR/result<r>.npz``. Importing this file does nothing (pytest's doctest
+collection imports it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def data(n: int = 50, seed: int = 0):
+    """A 3-class problem on length-8 sequences, float64."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.standard_normal((n, 8, 1)) * 0.3
+    x[np.arange(n), 2 * y + 1, 0] += 2.0
+    return x, y
+
+
+def model(optimizer=None, batch_norm: bool = False):
+    import layernet as ln
+
+    d = "float64"
+    layers = [ln.Conv1D(4, 3, padding="same", dtype=d), ln.ReLU(dtype=d)]
+    if batch_norm:
+        layers.append(ln.BatchNorm(momentum=0.9, dtype=d))
+    layers += [ln.MaxPool(2, dtype=d), ln.Flatten(dtype=d), ln.Dense(3, dtype=d)]
+    net = ln.Sequential(layers)
+    net.compile(optimizer or ln.SGD(0.05, momentum=0.9), "softmax_cross_entropy", ["accuracy"])
+    return net
+
+
+def flat(weights) -> np.ndarray:
+    return np.concatenate([w.ravel().astype(np.float64) for w in weights])
+
+
+def blocks(dp=None):
+    """A GRU and a residual block, trained for two epochs (global batch 9)."""
+    import layernet as ln
+
+    d = "float64"
+    net = ln.Sequential(
+        [
+            ln.GRU(5, return_sequences=True, dtype=d),
+            ln.Residual([ln.Dense(5, dtype=d), ln.Tanh(dtype=d)]),
+            ln.Flatten(dtype=d),
+            ln.Dense(3, dtype=d),
+        ]
+    )
+    net.compile(ln.Adam(0.01), "softmax_cross_entropy")
+    x, y = data()
+    net.fit(x, y, epochs=2, batch_size=9, seed=6, verbose=0, distribute=dp)
+    return net
+
+
+def weighted(dp=None) -> np.ndarray:
+    """Sample weights (some zero) in training, validation and evaluation: weights, logs."""
+    x, y = data()
+    xv, yv = data(20, seed=1)
+    w = np.random.default_rng(4).uniform(0, 2, len(x))
+    w[:5] = 0
+    wv = np.random.default_rng(5).uniform(0, 2, len(xv))
+    net = model()
+    h = net.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=7,
+        sample_weight=w,
+        validation_data=(xv, yv, wv),
+        seed=8,
+        verbose=0,
+        distribute=dp,
+    )
+    ev = net.evaluate(xv, yv, sample_weight=wv, return_dict=True, distribute=dp)
+    logs = [v for key in sorted(h.history) for v in h.history[key]]
+    return np.concatenate([flat(net.get_weights()), logs, list(ev.values())])
+
+
+def train(dp, out: dict) -> None:
+    """Uneven shares and a short last batch (50 samples, global batch 7: the last
+    step has one sample, so rank 1's share is empty), validation, checkpoints."""
+    import layernet as ln
+    from layernet.distributed import DataParallel
+
+    x, y = data()
+    xv, yv = data(20, seed=1)
+    net = model()
+    ckpt = ln.ModelCheckpoint("ckpt-{epoch}.npz", monitor="val_loss")
+    h = net.fit(
+        x,
+        y,
+        epochs=4,
+        batch_size=7,
+        validation_data=(xv, yv),
+        callbacks=[ckpt],
+        verbose=2,
+        seed=3,
+        distribute=dp,
+    )
+    net.save("final.npz")
+    out["weights"] = flat(net.get_weights())
+    for k, v in h.history.items():
+        out[f"history_{k}"] = np.array(v)
+    ev = net.evaluate(xv, yv, batch_size=6, return_dict=True, distribute=dp)
+    out["evaluate"] = np.array([ev["loss"], ev["accuracy"]])
+    out["predict"] = net.predict(xv, batch_size=4, distribute=dp)
+    one = net.evaluate(xv[:1], yv[:1], return_dict=True, distribute=dp)  # rank 1's share is empty
+    out["evaluate_one"] = np.array([one["loss"], one["accuracy"]])
+    out["predict_one"] = net.predict(xv[:1], distribute=dp)
+    out["blas_threads"] = np.array(dp.blas_threads or -1)
+    out["blas_now"] = np.array(ln.distributed.get_blas_threads() or -1)
+    out["local_size"] = np.array(dp.local_size)
+    out["blas_two"] = np.array(DataParallel(blas_threads=2).blas_threads or -1)
+    out["blas_two_now"] = np.array(ln.distributed.get_blas_threads() or -1)
+    if dp.blas_threads:
+        ln.distributed.set_blas_threads(dp.blas_threads)
+
+    # resume: 2 epochs, checkpoint, load on every rank, 2 more == 4 straight (Adam, decay)
+    def adam():
+        return ln.Adam(ln.CosineDecay(0.01, decay_steps=20))
+
+    straight = model(adam())
+    straight.fit(x, y, epochs=4, batch_size=8, seed=5, verbose=0, distribute=dp)
+    first = model(adam())
+    first.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        seed=5,
+        verbose=0,
+        callbacks=[ln.ModelCheckpoint("resume-{epoch}.npz", monitor="loss")],
+        distribute=dp,
+    )
+    dp.comm.Barrier()  # rank 0 has written the file
+    resumed = ln.load_model(Path("..", "rank0", "resume-2.npz"))
+    resumed.fit(x, y, epochs=4, batch_size=8, seed=5, verbose=0, initial_epoch=2, distribute=dp)
+    out["resume_straight"] = flat(straight.get_weights())
+    out["resume_resumed"] = flat(resumed.get_weights())
+    out["resume_epochs"] = np.array(resumed.epochs_completed)
+
+    # sample weights: weighted losses and metrics over the global batch
+    out["weighted"] = weighted(dp)
+
+    # layers made of layers (a residual block, a GRU): the same as one process
+    out["blocks"] = flat(blocks(dp).get_weights())
+
+    # BatchNorm: per-share statistics, running statistics averaged: ranks stay identical
+    bn = model(batch_norm=True)
+    bn.fit(x, y, epochs=2, batch_size=10, seed=1, verbose=0, distribute=dp)
+    out["batchnorm"] = flat(bn.get_weights())
+
+    # a stop asked for on rank 1 only, mid-epoch: every rank stops after the same step
+    class StopOnOneRank(ln.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if dp.rank == 1 and batch == 2:
+                self.model.stop_training = True
+
+    stop = model()
+    hs = stop.fit(
+        x, y, epochs=3, batch_size=7, seed=2, verbose=0, callbacks=[StopOnOneRank()], distribute=dp
+    )
+    out["stop_weights"] = flat(stop.get_weights())
+    out["stop_steps"] = np.array(stop.optimizer.iterations)
+    out["stop_epochs"] = np.array(len(hs.epoch))
+
+    # weights that drifted apart on one rank are replaced by rank 0's at the epoch's end
+    class Drift(ln.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if dp.rank == 1 and epoch == 0:
+                next(iter(self.model.layers[-1].params.values()))[...] += 1e-3
+
+    drift = model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drift.fit(
+            x, y, epochs=2, batch_size=7, seed=2, verbose=0, callbacks=[Drift()], distribute=dp
+        )
+    out["drift_weights"] = flat(drift.get_weights())
+    out["drift_warned"] = np.array(any("drifted apart" in str(w.message) for w in caught))
+
+    # ranks given different data: every rank raises the same error (no hang, no abort)
+    try:
+        model().fit(x + dp.rank, y, verbose=0, distribute=dp)
+    except ValueError as exc:
+        out["mismatch"] = np.array(str(exc))
+
+    # a loss that becomes NaN: TerminateOnNaN stops every rank at the same batch
+    nan = model(ln.SGD(1e6))
+    hn = nan.fit(x * 1e6, y, epochs=2, batch_size=7, seed=2, verbose=0, distribute=dp)
+    out["nan_steps"] = np.array(nan.optimizer.iterations)
+    out["nan_finite"] = np.array(all(np.isfinite(w).all() for w in nan.get_weights()))
+    out["nan_epochs"] = np.array(len(hn.epoch))
+
+
+def fail_in_callback(dp, out: dict) -> None:
+    """Rank 1 raises in a callback at the end of the second epoch; rank 0 goes on."""
+    import layernet as ln
+
+    class Explode(ln.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if dp.rank == 1 and epoch == 1:
+                raise RuntimeError("callback exploded on rank 1")
+
+    x, y = data()
+    model().fit(x, y, epochs=50, batch_size=7, verbose=0, callbacks=[Explode()], distribute=dp)
+
+
+def fail_in_step(dp, out: dict) -> None:
+    """A layer that raises inside rank 1's share of the third step."""
+    import layernet as ln
+
+    class Fragile(ln.ReLU):
+        calls = 0
+
+        def compute_forward(self, x, training):
+            if training and dp.rank == 1:
+                Fragile.calls += 1
+                if Fragile.calls == 3:
+                    raise ValueError("fragile layer broke on rank 1")
+            return super().compute_forward(x, training)
+
+    x, y = data()
+    net = ln.Sequential([ln.Flatten(dtype="float64"), Fragile(dtype="float64"), ln.Dense(3)])
+    net.compile("sgd", "softmax_cross_entropy")
+    try:
+        net.fit(x, y, epochs=2, batch_size=7, verbose=0, distribute=dp)
+    except Exception as exc:
+        out["error"] = np.array(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def fail_outside_fit(dp, out: dict) -> None:
+    """Rank 1's script dies before fit (loading its data, say); rank 0 enters fit."""
+    if dp.rank == 1:
+        raise OSError("rank 1 could not read its data")
+    x, y = data()
+    model().fit(x, y, epochs=50, batch_size=7, verbose=0, distribute=dp)
+
+
+JOBS = {
+    "train": train,
+    "fail_in_callback": fail_in_callback,
+    "fail_in_step": fail_in_step,
+    "fail_outside_fit": fail_outside_fit,
+}
+
+
+def main(job: str, outdir: str) -> None:
+    from layernet.distributed import DataParallel
+
+    dp = DataParallel()
+    work = Path(outdir, f"rank{dp.rank}")
+    work.mkdir(parents=True, exist_ok=True)
+    os.chdir(work)
+    out: dict = {"size": np.array(dp.size)}
+    try:
+        JOBS[job](dp, out)
+    finally:
+        np.savez(Path(outdir, f"result{dp.rank}.npz"), **out)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
