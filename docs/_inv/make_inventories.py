@@ -89,6 +89,15 @@ GEN = "reference/generated/numpy.{0}.html#numpy.{0}"
 NUMPY: list[tuple[str, str, str, str]] = [
     ("numpy", "py:module", "reference/index.html#module-numpy", "-"),
     ("numpy.ndarray", "py:class", GEN.format("ndarray"), "-"),
+    # type hints written with the usual alias (``np.ndarray``) where autodoc keeps the text
+    ("np.ndarray", "py:class", GEN.format("ndarray"), "-"),
+    ("np.dtype", "py:class", GEN.format("dtype"), "-"),
+    (
+        "np.random.Generator",
+        "py:class",
+        "reference/random/generator.html#numpy.random.Generator",
+        "-",
+    ),
     ("numpy.dtype", "py:class", GEN.format("dtype"), "-"),
     *[
         (f"numpy.ndarray.{m}", "py:method", GEN.format(f"ndarray.{m}"), "-")

@@ -63,6 +63,17 @@ class DataParallelError(RuntimeError):
 
     The rank that failed raises its own exception; the message here names that
     rank and repeats its exception type and message.
+
+    Parameters
+    ----------
+    message : str
+        Which rank failed, with its exception's type and message.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> issubclass(ln.DataParallelError, RuntimeError)
+    True
     """
 
 
@@ -138,9 +149,27 @@ def auto_blas_threads(cores: int, ranks_on_host: int, environ: Mapping[str, str]
 def set_blas_threads(n: int) -> bool:
     """Set the thread count of the BLAS libraries NumPy has loaded (OpenBLAS or MKL).
 
-    Returns whether a library took the setting (False, for instance, with macOS's
-    Accelerate, whose threads cannot be set at run time: set ``OMP_NUM_THREADS``
-    before starting Python there).
+    Parameters
+    ----------
+    n : int
+        The number of threads (1 for one rank per core in data-parallel runs).
+
+    Returns
+    -------
+    bool
+        Whether a library took the setting (False, for instance, with macOS's
+        Accelerate, whose threads cannot be set at run time: set
+        ``OMP_NUM_THREADS`` before starting Python there).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> before = ln.distributed.get_blas_threads()
+    >>> took = ln.distributed.set_blas_threads(1)
+    >>> took in (True, False)
+    True
+    >>> if before is not None:
+    ...     _ = ln.distributed.set_blas_threads(before)
     """
     done = False
     for fn in _blas_functions((*_OPENBLAS_SETTERS, _MKL_SETTER)):
@@ -151,7 +180,19 @@ def set_blas_threads(n: int) -> bool:
 
 
 def get_blas_threads() -> int | None:
-    """The thread count of NumPy's OpenBLAS, or None when it cannot be read."""
+    """The thread count of NumPy's OpenBLAS, or None when it cannot be read.
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> n = ln.distributed.get_blas_threads()
+    >>> n is None or n >= 1
+    True
+    """
     for fn in _blas_functions(_OPENBLAS_GETTERS):
         fn.restype = ctypes.c_int
         return int(fn())

@@ -144,7 +144,7 @@ def _charge(shape: Any, dtype: Any, who: str) -> None:
 class Initializer:
     r"""Base class: ``init(shape, fan_in, fan_out, rng, dtype)`` returns a new array.
 
-    Subclasses implement :meth:`sample`; :meth:`get_config` returns the
+    Subclasses implement ``sample``; ``get_config`` returns the
     constructor arguments, so an initialiser round-trips through model files.
     """
 
