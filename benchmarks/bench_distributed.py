@@ -58,7 +58,7 @@ def layernet_work(case: str, dp):
             return lambda: model.train_step(x, t)
         dp.broadcast_model(model)
         order = np.arange(len(x))
-        return lambda: dp._train_epoch(model, x, t, order, len(x), [])
+        return lambda: dp.train_epoch(model, x, t, order, len(x), [])
     if case == "mnist1d_epoch":
         sys.path.insert(0, str(HERE.parent / "examples"))
         from train_mnist1d import build_model

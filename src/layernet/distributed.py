@@ -27,6 +27,7 @@ import inspect
 import math
 import os
 import sys
+import time
 import traceback
 import warnings
 import zlib
@@ -408,8 +409,7 @@ class DataParallel:
                 f"layernet.distributed: rank {self.rank} of {self.size} failed in "
                 f"{what}; ending every rank.\n{text}"
             )
-            sys.stderr.flush()
-            self.comm.Abort(1)
+            _abort(self.comm)
             raise  # pragma: no cover - Abort does not return
 
     def _allreduce(self, buf: np.ndarray, error: BaseException | None) -> None:
@@ -436,7 +436,7 @@ class DataParallel:
         self._allreduce(np.zeros(1), error)
 
     # -------------------------------------------------------------- training
-    def _begin_fit(
+    def begin_fit(
         self,
         model: Sequential,
         x: np.ndarray,
@@ -453,6 +453,10 @@ class DataParallel:
             On every rank, when the ranks were given different numbers, shapes or
             values of samples (compared through a checksum of up to 1024 of them),
             or models with different weights' shapes.
+
+        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
+
+        :meta private:
         """
         checks = {
             "number of samples": len(x),
@@ -477,7 +481,7 @@ class DataParallel:
         self.broadcast_model(model)
         return int(self.comm.bcast(int(seed), root=0))
 
-    def _train_epoch(
+    def train_epoch(
         self,
         model: Sequential,
         x: np.ndarray,
@@ -487,7 +491,12 @@ class DataParallel:
         callbacks: Iterable[Any],
         sample_weight: np.ndarray | None = None,
     ) -> dict[str, float]:
-        """One epoch of synchronous steps over the global batches of ``order``; global logs."""
+        """One epoch of synchronous steps over the global batches of ``order``; global logs.
+
+        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
+
+        :meta private:
+        """
         cbs = list(callbacks)
         optimizer, _ = model._require_compiled("fit")
         layout = _Layout(model)
@@ -542,8 +551,13 @@ class DataParallel:
         sums = buf[layout.loss : layout.stop].copy()
         return float(sums[0] / n), sums
 
-    def _end_epoch(self, model: Sequential) -> None:
-        """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not)."""
+    def end_epoch(self, model: Sequential) -> None:
+        """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not).
+
+        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
+
+        :meta private:
+        """
         votes = self.comm.allgather((bool(model.stop_training), self.checksum(model)))
         model.stop_training = any(v[0] for v in votes)
         if len({v[1] for v in votes}) > 1:
@@ -557,7 +571,7 @@ class DataParallel:
             self.broadcast_model(model)
 
     # ------------------------------------------------------- evaluate, predict
-    def _evaluate(
+    def evaluate(
         self,
         model: Sequential,
         x: np.ndarray,
@@ -565,7 +579,12 @@ class DataParallel:
         batch_size: int,
         sample_weight: np.ndarray | None = None,
     ) -> dict[str, float]:
-        """Global loss and metrics: each rank evaluates its share of ``(x, y)``."""
+        """Global loss and metrics: each rank evaluates its share of ``(x, y)``.
+
+        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
+
+        :meta private:
+        """
         local = self.shard(len(x))
         nr = local.stop - local.start
         buf = np.zeros(len(model.metrics) + 3)  # loss, each metric, metrics' weight, error
@@ -584,8 +603,13 @@ class DataParallel:
         self._allreduce(buf, error)
         return {"loss": float(buf[0] / len(x)), **_metric_logs(model.metrics, buf[1:-1])}
 
-    def _predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """Every rank predicts its share of ``x``; every rank returns all predictions."""
+    def predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """Every rank predicts its share of ``x``; every rank returns all predictions.
+
+        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
+
+        :meta private:
+        """
         local = self.shard(len(x))
         out_shape = tuple(int(d or 0) for d in model.compute_output_shape((None, *x.shape[1:]))[1:])
         per = int(np.prod(out_shape, dtype=np.int64))
@@ -741,6 +765,19 @@ def _is_agreed(exc: BaseException | None) -> bool:
     return isinstance(exc, DataParallelError) or bool(getattr(exc, "_layernet_agreed", False))
 
 
+def _abort(comm: Any) -> None:
+    """``MPI_Abort`` once what this rank printed has had time to reach the launcher.
+
+    The launcher forwards each rank's output asynchronously and stops forwarding
+    when the abort kills the ranks, so the last lines of a traceback written just
+    before it could be lost without the short pause.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(0.5)
+    comm.Abort(1)
+
+
 def _abort_on_uncaught_exceptions(comm: Any) -> None:
     """Make an exception that ends this rank's script end every rank (``MPI_Abort``).
 
@@ -752,11 +789,12 @@ def _abort_on_uncaught_exceptions(comm: Any) -> None:
         return
 
     def hook(kind, value, tb):
-        previous(kind, value, tb)
+        if _is_agreed(value):  # every rank raises an agreed error and ends by itself
+            previous(kind, value, tb)
+            return
         sys.stdout.flush()
-        sys.stderr.flush()
-        if not _is_agreed(value):  # every rank raises an agreed error and ends by itself
-            comm.Abort(1)
+        sys.stderr.write("".join(traceback.format_exception(kind, value, tb)))
+        _abort(comm)
 
     hook._layernet_aborts = True  # type: ignore[attr-defined]
     sys.excepthook = hook

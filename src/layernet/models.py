@@ -707,7 +707,7 @@ class Sequential:
         base = seed if seed is not None else int(_random.generator().integers(2**63))
         if dp is not None:
             self.distribute_strategy = dp
-            base = dp._begin_fit(self, x, y, base, val, sw)
+            base = dp.begin_fit(self, x, y, base, val, sw)
             verbose = verbose if dp.is_root else 0
         steps = math.ceil(len(x) / batch_size)
         history = History()
@@ -731,7 +731,7 @@ class Sequential:
                     if dp is None:
                         logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
                     else:
-                        logs = dp._train_epoch(self, x, y, order, batch_size, cbs, sw)
+                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
                 if val is not None:  # also after a stop mid-epoch: callbacks expect val_* logs
                     with self._workspaces(val_ws):
                         logs.update(
@@ -744,7 +744,7 @@ class Sequential:
                 for c in cbs:
                     c.on_epoch_end(epoch, logs)
                 if dp is not None:
-                    dp._end_epoch(self)
+                    dp.end_epoch(self)
                 if self.stop_training:
                     break
             for c in cbs:
@@ -951,7 +951,7 @@ class Sequential:
         if dp is None:
             results = self._evaluate_batches(x, y, batch_size, sw)
         else:
-            results = dp._evaluate(self, x, y, batch_size, sw)
+            results = dp.evaluate(self, x, y, batch_size, sw)
         return {f"val_{k}": v for k, v in results.items()}
 
     @contextlib.contextmanager
@@ -1047,7 +1047,7 @@ class Sequential:
             if dp is None:
                 logs = self._evaluate_batches(x, y, batch_size, sw)
             else:
-                logs = dp._evaluate(self, x, y, batch_size, sw)
+                logs = dp.evaluate(self, x, y, batch_size, sw)
         if verbose:
             steps = math.ceil(len(x) / batch_size)
             text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
@@ -1125,7 +1125,7 @@ class Sequential:
         start_time = time.perf_counter()
         with self._workspaces(self._new_workspaces()):
             if dp is not None:
-                out = dp._predict(self, x, batch_size)
+                out = dp.predict(self, x, batch_size)
             else:
                 out = np.concatenate(
                     [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
