@@ -43,6 +43,28 @@ from .._validation import (
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
 
+
+def is_array_list(x: Any) -> bool:
+    """Whether ``x`` is a list or tuple of arrays: the inputs of a layer that takes several.
+
+    A nested list of numbers is one array, not several inputs.
+    """
+    return (
+        isinstance(x, list | tuple)
+        and len(x) > 0
+        and all(isinstance(a, np.ndarray) or hasattr(a, "__array__") for a in x)
+    )
+
+
+def is_shape_list(shape: Any) -> bool:
+    """Whether ``shape`` is a list of shapes (a layer with several inputs)."""
+    return (
+        isinstance(shape, list | tuple)
+        and len(shape) > 0
+        and all(isinstance(s, list | tuple) for s in shape)
+    )
+
+
 #: layernet's own public Layer and Loss classes by class name (user classes are never
 #: added; model files use :mod:`layernet.registry`).
 _REGISTRY: dict[str, type] = {}
@@ -57,6 +79,15 @@ class Layer:
     ``compute_backward_params``; this class supplies validation, lazy building,
     the state kept for backward (:attr:`saved`), gradient accumulation and the
     explicit Jacobians.
+
+    A layer with several inputs (a merging layer) receives a list of arrays in
+    ``compute_forward`` (and a list of shapes in ``compute_output_shape``) and
+    returns one input gradient per input, as a list, from
+    ``compute_backward_input``; its :meth:`jacobian_input` is a list with one
+    matrix per input. A layer with several outputs returns a list of arrays
+    from ``compute_forward`` and receives a list of upstream gradients (zeros
+    for an output nobody used); its Jacobians' rows run over the outputs
+    concatenated in order.
 
     Parameters
     ----------
@@ -183,9 +214,11 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
         self.built = False
-        self.input_shape: tuple[int | None, ...] | None = None
+        #: ``(None, *sample_shape)`` once built (a list of such shapes for several inputs).
+        self.input_shape: Any = None
         self.saved: Any = None
-        self._y_shape: tuple[int, ...] | None = None
+        #: Shape of the last output (a list of shapes for a layer with several outputs).
+        self._y_shape: Any = None
         #: Scratch arrays reused from one call to the next; a model hands each layer
         #: the workspace of the run it is in (training, validation) and drops it after.
         self.workspace = _ops.Workspace()
@@ -253,6 +286,14 @@ class Layer:
 
         Subclasses extend it (channels against the built kernel, window sizes).
         """
+        if is_shape_list(shape):
+            for s in shape:
+                if len(s) < 1:
+                    raise ValueError(
+                        f"{self.owner}: expected every input to have a batch axis, got shapes "
+                        f"{', '.join(shape_str(t) for t in shape)}."
+                    )
+            return
         nd = self.input_ndim
         if nd is not None and len(shape) != nd:
             raise ValueError(
@@ -264,7 +305,12 @@ class Layer:
                 f"{self.owner}: expected input with at least 2 dims (batch, ...), "
                 f"got shape {shape_str(shape)}."
             )
-        if self.built and self.input_shape is not None and len(shape) != len(self.input_shape):
+        if (
+            self.built
+            and self.input_shape is not None
+            and not is_shape_list(self.input_shape)
+            and len(shape) != len(self.input_shape)
+        ):
             raise ValueError(
                 f"{self.owner}: built for inputs of shape {shape_str(self.input_shape)}, "
                 f"got shape {shape_str(shape)}."
@@ -278,7 +324,10 @@ class Layer:
                 f"got shape {shape_str(shape)}."
             )
 
-    def _normalize_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+    def _normalize_shape(self, input_shape: Any) -> Any:
+        """A shape as a tuple, or a list of tuples for a layer given several inputs."""
+        if is_shape_list(input_shape):
+            return [normalize_shape(s, self.owner) for s in input_shape]
         return normalize_shape(input_shape, self.owner)
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
@@ -334,7 +383,9 @@ class Layer:
         self.params = {}
         self.build_params(shape, rng if rng is not None else _random.generator(self.seed))
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.input_shape = (None, *shape[1:])
+        self.input_shape = (
+            [(None, *s[1:]) for s in shape] if is_shape_list(shape) else (None, *shape[1:])
+        )
         self.built = True
         self.saved = None
         self._y_shape = None
@@ -356,23 +407,42 @@ class Layer:
         return {}
 
     # ------------------------------------------------------------ computation
-    def _prepare_input(self, x: Any) -> np.ndarray:
+    def convert_input(self, x: np.ndarray) -> np.ndarray:
+        """Cast one input array to what ``compute_forward`` takes (the layer's dtype).
+
+        A layer that takes integer inputs (token ids) overrides this.
+        """
+        return x.astype(self.dtype, copy=False)
+
+    def _prepare_input(self, x: Any) -> Any:
+        if is_array_list(x):
+            xs = [as_array(a, self.owner, f"inputs[{i}]") for i, a in enumerate(x)]
+            shapes = [a.shape for a in xs]
+            self.check_input_shape(shapes)
+            if not self.built:
+                self.build(shapes)
+            return [self.convert_input(a) for a in xs]
         x = as_array(x, self.owner, "input")
         self.check_input_shape(x.shape)
         if not self.built:
             self.build(x.shape)
-        return x.astype(self.dtype, copy=False)
+        return self.convert_input(x)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: Any, training: bool = False, **options: Any) -> Any:
         """Compute the output ``Y`` and keep what the backward rules need.
 
         Parameters
         ----------
-        x : ndarray of shape (batch, \\*spatial, channels)
-            The input; cast to the layer's dtype. The layer builds itself on
-            the first call.
+        x : ndarray of shape (batch, \\*spatial, channels), or list of ndarray
+            The input; cast to the layer's dtype (see :meth:`convert_input`). A
+            layer that takes several inputs (a merging layer) takes a list and its
+            ``compute_forward`` receives a list. The layer builds itself on the
+            first call.
         training : bool, default False
             Whether this is a training pass (for layers that behave differently).
+        **options
+            Per-call options of layers that have them (a mask, ``use_causal_mask``),
+            passed to ``compute_forward`` as keyword arguments.
 
         Returns
         -------
@@ -388,25 +458,43 @@ class Layer:
             If the layer cannot take inputs of ``x.shape`` (see :meth:`output_shape`).
         """
         x = self._prepare_input(x)
-        y, saved = self.compute_forward(x, bool(training))
+        if options:
+            y, saved = self.compute_forward(x, bool(training), **options)
+        else:
+            y, saved = self.compute_forward(x, bool(training))
         self.saved = saved
-        self._y_shape = y.shape
+        self._y_shape = output_shapes(y)
         return y
 
     def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``layer(x)`` is ``layer.forward(x)`` (a subclass's own ``forward`` included)."""
         return self.forward(x, training=training)
 
-    def _check_dy(self, dy: Any) -> np.ndarray:
+    def _check_dy(self, dy: Any) -> Any:
         if self._y_shape is None:  # no forward since the layer was (re)built
             raise RuntimeError(
                 f"{self.owner}: backward called before forward; call forward(x) first so the "
                 f"layer knows the input it differentiates at."
             )
-        dy = as_array(dy, self.owner, "dy")
-        if dy.shape != self._y_shape:
+        if isinstance(self._y_shape, list):  # several outputs: one gradient each
+            if not isinstance(dy, list | tuple) or len(dy) != len(self._y_shape):
+                raise ValueError(
+                    f"{self.owner}: expected `dy` to be a list of {len(self._y_shape)} arrays "
+                    f"(one per output), received {type(dy).__name__}."
+                )
+            return [
+                np.zeros(shape, self.dtype)
+                if d is None
+                else self._check_one_dy(d, shape, f"dy[{i}]")
+                for i, (d, shape) in enumerate(zip(dy, self._y_shape, strict=True))
+            ]
+        return self._check_one_dy(dy, self._y_shape, "dy")
+
+    def _check_one_dy(self, dy: Any, shape: tuple[int, ...], arg: str) -> np.ndarray:
+        dy = as_array(dy, self.owner, arg)
+        if dy.shape != shape:
             raise ValueError(
-                f"{self.owner}: expected `dy` of shape {shape_str(self._y_shape)} (the shape of "
+                f"{self.owner}: expected `{arg}` of shape {shape_str(shape)} (the shape of "
                 f"the last output), got shape {shape_str(dy.shape)}."
             )
         return dy.astype(self.dtype, copy=False)
@@ -497,7 +585,7 @@ class Layer:
         return {**self.params, **self.state}
 
     # --------------------------------------------------------------- Jacobians
-    def _jacobian_setup(self, x: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+    def _jacobian_setup(self, x: Any) -> tuple[Any, Any, Any]:
         x = self._prepare_input(x)
         with self.workspace.disabled():  # keep the buffers that `saved` points into
             y, saved = self.compute_forward(x, False)
@@ -511,14 +599,24 @@ class Layer:
                 f"above max_entries={max_entries:,}; use a smaller input or raise max_entries."
             )
 
-    def _unit_rows(self, y_shape: tuple[int, ...], fn: Callable[[np.ndarray], Any]) -> list[Any]:
-        """``fn(e_k)`` for every unit vector ``e_k`` of the output space."""
-        size = int(np.prod(y_shape))
-        e = np.zeros(size, dtype=self.dtype)
+    def _unit_rows(self, y_shape: Any, fn: Callable[[Any], Any]) -> list[Any]:
+        """``fn(e_k)`` for every unit vector ``e_k`` of the output space.
+
+        With several outputs the space is their concatenation in order, and ``fn``
+        receives a list with one array per output.
+        """
+        shapes = y_shape if isinstance(y_shape, list) else [y_shape]
+        sizes = [int(np.prod(s)) for s in shapes]
+        e = np.zeros(sum(sizes), dtype=self.dtype)
+        offsets = np.cumsum([0, *sizes])
+        parts = [
+            e[a:b].reshape(shape)
+            for a, b, shape in zip(offsets[:-1], offsets[1:], shapes, strict=True)
+        ]
         rows = []
-        for k in range(size):
+        for k in range(e.size):
             e[k] = 1
-            rows.append(fn(e.reshape(y_shape)))
+            rows.append(fn(parts if isinstance(y_shape, list) else parts[0]))
             e[k] = 0
         return rows
 
@@ -553,8 +651,22 @@ class Layer:
             If ``x`` is not a real numeric array.
         """
         x, y, saved = self._jacobian_setup(x)
-        self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
-        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_input(e, saved).ravel())
+        y_size = _total_size(y)
+        if isinstance(x, list):  # several inputs: one matrix per input
+            for i, xi in enumerate(x):
+                self._check_jacobian_size(y_size, xi.size, max_entries, f"jacobian_input[{i}]")
+            rows = self._unit_rows(
+                output_shapes(y),
+                lambda e: [g.ravel() for g in self.compute_backward_input(e, saved)],
+            )
+            return [
+                np.stack([r[i] for r in rows]) if rows else np.zeros((0, xi.size), dtype=self.dtype)
+                for i, xi in enumerate(x)
+            ]
+        self._check_jacobian_size(y_size, x.size, max_entries, "jacobian_input")
+        rows = self._unit_rows(
+            output_shapes(y), lambda e: self.compute_backward_input(e, saved).ravel()
+        )
         return np.stack(rows) if rows else np.zeros((0, x.size), dtype=self.dtype)
 
     def jacobian_params(
@@ -587,11 +699,12 @@ class Layer:
             If ``x`` is not a real numeric array.
         """
         x, y, saved = self._jacobian_setup(x)
+        y_size = _total_size(y)
         for k, p in self.params.items():
-            self._check_jacobian_size(y.size, p.size, max_entries, f"jacobian_params['{k}']")
+            self._check_jacobian_size(y_size, p.size, max_entries, f"jacobian_params['{k}']")
         if not self.params:
             return {}
-        rows = self._unit_rows(y.shape, lambda e: self.compute_backward_params(e, saved))
+        rows = self._unit_rows(output_shapes(y), lambda e: self.compute_backward_params(e, saved))
         return {
             k: (
                 np.stack([r[k].ravel() for r in rows])
@@ -600,6 +713,17 @@ class Layer:
             )
             for k, p in self.params.items()
         }
+
+
+def output_shapes(y: Any) -> Any:
+    """The shape of an output, or the list of shapes of several outputs."""
+    if isinstance(y, list | tuple):
+        return [a.shape for a in y]
+    return y.shape
+
+
+def _total_size(y: Any) -> int:
+    return int(sum(a.size for a in y)) if isinstance(y, list | tuple) else int(y.size)
 
 
 def flatten_layers(layers: Sequence[Layer]) -> list[Layer]:
