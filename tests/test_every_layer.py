@@ -100,7 +100,35 @@ CASES: dict[str, tuple[Any, tuple[int, ...], bool]] = {
         (3, 4),
         False,
     ),
+    "InputLayer": ({"shape": (4,)}, (3, 4), False),
+    # Models are layers: a functional graph with a shared layer and a skip, and a chain.
+    "Model": (
+        lambda dtype, seed: _functional_case(dtype, seed),
+        (3, 4),
+        False,
+    ),
+    "Sequential": (
+        lambda dtype, seed: {
+            "layers": [
+                ln.Dense(5, name="dense_a", dtype=dtype, seed=seed),
+                ln.Tanh(name="tanh_a", dtype=dtype),
+                ln.Dense(3, name="dense_b", dtype=dtype, seed=seed + 1),
+            ]
+        },
+        (3, 4),
+        False,
+    ),
 }
+
+
+def _functional_case(dtype: str, seed: int) -> dict:
+    x = ln.Input(shape=(4,), name="x")
+    shared = ln.Dense(4, name="shared", dtype=dtype, seed=seed)
+    h = ln.Tanh(name="tanh", dtype=dtype)(shared(x))
+    h = ln.Tanh(name="tanh_b", dtype=dtype)(shared(h))  # the same layer called twice
+    outputs = ln.Dense(2, name="head", dtype=dtype, seed=seed + 1)(h)
+    return {"inputs": x, "outputs": outputs}
+
 
 REGISTERED = builtin_classes(ln.Layer)
 

@@ -15,7 +15,18 @@ import layernet as ln
 SRC = Path(ln.__file__).parent
 
 
-@pytest.mark.parametrize("module", ["models.py", "callbacks.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "models/model.py",
+        "models/sequential.py",
+        "training/trainer.py",
+        "training/data_adapters.py",
+        "graph/executor.py",
+        "graph/node.py",
+        "callbacks.py",
+    ],
+)
 def test_models_and_callbacks_touch_no_private_member_of_other_objects(module):
     tree = ast.parse((SRC / module).read_text())
     private = [

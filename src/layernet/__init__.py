@@ -35,7 +35,7 @@ from .gradcheck import GradCheckResult, gradcheck
 from .layers import *  # noqa: F403  (every layer class, layernet's and Keras's names)
 from .layers import __all__ as _layer_names
 from .losses import Loss, MSELoss, SoftmaxCrossEntropy
-from .models import Sequential
+from .models import Model, Sequential
 from .optimizers import SGD, Adam, CosineDecay, StepDecay
 from .registry import get_registered_name, register_serializable
 from .saving import ModelFileError, load_model
@@ -59,6 +59,7 @@ __all__ = [
     "ProgressBar",
     "ReduceLROnPlateau",
     "SGD",
+    "Model",
     "Sequential",
     "SoftmaxCrossEntropy",
     "StepDecay",

@@ -28,7 +28,7 @@ from ._validation import check_bool, check_int, check_number, is_real
 from .distributed import is_root
 
 if TYPE_CHECKING:
-    from .models import Sequential
+    from .models.sequential import Sequential
 
 
 class Callback:

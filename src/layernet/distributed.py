@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .models import Sequential
+    from .models.sequential import Sequential
 
 __all__ = [
     "DataParallel",

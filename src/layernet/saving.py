@@ -61,7 +61,7 @@ from .losses import Loss
 from .registry import get_registered_name, resolve
 
 if TYPE_CHECKING:
-    from .models import Sequential
+    from .models.sequential import Sequential
 
 FORMAT = "layernet"
 FORMAT_VERSION = 1
@@ -1119,7 +1119,7 @@ def _input_shape(info: Any, where: str, fn: str) -> tuple[int | None, ...]:
 def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None) -> Sequential:
     from . import metrics as metrics_mod
     from . import optimizers
-    from .models import Sequential
+    from .models.sequential import Sequential
 
     where = repr(os.fspath(path))
     header, arrays = _read(path)
@@ -1180,7 +1180,7 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ModelFileError(f"load_model: {where}: malformed metrics entry.")
         try:
-            model.compile(optimizer, loss, [metrics_mod.get(n) for n in names])
+            model.compile(optimizer, loss, metrics=[metrics_mod.get(n) for n in names])
         except ValueError as exc:
             raise ModelFileError(f"load_model: {where}: {exc}") from None
         if isinstance(opt_spec, dict):

@@ -20,7 +20,7 @@ from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from .dense import Dense
 from .dropout import Dropout
-from .input import Input
+from .input import Input, InputLayer
 from .normalization import BatchNorm, BatchNormalization
 from .pooling import (
     AveragePooling1D,
@@ -102,6 +102,7 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "Input",
+    "InputLayer",
     "Layer",
     "LeakyReLU",
     "MaxPool",

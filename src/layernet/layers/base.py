@@ -39,6 +39,8 @@ from .._validation import (
     shape_str,
     snake_case,
 )
+from ..graph.node import call_symbolic
+from ..graph.tensor import is_symbolic
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -415,6 +417,20 @@ class Layer:
         return x.astype(self.dtype, copy=False)
 
     def _prepare_input(self, x: Any) -> Any:
+        return self.prepare_input(x)
+
+    def prepare_input(self, x: Any) -> Any:
+        """Check ``x`` (an array or a list of arrays), build the layer if needed, cast it.
+
+        What :meth:`forward` and :meth:`call_forward` do before ``compute_forward``.
+
+        Raises
+        ------
+        TypeError
+            An input that is not a real numeric array.
+        ValueError
+            A shape the layer cannot take (see :meth:`output_shape`).
+        """
         if is_array_list(x):
             xs = [as_array(a, self.owner, f"inputs[{i}]") for i, a in enumerate(x)]
             shapes = [a.shape for a in xs]
@@ -466,9 +482,137 @@ class Layer:
         self._y_shape = output_shapes(y)
         return y
 
-    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """``layer(x)`` is ``layer.forward(x)`` (a subclass's own ``forward`` included)."""
-        return self.forward(x, training=training)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the layer: on arrays, ``layer.forward(x)``; on symbolic tensors, a graph node.
+
+        ``layer(x, training=True)`` runs :meth:`forward` (a subclass's own
+        ``forward`` included). Called on tensors from :func:`layernet.Input` (or
+        from other layers' calls), it computes nothing: it records the call and
+        returns symbolic output tensors, to build a :class:`~layernet.Model`.
+        """
+        training = kwargs.pop("training", None)
+        if len(args) == 2 and isinstance(args[1], bool | np.bool_) and training is None:
+            args, training = args[:1], bool(args[1])  # layer(x, True), the old positional form
+        inputs, options = self.split_call_arguments(*args, **kwargs)
+        if is_symbolic(inputs) or is_symbolic(list(options.values())):
+            return call_symbolic(self, inputs, options, training)
+        return self.forward(inputs, training=bool(training), **options)
+
+    def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """Split a call's arguments into the inputs (differentiated) and per-call options.
+
+        By default a call takes one positional argument, the input (an array or a
+        list of arrays), and keyword options passed on to ``compute_forward``. A
+        layer with a richer call (``mha(query, value, key=None, ...)``) overrides it.
+
+        Raises
+        ------
+        TypeError
+            For a call with no input or more than one positional argument.
+        """
+        if len(args) != 1:
+            raise TypeError(
+                f"{self.owner}: expected one positional argument (the input, or a list of "
+                f"inputs), received {len(args)}."
+            )
+        return args[0], kwargs
+
+    def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
+        """One call's forward pass: ``(y, saved)``, keeping nothing on the layer.
+
+        What :meth:`forward` does, except that what the backward rules need is
+        returned (``saved``) instead of stored in :attr:`saved`: a model keeps it
+        per call, so one layer can be called several times in one pass.
+
+        Parameters
+        ----------
+        x : ndarray or list of ndarray
+        training : bool, default False
+        **options
+            Per-call options, as in :meth:`forward`.
+
+        Returns
+        -------
+        y : ndarray or list of ndarray
+        saved : object
+            To hand back to :meth:`call_backward`.
+        """
+        x = self._prepare_input(x)
+        if options:
+            return self.compute_forward(x, bool(training), **options)
+        return self.compute_forward(x, bool(training))
+
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        """One call's backward pass: ``(∂z/∂x or None, {name: ∂z/∂θ})``.
+
+        The gradients are returned, not added into :attr:`grads`; a model adds
+        them (summing over the calls of a shared layer). A layer made of other
+        layers may add its inner layers' gradients itself and return ``{}``.
+
+        Parameters
+        ----------
+        dy : ndarray or list of ndarray
+            Gradient with respect to the call's output(s).
+        saved : object
+            What :meth:`call_forward` returned for this call.
+        need_input, need_params : bool
+            Which gradients to compute.
+        """
+        dy = self._cast_dy(dy)
+        grads = self.compute_backward_params(dy, saved) if need_params and self.params else {}
+        dx = self.compute_backward_input(dy, saved) if need_input else None
+        return dx, grads
+
+    def _cast_dy(self, dy: Any) -> Any:
+        if isinstance(dy, list | tuple):
+            return [None if d is None else np.asarray(d, dtype=self.dtype) for d in dy]
+        return np.asarray(dy, dtype=self.dtype)
+
+    def output_mask(self, x: Any, mask: Any) -> Any:
+        """The mask of this call's output, given its input ``x`` and input ``mask``.
+
+        Keras's masking protocol: a layer with ``compute_mask(inputs, mask)`` says
+        it; otherwise a layer whose ``supports_masking`` is true passes the mask on
+        unchanged, and any other layer ends it (``None``).
+        """
+        compute_mask = getattr(self, "compute_mask", None)
+        if compute_mask is not None:
+            return compute_mask(x, mask)
+        if mask is not None and getattr(self, "supports_masking", False):
+            return mask
+        return None
+
+    def symbolic_output(self, input_shape: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+        """Output shape(s) and dtype(s) of a call on inputs of ``input_shape`` (builds the layer).
+
+        Uses :meth:`output_shape`; a layer without ``compute_output_shape`` is
+        called once on zeros with a batch of one.
+        """
+        shape = self._normalize_shape(input_shape)
+        self.check_input_shape(shape)
+        if not self.built:
+            self.build(shape)
+        try:
+            out = self.output_shape(shape)
+        except NotImplementedError:
+            dummy = (
+                [np.zeros([1 if d is None else d for d in s], self.dtype) for s in shape]
+                if isinstance(shape, list)
+                else np.zeros([1 if d is None else d for d in shape], self.dtype)
+            )
+            plain = {k: v for k, v in options.items() if not is_symbolic(v)}
+            y, _ = self.call_forward(dummy, False, **plain)
+            ys = y if isinstance(y, list | tuple) else [y]
+            shapes = [(None, *a.shape[1:]) for a in ys]
+            dtypes = [a.dtype.name for a in ys]
+            if isinstance(y, list | tuple):
+                return shapes, dtypes
+            return shapes[0], dtypes[0]
+        if isinstance(out, list):
+            return out, [self.dtype.name] * len(out)
+        return out, self.dtype.name
 
     def _check_dy(self, dy: Any) -> Any:
         if self._y_shape is None:  # no forward since the layer was (re)built
@@ -657,7 +801,7 @@ class Layer:
                 self._check_jacobian_size(y_size, xi.size, max_entries, f"jacobian_input[{i}]")
             rows = self._unit_rows(
                 output_shapes(y),
-                lambda e: [g.ravel() for g in self.compute_backward_input(e, saved)],
+                lambda e: [g.ravel().copy() for g in self.compute_backward_input(e, saved)],
             )
             return [
                 np.stack([r[i] for r in rows]) if rows else np.zeros((0, xi.size), dtype=self.dtype)
@@ -665,7 +809,7 @@ class Layer:
             ]
         self._check_jacobian_size(y_size, x.size, max_entries, "jacobian_input")
         rows = self._unit_rows(
-            output_shapes(y), lambda e: self.compute_backward_input(e, saved).ravel()
+            output_shapes(y), lambda e: self.compute_backward_input(e, saved).ravel().copy()
         )
         return np.stack(rows) if rows else np.zeros((0, x.size), dtype=self.dtype)
 

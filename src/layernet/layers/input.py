@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._validation import check_positive_int, is_int
+from ..graph.tensor import KerasTensor
+from .base import Layer
+
+_input_names = itertools.count(0)
 
 
-class Input:
-    r"""The shape of a model's inputs, as a :class:`Sequential`'s first entry (Keras's ``Input``).
+class Input(KerasTensor):
+    r"""A model's input: a symbolic tensor to call layers on (Keras's ``Input``).
 
-    ``Sequential([Input(shape), ...])`` builds every layer as it is added, so
-    :meth:`Sequential.summary` shows output shapes and parameter counts before
-    any training.
+    ``x = Input(shape)`` starts a functional model: calling layers on ``x``
+    records the calls, and ``Model(inputs=x, outputs=y)`` makes them a model.
+    As a :class:`Sequential`'s first entry, ``Sequential([Input(shape), ...])``
+    builds every layer as it is added, so :meth:`Sequential.summary` shows
+    output shapes and parameter counts before any training.
 
     Parameters
     ----------
@@ -23,12 +30,14 @@ class Input:
         One sample's shape, without the batch axis (e.g. ``(28, 28, 1)``).
     batch_size : int, optional
         A fixed batch size (only recorded; layernet models take any batch size).
-    dtype : {"float32", "float64"}, optional
-        Recorded for Keras compatibility; each layer's own ``dtype`` decides.
+    dtype : str, optional
+        The dtype of the data the model takes (default ``"float32"``); integer
+        dtypes for token ids. Each layer casts its input to its own ``dtype``.
     batch_shape : tuple, optional
         The full shape, batch axis first; instead of ``shape``.
     name : str, optional
-        Recorded for Keras compatibility.
+        The input's name (keys of dict inputs to ``fit`` and ``predict``);
+        ``"input_layer"``, ``"input_layer_1"``, ... by default.
 
     Raises
     ------
@@ -86,9 +95,124 @@ class Input:
                 raise ValueError("Input: `batch_shape` needs at least the batch axis.")
         else:
             full = (batch_size, *dims(shape, "shape"))
-        self.shape = full
-        self.dtype = None if dtype is None else np.dtype(dtype).name
-        self.name = name or "input"
+        if dtype is None:
+            dt = "float32"
+        else:
+            try:
+                dt = np.dtype(dtype).name
+            except TypeError:
+                dt = ""
+            if dt == "" or np.dtype(dt).kind not in "biuf":
+                raise ValueError(
+                    f"Input: invalid value for `dtype`: expected a real numeric dtype such as "
+                    f"'float32' or 'int32', received {dtype!r}."
+                )
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(
+                f"Input: invalid value for `name`: expected a non-empty str, received {name!r}."
+            )
+        if name is None:
+            n = next(_input_names)
+            name = "input_layer" if n == 0 else f"input_layer_{n}"
+        super().__init__(full, dtype=dt, name=name)
+        self._declared_dtype = dtype
 
     def __repr__(self) -> str:
-        return f"Input(shape={self.shape[1:]!r})"
+        return f"<KerasTensor shape={self.shape!r}, dtype={self.dtype}, name={self.name}>"
+
+
+class InputLayerSaved(NamedTuple):
+    """An input layer keeps nothing for backward."""
+
+
+class InputLayer(Layer):
+    r"""The layer behind an :func:`Input` tensor: it passes its input on unchanged.
+
+    A functional model lists one per input in :attr:`Model.layers` (as Keras
+    does); in a :class:`~layernet.Sequential` it may stand first instead of an
+    :class:`Input`.
+
+    Parameters
+    ----------
+    shape : tuple of int or None, optional
+        One sample's shape (without the batch axis).
+    batch_size : int, optional
+    dtype : str, optional
+    batch_shape : tuple, optional
+        The full shape, instead of ``shape``.
+    name : str, optional
+
+    Raises
+    ------
+    ValueError
+        As :class:`Input`, for the shape, dtype or name.
+
+    Notes
+    -----
+    The identity :math:`Y = X`: :math:`\partial z/\partial X = \partial z/\partial Y`,
+    and its Jacobian is the identity matrix.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> model = ln.Sequential([ln.InputLayer(shape=(4,)), ln.Dense(2, seed=0)])
+    >>> model.built
+    True
+    """
+
+    _default_name = "input_layer"
+
+    def __init__(
+        self,
+        shape: Sequence[int | None] | None = None,
+        batch_size: int | None = None,
+        dtype: str | None = None,
+        batch_shape: Sequence[int | None] | None = None,
+        name: str | None = None,
+        *,
+        input_tensor: Input | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if input_tensor is None:
+            if shape is None and batch_shape is None:
+                shape = ()
+            input_tensor = Input(
+                shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name
+            )
+        kind = np.dtype(input_tensor.dtype).kind
+        super().__init__(
+            name=input_tensor.name,
+            dtype=input_tensor.dtype if kind == "f" else "float32",
+            **kwargs,
+        )
+        self.output = input_tensor
+        self.batch_shape = input_tensor.shape
+        self.input_dtype = input_tensor.dtype
+        input_tensor._input_layer = self
+
+    @classmethod
+    def for_tensor(cls, tensor: KerasTensor) -> InputLayer:
+        """The input layer of an :func:`Input` tensor (made once)."""
+        layer = getattr(tensor, "_input_layer", None)
+        if layer is None:
+            layer = cls(input_tensor=tensor)  # type: ignore[arg-type]
+        return layer
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "batch_shape": list(self.batch_shape),
+            "dtype": self.input_dtype,
+            "name": self.name,
+        }
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def convert_input(self, x: np.ndarray) -> np.ndarray:
+        return x.astype(self.dtype, copy=False) if x.dtype.kind == "f" else x
+
+    def compute_forward(self, x, training):
+        return x, InputLayerSaved()
+
+    def compute_backward_input(self, dy, saved):
+        return dy

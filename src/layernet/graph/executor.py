@@ -1,0 +1,237 @@
+r"""Running a graph of calls forward, and backward by the chain rule.
+
+For a graph, the notes' chain rule sums over paths: if a tensor :math:`X` feeds
+calls with outputs :math:`Y_1, \dots, Y_k`, then
+
+.. math::
+
+    \frac{\partial z}{\partial \operatorname{vec}(X)^T}
+      = \sum_{j=1}^{k} \frac{\partial z}{\partial \operatorname{vec}(Y_j)^T}
+        \frac{\partial \operatorname{vec}(Y_j)}{\partial \operatorname{vec}(X)^T},
+
+and a layer called several times gets the sum of its calls' parameter
+gradients. :meth:`Graph.backward` visits the calls in reverse topological
+order, so every tensor's gradient is complete before it is passed on.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validation import shape_str
+from .node import Node, flatten, pack_like
+from .tensor import KerasTensor
+
+
+class Tape:
+    """What one run of a graph keeps for its backward pass: per call, its ``saved``.
+
+    Attributes
+    ----------
+    saved : list
+        ``saved`` of each call, in the graph's order (``None`` for a call not run).
+    masks : dict
+        Masks of tensors by id, as computed during the run.
+    training : bool
+    """
+
+    def __init__(self, n: int, training: bool) -> None:
+        self.saved: list[Any] = [None] * n
+        self.masks: dict[int, Any] = {}
+        self.training = training
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class Graph:
+    """The calls that lead from ``inputs`` to ``outputs``, ordered once.
+
+    Parameters
+    ----------
+    inputs : list of KerasTensor
+    outputs : list of KerasTensor
+    owner : str
+        How error messages refer to the model.
+
+    Raises
+    ------
+    ValueError
+        An output not reachable from the inputs (it depends on a tensor that is
+        not one of them), or an input that is not a tensor from ``ln.Input``.
+    """
+
+    def __init__(self, inputs: Sequence[KerasTensor], outputs: Sequence[KerasTensor], owner: str):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.owner = owner
+        input_ids = {id(t) for t in self.inputs}
+        order: list[Node] = []
+        seen: set[int] = set()
+        visiting: set[int] = set()
+
+        def visit_tensor(t: KerasTensor, path: str) -> None:
+            if id(t) in input_ids:
+                return
+            if t.node is None:
+                raise ValueError(
+                    f"{owner}: output {path} depends on tensor '{t.name}' "
+                    f"{shape_str(t.shape)}, which is not among the model's inputs "
+                    f"({', '.join(repr(i.name) for i in self.inputs)}); pass every Input the "
+                    f"outputs are computed from to Model(inputs=...)."
+                )
+            node = t.node
+            if id(node) in seen:
+                return
+            if id(node) in visiting:  # pragma: no cover - tensors are immutable, no cycles
+                raise ValueError(f"{owner}: the graph has a cycle through {node!r}.")
+            visiting.add(id(node))
+            for parent in node.parents:
+                visit_tensor(parent, path)
+            visiting.discard(id(node))
+            seen.add(id(node))
+            order.append(node)
+
+        for t in self.outputs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(
+                    f"{owner}: expected the outputs to be symbolic tensors (results of calling "
+                    f"layers on ln.Input tensors), received {type(t).__name__}."
+                )
+            visit_tensor(t, f"'{t.name}'")
+        self.nodes = order
+        used = {id(p) for n in order for p in n.parents} | {id(t) for t in self.outputs}
+        for t in self.inputs:
+            if id(t) not in used:
+                raise ValueError(
+                    f"{owner}: input '{t.name}' {shape_str(t.shape)} feeds none of the outputs; "
+                    f"remove it from Model(inputs=...) or use it."
+                )
+        # Which inputs of each call need a gradient (a tensor computed from a call, or any
+        # tensor when the model's input gradient is asked for).
+        produced = {id(t) for n in order for t in n.outputs}
+        self._from_call = [[id(t) in produced for t in n.input_tensors] for n in order]
+        counts: dict[int, int] = {}
+        for n in order:
+            counts[id(n.layer)] = counts.get(id(n.layer), 0) + 1
+        #: Layers called more than once: their scratch buffers are not reused between calls.
+        self.shared = {key for key, c in counts.items() if c > 1}
+        self._takes_mask = [_accepts(n.layer.compute_forward, "mask") for n in order]
+
+    # ---------------------------------------------------------------- shapes
+    def output_shapes(self, input_shapes: list[tuple[int | None, ...]]) -> list[Any]:
+        """Output shapes for inputs of ``input_shapes`` (each layer validates)."""
+        shapes: dict[int, Any] = {
+            id(t): tuple(s) for t, s in zip(self.inputs, input_shapes, strict=True)
+        }
+        for node in self.nodes:
+            ins = pack_like(node.inputs, [shapes[id(t)] for t in node.input_tensors])
+            out = node.layer.output_shape(ins)
+            outs = out if node.multi_output else [out]
+            for t, s in zip(node.outputs, outs, strict=True):
+                shapes[id(t)] = s
+        return [shapes[id(t)] for t in self.outputs]
+
+    # --------------------------------------------------------------- forward
+    def forward(self, values: list[np.ndarray], training: bool) -> tuple[list[np.ndarray], Tape]:
+        """Run every call on ``values`` (one array per input); the outputs and the tape."""
+        env: dict[int, Any] = {id(t): v for t, v in zip(self.inputs, values, strict=True)}
+        tape = Tape(len(self.nodes), training)
+        masks = tape.masks
+        for i, node in enumerate(self.nodes):
+            layer = node.layer
+            args = pack_like(node.inputs, [env[id(t)] for t in node.input_tensors])
+            options = {
+                k: (env[id(v)] if isinstance(v, KerasTensor) else v)
+                for k, v in node.options.items()
+            }
+            in_mask = None
+            if masks:
+                m = [masks.get(id(t)) for t in node.input_tensors]
+                if any(a is not None for a in m):
+                    in_mask = m if isinstance(node.inputs, list | tuple) else m[0]
+                    if self._takes_mask[i] and "mask" not in options:
+                        options["mask"] = in_mask
+            mode = training if node.training is None else bool(node.training)
+            if id(layer) in self.shared:
+                with layer.workspace.disabled():
+                    y, saved = layer.call_forward(args, mode, **options)
+            else:
+                y, saved = layer.call_forward(args, mode, **options)
+            tape.saved[i] = saved
+            outs = y if node.multi_output else [y]
+            for t, v in zip(node.outputs, outs, strict=True):
+                env[id(t)] = v
+            out_mask = layer.output_mask(args, in_mask)
+            if out_mask is not None:
+                for t, om in zip(
+                    node.outputs, out_mask if node.multi_output else [out_mask], strict=True
+                ):
+                    if om is not None:
+                        masks[id(t)] = om
+        return [env[id(t)] for t in self.outputs], tape
+
+    # -------------------------------------------------------------- backward
+    def backward(
+        self,
+        tape: Tape,
+        output_grads: list[np.ndarray | None],
+        *,
+        input_grads: bool = True,
+        param_grads: bool = True,
+    ) -> list[np.ndarray | None]:
+        """Backpropagate through the recorded calls; return one gradient per model input.
+
+        Each trainable layer's parameter gradients are added into its ``grads``
+        (when ``param_grads``); an input no output depends on gets ``None``.
+        """
+        grads: dict[int, Any] = {}
+
+        def add(t: KerasTensor, g: Any) -> None:
+            key = id(t)
+            if g is None:
+                return
+            if key in grads:
+                grads[key] = grads[key] + g
+            else:
+                grads[key] = g
+
+        for t, g in zip(self.outputs, output_grads, strict=True):
+            add(t, g)
+        for i in range(len(self.nodes) - 1, -1, -1):
+            node = self.nodes[i]
+            dys = [grads.get(id(t)) for t in node.outputs]
+            if all(d is None for d in dys):
+                continue
+            saved = tape.saved[i]
+            if saved is None and tape.saved is None:  # pragma: no cover
+                continue
+            layer = node.layer
+            want_dx = [input_grads or f for f in self._from_call[i]]
+            if node.multi_output:
+                dy = dys
+            else:
+                dy = dys[0]
+            dx, pgrads = layer.call_backward(
+                dy,
+                saved,
+                need_input=any(want_dx),
+                need_params=param_grads and layer.trainable,
+            )
+            for k, g in pgrads.items():
+                layer.grads[k] += g
+            if any(want_dx) and dx is not None:
+                dxs = flatten(dx) if isinstance(node.inputs, list | tuple | dict) else [dx]
+                for t, g, want in zip(node.input_tensors, dxs, want_dx, strict=True):
+                    if want:
+                        add(t, g)
+        return [grads.get(id(t)) for t in self.inputs]

@@ -1,0 +1,779 @@
+r"""``Model``: a graph of layer calls from inputs to outputs (Keras's functional API).
+
+``Model(inputs, outputs)`` takes the calls recorded by calling layers on
+:func:`~layernet.Input` tensors and runs them as one model: forward in
+topological order, backward in reverse by the chain rule, summing gradients
+where a tensor feeds several calls and over the calls of a shared layer. A
+model is itself a layer: it can be called on tensors inside another model,
+sharing its weights.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import registry, saving
+from .._validation import as_array, check_bool, shape_str
+from ..graph.executor import Graph, Tape
+from ..graph.node import Node, flatten
+from ..graph.tensor import KerasTensor
+from ..layers.base import Layer, flatten_layers
+from ..layers.input import Input, InputLayer
+from ..training.trainer import Trainer
+
+_counter = itertools.count(1)
+
+
+class ModelSaved(NamedTuple):
+    """What one call of a model keeps for backward: the tape of its run."""
+
+    tape: Tape
+
+
+def _unique(layers: Sequence[Layer]) -> list[Layer]:
+    seen: set[int] = set()
+    out = []
+    for layer in layers:
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
+    return out
+
+
+class Model(Trainer, Layer):
+    r"""A model: layers called from inputs to outputs, trained with ``compile`` and ``fit``.
+
+    ``Model(inputs, outputs)`` is Keras's functional API: ``inputs`` are tensors
+    from :func:`~layernet.Input` (one, a list, or a dict by name), ``outputs``
+    the tensors computed from them by calling layers (one, a list, or a dict).
+
+    Parameters
+    ----------
+    inputs : KerasTensor, list or dict of KerasTensor
+    outputs : KerasTensor, list or dict of KerasTensor
+    name : str, optional
+    trainable : bool, default True
+
+    Attributes
+    ----------
+    inputs, outputs : list of KerasTensor
+    input_names, output_names : list of str
+        Names of the inputs and outputs: keys of dict data given to ``fit``
+        and of per-output losses and metrics.
+    layers : list of Layer
+        Every layer of the model in the order of its calls (input layers first
+        where Keras lists them).
+
+    Raises
+    ------
+    ValueError
+        At construction, with the model's name and the tensor: an output not
+        computed from the inputs, an input that feeds no output, two layers with
+        the same name, an input that is not from ``Input``.
+    TypeError
+        Outputs that are not symbolic tensors.
+
+    Notes
+    -----
+    Running the model visits the calls in topological order. Backward visits
+    them in reverse, and for a tensor :math:`X` read by calls with outputs
+    :math:`Y_1,\dots,Y_k`
+
+    .. math::
+
+        \frac{\partial z}{\partial\operatorname{vec}(X)^T}
+          = \sum_j \frac{\partial z}{\partial\operatorname{vec}(Y_j)^T}
+            \frac{\partial\operatorname{vec}(Y_j)}{\partial\operatorname{vec}(X)^T},
+
+    while a layer called several times gets the sum of its calls' parameter
+    gradients. What each call keeps for backward belongs to that run, not to
+    the layer.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> inputs = ln.Input(shape=(4,))
+    >>> h = ln.Dense(8, activation="relu", seed=0)(inputs)
+    >>> outputs = ln.Add()([ln.Dense(8, seed=1)(h), h])        # a skip connection
+    >>> model = ln.Model(inputs, ln.Dense(1, seed=2)(outputs))
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x = np.random.default_rng(0).standard_normal((32, 4)).astype("float32")
+    >>> history = model.fit(x, x[:, :1], epochs=2, verbose=0)
+    >>> model.predict(x[:3], verbose=0).shape
+    (3, 1)
+    """
+
+    _default_name = "functional"
+
+    def __init__(
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        name: str | None = None,
+        *,
+        trainable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if "dtype" not in kwargs:
+            kwargs["dtype"] = "float32"
+        self._graph: Graph | None = None
+        self._trainable_flag = True
+        Layer.__init__(self, name=name, **kwargs)
+        Trainer.__init__(self)
+        self.trainable = trainable
+        if inputs is None and outputs is None:
+            return
+        if inputs is None or outputs is None:
+            raise ValueError(
+                f"Model '{self.name}': expected both `inputs` and `outputs`, received "
+                f"{'only outputs' if inputs is None else 'only inputs'}."
+            )
+        self._init_graph(inputs, outputs)
+
+    # ------------------------------------------------------------ structure
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        owner = f"Model '{self.name}'"
+        self._input_struct = inputs
+        self._output_struct = outputs
+        ins = flatten(inputs)
+        for t in ins:
+            if not isinstance(t, KerasTensor) or t.node is not None:
+                raise ValueError(
+                    f"{owner}: expected `inputs` to be tensors from layernet.Input, received "
+                    f"{t!r:.120}."
+                )
+        outs = flatten(outputs)
+        graph = Graph(ins, outs, owner)
+        names: dict[str, Layer] = {}
+        for layer in [*self._input_layers_for(ins), *(n.layer for n in graph.nodes)]:
+            other = names.get(layer.name)
+            if other is not None and other is not layer:
+                raise ValueError(
+                    f"{owner}: two layers are named {layer.name!r}; layer names must be unique "
+                    f"in a model (rename one with name=...)."
+                )
+            names[layer.name] = layer
+        self._graph = graph
+        self.inputs = ins
+        self.outputs = outs
+        self.input_names = [t.name for t in ins]
+        if isinstance(outputs, dict):
+            self.output_names = list(outputs)
+        else:
+            self.output_names = [t.node.layer.name if t.node is not None else t.name for t in outs]
+            if len(set(self.output_names)) != len(self.output_names):
+                self.output_names = [
+                    n if self.output_names.count(n) == 1 else f"{n}_{i}"
+                    for i, n in enumerate(self.output_names)
+                ]
+        self.input_shape = [t.shape for t in ins] if len(ins) > 1 else ins[0].shape
+
+    def _input_layers_for(self, tensors: Sequence[KerasTensor]) -> list[InputLayer]:
+        return [InputLayer.for_tensor(t) for t in tensors]
+
+    @property
+    def is_functional(self) -> bool:
+        """Whether the model was made from ``inputs`` and ``outputs``."""
+        return self._graph is not None
+
+    @property
+    def graph(self) -> Graph:
+        """The ordered calls of a functional model."""
+        if self._graph is None:
+            raise RuntimeError(
+                f"Model '{self.name}': it has no graph; make it with Model(inputs, outputs)."
+            )
+        return self._graph
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers: input layers and each called layer once, in call order."""
+        if self._graph is None:
+            return []
+        out: list[Layer] = []
+        seen: set[int] = set()
+        input_ids = {id(t) for t in self._graph.inputs}
+
+        def visit(node: Node) -> None:
+            for t in node.parents:
+                if id(t) in input_ids:
+                    il = InputLayer.for_tensor(t)
+                    if id(il) not in seen:
+                        seen.add(id(il))
+                        out.append(il)
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                out.append(node.layer)
+
+        for node in self._graph.nodes:
+            visit(node)
+        return out
+
+    @layers.setter
+    def layers(self, value: Any) -> None:  # Sequential keeps its own list
+        raise AttributeError("Model.layers is read-only; build a new Model instead.")
+
+    def _called_layers(self) -> list[Layer]:
+        """Every layer the model calls (each once), without input layers."""
+        return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
+
+    @property
+    def input(self) -> Any:
+        """The input tensor (a list of them for several inputs), as in Keras."""
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self) -> Any:
+        """The output tensor (a list of them for several outputs), as in Keras."""
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by index in :attr:`layers` (Keras's ``get_layer``).
+
+        Raises
+        ------
+        ValueError
+            Neither or both of ``name`` and ``index``, an index out of range, or no
+            layer of that name (the message lists the names).
+        """
+        if (name is None) == (index is None):
+            raise ValueError(
+                f"Model '{self.name}': get_layer() expects exactly one of `name` and `index`, "
+                f"received name={name!r}, index={index!r}."
+            )
+        layers = self.layers
+        if index is not None:
+            if not isinstance(index, int) or not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"Model '{self.name}': get_layer() index {index!r} is out of range for "
+                    f"{len(layers)} layers."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"Model '{self.name}': no layer named {name!r}; its layers are "
+            f"{[layer.name for layer in layers]}."
+        )
+
+    # --------------------------------------------------- Layer interface
+    @property
+    def trainable(self) -> bool:  # type: ignore[override]
+        """Whether the model trains; setting it freezes or unfreezes every layer (Keras).
+
+        A frozen layer keeps its weights in ``fit`` but still passes gradients
+        back; a frozen :class:`~layernet.BatchNorm` runs in inference mode.
+        """
+        return self._trainable_flag
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = check_bool(value, "trainable", f"Model '{self.name}'")
+        self._trainable_flag = value
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    def _sublayers(self) -> list[Layer]:
+        if getattr(self, "_graph", None) is None:
+            return []
+        return self._called_layers()
+
+    @property
+    def built(self) -> bool:  # type: ignore[override]
+        return self._graph is not None and all(layer.built for layer in self._sublayers())
+
+    @built.setter
+    def built(self, value: bool) -> None:  # set by Layer.__init__; derived here
+        pass
+
+    def _leaf_items(self, attr: str) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        seen: set[int] = set()
+        for layer in self._sublayers():
+            for k, v in getattr(layer, attr).items():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out[f"{layer.name}/{k}"] = v
+        return out
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        """Every layer's parameters, as ``"<layer>/<name>"`` (the layers' own arrays)."""
+        return self._leaf_items("params")
+
+    @params.setter
+    def params(self, value: Any) -> None:
+        pass
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        """Every layer's accumulated gradients, keyed as :attr:`params`."""
+        return self._leaf_items("grads")
+
+    @grads.setter
+    def grads(self, value: Any) -> None:
+        pass
+
+    @property
+    def state(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        """Every layer's non-trainable arrays, keyed as :attr:`params`."""
+        return self._leaf_items("state")
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        pass
+
+    def check_input_shape(self, shape: Any) -> None:
+        expected = [t.shape for t in self.graph.inputs]
+        got = shape if isinstance(shape, list) else [shape]
+        if len(got) != len(expected):
+            raise ValueError(
+                f"Model '{self.name}': expected {len(expected)} input(s) of shapes "
+                f"{', '.join(shape_str(s) for s in expected)}, received {len(got)}."
+            )
+        for e, g in zip(expected, got, strict=True):
+            if len(e) != len(g) or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(e[1:], g[1:], strict=True)
+            ):
+                raise ValueError(
+                    f"Model '{self.name}': expected input of shape {shape_str(e)}, "
+                    f"got shape {shape_str(g)}."
+                )
+
+    def build(self, input_shape: Any = None, *, rng: Any = None, seed: int | None = None) -> None:
+        """A functional model is built when it is made; this only checks ``input_shape``."""
+        if input_shape is not None:
+            self.check_input_shape(self._normalize_shape(input_shape))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        out = self.graph.output_shapes([tuple(s) for s in shapes])
+        return out if len(out) > 1 else out[0]
+
+    def convert_input(self, x: np.ndarray) -> np.ndarray:
+        return x  # every layer casts what it takes
+
+    def _as_input_list(self, x: Any) -> list[np.ndarray]:
+        names = self.input_names
+        if isinstance(x, dict):
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise ValueError(
+                    f"Model '{self.name}': the input dict has no entry for input(s) {missing}; "
+                    f"it has keys {sorted(x)}."
+                )
+            return [x[n] for n in names]
+        if isinstance(x, list | tuple) and len(names) > 1:
+            if len(x) != len(names):
+                raise ValueError(
+                    f"Model '{self.name}': expected {len(names)} inputs {names}, received {len(x)}."
+                )
+            return list(x)
+        if len(names) > 1:
+            raise ValueError(
+                f"Model '{self.name}': expected {len(names)} inputs {names} (a list or a dict "
+                f"by name), received one array."
+            )
+        if isinstance(x, list | tuple) and len(x) == 1 and hasattr(x[0], "shape"):
+            return [x[0]]
+        return [x]
+
+    def _prepare_input(self, x: Any) -> Any:
+        xs = [
+            as_array(a, f"Model '{self.name}'", f"inputs[{i}]")
+            for i, a in enumerate(self._as_input_list(x))
+        ]
+        self.check_input_shape([a.shape for a in xs])
+        for a, t in zip(xs, self.graph.inputs, strict=True):
+            if a.dtype.kind == "f" and np.dtype(t.dtype).kind in "iu":
+                raise TypeError(
+                    f"Model '{self.name}': input '{t.name}' takes {t.dtype} values, "
+                    f"received an array of dtype {a.dtype}."
+                )
+        return xs if len(xs) > 1 else xs[0]
+
+    def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
+        xs = self._prepare_input(x)
+        outs, tape = self.graph.forward(xs if isinstance(xs, list) else [xs], bool(training))
+        return self._pack_outputs(outs), ModelSaved(tape)
+
+    def _pack_outputs(self, outs: list[np.ndarray]) -> Any:
+        return outs[0] if len(outs) == 1 else list(outs)
+
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
+        dxs = self.graph.backward(saved.tape, dys, input_grads=need_input, param_grads=need_params)
+        if not need_input:
+            return None, {}
+        dxs = [
+            np.zeros(tuple(1 if d is None else d for d in t.shape)) if g is None else g
+            for g, t in zip(dxs, self.graph.inputs, strict=True)
+        ]
+        return (dxs[0] if len(dxs) == 1 else dxs), {}
+
+    def compute_forward(self, x: Any, training: bool, **options: Any) -> tuple[Any, Any]:
+        outs, tape = self.graph.forward(x if isinstance(x, list) else [x], bool(training))
+        return self._pack_outputs(outs), ModelSaved(tape)
+
+    def compute_backward_input(self, dy: Any, saved: Any) -> Any:
+        dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
+        dxs = self.graph.backward(saved.tape, dys, input_grads=True, param_grads=False)
+        return dxs[0] if len(dxs) == 1 else dxs
+
+    def compute_backward_params(self, dy: Any, saved: Any) -> dict[str, np.ndarray]:
+        layers = self._sublayers()
+        kept = [(layer, layer.grads) for layer in layers]
+        for layer in layers:
+            layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+        try:
+            dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
+            self.graph.backward(saved.tape, dys, input_grads=False, param_grads=True)
+            return self._leaf_items("grads")
+        finally:
+            for layer, g in kept:
+                layer.grads = g
+
+    # ------------------------------------------------- forward / backward
+    def forward(self, x: Any, training: bool = False, **options: Any) -> Any:
+        """Run the model on ``x`` (an array, a list, or a dict by input name).
+
+        Keeps what backward needs until the next forward (see :meth:`backward`).
+
+        Returns
+        -------
+        ndarray or list of ndarray
+            One array per output (a list for several outputs).
+        """
+        y, saved = self.call_forward(x, training, **options)
+        self.saved = saved
+        self._y_shape = [a.shape for a in y] if isinstance(y, list) else y.shape
+        return y
+
+    def backward(self, dy: Any, accumulate: bool = True) -> None:
+        r"""Backpropagate :math:`\partial z/\partial Y` from the last :meth:`forward`.
+
+        Each trainable layer's parameter gradients are added into its ``grads``
+        (replaced instead with ``accumulate=False``); the model's input gradient
+        is not computed.
+
+        Parameters
+        ----------
+        dy : ndarray or list of ndarray
+            One gradient per output (``None`` for an output without one).
+        accumulate : bool, default True
+        """
+        if not isinstance(self.saved, ModelSaved):
+            raise RuntimeError(
+                f"Model '{self.name}': backward called before forward; call forward(x) first."
+            )
+        if not accumulate:
+            self.zero_grad()
+        dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
+        self.graph.backward(self.saved.tape, dys, input_grads=False, param_grads=True)
+
+    def zero_grad(self) -> None:
+        for layer in self._sublayers():
+            layer.zero_grad()
+
+    def clear_saved(self) -> None:
+        self.saved = None
+        self._y_shape = None
+        for layer in self._sublayers():
+            layer.clear_saved()
+
+    def _every_layer(self) -> list[Layer]:
+        return _unique(flatten_layers(self._called_layers()))
+
+    def _step_params(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        seen: set[int] = set()
+        for i, layer in enumerate(self._called_layers()):
+            if not layer.trainable:
+                continue
+            for k, p in layer.params.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out[f"{i}.{layer.name}.{k}"] = (p, layer.grads[k])
+        return out
+
+    def _dtype(self) -> np.dtype:
+        layers = self._called_layers()
+        return layers[0].dtype if layers else np.dtype("float32")
+
+    # ----------------------------------------------------------- weights
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """Every layer's parameter and state arrays, layer by layer (not copies)."""
+        out: list[np.ndarray] = []
+        seen: set[int] = set()
+        for layer in self.layers:
+            for v in layer.variables().values():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight, layer by layer in Keras's order."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Set every weight from a list like :meth:`get_weights` returns (Keras's order).
+
+        Raises
+        ------
+        ValueError
+            A different number of arrays, or an array of another shape; nothing
+            is assigned unless every array fits.
+        """
+        params = self.weights
+        if len(weights) != len(params):
+            raise ValueError(
+                f"set_weights: expected {len(params)} arrays, received {len(weights)}."
+            )
+        arrays = []
+        for i, (p, w) in enumerate(zip(params, weights, strict=True)):
+            w = as_array(w, "set_weights", f"weights[{i}]")
+            if w.shape != p.shape:
+                raise ValueError(
+                    f"set_weights: weights[{i}] should have shape "
+                    f"{shape_str(p.shape)}, received {shape_str(w.shape)}."
+                )
+            arrays.append(w)
+        for p, w in zip(params, arrays, strict=True):
+            p[...] = w
+
+    def count_params(self) -> int:
+        """Number of scalars in every weight (each shared array once)."""
+        return int(sum(w.size for w in self.weights))
+
+    # ----------------------------------------------------------- summary
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print the layers with output shapes, parameter counts and what each is connected to."""
+        rows = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
+        graph = self.graph
+        input_ids = {id(t) for t in graph.inputs}
+        for t in graph.inputs:
+            rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), "0", "-"))
+        counted: set[int] = set()
+        for node in graph.nodes:
+            layer = node.layer
+            shape = ", ".join(shape_str(t.shape) for t in node.outputs)
+            params = layer.count_params() if id(layer) not in counted else 0
+            counted.add(id(layer))
+            conn = ", ".join(
+                (t.name if id(t) in input_ids else f"{t.node.layer.name}[0][{t.index}]")
+                for t in node.input_tensors
+                if t.node is not None or id(t) in input_ids
+            )
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{params:,}", conn))
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(4)]
+        line = "=" * sum(widths)
+        total = self.count_params()
+        trainable = sum(
+            p.size
+            for layer in self._called_layers()
+            if layer.trainable
+            for p in layer.params.values()
+        )
+        out = [f'Model: "{self.name}"', line]
+        out.append("".join(c.ljust(w) for c, w in zip(rows[0], widths, strict=True)))
+        out.append(line)
+        out += ["".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows[1:]]
+        out += [
+            line,
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+        ]
+        print_fn("\n".join(out))
+
+    # ------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """The graph as JSON: each layer's class and config, and what each call took.
+
+        ``Model.from_config(model.get_config())`` rebuilds the same graph with
+        new weights; shared layers stay shared and nested models nest.
+        """
+        graph = self.graph
+        tensor_ref: dict[int, list[Any]] = {}
+        layers_cfg: list[dict[str, Any]] = []
+        index: dict[int, int] = {}
+        calls: dict[int, int] = {}
+        for t in graph.inputs:
+            il = InputLayer.for_tensor(t)
+            index[id(il)] = len(layers_cfg)
+            layers_cfg.append(
+                {
+                    "class_name": "InputLayer",
+                    "config": {"batch_shape": list(t.shape), "dtype": t.dtype, "name": t.name},
+                    "name": t.name,
+                    "inbound_nodes": [],
+                }
+            )
+            tensor_ref[id(t)] = [t.name, 0, 0]
+
+        def ref(v: Any) -> Any:
+            if isinstance(v, KerasTensor):
+                return {"__tensor__": tensor_ref[id(v)]}
+            if isinstance(v, list | tuple):
+                return [ref(a) for a in v]
+            if isinstance(v, dict):
+                return {k: ref(a) for k, a in v.items()}
+            return v
+
+        for node in graph.nodes:
+            layer = node.layer
+            if id(layer) not in index:
+                index[id(layer)] = len(layers_cfg)
+                layers_cfg.append(
+                    {
+                        "class_name": registry.get_registered_name(type(layer)),
+                        "config": layer.get_config(),
+                        "name": layer.name,
+                        "inbound_nodes": [],
+                    }
+                )
+            entry = layers_cfg[index[id(layer)]]
+            k = calls.get(id(layer), 0)
+            calls[id(layer)] = k + 1
+            entry["inbound_nodes"].append(
+                {
+                    "args": ref(node.inputs),
+                    "kwargs": ref(node.options),
+                    "training": node.training,
+                }
+            )
+            for j, t in enumerate(node.outputs):
+                tensor_ref[id(t)] = [layer.name, k, j]
+
+        def struct(s: Any) -> Any:
+            if isinstance(s, KerasTensor):
+                return tensor_ref[id(s)]
+            if isinstance(s, dict):
+                return {k: struct(v) for k, v in s.items()}
+            return [struct(v) for v in s]
+
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": layers_cfg,
+            "input_layers": struct(self._input_struct),
+            "output_layers": struct(self._output_struct),
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, type] | None = None
+    ) -> Model:
+        """Rebuild a model from :meth:`get_config` (new weights; no code from the config runs).
+
+        Raises
+        ------
+        ValueError
+            A config that does not describe a graph (an unknown tensor, class or key).
+        """
+        return functional_from_config(config, custom_objects, cls)
+
+    # ------------------------------------------------------------- files
+    def save(self, path: str | os.PathLike) -> None:
+        """Save architecture, weights and compile settings to one ``.npz`` file, atomically.
+
+        See :doc:`/file_format`; :func:`layernet.load_model` reads it.
+        """
+        saving.save_model(self, path)
+
+    def save_weights(self, path: str | os.PathLike) -> None:
+        """Save only the weights, atomically."""
+        saving.save_weights(self, path)
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Load weights saved from a model with the same layers (strict: names and shapes)."""
+        saving.load_weights(self, path)
+
+    def __repr__(self) -> str:
+        return f"<Model name={self.name!r}, inputs={self.input_names}, outputs={self.output_names}>"
+
+
+def functional_from_config(
+    config: dict[str, Any], custom_objects: dict[str, type] | None, cls: type = Model
+) -> Model:
+    """Rebuild a functional model from ``Model.get_config()`` output."""
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError("Model.from_config: expected a dict with a list of `layers`.")
+    tensors: dict[tuple[str, int, int], Any] = {}
+    pending: list[tuple[Layer, list[dict[str, Any]]]] = []
+    for entry in config["layers"]:
+        if not isinstance(entry, dict) or "class_name" not in entry or "config" not in entry:
+            raise ValueError(f"Model.from_config: malformed layer entry {entry!r:.200}.")
+        if entry["class_name"] == "InputLayer":
+            c = entry["config"]
+            t = Input(batch_shape=tuple(c["batch_shape"]), dtype=c.get("dtype"), name=c["name"])
+            tensors[(entry["name"], 0, 0)] = t
+            continue
+        layer = saving.layer_from_spec(
+            {"class_name": entry["class_name"], "config": entry["config"]}, custom_objects
+        )
+        pending.append((layer, list(entry.get("inbound_nodes", []))))
+
+    def resolve(v: Any) -> Any:
+        if isinstance(v, dict) and set(v) == {"__tensor__"}:
+            key = tuple(v["__tensor__"])
+            if key not in tensors:
+                raise KeyError(key)
+            return tensors[key]
+        if isinstance(v, list):
+            return [resolve(a) for a in v]
+        if isinstance(v, dict):
+            return {k: resolve(a) for k, a in v.items()}
+        return v
+
+    # Calls are made in an order where every tensor they take exists (several passes).
+    done = {id(layer): 0 for layer, _ in pending}
+    progress = True
+    while progress:
+        progress = False
+        for layer, nodes in pending:
+            while done[id(layer)] < len(nodes):
+                k = done[id(layer)]
+                node = nodes[k]
+                try:
+                    args = resolve(node["args"])
+                    kwargs = resolve(node.get("kwargs", {}))
+                except KeyError:
+                    break
+                kw = dict(kwargs)
+                if node.get("training") is not None:
+                    kw["training"] = node["training"]
+                out = layer(args, **kw)
+                outs = out if isinstance(out, list) else [out]
+                for j, t in enumerate(outs):
+                    tensors[(layer.name, k, j)] = t
+                done[id(layer)] = k + 1
+                progress = True
+    if any(done[id(layer)] < len(nodes) for layer, nodes in pending):
+        raise ValueError("Model.from_config: a call takes a tensor that no call makes.")
+
+    def struct(s: Any) -> Any:
+        if isinstance(s, list) and len(s) == 3 and isinstance(s[0], str):
+            return tensors[tuple(s)]
+        if isinstance(s, dict):
+            return {k: struct(v) for k, v in s.items()}
+        return [struct(v) for v in s]
+
+    inputs = struct(config["input_layers"])
+    outputs = struct(config["output_layers"])
+    model = cls(inputs, outputs, name=config.get("name"))
+    if config.get("trainable") is False:
+        model.trainable = False
+    return model

@@ -1,0 +1,1535 @@
+r"""The Trainer: ``compile``, ``fit``, ``evaluate`` and ``predict`` for every model.
+
+Training runs the lecture notes' backpropagation: a forward pass through the
+chain, the loss :math:`z` and :math:`\partial z/\partial X^L`, then for each
+layer from the last to the first ``backward_params`` (giving
+:math:`\partial z/\partial w^i`) and ``backward_input`` (giving
+:math:`\partial z/\partial X^i`, the next layer's upstream gradient). The first
+layer's :math:`\partial z/\partial X^1` is never needed and never computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _random, optimizers
+from .. import distributed as _distributed
+from .. import losses as losses_mod
+from .. import metrics as metrics_mod
+from .._ops import Workspace
+from .._validation import (
+    as_array,
+    cast_checked,
+    check_bool,
+    check_finite,
+    check_number,
+    check_positive_int,
+    is_int,
+    is_real,
+    shape_str,
+)
+from ..callbacks import Callback, History, ProgressBar, TerminateOnNaN, _in_notebook
+from ..losses import Loss
+from .data_adapters import batch_source
+
+
+def _check_callbacks_argument(callbacks: Any) -> None:
+    """``callbacks`` must be None or a list (or tuple) of Callback instances."""
+    if callbacks is None:
+        return
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, list | tuple):
+        hint = (
+            " (wrap a single callback in a list: callbacks=[cb])"
+            if callable(getattr(callbacks, "set_model", None))
+            else ""
+        )
+        raise TypeError(
+            f"fit: invalid value for `callbacks`: expected a list of Callback instances, "
+            f"received {type(callbacks).__name__} {callbacks!r:.80}{hint}."
+        )
+    for i, c in enumerate(callbacks):
+        if not isinstance(c, Callback):
+            raise TypeError(
+                f"fit: invalid value for `callbacks`: expected Callback instances (of "
+                f"layernet.Callback subclasses), received {type(c).__name__} {c!r:.80} at "
+                f"index {i}."
+            )
+
+
+class Trainer:
+    """Training for a model: ``compile``, ``fit``, ``evaluate``, ``predict`` and their steps.
+
+    :class:`~layernet.Model` and :class:`~layernet.Sequential` inherit it. It reaches
+    the model only through its public methods (``forward``, ``backward``, ``build``,
+    ``compute_output_shape``) and a few hooks the model provides (its parameters for
+    the optimizer, its layers' workspaces). ``fit`` calls :meth:`train_step` for
+    every batch, so a subclass that overrides it changes ``fit``.
+
+    Attributes
+    ----------
+    optimizer, loss, metrics
+        Set by :meth:`compile`.
+    history : History or None
+        What the last :meth:`fit` recorded.
+    epochs_completed : int
+        Epochs trained so far (saved in model files): pass it as ``initial_epoch``
+        to continue a run.
+    distribute_strategy : DataParallel or None
+        The strategy of the last ``fit``, ``evaluate`` or ``predict`` given one.
+    stop_training : bool
+        Set by a callback to end :meth:`fit` after the current batch or epoch.
+    """
+
+    def __init__(self) -> None:
+        self.optimizer: optimizers.Optimizer | None = None
+        self.loss: Loss | None = None
+        self.metrics: list[metrics_mod.Metric] = []
+        self._output_losses: list[Any] = []
+        self._loss_weights: list[float] = []
+        self._output_metrics: list[list[Any]] = []
+        self._last_output_losses: list[float] = []
+        self.compiled = False
+        self.history: History | None = None
+        self.stop_training = False
+        self.epochs_completed: int = 0
+        self.distribute_strategy: _distributed.DataParallel | None = None
+
+    def compile(
+        self,
+        optimizer: str | optimizers.Optimizer = "sgd",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: Any = None,
+        steps_per_execution: Any = None,
+        jit_compile: Any = None,
+        auto_scale_loss: Any = None,
+    ) -> None:
+        """Choose the optimizer, the loss(es) and the metrics (Keras's ``compile``).
+
+        Parameters
+        ----------
+        optimizer : str or Optimizer, default "sgd"
+            ``"sgd"``, ``"adam"`` or an instance such as ``SGD(0.05, momentum=0.9)``.
+        loss : str, Loss, callable, list or dict
+            One loss for every output, a list with one per output (``None`` for an
+            output without a loss) or a dict keyed by output name. Keras's names
+            with Keras's definitions: ``"mse"`` (``"mean_squared_error"``),
+            ``"mae"``, ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
+            ``"binary_crossentropy"`` (probabilities in, e.g. after a softmax or sigmoid);
+            the notes' ``"half_squared_error"`` (:class:`MSELoss`) and
+            ``"softmax_cross_entropy"`` (logits in); or an instance such as
+            ``CategoricalCrossentropy(from_logits=True)``. See :func:`layernet.losses.get`.
+            ``None`` when the model's loss comes from ``add_loss`` alone.
+        loss_weights : list or dict of float, optional
+            Weights :math:`w_k` of the outputs' losses: the loss trained is
+            :math:`\\sum_k w_k z_k`. (A list of metric names or objects in this
+            place is taken as ``metrics``, layernet's earlier positional order.)
+        metrics : list, list of lists, or dict, optional
+            Keras's names: ``"accuracy"`` (binary, categorical or sparse chosen from
+            the shapes), ``"categorical_accuracy"``, ``"sparse_categorical_accuracy"``,
+            ``"binary_accuracy"``, ``"top_k_categorical_accuracy"``,
+            ``"sparse_top_k_categorical_accuracy"``, ``"mse"``, ``"mae"``; see
+            :mod:`layernet.metrics`. For several outputs, a dict keyed by output name
+            or a list with one list per output (a flat list applies to every output).
+        weighted_metrics : list, optional
+            Metrics weighted by the sample weights (layernet weights every metric
+            by the sample weights, as Keras's ``weighted_metrics``).
+        run_eagerly, steps_per_execution, jit_compile, auto_scale_loss
+            Accepted for Keras compatibility; layernet always runs eagerly.
+
+        Raises
+        ------
+        ValueError
+            An unknown loss, optimizer or metric name; a list of losses or weights of
+            another length than the outputs; a dict key that names no output.
+        """
+        if metrics is None and (
+            isinstance(loss_weights, str)
+            or (
+                isinstance(loss_weights, list | tuple)
+                and any(w is not None and not is_real(w) for w in loss_weights)
+            )
+        ):
+            # layernet's earlier order compile(optimizer, loss, metrics): metrics third
+            metrics, loss_weights = loss_weights, None
+        self.optimizer = optimizers.get(optimizer)
+        names = self._output_names_for_compile()
+        dtype = self._dtype().name
+        per_loss = _per_output(loss, names, "loss")
+        self._output_losses = [
+            None if entry is None else losses_mod.get(entry, dtype=dtype) for entry in per_loss
+        ]
+        weights = (
+            _per_output(loss_weights, names, "loss_weights")
+            if loss_weights is not None
+            else [None] * len(names)
+        )
+        for w in weights:
+            if w is not None and not (is_real(w) and math.isfinite(w) and w >= 0):
+                raise ValueError(
+                    f"compile: invalid value in `loss_weights`: expected non-negative numbers, "
+                    f"received {w!r}."
+                )
+        self._loss_weights = [1.0 if w is None else float(w) for w in weights]
+        if metrics is not None and (
+            isinstance(metrics, str) or not isinstance(metrics, Sequence | dict)
+        ):
+            raise ValueError(
+                f"compile: invalid value for `metrics`: expected a list, received {metrics!r}."
+            )
+        extra = list(weighted_metrics or [])
+        self._output_metrics = _metrics_per_output(metrics, extra, names)
+        self.loss = self._output_losses[0] if len(names) == 1 else None
+        self.metrics = (
+            self._output_metrics[0]
+            if len(names) == 1
+            else [m for ms in self._output_metrics for m in ms]
+        )
+        self.compiled = True
+
+    def _output_names_for_compile(self) -> list[str]:
+        names = getattr(self, "output_names", None)
+        return list(names) if names else ["output"]
+
+    def _multi_output(self) -> bool:
+        return len(self._output_names_for_compile()) > 1
+
+    def _multi_input(self) -> bool:
+        names = getattr(self, "input_names", None)
+        return bool(names) and len(names) > 1
+
+    def _require_compiled(self, fn: str) -> tuple[optimizers.Optimizer, Loss]:
+        if self.optimizer is None or not getattr(self, "compiled", False):
+            raise RuntimeError(
+                f"{type(self).__name__} {self.name!r}: call compile(optimizer, loss) before {fn}()."
+            )
+        if self.loss is None and not self._multi_output():
+            raise RuntimeError(
+                f"{type(self).__name__} {self.name!r}: call compile(optimizer, loss) before {fn}()."
+            )
+        return self.optimizer, self.loss  # type: ignore[return-value]
+
+    def train_step(self, *args: Any) -> Any:
+        """One optimisation step on a batch.
+
+        Two forms. Keras's ``train_step(data)`` with ``data = (x, y)`` or
+        ``(x, y, sample_weight)``: forward in training mode, the loss, backward,
+        one optimizer step, the compiled metrics updated; returns the logs
+        (``{"loss": ..., <metric>: ...}``, running means over the epoch). ``fit``
+        calls this form for every batch, so a subclass may override it (Keras's
+        "customizing what happens in fit"). And layernet's ``train_step(x, y,
+        sample_weight=None)``: the same step, returning ``(loss, predictions)``
+        of the batch before the step, without touching the metrics.
+
+        Raises
+        ------
+        RuntimeError
+            ``<Model> '...': call compile(optimizer, loss) before train_step().``
+        ValueError
+            Inputs or targets the model or the loss refuses.
+        """
+        self._require_compiled("train_step")
+        if len(args) == 1:
+            x, y, sw = _unpack_data(args[0])
+            z, pred = self._train_step(x, y, sw)
+            return self._update_trackers(z, pred, y, sw, _batch_len(x))
+        if len(args) not in (2, 3):
+            raise TypeError(
+                f"train_step: expected (data) or (x, y[, sample_weight]), received "
+                f"{len(args)} arguments."
+            )
+        return self._train_step(*args)
+
+    def test_step(self, data: Any) -> dict[str, float]:
+        """Loss and metrics on one batch without training (Keras's ``test_step``).
+
+        ``data`` is ``(x, y)`` or ``(x, y, sample_weight)``; updates the metrics and
+        returns the running logs.
+        """
+        self._require_compiled("test_step")
+        x, y, sw = _unpack_data(data)
+        pred = self.forward(x)
+        z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
+        return self._update_trackers(z, pred, y, sw, _batch_len(x))
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs for one batch (Keras's ``predict_step``)."""
+        x = data[0] if isinstance(data, tuple) else data
+        return self.forward(x)
+
+    def reset_metrics(self) -> None:
+        """Reset the loss tracker and every compiled metric (done at each epoch's start)."""
+        self._tracker = {"loss": [0.0, 0]}
+        for ms in getattr(self, "_output_metrics", []):
+            for m in ms:
+                m.reset()
+
+    def _update_trackers(self, z: float, pred: Any, y: Any, sw: Any, n: int) -> dict[str, float]:
+        tracker = getattr(self, "_tracker", None)
+        if tracker is None:
+            self.reset_metrics()
+            tracker = self._tracker
+        t = tracker["loss"]
+        t[0] += z * n
+        t[1] += n
+        logs = {"loss": t[0] / t[1] if t[1] else float("nan")}
+        names = self._output_names_for_compile()
+        multi = len(names) > 1
+        preds = pred if multi else [pred]
+        ys = _as_list(y, names) if multi else [y]
+        if multi:
+            for k, name in enumerate(names):
+                if self._output_losses[k] is None:
+                    continue
+                tk = tracker.setdefault(f"{name}_loss", [0.0, 0])
+                tk[0] += self._last_output_losses[k] * n
+                tk[1] += n
+                logs[f"{name}_loss"] = tk[0] / tk[1]
+        for k, ms in enumerate(self._output_metrics):
+            for m in ms:
+                if ys[k] is None:
+                    continue
+                m.update(preds[k], ys[k], sw)
+                logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
+        if not math.isfinite(z):
+            logs["loss"] = z
+        return logs
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One training step on one batch; the batch's loss (and metrics), as Keras.
+
+        Returns
+        -------
+        float, list of float or dict
+            The loss (and metrics) of this batch: a float without metrics,
+            ``[loss, *metrics]`` with them, a dict with ``return_dict=True``.
+        """
+        self._require_compiled("train_on_batch")
+        x, y = self._batch_arrays(x, y, "train_on_batch")
+        if class_weight is not None:
+            sample_weight = class_weight_to_sample_weight(np.asarray(y), class_weight)
+        self.reset_metrics()
+        logs = self.train_step((x, y, sample_weight))
+        return _logs_result(logs, return_dict)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """Loss (and metrics) of one batch without training, as Keras."""
+        self._require_compiled("test_on_batch")
+        x, y = self._batch_arrays(x, y, "test_on_batch")
+        self.reset_metrics()
+        logs = self.test_step((x, y, sample_weight))
+        return _logs_result(logs, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The model's outputs for one batch (inference mode)."""
+        return self.predict_step(self._batch_arrays(x, None, "predict_on_batch")[0])
+
+    def _batch_arrays(self, x: Any, y: Any, fn: str) -> tuple[Any, Any]:
+        if self._multi_input() or isinstance(x, dict):
+            x = _Multi(self._input_list(x, fn))
+        else:
+            x = as_array(x, fn, "x")
+        if y is not None:
+            if self._multi_output() or isinstance(y, dict):
+                y = _Multi(_as_list(y, self._output_names_for_compile()))
+            else:
+                y = as_array(y, fn, "y")
+        if not self.built and not isinstance(x, _Multi):
+            self.build((None, *x.shape[1:]))
+        return x, y
+
+    def _input_list(self, x: Any, fn: str) -> list[np.ndarray]:
+        names = list(getattr(self, "input_names", None) or ["input"])
+        if isinstance(x, dict):
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise ValueError(
+                    f"{fn}: `x` has no entry for input(s) {missing}; its keys are {sorted(x)}."
+                )
+            arrays = [x[n] for n in names]
+        elif isinstance(x, list | tuple):
+            if len(x) != len(names):
+                raise ValueError(
+                    f"{fn}: expected {len(names)} input arrays {names}, received {len(x)}."
+                )
+            arrays = list(x)
+        else:
+            raise ValueError(
+                f"{fn}: the model takes {len(names)} inputs {names}; pass a list or a dict by "
+                f"input name, received {type(x).__name__}."
+            )
+        out = []
+        for name, a in zip(names, arrays, strict=True):
+            a = as_array(a, fn, f"x[{name!r}]")
+            out.append(a)
+        n = {len(a) for a in out}
+        if len(n) > 1:
+            raise ValueError(
+                f"{fn}: the input arrays have different numbers of samples: "
+                f"{[len(a) for a in out]}."
+            )
+        return out
+
+    def _train_step(
+        self, x: Any, y: Any, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, Any]:
+        optimizer, _ = self._require_compiled("train_step")
+        z, pred = self._compute_gradients(x, y, sample_weight)
+        if math.isfinite(z):  # never apply a non-finite step
+            optimizer.step(self._step_params())
+        return z, pred
+
+    def _loss_and_dys(
+        self, pred: Any, y: Any, sample_weight: Any, need_dys: bool = True
+    ) -> tuple[float, Any]:
+        """The loss to train and its gradient with respect to the output(s)."""
+        if not self._multi_output():
+            loss = self._output_losses[0]
+            if loss is None:
+                raise RuntimeError(f"{type(self).__name__} {self.name!r}: no loss compiled.")
+            # (weights passed only when given: a loss's own forward(x, t) keeps working)
+            z = (
+                loss.forward(pred, y)
+                if sample_weight is None
+                else loss.forward(pred, y, sample_weight=sample_weight)
+            )
+            return z, (loss.backward_input() if need_dys and math.isfinite(z) else None)
+        names = self._output_names_for_compile()
+        ys = _as_list(y, names)
+        total = 0.0
+        dys: list[Any] = []
+        per: list[float] = []
+        for k, loss in enumerate(self._output_losses):
+            if loss is None or ys[k] is None:
+                per.append(0.0)
+                dys.append(None)
+                continue
+            zk = (
+                loss.forward(pred[k], ys[k])
+                if sample_weight is None
+                else loss.forward(pred[k], ys[k], sample_weight=sample_weight)
+            )
+            w = self._loss_weights[k]
+            per.append(float(zk))
+            total += w * zk
+            if need_dys and math.isfinite(zk):
+                g = loss.backward_input()
+                dys.append(g if w == 1.0 else g * np.asarray(w, dtype=g.dtype))
+            else:
+                dys.append(None)
+        self._last_output_losses = per
+        return float(total), dys
+
+    def _compute_gradients(
+        self, x: Any, y: Any, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, Any]:
+        """Forward, loss and backward on a batch: the loss and the predictions, with each
+        trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
+        self._require_compiled("train_step")
+        scratch = self._in_place_layers()
+        for layer in scratch:
+            layer.overwrite_inputs = True
+        try:
+            pred = self.forward(x, training=True)
+            z, dys = self._loss_and_dys(pred, y, sample_weight)
+            if math.isfinite(z):
+                self.backward(dys, accumulate=False)
+        finally:
+            for layer in scratch:
+                layer.overwrite_inputs = False
+        return z, pred
+
+    def _in_place_layers(self) -> list[Any]:
+        """Layers that may overwrite their inputs in a training step (none by default)."""
+        return []
+
+    def _check_x(self, x: Any, fn: str, arg: str = "x") -> np.ndarray:
+        x = as_array(x, fn, arg)
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(
+                f"{fn}: `{arg}` is empty (shape {shape_str(x.shape)}); expected at "
+                f"least one sample."
+            )
+        x = cast_checked(x, self._dtype(), fn, arg)
+        if not self.layers:
+            raise ValueError(f"{fn}: model {self.name!r} has no layers.")
+        if self.built:
+            if tuple(x.shape[1:]) != tuple(self._built_input_shape()[1:]):
+                # let the layers say whether they can take it (e.g. other spatial sizes)
+                self.compute_output_shape((None, *x.shape[1:]))
+        return x
+
+    def _check_xy(self, x: Any, y: Any, fn: str, names=("x", "y")) -> tuple[np.ndarray, np.ndarray]:
+        x = self._check_x(x, fn, names[0])
+        y = as_array(y, fn, names[1])
+        if y.ndim == 0 or len(y) != len(x):
+            raise ValueError(
+                f"{fn}: `{names[0]}` and `{names[1]}` have different numbers of "
+                f"samples: {len(x)} and {len(y) if y.ndim else 'a scalar'}."
+            )
+        check_finite(y, fn, names[1])
+        return x, y
+
+    def _check_targets(
+        self, y: np.ndarray, fn: str, arg: str, x_val: np.ndarray | None = None
+    ) -> np.ndarray:
+        shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
+        out = self.compute_output_shape((len(y), *shape))
+        _, loss = self._require_compiled(fn)
+        dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), tuple(int(s or 0) for s in out))
+        what = f"`{arg}`" if x_val is None else f"`{arg}` (validation data)"
+        try:
+            t = loss.check_target(dummy, y)
+        except ValueError as exc:
+            raise ValueError(
+                f"{fn}: {what} does not fit the model's output of shape {shape_str(out)}: {exc}"
+            ) from None
+        return np.asarray(t)
+
+    # ----------------------------------------------------------------- fit
+
+    @_distributed.entry
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: np.ndarray | None = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_freq: int = 1,
+        *,
+        seed: int | None = None,
+        distribute: _distributed.DataParallel | None = None,
+    ) -> History:
+        r"""Train for ``epochs`` passes over the data with mini-batch steps (Keras's ``fit``).
+
+        The arguments are Keras's, in Keras's order; layernet's own (``seed``,
+        ``distribute``) are keyword-only.
+
+        Parameters
+        ----------
+        x : ndarray, list or dict of ndarray, generator or PyDataset
+            Inputs: an array (one input), a list or a dict by input name (several),
+            or a source of batches: a Python generator or iterator yielding
+            ``(x, y)`` or ``(x, y, sample_weight)`` (finite, or infinite with
+            ``steps_per_epoch``), or a :class:`~layernet.utils.PyDataset`.
+        y : ndarray, list or dict of ndarray
+            Targets: integer labels ``(n_samples,)`` or rows matching the
+            model's output, as the loss expects; a list or dict by output name
+            for several outputs. Never broadcast. Not given with a source of
+            batches, nor when the loss comes from ``add_loss`` alone.
+        batch_size : int, optional
+            Default 32 (as in Keras). With ``distribute``, the global batch, split
+            between the ranks.
+        epochs : int, default 1
+            The index of the last epoch: training runs epochs ``initial_epoch``
+            to ``epochs - 1`` (Keras' convention).
+        validation_data : tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
+            Evaluated after every epoch (``val_*`` entries in the history).
+        validation_split : float, default 0.0
+            Fraction in [0, 1) of the *last* samples (and sample weights) held
+            out for validation (ignored when ``validation_data`` is given).
+        shuffle : bool, default True
+            Reshuffle the training samples every epoch.
+        callbacks : list of Callback, optional
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent, 1 progress bar, 2 one line per epoch; ``"auto"`` picks 1
+            in terminals and notebooks and 2 for logs.
+        steps_per_epoch : int, optional
+            Batches per epoch from a source of batches (needed for an infinite one);
+            with arrays, the epoch ends after this many batches.
+        validation_steps : int, optional
+            Batches of a validation source used per evaluation.
+        validation_freq : int, default 1
+            Evaluate the validation data after every ``validation_freq``-th epoch.
+        seed : int, optional
+            Seeds the shuffling and, if the model is not built yet, the initial
+            weights of layers without a seed of their own: the same seed gives
+            bit-identical weights and history on the same machine. Each epoch's
+            order depends only on the seed and the epoch's index.
+        sample_weight : ndarray of shape (n_samples,), optional
+            Non-negative per-sample weights :math:`w_n`. Each batch's loss is
+            :math:`\frac1B\sum_{n\in\text{batch}} w_n z_n` (Keras 3's
+            ``"sum_over_batch_size"``: divided by the batch size :math:`B`, not by
+            the weights' sum), so its gradient scales each sample's by
+            :math:`w_n`; metrics become weighted means
+            :math:`\sum w_n m_n / \sum w_n`, as in Keras.
+        class_weight : dict of int to float, optional
+            Weights by class, turned into sample weights: sample :math:`n` gets
+            ``class_weight[c_n]`` (1 for classes not in the dict), where
+            :math:`c_n` is its label, or the arg-max of a one-hot target row.
+            Training data only (not validation), and not together with
+            ``sample_weight``.
+        initial_epoch : int, default 0
+            The epoch to start at, to continue a run: ``fit(x, y, epochs=4,
+            initial_epoch=2)`` on a model saved after 2 epochs and loaded again
+            (model files keep the optimizer's state) trains epochs 2 and 3, and
+            ends with the weights of a 4-epoch run, bit for bit.
+        distribute : DataParallel, optional
+            Train data-parallel over the ranks of an MPI communicator (see
+            :class:`~layernet.DataParallel`); every rank passes the same
+            arguments. With one rank, or None, this is the one-process ``fit``.
+
+        Returns
+        -------
+        History
+            ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
+            ``"lr"`` to per-epoch lists.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before fit().``
+        ValueError
+            Every argument is checked before the first step, naming it:
+            ``fit: invalid value for `epochs`: expected an int >= 0, ...``; the
+            same form for ``batch_size``, ``verbose``, ``shuffle``, ``seed``,
+            ``validation_split``, ``validation_data`` (``expected a tuple (x_val,
+            y_val) or (x_val, y_val, sample_weight_val)``), ``callbacks``,
+            ``sample_weight`` and ``class_weight`` (not both together); a
+            ``validation_split`` that leaves no sample on one side; validation
+            data that do not fit the model; an empty ``x``, ``x`` and ``y`` with
+            different numbers of samples, inputs the first layer refuses, or
+            targets that do not fit the model's output (``... does not fit the
+            model's output of shape ...``).
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
+        """
+        self._require_compiled("fit")
+        batch_size = 32 if batch_size is None else batch_size
+        self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
+        _check_callbacks_argument(callbacks)
+        if not is_int(initial_epoch) or initial_epoch < 0:
+            raise ValueError(
+                f"fit: invalid value for `initial_epoch`: expected an int >= 0, "
+                f"received {initial_epoch!r}."
+            )
+        check_positive_int(validation_freq, "validation_freq", "fit")
+        if steps_per_epoch is not None:
+            check_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
+        if validation_steps is not None:
+            check_positive_int(validation_steps, "validation_steps", "fit")
+        dp = _distributed.resolve(distribute, "fit")
+        source = batch_source(x)
+        if source is not None:
+            if y is not None:
+                raise ValueError(
+                    "fit: `y` must not be given when `x` is a generator or PyDataset (it "
+                    "yields the targets)."
+                )
+            if dp is not None:
+                raise ValueError(
+                    "fit: `distribute` takes arrays (each rank takes its share of every "
+                    "batch); pass x and y as arrays."
+                )
+            return self._fit_source(
+                source,
+                epochs,
+                verbose,
+                callbacks,
+                validation_data,
+                initial_epoch,
+                steps_per_epoch,
+                validation_steps,
+                validation_freq,
+                class_weight,
+            )
+        if x is None:
+            raise ValueError("fit: `x` is required: the training inputs.")
+        if self._structured(x, y):
+            if dp is not None:
+                raise ValueError("fit: `distribute` takes models with one input and one output.")
+            x, y, sw, val = self._fit_multi(
+                x, y, validation_data, validation_split, sample_weight, class_weight, seed
+            )
+        else:
+            x, y, val_xy = self._fit_data(x, y, validation_data, validation_split, seed)
+            x, y, sw, val = self._fit_weights(
+                x, y, val_xy, sample_weight, class_weight, validation_data
+            )
+        base = seed if seed is not None else int(_random.generator().integers(2**63))
+        if dp is not None:
+            self.distribute_strategy = dp
+            base = dp.begin_fit(self, x, y, base, val, sw)
+            verbose = verbose if dp.is_root else 0
+        steps = math.ceil(len(x) / batch_size)
+        if steps_per_epoch is not None:
+            steps = min(steps, steps_per_epoch)
+        history = History()
+        cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
+        self._check_callback_logs(cbs, validation=val is not None)
+        self.stop_training = False
+        self.history = history
+        # Scratch buffers belong to this run: one workspace per layer for training and one
+        # for validation (batches of another size), dropped when the run ends.
+        train_ws = self._new_workspaces()
+        val_ws = self._new_workspaces()
+        try:
+            for c in cbs:
+                c.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
+                for c in cbs:
+                    c.on_epoch_begin(epoch, {})
+                lr = self._require_compiled("fit")[0].current_learning_rate
+                order = _epoch_order(base, epoch, len(x), shuffle)
+                if steps_per_epoch is not None:
+                    order = order[: steps_per_epoch * batch_size]
+                with self._workspaces(train_ws):
+                    if dp is None:
+                        logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
+                    else:
+                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    # (also after a stop mid-epoch: callbacks expect val_* logs)
+                    with self._workspaces(val_ws):
+                        logs.update(
+                            self._validate(
+                                val[0], val[1], val[2], batch_size=max(batch_size, 256), dp=dp
+                            )
+                        )
+                logs["lr"] = lr
+                self.epochs_completed = epoch + 1
+                for c in cbs:
+                    c.on_epoch_end(epoch, logs)
+                if dp is not None:
+                    dp.end_epoch(self)
+                if self.stop_training:
+                    break
+            for c in cbs:
+                c.on_train_end({})
+        finally:
+            self.clear_saved()  # what backward kept points into the run's buffers
+        return history
+
+    def _structured(self, x: Any, y: Any) -> bool:
+        """Whether data go the way of several inputs or outputs (lists or dicts of arrays)."""
+        return (
+            self._multi_input()
+            or self._multi_output()
+            or isinstance(x, dict)
+            or isinstance(y, dict)
+        )
+
+    def _fit_multi(
+        self,
+        x: Any,
+        y: Any,
+        validation_data: Any,
+        validation_split: float,
+        sample_weight: Any,
+        class_weight: Any,
+        seed: int | None,
+    ) -> tuple[Any, Any, Any, Any]:
+        """Training and validation data of a model with several inputs or outputs."""
+        xs = _Multi(self._data_inputs(x, "fit", "x"))
+        ys = self._data_targets(y, len(xs), "fit", "y")
+        val = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, tuple | list) and len(validation_data) in (2, 3)):
+                raise ValueError(
+                    "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val) "
+                    "or (x_val, y_val, sample_weight_val)."
+                )
+            vx = _Multi(self._data_inputs(validation_data[0], "fit", "x_val"))
+            vy = self._data_targets(validation_data[1], len(vx), "fit", "y_val")
+            vw = None
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                vw = metrics_mod.check_sample_weight(validation_data[2], len(vx), "fit")
+            val = (vx, vy, vw)
+        sw = None
+        if sample_weight is not None:
+            sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "fit")
+        if class_weight is not None:
+            if self._multi_output():
+                raise ValueError(
+                    "fit: `class_weight` is for models with one output; use `sample_weight`."
+                )
+            sw = class_weight_to_sample_weight(ys[0], class_weight)
+        if val is None and validation_split:
+            n_val = int(len(xs) * validation_split)
+            if n_val == 0 or n_val >= len(xs):
+                raise ValueError(
+                    f"fit: `validation_split`={validation_split} of {len(xs)} samples "
+                    f"leaves {len(xs) - n_val} for training and {n_val} for "
+                    f"validation; both need at least one."
+                )
+            cut = len(xs) - n_val
+            val = (xs[cut:], ys[cut:], None if sw is None else sw[cut:])
+            xs, ys = xs[:cut], ys[:cut]
+            sw = None if sw is None else sw[:cut]
+        if sw is not None:
+            sw = sw.astype(self._dtype())
+        if val is not None and val[2] is not None:
+            val = (val[0], val[1], val[2].astype(self._dtype()))
+        return xs, ys, sw, val
+
+    def _data_inputs(self, x: Any, fn: str, arg: str) -> list[np.ndarray]:
+        if not self._multi_input() and not isinstance(x, dict | list | tuple):
+            x = [x]
+        arrays = self._input_list(x, fn)
+        for a in arrays:
+            if a.ndim == 0 or a.shape[0] == 0:
+                raise ValueError(
+                    f"{fn}: `{arg}` is empty (shape {shape_str(a.shape)}); expected at least "
+                    f"one sample."
+                )
+        return arrays
+
+    def _data_targets(self, y: Any, n: int, fn: str, arg: str) -> _Multi:
+        names = self._output_names_for_compile()
+        if y is None:
+            if any(loss is not None for loss in self._output_losses):
+                raise ValueError(f"{fn}: `{arg}` is required: the model's losses need targets.")
+            return _Multi([None] * len(names), n=n)
+        ys = _as_list(y, names, fn, arg)
+        out = []
+        for name, a in zip(names, ys, strict=True):
+            if a is None:
+                out.append(None)
+                continue
+            a = as_array(a, fn, f"{arg}[{name!r}]")
+            if a.ndim == 0 or len(a) != n:
+                raise ValueError(
+                    f"{fn}: `x` and `{arg}[{name!r}]` have different numbers of samples: "
+                    f"{n} and {len(a) if a.ndim else 'a scalar'}."
+                )
+            check_finite(a, fn, f"{arg}[{name!r}]")
+            out.append(a)
+        return _Multi(out, n=n)
+
+    def _fit_source(
+        self,
+        source: Any,
+        epochs: int,
+        verbose: Any,
+        callbacks: Any,
+        validation_data: Any,
+        initial_epoch: int,
+        steps_per_epoch: int | None,
+        validation_steps: int | None,
+        validation_freq: int,
+        class_weight: Any,
+    ) -> History:
+        """``fit`` over a generator, an iterator or a PyDataset (batches made by the user)."""
+        steps = steps_per_epoch if steps_per_epoch is not None else source.length()
+        if steps is None and not source.finite_hint:
+            raise ValueError(
+                "fit: `x` is a generator of unknown length; pass `steps_per_epoch` (batches "
+                "per epoch) as Keras requires for an infinite generator."
+            )
+        history = History()
+        cbs = self._callback_list(history, callbacks, verbose, epochs, steps or 0)
+        val_source = batch_source(validation_data) if validation_data is not None else None
+        self.stop_training = False
+        self.history = history
+        for c in cbs:
+            c.on_train_begin({})
+        try:
+            for epoch in range(initial_epoch, epochs):
+                for c in cbs:
+                    c.on_epoch_begin(epoch, {})
+                lr = self._require_compiled("fit")[0].current_learning_rate
+                self.reset_metrics()
+                logs: dict[str, float] = {}
+                step = 0
+                for batch in source.batches(steps):
+                    x, y, sw = _unpack_data(batch)
+                    x, y = self._batch_arrays(x, y, "fit")
+                    if class_weight is not None:
+                        sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
+                    for c in cbs:
+                        c.on_train_batch_begin(step, {})
+                    logs = dict(self.train_step((x, y, sw)))
+                    for c in cbs:
+                        c.on_train_batch_end(step, logs)
+                    step += 1
+                    if self.stop_training:
+                        break
+                if steps is None:
+                    for c in cbs:
+                        if isinstance(c, ProgressBar):
+                            c.params["steps"] = step
+                source.epoch_end()
+                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                    if val_source is not None:
+                        res = self._evaluate_source(val_source, validation_steps)
+                    else:
+                        vx, vy = validation_data[0], validation_data[1]
+                        vw = validation_data[2] if len(validation_data) == 3 else None
+                        res = self.evaluate(vx, vy, sample_weight=vw, verbose=0, return_dict=True)
+                    logs.update({f"val_{k}": v for k, v in res.items()})
+                logs["lr"] = lr
+                self.epochs_completed = epoch + 1
+                for c in cbs:
+                    c.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            for c in cbs:
+                c.on_train_end({})
+        finally:
+            self.clear_saved()
+        return history
+
+    def _evaluate_source(self, source: Any, steps: int | None) -> dict[str, float]:
+        self.reset_metrics()
+        logs: dict[str, float] = {}
+        for batch in source.batches(steps):
+            x, y, sw = _unpack_data(batch)
+            x, y = self._batch_arrays(x, y, "evaluate")
+            logs = dict(self.test_step((x, y, sw)))
+        source.epoch_end()
+        return logs
+
+    def _check_fit_arguments(
+        self,
+        epochs: Any,
+        batch_size: Any,
+        verbose: Any,
+        shuffle: Any,
+        seed: Any,
+        validation_split: Any,
+    ) -> None:
+        """Refuse bad scalar arguments of :meth:`fit` with a message naming each."""
+        if not is_int(epochs) or epochs < 0:
+            raise ValueError(
+                f"fit: invalid value for `epochs`: expected an int >= 0, received {epochs!r}."
+            )
+        check_positive_int(batch_size, "batch_size", "fit")
+        if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(
+                f"fit: invalid value for `verbose`: expected 'auto', 0, 1 or 2, "
+                f"received {verbose!r}."
+            )
+        check_bool(shuffle, "shuffle", "fit")
+        if seed is not None and not (is_int(seed) and seed >= 0):
+            raise ValueError(
+                f"fit: invalid value for `seed`: expected a non-negative int or "
+                f"None, received {seed!r}."
+            )
+        check_number(validation_split, "validation_split", "fit", low=0, high=1, high_open=True)
+
+    def _check_callback_logs(self, cbs: list[Callback], validation: bool) -> None:
+        """Let every callback refuse, before the first step, log names the run will not have."""
+        names = ["loss", *(m.name for m in self.metrics)]
+        keys = {*names, "lr"} | ({f"val_{k}" for k in names} if validation else set())
+        for c in cbs:
+            c.check_logs(keys)
+
+    def _check_validation_fits(self, val: tuple[np.ndarray, np.ndarray]) -> None:
+        """Refuse validation inputs the built model cannot take, naming the validation data."""
+        try:
+            self.compute_output_shape((None, *val[0].shape[1:]))
+        except ValueError as exc:
+            raise ValueError(
+                f"fit: the validation data do not fit the model: `x_val` has shape "
+                f"{shape_str(val[0].shape)} and the model takes inputs of shape "
+                f"{shape_str(self._built_input_shape())}: {exc}"
+            ) from None
+
+    def _fit_data(
+        self,
+        x: Any,
+        y: Any,
+        validation_data: Any,
+        validation_split: float,
+        seed: int | None,
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Checked training arrays and validation pair; builds the model if needed."""
+        x, y = self._check_xy(x, y, "fit")
+        val = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, tuple | list) and len(validation_data) in (2, 3)):
+                raise ValueError(
+                    "fit: invalid value for `validation_data`: expected a tuple (x_val, y_val) "
+                    "or (x_val, y_val, sample_weight_val)."
+                )
+            try:
+                val = self._check_xy(
+                    validation_data[0], validation_data[1], "fit", names=("x_val", "y_val")
+                )
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(
+                    f"fit: invalid `validation_data`: {str(exc).removeprefix('fit: ')}"
+                ) from None
+        elif validation_split:
+            n_val = int(len(x) * validation_split)
+            if n_val == 0 or n_val >= len(x):
+                raise ValueError(
+                    f"fit: `validation_split`={validation_split} of {len(x)} samples "
+                    f"leaves {len(x) - n_val} for training and {n_val} for "
+                    f"validation; both need at least one."
+                )
+            x, y, val = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+        if not self.built:
+            self.build((None, *x.shape[1:]), seed=seed)
+        y = self._check_targets(y, "fit", "y")
+        if val is not None:
+            self._check_validation_fits(val)
+            val = (val[0], self._check_targets(val[1], "fit", "y_val", x_val=val[0]))
+        return x, y, val
+
+    def _fit_weights(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray] | None,
+        sample_weight: Any,
+        class_weight: Any,
+        validation_data: Any,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
+        """Per-sample training weights (from ``sample_weight`` or ``class_weight``) and the
+        validation triple ``(x_val, y_val, weights or None)``, split as :meth:`_fit_data` split."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(
+                "fit: `sample_weight` and `class_weight` cannot be given together; fold the "
+                "class weights into `sample_weight`."
+            )
+        sw = val_sw = None
+        if sample_weight is not None:
+            n_total = len(x) + (len(val[0]) if val is not None and validation_data is None else 0)
+            sw = metrics_mod.check_sample_weight(sample_weight, n_total, "fit")
+            sw, val_sw = sw[: len(x)], (sw[len(x) :] if n_total > len(x) else None)
+        if class_weight is not None:
+            sw = class_weight_to_sample_weight(y, class_weight)
+        if validation_data is not None and len(validation_data) == 3:
+            if validation_data[2] is not None and val is not None:
+                val_sw = metrics_mod.check_sample_weight(
+                    validation_data[2], len(val[0]), "fit (validation_data)"
+                )
+        loss_dtype = self._require_compiled("fit")[1].dtype
+        if sw is not None:
+            sw = sw.astype(loss_dtype)
+        weighted_val = None
+        if val is not None:
+            weighted_val = (*val, None if val_sw is None else val_sw.astype(loss_dtype))
+        return x, y, sw, weighted_val
+
+    def _callback_list(
+        self,
+        history: History,
+        callbacks: Sequence[Callback] | None,
+        verbose: int | str,
+        epochs: int,
+        steps: int,
+    ) -> list[Callback]:
+        """History, TerminateOnNaN (unless given), the user's, a progress bar; all handed
+        the model (``set_model``) and the run's settings (``set_params``)."""
+        user = list(callbacks or [])
+        for c in user:
+            if not isinstance(c, Callback):
+                raise TypeError(
+                    f"fit: invalid value for `callbacks`: expected Callback instances, "
+                    f"received {c!r}."
+                )
+        cbs: list[Callback] = [history]
+        if not any(isinstance(c, TerminateOnNaN) for c in user):
+            cbs.append(TerminateOnNaN())
+        cbs += user
+        if verbose != 0 and not any(isinstance(c, ProgressBar) for c in user):
+            cbs.append(ProgressBar(verbose))
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        for c in cbs:
+            c.set_model(self)
+            c.set_params(dict(params))
+        return cbs
+
+    def _train_epoch(
+        self,
+        x: Any,
+        y: Any,
+        order: np.ndarray,
+        batch_size: int,
+        cbs: list[Callback],
+        sample_weight: np.ndarray | None = None,
+    ) -> dict[str, float]:
+        """One pass over the samples in ``order`` through :meth:`train_step`; the epoch's logs."""
+        self.reset_metrics()
+        logs: dict[str, float] = {}
+        for step in range(math.ceil(len(order) / batch_size)):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            for c in cbs:
+                c.on_train_batch_begin(step, {})
+            xb, yb = x[idx], y[idx]
+            wb = None if sample_weight is None else sample_weight[idx]
+            logs = dict(self.train_step((xb, yb, wb)))
+            for c in cbs:
+                c.on_train_batch_end(step, logs)
+            if self.stop_training:
+                break
+        return logs
+
+    def _validate(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        batch_size: int,
+        dp: _distributed.DataParallel | None = None,
+    ) -> dict[str, float]:
+        """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
+        if dp is None:
+            results = self._evaluate_batches(x, y, batch_size, sw)
+        else:
+            results = dp.evaluate(self, x, y, batch_size, sw)
+        return {f"val_{k}": v for k, v in results.items()}
+
+    @contextlib.contextmanager
+    def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
+        """Give every layer the workspace of the current run, then put its own back."""
+        layers = self._every_layer()
+        own = [layer.workspace for layer in layers]
+        for layer, ws in zip(layers, spaces, strict=True):
+            layer.workspace = ws
+        try:
+            yield
+        finally:
+            for layer, ws in zip(layers, own, strict=True):
+                layer.workspace = ws
+
+    def _new_workspaces(self) -> list[Workspace]:
+        return [Workspace() for _ in self._every_layer()]
+
+    # ------------------------------------------------------------ evaluate
+
+    @_distributed.entry
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: np.ndarray | None = None,
+        steps: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        return_dict: bool = False,
+        *,
+        distribute: _distributed.DataParallel | None = None,
+    ) -> float | list[float] | dict[str, float]:
+        r"""Loss and metrics on ``(x, y)``, in batches, without training (Keras's ``evaluate``).
+
+        Parameters
+        ----------
+        x, y : ndarray, list or dict of ndarray
+            As in :meth:`fit`; ``x`` may also be a generator or PyDataset of batches.
+        batch_size : int, optional
+            Default 32.
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent; 1 or 2 print one line with the results; ``"auto"`` is 1 in a
+            terminal or notebook and 0 otherwise.
+        sample_weight : ndarray of shape (n_samples,), optional
+            Per-sample weights, as in :meth:`fit`: the loss is
+            :math:`\\frac1N\\sum_n w_n z_n`, the metrics are weighted means.
+        steps : int, optional
+            Batches to evaluate from a generator or PyDataset.
+        callbacks : list of Callback, optional
+            Their ``on_test_begin``/``on_test_end`` hooks (when defined) are called.
+        return_dict : bool, default False
+        distribute : DataParallel, optional
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank gets the values
+            over all samples (only rank 0 prints).
+
+        Returns
+        -------
+        float, list of float or dict
+            As Keras: ``[loss, *metrics]`` in the order given to :meth:`compile`,
+            just the loss (a float) when there are no metrics, or
+            ``{"loss": ..., <metric name>: ...}`` with ``return_dict=True``.
+
+        Raises
+        ------
+        RuntimeError
+            ``Sequential '...': call compile(optimizer, loss) before evaluate().``
+        ValueError
+            ``evaluate: invalid value for `batch_size`: expected a positive int,
+            ...``; the same form for ``verbose`` and ``sample_weight``; an empty
+            ``x``, ``x`` and ``y`` with different numbers of samples, inputs the
+            first layer refuses, or targets that do not fit the model's output.
+        TypeError
+            An ``x`` or ``y`` that is not a real numeric array.
+        """
+        self._require_compiled("evaluate")
+        batch_size = check_positive_int(
+            32 if batch_size is None else batch_size, "batch_size", "evaluate"
+        )
+        verbose = _check_verbose(verbose, "evaluate")
+        check_bool(return_dict, "return_dict", "evaluate")
+        _check_callbacks_argument(callbacks)
+        cbs = list(callbacks or [])
+        for c in cbs:
+            c.set_model(self)
+            hook = getattr(c, "on_test_begin", None)
+            if hook is not None:
+                hook({})
+        start_time = time.perf_counter()
+        source = batch_source(x)
+        n_steps = None
+        if source is not None:
+            logs = self._evaluate_source(source, steps)
+        elif self._structured(x, y):
+            xs = _Multi(self._data_inputs(x, "evaluate", "x"))
+            ys = self._data_targets(y, len(xs), "evaluate", "y")
+            sw = None
+            if sample_weight is not None:
+                sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "evaluate")
+                sw = sw.astype(self._dtype())
+            logs = self._evaluate_multi(xs, ys, batch_size, sw)
+            n_steps = math.ceil(len(xs) / batch_size)
+        else:
+            x, y = self._check_xy(x, y, "evaluate")
+            sw = None
+            if sample_weight is not None:
+                sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
+                sw = sw.astype(self._require_compiled("evaluate")[1].dtype)
+            if not self.built:
+                self.build((None, *x.shape[1:]))
+            y = self._check_targets(y, "evaluate", "y")
+            dp = _distributed.resolve(distribute, "evaluate")
+            if dp is not None:
+                self.distribute_strategy = dp
+                verbose = verbose if dp.is_root else 0
+            with self._workspaces(self._new_workspaces()):
+                if dp is None:
+                    logs = self._evaluate_batches(x, y, batch_size, sw)
+                else:
+                    logs = dp.evaluate(self, x, y, batch_size, sw)
+            n_steps = math.ceil(len(x) / batch_size)
+        if verbose:
+            text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            s = n_steps if n_steps is not None else "?"
+            print(f"{s}/{s} - {time.perf_counter() - start_time:.2f}s - {text}")
+        for c in cbs:
+            hook = getattr(c, "on_test_end", None)
+            if hook is not None:
+                hook(dict(logs))
+        return _logs_result(logs, return_dict)
+
+    def _evaluate_multi(
+        self, x: Any, y: Any, batch_size: int, sw: np.ndarray | None
+    ) -> dict[str, float]:
+        self.reset_metrics()
+        logs: dict[str, float] = {}
+        for start in range(0, len(x), batch_size):
+            sl = slice(start, start + batch_size)
+            wb = None if sw is None else sw[sl]
+            logs = dict(self.test_step((x[sl], y[sl], wb)))
+        return logs
+
+    def _evaluate_batches(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, sw: np.ndarray | None = None
+    ) -> dict[str, float]:
+        _, loss = self._require_compiled("evaluate")
+        metrics = [copy.deepcopy(m) for m in self.metrics]  # keeps each metric's arguments
+        for m in metrics:
+            m.reset()
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            wb = None if sw is None else sw[start : start + batch_size]
+            pred = self.forward(xb)
+            z = loss.forward(pred, yb) if wb is None else loss.forward(pred, yb, sample_weight=wb)
+            total += z * len(xb)
+            for m in metrics:
+                m.update(pred, yb, wb)
+        return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
+
+    @_distributed.entry
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        *,
+        distribute: _distributed.DataParallel | None = None,
+    ) -> Any:
+        """The model's outputs for ``x``, computed in batches (inference mode).
+
+        Parameters
+        ----------
+        x : ndarray, list or dict of ndarray, generator or PyDataset
+            As in :meth:`fit` (targets a source yields are ignored).
+        batch_size : int, optional
+            Default 32.
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent; 1 or 2 print one line (steps and time); ``"auto"`` is 1 in a
+            terminal or notebook and 0 otherwise.
+        steps : int, optional
+            Batches to predict from a generator or PyDataset.
+        callbacks : list of Callback, optional
+            Their ``on_predict_begin``/``on_predict_end`` hooks (when defined) are called.
+        distribute : DataParallel, optional
+            Split the samples between the ranks of a
+            :class:`~layernet.DataParallel` strategy; every rank returns all the
+            outputs (only rank 0 prints).
+
+        Returns
+        -------
+        ndarray, or list of ndarray (several outputs)
+
+        Raises
+        ------
+        ValueError
+            ``predict: invalid value for `batch_size`: expected a positive int,
+            ...`` (likewise ``verbose``), an empty ``x``, a model with no layers,
+            or inputs the first layer refuses.
+        TypeError
+            An ``x`` that is not a real numeric array.
+        """
+        batch_size = check_positive_int(
+            32 if batch_size is None else batch_size, "batch_size", "predict"
+        )
+        verbose = _check_verbose(verbose, "predict")
+        _check_callbacks_argument(callbacks)
+        cbs = list(callbacks or [])
+        for c in cbs:
+            c.set_model(self)
+            hook = getattr(c, "on_predict_begin", None)
+            if hook is not None:
+                hook({})
+        start_time = time.perf_counter()
+        source = batch_source(x)
+        if source is not None:
+            parts = [
+                self.predict_step(batch[0] if isinstance(batch, tuple) else batch)
+                for batch in source.batches(steps)
+            ]
+            source.epoch_end()
+            out = _concat_outputs(parts)
+            n_steps: Any = len(parts)
+        elif self._multi_input() or isinstance(x, dict):
+            xs = _Multi(self._data_inputs(x, "predict", "x"))
+            out = _concat_outputs(
+                [self.forward(xs[s : s + batch_size]) for s in range(0, len(xs), batch_size)]
+            )
+            n_steps = math.ceil(len(xs) / batch_size)
+        else:
+            x = self._check_x(x, "predict")
+            if not self.built:
+                self.build((None, *x.shape[1:]))
+            dp = _distributed.resolve(distribute, "predict")
+            if dp is not None:
+                self.distribute_strategy = dp
+                verbose = verbose if dp.is_root else 0
+            with self._workspaces(self._new_workspaces()):
+                if dp is not None:
+                    out = dp.predict(self, x, batch_size)
+                else:
+                    out = _concat_outputs(
+                        [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
+                    )
+            n_steps = math.ceil(len(x) / batch_size)
+        if verbose:
+            print(f"{n_steps}/{n_steps} - {time.perf_counter() - start_time:.2f}s")
+        for c in cbs:
+            hook = getattr(c, "on_predict_end", None)
+            if hook is not None:
+                hook({})
+        return out
+
+
+class _Multi(list):
+    """Several arrays with the same number of samples, indexed together: ``m[idx]``."""
+
+    def __init__(self, arrays: Any, n: int | None = None) -> None:
+        super().__init__(arrays)
+        present = [a for a in self if a is not None]
+        self._n = n if n is not None else (len(present[0]) if present else 0)
+
+    def __len__(self) -> int:  # the number of samples, not of arrays
+        return self._n
+
+    def __getitem__(self, idx: Any) -> Any:  # type: ignore[override]
+        items = [list.__getitem__(self, i) for i in range(list.__len__(self))]
+        sub = [None if a is None else a[idx] for a in items]
+        present = [a for a in sub if a is not None]
+        n = len(present[0]) if present else len(np.arange(self._n)[idx])
+        return _Multi(sub, n=n)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (list.__getitem__(self, i) for i in range(list.__len__(self)))
+
+    @property
+    def arrays(self) -> list[Any]:
+        return list(iter(self))
+
+
+def _as_list(y: Any, names: list[str], fn: str = "fit", arg: str = "y") -> list[Any]:
+    """Targets (or anything per output) as a list in output order."""
+    if isinstance(y, _Multi):
+        return y.arrays
+    if isinstance(y, dict):
+        unknown = [k for k in y if k not in names]
+        if unknown:
+            raise ValueError(
+                f"{fn}: `{arg}` has key(s) {unknown} that name no output; the outputs are {names}."
+            )
+        return [y.get(n) for n in names]
+    if isinstance(y, list | tuple) and len(names) > 1:
+        if len(y) != len(names):
+            raise ValueError(
+                f"{fn}: expected {len(names)} entries in `{arg}` (one per output {names}), "
+                f"received {len(y)}."
+            )
+        return list(y)
+    if len(names) > 1:
+        raise ValueError(
+            f"{fn}: the model has {len(names)} outputs {names}; give `{arg}` as a list or a "
+            f"dict by output name."
+        )
+    return [y]
+
+
+def _per_output(value: Any, names: list[str], arg: str) -> list[Any]:
+    """``compile``'s per-output argument (one value, a list or a dict) as a list."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(
+                f"compile: `{arg}` has key(s) {unknown} that name no output; the outputs are "
+                f"{names}."
+            )
+        return [value.get(n) for n in names]
+    if isinstance(value, list | tuple):
+        if len(value) != len(names):
+            raise ValueError(
+                f"compile: expected {len(names)} entries in `{arg}` (one per output {names}), "
+                f"received {len(value)}."
+            )
+        return list(value)
+    return [value] * len(names)
+
+
+def _metrics_per_output(metrics: Any, extra: list[Any], names: list[str]) -> list[list[Any]]:
+    if isinstance(metrics, dict):
+        per = _per_output(metrics, names, "metrics")
+        lists = [
+            [] if m is None else (list(m) if isinstance(m, list | tuple) else [m]) for m in per
+        ]
+    elif (
+        isinstance(metrics, list | tuple)
+        and len(names) > 1
+        and len(metrics) == len(names)
+        and all(isinstance(m, list | tuple) or m is None for m in metrics)
+    ):
+        lists = [[] if m is None else list(m) for m in metrics]
+    else:
+        lists = [list(metrics or []) for _ in names]
+    return [[metrics_mod.get(m) for m in [*ms, *extra]] for ms in lists]
+
+
+def _unpack_data(data: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` from a batch ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, w)``."""
+    if isinstance(data, tuple):
+        if len(data) == 1:
+            return data[0], None, None
+        if len(data) == 2:
+            return data[0], data[1], None
+        if len(data) == 3:
+            return data
+        raise ValueError(
+            f"expected a batch (x, y) or (x, y, sample_weight), received a tuple of {len(data)}."
+        )
+    return data, None, None
+
+
+def _batch_len(x: Any) -> int:
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    return len(x)
+
+
+def _logs_result(logs: dict[str, float], return_dict: bool) -> Any:
+    if return_dict:
+        return dict(logs)
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _concat_outputs(parts: list[Any]) -> Any:
+    if parts and isinstance(parts[0], list):
+        return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+    return np.concatenate(parts)
+
+
+def _check_verbose(verbose: Any, fn: str) -> int:
+    """``verbose`` of evaluate/predict as 0 or 1; ``"auto"`` prints only when interactive."""
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(
+            f"{fn}: invalid value for `verbose`: expected 'auto', 0, 1 or 2, received {verbose!r}."
+        )
+    if verbose == "auto":
+        return int(_in_notebook() or getattr(sys.stdout, "isatty", lambda: False)())
+    return int(verbose != 0)
+
+
+def class_weight_to_sample_weight(y: np.ndarray, class_weight: Any) -> np.ndarray:
+    """Per-sample weights from a ``{class: weight}`` dict, as Keras's ``fit`` makes them.
+
+    A sample's class is its label (targets of shape ``(N,)`` or ``(N, 1)``, rounded)
+    or the arg-max of its one-hot row; classes missing from the dict weigh 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layernet.models import class_weight_to_sample_weight
+    >>> class_weight_to_sample_weight(np.array([0, 1, 2, 1]), {1: 3.0})
+    array([1., 3., 1., 3.])
+    """
+    if not isinstance(class_weight, dict) or not all(
+        is_int(k)
+        and isinstance(v, int | float | np.integer | np.floating)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v >= 0
+        for k, v in class_weight.items()
+    ):
+        raise ValueError(
+            f"fit: invalid value for `class_weight`: expected a dict of class index to a "
+            f"non-negative weight, received {class_weight!r:.200}."
+        )
+    y = np.asarray(y)
+    if y.ndim > 1:
+        y = y.argmax(axis=-1) if y.shape[-1] != 1 else y[..., 0]
+    classes = np.round(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
+    weights = np.ones(len(classes))
+    for k, v in class_weight.items():
+        weights[classes == k] = float(v)
+    return weights
+
+
+def _epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
+    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
+    so that a run resumed at any epoch sees the orders of an uninterrupted one."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
