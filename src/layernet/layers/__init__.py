@@ -125,3 +125,34 @@ __all__ = [
     "ZeroPadding2D",
     "ZeroPadding3D",
 ]
+
+# Merging, normalization and attention layers
+from .merging import (  # noqa: E402
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+
+__all__ += [
+    "Add",
+    "Average",
+    "Concatenate",
+    "Dot",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+]
