@@ -145,9 +145,11 @@ from .merging import (  # noqa: E402
     multiply,
     subtract,
 )
+from .layer_normalization import LayerNormalization  # noqa: E402
 
 __all__ += [
     "Add",
+    "LayerNormalization",
     "Average",
     "Concatenate",
     "Dot",
