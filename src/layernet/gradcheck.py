@@ -555,6 +555,16 @@ def _check_jacobians(
 
         g_flat = _flat(gi)
         j_in = layer.jacobian_input(xi, max_entries=max_entries, **opts)
+        j_par = layer.jacobian_params(xi, max_entries=max_entries, **opts)
+        # As for the gradients of z: an entry that is exactly zero (a key bias under a
+        # softmax) is judged against a thousandth of the layer's largest derivative.
+        every = [_flat(j_in), *(_flat(v) for v in j_par.values())]
+        finite = [a for a in every if a.size and np.isfinite(a).all()]
+        floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
+        products = [g_flat @ m for m in (j_in if isinstance(j_in, list) else [j_in])]
+        products += [g_flat @ m for m in j_par.values()]
+        finite = [a for a in products if a.size and np.isfinite(a).all()]
+        g_floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
         if isinstance(xi, list):  # several inputs: one matrix per input
             layer.forward(xi, **opts)
             back_in = layer.backward_input(gi)
@@ -562,26 +572,26 @@ def _check_jacobians(
                 result.compare(
                     f"jacobian_input[{layer.name}][{j}]", j_in[j],
                     numerical_jacobian(fwd, xj, eps), f"jacobian_input {j} of {layer.owner}",
+                    floor,
                 )  # fmt: skip
                 result.compare(
                     f"J^T g = backward_input[{layer.name}][{j}]", g_flat @ j_in[j],
-                    back_in[j].ravel(), f"backward_input {j} of {layer.owner}",
+                    back_in[j].ravel(), f"backward_input {j} of {layer.owner}", g_floor,
                 )  # fmt: skip
         else:
             result.compare(
                 f"jacobian_input[{layer.name}]", j_in, numerical_jacobian(fwd, xi, eps),
-                f"jacobian_input of {layer.owner}",
+                f"jacobian_input of {layer.owner}", floor,
             )  # fmt: skip
             layer.forward(xi, **opts)
             result.compare(
                 f"J^T g = backward_input[{layer.name}]", g_flat @ j_in,
-                layer.backward_input(gi).ravel(), f"backward_input of {layer.owner}",
+                layer.backward_input(gi).ravel(), f"backward_input of {layer.owner}", g_floor,
             )  # fmt: skip
-        j_par = layer.jacobian_params(xi, max_entries=max_entries, **opts)
         for k, p in layer.params.items():
             result.compare(
                 f"jacobian_params[{layer.name}.{k}]", j_par[k], numerical_jacobian(fwd, p, eps),
-                f"jacobian_params of {k!r}",
+                f"jacobian_params of {k!r}", floor,
             )  # fmt: skip
         if layer.params:
             layer.forward(xi, **opts)
@@ -589,7 +599,7 @@ def _check_jacobians(
             for k in layer.params:
                 result.compare(
                     f"J^T g = backward_params[{layer.name}.{k}]", g_flat @ j_par[k],
-                    back[k].ravel(), f"backward_params of {k!r}",
+                    back[k].ravel(), f"backward_params of {k!r}", g_floor,
                 )  # fmt: skip
     loss = objective.loss
     if loss is not None:

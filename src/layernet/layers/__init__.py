@@ -146,8 +146,12 @@ from .merging import (  # noqa: E402
     subtract,
 )
 from .layer_normalization import LayerNormalization  # noqa: E402
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
 
 __all__ += [
+    "AdditiveAttention",
+    "Attention",
+    "MultiHeadAttention",
     "Add",
     "LayerNormalization",
     "Average",
