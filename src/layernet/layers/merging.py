@@ -253,12 +253,10 @@ class Add(_Merge):
 
     def compute_forward(self, x, training):
         xs = self._aligned(x)
-        y = xs[0].copy() if len(xs) == 1 else xs[0] + xs[1]
-        for a in xs[2:]:
+        y = np.zeros(np.broadcast_shapes(*(a.shape for a in xs)), dtype=self.dtype)
+        for a in xs:
             y += a
-        return np.broadcast_to(y, np.broadcast_shapes(*(a.shape for a in xs))).copy(), MergeSaved(
-            [a.shape for a in x], None, None
-        )
+        return y, MergeSaved([a.shape for a in x], None, None)
 
     def compute_backward_input(self, dy, saved):
         return [_unbroadcast(dy, s) for s in saved.shapes]
