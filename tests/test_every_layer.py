@@ -19,8 +19,9 @@ import layernet as ln
 from layernet.registry import builtin_classes
 
 #: class name -> (constructor arguments, or a function of (dtype, seed) giving them,
-#: input shape, distinct input values needed)
-CASES: dict[str, tuple[Any, tuple[int, ...], bool]] = {
+#: input shape -- or a list of input shapes for a layer that takes several inputs --,
+#: distinct input values needed (distinct across all the inputs together))
+CASES: dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...]], bool]] = {
     "Conv": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (2, 5, 2), False),
     "Conv1D": ({"filters": 2, "kernel_size": 2, "strides": 2}, (2, 6, 2), False),
     "Conv2D": ({"filters": 2, "kernel_size": (2, 3), "padding": 1}, (2, 4, 5, 2), False),
@@ -118,6 +119,27 @@ CASES: dict[str, tuple[Any, tuple[int, ...], bool]] = {
         (3, 4),
         False,
     ),
+    # Merging, normalization and attention layers; several inputs are a list of shapes.
+    "Add": ({}, [(2, 3, 4), (2, 3, 4), (2, 1, 4)], False),
+    "Subtract": ({}, [(2, 3, 4), (2, 4)], False),
+    "Multiply": ({}, [(2, 3), (2, 3), (2, 1)], False),
+    "Average": ({}, [(2, 3), (2, 1, 3)], False),
+    "Maximum": ({}, [(2, 3, 2), (2, 3, 2), (2, 1, 2)], True),
+    "Minimum": ({}, [(2, 3), (2, 2, 3)], True),
+    "Concatenate": ({"axis": 1}, [(2, 2, 3), (2, 1, 3)], False),
+    "Dot": ({"axes": (2, 2), "normalize": True}, [(2, 3, 4), (2, 2, 4)], False),
+    "LayerNormalization": (
+        {"axis": [1, 2], "gamma_initializer": "he_uniform", "beta_initializer": "he_uniform"},
+        (2, 3, 4),
+        False,
+    ),
+    "MultiHeadAttention": (
+        {"num_heads": 2, "key_dim": 3, "bias_initializer": "he_uniform"},
+        [(2, 4, 5), (2, 3, 6)],
+        False,
+    ),
+    "Attention": ({"use_scale": True}, [(2, 3, 4), (2, 5, 3), (2, 5, 4)], False),
+    "AdditiveAttention": ({}, [(2, 3, 4), (2, 5, 4)], False),
 }
 
 
@@ -155,9 +177,18 @@ def make(name: str, dtype: str = "float64", seed: int = 0):
     return REGISTERED[name](**kwargs, dtype=dtype, seed=seed)
 
 
-def sample(name: str, rng: np.random.Generator) -> np.ndarray:
+def sample(name: str, rng: np.random.Generator) -> np.ndarray | list[np.ndarray]:
     _, shape, distinct = CASES[name]
+    if isinstance(shape, list):  # several inputs
+        sizes = [int(np.prod(s)) for s in shape]
+        flat = distinct_values((sum(sizes),), rng) if distinct else rng.standard_normal(sum(sizes))
+        parts = np.split(flat, np.cumsum(sizes)[:-1])
+        return [p.reshape(s) for p, s in zip(parts, shape, strict=True)]
     return distinct_values(shape, rng) if distinct else rng.standard_normal(shape)
+
+
+def as_list(a: Any) -> list[np.ndarray]:
+    return list(a) if isinstance(a, list | tuple) else [a]
 
 
 @pytest.mark.parametrize("name", sorted(REGISTERED))
@@ -179,7 +210,9 @@ def test_registered_layer_float32_agrees_with_float64(name, rng):
         np.testing.assert_allclose(b.params[k], a.params[k].astype(np.float32))
     np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-5)
     dy = rng.standard_normal(y64.shape)
-    np.testing.assert_allclose(b.backward_input(dy), a.backward_input(dy), rtol=1e-4, atol=1e-5)
+    for d32, d64 in zip(as_list(b.backward_input(dy)), as_list(a.backward_input(dy)), strict=True):
+        assert d32.dtype == np.float32
+        np.testing.assert_allclose(d32, d64, rtol=1e-4, atol=1e-5)
     g64, g32 = a.backward_params(dy), b.backward_params(dy)
     for k in g64:
         assert g32[k].dtype == np.float32

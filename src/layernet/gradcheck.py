@@ -40,7 +40,7 @@ from ._validation import (
     check_number,
     check_positive_int,
 )
-from .layers.base import MAX_JACOBIAN_ENTRIES, Layer, flatten_layers
+from .layers.base import MAX_JACOBIAN_ENTRIES, Layer, flatten_layers, is_array_list
 from .losses import Loss
 
 __all__ = [
@@ -107,6 +107,18 @@ def numerical_jacobian(f: Callable[[], np.ndarray], x: np.ndarray, eps: float = 
     if not cols:
         return np.zeros((np.asarray(f()).size, 0))
     return np.stack(cols, axis=1)
+
+
+def _flat(values: Any) -> np.ndarray:
+    """One float64 vector of an array or of a list of arrays (several inputs or outputs)."""
+    if isinstance(values, list | tuple):
+        return np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values] or [[]])
+    return np.asarray(values, dtype=np.float64).ravel()
+
+
+def _copy(h: Any) -> Any:
+    """A private copy of an array, or of each array of a list."""
+    return [np.array(a) for a in h] if isinstance(h, list | tuple) else np.array(h)
 
 
 def relative_error(a: np.ndarray, n: np.ndarray, floor: float = 0.0) -> float:
@@ -200,8 +212,11 @@ class GradCheckResult:
         self.errors[check] = relative_error(analytic, numerical, floor)
 
     def require_finite(self, values: Any, what: str) -> bool:
-        """Record a problem if ``values`` holds a NaN or an infinity; whether all were finite."""
-        v = np.asarray(values, dtype=np.float64)
+        """Record a problem if ``values`` holds a NaN or an infinity; whether all were finite.
+
+        ``values`` may be an array or a list of arrays (several outputs).
+        """
+        v = _flat(values)
         if np.isfinite(v).all():
             return True
         kind = "NaN" if np.isnan(v).any() else "inf"
@@ -220,16 +235,17 @@ class GradCheckResult:
 
 def gradcheck(
     layers: Layer | Loss | Sequence[Layer | Loss],
-    x: np.ndarray,
+    x: np.ndarray | Sequence[np.ndarray],
     target: np.ndarray | None = None,
     *,
-    dy: np.ndarray | None = None,
+    dy: np.ndarray | Sequence[np.ndarray] | None = None,
     eps: float = 1e-6,
     tol: float = 1e-6,
     jacobians: bool = True,
     training: bool = False,
     seed: int = 0,
     max_entries: int = MAX_JACOBIAN_ENTRIES,
+    options: dict[str, Any] | None = None,
 ) -> GradCheckResult:
     r"""Compare a layer's (or a chain's) derivatives with central differences.
 
@@ -240,13 +256,17 @@ def gradcheck(
         :class:`~layernet.losses.Loss`, :math:`z` is that loss against ``target``.
         Every layer must use ``dtype="float64"``: finite differences in float32
         cannot resolve the errors that matter.
-    x : ndarray
-        The input of the first layer.
+    x : ndarray or list of ndarray
+        The input of the first layer; a list for a layer that takes several
+        inputs (a merging or attention layer), which is then checked with
+        respect to each (``dz/dx[0]``, ``dz/dx[1]``, ...).
     target : ndarray, optional
         The loss target (required with a loss, refused without one).
-    dy : ndarray, optional
+    dy : ndarray or list of ndarray, optional
         The upstream gradient :math:`G` when there is no loss; a seeded random,
-        non-uniform array by default.
+        non-uniform array by default (a list of them, one per output, for a
+        chain whose last layer has several outputs: then
+        :math:`z = \sum_k \langle G_k, Y_k\rangle`).
     eps : float, default 1e-6
         Finite-difference step.
     tol : float, default 1e-6
@@ -261,6 +281,10 @@ def gradcheck(
         Seed of the default ``dy``.
     max_entries : int
         Passed to the Jacobian methods.
+    options : dict, optional
+        Per-call options of the first layer (a mask, ``use_causal_mask``),
+        passed to its ``forward`` and to its Jacobian methods as keyword
+        arguments.
 
     Returns
     -------
@@ -303,15 +327,24 @@ def gradcheck(
     seed = check_int(seed, "seed", "gradcheck", minimum=0)
     jacobians = check_bool(jacobians, "jacobians", "gradcheck")
     training = check_bool(training, "training", "gradcheck")
-    x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)  # a private copy to perturb
+    # A private copy to perturb (one per input for a layer that takes several).
+    if is_array_list(x):
+        x = [np.array(as_array(a, "gradcheck", f"x[{i}]"), dtype=np.float64) for i, a in
+             enumerate(x)]  # fmt: skip
+    else:
+        x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"gradcheck: invalid value for `options`: expected a dict or None, "
+                         f"received {options!r}.")  # fmt: skip
+    options = dict(options or {})
     snapshot = _Snapshot(body, loss)
     try:
-        _build(body, x)
+        _build(body, x, options)
         snapshot.take_values()
         result = GradCheckResult(tol=tol)
         # Non-finite numbers are reported in the result, not as floating-point warnings.
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            objective = _Objective(body, loss, x, target, dy, seed, training, result)
+            objective = _Objective(body, loss, x, target, dy, seed, training, result, options)
             upstream = _check_gradients(result, objective, eps)
             if jacobians:
                 _check_jacobians(result, objective, upstream, eps, max_entries)
@@ -393,13 +426,13 @@ class _Snapshot:
             self.loss.saved = self.loss_saved
 
 
-def _build(body: list[Layer], x: np.ndarray) -> None:
+def _build(body: list[Layer], x: Any, options: dict[str, Any]) -> None:
     """Build unbuilt layers with an inference pass (no running statistic moves)."""
     if not all(layer.built for layer in body):
         with np.errstate(all="ignore"):
             h = x
-            for layer in body:
-                h = layer.forward(h)
+            for i, layer in enumerate(body):
+                h = layer.forward(h, **(options if i == 0 else {}))
 
 
 class _Objective:
@@ -415,41 +448,47 @@ class _Objective:
         seed: int,
         training: bool,
         result: GradCheckResult,
+        options: dict[str, Any],
     ) -> None:
         self.body, self.loss, self.x, self.target, self.training = body, loss, x, target, training
-        self.inputs: list[np.ndarray] = []
+        self.options = options
+        self.inputs: list[Any] = []
         out = self.run(record=True)
         for layer, h in zip(body, [*self.inputs[1:], out], strict=True):
             result.require_finite(h, f"the output of {layer.owner}")
         if loss is None:
-            g = (
-                np.random.default_rng(seed).uniform(0.5, 1.5, out.shape)
-                * np.random.default_rng(seed + 1).choice([-1.0, 1.0], out.shape)
-                if dy is None
-                else np.asarray(dy, dtype=np.float64)
-            )
-            if g.shape != out.shape:
+            outs = out if isinstance(out, list | tuple) else [out]
+            if dy is None:
+                gs = [
+                    np.random.default_rng(seed + 2 * k).uniform(0.5, 1.5, o.shape)
+                    * np.random.default_rng(seed + 2 * k + 1).choice([-1.0, 1.0], o.shape)
+                    for k, o in enumerate(outs)
+                ]
+            else:
+                dys = dy if isinstance(out, list | tuple) and isinstance(dy, list | tuple) else [dy]
+                gs = [np.asarray(d, dtype=np.float64) for d in dys]
+            if [g.shape for g in gs] != [o.shape for o in outs]:
                 raise ValueError(
-                    f"gradcheck: expected `dy` of shape {out.shape} (the chain's "
-                    f"output), got shape {g.shape}."
+                    f"gradcheck: expected `dy` of shape {', '.join(str(o.shape) for o in outs)} "
+                    f"(the chain's output), got shape {', '.join(str(g.shape) for g in gs)}."
                 )
-            self.g = g
+            self.g: Any = gs if isinstance(out, list | tuple) else gs[0]
         result.require_finite(self(), "the objective z")
 
-    def run(self, record: bool = False) -> np.ndarray:
+    def run(self, record: bool = False) -> Any:
         h = self.x
-        for layer in self.body:
+        for i, layer in enumerate(self.body):
             if record:
-                self.inputs.append(np.array(h))
-            h = layer.forward(h, training=self.training)
+                self.inputs.append(_copy(h))
+            h = layer.forward(h, training=self.training, **(self.options if i == 0 else {}))
         return h
 
     def __call__(self) -> float:
         if self.loss is None:
-            return float(np.vdot(self.g, self.run()))
+            return float(np.vdot(_flat(self.g), _flat(self.run())))
         return self.loss.forward(self.run(), self.target)
 
-    def upstream(self) -> np.ndarray:
+    def upstream(self) -> Any:
         """:math:`\\partial z/\\partial Y` at the last call."""
         return self.loss.backward_input() if self.loss is not None else self.g
 
@@ -473,12 +512,20 @@ def _check_gradients(
         grad = body[i].backward_input(grad)
     # Each gradient is compared relative to its own size, but never to less than a
     # thousandth of the largest gradient of z in this check.
-    finite = [a for a in [grad, *analytic.values()] if a.size and np.isfinite(a).all()]
+    grads = grad if isinstance(grad, list) else [grad]
+    finite = [a for a in [*grads, *analytic.values()] if a.size and np.isfinite(a).all()]
     floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
-    result.compare(
-        "dz/dx", grad, numerical_gradient(objective, objective.x, eps), "gradient of the input",
-        floor,
-    )  # fmt: skip
+    if isinstance(objective.x, list):  # several inputs: a check per input
+        for j, (gj, xj) in enumerate(zip(grads, objective.x, strict=True)):
+            result.compare(
+                f"dz/dx[{j}]", gj, numerical_gradient(objective, xj, eps),
+                f"gradient of input {j}", floor,
+            )  # fmt: skip
+    else:
+        result.compare(
+            "dz/dx", grad, numerical_gradient(objective, objective.x, eps),
+            "gradient of the input", floor,
+        )  # fmt: skip
     for i, layer in enumerate(body):
         for k, p in layer.params.items():
             result.compare(
@@ -501,33 +548,58 @@ def _check_jacobians(
     """Each layer's explicit Jacobians against finite differences and its backward rules."""
     for i, layer in enumerate(objective.body):
         xi, gi = objective.inputs[i], upstream[i]
+        opts = objective.options if i == 0 else {}
 
-        def fwd(layer: Layer = layer, xi: np.ndarray = xi) -> np.ndarray:
-            return layer.forward(xi)
+        def fwd(layer: Layer = layer, xi: Any = xi, opts: dict = opts) -> np.ndarray:
+            return _flat(layer.forward(xi, **opts))
 
-        j_in = layer.jacobian_input(xi, max_entries=max_entries)
-        result.compare(
-            f"jacobian_input[{layer.name}]", j_in, numerical_jacobian(fwd, xi, eps),
-            f"jacobian_input of {layer.owner}",
-        )  # fmt: skip
-        layer.forward(xi)
-        result.compare(
-            f"J^T g = backward_input[{layer.name}]", gi.ravel() @ j_in,
-            layer.backward_input(gi).ravel(), f"backward_input of {layer.owner}",
-        )  # fmt: skip
-        j_par = layer.jacobian_params(xi, max_entries=max_entries)
+        g_flat = _flat(gi)
+        j_in = layer.jacobian_input(xi, max_entries=max_entries, **opts)
+        j_par = layer.jacobian_params(xi, max_entries=max_entries, **opts)
+        # As for the gradients of z: an entry that is exactly zero (a key bias under a
+        # softmax) is judged against a thousandth of the layer's largest derivative.
+        every = [_flat(j_in), *(_flat(v) for v in j_par.values())]
+        finite = [a for a in every if a.size and np.isfinite(a).all()]
+        floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
+        products = [g_flat @ m for m in (j_in if isinstance(j_in, list) else [j_in])]
+        products += [g_flat @ m for m in j_par.values()]
+        finite = [a for a in products if a.size and np.isfinite(a).all()]
+        g_floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
+        if isinstance(xi, list):  # several inputs: one matrix per input
+            layer.forward(xi, **opts)
+            back_in = layer.backward_input(gi)
+            for j, xj in enumerate(xi):
+                result.compare(
+                    f"jacobian_input[{layer.name}][{j}]", j_in[j],
+                    numerical_jacobian(fwd, xj, eps), f"jacobian_input {j} of {layer.owner}",
+                    floor,
+                )  # fmt: skip
+                result.compare(
+                    f"J^T g = backward_input[{layer.name}][{j}]", g_flat @ j_in[j],
+                    back_in[j].ravel(), f"backward_input {j} of {layer.owner}", g_floor,
+                )  # fmt: skip
+        else:
+            result.compare(
+                f"jacobian_input[{layer.name}]", j_in, numerical_jacobian(fwd, xi, eps),
+                f"jacobian_input of {layer.owner}", floor,
+            )  # fmt: skip
+            layer.forward(xi, **opts)
+            result.compare(
+                f"J^T g = backward_input[{layer.name}]", g_flat @ j_in,
+                layer.backward_input(gi).ravel(), f"backward_input of {layer.owner}", g_floor,
+            )  # fmt: skip
         for k, p in layer.params.items():
             result.compare(
                 f"jacobian_params[{layer.name}.{k}]", j_par[k], numerical_jacobian(fwd, p, eps),
-                f"jacobian_params of {k!r}",
+                f"jacobian_params of {k!r}", floor,
             )  # fmt: skip
         if layer.params:
-            layer.forward(xi)
+            layer.forward(xi, **opts)
             back = layer.backward_params(gi)
             for k in layer.params:
                 result.compare(
-                    f"J^T g = backward_params[{layer.name}.{k}]", gi.ravel() @ j_par[k],
-                    back[k].ravel(), f"backward_params of {k!r}",
+                    f"J^T g = backward_params[{layer.name}.{k}]", g_flat @ j_par[k],
+                    back[k].ravel(), f"backward_params of {k!r}", g_floor,
                 )  # fmt: skip
     loss = objective.loss
     if loss is not None:

@@ -13,7 +13,7 @@ import numpy as np
 from . import _random
 from ._validation import as_array, is_int, resolve_dtype
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["PyDataset", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
@@ -105,3 +105,6 @@ def set_random_seed(seed: int) -> None:
     if not is_int(seed) or seed < 0:
         raise ValueError(f"set_random_seed: expected a non-negative int `seed`, received {seed!r}.")
     _random.set_seed(int(seed))
+
+
+from .training.data_adapters import PyDataset  # noqa: E402  (Keras's keras.utils.PyDataset)

@@ -126,3 +126,40 @@ __all__ = [
     "ZeroPadding2D",
     "ZeroPadding3D",
 ]
+
+# Merging, normalization and attention layers
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
+from .layer_normalization import LayerNormalization
+from .merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+
+__all__ += [
+    "Add",
+    "AdditiveAttention",
+    "Attention",
+    "Average",
+    "Concatenate",
+    "Dot",
+    "LayerNormalization",
+    "Maximum",
+    "Minimum",
+    "MultiHeadAttention",
+    "Multiply",
+    "Subtract",
+]

@@ -729,10 +729,12 @@ class Layer:
         return {**self.params, **self.state}
 
     # --------------------------------------------------------------- Jacobians
-    def _jacobian_setup(self, x: Any) -> tuple[Any, Any, Any]:
+    def _jacobian_setup(
+        self, x: Any, options: dict[str, Any] | None = None
+    ) -> tuple[Any, Any, Any]:
         x = self._prepare_input(x)
         with self.workspace.disabled():  # keep the buffers that `saved` points into
-            y, saved = self.compute_forward(x, False)
+            y, saved = self.compute_forward(x, False, **(options or {}))
         return x, y, saved
 
     def _check_jacobian_size(self, rows: int, cols: int, max_entries: int, what: str) -> None:
@@ -765,7 +767,7 @@ class Layer:
         return rows
 
     def jacobian_input(
-        self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+        self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
     ) -> np.ndarray:
         r"""The explicit input Jacobian :math:`\partial\mathrm{vec}(Y)/\partial\mathrm{vec}(X)^T`.
 
@@ -779,6 +781,9 @@ class Layer:
             The input at which to differentiate (small shapes only).
         max_entries : int, default 4_000_000
             Refuse to build a matrix with more entries than this.
+        **options
+            Per-call options, as for :meth:`forward` (the Jacobian is that of
+            the map with these options).
 
         Returns
         -------
@@ -794,7 +799,7 @@ class Layer:
         TypeError
             If ``x`` is not a real numeric array.
         """
-        x, y, saved = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x, options)
         y_size = _total_size(y)
         if isinstance(x, list):  # several inputs: one matrix per input
             for i, xi in enumerate(x):
@@ -814,7 +819,7 @@ class Layer:
         return np.stack(rows) if rows else np.zeros((0, x.size), dtype=self.dtype)
 
     def jacobian_params(
-        self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+        self, x: np.ndarray, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
     ) -> dict[str, np.ndarray]:
         r"""Parameter Jacobians :math:`\partial\mathrm{vec}(Y)/\partial\mathrm{vec}(\theta)^T`.
 
@@ -827,6 +832,8 @@ class Layer:
             The input at which to differentiate (small shapes only).
         max_entries : int, default 4_000_000
             Refuse to build a matrix with more entries than this.
+        **options
+            Per-call options, as for :meth:`forward`.
 
         Returns
         -------
@@ -842,7 +849,7 @@ class Layer:
         TypeError
             If ``x`` is not a real numeric array.
         """
-        x, y, saved = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x, options)
         y_size = _total_size(y)
         for k, p in self.params.items():
             self._check_jacobian_size(y_size, p.size, max_entries, f"jacobian_params['{k}']")

@@ -20,11 +20,11 @@ import numpy as np
 from .. import registry, saving
 from .._validation import as_array, check_bool, shape_str
 from ..graph.executor import Graph, Tape
-from ..graph.node import Node, flatten
+from ..graph.node import flatten
 from ..graph.tensor import KerasTensor
 from ..layers.base import Layer, flatten_layers
 from ..layers.input import Input, InputLayer
-from ..training.trainer import Trainer
+from ..training.trainer import Trainer, _Multi
 
 _counter = itertools.count(1)
 
@@ -196,23 +196,12 @@ class Model(Trainer, Layer):
         """The model's layers: input layers and each called layer once, in call order."""
         if self._graph is None:
             return []
-        out: list[Layer] = []
-        seen: set[int] = set()
-        input_ids = {id(t) for t in self._graph.inputs}
-
-        def visit(node: Node) -> None:
-            for t in node.parents:
-                if id(t) in input_ids:
-                    il = InputLayer.for_tensor(t)
-                    if id(il) not in seen:
-                        seen.add(id(il))
-                        out.append(il)
+        out: list[Layer] = [InputLayer.for_tensor(t) for t in self._graph.inputs]
+        seen: set[int] = {id(layer) for layer in out}
+        for node in self._graph.nodes:
             if id(node.layer) not in seen:
                 seen.add(id(node.layer))
                 out.append(node.layer)
-
-        for node in self._graph.nodes:
-            visit(node)
         return out
 
     @layers.setter
@@ -363,6 +352,8 @@ class Model(Trainer, Layer):
 
     def _as_input_list(self, x: Any) -> list[np.ndarray]:
         names = self.input_names
+        if isinstance(x, _Multi):
+            x = x.arrays
         if isinstance(x, dict):
             missing = [n for n in names if n not in x]
             if missing:
@@ -505,6 +496,9 @@ class Model(Trainer, Layer):
                     seen.add(id(p))
                     out[f"{i}.{layer.name}.{k}"] = (p, layer.grads[k])
         return out
+
+    def _built_input_shape(self) -> Any:
+        return self.input_shape
 
     def _dtype(self) -> np.dtype:
         layers = self._called_layers()

@@ -458,10 +458,6 @@ class Sequential(Model):
         self._y_shape = getattr(x, "shape", None)
         return x
 
-    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """``model(x)`` is ``model.forward(x)``."""
-        return self.forward(x, training=training)
-
     def backward(self, dy: np.ndarray, accumulate: bool = True) -> None:
         r"""Backpropagate :math:`\partial z/\partial X^L` through every layer.
 

@@ -286,7 +286,7 @@ class Trainer:
         names = self._output_names_for_compile()
         multi = len(names) > 1
         preds = pred if multi else [pred]
-        ys = _as_list(y, names) if multi else [y]
+        ys = _as_list(y, names) if multi or isinstance(y, _Multi) else [y]
         if multi:
             for k, name in enumerate(names):
                 if self._output_losses[k] is None:
@@ -403,6 +403,8 @@ class Trainer:
     ) -> tuple[float, Any]:
         """The loss to train and its gradient with respect to the output(s)."""
         if not self._multi_output():
+            if isinstance(y, _Multi):
+                y = y.arrays[0]
             loss = self._output_losses[0]
             if loss is None:
                 raise RuntimeError(f"{type(self).__name__} {self.name!r}: no loss compiled.")
