@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from . import (
     callbacks,
+    graph,
     datasets,
     distributed,
     initializers,
@@ -71,6 +72,7 @@ __all__ = [
     "distributed",
     "get_registered_name",
     "gradcheck",
+    "graph",
     "initializers",
     "layers",
     "load_model",

@@ -10,7 +10,16 @@ calls.
 """
 
 from .executor import Graph, Tape
+from .jacobians import ModelJacobians, compose_jacobians
 from .node import Node
 from .tensor import KerasTensor, is_symbolic
 
-__all__ = ["Graph", "KerasTensor", "Node", "Tape", "is_symbolic"]
+__all__ = [
+    "Graph",
+    "KerasTensor",
+    "ModelJacobians",
+    "Node",
+    "Tape",
+    "compose_jacobians",
+    "is_symbolic",
+]

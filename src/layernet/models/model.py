@@ -20,6 +20,7 @@ import numpy as np
 from .. import registry, saving
 from .._validation import as_array, check_bool, shape_str
 from ..graph.executor import Graph, Tape
+from ..graph.jacobians import compose_jacobians
 from ..graph.node import flatten
 from ..graph.tensor import KerasTensor
 from ..layers.base import Layer, flatten_layers
@@ -275,6 +276,17 @@ class Model(Trainer, Layer):
         return self._called_layers()
 
     @property
+    def dtype(self) -> np.dtype:  # type: ignore[override]
+        """The dtype of the model's first layer with weights (of its first layer otherwise)."""
+        layers = [layer for layer in self._sublayers() if not isinstance(layer, InputLayer)]
+        weighted = [layer for layer in layers if layer.params] or layers
+        return weighted[0].dtype if weighted else self._dtype_arg
+
+    @dtype.setter
+    def dtype(self, value: np.dtype) -> None:
+        self._dtype_arg = value
+
+    @property
     def built(self) -> bool:  # type: ignore[override]
         return self._graph is not None and all(layer.built for layer in self._sublayers())
 
@@ -503,6 +515,28 @@ class Model(Trainer, Layer):
     def _dtype(self) -> np.dtype:
         layers = self._called_layers()
         return layers[0].dtype if layers else np.dtype("float32")
+
+    # --------------------------------------------------------- Jacobians
+    def jacobian_input(self, x: Any, *, max_entries: int = 4_000_000, **options: Any) -> Any:
+        r"""The model's input Jacobian, composed through the graph from its layers' Jacobians.
+
+        :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(X)^T` by the chain
+        rule summed over paths (see :func:`layernet.graph.compose_jacobians`); one matrix per
+        input for several inputs, rows over the outputs concatenated.
+        """
+        if not self.is_functional:
+            return Layer.jacobian_input(self, x, max_entries=max_entries)
+        inputs = compose_jacobians(self, x).inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    def jacobian_params(
+        self, x: Any, *, max_entries: int = 4_000_000, **options: Any
+    ) -> dict[str, np.ndarray]:
+        r"""Every weight's Jacobian :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(w)^T`,
+        composed through the graph; keyed as :attr:`params`."""
+        if not self.is_functional:
+            return Layer.jacobian_params(self, x, max_entries=max_entries)
+        return compose_jacobians(self, x).params
 
     # ----------------------------------------------------------- weights
     @property
