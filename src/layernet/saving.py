@@ -339,6 +339,11 @@ def _header(model: Sequential, kind: str, weights: dict[str, np.ndarray]) -> dic
         ],
         "weights": {k: list(v.shape) for k, v in weights.items()},
     }
+    if getattr(model, "is_functional", False):
+        # the graph: each layer once, and what each of its calls took (no code)
+        head["model"]["input_shape"] = None
+        head["model"]["config"] = model.get_config()
+        head["layers"] = []
     if model.loss is not None:
         head["compile"] = {
             "loss": {
@@ -346,6 +351,18 @@ def _header(model: Sequential, kind: str, weights: dict[str, np.ndarray]) -> dic
                 "config": model.loss.get_config(),
             },
             "metrics": [m.name for m in model.metrics],
+            "optimizer": _optimizer_config(model.optimizer),
+        }
+    elif getattr(model, "compiled", False):  # several outputs: a loss (or none) for each
+        head["compile"] = {
+            "losses": [
+                None
+                if loss is None
+                else {"class_name": get_registered_name(type(loss)), "config": loss.get_config()}
+                for loss in model.output_losses
+            ],
+            "loss_weights": list(model.loss_weights),
+            "output_metrics": [[m.name for m in ms] for ms in model.output_metrics],
             "optimizer": _optimizer_config(model.optimizer),
         }
     head["epochs_completed"] = int(getattr(model, "epochs_completed", 0))
@@ -361,7 +378,8 @@ def _optimizer_config(opt: Any) -> dict[str, Any] | None:
 def _optimizer_state(model: Sequential) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
     """The header entry and the arrays of the optimizer's state (None if not stored)."""
     opt = model.optimizer
-    if opt is None or model.loss is None or _optimizer_config(opt) is None:
+    compiled = model.loss is not None or getattr(model, "compiled", False)
+    if opt is None or not compiled or _optimizer_config(opt) is None:
         return None, {}
     slots: list[dict[str, str]] = []
     arrays: dict[str, np.ndarray] = {}
@@ -1131,13 +1149,13 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
     custom = dict(custom_objects or {})
     specs = header.get("layers")
     info = header.get("model")
+    saved_optimizer = _pop_optimizer_arrays(arrays)
+    if isinstance(info, dict) and info.get("class_name") == "Model" and "config" in info:
+        model = _load_functional(info, arrays, where, custom)
+        return _finish_load(model, header, arrays, saved_optimizer, where, custom)
     if not isinstance(specs, list) or not isinstance(info, dict) or len(specs) > MAX_LAYERS:
         raise ModelFileError(f"load_model: {where}: malformed header (layers).")
     shape = _input_shape(info, where, "load_model")
-    saved_optimizer = _pop_optimizer_arrays(arrays)
-    done = header.get("epochs_completed", 0)
-    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
-        raise ModelFileError(f"load_model: {where}: malformed epochs_completed {done!r:.50}.")
     layers = [_instantiate(s, where, custom, Layer) for s in specs]
     name = info.get("name")
     try:
@@ -1152,9 +1170,79 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
         raise ModelFileError(
             f"load_model: {where}: the layers do not fit together: {exc}"
         ) from None
+    return _finish_load(model, header, arrays, saved_optimizer, where, custom)
+
+
+def _load_functional(
+    info: dict[str, Any], arrays: dict[str, np.ndarray], where: str, custom: dict[str, type]
+) -> Any:
+    """Rebuild a functional model's graph from its config, allocating no more than the file."""
+    from .models.model import functional_from_config
+
+    config = info["config"]
+    if not _is_json_value(config) or not isinstance(config, dict):
+        raise ModelFileError(f"load_model: {where}: malformed model config.")
+    try:
+        with initializers.allocation_budget(_build_budget(arrays)):
+            return functional_from_config(config, custom)
+    except initializers.AllocationRefused as exc:
+        raise ModelFileError(
+            f"load_model: {where}: a layer would allocate more than the weights the file "
+            f"declares ({exc})"
+        ) from None
+    except (TypeError, ValueError, KeyError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"load_model: {where}: cannot rebuild the graph: {exc}") from None
+
+
+def _finish_load(
+    model: Any,
+    header: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    saved_optimizer: dict[str, np.ndarray],
+    where: str,
+    custom: dict[str, type],
+) -> Any:
+    """Weights, epochs and compile settings of a rebuilt model."""
+    from . import metrics as metrics_mod
+    from . import optimizers
+
+    done = header.get("epochs_completed", 0)
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        raise ModelFileError(f"load_model: {where}: malformed epochs_completed {done!r:.50}.")
     _assign(model, arrays, where)
     model.epochs_completed = int(done)
     comp = header.get("compile")
+    if isinstance(comp, dict) and "losses" in comp:
+        losses = comp.get("losses")
+        if not isinstance(losses, list):
+            raise ModelFileError(f"load_model: {where}: malformed losses entry.")
+        loss_objs = [None if spec is None else _instantiate(spec, where, custom, Loss)
+                     for spec in losses]
+        opt_spec = comp.get("optimizer")
+        try:
+            optimizer = (
+                optimizers.from_config(
+                    cast(Any, opt_spec.get("class_name")), cast(Any, opt_spec.get("config"))
+                )
+                if isinstance(opt_spec, dict)
+                else "sgd"
+            )
+            model.compile(
+                optimizer,
+                loss_objs,
+                loss_weights=comp.get("loss_weights"),
+                metrics=[
+                    [metrics_mod.get(n) for n in ms] for ms in comp.get("output_metrics", [])
+                ]
+                or None,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"load_model: {where}: {exc}") from None
+        if isinstance(opt_spec, dict):
+            _restore_optimizer(model, header.get("optimizer_state"), saved_optimizer, where)
+        return model
     if isinstance(comp, dict):
         loss = _instantiate(comp.get("loss"), where, custom, Loss)
         opt_spec = comp.get("optimizer")

@@ -500,7 +500,7 @@ class Model(Trainer, Layer):
     def _step_params(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         seen: set[int] = set()
-        for i, layer in enumerate(self._called_layers()):
+        for i, layer in enumerate(self.layers):  # indices as in model files
             if not layer.trainable:
                 continue
             for k, p in layer.params.items():
@@ -537,6 +537,21 @@ class Model(Trainer, Layer):
         if not self.is_functional:
             return Layer.jacobian_params(self, x, max_entries=max_entries)
         return compose_jacobians(self, x).params
+
+    def variables(self) -> dict[str, np.ndarray]:
+        """Every weight by position, ``"<layer index>/<name>"`` (what a model file stores).
+
+        Positions, not layer names, so that a model file fits any model of the same
+        architecture, whatever its layers were auto-named.
+        """
+        out: dict[str, np.ndarray] = {}
+        seen: set[int] = set()
+        for i, layer in enumerate(self.layers):
+            for k, v in layer.variables().items():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out[f"{i}/{k}"] = v
+        return out
 
     # ----------------------------------------------------------- weights
     @property

@@ -240,7 +240,10 @@ class Sequential(Model):
     def from_config(  # type: ignore[override]
         cls, config: dict[str, Any], custom_objects: dict[str, type] | None = None
     ) -> Sequential:
-        layers = [saving.layer_from_spec(spec, custom_objects) for spec in config["layers"]]
+        layers = [
+            spec if isinstance(spec, Layer) else saving.layer_from_spec(spec, custom_objects)
+            for spec in config["layers"]
+        ]
         return cls(layers, name=config.get("name"))
 
     def __repr__(self) -> str:

@@ -197,6 +197,21 @@ class Trainer:
         )
         self.compiled = True
 
+    @property
+    def output_losses(self) -> list[Any]:
+        """The compiled loss of each output (``None`` for an output without one)."""
+        return list(self._output_losses)
+
+    @property
+    def loss_weights(self) -> list[float]:
+        """The compiled weight of each output's loss."""
+        return list(self._loss_weights)
+
+    @property
+    def output_metrics(self) -> list[list[Any]]:
+        """The compiled metrics of each output."""
+        return [list(ms) for ms in self._output_metrics]
+
     def _output_names_for_compile(self) -> list[str]:
         names = getattr(self, "output_names", None)
         return list(names) if names else ["output"]
