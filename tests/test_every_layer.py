@@ -140,6 +140,29 @@ CASES: dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...]], bool]] = {
     ),
     "Attention": ({"use_scale": True}, [(2, 3, 4), (2, 5, 3), (2, 5, 4)], False),
     "AdditiveAttention": ({}, [(2, 3, 4), (2, 5, 4)], False),
+    # Sequence layers. "ids" marks integer inputs (token ids below 10).
+    "Embedding": ({"input_dim": 10, "output_dim": 3}, (2, 4), "ids"),
+    "Masking": ({"mask_value": 0.0}, (2, 3, 2), False),
+    "RepeatVector": ({"n": 3}, (2, 4), False),
+    "Permute": ({"dims": (2, 1)}, (2, 3, 4), False),
+    "Cropping1D": ({"cropping": (1, 2)}, (2, 6, 2), False),
+    "TimeDistributed": (
+        lambda dtype, seed: {"layer": ln.Dense(2, name="inner", dtype=dtype, seed=seed)},
+        (2, 3, 4),
+        False,
+    ),
+    "SimpleRNN": ({"units": 3, "return_sequences": True}, (2, 4, 2), False),
+    "LSTM": ({"units": 3, "return_state": True, "go_backwards": True}, (2, 4, 2), False),
+    "RNN": (
+        lambda dtype, seed: {
+            "cell": ln.GRUCell(3, dtype=dtype, seed=seed, bias_initializer="he_uniform")
+        },
+        (2, 4, 2),
+        False,
+    ),
+    "SimpleRNNCell": ({"units": 3}, [(2, 4), (2, 3)], False),
+    "LSTMCell": ({"units": 2}, [(2, 4), (2, 2), (2, 2)], False),
+    "GRUCell": ({"units": 2, "bias_initializer": "he_uniform"}, [(2, 3), (2, 2)], False),
 }
 
 
@@ -179,6 +202,8 @@ def make(name: str, dtype: str = "float64", seed: int = 0):
 
 def sample(name: str, rng: np.random.Generator) -> np.ndarray | list[np.ndarray]:
     _, shape, distinct = CASES[name]
+    if distinct == "ids":
+        return rng.integers(0, 10, shape)
     if isinstance(shape, list):  # several inputs
         sizes = [int(np.prod(s)) for s in shape]
         flat = distinct_values((sum(sizes),), rng) if distinct else rng.standard_normal(sum(sizes))
@@ -205,11 +230,16 @@ def test_registered_layer_float32_agrees_with_float64(name, rng):
     x = sample(name, rng)
     a, b = make(name, "float64"), make(name, "float32")
     y64, y32 = a.forward(x), b.forward(x)
-    assert y32.dtype == np.float32
     for k in a.params:
         np.testing.assert_allclose(b.params[k], a.params[k].astype(np.float32))
-    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-5)
-    dy = rng.standard_normal(y64.shape)
+    for p32, p64 in zip(as_list(y32), as_list(y64), strict=True):  # each output
+        assert p32.dtype == np.float32
+        np.testing.assert_allclose(p32, p64, rtol=1e-4, atol=1e-5)
+    dy = (
+        [rng.standard_normal(p.shape) for p in y64]
+        if isinstance(y64, list)
+        else rng.standard_normal(y64.shape)
+    )
     for d32, d64 in zip(as_list(b.backward_input(dy)), as_list(a.backward_input(dy)), strict=True):
         assert d32.dtype == np.float32
         np.testing.assert_allclose(d32, d64, rtol=1e-4, atol=1e-5)

@@ -332,7 +332,9 @@ def gradcheck(
         x = [np.array(as_array(a, "gradcheck", f"x[{i}]"), dtype=np.float64) for i, a in
              enumerate(x)]  # fmt: skip
     else:
-        x = np.array(as_array(x, "gradcheck", "x"), dtype=np.float64)
+        x = as_array(x, "gradcheck", "x")
+        # integer ids (an Embedding's input) stay integers: there is no derivative in them
+        x = np.array(x, dtype=np.int64 if x.dtype.kind in "iub" else np.float64)
     if options is not None and not isinstance(options, dict):
         raise ValueError(f"gradcheck: invalid value for `options`: expected a dict or None, "
                          f"received {options!r}.")  # fmt: skip
@@ -521,7 +523,7 @@ def _check_gradients(
                 f"dz/dx[{j}]", gj, numerical_gradient(objective, xj, eps),
                 f"gradient of input {j}", floor,
             )  # fmt: skip
-    else:
+    elif objective.x.dtype.kind == "f":  # (integer ids have no derivative)
         result.compare(
             "dz/dx", grad, numerical_gradient(objective, objective.x, eps),
             "gradient of the input", floor,
@@ -554,18 +556,23 @@ def _check_jacobians(
             return _flat(layer.forward(xi, **opts))
 
         g_flat = _flat(gi)
-        j_in = layer.jacobian_input(xi, max_entries=max_entries, **opts)
+        # integer ids (an Embedding's input): only the parameter Jacobians exist
+        integer = not isinstance(xi, list) and np.asarray(xi).dtype.kind != "f"
+        j_in = None if integer else layer.jacobian_input(xi, max_entries=max_entries, **opts)
         j_par = layer.jacobian_params(xi, max_entries=max_entries, **opts)
         # As for the gradients of z: an entry that is exactly zero (a key bias under a
         # softmax) is judged against a thousandth of the layer's largest derivative.
-        every = [_flat(j_in), *(_flat(v) for v in j_par.values())]
+        every = [*([] if j_in is None else [_flat(j_in)]), *(_flat(v) for v in j_par.values())]
         finite = [a for a in every if a.size and np.isfinite(a).all()]
         floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
-        products = [g_flat @ m for m in (j_in if isinstance(j_in, list) else [j_in])]
+        ins = [] if j_in is None else (j_in if isinstance(j_in, list) else [j_in])
+        products = [g_flat @ m for m in ins]
         products += [g_flat @ m for m in j_par.values()]
         finite = [a for a in products if a.size and np.isfinite(a).all()]
         g_floor = 1e-3 * max((float(np.max(np.abs(a))) for a in finite), default=0.0)
-        if isinstance(xi, list):  # several inputs: one matrix per input
+        if j_in is None:
+            pass
+        elif isinstance(xi, list):  # several inputs: one matrix per input
             layer.forward(xi, **opts)
             back_in = layer.backward_input(gi)
             for j, xj in enumerate(xi):

@@ -13,7 +13,7 @@ import numpy as np
 from . import _random
 from ._validation import as_array, is_int, resolve_dtype
 
-__all__ = ["PyDataset", "set_random_seed", "to_categorical"]
+__all__ = ["PyDataset", "pad_sequences", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
@@ -108,3 +108,4 @@ def set_random_seed(seed: int) -> None:
 
 
 from .training.data_adapters import PyDataset  # noqa: E402  (Keras's keras.utils.PyDataset)
+from .layers.sequence import pad_sequences  # noqa: E402  (Keras's keras.utils.pad_sequences)

@@ -163,3 +163,29 @@ __all__ += [
     "Multiply",
     "Subtract",
 ]
+
+# Sequence layers: embeddings, recurrent layers on cells, masking and time-step layers
+from .rnn import RNN, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from .sequence import (
+    Cropping1D,
+    Embedding,
+    Masking,
+    Permute,
+    RepeatVector,
+    TimeDistributed,
+)
+
+__all__ += [
+    "Cropping1D",
+    "Embedding",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "Masking",
+    "Permute",
+    "RNN",
+    "RepeatVector",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "TimeDistributed",
+]

@@ -509,6 +509,11 @@ class Model(Trainer, Layer):
                     out[f"{i}.{layer.name}.{k}"] = (p, layer.grads[k])
         return out
 
+    def _takes_integers(self) -> bool:
+        if self.is_functional:
+            return np.dtype(self.graph.inputs[0].dtype).kind in "iu"
+        return False
+
     def _built_input_shape(self) -> Any:
         return self.input_shape
 

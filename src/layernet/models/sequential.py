@@ -116,6 +116,12 @@ class Sequential(Model):
     def _sublayers(self) -> list[Layer]:
         return list(getattr(self, "_layers", []))
 
+    def _takes_integers(self) -> bool:
+        declared = getattr(self, "_input_dtype", None)
+        if declared is not None:
+            return np.dtype(declared).kind in "iu"
+        return bool(self._layers) and getattr(self._layers[0], "takes_integer_ids", False)
+
     def _called_layers(self) -> list[Layer]:
         return list(self._layers)
 
@@ -280,6 +286,7 @@ class Sequential(Model):
                     f"the model already has {'layers' if self.layers else 'an input shape'}."
                 )
             self.input_shape = (None, *layer.shape[1:])
+            self._input_dtype = layer.dtype
             return
         if not isinstance(layer, Layer):
             what = "a loss (pass it to compile)" if isinstance(layer, Loss) else repr(layer)

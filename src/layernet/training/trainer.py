@@ -475,6 +475,10 @@ class Trainer:
                 layer.overwrite_inputs = False
         return z, pred
 
+    def _takes_integers(self) -> bool:
+        """Whether the model's (first) input takes integer ids (an Embedding, an int Input)."""
+        return False
+
     def _in_place_layers(self) -> list[Any]:
         """Layers that may overwrite their inputs in a training step (none by default)."""
         return []
@@ -486,7 +490,8 @@ class Trainer:
                 f"{fn}: `{arg}` is empty (shape {shape_str(x.shape)}); expected at "
                 f"least one sample."
             )
-        x = cast_checked(x, self._dtype(), fn, arg)
+        if not (x.dtype.kind in "iu" and self._takes_integers()):
+            x = cast_checked(x, self._dtype(), fn, arg)
         if not self.layers:
             raise ValueError(f"{fn}: model {self.name!r} has no layers.")
         if self.built:

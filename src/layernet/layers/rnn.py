@@ -1,0 +1,901 @@
+r"""Recurrent layers built on cells: ``RNN(cell)``, ``SimpleRNN``, ``LSTM`` and their cells.
+
+A cell maps one step's input and the previous states to the output and the new
+states. :class:`RNN` runs a cell over the time axis and backpropagates through
+time by an explicit loop in reverse over the values it kept at every step.
+
+With :math:`a_s = x_s W + h_{s-1} U + b` (one block of columns per gate), the
+cells are
+
+* ``SimpleRNNCell``: :math:`h_s = \phi(a_s)`;
+* ``LSTMCell`` (gates in Keras's order :math:`i, f, \tilde c, o`):
+  :math:`i = \sigma(a^i), f = \sigma(a^f), \tilde c = \phi(a^c), o = \sigma(a^o)`,
+  :math:`c_s = f \odot c_{s-1} + i \odot \tilde c`, :math:`h_s = o \odot \phi(c_s)`;
+* ``GRUCell`` (``reset_after=True``, Keras 3's and PyTorch's form): gates
+  :math:`z, r` and candidate :math:`\tilde h = \phi(x W_h + b_h + r\odot(h U_h + b'_h))`,
+  :math:`h_s = z \odot h_{s-1} + (1 - z) \odot \tilde h`.
+
+Backpropagation through time: with :math:`g_s = \partial z/\partial h_s` (the
+upstream gradient of step :math:`s` plus what step :math:`s+1` sends back),
+
+* SimpleRNN: :math:`\delta_s = g_s \odot \phi'(a_s)`, :math:`g_{s-1} \mathrel{+}= \delta_s U^T`;
+* LSTM: :math:`\partial c_s = g_s \odot o \odot \phi'(c_s) + \partial c_{s+1} \odot f_{s+1}`,
+  :math:`\delta^o = g_s \odot \phi(c_s) \odot \sigma'`,
+  :math:`\delta^i = \partial c_s \odot \tilde c \odot \sigma'`,
+  :math:`\delta^f = \partial c_s \odot c_{s-1} \odot \sigma'`,
+  :math:`\delta^c = \partial c_s \odot i \odot \phi'`, :math:`g_{s-1} \mathrel{+}= \delta_s U^T`;
+
+and for every cell :math:`\partial z/\partial W = \sum_s x_s^T \delta_s`,
+:math:`\partial z/\partial U = \sum_s h_{s-1}^T \delta_s`,
+:math:`\partial z/\partial b = \sum_s \mathbf 1^T \delta_s`,
+:math:`\partial z/\partial x_s = \delta_s W^T`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import _random, initializers
+from .._validation import check_bool, check_number, check_positive_int, shape_str
+from .base import Layer
+from .recurrent import ACTIVATIONS, _check_activation
+
+
+class _CellCache(NamedTuple):
+    """What one step keeps (per cell kind, by position)."""
+
+    values: tuple[Any, ...]
+
+
+class _Cell(Layer):
+    """Base of the recurrent cells: weights ``kernel``, ``recurrent_kernel``, ``bias``."""
+
+    #: Number of column blocks of the kernels (gates).
+    blocks = 1
+
+    def __init__(
+        self,
+        units: int,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        recurrent_initializer: str = "orthogonal",
+        bias_initializer: str = "zeros",
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        o = self.owner
+        self.units = check_positive_int(units, "units", o)
+        self.activation = _check_activation(activation, "activation", o)
+        self.recurrent_activation = _check_activation(
+            recurrent_activation, "recurrent_activation", o
+        )
+        self.use_bias = check_bool(use_bias, "use_bias", o)
+        for arg, value in (
+            ("kernel_initializer", kernel_initializer),
+            ("recurrent_initializer", recurrent_initializer),
+            ("bias_initializer", bias_initializer),
+        ):
+            initializers.get(value, o, arg)
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.dropout = check_number(dropout, "dropout", o, low=0, high=1, high_open=True)
+        self.recurrent_dropout = check_number(
+            recurrent_dropout, "recurrent_dropout", o, low=0, high=1, high_open=True
+        )
+
+    @property
+    def state_size(self) -> list[int]:
+        return [self.units]
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "activation": self.activation,
+            "recurrent_activation": self.recurrent_activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "recurrent_initializer": self.recurrent_initializer,
+            "bias_initializer": self.bias_initializer,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            **super().get_config(),
+        }
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (self.blocks * self.units,)
+
+    def build_params(self, input_shape, rng):
+        x = input_shape[0] if isinstance(input_shape, list) else input_shape
+        f, u, k = x[-1], self.units, self.blocks
+        o = self.owner
+        init = initializers.get(self.kernel_initializer, o, "kernel_initializer")
+        self.params["kernel"] = init((f, k * u), f, k * u, rng, self.dtype)
+        init = initializers.get(self.recurrent_initializer, o, "recurrent_initializer")
+        self.params["recurrent_kernel"] = init((u, k * u), u, k * u, rng, self.dtype)
+        if self.use_bias:
+            init = initializers.get(self.bias_initializer, o, "bias_initializer")
+            self.params["bias"] = init(self.bias_shape(), f, k * u, rng, self.dtype)
+
+    # The step interface used by RNN. ``xw`` is x_s W (+ the input bias).
+    def input_bias(self) -> np.ndarray | None:
+        return self.params.get("bias") if self.use_bias else None
+
+    def step(self, xw: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list, Any]:
+        raise NotImplementedError
+
+    def step_back(
+        self, dh: np.ndarray, dstates: list[np.ndarray], cache: Any, states: list[np.ndarray]
+    ) -> tuple[Any, ...]:
+        """``(δ input side, δ recurrent side, gradients of the previous states but h[, a
+        direct gradient of the previous h])``."""
+        raise NotImplementedError
+
+    def recurrent_bias_grad(self, rec_side: np.ndarray) -> np.ndarray | None:
+        return None
+
+    # A cell called on its own runs one step: ``cell([x, *states])`` gives
+    # ``[output, *new_states]`` (Keras's ``cell(x, states)`` returns the same pair).
+    def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if len(args) == 2:
+            states = args[1] if isinstance(args[1], list | tuple) else [args[1]]
+            return [args[0], *states], kwargs
+        return super().split_call_arguments(*args, **kwargs)
+
+    def _one_step_shapes(self, shape: Any) -> tuple[Any, list[Any]]:
+        if not isinstance(shape, list) or len(shape) != 1 + len(self.state_size):
+            raise ValueError(
+                f"{self.owner}: a cell takes [inputs, *states] ({1 + len(self.state_size)} "
+                f"arrays: (batch, features) and states of sizes {self.state_size})."
+            )
+        return shape[0], shape[1:]
+
+    def check_input_shape(self, shape):
+        x, states = self._one_step_shapes(shape)
+        if len(x) != 2:
+            raise ValueError(
+                f"{self.owner}: expected one step's input with 2 dims (batch, features), "
+                f"got shape {shape_str(x)}."
+            )
+        for s, size in zip(states, self.state_size, strict=True):
+            if len(s) != 2 or s[-1] != size:
+                raise ValueError(
+                    f"{self.owner}: expected a state of shape (batch, {size}), got shape "
+                    f"{shape_str(s)}."
+                )
+
+    def compute_output_shape(self, input_shape):
+        x, _ = self._one_step_shapes(input_shape)
+        return [(x[0], self.output_size)] + [(x[0], s) for s in self.state_size]
+
+    def build_for_features(self, features: int, rng: Any) -> None:
+        """Build the weights for inputs of ``features`` features (a recurrent layer's cell)."""
+        shapes = [(None, features)] + [(None, s) for s in self.state_size]
+        self.build(shapes, rng=rng)
+
+    def compute_forward(self, x, training):
+        xs, states = x[0], list(x[1:])
+        xw = xs @ self.params["kernel"]
+        b = self.input_bias()
+        if b is not None:
+            xw = xw + b
+        h, new, cache = self.step(xw, states)
+        return [h, *new], CellSaved(xs, states, cache)
+
+    def _one_step_back(self, dy, saved):
+        dh = dy[0] + dy[1]
+        back = self.step_back(dh, list(dy[2:]), saved.cache, saved.states)
+        return back
+
+    def compute_backward_input(self, dy, saved):
+        back = self._one_step_back(dy, saved)
+        dx = back[0] @ self.params["kernel"].T
+        dh = back[1] @ self.params["recurrent_kernel"].T
+        if len(back) > 3:
+            dh = dh + back[3]
+        return [dx, dh, *back[2]]
+
+    def compute_backward_params(self, dy, saved):
+        back = self._one_step_back(dy, saved)
+        out = {
+            "kernel": saved.x.T @ back[0],
+            "recurrent_kernel": saved.states[0].T @ back[1],
+        }
+        if self.use_bias:
+            rb = self.recurrent_bias_grad(back[1])
+            out["bias"] = back[0].sum(axis=0) if rb is None else np.stack([back[0].sum(axis=0), rb])
+        return out
+
+
+class CellSaved(NamedTuple):
+    """What one step of a cell called on its own keeps: input, states, the step's cache."""
+
+    x: np.ndarray
+    states: list[np.ndarray]
+    cache: Any
+
+
+class SimpleRNNCell(_Cell):
+    r"""The cell of :class:`SimpleRNN`: :math:`h_s = \phi(x_s W + h_{s-1} U + b)`.
+
+    Parameters
+    ----------
+    units : int
+    activation : str, default "tanh"
+    use_bias : bool, default True
+    kernel_initializer, recurrent_initializer, bias_initializer : str
+    dropout, recurrent_dropout : float, default 0.0
+        Fractions of the input and of the previous state dropped in training
+        (one mask per sequence, as Keras).
+
+    Raises
+    ------
+    ValueError
+        An invalid ``units``, activation, initializer or dropout rate.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> rnn = ln.RNN(ln.SimpleRNNCell(4, seed=0))
+    >>> rnn(np.zeros((2, 5, 3))).shape
+    (2, 4)
+    """
+
+    _default_name = "simple_rnn_cell"
+
+    def __init__(self, units: int, activation: str = "tanh", **kwargs: Any) -> None:
+        kwargs.pop("recurrent_activation", None)
+        super().__init__(units, activation=activation, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.pop("recurrent_activation")
+        return config
+
+    def step(self, xw, states):
+        a = xw + states[0] @ self.params["recurrent_kernel"]
+        h = ACTIVATIONS[self.activation][0](a)
+        return h, [h], (h,)
+
+    def step_back(self, dh, dstates, cache, states):
+        (h,) = cache
+        delta = dh * ACTIVATIONS[self.activation][1](h)
+        return delta, delta, []
+
+
+class LSTMCell(_Cell):
+    r"""The cell of :class:`LSTM`: gates :math:`i, f, \tilde c, o` in Keras's order.
+
+    Parameters
+    ----------
+    units : int
+    activation : str, default "tanh"
+        :math:`\phi`, for the candidate and the output.
+    recurrent_activation : str, default "sigmoid"
+        :math:`\sigma`, for the gates.
+    use_bias : bool, default True
+    kernel_initializer, recurrent_initializer, bias_initializer : str
+    unit_forget_bias : bool, default True
+        Start the forget gate's bias at 1 (Keras's default).
+    dropout, recurrent_dropout : float, default 0.0
+
+    Raises
+    ------
+    ValueError
+        An invalid ``units``, activation, initializer or dropout rate.
+
+    Notes
+    -----
+    See the module's derivation: the state is ``[h, c]``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.RNN(ln.LSTMCell(3, seed=0), return_sequences=True)(np.zeros((2, 4, 5))).shape
+    (2, 4, 3)
+    """
+
+    _default_name = "lstm_cell"
+    blocks = 4
+
+    def __init__(self, units: int, *, unit_forget_bias: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = check_bool(unit_forget_bias, "unit_forget_bias", self.owner)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+    @property
+    def state_size(self) -> list[int]:
+        return [self.units, self.units]
+
+    def build_params(self, input_shape, rng):
+        super().build_params(input_shape, rng)
+        if self.use_bias and self.unit_forget_bias:
+            u = self.units
+            self.params["bias"][u : 2 * u] = 1.0
+
+    def step(self, xw, states):
+        h_prev, c_prev = states
+        u = self.units
+        a = xw + h_prev @ self.params["recurrent_kernel"]
+        gate = ACTIVATIONS[self.recurrent_activation][0]
+        act = ACTIVATIONS[self.activation][0]
+        i = gate(a[:, :u])
+        f = gate(a[:, u : 2 * u])
+        g = act(a[:, 2 * u : 3 * u])
+        o = gate(a[:, 3 * u :])
+        c = f * c_prev + i * g
+        tc = act(c.copy())
+        h = o * tc
+        return h, [h, c], (i, f, g, o, c_prev, tc)
+
+    def step_back(self, dh, dstates, cache, states):
+        i, f, g, o, c_prev, tc = cache
+        d_gate = ACTIVATIONS[self.recurrent_activation][1]
+        d_act = ACTIVATIONS[self.activation][1]
+        dc = dstates[0] + dh * o * d_act(tc)
+        delta = np.concatenate(
+            [
+                dc * g * d_gate(i),
+                dc * c_prev * d_gate(f),
+                dc * i * d_act(g),
+                dh * tc * d_gate(o),
+            ],
+            axis=1,
+        )
+        return delta, delta, [dc * f]
+
+
+class GRUCell(_Cell):
+    r"""The cell of a GRU, ``reset_after=True`` (Keras 3's default, PyTorch's equations).
+
+    Weights as Keras: ``kernel`` ``(features, 3 units)``, ``recurrent_kernel``
+    ``(units, 3 units)`` with blocks :math:`z, r, h`, and ``bias`` ``(2, 3 units)``
+    (input and recurrent biases).
+
+    Parameters
+    ----------
+    units : int
+    activation : str, default "tanh"
+    recurrent_activation : str, default "sigmoid"
+    use_bias : bool, default True
+    kernel_initializer, recurrent_initializer, bias_initializer : str
+    dropout, recurrent_dropout : float, default 0.0
+    reset_after : bool, default True
+        Only ``True`` is supported.
+
+    Raises
+    ------
+    ValueError
+        An invalid argument, or ``reset_after=False``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.RNN(ln.GRUCell(3, seed=0))(np.zeros((2, 4, 5))).shape
+    (2, 3)
+    """
+
+    _default_name = "gru_cell"
+    blocks = 3
+
+    def __init__(self, units: int, *, reset_after: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        if reset_after is not True:
+            raise ValueError(
+                f"{self.owner}: invalid value for `reset_after`: only True is supported, "
+                f"received {reset_after!r}."
+            )
+        self.reset_after = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "reset_after": True}
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units)
+
+    def input_bias(self) -> np.ndarray | None:
+        return self.params["bias"][0] if self.use_bias else None
+
+    def step(self, xw, states):
+        (h_prev,) = states
+        u = self.units
+        hu = h_prev @ self.params["recurrent_kernel"]
+        if self.use_bias:
+            hu = hu + self.params["bias"][1]
+        gate = ACTIVATIONS[self.recurrent_activation][0]
+        act = ACTIVATIONS[self.activation][0]
+        z = gate(xw[:, :u] + hu[:, :u])
+        r = gate(xw[:, u : 2 * u] + hu[:, u : 2 * u])
+        rec_h = hu[:, 2 * u :]
+        c = act(xw[:, 2 * u :] + r * rec_h)
+        h = z * h_prev + (1 - z) * c
+        return h, [h], (z, r, c, rec_h, h_prev)
+
+    def step_back(self, dh, dstates, cache, states):
+        z, r, c, rec_h, h_prev = cache
+        d_gate = ACTIVATIONS[self.recurrent_activation][1]
+        d_act = ACTIVATIONS[self.activation][1]
+        da_z = dh * (h_prev - c) * d_gate(z)
+        da_h = dh * (1 - z) * d_act(c)
+        da_r = da_h * rec_h * d_gate(r)
+        rec = np.concatenate([da_z, da_r, da_h * r], axis=1)
+        inp = np.concatenate([da_z, da_r, da_h], axis=1)
+        # h_prev also reaches h_s directly through z * h_prev
+        return inp, rec, [], dh * z
+
+    def recurrent_bias_grad(self, rec_side: np.ndarray) -> np.ndarray | None:
+        return rec_side.sum(axis=0)
+
+
+class RNNSaved(NamedTuple):
+    """What a recurrent layer keeps for backpropagation through time (processing order)."""
+
+    #: Inputs after dropout, ``(T, N, F)``.
+    x: np.ndarray
+    #: States before each step, per state: a list over steps of lists of arrays.
+    states: list[list[np.ndarray]]
+    #: The cell's cache of every step.
+    caches: list[Any]
+    #: Mask per step ``(T, N, 1)`` (1 = real step), or None.
+    mask: np.ndarray | None
+    #: Input and recurrent dropout masks, or None.
+    dropout: np.ndarray | None
+    recurrent_dropout: np.ndarray | None
+    #: How many initial states came as inputs (0 when they start at zero).
+    initial: int
+
+
+class RNN(Layer):
+    r"""Run a recurrent cell over the time axis (Keras's ``RNN``), with BPTT written out.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, timesteps, features)``; output ``(batch, units)``, or
+    ``(batch, timesteps, units)`` with ``return_sequences``; with
+    ``return_state``, a list ``[output, *final_states]``.
+
+    Parameters
+    ----------
+    cell : SimpleRNNCell, LSTMCell or GRUCell
+    return_sequences : bool, default False
+    return_state : bool, default False
+    go_backwards : bool, default False
+        Process the sequence from its end; outputs come in processing order.
+    stateful : bool, default False
+        Only ``False`` is supported.
+    unroll : bool, default False
+        Accepted for Keras compatibility (the loop is always explicit).
+    zero_output_for_mask : bool, default False
+        At masked steps, output zeros instead of the previous output.
+
+    Raises
+    ------
+    ValueError
+        ``stateful=True``; a cell that is not a layernet cell; an input that is not
+        ``(batch, timesteps, features)``; initial states of the wrong shapes.
+
+    Notes
+    -----
+    A call takes ``initial_state=[...]`` (gradients flow into them: the
+    layer's inputs are then ``[x, *initial_state]``) and ``mask=`` of shape
+    ``(batch, timesteps)``: at a masked step the states are carried over
+    unchanged and the output is the previous one (zeros with
+    ``zero_output_for_mask``), as in Keras. In training, ``dropout`` multiplies the
+    inputs and ``recurrent_dropout`` the previous state by masks drawn once per
+    sequence. See the module's derivation for the backward rules.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> lstm = ln.LSTM(4, return_state=True, seed=0)
+    >>> out, h, c = lstm(np.zeros((2, 5, 3)))
+    >>> out.shape, h.shape, c.shape
+    ((2, 4), (2, 4), (2, 4))
+    """
+
+    _default_name = "rnn"
+
+    def __init__(
+        self,
+        cell: _Cell,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        o = self.owner
+        if isinstance(cell, dict):
+            from ..saving import layer_from_spec
+
+            cell = layer_from_spec(cell)  # type: ignore[assignment]
+        if not isinstance(cell, _Cell):
+            raise ValueError(
+                f"{o}: invalid value for `cell`: expected a SimpleRNNCell, LSTMCell or GRUCell, "
+                f"received {type(cell).__name__}."
+            )
+        self.cell = cell
+        self.return_sequences = check_bool(return_sequences, "return_sequences", o)
+        self.return_state = check_bool(return_state, "return_state", o)
+        self.go_backwards = check_bool(go_backwards, "go_backwards", o)
+        if stateful:
+            raise ValueError(
+                f"{o}: `stateful=True` is not supported: layernet's recurrent layers start "
+                f"every batch from the initial state; pass initial_state= to carry one over."
+            )
+        self.stateful = False
+        self.unroll = check_bool(unroll, "unroll", o)
+        self.zero_output_for_mask = check_bool(zero_output_for_mask, "zero_output_for_mask", o)
+        self.supports_masking = True
+        self._generator = _random.generator(self.seed if self.seed is None else self.seed + 1)
+
+    @property
+    def units(self) -> int:
+        return self.cell.units
+
+    def get_config(self) -> dict[str, Any]:
+        from ..registry import get_registered_name
+
+        return {
+            "cell": {
+                "class_name": get_registered_name(type(self.cell)),
+                "config": self.cell.get_config(),
+            },
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            **super().get_config(),
+        }
+
+    # ----------------------------------------------------------- calls
+    def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if not args:
+            raise TypeError(f"{self.owner}: expected the input sequence.")
+        inputs = args[0]
+        initial = kwargs.pop("initial_state", None)
+        if len(args) > 1:
+            initial = args[1] if initial is None else initial
+        if initial is not None:
+            initial = list(initial) if isinstance(initial, list | tuple) else [initial]
+            inputs = [inputs, *initial]
+        return inputs, kwargs
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if isinstance(mask, list):
+            mask = mask[0]
+        out_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [out_mask] + [None] * len(self.cell.state_size)
+        return out_mask
+
+    def _expected_layout(self) -> str:
+        return "(batch, timesteps, features)"
+
+    def check_input_shape(self, shape):
+        shapes = shape if isinstance(shape, list) else [shape]
+        x = shapes[0]
+        if len(x) != 3:
+            raise ValueError(
+                f"{self.owner}: expected input with 3 dims (batch, timesteps, features), "
+                f"got shape {shape_str(x)}."
+            )
+        if self.built:
+            self._check_last_axis(x, self.params["kernel"].shape[0], "features")
+        if len(shapes) > 1:
+            sizes = self.cell.state_size
+            if len(shapes) - 1 != len(sizes):
+                raise ValueError(
+                    f"{self.owner}: expected {len(sizes)} initial state(s), received "
+                    f"{len(shapes) - 1}."
+                )
+            for s, size in zip(shapes[1:], sizes, strict=True):
+                if len(s) != 2 or s[-1] != size:
+                    raise ValueError(
+                        f"{self.owner}: expected initial states of shape (batch, {size}), got "
+                        f"shape {shape_str(s)}."
+                    )
+
+    def compute_output_shape(self, input_shape):
+        x = input_shape[0] if isinstance(input_shape, list) else input_shape
+        u = self.cell.output_size
+        out = (x[0], x[1], u) if self.return_sequences else (x[0], u)
+        if self.return_state:
+            return [out] + [(x[0], s) for s in self.cell.state_size]
+        return out
+
+    def build_params(self, input_shape, rng):
+        x = input_shape[0] if isinstance(input_shape, list) else input_shape
+        self.cell.build_for_features(x[-1], rng)
+        self.params = self.cell.params  # the cell's weights are the layer's
+
+    # ---------------------------------------------------------- forward
+    def compute_forward(self, x, training, mask=None):
+        cell = self.cell
+        initial = []
+        if isinstance(x, list):
+            x, initial = x[0], list(x[1:])
+        n, t, f = x.shape
+        xs = x[:, ::-1] if self.go_backwards else x
+        xs = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, F)
+        m = None
+        if mask is not None:
+            if isinstance(mask, list):
+                mask = mask[0]
+            mask = np.asarray(mask).reshape(n, t).astype(bool)
+            mk = mask[:, ::-1] if self.go_backwards else mask
+            m = mk.T[:, :, None].astype(self.dtype)  # (T, N, 1)
+        dp = rdp = None
+        if training and cell.dropout > 0:
+            keep = 1 - cell.dropout
+            dp = (self._generator.random((n, f)) < keep).astype(self.dtype) / keep
+            xs = xs * dp
+        if training and cell.recurrent_dropout > 0:
+            keep = 1 - cell.recurrent_dropout
+            rdp = (self._generator.random((n, cell.units)) < keep).astype(self.dtype) / keep
+        xw = (xs.reshape(t * n, f) @ self.params["kernel"]).reshape(t, n, -1)
+        b = cell.input_bias()
+        if b is not None:
+            xw += b
+        states = (
+            [np.asarray(s, dtype=self.dtype) for s in initial]
+            if initial
+            else [np.zeros((n, s), self.dtype) for s in cell.state_size]
+        )
+        before: list[list[np.ndarray]] = []
+        caches = []
+        outputs = np.empty((t, n, cell.output_size), self.dtype) if self.return_sequences else None
+        prev_out = states[0]
+        for s in range(t):
+            before.append(states)
+            run = states if rdp is None else [states[0] * rdp, *states[1:]]
+            h, new, cache = cell.step(xw[s], run)
+            caches.append(cache)
+            if m is not None:
+                keep_s = m[s]
+                new = [keep_s * a + (1 - keep_s) * b for a, b in zip(new, states, strict=True)]
+                out = keep_s * h + (0 if self.zero_output_for_mask else (1 - keep_s) * prev_out)
+            else:
+                out = h
+            if outputs is not None:
+                outputs[s] = out
+            prev_out = out
+            states = new
+        y = outputs.transpose(1, 0, 2).copy() if outputs is not None else np.array(prev_out)
+        saved = RNNSaved(xs, before, caches, m, dp, rdp, len(initial))
+        if self.return_state:
+            return [y, *[np.array(a) for a in states]], saved
+        return y, saved
+
+    # --------------------------------------------------------- backward
+    def _bptt(self, dy: Any, saved: RNNSaved) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
+        cell = self.cell
+        xs, m = saved.x, saved.mask
+        t, n, _ = xs.shape
+        if self.return_state:
+            dy_out, dstate_final = dy[0], list(dy[1:])
+        else:
+            dy_out, dstate_final = dy, None
+        k = self.params["recurrent_kernel"].shape[1]
+        inp = np.empty((t, n, k), self.dtype)
+        rec = np.empty((t, n, k), self.dtype)
+        dstates = (
+            [np.array(d, dtype=self.dtype) for d in dstate_final]
+            if dstate_final is not None
+            else [np.zeros((n, s), self.dtype) for s in cell.state_size]
+        )
+        d_out_prev = np.zeros((n, cell.output_size), self.dtype)  # masked steps pass outputs on
+        if self.return_sequences:
+            dys = dy_out.transpose(1, 0, 2)
+        rec_t = self.params["recurrent_kernel"].T
+        for s in range(t - 1, -1, -1):
+            g_out = d_out_prev.copy()
+            if self.return_sequences:
+                g_out += dys[s]
+            elif s == t - 1:
+                g_out += dy_out
+            if m is not None:
+                keep_s = m[s]
+                dh_cell = keep_s * (g_out + dstates[0])
+                d_rest = [keep_s * d for d in dstates[1:]]
+                carry = [(1 - keep_s) * d for d in dstates]
+                d_out_prev = (
+                    (1 - keep_s) * g_out
+                    if not self.zero_output_for_mask
+                    else (np.zeros_like(g_out))
+                )
+            else:
+                dh_cell = g_out + dstates[0]
+                d_rest = dstates[1:]
+                carry = None
+                d_out_prev = np.zeros_like(g_out)
+            states = saved.states[s]
+            back = cell.step_back(dh_cell, d_rest, saved.caches[s], states)
+            inp[s], rec[s] = back[0], back[1]
+            d_prev_rest = back[2]
+            dh_prev = rec[s] @ rec_t
+            if saved.recurrent_dropout is not None:
+                dh_prev = dh_prev * saved.recurrent_dropout
+            if len(back) > 3:  # a direct path from h_{s-1} (GRU's z * h_{s-1})
+                dh_prev = dh_prev + back[3]
+            dstates = [dh_prev, *d_prev_rest]
+            if carry is not None:
+                dstates = [a + c for a, c in zip(dstates, carry, strict=True)]
+        dstates[0] = dstates[0] + d_out_prev  # the first step's "previous output" is h_0
+        return inp, rec, dstates, np.zeros(0)
+
+    def compute_backward_input(self, dy, saved):
+        inp, _, dstates, _ = self._bptt(dy, saved)
+        t, n, f = saved.x.shape
+        dx = (inp.reshape(t * n, -1) @ self.params["kernel"].T).reshape(t, n, f)
+        if saved.dropout is not None:
+            dx *= saved.dropout
+        dx = dx.transpose(1, 0, 2)
+        dx = np.ascontiguousarray(dx[:, ::-1] if self.go_backwards else dx)
+        if saved.initial:
+            return [dx, *dstates]
+        return dx
+
+    def compute_backward_params(self, dy, saved):
+        inp, rec, _, _ = self._bptt(dy, saved)
+        t, n, f = saved.x.shape
+        k = inp.shape[-1]
+        a = inp.reshape(t * n, k)
+        r = rec.reshape(t * n, k)
+        h_prev = np.stack([st[0] for st in saved.states])
+        if saved.recurrent_dropout is not None:
+            h_prev = h_prev * saved.recurrent_dropout
+        out = {
+            "kernel": saved.x.reshape(t * n, f).T @ a,
+            "recurrent_kernel": h_prev.reshape(t * n, -1).T @ r,
+        }
+        if self.cell.use_bias:
+            rb = self.cell.recurrent_bias_grad(r)
+            out["bias"] = a.sum(axis=0) if rb is None else np.stack([a.sum(axis=0), rb])
+        return out
+
+
+def _cell_kwargs(kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: kwargs.pop(k) for k in names if k in kwargs}
+
+
+_CELL_ARGS = (
+    "activation",
+    "recurrent_activation",
+    "use_bias",
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "dropout",
+    "recurrent_dropout",
+)
+
+
+class SimpleRNN(RNN):
+    r"""A fully connected recurrent layer, :math:`h_s = \phi(x_s W + h_{s-1} U + b)` (Keras's).
+
+    .. rubric:: Input and output shape
+
+    As :class:`RNN`: ``(batch, timesteps, features)`` to ``(batch, units)`` or
+    ``(batch, timesteps, units)``.
+
+    Parameters
+    ----------
+    units : int
+    activation : str, default "tanh"
+    use_bias : bool, default True
+    kernel_initializer, recurrent_initializer, bias_initializer : str
+    dropout, recurrent_dropout : float, default 0.0
+    return_sequences, return_state, go_backwards, stateful, unroll
+        As :class:`RNN`.
+
+    Raises
+    ------
+    ValueError
+        As :class:`RNN` and :class:`SimpleRNNCell`.
+
+    Notes
+    -----
+    :math:`\partial z/\partial a_s = g_s \odot \phi'(a_s)` with
+    :math:`g_s = \partial z/\partial h_s`, and :math:`g_{s-1}` receives
+    :math:`\delta_s U^T`; see :mod:`layernet.layers.rnn`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.SimpleRNN(4, seed=0)(np.zeros((2, 6, 3))).shape
+    (2, 4)
+    """
+
+    _default_name = "simple_rnn"
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        cell_args = _cell_kwargs(kwargs, _CELL_ARGS)
+        kwargs.pop("cell", None)
+        common = {k: kwargs[k] for k in ("dtype", "seed") if k in kwargs}
+        super().__init__(SimpleRNNCell(units, **cell_args, **common), **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return _flat_config(self, RNN.get_config(self))
+
+
+class LSTM(RNN):
+    r"""Long short-term memory (Keras's ``LSTM``), gates :math:`i, f, \tilde c, o`.
+
+    .. rubric:: Input and output shape
+
+    As :class:`RNN`; with ``return_state`` the outputs are ``[output, h, c]``.
+    Weights as Keras: ``kernel`` ``(features, 4 units)``, ``recurrent_kernel``
+    ``(units, 4 units)``, ``bias`` ``(4 units,)``.
+
+    Parameters
+    ----------
+    units : int
+    activation : str, default "tanh"
+    recurrent_activation : str, default "sigmoid"
+    use_bias : bool, default True
+    kernel_initializer, recurrent_initializer, bias_initializer : str
+    unit_forget_bias : bool, default True
+    dropout, recurrent_dropout : float, default 0.0
+    return_sequences, return_state, go_backwards, stateful, unroll
+        As :class:`RNN`.
+
+    Raises
+    ------
+    ValueError
+        As :class:`RNN` and :class:`LSTMCell`.
+
+    Notes
+    -----
+    Forward: :math:`c_s = f\odot c_{s-1} + i\odot\tilde c`,
+    :math:`h_s = o\odot\phi(c_s)`. Backward through time:
+    :math:`\partial c_s = g_s\odot o\odot\phi'(c_s) + \partial c_{s+1}\odot f_{s+1}`
+    and the gate deltas of :mod:`layernet.layers.rnn`; the weight gradients
+    sum :math:`x_s^T\delta_s` and :math:`h_{s-1}^T\delta_s` over the steps.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.LSTM(4, return_sequences=True, seed=0)(np.zeros((2, 6, 3))).shape
+    (2, 6, 4)
+    """
+
+    _default_name = "lstm"
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        cell_args = _cell_kwargs(kwargs, (*_CELL_ARGS, "unit_forget_bias"))
+        kwargs.pop("cell", None)
+        common = {k: kwargs[k] for k in ("dtype", "seed") if k in kwargs}
+        super().__init__(LSTMCell(units, **cell_args, **common), **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return _flat_config(self, RNN.get_config(self))
+
+
+def _flat_config(layer: RNN, config: dict[str, Any]) -> dict[str, Any]:
+    """A layer's config with its cell's arguments at the top level (Keras's form)."""
+    cell = config.pop("cell")["config"]
+    for k in ("name", "dtype", "seed", "trainable"):
+        cell.pop(k, None)
+    return {**cell, **config}
