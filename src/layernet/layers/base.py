@@ -23,12 +23,14 @@ exactly these vector-matrix products without forming the matrices;
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import _ops, _random, registry
+from .._sizes import ArrayTooLargeError, check_array_bytes
 from .._validation import (
     as_array,
     check_bool,
@@ -332,8 +334,11 @@ class Layer:
         self.check_input_shape(shape)
         self.compute_output_shape(shape)  # validates window sizes against the input
         self.params = {}
-        self.build_params(shape, rng if rng is not None else _random.generator(self.seed))
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        try:
+            self.build_params(shape, rng if rng is not None else _random.generator(self.seed))
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        except MemoryError as exc:
+            raise self._too_large(exc, f"building for inputs of shape {shape_str(shape)}") from None
         self.input_shape = (None, *shape[1:])
         self.built = True
         self.saved = None
@@ -361,7 +366,30 @@ class Layer:
         self.check_input_shape(x.shape)
         if not self.built:
             self.build(x.shape)
+        out = [s for s in self.compute_output_shape(x.shape) if s is not None]
+        # an output no larger than the input (which exists) is never refused: views
+        # (Flatten, Reshape) cost nothing, and such a copy is not what a limit is for
+        if math.prod(out) > x.size:
+            check_array_bytes(
+                out,
+                self.dtype,
+                self.owner,
+                "the output",
+                f", for inputs of shape {shape_str(x.shape)},",
+            )
         return x.astype(self.dtype, copy=False)
+
+    def _too_large(self, exc: MemoryError, doing: str) -> ArrayTooLargeError:
+        """A clear error for a MemoryError met while ``doing`` (naming this layer), unless it
+        is a refusal of a loading budget, which the loader reports itself."""
+        from ..initializers import AllocationRefused
+
+        if isinstance(exc, AllocationRefused):
+            return exc  # type: ignore[return-value]
+        if isinstance(exc, ArrayTooLargeError) and str(exc).startswith(f"{self.owner}:"):
+            return exc
+        detail = str(exc) or "out of memory"
+        return ArrayTooLargeError(f"{self.owner}: {doing}: {detail}")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Compute the output ``Y`` and keep what the backward rules need.
@@ -388,7 +416,10 @@ class Layer:
             If the layer cannot take inputs of ``x.shape`` (see :meth:`output_shape`).
         """
         x = self._prepare_input(x)
-        y, saved = self.compute_forward(x, bool(training))
+        try:
+            y, saved = self.compute_forward(x, bool(training))
+        except MemoryError as exc:
+            raise self._too_large(exc, f"forward on inputs of shape {shape_str(x.shape)}") from None
         self.saved = saved
         self._y_shape = y.shape
         return y
@@ -438,7 +469,12 @@ class Layer:
             If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
-        return self.compute_backward_input(dy, self.saved)
+        try:
+            return self.compute_backward_input(dy, self.saved)
+        except MemoryError as exc:
+            raise self._too_large(
+                exc, f"backward_input for `dy` of shape {shape_str(dy.shape)}"
+            ) from None
 
     def backward_params(self, dy: np.ndarray) -> dict[str, np.ndarray]:
         r"""Return :math:`\partial z/\partial\theta` for every parameter, and accumulate it.
@@ -469,7 +505,12 @@ class Layer:
             If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
-        grads = self.compute_backward_params(dy, self.saved)
+        try:
+            grads = self.compute_backward_params(dy, self.saved)
+        except MemoryError as exc:
+            raise self._too_large(
+                exc, f"backward_params for `dy` of shape {shape_str(dy.shape)}"
+            ) from None
         for k, g in grads.items():
             self.grads[k] += g
         return grads
