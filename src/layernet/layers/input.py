@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from .._validation import check_positive_int, is_int
+from .._validation import check_positive_int, is_int, resolve_input_dtype
 
 
 class Input:
@@ -23,8 +21,11 @@ class Input:
         One sample's shape, without the batch axis (e.g. ``(28, 28, 1)``).
     batch_size : int, optional
         A fixed batch size (only recorded; layernet models take any batch size).
-    dtype : {"float32", "float64"}, optional
-        Recorded for Keras compatibility; each layer's own ``dtype`` decides.
+    dtype : {"float32", "float64", "int32", "int64"}, optional
+        The dtype of the model's inputs. Layers compute in float32 or float64
+        (their own ``dtype``) and cast float inputs to it; the integer dtypes
+        declare inputs of integer ids (token ids for an embedding layer).
+        ``None`` (default) leaves it to the first layer.
     batch_shape : tuple, optional
         The full shape, batch axis first; instead of ``shape``.
     name : str, optional
@@ -36,7 +37,9 @@ class Input:
         ``Input: invalid value for `shape`: expected a tuple of non-negative
         ints (or None), ...`` (likewise ``batch_shape``); ``Input: expected
         exactly one of `shape` (one sample's shape) and `batch_shape`, ...``;
-        ``Input: `batch_shape` needs at least the batch axis.``
+        ``Input: `batch_shape` needs at least the batch axis.``; ``Input: invalid
+        value for `dtype`: expected one of ['float32', 'float64', 'int32',
+        'int64'] ...``.
 
     Attributes
     ----------
@@ -87,7 +90,8 @@ class Input:
         else:
             full = (batch_size, *dims(shape, "shape"))
         self.shape = full
-        self.dtype = None if dtype is None else np.dtype(dtype).name
+        resolved = resolve_input_dtype(dtype, "Input")
+        self.dtype = None if resolved is None else resolved.name
         self.name = name or "input"
 
     def __repr__(self) -> str:
