@@ -980,7 +980,7 @@ def layer_from_spec(spec: Any, custom_objects: dict[str, type] | None = None) ->
     Only layernet's own layer classes, or those in ``custom_objects``, are built;
     nested specs (the inner layers of containers) are built the same way.
     ``custom_objects`` cannot replace layernet's own classes
-    (see :func:`check_custom_objects`).
+    (see :func:`~layernet.saving.check_custom_objects`).
     """
     return _instantiate(spec, "layer config", check_custom_objects(custom_objects, "load"), Layer)
 
@@ -1253,7 +1253,7 @@ def load_model(
     ValueError
         ``load_model: invalid value for `custom_objects`: 'Dense' names
         layernet's own class Dense, which custom_objects cannot replace ...``
-        (see :func:`check_custom_objects`).
+        (see :func:`~layernet.saving.check_custom_objects`).
     TypeError
         For ``custom_objects`` that is not a dict of str to classes.
     FileNotFoundError
