@@ -9,6 +9,7 @@ the system overcommits memory, in the process being killed later).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -51,6 +52,7 @@ class ArrayTooLargeError(MemoryError):
     """
 
 
+@functools.cache
 def _physical_memory() -> int:
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import _ops, _random, registry
-from .._sizes import ArrayTooLargeError, check_array_bytes
+from .._sizes import ArrayTooLargeError, check_array_bytes, get_max_array_bytes
 from .._validation import (
     as_array,
     check_bool,
@@ -188,6 +188,8 @@ class Layer:
         self.input_shape: tuple[int | None, ...] | None = None
         self.saved: Any = None
         self._y_shape: tuple[int, ...] | None = None
+        #: The input shape and size limit the output's size was last checked for.
+        self._size_checked: tuple[tuple[int, ...], int] | None = None
         #: Scratch arrays reused from one call to the next; a model hands each layer
         #: the workspace of the run it is in (training, validation) and drops it after.
         self.workspace = _ops.Workspace()
@@ -366,17 +368,20 @@ class Layer:
         self.check_input_shape(x.shape)
         if not self.built:
             self.build(x.shape)
-        out = [s for s in self.compute_output_shape(x.shape) if s is not None]
-        # an output no larger than the input (which exists) is never refused: views
-        # (Flatten, Reshape) cost nothing, and such a copy is not what a limit is for
-        if math.prod(out) > x.size:
-            check_array_bytes(
-                out,
-                self.dtype,
-                self.owner,
-                "the output",
-                f", for inputs of shape {shape_str(x.shape)},",
-            )
+        checked = (x.shape, get_max_array_bytes())
+        if getattr(self, "_size_checked", None) != checked:  # once per input shape and limit
+            out = [s for s in self.compute_output_shape(x.shape) if s is not None]
+            # an output no larger than the input (which exists) is never refused: views
+            # (Flatten, Reshape) cost nothing, and such a copy is not what a limit is for
+            if math.prod(out) > x.size:
+                check_array_bytes(
+                    out,
+                    self.dtype,
+                    self.owner,
+                    "the output",
+                    f", for inputs of shape {shape_str(x.shape)},",
+                )
+            self._size_checked = checked
         return x.astype(self.dtype, copy=False)
 
     def _too_large(self, exc: MemoryError, doing: str) -> ArrayTooLargeError:
