@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import layernet as ln
-from layernet._validation import cast_checked, check_number
+from layernet._validation import (
+    cast_checked,
+    check_class_weight,
+    check_initial_epoch,
+    check_number,
+    classes_of_output,
+)
 
 NUMPY_SCALARS = [np.float32, np.float64, np.int64, np.int32]
 
@@ -333,3 +339,120 @@ def test_numpy_scalars_in_the_keras_style_classes(kind):
         ln.metrics.BinaryAccuracy(threshold=kind("nan"))
     with pytest.raises(ValueError, match=r"`factor`: expected a number in \[0, 1\)"):
         ln.ReduceLROnPlateau(factor=kind(1.0))
+
+
+# ------------------------------------------------------- dtypes
+BAD_DTYPES = ["bogus", 3, np.complex64, "float16", "object", "bool", object()]
+
+
+@pytest.mark.parametrize("bad", BAD_DTYPES, ids=repr)
+def test_input_dtype_gets_the_standard_message(bad):
+    with pytest.raises(
+        ValueError,
+        match=r"^Input: invalid value for `dtype`: expected one of "
+        r"\['float32', 'float64', 'int32', 'int64'\]",
+    ):
+        ln.Input((3,), dtype=bad)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", np.int64, None])
+def test_input_accepts_float_values_and_integer_ids(dtype):
+    inp = ln.Input((3,), dtype=dtype)
+    assert inp.dtype == (None if dtype is None else np.dtype(dtype).name)
+    model = ln.Sequential([inp, ln.Dense(2, seed=0)])
+    x = np.arange(6).reshape(2, 3).astype(dtype or "float32")
+    assert model.predict(x, verbose=0).dtype == np.float32  # the layer computes in its own dtype
+
+
+@pytest.mark.parametrize("bad", [*BAD_DTYPES, "int32", "int64"], ids=repr)
+def test_every_layer_loss_and_helper_refuses_other_dtypes_alike(bad):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_every_layer import CASES, REGISTERED
+
+    makers = {
+        name: (
+            lambda name=name: REGISTERED[name](
+                **(CASES[name][0]("float64", 0) if callable(CASES[name][0]) else CASES[name][0]),
+                dtype=bad,
+            )
+        )
+        for name in REGISTERED
+    }
+    makers["MSELoss"] = lambda: ln.MSELoss(dtype=bad)
+    makers["losses.get"] = lambda: ln.losses.get("softmax_cross_entropy", dtype=bad)
+    makers["to_categorical"] = lambda: ln.utils.to_categorical([0, 1], dtype=bad)
+    for name, make in makers.items():
+        with pytest.raises(
+            ValueError,
+            match=r"invalid value for `dtype`: expected 'float32' or "
+            r"'float64'",
+        ) as info:
+            make()
+        assert "TypeError" not in str(info.value), name
+
+
+# ------------------------------------------------------- class_weight, initial_epoch
+@pytest.mark.parametrize("num_classes", [2, 3, 10])
+def test_class_weight_keys_are_classes_the_loss_can_see(num_classes):
+    full = {c: 1.0 + c for c in range(num_classes)}
+    assert check_class_weight(full, num_classes) == full
+    assert check_class_weight({np.int64(0): np.float32(0.5)}, num_classes) == {0: 0.5}
+    assert check_class_weight(None, num_classes) is None
+    for key in (num_classes, num_classes + 5, -1):
+        with pytest.raises(
+            ValueError,
+            match=rf"`class_weight` has key {key}, which is not a class "
+            rf"the loss can see",
+        ):
+            check_class_weight({key: 1.0}, num_classes)
+
+
+@pytest.mark.parametrize("weight", [-1, -0.5, math.nan, math.inf, "2", True, None])
+def test_class_weights_are_finite_and_not_negative(weight):
+    with pytest.raises(
+        ValueError,
+        match=r"`class_weight` gives class 1 the weight .*: expected a "
+        r"finite number >= 0",
+    ):
+        check_class_weight({0: 1.0, 1: weight}, 3)
+
+
+@pytest.mark.parametrize("bad", [[1.0, 2.0], "balanced", {1.5: 1.0}, {"0": 1.0}, {True: 1.0}])
+def test_class_weight_must_be_a_dict_of_int_keys(bad):
+    with pytest.raises(ValueError, match=r"fit: invalid value for `class_weight`"):
+        check_class_weight(bad, None)
+
+
+def test_classes_of_output():
+    assert classes_of_output((None, 1)) == 2  # one logit: binary
+    assert classes_of_output((None, 7)) == 7
+    assert classes_of_output((None, 4, 5)) == 5
+    assert classes_of_output((None, None)) is None
+
+
+@pytest.mark.parametrize(("initial", "epochs"), [(1, 1), (4, 4), (5, 4), (3, 0)])
+def test_initial_epoch_at_or_past_epochs_is_refused(initial, epochs):
+    with pytest.raises(
+        ValueError,
+        match=rf"fit: `initial_epoch`={initial} is not below "
+        rf"`epochs`={epochs}, so no epoch would be trained",
+    ):
+        check_initial_epoch(initial, epochs)
+
+
+@pytest.mark.parametrize(("initial", "epochs"), [(0, 0), (0, 1), (2, 4), (np.int64(3), 4)])
+def test_initial_epoch_below_epochs_passes(initial, epochs):
+    assert check_initial_epoch(initial, epochs) == int(initial)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, "2", None, True])
+def test_initial_epoch_is_a_non_negative_int(bad):
+    with pytest.raises(
+        ValueError,
+        match=r"fit: invalid value for `initial_epoch`: expected an int "
+        r">= 0",
+    ):
+        check_initial_epoch(bad, 5)

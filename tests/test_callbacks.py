@@ -161,3 +161,52 @@ def test_nan_stop_with_validation_monitors_does_not_break_callbacks(tmp_path):
     assert len(h.history["loss"]) < 20
     assert len(h.history["val_loss"]) == len(h.history["loss"])
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+# ------------------------------------------------------------ data-parallel: rank 0 writes
+def test_callbacks_write_on_rank_0_only_under_mpiexec(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from layernet import distributed
+
+    here = Path(sys.executable).parent / "mpiexec"
+    launcher = str(here) if here.exists() else shutil.which("mpiexec")
+    if launcher is None or not distributed._mpi_available():
+        pytest.skip("needs mpi4py and mpiexec: install the 'mpi' extra")
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PMI_", "PMIX_", "HYDRA_", "MPIR_", "OMPI_", "I_MPI_"))
+        and k not in distributed.BLAS_ENV_VARS
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [launcher, "-n", "2", sys.executable, str(root / "tests" / "rank0_jobs.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (tmp_path / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,") and len(log) == 4  # the second run rewrote it: 3 rows
+    appended = (tmp_path / "appended.csv").read_text().splitlines()
+    assert [line.startswith("epoch,") for line in appended] == [True] + [False] * 6
+    assert [int(line.split(",")[0]) for line in appended[1:]] == [0, 1, 2, 0, 1, 2]
+    names = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert names == sorted(
+        ["log.csv", "appended.csv", "best.npz"]
+        + [f"run{r}-{e}.npz" for r in (0, 1) for e in (1, 2, 3)]
+    )  # and no temporary files left behind by a second writer
+    assert ln.load_model(tmp_path / "run1-3.npz").epochs_completed == 3
+    assert (tmp_path / "rank0" / "relative.csv").exists()
+    assert not (tmp_path / "rank1" / "relative.csv").exists()
+    printed = [line for line in result.stdout.splitlines() if "ReduceLROnPlateau" in line]
+    assert len(printed) == 4 and len(set(printed)) == 4  # epochs 2 and 3 of each run, once

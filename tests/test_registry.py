@@ -57,8 +57,11 @@ def test_a_user_class_named_like_a_builtin_changes_nothing(tmp_path):
     builtin.save(tmp_path / "builtin.npz")
     loaded = ln.load_model(tmp_path / "builtin.npz")
     assert [type(layer) for layer in loaded.layers] == [ln.Dense, ln.Dense]
-    # Even when the user passes their Dense: a "layernet>Dense" entry is layernet's.
-    loaded = ln.load_model(tmp_path / "builtin.npz", custom_objects={"Dense": Dense})
+    # custom_objects cannot replace layernet's Dense, by either of its names
+    for key in ("Dense", "layernet>Dense"):
+        with pytest.raises(ValueError, match=rf"'{key}' names layernet's own class Dense"):
+            ln.load_model(tmp_path / "builtin.npz", custom_objects={key: Dense})
+    loaded = ln.load_model(tmp_path / "builtin.npz", custom_objects={"Dense": ln.Dense})
     assert [type(layer) for layer in loaded.layers] == [ln.Dense, ln.Dense]
     # The user's class is saved under its module path and needs custom_objects.
     mine = small_model(Dense(3, seed=0), ln.Dense(2, seed=1))
@@ -70,7 +73,7 @@ def test_a_user_class_named_like_a_builtin_changes_nothing(tmp_path):
     )
     with pytest.raises(ModelFileError, match=r"not one of layernet's layers nor a registered"):
         ln.load_model(tmp_path / "mine.npz")
-    back = ln.load_model(tmp_path / "mine.npz", custom_objects={"Dense": Dense})
+    back = ln.load_model(tmp_path / "mine.npz", custom_objects={stored: Dense})
     assert [type(layer) for layer in back.layers] == [Dense, ln.Dense]
     x = np.ones((2, 4), dtype="float32")
     np.testing.assert_array_equal(back.predict(x), mine.predict(x))

@@ -83,3 +83,8 @@ __all__ = [
     "set_seed",
     "utils",
 ]
+
+# Reliability: array size limits
+from ._sizes import ArrayTooLargeError, get_max_array_bytes, set_max_array_bytes
+
+__all__ += ["ArrayTooLargeError", "get_max_array_bytes", "set_max_array_bytes"]

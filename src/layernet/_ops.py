@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._sizes import check_array_bytes
+
 Pads = tuple[tuple[int, int], ...]
 
 
@@ -94,6 +96,7 @@ class Workspace:
                     if i:  # most recently used first
                         kept.insert(0, kept.pop(i))
                     return a, False
+        check_array_bytes(shape, dtype, "", f"scratch array {name!r}")
         a = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
         if self.enabled:
             kept.insert(0, a)

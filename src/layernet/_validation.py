@@ -40,6 +40,32 @@ def resolve_dtype(dtype: Any, owner: str) -> np.dtype:
     return dt
 
 
+#: The dtypes an :class:`~layernet.Input` may declare: the layers' float dtypes, and
+#: integer dtypes for inputs of integer ids (token ids for an embedding).
+INPUT_DTYPES = ("float32", "float64", "int32", "int64")
+
+
+def resolve_input_dtype(dtype: Any, owner: str) -> np.dtype | None:
+    """The dtype of a model's inputs: ``float32``, ``float64``, ``int32`` or ``int64``.
+
+    The rule for dtypes: layers compute in float32 or float64 (:func:`resolve_dtype`);
+    inputs may also be integer ids, declared as ``int32`` or ``int64``. ``None``
+    leaves the choice to the first layer. Anything else gets the standard message.
+    """
+    if dtype is None:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt.name not in INPUT_DTYPES:
+        raise ValueError(
+            f"{owner}: invalid value for `dtype`: expected one of {list(INPUT_DTYPES)} "
+            f"(floats for values, ints for integer ids) or None, received {dtype!r}."
+        )
+    return dt
+
+
 def is_int(value: Any) -> bool:
     """True for Python and NumPy integers, False for bools."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
@@ -376,3 +402,147 @@ def normalize_shape(input_shape: Any, owner: str) -> tuple[int | None, ...]:
             f"non-negative ints (None for the batch), received {input_shape!r}."
         )
     return tuple(None if s is None else int(s) for s in input_shape)
+
+
+def check_initial_epoch(initial_epoch: Any, epochs: Any, fn: str = "fit") -> int:
+    """``initial_epoch`` as an int if it is ``>= 0`` and below ``epochs``, else a clear error.
+
+    ``epochs`` is the index of the last epoch plus one (Keras's convention), so
+    ``fit(epochs=4, initial_epoch=4)`` would train nothing. Keras then returns
+    without a word; layernet refuses it, since it is nearly always a resumed run
+    that meant "4 more epochs". ``epochs=0`` with ``initial_epoch=0`` (a run of
+    no epochs, asked for as such) stays allowed. ``epochs`` is assumed checked.
+
+    Parameters
+    ----------
+    initial_epoch : int
+        The epoch to start at.
+    epochs : int
+        The index of the last epoch plus one.
+    fn : str, default "fit"
+        The function named in the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        ``fit: invalid value for `initial_epoch`: expected an int >= 0, ...`` or
+        ``fit: `initial_epoch`=4 is not below `epochs`=4, so no epoch would be
+        trained: ...``.
+
+    Examples
+    --------
+    >>> from layernet._validation import check_initial_epoch
+    >>> check_initial_epoch(2, 4)
+    2
+    >>> try:
+    ...     check_initial_epoch(4, 4)
+    ... except ValueError as err:
+    ...     print(str(err)[:68])
+    fit: `initial_epoch`=4 is not below `epochs`=4, so no epoch would be
+    """
+    initial = check_int(initial_epoch, "initial_epoch", fn, minimum=0)
+    if initial > 0 and initial >= epochs:
+        raise ValueError(
+            f"{fn}: `initial_epoch`={initial} is not below `epochs`={epochs}, so no epoch would "
+            f"be trained: `epochs` is the index of the last epoch plus one (Keras's convention), "
+            f"not a number of epochs to add; to train {max(epochs, 1)} more, pass "
+            f"epochs={initial + max(epochs, 1)}."
+        )
+    return initial
+
+
+def classes_of_output(output_shape: Sequence[int | None]) -> int | None:
+    """How many classes a model with outputs of ``output_shape`` tells apart.
+
+    The last axis's size (one score per class), or 2 when it is 1 (one logit or
+    probability for a binary target); ``None`` when it is unknown.
+
+    Examples
+    --------
+    >>> from layernet._validation import classes_of_output
+    >>> classes_of_output((None, 10)), classes_of_output((None, 1))
+    (10, 2)
+    """
+    last = output_shape[-1] if len(output_shape) else None
+    if last is None:
+        return None
+    return 2 if last == 1 else int(last)
+
+
+def check_class_weight(
+    class_weight: Any, num_classes: int | None, fn: str = "fit"
+) -> dict[int, float] | None:
+    """``class_weight`` as ``{class: weight}`` if its keys are classes the loss can see and its
+    weights finite and non-negative, else a clear error.
+
+    Parameters
+    ----------
+    class_weight : dict of int to float or None
+        Weights by class index (Python or NumPy ints, not bools); ``None`` passes.
+    num_classes : int or None
+        How many classes the model's output tells apart (see
+        :func:`classes_of_output`); keys must lie in ``[0, num_classes)``.
+        ``None``: only ``>= 0`` is checked.
+    fn : str, default "fit"
+        The function named in the message.
+
+    Returns
+    -------
+    dict of int to float or None
+
+    Raises
+    ------
+    ValueError
+        ``fit: invalid value for `class_weight`: expected a dict of class index
+        to weight, ...``; ``fit: `class_weight` has key 5, which is not a class
+        the loss can see: the model's output has 3 classes (0 to 2).``;
+        ``fit: `class_weight` gives class 1 the weight -2.0: expected a finite
+        number >= 0.``
+
+    Examples
+    --------
+    >>> from layernet._validation import check_class_weight
+    >>> check_class_weight({0: 1, 2: 0.5}, 3)
+    {0: 1.0, 2: 0.5}
+    >>> try:
+    ...     check_class_weight({3: 1.0}, 3)
+    ... except ValueError as err:
+    ...     print(err)
+    fit: `class_weight` has key 3, which is not a class the loss can see: the model's
+    output has 3 classes (0 to 2).
+    """
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict):
+        raise ValueError(
+            f"{fn}: invalid value for `class_weight`: expected a dict of class index to "
+            f"weight, received {class_weight!r:.200}."
+        )
+    out: dict[int, float] = {}
+    for key, weight in class_weight.items():
+        if not is_int(key):
+            raise ValueError(
+                f"{fn}: invalid value for `class_weight`: expected int class indices as keys, "
+                f"received the key {key!r:.80}."
+            )
+        if key < 0 or (num_classes is not None and key >= num_classes):
+            seen = (
+                "class indices are >= 0"
+                if num_classes is None
+                else f"the model's output has {num_classes} classes (0 to {num_classes - 1})"
+            )
+            raise ValueError(
+                f"{fn}: `class_weight` has key {key!r}, which is not a class the loss can see: "
+                f"{seen}."
+            )
+        if not is_real(weight) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(
+                f"{fn}: `class_weight` gives class {key!r} the weight {weight!r:.80}: expected a "
+                f"finite number >= 0."
+            )
+        out[int(key)] = float(weight)
+    return out

@@ -395,6 +395,9 @@ def _template_keys(template: str, owner: str) -> set[str]:
 class ModelCheckpoint(Callback):
     """Save the model (atomically) after epochs, optionally only when it improved.
 
+    In data-parallel training only rank 0 writes (every rank keeps track of the
+    best value, so that all ranks agree on it).
+
     Parameters
     ----------
     filepath : str or os.PathLike
@@ -506,6 +509,8 @@ class ModelCheckpoint(Callback):
             if not better:
                 return
             self.best = value
+        if not is_root(self.model):
+            return  # data-parallel training: rank 0 writes, the other ranks hold the same model
         path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_weights_only:
             self.model.save_weights(path)
@@ -765,7 +770,7 @@ class ReduceLROnPlateau(Callback):
         if old_lr > np.float32(self.min_lr):
             new_lr = max(old_lr * self.factor, self.min_lr)
             opt.learning_rate = new_lr
-            if self.verbose > 0:
+            if self.verbose > 0 and is_root(self.model):  # data-parallel training: rank 0
                 print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
             self.cooldown_counter = self.cooldown
             self.wait = 0
@@ -777,7 +782,8 @@ class CSVLogger(Callback):
     The first row is the header: ``epoch`` (counted from 0) then the log names
     sorted alphabetically; when the first epoch has no ``val_*`` values their
     columns are added anyway and hold ``NA``. The file is flushed after every
-    row and closed when training ends.
+    row and closed when training ends. In data-parallel training only rank 0
+    opens and writes the file (every rank has the same logs).
 
     Parameters
     ----------
@@ -836,6 +842,10 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs=None):
         self._header = True
+        # data-parallel training: every rank has the same logs, rank 0 alone writes them
+        self._writes = is_root(self.model)
+        if not self._writes:
+            return
         if self.append and os.path.exists(self.filename):
             with open(self.filename) as f:
                 self._header = not f.readline()
@@ -848,6 +858,8 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         import csv
 
+        if not getattr(self, "_writes", True):
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)

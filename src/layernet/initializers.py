@@ -57,6 +57,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._sizes import check_array_bytes
+
 __all__ = [
     "Constant",
     "GlorotNormal",
@@ -178,6 +180,7 @@ class Initializer:
         dtype: Any,
     ) -> np.ndarray:
         _charge(shape, dtype, type(self).__name__)
+        check_array_bytes(shape, dtype, "", "a parameter")
         return np.ascontiguousarray(self.sample(tuple(shape), fan_in, fan_out, rng), dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:

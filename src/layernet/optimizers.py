@@ -195,7 +195,8 @@ class Optimizer:
     iterations : int
         Number of steps taken.
     state : dict of str to dict of str to ndarray
-        Per-parameter buffers (momentum, moment estimates) by parameter key.
+        Per-parameter buffers (momentum, moment estimates) by parameter key,
+        then by slot name (one of :attr:`slot_names`).
 
     Raises
     ------
@@ -276,6 +277,22 @@ class Optimizer:
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         raise NotImplementedError
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """The names of the state arrays this optimizer keeps for every parameter it updates.
+
+        Each has the shape and dtype of its parameter. Model files store them,
+        and loading refuses state arrays under other names, or a parameter
+        holding only some of them. A subclass that keeps state declares it here.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> ln.Adam().slot_names, ln.SGD(momentum=0.9).slot_names, ln.SGD().slot_names
+        (('m', 'v'), ('velocity',), ())
+        """
+        return ()
 
     def _slot(self, key: str, name: str, like: np.ndarray) -> np.ndarray:
         slots = self.state.setdefault(key, {})
@@ -378,6 +395,10 @@ class SGD(Optimizer):
             raise ValueError("SGD: `nesterov=True` needs a positive `momentum`, received 0.")
         self.nesterov = nesterov
 
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        return ("velocity",) if self.momentum else ()
+
     def _update(self, key, p, g, lr):
         if self.momentum:
             v = self._slot(key, "velocity", p)
@@ -450,6 +471,10 @@ class Adam(Optimizer):
         self.beta_1 = _check_number(beta_1, "beta_1", "Adam", high=1.0)
         self.beta_2 = _check_number(beta_2, "beta_2", "Adam", high=1.0)
         self.epsilon = _check_number(epsilon, "epsilon", "Adam", low_open=True)
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        return ("m", "v")
 
     def _update(self, key, p, g, lr):
         m = self._slot(key, "m", p)

@@ -35,6 +35,7 @@ lists the bounds.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import inspect
 import json
@@ -56,7 +57,7 @@ import numpy as np
 
 from . import __version__, initializers
 from ._validation import is_int
-from .layers.base import Layer
+from .layers.base import Layer, flatten_layers
 from .losses import Loss
 from .registry import get_registered_name, resolve
 
@@ -403,6 +404,7 @@ def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
     weights = _weights(model)
     head = _header(model, kind, weights)
     if kind == "model":
+        head["random_state"] = _generator_states(model)
         head["optimizer_state"], state = _optimizer_state(model)
         weights = {**weights, **state}  # declared like the weights, so loading bounds them
         head["weights"].update({k: list(v.shape) for k, v in state.items()})
@@ -924,13 +926,81 @@ def _instantiate(spec: Any, where: str, custom: dict[str, type], base: type) -> 
         raise ModelFileError(f"load: {where}: cannot rebuild {name}: {exc}") from None
 
 
+def check_custom_objects(custom_objects: Any, fn: str) -> dict[str, type]:
+    """``custom_objects`` as a dict, refusing entries that would replace layernet's own classes.
+
+    Keys are the names files store (``"my_pkg>Smooth"``, ``"my_module.Smooth"``)
+    or class names; values are classes. A key in layernet's package
+    (``"layernet>Dense"``) or equal to the name of one of layernet's classes
+    (``"Dense"``, which files of the first format store) is refused unless it
+    maps to that very class: what a file says is layernet's ``Dense`` is always
+    layernet's ``Dense``.
+
+    Raises
+    ------
+    ValueError
+        ``load_model: invalid value for `custom_objects`: 'Dense' names
+        layernet's own class Dense, which custom_objects cannot replace ...``
+    TypeError
+        For a non-dict, a key that is not a str or a value that is not a class.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> from layernet.saving import check_custom_objects
+    >>> class Mine(ln.Dense):
+    ...     pass
+    >>> list(check_custom_objects({"Mine": Mine}, "load_model"))
+    ['Mine']
+    >>> try:
+    ...     check_custom_objects({"Dense": Mine}, "load_model")
+    ... except ValueError as err:
+    ...     print(str(err)[:76])
+    load_model: invalid value for `custom_objects`: 'Dense' names layernet's own
+    """
+    from .registry import BUILTIN_PACKAGE, builtin_classes
+
+    if custom_objects is None:
+        return {}
+    if not isinstance(custom_objects, dict):
+        raise TypeError(
+            f"{fn}: invalid value for `custom_objects`: expected a dict of name to class, "
+            f"received {type(custom_objects).__name__}."
+        )
+    own = builtin_classes(object)
+    for key, cls in custom_objects.items():
+        if not isinstance(key, str) or not isinstance(cls, type):
+            raise TypeError(
+                f"{fn}: invalid value for `custom_objects`: expected str keys and classes as "
+                f"values, received {key!r:.80}: {cls!r:.80}."
+            )
+        short = key.removeprefix(f"{BUILTIN_PACKAGE}>")
+        if (key.startswith(f"{BUILTIN_PACKAGE}>") or key in own) and own.get(short) is not cls:
+            what = (
+                f"layernet's own class {short}"
+                if short in own
+                else f"the package {BUILTIN_PACKAGE!r}, which is layernet's own"
+            )
+            raise ValueError(
+                f"{fn}: invalid value for `custom_objects`: {key!r} names {what}, which "
+                f"custom_objects cannot replace (received {cls.__module__}.{cls.__qualname__}). "
+                f"Files that name layernet's classes always load layernet's; pass your class "
+                f"under the name the file stores for it (e.g. "
+                f"{cls.__module__ + '.' + cls.__qualname__!r}) or register it with "
+                f"register_serializable."
+            )
+    return dict(custom_objects)
+
+
 def layer_from_spec(spec: Any, custom_objects: dict[str, type] | None = None) -> Layer:
     """A layer from ``{"class_name": ..., "config": ...}`` with the checks of :func:`load_model`.
 
     Only layernet's own layer classes, or those in ``custom_objects``, are built;
     nested specs (the inner layers of containers) are built the same way.
+    ``custom_objects`` cannot replace layernet's own classes
+    (see :func:`~layernet.saving.check_custom_objects`).
     """
-    return _instantiate(spec, "layer config", dict(custom_objects or {}), Layer)
+    return _instantiate(spec, "layer config", check_custom_objects(custom_objects, "load"), Layer)
 
 
 def _renamed_weights(model: Sequential, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -955,17 +1025,30 @@ def _pop_optimizer_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
 def _restore_optimizer(
     model: Sequential, entry: Any, arrays: dict[str, np.ndarray], where: str
 ) -> None:
-    """Put the saved step count and state arrays into the model's (fresh) optimizer."""
+    """Put the saved step count and state arrays into the model's (fresh) optimizer.
+
+    The state is read against what the optimizer declares: every entry names a
+    trainable parameter of the model and one of the optimizer's
+    :attr:`~layernet.optimizers.Optimizer.slot_names`, once; every parameter with
+    state has all the slots; every array has its parameter's shape and dtype and
+    is named by exactly one entry. Nothing is assigned unless all of it holds.
+    """
+    fn = f"load_model: {where}: optimizer state"
     if entry is None:
         if arrays:
-            raise ModelFileError(f"load_model: {where}: optimizer arrays without their header.")
+            raise ModelFileError(
+                f"{fn}: the file holds optimizer arrays {sorted(arrays)!r:.200} but no "
+                f"'optimizer_state' entry describing them."
+            )
         return
-    bad = ModelFileError(f"load_model: {where}: malformed optimizer state.")
     if not isinstance(entry, dict) or not isinstance(entry.get("slots"), list):
-        raise bad
+        raise ModelFileError(f"{fn}: malformed entry (expected 'iterations' and 'slots').")
     iterations = entry.get("iterations")
     if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
-        raise bad
+        raise ModelFileError(f"{fn}: malformed step count 'iterations' {iterations!r:.50}.")
+    opt = model.optimizer
+    assert opt is not None  # compiled just before
+    declared = opt.slot_names
     params = {
         f"{i}.{layer.name}.{k}": p
         for i, layer in enumerate(model.layers)
@@ -973,31 +1056,153 @@ def _restore_optimizer(
         for k, p in layer.params.items()
     }
     state: dict[str, dict[str, np.ndarray]] = {}
-    for spec in entry["slots"]:
+    used: set[str] = set()
+    for j, spec in enumerate(entry["slots"]):
         if not (
             isinstance(spec, dict)
-            and all(isinstance(spec.get(k), str) for k in ("param", "slot", "array"))
+            and set(spec) == {"param", "slot", "array"}
+            and all(isinstance(spec[k], str) for k in spec)
         ):
-            raise bad
-        p, a = params.get(spec["param"]), arrays.pop(spec["array"], None)
-        if p is None or a is None or a.shape != p.shape or a.dtype.kind != "f":
             raise ModelFileError(
-                f"load_model: {where}: optimizer state {spec['slot']!r} of "
-                f"{spec['param']!r} does not match the model's parameters."
+                f"{fn}: entry {j} is malformed (expected 'param', 'slot' and 'array' names): "
+                f"{spec!r:.200}."
+            )
+        key, slot, member = spec["param"], spec["slot"], spec["array"]
+        what = f"{fn}: entry {j} (slot {slot!r:.80} of parameter {key!r:.120})"
+        p = params.get(key)
+        if p is None:
+            raise ModelFileError(
+                f"{what}: the model has no trainable parameter of that name (it has "
+                f"{sorted(params)!r:.200})."
+            )
+        if slot not in declared:
+            raise ModelFileError(
+                f"{what}: {type(opt).__name__} keeps no slot of that name (its slots: "
+                f"{list(declared)!r})."
+            )
+        if slot in state.get(key, {}):
+            raise ModelFileError(f"{what}: the same parameter and slot appear twice.")
+        if member in used:
+            raise ModelFileError(f"{what}: array {member!r:.80} is named by two entries.")
+        a = arrays.get(member)
+        if a is None:
+            raise ModelFileError(f"{what}: array {member!r:.80} is not in the file.")
+        used.add(member)
+        if a.shape != p.shape:
+            raise ModelFileError(
+                f"{what}: array {member!r} has shape {a.shape}, the parameter {p.shape}."
+            )
+        if a.dtype != p.dtype:
+            raise ModelFileError(
+                f"{what}: array {member!r} has dtype {a.dtype}, the parameter {p.dtype}."
             )
         if not np.isfinite(a).all():
+            raise ModelFileError(f"{what}: array {member!r} holds NaN or inf.")
+        state.setdefault(key, {})[slot] = a
+    for key, slots in state.items():
+        missing = [name for name in declared if name not in slots]
+        if missing:
             raise ModelFileError(
-                f"load_model: {where}: optimizer state {spec['slot']!r} of "
-                f"{spec['param']!r} holds NaN or inf."
+                f"{fn}: parameter {key!r:.120} lacks the slot(s) {missing!r} that "
+                f"{type(opt).__name__} keeps with {sorted(slots)!r}."
             )
-        state.setdefault(spec["param"], {})[spec["slot"]] = a.astype(p.dtype)
-    if arrays:
+    unused = sorted(set(arrays) - used)
+    if unused:
         raise ModelFileError(
-            f"load_model: {where}: unexpected optimizer arrays {sorted(arrays)!r:.200}."
+            f"{fn}: arrays {unused!r:.200} are not named by any entry of 'optimizer_state'."
         )
-    assert model.optimizer is not None  # compiled just before
-    model.optimizer.iterations = int(iterations)
-    model.optimizer.state = state
+    opt.iterations = int(iterations)
+    opt.state = {key: {k: a.copy() for k, a in slots.items()} for key, slots in state.items()}
+
+
+# ------------------------------------------------------------ generator states
+def _generators(model: Sequential) -> dict[str, np.random.Generator]:
+    """Every NumPy generator a layer keeps (Dropout's masks), by a stable name.
+
+    ``"layers.<i>.<j>.<attribute>"``: layer ``i`` of the model, ``j`` its position
+    among itself (0) and its inner layers (depth first), then the attribute.
+    """
+    out = {}
+    for i, top in enumerate(model.layers):
+        for j, layer in enumerate(flatten_layers([top])):
+            for attr, value in vars(layer).items():
+                if isinstance(value, np.random.Generator):
+                    out[f"layers.{i}.{j}.{attr}"] = value
+    return out
+
+
+def _generator_states(model: Sequential) -> dict[str, Any]:
+    """The states of the layers' generators as JSON (128-bit numbers as decimal strings)."""
+    out = {}
+    for key, gen in _generators(model).items():
+        state = gen.bit_generator.state
+        if state.get("bit_generator") != "PCG64":  # not what layernet's layers use
+            continue
+        out[key] = {
+            "bit_generator": "PCG64",
+            "state": str(int(state["state"]["state"])),
+            "inc": str(int(state["state"]["inc"])),
+            "has_uint32": int(state["has_uint32"]),
+            "uinteger": int(state["uinteger"]),
+        }
+    return out
+
+
+def _u128(value: Any) -> int | None:
+    if isinstance(value, str) and 0 < len(value) <= 39 and value.isascii() and value.isdigit():
+        n = int(value)
+        return n if n < 1 << 128 else None
+    return None
+
+
+def _restore_generators(model: Sequential, entry: Any, where: str) -> None:
+    """Set the layers' generators to the saved states (files without any keep fresh ones)."""
+    if entry is None:
+        return
+    fn = f"load_model: {where}: random_state"
+    if not isinstance(entry, dict):
+        raise ModelFileError(f"{fn}: malformed entry {entry!r:.100}.")
+    gens = _generators(model)
+    unknown = sorted(set(entry) - set(gens))
+    if unknown:
+        raise ModelFileError(
+            f"{fn}: generator(s) {unknown!r:.200} that the model's layers do not have "
+            f"(they have {sorted(gens)!r:.200})."
+        )
+    states: dict[str, dict[str, Any]] = {}
+    for key, saved in entry.items():
+        state = inc = None
+        if isinstance(saved, dict) and set(saved) == {
+            "bit_generator",
+            "state",
+            "inc",
+            "has_uint32",
+            "uinteger",
+        }:
+            state, inc = _u128(saved["state"]), _u128(saved["inc"])
+        if (
+            state is None
+            or inc is None
+            or saved["bit_generator"] != "PCG64"
+            or saved["has_uint32"] not in (0, 1)
+            or not is_int(saved["uinteger"])
+            or not 0 <= saved["uinteger"] < 1 << 32
+            or inc % 2 == 0  # PCG64's increment is odd
+        ):
+            raise ModelFileError(f"{fn}: malformed state of generator {key!r}: {saved!r:.200}.")
+        states[key] = {
+            "bit_generator": "PCG64",
+            "state": {"state": state, "inc": inc},
+            "has_uint32": int(saved["has_uint32"]),
+            "uinteger": int(saved["uinteger"]),
+        }
+    for key, new in states.items():
+        gen = gens[key]
+        if not isinstance(gen.bit_generator, np.random.PCG64):
+            gen = np.random.Generator(np.random.PCG64())
+            i, j, attr = key.split(".")[1:]
+            setattr(flatten_layers([model.layers[int(i)]])[int(j)], attr, gen)
+        gen.bit_generator.state = new
 
 
 def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> None:
@@ -1039,8 +1244,10 @@ def load_model(
         Your own Layer and Loss subclasses, by class name (or by the name the file
         stores). layernet's own classes and those registered with
         :func:`~layernet.register_serializable` load without it; nothing else is
-        ever instantiated. A class here never replaces one of layernet's own
-        (``"layernet>Dense"`` always means :class:`~layernet.Dense`).
+        ever instantiated. It cannot replace one of layernet's own classes: a key
+        such as ``"layernet>Dense"`` or ``"Dense"`` (the name of a layernet class)
+        mapped to another class is refused with a ``ValueError`` before the file
+        is read, since ``"layernet>Dense"`` always means :class:`~layernet.Dense`.
 
     Returns
     -------
@@ -1057,9 +1264,16 @@ def load_model(
     ------
     ModelFileError
         For any malformed file (truncated, tampered, pickled, unknown or non-layer
-        classes, mismatched or oversized weights, sizes beyond the bounds), naming
-        the file and the problem; nothing the file asks for is allocated before
-        its size has been checked.
+        classes, mismatched or oversized weights, optimizer state that does not
+        match the optimizer's declared slots, malformed generator states, sizes
+        beyond the bounds), naming the file and the problem; nothing the file
+        asks for is allocated before its size has been checked.
+    ValueError
+        ``load_model: invalid value for `custom_objects`: 'Dense' names
+        layernet's own class Dense, which custom_objects cannot replace ...``
+        (see :func:`~layernet.saving.check_custom_objects`).
+    TypeError
+        For ``custom_objects`` that is not a dict of str to classes.
     FileNotFoundError
         When there is no file at ``path``.
 
@@ -1076,8 +1290,9 @@ def load_model(
     >>> loaded.name, loaded.built, type(loaded.optimizer).__name__
     ('tiny', True, 'SGD')
     """
+    custom = check_custom_objects(custom_objects, "load_model")
     with _malformed_file(path, "load_model"):
-        return _load_model(path, custom_objects)
+        return _load_model(path, custom)
 
 
 @contextlib.contextmanager
@@ -1214,6 +1429,14 @@ def _finish_load(
     _assign(model, arrays, where)
     model.epochs_completed = int(done)
     comp = header.get("compile")
+    if comp is not None and not isinstance(comp, dict):
+        raise ModelFileError(f"load_model: {where}: malformed compile entry {comp!r:.100}.")
+    has_state = bool(saved_optimizer) or header.get("optimizer_state") is not None
+    if has_state and not (isinstance(comp, dict) and isinstance(comp.get("optimizer"), dict)):
+        raise ModelFileError(
+            f"load_model: {where}: optimizer state (arrays {sorted(saved_optimizer)!r:.120}) "
+            f"without a compile entry naming the optimizer it belongs to."
+        )
     if isinstance(comp, dict) and "losses" in comp:
         losses = comp.get("losses")
         if not isinstance(losses, list):
@@ -1273,6 +1496,7 @@ def _finish_load(
             raise ModelFileError(f"load_model: {where}: {exc}") from None
         if isinstance(opt_spec, dict):
             _restore_optimizer(model, header.get("optimizer_state"), saved_optimizer, where)
+    _restore_generators(model, header.get("random_state"), where)
     return model
 
 
@@ -1280,8 +1504,10 @@ def load_weights(model: Sequential, path: str | os.PathLike) -> None:
     """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers.
 
     The same as ``model.load_weights(path)``. Every parameter's name and shape
-    is checked before anything is assigned, so a mismatch leaves the model as it
-    was. An unbuilt model is built first for the input shape the file records.
+    is checked before anything is assigned, and a refused file leaves the model
+    exactly as it was: an unbuilt model that was built for the file's input
+    shape is unbuilt again, a built one keeps its weights. An unbuilt model is
+    built first for the input shape the file records.
 
     Parameters
     ----------
@@ -1306,24 +1532,58 @@ def load_weights(model: Sequential, path: str | os.PathLike) -> None:
     --------
     See :func:`save_weights`.
     """
-    with _malformed_file(path, "load_weights"):
-        where = repr(os.fspath(path))
-        header, arrays = _read(path)
-        _pop_optimizer_arrays(arrays)  # a full model file: only its weights are wanted here
-        if not model.built:
-            info = header.get("model")
-            if not isinstance(info, dict) or info.get("input_shape") is None:
-                raise RuntimeError(
-                    f"load_weights: model {model.name!r} is not built; call build() first."
-                )
-            shape = _input_shape(info, where, "load_weights")
-            try:
-                _build_bounded(model, shape, arrays, where, "load_weights")
-            except ValueError as exc:
-                if isinstance(exc, ModelFileError):
-                    raise
-                raise ModelFileError(
-                    f"load_weights: {where}: the model does not fit the input shape the file "
-                    f"records: {exc}"
-                ) from None
-        _assign(model, arrays, where)
+    snapshot = _snapshot(model)
+    try:
+        with _malformed_file(path, "load_weights"):
+            _load_weights(model, path)
+    except BaseException:
+        _restore(snapshot)
+        raise
+
+
+def _snapshot(model: Any) -> list[tuple[Any, dict[str, Any], list[tuple[Any, Any]]]]:
+    """The attributes of a model and of every layer in it, with copies of the dicts and
+    lists they hold (building replaces some attributes and fills some dicts in place)."""
+    objects = [model, *flatten_layers(list(getattr(model, "layers", [])))]
+    out = []
+    for obj in objects:
+        attrs = dict(vars(obj))
+        held = [(v, copy.copy(v)) for v in attrs.values() if type(v) in (dict, list)]
+        out.append((obj, attrs, held))
+    return out
+
+
+def _restore(snapshot: list[tuple[Any, dict[str, Any], list[tuple[Any, Any]]]]) -> None:
+    for obj, attrs, held in snapshot:
+        for container, contents in held:
+            container.clear()
+            if isinstance(container, dict):
+                container.update(contents)
+            else:
+                container.extend(contents)
+        current = vars(obj)
+        current.clear()
+        current.update(attrs)
+
+
+def _load_weights(model: Sequential, path: str | os.PathLike) -> None:
+    where = repr(os.fspath(path))
+    header, arrays = _read(path)
+    _pop_optimizer_arrays(arrays)  # a full model file: only its weights are wanted here
+    if not model.built:
+        info = header.get("model")
+        if not isinstance(info, dict) or info.get("input_shape") is None:
+            raise RuntimeError(
+                f"load_weights: model {model.name!r} is not built; call build() first."
+            )
+        shape = _input_shape(info, where, "load_weights")
+        try:
+            _build_bounded(model, shape, arrays, where, "load_weights")
+        except ValueError as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(
+                f"load_weights: {where}: the model does not fit the input shape the file "
+                f"records: {exc}"
+            ) from None
+    _assign(model, arrays, where)

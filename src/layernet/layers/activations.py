@@ -480,7 +480,7 @@ def _block_jacobian(blocks: np.ndarray, shape: tuple[int, ...], axis: int) -> np
 
 def _softmax_fn(axis: int) -> ActivationFn:
     def fwd(x):
-        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))  # empty axis: ok
         y = e / np.sum(e, axis=axis, keepdims=True)
         return y, y
 
@@ -498,6 +498,8 @@ def _softmax_fn(axis: int) -> ActivationFn:
 
 def _log_softmax_fn(axis: int) -> ActivationFn:
     def fwd(x):
+        if x.size == 0:  # an empty batch or axis: nothing to normalise (log(0) otherwise)
+            return x.copy(), x.copy()
         shifted = x - np.max(x, axis=axis, keepdims=True)
         lse = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
         y = shifted - lse

@@ -23,12 +23,14 @@ exactly these vector-matrix products without forming the matrices;
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import _ops, _random, registry
+from .._sizes import ArrayTooLargeError, check_array_bytes, get_max_array_bytes
 from .._validation import (
     as_array,
     check_bool,
@@ -221,6 +223,8 @@ class Layer:
         self.saved: Any = None
         #: Shape of the last output (a list of shapes for a layer with several outputs).
         self._y_shape: Any = None
+        #: The input shape and size limit the output's size was last checked for.
+        self._size_checked: tuple[tuple[int, ...], int] | None = None
         #: Scratch arrays reused from one call to the next; a model hands each layer
         #: the workspace of the run it is in (training, validation) and drops it after.
         self.workspace = _ops.Workspace()
@@ -383,8 +387,11 @@ class Layer:
         self.check_input_shape(shape)
         self.compute_output_shape(shape)  # validates window sizes against the input
         self.params = {}
-        self.build_params(shape, rng if rng is not None else _random.generator(self.seed))
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        try:
+            self.build_params(shape, rng if rng is not None else _random.generator(self.seed))
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        except MemoryError as exc:
+            raise self._too_large(exc, f"building for inputs of shape {_shapes(shape)}") from None
         self.input_shape = (
             [(None, *s[1:]) for s in shape] if is_shape_list(shape) else (None, *shape[1:])
         )
@@ -442,7 +449,35 @@ class Layer:
         self.check_input_shape(x.shape)
         if not self.built:
             self.build(x.shape)
+        checked = (x.shape, get_max_array_bytes())
+        if getattr(self, "_size_checked", None) != checked:  # once per input shape and limit
+            out_shape = self.compute_output_shape(x.shape)
+            if not isinstance(out_shape, list):
+                out = [d for d in out_shape if d is not None]
+                # an output no larger than the input (which exists) is never refused: views
+                # (Flatten, Reshape) cost nothing, and such a copy is not what a limit is for
+                if math.prod(out) > x.size:
+                    check_array_bytes(
+                        out,
+                        self.dtype,
+                        self.owner,
+                        "the output",
+                        f", for inputs of shape {shape_str(x.shape)},",
+                    )
+            self._size_checked = checked
         return self.convert_input(x)
+
+    def _too_large(self, exc: MemoryError, doing: str) -> ArrayTooLargeError:
+        """A clear error for a MemoryError met while ``doing`` (naming this layer), unless it
+        is a refusal of a loading budget, which the loader reports itself."""
+        from ..initializers import AllocationRefused
+
+        if isinstance(exc, AllocationRefused):
+            return exc  # type: ignore[return-value]
+        if isinstance(exc, ArrayTooLargeError) and str(exc).startswith(f"{self.owner}:"):
+            return exc
+        detail = str(exc) or "out of memory"
+        return ArrayTooLargeError(f"{self.owner}: {doing}: {detail}")
 
     def forward(self, x: Any, training: bool = False, **options: Any) -> Any:
         """Compute the output ``Y`` and keep what the backward rules need.
@@ -474,10 +509,13 @@ class Layer:
             If the layer cannot take inputs of ``x.shape`` (see :meth:`output_shape`).
         """
         x = self._prepare_input(x)
-        if options:
-            y, saved = self.compute_forward(x, bool(training), **options)
-        else:
-            y, saved = self.compute_forward(x, bool(training))
+        try:
+            if options:
+                y, saved = self.compute_forward(x, bool(training), **options)
+            else:
+                y, saved = self.compute_forward(x, bool(training))
+        except MemoryError as exc:
+            raise self._too_large(exc, f"forward on inputs of shape {_shapes(x)}") from None
         self.saved = saved
         self._y_shape = output_shapes(y)
         return y
@@ -670,7 +708,10 @@ class Layer:
             If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
-        return self.compute_backward_input(dy, self.saved)
+        try:
+            return self.compute_backward_input(dy, self.saved)
+        except MemoryError as exc:
+            raise self._too_large(exc, f"backward_input for `dy` of shape {_shapes(dy)}") from None
 
     def backward_params(self, dy: np.ndarray) -> dict[str, np.ndarray]:
         r"""Return :math:`\partial z/\partial\theta` for every parameter, and accumulate it.
@@ -701,7 +742,10 @@ class Layer:
             If ``dy`` is not a real numeric array.
         """
         dy = self._check_dy(dy)
-        grads = self.compute_backward_params(dy, self.saved)
+        try:
+            grads = self.compute_backward_params(dy, self.saved)
+        except MemoryError as exc:
+            raise self._too_large(exc, f"backward_params for `dy` of shape {_shapes(dy)}") from None
         for k, g in grads.items():
             self.grads[k] += g
         return grads
@@ -864,6 +908,13 @@ class Layer:
             )
             for k, p in self.params.items()
         }
+
+
+def _shapes(x: Any) -> str:
+    """Shape(s) of an array, a list of arrays, or a shape, for messages."""
+    if isinstance(x, list | tuple) and x and not isinstance(x[0], int | type(None)):
+        return ", ".join(_shapes(a) for a in x)
+    return shape_str(getattr(x, "shape", x))
 
 
 def output_shapes(y: Any) -> Any:

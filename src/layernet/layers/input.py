@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import check_positive_int, is_int
+from .._validation import check_positive_int, is_int, resolve_input_dtype
 from ..graph.tensor import KerasTensor
 from .base import Layer
 
@@ -30,9 +30,11 @@ class Input(KerasTensor):
         One sample's shape, without the batch axis (e.g. ``(28, 28, 1)``).
     batch_size : int, optional
         A fixed batch size (only recorded; layernet models take any batch size).
-    dtype : str, optional
-        The dtype of the data the model takes (default ``"float32"``); integer
-        dtypes for token ids. Each layer casts its input to its own ``dtype``.
+    dtype : {"float32", "float64", "int32", "int64"}, optional
+        The dtype of the model's inputs. Layers compute in float32 or float64
+        (their own ``dtype``) and cast float inputs to it; the integer dtypes
+        declare inputs of integer ids (token ids for an embedding layer).
+        ``None`` (default) leaves it to the first layer.
     batch_shape : tuple, optional
         The full shape, batch axis first; instead of ``shape``.
     name : str, optional
@@ -45,7 +47,9 @@ class Input(KerasTensor):
         ``Input: invalid value for `shape`: expected a tuple of non-negative
         ints (or None), ...`` (likewise ``batch_shape``); ``Input: expected
         exactly one of `shape` (one sample's shape) and `batch_shape`, ...``;
-        ``Input: `batch_shape` needs at least the batch axis.``
+        ``Input: `batch_shape` needs at least the batch axis.``; ``Input: invalid
+        value for `dtype`: expected one of ['float32', 'float64', 'int32',
+        'int64'] ...``.
 
     Attributes
     ----------
@@ -95,18 +99,8 @@ class Input(KerasTensor):
                 raise ValueError("Input: `batch_shape` needs at least the batch axis.")
         else:
             full = (batch_size, *dims(shape, "shape"))
-        if dtype is None:
-            dt = "float32"
-        else:
-            try:
-                dt = np.dtype(dtype).name
-            except TypeError:
-                dt = ""
-            if dt == "" or np.dtype(dt).kind not in "biuf":
-                raise ValueError(
-                    f"Input: invalid value for `dtype`: expected a real numeric dtype such as "
-                    f"'float32' or 'int32', received {dtype!r}."
-                )
+        resolved = resolve_input_dtype(dtype, "Input")
+        dt = "float32" if resolved is None else resolved.name
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(
                 f"Input: invalid value for `name`: expected a non-empty str, received {name!r}."

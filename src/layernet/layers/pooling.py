@@ -3,6 +3,7 @@ and global pooling over all positions."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -750,7 +751,7 @@ class GlobalMaxPooling1D(_GlobalPool):
 
     def compute_forward(self, x, training):
         n, c = x.shape[0], x.shape[-1]
-        flat = x.reshape(n, -1, c)
+        flat = x.reshape(n, math.prod(x.shape[1:-1]), c)  # explicit: -1 is ambiguous when empty
         where = np.argmax(flat, axis=1) if n * c else np.zeros((n, c), np.intp)
         y = np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0, :]
         return y.reshape(self._out_shape(x.shape)), GlobalPoolSaved(x.shape, where)

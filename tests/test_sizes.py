@@ -1,0 +1,249 @@
+"""Sizes: arrays too large for the limit, and empty batches, channels and axes.
+
+Every registered layer class (the CASES of test_every_layer.py) is swept with a
+batch of 0 samples, 0 channels and 0 positions along a spatial axis: each gives
+empty outputs and gradients of the right shapes or a clear ``ValueError`` that
+names the layer, never a bare NumPy error. Arrays larger than
+``ln.get_max_array_bytes()`` are refused before they are allocated, naming the
+layer, the shape and the bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_every_layer import CASES, REGISTERED, make
+
+import layernet as ln
+from layernet._ops import Workspace
+
+
+@pytest.fixture(autouse=True)
+def default_limit():
+    yield
+    ln.set_max_array_bytes(None)
+
+
+def _empty(shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    out = {"batch 0": (0, *shape[1:]), "channels 0": (*shape[:-1], 0)}
+    if len(shape) >= 3:
+        out["length 0"] = (shape[0], 0, *shape[2:])
+    out["batch 0 and channels 0"] = (0, *shape[1:-1], 0)
+    return out
+
+
+def empty_shapes(name: str) -> dict[str, object]:
+    """Empty variants of a case's input shape (of every input, for several inputs)."""
+    _, shape, _ = CASES[name]
+    if isinstance(shape, list):  # several inputs: only the batch can be empty in all at once
+        return {"batch 0": [(0, *s[1:]) for s in shape]}
+    return _empty(shape)
+
+
+def _list(a):
+    return a if isinstance(a, list) else [a]
+
+
+def run_layer(layer: ln.Layer, x, training: bool) -> None:
+    y = layer.forward(x, training=training)
+    in_shape = [a.shape for a in x] if isinstance(x, list) else x.shape
+    for a, s in zip(_list(y), _list(layer.output_shape(in_shape)), strict=True):
+        assert a.shape == s
+    dy = [np.ones(a.shape) for a in y] if isinstance(y, list) else np.ones(y.shape)
+    dx = layer.backward_input(dy)
+    for d, a in zip(_list(dx), _list(x), strict=True):
+        assert d.shape == a.shape
+        assert np.isfinite(d).all()
+    grads = layer.backward_params(dy)
+    assert {k: g.shape for k, g in grads.items()} == {k: p.shape for k, p in layer.params.items()}
+    for g in grads.values():
+        assert np.isfinite(g).all()
+        if all(a.size == 0 for a in _list(y)):  # nothing to learn from no outputs
+            assert not g.any()
+
+
+@pytest.mark.parametrize("name", sorted(REGISTERED))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_layer_takes_empty_inputs_or_says_why(name, dtype):
+    for what, shape in empty_shapes(name).items():
+        for training in (False, True):
+            layer = make(name, dtype=dtype)
+            try:
+                ids = CASES[name][2] == "ids"
+                x = (
+                    [np.zeros(s) for s in shape]
+                    if isinstance(shape, list)
+                    else np.zeros(shape, dtype=int if ids else float)
+                )
+                run_layer(layer, x, training)
+            except ValueError as exc:
+                assert str(exc).startswith(f"{type(layer).__name__} '{layer.name}'"), (what, exc)
+                assert "got shape" in str(exc) or "input" in str(exc), (what, exc)
+
+
+@pytest.mark.parametrize(
+    "activation",
+    ["softmax", "log_softmax", "relu", "tanh", "sigmoid", "gelu", "elu", "softplus", "linear"],
+)
+def test_activations_of_empty_axes_are_empty(activation):
+    for shape in [(0, 4), (3, 0), (2, 0, 3), (2, 3, 0)]:
+        layer = ln.Activation(activation, dtype="float64")
+        run_layer(layer, np.zeros(shape), training=True)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_global_pooling_of_empty_batches_and_channels(rank, keepdims, kind):
+    cls = getattr(ln, f"Global{'Max' if kind == 'max' else 'Average'}Pooling{rank}D")
+    spatial = (3, 2, 2)[:rank]
+    for n, c in [(0, 3), (2, 0), (0, 0)]:
+        layer = cls(keepdims=keepdims, dtype="float64")
+        x = np.zeros((n, *spatial, c))
+        y = layer.forward(x, training=True)
+        expected = (n, *(1,) * rank, c) if keepdims else (n, c)
+        assert y.shape == expected
+        assert layer.backward_input(np.ones(expected)).shape == x.shape
+
+
+# ------------------------------------------------------------------ the limit
+@pytest.mark.parametrize("name", sorted(REGISTERED))
+def test_an_output_above_the_limit_is_refused_before_it_is_allocated(name):
+    layer = make(name)
+    _, shape, _ = CASES[name]
+    x = np.random.default_rng(0).standard_normal(shape)
+    out = layer.output_shape(x.shape)
+    layer.build(x.shape)  # parameters first, under no limit
+    grows = np.prod(out) > x.size
+    ln.set_max_array_bytes(max(int(np.prod(out)) * 8 - 1, 1))
+    try:
+        layer.forward(x)
+        refused = None
+    except ln.ArrayTooLargeError as exc:
+        refused = str(exc)
+    if grows:  # an output larger than the input is checked before it is allocated
+        assert refused is not None and "the output of shape" in refused
+    if refused is not None:  # (a scratch array may be refused too)
+        assert refused.startswith(f"{type(layer).__name__} '{layer.name}'"), refused
+        assert "shape" in refused and "bytes" in refused and "set_max_array_bytes" in refused
+    ln.set_max_array_bytes(None)
+    layer.forward(x)  # the same call works again under the default limit
+
+
+def test_outputs_no_larger_than_the_input_are_never_refused_for_their_size():
+    x = np.ones((4, 6), "float64")
+    dense = ln.Dense(7, dtype="float64", name="grows")
+    dense.build(x.shape)
+    ln.set_max_array_bytes(8)  # far below the input's 192 bytes
+    assert ln.Flatten(dtype="float64").forward(x.reshape(4, 3, 2)).shape == (4, 6)
+    assert ln.Reshape((3, 2), dtype="float64").forward(x).shape == (4, 3, 2)
+    assert ln.ReLU(dtype="float64").forward(x).shape == (4, 6)
+    with pytest.raises(ln.ArrayTooLargeError, match=r"Dense 'grows': the output of shape \(4, 7\)"):
+        dense.forward(x)
+
+
+@pytest.mark.parametrize(
+    ("make_layer", "shape"),
+    [
+        (lambda: ln.Dense(10**7, name="wide"), (2, 1000)),
+        (lambda: ln.Conv2D(10**5, 3, name="wide"), (1, 8, 8, 1000)),
+        (lambda: ln.GRU(10**5, name="wide"), (1, 3, 2)),
+        (lambda: ln.Conv1DTranspose(10**6, 3, name="wide"), (1, 4, 1000)),
+    ],
+)
+def test_parameters_above_the_limit_are_refused_when_building(make_layer, shape):
+    ln.set_max_array_bytes(10**9)
+    layer = make_layer()
+    with pytest.raises(
+        ln.ArrayTooLargeError,
+        match=r"'wide': building for inputs of shape .*: "
+        r"a parameter of shape \(.*\) and dtype float32 would take [\d,]+ bytes",
+    ):
+        layer.build(shape)
+    assert not layer.built
+
+
+@pytest.mark.parametrize(
+    ("make_layer", "shape", "what"),
+    [
+        (lambda: ln.Dense(10**12), (2, 10**4), "a parameter"),
+        (lambda: ln.UpSampling2D((10**6, 10**6)), (1, 2, 2, 1), "the output"),
+        (lambda: ln.ZeroPadding1D(10**13), (1, 2, 1), "the output"),
+        (lambda: ln.Reshape((10**10, -1)), (1, 10**10, 1), None),
+    ],
+)
+def test_absurd_sizes_fail_clearly_under_the_default_limit(make_layer, shape, what):
+    layer = make_layer()
+    x = np.broadcast_to(np.float32(0), shape)  # no memory for the input itself
+    if what is None:
+        layer.forward(x)  # a view of the input: nothing to allocate
+        return
+    with pytest.raises(
+        ln.ArrayTooLargeError, match=rf"{what} of shape .* bytes \(\d+\.\d [PT]iB\)"
+    ):
+        layer.forward(x)
+
+
+def test_scratch_arrays_count_too():
+    # output (2, 46, 1) and kernel are small, the im2col matrix is not
+    layer = ln.Conv1D(1, 5, dtype="float64", name="conv")
+    x = np.ones((2, 50, 8))
+    layer.build(x.shape)
+    ln.set_max_array_bytes(8_000)
+    with pytest.raises(
+        ln.ArrayTooLargeError,
+        match=r"^Conv1D 'conv': forward on inputs of shape "
+        r"\(2, 50, 8\): scratch array '\w+' of shape",
+    ):
+        layer.forward(x)
+    with pytest.raises(ln.ArrayTooLargeError, match=r"scratch array 'big' of shape \(10, 1000\)"):
+        Workspace().get("big", (10, 1000), np.dtype("float64"))
+
+
+def test_a_bare_memory_error_inside_a_layer_names_the_layer():
+    class Greedy(ln.ReLU):
+        def compute_forward(self, x, training):
+            raise MemoryError("Unable to allocate 5.00 TiB for an array with shape (10, 10)")
+
+        def compute_backward_input(self, dy, saved):
+            raise MemoryError()
+
+    layer = Greedy(name="greedy")
+    with pytest.raises(
+        ln.ArrayTooLargeError,
+        match=r"^Greedy 'greedy': forward on inputs of "
+        r"shape \(2, 3\): Unable to allocate 5\.00 TiB",
+    ):
+        layer.forward(np.ones((2, 3)))
+
+
+def test_fit_reports_the_layer_that_is_too_large():
+    model = ln.Sequential([ln.Dense(4, seed=0), ln.UpSampling1D(50), ln.Flatten(), ln.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.ones((8, 3, 2), "float32")
+    model.build((None, 3, 2))
+    ln.set_max_array_bytes(4 * 8 * 3 * 4 * 49)
+    with pytest.raises(
+        ln.ArrayTooLargeError,
+        match=r"UpSampling1D '\w+': the output of shape "
+        r"\(8, 150, 4\)",
+    ):
+        model.fit(x, np.ones((8, 1)), epochs=1, batch_size=8, verbose=0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "1GB", [1]])
+def test_set_max_array_bytes_refuses_what_is_not_a_positive_int(bad):
+    with pytest.raises(
+        ValueError,
+        match=r"set_max_array_bytes: invalid value for `nbytes`: "
+        r"expected a positive int or None",
+    ):
+        ln.set_max_array_bytes(bad)
+
+
+def test_the_default_limit_is_the_machines_memory():
+    assert ln.get_max_array_bytes() > 2**20
+    ln.set_max_array_bytes(12345)
+    assert ln.get_max_array_bytes() == 12345
+    ln.set_max_array_bytes(None)
+    assert ln.get_max_array_bytes() > 12345
