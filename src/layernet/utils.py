@@ -1,4 +1,4 @@
-"""Helpers with Keras's names: ``to_categorical`` and ``set_random_seed``.
+"""Helpers with Keras's names: ``to_categorical``, ``set_random_seed``, ``get_file``, images.
 
 Reachable as ``layernet.utils`` so that ``keras.utils.to_categorical(y, 10)``
 runs unchanged after ``import layernet as keras``.
@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from . import _random
+from ._files import DownloadError, get_file, keras_home
 from ._validation import as_array, is_int, resolve_dtype
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["DownloadError", "get_file", "keras_home", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
