@@ -69,7 +69,9 @@ def test_name_from_origin_md5_and_cache_subdir(tmp_path):
     md5 = hashlib.md5(b"{}").hexdigest()
     path = ln.utils.get_file(origin=url, md5_hash=md5, cache_dir=tmp_path / "c", cache_subdir="x")
     assert path == str(tmp_path / "c" / "x" / "w.json")
-    path2 = ln.utils.get_file(origin=url, file_hash=md5, hash_algorithm="md5", cache_dir=tmp_path / "c")
+    path2 = ln.utils.get_file(
+        origin=url, file_hash=md5, hash_algorithm="md5", cache_dir=tmp_path / "c"
+    )
     assert Path(path2).read_bytes() == b"{}"
 
 

@@ -354,8 +354,10 @@ def _get_file(
         target = os.path.join(datadir, name)
 
     download = force_download or not os.path.exists(target)
-    if not download and file_hash is not None and not validate_file(
-        target, file_hash, hash_algorithm
+    if (
+        not download
+        and file_hash is not None
+        and not validate_file(target, file_hash, hash_algorithm)
     ):
         print(  # noqa: T201  (Keras says the same)
             f"A local file was found ({target}), but its {hash_algorithm} hash does not match "

@@ -32,12 +32,8 @@ FILES: dict[str, KerasFile] = {
     "mnist.npz": KerasFile(
         _GCS + "mnist.npz", "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
     ),
-    "fashion-mnist/train-labels-idx1-ubyte.gz": KerasFile(
-        _GCS + "train-labels-idx1-ubyte.gz", ""
-    ),
-    "fashion-mnist/train-images-idx3-ubyte.gz": KerasFile(
-        _GCS + "train-images-idx3-ubyte.gz", ""
-    ),
+    "fashion-mnist/train-labels-idx1-ubyte.gz": KerasFile(_GCS + "train-labels-idx1-ubyte.gz", ""),
+    "fashion-mnist/train-images-idx3-ubyte.gz": KerasFile(_GCS + "train-images-idx3-ubyte.gz", ""),
     "fashion-mnist/t10k-labels-idx1-ubyte.gz": KerasFile(_GCS + "t10k-labels-idx1-ubyte.gz", ""),
     "fashion-mnist/t10k-images-idx3-ubyte.gz": KerasFile(_GCS + "t10k-images-idx3-ubyte.gz", ""),
     "cifar-10-batches-py-target": KerasFile(

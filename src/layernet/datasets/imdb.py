@@ -80,7 +80,10 @@ def load_data(
     rng.shuffle(order)
     x_test, labels_test = x_test[order], labels_test[order]
 
-    xs_train, xs_test = shift(x_train, start_char, index_from), shift(x_test, start_char, index_from)
+    xs_train, xs_test = (
+        shift(x_train, start_char, index_from),
+        shift(x_test, start_char, index_from),
+    )
     if maxlen:
         xs_train, labels_train = drop_long(maxlen, xs_train, labels_train)
         xs_test, labels_test = drop_long(maxlen, xs_test, labels_test)
