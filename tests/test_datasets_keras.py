@@ -115,7 +115,7 @@ def test_cifar10(home, keras, monkeypatch, rng):
     cifar_archive(p, "cifar-10-batches-py", {**batches, "test_batch": ("labels", 3)}, rng)
     register(monkeypatch, "cifar-10-batches-py-target", p)
     ours = ln.datasets.cifar10.load_data()
-    (x, y), (xt, yt) = ours
+    (x, y), _ = ours
     assert x.shape == (10, 32, 32, 3) and y.shape == (10, 1) and x.dtype == np.uint8
     # keras.datasets.cifar10 preallocates 10,000 training images per batch file: its
     # own reader's output is padded to that size, and the rows our files fill compared.

@@ -35,7 +35,7 @@ class DownloadError(OSError):
 
 def _urlopen(url: str, timeout: float) -> IO[bytes]:
     """Open ``url`` for reading (replace this function to change how files are fetched)."""
-    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310
+    return urllib.request.urlopen(url, timeout=timeout)
 
 
 #: The function that opens a URL, ``opener(url, timeout) -> binary file object`` (with
@@ -69,7 +69,7 @@ def _hasher(algorithm: str, file_hash: str | None) -> Any:
         algorithm == "auto" and file_hash is not None and len(file_hash) == 64
     ):
         return hashlib.sha256()
-    return hashlib.md5()  # noqa: S324  (Keras's legacy hashes)
+    return hashlib.md5()  # Keras's legacy hashes
 
 
 def hash_file(path: str, algorithm: str = "sha256", file_hash: str | None = None) -> str:
@@ -359,7 +359,7 @@ def _get_file(
         and file_hash is not None
         and not validate_file(target, file_hash, hash_algorithm)
     ):
-        print(  # noqa: T201  (Keras says the same)
+        print(
             f"A local file was found ({target}), but its {hash_algorithm} hash does not match "
             f"{file_hash}: downloading it again."
         )

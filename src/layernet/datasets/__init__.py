@@ -195,7 +195,7 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
 
 
 # Keras's data set loaders, one submodule each, as ``keras.datasets`` has them.
-from . import (  # noqa: E402
+from . import (  # noqa: E402, F401
     boston_housing,
     california_housing,
     cifar10,

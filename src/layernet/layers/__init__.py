@@ -19,6 +19,14 @@ from .base import Layer
 from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from .dense import Dense
+from .depthwise import (
+    DepthwiseConv,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from .dropout import Dropout
 from .input import Input
 from .normalization import BatchNorm, BatchNormalization
@@ -87,6 +95,9 @@ __all__ = [
     "Conv3DTranspose",
     "ConvTranspose",
     "Dense",
+    "DepthwiseConv",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "Dropout",
     "Flatten",
     "GlobalAveragePooling1D",
@@ -114,6 +125,9 @@ __all__ = [
     "ReLU",
     "Reshape",
     "Residual",
+    "SeparableConv",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "Sigmoid",
     "Softmax",
     "Softplus",
