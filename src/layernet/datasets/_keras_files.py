@@ -207,7 +207,7 @@ def shift(xs: Any, start_char: int | None, index_from: int) -> list[list[int]]:
     return [list(x) for x in xs]
 
 
-def drop_long(maxlen: int, xs: list[list[int]], labels: Any) -> tuple[list[list[int]], list]:
+def drop_long(maxlen: int, xs: list[list[int]], labels: Any) -> tuple[list[list[int]], Any]:
     """Keep the sequences shorter than ``maxlen`` (strictly, as Keras does)."""
     kept = [(x, y) for x, y in zip(xs, labels, strict=True) if len(x) < maxlen]
     return [x for x, _ in kept], [y for _, y in kept]

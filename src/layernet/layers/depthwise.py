@@ -75,6 +75,8 @@ class _DepthwiseBase(Conv):
     renamed_weights: ClassVar[dict[str, str]] = {}
     renamed_arguments: ClassVar[dict[str, str]] = {}
     _kernel_name: ClassVar[str] = "kernel"
+    depth_multiplier: int
+    depthwise_initializer: Any
 
     def check_input_shape(self, shape):
         built = self.built
