@@ -12,9 +12,29 @@ import numpy as np
 
 from . import _random
 from ._files import DownloadError, get_file, keras_home
+from ._images import (
+    ImageDataset,
+    array_to_img,
+    image_dataset_from_directory,
+    img_to_array,
+    load_img,
+    save_img,
+)
 from ._validation import as_array, is_int, resolve_dtype
 
-__all__ = ["DownloadError", "get_file", "keras_home", "set_random_seed", "to_categorical"]
+__all__ = [
+    "DownloadError",
+    "ImageDataset",
+    "array_to_img",
+    "get_file",
+    "image_dataset_from_directory",
+    "img_to_array",
+    "keras_home",
+    "load_img",
+    "save_img",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
