@@ -71,7 +71,7 @@ def test_errors(tmp_path, monkeypatch):
 def make_tree(root, sizes, rng):
     """Three classes; the red channel of every image is its class index * 50."""
     files = {}
-    for k, name in enumerate(["b_dogs", "a_cats", "c_birds"]):
+    for name in ["b_dogs", "a_cats", "c_birds"]:
         os.makedirs(root / name / "nested")
         for i, (h, w) in enumerate(sizes):
             img = rng.integers(0, 256, (h, w, 3)).astype(np.float32)

@@ -610,7 +610,7 @@ def image_dataset_from_directory(
             f"{where}: no image files ({', '.join(ALLOWED_FORMATS)}) found in {directory!r}."
         )
     if label_mode == "binary":
-        count = len(names) if names is not None else len(np.unique(label_values))
+        count = len(names) if names is not None else len(np.unique(np.asarray(label_values)))
         if count != 2:
             raise ValueError(
                 f"{where}: label_mode='binary' needs exactly 2 classes, found {count}."

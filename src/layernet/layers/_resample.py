@@ -8,10 +8,12 @@ with at most four nonzeros (bilinear weights) per output pixel.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
-def resize_matrix(n_in: int, n_out: int, method: str, dtype: np.dtype) -> np.ndarray:
+def resize_matrix(n_in: int, n_out: int, method: str, dtype: Any) -> np.ndarray:
     """``(n_out, n_in)`` interpolation matrix along one axis, half-pixel centres.
 
     ``"bilinear"``: output ``i`` samples the input at ``(i + 0.5) n_in / n_out - 0.5``,
@@ -34,7 +36,7 @@ def resize_matrix(n_in: int, n_out: int, method: str, dtype: np.dtype) -> np.nda
     return m.astype(dtype)
 
 
-def crop_matrix(n_in: int, start: int, n_out: int, dtype: np.dtype) -> np.ndarray:
+def crop_matrix(n_in: int, start: int, n_out: int, dtype: Any) -> np.ndarray:
     """``(n_out, n_in)`` selection of the entries ``start, ..., start + n_out - 1``."""
     m = np.zeros((n_out, n_in), dtype=dtype)
     m[np.arange(n_out), start + np.arange(n_out)] = 1
