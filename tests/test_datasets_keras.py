@@ -137,6 +137,16 @@ def test_cifar10(home, keras, monkeypatch, rng):
     assert_same(ours, ((kx[rows], ky[rows]), (kxt, kyt)))
 
 
+def test_cifar10_from_an_extracted_folder_without_the_archive(home, monkeypatch, rng):
+    p = home / "datasets" / "cifar-10-batches-py-target_archive"
+    batches = {f"data_batch_{i}": ("labels", 1) for i in range(1, 6)}
+    cifar_archive(p, "cifar-10-batches-py", {**batches, "test_batch": ("labels", 2)}, rng)
+    register(monkeypatch, "cifar-10-batches-py-target", p)
+    first = ln.datasets.cifar10.load_data()
+    p.unlink()  # only the extracted folder is left (as when copied by hand): no download
+    assert_same(ln.datasets.cifar10.load_data(), first)
+
+
 @pytest.mark.parametrize("label_mode", ["fine", "coarse"])
 def test_cifar100(home, keras, monkeypatch, rng, label_mode):
     p = home / "datasets" / "cifar-100-python-target_archive"

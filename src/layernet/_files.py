@@ -278,7 +278,9 @@ def get_file(
     hash, ``KeyboardInterrupt``) removes the partial file. Extraction goes to a
     temporary folder that replaces the extraction folder only once complete. Archive
     members that would land outside the folder (``../``, absolute paths, links
-    pointing out, devices) are skipped with a warning, as in Keras.
+    pointing out, devices) are skipped with a warning, as in Keras. A non-empty
+    extraction folder whose archive is absent (copied there by hand) is used as it
+    is, with no download.
 
     Examples
     --------
@@ -353,6 +355,14 @@ def _get_file(
     else:
         target = os.path.join(datadir, name)
 
+    if (
+        (extract or untar)
+        and not force_download
+        and not os.path.exists(target)
+        and os.path.isdir(folder)
+        and os.listdir(folder)
+    ):
+        return folder  # extracted earlier (or copied there by hand): no archive needed
     download = force_download or not os.path.exists(target)
     if (
         not download

@@ -4,7 +4,7 @@ The first two come from optional packages (``pip install layernet[data]``); a
 clear error says which one is missing. Their arrays are channels-last and
 ``float32``; labels are ``int64``.
 
-The submodules :mod:`~layernet.datasets.mnist`, ``fashion_mnist``, ``cifar10``,
+The submodules ``mnist``, ``fashion_mnist``, ``cifar10``,
 ``cifar100``, ``imdb``, ``reuters``, ``boston_housing`` and ``california_housing``
 have Keras's ``load_data`` functions: the same files, read from Keras's cache
 folder (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``), giving the same arrays.

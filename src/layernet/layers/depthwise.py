@@ -278,6 +278,22 @@ class DepthwiseConv(_DepthwiseBase):
 class DepthwiseConv1D(DepthwiseConv):
     r"""1-D depthwise convolution: :class:`DepthwiseConv` for ``(batch, length, channels)``.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, length, C)``; output ``(batch, out_length, C * depth_multiplier)``,
+    spatial sizes as :class:`~layernet.Conv`.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The arguments of :class:`DepthwiseConv`, with ``kernel_size``, ``strides`` and
+        ``dilation_rate`` ints or 1-tuples.
+
+    Raises
+    ------
+    ValueError
+        As :class:`DepthwiseConv`; also tuples of another length and inputs of another rank.
+
     Examples
     --------
     >>> import layernet as ln
@@ -293,6 +309,23 @@ class DepthwiseConv1D(DepthwiseConv):
 
 class DepthwiseConv2D(DepthwiseConv):
     r"""2-D depthwise convolution: :class:`DepthwiseConv` for ``(batch, height, width, channels)``.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, height, width, C)``;
+    output ``(batch, out_height, out_width, C * depth_multiplier)``,
+    spatial sizes as :class:`~layernet.Conv`.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The arguments of :class:`DepthwiseConv`, with ``kernel_size``, ``strides`` and
+        ``dilation_rate`` ints or pairs.
+
+    Raises
+    ------
+    ValueError
+        As :class:`DepthwiseConv`; also tuples of another length and inputs of another rank.
 
     Examples
     --------
@@ -479,6 +512,22 @@ class SeparableConv(_DepthwiseBase):
 class SeparableConv1D(SeparableConv):
     r"""1-D separable convolution: :class:`SeparableConv` for ``(batch, length, channels)``.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, length, C)``; output ``(batch, out_length, filters)``,
+    spatial sizes as :class:`~layernet.Conv`.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The arguments of :class:`SeparableConv`, with ``kernel_size``, ``strides`` and
+        ``dilation_rate`` ints or 1-tuples.
+
+    Raises
+    ------
+    ValueError
+        As :class:`SeparableConv`; also tuples of another length and inputs of another rank.
+
     Examples
     --------
     >>> import layernet as ln
@@ -494,6 +543,22 @@ class SeparableConv1D(SeparableConv):
 
 class SeparableConv2D(SeparableConv):
     r"""2-D separable convolution: :class:`SeparableConv` for ``(batch, height, width, channels)``.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, height, width, C)``; output ``(batch, out_height, out_width, filters)``,
+    spatial sizes as :class:`~layernet.Conv`.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The arguments of :class:`SeparableConv`, with ``kernel_size``, ``strides`` and
+        ``dilation_rate`` ints or pairs.
+
+    Raises
+    ------
+    ValueError
+        As :class:`SeparableConv`; also tuples of another length and inputs of another rank.
 
     Examples
     --------
