@@ -223,7 +223,7 @@ class Rescaling(Layer):
 
 
 class Normalization(Layer):
-    r"""Standardise features with a mean and variance given or learnt by :meth:`adapt`.
+    r"""Standardise features with a mean and variance, given or learnt from data by ``adapt``.
 
     Keras's ``Normalization``: statistics per entry of the kept ``axis`` (per
     channel by default), shared over the other axes.
@@ -238,7 +238,8 @@ class Normalization(Layer):
         Axes that keep separate statistics; ``None`` for one mean and variance.
     mean, variance : float or array_like, optional
         Fixed statistics (broadcast to the kept axes); both or neither. Without
-        them, call :meth:`adapt` (before that the layer uses 0 and 1).
+        them, call :meth:`~layernet.Normalization.adapt` (before that the layer
+        uses 0 and 1).
     invert : bool, default False
         Apply the inverse map :math:`\mu + \sigma X` (undo a normalisation).
     name, dtype
@@ -254,7 +255,7 @@ class Normalization(Layer):
     ValueError
         Only one of ``mean`` and ``variance``, a negative variance, a bad ``axis``
         or ``invert``; inputs whose kept axes differ from the built ones; data for
-        :meth:`adapt` with another shape.
+        :meth:`~layernet.Normalization.adapt` with another shape.
 
     Notes
     -----
