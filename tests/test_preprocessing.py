@@ -294,3 +294,33 @@ def test_errors():
         ln.Rescaling("big")
     with pytest.raises(ValueError, match=r"expected input with 4 dims"):
         ln.RandomFlip().forward(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Rescaling", "Normalization", "CenterCrop", "Resizing", "RandomFlip",
+        "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "RandomCrop",
+        "RandomBrightness", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
+        "SeparableConv2D", "UpSampling2D",
+    ],
+)  # fmt: skip
+def test_arguments_are_keras_arguments(name):
+    import inspect
+
+    keras = pytest.importorskip("keras")
+    ours = inspect.signature(getattr(ln, name)).parameters
+    theirs = inspect.signature(getattr(keras.layers, name)).parameters
+    positional = [p for p in ours.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    keras_positional = [
+        p for p in theirs if theirs[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    assert [p.name for p in positional] == keras_positional[: len(positional)]
+    for p in positional:  # the keyword-only ones (name, dtype, seed, trainable) are layernet's
+        default = theirs[p.name].default
+        if isinstance(default, tuple) and p.name in ("strides", "dilation_rate", "size"):
+            assert p.default in (1, default) or list(p.default) == list(default), p.name
+        elif isinstance(default, tuple):
+            assert list(p.default) == list(default), p.name
+        else:
+            assert p.default == default, p.name
