@@ -324,3 +324,15 @@ def test_arguments_are_keras_arguments(name):
             assert list(p.default) == list(default), p.name
         else:
             assert p.default == default, p.name
+
+
+def test_adapted_normalization_is_saved_with_the_model(tmp_path, rng):
+    data = rng.standard_normal((50, 3)).astype(np.float32) * 4 + 1
+    norm = ln.Normalization()
+    norm.adapt(data)
+    model = ln.Sequential([norm, ln.Dense(2, seed=0)])
+    y = model.predict(data)
+    model.save(tmp_path / "m.npz")
+    again = ln.load_model(tmp_path / "m.npz")
+    np.testing.assert_array_equal(again.layers[0].state["mean"], norm.state["mean"])
+    np.testing.assert_array_equal(again.predict(data), y)
