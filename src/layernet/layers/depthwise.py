@@ -85,9 +85,7 @@ class _DepthwiseBase(Conv):
             super().check_input_shape(shape)
         finally:
             self.built = built
-        if built:
-            if self.input_shape is not None and len(shape) != len(self.input_shape):
-                super().check_input_shape(shape)  # the rank message, as built
+        if built:  # the rank is fixed once built, so only the channels remain to check
             self._check_last_axis(shape, self.params[self._kernel_name].shape[-2], "channels")
 
     def _depthwise_params(self, input_shape, rng) -> int:
