@@ -200,8 +200,10 @@ def test_upsampling_values_defaults_errors():
     np.testing.assert_array_equal(y, np.kron([[1, 2], [3, 4]], np.ones((2, 2))))
     assert ln.UpSampling1D().output_shape((None, 3, 1)) == (None, 6, 1)
     assert ln.UpSampling3D().output_shape((None, 1, 2, 3, 1)) == (None, 2, 4, 6, 1)
-    with pytest.raises(ValueError, match=r"`interpolation`: only 'nearest' is supported"):
-        ln.UpSampling2D(interpolation="bilinear")
+    with pytest.raises(
+        ValueError, match=r"`interpolation`: expected one of 'nearest', 'bilinear', received"
+    ):
+        ln.UpSampling2D(interpolation="bicubic")
     with pytest.raises(ValueError, match=r"UpSampling1D '.*': invalid value for `size`"):
         ln.UpSampling1D(0)
 

@@ -1,4 +1,4 @@
-"""Helpers with Keras's names: ``to_categorical`` and ``set_random_seed``.
+"""Helpers with Keras's names: ``to_categorical``, ``set_random_seed``, ``get_file``, images.
 
 Reachable as ``layernet.utils`` so that ``keras.utils.to_categorical(y, 10)``
 runs unchanged after ``import layernet as keras``.
@@ -11,9 +11,32 @@ from typing import Any
 import numpy as np
 
 from . import _random
+from ._files import DownloadError, get_file, keras_home
+from ._images import (
+    ImageDataset,
+    array_to_img,
+    image_dataset_from_directory,
+    img_to_array,
+    load_img,
+    save_img,
+)
 from ._validation import as_array, is_int, resolve_dtype
 
-__all__ = ["PyDataset", "pad_sequences", "set_random_seed", "to_categorical"]
+__all__ = [
+    "DownloadError",
+    "PyDataset",
+    "ImageDataset",
+    "array_to_img",
+    "get_file",
+    "image_dataset_from_directory",
+    "img_to_array",
+    "keras_home",
+    "load_img",
+    "pad_sequences",
+    "save_img",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -19,6 +19,14 @@ from .base import Layer
 from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from .dense import Dense
+from .depthwise import (
+    DepthwiseConv,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from .dropout import Dropout
 from .input import Input, InputLayer
 from .normalization import BatchNorm, BatchNormalization
@@ -50,6 +58,19 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .preprocessing import (
+    CenterCrop,
+    Normalization,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from .recurrent import GRU, Bidirectional
 from .reshape import (
     Flatten,
@@ -78,6 +99,7 @@ __all__ = [
     "BatchNorm",
     "BatchNormalization",
     "Bidirectional",
+    "CenterCrop",
     "Conv",
     "Conv1D",
     "Conv1DTranspose",
@@ -87,6 +109,9 @@ __all__ = [
     "Conv3DTranspose",
     "ConvTranspose",
     "Dense",
+    "DepthwiseConv",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "Dropout",
     "Flatten",
     "GlobalAveragePooling1D",
@@ -112,9 +137,22 @@ __all__ = [
     "MaxPooling1D",
     "MaxPooling2D",
     "MaxPooling3D",
+    "Normalization",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
+    "Rescaling",
     "Reshape",
     "Residual",
+    "Resizing",
+    "SeparableConv",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "Sigmoid",
     "Softmax",
     "Softplus",

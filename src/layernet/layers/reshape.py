@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._validation import check_data_format, int_tuple, is_int, pair_tuple, shape_str
+from . import _resample
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
@@ -514,10 +515,11 @@ class _UpSampling(_Rearrange):
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         self.data_format = check_data_format(data_format, self.owner)
         self.size = int_tuple(size, self._rank, "size", self.owner)
-        if interpolation != "nearest":
+        allowed = ("nearest", "bilinear") if self._rank == 2 else ("nearest",)
+        if interpolation not in allowed:
             raise ValueError(
-                f"{self.owner}: invalid value for `interpolation`: only 'nearest' is "
-                f"supported, received {interpolation!r}."
+                f"{self.owner}: invalid value for `interpolation`: expected one of "
+                f"{', '.join(repr(a) for a in allowed)}, received {interpolation!r}."
             )
         self.interpolation = interpolation
 
@@ -537,7 +539,22 @@ class _UpSampling(_Rearrange):
         )
         return (input_shape[0], *spatial, input_shape[-1])
 
+    def _bilinear(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Keras's bilinear upsampling (``jax.image.resize``) as two matrices."""
+        (h, w), (sh, sw) = shape[1:3], self.size
+        return (
+            _resample.resize_matrix(h, h * sh, "bilinear", self.dtype),
+            _resample.resize_matrix(w, w * sw, "bilinear", self.dtype),
+        )
+
+    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
+        if self.interpolation == "bilinear":  # not a selection: built from backward
+            return Layer.jacobian_input(self, x, max_entries=max_entries)
+        return super().jacobian_input(x, max_entries=max_entries)
+
     def _rearrange(self, x):
+        if self.interpolation == "bilinear":
+            return _resample.apply(x, *self._bilinear(x.shape))
         n, *spatial, c = x.shape
         split = (n, *(v for m in spatial for v in (m, 1)), c)
         wide = (n, *(v for m, s in zip(spatial, self.size, strict=True) for v in (m, s)), c)
@@ -545,6 +562,8 @@ class _UpSampling(_Rearrange):
         return out.reshape(self.compute_output_shape(x.shape))
 
     def compute_backward_input(self, dy, saved):
+        if self.interpolation == "bilinear":
+            return _resample.apply_transpose(dy, *self._bilinear(saved.x_shape))
         n, *spatial, c = saved.x_shape
         wide = (n, *(v for m, s in zip(spatial, self.size, strict=True) for v in (m, s)), c)
         return dy.reshape(wide).sum(axis=tuple(range(2, 2 * len(spatial) + 1, 2)))
@@ -643,8 +662,11 @@ class UpSampling2D(_UpSampling):
         Factors for height and width.
     data_format : {"channels_last", None}, optional
         Keras's argument; only channels-last is supported.
-    interpolation : {"nearest"}, default "nearest"
-        Keras's argument; only nearest-neighbour upsampling is implemented.
+    interpolation : {"nearest", "bilinear"}, default "nearest"
+        ``"nearest"`` repeats entries; ``"bilinear"`` interpolates between
+        neighbours with half-pixel centres (Keras's ``ops.image.resize``; see
+        :class:`~layernet.Resizing`): per sample and channel :math:`Y = R_h X R_w^T`,
+        :math:`\partial z/\partial X = R_h^T G R_w`.
     name : str, optional
         Layer name (``"up_sampling2d_<n>"`` by default); see :class:`Layer`.
     dtype : {"float32", "float64"}, default "float32"
@@ -659,7 +681,7 @@ class UpSampling2D(_UpSampling):
     ValueError
         At construction, naming the layer and the argument: ``size`` not a
         positive int or pair of positive ints; ``interpolation`` other than
-        ``"nearest"``; ``data_format`` other than ``"channels_last"``; an
+        ``"nearest"`` or ``"bilinear"``; ``data_format`` other than ``"channels_last"``; an
         invalid ``dtype``, ``name``, ``seed`` or ``trainable``. On an input: a
         number of dims other than 4. In backward: a ``dy`` whose shape is not
         the last output's.

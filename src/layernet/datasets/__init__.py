@@ -1,8 +1,13 @@
-"""Data sets that need no download: MNIST-1D (generated) and scikit-learn's 8x8 digits.
+"""Data sets: MNIST-1D (generated), scikit-learn's 8x8 digits, and Keras's loaders.
 
-Both come from optional packages (``pip install layernet[data]``); a clear error
-says which one is missing. Arrays are channels-last and ``float32``; labels are
-``int64``.
+The first two come from optional packages (``pip install layernet[data]``); a
+clear error says which one is missing. Their arrays are channels-last and
+``float32``; labels are ``int64``.
+
+The submodules ``mnist``, ``fashion_mnist``, ``cifar10``,
+``cifar100``, ``imdb``, ``reuters``, ``boston_housing`` and ``california_housing``
+have Keras's ``load_data`` functions: the same files, read from Keras's cache
+folder (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``), giving the same arrays.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_number
+from .._validation import check_int, check_number
 
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -187,3 +192,16 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     n_test = round(len(x) * test_fraction)
     test, train = order[:n_test], order[n_test:]
     return (x[train], y[train]), (x[test], y[test])
+
+
+# Keras's data set loaders, one submodule each, as ``keras.datasets`` has them.
+from . import (  # noqa: E402, F401
+    boston_housing,
+    california_housing,
+    cifar10,
+    cifar100,
+    fashion_mnist,
+    imdb,
+    mnist,
+    reuters,
+)
