@@ -193,7 +193,7 @@ def train(dp, out: dict) -> None:
     # ranks given different data: every rank raises the same error (no hang, no abort)
     try:
         model().fit(x + dp.rank, y, verbose=0, distribute=dp)
-    except ValueError as exc:
+    except (ValueError, ln.DataParallelError) as exc:
         out["mismatch"] = np.array(str(exc))
 
     # a loss that becomes NaN: TerminateOnNaN stops every rank at the same batch

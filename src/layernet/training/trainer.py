@@ -24,14 +24,25 @@ from .. import _random, optimizers
 from .. import distributed as _distributed
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
+from .._agreement import (
+    agree,
+    describe_compile,
+    describe_model,
+    evaluate_entries,
+    fit_entries,
+    predict_entries,
+)
 from .._ops import Workspace
 from .._validation import (
     as_array,
     cast_checked,
     check_bool,
+    check_class_weight,
     check_finite,
+    check_initial_epoch,
     check_number,
     check_positive_int,
+    classes_of_output,
     is_int,
     is_real,
     shape_str,
@@ -649,11 +660,7 @@ class Trainer:
         batch_size = 32 if batch_size is None else batch_size
         self._check_fit_arguments(epochs, batch_size, verbose, shuffle, seed, validation_split)
         _check_callbacks_argument(callbacks)
-        if not is_int(initial_epoch) or initial_epoch < 0:
-            raise ValueError(
-                f"fit: invalid value for `initial_epoch`: expected an int >= 0, "
-                f"received {initial_epoch!r}."
-            )
+        initial_epoch = check_initial_epoch(initial_epoch, epochs, "fit")
         check_positive_int(validation_freq, "validation_freq", "fit")
         if steps_per_epoch is not None:
             check_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
@@ -694,11 +701,37 @@ class Trainer:
             )
         else:
             x, y, val_xy = self._fit_data(x, y, validation_data, validation_split, seed)
+            if class_weight is not None:
+                out_shape = self.compute_output_shape((None, *x.shape[1:]))
+                check_class_weight(class_weight, classes_of_output(out_shape), "fit")
             x, y, sw, val = self._fit_weights(
                 x, y, val_xy, sample_weight, class_weight, validation_data
             )
         base = seed if seed is not None else int(_random.generator().integers(2**63))
         if dp is not None:
+            # one small collective: every rank was given the same model, compile settings
+            # and arguments, or every rank raises the same error naming what differs
+            agree(
+                dp,
+                "fit",
+                {
+                    **fit_entries(
+                        x,
+                        y,
+                        epochs=epochs,
+                        batch_size=batch_size,
+                        shuffle=shuffle,
+                        seed=seed,
+                        initial_epoch=initial_epoch,
+                        validation_split=validation_split,
+                        validation_data=validation_data,
+                        sample_weight=sample_weight,
+                        class_weight=class_weight,
+                    ),
+                    **describe_model(self),
+                    **describe_compile(self),
+                },
+            )
             self.distribute_strategy = dp
             base = dp.begin_fit(self, x, y, base, val, sw)
             verbose = verbose if dp.is_root else 0
@@ -1236,6 +1269,8 @@ class Trainer:
             y = self._check_targets(y, "evaluate", "y")
             dp = _distributed.resolve(distribute, "evaluate")
             if dp is not None:
+                entries = evaluate_entries(x, y, batch_size=batch_size, sample_weight=sample_weight)
+                agree(dp, "evaluate", {**entries, **describe_model(self), **describe_compile(self)})
                 self.distribute_strategy = dp
                 verbose = verbose if dp.is_root else 0
             with self._workspaces(self._new_workspaces()):
@@ -1360,6 +1395,8 @@ class Trainer:
                 self.build((None, *x.shape[1:]))
             dp = _distributed.resolve(distribute, "predict")
             if dp is not None:
+                entries = predict_entries(x, batch_size=batch_size)
+                agree(dp, "predict", {**entries, **describe_model(self)})
                 self.distribute_strategy = dp
                 verbose = verbose if dp.is_root else 0
             with self._workspaces(self._new_workspaces()):
