@@ -140,9 +140,11 @@ def test_keras_call_signature_on_arrays(rng):
     y2, s2 = mha.forward([q, q], attention_mask=mask, use_causal_mask=True,
                          return_attention_scores=True)  # fmt: skip
     np.testing.assert_array_equal(y, y2)
+    np.testing.assert_array_equal(s, s2)
     att = ln.Attention(**F64)
     out, w = att([q, q], mask=[None, mask[:, 0]], return_attention_scores=True)
     np.testing.assert_allclose(w * ~mask[:, :1], 0, atol=1e-300)
+    np.testing.assert_allclose(out, w @ q, rtol=1e-12)
 
 
 def test_causal_output_does_not_see_the_future(rng):
@@ -190,7 +192,9 @@ def test_dropout_on_the_weights_is_seeded_and_differentiated(cls, rng):
     dps = layer.backward_params(g)
     for dx, x in zip(dxs, xs, strict=True):
         assert relative_error(dx, numerical_gradient(z, x)) < 1e-6
-    floor = 1e-3 * max((np.abs(v).max() for v in dps.values()), default=0)  # key bias's gradient is 0
+    floor = 1e-3 * max(
+        (np.abs(v).max() for v in dps.values()), default=0
+    )  # key bias's gradient is 0
     for k, p in layer.params.items():
         assert relative_error(dps[k], numerical_gradient(z, p), floor) < 1e-6
 
@@ -307,6 +311,7 @@ def test_multi_head_attention_matches_torch(rng):
         atol=1e-11,
     )  # fmt: skip
     dbq, dbk, dbv = t.in_proj_bias.grad.numpy().reshape(3, h, d)
+    np.testing.assert_allclose(grads["query_bias"], dbq, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(grads["value_bias"], dbv, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(grads["key_bias"], dbk, atol=1e-11)
     np.testing.assert_allclose(grads["output_bias"], t.out_proj.bias.grad.numpy(), rtol=1e-9)

@@ -153,9 +153,7 @@ def sample(name: str, rng: np.random.Generator) -> np.ndarray | list[np.ndarray]
     _, shape, distinct = CASES[name]
     if isinstance(shape, list):  # several inputs
         sizes = [int(np.prod(s)) for s in shape]
-        flat = (
-            distinct_values((sum(sizes),), rng) if distinct else rng.standard_normal(sum(sizes))
-        )
+        flat = distinct_values((sum(sizes),), rng) if distinct else rng.standard_normal(sum(sizes))
         parts = np.split(flat, np.cumsum(sizes)[:-1])
         return [p.reshape(s) for p, s in zip(parts, shape, strict=True)]
     return distinct_values(shape, rng) if distinct else rng.standard_normal(shape)

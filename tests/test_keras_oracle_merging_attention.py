@@ -12,10 +12,10 @@ import os
 
 os.environ["KERAS_BACKEND"] = "jax"  # before keras is imported
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import layernet as ln  # noqa: E402
+import layernet as ln
 
 keras = pytest.importorskip("keras", reason="Keras 3 is the oracle; install the 'oracle' extra")
 jax = pytest.importorskip("jax", reason="Keras's JAX backend runs the oracle")
@@ -224,8 +224,11 @@ def test_multi_head_attention_matches_keras(kwargs, with_key, options):
         ("Attention", {"use_scale": True, "score_mode": "concat"}, {"use_causal_mask": True}),
         ("Attention", {"score_mode": "concat"}, {"mask": "both", "return_attention_scores": True}),
         ("AdditiveAttention", {}, {"mask": "both"}),
-        ("AdditiveAttention", {"use_scale": False}, {"use_causal_mask": True,
-                                                     "return_attention_scores": True}),
+        (
+            "AdditiveAttention",
+            {"use_scale": False},
+            {"use_causal_mask": True, "return_attention_scores": True},
+        ),
     ],
 )
 @pytest.mark.parametrize("with_key", [False, True])

@@ -46,7 +46,11 @@ def test_weights_follow_keras(rng):
     assert norm.axis == [-1, 1]
     assert list(norm.params) == ["gamma", "beta"]
     assert [w.shape for w in norm.get_weights()] == [(3, 4), (3, 4)]
-    assert list(ln.LayerNormalization(center=False).get_config())[:3] == ["axis", "epsilon", "center"]
+    assert list(ln.LayerNormalization(center=False).get_config())[:3] == [
+        "axis",
+        "epsilon",
+        "center",
+    ]
     rms = ln.LayerNormalization(rms_scaling=True, scale=False)
     rms.build((None, 5))
     assert list(rms.params) == ["gamma"]

@@ -89,8 +89,10 @@ def test_every_merging_layer_behind_front_layers(rng):
     xs = [rng.standard_normal((2, 3, 4)) for _ in range(2)]
     for make in [*ELEMENTWISE, lambda **k: ln.Concatenate(axis=1, **k),
                  lambda **k: ln.Dot(axes=2, normalize=True, **k)]:  # fmt: skip
-        assert_layer_gradients(lambda make=make: make(**F64), split_distinct(
-            [(2, 3, 4), (2, 3, 4)], rng) if make in (ln.Maximum, ln.Minimum) else xs)
+        assert_layer_gradients(
+            lambda make=make: make(**F64),
+            split_distinct([(2, 3, 4), (2, 3, 4)], rng) if make in (ln.Maximum, ln.Minimum) else xs,
+        )
 
 
 def test_keras_broadcasting_inserts_axes_after_the_batch():
@@ -144,7 +146,9 @@ def test_functional_forms_are_one_layer_call(rng):
     np.testing.assert_array_equal(
         ln.layers.concatenate([a, b], axis=0, **F64), np.concatenate([a, b], axis=0)
     )
-    np.testing.assert_allclose(ln.layers.dot([a, b], axes=1, **F64), np.sum(a * b, 1, keepdims=True))
+    np.testing.assert_allclose(
+        ln.layers.dot([a, b], axes=1, **F64), np.sum(a * b, 1, keepdims=True)
+    )
 
 
 @pytest.mark.parametrize(
@@ -218,9 +222,7 @@ def test_concatenate_and_dot_match_torch(rng):
     xs = [rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 1, 4))]
     _torch_check(ln.Concatenate(axis=1, **F64), xs, lambda ts: torch.cat(ts, 1), rng)
     xs = [rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4))]
-    _torch_check(
-        ln.Dot(axes=2, **F64), xs, lambda ts: torch.bmm(ts[0], ts[1].transpose(1, 2)), rng
-    )
+    _torch_check(ln.Dot(axes=2, **F64), xs, lambda ts: torch.bmm(ts[0], ts[1].transpose(1, 2)), rng)
     F = torch.nn.functional
     _torch_check(
         ln.Dot(axes=(1, 1), normalize=True, **F64),

@@ -1,4 +1,4 @@
-"""Keras-style ``get_weights`` / ``set_weights`` for layers whose parameters follow Keras's order."""
+"""``get_weights`` / ``set_weights`` for layers whose parameters follow Keras's order."""
 
 from __future__ import annotations
 

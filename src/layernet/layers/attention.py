@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -55,8 +55,7 @@ def _as_mask(m: Any, owner: str, arg: str) -> np.ndarray | None:
     m = np.asarray(m)
     if not (m.dtype == bool or np.issubdtype(m.dtype, np.number)):
         raise TypeError(
-            f"{owner}: expected `{arg}` to be a boolean (or 0/1) array, received dtype "
-            f"{m.dtype}."
+            f"{owner}: expected `{arg}` to be a boolean (or 0/1) array, received dtype {m.dtype}."
         )
     return m.astype(bool) if m.dtype != bool else m
 
@@ -840,7 +839,7 @@ class Attention(KerasWeights, Layer):
             return a * (ds @ k), a * (ds.transpose(0, 2, 1) @ q), grads
         a = p["scale"] if self.use_scale else 1.0
         c = p["concat_score_weight"]
-        t = saved.tanh
+        t = cast(np.ndarray, saved.tanh)  # kept by every non-dot score
         du = c * ds[..., None] * (1 - t * t)
         grads = {}
         if self.use_scale:
@@ -886,9 +885,7 @@ class Attention(KerasWeights, Layer):
         if q_mask is not None:
             qm = np.broadcast_to(q_mask[..., None], y.shape)
             y = np.where(qm, y, 0).astype(self.dtype, copy=False)
-        saved = AttentionSaved(
-            q, k, v, len(x), t, probs, drop, qm, bool(return_attention_scores)
-        )
+        saved = AttentionSaved(q, k, v, len(x), t, probs, drop, qm, bool(return_attention_scores))
         y = np.asarray(y, dtype=self.dtype)
         if return_attention_scores:
             return [y, np.array(weights)], saved
@@ -1027,7 +1024,7 @@ class AdditiveAttention(Attention):
         return np.sum(w * t, axis=-1), t
 
     def _scores_backward(self, ds, saved):
-        t = saved.tanh
+        t = cast(np.ndarray, saved.tanh)
         w = self.params["scale"] if self.use_scale else 1.0
         du = ds[..., None] * w * (1 - t * t)
         grads = {}

@@ -585,7 +585,9 @@ class Layer:
         return {**self.params, **self.state}
 
     # --------------------------------------------------------------- Jacobians
-    def _jacobian_setup(self, x: Any, options: dict[str, Any] | None = None) -> tuple[Any, Any, Any]:
+    def _jacobian_setup(
+        self, x: Any, options: dict[str, Any] | None = None
+    ) -> tuple[Any, Any, Any]:
         x = self._prepare_input(x)
         with self.workspace.disabled():  # keep the buffers that `saved` points into
             y, saved = self.compute_forward(x, False, **(options or {}))

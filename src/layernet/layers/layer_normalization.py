@@ -142,9 +142,7 @@ class LayerNormalization(KerasWeights, Layer):
         o = self.owner
         if is_int(axis):
             axes = [int(axis)]  # type: ignore[arg-type]
-        elif (
-            isinstance(axis, list | tuple) and len(axis) > 0 and all(is_int(a) for a in axis)
-        ):
+        elif isinstance(axis, list | tuple) and len(axis) > 0 and all(is_int(a) for a in axis):
             axes = [int(a) for a in axis]
         else:
             raise ValueError(
@@ -257,9 +255,7 @@ class LayerNormalization(KerasWeights, Layer):
         other = tuple(a for a in range(dy.ndim) if a not in axes)
         grads = {}
         if "gamma" in self.params:
-            grads["gamma"] = np.sum(dy * saved.xhat, axis=other).reshape(
-                self.params["gamma"].shape
-            )
+            grads["gamma"] = np.sum(dy * saved.xhat, axis=other).reshape(self.params["gamma"].shape)
         if "beta" in self.params:
             grads["beta"] = np.sum(dy, axis=other).reshape(self.params["beta"].shape)
         return grads

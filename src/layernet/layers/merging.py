@@ -20,7 +20,7 @@ The functional forms (:func:`add`, :func:`concatenate`, ...) are
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class MergeSaved(NamedTuple):
 
     shapes: list[tuple[int, ...]]  #: the shapes of the inputs as given
     xs: list[np.ndarray] | None  #: the inputs, rank-aligned (``Multiply``)
-    index: np.ndarray | None  #: which input won each entry (``Maximum``, ``Minimum``)
+    winner: np.ndarray | None  #: which input won each entry (``Maximum``, ``Minimum``)
 
 
 def _shapes_text(shapes: Sequence[Sequence[int | None]]) -> str:
@@ -442,7 +442,7 @@ class _Extremum(_Merge):
 
     def compute_backward_input(self, dy, saved):
         return [
-            _unbroadcast(np.where(saved.index == i, dy, 0).astype(dy.dtype, copy=False), s)
+            _unbroadcast(np.where(saved.winner == i, dy, 0).astype(dy.dtype, copy=False), s)
             for i, s in enumerate(saved.shapes)
         ]
 
@@ -695,7 +695,7 @@ class Concatenate(Layer):
                 m = np.asarray(m, dtype=bool)
                 m = m.reshape(m.shape + (1,) * (a.ndim - m.ndim))
                 full.append(np.broadcast_to(m, a.shape))
-        return np.concatenate(full, axis=self.axis % inputs[0].ndim).any(axis=-1)
+        return np.asarray(np.concatenate(full, axis=self.axis % inputs[0].ndim).any(axis=-1))
 
 
 class DotSaved(NamedTuple):
@@ -802,7 +802,7 @@ class Dot(Layer):
                 f"received {axes!r}."
             )
         self.axes: int | tuple[int, int] = (
-            int(axes) if is_int(axes) else (int(axes[0]), int(axes[1]))  # type: ignore[index]
+            int(cast(int, axes)) if is_int(axes) else (int(axes[0]), int(axes[1]))  # type: ignore[index]
         )
         self.normalize = check_bool(normalize, "normalize", self.owner)
 
@@ -854,7 +854,7 @@ class Dot(Layer):
         s1.pop(a1)
         s2.pop(a2)
         out = s1 + s2[1:]
-        return tuple(out + [1] if len(out) == 1 else out)
+        return tuple([*out, 1] if len(out) == 1 else out)
 
     def _normalized(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.normalize:
@@ -906,40 +906,40 @@ def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
     >>> ln.layers.add([np.ones((1, 2)), np.ones((1, 2))])
     array([[2., 2.]], dtype=float32)
     """
-    return Add(**kwargs)(inputs)
+    return Add(**kwargs)(cast(Any, inputs))
 
 
 def subtract(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``."""
-    return Subtract(**kwargs)(inputs)
+    return Subtract(**kwargs)(cast(Any, inputs))
 
 
 def multiply(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Multiply(**kwargs)(inputs)``: the element-wise product of ``inputs``."""
-    return Multiply(**kwargs)(inputs)
+    return Multiply(**kwargs)(cast(Any, inputs))
 
 
 def average(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Average(**kwargs)(inputs)``: the element-wise mean of ``inputs``."""
-    return Average(**kwargs)(inputs)
+    return Average(**kwargs)(cast(Any, inputs))
 
 
 def maximum(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Maximum(**kwargs)(inputs)``: the element-wise maximum of ``inputs``."""
-    return Maximum(**kwargs)(inputs)
+    return Maximum(**kwargs)(cast(Any, inputs))
 
 
 def minimum(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Minimum(**kwargs)(inputs)``: the element-wise minimum of ``inputs``."""
-    return Minimum(**kwargs)(inputs)
+    return Minimum(**kwargs)(cast(Any, inputs))
 
 
 def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
     """``Concatenate(axis=axis, **kwargs)(inputs)``: ``inputs`` joined along ``axis``."""
-    return Concatenate(axis=axis, **kwargs)(inputs)
+    return Concatenate(axis=axis, **kwargs)(cast(Any, inputs))
 
 
 def dot(inputs: Sequence[Any], axes: int | Sequence[int] = -1, normalize: bool = False,
         **kwargs: Any) -> Any:  # fmt: skip
     """``Dot(axes=axes, normalize=normalize, **kwargs)(inputs)``: a batched dot product."""
-    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
+    return Dot(axes=axes, normalize=normalize, **kwargs)(cast(Any, inputs))
