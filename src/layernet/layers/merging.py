@@ -13,7 +13,7 @@ gradient of an input that was broadcast is summed over the broadcast axes,
       = \operatorname{unbroadcast}_{X_i}\Big(\frac{\partial z}{\partial Y}
         \odot \frac{\partial Y}{\partial X_i}\Big).
 
-The functional forms (:func:`add`, :func:`concatenate`, ...) are
+The functional forms (``ln.layers.add``, ``ln.layers.concatenate``, ...) are
 ``Layer(...)(inputs)``: a new layer called once.
 """
 
@@ -208,7 +208,7 @@ class Add(_Merge):
     .. rubric:: Input and output shape
 
     A list of one or more arrays ``(batch, ...)`` with the same batch size whose
-    other axes broadcast (Keras's rule, see :mod:`layernet.layers.merging`);
+    other axes broadcast (Keras's rule: a lower-rank input gets size-1 axes after the batch axis);
     output: the broadcast shape.
 
     Parameters
@@ -899,6 +899,18 @@ class Dot(Layer):
 def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Add(**kwargs)(inputs)``: the element-wise sum of ``inputs``.
 
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Add` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Add` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Add` layer called on ``inputs``.
+
     Examples
     --------
     >>> import layernet as ln
@@ -910,36 +922,183 @@ def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
 
 
 def subtract(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``."""
+    """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Subtract` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Subtract` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Subtract` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.subtract([np.ones((1, 2)), np.ones((1, 2))])
+    array([[0., 0.]], dtype=float32)
+    """
     return Subtract(**kwargs)(cast(Any, inputs))
 
 
 def multiply(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Multiply(**kwargs)(inputs)``: the element-wise product of ``inputs``."""
+    """``Multiply(**kwargs)(inputs)``: the element-wise product of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Multiply` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Multiply` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Multiply` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.multiply([np.full((1, 2), 2.0), np.full((1, 2), 3.0)])
+    array([[6., 6.]], dtype=float32)
+    """
     return Multiply(**kwargs)(cast(Any, inputs))
 
 
 def average(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Average(**kwargs)(inputs)``: the element-wise mean of ``inputs``."""
+    """``Average(**kwargs)(inputs)``: the element-wise mean of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Average` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Average` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Average` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.average([np.zeros((1, 2)), np.full((1, 2), 4.0)])
+    array([[2., 2.]], dtype=float32)
+    """
     return Average(**kwargs)(cast(Any, inputs))
 
 
 def maximum(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Maximum(**kwargs)(inputs)``: the element-wise maximum of ``inputs``."""
+    """``Maximum(**kwargs)(inputs)``: the element-wise maximum of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Maximum` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Maximum` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Maximum` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.maximum([np.array([[1.0, 4.0]]), np.array([[3.0, 2.0]])])
+    array([[3., 4.]], dtype=float32)
+    """
     return Maximum(**kwargs)(cast(Any, inputs))
 
 
 def minimum(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Minimum(**kwargs)(inputs)``: the element-wise minimum of ``inputs``."""
+    """``Minimum(**kwargs)(inputs)``: the element-wise minimum of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Minimum` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Minimum` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Minimum` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.minimum([np.array([[1.0, 4.0]]), np.array([[3.0, 2.0]])])
+    array([[1., 2.]], dtype=float32)
+    """
     return Minimum(**kwargs)(cast(Any, inputs))
 
 
 def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
-    """``Concatenate(axis=axis, **kwargs)(inputs)``: ``inputs`` joined along ``axis``."""
+    """``Concatenate(axis=axis, **kwargs)(inputs)``: ``inputs`` joined along ``axis``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        Arrays whose shapes agree except on ``axis``.
+    axis : int, default -1
+        The axis to join along.
+    **kwargs
+        Arguments of :class:`~layernet.Concatenate` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Concatenate` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.concatenate([np.zeros((1, 1)), np.ones((1, 2))])
+    array([[0., 1., 1.]], dtype=float32)
+    """
     return Concatenate(axis=axis, **kwargs)(cast(Any, inputs))
 
 
-def dot(inputs: Sequence[Any], axes: int | Sequence[int] = -1, normalize: bool = False,
-        **kwargs: Any) -> Any:  # fmt: skip
-    """``Dot(axes=axes, normalize=normalize, **kwargs)(inputs)``: a batched dot product."""
+def dot(
+    inputs: Sequence[Any], axes: int | Sequence[int] = -1, normalize: bool = False, **kwargs: Any
+) -> Any:
+    """``Dot(axes=axes, normalize=normalize, **kwargs)(inputs)``: a batched dot product.
+
+    Parameters
+    ----------
+    inputs : list of two ndarray
+        The two arrays (see :class:`~layernet.Dot` for the shapes).
+    axes : int or tuple of two ints, default -1
+        The axis of each input to contract.
+    normalize : bool, default False
+        Whether to L2-normalise the inputs along those axes first (cosine similarity).
+    **kwargs
+        Arguments of :class:`~layernet.Dot` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Dot` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.dot([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])])
+    array([[11.]], dtype=float32)
+    """
     return Dot(axes=axes, normalize=normalize, **kwargs)(cast(Any, inputs))
