@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 
 from .._validation import check_bool, is_int, shape_str
-from .base import Layer, is_shape_list
+from .base import MAX_JACOBIAN_ENTRIES, Layer, is_shape_list
 
 __all__ = [
     "Add",
@@ -153,6 +153,46 @@ class _Merge(Layer):
         ndim = max(a.ndim for a in x)
         return [_align(a, ndim) for a in x]
 
+    def _coefficient(self, i: int, saved: MergeSaved, n: int) -> Any:
+        r""":math:`\partial Y[p]/\partial X_i[k(p)]` for every output entry :math:`p` (it reads
+        one entry :math:`k(p)` of each input): a scalar or an array broadcasting to ``Y``."""
+        raise NotImplementedError
+
+    def jacobian_input(
+        self, x: Any, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> Any:
+        r"""One closed-form Jacobian per input: row :math:`p` holds
+        :math:`\partial Y[p]/\partial X_i[k(p)]` in column :math:`k(p)`, the entry of
+        :math:`X_i` that output entry :math:`p` reads (after broadcasting).
+
+        Parameters
+        ----------
+        x : list of ndarray
+            The inputs at which to differentiate (small shapes only).
+        max_entries : int, default 4_000_000
+            Refuse to build a matrix with more entries than this.
+        **options
+            Unused (accepted as for every layer).
+
+        Returns
+        -------
+        list of ndarray
+            One ``(Y.size, X_i.size)`` matrix per input.
+        """
+        x, y, saved = self._jacobian_setup(x, options)
+        rows = np.arange(y.size)
+        mats = []
+        for i, xi in enumerate(x):
+            self._check_jacobian_size(y.size, xi.size, max_entries, f"jacobian_input[{i}]")
+            ids = _align(np.arange(xi.size).reshape(xi.shape), y.ndim)
+            coef = self._coefficient(i, saved, len(x))
+            jac = np.zeros((y.size, xi.size), dtype=self.dtype)
+            jac[rows, np.broadcast_to(ids, y.shape).ravel()] = np.broadcast_to(
+                coef, y.shape
+            ).ravel()
+            mats.append(jac)
+        return mats
+
     def compute_mask(
         self, inputs: Sequence[Any], mask: Sequence[np.ndarray | None] | None = None
     ) -> np.ndarray | None:
@@ -261,6 +301,9 @@ class Add(_Merge):
     def compute_backward_input(self, dy, saved):
         return [_unbroadcast(dy, s) for s in saved.shapes]
 
+    def _coefficient(self, i, saved, n):
+        return 1.0
+
 
 class Subtract(_Merge):
     r"""Difference of exactly two inputs: :math:`Y = X_1 - X_2`.
@@ -312,6 +355,9 @@ class Subtract(_Merge):
 
     def compute_backward_input(self, dy, saved):
         return [_unbroadcast(dy, saved.shapes[0]), -_unbroadcast(dy, saved.shapes[1])]
+
+    def _coefficient(self, i, saved, n):
+        return 1.0 if i == 0 else -1.0
 
 
 class Multiply(_Merge):
@@ -375,6 +421,13 @@ class Multiply(_Merge):
             grads.append(_unbroadcast(np.broadcast_to(g, dy.shape), shape))
         return grads
 
+    def _coefficient(self, i, saved, n):
+        others = [a for j, a in enumerate(saved.xs) if j != i]
+        out: Any = 1.0
+        for a in others:
+            out = out * a
+        return out
+
 
 class Average(_Merge):
     r"""Element-wise mean of its inputs: :math:`Y = \frac1n\sum_i X_i`.
@@ -428,6 +481,9 @@ class Average(_Merge):
         n = len(saved.shapes)
         return [_unbroadcast(dy / n, s) for s in saved.shapes]
 
+    def _coefficient(self, i, saved, n):
+        return 1.0 / n
+
 
 class _Extremum(_Merge):
     _pick: Any = None
@@ -445,6 +501,9 @@ class _Extremum(_Merge):
             _unbroadcast(np.where(saved.winner == i, dy, 0).astype(dy.dtype, copy=False), s)
             for i, s in enumerate(saved.shapes)
         ]
+
+    def _coefficient(self, i, saved, n):
+        return (saved.winner == i).astype(self.dtype)
 
 
 class Maximum(_Extremum):
@@ -652,6 +711,41 @@ class Concatenate(Layer):
     def compute_forward(self, x, training):
         axis = self.axis % x[0].ndim
         return np.concatenate(x, axis=axis), ConcatenateSaved([a.shape[axis] for a in x], axis)
+
+    def jacobian_input(
+        self, x: Any, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> Any:
+        r"""One closed-form 0/1 selection matrix per input (see Notes).
+
+        Parameters
+        ----------
+        x : list of ndarray
+            The inputs at which to differentiate (small shapes only).
+        max_entries : int, default 4_000_000
+            Refuse to build a matrix with more entries than this.
+        **options
+            Unused (accepted as for every layer).
+
+        Returns
+        -------
+        list of ndarray
+            One ``(Y.size, X_i.size)`` matrix per input.
+        """
+        x, y, saved = self._jacobian_setup(x, options)
+        owner = np.concatenate(
+            [np.full(a.shape, i) for i, a in enumerate(x)], axis=saved.axis
+        ).ravel()
+        entry = np.concatenate(
+            [np.arange(a.size).reshape(a.shape) for a in x], axis=saved.axis
+        ).ravel()
+        mats = []
+        for i, xi in enumerate(x):
+            self._check_jacobian_size(y.size, xi.size, max_entries, f"jacobian_input[{i}]")
+            jac = np.zeros((y.size, xi.size), dtype=self.dtype)
+            rows = np.flatnonzero(owner == i)
+            jac[rows, entry[rows]] = 1
+            mats.append(jac)
+        return mats
 
     def compute_backward_input(self, dy, saved):
         cuts = np.cumsum(saved.sizes)[:-1]
