@@ -108,6 +108,17 @@ class MultiHeadAttention(_KerasWeightsLayer):
     signature. Without ``key`` the value is used as key and ``backward_input``
     returns two gradients, the value's being the sum of its two uses.
 
+    Per-call options (keywords of :meth:`forward`, as in Keras's call):
+    ``attention_mask`` ``(batch, Tq, Tv)``, ``query_mask`` ``(batch, Tq)``,
+    ``value_mask`` and ``key_mask`` ``(batch, Tv)`` (``True`` or nonzero where
+    attention is allowed; they are combined with AND, and a smaller
+    ``attention_mask`` gets axes inserted before its last ``2 * len(attention_axes)``
+    as Keras does), ``use_causal_mask`` (query position :math:`i` sees key
+    positions :math:`j \le i`) and ``return_attention_scores`` (then two outputs,
+    and ``backward_input`` takes ``[dy, d_scores]``, either may be ``None``).
+    Keras 3 takes the query mask from the query tensor's own mask and
+    ignores the ``query_mask`` argument; here the argument is used.
+
     Parameters
     ----------
     num_heads : int
