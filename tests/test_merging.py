@@ -253,3 +253,12 @@ def test_closed_form_jacobians_equal_the_ones_built_from_backward(make, shapes, 
     assert len(closed) == len(built) == len(xs)
     for c, b in zip(closed, built, strict=True):
         np.testing.assert_array_equal(c, b)
+
+
+def test_weights_lists_are_empty_as_in_keras():
+    add = ln.Add()
+    add.forward([np.ones((1, 2)), np.ones((1, 2))])
+    assert add.get_weights() == []
+    add.set_weights([])
+    with pytest.raises(ValueError, match="expected a list of 0 arrays"):
+        add.set_weights([np.ones(2)])
