@@ -230,3 +230,35 @@ def test_concatenate_and_dot_match_torch(rng):
         lambda ts: torch.bmm(F.normalize(ts[0], dim=1).transpose(1, 2), F.normalize(ts[1], dim=1)),
         rng,
     )
+
+
+@pytest.mark.parametrize(
+    ("make", "shapes"),
+    [
+        (ln.Add, [(2, 3, 2), (2, 2), (2, 1, 1)]),
+        (ln.Subtract, [(2, 1, 2), (2, 3, 2)]),
+        (ln.Multiply, [(2, 3), (2, 1), (2, 3)]),
+        (ln.Average, [(2, 2, 3), (2, 3)]),
+        (ln.Maximum, [(2, 3), (2, 2, 3)]),
+        (ln.Minimum, [(2, 3), (2, 3), (2, 3)]),
+        (lambda **k: ln.Concatenate(axis=1, **k), [(2, 1, 3), (2, 2, 3)]),
+        (lambda **k: ln.Concatenate(axis=-1, **k), [(2, 2, 1), (2, 2, 3)]),
+    ],
+)
+def test_closed_form_jacobians_equal_the_ones_built_from_backward(make, shapes, rng):
+    layer = make(**F64)
+    xs = split_distinct(shapes, rng)
+    closed = layer.jacobian_input(xs)
+    built = ln.Layer.jacobian_input(layer, xs)  # the base class's rows of backward_input
+    assert len(closed) == len(built) == len(xs)
+    for c, b in zip(closed, built, strict=True):
+        np.testing.assert_array_equal(c, b)
+
+
+def test_weights_lists_are_empty_as_in_keras():
+    add = ln.Add()
+    add.forward([np.ones((1, 2)), np.ones((1, 2))])
+    assert add.get_weights() == []
+    add.set_weights([])
+    with pytest.raises(ValueError, match="expected a list of 0 arrays"):
+        add.set_weights([np.ones(2)])

@@ -112,7 +112,8 @@ def numerical_jacobian(f: Callable[[], np.ndarray], x: np.ndarray, eps: float = 
 def _flat(values: Any) -> np.ndarray:
     """One float64 vector of an array or of a list of arrays (several inputs or outputs)."""
     if isinstance(values, list | tuple):
-        return np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values] or [[]])
+        parts = [np.asarray(v, dtype=np.float64).ravel() for v in values]
+        return np.concatenate(parts) if parts else np.zeros(0)
     return np.asarray(values, dtype=np.float64).ravel()
 
 
@@ -444,7 +445,7 @@ class _Objective:
         self,
         body: list[Layer],
         loss: Loss | None,
-        x: np.ndarray,
+        x: Any,
         target: Any,
         dy: Any,
         seed: int,

@@ -166,25 +166,24 @@ __all__ = [
 ]
 
 # Merging, normalization and attention layers
+from . import merging as _merging
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .layer_normalization import LayerNormalization
-from .merging import (
-    Add,
-    Average,
-    Concatenate,
-    Dot,
-    Maximum,
-    Minimum,
-    Multiply,
-    Subtract,
-    add,
-    average,
-    concatenate,
-    dot,
-    maximum,
-    minimum,
-    multiply,
-    subtract,
+from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
+
+# The functional forms (``ln.layers.add([a, b])``, as ``keras.layers.add``) live in this
+# namespace only: they are kept out of ``__all__``, hence out of the top-level ``layernet``.
+add, subtract, multiply, average = (
+    _merging.add,
+    _merging.subtract,
+    _merging.multiply,
+    _merging.average,
+)
+maximum, minimum, concatenate, dot = (
+    _merging.maximum,
+    _merging.minimum,
+    _merging.concatenate,
+    _merging.dot,
 )
 
 __all__ += [

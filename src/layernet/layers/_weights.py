@@ -1,4 +1,4 @@
-"""Keras-style ``get_weights`` / ``set_weights`` for layers whose parameters follow Keras's order."""
+"""``get_weights`` / ``set_weights`` for layers whose parameters follow Keras's order."""
 
 from __future__ import annotations
 
@@ -8,20 +8,16 @@ from typing import Any
 import numpy as np
 
 from .._validation import shape_str
+from .base import Layer
 
 
-class KerasWeights:
-    """``get_weights``/``set_weights``: the parameters in Keras's order, then the state.
+class _KerasWeightsLayer(Layer):
+    """A layer with ``get_weights``/``set_weights``: the parameters in Keras's order, then
+    the state.
 
     The layer creates ``params`` in Keras's weight order, so a list taken from
     the matching Keras layer (``keras_layer.get_weights()``) loads as it is.
     """
-
-    params: dict[str, np.ndarray]
-    state: dict[str, np.ndarray]
-    owner: str
-    built: bool
-    dtype: np.dtype
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the parameters (Keras's order), then of the state arrays.

@@ -42,8 +42,10 @@ class _Elementwise(Layer):
     def compute_backward_input(self, dy, saved):
         return dy * self.derivative(saved)
 
-    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, saved = self._jacobian_setup(x)
+    def jacobian_input(
+        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> np.ndarray:
+        x, y, saved = self._jacobian_setup(x, options)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         # The diagonal is the backward rule applied to ones (so that a subclass that
         # overrides compute_backward_input gets its own Jacobian).
@@ -610,8 +612,10 @@ class _FnLayer(Layer):
     def compute_backward_input(self, dy, saved):
         return self._fn.backward(dy, saved.function).astype(dy.dtype, copy=False)
 
-    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, saved = self._jacobian_setup(x)
+    def jacobian_input(
+        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> np.ndarray:
+        x, y, saved = self._jacobian_setup(x, options)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         return jacobian_of(self._fn, saved.function, x.shape).astype(self.dtype, copy=False)
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
 from .. import initializers
 from .._validation import check_bool, check_number, check_positive_int, is_int, shape_str
-from ._weights import KerasWeights
+from ._weights import _KerasWeightsLayer
 from .base import Layer, is_shape_list
 
 __all__ = ["AdditiveAttention", "Attention", "MultiHeadAttention"]
@@ -91,7 +91,7 @@ class MultiHeadAttentionSaved(NamedTuple):
     scores_output: bool  #: whether :math:`P` was returned as a second output
 
 
-class MultiHeadAttention(KerasWeights, Layer):
+class MultiHeadAttention(_KerasWeightsLayer):
     r"""Multi-head attention (Vaswani et al., 2017) with Keras's weights and call.
 
     .. rubric:: Input and output shape
@@ -107,6 +107,17 @@ class MultiHeadAttention(KerasWeights, Layer):
     :meth:`forward`; ``layer(query, value, key=None, ...)`` takes Keras's call
     signature. Without ``key`` the value is used as key and ``backward_input``
     returns two gradients, the value's being the sum of its two uses.
+
+    Per-call options (keywords of :meth:`forward`, as in Keras's call):
+    ``attention_mask`` ``(batch, Tq, Tv)``, ``query_mask`` ``(batch, Tq)``,
+    ``value_mask`` and ``key_mask`` ``(batch, Tv)`` (``True`` or nonzero where
+    attention is allowed; they are combined with AND, and a smaller
+    ``attention_mask`` gets axes inserted before its last ``2 * len(attention_axes)``
+    as Keras does), ``use_causal_mask`` (query position :math:`i` sees key
+    positions :math:`j \le i`) and ``return_attention_scores`` (then two outputs,
+    and ``backward_input`` takes ``[dy, d_scores]``, either may be ``None``).
+    Keras 3 takes the query mask from the query tensor's own mask and
+    ignores the ``query_mask`` argument; here the argument is used.
 
     Parameters
     ----------
@@ -291,7 +302,7 @@ class MultiHeadAttention(KerasWeights, Layer):
         }
 
     # ------------------------------------------------------------ Keras's call
-    def __call__(  # type: ignore[override]
+    def split_call_arguments(  # type: ignore[override]
         self,
         query: Any,
         value: Any = None,
@@ -301,14 +312,14 @@ class MultiHeadAttention(KerasWeights, Layer):
         key_mask: Any = None,
         attention_mask: Any = None,
         return_attention_scores: bool = False,
-        training: bool | None = None,
         use_causal_mask: bool = False,
-    ) -> Any:
-        """``layer(query, value, key=None, ...)``: Keras's call, on arrays.
+    ) -> tuple[Any, dict[str, Any]]:
+        """``layer(query, value, key=None, ...)``: Keras's call, as inputs and options.
 
-        Equivalent to ``forward([query, value] or [query, value, key],
+        ``layer(...)`` is ``forward([query, value] or [query, value, key],
         training=bool(training), **options)`` with the masks and flags as
-        options. ``layer([query, value])`` (a list first) is accepted too.
+        options (on symbolic tensors, a call recorded in a model). ``layer([query,
+        value])`` (a list first) is accepted too.
         """
         if value is None and isinstance(query, list | tuple):
             inputs = list(query)
@@ -328,7 +339,14 @@ class MultiHeadAttention(KerasWeights, Layer):
             options["use_causal_mask"] = True
         if return_attention_scores:
             options["return_attention_scores"] = True
-        return self.forward(inputs, training=bool(training), **options)
+        return inputs, options
+
+    def symbolic_output(self, input_shape: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+        out, dtype = super().symbolic_output(input_shape, options)
+        if options.get("return_attention_scores"):
+            shapes = self._normalize_shape(input_shape)
+            return [out, self.attention_scores_shape(shapes)], [dtype, dtype]
+        return out, dtype
 
     # ------------------------------------------------------------------ shapes
     def _attention_axes(self, rank: int) -> tuple[int, ...]:
@@ -624,7 +642,7 @@ class AttentionSaved(NamedTuple):
     scores_output: bool  #: whether the weights were returned as a second output
 
 
-class Attention(KerasWeights, Layer):
+class Attention(_KerasWeightsLayer):
     r"""Dot-product attention (Luong-style), Keras's ``Attention`` layer.
 
     .. rubric:: Input and output shape
@@ -742,17 +760,16 @@ class Attention(KerasWeights, Layer):
             **super().get_config(),
         }
 
-    def __call__(  # type: ignore[override]
+    def split_call_arguments(  # type: ignore[override]
         self,
         inputs: Any,
         mask: Any = None,
-        training: bool | None = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
-    ) -> Any:
-        """``layer([query, value(, key)], mask=None, ...)``: Keras's call, on arrays.
+    ) -> tuple[Any, dict[str, Any]]:
+        """``layer([query, value(, key)], mask=None, ...)``: Keras's call, as inputs and options.
 
-        Equivalent to ``forward(inputs, training=bool(training), **options)``.
+        ``layer(...)`` is ``forward(inputs, training=bool(training), **options)``.
         """
         options: dict[str, Any] = {}
         if mask is not None:
@@ -761,7 +778,14 @@ class Attention(KerasWeights, Layer):
             options["return_attention_scores"] = True
         if use_causal_mask:
             options["use_causal_mask"] = True
-        return self.forward(inputs, training=bool(training), **options)
+        return inputs, options
+
+    def symbolic_output(self, input_shape: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+        out, dtype = super().symbolic_output(input_shape, options)
+        if options.get("return_attention_scores"):
+            shapes = self._normalize_shape(input_shape)
+            return [out, self.attention_scores_shape(shapes)], [dtype, dtype]
+        return out, dtype
 
     def check_input_shape(self, shape):
         if not is_shape_list(shape) or len(shape) not in (2, 3):
@@ -839,7 +863,7 @@ class Attention(KerasWeights, Layer):
             return a * (ds @ k), a * (ds.transpose(0, 2, 1) @ q), grads
         a = p["scale"] if self.use_scale else 1.0
         c = p["concat_score_weight"]
-        t = saved.tanh
+        t = cast(np.ndarray, saved.tanh)  # kept by every non-dot score
         du = c * ds[..., None] * (1 - t * t)
         grads = {}
         if self.use_scale:
@@ -1024,7 +1048,7 @@ class AdditiveAttention(Attention):
         return np.sum(w * t, axis=-1), t
 
     def _scores_backward(self, ds, saved):
-        t = saved.tanh
+        t = cast(np.ndarray, saved.tanh)
         w = self.params["scale"] if self.use_scale else 1.0
         du = ds[..., None] * w * (1 - t * t)
         grads = {}

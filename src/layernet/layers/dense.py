@@ -224,8 +224,10 @@ class Dense(Layer):
             self.dtype, copy=False
         )
 
-    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, saved = self._jacobian_setup(x)
+    def jacobian_input(
+        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> np.ndarray:
+        x, y, saved = self._jacobian_setup(x, options)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         rows = x.size // x.shape[-1]
         jac = np.kron(np.eye(rows, dtype=self.dtype), self.params["kernel"].T)
@@ -233,9 +235,9 @@ class Dense(Layer):
         return jac if act is None else act @ jac
 
     def jacobian_params(
-        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES
+        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
     ) -> dict[str, np.ndarray]:
-        x, y, saved = self._jacobian_setup(x)
+        x, y, saved = self._jacobian_setup(x, options)
         for k, p in self.params.items():
             self._check_jacobian_size(y.size, p.size, max_entries, f"jacobian_params['{k}']")
         x2 = x.reshape(-1, x.shape[-1])

@@ -9,8 +9,7 @@ import numpy as np
 
 from .. import initializers
 from .._validation import check_bool, check_number, is_int, shape_str
-from ._weights import KerasWeights
-from .base import Layer
+from ._weights import _KerasWeightsLayer
 
 
 class LayerNormalizationSaved(NamedTuple):
@@ -21,7 +20,7 @@ class LayerNormalizationSaved(NamedTuple):
     inv: np.ndarray  #: :math:`r = 1/\sqrt{\sigma^2 + \epsilon}`, reduced axes kept as 1
 
 
-class LayerNormalization(KerasWeights, Layer):
+class LayerNormalization(_KerasWeightsLayer):
     r"""Layer normalisation (Ba et al., 2016): each sample normalised over ``axis``.
 
     .. rubric:: Input and output shape

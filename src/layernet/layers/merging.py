@@ -13,19 +13,20 @@ gradient of an input that was broadcast is summed over the broadcast axes,
       = \operatorname{unbroadcast}_{X_i}\Big(\frac{\partial z}{\partial Y}
         \odot \frac{\partial Y}{\partial X_i}\Big).
 
-The functional forms (:func:`add`, :func:`concatenate`, ...) are
+The functional forms (``ln.layers.add``, ``ln.layers.concatenate``, ...) are
 ``Layer(...)(inputs)``: a new layer called once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
 from .._validation import check_bool, is_int, shape_str
-from .base import Layer, is_shape_list
+from ._weights import _KerasWeightsLayer
+from .base import MAX_JACOBIAN_ENTRIES, Layer, is_shape_list
 
 __all__ = [
     "Add",
@@ -52,7 +53,7 @@ class MergeSaved(NamedTuple):
 
     shapes: list[tuple[int, ...]]  #: the shapes of the inputs as given
     xs: list[np.ndarray] | None  #: the inputs, rank-aligned (``Multiply``)
-    index: np.ndarray | None  #: which input won each entry (``Maximum``, ``Minimum``)
+    winner: np.ndarray | None  #: which input won each entry (``Maximum``, ``Minimum``)
 
 
 def _shapes_text(shapes: Sequence[Sequence[int | None]]) -> str:
@@ -73,7 +74,7 @@ def _align(x: np.ndarray, ndim: int) -> np.ndarray:
     return x.reshape((x.shape[0],) + (1,) * (ndim - x.ndim) + x.shape[1:])
 
 
-class _Merge(Layer):
+class _Merge(_KerasWeightsLayer):
     r"""Element-wise merging layer: shape rules, broadcasting and the mask rule."""
 
     #: Exact number of inputs, or ``None`` for one or more.
@@ -153,6 +154,46 @@ class _Merge(Layer):
         ndim = max(a.ndim for a in x)
         return [_align(a, ndim) for a in x]
 
+    def _coefficient(self, i: int, saved: MergeSaved, n: int) -> Any:
+        r""":math:`\partial Y[p]/\partial X_i[k(p)]` for every output entry :math:`p` (it reads
+        one entry :math:`k(p)` of each input): a scalar or an array broadcasting to ``Y``."""
+        raise NotImplementedError
+
+    def jacobian_input(
+        self, x: Any, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> Any:
+        r"""One closed-form Jacobian per input: row :math:`p` holds
+        :math:`\partial Y[p]/\partial X_i[k(p)]` in column :math:`k(p)`, the entry of
+        :math:`X_i` that output entry :math:`p` reads (after broadcasting).
+
+        Parameters
+        ----------
+        x : list of ndarray
+            The inputs at which to differentiate (small shapes only).
+        max_entries : int, default 4_000_000
+            Refuse to build a matrix with more entries than this.
+        **options
+            Unused (accepted as for every layer).
+
+        Returns
+        -------
+        list of ndarray
+            One ``(Y.size, X_i.size)`` matrix per input.
+        """
+        x, y, saved = self._jacobian_setup(x, options)
+        rows = np.arange(y.size)
+        mats = []
+        for i, xi in enumerate(x):
+            self._check_jacobian_size(y.size, xi.size, max_entries, f"jacobian_input[{i}]")
+            ids = _align(np.arange(xi.size).reshape(xi.shape), y.ndim)
+            coef = self._coefficient(i, saved, len(x))
+            jac = np.zeros((y.size, xi.size), dtype=self.dtype)
+            jac[rows, np.broadcast_to(ids, y.shape).ravel()] = np.broadcast_to(
+                coef, y.shape
+            ).ravel()
+            mats.append(jac)
+        return mats
+
     def compute_mask(
         self, inputs: Sequence[Any], mask: Sequence[np.ndarray | None] | None = None
     ) -> np.ndarray | None:
@@ -208,7 +249,7 @@ class Add(_Merge):
     .. rubric:: Input and output shape
 
     A list of one or more arrays ``(batch, ...)`` with the same batch size whose
-    other axes broadcast (Keras's rule, see :mod:`layernet.layers.merging`);
+    other axes broadcast (Keras's rule: a lower-rank input gets size-1 axes after the batch axis);
     output: the broadcast shape.
 
     Parameters
@@ -261,6 +302,9 @@ class Add(_Merge):
     def compute_backward_input(self, dy, saved):
         return [_unbroadcast(dy, s) for s in saved.shapes]
 
+    def _coefficient(self, i, saved, n):
+        return 1.0
+
 
 class Subtract(_Merge):
     r"""Difference of exactly two inputs: :math:`Y = X_1 - X_2`.
@@ -312,6 +356,9 @@ class Subtract(_Merge):
 
     def compute_backward_input(self, dy, saved):
         return [_unbroadcast(dy, saved.shapes[0]), -_unbroadcast(dy, saved.shapes[1])]
+
+    def _coefficient(self, i, saved, n):
+        return 1.0 if i == 0 else -1.0
 
 
 class Multiply(_Merge):
@@ -375,6 +422,13 @@ class Multiply(_Merge):
             grads.append(_unbroadcast(np.broadcast_to(g, dy.shape), shape))
         return grads
 
+    def _coefficient(self, i, saved, n):
+        others = [a for j, a in enumerate(saved.xs) if j != i]
+        out: Any = 1.0
+        for a in others:
+            out = out * a
+        return out
+
 
 class Average(_Merge):
     r"""Element-wise mean of its inputs: :math:`Y = \frac1n\sum_i X_i`.
@@ -428,6 +482,9 @@ class Average(_Merge):
         n = len(saved.shapes)
         return [_unbroadcast(dy / n, s) for s in saved.shapes]
 
+    def _coefficient(self, i, saved, n):
+        return 1.0 / n
+
 
 class _Extremum(_Merge):
     _pick: Any = None
@@ -442,9 +499,12 @@ class _Extremum(_Merge):
 
     def compute_backward_input(self, dy, saved):
         return [
-            _unbroadcast(np.where(saved.index == i, dy, 0).astype(dy.dtype, copy=False), s)
+            _unbroadcast(np.where(saved.winner == i, dy, 0).astype(dy.dtype, copy=False), s)
             for i, s in enumerate(saved.shapes)
         ]
+
+    def _coefficient(self, i, saved, n):
+        return (saved.winner == i).astype(self.dtype)
 
 
 class Maximum(_Extremum):
@@ -546,7 +606,7 @@ class ConcatenateSaved(NamedTuple):
     axis: int  #: the axis, non-negative
 
 
-class Concatenate(Layer):
+class Concatenate(_KerasWeightsLayer):
     r"""Concatenation of its inputs along ``axis``.
 
     .. rubric:: Input and output shape
@@ -653,6 +713,41 @@ class Concatenate(Layer):
         axis = self.axis % x[0].ndim
         return np.concatenate(x, axis=axis), ConcatenateSaved([a.shape[axis] for a in x], axis)
 
+    def jacobian_input(
+        self, x: Any, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> Any:
+        r"""One closed-form 0/1 selection matrix per input (see Notes).
+
+        Parameters
+        ----------
+        x : list of ndarray
+            The inputs at which to differentiate (small shapes only).
+        max_entries : int, default 4_000_000
+            Refuse to build a matrix with more entries than this.
+        **options
+            Unused (accepted as for every layer).
+
+        Returns
+        -------
+        list of ndarray
+            One ``(Y.size, X_i.size)`` matrix per input.
+        """
+        x, y, saved = self._jacobian_setup(x, options)
+        owner = np.concatenate(
+            [np.full(a.shape, i) for i, a in enumerate(x)], axis=saved.axis
+        ).ravel()
+        entry = np.concatenate(
+            [np.arange(a.size).reshape(a.shape) for a in x], axis=saved.axis
+        ).ravel()
+        mats = []
+        for i, xi in enumerate(x):
+            self._check_jacobian_size(y.size, xi.size, max_entries, f"jacobian_input[{i}]")
+            jac = np.zeros((y.size, xi.size), dtype=self.dtype)
+            rows = np.flatnonzero(owner == i)
+            jac[rows, entry[rows]] = 1
+            mats.append(jac)
+        return mats
+
     def compute_backward_input(self, dy, saved):
         cuts = np.cumsum(saved.sizes)[:-1]
         return [np.array(g) for g in np.split(dy, cuts, axis=saved.axis)]
@@ -695,7 +790,7 @@ class Concatenate(Layer):
                 m = np.asarray(m, dtype=bool)
                 m = m.reshape(m.shape + (1,) * (a.ndim - m.ndim))
                 full.append(np.broadcast_to(m, a.shape))
-        return np.concatenate(full, axis=self.axis % inputs[0].ndim).any(axis=-1)
+        return np.asarray(np.concatenate(full, axis=self.axis % inputs[0].ndim).any(axis=-1))
 
 
 class DotSaved(NamedTuple):
@@ -709,7 +804,7 @@ class DotSaved(NamedTuple):
 _KERAS_EPSILON = 1e-7
 
 
-class Dot(Layer):
+class Dot(_KerasWeightsLayer):
     r"""Batched dot product of two inputs over one axis each (Keras's ``batch_dot``).
 
     .. rubric:: Input and output shape
@@ -802,7 +897,7 @@ class Dot(Layer):
                 f"received {axes!r}."
             )
         self.axes: int | tuple[int, int] = (
-            int(axes) if is_int(axes) else (int(axes[0]), int(axes[1]))  # type: ignore[index]
+            int(cast(int, axes)) if is_int(axes) else (int(axes[0]), int(axes[1]))  # type: ignore[index]
         )
         self.normalize = check_bool(normalize, "normalize", self.owner)
 
@@ -854,7 +949,7 @@ class Dot(Layer):
         s1.pop(a1)
         s2.pop(a2)
         out = s1 + s2[1:]
-        return tuple(out + [1] if len(out) == 1 else out)
+        return tuple([*out, 1] if len(out) == 1 else out)
 
     def _normalized(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.normalize:
@@ -899,6 +994,18 @@ class Dot(Layer):
 def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Add(**kwargs)(inputs)``: the element-wise sum of ``inputs``.
 
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Add` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Add` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Add` layer called on ``inputs``.
+
     Examples
     --------
     >>> import layernet as ln
@@ -906,40 +1013,187 @@ def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
     >>> ln.layers.add([np.ones((1, 2)), np.ones((1, 2))])
     array([[2., 2.]], dtype=float32)
     """
-    return Add(**kwargs)(inputs)
+    return Add(**kwargs)(cast(Any, inputs))
 
 
 def subtract(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``."""
-    return Subtract(**kwargs)(inputs)
+    """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Subtract` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Subtract` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Subtract` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.subtract([np.ones((1, 2)), np.ones((1, 2))])
+    array([[0., 0.]], dtype=float32)
+    """
+    return Subtract(**kwargs)(cast(Any, inputs))
 
 
 def multiply(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Multiply(**kwargs)(inputs)``: the element-wise product of ``inputs``."""
-    return Multiply(**kwargs)(inputs)
+    """``Multiply(**kwargs)(inputs)``: the element-wise product of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Multiply` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Multiply` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Multiply` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.multiply([np.full((1, 2), 2.0), np.full((1, 2), 3.0)])
+    array([[6., 6.]], dtype=float32)
+    """
+    return Multiply(**kwargs)(cast(Any, inputs))
 
 
 def average(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Average(**kwargs)(inputs)``: the element-wise mean of ``inputs``."""
-    return Average(**kwargs)(inputs)
+    """``Average(**kwargs)(inputs)``: the element-wise mean of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Average` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Average` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Average` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.average([np.zeros((1, 2)), np.full((1, 2), 4.0)])
+    array([[2., 2.]], dtype=float32)
+    """
+    return Average(**kwargs)(cast(Any, inputs))
 
 
 def maximum(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Maximum(**kwargs)(inputs)``: the element-wise maximum of ``inputs``."""
-    return Maximum(**kwargs)(inputs)
+    """``Maximum(**kwargs)(inputs)``: the element-wise maximum of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Maximum` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Maximum` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Maximum` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.maximum([np.array([[1.0, 4.0]]), np.array([[3.0, 2.0]])])
+    array([[3., 4.]], dtype=float32)
+    """
+    return Maximum(**kwargs)(cast(Any, inputs))
 
 
 def minimum(inputs: Sequence[Any], **kwargs: Any) -> Any:
-    """``Minimum(**kwargs)(inputs)``: the element-wise minimum of ``inputs``."""
-    return Minimum(**kwargs)(inputs)
+    """``Minimum(**kwargs)(inputs)``: the element-wise minimum of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        The arrays to merge (see :class:`~layernet.Minimum` for the shapes).
+    **kwargs
+        Arguments of :class:`~layernet.Minimum` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Minimum` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.minimum([np.array([[1.0, 4.0]]), np.array([[3.0, 2.0]])])
+    array([[1., 2.]], dtype=float32)
+    """
+    return Minimum(**kwargs)(cast(Any, inputs))
 
 
 def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
-    """``Concatenate(axis=axis, **kwargs)(inputs)``: ``inputs`` joined along ``axis``."""
-    return Concatenate(axis=axis, **kwargs)(inputs)
+    """``Concatenate(axis=axis, **kwargs)(inputs)``: ``inputs`` joined along ``axis``.
+
+    Parameters
+    ----------
+    inputs : list of ndarray
+        Arrays whose shapes agree except on ``axis``.
+    axis : int, default -1
+        The axis to join along.
+    **kwargs
+        Arguments of :class:`~layernet.Concatenate` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Concatenate` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.concatenate([np.zeros((1, 1)), np.ones((1, 2))])
+    array([[0., 1., 1.]], dtype=float32)
+    """
+    return Concatenate(axis=axis, **kwargs)(cast(Any, inputs))
 
 
-def dot(inputs: Sequence[Any], axes: int | Sequence[int] = -1, normalize: bool = False,
-        **kwargs: Any) -> Any:  # fmt: skip
-    """``Dot(axes=axes, normalize=normalize, **kwargs)(inputs)``: a batched dot product."""
-    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
+def dot(
+    inputs: Sequence[Any], axes: int | Sequence[int] = -1, normalize: bool = False, **kwargs: Any
+) -> Any:
+    """``Dot(axes=axes, normalize=normalize, **kwargs)(inputs)``: a batched dot product.
+
+    Parameters
+    ----------
+    inputs : list of two ndarray
+        The two arrays (see :class:`~layernet.Dot` for the shapes).
+    axes : int or tuple of two ints, default -1
+        The axis of each input to contract.
+    normalize : bool, default False
+        Whether to L2-normalise the inputs along those axes first (cosine similarity).
+    **kwargs
+        Arguments of :class:`~layernet.Dot` (``name``, ``dtype``, ...).
+
+    Returns
+    -------
+    ndarray
+        The output of a new :class:`~layernet.Dot` layer called on ``inputs``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.layers.dot([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])])
+    array([[11.]], dtype=float32)
+    """
+    return Dot(axes=axes, normalize=normalize, **kwargs)(cast(Any, inputs))

@@ -87,8 +87,10 @@ class Flatten(Layer):
     def compute_backward_input(self, dy, saved):
         return dy.reshape(saved.input_shape)
 
-    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, _ = self._jacobian_setup(x)
+    def jacobian_input(
+        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> np.ndarray:
+        x, y, _ = self._jacobian_setup(x, options)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         return np.eye(x.size, dtype=self.dtype)
 
@@ -112,8 +114,10 @@ class _Rearrange(Layer):
     def compute_forward(self, x, training):
         return self._rearrange(x), RearrangeSaved(x.shape)
 
-    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
-        x, y, _ = self._jacobian_setup(x)
+    def jacobian_input(
+        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> np.ndarray:
+        x, y, _ = self._jacobian_setup(x, options)
         self._check_jacobian_size(y.size, x.size, max_entries, "jacobian_input")
         ids = np.arange(1, x.size + 1, dtype=np.float64).reshape(x.shape)
         source = self._rearrange(ids).ravel()
