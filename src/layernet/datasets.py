@@ -1,7 +1,7 @@
 """Data sets that need no download: MNIST-1D (generated) and scikit-learn's 8x8 digits.
 
-Both come from optional packages (``pip install layernet[data]``); a clear error
-says which one is missing. Arrays are channels-last and ``float32``; labels are
+Both come from optional packages (``pip install -e '.[data]'`` from a clone of
+layernet); a clear error says which one is missing. Arrays are channels-last and ``float32``; labels are
 ``int64``.
 """
 
@@ -24,7 +24,7 @@ def _require(module: str, package: str) -> Any:
     except ImportError:
         raise ImportError(
             f"this data set needs the '{package}' package: pip install {package} "
-            f"(or pip install 'layernet[data]')."
+            f"(or, from a clone of layernet, pip install -e '.[data]')."
         ) from None
 
 
@@ -101,8 +101,8 @@ def load_mnist1d(
     Raises
     ------
     ImportError
-        ``this data set needs the 'mnist1d' package: pip install mnist1d (or pip
-        install 'layernet[data]').``
+        ``this data set needs the 'mnist1d' package: pip install mnist1d (or, from a
+        clone of layernet, pip install -e '.[data]').``
     ValueError
         ``load_mnist1d: invalid value for `num_samples`: expected an int >= 10,
         ...``; likewise for ``shuffle_spatial`` (a bool) and ``shuffle_seed``
