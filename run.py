@@ -7,7 +7,8 @@ tasks:
   demo        train the MNIST-1D CNN with layernet's recipe (SGD, momentum 0.9, learning
               rate 0.05, 150 shuffled epochs) and print its test accuracy; `demo --recipe
               paper` uses the MNIST-1D paper's (Adam 1e-2, batch 100, unshuffled batches in
-              order). About a minute on a 2-core machine, the first run included.
+              order). About a minute the first time on a 2-core machine (installing
+              about 500 MB into .venv), seconds after that.
   table       reproduce the MNIST-1D paper's benchmark table (four models, two variants,
               three seeds, the paper's recipe; several minutes)
   test        lint, then the whole test suite (with the notebooks and the docs); about

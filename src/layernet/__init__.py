@@ -80,3 +80,13 @@ __all__ = [
     "set_seed",
     "utils",
 ]
+
+# --- A newcomer's first hour: a Keras name layernet lacks points to the compatibility page.
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from ._validation import missing_attribute as _missing_attribute
+
+if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        raise _missing_attribute(__name__, name)

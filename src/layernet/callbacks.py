@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_bool, check_int, check_number, is_real
+from ._validation import check_bool, check_int, check_number, is_real, missing_attribute
 from .distributed import is_root
 
 if TYPE_CHECKING:
@@ -928,3 +928,10 @@ class LambdaCallback(Callback):
                 setattr(self, hook, lambda logs=None, fn=fn: fn({} if logs is None else logs))
             else:
                 setattr(self, hook, lambda i, logs=None, fn=fn: fn(i, {} if logs is None else logs))
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

@@ -1,19 +1,19 @@
 """Data sets that need no download: MNIST-1D (generated) and scikit-learn's 8x8 digits.
 
 Both come from optional packages (``pip install -e '.[data]'`` from a clone of
-layernet); a clear error says which one is missing. Arrays are channels-last and ``float32``; labels are
-``int64``.
+layernet); a clear error says which one is missing. Arrays are channels-last and
+``float32``; labels are ``int64``.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_int, check_number
+from ._validation import check_int, check_number, missing_attribute
 
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -187,3 +187,10 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     n_test = round(len(x) * test_fraction)
     test, train = order[:n_test], order[n_test:]
     return (x[train], y[train]), (x[test], y[test])
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

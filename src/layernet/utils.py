@@ -6,12 +6,12 @@ runs unchanged after ``import layernet as keras``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _random
-from ._validation import as_array, is_int, resolve_dtype
+from ._validation import as_array, is_int, missing_attribute, resolve_dtype
 
 __all__ = ["set_random_seed", "to_categorical"]
 
@@ -105,3 +105,10 @@ def set_random_seed(seed: int) -> None:
     if not is_int(seed) or seed < 0:
         raise ValueError(f"set_random_seed: expected a non-negative int `seed`, received {seed!r}.")
     _random.set_seed(int(seed))
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)
