@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import string
 import sys
 import time
@@ -156,6 +157,44 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
+#: How jupyter_client (the Python client library) numbers its messages: ``<session>_<pid>_<n>``.
+#: Browser frontends (JupyterLab, Notebook 7, VS Code) number theirs with bare UUIDs.
+_PYTHON_CLIENT_MSG_ID = re.compile(r"_\d+_\d+$")
+
+
+def live_frontend() -> bool:
+    """Whether this code runs in a notebook whose frontend shows live widgets.
+
+    True in JupyterLab, Jupyter Notebook or VS Code; False outside a Jupyter
+    kernel and in a kernel that a Python client drives without a live view:
+    ``jupyter nbconvert --execute``, nbclient, papermill, myst-nb (the
+    documentation's build), ``jupyter console``. There a progress widget would be
+    saved as its first frame (``0%| 0/7``) with the metrics lost, so
+    :class:`ProgressBar` prints one text line per epoch instead.
+
+    The signal is the request being executed: jupyter_client, the Python library
+    those tools use, names its messages ``<session>_<pid>_<n>``, while the
+    browser frontends use bare UUIDs.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.callbacks.live_frontend()        # a doctest runs in no notebook
+    False
+    """
+    if not _in_notebook():
+        return False
+    ip = sys.modules["IPython"].get_ipython()
+    parent = getattr(ip, "parent_header", None) or {}
+    header = parent.get("header", parent) if isinstance(parent, dict) else {}
+    msg_id = str(header.get("msg_id", "")) if isinstance(header, dict) else ""
+    return not _PYTHON_CLIENT_MSG_ID.search(msg_id)
+
+
 def _format_logs(logs: dict[str, float]) -> str:
     return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items() if k != "lr")
 
@@ -168,8 +207,11 @@ class ProgressBar(Callback):
     verbose : {"auto", 0, 1, 2}, default "auto"
         0: silent. 1: a progress bar per epoch, showing the running loss and
         metrics (a widget in Jupyter, a text bar in a terminal). 2: one line
-        per epoch, for logs. ``"auto"``: 1 in a terminal or notebook, 2 when
-        output goes to a file or pipe.
+        per epoch with the metrics, for logs. ``"auto"``: 1 in a terminal or a
+        live notebook, 2 when output goes to a file or pipe. In a notebook that
+        is executed with no live view (``jupyter nbconvert --execute``,
+        nbclient, papermill; see :func:`live_frontend`) 1 prints the lines of 2,
+        so that the saved notebook keeps every epoch's metrics.
     file : file-like, optional
         Where to write (default: ``sys.stderr`` for bars, ``sys.stdout`` for lines).
 
@@ -195,20 +237,27 @@ class ProgressBar(Callback):
 
     def __init__(self, verbose: int | str = "auto", file: Any = None) -> None:
         if verbose == "auto":
-            interactive = _in_notebook() or getattr(sys.stderr, "isatty", lambda: False)()
+            interactive = live_frontend() or (
+                not _in_notebook() and getattr(sys.stderr, "isatty", lambda: False)()
+            )
             verbose = 1 if interactive else 2
         self.verbose = verbose
         self.file = file
         self._bar = None
+        self._lines = verbose == 2
 
     def on_train_begin(self, logs=None):
         self.epochs = self.params["epochs"]
         self.steps = self.params["steps"]
         self._shows = is_root(self.model)  # data-parallel training: rank 0 prints
+        # A widget in a notebook nobody watches is saved as its first frame: print lines.
+        self._lines = self.verbose == 2 or (
+            self.verbose == 1 and _in_notebook() and not live_frontend()
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        if self.verbose == 1 and self._shows:
+        if self.verbose == 1 and self._shows and not self._lines:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
@@ -231,7 +280,7 @@ class ProgressBar(Callback):
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2 and self._shows:
+        elif self._lines and self._shows:
             seconds = time.perf_counter() - self._start
             print(
                 f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}",
