@@ -85,6 +85,10 @@ __all__ = [
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._validation import missing_attribute as _missing_attribute
+# Keras's top-level base classes (keras.Optimizer, keras.Metric, keras.Initializer)
+from .initializers import Initializer as Initializer
+from .metrics import Metric as Metric
+from .optimizers import Optimizer as Optimizer
 
 if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
 

@@ -174,9 +174,8 @@ class Layer:
         # Keras habits in every constructor: `input_shape=`/`input_dim=`, and a helpful
         # error (not Python's bare TypeError) for an argument the class does not have.
         if "__init__" in cls.__dict__:
-            cls.__init__ = checked_init(
-                cls.__dict__["__init__"], _declared_input_shape, _SHAPE_ARGS
-            )  # type: ignore[method-assign]
+            init = checked_init(cls.__dict__["__init__"], _declared_input_shape, _SHAPE_ARGS)
+            cls.__init__ = init  # type: ignore[method-assign]
         if "get_config" in cls.__dict__:
             cls.get_config = _with_declared_shape(cls.__dict__["get_config"])  # type: ignore[method-assign]
 
