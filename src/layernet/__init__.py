@@ -85,6 +85,7 @@ __all__ = [
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._validation import missing_attribute as _missing_attribute
+
 # Keras's top-level base classes (keras.Optimizer, keras.Metric, keras.Initializer)
 from .initializers import Initializer as Initializer
 from .metrics import Metric as Metric
