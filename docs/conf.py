@@ -89,7 +89,7 @@ numpydoc_xref_aliases = {
     "callable": ":term:`python:callable`",
 }
 
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "force"
 nb_execution_timeout = 600
