@@ -210,7 +210,7 @@ class ProgressBar(Callback):
         per epoch with the metrics, for logs. ``"auto"``: 1 in a terminal or a
         live notebook, 2 when output goes to a file or pipe. In a notebook that
         is executed with no live view (``jupyter nbconvert --execute``,
-        nbclient, papermill; see :func:`live_frontend`) 1 prints the lines of 2,
+        nbclient, papermill; see :func:`~layernet.callbacks.live_frontend`) 1 prints the lines of 2,
         so that the saved notebook keeps every epoch's metrics.
     file : file-like, optional
         Where to write (default: ``sys.stderr`` for bars, ``sys.stdout`` for lines).
