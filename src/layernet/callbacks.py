@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import string
 import sys
 import time
@@ -24,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_bool, check_int, check_number, is_real
+from ._validation import (
+    check_bool,
+    check_int,
+    check_number,
+    checked_init,
+    is_real,
+    missing_attribute,
+)
 from .distributed import is_root
 
 if TYPE_CHECKING:
@@ -69,6 +77,13 @@ class Callback:
 
     model: Sequential
     params: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # An argument the callback lacks (a Keras one, or a typo) gets an error that names
+        # it and points to the compatibility page, instead of Python's bare TypeError.
+        if "__init__" in cls.__dict__:
+            cls.__init__ = checked_init(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     def set_model(self, model: Sequential) -> None:
         """Called by ``fit`` before training with the model being trained."""
@@ -142,6 +157,44 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
+#: How jupyter_client (the Python client library) numbers its messages: ``<session>_<pid>_<n>``.
+#: Browser frontends (JupyterLab, Notebook 7, VS Code) number theirs with bare UUIDs.
+_PYTHON_CLIENT_MSG_ID = re.compile(r"_\d+_\d+$")
+
+
+def live_frontend() -> bool:
+    """Whether this code runs in a notebook whose frontend shows live widgets.
+
+    True in JupyterLab, Jupyter Notebook or VS Code; False outside a Jupyter
+    kernel and in a kernel that a Python client drives without a live view:
+    ``jupyter nbconvert --execute``, nbclient, papermill, myst-nb (the
+    documentation's build), ``jupyter console``. There a progress widget would be
+    saved as its first frame (``0%| 0/7``) with the metrics lost, so
+    :class:`ProgressBar` prints one text line per epoch instead.
+
+    The signal is the request being executed: jupyter_client, the Python library
+    those tools use, names its messages ``<session>_<pid>_<n>``, while the
+    browser frontends use bare UUIDs.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.callbacks.live_frontend()        # a doctest runs in no notebook
+    False
+    """
+    if not _in_notebook():
+        return False
+    ip = sys.modules["IPython"].get_ipython()
+    parent = getattr(ip, "parent_header", None) or {}
+    header = parent.get("header", parent) if isinstance(parent, dict) else {}
+    msg_id = str(header.get("msg_id", "")) if isinstance(header, dict) else ""
+    return not _PYTHON_CLIENT_MSG_ID.search(msg_id)
+
+
 def _format_logs(logs: dict[str, float]) -> str:
     return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items() if k != "lr")
 
@@ -154,8 +207,11 @@ class ProgressBar(Callback):
     verbose : {"auto", 0, 1, 2}, default "auto"
         0: silent. 1: a progress bar per epoch, showing the running loss and
         metrics (a widget in Jupyter, a text bar in a terminal). 2: one line
-        per epoch, for logs. ``"auto"``: 1 in a terminal or notebook, 2 when
-        output goes to a file or pipe.
+        per epoch with the metrics, for logs. ``"auto"``: 1 in a terminal or a
+        live notebook, 2 when output goes to a file or pipe. In a notebook that
+        is executed with no live view (``jupyter nbconvert --execute``,
+        nbclient, papermill; see :func:`~layernet.callbacks.live_frontend`) 1 prints the lines of 2,
+        so that the saved notebook keeps every epoch's metrics.
     file : file-like, optional
         Where to write (default: ``sys.stderr`` for bars, ``sys.stdout`` for lines).
 
@@ -181,20 +237,27 @@ class ProgressBar(Callback):
 
     def __init__(self, verbose: int | str = "auto", file: Any = None) -> None:
         if verbose == "auto":
-            interactive = _in_notebook() or getattr(sys.stderr, "isatty", lambda: False)()
+            interactive = live_frontend() or (
+                not _in_notebook() and getattr(sys.stderr, "isatty", lambda: False)()
+            )
             verbose = 1 if interactive else 2
         self.verbose = verbose
         self.file = file
         self._bar = None
+        self._lines = verbose == 2
 
     def on_train_begin(self, logs=None):
         self.epochs = self.params["epochs"]
         self.steps = self.params["steps"]
         self._shows = is_root(self.model)  # data-parallel training: rank 0 prints
+        # A widget in a notebook nobody watches is saved as its first frame: print lines.
+        self._lines = self.verbose == 2 or (
+            self.verbose == 1 and _in_notebook() and not live_frontend()
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        if self.verbose == 1 and self._shows:
+        if self.verbose == 1 and self._shows and not self._lines:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
@@ -217,7 +280,7 @@ class ProgressBar(Callback):
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2 and self._shows:
+        elif self._lines and self._shows:
             seconds = time.perf_counter() - self._start
             print(
                 f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}",
@@ -264,33 +327,53 @@ def _get_monitored(logs: dict[str, float] | None, monitor: str, owner: str) -> f
 class EarlyStopping(Callback):
     """Stop training when a monitored value has stopped improving.
 
+    Keras's callback with Keras's arguments, in Keras's order, and its rule: at
+    the end of every epoch from ``start_from_epoch`` on, the wait grows by one;
+    a value better than the best so far by more than ``min_delta`` becomes the
+    best and resets the wait (only if it also beats ``baseline``, when given);
+    otherwise, once the wait reaches ``patience`` (and after the first epoch),
+    training stops.
+
     Parameters
     ----------
     monitor : str, default "val_loss"
         The logged value to watch (``"loss"``, a metric, or a ``"val_*"`` one,
         which needs validation data).
+    min_delta : float, default 0.0
+        Smallest change that counts as an improvement (its absolute value is used).
     patience : int, default 0
         Epochs without improvement before stopping.
-    min_delta : float, default 0.0
-        Smallest change that counts as an improvement.
+    verbose : int, default 0
+        1 prints a line when the callback stops training or restores weights.
     mode : {"auto", "min", "max"}, default "auto"
         ``"auto"`` maximises names containing ``"acc"`` and minimises the rest.
+    baseline : float, optional
+        A value the monitored one must beat: while no epoch beats it the wait
+        is not reset, so training stops after ``patience`` epochs.
     restore_best_weights : bool, default False
-        At the end, put back the weights of the best epoch.
+        At the end of training, put back the weights of the best epoch (even if
+        no epoch beat ``baseline``: the best of them).
+    start_from_epoch : int, default 0
+        Epochs of warm-up that are not monitored at all.
 
     Attributes
     ----------
     stopped_epoch : int or None
         The epoch at which training was stopped, if it was.
-    best : float
-        The best monitored value so far.
+    best : float or None
+        The best monitored value so far (None before the first monitored epoch).
+    best_epoch : int or None
+        The epoch of :attr:`best`.
+    wait : int
+        Epochs since the last improvement.
 
     Raises
     ------
     ValueError
         At construction: ``EarlyStopping: invalid value for `patience`: expected
-        an int >= 0, ...``; the same form for ``min_delta`` (>= 0),
-        ``monitor`` (a logged name), ``mode`` (``'auto'``, ``'min'`` or
+        an int >= 0, ...``; the same form for ``min_delta`` (finite),
+        ``verbose`` and ``start_from_epoch`` (ints >= 0), ``baseline`` (a finite
+        number or None), ``monitor`` (a logged name), ``mode`` (``'auto'``, ``'min'`` or
         ``'max'``) and ``restore_best_weights`` (a bool). Before the first step
         of ``fit``: ``EarlyStopping: monitored value 'val_loss' is not in the
         logs; available: [...] (val_* values need validation data).``
@@ -313,18 +396,28 @@ class EarlyStopping(Callback):
     def __init__(
         self,
         monitor: str = "val_loss",
-        patience: int = 0,
         min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
         mode: str = "auto",
+        baseline: float | None = None,
         restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
     ) -> None:
-        self.patience = check_int(patience, "patience", "EarlyStopping", minimum=0)
-        self.min_delta = check_number(min_delta, "min_delta", "EarlyStopping", low=0)
-        self.monitor = _check_monitor(monitor, "EarlyStopping")
-        self.mode = _monitor_mode(monitor, mode, "EarlyStopping")
-        self.restore_best_weights = check_bool(
-            restore_best_weights, "restore_best_weights", "EarlyStopping"
-        )
+        owner = "EarlyStopping"
+        self.monitor = _check_monitor(monitor, owner)
+        self.min_delta = abs(check_number(min_delta, "min_delta", owner))
+        self.patience = check_int(patience, "patience", owner, minimum=0)
+        self.verbose = check_int(verbose, "verbose", owner, minimum=0)
+        self.mode = _monitor_mode(monitor, mode, owner)
+        self.baseline = None if baseline is None else check_number(baseline, "baseline", owner)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights", owner)
+        self.start_from_epoch = check_int(start_from_epoch, "start_from_epoch", owner, minimum=0)
+        self.wait = 0
+        self.best: float | None = None
+        self.best_weights: list[np.ndarray] | None = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
 
     def check_logs(self, keys: set[str]) -> None:
         """Refuse, before training, a ``monitor`` the logs will not hold."""
@@ -336,30 +429,48 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None):
         self.wait = 0
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = None
         self.best_weights = None
         self.best_epoch = None
         self.stopped_epoch = None
 
-    def _improved(self, value: float) -> bool:
+    def _improves_on(self, value: float, reference: float | None) -> bool:
+        if reference is None:
+            return True
         if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
 
     def on_epoch_end(self, epoch, logs=None):
         value = _get_monitored(logs, self.monitor, "EarlyStopping")
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()  # the best so far: the first
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._improves_on(value, self.best):
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improves_on(value, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
-        if self.wait >= self.patience:
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        loud = self.verbose > 0 and is_root(self.model)
+        if self.stopped_epoch is not None and loud:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping", flush=True)
         if self.restore_best_weights and self.best_weights is not None:
+            if loud and self.best_epoch is not None:
+                print(
+                    f"Restoring model weights from the end of the best epoch: "
+                    f"{self.best_epoch + 1}.",
+                    flush=True,
+                )
             self.model.set_weights(self.best_weights)
 
 
@@ -395,6 +506,9 @@ def _template_keys(template: str, owner: str) -> set[str]:
 class ModelCheckpoint(Callback):
     """Save the model (atomically) after epochs, optionally only when it improved.
 
+    Keras's arguments, in Keras's order, with Keras's meanings; layernet's
+    files end in ``.npz`` (Keras's in ``.keras``).
+
     In data-parallel training only rank 0 writes (every rank keeps track of the
     best value, so that all ranks agree on it).
 
@@ -402,27 +516,44 @@ class ModelCheckpoint(Callback):
     ----------
     filepath : str or os.PathLike
         Where to save; may hold ``{epoch}`` and log names, e.g.
-        ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+        ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"`` (and ``{batch}`` with an
+        integer ``save_freq``). Missing folders are created, as in Keras.
     monitor : str, default "val_loss"
+        The logged value that decides "improved".
+    verbose : int, default 0
+        1 prints a line for every save (and every skipped one with
+        ``save_best_only``).
     save_best_only : bool, default False
         Save only when ``monitor`` improved on the best so far.
     save_weights_only : bool, default False
         Save only the weights (:meth:`Sequential.save_weights`).
-        The logged value that decides "improved".
     mode : {"auto", "min", "max"}, default "auto"
         Whether a smaller or a larger ``monitor`` is better; ``"auto"``
         maximises names containing ``"acc"`` and minimises the rest.
+    save_freq : "epoch" or int, default "epoch"
+        Save at the end of every epoch, or after every ``save_freq`` batches
+        (counted across epochs; the batch's logs then decide, and hold no
+        ``val_*`` values).
+    initial_value_threshold : float, optional
+        With ``save_best_only``, the value the first save must beat (the best so
+        far before training). The best is kept from one ``fit`` to the next, as
+        in Keras.
+
+    Attributes
+    ----------
+    best : float or None
+        The best monitored value so far.
 
     Raises
     ------
     ValueError
         At construction: ``ModelCheckpoint: invalid value for `filepath`: ...``
         (not a path, an invalid format template, or fields that are not log
-        names), and invalid ``monitor``, ``mode``, ``save_best_only`` or
-        ``save_weights_only``. Before the first step of ``fit``: a
-        ``filepath`` field or ``monitor`` that the logs will not hold, or
-        ``the folder '...' of `filepath` does not exist; create it before
-        training.``
+        names), and invalid ``monitor``, ``verbose``, ``mode``, ``save_best_only``,
+        ``save_weights_only``, ``save_freq`` (``'epoch'`` or a positive int) or
+        ``initial_value_threshold`` (a finite number or None). Before the first
+        step of ``fit``: a ``filepath`` field or ``monitor`` that the logs will
+        not hold.
 
     Examples
     --------
@@ -444,9 +575,12 @@ class ModelCheckpoint(Callback):
         self,
         filepath: str | os.PathLike,
         monitor: str = "val_loss",
+        verbose: int = 0,
         save_best_only: bool = False,
         save_weights_only: bool = False,
         mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
     ) -> None:
         owner = "ModelCheckpoint"
         if not isinstance(filepath, str | os.PathLike):
@@ -462,9 +596,27 @@ class ModelCheckpoint(Callback):
             )
         self.template_keys = _template_keys(self.filepath, owner)
         self.monitor = _check_monitor(monitor, owner)
+        self.verbose = check_int(verbose, "verbose", owner, minimum=0)
         self.save_best_only = check_bool(save_best_only, "save_best_only", owner)
         self.save_weights_only = check_bool(save_weights_only, "save_weights_only", owner)
         self.mode = _monitor_mode(monitor, mode, owner)
+        if save_freq != "epoch" and not (
+            isinstance(save_freq, int | np.integer)
+            and not isinstance(save_freq, bool)
+            and save_freq > 0
+        ):
+            raise ValueError(
+                f"{owner}: invalid value for `save_freq`: expected 'epoch' or a positive int "
+                f"(a number of batches), received {save_freq!r}."
+            )
+        self.save_freq: str | int = save_freq if save_freq == "epoch" else int(save_freq)
+        self.best: float | None = (
+            None
+            if initial_value_threshold is None
+            else check_number(initial_value_threshold, "initial_value_threshold", owner)
+        )
+        self._batches_since_save = 0
+        self._epoch = 0
 
     def check_logs(self, keys: set[str]) -> None:
         """Refuse, before training, a ``filepath`` naming values the logs will not have.
@@ -479,39 +631,72 @@ class ModelCheckpoint(Callback):
         ValueError
             Naming the unknown fields and the available ones.
         """
-        unknown = sorted(self.template_keys - keys - {"epoch"})
+        fields = {"epoch"}
+        if self.save_freq != "epoch":  # saved after batches: the batch's logs, no val_*
+            keys = {k for k in keys if not k.startswith("val_")}
+            fields.add("batch")
+            why = "(saving every save_freq batches uses the batch's logs, which hold no val_*)"
+        else:
+            why = "(val_* values need validation data)"
+        unknown = sorted(self.template_keys - keys - fields)
         if unknown:
             raise ValueError(
                 f"ModelCheckpoint: `filepath` {self.filepath!r} names {unknown}, which the "
-                f"logs will not hold; available: {sorted(keys | {'epoch'})} (val_* values "
-                f"need validation data)."
+                f"logs will not hold; available: {sorted(keys | fields)} {why}."
             )
         if self.save_best_only and self.monitor not in keys:
             raise ValueError(
                 f"ModelCheckpoint: monitored value {self.monitor!r} is not in the logs; "
-                f"available: {sorted(keys)} (val_* values need validation data)."
+                f"available: {sorted(keys)} {why}."
             )
 
     def on_train_begin(self, logs=None):
-        self.best = math.inf if self.mode == "min" else -math.inf
-        folder = os.path.dirname(self.filepath)
-        if folder and "{" not in folder and not os.path.isdir(folder):
-            raise FileNotFoundError(
-                f"ModelCheckpoint: the folder {folder!r} of `filepath` does not exist; "
-                f"create it before training."
-            )
+        self._batches_since_save = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= int(self.save_freq):
+            self._batches_since_save = 0
+            self._save(self._epoch, batch, logs or {})
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _is_improvement(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def _save(self, epoch: int, batch: int | None, logs: dict[str, float]) -> None:
+        fields = {"epoch": epoch + 1} if batch is None else {"epoch": epoch + 1, "batch": batch + 1}
+        path = self.filepath.format(**{**logs, **fields})
+        loud = self.verbose > 0 and is_root(self.model)
         if self.save_best_only:
             value = _get_monitored(logs, self.monitor, "ModelCheckpoint")
-            better = value < self.best if self.mode == "min" else value > self.best
-            if not better:
+            best = "None" if self.best is None else f"{self.best:.5f}"
+            if not self._is_improvement(value):
+                if loud:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
+            if loud:
+                print(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {best} to {value:.5f}, "
+                    f"saving model to {path}"
+                )
             self.best = value
+        elif loud:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
         if not is_root(self.model):
             return  # data-parallel training: rank 0 writes, the other ranks hold the same model
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -534,10 +719,22 @@ class TerminateOnNaN(Callback):
     update made any of them NaN or infinite although the loss was finite, the
     weights from before that update are put back and training stops.
 
+    Parameters
+    ----------
+    raise_error : bool, default False
+        Keras's switch: raise a ``RuntimeError`` (after putting back the last
+        finite weights) instead of stopping training quietly.
+
     Attributes
     ----------
     terminated_at : tuple of (int, int) or None
         ``(epoch, batch)`` where the loss or the weights stopped being finite.
+
+    Raises
+    ------
+    RuntimeError
+        With ``raise_error=True``: ``TerminateOnNaN: loss became nan at epoch 2,
+        batch 3; ...``.
 
     Examples
     --------
@@ -555,6 +752,10 @@ class TerminateOnNaN(Callback):
     >>> bool(np.isfinite(model.layers[0].params["kernel"]).all())   # last finite weights
     True
     """
+
+    def __init__(self, raise_error: bool = False) -> None:
+        self.raise_error = check_bool(raise_error, "raise_error", "TerminateOnNaN")
+        self.terminated_at: tuple[int, int] | None = None
 
     def on_train_begin(self, logs=None):
         # The weights before each of the last two updates, alternately: copying is cheap,
@@ -592,13 +793,15 @@ class TerminateOnNaN(Callback):
             if bad_loss
             else f"the update overflowed (weights became NaN or inf; the loss was {loss:.6g})"
         )
+        message = (
+            f"TerminateOnNaN: {what} at epoch {self._epoch + 1}, batch {batch + 1}; "
+            f"training stopped with the last finite weights."
+        )
+        if self.raise_error:
+            raise RuntimeError(message)
         if not is_root(self.model):
             return  # data-parallel training: rank 0 prints
-        print(
-            f"TerminateOnNaN: {what} at epoch {self._epoch + 1}, batch {batch + 1}; "
-            f"training stopped with the last finite weights.",
-            file=sys.stderr,
-        )
+        print(message, file=sys.stderr)
 
 
 class LearningRateScheduler(Callback):
@@ -609,6 +812,8 @@ class LearningRateScheduler(Callback):
     schedule : callable
         ``schedule(epoch, lr) -> new_lr`` (Keras' form) or ``schedule(epoch) -> lr``;
         ``epoch`` counts from 0.
+    verbose : int, default 0
+        1 prints the learning rate set at the start of every epoch.
 
     Raises
     ------
@@ -631,12 +836,13 @@ class LearningRateScheduler(Callback):
     [0.1, 0.05, 0.025]
     """
 
-    def __init__(self, schedule: Callable[..., float]) -> None:
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         if not callable(schedule):
             raise ValueError(
                 f"LearningRateScheduler: expected a callable `schedule`, received {schedule!r}."
             )
         self.schedule = schedule
+        self.verbose = check_int(verbose, "verbose", "LearningRateScheduler", minimum=0)
 
     def on_epoch_begin(self, epoch, logs=None):
         opt = self.model.optimizer
@@ -650,6 +856,8 @@ class LearningRateScheduler(Callback):
                 f"{epoch}; expected a positive finite float."
             )
         opt.learning_rate = float(lr)
+        if self.verbose > 0 and is_root(self.model):
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
 
 
 def _check_number(value: Any, arg: str, owner: str, *, low: float, high: float | None = None):
@@ -940,3 +1148,10 @@ class LambdaCallback(Callback):
                 setattr(self, hook, lambda logs=None, fn=fn: fn({} if logs is None else logs))
             else:
                 setattr(self, hook, lambda i, logs=None, fn=fn: fn(i, {} if logs is None else logs))
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

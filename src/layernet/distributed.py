@@ -14,7 +14,7 @@ empty). Each rank backpropagates its share; one ``Allreduce`` on one flat buffer
 sums the weighted gradients, the loss and the metric sums; then every rank
 applies the same optimizer step to the same weights.
 
-MPI comes from the optional ``mpi4py`` package (``pip install 'layernet[mpi]'``
+MPI comes from the optional ``mpi4py`` package (``pip install -e '.[mpi]'``
 brings it with an MPI library); importing :mod:`layernet` never needs it.
 """
 
@@ -84,7 +84,7 @@ def _import_mpi() -> Any:
     except ImportError as exc:
         raise ImportError(
             "DataParallel needs mpi4py and an MPI library, which layernet does not "
-            "install by default; install them with `pip install 'layernet[mpi]'` "
+            "install by default; install them with `pip install -e '.[mpi]'` "
             "(or build mpi4py against your system's MPI)."
         ) from exc
     return MPI

@@ -53,11 +53,12 @@ import contextvars
 import math
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ._sizes import check_array_bytes
+from ._validation import missing_attribute
 
 __all__ = [
     "Constant",
@@ -669,3 +670,10 @@ def serialize(spec: str | Initializer | dict) -> str | dict[str, Any]:
     if isinstance(spec, Initializer):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     return spec
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

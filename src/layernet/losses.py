@@ -8,7 +8,7 @@ its only derivative is :math:`\partial z/\partial X^L`, returned by
 from __future__ import annotations
 
 import itertools
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from ._validation import (
     cast_checked,
     check_number,
     check_positive_int,
+    missing_attribute,
     resolve_dtype,
     shape_str,
     snake_case,
@@ -1124,3 +1125,10 @@ def get(identifier: str | Loss | None, dtype: str = "float32") -> Loss:
         f"compile: invalid value for `loss`: expected one of {sorted(_NAMES)} or a Loss "
         f"instance, received {identifier!r}."
     )
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

@@ -33,11 +33,11 @@ Arguments are in layernet's order, prediction first (``update(y_pred, y_true)``)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import as_array, check_finite, check_number, is_int, shape_str
+from ._validation import as_array, check_finite, check_number, is_int, missing_attribute, shape_str
 
 
 class Metric:
@@ -544,3 +544,10 @@ def get(identifier: str | Metric) -> Metric:
         f"compile: invalid value in `metrics`: expected one of "
         f"{sorted(_ALIASES)} or a Metric instance, received {identifier!r}."
     )
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ._validation import check_bool, check_number, check_positive_int, is_real
+from ._validation import check_bool, check_number, check_positive_int, is_real, missing_attribute
 
 LearningRate = float | Callable[[int], float]
 
@@ -540,3 +540,10 @@ def get(identifier: str | Optimizer) -> Optimizer:
         f"compile: invalid value for `optimizer`: expected one of "
         f"{sorted(OPTIMIZERS)} or an Optimizer instance, received {identifier!r}."
     )
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

@@ -6,7 +6,7 @@ runs unchanged after ``import layernet as keras``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +20,8 @@ from ._images import (
     load_img,
     save_img,
 )
-from ._validation import as_array, is_int, resolve_dtype
+from ._validation import as_array, is_int, missing_attribute, resolve_dtype
+from .registry import get_registered_name
 
 __all__ = [
     "DownloadError",
@@ -28,6 +29,7 @@ __all__ = [
     "ImageDataset",
     "array_to_img",
     "get_file",
+    "get_registered_name",
     "image_dataset_from_directory",
     "img_to_array",
     "keras_home",
@@ -132,3 +134,9 @@ def set_random_seed(seed: int) -> None:
 
 from .training.data_adapters import PyDataset  # noqa: E402  (Keras's keras.utils.PyDataset)
 from .layers.sequence import pad_sequences  # noqa: E402  (Keras's keras.utils.pad_sequences)
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

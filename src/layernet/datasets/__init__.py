@@ -1,8 +1,9 @@
 """Data sets: MNIST-1D (generated), scikit-learn's 8x8 digits, and Keras's loaders.
 
-The first two come from optional packages (``pip install layernet[data]``); a
-clear error says which one is missing. Their arrays are channels-last and
+Both come from optional packages (``pip install -e '.[data]'`` from a clone of
+layernet); a clear error says which one is missing. Arrays are channels-last and
 ``float32``; labels are ``int64``.
+
 
 The submodules ``mnist``, ``fashion_mnist``, ``cifar10``,
 ``cifar100``, ``imdb``, ``reuters``, ``boston_housing`` and ``california_housing``
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_int, check_number
+from .._validation import check_int, check_number, missing_attribute
 
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -29,7 +30,7 @@ def _require(module: str, package: str) -> Any:
     except ImportError:
         raise ImportError(
             f"this data set needs the '{package}' package: pip install {package} "
-            f"(or pip install 'layernet[data]')."
+            f"(or, from a clone of layernet, pip install -e '.[data]')."
         ) from None
 
 
@@ -106,8 +107,8 @@ def load_mnist1d(
     Raises
     ------
     ImportError
-        ``this data set needs the 'mnist1d' package: pip install mnist1d (or pip
-        install 'layernet[data]').``
+        ``this data set needs the 'mnist1d' package: pip install mnist1d (or, from a
+        clone of layernet, pip install -e '.[data]').``
     ValueError
         ``load_mnist1d: invalid value for `num_samples`: expected an int >= 10,
         ...``; likewise for ``shuffle_spatial`` (a bool) and ``shuffle_seed``
@@ -205,3 +206,9 @@ from . import (  # noqa: E402, F401
     mnist,
     reuters,
 )
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

@@ -4,6 +4,9 @@ Keras's class names (``MaxPooling2D``, ``AveragePooling2D``, ...) sit beside
 layernet's short ones, so ``from layernet import layers`` serves Keras code.
 """
 
+from typing import TYPE_CHECKING
+
+from .._validation import missing_attribute
 from .activations import (
     ELU,
     GELU,
@@ -226,3 +229,9 @@ __all__ += [
     "SimpleRNNCell",
     "TimeDistributed",
 ]
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str):
+        """A Keras name this module lacks: an error that points to the compatibility page."""
+        raise missing_attribute(__name__, name)

@@ -22,6 +22,7 @@ exactly these vector-matrix products without forming the matrices;
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from .._validation import (
     as_array,
     check_bool,
     check_positive_int,
+    checked_init,
     is_int,
     normalize_shape,
     resolve_dtype,
@@ -105,6 +107,12 @@ class Layer:
     trainable : bool, default True
         A frozen layer (``False``) is not updated by optimisers but still
         passes gradients back through :meth:`backward_input`.
+    input_shape : tuple of int, optional
+        Keras's habit: the shape of one sample (no batch axis), accepted by every
+        layer's constructor and kept as :attr:`declared_input_shape`; a model
+        whose first layer declares it can build before seeing data. ``input_dim=n``
+        is the same as ``input_shape=(n,)``. Prefer ``Input(shape)`` as a model's
+        first layer.
 
     Attributes
     ----------
@@ -120,6 +128,10 @@ class Layer:
         Whether the parameters exist.
     input_shape : tuple or None
         ``(None, *sample_shape)`` once built.
+    declared_input_shape : tuple or None
+        ``(None, *input_shape)`` when the constructor was given ``input_shape``
+        (or ``input_dim``), else ``None``; :meth:`get_config` includes it only
+        when given.
     saved : NamedTuple or None
         What the last :meth:`forward` kept for the backward rules, by name (each
         layer defines a small ``NamedTuple``, e.g. ``DenseSaved(x=...)``); passed
@@ -135,8 +147,14 @@ class Layer:
     ValueError
         At construction: ``<Kind>: invalid value for `name`: expected a non-empty
         str, ...``, the same form for ``dtype`` (``'float32'`` or ``'float64'``),
-        ``seed`` (a non-negative int or None) and ``trainable`` (a bool). The
-        methods list what they raise.
+        ``seed`` (a non-negative int or None) and ``trainable`` (a bool); for
+        an ``input_shape`` the layer cannot take, ``<Kind> '<name>': invalid
+        value for `input_shape`: ...``. The methods list what they raise.
+    TypeError
+        At construction, for an argument the layer does not have (a Keras one
+        layernet lacks, or a typo): ``Dense: layernet does not support the
+        argument `kernel_regularizer` (layernet's Dense takes units, ...); the
+        page 'Coming from Keras or PyTorch' (docs/keras_compat.md) lists ...``.
 
     Notes
     -----
@@ -188,6 +206,13 @@ class Layer:
         if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
             registry.register_builtin(cls)
+        # Keras habits in every constructor: `input_shape=`/`input_dim=`, and a helpful
+        # error (not Python's bare TypeError) for an argument the class does not have.
+        if "__init__" in cls.__dict__:
+            init = checked_init(cls.__dict__["__init__"], _declared_input_shape, _SHAPE_ARGS)
+            cls.__init__ = init  # type: ignore[method-assign]
+        if "get_config" in cls.__dict__:
+            cls.get_config = _with_declared_shape(cls.__dict__["get_config"])  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -220,6 +245,8 @@ class Layer:
         self.built = False
         #: ``(None, *sample_shape)`` once built (a list of such shapes for several inputs).
         self.input_shape: Any = None
+        #: ``(None, *input_shape)`` when the constructor was given ``input_shape``.
+        self.declared_input_shape: tuple[int | None, ...] | None = None
         self.saved: Any = None
         #: Shape of the last output (a list of shapes for a layer with several outputs).
         self._y_shape: Any = None
@@ -772,6 +799,90 @@ class Layer:
         """``params`` and ``state`` together: everything a model file stores for this layer."""
         return {**self.params, **self.state}
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the layer's arrays as a list, in Keras's order.
+
+        The parameters in the order the layer created them, then its state
+        (running statistics) in the same way: the order of :meth:`variables`,
+        and of :meth:`layernet.Sequential.get_weights` for this layer's part.
+        Empty before the layer is built.
+
+        Returns
+        -------
+        list of ndarray
+            Copies: changing them does not change the layer.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> dense = ln.Dense(2, seed=0)
+        >>> dense.build((None, 3))
+        >>> [w.shape for w in dense.get_weights()]    # kernel, then bias
+        [(3, 2), (2,)]
+        >>> bn = ln.BatchNormalization()
+        >>> bn.build((None, 4))
+        >>> len(bn.get_weights())                      # gamma, beta, moving mean and variance
+        4
+        """
+        return [v.copy() for v in self.variables().values()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set the layer's arrays from a list like :meth:`get_weights` returns.
+
+        Values are copied into the layer's own arrays (cast to its dtype), so an
+        optimizer and a model that hold those arrays see the new values.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            One array per entry of :meth:`get_weights`, same order and shapes.
+
+        Raises
+        ------
+        ValueError
+            ``<Kind> '<name>': set_weights expected N arrays (kernel, bias), received
+            M.`` (a layer not built yet expects none: build it first), or
+            ``set_weights: weights[i] ('kernel') should have shape (3, 2), received
+            shape (2, 3).``; nothing changes unless every array fits.
+        TypeError
+            If ``weights`` is not a list or tuple, or an entry is not a real numeric array.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> dense = ln.Dense(2, dtype="float64", seed=0)
+        >>> dense.build((None, 3))
+        >>> dense.set_weights([np.ones((3, 2)), np.zeros(2)])
+        >>> dense.forward(np.ones((1, 3)))
+        array([[3., 3.]])
+        """
+        if not isinstance(weights, list | tuple):
+            raise TypeError(
+                f"{self.owner}: set_weights expected a list of arrays (as get_weights "
+                f"returns), received {type(weights).__name__}."
+            )
+        variables = self.variables()
+        names = ", ".join(variables) or "none"
+        if len(weights) != len(variables):
+            hint = "" if self.built else "; the layer is not built yet: call build(input_shape)"
+            raise ValueError(
+                f"{self.owner}: set_weights expected {len(variables)} arrays ({names}), "
+                f"received {len(weights)}{hint}."
+            )
+        values = []
+        for i, ((name, current), w) in enumerate(zip(variables.items(), weights, strict=True)):
+            w = as_array(w, self.owner, f"weights[{i}]")
+            if w.shape != current.shape:
+                raise ValueError(
+                    f"{self.owner}: set_weights: weights[{i}] ({name!r}) should have shape "
+                    f"{shape_str(current.shape)}, received shape {shape_str(w.shape)}."
+                )
+            values.append(w)
+        for current, w in zip(variables.values(), values, strict=True):
+            np.copyto(current, w, casting="unsafe")
+
     # --------------------------------------------------------------- Jacobians
     def _jacobian_setup(
         self, x: Any, options: dict[str, Any] | None = None
@@ -926,6 +1037,74 @@ def output_shapes(y: Any) -> Any:
 
 def _total_size(y: Any) -> int:
     return int(sum(a.size for a in y)) if isinstance(y, list | tuple) else int(y.size)
+
+
+_SHAPE_ARGS = ("input_shape", "input_dim")
+
+
+def _declared_input_shape(layer: Layer, kwargs: dict[str, Any]) -> Callable[[], None] | None:
+    """Take Keras's ``input_shape``/``input_dim`` out of a constructor call (see Layer)."""
+    shape = kwargs.pop("input_shape", None)
+    dim = kwargs.pop("input_dim", None)
+    if shape is None and dim is None:
+        return None
+
+    def finish() -> None:
+        owner = layer.owner
+        if dim is not None and shape is not None:
+            raise ValueError(
+                f"{owner}: give `input_shape` or `input_dim`, not both; received "
+                f"input_shape={shape!r}, input_dim={dim!r}."
+            )
+        if dim is not None and not (is_int(dim) and dim > 0):
+            raise ValueError(
+                f"{owner}: invalid value for `input_dim`: expected a positive int, "
+                f"received {dim!r}."
+            )
+        sample = (dim,) if dim is not None else shape
+        if is_int(sample):
+            sample = (sample,)
+        if (
+            not isinstance(sample, Sequence)
+            or isinstance(sample, str)
+            or not all(s is None or (is_int(s) and s > 0) for s in sample)
+        ):
+            raise ValueError(
+                f"{owner}: invalid value for `input_shape`: expected the shape of one sample "
+                f"(a tuple of positive ints, no batch axis), received {shape!r}."
+            )
+        declared = (None, *(None if s is None else int(s) for s in sample))
+        try:
+            layer.output_shape(declared)
+        except ValueError as exc:
+            raise ValueError(
+                f"{owner}: invalid value for `input_shape`: {shape if dim is None else (dim,)!r} "
+                f"does not fit this layer ({exc})"
+            ) from None
+        layer.declared_input_shape = declared
+
+    return finish
+
+
+def _with_declared_shape(get_config: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
+    """Add ``input_shape`` to a layer's config when its constructor was given one."""
+    if getattr(get_config, "_adds_input_shape", False):
+        return get_config
+
+    @functools.wraps(get_config)
+    def wrapper(self: Layer) -> dict[str, Any]:
+        config = get_config(self)
+        declared = getattr(self, "declared_input_shape", None)
+        if declared is not None and "input_shape" not in config:
+            config["input_shape"] = list(declared[1:])
+        return config
+
+    wrapper._adds_input_shape = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+Layer.__init__ = checked_init(Layer.__init__, _declared_input_shape, _SHAPE_ARGS)  # type: ignore[method-assign]
+Layer.get_config = _with_declared_shape(Layer.get_config)  # type: ignore[method-assign]
 
 
 def flatten_layers(layers: Sequence[Layer]) -> list[Layer]:
