@@ -105,6 +105,28 @@ def test_every_layer_takes_empty_inputs_or_says_why(name, dtype):
                 assert "got shape" in str(exc) or "input" in str(exc), (what, exc)
 
 
+def test_what_empty_axes_mean():
+    rng = np.random.default_rng(0)
+    # attention over no keys: no weights, and an output of zeros (a sum of nothing)
+    att = ln.Attention(dtype="float64")
+    y = att.forward([rng.standard_normal((2, 3, 4)), np.zeros((2, 0, 4))])
+    assert y.shape == (2, 3, 4) and not y.any()
+    # a recurrent layer over no steps: the initial states, unchanged, with their gradients
+    lstm = ln.LSTM(3, return_state=True, dtype="float64", seed=0)
+    h0, c0 = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    y, h, c = lstm.forward([np.zeros((2, 0, 5)), h0, c0])
+    np.testing.assert_array_equal(y, h0)
+    np.testing.assert_array_equal(h, h0)
+    np.testing.assert_array_equal(c, c0)
+    dy, dh, dc = rng.standard_normal((3, 2, 3))
+    dx, dh0, dc0 = lstm.backward_input([dy, dh, dc])
+    assert dx.shape == (2, 0, 5)
+    np.testing.assert_allclose(dh0, dy + dh)
+    np.testing.assert_allclose(dc0, dc)
+    # layer normalization over no channels: nothing to normalize
+    assert ln.LayerNormalization(dtype="float64").forward(np.zeros((2, 3, 0))).shape == (2, 3, 0)
+
+
 @pytest.mark.parametrize(
     "activation",
     ["softmax", "log_softmax", "relu", "tanh", "sigmoid", "gelu", "elu", "softplus", "linear"],
@@ -166,6 +188,46 @@ def test_outputs_no_larger_than_the_input_are_never_refused_for_their_size():
     assert ln.ReLU(dtype="float64").forward(x).shape == (4, 6)
     with pytest.raises(ln.ArrayTooLargeError, match=r"Dense 'grows': the output of shape \(4, 7\)"):
         dense.forward(x)
+
+
+def test_several_inputs_and_every_output_are_checked():
+    # several inputs: an output larger than each of them, though not than their sum
+    concat = ln.Concatenate(axis=1, dtype="float64", name="cat")
+    xs = [np.ones((2, 30)), np.ones((2, 30))]
+    ln.set_max_array_bytes(2 * 60 * 8 - 1)
+    with pytest.raises(
+        ln.ArrayTooLargeError,
+        match=r"^Concatenate 'cat': the output of shape \(2, 60\) and dtype float64, for "
+        r"inputs of shape \(2, 30\), \(2, 30\), would take 960 bytes",
+    ):
+        concat.forward(xs)
+    # several outputs: the states of a recurrent layer and of a cell, each checked
+    lstm = ln.LSTM(100, return_state=True, dtype="float64", name="lstm")
+    cell = ln.LSTMCell(100, dtype="float64", name="cell")
+    x, h = np.ones((2, 3, 2)), np.zeros((2, 100))
+    ln.set_max_array_bytes(None)  # parameters first, under no limit
+    lstm.build(x.shape)
+    cell.build([(2, 2), h.shape, h.shape])
+    ln.set_max_array_bytes(2 * 100 * 8 - 1)
+    with pytest.raises(
+        ln.ArrayTooLargeError, match=r"^LSTM 'lstm': the output of shape \(2, 100\)"
+    ):
+        lstm.forward(x)
+    cell.forward([np.ones((2, 2)), h, h])  # no output larger than the states given
+    ln.set_max_array_bytes(None)
+    assert [a.shape for a in lstm.forward(x)] == [(2, 100)] * 3
+    assert concat.forward(xs).shape == (2, 60)
+
+
+def test_integer_ids_are_checked_against_the_output_they_index():
+    layer = ln.Embedding(10, 50, dtype="float64", name="emb")
+    ids = np.zeros((4, 6), dtype=np.int64)
+    layer.build(ids.shape)
+    ln.set_max_array_bytes(4 * 6 * 50 * 8 - 1)
+    with pytest.raises(
+        ln.ArrayTooLargeError, match=r"^Embedding 'emb': the output of shape \(4, 6, 50\)"
+    ):
+        layer.forward(ids)
 
 
 @pytest.mark.parametrize(

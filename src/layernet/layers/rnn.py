@@ -705,6 +705,8 @@ class RNN(Layer):
             else [np.zeros((n, s), self.dtype) for s in cell.state_size]
         )
         d_out_prev = np.zeros((n, cell.output_size), self.dtype)  # masked steps pass outputs on
+        if t == 0 and not self.return_sequences:  # no steps: the output is h_0
+            d_out_prev += dy_out
         if self.return_sequences:
             dys = dy_out.transpose(1, 0, 2)
         rec_t = self.params["recurrent_kernel"].T
