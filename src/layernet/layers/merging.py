@@ -855,7 +855,7 @@ class Dot(Layer):
         s1.pop(a1)
         s2.pop(a2)
         out = s1 + s2[1:]
-        return tuple(out + [1] if len(out) == 1 else out)
+        return tuple([*out, 1] if len(out) == 1 else out)
 
     def _normalized(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.normalize:
