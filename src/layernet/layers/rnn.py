@@ -765,7 +765,9 @@ class RNN(Layer):
         a = inp.reshape(t * n, k)
         r = rec.reshape(t * n, k)
         units = self.params["recurrent_kernel"].shape[0]
-        h_prev = np.stack([st[0] for st in saved.states]) if t else np.zeros((0, n, units))
+        h_prev = (
+            np.stack([st[0] for st in saved.states]) if t else np.zeros((0, n, units), self.dtype)
+        )
         if saved.recurrent_dropout is not None:
             h_prev = h_prev * saved.recurrent_dropout
         out = {
