@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_every_layer import CASES, REGISTERED, make
+from test_every_layer import CASES, REGISTERED, make, sample
 
 import layernet as ln
 from layernet._ops import Workspace
+from layernet.layers.base import flatten_layers
 
 
 @pytest.fixture(autouse=True)
@@ -33,11 +34,40 @@ def _empty(shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
 
 
 def empty_shapes(name: str) -> dict[str, object]:
-    """Empty variants of a case's input shape (of every input, for several inputs)."""
+    """Empty variants of a case's input shape.
+
+    For several inputs: a batch of 0 in all of them at once (the batch is shared),
+    and 0 channels, or 0 positions along the first spatial axis, in each input in
+    turn (the others keep their sizes).
+    """
     _, shape, _ = CASES[name]
-    if isinstance(shape, list):  # several inputs: only the batch can be empty in all at once
-        return {"batch 0": [(0, *s[1:]) for s in shape]}
-    return _empty(shape)
+    if not isinstance(shape, list):
+        return _empty(shape)
+    out: dict[str, object] = {"batch 0": [(0, *s[1:]) for s in shape]}
+    for i, s in enumerate(shape):
+        out[f"channels 0 in inputs[{i}]"] = [
+            (*t[:-1], 0) if j == i else t for j, t in enumerate(shape)
+        ]
+        if len(s) >= 3:
+            out[f"length 0 in inputs[{i}]"] = [
+                (t[0], 0, *t[2:]) if j == i else t for j, t in enumerate(shape)
+            ]
+    return out
+
+
+def empty_input(name: str, shape: object) -> np.ndarray | list[np.ndarray]:
+    """Zeros of ``shape`` (a list of shapes for several inputs); integer ids for "ids" cases."""
+    if isinstance(shape, list):
+        return [np.zeros(s) for s in shape]
+    return np.zeros(shape, dtype=int if CASES[name][2] == "ids" else float)
+
+
+def names_of(layer: ln.Layer) -> tuple[str, ...]:
+    """``"<Class> '<name>'"`` of the layer and, for a model, of the layers inside it: a model
+    passes on the message of the layer inside it that refuses an input."""
+    inner = getattr(layer, "layers", None) if isinstance(layer, ln.Model) else None
+    layers = [layer, *flatten_layers(inner)] if inner else [layer]
+    return tuple(f"{type(a).__name__} '{a.name}'" for a in layers)
 
 
 def _list(a):
@@ -69,16 +99,32 @@ def test_every_layer_takes_empty_inputs_or_says_why(name, dtype):
         for training in (False, True):
             layer = make(name, dtype=dtype)
             try:
-                ids = CASES[name][2] == "ids"
-                x = (
-                    [np.zeros(s) for s in shape]
-                    if isinstance(shape, list)
-                    else np.zeros(shape, dtype=int if ids else float)
-                )
-                run_layer(layer, x, training)
+                run_layer(layer, empty_input(name, shape), training)
             except ValueError as exc:
-                assert str(exc).startswith(f"{type(layer).__name__} '{layer.name}'"), (what, exc)
+                assert str(exc).startswith(names_of(layer)), (what, exc)
                 assert "got shape" in str(exc) or "input" in str(exc), (what, exc)
+
+
+def test_what_empty_axes_mean():
+    rng = np.random.default_rng(0)
+    # attention over no keys: no weights, and an output of zeros (a sum of nothing)
+    att = ln.Attention(dtype="float64")
+    y = att.forward([rng.standard_normal((2, 3, 4)), np.zeros((2, 0, 4))])
+    assert y.shape == (2, 3, 4) and not y.any()
+    # a recurrent layer over no steps: the initial states, unchanged, with their gradients
+    lstm = ln.LSTM(3, return_state=True, dtype="float64", seed=0)
+    h0, c0 = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    y, h, c = lstm.forward([np.zeros((2, 0, 5)), h0, c0])
+    np.testing.assert_array_equal(y, h0)
+    np.testing.assert_array_equal(h, h0)
+    np.testing.assert_array_equal(c, c0)
+    dy, dh, dc = rng.standard_normal((3, 2, 3))
+    dx, dh0, dc0 = lstm.backward_input([dy, dh, dc])
+    assert dx.shape == (2, 0, 5)
+    np.testing.assert_allclose(dh0, dy + dh)
+    np.testing.assert_allclose(dc0, dc)
+    # layer normalization over no channels: nothing to normalize
+    assert ln.LayerNormalization(dtype="float64").forward(np.zeros((2, 3, 0))).shape == (2, 3, 0)
 
 
 @pytest.mark.parametrize(
@@ -110,21 +156,23 @@ def test_global_pooling_of_empty_batches_and_channels(rank, keepdims, kind):
 @pytest.mark.parametrize("name", sorted(REGISTERED))
 def test_an_output_above_the_limit_is_refused_before_it_is_allocated(name):
     layer = make(name)
-    _, shape, _ = CASES[name]
-    x = np.random.default_rng(0).standard_normal(shape)
-    out = layer.output_shape(x.shape)
-    layer.build(x.shape)  # parameters first, under no limit
-    grows = np.prod(out) > x.size
-    ln.set_max_array_bytes(max(int(np.prod(out)) * 8 - 1, 1))
+    x = sample(name, np.random.default_rng(0))  # each input of a case, integer ids included
+    shapes = [a.shape for a in x] if isinstance(x, list) else x.shape
+    outs = [int(np.prod(s)) for s in _list(layer.output_shape(shapes))]  # each output
+    layer.build(shapes)  # parameters first, under no limit
+    # an output larger than every input is checked before it is allocated (one no larger
+    # than an input may be a view of it)
+    grows = max(outs) > max(a.size for a in _list(x))
+    ln.set_max_array_bytes(max(max(outs) * 8 - 1, 1))
     try:
         layer.forward(x)
         refused = None
     except ln.ArrayTooLargeError as exc:
         refused = str(exc)
-    if grows:  # an output larger than the input is checked before it is allocated
+    if grows:
         assert refused is not None and "the output of shape" in refused
     if refused is not None:  # (a scratch array may be refused too)
-        assert refused.startswith(f"{type(layer).__name__} '{layer.name}'"), refused
+        assert refused.startswith(names_of(layer)), refused
         assert "shape" in refused and "bytes" in refused and "set_max_array_bytes" in refused
     ln.set_max_array_bytes(None)
     layer.forward(x)  # the same call works again under the default limit
@@ -140,6 +188,46 @@ def test_outputs_no_larger_than_the_input_are_never_refused_for_their_size():
     assert ln.ReLU(dtype="float64").forward(x).shape == (4, 6)
     with pytest.raises(ln.ArrayTooLargeError, match=r"Dense 'grows': the output of shape \(4, 7\)"):
         dense.forward(x)
+
+
+def test_several_inputs_and_every_output_are_checked():
+    # several inputs: an output larger than each of them, though not than their sum
+    concat = ln.Concatenate(axis=1, dtype="float64", name="cat")
+    xs = [np.ones((2, 30)), np.ones((2, 30))]
+    ln.set_max_array_bytes(2 * 60 * 8 - 1)
+    with pytest.raises(
+        ln.ArrayTooLargeError,
+        match=r"^Concatenate 'cat': the output of shape \(2, 60\) and dtype float64, for "
+        r"inputs of shape \(2, 30\), \(2, 30\), would take 960 bytes",
+    ):
+        concat.forward(xs)
+    # several outputs: the states of a recurrent layer and of a cell, each checked
+    lstm = ln.LSTM(100, return_state=True, dtype="float64", name="lstm")
+    cell = ln.LSTMCell(100, dtype="float64", name="cell")
+    x, h = np.ones((2, 3, 2)), np.zeros((2, 100))
+    ln.set_max_array_bytes(None)  # parameters first, under no limit
+    lstm.build(x.shape)
+    cell.build([(2, 2), h.shape, h.shape])
+    ln.set_max_array_bytes(2 * 100 * 8 - 1)
+    with pytest.raises(
+        ln.ArrayTooLargeError, match=r"^LSTM 'lstm': the output of shape \(2, 100\)"
+    ):
+        lstm.forward(x)
+    cell.forward([np.ones((2, 2)), h, h])  # no output larger than the states given
+    ln.set_max_array_bytes(None)
+    assert [a.shape for a in lstm.forward(x)] == [(2, 100)] * 3
+    assert concat.forward(xs).shape == (2, 60)
+
+
+def test_integer_ids_are_checked_against_the_output_they_index():
+    layer = ln.Embedding(10, 50, dtype="float64", name="emb")
+    ids = np.zeros((4, 6), dtype=np.int64)
+    layer.build(ids.shape)
+    ln.set_max_array_bytes(4 * 6 * 50 * 8 - 1)
+    with pytest.raises(
+        ln.ArrayTooLargeError, match=r"^Embedding 'emb': the output of shape \(4, 6, 50\)"
+    ):
+        layer.forward(ids)
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,9 @@ _LARGE_NEGATIVE = 1e9
 def _softmax(s: np.ndarray, n_axes: int) -> np.ndarray:
     """Softmax over the last ``n_axes`` axes jointly."""
     shape = s.shape
-    flat = s.reshape(*shape[: s.ndim - n_axes], -1)
+    flat = s.reshape(*shape[: s.ndim - n_axes], math.prod(shape[s.ndim - n_axes :]))
+    if flat.shape[-1] == 0:  # no keys: no weights (and an output of zeros, a sum of nothing)
+        return s.copy()
     e = np.exp(flat - flat.max(axis=-1, keepdims=True))
     return (e / e.sum(axis=-1, keepdims=True)).reshape(shape)
 

@@ -471,28 +471,38 @@ class Layer:
             self.check_input_shape(shapes)
             if not self.built:
                 self.build(shapes)
+            self._check_output_bytes(shapes, max(a.size for a in xs))
             return [self.convert_input(a) for a in xs]
         x = as_array(x, self.owner, "input")
         self.check_input_shape(x.shape)
         if not self.built:
             self.build(x.shape)
-        checked = (x.shape, get_max_array_bytes())
-        if getattr(self, "_size_checked", None) != checked:  # once per input shape and limit
-            out_shape = self.compute_output_shape(x.shape)
-            if not isinstance(out_shape, list):
-                out = [d for d in out_shape if d is not None]
-                # an output no larger than the input (which exists) is never refused: views
-                # (Flatten, Reshape) cost nothing, and such a copy is not what a limit is for
-                if math.prod(out) > x.size:
-                    check_array_bytes(
-                        out,
-                        self.dtype,
-                        self.owner,
-                        "the output",
-                        f", for inputs of shape {shape_str(x.shape)},",
-                    )
-            self._size_checked = checked
+        self._check_output_bytes(x.shape, x.size)
         return self.convert_input(x)
+
+    def _check_output_bytes(self, shape: Any, largest_input: int) -> None:
+        """Refuse, before it is allocated, an output above :func:`get_max_array_bytes`.
+
+        ``shape`` is the input shape (a list of shapes for several inputs); every output
+        (of a layer with several) larger than the largest input is checked. An output no
+        larger than an input (which exists) is never refused: views (Flatten, Reshape)
+        cost nothing, and such a copy is not what a limit is for. Checked once per input
+        shape and limit.
+        """
+        checked = (shape, get_max_array_bytes())
+        if getattr(self, "_size_checked", None) == checked:
+            return
+        for out_shape in _shape_list(self.compute_output_shape(shape)):
+            out = [d for d in out_shape if d is not None]
+            if math.prod(out) > largest_input:
+                check_array_bytes(
+                    out,
+                    self.dtype,
+                    self.owner,
+                    "the output",
+                    f", for inputs of shape {_shapes(shape)},",
+                )
+        self._size_checked = checked
 
     def _too_large(self, exc: MemoryError, doing: str) -> ArrayTooLargeError:
         """A clear error for a MemoryError met while ``doing`` (naming this layer), unless it
@@ -1026,6 +1036,14 @@ def _shapes(x: Any) -> str:
     if isinstance(x, list | tuple) and x and not isinstance(x[0], int | type(None)):
         return ", ".join(_shapes(a) for a in x)
     return shape_str(getattr(x, "shape", x))
+
+
+def _shape_list(shape: Any) -> list[tuple[int | None, ...]]:
+    """The shapes in an output shape: one shape, or (nested) lists of shapes of several
+    outputs (a recurrent cell's ``[h, [h, c]]``)."""
+    if isinstance(shape, list | tuple) and shape and not isinstance(shape[0], int | type(None)):
+        return [t for s in shape for t in _shape_list(s)]
+    return [tuple(shape)] if isinstance(shape, list | tuple) else []
 
 
 def output_shapes(y: Any) -> Any:

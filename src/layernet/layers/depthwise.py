@@ -45,21 +45,22 @@ def _patches(layer: Conv, x: np.ndarray) -> tuple[np.ndarray, tuple]:
 def _depthwise(patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """``D[m, c*dm + j] = Σ_t P[m, t, c] W[t, c, j]``."""
     kk, c = patches.shape[1:]
-    w = kernel.reshape(kk, c, -1)
-    return np.einsum("mtc,tcj->mcj", patches, w, optimize=True).reshape(len(patches), -1)
+    w = kernel.reshape(kk, c, -1)  # (sizes named below: there may be no patches)
+    return np.einsum("mtc,tcj->mcj", patches, w, optimize=True).reshape(len(patches), w[0].size)
 
 
 def _depthwise_kernel_grad(patches: np.ndarray, g: np.ndarray, shape: tuple) -> np.ndarray:
     """``∂z/∂W[t, c, j] = Σ_m P[m, t, c] G[m, c*dm + j]``."""
     m, _, c = patches.shape
-    return np.einsum("mtc,mcj->tcj", patches, g.reshape(m, c, -1), optimize=True).reshape(shape)
+    g = g.reshape(m, c, shape[-1])
+    return np.einsum("mtc,mcj->tcj", patches, g, optimize=True).reshape(shape)
 
 
 def _depthwise_input_grad(g: np.ndarray, kernel: np.ndarray, saved: DepthwiseSaved) -> np.ndarray:
     """Scatter ``∂z/∂P[m, t, c] = Σ_j G[m, c*dm + j] W[t, c, j]`` back onto the input."""
     m, kk, c = saved.patches.shape
     w = kernel.reshape(kk, c, -1)
-    dp = np.einsum("mcj,tcj->mtc", g.reshape(m, c, -1), w, optimize=True)
+    dp = np.einsum("mcj,tcj->mtc", g.reshape(m, c, w.shape[2]), w, optimize=True)
     n, rank = saved.padded_shape[0], len(saved.out)
     dp = dp.reshape(n, *saved.out, *saved.kernel, c)
     dxp = np.zeros(saved.padded_shape, dtype=g.dtype)
@@ -257,11 +258,11 @@ class DepthwiseConv(_DepthwiseBase):
         y = _depthwise(patches, self.params["kernel"])
         if self.use_bias:
             y += self.params["bias"]
-        y, act = activations.apply(self._activation, y.reshape(x.shape[0], *out, -1))
+        y, act = activations.apply(self._activation, y.reshape(x.shape[0], *out, y.shape[-1]))
         return y, DepthwiseSaved(patches, None, padded, k, s, d, pads, out, act)
 
     def compute_backward_params(self, dy, saved):
-        g = self._affine_grad(dy, saved).reshape(len(saved.patches), -1)
+        g = self._affine_grad(dy, saved).reshape(len(saved.patches), self.filters)
         w = self.params["kernel"]
         grads = {"kernel": _depthwise_kernel_grad(saved.patches, g, w.shape)}
         if self.use_bias:
@@ -269,7 +270,7 @@ class DepthwiseConv(_DepthwiseBase):
         return grads
 
     def compute_backward_input(self, dy, saved):
-        g = self._affine_grad(dy, saved).reshape(len(saved.patches), -1)
+        g = self._affine_grad(dy, saved).reshape(len(saved.patches), self.filters)
         return _depthwise_input_grad(g, self.params["kernel"], saved)
 
 

@@ -2,6 +2,7 @@ r"""Layer normalisation over any set of sample axes."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -222,9 +223,9 @@ class LayerNormalization(_KerasWeightsLayer):
 
     def compute_forward(self, x, training):
         axes = self._axes(x.ndim)
-        mean = x.mean(axis=axes, keepdims=True)
+        mean = _mean(x, axes)
         centered = x - mean
-        var = np.mean(centered * centered, axis=axes, keepdims=True)
+        var = _mean(centered * centered, axes)
         inv = 1.0 / np.sqrt(var + self.epsilon)
         if self.rms_scaling:
             xhat = x * inv
@@ -245,8 +246,8 @@ class LayerNormalization(_KerasWeightsLayer):
             n = int(np.prod([dy.shape[a] for a in axes]))
             s = np.sum(h * saved.xhat, axis=axes, keepdims=True)  # Σ h x r
             return saved.inv * h - saved.inv**2 * saved.centered / n * s
-        mean_h = h.mean(axis=axes, keepdims=True)
-        mean_hx = np.mean(h * saved.xhat, axis=axes, keepdims=True)
+        mean_h = _mean(h, axes)
+        mean_hx = _mean(h * saved.xhat, axes)
         return saved.inv * (h - mean_h - saved.xhat * mean_hx)
 
     def compute_backward_params(self, dy, saved):
@@ -258,3 +259,10 @@ class LayerNormalization(_KerasWeightsLayer):
         if "beta" in self.params:
             grads["beta"] = np.sum(dy, axis=other).reshape(self.params["beta"].shape)
         return grads
+
+
+def _mean(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """The mean over ``axes`` (kept); over an empty group (0 channels), an empty result
+    without NumPy's warning about the mean of an empty slice."""
+    n = math.prod(x.shape[a] for a in axes)
+    return np.sum(x, axis=axes, keepdims=True) / max(n, 1)

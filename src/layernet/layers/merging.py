@@ -19,6 +19,7 @@ The functional forms (``ln.layers.add``, ``ln.layers.concatenate``, ...) are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
@@ -954,8 +955,8 @@ class Dot(_KerasWeightsLayer):
     def _normalized(self, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.normalize:
             return x, None
-        inv = 1.0 / np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore"):  # a zero vector (or an empty axis): capped below
+            inv = 1.0 / np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
             inv = np.minimum(inv, 1.0 / _KERAS_EPSILON).astype(x.dtype, copy=False)
         return x * inv, inv
 
@@ -968,8 +969,8 @@ class Dot(_KerasWeightsLayer):
         perm2 = [0, a2, *(d for d in range(1, x2.ndim) if d != a2)]
         t1, t2 = u1.transpose(perm1), u2.transpose(perm2)
         n, k = x1.shape[0], x1.shape[a1]
-        a = t1.reshape(n, -1, k)
-        b = t2.reshape(n, k, -1)
+        a = t1.reshape(n, math.prod(t1.shape[1:-1]), k)  # sizes named: any may be 0
+        b = t2.reshape(n, k, math.prod(t2.shape[2:]))
         y = (a @ b).reshape(self.compute_output_shape([x1.shape, x2.shape]))
         layouts = [(t1.shape, perm1, a1, inv1, u1), (t2.shape, perm2, a2, inv2, u2)]
         return y, DotSaved(a, b, layouts)

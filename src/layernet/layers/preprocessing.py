@@ -129,6 +129,14 @@ class _Image(Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def _check_pixels(self, shape: Sequence[int | None]) -> None:
+        """Refuse images with no rows or no columns: there is nothing to resample from."""
+        if 0 in (shape[1], shape[2]):
+            raise ValueError(
+                f"{self.owner}: expected images with at least 1 row and 1 column to resample "
+                f"from, got shape {shape_str(shape)}."
+            )
+
 
 class _Random(_Image):
     """Keeps a reproducible generator in ``state["seed_generator_state"]`` (not public)."""
@@ -382,7 +390,10 @@ class Normalization(Layer):
             else:
                 mean, var = np.zeros(stat), np.ones(stat)
         except ValueError:
-            raise ValueError(f"{where} do not broadcast to the kept axes' shape {stat}.") from None
+            raise ValueError(
+                f"{where} do not broadcast to the kept axes' shape {stat}, for inputs of shape "
+                f"{shape_str(input_shape)}."
+            ) from None
         self.state["mean"] = np.array(mean, dtype=self.dtype)
         self.state["variance"] = np.array(var, dtype=self.dtype)
 
@@ -466,7 +477,8 @@ class Resizing(_Image):
     ------
     ValueError
         ``height`` or ``width`` not a positive int, an unknown ``interpolation``,
-        a non-bool ``crop_to_aspect_ratio``; inputs that are not 4-D.
+        a non-bool ``crop_to_aspect_ratio``; inputs that are not 4-D, or images with
+        no rows or no columns.
 
     Notes
     -----
@@ -530,6 +542,10 @@ class Resizing(_Image):
             **super().get_config(),
         }
 
+    def check_input_shape(self, shape):
+        super().check_input_shape(shape)
+        self._check_pixels(shape)
+
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, input_shape[-1])
 
@@ -576,7 +592,8 @@ class CenterCrop(Resizing):
     Raises
     ------
     ValueError
-        ``height`` or ``width`` not a positive int; inputs that are not 4-D.
+        ``height`` or ``width`` not a positive int; inputs that are not 4-D, or images
+        with no rows or no columns.
 
     Notes
     -----
@@ -1129,7 +1146,8 @@ class RandomContrast(_Random):
         rng = self.next_generator()
         a = rng.uniform(1 - self.factor[0], 1 + self.factor[1], (x.shape[0], 1, 1, 1))
         a = a.astype(x.dtype)
-        mean = x.mean(axis=(1, 2), keepdims=True)
+        pixels = max(x.shape[1] * x.shape[2], 1)  # (an image with no pixels has no mean)
+        mean = x.sum(axis=(1, 2), keepdims=True) / x.dtype.type(pixels)
         y = (x - mean) * a + mean
         lo, hi = self.value_range
         inside = (y >= lo) & (y <= hi)
@@ -1139,7 +1157,7 @@ class RandomContrast(_Random):
         if saved.factor is None:
             return dy.copy()
         gm = dy * saved.inside
-        pixels = dy.shape[1] * dy.shape[2]
+        pixels = max(dy.shape[1] * dy.shape[2], 1)
         return saved.factor * gm + (1 - saved.factor) * gm.sum(axis=(1, 2), keepdims=True) / pixels
 
 
@@ -1251,7 +1269,8 @@ class RandomCrop(_Random):
     Raises
     ------
     ValueError
-        ``height`` or ``width`` not a positive int; inputs that are not 4-D.
+        ``height`` or ``width`` not a positive int; inputs that are not 4-D, or images
+        with no rows or no columns.
 
     Notes
     -----
@@ -1290,6 +1309,10 @@ class RandomCrop(_Random):
 
     def get_config(self) -> dict[str, Any]:
         return {"height": self.height, "width": self.width, **super().get_config()}
+
+    def check_input_shape(self, shape):
+        super().check_input_shape(shape)
+        self._check_pixels(shape)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, input_shape[-1])

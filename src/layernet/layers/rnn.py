@@ -652,7 +652,8 @@ class RNN(Layer):
         if training and cell.recurrent_dropout > 0:
             keep = 1 - cell.recurrent_dropout
             rdp = (self._generator.random((n, cell.units)) < keep).astype(self.dtype) / keep
-        xw = (xs.reshape(t * n, f) @ self.params["kernel"]).reshape(t, n, -1)
+        kernel = self.params["kernel"]
+        xw = (xs.reshape(t * n, f) @ kernel).reshape(t, n, kernel.shape[1])
         b = cell.input_bias()
         if b is not None:
             xw += b
@@ -704,6 +705,8 @@ class RNN(Layer):
             else [np.zeros((n, s), self.dtype) for s in cell.state_size]
         )
         d_out_prev = np.zeros((n, cell.output_size), self.dtype)  # masked steps pass outputs on
+        if t == 0 and not self.return_sequences:  # no steps: the output is h_0
+            d_out_prev += dy_out
         if self.return_sequences:
             dys = dy_out.transpose(1, 0, 2)
         rec_t = self.params["recurrent_kernel"].T
@@ -746,7 +749,7 @@ class RNN(Layer):
     def compute_backward_input(self, dy, saved):
         inp, _, dstates, _ = self._bptt(dy, saved)
         t, n, f = saved.x.shape
-        dx = (inp.reshape(t * n, -1) @ self.params["kernel"].T).reshape(t, n, f)
+        dx = (inp.reshape(t * n, inp.shape[-1]) @ self.params["kernel"].T).reshape(t, n, f)
         if saved.dropout is not None:
             dx *= saved.dropout
         dx = dx.transpose(1, 0, 2)
@@ -761,12 +764,15 @@ class RNN(Layer):
         k = inp.shape[-1]
         a = inp.reshape(t * n, k)
         r = rec.reshape(t * n, k)
-        h_prev = np.stack([st[0] for st in saved.states])
+        units = self.params["recurrent_kernel"].shape[0]
+        h_prev = (
+            np.stack([st[0] for st in saved.states]) if t else np.zeros((0, n, units), self.dtype)
+        )
         if saved.recurrent_dropout is not None:
             h_prev = h_prev * saved.recurrent_dropout
         out = {
             "kernel": saved.x.reshape(t * n, f).T @ a,
-            "recurrent_kernel": h_prev.reshape(t * n, -1).T @ r,
+            "recurrent_kernel": h_prev.reshape(t * n, units).T @ r,
         }
         if self.cell.use_bias:
             rb = self.cell.recurrent_bias_grad(r)

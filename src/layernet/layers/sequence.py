@@ -430,7 +430,8 @@ class TimeDistributed(Layer):
     Raises
     ------
     ValueError
-        An input with fewer than 3 dims; a ``layer`` that is not a Layer.
+        An input with fewer than 3 dims, or whose steps the wrapped layer cannot take
+        (its message, after the input's shape); a ``layer`` that is not a Layer.
 
     Notes
     -----
@@ -478,6 +479,14 @@ class TimeDistributed(Layer):
                 f"{self.owner}: expected input with at least 3 dims (batch, timesteps, ...), "
                 f"got shape {shape_str(shape)}."
             )
+        inner = self._inner_shape(shape)
+        try:
+            self.layer.output_shape(inner)
+        except ValueError as exc:  # said for the input given, not only for the folded one
+            raise ValueError(
+                f"{self.owner}: the wrapped layer refused the steps of the input of shape "
+                f"{shape_str(shape)} (folded to {shape_str(inner)}): {exc}"
+            ) from None
 
     def _inner_shape(self, shape):
         n = None if shape[0] is None or shape[1] is None else shape[0] * shape[1]
