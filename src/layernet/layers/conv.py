@@ -480,6 +480,31 @@ class Conv(Layer):
         return grads
 
     def compute_backward_input(self, dy, saved):
+        w = self.params["kernel"]
+        if not _ops.use_correlation(w.shape[-2]):
+            return self._backward_input_scatter(dy, saved)
+        dy = self._affine_grad(dy, saved)
+        spatial = tuple(
+            n - b - a for n, (b, a) in zip(saved.padded_shape[1:-1], saved.pads, strict=True)
+        )
+        region = [(b, b + n) for n, (b, _) in zip(spatial, saved.pads, strict=True)]
+        dx = np.empty((dy.shape[0], *spatial, saved.padded_shape[-1]), dy.dtype)
+        args = (region, saved.strides, saved.dilation)
+        if self.groups == 1:
+            return _ops.conv_input_grad(dy, w, *args, dx, self.workspace)
+        cg, fg = w.shape[-2], self.filters // self.groups
+        for g in range(self.groups):
+            _ops.conv_input_grad(
+                dy[..., g * fg : (g + 1) * fg],
+                w[..., g * fg : (g + 1) * fg],
+                *args,
+                dx[..., g * cg : (g + 1) * cg],
+                self.workspace,
+            )
+        return dx
+
+    def _backward_input_scatter(self, dy, saved):
+        """The plain path: each tap's product added into its slice of the padded gradient."""
         dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
         dxp = _ops.zeros_padded(saved.padded_shape, saved.pads, dy.dtype, self.workspace)
         w = self.params["kernel"]

@@ -377,20 +377,26 @@ class ConvTranspose(Layer):
     def compute_forward(self, x, training):
         geo = self._geometry(x.shape)
         n, c = x.shape[0], x.shape[-1]
-        full = np.zeros((n, *geo.full, self.filters), dtype=x.dtype)
-        spatial = x.shape[1:-1]
-        _ops.conv_transpose(
-            x.reshape(-1, c),
-            self.params["kernel"],
-            full,
-            spatial,
-            geo.strides,
-            geo.dilation,
-            self.workspace,
-        )
-        src, dst = _overlap(geo)
-        y = np.zeros((n, *geo.out, self.filters), dtype=x.dtype)
-        y[dst] = full[src]
+        if _ops.use_correlation(self.filters):  # only the kept window, as one correlation
+            region = [(b, b + o) for b, o in zip(geo.crop, geo.out, strict=True)]
+            y = np.empty((n, *geo.out, self.filters), dtype=x.dtype)
+            kernel = self.params["kernel"]
+            _ops.conv_input_grad(x, kernel, region, geo.strides, geo.dilation, y, self.workspace)
+        else:  # tap by tap into the full output, then the kept window
+            full = np.zeros((n, *geo.full, self.filters), dtype=x.dtype)
+            spatial = x.shape[1:-1]
+            _ops.conv_transpose(
+                x.reshape(-1, c),
+                self.params["kernel"],
+                full,
+                spatial,
+                geo.strides,
+                geo.dilation,
+                self.workspace,
+            )
+            src, dst = _overlap(geo)
+            y = np.zeros((n, *geo.out, self.filters), dtype=x.dtype)
+            y[dst] = full[src]
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y)
