@@ -80,3 +80,9 @@ __all__ = [
     "set_seed",
     "utils",
 ]
+
+# Speed: layernet's BLAS thread budget
+from . import threads
+from .threads import get_num_threads, set_num_threads
+
+__all__ += ["get_num_threads", "set_num_threads", "threads"]

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import threads
+
 Pads = tuple[tuple[int, int], ...]
 
 #: Whether the shape-keyed fast paths are taken (the convolution input gradient as
@@ -206,11 +208,11 @@ def weight_grad(col: np.ndarray, dy2: np.ndarray) -> np.ndarray:
     """
     m = col.shape[0]
     if col.shape[1] * dy2.shape[1] > 1024 or m <= 8192 or not FAST_PATHS:
-        return col.T @ dy2
+        return threads.matmul(col.T, dy2)
     block = 4096
-    acc = col[:block].T @ dy2[:block]
+    acc = threads.matmul(col[:block].T, dy2[:block])
     for start in range(block, m, block):
-        acc += col[start : start + block].T @ dy2[start : start + block]
+        acc += threads.matmul(col[start : start + block].T, dy2[start : start + block])
     return acc
 
 
@@ -356,7 +358,7 @@ def conv_transpose(
     tmp, _ = ws.get("tap", (dy2.shape[0], c), dy2.dtype)
     shaped = tmp.reshape(dxp.shape[0], *out, c)
     for tap, sl in taps(kernel, out, strides, dilation):
-        np.matmul(dy2, wt[tap], out=tmp)
+        threads.matmul(dy2, wt[tap], out=tmp)
         dxp[sl] += shaped
     return dxp
 
@@ -489,7 +491,7 @@ def conv_input_grad(
         wmat = np.swapaxes(wsub, -1, -2).reshape(-1, c)  # rows (tap, f), as col's columns
         target = out[dst]
         if target.flags.c_contiguous:
-            np.matmul(col, wmat, out=target.reshape(-1, c))
+            threads.matmul(col, wmat, out=target.reshape(-1, c))
         else:
-            target[...] = (col @ wmat).reshape(target.shape)
+            target[...] = threads.matmul(col, wmat).reshape(target.shape)
     return out

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _ops, initializers
+from .. import _ops, initializers, threads
 from .._validation import (
     check_bool,
     check_data_format,
@@ -436,7 +436,7 @@ class Conv(Layer):
             w = self.params["kernel"].reshape(-1, self.filters)
             if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
                 w = np.concatenate((w, self.params["bias"][None]))
-            y = (col @ w).reshape(x.shape[0], *out, self.filters)
+            y = threads.matmul(col, w).reshape(x.shape[0], *out, self.filters)
         else:  # one product per group of channels; the patches of each group kept
             cg, fg = x.shape[-1] // self.groups, self.filters // self.groups
             col = [
@@ -445,7 +445,8 @@ class Conv(Layer):
             ]
             w = self.params["kernel"].reshape(-1, self.filters)
             y = np.concatenate(
-                [c @ w[:, g * fg : (g + 1) * fg] for g, c in enumerate(col)], axis=-1
+                [threads.matmul(c, w[:, g * fg : (g + 1) * fg]) for g, c in enumerate(col)],
+                axis=-1,
             ).reshape(x.shape[0], *out, self.filters)
             if self.use_bias:
                 y += self.params["bias"]

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from .. import _ops, initializers
+from .. import _ops, initializers, threads
 from .._validation import (
     check_bool,
     check_data_format,
@@ -421,13 +421,13 @@ class ConvTranspose(Layer):
     def compute_backward_input(self, dy, saved):
         _, dfull = self._full_grad(dy, saved)
         w = self.params["kernel"]
-        dx = self._patches(dfull, saved) @ w.reshape(-1, w.shape[-1])
+        dx = threads.matmul(self._patches(dfull, saved), w.reshape(-1, w.shape[-1]))
         return dx.reshape(saved.x.shape)
 
     def compute_backward_params(self, dy, saved):
         dpre, dfull = self._full_grad(dy, saved)
         x = saved.x
-        g = self._patches(dfull, saved).T @ x.reshape(-1, x.shape[-1])
+        g = threads.matmul(self._patches(dfull, saved).T, x.reshape(-1, x.shape[-1]))
         grads = {"kernel": g.reshape(self.params["kernel"].shape)}
         if self.use_bias:
             grads["bias"] = dpre.reshape(-1, self.filters).sum(axis=0)
