@@ -311,7 +311,7 @@ def im2col(
     as its transpose, which BLAS takes as it is.
     """
     n, c = xp.shape[0], xp.shape[-1]
-    k_size, m = int(np.prod(kernel)), n * int(np.prod(out))
+    k_size, m = math.prod(kernel), n * math.prod(out)
     extra = int(ones)
     if c == 1:
         shape_t = (k_size + extra, m)

@@ -338,6 +338,7 @@ class Layer:
         self.built = True
         self.saved = None
         self._y_shape = None
+        self._checked_shape = None
 
     # hooks for subclasses ----------------------------------------------------
     def build_params(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
@@ -356,11 +357,18 @@ class Layer:
         return {}
 
     # ------------------------------------------------------------ computation
+    #: Shape of the last input that passed :meth:`check_input_shape` since the layer was
+    #: built: an array of that shape and of the layer's dtype is not checked again.
+    _checked_shape: tuple[int, ...] | None = None
+
     def _prepare_input(self, x: Any) -> np.ndarray:
+        if type(x) is np.ndarray and x.shape == self._checked_shape and x.dtype == self.dtype:
+            return x  # validated on an earlier call: same shape, same dtype
         x = as_array(x, self.owner, "input")
         self.check_input_shape(x.shape)
         if not self.built:
             self.build(x.shape)
+        self._checked_shape = x.shape
         return x.astype(self.dtype, copy=False)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -398,6 +406,8 @@ class Layer:
         return self.forward(x, training=training)
 
     def _check_dy(self, dy: Any) -> np.ndarray:
+        if type(dy) is np.ndarray and dy.shape == self._y_shape and dy.dtype == self.dtype:
+            return dy
         if self._y_shape is None:  # no forward since the layer was (re)built
             raise RuntimeError(
                 f"{self.owner}: backward called before forward; call forward(x) first so the "
