@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _ops
 from ._validation import check_positive_int
 
 __all__ = ["MIN_PARALLEL_FLOPS", "get_num_threads", "matmul", "set_num_threads"]
@@ -160,8 +161,6 @@ def threads_for(flops: int) -> int:
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` (``b`` 2-D) on the threads its size earns (see :func:`set_num_threads`)."""
-    from . import _ops
-
     if _ops.FAST_PATHS:
         n = threads_for(2 * a.size * b.shape[-1])
         if n != _State.current:

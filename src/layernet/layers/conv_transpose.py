@@ -309,17 +309,19 @@ class ConvTranspose(Layer):
             )
         if self.built:
             self._check_last_axis(shape, self.params["kernel"].shape[-1], "channels")
-        if self.rank is None:  # validate against the rank the first input will fix
-            rank = len(shape) - 2
-            saved = (self.kernel_size, self.strides, self.dilation_rate, self.output_padding)
-            try:
-                self._set_rank(rank)
-                self._geometry(shape)
-            finally:
-                self.rank = None
-                self.kernel_size, self.strides, self.dilation_rate, self.output_padding = saved
-        else:
-            self._geometry(shape)
+        self._geometry_any_rank(shape)
+
+    def _geometry_any_rank(self, shape: tuple[int | None, ...]) -> _Geometry:
+        """:meth:`_geometry`, before the first input fixed the rank: for the rank of ``shape``."""
+        if self.rank is not None:
+            return self._geometry(shape)
+        saved = (self.kernel_size, self.strides, self.dilation_rate, self.output_padding)
+        try:
+            self._set_rank(len(shape) - 2)
+            return self._geometry(shape)
+        finally:
+            self.rank = None
+            self.kernel_size, self.strides, self.dilation_rate, self.output_padding = saved
 
     def _geometry(self, shape: tuple[int | None, ...]) -> _Geometry:
         k, s, d = self.kernel_size, self.strides, self.dilation_rate
@@ -356,7 +358,7 @@ class ConvTranspose(Layer):
         return _Geometry(k, s, d, tuple(crop), cast(Any, tuple(full)), cast(Any, tuple(out)))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], *self._geometry(input_shape).out, self.filters)
+        return (input_shape[0], *self._geometry_any_rank(input_shape).out, self.filters)
 
     # ----------------------------------------------------------------- build
     def build_params(self, input_shape, rng):
