@@ -284,6 +284,23 @@ def test_small_products_run_on_one_thread_large_ones_on_the_budget(rng):
         ln.set_num_threads(before)
 
 
+def test_a_count_set_from_outside_becomes_the_budget(rng):
+    """DataParallel sets each rank's count with distributed.set_blas_threads: it holds."""
+    if ln.distributed.get_blas_threads() is None:
+        pytest.skip("the BLAS thread count cannot be read here (not OpenBLAS)")
+    before = ln.get_num_threads()
+    large = rng.standard_normal((200, 200))
+    try:
+        ln.set_num_threads(2)
+        assert ln.distributed.set_blas_threads(1)
+        ln.threads.matmul(large, large)
+        assert ln.distributed.get_blas_threads() == 1 and ln.get_num_threads() == 1
+        assert ln.distributed.set_blas_threads(2)
+        assert ln.get_num_threads() == 2
+    finally:
+        ln.set_num_threads(before)
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
     with pytest.raises(ValueError, match=r"set_num_threads: invalid value for `n`"):

@@ -12,7 +12,10 @@ operations; smaller ones run on one thread.
 
 The count is set through the BLAS library's own thread functions (the ones
 :func:`layernet.distributed.set_blas_threads` calls), looked up once, and only
-when it changes from one product to the next (a fraction of a microsecond).
+when it changes from one product to the next (a fraction of a microsecond). A
+count set from outside (:func:`layernet.distributed.set_blas_threads`,
+threadpoolctl) becomes the budget at the next product (OpenBLAS, whose count
+can be read back).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ _MKL_SETTER = "MKL_Set_Num_Threads"
 
 class _State:
     setters: list[Any] | None = None  # None: not looked up yet
+    getter: Any = None  # OpenBLAS's thread-count getter, when there is one
     budget: int | None = None
     current: int | None = None  # what BLAS was last set to by this module
 
@@ -59,6 +63,10 @@ def _lookup() -> list[Any]:
         setters = distributed._blas_functions((*_OPENBLAS_SETTERS, _MKL_SETTER))
         for fn in setters:
             fn.restype = None
+        getters = distributed._blas_functions(_OPENBLAS_GETTERS)
+        if getters:
+            getters[0].restype = ctypes.c_int
+            _State.getter = getters[0]
         _State.setters = setters
         budget = _env_budget()
         if budget is None:
@@ -81,6 +89,19 @@ def _env_budget() -> int | None:
             f"LAYERNET_NUM_THREADS: invalid value: expected a positive int, received {raw!r}."
         )
     return value
+
+
+def _sync() -> None:
+    """Adopt a thread count set behind this module's back as the budget.
+
+    :func:`layernet.distributed.set_blas_threads` (which :class:`~layernet.DataParallel`
+    calls for each rank), threadpoolctl or a user's own call change the BLAS count
+    directly; the next product sees it and keeps to it.
+    """
+    if _State.getter is not None:
+        actual = int(_State.getter())
+        if actual != _State.current:
+            _State.budget = _State.current = actual
 
 
 def _set_blas(n: int) -> None:
@@ -147,6 +168,7 @@ def get_num_threads() -> int:
     True
     """
     _lookup()
+    _sync()
     assert _State.budget is not None
     return _State.budget
 
@@ -161,6 +183,7 @@ def threads_for(flops: int) -> int:
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` (``b`` 2-D) on the threads its size earns (see :func:`set_num_threads`)."""
+    _sync()
     if _ops.FAST_PATHS:
         n = threads_for(2 * a.size * b.shape[-1])
         if n != _State.current:
