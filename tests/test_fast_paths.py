@@ -316,3 +316,28 @@ def test_num_threads_environment_variable(value, expected):
         assert "LAYERNET_NUM_THREADS: invalid value: expected a positive int" in out.stderr
     else:
         assert out.stdout.strip() == expected, out.stderr
+
+
+# ------------------------------------------------------------ validation done once
+def test_an_input_of_the_checked_shape_and_dtype_is_not_checked_again(rng, monkeypatch):
+    layer = ln.Conv2D(3, 3, seed=0)
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    layer.forward(x)
+    checks = []
+    original = type(layer).check_input_shape
+    monkeypatch.setattr(
+        type(layer), "check_input_shape", lambda self, s: (checks.append(s), original(self, s))
+    )
+    y = layer.forward(x)
+    layer.backward_input(np.ones_like(y))
+    assert checks == []  # same shape and dtype: no second check
+    layer.forward(x.astype(np.float64))  # another dtype: checked (and cast)
+    assert checks == [x.shape]
+    with pytest.raises(ValueError, match=r"expected input with 2 channels"):
+        layer.forward(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    with pytest.raises(ValueError, match=r"expected `dy` of shape"):
+        layer.backward_input(np.ones((2, 4, 4, 4), np.float32))
+    layer.build((None, 6, 6, 3))  # rebuilt: the next input is checked again
+    checks.clear()
+    layer.forward(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    assert checks == [(2, 6, 6, 3)]

@@ -193,7 +193,12 @@ class Conv(Layer):
     :math:`(w_1, \dots, w_k)` shifted one column per output.
 
     Computation: one contiguous im2col buffer built by a loop over the kernel taps
-    (each a strided slice over all positions), then one matrix product.
+    (each a strided slice over all positions), then one matrix product. The input
+    gradient, with 64 or more input channels per group, is the correlation of the
+    zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
+    spatial axis (again im2col and one product; with strides, one such product per
+    phase :math:`p \bmod s`); with fewer channels, one product per kernel tap added
+    into its strided slice, which is faster there.
 
     See Also
     --------
