@@ -7,7 +7,7 @@ waiting for it stalls the whole product (measured on 2 cores with one other
 CPU-bound process: an MNIST-1D epoch 41 ms -> 88 ms with 2 threads, 44 ms with
 one). So layernet keeps a *budget* (:func:`set_num_threads`, or the
 ``LAYERNET_NUM_THREADS`` environment variable) and gives it to a product only
-when the product has at least :data:`MIN_PARALLEL_FLOPS` floating-point
+when the product has at least ``MIN_PARALLEL_FLOPS`` floating-point
 operations; smaller ones run on one thread.
 
 The count is set through the BLAS library's own thread functions (the ones
@@ -134,9 +134,9 @@ def set_num_threads(n: int) -> None:
     Notes
     -----
     A product :math:`A_{m\times k} B_{k\times n}` runs on ``n`` threads when
-    :math:`2mkn \ge` :data:`MIN_PARALLEL_FLOPS`, else on one. With a BLAS whose
-    threads cannot be set at run time (macOS Accelerate) the budget is recorded
-    and nothing changes.
+    :math:`2mkn \ge` ``layernet.threads.MIN_PARALLEL_FLOPS`` (8 Mflop), else on
+    one. With a BLAS whose threads cannot be set at run time (macOS Accelerate)
+    the budget is recorded and nothing changes.
 
     Examples
     --------
