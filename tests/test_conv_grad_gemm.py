@@ -74,8 +74,9 @@ def conv_cases(draw):
     return rank, kernel, strides, dilation, groups, channels, filters, padding, spatial, batch
 
 
-@given(conv_cases(), st.integers(0, 2**16))
-def test_conv_input_gradient_by_correlation_equals_the_scatter(case, seed):
+@given(conv_cases(), st.integers(0, 2**16), st.sampled_from([1, 500, 32 * 2**20]))
+def test_conv_input_gradient_by_correlation_equals_the_scatter(case, seed, patch_bytes):
+    """Also with the batch split into chunks (``PATCH_BYTES`` 1: one sample at a time)."""
     _, kernel, strides, dilation, groups, channels, filters, padding, spatial, batch = case
     rng = np.random.default_rng(seed)
     layer = ln.Conv(
@@ -92,6 +93,7 @@ def test_conv_input_gradient_by_correlation_equals_the_scatter(case, seed):
     dy = rng.standard_normal(layer.output_shape(x.shape))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_ops, "CORRELATION_MIN_CHANNELS", 1)
+        mp.setattr(_ops, "PATCH_BYTES", patch_bytes)
         on, off = on_and_off(layer, x, dy)
     assert_same(on, off)
 

@@ -391,6 +391,11 @@ def window_counts(
 CORRELATION_MIN_CHANNELS = 64
 
 
+#: Bytes of patches :func:`conv_input_grad` builds at a time (the batch is split so that
+#: its patch matrices stay below this; a whole batch of Conv2D C's would take 151 MB).
+PATCH_BYTES = 32 * 2**20
+
+
 def use_correlation(channels: int) -> bool:
     """Whether :func:`conv_input_grad` is the faster path for a gradient of ``channels``."""
     return FAST_PATHS and channels >= CORRELATION_MIN_CHANNELS
@@ -466,32 +471,44 @@ def conv_input_grad(
         _axis_phases(k, s, d, n, lo, hi)
         for k, s, d, n, (lo, hi) in zip(kernel, strides, dilation, o_sizes, region, strict=True)
     ]
-    for combo in itertools.product(*per_axis):
-        dst = (slice(None), *(ph[0] for ph in combo))
+    n_batch = dy.shape[0]
+    for index, combo in enumerate(itertools.product(*per_axis)):
+        dst = tuple(ph[0] for ph in combo)
         if any(ph[5] == 0 for ph in combo):
-            out[dst] = 0
+            out[(slice(None), *dst)] = 0
             continue
         starts = [ph[2] for ph in combo]
         stops = [ph[3] for ph in combo]
         if any(b >= n or e <= 0 for b, e, n in zip(starts, stops, o_sizes, strict=True)):
-            out[dst] = 0  # every tap reads outside dy
+            out[(slice(None), *dst)] = 0  # every tap reads outside dy
             continue
         bounds = zip(starts, stops, o_sizes, strict=True)
-        src = dy[(slice(None), *(slice(max(b, 0), min(e, n)) for b, e, n in bounds))]
+        src_sl = tuple(slice(max(b, 0), min(e, n)) for b, e, n in bounds)
         pads = tuple(
             (max(0, -b), max(0, e - n)) for b, e, n in zip(starts, stops, o_sizes, strict=True)
         )
-        dyp = pad(src, pads, ws=ws, name="dy")
         counts = tuple(ph[4] for ph in combo)
         j_sizes = tuple(ph[5] for ph in combo)
-        col = im2col(
-            dyp, j_sizes, counts, (1,) * len(counts), [ph[6] for ph in combo], ws, name="dcol"
-        )
         wsub = w[tuple(ph[1] for ph in combo)]  # (*J, C, F), taps reversed
         wmat = np.swapaxes(wsub, -1, -2).reshape(-1, c)  # rows (tap, f), as col's columns
-        target = out[dst]
-        if target.flags.c_contiguous:
-            threads.matmul(col, wmat, out=target.reshape(-1, c))
-        else:
-            target[...] = threads.matmul(col, wmat).reshape(target.shape)
+        # Samples per patch matrix: at most PATCH_BYTES of patches at a time.
+        sample_bytes = math.prod(counts) * wmat.shape[0] * dy.itemsize
+        chunk = max(1, PATCH_BYTES // max(sample_bytes, 1))
+        for n0 in range(0, n_batch, chunk):
+            batch = slice(n0, min(n0 + chunk, n_batch))
+            dyp = pad(dy[(batch, *src_sl)], pads, ws=ws, name=f"dy{index}")
+            col = im2col(
+                dyp,
+                j_sizes,
+                counts,
+                (1,) * len(counts),
+                [ph[6] for ph in combo],
+                ws,
+                name=f"dcol{index}",
+            )
+            target = out[(batch, *dst)]
+            if target.flags.c_contiguous:
+                threads.matmul(col, wmat, out=target.reshape(-1, c))
+            else:
+                target[...] = threads.matmul(col, wmat).reshape(target.shape)
     return out
