@@ -259,28 +259,35 @@ def test_correlation_from_64_channels_equals_the_scatter(kind, rng):
 
 
 # ------------------------------------------------------------------- BLAS threads
-def test_small_products_run_on_one_thread_large_ones_on_the_budget(rng):
+def test_small_products_run_on_one_thread_large_ones_on_the_budget(rng, monkeypatch):
     if ln.distributed.get_blas_threads() is None:
         pytest.skip("the BLAS thread count cannot be read here (not OpenBLAS)")
     before = ln.get_num_threads()
+    seen = []  # the BLAS thread count during each product
+    real_matmul = np.matmul
+
+    def spying_matmul(*args, **kwargs):
+        seen.append(ln.distributed.get_blas_threads())
+        return real_matmul(*args, **kwargs)
+
+    small = rng.standard_normal((10, 10))
+    large = rng.standard_normal((200, 200))  # 16 Mflop >= MIN_PARALLEL_FLOPS
+    assert 2 * 200**3 >= ln.threads.MIN_PARALLEL_FLOPS > 2 * 10**3
     try:
         ln.set_num_threads(2)
         assert ln.get_num_threads() == 2
-        small = rng.standard_normal((10, 10))
-        large = rng.standard_normal((200, 200))  # 16 Mflop >= MIN_PARALLEL_FLOPS
-        assert 2 * 200**3 >= ln.threads.MIN_PARALLEL_FLOPS > 2 * 10**3
+        monkeypatch.setattr(ln.threads.np, "matmul", spying_matmul)
         np.testing.assert_allclose(ln.threads.matmul(small, small), small @ small)
-        assert ln.distributed.get_blas_threads() == 1
         np.testing.assert_allclose(ln.threads.matmul(large, large), large @ large)
-        assert ln.distributed.get_blas_threads() == 2
-        ln.threads.matmul(small, small)
         with _ops.fast_paths(False):  # off: every product on the budget
             ln.threads.matmul(small, small)
-            assert ln.distributed.get_blas_threads() == 2
+        assert seen == [1, 2, 2]
+        assert ln.distributed.get_blas_threads() == 2  # restored after the small product
         ln.set_num_threads(1)
         ln.threads.matmul(large, large)
-        assert ln.distributed.get_blas_threads() == 1
+        assert seen[-1] == 1
     finally:
+        monkeypatch.undo()
         ln.set_num_threads(before)
 
 

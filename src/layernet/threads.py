@@ -11,8 +11,10 @@ when the product has at least ``MIN_PARALLEL_FLOPS`` floating-point
 operations; smaller ones run on one thread.
 
 The count is set through the BLAS library's own thread functions (the ones
-:func:`layernet.distributed.set_blas_threads` calls), looked up once, and only
-when it changes from one product to the next (a fraction of a microsecond). A
+:func:`layernet.distributed.set_blas_threads` calls), looked up once: around a
+small product it drops to one thread and returns to the budget after it (each
+call a fraction of a microsecond), so code outside layernet finds BLAS at the
+budget. A
 count set from outside (:func:`layernet.distributed.set_blas_threads`,
 threadpoolctl) becomes the budget at the next product (OpenBLAS, whose count
 can be read back).
@@ -182,12 +184,20 @@ def threads_for(flops: int) -> int:
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``a @ b`` (``b`` 2-D) on the threads its size earns (see :func:`set_num_threads`)."""
+    """``a @ b`` (``b`` 2-D) on the threads its size earns (see :func:`set_num_threads`).
+
+    A product below the threshold runs on one thread and the budget is restored
+    after it, so that code outside layernet always finds BLAS at the budget.
+    """
+    if _State.setters is None:
+        _lookup()
     _sync()
-    if _ops.FAST_PATHS:
-        n = threads_for(2 * a.size * b.shape[-1])
-        if n != _State.current:
-            _set_blas(n)
-    elif _State.current != _State.budget and _State.budget is not None:
-        _set_blas(_State.budget)
-    return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    n = threads_for(2 * a.size * b.shape[-1]) if _ops.FAST_PATHS else _State.budget
+    if n == _State.current:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    budget = _State.current
+    _set_blas(n)  # type: ignore[arg-type]
+    try:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    finally:
+        _set_blas(budget)  # type: ignore[arg-type]
