@@ -1,16 +1,25 @@
-"""Time layernet against PyTorch on the CPU, each framework in its own process.
+"""Time layernet against PyTorch and Keras 3 (JAX backend) on the CPU, each in its own process.
 
     python benchmarks/bench.py            # full run (several rounds)
     python benchmarks/bench.py --quick    # smoke run: one round, few repeats
     python benchmarks/bench.py --cases conv_B_fwdbwd lenet_256
+    python benchmarks/bench.py --busy     # also with one CPU-bound process alongside
 
-Each case runs in a fresh worker process per framework, alternating
-layernet, PyTorch, layernet, PyTorch, ... over the rounds (OpenBLAS and
-PyTorch's OpenMP threads slow each other inside one process). A worker warms
-up, times ``repeat`` runs and reports their median and its peak resident
-memory above what it held before the timed work. The table shows medians over
-rounds and the ratio layernet / PyTorch (below 1: layernet is faster).
-PyTorch runs with as many threads as NumPy's BLAS uses.
+Each case runs in a fresh worker process per framework, alternating layernet,
+PyTorch, Keras, layernet, ... over the rounds (OpenBLAS, PyTorch's OpenMP and
+XLA's threads slow each other inside one process). A worker builds its model
+and data once (PyTorch: channels-first tensors made once; Keras: the step
+compiled by ``jit_compile``), warms up, times ``repeat`` runs and reports their
+median and its peak resident memory above what it held before the timed work.
+The table shows, per framework, the median over rounds and the spread of the
+rounds (half the range, in percent of the median), and the ratios layernet /
+PyTorch and layernet / Keras (below 1: layernet is faster). Every framework
+gets the same thread count: layernet's budget (``--threads``, default
+:func:`layernet.get_num_threads`), ``torch.set_num_threads`` for PyTorch, and
+for XLA one thread (``intra_op_parallelism_threads=1``, no Eigen threads) when
+the count is 1 (else XLA's default, all cores). With ``--busy`` each case is
+timed again while one CPU-bound process runs alongside, and the ratio busy /
+quiet is shown per framework.
 """
 
 from __future__ import annotations
@@ -31,11 +40,15 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 
-# name: (description, target ratio or None)
+# name: (description, target ratio to PyTorch or None)
 CASES: dict[str, tuple[str, float | None]] = {
     "mnist1d_epoch": ("MNIST-1D CNN, one epoch (4000 samples, batch 100)", 0.5),
     "lenet_64": ("LeNet-5 training step, batch 64", 1.3),
     "lenet_256": ("LeNet-5 training step, batch 256", 1.5),
+    "mnist_convnet_epoch": (
+        "keras.io MNIST convnet, one epoch (4000 random 28x28 images, batch 128, Adam)",
+        None,
+    ),
     "conv_A_fwd": ("Conv2D A: N64 28x28 1->32 k3 p1, forward", None),
     "conv_A_fwdbwd": ("Conv2D A, forward+backward", None),
     "conv_B_fwd": ("Conv2D B: N64 14x14 32->64 k3 p1, forward", None),
@@ -47,20 +60,40 @@ CASES: dict[str, tuple[str, float | None]] = {
     "gru_step": ("MNIST-1D bidirectional GRU (6 units, 40 steps), Adam step, batch 100", None),
 }
 CONV = {"A": (64, 28, 1, 32), "B": (64, 14, 32, 64), "C": (32, 32, 64, 128)}
+#: Cases that train (or differentiate), and so have a Keras (JAX) column.
+KERAS_CASES = (
+    "mnist1d_epoch",
+    "lenet_64",
+    "lenet_256",
+    "mnist_convnet_epoch",
+    "gru_step",
+    "conv_B_fwdbwd",
+    "conv_C_fwdbwd",
+)
+FRAMEWORKS = ("layernet", "torch", "keras")
+LABELS = {"layernet": "layernet", "torch": "PyTorch", "keras": "Keras/JAX"}
+MNIST_CONVNET_SAMPLES = 4000
 MEMORY_CASE = "lenet_256"
 MEMORY_TARGET = 1.5
 
 
 def blas_threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
+    """The thread count every framework gets: ``LAYERNET_NUM_THREADS`` or layernet's budget."""
+    import layernet as ln
 
-        infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        if infos:
-            return int(infos[0]["num_threads"])
-    except ImportError:
+    return ln.get_num_threads()
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
         pass
-    return os.cpu_count() or 1
+    return platform.processor() or platform.machine()
 
 
 def rss_mb() -> float:
@@ -118,6 +151,14 @@ def lenet(n: int):
     return model, x, t
 
 
+def mnist_convnet_data() -> tuple[np.ndarray, np.ndarray]:
+    """Random images in [0, 1) and one-hot labels for the keras.io convnet (timing only)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((MNIST_CONVNET_SAMPLES, 28, 28, 1), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, MNIST_CONVNET_SAMPLES)]
+    return x, y
+
+
 def layernet_case(case: str) -> Callable[[], None]:
     sys.path.insert(0, str(HERE.parent / "examples"))
     import layernet as ln
@@ -133,6 +174,22 @@ def layernet_case(case: str) -> Callable[[], None]:
     if case.startswith("lenet"):
         model, x, t = lenet(int(case.split("_")[1]))
         return lambda: model.train_step(x, t)
+    if case == "mnist_convnet_epoch":
+        x, y = mnist_convnet_data()
+        model = ln.Sequential(
+            [
+                ln.Input(shape=(28, 28, 1)),
+                ln.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+                ln.layers.MaxPooling2D(pool_size=(2, 2)),
+                ln.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+                ln.layers.MaxPooling2D(pool_size=(2, 2)),
+                ln.layers.Flatten(),
+                ln.layers.Dropout(0.5),
+                ln.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(loss="categorical_crossentropy", optimizer="adam")
+        return lambda: model.fit(x, y, batch_size=128, epochs=1, verbose=0)
     if case.startswith("conv"):
         n, hw, cin, cout = CONV[case.split("_")[1]]
         layer = ln.Conv2D(cout, 3, padding=1, seed=0)
@@ -232,6 +289,32 @@ def torch_case(case: str) -> Callable[[], None]:
             opt.step()
 
         return step
+    if case == "mnist_convnet_epoch":
+        x, y = mnist_convnet_data()
+        xt = torch.tensor(x.transpose(0, 3, 1, 2).copy())  # channels-first, made once
+        yt = torch.tensor(y)
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.5),
+            nn.Linear(1600, 10),
+        )
+        opt = torch.optim.Adam(model.parameters())
+
+        def convnet_epoch():
+            perm = torch.randperm(len(xt))
+            for i in range(0, len(xt), 128):
+                idx = perm[i : i + 128]
+                opt.zero_grad()
+                F.cross_entropy(model(xt[idx]), yt[idx]).backward()
+                opt.step()
+
+        return convnet_epoch
     if case.startswith("conv"):
         n, hw, cin, cout = CONV[case.split("_")[1]]
         conv = nn.Conv2d(cin, cout, 3, padding=1)
@@ -283,10 +366,120 @@ def torch_case(case: str) -> Callable[[], None]:
     raise ValueError(case)
 
 
-def worker(framework: str, case: str, repeat: int) -> None:
-    fn = (layernet_case if framework == "layernet" else torch_case)(case)
+# ---------------------------------------------------------- Keras (JAX) work
+def keras_case(case: str) -> Callable[[], None]:
+    """The case in Keras 3 on JAX: ``fit`` / ``train_on_batch`` with ``jit_compile=True``.
+
+    Needs ``KERAS_BACKEND=jax`` in the environment before the first ``import keras``
+    (the worker's parent sets it).
+    """
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    if case == "mnist1d_epoch":
+        import layernet as ln
+
+        (x, y), _ = ln.datasets.load_mnist1d()
+        model = keras.Sequential(
+            [
+                keras.Input((40, 1)),
+                layers.ZeroPadding1D(1),
+                layers.Conv1D(25, 5, strides=2, activation="relu"),
+                layers.ZeroPadding1D(1),
+                layers.Conv1D(25, 3, strides=2, activation="relu"),
+                layers.ZeroPadding1D(1),
+                layers.Conv1D(25, 3, strides=2, activation="relu"),
+                layers.Flatten(),
+                layers.Dense(10),
+            ]
+        )
+        model.compile(
+            keras.optimizers.SGD(0.05, momentum=0.9),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=True,
+        )
+        return lambda: model.fit(x, y, epochs=1, batch_size=100, verbose=0)
+    if case.startswith("lenet"):
+        n = int(case.split("_")[1])
+        model = keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                layers.Conv2D(6, 5, activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Conv2D(16, 5, activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Flatten(),
+                layers.Dense(120, activation="relu"),
+                layers.Dense(84, activation="relu"),
+                layers.Dense(10),
+            ]
+        )
+        model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "mse", jit_compile=True)
+        x = rng.standard_normal((n, 28, 28, 1)).astype(np.float32)
+        t = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+        return lambda: model.train_on_batch(x, t)
+    if case == "mnist_convnet_epoch":
+        x, y = mnist_convnet_data()
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(28, 28, 1)),
+                layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+                layers.MaxPooling2D(pool_size=(2, 2)),
+                layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+                layers.MaxPooling2D(pool_size=(2, 2)),
+                layers.Flatten(),
+                layers.Dropout(0.5),
+                layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(loss="categorical_crossentropy", optimizer="adam", jit_compile=True)
+        return lambda: model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    if case == "gru_step":
+        import layernet as ln
+
+        (x, y), _ = ln.datasets.load_mnist1d()
+        model = keras.Sequential(
+            [
+                keras.Input((40, 1)),
+                layers.Bidirectional(layers.GRU(6, return_sequences=True)),
+                layers.Flatten(),
+                layers.Dense(10),
+            ]
+        )
+        model.compile(
+            keras.optimizers.Adam(1e-2),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=True,
+        )
+        xb, yb = x[:100], y[:100]
+        return lambda: model.train_on_batch(xb, yb)
+    if case.startswith("conv") and case.endswith("_fwdbwd"):
+        import jax
+
+        n, hw, cin, cout = CONV[case.split("_")[1]]
+        conv = layers.Conv2D(cout, 3, padding="same")
+        conv.build((n, hw, hw, cin))
+        x = jax.numpy.asarray(rng.standard_normal((n, hw, hw, cin)).astype(np.float32))
+        dy = jax.numpy.asarray(rng.standard_normal((n, hw, hw, cout)).astype(np.float32))
+        weights = [v.value for v in conv.trainable_variables]
+
+        def objective(weights, x):  # <Y, dY>: its gradients are the backward pass's
+            y, _ = conv.stateless_call(weights, [], x)
+            return jax.numpy.vdot(y, dy)
+
+        grad = jax.jit(jax.grad(objective, argnums=(0, 1)))
+        return lambda: jax.block_until_ready(grad(weights, x))
+    raise ValueError(case)
+
+
+def worker(framework: str, case: str, repeat: int, warmup: int = 2) -> None:
+    make = {"layernet": layernet_case, "torch": torch_case, "keras": keras_case}[framework]
+    fn = make(case)
     before = rss_mb()  # libraries, data and model in memory; no step run yet
-    for _ in range(2):
+    for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeat):
@@ -304,16 +497,56 @@ def worker(framework: str, case: str, repeat: int) -> None:
     )
 
 
-def run_worker(framework: str, case: str, repeat: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", framework, case, "--repeat", str(repeat)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def worker_env(framework: str, threads: int) -> dict[str, str]:
+    """The environment of a worker: the same thread count for every framework."""
+    env = {**os.environ, "LAYERNET_NUM_THREADS": str(threads)}
+    if framework == "keras":
+        env["KERAS_BACKEND"] = "jax"
+        env["JAX_PLATFORMS"] = "cpu"
+        if threads == 1:
+            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
+    return env
+
+
+def run_worker(
+    framework: str, case: str, repeat: int, threads: int, busy: bool = False, quick: bool = False
+) -> dict:
+    """Time ``case`` in a fresh process; with ``busy``, one CPU-bound process runs alongside."""
+    hog = None
+    if busy:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                framework,
+                case,
+                "--repeat",
+                str(repeat),
+                *(["--quick"] if quick else []),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=worker_env(framework, threads),
+        )
+    finally:
+        if hog is not None:
+            hog.terminate()
+            hog.wait()
     if out.returncode:
         raise RuntimeError(f"{framework} {case} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median_spread(results: list[dict], key: str = "median_s") -> tuple[float, float]:
+    """Median over rounds (ms) and the spread: half the range, in percent of the median."""
+    values = [r[key] * 1e3 for r in results]
+    med = statistics.median(values)
+    return med, 50 * (max(values) - min(values)) / med if med else 0.0
 
 
 def main() -> None:
@@ -321,38 +554,79 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one round, few repeats")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    parser.add_argument("--threads", type=int, default=None, help="threads for every framework")
+    parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    parser.add_argument(
+        "--busy", action="store_true", help="also time with one CPU-bound process alongside"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "CASE"), help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=None)
     args = parser.parse_args()
     if args.worker:
-        worker(*args.worker, args.repeat or 10)
+        worker(*args.worker, args.repeat or 10, 1 if args.quick else 2)
         return
     rounds = 1 if args.quick else args.rounds
+    threads = args.threads or blas_threads()
     import torch
 
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch "
-        f"{torch.__version__}; BLAS threads {blas_threads()}; {rounds} round(s), A B A B"
+        f"CPU: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, PyTorch {torch.__version__}; threads {threads} for every "
+        f"framework; {rounds} round(s), frameworks alternating; medians over rounds, "
+        f"spread = half the range in % of the median"
     )
-    header = f"{'case':<16}{'layernet ms':>13}{'PyTorch ms':>12}{'ratio':>8}{'target':>8}"
+    names = [f for f in FRAMEWORKS if f in args.frameworks]
+    header = f"{'case':<20}" + "".join(f"{LABELS[f] + ' ms':>20}" for f in names)
+    if "torch" in names:
+        header += f"{'/PyTorch':>10}{'target':>8}"
+    if "keras" in names:
+        header += f"{'/Keras':>8}"
     print(header)
     print("-" * len(header))
-    results = {}
+    results: dict[str, dict[str, list[dict]]] = {}
+    busy_rows = []
     for case in args.cases:
-        repeat = args.repeat or (3 if args.quick else (5 if case == "mnist1d_epoch" else 20))
-        ours, theirs = [], []
+        epoch = case.endswith("epoch")
+        repeat = args.repeat or ((1 if epoch else 3) if args.quick else (5 if epoch else 20))
+        frameworks = [f for f in names if f != "keras" or case in KERAS_CASES]
+        runs: dict[str, list[dict]] = {f: [] for f in frameworks}
         for _ in range(rounds):
-            ours.append(run_worker("layernet", case, repeat))
-            theirs.append(run_worker("torch", case, repeat))
-        a = statistics.median(r["median_s"] for r in ours) * 1e3
-        b = statistics.median(r["median_s"] for r in theirs) * 1e3
-        target = CASES[case][1]
-        mark = "" if target is None else (f"{'<=' if a / b <= target else '> '}{target}")
-        print(f"{case:<16}{a:>13.2f}{b:>12.2f}{a / b:>8.2f}{mark:>8}", flush=True)
-        results[case] = (ours, theirs)
-    if MEMORY_CASE in results:
-        ours, theirs = results[MEMORY_CASE]
+            for f in frameworks:
+                runs[f].append(run_worker(f, case, repeat, threads, quick=args.quick))
+        stats = {f: median_spread(r) for f, r in runs.items()}
+        row = f"{case:<20}"
+        for f in names:
+            if f in stats:
+                med, spread = stats[f]
+                row += f"{med:>12.2f} ±{spread:>4.0f}% "
+            else:
+                row += f"{'-':>20}"
+        ours = stats["layernet"][0] if "layernet" in stats else None
+        if "torch" in names and ours is not None:
+            ratio = ours / stats["torch"][0]
+            target = CASES[case][1]
+            mark = "" if target is None else f"{'<=' if ratio <= target else '> '}{target}"
+            row += f"{ratio:>10.2f}{mark:>8}"
+        if "keras" in names and ours is not None:
+            row += f"{ours / stats['keras'][0]:>8.2f}" if "keras" in stats else f"{'-':>8}"
+        print(row, flush=True)
+        results[case] = runs
+        if args.busy:
+            hogged: dict[str, list[dict]] = {f: [] for f in frameworks}
+            for _ in range(rounds):
+                for f in frameworks:
+                    hogged[f].append(run_worker(f, case, repeat, threads, True, args.quick))
+            busy = {f: median_spread(r)[0] for f, r in hogged.items()}
+            busy_rows.append((case, {f: (busy[f], busy[f] / stats[f][0]) for f in frameworks}))
+    if busy_rows:
+        print("\nwith one CPU-bound process alongside: busy ms (busy / quiet)")
+        for case, row in busy_rows:
+            cells = "".join(
+                f"{LABELS[f]:>10} {ms:9.2f} ({ratio:4.2f})" for f, (ms, ratio) in row.items()
+            )
+            print(f"{case:<20}{cells}", flush=True)
+    if MEMORY_CASE in results and {"layernet", "torch"} <= set(results[MEMORY_CASE]):
+        ours, theirs = results[MEMORY_CASE]["layernet"], results[MEMORY_CASE]["torch"]
         a = statistics.median(r["training_mb"] for r in ours)
         b = statistics.median(r["training_mb"] for r in theirs)
         pa = statistics.median(r["peak_mb"] for r in ours)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +25,29 @@ def test_layernet_cases_run(case):
 def test_torch_cases_run(case):
     pytest.importorskip("torch", reason="PyTorch is the benchmark baseline ('oracle' extra)")
     bench.torch_case(case)()
+
+
+@pytest.mark.parametrize("case", ["lenet_64", "gru_step"])
+def test_keras_cases_run(case):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras", reason="Keras (JAX) is a benchmark column ('oracle')")
+    if keras.backend.backend() != "jax":
+        pytest.skip("Keras was imported with another backend in this process")
+    bench.keras_case(case)()
+
+
+def test_every_training_case_has_a_keras_column_and_workers_share_the_thread_count():
+    assert set(bench.KERAS_CASES) <= set(bench.CASES)
+    assert {"mnist1d_epoch", "lenet_64", "lenet_256", "mnist_convnet_epoch", "gru_step"} <= set(
+        bench.KERAS_CASES
+    )
+    env = bench.worker_env("keras", 1)
+    assert env["KERAS_BACKEND"] == "jax" and env["LAYERNET_NUM_THREADS"] == "1"
+    assert "intra_op_parallelism_threads=1" in env["XLA_FLAGS"]
+    assert bench.worker_env("torch", 2)["LAYERNET_NUM_THREADS"] == "2"
+    assert bench.cpu_name()
+    med, spread = bench.median_spread([{"median_s": 0.001}, {"median_s": 0.003}])
+    assert med == pytest.approx(2.0) and spread == pytest.approx(50.0)
 
 
 def test_memory_reading_is_positive():

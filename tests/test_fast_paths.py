@@ -5,14 +5,21 @@ path for some shapes: the blocked kernel gradient (one input channel, many
 output positions), the transposed one-channel patch layout, patch rows padded
 to a multiple of 16 floats, disjoint and tiled pooling windows (assigned, not
 accumulated; not even zeroed when they tile the input), a single-tap pool, the
-bias sum as a matrix-vector product. Each test asserts that its shape takes the
+bias sum as a matrix-vector product, the convolution input gradient (and the
+transposed convolution's forward pass) as one correlation from 64 channels, and
+the per-product BLAS thread count. Each test asserts that its shape takes the
 path, compares float64 with a computation that does not take it, and float32
-with float64.
+with float64. ``_ops.fast_paths(False)`` (or ``LAYERNET_FAST_PATHS=0``) turns
+the switchable paths off; ``tests/test_conv_grad_gemm.py`` compares the
+convolutions with it on and off over many shapes.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -195,3 +202,149 @@ def test_bias_gradient_as_one_matrix_vector_product_for_many_rows(rng):
     np.testing.assert_allclose(g["bias"], dy.sum(axis=0), rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(g["kernel"], x.T @ dy, rtol=1e-12, atol=1e-10)
     assert_float32_close(make, x, dy)
+
+
+# ------------------------------------------------------------- the fast-path switch
+def test_switch_turns_the_blocked_kernel_gradient_off(rng, monkeypatch):
+    col = rng.standard_normal((9000, 4))
+    dy2 = rng.standard_normal((9000, 3))
+    blocks = []
+    monkeypatch.setattr(_ops, "threads", _CountingThreads(blocks))
+    _ops.weight_grad(col, dy2)
+    assert len(blocks) == 3  # 9000 rows in blocks of 4096
+    blocks.clear()
+    with _ops.fast_paths(False):
+        assert not _ops.FAST_PATHS
+        np.testing.assert_allclose(_ops.weight_grad(col, dy2), col.T @ dy2, rtol=1e-12)
+    assert len(blocks) == 1 and _ops.FAST_PATHS
+
+
+class _CountingThreads:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def matmul(self, a, b, out=None):
+        self.calls.append(a.shape)
+        return ln.threads.matmul(a, b, out)
+
+
+def test_environment_variable_turns_fast_paths_off():
+    code = "from layernet import _ops; print(_ops.FAST_PATHS)"
+    env = {**os.environ, "LAYERNET_FAST_PATHS": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("kind", ["conv", "transpose"])
+def test_correlation_from_64_channels_equals_the_scatter(kind, rng):
+    """The shapes of the real threshold; the smaller ones are in test_conv_grad_gemm.py."""
+    if kind == "conv":
+        make = lambda dtype: ln.Conv2D(4, 3, padding="same", seed=0, dtype=dtype)  # noqa: E731
+        x = rng.standard_normal((2, 5, 4, 64))
+    else:
+        make = lambda dtype: ln.Conv2DTranspose(64, 3, strides=2, seed=0, dtype=dtype)  # noqa: E731
+        x = rng.standard_normal((2, 3, 4, 5))
+    layer = make("float64")
+    dy = rng.standard_normal(layer.output_shape(x.shape))
+    assert _ops.use_correlation(64) and not _ops.use_correlation(63)
+    fast = run(layer, x, dy)
+    with _ops.fast_paths(False):
+        assert not _ops.use_correlation(64)
+        plain = run(layer, x, dy)
+    assert fast[2].keys() == plain[2].keys()
+    pairs = [(fast[0], plain[0]), (fast[1], plain[1])]
+    for a, b in [*pairs, *((fast[2][k], plain[2][k]) for k in plain[2])]:
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert_float32_close(make, x, dy)
+
+
+# ------------------------------------------------------------------- BLAS threads
+def test_small_products_run_on_one_thread_large_ones_on_the_budget(rng, monkeypatch):
+    if ln.distributed.get_blas_threads() is None:
+        pytest.skip("the BLAS thread count cannot be read here (not OpenBLAS)")
+    before = ln.get_num_threads()
+    seen = []  # the BLAS thread count during each product
+    real_matmul = np.matmul
+
+    def spying_matmul(*args, **kwargs):
+        seen.append(ln.distributed.get_blas_threads())
+        return real_matmul(*args, **kwargs)
+
+    small = rng.standard_normal((10, 10))
+    large = rng.standard_normal((200, 200))  # 16 Mflop >= MIN_PARALLEL_FLOPS
+    assert 2 * 200**3 >= ln.threads.MIN_PARALLEL_FLOPS > 2 * 10**3
+    try:
+        ln.set_num_threads(2)
+        assert ln.get_num_threads() == 2
+        monkeypatch.setattr(ln.threads.np, "matmul", spying_matmul)
+        np.testing.assert_allclose(ln.threads.matmul(small, small), small @ small)
+        np.testing.assert_allclose(ln.threads.matmul(large, large), large @ large)
+        with _ops.fast_paths(False):  # off: every product on the budget
+            ln.threads.matmul(small, small)
+        assert seen == [1, 2, 2]
+        assert ln.distributed.get_blas_threads() == 2  # restored after the small product
+        ln.set_num_threads(1)
+        ln.threads.matmul(large, large)
+        assert seen[-1] == 1
+    finally:
+        monkeypatch.undo()
+        ln.set_num_threads(before)
+
+
+def test_a_count_set_from_outside_becomes_the_budget(rng):
+    """DataParallel sets each rank's count with distributed.set_blas_threads: it holds."""
+    if ln.distributed.get_blas_threads() is None:
+        pytest.skip("the BLAS thread count cannot be read here (not OpenBLAS)")
+    before = ln.get_num_threads()
+    large = rng.standard_normal((200, 200))
+    try:
+        ln.set_num_threads(2)
+        assert ln.distributed.set_blas_threads(1)
+        ln.threads.matmul(large, large)
+        assert ln.distributed.get_blas_threads() == 1 and ln.get_num_threads() == 1
+        assert ln.distributed.set_blas_threads(2)
+        assert ln.get_num_threads() == 2
+    finally:
+        ln.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_refuses_what_is_not_a_positive_int(bad):
+    with pytest.raises(ValueError, match=r"set_num_threads: invalid value for `n`"):
+        ln.set_num_threads(bad)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", "1"), ("3", "3"), ("zero", "error")])
+def test_num_threads_environment_variable(value, expected):
+    code = "import layernet as ln; print(ln.get_num_threads())"
+    env = {**os.environ, "LAYERNET_NUM_THREADS": value}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if expected == "error":
+        assert "LAYERNET_NUM_THREADS: invalid value: expected a positive int" in out.stderr
+    else:
+        assert out.stdout.strip() == expected, out.stderr
+
+
+# ------------------------------------------------------------ validation done once
+def test_an_input_of_the_checked_shape_and_dtype_is_not_checked_again(rng, monkeypatch):
+    layer = ln.Conv2D(3, 3, seed=0)
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    layer.forward(x)
+    checks = []
+    original = type(layer).check_input_shape
+    monkeypatch.setattr(
+        type(layer), "check_input_shape", lambda self, s: (checks.append(s), original(self, s))
+    )
+    y = layer.forward(x)
+    layer.backward_input(np.ones_like(y))
+    assert checks == []  # same shape and dtype: no second check
+    layer.forward(x.astype(np.float64))  # another dtype: checked (and cast)
+    assert checks == [x.shape]
+    with pytest.raises(ValueError, match=r"expected input with 2 channels"):
+        layer.forward(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    with pytest.raises(ValueError, match=r"expected `dy` of shape"):
+        layer.backward_input(np.ones((2, 4, 4, 4), np.float32))
+    layer.build((None, 6, 6, 3))  # rebuilt: the next input is checked again
+    checks.clear()
+    layer.forward(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    assert checks == [(2, 6, 6, 3)]

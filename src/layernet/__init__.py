@@ -98,6 +98,12 @@ from .initializers import Initializer as Initializer
 from .metrics import Metric as Metric
 from .optimizers import Optimizer as Optimizer
 
+# Speed: layernet's BLAS thread budget
+from . import threads
+from .threads import get_num_threads, set_num_threads
+
+__all__ += ["get_num_threads", "set_num_threads", "threads"]
+
 if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
 
     def __getattr__(name: str):

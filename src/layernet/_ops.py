@@ -10,14 +10,36 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
+import math
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._sizes import check_array_bytes
+from . import threads
 
 Pads = tuple[tuple[int, int], ...]
+
+#: Whether the shape-keyed fast paths are taken (the convolution input gradient as
+#: products of patch matrices, pooling over reshaped views of tiled windows, the blocked
+#: kernel gradient). Off (``LAYERNET_FAST_PATHS=0`` in the environment, or inside
+#: :func:`fast_paths`) every layer takes its plain path: the results are the same to
+#: float rounding, which the tests check.
+FAST_PATHS = os.environ.get("LAYERNET_FAST_PATHS", "1").strip().lower() not in ("0", "false", "no")
+
+
+@contextlib.contextmanager
+def fast_paths(enabled: bool) -> Iterator[None]:
+    """Turn the fast paths on or off inside the block (tests compare the two)."""
+    global FAST_PATHS
+    old, FAST_PATHS = FAST_PATHS, bool(enabled)
+    try:
+        yield
+    finally:
+        FAST_PATHS = old
 
 
 class Workspace:
@@ -140,7 +162,13 @@ def output_sizes(
     return out, padded
 
 
-def pad(x: np.ndarray, pads: Pads, value: float = 0.0, ws: Workspace | None = None) -> np.ndarray:
+def pad(
+    x: np.ndarray,
+    pads: Pads,
+    value: float = 0.0,
+    ws: Workspace | None = None,
+    name: str = "pad",
+) -> np.ndarray:
     """Pad the spatial axes of a channels-last array (no copy when nothing to pad).
 
     With a workspace the padded array is reused: its border keeps ``value`` and
@@ -153,7 +181,7 @@ def pad(x: np.ndarray, pads: Pads, value: float = 0.0, ws: Workspace | None = No
     if ws is None:
         out = np.full(shape, value, dtype=x.dtype)
     else:
-        out, _ = ws.get(f"pad{value}", shape, x.dtype, fill=value)
+        out, _ = ws.get(f"{name}{value}{pads}", shape, x.dtype, fill=value)
     out[(slice(None), *(slice(b, b + n) for n, (b, _) in zip(spatial, pads, strict=True)))] = x
     return out
 
@@ -181,12 +209,12 @@ def weight_grad(col: np.ndarray, dy2: np.ndarray) -> np.ndarray:
     of 4096 rows is about twice as fast there. Elsewhere it is one product.
     """
     m = col.shape[0]
-    if col.shape[1] * dy2.shape[1] > 1024 or m <= 8192:
-        return col.T @ dy2
+    if col.shape[1] * dy2.shape[1] > 1024 or m <= 8192 or not FAST_PATHS:
+        return threads.matmul(col.T, dy2)
     block = 4096
-    acc = col[:block].T @ dy2[:block]
+    acc = threads.matmul(col[:block].T, dy2[:block])
     for start in range(block, m, block):
-        acc += col[start : start + block].T @ dy2[start : start + block]
+        acc += threads.matmul(col[start : start + block].T, dy2[start : start + block])
     return acc
 
 
@@ -270,6 +298,7 @@ def im2col(
     dilation: Sequence[int],
     ws: Workspace | None = None,
     ones: bool = False,
+    name: str = "col",
 ) -> np.ndarray:
     """Patches of ``xp`` as a matrix of shape ``(N*prod(out), prod(kernel)*C)``.
 
@@ -284,12 +313,12 @@ def im2col(
     as its transpose, which BLAS takes as it is.
     """
     n, c = xp.shape[0], xp.shape[-1]
-    k_size, m = int(np.prod(kernel)), n * int(np.prod(out))
+    k_size, m = math.prod(kernel), n * math.prod(out)
     extra = int(ones)
     if c == 1:
         shape_t = (k_size + extra, m)
         col_t, fresh = (
-            ws.get("col", shape_t, xp.dtype) if ws else (np.empty(shape_t, xp.dtype), True)
+            ws.get(name, shape_t, xp.dtype) if ws else (np.empty(shape_t, xp.dtype), True)
         )
         if ones and fresh:
             col_t[-1] = 1
@@ -300,7 +329,7 @@ def im2col(
     width = k_size * c + extra
     # Rows padded to a multiple of 16 floats: BLAS runs markedly slower on odd row strides.
     shape = (m, -(-width // 16) * 16 if width > 64 else width)
-    buf, fresh = ws.get("col", shape, xp.dtype) if ws else (np.empty(shape, xp.dtype), True)
+    buf, fresh = ws.get(name, shape, xp.dtype) if ws else (np.empty(shape, xp.dtype), True)
     col = buf[:, :width]
     if ones and fresh:
         col[:, -1] = 1
@@ -331,7 +360,7 @@ def conv_transpose(
     tmp, _ = ws.get("tap", (dy2.shape[0], c), dy2.dtype)
     shaped = tmp.reshape(dxp.shape[0], *out, c)
     for tap, sl in taps(kernel, out, strides, dilation):
-        np.matmul(dy2, wt[tap], out=tmp)
+        threads.matmul(dy2, wt[tap], out=tmp)
         dxp[sl] += shaped
     return dxp
 
@@ -353,3 +382,135 @@ def window_counts(
         per_axis = np.minimum(start + k, n) - np.maximum(start, 0)
         count = np.multiply.outer(count, per_axis)
     return count[..., None]
+
+
+#: Input channels from which the convolution input gradient is computed as a correlation
+#: (:func:`conv_input_grad`) rather than tap by tap (:func:`conv_transpose`). Measured on
+#: a 2-core machine: the correlation builds a patch matrix of the padded output gradient
+#: (``prod(kernel)`` times its size), which pays only when the product's ``C`` columns
+#: are many; with fewer channels the per-tap products are faster (LeNet's second layer,
+#: 6 channels: about 3x), at 32 they tie, from 64 the correlation is 10-30% faster.
+CORRELATION_MIN_CHANNELS = 64
+
+
+#: Bytes of patches :func:`conv_input_grad` builds at a time (the batch is split so that
+#: its patch matrices stay below this; a whole batch of Conv2D C's would take 151 MB).
+PATCH_BYTES = 32 * 2**20
+
+
+def use_correlation(channels: int) -> bool:
+    """Whether :func:`conv_input_grad` is the faster path for a gradient of ``channels``."""
+    return FAST_PATHS and channels >= CORRELATION_MIN_CHANNELS
+
+
+def _axis_phases(
+    k: int, s: int, d: int, n_out: int, lo: int, hi: int
+) -> list[tuple[slice, slice, int, int, int, int, int]]:
+    """One axis of :func:`conv_input_grad`: its phases (residues of the position mod ``s``).
+
+    For positions ``p = r + s q`` of one residue ``r`` the taps that reach them are
+    ``t = t_0, t_0 + s/g, ...`` (``g = gcd(s, d)``), read from ``dy`` at
+    ``o = q - e_0 - j d/g``: a stride-1 correlation with ``J`` taps of dilation
+    ``d/g``. Each entry: the slice of the region it fills (``dst``), the slice of
+    the kernel axis it uses (reversed), the first and last ``dy`` index it reads
+    (may lie outside ``[0, n_out)``: zeros there), ``J`` and ``d/g``; ``J = 0``
+    when no tap reaches the residue (zero gradient).
+    """
+    k, s, d, lo, hi = int(k), int(s), int(d), int(lo), int(hi)
+    g = math.gcd(s, d)
+    step, dg = s // g, d // g
+    phases = []
+    for r in range(s):
+        first = lo + (r - lo) % s  # first position >= lo with residue r
+        if first >= hi:
+            continue
+        q0, count = (first - r) // s, (hi - 1 - first) // s + 1
+        dst = slice(first - lo, first - lo + (count - 1) * s + 1, s)
+        if r % g:
+            phases.append((dst, slice(0), 0, 0, 0, 0, dg))
+            continue
+        # smallest t >= 0 with t d = r (mod s): t (d/g) = r/g (mod s/g)
+        t0 = (r // g) * pow(dg, -1, step) % step if step > 1 else 0
+        if t0 >= k:
+            phases.append((dst, slice(0), 0, 0, 0, 0, dg))
+            continue
+        taps_ = range(t0, k, step)
+        j_count = len(taps_)
+        e0 = (t0 * d - r) // s
+        start = q0 - e0 - (j_count - 1) * dg  # dy index read by the first (flipped) tap
+        stop = q0 + count - 1 - e0 + 1  # one past the last dy index read
+        kernel_sl = slice(taps_[-1], None if t0 == 0 else t0 - 1, -step)
+        phases.append((dst, kernel_sl, start, stop, count, j_count, dg))
+    return phases
+
+
+def conv_input_grad(
+    dy: np.ndarray,
+    w: np.ndarray,
+    region: Sequence[tuple[int, int]],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+    out: np.ndarray,
+    ws: Workspace,
+) -> np.ndarray:
+    r"""The adjoint of a convolution as products of patch matrices, written into ``out``.
+
+    ``dy`` is ``(N, *O, F)``, ``w`` the kernel ``(*kernel, C, F)``; ``out`` (shape
+    ``(N, *region sizes, C)``) receives, for padded-input positions ``p`` in
+    ``region`` (``[lo, hi)`` per axis),
+
+    .. math:: \partial\tilde X_{n,p,c} = \sum_{(o,t):\,o s + t d = p}\sum_f dY_{n,o,f} W_{t,c,f}.
+
+    With stride 1 this is one correlation of the zero-padded ``dy`` with the
+    flipped kernel, so one im2col and one matrix product of the forward's size.
+    With stride :math:`s` the positions split into :math:`\prod s_i` phases
+    (residues mod :math:`s`); each phase is such a correlation with the taps
+    that reach it, so no product multiplies zeros.
+    """
+    kernel, c = w.shape[:-2], w.shape[-2]
+    o_sizes = dy.shape[1:-1]
+    per_axis = [
+        _axis_phases(k, s, d, n, lo, hi)
+        for k, s, d, n, (lo, hi) in zip(kernel, strides, dilation, o_sizes, region, strict=True)
+    ]
+    n_batch = dy.shape[0]
+    for index, combo in enumerate(itertools.product(*per_axis)):
+        dst = tuple(ph[0] for ph in combo)
+        if any(ph[5] == 0 for ph in combo):
+            out[(slice(None), *dst)] = 0
+            continue
+        starts = [ph[2] for ph in combo]
+        stops = [ph[3] for ph in combo]
+        if any(b >= n or e <= 0 for b, e, n in zip(starts, stops, o_sizes, strict=True)):
+            out[(slice(None), *dst)] = 0  # every tap reads outside dy
+            continue
+        bounds = zip(starts, stops, o_sizes, strict=True)
+        src_sl = tuple(slice(max(b, 0), min(e, n)) for b, e, n in bounds)
+        pads = tuple(
+            (max(0, -b), max(0, e - n)) for b, e, n in zip(starts, stops, o_sizes, strict=True)
+        )
+        counts = tuple(ph[4] for ph in combo)
+        j_sizes = tuple(ph[5] for ph in combo)
+        wsub = w[tuple(ph[1] for ph in combo)]  # (*J, C, F), taps reversed
+        wmat = np.swapaxes(wsub, -1, -2).reshape(-1, c)  # rows (tap, f), as col's columns
+        # Samples per patch matrix: at most PATCH_BYTES of patches at a time.
+        sample_bytes = math.prod(counts) * wmat.shape[0] * dy.itemsize
+        chunk = max(1, PATCH_BYTES // max(sample_bytes, 1))
+        for n0 in range(0, n_batch, chunk):
+            batch = slice(n0, min(n0 + chunk, n_batch))
+            dyp = pad(dy[(batch, *src_sl)], pads, ws=ws, name=f"dy{index}")
+            col = im2col(
+                dyp,
+                j_sizes,
+                counts,
+                (1,) * len(counts),
+                [ph[6] for ph in combo],
+                ws,
+                name=f"dcol{index}",
+            )
+            target = out[(batch, *dst)]
+            if target.flags.c_contiguous:
+                threads.matmul(col, wmat, out=target.reshape(-1, c))
+            else:
+                target[...] = threads.matmul(col, wmat).reshape(target.shape)
+    return out

@@ -164,6 +164,7 @@ class _Container(Layer):
         self.built = True
         self.saved = None
         self._y_shape = None
+        self._checked_shape = None
 
     def build_inner(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
         raise NotImplementedError

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _ops, initializers
+from .. import _ops, initializers, threads
 from .._validation import (
     check_bool,
     check_data_format,
@@ -193,7 +193,12 @@ class Conv(Layer):
     :math:`(w_1, \dots, w_k)` shifted one column per output.
 
     Computation: one contiguous im2col buffer built by a loop over the kernel taps
-    (each a strided slice over all positions), then one matrix product.
+    (each a strided slice over all positions), then one matrix product. The input
+    gradient, with 64 or more input channels per group, is the correlation of the
+    zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
+    spatial axis (again im2col and one product; with strides, one such product per
+    phase :math:`p \bmod s`); with fewer channels, one product per kernel tap added
+    into its strided slice, which is faster there.
 
     See Also
     --------
@@ -436,7 +441,7 @@ class Conv(Layer):
             w = self.params["kernel"].reshape(-1, self.filters)
             if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
                 w = np.concatenate((w, self.params["bias"][None]))
-            y = (col @ w).reshape(x.shape[0], *out, self.filters)
+            y = threads.matmul(col, w).reshape(x.shape[0], *out, self.filters)
         else:  # one product per group of channels; the patches of each group kept
             cg, fg = x.shape[-1] // self.groups, self.filters // self.groups
             col = [
@@ -445,7 +450,8 @@ class Conv(Layer):
             ]
             w = self.params["kernel"].reshape(-1, self.filters)
             y = np.concatenate(
-                [c @ w[:, g * fg : (g + 1) * fg] for g, c in enumerate(col)], axis=-1
+                [threads.matmul(c, w[:, g * fg : (g + 1) * fg]) for g, c in enumerate(col)],
+                axis=-1,
             ).reshape(x.shape[0], *out, self.filters)
             if self.use_bias:
                 y += self.params["bias"]
@@ -480,6 +486,31 @@ class Conv(Layer):
         return grads
 
     def compute_backward_input(self, dy, saved):
+        w = self.params["kernel"]
+        if not _ops.use_correlation(w.shape[-2]):
+            return self._backward_input_scatter(dy, saved)
+        dy = self._affine_grad(dy, saved)
+        spatial = tuple(
+            n - b - a for n, (b, a) in zip(saved.padded_shape[1:-1], saved.pads, strict=True)
+        )
+        region = [(b, b + n) for n, (b, _) in zip(spatial, saved.pads, strict=True)]
+        dx = np.empty((dy.shape[0], *spatial, saved.padded_shape[-1]), dy.dtype)
+        args = (region, saved.strides, saved.dilation)
+        if self.groups == 1:
+            return _ops.conv_input_grad(dy, w, *args, dx, self.workspace)
+        cg, fg = w.shape[-2], self.filters // self.groups
+        for g in range(self.groups):
+            _ops.conv_input_grad(
+                dy[..., g * fg : (g + 1) * fg],
+                w[..., g * fg : (g + 1) * fg],
+                *args,
+                dx[..., g * cg : (g + 1) * cg],
+                self.workspace,
+            )
+        return dx
+
+    def _backward_input_scatter(self, dy, saved):
+        """The plain path: each tap's product added into its slice of the padded gradient."""
         dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
         dxp = _ops.zeros_padded(saved.padded_shape, saved.pads, dy.dtype, self.workspace)
         w = self.params["kernel"]

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from .. import _ops, initializers
+from .. import _ops, initializers, threads
 from .._validation import (
     check_bool,
     check_data_format,
@@ -309,17 +309,19 @@ class ConvTranspose(Layer):
             )
         if self.built:
             self._check_last_axis(shape, self.params["kernel"].shape[-1], "channels")
-        if self.rank is None:  # validate against the rank the first input will fix
-            rank = len(shape) - 2
-            saved = (self.kernel_size, self.strides, self.dilation_rate, self.output_padding)
-            try:
-                self._set_rank(rank)
-                self._geometry(shape)
-            finally:
-                self.rank = None
-                self.kernel_size, self.strides, self.dilation_rate, self.output_padding = saved
-        else:
-            self._geometry(shape)
+        self._geometry_any_rank(shape)
+
+    def _geometry_any_rank(self, shape: tuple[int | None, ...]) -> _Geometry:
+        """:meth:`_geometry`, before the first input fixed the rank: for the rank of ``shape``."""
+        if self.rank is not None:
+            return self._geometry(shape)
+        saved = (self.kernel_size, self.strides, self.dilation_rate, self.output_padding)
+        try:
+            self._set_rank(len(shape) - 2)
+            return self._geometry(shape)
+        finally:
+            self.rank = None
+            self.kernel_size, self.strides, self.dilation_rate, self.output_padding = saved
 
     def _geometry(self, shape: tuple[int | None, ...]) -> _Geometry:
         k, s, d = self.kernel_size, self.strides, self.dilation_rate
@@ -356,7 +358,7 @@ class ConvTranspose(Layer):
         return _Geometry(k, s, d, tuple(crop), cast(Any, tuple(full)), cast(Any, tuple(out)))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], *self._geometry(input_shape).out, self.filters)
+        return (input_shape[0], *self._geometry_any_rank(input_shape).out, self.filters)
 
     # ----------------------------------------------------------------- build
     def build_params(self, input_shape, rng):
@@ -377,20 +379,26 @@ class ConvTranspose(Layer):
     def compute_forward(self, x, training):
         geo = self._geometry(x.shape)
         n, c = x.shape[0], x.shape[-1]
-        full = np.zeros((n, *geo.full, self.filters), dtype=x.dtype)
-        spatial = x.shape[1:-1]
-        _ops.conv_transpose(
-            x.reshape(-1, c),
-            self.params["kernel"],
-            full,
-            spatial,
-            geo.strides,
-            geo.dilation,
-            self.workspace,
-        )
-        src, dst = _overlap(geo)
-        y = np.zeros((n, *geo.out, self.filters), dtype=x.dtype)
-        y[dst] = full[src]
+        if _ops.use_correlation(self.filters):  # only the kept window, as one correlation
+            region = [(b, b + o) for b, o in zip(geo.crop, geo.out, strict=True)]
+            y = np.empty((n, *geo.out, self.filters), dtype=x.dtype)
+            kernel = self.params["kernel"]
+            _ops.conv_input_grad(x, kernel, region, geo.strides, geo.dilation, y, self.workspace)
+        else:  # tap by tap into the full output, then the kept window
+            full = np.zeros((n, *geo.full, self.filters), dtype=x.dtype)
+            spatial = x.shape[1:-1]
+            _ops.conv_transpose(
+                x.reshape(-1, c),
+                self.params["kernel"],
+                full,
+                spatial,
+                geo.strides,
+                geo.dilation,
+                self.workspace,
+            )
+            src, dst = _overlap(geo)
+            y = np.zeros((n, *geo.out, self.filters), dtype=x.dtype)
+            y[dst] = full[src]
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y)
@@ -415,13 +423,13 @@ class ConvTranspose(Layer):
     def compute_backward_input(self, dy, saved):
         _, dfull = self._full_grad(dy, saved)
         w = self.params["kernel"]
-        dx = self._patches(dfull, saved) @ w.reshape(-1, w.shape[-1])
+        dx = threads.matmul(self._patches(dfull, saved), w.reshape(-1, w.shape[-1]))
         return dx.reshape(saved.x.shape)
 
     def compute_backward_params(self, dy, saved):
         dpre, dfull = self._full_grad(dy, saved)
         x = saved.x
-        g = self._patches(dfull, saved).T @ x.reshape(-1, x.shape[-1])
+        g = threads.matmul(self._patches(dfull, saved).T, x.reshape(-1, x.shape[-1]))
         grads = {"kernel": g.reshape(self.params["kernel"].shape)}
         if self.use_bias:
             grads["bias"] = dpre.reshape(-1, self.filters).sum(axis=0)

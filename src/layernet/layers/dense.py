@@ -6,7 +6,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _ops, initializers
+from .. import _ops, initializers, threads
 from .._validation import check_bool, check_positive_int, shape_str
 from . import activations
 from .base import MAX_JACOBIAN_ENTRIES, Layer
@@ -194,7 +194,7 @@ class Dense(Layer):
             self.params["bias"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
 
     def compute_forward(self, x, training):
-        y = x @ self.params["kernel"]
+        y = threads.matmul(x, self.params["kernel"])
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y)
@@ -207,12 +207,12 @@ class Dense(Layer):
         return self._activation.backward(dy, saved.activation).astype(dy.dtype, copy=False)
 
     def compute_backward_input(self, dy, saved):
-        return self._affine_grad(dy, saved) @ self.params["kernel"].T
+        return threads.matmul(self._affine_grad(dy, saved), self.params["kernel"].T)
 
     def compute_backward_params(self, dy, saved):
         x2 = saved.x.reshape(-1, saved.x.shape[-1])
         dy2 = self._affine_grad(dy, saved).reshape(-1, self.units)
-        grads = {"kernel": x2.T @ dy2}
+        grads = {"kernel": threads.matmul(x2.T, dy2)}
         if self.use_bias:
             grads["bias"] = _ops.column_sums(dy2, self.workspace)
         return grads

@@ -436,7 +436,7 @@ class AvgPool(_Pool):
         if any(b or a for b, a in pads):
             scale = 1 / _ops.window_counts(x.shape[1:-1], k, out, s, pads).astype(x.dtype)
         else:
-            scale = x.dtype.type(1 / int(np.prod(k)))
+            scale = x.dtype.type(1 / math.prod(k))
         acc *= scale
         return acc, PoolSaved(scale, xp.shape, k, s, pads, out)
 
@@ -675,7 +675,7 @@ class GlobalAveragePooling1D(_GlobalPool):
 
     def compute_backward_input(self, dy, saved):
         x_shape = saved.x_shape
-        m = int(np.prod(x_shape[1:-1]))
+        m = math.prod(x_shape[1:-1])
         g = dy.reshape(x_shape[0], *(1,) * (len(x_shape) - 2), x_shape[-1]) / dy.dtype.type(m)
         return np.broadcast_to(g, x_shape).copy()
 
@@ -759,7 +759,7 @@ class GlobalMaxPooling1D(_GlobalPool):
     def compute_backward_input(self, dy, saved):
         x_shape, where = saved
         n, c = x_shape[0], x_shape[-1]
-        dx = np.zeros((n, int(np.prod(x_shape[1:-1])), c), dtype=dy.dtype)
+        dx = np.zeros((n, math.prod(x_shape[1:-1]), c), dtype=dy.dtype)
         np.put_along_axis(dx, where[:, None, :], dy.reshape(n, 1, c), axis=1)
         return dx.reshape(x_shape)
 

@@ -1,0 +1,203 @@
+r"""How many BLAS threads layernet's matrix products use: a budget, spent only where it pays.
+
+NumPy's BLAS (OpenBLAS or MKL) runs every product on all its threads. On a
+machine with spare cores that speeds up large products; on small ones the
+threads only synchronise, and when another process keeps a core busy a thread
+waiting for it stalls the whole product (measured on 2 cores with one other
+CPU-bound process: an MNIST-1D epoch 41 ms -> 88 ms with 2 threads, 44 ms with
+one). So layernet keeps a *budget* (:func:`set_num_threads`, or the
+``LAYERNET_NUM_THREADS`` environment variable) and gives it to a product only
+when the product has at least ``MIN_PARALLEL_FLOPS`` floating-point
+operations; smaller ones run on one thread.
+
+The count is set through the BLAS library's own thread functions (the ones
+:func:`layernet.distributed.set_blas_threads` calls), looked up once: around a
+small product it drops to one thread and returns to the budget after it (each
+call a fraction of a microsecond), so code outside layernet finds BLAS at the
+budget. A
+count set from outside (:func:`layernet.distributed.set_blas_threads`,
+threadpoolctl) becomes the budget at the next product (OpenBLAS, whose count
+can be read back).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _ops
+from ._validation import check_positive_int
+
+__all__ = ["MIN_PARALLEL_FLOPS", "get_num_threads", "matmul", "set_num_threads"]
+
+#: Products with fewer floating-point operations (``2 m k n``) run on one thread.
+#: Measured on a 2-core machine shared with other work (same-run comparisons): two
+#: threads gain nothing below about 1.3 Mflop (OpenBLAS itself stays on one there),
+#: 35-45 % from 2.5 Mflop on an idle core, but lose up to 2x on products of 2-20 Mflop
+#: when another process holds a core; from about 8 Mflop the gain on an idle core is
+#: worth the risk.
+MIN_PARALLEL_FLOPS = 8_000_000
+
+_OPENBLAS_SETTERS = (
+    "openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+)
+_OPENBLAS_GETTERS = tuple(s.replace("set_", "get_") for s in _OPENBLAS_SETTERS)
+_MKL_SETTER = "MKL_Set_Num_Threads"
+
+
+class _State:
+    setters: list[Any] | None = None  # None: not looked up yet
+    getter: Any = None  # OpenBLAS's thread-count getter, when there is one
+    budget: int | None = None
+    current: int | None = None  # what BLAS was last set to by this module
+
+
+def _lookup() -> list[Any]:
+    if _State.setters is None:
+        from . import distributed  # the library lookup lives there (also for DataParallel)
+
+        setters = distributed._blas_functions((*_OPENBLAS_SETTERS, _MKL_SETTER))
+        for fn in setters:
+            fn.restype = None
+        getters = distributed._blas_functions(_OPENBLAS_GETTERS)
+        if getters:
+            getters[0].restype = ctypes.c_int
+            _State.getter = getters[0]
+        _State.setters = setters
+        budget = _env_budget()
+        if budget is None:
+            budget = distributed.get_blas_threads() or os.cpu_count() or 1
+        _State.budget = budget
+        _set_blas(budget)
+    return _State.setters
+
+
+def _env_budget() -> int | None:
+    raw = os.environ.get("LAYERNET_NUM_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"LAYERNET_NUM_THREADS: invalid value: expected a positive int, received {raw!r}."
+        )
+    return value
+
+
+def _sync() -> None:
+    """Adopt a thread count set behind this module's back as the budget.
+
+    :func:`layernet.distributed.set_blas_threads` (which :class:`~layernet.DataParallel`
+    calls for each rank), threadpoolctl or a user's own call change the BLAS count
+    directly; the next product sees it and keeps to it.
+    """
+    if _State.getter is not None:
+        actual = int(_State.getter())
+        if actual != _State.current:
+            _State.budget = _State.current = actual
+
+
+def _set_blas(n: int) -> None:
+    for fn in _State.setters or ():
+        fn(ctypes.c_int(n))
+    _State.current = n
+
+
+def set_num_threads(n: int) -> None:
+    r"""Set layernet's BLAS thread budget (products large enough to gain use ``n`` threads).
+
+    Parameters
+    ----------
+    n : int
+        Threads for large products; ``1`` keeps every product on one thread
+        (for instance one process per core in data-parallel runs, or a machine
+        shared with other CPU-bound work). The ``LAYERNET_NUM_THREADS``
+        environment variable sets the initial budget; without it the budget is
+        the thread count NumPy's BLAS started with.
+
+    Raises
+    ------
+    ValueError
+        ``n`` is not a positive int.
+
+    See Also
+    --------
+    get_num_threads, layernet.distributed.set_blas_threads
+
+    Notes
+    -----
+    A product :math:`A_{m\times k} B_{k\times n}` runs on ``n`` threads when
+    :math:`2mkn \ge` ``layernet.threads.MIN_PARALLEL_FLOPS`` (8 Mflop), else on
+    one. With a BLAS whose threads cannot be set at run time (macOS Accelerate)
+    the budget is recorded and nothing changes.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> before = ln.get_num_threads()
+    >>> ln.set_num_threads(1)
+    >>> ln.get_num_threads()
+    1
+    >>> ln.set_num_threads(before)
+    """
+    n = check_positive_int(n, "n", "set_num_threads")
+    _lookup()
+    _State.budget = n
+    _set_blas(n)
+
+
+def get_num_threads() -> int:
+    """layernet's BLAS thread budget (see :func:`set_num_threads`).
+
+    Returns
+    -------
+    int
+        The threads large products use.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.get_num_threads() >= 1
+    True
+    """
+    _lookup()
+    _sync()
+    assert _State.budget is not None
+    return _State.budget
+
+
+def threads_for(flops: int) -> int:
+    """The threads a product of ``flops`` floating-point operations gets."""
+    if _State.setters is None:
+        _lookup()
+    budget = _State.budget or 1
+    return budget if flops >= MIN_PARALLEL_FLOPS else 1
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` (``b`` 2-D) on the threads its size earns (see :func:`set_num_threads`).
+
+    A product below the threshold runs on one thread and the budget is restored
+    after it, so that code outside layernet always finds BLAS at the budget.
+    """
+    if _State.setters is None:
+        _lookup()
+    _sync()
+    n = threads_for(2 * a.size * b.shape[-1]) if _ops.FAST_PATHS else _State.budget
+    if n == _State.current:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    budget = _State.current
+    _set_blas(n)  # type: ignore[arg-type]
+    try:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    finally:
+        _set_blas(budget)  # type: ignore[arg-type]
