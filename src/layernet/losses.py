@@ -16,6 +16,7 @@ from . import registry
 from ._validation import (
     as_array,
     cast_checked,
+    check_finite,
     check_number,
     check_positive_int,
     resolve_dtype,
@@ -214,13 +215,31 @@ class Loss:
         w = check_sample_weight(sample_weight, len(x), self.owner).astype(self.dtype, copy=False)
         return self.compute_loss(x, t, sample_weight=w)
 
-    def __call__(
-        self, x: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> float:
-        """``loss(x, t)`` is ``loss.forward(x, t)`` (a subclass's own ``forward`` included)."""
-        if sample_weight is None:
-            return self.forward(x, t)
-        return self.forward(x, t, sample_weight=sample_weight)
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float | np.ndarray:
+        r"""Keras's call: ``loss(y_true, y_pred)``, **target first**, returns the reduced loss.
+
+        The same number as ``forward(y_pred, y_true)`` (prediction first, the
+        notes' layer order), but :attr:`saved` is left untouched, so a call never
+        disturbs a pending :meth:`backward_input`.
+
+        Parameters
+        ----------
+        y_true : array_like
+            The target.
+        y_pred : ndarray of shape (batch, ...)
+            The prediction.
+        sample_weight : array_like, optional
+            Per-sample weights, as in :meth:`forward`.
+
+        Returns
+        -------
+        float or ndarray
+            The loss (a float); the weighted per-sample values for a loss built
+            with ``reduction="none"``.
+        """
+        x = self.check_input(y_pred)
+        z, _ = self._compute(x, self.check_target(x, y_true), sample_weight)
+        return z
 
     def backward_input(self, dz: float = 1.0) -> np.ndarray:
         r"""Return :math:`dz\,\partial z/\partial x` at the last :meth:`forward`.
@@ -539,6 +558,12 @@ class LossGradient(NamedTuple):
     grad: np.ndarray
 
 
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
+"""Keras's reductions of the per-sample values: ``"sum_over_batch_size"`` (and its
+synonym ``"mean"``) divides the weighted sum by the number of values, ``"sum"``
+keeps the sum, ``"none"`` (or ``None``) returns the weighted values."""
+
+
 def _per_sample(w: np.ndarray, ndim: int) -> np.ndarray:
     """Sample weights of shape (N,) shaped to broadcast over an array of rank ``ndim``."""
     return w.reshape((-1,) + (1,) * (ndim - 1))
@@ -556,8 +581,132 @@ def _check_smoothing(value: Any, owner: str) -> float:
     return check_number(value, "label_smoothing", owner, low=0, high=1)
 
 
-class _ElementwiseLoss(Loss):
-    """A loss that is the mean over all entries of an elementwise error (Keras's reduction)."""
+def _check_reduction(value: Any, owner: str) -> str | None:
+    if not (value is None or isinstance(value, str)) or value not in REDUCTIONS:
+        raise ValueError(
+            f"{owner}: invalid value for `reduction`: expected one of "
+            f"'sum_over_batch_size', 'sum', 'mean', 'none' or None, received {value!r}."
+        )
+    return value
+
+
+def _value_weights(sample_weight: Any, shape: tuple[int, ...], owner: str) -> np.ndarray:
+    """Weights for per-sample values of ``shape``: the values' shape or a leading part of it.
+
+    ``(N,)`` weights one value per sample (broadcast over the other axes of the
+    values, e.g. time steps), ``(N, T)`` one per time step; a trailing axis of
+    length 1 is dropped. Returned broadcast to ``shape``, float64, checked finite
+    and non-negative.
+    """
+    w = as_array(sample_weight, owner, "sample_weight")
+    if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
+        w = w[..., 0]
+    if w.ndim == 0 or w.shape != shape[: w.ndim]:
+        raise ValueError(
+            f"{owner}: expected `sample_weight` of shape {shape_str(shape[:1])} (one weight per "
+            f"sample) or {shape_str(shape)} (one per value), received shape "
+            f"{shape_str(w.shape)}."
+        )
+    w = w.astype(np.float64)
+    check_finite(w, owner, "sample_weight")
+    if np.any(w < 0):
+        raise ValueError(
+            f"{owner}: expected non-negative `sample_weight`, received a minimum of {w.min()}."
+        )
+    return np.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape)
+
+
+class _KerasLoss(Loss):
+    r"""A loss given by per-sample values and Keras's reduction of them.
+
+    A subclass implements ``compute_values(x, t) -> (values, grad)``: the
+    per-sample values :math:`v` (what the lowercase function such as
+    :func:`mean_squared_error` returns: the prediction's shape without the axes
+    in :meth:`reduced_axes`, by default the last) and ``grad``, of the
+    prediction's shape, holding :math:`\partial v_p/\partial x_{pk}` for the value
+    :math:`p` each entry belongs to. The reduction turns them into
+    :math:`z = \sum_p w_p v_p / P` (``"sum_over_batch_size"``, :math:`P` values) or
+    :math:`\sum_p w_p v_p` (``"sum"``), and :math:`\partial z/\partial x_{pk} =
+    (w_p/P)\,\partial v_p/\partial x_{pk}`.
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.reduction = _check_reduction(reduction, type(self).__name__)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "reduction": self.reduction}
+
+    def compute_values(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample values and their derivatives (see the class docstring)."""
+        raise NotImplementedError
+
+    def reduced_axes(self, x: np.ndarray) -> tuple[int, ...]:
+        """Axes of the prediction that one value reduces over (the last, by default)."""
+        return (x.ndim - 1,)
+
+    def values(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        """The per-sample values for ``(y_true, y_pred)``, unweighted and unreduced."""
+        x = self.check_input(y_pred)
+        return self.compute_values(x, self.check_target(x, y_true))[0]
+
+    def forward(
+        self, x: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        if self.reduction in (None, "none"):
+            raise ValueError(
+                f"{self.owner}: forward(x, t) needs a scalar loss, but reduction="
+                f"{self.reduction!r} keeps one value per sample; call loss(y_true, y_pred) "
+                f"for those values, or use reduction='sum_over_batch_size' to train."
+            )
+        return super().forward(x, t, sample_weight)
+
+    def _compute(self, x: np.ndarray, t: np.ndarray, sample_weight: Any) -> tuple[Any, Any]:
+        return self.compute_loss(x, t, sample_weight=sample_weight)
+
+    def compute_loss(self, x, t, sample_weight=None):
+        values, grad = self.compute_values(x, t)
+        if sample_weight is None:
+            w = np.ones(values.shape)
+        else:
+            if values.ndim == 0:
+                raise ValueError(
+                    f"{self.owner}: `sample_weight` needs one loss value per sample, but this "
+                    f"loss reduces the whole batch to one value (axis=None)."
+                )
+            w = _value_weights(sample_weight, values.shape, self.owner)
+        if self.reduction in (None, "none"):
+            return (values * w).astype(self.dtype), None
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+            total = float(np.sum(values * w, dtype=np.float64))
+            scale = w
+            if self.reduction != "sum" and values.ndim:
+                total /= values.size
+                scale = w / values.size
+            scale = np.asarray(scale, dtype=self.dtype)
+            if values.ndim:
+                scale = np.expand_dims(scale, self.reduced_axes(x))
+            return total, LossGradient(grad * scale)
+
+    def compute_backward_input(self, dz, saved):
+        return saved.grad * dz
+
+    def __call__(
+        self, y_true: Any, y_pred: Any, sample_weight: Any = None
+    ) -> float | np.ndarray:
+        x = self.check_input(y_pred)
+        z, _ = self.compute_loss(x, self.check_target(x, y_true), sample_weight=sample_weight)
+        return z
+
+
+class _ElementwiseLoss(_KerasLoss):
+    """A loss whose value is a mean over the last axis of an elementwise error."""
 
     def check_target(self, x, t):
         t = as_array(t, self.owner, "target")
@@ -574,18 +723,15 @@ class _ElementwiseLoss(Loss):
                 )
         return cast_checked(t, self.dtype, self.owner, "target")
 
-    def _reduce(self, values: np.ndarray, grad: np.ndarray, sample_weight):
-        """Mean over all entries of ``values`` (weighted per sample); ``grad`` scaled to match."""
-        m = values.size
-        if sample_weight is not None:
-            w = _per_sample(sample_weight, values.ndim)
-            values = values * w
-            grad = grad * w
-        z = float(np.sum(values, dtype=np.float64) / m) if m else 0.0
-        return z, LossGradient(grad * (1.0 / m) if m else grad)
+    def elementwise(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The elementwise error and its derivative with respect to ``x``."""
+        raise NotImplementedError
 
-    def compute_backward_input(self, dz, saved):
-        return saved.grad * dz
+    def compute_values(self, x, t):
+        with np.errstate(over="ignore", invalid="ignore"):
+            e, de = self.elementwise(x, t)
+            k = x.shape[-1]
+            return e.mean(axis=-1) if k else e.sum(axis=-1), de / max(k, 1)
 
 
 class MeanSquaredError(_ElementwiseLoss):
@@ -640,10 +786,9 @@ class MeanSquaredError(_ElementwiseLoss):
     _default_name = "mean_squared_error"
     fresh_output = True
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def elementwise(self, x, t):
         diff = x - t
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
-            return self._reduce(diff * diff, 2 * diff, sample_weight)
+        return diff * diff, 2 * diff
 
 
 class MeanAbsoluteError(_ElementwiseLoss):
@@ -693,20 +838,18 @@ class MeanAbsoluteError(_ElementwiseLoss):
     _default_name = "mean_absolute_error"
     fresh_output = True
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def elementwise(self, x, t):
         diff = x - t
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
-            return self._reduce(np.abs(diff), np.sign(diff), sample_weight)
+        return np.abs(diff), np.sign(diff)
 
 
-def _categorical(owner, x, t, from_logits, sample_weight):
-    """Cross-entropy over the last axis: mean over positions, weighted per sample.
+def _categorical(owner, x, t, from_logits):
+    """Cross-entropy over the last axis: the values (one per position) and their derivatives.
 
-    ``x`` and ``t`` have shape (N, ..., K); returns the loss and its gradient.
+    ``x`` and ``t`` have shape (N, ..., K).
     """
     k = x.shape[-1]
     xf, tf = x.reshape(-1, k), t.reshape(-1, k)
-    positions = xf.shape[0]
     if from_logits:
         shifted = xf - xf.max(axis=1, keepdims=True)
         e = np.exp(shifted)
@@ -715,31 +858,31 @@ def _categorical(owner, x, t, from_logits, sample_weight):
         values = t_sum * np.log(s[:, 0]) - np.sum(tf * shifted, axis=1)
         grad = e / s * t_sum[:, None] - tf
     else:
-        if np.any(xf < 0):
-            raise ValueError(
-                f"{owner}: expected probabilities (e.g. a softmax output), received negative "
-                f"values (minimum {xf.min()}); for logits pass from_logits=True."
-            )
-        s = xf.sum(axis=1, keepdims=True)
-        if np.any(s == 0):
-            raise ValueError(
-                f"{owner}: expected probability rows with a positive sum, received a row of "
-                f"zeros; for logits pass from_logits=True."
-            )
-        q = xf / s
+        q, s = _normalised_probabilities(owner, xf)
         c = np.clip(q, EPSILON, 1 - EPSILON)
         values = -np.sum(tf * np.log(c), axis=1)
         g_q = np.where((q >= EPSILON) & (q <= 1 - EPSILON), -tf / c, 0)
         grad = (g_q - np.sum(g_q * q, axis=1, keepdims=True)) / s
-    if sample_weight is not None:
-        w = np.repeat(sample_weight, positions // x.shape[0])
-        values = values * w
-        grad = grad * w[:, None]
-    z = float(np.sum(values, dtype=np.float64) / positions)
-    return z, LossGradient((grad * (1.0 / positions)).reshape(x.shape))
+    return values.reshape(x.shape[:-1]), grad.reshape(x.shape)
 
 
-class _CrossentropyLoss(Loss):
+def _normalised_probabilities(owner: str, xf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of probabilities divided by their sums (Keras's step), and the sums."""
+    if np.any(xf < 0):
+        raise ValueError(
+            f"{owner}: expected probabilities (e.g. a softmax output), received negative "
+            f"values (minimum {xf.min()}); for logits pass from_logits=True."
+        )
+    s = xf.sum(axis=1, keepdims=True)
+    if np.any(s == 0):
+        raise ValueError(
+            f"{owner}: expected probability rows with a positive sum, received a row of "
+            f"zeros; for logits pass from_logits=True."
+        )
+    return xf / s, s
+
+
+class _CrossentropyLoss(_KerasLoss):
     """Shared arguments of the cross-entropies: ``from_logits`` and ``label_smoothing``."""
 
     def __init__(
@@ -747,10 +890,11 @@ class _CrossentropyLoss(Loss):
         from_logits: bool = False,
         label_smoothing: float = 0.0,
         *,
+        reduction: str | None = "sum_over_batch_size",
         name: str | None = None,
         dtype: str = "float32",
     ) -> None:
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(reduction, name=name, dtype=dtype)
         cls = type(self).__name__
         self.from_logits = _check_bool(from_logits, "from_logits", cls)
         self.label_smoothing = _check_smoothing(label_smoothing, cls)
@@ -761,9 +905,6 @@ class _CrossentropyLoss(Loss):
             "from_logits": self.from_logits,
             "label_smoothing": self.label_smoothing,
         }
-
-    def compute_backward_input(self, dz, saved):
-        return saved.grad * dz
 
     def _check_classes_axis(self, x):
         if x.ndim < 2:
@@ -870,10 +1011,10 @@ class CategoricalCrossentropy(_CrossentropyLoss):
             )
         return cast_checked(t, self.dtype, self.owner, "target")
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def compute_values(self, x, t):
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + self.label_smoothing / x.shape[-1]
-        return _categorical(self.owner, x, t, self.from_logits, sample_weight)
+        return _categorical(self.owner, x, t, self.from_logits)
 
 
 class SparseCategoricalCrossentropy(_CrossentropyLoss):
@@ -934,9 +1075,14 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
     fresh_output = True
 
     def __init__(
-        self, from_logits: bool = False, *, name: str | None = None, dtype: str = "float32"
+        self,
+        from_logits: bool = False,
+        *,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: str = "float32",
     ) -> None:
-        super().__init__(from_logits, 0.0, name=name, dtype=dtype)
+        super().__init__(from_logits, 0.0, reduction=reduction, name=name, dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -969,10 +1115,10 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
             )
         return labels
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def compute_values(self, x, t):
         one_hot = np.zeros(x.shape, dtype=x.dtype)
         np.put_along_axis(one_hot, t[..., None], 1, axis=-1)
-        return _categorical(self.owner, x, one_hot, self.from_logits, sample_weight)
+        return _categorical(self.owner, x, one_hot, self.from_logits)
 
 
 class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
@@ -1041,7 +1187,7 @@ class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
             )
         return t
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def elementwise(self, x, t):
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
         if self.from_logits:
@@ -1058,9 +1204,7 @@ class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
             values = -(t * np.log(c) + (1 - t) * np.log1p(-c))
             inside = (x >= EPSILON) & (x <= 1 - EPSILON)
             grad = np.where(inside, (c - t) / (c * (1 - c)), 0)
-        return self._reduce(values, grad, sample_weight)
-
-    compute_backward_input = _ElementwiseLoss.compute_backward_input
+        return values, grad
 
 
 _NAMES: dict[str, type[Loss]] = {
