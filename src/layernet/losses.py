@@ -1275,7 +1275,8 @@ class MeanSquaredLogarithmicError(_ElementwiseLoss):
 
         v = \frac1K\sum_k a_k^2,
         \qquad
-        \frac{\partial v}{\partial x_k} = \frac{2 a_k}{K(\max(x_k,\epsilon) + 1)}\,[x_k \ge \epsilon].
+        \frac{\partial v}{\partial x_k}
+        = \frac{2 a_k}{K(\max(x_k,\epsilon) + 1)}\,[x_k \ge \epsilon].
 
     Examples
     --------
@@ -1617,9 +1618,8 @@ class CategoricalHinge(_ElementwiseLoss):
         return v, grad * (v > 0)[..., None]
 
 
-
 class CosineSimilarity(_ElementwiseLoss):
-    r"""Keras's ``"cosine_similarity"``: minus the cosine of the angle between target and prediction.
+    r"""Keras's ``"cosine_similarity"``: minus the cosine of the angle of target and prediction.
 
     Parameters
     ----------
@@ -1769,9 +1769,7 @@ class CategoricalFocalCrossentropy(_FocalMixin, CategoricalCrossentropy):
         name: str | None = None,
         dtype: str = "float32",
     ) -> None:
-        super().__init__(
-            from_logits, label_smoothing, reduction=reduction, name=name, dtype=dtype
-        )
+        super().__init__(from_logits, label_smoothing, reduction=reduction, name=name, dtype=dtype)
         self._focal_args(alpha, gamma)
 
     def get_config(self) -> dict[str, Any]:
@@ -1860,9 +1858,7 @@ class BinaryFocalCrossentropy(_FocalMixin, BinaryCrossentropy):
         name: str | None = None,
         dtype: str = "float32",
     ) -> None:
-        super().__init__(
-            from_logits, label_smoothing, reduction=reduction, name=name, dtype=dtype
-        )
+        super().__init__(from_logits, label_smoothing, reduction=reduction, name=name, dtype=dtype)
         self.apply_class_balancing = _check_bool(
             apply_class_balancing, "apply_class_balancing", type(self).__name__
         )
@@ -1916,7 +1912,7 @@ class _OverlapLoss(_KerasLoss):
     ) -> None:
         super().__init__(reduction, name=name, dtype=dtype)
         if axis is not None:
-            axes = (axis,) if is_int(axis) else axis
+            axes: Any = (axis,) if is_int(axis) else axis
             if not isinstance(axes, tuple | list) or not axes or not all(map(is_int, axes)):
                 raise ValueError(
                     f"{type(self).__name__}: invalid value for `axis`: expected None, an int or "
@@ -2076,7 +2072,10 @@ def _values_of(cls: type[_KerasLoss], y_true: Any, y_pred: Any, **kwargs: Any) -
 
 
 def _loss_function(
-    cls: type[_KerasLoss], name: str, args: str = "", y_true: str = "rng.uniform(0.1, 0.9, (2, 4, 3))"
+    cls: type[_KerasLoss],
+    name: str,
+    args: str = "",
+    y_true: str = "rng.uniform(0.1, 0.9, (2, 4, 3))",
 ) -> Any:
     """A lowercase function ``name(y_true, y_pred, **kwargs)`` giving ``cls``'s values."""
 
