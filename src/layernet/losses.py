@@ -2,7 +2,14 @@ r"""Losses: the last layer of the chain, mapping a prediction and a target to a 
 
 A loss has no parameters (:math:`\partial z/\partial w^L = 0` in the notes), so
 its only derivative is :math:`\partial z/\partial X^L`, returned by
-:meth:`Loss.backward_input`. Every loss averages over the batch.
+:meth:`Loss.backward_input`. Every loss is called in two orders:
+
+* **Keras's**: ``loss(y_true, y_pred, sample_weight=None)``, target first,
+  returns the reduced loss (Keras's ``"sum_over_batch_size"`` by default); the
+  lowercase functions such as :func:`mean_squared_error` return Keras's
+  per-sample values;
+* **the notes' layer order**: ``loss.forward(x, t)``, prediction first, keeps
+  what :meth:`Loss.backward_input` needs (this is what training calls).
 """
 
 from __future__ import annotations
@@ -33,8 +40,24 @@ class Loss:
     r"""Base class of losses: ``forward(x, t) -> z`` and ``backward_input(dz) -> ∂z/∂x``.
 
     A loss is not a layer: it takes a target as well as a prediction, returns a
-    scalar and has no parameters (:math:`\partial z/\partial w^L = 0`). A subclass
-    implements three hooks:
+    scalar and has no parameters (:math:`\partial z/\partial w^L = 0`). It is
+    used in two orders, side by side:
+
+    ========================================  =========================================
+    Keras's call (target first)               the notes' layer (prediction first)
+    ========================================  =========================================
+    ``z = loss(y_true, y_pred)``              ``z = loss.forward(x, t)``
+    ``loss(y_true, y_pred, sample_weight=w)`` ``loss.forward(x, t, sample_weight=w)``
+    nothing kept; :attr:`saved` untouched     keeps :attr:`saved`, then
+                                              ``loss.backward_input()`` gives
+                                              :math:`\partial z/\partial x`
+    ========================================  =========================================
+
+    Both give the same number. Keras's losses (``layernet.losses.MeanSquaredError``
+    and the others named as in Keras) also take Keras's ``reduction``
+    (``"sum_over_batch_size"``, ``"sum"``, ``"mean"``, or ``"none"``/``None``,
+    which makes the call return the weighted per-sample values; ``forward`` then
+    refuses, since training needs a scalar). A subclass implements three hooks:
 
     * ``check_target(x, t) -> t``: validate and convert the target for the
       prediction ``x`` (raise ``ValueError`` naming :attr:`owner` otherwise);
