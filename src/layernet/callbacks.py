@@ -1068,6 +1068,8 @@ class BackupAndRestore(Callback):
         saved = load_model(self.backup_path)
         model = self.model
         try:
+            if not model.built and saved.input_shape is not None:
+                model.build(saved.input_shape)
             model.set_weights(saved.get_weights())
         except ValueError as exc:
             raise ModelFileError(
