@@ -80,3 +80,9 @@ __all__ = [
     "set_seed",
     "utils",
 ]
+
+# Losses and metrics the Keras way, callbacks, pictures
+from . import visualization
+from .callbacks import BackupAndRestore, ProgbarLogger, TensorBoard
+
+__all__ += ["BackupAndRestore", "ProgbarLogger", "TensorBoard", "visualization"]

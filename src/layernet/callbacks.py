@@ -133,6 +133,15 @@ class History(Callback):
         keys = ", ".join(self.history)
         return f"History(epochs={len(self.epoch)}, keys=[{keys}])"
 
+    def plot(self, metrics: list[str] | None = None) -> Any:
+        """The loss and metrics per epoch, training and validation: a matplotlib ``Figure``.
+
+        See :func:`layernet.visualization.plot_history` (needs the ``plot`` extra).
+        """
+        from .visualization import plot_history
+
+        return plot_history(self, metrics)
+
 
 def _in_notebook() -> bool:
     shell = sys.modules.get("IPython")
