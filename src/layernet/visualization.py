@@ -365,13 +365,13 @@ def _svg(lay: dict[str, Any]) -> str:
         )
         for k, text in enumerate(lines):
             style = (
-                'font-weight="bold" font-size="12"'
+                'font-family="sans-serif" font-weight="bold" font-size="12"'
                 if k == 0
-                else ('font-family="monospace" font-size="11"')
+                else 'font-family="monospace" font-size="11"'
             )
             out.append(
                 f'<text x="{x + w / 2:.1f}" y="{y + 18 + 16 * k:.1f}" text-anchor="middle" '
-                f'dominant-baseline="middle" font-family="sans-serif" {style}>'
+                f'dominant-baseline="middle" {style}>'
                 f"{html.escape(text)}</text>"
             )
         out.append("</g>")
