@@ -697,26 +697,31 @@ class _KerasLoss(Loss):
 
     def compute_loss(self, x, t, sample_weight=None):
         values, grad = self.compute_values(x, t)
+        divide = self.reduction not in ("sum", None, "none") and values.ndim
         if sample_weight is None:
-            w = np.ones(values.shape)
-        else:
-            if values.ndim == 0:
-                raise ValueError(
-                    f"{self.owner}: `sample_weight` needs one loss value per sample, but this "
-                    f"loss reduces the whole batch to one value (axis=None)."
-                )
-            w = _value_weights(sample_weight, values.shape, self.owner)
+            if self.reduction in (None, "none"):
+                return values.astype(self.dtype), None
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+                total = float(np.sum(values, dtype=np.float64))
+                if divide:
+                    total /= values.size
+                    grad = grad * self.dtype.type(1.0 / values.size)
+            return total, LossGradient(grad)
+        if values.ndim == 0:
+            raise ValueError(
+                f"{self.owner}: `sample_weight` needs one loss value per sample, but this "
+                f"loss reduces the whole batch to one value (axis=None)."
+            )
+        w = _value_weights(sample_weight, values.shape, self.owner)
         if self.reduction in (None, "none"):
             return (values * w).astype(self.dtype), None
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+        with np.errstate(over="ignore", invalid="ignore"):
             total = float(np.sum(values * w, dtype=np.float64))
             scale = w
-            if self.reduction != "sum" and values.ndim:
+            if divide:
                 total /= values.size
                 scale = w / values.size
-            scale = np.asarray(scale, dtype=self.dtype)
-            if values.ndim:
-                scale = np.expand_dims(scale, self.reduced_axes(x))
+            scale = np.expand_dims(np.asarray(scale, dtype=self.dtype), self.reduced_axes(x))
             return total, LossGradient(grad * scale)
 
     def compute_backward_input(self, dz, saved):
