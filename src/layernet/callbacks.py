@@ -1013,7 +1013,7 @@ class BackupAndRestore(Callback):
     ----------
     initial_epoch : int or None
         The epoch training resumes from, set by ``on_train_begin`` when a
-        backup was restored (``fit`` reads it through :func:`resume_epoch`).
+        backup was restored (``fit`` reads it through :func:`~layernet.callbacks.resume_epoch`).
 
     Raises
     ------

@@ -43,15 +43,15 @@ class Loss:
     scalar and has no parameters (:math:`\partial z/\partial w^L = 0`). It is
     used in two orders, side by side:
 
-    ========================================  =========================================
-    Keras's call (target first)               the notes' layer (prediction first)
-    ========================================  =========================================
-    ``z = loss(y_true, y_pred)``              ``z = loss.forward(x, t)``
-    ``loss(y_true, y_pred, sample_weight=w)`` ``loss.forward(x, t, sample_weight=w)``
-    nothing kept; :attr:`saved` untouched     keeps :attr:`saved`, then
-                                              ``loss.backward_input()`` gives
-                                              :math:`\partial z/\partial x`
-    ========================================  =========================================
+    ==========================================  ========================================
+    Keras's call (target first)                 the notes' layer (prediction first)
+    ==========================================  ========================================
+    ``z = loss(y_true, y_pred)``                ``z = loss.forward(x, t)``
+    ``loss(y_true, y_pred, sample_weight=w)``   ``loss.forward(x, t, sample_weight=w)``
+    nothing kept; :attr:`saved` untouched       keeps :attr:`saved`, then
+                                                ``loss.backward_input()`` gives
+                                                :math:`\partial z/\partial x`
+    ==========================================  ========================================
 
     Both give the same number. Keras's losses (``layernet.losses.MeanSquaredError``
     and the others named as in Keras) also take Keras's ``reduction``

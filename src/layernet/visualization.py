@@ -2,8 +2,8 @@ r"""Pictures: training curves, the layer graph, a notebook summary and confusion
 
 Drawn with matplotlib (the ``plot`` extra: ``pip install 'layernet[plot]'``),
 except the layer graph's SVG, which is written as text and needs nothing.
-:func:`plot_graph` draws any graph given as nodes and edges, so a model of any
-shape can be drawn by listing its calls; :func:`plot_model` does so for a
+:func:`~layernet.utils.plot_graph` draws any graph given as nodes and edges, so a model of any
+shape can be drawn by listing its calls; :func:`~layernet.utils.plot_model` does so for a
 :class:`~layernet.Sequential`.
 """
 
@@ -38,7 +38,7 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     Parameters
     ----------
     history : History or dict of str to list of float
-        What :meth:`Sequential.fit` returned (or its ``history`` dict).
+        What :meth:`layernet.Sequential.fit` returned (or its ``history`` dict).
     metrics : list of str, optional
         The names to plot (default: ``"loss"`` and every metric, ``"val_*"``
         drawn with its training curve; ``"lr"`` left out).
@@ -107,7 +107,7 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
 
 # ============================================================================ graphs
 class GraphNode(NamedTuple):
-    """One box of :func:`plot_graph`: a layer's name, class and output shape."""
+    """One box of :func:`~layernet.utils.plot_graph`: a layer's name, class and output shape."""
 
     name: str
     class_name: str
@@ -117,7 +117,7 @@ class GraphNode(NamedTuple):
 class ModelDiagram:
     """A drawn layer graph: SVG text, shown inline in Jupyter, savable as SVG, PNG or PDF.
 
-    Made by :func:`plot_graph` / :func:`plot_model`.
+    Made by :func:`~layernet.utils.plot_graph` / :func:`~layernet.utils.plot_model`.
 
     Attributes
     ----------
@@ -380,7 +380,7 @@ def _svg(lay: dict[str, Any]) -> str:
 
 
 def model_graph(model: Any) -> tuple[list[GraphNode], list[tuple[int, int]]]:
-    """The nodes and edges :func:`plot_graph` draws for a :class:`~layernet.Sequential`.
+    """The nodes and edges :func:`~layernet.utils.plot_graph` draws for a :class:`~layernet.Sequential`.
 
     An ``InputLayer`` node (the model's input shape) comes first, then one node
     per layer, each linked to the next.
