@@ -59,6 +59,8 @@ intersphinx_mapping = {
     "torch": ("https://pytorch.org/docs/stable", str(HERE / "_inv" / "torch.inv")),
 }
 intersphinx_timeout = 1
+# matplotlib (the optional `plot` extra) ships no inventory here: its Figure is named, not linked.
+nitpick_ignore = [("py:class", "Figure"), ("py:class", "matplotlib.figure.Figure")]
 
 # ---------------------------------------------------------------- API pages
 autosummary_generate = True

@@ -310,7 +310,7 @@ def test_loss_names():
     assert isinstance(L.get("CategoricalCrossentropy"), L.CategoricalCrossentropy)
     assert L.get("mse", dtype="float64").dtype == np.float64
     with pytest.raises(ValueError, match=r"compile: invalid value for `loss`: expected one of"):
-        L.get("hinge")
+        L.get("no_such_loss")
 
 
 def test_loss_argument_and_data_errors():

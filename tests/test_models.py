@@ -379,9 +379,9 @@ def test_input_the_first_layer_cannot_take(compiled):
             r"'sgd'\].*received 'sgdx'",
         ),
         (
-            ("sgd", "hinge"),
+            ("sgd", "no_such_loss"),
             r"compile: invalid value for `loss`: expected one of .*received "
-            r"'hinge'",
+            r"'no_such_loss'",
         ),
         (
             ("sgd", "mse", ["f1"]),

@@ -104,6 +104,12 @@ from .threads import get_num_threads, set_num_threads
 
 __all__ += ["get_num_threads", "set_num_threads", "threads"]
 
+# Losses and metrics the Keras way, callbacks, pictures
+from . import visualization
+from .callbacks import BackupAndRestore, ProgbarLogger, TensorBoard
+
+__all__ += ["BackupAndRestore", "ProgbarLogger", "TensorBoard", "visualization"]
+
 if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
 
     def __getattr__(name: str):

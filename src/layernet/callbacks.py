@@ -148,6 +148,15 @@ class History(Callback):
         keys = ", ".join(self.history)
         return f"History(epochs={len(self.epoch)}, keys=[{keys}])"
 
+    def plot(self, metrics: list[str] | None = None) -> Any:
+        """The loss and metrics per epoch, training and validation: a matplotlib ``Figure``.
+
+        See :func:`layernet.visualization.plot_history` (needs the ``plot`` extra).
+        """
+        from .visualization import plot_history
+
+        return plot_history(self, metrics)
+
 
 def _in_notebook() -> bool:
     shell = sys.modules.get("IPython")
@@ -1150,6 +1159,368 @@ class LambdaCallback(Callback):
                 setattr(self, hook, lambda i, logs=None, fn=fn: fn(i, {} if logs is None else logs))
 
 
+# ---------------------------------------------------------------------------
+# Losses and metrics the Keras way, callbacks, pictures: TensorBoard, BackupAndRestore,
+# ProgbarLogger, and the helper the trainer calls to resume an interrupted run.
+
+
+def resume_epoch(callbacks: list[Callback], initial_epoch: int) -> int:
+    """The epoch ``fit`` starts from after the callbacks' ``on_train_begin``.
+
+    A :class:`BackupAndRestore` that restored a run sets its ``initial_epoch``;
+    the latest such epoch wins over the ``initial_epoch`` given to ``fit``.
+
+    Parameters
+    ----------
+    callbacks : list of Callback
+    initial_epoch : int
+        The ``initial_epoch`` given to ``fit``.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.callbacks.resume_epoch([ln.callbacks.History()], 2)
+    2
+    """
+    restored = [
+        c.initial_epoch
+        for c in callbacks
+        if isinstance(c, BackupAndRestore) and c.initial_epoch is not None
+    ]
+    return max([initial_epoch, *restored])
+
+
+def _check_dir(value: Any, arg: str, owner: str) -> str:
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(
+            f"{owner}: invalid value for `{arg}`: expected a str or path, received {value!r}."
+        )
+    path = os.fspath(value)
+    if not isinstance(path, str) or not path:
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected a non-empty str path, "
+            f"received {value!r}."
+        )
+    return path
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state so that an interrupted ``fit`` resumes (Keras's semantics).
+
+    At the end of every epoch (or every ``save_freq`` batches) the model is saved
+    with :meth:`Sequential.save` (weights, optimizer state and step count, epochs
+    completed) to ``backup_dir/latest.npz``, atomically and by rank 0 only. When
+    ``fit`` starts and a backup exists, the model takes its weights and optimizer
+    state, and training resumes at the first epoch the backup had not finished
+    (an epoch interrupted mid-way starts again). When training ends normally the
+    backup is deleted (``delete_checkpoint=True``); an exception leaves it.
+
+    Parameters
+    ----------
+    backup_dir : str or os.PathLike
+        A folder for the backup (created if missing); in data-parallel training
+        every rank must see it, since every rank reads the backup.
+    save_freq : "epoch" or int, default "epoch"
+        Back up after every epoch, or after every ``save_freq`` batches.
+    delete_checkpoint : bool, default True
+        Delete the backup when training ends normally.
+
+    Attributes
+    ----------
+    initial_epoch : int or None
+        The epoch training resumes from, set by ``on_train_begin`` when a
+        backup was restored (``fit`` reads it through :func:`~layernet.callbacks.resume_epoch`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        An invalid ``backup_dir``, ``save_freq`` (``"epoch"`` or a positive int)
+        or ``delete_checkpoint``.
+    ModelFileError
+        A backup that does not fit the model being trained.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> folder = tempfile.mkdtemp()
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> backup = ln.callbacks.BackupAndRestore(folder, delete_checkpoint=False)
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[backup])
+    >>> os.listdir(folder)
+    ['latest.npz']
+    """
+
+    def __init__(
+        self,
+        backup_dir: str | os.PathLike,
+        save_freq: str | int = "epoch",
+        delete_checkpoint: bool = True,
+    ) -> None:
+        owner = "BackupAndRestore"
+        self.backup_dir = _check_dir(backup_dir, "backup_dir", owner)
+        if save_freq != "epoch" and not (
+            isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0
+        ):
+            raise ValueError(
+                f"{owner}: invalid value for `save_freq`: expected 'epoch' or a positive int, "
+                f"received {save_freq!r}."
+            )
+        self.save_freq = save_freq
+        self.delete_checkpoint = check_bool(delete_checkpoint, "delete_checkpoint", owner)
+        self.initial_epoch: int | None = None
+        self._batches = 0
+
+    @property
+    def backup_path(self) -> str:
+        """The backup file, ``backup_dir/latest.npz``."""
+        return os.path.join(self.backup_dir, "latest.npz")
+
+    def on_train_begin(self, logs=None):
+        self.initial_epoch = None
+        self._batches = 0
+        if is_root(self.model):
+            os.makedirs(self.backup_dir, exist_ok=True)
+        if os.path.exists(self.backup_path):
+            self.initial_epoch = self.restore()
+
+    def restore(self) -> int:
+        """Load the backup into the model (weights, optimizer state); return its epochs done."""
+        from .saving import ModelFileError, load_model
+
+        saved = load_model(self.backup_path)
+        model = self.model
+        try:
+            if not model.built and saved.input_shape is not None:
+                model.build(saved.input_shape)
+            model.set_weights(saved.get_weights())
+        except ValueError as exc:
+            raise ModelFileError(
+                f"BackupAndRestore: the backup {self.backup_path!r} does not fit the model "
+                f"being trained: {exc}"
+            ) from None
+        if model.optimizer is not None and saved.optimizer is not None:
+            names = [layer.name for layer in model.layers]
+            state = {}
+            for key, slots in saved.optimizer.state.items():
+                index, _, rest = key.partition(".")
+                param = rest.rsplit(".", 1)[-1]
+                state[f"{index}.{names[int(index)]}.{param}"] = {
+                    k: v.copy() for k, v in slots.items()
+                }
+            model.optimizer.state = state
+            model.optimizer.iterations = saved.optimizer.iterations
+        model.epochs_completed = saved.epochs_completed
+        return int(saved.epochs_completed)
+
+    def _backup(self) -> None:
+        if is_root(self.model):
+            self.model.save(self.backup_path)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.save_freq != "epoch" and self._batches % int(self.save_freq) == 0:
+            self._backup()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._backup()
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and is_root(self.model) and os.path.exists(self.backup_path):
+            os.remove(self.backup_path)
+
+
+class ProgbarLogger(ProgressBar):
+    """Keras's ``ProgbarLogger``: the progress bar, its verbosity taken from ``fit(verbose=...)``.
+
+    ``fit`` adds a :class:`ProgressBar` by itself; pass this one to choose
+    nothing more than Keras does. ``verbose=0`` keeps it silent.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0,
+    ...                     callbacks=[ln.callbacks.ProgbarLogger()])
+    """
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        verbose = params.get("verbose", "auto")
+        if verbose == "auto":
+            interactive = _in_notebook() or getattr(sys.stderr, "isatty", lambda: False)()
+            verbose = 1 if interactive else 2
+        self.verbose = verbose
+
+
+class TensorBoard(Callback):
+    """Write the logs as TensorBoard event files (Keras's ``TensorBoard``, scalars and histograms).
+
+    Training values go to ``log_dir/train`` and validation values to
+    ``log_dir/validation``, under Keras's tags: ``epoch_loss``,
+    ``epoch_<metric>`` (the ``val_`` prefix dropped in ``validation``),
+    ``epoch_learning_rate``, and ``batch_<name>`` with ``update_freq``. Only
+    rank 0 writes. Needs the ``tensorboard`` package: ``pip install
+    'layernet[tensorboard]'``.
+
+    Parameters
+    ----------
+    log_dir : str or os.PathLike, default "logs"
+    histogram_freq : int, default 0
+        Every this many epochs, a histogram of every weight (tag
+        ``<layer>/<weight>``) at the epoch's step; 0 writes none.
+    write_steps_per_second : bool, default False
+        Also write ``epoch_steps_per_second``.
+    update_freq : "epoch", "batch" or int, default "epoch"
+        Also write the running batch logs every batch (``"batch"``) or every
+        that many batches, under ``batch_<name>`` at the global batch step.
+
+    Raises
+    ------
+    ImportError
+        ``TensorBoard needs the 'tensorboard' package: pip install
+        'layernet[tensorboard]'.`` (when ``fit`` starts).
+    TypeError, ValueError
+        Invalid arguments, each named.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+    >>> model.compile(ln.SGD(0.1), "mse")
+    >>> tb = ln.callbacks.TensorBoard(tempfile.mkdtemp())
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[tb])
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike = "logs",
+        histogram_freq: int = 0,
+        write_steps_per_second: bool = False,
+        update_freq: str | int = "epoch",
+    ) -> None:
+        owner = "TensorBoard"
+        self.log_dir = _check_dir(log_dir, "log_dir", owner)
+        self.histogram_freq = check_int(histogram_freq, "histogram_freq", owner, minimum=0)
+        self.write_steps_per_second = check_bool(
+            write_steps_per_second, "write_steps_per_second", owner
+        )
+        if update_freq not in ("epoch", "batch") and not (
+            isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0
+        ):
+            raise ValueError(
+                f"{owner}: invalid value for `update_freq`: expected 'epoch', 'batch' or a "
+                f"positive int, received {update_freq!r}."
+            )
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._writers: dict[str, Any] = {}
+
+    @staticmethod
+    def _modules() -> tuple[Any, Any, Any]:
+        try:
+            from tensorboard.compat.proto import event_pb2, summary_pb2
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        except ImportError:
+            raise ImportError(
+                "TensorBoard needs the 'tensorboard' package: pip install 'layernet[tensorboard]'."
+            ) from None
+        return EventFileWriter, event_pb2, summary_pb2
+
+    def _write(self, run: str, step: int, values: dict[str, Any]) -> None:
+        if not self._writers and not is_root(self.model):
+            return
+        writer_cls, event_pb2, summary_pb2 = self._modules()
+        if run not in self._writers:
+            self._writers[run] = writer_cls(os.path.join(self.log_dir, run))
+        entries = []
+        for tag, value in values.items():
+            if isinstance(value, np.ndarray) and value.ndim:  # a weight: its histogram
+                entries.append(summary_pb2.Summary.Value(tag=tag, histo=_histogram(value)))
+            elif is_real(value):
+                entries.append(summary_pb2.Summary.Value(tag=tag, simple_value=float(value)))
+        if entries:
+            event = event_pb2.Event(
+                wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=entries)
+            )
+            self._writers[run].add_event(event)
+
+    def on_train_begin(self, logs=None):
+        self._modules()
+        self._step = 0
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        self._epoch_steps = getattr(self, "_epoch_steps", 0) + 1
+        if self.update_freq != "epoch" and self._step % int(self.update_freq) == 0:
+            self._write("train", self._step, {f"batch_{k}": v for k, v in (logs or {}).items()})
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        train: dict[str, Any] = {}
+        val: dict[str, Any] = {}
+        for k, v in logs.items():
+            if k.startswith("val_"):
+                if k != "val_lr":
+                    val[f"epoch_{k[4:]}"] = v
+            elif k == "lr":
+                train["epoch_learning_rate"] = v
+            else:
+                train[f"epoch_{k}"] = v
+        if self.write_steps_per_second:
+            seconds = time.perf_counter() - self._epoch_start
+            train["epoch_steps_per_second"] = getattr(self, "_epoch_steps", 0) / max(seconds, 1e-9)
+        if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0:
+            for layer in self.model.layers:
+                for name, value in layer.params.items():
+                    train[f"{layer.name}/{name}"] = np.asarray(value)
+        self._write("train", epoch, train)
+        if val:
+            self._write("validation", epoch, val)
+        for w in self._writers.values():
+            w.flush()
+
+    def on_train_end(self, logs=None):
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
+
+
+def _histogram(values: np.ndarray, bins: int = 30) -> Any:
+    """A TensorBoard ``HistogramProto`` of ``values`` (``bins`` equal buckets)."""
+    from tensorboard.compat.proto.summary_pb2 import HistogramProto
+
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi if hi > lo else lo + 1e-12))
+    return HistogramProto(
+        min=lo,
+        max=hi,
+        num=float(v.size),
+        sum=float(v.sum()),
+        sum_squares=float(np.dot(v, v)),
+        bucket_limit=edges[1:].tolist(),
+        bucket=counts.astype(float).tolist(),
+    )
 if not TYPE_CHECKING:  # type checkers keep flagging unknown names
 
     def __getattr__(name: str):

@@ -2,11 +2,19 @@ r"""Losses: the last layer of the chain, mapping a prediction and a target to a 
 
 A loss has no parameters (:math:`\partial z/\partial w^L = 0` in the notes), so
 its only derivative is :math:`\partial z/\partial X^L`, returned by
-:meth:`Loss.backward_input`. Every loss averages over the batch.
+:meth:`Loss.backward_input`. Every loss is called in two orders:
+
+* **Keras's**: ``loss(y_true, y_pred, sample_weight=None)``, target first,
+  returns the reduced loss (Keras's ``"sum_over_batch_size"`` by default); the
+  lowercase functions such as :func:`mean_squared_error` return Keras's
+  per-sample values;
+* **the notes' layer order**: ``loss.forward(x, t)``, prediction first, keeps
+  what :meth:`Loss.backward_input` needs (this is what training calls).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -16,9 +24,11 @@ from . import registry
 from ._validation import (
     as_array,
     cast_checked,
+    check_finite,
     check_number,
     check_positive_int,
     missing_attribute,
+    is_int,
     resolve_dtype,
     shape_str,
     snake_case,
@@ -31,8 +41,24 @@ class Loss:
     r"""Base class of losses: ``forward(x, t) -> z`` and ``backward_input(dz) -> ∂z/∂x``.
 
     A loss is not a layer: it takes a target as well as a prediction, returns a
-    scalar and has no parameters (:math:`\partial z/\partial w^L = 0`). A subclass
-    implements three hooks:
+    scalar and has no parameters (:math:`\partial z/\partial w^L = 0`). It is
+    used in two orders, side by side:
+
+    ==========================================  ========================================
+    Keras's call (target first)                 the notes' layer (prediction first)
+    ==========================================  ========================================
+    ``z = loss(y_true, y_pred)``                ``z = loss.forward(x, t)``
+    ``loss(y_true, y_pred, sample_weight=w)``   ``loss.forward(x, t, sample_weight=w)``
+    nothing kept; :attr:`saved` untouched       keeps :attr:`saved`, then
+                                                ``loss.backward_input()`` gives
+                                                :math:`\partial z/\partial x`
+    ==========================================  ========================================
+
+    Both give the same number. Keras's losses (``layernet.losses.MeanSquaredError``
+    and the others named as in Keras) also take Keras's ``reduction``
+    (``"sum_over_batch_size"``, ``"sum"``, ``"mean"``, or ``"none"``/``None``,
+    which makes the call return the weighted per-sample values; ``forward`` then
+    refuses, since training needs a scalar). A subclass implements three hooks:
 
     * ``check_target(x, t) -> t``: validate and convert the target for the
       prediction ``x`` (raise ``ValueError`` naming :attr:`owner` otherwise);
@@ -215,13 +241,31 @@ class Loss:
         w = check_sample_weight(sample_weight, len(x), self.owner).astype(self.dtype, copy=False)
         return self.compute_loss(x, t, sample_weight=w)
 
-    def __call__(
-        self, x: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> float:
-        """``loss(x, t)`` is ``loss.forward(x, t)`` (a subclass's own ``forward`` included)."""
-        if sample_weight is None:
-            return self.forward(x, t)
-        return self.forward(x, t, sample_weight=sample_weight)
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float | np.ndarray:
+        r"""Keras's call: ``loss(y_true, y_pred)``, **target first**, returns the reduced loss.
+
+        The same number as ``forward(y_pred, y_true)`` (prediction first, the
+        notes' layer order), but :attr:`saved` is left untouched, so a call never
+        disturbs a pending :meth:`backward_input`.
+
+        Parameters
+        ----------
+        y_true : array_like
+            The target.
+        y_pred : ndarray of shape (batch, ...)
+            The prediction.
+        sample_weight : array_like, optional
+            Per-sample weights, as in :meth:`forward`.
+
+        Returns
+        -------
+        float or ndarray
+            The loss (a float); the weighted per-sample values for a loss built
+            with ``reduction="none"``.
+        """
+        x = self.check_input(y_pred)
+        z, _ = self._compute(x, self.check_target(x, y_true), sample_weight)
+        return z
 
     def backward_input(self, dz: float = 1.0) -> np.ndarray:
         r"""Return :math:`dz\,\partial z/\partial x` at the last :meth:`forward`.
@@ -540,6 +584,12 @@ class LossGradient(NamedTuple):
     grad: np.ndarray
 
 
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
+"""Keras's reductions of the per-sample values: ``"sum_over_batch_size"`` (and its
+synonym ``"mean"``) divides the weighted sum by the number of values, ``"sum"``
+keeps the sum, ``"none"`` (or ``None``) returns the weighted values."""
+
+
 def _per_sample(w: np.ndarray, ndim: int) -> np.ndarray:
     """Sample weights of shape (N,) shaped to broadcast over an array of rank ``ndim``."""
     return w.reshape((-1,) + (1,) * (ndim - 1))
@@ -557,8 +607,130 @@ def _check_smoothing(value: Any, owner: str) -> float:
     return check_number(value, "label_smoothing", owner, low=0, high=1)
 
 
-class _ElementwiseLoss(Loss):
-    """A loss that is the mean over all entries of an elementwise error (Keras's reduction)."""
+def _check_reduction(value: Any, owner: str) -> str | None:
+    if not (value is None or isinstance(value, str)) or value not in REDUCTIONS:
+        raise ValueError(
+            f"{owner}: invalid value for `reduction`: expected one of "
+            f"'sum_over_batch_size', 'sum', 'mean', 'none' or None, received {value!r}."
+        )
+    return value
+
+
+def _value_weights(sample_weight: Any, shape: tuple[int, ...], owner: str) -> np.ndarray:
+    """Weights for per-sample values of ``shape``: the values' shape or a leading part of it.
+
+    ``(N,)`` weights one value per sample (broadcast over the other axes of the
+    values, e.g. time steps), ``(N, T)`` one per time step; a trailing axis of
+    length 1 is dropped. Returned broadcast to ``shape``, float64, checked finite
+    and non-negative.
+    """
+    w = as_array(sample_weight, owner, "sample_weight")
+    if w.ndim == len(shape) + 1 and w.shape[-1] == 1:
+        w = w[..., 0]
+    if w.ndim == 0 or w.shape != shape[: w.ndim]:
+        raise ValueError(
+            f"{owner}: expected `sample_weight` of shape {shape_str(shape[:1])} (one weight per "
+            f"sample) or {shape_str(shape)} (one per value), received shape "
+            f"{shape_str(w.shape)}."
+        )
+    w = w.astype(np.float64)
+    check_finite(w, owner, "sample_weight")
+    if np.any(w < 0):
+        raise ValueError(
+            f"{owner}: expected non-negative `sample_weight`, received a minimum of {w.min()}."
+        )
+    return np.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape)
+
+
+class _KerasLoss(Loss):
+    r"""A loss given by per-sample values and Keras's reduction of them.
+
+    A subclass implements ``compute_values(x, t) -> (values, grad)``: the
+    per-sample values :math:`v` (what the lowercase function such as
+    :func:`mean_squared_error` returns: the prediction's shape without the axes
+    in :meth:`reduced_axes`, by default the last) and ``grad``, of the
+    prediction's shape, holding :math:`\partial v_p/\partial x_{pk}` for the value
+    :math:`p` each entry belongs to. The reduction turns them into
+    :math:`z = \sum_p w_p v_p / P` (``"sum_over_batch_size"``, :math:`P` values) or
+    :math:`\sum_p w_p v_p` (``"sum"``), and :math:`\partial z/\partial x_{pk} =
+    (w_p/P)\,\partial v_p/\partial x_{pk}`.
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.reduction = _check_reduction(reduction, type(self).__name__)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "reduction": self.reduction}
+
+    def compute_values(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample values and their derivatives (see the class docstring)."""
+        raise NotImplementedError
+
+    def reduced_axes(self, x: np.ndarray) -> tuple[int, ...]:
+        """Axes of the prediction that one value reduces over (the last, by default)."""
+        return (x.ndim - 1,)
+
+    def values(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        """The per-sample values for ``(y_true, y_pred)``, unweighted and unreduced."""
+        x = self.check_input(y_pred)
+        return self.compute_values(x, self.check_target(x, y_true))[0]
+
+    def forward(
+        self, x: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        if self.reduction in (None, "none"):
+            raise ValueError(
+                f"{self.owner}: forward(x, t) needs a scalar loss, but reduction="
+                f"{self.reduction!r} keeps one value per sample; call loss(y_true, y_pred) "
+                f"for those values, or use reduction='sum_over_batch_size' to train."
+            )
+        return super().forward(x, t, sample_weight)
+
+    def _compute(self, x: np.ndarray, t: np.ndarray, sample_weight: Any) -> tuple[Any, Any]:
+        return self.compute_loss(x, t, sample_weight=sample_weight)
+
+    def compute_loss(self, x, t, sample_weight=None):
+        values, grad = self.compute_values(x, t)
+        divide = self.reduction not in ("sum", None, "none") and values.ndim
+        if sample_weight is None:
+            if self.reduction in (None, "none"):
+                return values.astype(self.dtype), None
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
+                total = float(np.sum(values, dtype=np.float64))
+                if divide:
+                    total /= values.size
+                    grad = grad * self.dtype.type(1.0 / values.size)
+            return total, LossGradient(grad)
+        if values.ndim == 0:
+            raise ValueError(
+                f"{self.owner}: `sample_weight` needs one loss value per sample, but this "
+                f"loss reduces the whole batch to one value (axis=None)."
+            )
+        w = _value_weights(sample_weight, values.shape, self.owner)
+        if self.reduction in (None, "none"):
+            return (values * w).astype(self.dtype), None
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(values * w, dtype=np.float64))
+            scale = w
+            if divide:
+                total /= values.size
+                scale = w / values.size
+            scale = np.expand_dims(np.asarray(scale, dtype=self.dtype), self.reduced_axes(x))
+            return total, LossGradient(grad * scale)
+
+    def compute_backward_input(self, dz, saved):
+        return saved.grad * dz
+
+
+class _ElementwiseLoss(_KerasLoss):
+    """A loss whose value is a mean over the last axis of an elementwise error."""
 
     def check_target(self, x, t):
         t = as_array(t, self.owner, "target")
@@ -575,18 +747,15 @@ class _ElementwiseLoss(Loss):
                 )
         return cast_checked(t, self.dtype, self.owner, "target")
 
-    def _reduce(self, values: np.ndarray, grad: np.ndarray, sample_weight):
-        """Mean over all entries of ``values`` (weighted per sample); ``grad`` scaled to match."""
-        m = values.size
-        if sample_weight is not None:
-            w = _per_sample(sample_weight, values.ndim)
-            values = values * w
-            grad = grad * w
-        z = float(np.sum(values, dtype=np.float64) / m) if m else 0.0
-        return z, LossGradient(grad * (1.0 / m) if m else grad)
+    def elementwise(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The elementwise error and its derivative with respect to ``x``."""
+        raise NotImplementedError
 
-    def compute_backward_input(self, dz, saved):
-        return saved.grad * dz
+    def compute_values(self, x, t):
+        with np.errstate(over="ignore", invalid="ignore"):
+            e, de = self.elementwise(x, t)
+            k = x.shape[-1]
+            return e.mean(axis=-1) if k else e.sum(axis=-1), de / max(k, 1)
 
 
 class MeanSquaredError(_ElementwiseLoss):
@@ -641,10 +810,9 @@ class MeanSquaredError(_ElementwiseLoss):
     _default_name = "mean_squared_error"
     fresh_output = True
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def elementwise(self, x, t):
         diff = x - t
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
-            return self._reduce(diff * diff, 2 * diff, sample_weight)
+        return diff * diff, 2 * diff
 
 
 class MeanAbsoluteError(_ElementwiseLoss):
@@ -694,20 +862,18 @@ class MeanAbsoluteError(_ElementwiseLoss):
     _default_name = "mean_absolute_error"
     fresh_output = True
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def elementwise(self, x, t):
         diff = x - t
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging model: z = inf
-            return self._reduce(np.abs(diff), np.sign(diff), sample_weight)
+        return np.abs(diff), np.sign(diff)
 
 
-def _categorical(owner, x, t, from_logits, sample_weight):
-    """Cross-entropy over the last axis: mean over positions, weighted per sample.
+def _categorical(owner, x, t, from_logits):
+    """Cross-entropy over the last axis: the values (one per position) and their derivatives.
 
-    ``x`` and ``t`` have shape (N, ..., K); returns the loss and its gradient.
+    ``x`` and ``t`` have shape (N, ..., K).
     """
     k = x.shape[-1]
     xf, tf = x.reshape(-1, k), t.reshape(-1, k)
-    positions = xf.shape[0]
     if from_logits:
         shifted = xf - xf.max(axis=1, keepdims=True)
         e = np.exp(shifted)
@@ -716,31 +882,31 @@ def _categorical(owner, x, t, from_logits, sample_weight):
         values = t_sum * np.log(s[:, 0]) - np.sum(tf * shifted, axis=1)
         grad = e / s * t_sum[:, None] - tf
     else:
-        if np.any(xf < 0):
-            raise ValueError(
-                f"{owner}: expected probabilities (e.g. a softmax output), received negative "
-                f"values (minimum {xf.min()}); for logits pass from_logits=True."
-            )
-        s = xf.sum(axis=1, keepdims=True)
-        if np.any(s == 0):
-            raise ValueError(
-                f"{owner}: expected probability rows with a positive sum, received a row of "
-                f"zeros; for logits pass from_logits=True."
-            )
-        q = xf / s
+        q, s = _normalised_probabilities(owner, xf)
         c = np.clip(q, EPSILON, 1 - EPSILON)
         values = -np.sum(tf * np.log(c), axis=1)
         g_q = np.where((q >= EPSILON) & (q <= 1 - EPSILON), -tf / c, 0)
         grad = (g_q - np.sum(g_q * q, axis=1, keepdims=True)) / s
-    if sample_weight is not None:
-        w = np.repeat(sample_weight, positions // x.shape[0])
-        values = values * w
-        grad = grad * w[:, None]
-    z = float(np.sum(values, dtype=np.float64) / positions)
-    return z, LossGradient((grad * (1.0 / positions)).reshape(x.shape))
+    return values.reshape(x.shape[:-1]), grad.reshape(x.shape)
 
 
-class _CrossentropyLoss(Loss):
+def _normalised_probabilities(owner: str, xf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of probabilities divided by their sums (Keras's step), and the sums."""
+    if np.any(xf < 0):
+        raise ValueError(
+            f"{owner}: expected probabilities (e.g. a softmax output), received negative "
+            f"values (minimum {xf.min()}); for logits pass from_logits=True."
+        )
+    s = xf.sum(axis=1, keepdims=True)
+    if np.any(s == 0):
+        raise ValueError(
+            f"{owner}: expected probability rows with a positive sum, received a row of "
+            f"zeros; for logits pass from_logits=True."
+        )
+    return xf / s, s
+
+
+class _CrossentropyLoss(_KerasLoss):
     """Shared arguments of the cross-entropies: ``from_logits`` and ``label_smoothing``."""
 
     def __init__(
@@ -748,10 +914,11 @@ class _CrossentropyLoss(Loss):
         from_logits: bool = False,
         label_smoothing: float = 0.0,
         *,
+        reduction: str | None = "sum_over_batch_size",
         name: str | None = None,
         dtype: str = "float32",
     ) -> None:
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(reduction, name=name, dtype=dtype)
         cls = type(self).__name__
         self.from_logits = _check_bool(from_logits, "from_logits", cls)
         self.label_smoothing = _check_smoothing(label_smoothing, cls)
@@ -762,9 +929,6 @@ class _CrossentropyLoss(Loss):
             "from_logits": self.from_logits,
             "label_smoothing": self.label_smoothing,
         }
-
-    def compute_backward_input(self, dz, saved):
-        return saved.grad * dz
 
     def _check_classes_axis(self, x):
         if x.ndim < 2:
@@ -871,10 +1035,10 @@ class CategoricalCrossentropy(_CrossentropyLoss):
             )
         return cast_checked(t, self.dtype, self.owner, "target")
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def compute_values(self, x, t):
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + self.label_smoothing / x.shape[-1]
-        return _categorical(self.owner, x, t, self.from_logits, sample_weight)
+        return _categorical(self.owner, x, t, self.from_logits)
 
 
 class SparseCategoricalCrossentropy(_CrossentropyLoss):
@@ -935,9 +1099,14 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
     fresh_output = True
 
     def __init__(
-        self, from_logits: bool = False, *, name: str | None = None, dtype: str = "float32"
+        self,
+        from_logits: bool = False,
+        *,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: str = "float32",
     ) -> None:
-        super().__init__(from_logits, 0.0, name=name, dtype=dtype)
+        super().__init__(from_logits, 0.0, reduction=reduction, name=name, dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -970,10 +1139,10 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
             )
         return labels
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def compute_values(self, x, t):
         one_hot = np.zeros(x.shape, dtype=x.dtype)
         np.put_along_axis(one_hot, t[..., None], 1, axis=-1)
-        return _categorical(self.owner, x, one_hot, self.from_logits, sample_weight)
+        return _categorical(self.owner, x, one_hot, self.from_logits)
 
 
 class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
@@ -1042,7 +1211,7 @@ class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
             )
         return t
 
-    def compute_loss(self, x, t, sample_weight=None):
+    def elementwise(self, x, t):
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
         if self.from_logits:
@@ -1059,19 +1228,998 @@ class BinaryCrossentropy(_CrossentropyLoss, _ElementwiseLoss):
             values = -(t * np.log(c) + (1 - t) * np.log1p(-c))
             inside = (x >= EPSILON) & (x <= 1 - EPSILON)
             grad = np.where(inside, (c - t) / (c * (1 - c)), 0)
-        return self._reduce(values, grad, sample_weight)
+        return values, grad
 
-    compute_backward_input = _ElementwiseLoss.compute_backward_input
 
+def _hinge_labels(t: np.ndarray) -> np.ndarray:
+    """Keras's rule: targets that are all 0 or 1 become -1 or 1; others are kept."""
+    if t.size and np.all((t == 0) | (t == 1)):
+        return 2 * t - 1
+    return t
+
+
+class MeanAbsolutePercentageError(_ElementwiseLoss):
+    r"""Keras's ``"mape"``: the mean absolute error relative to the target, in percent.
+
+    Parameters
+    ----------
+    reduction : {"sum_over_batch_size", "sum", "mean", "none", None}, default "sum_over_batch_size"
+        How the per-sample values are reduced (see :class:`~layernet.Loss`).
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; an invalid ``reduction``;
+        and the errors of :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    Per sample (mean over the :math:`K` entries of the last axis),
+    with :math:`d_k = \max(|t_k|, \epsilon)`, :math:`\epsilon = 10^{-7}`:
+
+    .. math::
+
+        v = \frac{100}{K}\sum_k \frac{|x_k - t_k|}{d_k},
+        \qquad
+        \frac{\partial v}{\partial x_k} = \frac{100}{K}\,\frac{\operatorname{sign}(x_k - t_k)}{d_k}.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.losses.MeanAbsolutePercentageError()(np.array([[2.0, 4.0]]), np.array([[1.0, 5.0]]))
+    37.5
+    """
+
+    _default_name = "mean_absolute_percentage_error"
+
+    def elementwise(self, x, t):
+        d = np.maximum(np.abs(t), EPSILON)
+        return 100 * np.abs(x - t) / d, 100 * np.sign(x - t) / d
+
+
+class MeanSquaredLogarithmicError(_ElementwiseLoss):
+    r"""Keras's ``"msle"``: the mean squared difference of :math:`\log(1 + \cdot)`.
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; an invalid ``reduction``;
+        and the errors of :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    With :math:`a_k = \log(\max(x_k, \epsilon) + 1) - \log(\max(t_k, \epsilon) + 1)`:
+
+    .. math::
+
+        v = \frac1K\sum_k a_k^2,
+        \qquad
+        \frac{\partial v}{\partial x_k}
+        = \frac{2 a_k}{K(\max(x_k,\epsilon) + 1)}\,[x_k \ge \epsilon].
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> loss = ln.losses.MeanSquaredLogarithmicError()
+    >>> round(loss(np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]])), 5)  # (log 2)^2 / 2
+    0.24023
+    """
+
+    _default_name = "mean_squared_logarithmic_error"
+
+    def elementwise(self, x, t):
+        xc = np.maximum(x, EPSILON)
+        a = np.log1p(xc) - np.log1p(np.maximum(t, EPSILON))
+        return a * a, np.where(x >= EPSILON, 2 * a / (xc + 1), 0)
+
+
+class Huber(_ElementwiseLoss):
+    r"""Keras's ``"huber"``: squared error near zero, absolute error beyond ``delta``.
+
+    Parameters
+    ----------
+    delta : float, default 1.0
+        Where the loss turns from quadratic to linear (positive).
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        ``delta`` not a positive number; a target whose shape is not the
+        prediction's; and the errors of :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    With :math:`e = x - t`:
+
+    .. math::
+
+        v = \frac1K\sum_k \begin{cases} \tfrac12 e_k^2 & |e_k| \le \delta \\
+            \delta|e_k| - \tfrac12\delta^2 & \text{otherwise}\end{cases},
+        \qquad
+        \frac{\partial v}{\partial x_k} = \frac1K \operatorname{clip}(e_k, -\delta, \delta).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.losses.Huber()(np.array([[0.0, 0.0]]), np.array([[0.5, 3.0]]))
+    1.3125
+    """
+
+    _default_name = "huber_loss"
+
+    def __init__(
+        self,
+        delta: float = 1.0,
+        reduction: str | None = "sum_over_batch_size",
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(reduction, name=name, dtype=dtype)
+        self.delta = check_number(delta, "delta", type(self).__name__, low=0, low_open=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "delta": self.delta}
+
+    def elementwise(self, x, t):
+        e = x - t
+        a = np.abs(e)
+        d = self.delta
+        return np.where(a <= d, 0.5 * e * e, d * a - 0.5 * d * d), np.clip(e, -d, d)
+
+
+class LogCosh(_ElementwiseLoss):
+    r"""Keras's ``"log_cosh"``: the mean of :math:`\log\cosh(x - t)`.
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; and the errors of
+        :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    With :math:`e = x - t`, computed as :math:`e + \operatorname{softplus}(-2e) - \log 2`
+    so that large errors do not overflow:
+
+    .. math::
+
+        v = \frac1K\sum_k \log\cosh e_k,
+        \qquad
+        \frac{\partial v}{\partial x_k} = \frac{\tanh e_k}{K}.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> round(ln.losses.LogCosh()(np.array([[0.0]]), np.array([[1.0]])), 6)  # log cosh 1
+    0.433781
+    """
+
+    _default_name = "log_cosh"
+
+    def elementwise(self, x, t):
+        e = x - t
+        return e + np.logaddexp(0, -2 * e) - np.log(2.0), np.tanh(e)
+
+
+class Poisson(_ElementwiseLoss):
+    r"""Keras's ``"poisson"``: the Poisson negative log-likelihood, up to a constant.
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; and the errors of
+        :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    For predicted rates :math:`x > 0`, with :math:`\epsilon = 10^{-7}`:
+
+    .. math::
+
+        v = \frac1K\sum_k \big(x_k - t_k\log(x_k + \epsilon)\big),
+        \qquad
+        \frac{\partial v}{\partial x_k} = \frac1K\Big(1 - \frac{t_k}{x_k + \epsilon}\Big).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> round(ln.losses.Poisson()(np.array([[1.0]]), np.array([[2.0]])), 5)  # 2 - log 2
+    1.30685
+    """
+
+    _default_name = "poisson"
+
+    def elementwise(self, x, t):
+        return x - t * np.log(x + EPSILON), 1 - t / (x + EPSILON)
+
+
+class KLDivergence(_ElementwiseLoss):
+    r"""Keras's ``"kl_divergence"``: :math:`\mathrm{KL}(t\,\|\,x)` over the last axis.
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; and the errors of
+        :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    Both are clipped to :math:`[\epsilon, 1]` (:math:`\epsilon = 10^{-7}`),
+    :math:`\bar t = \operatorname{clip}(t)`, :math:`\bar x = \operatorname{clip}(x)`; the
+    value **sums** over the last axis (it is not a mean):
+
+    .. math::
+
+        v = \sum_k \bar t_k \log\frac{\bar t_k}{\bar x_k},
+        \qquad
+        \frac{\partial v}{\partial x_k} = -\frac{\bar t_k}{\bar x_k}\,[\epsilon \le x_k \le 1].
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> round(ln.losses.KLDivergence()(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]])), 6)
+    0.143841
+    """
+
+    _default_name = "kl_divergence"
+
+    def compute_values(self, x, t):
+        tc = np.clip(t, EPSILON, 1)
+        xc = np.clip(x, EPSILON, 1)
+        values = np.sum(tc * np.log(tc / xc), axis=-1)
+        return values, np.where((x >= EPSILON) & (x <= 1), -tc / xc, 0)
+
+
+class Hinge(_ElementwiseLoss):
+    r"""Keras's ``"hinge"``: :math:`\max(1 - t x, 0)` for targets :math:`\pm 1` (or 0/1).
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; and the errors of
+        :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    Targets that are all 0 or 1 become :math:`s = 2t - 1` (Keras's rule; other
+    targets are used as given, :math:`s = t`):
+
+    .. math::
+
+        v = \frac1K\sum_k \max(1 - s_k x_k, 0),
+        \qquad
+        \frac{\partial v}{\partial x_k} = -\frac{s_k}{K}\,[1 - s_k x_k > 0].
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.losses.Hinge()(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))
+    1.0
+    """
+
+    _default_name = "hinge"
+
+    def elementwise(self, x, t):
+        s = _hinge_labels(t)
+        m = 1 - s * x
+        return np.maximum(m, 0), np.where(m > 0, -s, 0)
+
+
+class SquaredHinge(_ElementwiseLoss):
+    r"""Keras's ``"squared_hinge"``: :math:`\max(1 - t x, 0)^2` for targets :math:`\pm 1` (or 0/1).
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; and the errors of
+        :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    With :math:`s` as in :class:`Hinge` and :math:`m_k = \max(1 - s_k x_k, 0)`:
+
+    .. math::
+
+        v = \frac1K\sum_k m_k^2,
+        \qquad
+        \frac{\partial v}{\partial x_k} = -\frac{2 s_k m_k}{K}.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.losses.SquaredHinge()(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))
+    1.25
+    """
+
+    _default_name = "squared_hinge"
+
+    def elementwise(self, x, t):
+        s = _hinge_labels(t)
+        m = np.maximum(1 - s * x, 0)
+        return m * m, -2 * s * m
+
+
+class CategoricalHinge(_ElementwiseLoss):
+    r"""Keras's ``"categorical_hinge"``: the margin of the true class over the best other.
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a target whose shape is not the prediction's; and the errors of
+        :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    With one-hot targets :math:`t`, :math:`\mathrm{pos} = \sum_k t_k x_k` and
+    :math:`\mathrm{neg} = \max_k (1 - t_k) x_k` reached at :math:`k^*`:
+
+    .. math::
+
+        v = \max(\mathrm{neg} - \mathrm{pos} + 1, 0),
+        \qquad
+        \frac{\partial v}{\partial x_k} = [v > 0]\big((1 - t_{k^*})\,\delta_{k k^*} - t_k\big).
+
+    At ties for the maximum the first index is :math:`k^*` (a subgradient).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.losses.CategoricalHinge()(np.array([[0.0, 1.0]]), np.array([[0.5, 0.25]]))
+    1.25
+    """
+
+    _default_name = "categorical_hinge"
+
+    def compute_values(self, x, t):
+        pos = np.sum(t * x, axis=-1)
+        other = (1 - t) * x
+        k_star = np.argmax(other, axis=-1)[..., None]
+        neg = np.take_along_axis(other, k_star, axis=-1)[..., 0]
+        v = np.maximum(neg - pos + 1, 0)
+        grad = -t
+        at_k = np.take_along_axis(grad, k_star, axis=-1) + 1 - np.take_along_axis(t, k_star, -1)
+        np.put_along_axis(grad, k_star, at_k, axis=-1)
+        return v, grad * (v > 0)[..., None]
+
+
+class CosineSimilarity(_ElementwiseLoss):
+    r"""Keras's ``"cosine_similarity"``: minus the cosine of the angle of target and prediction.
+
+    Parameters
+    ----------
+    axis : int, default -1
+        The axis along which the vectors lie.
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        ``axis`` not an int naming a non-batch axis of the prediction; a target
+        whose shape is not the prediction's; and the errors of :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    Vectors are normalised as Keras does, :math:`\hat u = u\,/\sqrt{\max(\lVert u\rVert^2,
+    \epsilon^2)}`; with :math:`r = 1/\sqrt{\max(\lVert x\rVert^2, \epsilon^2)}`:
+
+    .. math::
+
+        v = -\hat t\cdot\hat x,
+        \qquad
+        \frac{\partial v}{\partial x} = -r\big(\hat t - (\hat t\cdot\hat x)\,\hat x\big)
+        \quad(\text{or } -r\,\hat t \text{ where } \lVert x\rVert < \epsilon).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> ln.losses.CosineSimilarity()(np.array([[0.0, 1.0]]), np.array([[0.0, 2.0]]))
+    -1.0
+    """
+
+    _default_name = "cosine_similarity"
+
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        *,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(reduction, name=name, dtype=dtype)
+        if not is_int(axis):
+            raise ValueError(
+                f"{type(self).__name__}: invalid value for `axis`: expected an int, "
+                f"received {axis!r}."
+            )
+        self.axis = int(axis)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+    def reduced_axes(self, x):
+        axis = self.axis % x.ndim if -x.ndim <= self.axis < x.ndim else None
+        if axis is None or axis == 0:
+            raise ValueError(
+                f"{self.owner}: invalid value for `axis`: expected a non-batch axis of "
+                f"predictions of shape {shape_str(x.shape)}, received {self.axis}."
+            )
+        return (axis,)
+
+    def compute_values(self, x, t):
+        (axis,) = self.reduced_axes(x)
+        sx = np.sum(x * x, axis=axis, keepdims=True)
+        r = 1 / np.sqrt(np.maximum(sx, EPSILON * EPSILON))
+        xh = x * r
+        th = t / np.sqrt(np.maximum(np.sum(t * t, axis=axis, keepdims=True), EPSILON * EPSILON))
+        cos = np.sum(th * xh, axis=axis, keepdims=True)
+        grad = -r * np.where(sx > EPSILON * EPSILON, th - cos * xh, th)
+        return -cos.squeeze(axis), grad
+
+
+class _FocalMixin:
+    """The focal arguments ``alpha`` and ``gamma``."""
+
+    alpha: float
+    gamma: float
+
+    def _focal_args(self, alpha: Any, gamma: Any) -> None:
+        owner = type(self).__name__
+        self.alpha = check_number(alpha, "alpha", owner, low=0, high=1)
+        self.gamma = check_number(gamma, "gamma", owner, low=0)
+
+
+class CategoricalFocalCrossentropy(_FocalMixin, CategoricalCrossentropy):
+    r"""Keras's ``"categorical_focal_crossentropy"``: cross-entropy down-weighting easy examples.
+
+    Parameters
+    ----------
+    alpha : float, default 0.25
+        The weight of every class's term, in [0, 1].
+    gamma : float, default 2.0
+        The focusing exponent (non-negative); 0 gives ``alpha`` times the cross-entropy.
+    from_logits : bool, default False
+    label_smoothing : float, default 0.0
+        As in :class:`CategoricalCrossentropy`.
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` outside [0, 1], a negative ``gamma``, and what
+        :class:`CategoricalCrossentropy` refuses.
+
+    Notes
+    -----
+    Probabilities are normalised, :math:`q = x/\sum_k x_k` (after a softmax for
+    logits), and clipped, :math:`c = \operatorname{clip}(q, \epsilon, 1-\epsilon)`:
+
+    .. math::
+
+        v = -\sum_k \alpha\,(1 - c_k)^\gamma\, t_k \log c_k,
+        \qquad
+        g_k = \frac{\partial v}{\partial q_k} = \alpha t_k\Big(\gamma(1 - c_k)^{\gamma-1}\log c_k
+            - \frac{(1 - c_k)^\gamma}{c_k}\Big)[\epsilon \le q_k \le 1-\epsilon],
+
+    then :math:`\partial v/\partial x_j = (g_j - \sum_k g_k q_k)/\sum_k x_k` for
+    probabilities and :math:`q_j(g_j - \sum_k g_k q_k)` for logits.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> loss = ln.losses.CategoricalFocalCrossentropy(gamma=0.0, alpha=1.0)
+    >>> round(loss(np.array([[0.0, 1.0]]), np.array([[0.25, 0.75]])), 6)  # -log 0.75
+    0.287682
+    """
+
+    _default_name = "categorical_focal_crossentropy"
+
+    def __init__(
+        self,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        *,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(from_logits, label_smoothing, reduction=reduction, name=name, dtype=dtype)
+        self._focal_args(alpha, gamma)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
+
+    def compute_values(self, x, t):
+        k = x.shape[-1]
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / k
+        xf, tf = x.reshape(-1, k), t.reshape(-1, k)
+        if self.from_logits:
+            e = np.exp(xf - xf.max(axis=1, keepdims=True))
+            q, s = e / e.sum(axis=1, keepdims=True), None
+        else:
+            q, s = _normalised_probabilities(self.owner, xf)
+        c = np.clip(q, EPSILON, 1 - EPSILON)
+        a, g = self.alpha, self.gamma
+        log_c = np.log(c)
+        mod = (1 - c) ** g
+        values = -np.sum(a * mod * tf * log_c, axis=1)
+        dmod = g * (1 - c) ** (g - 1) if g else np.zeros_like(c)
+        g_q = a * tf * (dmod * log_c - mod / c)
+        g_q = np.where((q >= EPSILON) & (q <= 1 - EPSILON), g_q, 0)
+        centred = g_q - np.sum(g_q * q, axis=1, keepdims=True)
+        grad = centred * q if s is None else centred / s
+        return values.reshape(x.shape[:-1]), grad.reshape(x.shape)
+
+
+class BinaryFocalCrossentropy(_FocalMixin, BinaryCrossentropy):
+    r"""Keras's ``"binary_focal_crossentropy"``: binary cross-entropy down-weighting easy examples.
+
+    Parameters
+    ----------
+    apply_class_balancing : bool, default False
+        Weight positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+    gamma : float, default 2.0
+    from_logits : bool, default False
+    label_smoothing : float, default 0.0
+        As in :class:`BinaryCrossentropy`.
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` outside [0, 1], a negative ``gamma``, a non-bool
+        ``apply_class_balancing``, and what :class:`BinaryCrossentropy` refuses.
+
+    Notes
+    -----
+    With :math:`p = x` (or :math:`\sigma(x)` for logits), :math:`c = \operatorname{clip}(p,
+    \epsilon, 1-\epsilon)`, :math:`b = -t\log c - (1-t)\log(1-c)`,
+    :math:`p_t = tp + (1-t)(1-p)` and :math:`\beta = t\alpha + (1-t)(1-\alpha)` with
+    balancing (1 otherwise), per entry :math:`f = \beta(1 - p_t)^\gamma b` and
+
+    .. math::
+
+        \frac{\partial f}{\partial p} = \beta\Big(-\gamma(1-p_t)^{\gamma-1}(2t - 1)\,b
+            + (1-p_t)^\gamma\,\frac{c - t}{c(1-c)}[\epsilon\le p\le 1-\epsilon]\Big),
+
+    times :math:`p(1-p)` for logits; :math:`v` is the mean of :math:`f` over the last axis.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> loss = ln.losses.BinaryFocalCrossentropy(gamma=0.0)
+    >>> round(loss(np.array([[1.0]]), np.array([[0.5]])), 6)  # log 2
+    0.693147
+    """
+
+    _default_name = "binary_focal_crossentropy"
+
+    def __init__(
+        self,
+        apply_class_balancing: bool = False,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        *,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(from_logits, label_smoothing, reduction=reduction, name=name, dtype=dtype)
+        self.apply_class_balancing = _check_bool(
+            apply_class_balancing, "apply_class_balancing", type(self).__name__
+        )
+        self._focal_args(alpha, gamma)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "apply_class_balancing": self.apply_class_balancing,
+            "alpha": self.alpha,
+            "gamma": self.gamma,
+        }
+
+    def elementwise(self, x, t):
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        if self.from_logits:
+            p = 0.5 * (1 + np.tanh(0.5 * x))
+        else:
+            if x.size and (x.min() < 0 or x.max() > 1):
+                raise ValueError(
+                    f"{self.owner}: expected probabilities in [0, 1] (e.g. a sigmoid output), "
+                    f"received values from {x.min()} to {x.max()}; for logits pass "
+                    f"from_logits=True."
+                )
+            p = x
+        c = np.clip(p, EPSILON, 1 - EPSILON)
+        b = -(t * np.log(c) + (1 - t) * np.log1p(-c))
+        db = np.where((p >= EPSILON) & (p <= 1 - EPSILON), (c - t) / (c * (1 - c)), 0)
+        one_minus = 1 - (t * p + (1 - t) * (1 - p))
+        g = self.gamma
+        mod = one_minus**g
+        dmod = g * one_minus ** (g - 1) * -(2 * t - 1) if g else np.zeros_like(p)
+        beta = t * self.alpha + (1 - t) * (1 - self.alpha) if self.apply_class_balancing else 1
+        grad = beta * (dmod * b + mod * db)
+        if self.from_logits:
+            grad = grad * p * (1 - p)
+        return beta * mod * b, grad
+
+
+class _OverlapLoss(_KerasLoss):
+    """Dice and Tversky: one value over the given axes (the whole batch by default)."""
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        *,
+        axis: int | tuple[int, ...] | None = None,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(reduction, name=name, dtype=dtype)
+        if axis is not None:
+            axes: Any = (axis,) if is_int(axis) else axis
+            if not isinstance(axes, tuple | list) or not axes or not all(map(is_int, axes)):
+                raise ValueError(
+                    f"{type(self).__name__}: invalid value for `axis`: expected None, an int or "
+                    f"a tuple of ints, received {axis!r}."
+                )
+            axis = tuple(int(a) for a in axes)
+        self.axis = axis
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+    check_target = _ElementwiseLoss.check_target
+
+    def reduced_axes(self, x):
+        if self.axis is None:
+            return tuple(range(x.ndim))
+        axes = sorted({a % x.ndim for a in self.axis if -x.ndim <= a < x.ndim})
+        if len(axes) != len(self.axis) or 0 in axes:
+            raise ValueError(
+                f"{self.owner}: invalid value for `axis`: expected distinct non-batch axes of "
+                f"predictions of shape {shape_str(x.shape)}, received {self.axis}."
+            )
+        return tuple(axes)
+
+    def overlap(self, x, t, axes):
+        """The values and ``grad`` of the loss, summing over ``axes``."""
+        raise NotImplementedError
+
+    def compute_values(self, x, t):
+        axes = self.reduced_axes(x)
+        values, grad = self.overlap(x, t, axes)
+        return values.reshape(tuple(d for i, d in enumerate(x.shape) if i not in axes)), grad
+
+
+class Dice(_OverlapLoss):
+    r"""Keras's ``"dice"``: one minus the Dice coefficient of target and prediction.
+
+    Parameters
+    ----------
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    axis : int or tuple of int, optional
+        The axes summed over; by default every axis, batch included, so the
+        loss is one number for the batch (Keras's default, which takes no
+        ``sample_weight``). ``axis=(1, 2)`` gives one value per image.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        an invalid ``axis``; a target whose shape is not the prediction's;
+        ``sample_weight`` with ``axis=None``; and the errors of :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    Over the summed axes, with :math:`I = \sum t x` and :math:`S = \sum t + \sum x + \epsilon`:
+
+    .. math::
+
+        v = 1 - \frac{2I}{S},
+        \qquad
+        \frac{\partial v}{\partial x} = -\frac{2(tS - I)}{S^2}.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> round(ln.losses.Dice()(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])), 6)  # 1 - 2/3
+    0.333333
+    """
+
+    _default_name = "dice"
+
+    def overlap(self, x, t, axes):
+        inter = np.sum(t * x, axis=axes, keepdims=True)
+        s = np.sum(t, axis=axes, keepdims=True) + np.sum(x, axis=axes, keepdims=True) + EPSILON
+        return 1 - 2 * inter / s, -2 * (t * s - inter) / (s * s)
+
+
+class Tversky(_OverlapLoss):
+    r"""Keras's ``"tversky"``: one minus the Tversky index (Dice with weighted errors).
+
+    Parameters
+    ----------
+    alpha : float, default 0.5
+        Weight of the false positives (non-negative).
+    beta : float, default 0.5
+        Weight of the false negatives (non-negative).
+    reduction : str or None, default "sum_over_batch_size"
+        See :class:`~layernet.Loss`.
+    axis : int or tuple of int, optional
+        As in :class:`Dice`.
+    name, dtype
+        See :class:`~layernet.Loss`.
+
+    Raises
+    ------
+    ValueError
+        a negative ``alpha`` or ``beta``, and what :class:`Dice` refuses.
+
+    Notes
+    -----
+    With :math:`I = \sum xt`, :math:`F_P = \sum(1-t)x`, :math:`F_N = \sum t(1-x)` and
+    :math:`D = I + \alpha F_P + \beta F_N + \epsilon`:
+
+    .. math::
+
+        v = 1 - \frac ID,
+        \qquad
+        \frac{\partial v}{\partial x} = -\frac{tD - I\,(t + \alpha(1-t) - \beta t)}{D^2}.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> round(ln.losses.Tversky()(np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]])), 6)
+    0.333333
+    """
+
+    _default_name = "tversky"
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        reduction: str | None = "sum_over_batch_size",
+        *,
+        axis: int | tuple[int, ...] | None = None,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(reduction, axis=axis, name=name, dtype=dtype)
+        self.alpha = check_number(alpha, "alpha", type(self).__name__, low=0)
+        self.beta = check_number(beta, "beta", type(self).__name__, low=0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
+
+    def overlap(self, x, t, axes):
+        inter = np.sum(x * t, axis=axes, keepdims=True)
+        fp = np.sum((1 - t) * x, axis=axes, keepdims=True)
+        fn = np.sum(t * (1 - x), axis=axes, keepdims=True)
+        d = inter + self.alpha * fp + self.beta * fn + EPSILON
+        dd = t + self.alpha * (1 - t) - self.beta * t
+        return 1 - inter / d, -(t * d - inter * dd) / (d * d)
+
+
+# ---------------------------------------------------------------------------
+# Lowercase functions: Keras's per-sample values, ``f(y_true, y_pred)``.
+
+
+def _values_of(cls: type[_KerasLoss], y_true: Any, y_pred: Any, **kwargs: Any) -> np.ndarray:
+    x = np.asarray(y_pred)
+    dtype = "float64" if x.dtype == np.float64 else "float32"
+    return cls(**kwargs, dtype=dtype).values(y_true, y_pred)
+
+
+def _loss_function(
+    cls: type[_KerasLoss],
+    name: str,
+    args: str = "",
+    y_true: str = "rng.uniform(0.1, 0.9, (2, 4, 3))",
+) -> Any:
+    """A lowercase function ``name(y_true, y_pred, **kwargs)`` giving ``cls``'s values."""
+
+    def fn(y_true: Any, y_pred: Any, **kwargs: Any) -> np.ndarray:
+        return _values_of(cls, y_true, y_pred, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__module__ = __name__
+    fn.__doc__ = f"""Keras's ``{name}``: per-sample values of :class:`{cls.__name__}`.
+
+    Parameters
+    ----------
+    y_true : array_like
+        The target.
+    y_pred : ndarray of shape (batch, ...)
+        The prediction.
+    **kwargs
+        The arguments of :class:`{cls.__name__}`{args} (its ``reduction`` aside).
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and per position of the axes the loss does not
+        reduce), unweighted: the loss object reduces them (by default their mean).
+
+    Raises
+    ------
+    ValueError
+        What :class:`{cls.__name__}` refuses.
+
+    Notes
+    -----
+    Given to ``compile(loss=...)`` or :func:`get`, the function is replaced by
+    :class:`{cls.__name__}` (whose derivative is known); a function of your own
+    cannot be differentiated, see :func:`get`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y_true, y_pred = {y_true}, rng.uniform(0.1, 0.9, (2, 4, 3))
+    >>> ln.losses.{name}(y_true, y_pred).shape == ln.losses.{cls.__name__}(
+    ...     reduction="none", dtype="float64")(y_true, y_pred).shape
+    True
+    """
+    fn._layernet_loss = cls  # type: ignore[attr-defined]
+    return fn
+
+
+mean_squared_error = _loss_function(MeanSquaredError, "mean_squared_error")
+mean_absolute_error = _loss_function(MeanAbsoluteError, "mean_absolute_error")
+mean_absolute_percentage_error = _loss_function(
+    MeanAbsolutePercentageError, "mean_absolute_percentage_error"
+)
+mean_squared_logarithmic_error = _loss_function(
+    MeanSquaredLogarithmicError, "mean_squared_logarithmic_error"
+)
+huber = _loss_function(Huber, "huber", " (``delta``)")
+log_cosh = _loss_function(LogCosh, "log_cosh")
+poisson = _loss_function(Poisson, "poisson")
+kl_divergence = _loss_function(KLDivergence, "kl_divergence")
+hinge = _loss_function(Hinge, "hinge")
+squared_hinge = _loss_function(SquaredHinge, "squared_hinge")
+categorical_hinge = _loss_function(CategoricalHinge, "categorical_hinge")
+cosine_similarity = _loss_function(CosineSimilarity, "cosine_similarity", " (``axis``)")
+binary_crossentropy = _loss_function(
+    BinaryCrossentropy, "binary_crossentropy", " (``from_logits``, ``label_smoothing``)"
+)
+binary_focal_crossentropy = _loss_function(
+    BinaryFocalCrossentropy, "binary_focal_crossentropy", " (``alpha``, ``gamma``, ...)"
+)
+categorical_crossentropy = _loss_function(
+    CategoricalCrossentropy, "categorical_crossentropy", " (``from_logits``, ``label_smoothing``)"
+)
+categorical_focal_crossentropy = _loss_function(
+    CategoricalFocalCrossentropy, "categorical_focal_crossentropy", " (``alpha``, ``gamma``, ...)"
+)
+sparse_categorical_crossentropy = _loss_function(
+    SparseCategoricalCrossentropy,
+    "sparse_categorical_crossentropy",
+    " (``from_logits``)",
+    "rng.integers(0, 3, (2, 4))",
+)
+dice = _loss_function(Dice, "dice", " (``axis``)")
+tversky = _loss_function(Tversky, "tversky", " (``alpha``, ``beta``, ``axis``)")
 
 _NAMES: dict[str, type[Loss]] = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError,
     "mean_absolute_error": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "huber": Huber,
+    "huber_loss": Huber,
+    "log_cosh": LogCosh,
+    "logcosh": LogCosh,
+    "poisson": Poisson,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "cosine_similarity": CosineSimilarity,
     "categorical_crossentropy": CategoricalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "dice": Dice,
+    "tversky": Tversky,
     "half_squared_error": MSELoss,
     "mse_loss": MSELoss,
     "softmax_cross_entropy": SoftmaxCrossEntropy,
@@ -1079,22 +2227,26 @@ _NAMES: dict[str, type[Loss]] = {
 }
 
 
-def get(identifier: str | Loss | None, dtype: str = "float32") -> Loss:
-    """A loss from its Keras or layernet name (or class name), or the given instance.
+def get(identifier: Any, dtype: str = "float32") -> Loss:
+    """A loss from a Keras or layernet name, a class, a lowercase function, or an instance.
 
-    Names: ``"mse"``/``"mean_squared_error"``, ``"mae"``/``"mean_absolute_error"``,
-    ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
-    ``"binary_crossentropy"`` (Keras's definitions, probabilities in), the notes'
-    ``"half_squared_error"`` (``"mse_loss"``, :class:`MSELoss`) and
-    ``"softmax_cross_entropy"`` (``"cross_entropy"``, logits in).
+    Names: Keras's (``"mse"``, ``"mae"``, ``"mape"``, ``"msle"``, ``"huber"``,
+    ``"log_cosh"``, ``"poisson"``, ``"kl_divergence"`` (``"kld"``), ``"hinge"``,
+    ``"squared_hinge"``, ``"categorical_hinge"``, ``"cosine_similarity"``, the
+    cross-entropies and their focal forms, ``"dice"``, ``"tversky"``; their long
+    forms, and class names), and the notes' ``"half_squared_error"``
+    (``"mse_loss"``, :class:`MSELoss`) and ``"softmax_cross_entropy"``
+    (``"cross_entropy"``, logits in).
 
     Parameters
     ----------
-    identifier : str or Loss
-        A name (any case) or class name, or a :class:`~layernet.Loss` instance,
-        returned as it is.
+    identifier : str, Loss, Loss subclass or function
+        A name (any case) or class name; a :class:`~layernet.Loss` instance,
+        returned as it is; a Loss class, instantiated with its defaults; or one
+        of this module's lowercase functions such as :func:`huber` (also through
+        ``functools.partial`` with its keyword arguments), replaced by its class.
     dtype : {"float32", "float64"}, default "float32"
-        The dtype of a loss made from a name.
+        The dtype of a loss made here.
 
     Returns
     -------
@@ -1104,23 +2256,45 @@ def get(identifier: str | Loss | None, dtype: str = "float32") -> Loss:
     ------
     ValueError
         ``compile: invalid value for `loss`: expected one of [...] or a Loss
-        instance, received ...``.
+        instance, received ...``; for any other function: ``... layernet
+        computes derivatives by hand, so a function of your own cannot be a loss
+        ...`` (write a :class:`~layernet.Loss` subclass instead).
 
     Examples
     --------
+    >>> import functools
     >>> import layernet as ln
     >>> type(ln.losses.get("mse")).__name__
     'MeanSquaredError'
     >>> type(ln.losses.get("half_squared_error")).__name__
     'MSELoss'
+    >>> ln.losses.get(functools.partial(ln.losses.huber, delta=2.0)).delta
+    2.0
     """
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier(dtype=dtype)
     by_class = {cls.__name__: cls for cls in set(_NAMES.values())}
     if isinstance(identifier, str):
         cls = _NAMES.get(identifier.lower()) or by_class.get(identifier)
         if cls is not None:
             return cls(dtype=dtype)
+    elif callable(identifier):
+        fn, kwargs = identifier, {}
+        if isinstance(identifier, functools.partial) and not identifier.args:
+            fn, kwargs = identifier.func, dict(identifier.keywords)
+        cls = getattr(fn, "_layernet_loss", None)
+        if cls is not None:
+            return cls(**kwargs, dtype=dtype)
+        name = getattr(identifier, "__name__", repr(identifier))
+        raise ValueError(
+            f"compile: invalid value for `loss`: the function {name!r} is not one of "
+            f"layernet.losses' functions. layernet computes derivatives by hand, so a "
+            f"function of your own cannot be a loss: pass a name, a Loss instance, a "
+            f"function such as layernet.losses.huber, or write a Loss subclass with "
+            f"check_target, compute_loss and compute_backward_input."
+        )
     raise ValueError(
         f"compile: invalid value for `loss`: expected one of {sorted(_NAMES)} or a Loss "
         f"instance, received {identifier!r}."

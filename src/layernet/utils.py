@@ -23,19 +23,37 @@ from ._images import (
 from ._validation import as_array, is_int, missing_attribute, resolve_dtype
 from .registry import get_registered_name
 
+from .visualization import (
+    ModelDiagram,
+    ModelSummary,
+    confusion_matrix,
+    model_summary,
+    plot_confusion_matrix,
+    plot_graph,
+    plot_model,
+)
+
 __all__ = [
     "DownloadError",
-    "PyDataset",
     "ImageDataset",
+    "ModelDiagram",
+    "ModelSummary",
+    "PyDataset",
     "array_to_img",
+    "confusion_matrix",
     "get_file",
     "get_registered_name",
     "image_dataset_from_directory",
     "img_to_array",
     "keras_home",
     "load_img",
+    "model_summary",
     "pad_sequences",
+    "plot_confusion_matrix",
+    "plot_graph",
+    "plot_model",
     "save_img",
+]
     "set_random_seed",
     "to_categorical",
 ]
