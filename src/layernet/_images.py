@@ -1,6 +1,6 @@
 r"""Image files with Keras's helpers: load, convert, save, and a data set from a folder tree.
 
-Needs Pillow (``pip install 'layernet[images]'``); a clear error says so otherwise.
+Needs Pillow (``pip install -e '.[images]'``); a clear error says so otherwise.
 Arrays are channels-last ``(height, width, channels)`` float32 with values 0-255, as
 Keras gives them.
 """
@@ -37,7 +37,7 @@ def _pil(where: str) -> Any:
     except ImportError:
         raise ImportError(
             f"{where} needs the 'pillow' package: pip install pillow "
-            f"(or pip install 'layernet[images]')."
+            f"(or pip install -e '.[images]')."
         ) from None
 
 

@@ -1436,7 +1436,7 @@ class TensorBoard(Callback):
             from tensorboard.summary.writer.event_file_writer import EventFileWriter
         except ImportError:
             raise ImportError(
-                "TensorBoard needs the 'tensorboard' package: pip install 'layernet[tensorboard]'."
+                "TensorBoard needs the 'tensorboard' package: pip install -e '.[tensorboard]'."
             ) from None
         return EventFileWriter, event_pb2, summary_pb2
 

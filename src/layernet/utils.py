@@ -22,7 +22,6 @@ from ._images import (
 )
 from ._validation import as_array, is_int, missing_attribute, resolve_dtype
 from .registry import get_registered_name
-
 from .visualization import (
     ModelDiagram,
     ModelSummary,
@@ -53,7 +52,6 @@ __all__ = [
     "plot_graph",
     "plot_model",
     "save_img",
-]
     "set_random_seed",
     "to_categorical",
 ]

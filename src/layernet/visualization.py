@@ -1,6 +1,6 @@
 r"""Pictures: training curves, the layer graph, a notebook summary and confusion matrices.
 
-Drawn with matplotlib (the ``plot`` extra: ``pip install 'layernet[plot]'``),
+Drawn with matplotlib (the ``plot`` extra: ``pip install -e '.[plot]'``),
 except the layer graph's SVG, which is written as text and needs nothing.
 :func:`~layernet.utils.plot_graph` draws any graph given as nodes and edges, so a model of any
 shape can be drawn by listing its calls; :func:`~layernet.utils.plot_model` does so for a
@@ -27,7 +27,7 @@ def _figure(owner: str, **kwargs: Any) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError(f"{owner} needs matplotlib: pip install 'layernet[plot]'.") from None
+        raise ImportError(f"{owner} needs matplotlib: pip install -e '.[plot]'.") from None
     return Figure(**kwargs)
 
 
