@@ -80,3 +80,29 @@ __all__ = [
     "set_seed",
     "utils",
 ]
+
+# Optimizers, schedules, regularizers and constraints
+from . import constraints, regularizers
+from .optimizers import (
+    Adadelta,
+    Adagrad,
+    Adamax,
+    AdamW,
+    Ftrl,
+    Lion,
+    Nadam,
+    RMSprop,
+)
+
+__all__ += [
+    "Adadelta",
+    "Adagrad",
+    "AdamW",
+    "Adamax",
+    "Ftrl",
+    "Lion",
+    "Nadam",
+    "RMSprop",
+    "constraints",
+    "regularizers",
+]
