@@ -78,7 +78,17 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any]) -> Optimizer:
-    """Rebuild an optimizer from :func:`serialize`'s output (see :func:`from_config`)."""
+    """Rebuild an optimizer from :func:`~layernet.optimizers.serialize`'s output.
+
+    Only this module's optimizers and schedules, with numbers, bools and ``None``
+    as settings, are accepted.
+
+    Raises
+    ------
+    ValueError
+        ``unknown optimizer ...``, ``unknown learning-rate schedule ...``, or
+        settings that are not numbers.
+    """
     if not isinstance(config, dict) or set(config) != {"class_name", "config"}:
         raise ValueError(f"unknown optimizer {config!r:.100}")
     return from_config(config["class_name"], config["config"])
@@ -93,7 +103,8 @@ def get(identifier: str | dict[str, Any] | Optimizer) -> Optimizer:
         A name (``"sgd"``, ``"adam"``, ``"adamw"``, ``"adamax"``, ``"nadam"``,
         ``"rmsprop"``, ``"adagrad"``, ``"adadelta"``, ``"ftrl"``, ``"lion"``,
         any case), which gives the optimizer with its defaults;
-        ``{"class_name": ..., "config": ...}`` as :func:`serialize` writes it;
+        ``{"class_name": ..., "config": ...}`` as :func:`~layernet.optimizers.serialize`
+        writes it;
         or an instance, returned as it is.
 
     Returns

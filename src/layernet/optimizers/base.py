@@ -49,8 +49,8 @@ class Optimizer:
     weight_decay : float, optional
         Decay coefficient :math:`\lambda \ge 0`; ``None`` or 0 for none. Keras's
         decoupled form: before the update every parameter shrinks as
-        :math:`\theta \leftarrow \theta - \eta_t\lambda\theta`. (:class:`SGD` and
-        :class:`Adam` keep layernet's earlier form, an L2 term
+        :math:`\theta \leftarrow \theta - \eta_t\lambda\theta`. (:class:`~layernet.SGD` and
+        :class:`~layernet.Adam` keep layernet's earlier form, an L2 term
         :math:`\lambda\theta` added to the gradient, as PyTorch's.)
     clipnorm : float, optional
         Clip each gradient to this L2 norm: :math:`g \leftarrow g\,c/\max(\|g\|, c)`.
@@ -90,7 +90,7 @@ class Optimizer:
 
     See Also
     --------
-    layernet.SGD, layernet.Adam, layernet.optimizers.RMSprop
+    layernet.SGD, layernet.Adam, layernet.RMSprop
 
     Notes
     -----

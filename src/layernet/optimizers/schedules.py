@@ -85,7 +85,8 @@ class StepDecay(LearningRateSchedule):
     r"""Learning-rate schedule that multiplies the rate by ``gamma`` every ``step_size`` steps.
 
     layernet's own schedule (PyTorch's ``StepLR`` counted in steps); the Keras
-    equivalent is :class:`ExponentialDecay` with ``staircase=True``.
+    equivalent is :class:`~layernet.optimizers.schedules.ExponentialDecay` with
+    ``staircase=True``.
 
     Parameters
     ----------
@@ -105,7 +106,8 @@ class StepDecay(LearningRateSchedule):
 
     See Also
     --------
-    ExponentialDecay, CosineDecay, layernet.LearningRateScheduler
+    layernet.optimizers.schedules.ExponentialDecay, layernet.CosineDecay,
+    layernet.LearningRateScheduler
 
     Notes
     -----
@@ -166,7 +168,7 @@ class ExponentialDecay(LearningRateSchedule):
 
     See Also
     --------
-    InverseTimeDecay, StepDecay
+    InverseTimeDecay, layernet.StepDecay
 
     Notes
     -----
@@ -453,7 +455,7 @@ class CosineDecay(LearningRateSchedule):
 
     See Also
     --------
-    CosineDecayRestarts, StepDecay
+    layernet.optimizers.schedules.CosineDecayRestarts, layernet.StepDecay
 
     Notes
     -----
