@@ -426,3 +426,15 @@ def test_existing_sgd_and_adam_keep_l2_weight_decay():
     np.testing.assert_allclose(p, 1 - 0.1 * 0.5)
     OPT.Adam(0.1, weight_decay=0.5).step({"q": (q, np.zeros(2))})
     np.testing.assert_allclose(q, 1 - 0.1, rtol=1e-6)  # an Adam step along the L2 gradient
+
+
+@pytest.mark.parametrize("name", sorted(OPT.OPTIMIZERS))
+def test_compile_by_name_trains(name):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
+    model = _model(name)
+    first, _ = model.train_step(x, y)
+    for _ in range(30):
+        last, _ = model.train_step(x, y)
+    assert type(model.optimizer).__name__.lower() == name
+    assert model.optimizer.iterations == 31 and last < first
