@@ -8,9 +8,9 @@ __version__ = "0.1.0"
 
 from . import (
     callbacks,
-    graph,
     datasets,
     distributed,
+    graph,
     initializers,
     layers,
     losses,
@@ -91,15 +91,14 @@ __all__ += ["ArrayTooLargeError", "get_max_array_bytes", "set_max_array_bytes"]
 # --- A newcomer's first hour: a Keras name layernet lacks points to the compatibility page.
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+# Speed: layernet's BLAS thread budget
+from . import threads
 from ._validation import missing_attribute as _missing_attribute
 
 # Keras's top-level base classes (keras.Optimizer, keras.Metric, keras.Initializer)
 from .initializers import Initializer as Initializer
 from .metrics import Metric as Metric
 from .optimizers import Optimizer as Optimizer
-
-# Speed: layernet's BLAS thread budget
-from . import threads
 from .threads import get_num_threads, set_num_threads
 
 __all__ += ["get_num_threads", "set_num_threads", "threads"]
@@ -109,6 +108,32 @@ from . import visualization
 from .callbacks import BackupAndRestore, ProgbarLogger, TensorBoard
 
 __all__ += ["BackupAndRestore", "ProgbarLogger", "TensorBoard", "visualization"]
+
+# Optimizers, schedules, regularizers and constraints
+from . import constraints, regularizers
+from .optimizers import (
+    Adadelta,
+    Adagrad,
+    Adamax,
+    AdamW,
+    Ftrl,
+    Lion,
+    Nadam,
+    RMSprop,
+)
+
+__all__ += [
+    "Adadelta",
+    "Adagrad",
+    "AdamW",
+    "Adamax",
+    "Ftrl",
+    "Lion",
+    "Nadam",
+    "RMSprop",
+    "constraints",
+    "regularizers",
+]
 
 if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._sizes import check_array_bytes
 from . import threads
+from ._sizes import check_array_bytes
 
 Pads = tuple[tuple[int, int], ...]
 

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ._validation import as_array, check_finite, check_number, is_int, missing_attribute, shape_str, snake_case
+from ._validation import (
+    as_array,
+    check_finite,
+    check_number,
+    is_int,
+    missing_attribute,
+    shape_str,
+    snake_case,
+)
 
 EPSILON = 1e-7
 NEG_INF = -1e10  # Keras's threshold when `top_k` is given and no threshold is

@@ -1350,8 +1350,6 @@ def _input_shape(info: Any, where: str, fn: str) -> tuple[int | None, ...]:
 
 
 def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None) -> Sequential:
-    from . import metrics as metrics_mod
-    from . import optimizers
     from .models.sequential import Sequential
 
     where = repr(os.fspath(path))

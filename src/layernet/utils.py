@@ -148,8 +148,8 @@ def set_random_seed(seed: int) -> None:
     _random.set_seed(int(seed))
 
 
-from .training.data_adapters import PyDataset  # noqa: E402  (Keras's keras.utils.PyDataset)
 from .layers.sequence import pad_sequences  # noqa: E402  (Keras's keras.utils.pad_sequences)
+from .training.data_adapters import PyDataset  # noqa: E402  (Keras's keras.utils.PyDataset)
 
 if not TYPE_CHECKING:  # type checkers keep flagging unknown names
 

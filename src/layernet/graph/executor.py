@@ -43,6 +43,9 @@ class Tape:
         self.saved: list[Any] = [None] * n
         self.masks: dict[int, Any] = {}
         self.training = training
+        #: Activity regularizers' total penalty, and their gradients by call index.
+        self.penalty = 0.0
+        self.activity: dict[int, Any] = {}
 
 
 def _accepts(fn: Any, name: str) -> bool:
@@ -168,6 +171,11 @@ class Graph:
             else:
                 y, saved = layer.call_forward(args, mode, **options)
             tape.saved[i] = saved
+            tape.penalty += getattr(saved, "activity_penalty", 0.0)  # of models inside
+            if layer.activity_regularizer is not None and not node.multi_output:
+                pen, grad = layer.activity_regularization(y)
+                tape.penalty += pen
+                tape.activity[i] = grad
             outs = y if node.multi_output else [y]
             for t, v in zip(node.outputs, outs, strict=True):
                 env[id(t)] = v
@@ -210,6 +218,8 @@ class Graph:
         for i in range(len(self.nodes) - 1, -1, -1):
             node = self.nodes[i]
             dys = [grads.get(id(t)) for t in node.outputs]
+            if i in tape.activity:  # the activity penalty's gradient joins the upstream one
+                dys[0] = tape.activity[i] if dys[0] is None else dys[0] + tape.activity[i]
             if all(d is None for d in dys):
                 continue
             saved = tape.saved[i]

@@ -205,7 +205,7 @@ __all__ += [
 ]
 
 # Sequence layers: embeddings, recurrent layers on cells, masking and time-step layers
-from .rnn import RNN, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from .rnn import LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .sequence import (
     Cropping1D,
     Embedding,
@@ -216,14 +216,14 @@ from .sequence import (
 )
 
 __all__ += [
+    "LSTM",
+    "RNN",
     "Cropping1D",
     "Embedding",
     "GRUCell",
-    "LSTM",
     "LSTMCell",
     "Masking",
     "Permute",
-    "RNN",
     "RepeatVector",
     "SimpleRNN",
     "SimpleRNNCell",

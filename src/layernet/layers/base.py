@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import _ops, _random, registry
+from .. import _ops, _random, constraints, registry, regularizers
 from .._sizes import ArrayTooLargeError, check_array_bytes, get_max_array_bytes
 from .._validation import (
     as_array,
@@ -258,6 +258,14 @@ class Layer:
         #: Set by a model around its own training steps, only for classes that declare
         #: :attr:`in_place` and only when ``x`` and ``dy`` are arrays nobody else holds.
         self.overwrite_inputs = False
+        #: Penalties and projections of parameters by parameter name (set by subclasses
+        #: through :meth:`set_weight_penalties`); see :meth:`regularization_penalty`.
+        self.param_regularizers: dict[str, regularizers.Regularizer] = {}
+        self.param_constraints: dict[str, constraints.Constraint] = {}
+        #: Penalty on the layer's output, applied by the trainer (see
+        #: :meth:`activity_regularization`).
+        self.activity_regularizer: regularizers.Regularizer | None = None
+        self._penalty_args: list[str] = []
 
     @classmethod
     def declares(cls, flag: str) -> bool:
@@ -286,6 +294,144 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------ regularizers and constraints
+    def set_weight_penalties(
+        self,
+        regularizers_by_param: dict[str, Any] | None = None,
+        constraints_by_param: dict[str, Any] | None = None,
+        activity_regularizer: Any = None,
+    ) -> None:
+        """Resolve and keep a subclass's ``<param>_regularizer``/``<param>_constraint`` arguments.
+
+        Called from a subclass's ``__init__``, e.g. ``self.set_weight_penalties({"kernel":
+        kernel_regularizer, "bias": bias_regularizer}, {"kernel": kernel_constraint,
+        "bias": bias_constraint}, activity_regularizer)``. Each entry is checked
+        with :func:`layernet.regularizers.get` or :func:`layernet.constraints.get`
+        (an object, a Keras name, a serialised dict or ``None``); the arguments
+        appear in :meth:`penalty_config`, which the subclass adds to its config.
+
+        Raises
+        ------
+        ValueError
+            ``<Kind> '<name>': invalid value for `kernel_regularizer`: expected
+            one of [...], a Regularizer or None, received ...`` (likewise for the
+            other arguments).
+        """
+        self._penalty_args = []
+        self.param_regularizers, self.param_constraints = {}, {}
+        for k, spec in (regularizers_by_param or {}).items():
+            arg = f"{k}_regularizer"
+            self._penalty_args.append(arg)
+            reg = regularizers.get(spec, self.owner, arg)
+            if reg is not None:
+                self.param_regularizers[k] = reg
+        for k, spec in (constraints_by_param or {}).items():
+            arg = f"{k}_constraint"
+            self._penalty_args.append(arg)
+            con = constraints.get(spec, self.owner, arg)
+            if con is not None:
+                self.param_constraints[k] = con
+        self._penalty_args.append("activity_regularizer")
+        self.activity_regularizer = regularizers.get(
+            activity_regularizer, self.owner, "activity_regularizer"
+        )
+
+    def penalty_config(self) -> dict[str, Any]:
+        """The regularizer and constraint arguments as :meth:`get_config` stores them."""
+        out: dict[str, Any] = {}
+        for arg in self._penalty_args:
+            if arg == "activity_regularizer":
+                out[arg] = regularizers.serialize(self.activity_regularizer)
+            elif arg.endswith("_regularizer"):
+                reg = self.param_regularizers.get(arg[: -len("_regularizer")])
+                out[arg] = regularizers.serialize(reg)
+            else:
+                con = self.param_constraints.get(arg[: -len("_constraint")])
+                out[arg] = constraints.serialize(con)
+        return out
+
+    def regularization_penalty(self) -> float:
+        r"""The sum of the weight penalties :math:`\sum_k R_k(\theta_k)` of this layer's params.
+
+        Only the layer's own parameters with a regularizer count, and nothing
+        while the layer is frozen (``trainable=False``) or not built, as in
+        Keras. A trainer adds it to the loss it reports.
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> d = ln.Dense(1, kernel_regularizer=ln.regularizers.L2(0.5), dtype="float64")
+        >>> d.build((None, 2))
+        >>> d.params["kernel"][:] = [[1.0], [2.0]]
+        >>> d.regularization_penalty()
+        2.5
+        >>> d.zero_grad(); d.add_regularization_grads(); d.grads["kernel"]
+        array([[1.],
+               [2.]])
+        """
+        if not (self.trainable and self.built):
+            return 0.0
+        regs = self.param_regularizers.items()
+        return float(sum(reg(self.params[k]) for k, reg in regs if k in self.params))
+
+    def add_regularization_grads(self) -> None:
+        r"""Add :math:`\partial R_k/\partial\theta_k` into :attr:`grads` for each regularized param.
+
+        A trainer calls it after the backward pass, before the optimizer step
+        (nothing happens while the layer is frozen or not built).
+        """
+        if not (self.trainable and self.built):
+            return
+        for k, reg in self.param_regularizers.items():
+            if k in self.params:
+                self.grads[k] += reg.gradient(self.params[k]).astype(self.grads[k].dtype)
+
+    def apply_constraints(self) -> None:
+        """Project every constrained parameter in place (``p[...] = constraint(p)``).
+
+        A trainer calls it after each optimizer step, as Keras does (nothing
+        happens while the layer is frozen or not built).
+        """
+        if not (self.trainable and self.built):
+            return
+        for k, con in self.param_constraints.items():
+            if k in self.params:
+                p = self.params[k]
+                p[...] = con(p)
+
+    def activity_regularization(self, y: np.ndarray) -> tuple[float, np.ndarray | None]:
+        r"""The activity penalty of output ``y`` and its gradient, as Keras 3 applies it.
+
+        Keras divides the penalty by the batch size :math:`B` (the first axis):
+
+        .. math:: z_a = R(Y)/B,\qquad \frac{\partial z_a}{\partial Y} = R'(Y)/B.
+
+        A trainer adds ``penalty`` to the loss and ``grad`` to the upstream gradient
+        :math:`\partial z/\partial Y` of this layer before its backward pass.
+
+        Parameters
+        ----------
+        y : ndarray
+            The layer's output.
+
+        Returns
+        -------
+        penalty : float
+            0.0 without an activity regularizer.
+        grad : ndarray or None
+            ``None`` without an activity regularizer.
+        """
+        reg = self.activity_regularizer
+        if reg is None:
+            return 0.0, None
+        batch = max(int(y.shape[0]), 1) if y.ndim else 1
+        return reg(y) / batch, (reg.gradient(y) / batch).astype(y.dtype, copy=False)
 
     # ------------------------------------------------------------ configuration
     def get_config(self) -> dict[str, Any]:

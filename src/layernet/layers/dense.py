@@ -46,6 +46,21 @@ class Dense(Layer):
         ``"lecun_uniform"``, ``"zeros"``, ...).
     bias_initializer : str or Initializer, default "zeros"
         Initialiser of ``b``, by name or object.
+    kernel_regularizer : str, Regularizer or None, default None
+        Penalty on the kernel (``"l1"``, ``"l2"``, ``"l1_l2"``, an object from
+        :mod:`layernet.regularizers`); a trainer adds it to the loss and its
+        gradient to the kernel's (:meth:`~Layer.regularization_penalty`).
+    bias_regularizer : str, Regularizer or None, default None
+        Penalty on the bias, likewise.
+    activity_regularizer : str, Regularizer or None, default None
+        Penalty on the output, divided by the batch size as in Keras
+        (:meth:`~Layer.activity_regularization`).
+    kernel_constraint : str, Constraint or None, default None
+        Projection of the kernel after every optimizer step (``"max_norm"``,
+        ``"non_neg"``, ``"unit_norm"``, ``"min_max_norm"``, an object from
+        :mod:`layernet.constraints`; :meth:`~Layer.apply_constraints`).
+    bias_constraint : str, Constraint or None, default None
+        Projection of the bias, likewise.
     name : str, optional
         Layer name (``"dense_<n>"`` by default); see :class:`Layer`.
     dtype : {"float32", "float64"}, default "float32"
@@ -146,6 +161,11 @@ class Dense(Layer):
         use_bias: bool = True,
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         *,
         name: str | None = None,
         dtype: str = "float32",
@@ -153,6 +173,11 @@ class Dense(Layer):
         trainable: bool = True,
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
+        self.set_weight_penalties(
+            {"kernel": kernel_regularizer, "bias": bias_regularizer},
+            {"kernel": kernel_constraint, "bias": bias_constraint},
+            activity_regularizer,
+        )
         o = self.owner
         initializers.get(kernel_initializer, o, "kernel_initializer")
         initializers.get(bias_initializer, o, "bias_initializer")
@@ -170,6 +195,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            **self.penalty_config(),
             **super().get_config(),
         }
 

@@ -52,6 +52,19 @@ class BatchNorm(Layer):
         Initial running mean.
     moving_variance_initializer : str or Initializer, default "ones"
         Initial running variance.
+    beta_regularizer : str, Regularizer or None, default None
+        Penalty on :math:`\beta` (``"l1"``, ``"l2"``, ``"l1_l2"``, an object from
+        :mod:`layernet.regularizers`); see :meth:`~Layer.regularization_penalty`.
+    gamma_regularizer : str, Regularizer or None, default None
+        Penalty on :math:`\gamma`, likewise.
+    beta_constraint : str, Constraint or None, default None
+        Projection of :math:`\beta` after every optimizer step (a name or an
+        object from :mod:`layernet.constraints`; :meth:`~Layer.apply_constraints`).
+    gamma_constraint : str, Constraint or None, default None
+        Projection of :math:`\gamma`, likewise.
+    activity_regularizer : str, Regularizer or None, default None
+        Penalty on the output, divided by the batch size as in Keras
+        (:meth:`~Layer.activity_regularization`).
     name : str, optional
         Layer name (``"batch_norm_<n>"`` by default); see :class:`Layer`.
     dtype : {"float32", "float64"}, default "float32"
@@ -154,13 +167,23 @@ class BatchNorm(Layer):
         gamma_initializer: Any = "ones",
         moving_mean_initializer: Any = "zeros",
         moving_variance_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
         *,
         name: str | None = None,
+        activity_regularizer: Any = None,
         dtype: str = "float32",
         seed: int | None = None,
         trainable: bool = True,
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
+        self.set_weight_penalties(
+            {"beta": beta_regularizer, "gamma": gamma_regularizer},
+            {"beta": beta_constraint, "gamma": gamma_constraint},
+            activity_regularizer,
+        )
         o = self.owner
         self.momentum = check_number(momentum, "momentum", o, low=0, high=1)
         self.epsilon = check_number(epsilon, "epsilon", o, low=0)
@@ -189,6 +212,7 @@ class BatchNorm(Layer):
             "center": self.center,
             "scale": self.scale,
             **{f"{k}_initializer": initializers.serialize(v) for k, v in self.initializers.items()},
+            **self.penalty_config(),
             **super().get_config(),
         }
 

@@ -35,6 +35,11 @@ class ModelSaved(NamedTuple):
 
     tape: Tape
 
+    @property
+    def activity_penalty(self) -> float:
+        """The activity penalties of the run (of models inside it too)."""
+        return self.tape.penalty
+
 
 def _unique(layers: Sequence[Layer]) -> list[Layer]:
     seen: set[int] = set()
@@ -483,6 +488,10 @@ class Model(Trainer, Layer):
             self.zero_grad()
         dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
         self.graph.backward(self.saved.tape, dys, input_grads=False, param_grads=True)
+
+    def activity_penalty(self) -> float:
+        saved = self.saved
+        return saved.tape.penalty if isinstance(saved, ModelSaved) else 0.0
 
     def zero_grad(self) -> None:
         for layer in self._sublayers():

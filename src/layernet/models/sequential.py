@@ -28,6 +28,10 @@ class SequentialSaved(NamedTuple):
     """What one call of a Sequential keeps for backward: each layer's ``saved``."""
 
     calls: list[Any]
+    #: Gradients of the layers' activity penalties, by layer index.
+    activity: dict[int, Any] = {}
+    #: The activity penalties of this call, summed.
+    activity_penalty: float = 0.0
 
 
 class Sequential(Model):
@@ -83,6 +87,8 @@ class Sequential(Model):
     ) -> None:
         self._layers: list[Layer] = []
         self._symbolic: tuple[Any, Any] | None = None
+        #: The activity penalty of the last forward and its gradient per layer index.
+        self._activity: tuple[float, dict[int, Any]] | None = None
         super().__init__(name=name, trainable=True, **kwargs)
         self.input_shape: Any = None
         for layer in layers or []:
@@ -175,16 +181,25 @@ class Sequential(Model):
 
     def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
         saved = []
-        for layer in self._layers:
+        activity: dict[int, Any] = {}
+        penalty = 0.0
+        for i, layer in enumerate(self._layers):
             x, s = layer.call_forward(x, training)
             saved.append(s)
-        return x, SequentialSaved(saved)
+            penalty += getattr(s, "activity_penalty", 0.0)  # of models inside
+            if layer.activity_regularizer is not None:
+                pen, grad = layer.activity_regularization(x)
+                penalty += pen
+                activity[i] = grad
+        return x, SequentialSaved(saved, activity, penalty)
 
     def call_backward(
         self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
     ) -> tuple[Any, dict[str, np.ndarray]]:
         for i in range(len(self._layers) - 1, -1, -1):
             layer = self._layers[i]
+            if i in saved.activity:
+                dy = dy + saved.activity[i]
             want_dx = i > 0 or need_input
             dx, grads = layer.call_backward(
                 dy, saved.calls[i], need_input=want_dx, need_params=need_params and layer.trainable
@@ -461,8 +476,15 @@ class Sequential(Model):
         TypeError
             An ``x`` that is not a real numeric array.
         """
-        for layer in self._layers:
+        activity: dict[int, Any] = {}
+        penalty = 0.0
+        for i, layer in enumerate(self._layers):
             x = layer.forward(x, training=training)
+            if layer.activity_regularizer is not None:
+                pen, grad = layer.activity_regularization(x)
+                penalty += pen
+                activity[i] = grad
+        self._activity = (penalty, activity)
         # the calls' saved states, so that backward_input/backward_params work on the model too
         self.saved = SequentialSaved([layer.saved for layer in self._layers])
         self._y_shape = getattr(x, "shape", None)
@@ -482,14 +504,20 @@ class Sequential(Model):
             Add into each layer's ``grads`` (as ``backward_params`` does); with
             ``False`` the ``grads`` are replaced by this batch's gradients.
         """
+        activity = self._activity[1] if self._activity is not None else {}
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
+            if i in activity:  # the activity penalty's gradient joins the upstream one
+                dy = dy + activity[i]
             if layer.trainable and layer.params:
                 if not accumulate:
                     layer.zero_grad()
                 layer.backward_params(dy)
             if i > 0:
                 dy = layer.backward_input(dy)
+
+    def activity_penalty(self) -> float:
+        return self._activity[0] if self._activity is not None else 0.0
 
     @property
     def weights(self) -> list[np.ndarray]:

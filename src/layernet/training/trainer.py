@@ -47,7 +47,14 @@ from .._validation import (
     is_real,
     shape_str,
 )
-from ..callbacks import Callback, History, ProgressBar, TerminateOnNaN, _in_notebook
+from ..callbacks import (
+    Callback,
+    History,
+    ProgressBar,
+    TerminateOnNaN,
+    _in_notebook,
+    resume_epoch,
+)
 from ..losses import Loss
 from .data_adapters import batch_source
 
@@ -422,7 +429,22 @@ class Trainer:
         z, pred = self._compute_gradients(x, y, sample_weight)
         if math.isfinite(z):  # never apply a non-finite step
             optimizer.step(self._step_params())
+            self.apply_constraints()
         return z, pred
+
+    def _penalized_layers(self) -> list[Any]:
+        """Layers with weight regularizers (their penalties enter the loss, as in Keras)."""
+        return [layer for layer in self._every_layer() if layer.param_regularizers]
+
+    def activity_penalty(self) -> float:
+        """The activity regularizers' penalty of the last forward pass (0 without any)."""
+        return 0.0
+
+    def apply_constraints(self) -> None:
+        """Project every constrained weight after an update (Keras's constraints)."""
+        for layer in self._every_layer():
+            if layer.param_constraints:
+                layer.apply_constraints()
 
     def _loss_and_dys(
         self, pred: Any, y: Any, sample_weight: Any, need_dys: bool = True
@@ -479,8 +501,14 @@ class Trainer:
         try:
             pred = self.forward(x, training=True)
             z, dys = self._loss_and_dys(pred, y, sample_weight)
+            penalized = self._penalized_layers()
+            z = z + self.activity_penalty() + sum(
+                layer.regularization_penalty() for layer in penalized
+            )
             if math.isfinite(z):
                 self.backward(dys, accumulate=False)
+                for layer in penalized:  # ∂(weight penalties)/∂θ, added to the loss's
+                    layer.add_regularization_grads()
         finally:
             for layer in scratch:
                 layer.overwrite_inputs = False
@@ -750,6 +778,8 @@ class Trainer:
         try:
             for c in cbs:
                 c.on_train_begin({})
+            # a BackupAndRestore that found an interrupted run's backup resumes it
+            initial_epoch = resume_epoch(cbs, initial_epoch)
             for epoch in range(initial_epoch, epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch, {})
@@ -778,11 +808,20 @@ class Trainer:
                     dp.end_epoch(self)
                 if self.stop_training:
                     break
+            self._finalize_optimizer()
             for c in cbs:
                 c.on_train_end({})
         finally:
             self.clear_saved()  # what backward kept points into the run's buffers
         return history
+
+    def _finalize_optimizer(self) -> None:
+        """With ``use_ema``, the parameters take their moving averages when ``fit`` ends."""
+        optimizer = self.optimizer
+        if optimizer is not None and getattr(optimizer, "use_ema", False):
+            optimizer.finalize_variable_values(
+                {k: p for k, (p, _) in self._step_params().items()}
+            )
 
     def _structured(self, x: Any, y: Any) -> bool:
         """Whether data go the way of several inputs or outputs (lists or dicts of arrays)."""
@@ -907,6 +946,7 @@ class Trainer:
         self.history = history
         for c in cbs:
             c.on_train_begin({})
+        initial_epoch = resume_epoch(cbs, initial_epoch)
         try:
             for epoch in range(initial_epoch, epochs):
                 for c in cbs:
@@ -947,6 +987,7 @@ class Trainer:
                     c.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
+            self._finalize_optimizer()
             for c in cbs:
                 c.on_train_end({})
         finally:
