@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import _ops, _random, registry
+from .calling import KerasLayerAPI, call_layer, is_tensor
 from .._validation import (
     as_array,
     check_bool,
@@ -70,7 +71,7 @@ def is_shape_list(shape: Any) -> bool:
 _REGISTRY: dict[str, type] = {}
 
 
-class Layer:
+class Layer(KerasLayerAPI):
     r"""Base class of every layer: the contract that models, tests and users rely on.
 
     Data is channels-last, ``(batch, *spatial, channels)``. A subclass
@@ -184,6 +185,7 @@ class Layer:
         if cls.__module__.startswith("layernet.") and not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
             registry.register_builtin(cls)
+        cls._setup_subclass()
 
     def __init__(
         self,
@@ -286,6 +288,12 @@ class Layer:
 
         Subclasses extend it (channels against the built kernel, window sizes).
         """
+        if self._call_layer and not is_shape_list(shape):  # call() decides what it accepts
+            if len(shape) < 1:
+                raise ValueError(
+                    f"{self.owner}: expected input with a batch axis, got shape {shape_str(shape)}."
+                )
+            return
         if is_shape_list(shape):
             for s in shape:
                 if len(s) < 1:
@@ -376,6 +384,9 @@ class Layer:
         ValueError
             As :meth:`output_shape`, for a shape the layer cannot take.
         """
+        if self._call_layer:  # weights come from the user's build (add_weight) or the call
+            self._finish_build(input_shape)
+            return
         shape = self._normalize_shape(input_shape)
         self.built = False
         self.check_input_shape(shape)
@@ -394,16 +405,27 @@ class Layer:
     def build_params(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
         """Create ``self.params`` (nothing for parameter-free layers)."""
 
+    # A layer written as ``call()`` gets all four from its traced call (see
+    # :mod:`layernet.layers.calling`): the output shape from a call on zeros, the
+    # backward rules from the recorded ops.
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        if self._call_layer:
+            return self._traced_output_shape(input_shape)
         raise NotImplementedError
 
-    def compute_forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+    def compute_forward(self, x: np.ndarray, training: bool, **options: Any) -> tuple[np.ndarray, Any]:
+        if self._call_layer:
+            return self._traced_forward(x, training, **options)
         raise NotImplementedError
 
     def compute_backward_input(self, dy: np.ndarray, saved: Any) -> np.ndarray:
+        if self._call_layer:
+            return self._traced_backward_input(dy, saved)
         raise NotImplementedError
 
     def compute_backward_params(self, dy: np.ndarray, saved: Any) -> dict[str, np.ndarray]:
+        if self._call_layer:
+            return self._traced_backward_params(dy, saved)
         return {}
 
     # ------------------------------------------------------------ computation
@@ -466,9 +488,18 @@ class Layer:
         self._y_shape = output_shapes(y)
         return y
 
-    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """``layer(x)`` is ``layer.forward(x)`` (a subclass's own ``forward`` included)."""
-        return self.forward(x, training=training)
+    def __call__(self, x: Any, training: bool | None = None, **options: Any) -> Any:
+        """``layer(x)`` is ``layer.forward(x)`` (a subclass's own ``forward`` included).
+
+        Inside another layer's traced ``call()`` (``x`` a :class:`~layernet.ops.Tensor`),
+        the call is recorded on that layer's tape instead; ``training=None`` then
+        takes the outer call's flag.
+        """
+        if is_tensor(x):
+            return call_layer(self, x, training, options)
+        if options:
+            return self.forward(x, training=bool(training), **options)
+        return self.forward(x, training=bool(training))
 
     def _check_dy(self, dy: Any) -> Any:
         if self._y_shape is None:  # no forward since the layer was (re)built
