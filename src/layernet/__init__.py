@@ -80,3 +80,9 @@ __all__ = [
     "set_seed",
     "utils",
 ]
+
+# Layers written as call(): layernet.ops, add_weight, layernet.random
+from . import activations, backend, cloning, ops, random  # noqa: E402
+from .variables import Variable  # noqa: E402
+
+__all__ += ["Variable", "activations", "backend", "cloning", "ops", "random"]

@@ -1,4 +1,4 @@
-"""Helpers with Keras's names: ``to_categorical`` and ``set_random_seed``.
+"""Helpers with Keras's names: ``to_categorical`` and ``set_random_seed``; and ``explain``.
 
 Reachable as ``layernet.utils`` so that ``keras.utils.to_categorical(y, 10)``
 runs unchanged after ``import layernet as keras``.
@@ -12,8 +12,9 @@ import numpy as np
 
 from . import _random
 from ._validation import as_array, is_int, resolve_dtype
+from .explain import CallExplanation, explain
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["CallExplanation", "explain", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -16,6 +16,8 @@ from .activations import (
     Tanh,
 )
 from .base import Layer
+from .calling import added_losses_in_backward
+from .core import Lambda
 from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
 from .dense import Dense
@@ -102,6 +104,7 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "Input",
+    "Lambda",
     "Layer",
     "LeakyReLU",
     "MaxPool",
@@ -124,4 +127,5 @@ __all__ = [
     "ZeroPadding1D",
     "ZeroPadding2D",
     "ZeroPadding3D",
+    "added_losses_in_backward",
 ]

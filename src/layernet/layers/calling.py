@@ -83,16 +83,6 @@ class CallSaved(NamedTuple):
     cache: list  #: one walk kept for reuse: [dy, input grads] (see compute_backward_params)
 
 
-def _user_defines(cls: type, attr: str) -> bool:
-    """Whether a class below the layernet base classes defines ``attr``."""
-    for klass in cls.__mro__:
-        if klass.__module__.startswith("layernet."):
-            return False
-        if attr in klass.__dict__:
-            return True
-    return False
-
-
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """Keras's fans: (rows, cols) for a matrix, receptive field times channels for kernels."""
     if len(shape) == 0:
@@ -113,7 +103,7 @@ class KerasLayerAPI:
 
     @classmethod
     def _setup_subclass(cls) -> None:
-        cls._call_layer = _user_defines(cls, "call")
+        cls._call_layer = callable(getattr(cls, "call", None))
         if cls._call_layer and "build" in cls.__dict__:
             user_build = cls.__dict__["build"]
             if not getattr(user_build, "_layernet_wrapped", False):

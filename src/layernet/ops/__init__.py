@@ -135,6 +135,11 @@ from .numpy import (
 from .primitives import PRIMITIVES, Primitive, unbroadcast
 from .tensor import Tape, Tensor, dispatch, is_symbolic, set_symbolic_handler
 
+from .. import registry as _registry
+
+for _name, _fn in OPS.items():  # Lambda layers store an op by this name
+    _registry.register_builtin_function(_fn, f"ops.{_name}")
+
 __all__ = [
     "DIFFERENTIABLE",
     "OPS",
