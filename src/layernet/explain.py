@@ -88,9 +88,9 @@ def _layer_local(layer: Any, saved: Any, node: Any) -> tuple[list[np.ndarray | N
         parts = [e[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes, strict=True)]
         dy = parts if len(parts) > 1 else parts[0]
         g = layer.compute_backward_input(dy, saved)
-        rows.append(g if isinstance(g, list) else [g])
+        rows.append([np.array(a) for a in g] if isinstance(g, list) else [np.array(g)])
         if layer.trainable and layer.params:
-            prows.append(layer.compute_backward_params(dy, saved))
+            prows.append({k: np.array(v) for k, v in layer.compute_backward_params(dy, saved).items()})
         e[k] = 0
     pjac = {key: np.stack([np.ravel(r[key]) for r in prows]) for key in (prows[0] if prows else {})}
     return [

@@ -761,7 +761,7 @@ def cast(x: Any, dtype: Any) -> Any:
     return apply(P.CAST, x, dtype=np.dtype(dtype))
 
 
-@op()
+@op(differentiable=False)
 def stop_gradient(variable: Any) -> Any:
     """The same value with no derivative: the backward pass stops here."""
     value = unwrap(variable)

@@ -75,7 +75,8 @@ class Primitive:
         rows: list[tuple[Any, ...]] = []
         for k in range(size):
             e[k] = 1
-            rows.append(self.backward(e.reshape(y_shape), saved))
+            back = self.backward(e.reshape(y_shape), saved)  # may be a view of e: copy
+            rows.append(tuple(None if r is None else np.array(r, dtype=float) for r in back))
             e[k] = 0
         out: list[np.ndarray | None] = []
         for i, shape in enumerate(x_shapes):
@@ -421,11 +422,8 @@ class _Matmul(Primitive):
         a, b = saved
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        d2 = dy
-        if a.ndim == 1:
-            d2 = np.expand_dims(d2, -2)
-        if b.ndim == 1:
-            d2 = np.expand_dims(d2, -1)
+        out = (*np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]), a2.shape[-2], b2.shape[-1])
+        d2 = np.reshape(dy, out)
         ga = np.matmul(d2, np.swapaxes(b2, -1, -2))
         gb = np.matmul(np.swapaxes(a2, -1, -2), d2)
         ga = unbroadcast(ga, a2.shape).reshape(a.shape)
@@ -510,12 +508,12 @@ class _Tensordot(Primitive):
         free_a = [i for i in range(a.ndim) if i not in ax_a]
         free_b = [i for i in range(b.ndim) if i not in ax_b]
         na = len(free_a)
-        # dA: contract dy's b-free axes with b's free axes
+        # dA: contract dy's b-free axes with b's free axes; what is left of b are the
+        # contracted axes in b's order, each standing for its partner axis of a
         ga = np.tensordot(dy, b, (list(range(na, dy.ndim)), free_b))
-        # ga axes: free_a then ax_a (in the order given) -> back to a's order
-        ga = np.transpose(ga, np.argsort(free_a + ax_a))
+        ga = np.transpose(ga, np.argsort(free_a + [ax_a[ax_b.index(k)] for k in sorted(ax_b)]))
         gb = np.tensordot(a, dy, (free_a, list(range(na))))
-        gb = np.transpose(gb, np.argsort(ax_b + free_b))
+        gb = np.transpose(gb, np.argsort([ax_b[ax_a.index(k)] for k in sorted(ax_a)] + free_b))
         return ga, gb
 
 
