@@ -102,6 +102,9 @@ CASES: dict[str, tuple[Any, tuple[int, ...], bool]] = {
     ),
 }
 
+# Layers written as call(): their derivative is traced from the ops.
+CASES["Lambda"] = ({"function": ln.ops.tanh}, (3, 4), False)
+
 REGISTERED = builtin_classes(ln.Layer)
 
 

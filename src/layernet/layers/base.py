@@ -385,7 +385,7 @@ class Layer(KerasLayerAPI):
             As :meth:`output_shape`, for a shape the layer cannot take.
         """
         if self._call_layer:  # weights come from the user's build (add_weight) or the call
-            self._finish_build(input_shape)
+            self._finish_build(input_shape, rng)
             return
         shape = self._normalize_shape(input_shape)
         self.built = False

@@ -109,9 +109,13 @@ class KerasLayerAPI:
             if not getattr(user_build, "_layernet_wrapped", False):
 
                 def build(self: Any, input_shape: Any = None, *args: Any, **kwargs: Any) -> None:
-                    kwargs.pop("rng", None)
+                    rng = kwargs.pop("rng", None)
                     if self._building:  # super().build inside a user build
                         return user_build(self, input_shape, *args, **kwargs)
+                    if self.built:  # weights are made once (Keras builds a layer once)
+                        return None
+                    if rng is not None:
+                        self._tracking()["_rng"] = rng
                     self._building = True
                     try:
                         user_build(self, _as_shape(input_shape), *args, **kwargs)
@@ -322,6 +326,7 @@ class KerasLayerAPI:
                 d["_rng"] = _random.generator(self.seed)
             fan_in, fan_out = _fans(shape)
             value = np.asarray(obj(shape, fan_in, fan_out, d["_rng"], np.float64)).astype(dt)
+            value = value.reshape(shape)  # (a 0-d draw comes back 1-d)
         auto = name is None
         if auto:
             name, k = "variable", 1
@@ -428,17 +433,22 @@ class KerasLayerAPI:
             layer._clear_losses()
 
     # -------------------------------------------------------- call-layer build
-    def _finish_build(self, input_shape: Any) -> None:
+    def _finish_build(self, input_shape: Any, rng: Any = None) -> None:
+        """Mark a call-layer built; a dry call on zeros builds the layers it calls."""
         from .base import is_shape_list
 
+        if rng is not None and "_rng" not in self._tracking():
+            self._tracking()["_rng"] = rng
+        self.built = True
+        self.saved = None
+        self._y_shape = None
         if input_shape is not None:
             shape = self._normalize_shape(input_shape)
             self.input_shape = (
                 [(None, *s[1:]) for s in shape] if is_shape_list(shape) else (None, *shape[1:])
             )
-        self.built = True
-        self.saved = None
-        self._y_shape = None
+            if not self._building and any(not layer.built for layer in self._sublayers):
+                self._traced_output_shape(shape)
 
     # ------------------------------------------------------------ call tracing
     def _call_kwargs(self, training: bool, options: dict[str, Any]) -> dict[str, Any]:
@@ -471,8 +481,11 @@ class KerasLayerAPI:
                 tensors.append(tape.leaf(o))
             else:
                 tensors.append(Tensor(np.array(unwrap(o)), tape))
-        ys = [
-            t.value.astype(self.dtype, copy=False) if t.value.dtype.kind == "f" else t.value
+        leaves = {id(leaf.value) for _, leaf in tape.leaves.values()}
+        ys = [  # never a variable's own array: a later assign must not change this output
+            t.value.astype(self.dtype, copy=id(t.value) in leaves)
+            if t.value.dtype.kind == "f"
+            else t.value.copy()
             for t in tensors
         ]
         return (ys if several else ys[0]), CallSaved(tape, inputs, tensors, several_in, several, [])
@@ -519,7 +532,7 @@ class KerasLayerAPI:
                         layer.grads[k] += g
             return gx
 
-        grads = saved.tape.backward(seeds, on_layer)
+        grads = saved.tape.backward(seeds, on_layer, with_losses=_losses_enabled())
         gx = [
             grads[id(t)] if id(t) in grads else np.zeros(t.shape, t.dtype) for t in saved.inputs
         ]
@@ -559,14 +572,26 @@ class KerasLayerAPI:
         xs = [np.zeros((1 if s[0] is None else s[0], *s[1:]), self.dtype) for s in shapes]
         d = self._tracking()
         kept = d["_losses"]
+        state = {k: a.copy() for k, a in self.state.items()}  # a dry call changes nothing
         try:
             y, _ = self.compute_forward(xs if is_shape_list(input_shape) else xs[0], False)
         finally:
             d["_losses"] = kept
+            now = self.state
+            for k, a in state.items():
+                if k in now:
+                    now[k][...] = a
         ys = y if isinstance(y, list) else [y]
         none = all(batch_none)
         out = [(None, *a.shape[1:]) if none and a.ndim else tuple(a.shape) for a in ys]
         return out if isinstance(y, list) else out[0]
+
+
+def _has_losses(saved: Any) -> bool:
+    """Whether a call-layer's call (or a layer it called) added losses."""
+    if not isinstance(saved, CallSaved):
+        return False
+    return bool(saved.tape.losses) or any(n.attrs.get("losses") for n in saved.tape.nodes)
 
 
 def _as_shape(shape: Any) -> Any:
@@ -607,7 +632,7 @@ def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> An
     several = isinstance(y, list | tuple)
     outs = [Tensor(a, tape) for a in (y if several else [y])]
     inputs = [a if isinstance(a, Tensor) else None for a in (x if several_in else [x])]
-    tape.record(layer, inputs, outs, saved, {"__multi__": several})
+    tape.record(layer, inputs, outs, saved, {"__multi__": several, "losses": _has_losses(saved)})
     return outs if several else outs[0]
 
 

@@ -160,19 +160,22 @@ class Tape:
         self,
         seeds: Sequence[tuple[Tensor, np.ndarray]],
         on_layer: Callable[[Any, Any, Any], Any] | None = None,
+        with_losses: bool = False,
     ) -> dict[int, np.ndarray]:
         """Walk the nodes in reverse from ``seeds`` (Tensor, gradient) pairs.
 
         Returns the gradient of every Tensor reached, by ``id``; gradients of a
         Tensor used several times are summed. ``on_layer(layer, dy, saved)``
-        handles a recorded layer call: it returns the input gradient(s).
+        handles a recorded layer call: it returns the input gradient(s). With
+        ``with_losses``, a layer call whose own call added losses is visited even
+        when none of its outputs has a gradient (its losses still do).
         """
         grads: dict[int, np.ndarray] = {}
         for t, g in seeds:
             _accumulate(grads, t, np.asarray(g))
         for node in reversed(self.nodes):
             dys = [grads.get(id(o)) for o in node.outputs]
-            if all(d is None for d in dys):
+            if all(d is None for d in dys) and not (with_losses and node.attrs.get("losses")):
                 continue
             dys = [
                 np.zeros(o.shape, o.dtype) if d is None else d
