@@ -192,7 +192,9 @@ def test_added_loss_gradient_joins_the_backward_pass_when_asked():
     with ln.layers.added_losses_in_backward():
         np.testing.assert_allclose(layer.backward_input(dy), dy + 1e-2 / 6)
         # the loss is added even where the output gets no gradient
-        np.testing.assert_allclose(layer.backward_input(np.zeros((2, 3))), np.full((2, 3), 1e-2 / 6))
+        np.testing.assert_allclose(
+            layer.backward_input(np.zeros((2, 3))), np.full((2, 3), 1e-2 / 6)
+        )
 
 
 def test_sampling_layer_with_a_seed_generator():
@@ -263,8 +265,9 @@ def test_call_dense_trains_like_dense_in_a_sequential():
     a, b = (m.layers[0] for m in models)
     np.testing.assert_allclose(a.kernel.numpy(), b.params["kernel"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(a.params["bias"], b.params["bias"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(models[0].predict(x, verbose=0), models[1].predict(x, verbose=0),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        models[0].predict(x, verbose=0), models[1].predict(x, verbose=0), atol=1e-12
+    )
 
 
 def test_nested_layers_train_through_the_outer_params():
@@ -311,8 +314,12 @@ def test_a_layer_called_twice_sums_its_gradients():
     x = np.random.default_rng(6).standard_normal((3, 4))
     assert ln.gradcheck(layer, x).passed
     assert sorted(layer.params) == sorted(
-        [f"{layer.dense.name}/kernel", f"{layer.dense.name}/bias",
-         f"{layer.inner.name}/kernel", f"{layer.inner.name}/bias"]
+        [
+            f"{layer.dense.name}/kernel",
+            f"{layer.dense.name}/bias",
+            f"{layer.inner.name}/kernel",
+            f"{layer.inner.name}/bias",
+        ]
     )
 
 
@@ -333,8 +340,13 @@ def test_explain_composes_the_layers_jacobian():
 
 # --------------------------------------------------------------- model files
 def test_call_layers_round_trip_through_model_files(tmp_path):
-    model = ln.Sequential([CallDense(3, dtype="float64"), ln.layers.Lambda(ops.tanh, dtype="float64"),
-                           ComputeSumLike(dtype="float64")])
+    model = ln.Sequential(
+        [
+            CallDense(3, dtype="float64"),
+            ln.layers.Lambda(ops.tanh, dtype="float64"),
+            ComputeSumLike(dtype="float64"),
+        ]
+    )
     x = np.random.default_rng(8).standard_normal((4, 2))
     model.build((None, 2))
     y = model.predict(x, verbose=0)
@@ -411,8 +423,9 @@ def _classes(k, o):
             self.units = units
 
         def build(self, input_shape):
-            self.w = self.add_weight(shape=(input_shape[-1], self.units),
-                                     initializer="random_normal")
+            self.w = self.add_weight(
+                shape=(input_shape[-1], self.units), initializer="random_normal"
+            )
             self.b = self.add_weight(shape=(self.units,), initializer="random_normal")
 
         def call(self, x):

@@ -82,7 +82,7 @@ __all__ = [
 ]
 
 # Layers written as call(): layernet.ops, add_weight, layernet.random
-from . import activations, backend, cloning, ops, random  # noqa: E402
-from .variables import Variable  # noqa: E402
+from . import activations, backend, cloning, ops, random
+from .variables import Variable
 
 __all__ += ["Variable", "activations", "backend", "cloning", "ops", "random"]

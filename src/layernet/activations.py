@@ -23,12 +23,15 @@ from typing import Any
 from . import ops
 
 
-def relu(x: Any, negative_slope: float = 0.0, max_value: float | None = None,
-         threshold: float = 0.0) -> Any:
+def relu(
+    x: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
+) -> Any:
     r""":math:`\max(x, 0)` (Keras's options: a slope below ``threshold``, a ceiling)."""
     if negative_slope == 0.0 and max_value is None and threshold == 0.0:
         return ops.relu(x)
-    y = ops.where(ops.greater(x, threshold), x, ops.multiply(negative_slope, ops.subtract(x, threshold)))
+    y = ops.where(
+        ops.greater(x, threshold), x, ops.multiply(negative_slope, ops.subtract(x, threshold))
+    )
     return y if max_value is None else ops.minimum(y, max_value)
 
 
@@ -112,8 +115,24 @@ def linear(x: Any) -> Any:
 
 _ALL: dict[str, Callable[..., Any]] = {
     f.__name__: f
-    for f in (relu, relu6, leaky_relu, sigmoid, tanh, softmax, log_softmax, softplus, softsign,
-              silu, gelu, elu, selu, exponential, hard_sigmoid, linear)
+    for f in (
+        relu,
+        relu6,
+        leaky_relu,
+        sigmoid,
+        tanh,
+        softmax,
+        log_softmax,
+        softplus,
+        softsign,
+        silu,
+        gelu,
+        elu,
+        selu,
+        exponential,
+        hard_sigmoid,
+        linear,
+    )
 }
 _ALL["swish"] = silu
 

@@ -8,7 +8,8 @@ composes them by the chain rule, in the order the ops ran,
 .. math::
 
     \frac{\partial\operatorname{vec}(y_k)}{\partial\operatorname{vec}(X)^T}
-      = \sum_{i} J_{k,i}\,\frac{\partial\operatorname{vec}(x_{k,i})}{\partial\operatorname{vec}(X)^T},
+      = \sum_{i} J_{k,i}\,
+        \frac{\partial\operatorname{vec}(x_{k,i})}{\partial\operatorname{vec}(X)^T},
 
 into the layer's input Jacobian (and likewise for each parameter). The result
 equals :meth:`~layernet.layers.Layer.jacobian_input`, which walks the same ops
@@ -65,15 +66,17 @@ class CallExplanation:
                 "—" if j is None else f"{j.shape[0]}x{j.shape[1]}" for j in s.local_jacobians
             )
             ins = ", ".join(s.inputs)
-            lines.append(f"  {k + 1:>2}. {s.output} = {s.op}({ins})  shape {s.output_shape}  J: {jac}")
+            lines.append(
+                f"  {k + 1:>2}. {s.output} = {s.op}({ins})  shape {s.output_shape}  J: {jac}"
+            )
         jin = self.jacobian_input
         shapes = [j.shape for j in jin] if isinstance(jin, list) else [jin.shape]
         lines.append(
             "chain: dvec(Y)/dvec(X)^T = sum over paths of products of the J's above, "
             f"shape {', '.join(f'{a}x{b}' for a, b in shapes)}"
         )
-        for k, j in self.jacobian_params.items():
-            lines.append(f"       dvec(Y)/dvec({k})^T shape {j.shape[0]}x{j.shape[1]}")
+        for key, j in self.jacobian_params.items():
+            lines.append(f"       dvec(Y)/dvec({key})^T shape {j.shape[0]}x{j.shape[1]}")
         return "\n".join(lines)
 
 
@@ -85,12 +88,16 @@ def _layer_local(layer: Any, saved: Any, node: Any) -> tuple[list[np.ndarray | N
     rows, prows = [], []
     for k in range(e.size):
         e[k] = 1
-        parts = [e[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes, strict=True)]
+        parts = [
+            e[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes, strict=True)
+        ]
         dy = parts if len(parts) > 1 else parts[0]
         g = layer.compute_backward_input(dy, saved)
         rows.append([np.array(a) for a in g] if isinstance(g, list) else [np.array(g)])
         if layer.trainable and layer.params:
-            prows.append({k: np.array(v) for k, v in layer.compute_backward_params(dy, saved).items()})
+            prows.append(
+                {k: np.array(v) for k, v in layer.compute_backward_params(dy, saved).items()}
+            )
         e[k] = 0
     pjac = {key: np.stack([np.ravel(r[key]) for r in prows]) for key in (prows[0] if prows else {})}
     return [
@@ -139,14 +146,16 @@ def explain(layer: Any, x: Any, training: bool = False) -> CallExplanation:
             f"(hand-written layers state their Jacobians in their docstrings)."
         )
     xs = layer._prepare_input(x)
-    y, saved = layer.compute_forward(xs, bool(training))
+    _, saved = layer.compute_forward(xs, bool(training))
     tape = saved.tape
     names: dict[int, str] = {}
     jac_x: dict[int, list[np.ndarray]] = {}  # per tensor: one Jacobian per layer input
     n_in = [t.size for t in saved.inputs]
     for i, t in enumerate(saved.inputs):
         names[id(t)] = f"x{i}" if len(saved.inputs) > 1 else "x"
-        jac_x[id(t)] = [np.eye(t.size) if j == i else np.zeros((t.size, n)) for j, n in enumerate(n_in)]
+        jac_x[id(t)] = [
+            np.eye(t.size) if j == i else np.zeros((t.size, n)) for j, n in enumerate(n_in)
+        ]
     params = layer.params
     layer_paths, paths = layer._paths()
     by_var: dict[int, str] = {}
@@ -191,7 +200,9 @@ def explain(layer: Any, x: Any, training: bool = False) -> CallExplanation:
                 input_shapes=[None if t is None else t.shape for t in node.inputs],
                 output_shape=node.outputs[0].shape,
                 local_jacobians=local,
-                inputs=[names.get(id(t), "const") if t is not None else "const" for t in node.inputs],
+                inputs=[
+                    names.get(id(t), "const") if t is not None else "const" for t in node.inputs
+                ],
                 output=names[id(node.outputs[0])],
             )
         )
@@ -199,11 +210,21 @@ def explain(layer: Any, x: Any, training: bool = False) -> CallExplanation:
     total = sum(o.size for o in outs)
 
     def stack(parts: list[np.ndarray | None], cols: int) -> np.ndarray:
-        return np.concatenate(
-            [np.zeros((o.size, cols)) if p is None else p for o, p in zip(outs, parts, strict=True)]
-        ) if total else np.zeros((0, cols))
+        return (
+            np.concatenate(
+                [
+                    np.zeros((o.size, cols)) if p is None else p
+                    for o, p in zip(outs, parts, strict=True)
+                ]
+            )
+            if total
+            else np.zeros((0, cols))
+        )
 
-    jin = [stack([jac_x.get(id(o), [None] * len(n_in))[a] for o in outs], n) for a, n in enumerate(n_in)]
+    jin = [
+        stack([jac_x.get(id(o), [None] * len(n_in))[a] for o in outs], n)
+        for a, n in enumerate(n_in)
+    ]
     jpar = {
         key: stack([jac_p.get(id(o), {}).get(key) for o in outs], params[key].size)
         for key in params

@@ -60,8 +60,9 @@ class SeedGenerator:
             )
         self.name = name or "seed_generator"
         # float64 holds ints exactly up to 2**53; model files store float arrays.
-        self.state = Variable(np.array([float(seed), 0.0]), trainable=False,
-                              name="seed_generator_state")
+        self.state = Variable(
+            np.array([float(seed), 0.0]), trainable=False, name="seed_generator_state"
+        )
 
     def next(self) -> np.random.Generator:
         """A generator for the next draw (advances the counter)."""
@@ -92,26 +93,30 @@ def _float(dtype: Any) -> np.dtype:
     return np.dtype(backend.floatx() if dtype is None else dtype)
 
 
-def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None,
-           seed: Any = None) -> np.ndarray:
+def normal(
+    shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None, seed: Any = None
+) -> np.ndarray:
     """Draws from :math:`\\mathcal N(\\text{mean}, \\text{stddev}^2)`."""
     return _rng(seed, "normal").normal(mean, stddev, tuple(shape)).astype(_float(dtype))
 
 
-def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = None,
-            seed: Any = None) -> np.ndarray:
+def uniform(
+    shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = None, seed: Any = None
+) -> np.ndarray:
     """Draws from the uniform distribution on ``[minval, maxval)``."""
     return _rng(seed, "uniform").uniform(minval, maxval, tuple(shape)).astype(_float(dtype))
 
 
-def randint(shape: Any, minval: int, maxval: int, dtype: Any = "int32",
-            seed: Any = None) -> np.ndarray:
+def randint(
+    shape: Any, minval: int, maxval: int, dtype: Any = "int32", seed: Any = None
+) -> np.ndarray:
     """Integers drawn uniformly from ``[minval, maxval)``."""
     return _rng(seed, "randint").integers(minval, maxval, tuple(shape)).astype(dtype)
 
 
-def truncated_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None,
-                     seed: Any = None) -> np.ndarray:
+def truncated_normal(
+    shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None, seed: Any = None
+) -> np.ndarray:
     """Normal draws, redrawn until within two standard deviations of the mean."""
     rng = _rng(seed, "truncated_normal")
     out = rng.standard_normal(tuple(shape))
@@ -134,14 +139,16 @@ def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None)
             f"received {rate!r}."
         )
     value = np.asarray(unwrap(inputs))
-    shape = value.shape if noise_shape is None else tuple(
-        n if n is not None else value.shape[i] for i, n in enumerate(noise_shape)
+    shape = (
+        value.shape
+        if noise_shape is None
+        else tuple(n if n is not None else value.shape[i] for i, n in enumerate(noise_shape))
     )
     keep = _rng(seed, "dropout").uniform(size=shape) >= rate
     return onp.multiply(inputs, (keep / (1 - rate)).astype(value.dtype))
 
 
 def shuffle(x: Any, axis: int = 0, seed: Any = None) -> Any:
-    """``x`` with its entries permuted along ``axis`` (differentiable: a :func:`~layernet.ops.take`)."""
+    """``x`` with its entries permuted along ``axis`` (differentiable: an ``ops.take``)."""
     n = np.shape(np.asarray(unwrap(x)))[axis]
     return onp.take(x, _rng(seed, "shuffle").permutation(n), axis=axis)

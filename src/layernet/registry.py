@@ -139,7 +139,7 @@ def register_serializable(package: str = "Custom", name: str | None = None) -> C
         from .losses import Loss
 
         is_function = callable(cls) and not isinstance(cls, type)
-        if not (is_function or isinstance(cls, type) and issubclass(cls, Layer | Loss)):
+        if not (is_function or (isinstance(cls, type) and issubclass(cls, Layer | Loss))):
             raise TypeError(
                 f"register_serializable: expected a Layer or Loss subclass or a function, "
                 f"received {cls!r}."

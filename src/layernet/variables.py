@@ -93,9 +93,8 @@ class Variable:
         """A variable over an existing array (a hand-written layer's parameter)."""
         v = cls.__new__(cls)
         v._value, v.name, v._trainable, v._auto_name, v.owner = array, name, trainable, False, owner
-        v._grad = owner.grads.get(name) if trainable else None
-        if v._grad is None:
-            v._grad = np.zeros_like(array)
+        grad = owner.grads.get(name) if trainable else None
+        v._grad = np.zeros_like(array) if grad is None else grad
         v.regularizer = v.constraint = None
         return v
 
@@ -151,7 +150,7 @@ class Variable:
         return onp.getitem(self, key)
 
     @property
-    def T(self) -> Any:  # noqa: N802
+    def T(self) -> Any:
         from .ops import numpy as onp
 
         return onp.transpose(self)

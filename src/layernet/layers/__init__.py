@@ -17,9 +17,9 @@ from .activations import (
 )
 from .base import Layer
 from .calling import added_losses_in_backward
-from .core import Lambda
 from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
+from .core import Lambda
 from .dense import Dense
 from .dropout import Dropout
 from .input import Input

@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import _ops, _random, registry
-from .calling import KerasLayerAPI, call_layer, is_tensor
 from .._validation import (
     as_array,
     check_bool,
@@ -40,6 +39,7 @@ from .._validation import (
     shape_str,
     snake_case,
 )
+from .calling import KerasLayerAPI, call_layer, is_tensor
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -296,10 +296,10 @@ class Layer(KerasLayerAPI):
             return
         if is_shape_list(shape):
             for s in shape:
-                if len(s) < 1:
+                if len(s) < 1:  # type: ignore[arg-type]
                     raise ValueError(
                         f"{self.owner}: expected every input to have a batch axis, got shapes "
-                        f"{', '.join(shape_str(t) for t in shape)}."
+                        f"{', '.join(shape_str(t) for t in shape)}."  # type: ignore[arg-type]
                     )
             return
         nd = self.input_ndim
@@ -413,7 +413,9 @@ class Layer(KerasLayerAPI):
             return self._traced_output_shape(input_shape)
         raise NotImplementedError
 
-    def compute_forward(self, x: np.ndarray, training: bool, **options: Any) -> tuple[np.ndarray, Any]:
+    def compute_forward(
+        self, x: np.ndarray, training: bool, **options: Any
+    ) -> tuple[np.ndarray, Any]:
         if self._call_layer:
             return self._traced_forward(x, training, **options)
         raise NotImplementedError
@@ -439,7 +441,7 @@ class Layer(KerasLayerAPI):
     def _prepare_input(self, x: Any) -> Any:
         if is_array_list(x):
             xs = [as_array(a, self.owner, f"inputs[{i}]") for i, a in enumerate(x)]
-            shapes = [a.shape for a in xs]
+            shapes: Any = [a.shape for a in xs]
             self.check_input_shape(shapes)
             if not self.built:
                 self.build(shapes)

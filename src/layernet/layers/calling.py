@@ -25,7 +25,7 @@ import inspect
 import math
 import threading
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -97,6 +97,23 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
 
 class KerasLayerAPI:
     """Keras's layer interface over layernet's contract (mixed into :class:`Layer`)."""
+
+    if TYPE_CHECKING:  # supplied by Layer
+        dtype: np.dtype
+        seed: int | None
+        trainable: bool
+        built: bool
+        input_shape: Any
+        saved: Any
+        _y_shape: Any
+        _building: bool
+
+        @property
+        def owner(self) -> str: ...
+
+        def _normalize_shape(self, input_shape: Any) -> Any: ...
+
+        def compute_forward(self, x: Any, training: bool, **options: Any) -> tuple[Any, Any]: ...
 
     #: Set on classes whose ``call`` is written by the user (derivative by tracing).
     _call_layer: bool = False
@@ -214,7 +231,7 @@ class KerasLayerAPI:
         return self._tracking().setdefault("_stored_" + what, {})
 
     @property
-    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def params(self) -> dict[str, np.ndarray]:
         """Parameters by name (the trainable variables' arrays; nested layers' prefixed)."""
         return self._gather("params") if self._collects() else self._stored("params")
 
@@ -223,7 +240,7 @@ class KerasLayerAPI:
         self._tracking()["_stored_params"] = value
 
     @property
-    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def grads(self) -> dict[str, np.ndarray]:
         """Accumulated gradients, same names and arrays-per-name as :attr:`params`."""
         return self._gather("grads") if self._collects() else self._stored("grads")
 
@@ -232,7 +249,7 @@ class KerasLayerAPI:
         self._tracking()["_stored_grads"] = value
 
     @property
-    def state(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def state(self) -> dict[str, np.ndarray]:
         """Non-trainable arrays (non-trainable variables, random-seed states), by name."""
         return self._gather("state") if self._collects() else self._stored("state")
 
@@ -422,7 +439,10 @@ class KerasLayerAPI:
     @property
     def losses(self) -> list[float]:
         """Losses added during the last top-level call (nested layers' included), as numbers."""
-        out = [float(np.sum(l.value)) if isinstance(l, Tensor) else l for l in self._tracking()["_losses"]]
+        out = [
+            float(np.sum(loss.value)) if isinstance(loss, Tensor) else loss
+            for loss in self._tracking()["_losses"]
+        ]
         for layer in self._sublayers:
             out += layer.losses
         return out
@@ -533,9 +553,7 @@ class KerasLayerAPI:
             return gx
 
         grads = saved.tape.backward(seeds, on_layer, with_losses=_losses_enabled())
-        gx = [
-            grads[id(t)] if id(t) in grads else np.zeros(t.shape, t.dtype) for t in saved.inputs
-        ]
+        gx = [grads[id(t)] if id(t) in grads else np.zeros(t.shape, t.dtype) for t in saved.inputs]
         if want_params:
             for var, leaf in saved.tape.leaves.values():
                 g = grads.get(id(leaf))
@@ -597,7 +615,11 @@ def _has_losses(saved: Any) -> bool:
 def _as_shape(shape: Any) -> Any:
     if shape is None:
         return None
-    if isinstance(shape, list | tuple) and shape and all(isinstance(s, list | tuple) for s in shape):
+    if (
+        isinstance(shape, list | tuple)
+        and shape
+        and all(isinstance(s, list | tuple) for s in shape)
+    ):
         return [tuple(s) for s in shape]
     return tuple(shape)
 
@@ -614,8 +636,10 @@ def _copy(dy: Any) -> Any:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, list):
-        return isinstance(b, list | tuple) and len(a) == len(b) and all(
-            _same(x, y) for x, y in zip(a, b, strict=True)
+        return (
+            isinstance(b, list | tuple)
+            and len(a) == len(b)
+            and all(_same(x, y) for x, y in zip(a, b, strict=True))
         )
     b = np.asarray(b)
     return a.shape == b.shape and bool(np.array_equal(a, b))
@@ -623,12 +647,16 @@ def _same(a: Any, b: Any) -> bool:
 
 def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> Any:
     """Call ``layer`` on Tensors inside a trace: compute, and record the call on the tape."""
-    tape = next(t.tape for t in (x if isinstance(x, list | tuple) else [x]) if isinstance(t, Tensor))
+    tape = next(
+        t.tape for t in (x if isinstance(x, list | tuple) else [x]) if isinstance(t, Tensor)
+    )
     several_in = isinstance(x, list | tuple)
     values = [unwrap(a) for a in x] if several_in else unwrap(x)
     xs = layer._prepare_input(values)
     train = tape.training if training is None else bool(training)
-    y, saved = layer.compute_forward(xs, train, **options) if options else layer.compute_forward(xs, train)
+    y, saved = (
+        layer.compute_forward(xs, train, **options) if options else layer.compute_forward(xs, train)
+    )
     several = isinstance(y, list | tuple)
     outs = [Tensor(a, tape) for a in (y if several else [y])]
     inputs = [a if isinstance(a, Tensor) else None for a in (x if several_in else [x])]

@@ -114,7 +114,11 @@ class Lambda(Layer):
             shape = _function_name(shape, self.owner)
         return {
             "function": _function_name(self.function, self.owner),
-            "output_shape": None if shape is None else shape if isinstance(shape, str) else list(shape),
+            "output_shape": None
+            if shape is None
+            else shape
+            if isinstance(shape, str)
+            else list(shape),
             "arguments": dict(self.arguments),
             **super().get_config(),
         }

@@ -19,6 +19,7 @@ array([0.5, 0.5])
 array([3., 3.])
 """
 
+from .. import registry as _registry
 from . import image, nn, primitives
 from .nn import (
     binary_crossentropy,
@@ -134,8 +135,6 @@ from .numpy import (
 )
 from .primitives import PRIMITIVES, Primitive, unbroadcast
 from .tensor import Tape, Tensor, dispatch, is_symbolic, set_symbolic_handler
-
-from .. import registry as _registry
 
 for _name, _fn in OPS.items():  # Lambda layers store an op by this name
     _registry.register_builtin_function(_fn, f"ops.{_name}")

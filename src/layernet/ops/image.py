@@ -120,6 +120,12 @@ def extract_patches(
     c = _shape(x)[-1]
     dtype = np.asarray(onp.unwrap(images)).dtype
     kernel = np.eye(size[0] * size[1] * c, dtype=dtype).reshape(size[0], size[1], c, -1)
-    y = conv(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate,
-             data_format=data_format)
+    y = conv(
+        x,
+        kernel,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        data_format=data_format,
+    )
     return onp.squeeze(y, 0) if one else y

@@ -161,8 +161,9 @@ def conv(
             f"(*window, channels, filters) with as many window as spatial axes and matching "
             f"channels, got shapes {xs} and {ks}."
         )
-    return apply(P.CONV, inputs, kernel, strides=strides, padding=padding,
-                 dilation_rate=dilation_rate)
+    return apply(
+        P.CONV, inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate
+    )
 
 
 def _eps() -> float:

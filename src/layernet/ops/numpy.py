@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import primitives as P
-from .tensor import Tensor, apply, dispatch, unwrap  # noqa: F401  (unwrap re-used by ops.image)
+from .tensor import Tensor, apply, dispatch, unwrap
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -164,7 +165,9 @@ def matmul(x1: Any, x2: Any) -> Any:
     """
     s1, s2 = _shape(x1), _shape(x2)
     if not s1 or not s2:
-        raise ValueError(f"ops.matmul: expected arrays with at least 1 dim, got shapes {s1} and {s2}.")
+        raise ValueError(
+            f"ops.matmul: expected arrays with at least 1 dim, got shapes {s1} and {s2}."
+        )
     k1 = s1[-1]
     k2 = s2[0] if len(s2) == 1 else s2[-2]
     if k1 != k2:
@@ -277,7 +280,7 @@ def absolute(x: Any) -> Any:
     return _unary(P.ABS, x)
 
 
-abs = absolute  # noqa: A001  (Keras's name)
+abs = absolute
 OPS["abs"] = absolute
 DIFFERENTIABLE.add("abs")
 
@@ -314,7 +317,7 @@ def ceil(x: Any) -> Any:
 
 
 @op(differentiable=False)
-def round(x: Any, decimals: int = 0) -> Any:  # noqa: A001  (Keras's name)
+def round(x: Any, decimals: int = 0) -> Any:
     """Round half to even. No derivative (zero gradient)."""
     return apply(P.ROUND, x, decimals=decimals)
 
@@ -339,7 +342,7 @@ def _reduce(prim: P.Primitive, x: Any, axis: Any, keepdims: bool) -> Any:
 
 
 @op()
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     r"""Sum over ``axis`` (all axes by default). Derivative: :math:`G` copied over the summed
     axes."""
     return _reduce(P.SUM, x, axis, keepdims)
@@ -353,7 +356,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 @op()
-def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Any:  # noqa: A001
+def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Any:
     r"""Maximum over ``axis``. Derivative: :math:`G` to the maximal entries (split between
     ties)."""
     y = _reduce(P.MAX, x, axis, keepdims)
@@ -361,7 +364,7 @@ def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -
 
 
 @op()
-def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Any:  # noqa: A001
+def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Any:
     r"""Minimum over ``axis``. Derivative: :math:`G` to the minimal entries (split between
     ties)."""
     y = _reduce(P.MIN, x, axis, keepdims)
@@ -400,7 +403,7 @@ def cumsum(x: Any, axis: Any = None, dtype: Any = None) -> Any:
 
 
 @op()
-def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
     r"""Vector or Frobenius norm (``ord`` None/"fro"/2 for vectors, 1, ``inf``).
 
     Derivative (2-norm): :math:`G\,x/\lVert x\rVert`; 1-norm: :math:`G\operatorname{sign}(x)`
@@ -448,13 +451,13 @@ def argsort(x: Any, axis: int = -1) -> Any:
 
 
 @op(differentiable=False)
-def any(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Whether any entry is true along ``axis``. No derivative."""
     return apply(P.ANY, x, axis=_axis("any", axis, _ndim(x)), keepdims=keepdims)
 
 
 @op(differentiable=False)
-def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Whether every entry is true along ``axis``. No derivative."""
     return apply(P.ALL, x, axis=_axis("all", axis, _ndim(x)), keepdims=keepdims)
 
@@ -591,7 +594,9 @@ def broadcast_to(x: Any, shape: Any) -> Any:
         if np.broadcast_shapes(_shape(x), shape) != shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"ops.broadcast_to: cannot broadcast shape {_shape(x)} to {shape}.") from None
+        raise ValueError(
+            f"ops.broadcast_to: cannot broadcast shape {_shape(x)} to {shape}."
+        ) from None
     return apply(P.BROADCAST_TO, x, shape=shape)
 
 
@@ -611,20 +616,20 @@ def getitem(x: Any, key: Any) -> Any:
     try:
         np.empty(_shape(x), dtype=bool)[key]
     except IndexError as exc:
-        raise IndexError(f"ops.getitem: index {key!r} is invalid for shape {_shape(x)}: {exc}") from None
+        raise IndexError(
+            f"ops.getitem: index {key!r} is invalid for shape {_shape(x)}: {exc}"
+        ) from None
     return apply(P.GETITEM, x, key=key)
 
 
 @op()
-def slice(inputs: Any, start_indices: Any, shape: Any) -> Any:  # noqa: A001
+def slice(inputs: Any, start_indices: Any, shape: Any) -> Any:
     r"""The block of ``shape`` starting at ``start_indices``. Derivative: :math:`G` placed
     into zeros at that block."""
     key = tuple(
         builtins.slice(int(s), int(s) + int(n)) for s, n in zip(start_indices, shape, strict=True)
     )
     return getitem(inputs, key)
-
-
 
 
 @op()
@@ -637,7 +642,9 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
     axis = _axis("concatenate", axis, nd)
     shapes = [_shape(x) for x in xs]
     for s in shapes:
-        if len(s) != nd or builtins.any(a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis):
+        if len(s) != nd or builtins.any(
+            a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis
+        ):
             raise ValueError(
                 f"ops.concatenate: shapes {' and '.join(map(str, shapes))} differ outside "
                 f"axis {axis}."
@@ -653,7 +660,9 @@ def stack(x: Sequence[Any], axis: int = 0) -> Any:
         raise ValueError("ops.stack: expected at least one array, received none.")
     shapes = {_shape(a) for a in xs}
     if len(shapes) > 1:
-        raise ValueError(f"ops.stack: expected arrays of one shape, received shapes {sorted(shapes)}.")
+        raise ValueError(
+            f"ops.stack: expected arrays of one shape, received shapes {sorted(shapes)}."
+        )
     return concatenate([expand_dims(a, axis) for a in xs], axis=axis)
 
 
@@ -675,7 +684,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     else:
         bounds = [0, *[int(i) for i in indices_or_sections], n]
     pre = (builtins.slice(None),) * axis
-    return [getitem(x, (*pre, builtins.slice(a, b))) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [getitem(x, (*pre, builtins.slice(a, b))) for a, b in itertools.pairwise(bounds)]
 
 
 @op()
@@ -743,7 +752,7 @@ def sort(x: Any, axis: int = -1) -> Any:
 
 
 @op()
-def top_k(x: Any, k: int, sorted: bool = True) -> tuple[Any, Any]:  # noqa: A002
+def top_k(x: Any, k: int, sorted: bool = True) -> tuple[Any, Any]:
     r"""The ``k`` largest entries along the last axis and their indices.
 
     Derivative: :math:`G` sent back to the chosen entries (values only; the indices
@@ -832,7 +841,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> np
 
 
 @op(differentiable=False)
-def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> np.ndarray:  # noqa: N803
+def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> np.ndarray:
     """The identity matrix."""
     return np.eye(N, M, k, dtype=_dtype(dtype))
 
@@ -854,5 +863,6 @@ def convert_to_numpy(x: Any) -> np.ndarray:
 @op(differentiable=False)
 def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> Any:
     """One-hot encoding of integer class ids along a new ``axis``. No derivative."""
-    return apply(P.ONE_HOT, np.asarray(unwrap(x)), num_classes=num_classes, axis=axis,
-                 dtype=_dtype(dtype))
+    return apply(
+        P.ONE_HOT, np.asarray(unwrap(x)), num_classes=num_classes, axis=axis, dtype=_dtype(dtype)
+    )

@@ -8,7 +8,8 @@ A primitive is a small object with a uniform interface:
     The vector-Jacobian products :math:`\partial z/\partial x_i = J_i^T\,\partial z/\partial y`,
     one per input (``None`` for an input that has no derivative: indices, conditions).
 ``jacobians(dy_shape, saved, x_shapes) -> list``
-    The explicit matrices :math:`J_i = \partial\operatorname{vec}(y)/\partial\operatorname{vec}(x_i)^T`
+    The explicit matrices
+    :math:`J_i = \partial\operatorname{vec}(y)/\partial\operatorname{vec}(x_i)^T`
     (C-order ``vec``), built exactly from ``backward`` with unit vectors.
 
 Every primitive is registered by name in :data:`PRIMITIVES`. Broadcasting
@@ -109,7 +110,7 @@ class NonDifferentiable(Primitive):
 
 
 class Unary(Primitive):
-    """Element-wise :math:`y = f(x)`, :math:`\\partial z/\\partial x = f'(x)\\,\\partial z/\\partial y`.
+    r"""Element-wise :math:`y = f(x)`: :math:`\partial z/\partial x = f'(x)\,\partial z/\partial y`.
 
     ``df(x, y, **attrs)`` gives :math:`f'` from the input and the output.
     """
@@ -132,7 +133,7 @@ class Unary(Primitive):
 
 
 class Binary(Primitive):
-    """Broadcasting :math:`y = f(a, b)` with partial derivatives ``da(a, b, y)``, ``db(a, b, y)``."""
+    """Broadcasting :math:`y = f(a, b)` with partial derivatives ``da(a, b, y)``, ``db(...)``."""
 
     def __init__(self, name: str, f, da, db) -> None:
         super().__init__(name)
@@ -225,9 +226,9 @@ CLIP = Unary(
     "clip",
     lambda x, x_min=None, x_max=None: np.clip(x, x_min, x_max),
     lambda x, y, x_min=None, x_max=None: (
-        (True if x_min is None else x >= x_min) & (True if x_max is None else x <= x_max)
-    )
-    * np.ones_like(y),
+        ((True if x_min is None else x >= x_min) & (True if x_max is None else x <= x_max))
+        * np.ones_like(y)
+    ),
 )
 
 # ------------------------------------------------------------ element-wise, two inputs
@@ -288,7 +289,7 @@ CAST = _Cast("cast")
 # ---------------------------------------------------------------------- reductions
 def _keep(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -> np.ndarray:
     """Put the reduced axes back (size 1) so ``g`` broadcasts against the input."""
-    if keepdims or axis is None and g.ndim == len(shape):
+    if keepdims or (axis is None and g.ndim == len(shape)):
         return g
     if axis is None:
         return np.reshape(g, (1,) * len(shape))
@@ -496,8 +497,9 @@ class _Tensordot(Primitive):
             ax_a = list(range(a.ndim - axes, a.ndim))
             ax_b = list(range(axes))
         else:
-            ax_a, ax_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0])), (
-                [axes[1]] if isinstance(axes[1], int) else list(axes[1])
+            ax_a, ax_b = (
+                ([axes[0]] if isinstance(axes[0], int) else list(axes[0])),
+                ([axes[1]] if isinstance(axes[1], int) else list(axes[1])),
             )
             ax_a = [x % a.ndim for x in ax_a]
             ax_b = [x % b.ndim for x in ax_b]

@@ -100,7 +100,7 @@ def dispatch(name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> An
 class Node:
     """One recorded call: a primitive or a layer, its input and output Tensors, what it kept."""
 
-    __slots__ = ("op", "inputs", "outputs", "saved", "attrs", "index")
+    __slots__ = ("attrs", "index", "inputs", "op", "outputs", "saved")
 
     def __init__(self, op: Any, inputs: list, outputs: list, saved: Any, attrs: dict) -> None:
         self.op, self.inputs, self.outputs, self.saved, self.attrs = (
@@ -321,7 +321,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     @property
-    def T(self) -> Any:  # noqa: N802  (NumPy's name)
+    def T(self) -> Any:
         from . import numpy as ops
 
         return ops.transpose(self)
@@ -388,10 +388,10 @@ def add_operators(cls: type) -> type:
         setattr(cls, f"__r{py}__", _binary(op, reflected=True))
     for py, op in COMPARISONS.items():
         setattr(cls, f"__{py}__", _binary(op))
-    cls.__neg__ = _unary("negative")  # type: ignore[attr-defined]
-    cls.__pos__ = lambda self: self  # type: ignore[attr-defined]
-    cls.__abs__ = _unary("absolute")  # type: ignore[attr-defined]
-    cls.__hash__ = object.__hash__  # type: ignore[method-assign]
+    setattr(cls, "__neg__", _unary("negative"))  # noqa: B010
+    setattr(cls, "__pos__", lambda self: self)  # noqa: B010
+    setattr(cls, "__abs__", _unary("absolute"))  # noqa: B010
+    setattr(cls, "__hash__", object.__hash__)  # noqa: B010
     return cls
 
 
