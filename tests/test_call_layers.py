@@ -474,3 +474,80 @@ def test_same_layer_same_weights_as_keras_jax():
     for w, gk in zip(mine.trainable_weights, gw, strict=True):
         key = next(k for k, a in mine.params.items() if a is w.numpy())
         np.testing.assert_allclose(grads[key], np.asarray(gk), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------ random, activations, backend
+def test_random_draws_are_reproducible_from_the_seed():
+    for fn, kw in [
+        (ln.random.normal, {"mean": 1.0, "stddev": 2.0}),
+        (ln.random.uniform, {"minval": -1.0, "maxval": 3.0}),
+        (ln.random.truncated_normal, {"stddev": 0.5}),
+        (ln.random.randint, {"minval": 0, "maxval": 5}),
+    ]:
+        a, b = fn((50, 4), seed=3, **kw), fn((50, 4), seed=3, **kw)
+        np.testing.assert_array_equal(a, b)
+        g1, g2 = ln.random.SeedGenerator(7), ln.random.SeedGenerator(7)
+        first = fn((3,), seed=g1, **kw)
+        np.testing.assert_array_equal(first, fn((3,), seed=g2, **kw))
+        assert not np.array_equal(first, fn((3,), seed=g1, **kw)) or fn is ln.random.randint
+    assert ln.random.normal((2,)).dtype == np.float32
+    u = ln.random.uniform((1000,), minval=-1.0, maxval=3.0, seed=0)
+    assert u.min() >= -1 and u.max() < 3
+    t = ln.random.truncated_normal((1000,), stddev=0.5, seed=0)
+    assert np.abs(t).max() <= 1.0
+    r = ln.random.randint((1000,), 0, 5, seed=0)
+    assert r.dtype == np.int32 and set(np.unique(r)) == {0, 1, 2, 3, 4}
+
+
+def test_random_dropout_and_shuffle():
+    x = np.ones((200, 10))
+    y = ln.random.dropout(x, 0.25, seed=1)
+    assert set(np.unique(y)) == {0.0, 1 / 0.75}
+    assert abs((y == 0).mean() - 0.25) < 0.05
+    z = ln.random.shuffle(np.arange(10.0), seed=2)
+    assert sorted(z) == list(range(10)) and not np.array_equal(z, np.arange(10.0))
+    with pytest.raises(ValueError, match=r"random.dropout: invalid value for `rate`"):
+        ln.random.dropout(x, 1.5)
+    with pytest.raises(ValueError, match=r"random.normal: invalid value for `seed`"):
+        ln.random.normal((2,), seed="a")
+
+
+def test_activations_get_serialize_deserialize():
+    x = np.array([-2.0, 0.5, 3.0])
+    for name in (
+        "relu",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "gelu",
+        "elu",
+        "selu",
+        "softplus",
+        "silu",
+        "leaky_relu",
+        "relu6",
+        "hard_sigmoid",
+        "softsign",
+        "exponential",
+    ):
+        fn = ln.activations.get(name)
+        assert ln.activations.serialize(fn) == name
+        assert ln.activations.deserialize(name) is fn
+        assert fn(x).shape == (3,)
+    np.testing.assert_allclose(ln.activations.relu(x, max_value=1.0), [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(ln.activations.relu(x, negative_slope=0.1), [-0.2, 0.5, 3.0])
+    assert ln.activations.get(None)(x) is x
+    with pytest.raises(ValueError, match="unknown activation 'nope'"):
+        ln.activations.get("nope")
+
+
+def test_backend_settings():
+    assert ln.backend.floatx() == "float32"
+    old = ln.backend.epsilon()
+    ln.backend.set_epsilon(1e-5)
+    try:
+        assert ln.backend.epsilon() == 1e-5
+    finally:
+        ln.backend.set_epsilon(old)
+    with pytest.raises(ValueError, match="set_epsilon: invalid value"):
+        ln.backend.set_epsilon(-1)
