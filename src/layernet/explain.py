@@ -46,6 +46,7 @@ class CallExplanation:
     Attributes
     ----------
     steps : list of Step
+        (each with ``op``, ``input_shapes``, ``output_shape``, ``local_jacobians``)
         The recorded ops in the order they ran.
     jacobian_input : ndarray or list of ndarray
         :math:`\\partial\\operatorname{vec}(Y)/\\partial\\operatorname{vec}(X)^T` composed
@@ -55,7 +56,7 @@ class CallExplanation:
     """
 
     layer: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Any] = field(default_factory=list)
     jacobian_input: Any = None
     jacobian_params: dict[str, np.ndarray] = field(default_factory=dict)
 

@@ -29,7 +29,7 @@ from .variables import Variable
 
 
 class SeedGenerator:
-    """A seed and a counter: each :meth:`next` gives a new, reproducible generator.
+    """A seed and a counter: each ``next()`` gives a new, reproducible generator.
 
     Held by a layer (as an attribute), its state (seed, counter) is saved with the
     layer's ``state``, so a model file restores the random stream.

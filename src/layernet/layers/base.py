@@ -39,7 +39,7 @@ from .._validation import (
     shape_str,
     snake_case,
 )
-from .calling import KerasLayerAPI, call_layer, is_tensor
+from .calling import _KerasLayerAPI, call_layer, is_tensor
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -71,7 +71,7 @@ def is_shape_list(shape: Any) -> bool:
 _REGISTRY: dict[str, type] = {}
 
 
-class Layer(KerasLayerAPI):
+class Layer(_KerasLayerAPI):
     r"""Base class of every layer: the contract that models, tests and users rely on.
 
     Data is channels-last, ``(batch, *spatial, channels)``. A subclass

@@ -1,8 +1,8 @@
 r"""Layers written as ``call()``: weights the Keras way, tracking, and the traced derivative.
 
-:class:`~layernet.layers.Layer` mixes in :class:`KerasLayerAPI`. A subclass that
+:class:`~layernet.layers.Layer` mixes in :class:`_KerasLayerAPI`. A subclass that
 defines ``call(self, inputs, training=None)`` (and optionally Keras's
-``build(self, input_shape)``, creating weights with :meth:`~KerasLayerAPI.add_weight`)
+``build(self, input_shape)``, creating weights with :meth:`~_KerasLayerAPI.add_weight`)
 needs no backward rule: its ``compute_forward`` runs ``call`` on
 :class:`~layernet.ops.Tensor` inputs with a fresh :class:`~layernet.ops.Tape`
 and returns ``(y, saved)`` with ``saved`` holding the tape; its
@@ -10,7 +10,7 @@ and returns ``(y, saved)`` with ``saved`` holding the tape; its
 reverse. So it works unchanged wherever a hand-written layer does.
 
 **Added losses.** ``add_loss(value)`` inside ``call`` records ``value`` (a
-Tensor) on the call's tape and in :attr:`~KerasLayerAPI.losses` (as a number).
+Tensor) on the call's tape and in :attr:`~_KerasLayerAPI.losses` (as a number).
 The derivative of their sum joins the backward pass only inside
 :func:`added_losses_in_backward`: a trainer that minimises
 ``loss + sum(model.losses)`` runs its backward pass inside that block, and then
@@ -95,7 +95,7 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[-2] * field, shape[-1] * field
 
 
-class KerasLayerAPI:
+class _KerasLayerAPI:
     """Keras's layer interface over layernet's contract (mixed into :class:`Layer`)."""
 
     if TYPE_CHECKING:  # supplied by Layer
@@ -664,4 +664,4 @@ def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> An
     return outs if several else outs[0]
 
 
-__all__ = ["CallSaved", "KerasLayerAPI", "added_losses_in_backward", "call_layer", "is_tensor"]
+__all__ = ["CallSaved", "added_losses_in_backward", "call_layer", "is_tensor"]
