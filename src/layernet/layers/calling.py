@@ -156,6 +156,7 @@ class _KerasLayerAPI:
             d["_loss_values"] = []
             d["_views"] = {}
             d["_building"] = False
+            d["_collecting"] = self._call_layer  # params/grads/state gathered from variables
         return d
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -173,12 +174,14 @@ class _KerasLayerAPI:
                     value.owner = self
                 if value.owner is self and not any(v is value for v in d["_variables"]):
                     d["_variables"].append(value)
+                    d["_collecting"] = True
                 if value.owner is self and value._auto_name:  # `self.w = add_weight(...)`
                     taken = {v.name for v in d["_variables"] if v is not value}
                     if name not in taken and not name.startswith("_"):
                         value.name, value._auto_name = name, False
             elif isinstance(value, SeedGenerator):
                 d["_seed_generators"][name] = value
+                d["_collecting"] = True
             elif isinstance(value, list | tuple) and any(isinstance(v, Layer) for v in value):
                 d["_children"][name] = list(value)
             elif isinstance(value, dict) and any(isinstance(v, Layer) for v in value.values()):
@@ -199,8 +202,7 @@ class _KerasLayerAPI:
         return out
 
     def _collects(self) -> bool:
-        d = self._tracking()
-        return bool(self._call_layer or d["_variables"] or d["_seed_generators"])
+        return bool(self._tracking()["_collecting"])
 
     # --------------------------------------------------- params, grads and state
     def _gather(self, what: str) -> dict[str, np.ndarray]:
@@ -233,7 +235,11 @@ class _KerasLayerAPI:
     @property
     def params(self) -> dict[str, np.ndarray]:
         """Parameters by name (the trainable variables' arrays; nested layers' prefixed)."""
-        return self._gather("params") if self._collects() else self._stored("params")
+        d = self.__dict__
+        if d.get("_collecting"):
+            return self._gather("params")
+        stored = d.get("_stored_params")
+        return stored if stored is not None else self._stored("params")
 
     @params.setter
     def params(self, value: dict[str, np.ndarray]) -> None:
@@ -242,7 +248,11 @@ class _KerasLayerAPI:
     @property
     def grads(self) -> dict[str, np.ndarray]:
         """Accumulated gradients, same names and arrays-per-name as :attr:`params`."""
-        return self._gather("grads") if self._collects() else self._stored("grads")
+        d = self.__dict__
+        if d.get("_collecting"):
+            return self._gather("grads")
+        stored = d.get("_stored_grads")
+        return stored if stored is not None else self._stored("grads")
 
     @grads.setter
     def grads(self, value: dict[str, np.ndarray]) -> None:
@@ -251,7 +261,11 @@ class _KerasLayerAPI:
     @property
     def state(self) -> dict[str, np.ndarray]:
         """Non-trainable arrays (non-trainable variables, random-seed states), by name."""
-        return self._gather("state") if self._collects() else self._stored("state")
+        d = self.__dict__
+        if d.get("_collecting"):
+            return self._gather("state")
+        stored = d.get("_stored_state")
+        return stored if stored is not None else self._stored("state")
 
     @state.setter
     def state(self, value: dict[str, np.ndarray]) -> None:
@@ -354,6 +368,7 @@ class _KerasLayerAPI:
         v.owner = self
         v.regularizer, v.constraint = regularizer, constraint
         d["_variables"].append(v)
+        d["_collecting"] = True
         return v
 
     add_variable = add_weight
