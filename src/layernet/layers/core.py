@@ -26,6 +26,12 @@ class Lambda(Layer):
     Its derivative is that of the function, traced from its ops like any layer
     written as ``call()``.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, ...)`` or a list of such arrays; output ``(batch, *output_shape)``
+    when ``output_shape`` is given, else whatever ``function`` returns (found by a
+    call on zeros with batch size 1).
+
     Parameters
     ----------
     function : callable
