@@ -439,6 +439,13 @@ def test_symbolic_arguments_go_to_the_handler():
         assert ops.is_symbolic(Sym()) and not ops.is_symbolic(np.ones(1))
         out = ops.sum(Sym(), axis=0)
         assert out == 2.0 and calls == [("sum", {"axis": 0})]
+        # the handler receives the public op: a Lambda stores it by name
+        seen = []
+        ops.set_symbolic_handler(lambda name, fn, args, kwargs: seen.append(fn))
+        ops.tanh(Sym())
+        assert seen == [ops.tanh]
+        assert ln.layers.Lambda(seen[0]).get_config()["function"] == "layernet>ops.tanh"
+        ops.set_symbolic_handler(handler)
         assert ops.concatenate([np.ones(1), Sym()]) == "recorded"  # nested in a list
         assert calls[-1][0] == "concatenate"
         assert ops.add(np.ones(2), 1.0).shape == (2,)  # no symbolic argument: computes

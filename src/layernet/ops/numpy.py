@@ -38,7 +38,7 @@ def op(differentiable: bool = True, name: str | None = None) -> Callable[[F], F]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return dispatch(op_name, fn, args, kwargs)
+            return dispatch(op_name, fn, args, kwargs, wrapper)
 
         OPS[op_name] = wrapper
         if differentiable:

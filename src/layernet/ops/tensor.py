@@ -53,8 +53,10 @@ def set_symbolic_handler(handler: Callable[..., Any] | None) -> Callable[..., An
     When any argument of an op (at any depth of lists and tuples) is symbolic
     (:func:`is_symbolic`), the op does not compute; it returns
     ``handler(op_name, fn, args, kwargs)``, where ``fn(*args, **kwargs)``
-    applies the same op to Tensors or arrays. A graph engine installs one to
-    record ops on its symbolic inputs. ``None`` removes it.
+    applies the same op to Tensors or arrays: ``fn`` is the public op itself
+    (``layernet.ops.add``), so ``layers.Lambda`` can wrap a recorded op and store
+    it by its registered name. A graph engine installs one to record ops on its
+    symbolic inputs. ``None`` removes it.
 
     Parameters
     ----------
@@ -89,10 +91,36 @@ def _any_symbolic(obj: Any) -> bool:
     return is_symbolic(obj)
 
 
-def dispatch(name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """The one entry of every public op: hand symbolic calls to the handler, else compute."""
+def dispatch(
+    name: str,
+    fn: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    public: Callable[..., Any] | None = None,
+) -> Any:
+    """The one entry of every public op: hand symbolic calls to the handler, else compute.
+
+    Parameters
+    ----------
+    name : str
+        The op's name (``"add"``, ``"image.resize"``).
+    fn : callable
+        Computes the op on arrays and Tensors.
+    args, kwargs
+        The call's arguments.
+    public : callable, optional
+        The public op (e.g. ``layernet.ops.add``), handed to the symbolic handler
+        in place of ``fn``: it computes the same on arrays and Tensors, and a
+        :class:`~layernet.layers.Lambda` stores it by its registered name
+        (``"layernet>ops.add"``).
+
+    Returns
+    -------
+    object
+        The op's result, or the handler's.
+    """
     if _symbolic_handler is not None and (_any_symbolic(args) or _any_symbolic(kwargs)):
-        return _symbolic_handler(name, fn, args, kwargs)
+        return _symbolic_handler(name, public or fn, args, kwargs)
     return fn(*args, **kwargs)
 
 
