@@ -184,6 +184,19 @@ CASES: dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...]], bool]] = {
     "GRUCell": ({"units": 2, "bias_initializer": "he_uniform"}, [(2, 3), (2, 2)], False),
 }
 
+# An op applied to symbolic tensors, recorded as a call (here x − x, one input).
+CASES["OpLayer"] = (  # x − x·1
+    {
+        "function": "layernet>ops.subtract",
+        "args": [{"__input__": 0}, {"__input__": 0}],
+        "kwargs": {},
+    },
+    (3, 4),
+    False,
+)
+# Layers written as call(): their derivative is traced from the ops.
+CASES["Lambda"] = ({"function": ln.ops.tanh}, (3, 4), False)
+
 
 def _functional_case(dtype: str, seed: int) -> dict:
     x = ln.Input(shape=(4,), name="x")

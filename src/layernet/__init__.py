@@ -135,6 +135,19 @@ __all__ += [
     "regularizers",
 ]
 
+# Layers written as call(): layernet.ops, add_weight, layernet.random
+from . import activations, backend, cloning, ops, random
+from .variables import Variable
+
+__all__ += ["Variable", "activations", "backend", "cloning", "ops", "random"]
+
+
+# Ops applied to symbolic tensors (ln.Input) are recorded as calls in the graph.
+from .graph.op_layer import OpLayer as _OpLayer  # noqa: E402
+from .graph.op_layer import record_op as _record_op  # noqa: E402
+
+ops.set_symbolic_handler(_record_op)
+
 if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
 
     def __getattr__(name: str):

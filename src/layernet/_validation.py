@@ -548,6 +548,8 @@ def check_class_weight(
             )
         out[int(key)] = float(weight)
     return out
+
+
 # ---------------------------------------------------------------- Keras habits
 #: The guide page that lists Keras's names and arguments layernet has, and what differs.
 COMPAT_PAGE = "'Coming from Keras or PyTorch' (docs/keras_compat.md)"
@@ -592,10 +594,16 @@ def checked_init(init: Any, declared_shape: Any = None, also: tuple[str, ...] = 
         return init
     signature = inspect.signature(init)
     open_ended = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    # an argument the class names itself (a user's `input_dim`) is the class's, not Keras's
+    also = tuple(a for a in also if a not in signature.parameters)
 
     @functools.wraps(init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        finish = declared_shape(self, kwargs) if declared_shape is not None else None
+        finish = None
+        if declared_shape is not None and any(a in kwargs for a in also):
+            own = {k: kwargs.pop(k) for k in list(kwargs) if k not in also}
+            finish = declared_shape(self, kwargs)
+            kwargs = {**kwargs, **own}
         if not open_ended:
             try:
                 signature.bind(self, *args, **kwargs)

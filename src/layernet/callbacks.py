@@ -780,7 +780,10 @@ class TerminateOnNaN(Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self._turn ^= 1
-        for dst, src in zip(self._snapshots[self._turn], self.model.weights, strict=True):
+        weights = self.model.weights
+        if len(self._snapshots[self._turn]) != len(weights):  # a model built by its first call
+            self._snapshots = [[w.copy() for w in weights], [w.copy() for w in weights]]
+        for dst, src in zip(self._snapshots[self._turn], weights, strict=True):
             np.copyto(dst, src)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -1521,6 +1524,8 @@ def _histogram(values: np.ndarray, bins: int = 30) -> Any:
         bucket_limit=edges[1:].tolist(),
         bucket=counts.astype(float).tolist(),
     )
+
+
 if not TYPE_CHECKING:  # type checkers keep flagging unknown names
 
     def __getattr__(name: str):

@@ -60,14 +60,33 @@ def builtin_classes(base: type) -> dict[str, type]:
     return {
         key[len(prefix) :]: cls
         for key, cls in _BY_NAME.items()
-        if key.startswith(prefix) and issubclass(cls, base)
+        if key.startswith(prefix) and isinstance(cls, type) and issubclass(cls, base)
     }
 
 
-def register_serializable(package: str = "Custom", name: str | None = None) -> Callable[[T], T]:
-    r"""Class decorator: save and load a layer or loss class under ``"<package>><name>"``.
+def register_builtin_function(fn: Callable[..., Any], name: str) -> None:
+    """Register one of layernet's own functions (an op) as ``"layernet>name"`` (internal use)."""
+    _register(fn, f"{BUILTIN_PACKAGE}>{name}")  # type: ignore[arg-type]
 
-    A registered class loads from model files without ``custom_objects``.
+
+def resolve_function(name: str, custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """The function a stored name stands for (``custom_objects`` first), or ``None``."""
+    custom = dict(custom_objects or {})
+    if name in custom:
+        return custom[name]
+    fn = _BY_NAME.get(name)
+    if fn is not None and not isinstance(fn, type):
+        return fn
+    short = _short(name)
+    return custom.get(short)
+
+
+def register_serializable(package: str = "Custom", name: str | None = None) -> Callable[[T], T]:
+    r"""Decorator: save and load a layer or loss class under ``"<package>><name>"``.
+
+    A registered class loads from model files without ``custom_objects``. A
+    function can be registered too (for :class:`~layernet.layers.Lambda`):
+    model files then refer to it by that name, never by its code.
     Registering the same name again for a class of the same module and name
     (a cell run twice in a notebook) replaces the old one; a different class
     under a name already taken is refused.
@@ -90,7 +109,7 @@ def register_serializable(package: str = "Custom", name: str | None = None) -> C
         For an empty package or name, one holding ``">"``, the reserved package
         ``"layernet"``, or a name already registered for another class.
     TypeError
-        When the decorated object is not a Layer or Loss subclass.
+        When the decorated object is not a Layer or Loss subclass or a function.
 
     Examples
     --------
@@ -119,9 +138,11 @@ def register_serializable(package: str = "Custom", name: str | None = None) -> C
         from .layers.base import Layer
         from .losses import Loss
 
-        if not (isinstance(cls, type) and issubclass(cls, Layer | Loss)):
+        is_function = callable(cls) and not isinstance(cls, type)
+        if not (is_function or (isinstance(cls, type) and issubclass(cls, Layer | Loss))):
             raise TypeError(
-                f"register_serializable: expected a Layer or Loss subclass, received {cls!r}."
+                f"register_serializable: expected a Layer or Loss subclass or a function, "
+                f"received {cls!r}."
             )
         key = f"{package}>{name or cls.__name__}"
         old = _BY_NAME.get(key)

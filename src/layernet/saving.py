@@ -1439,8 +1439,9 @@ def _finish_load(
         losses = comp.get("losses")
         if not isinstance(losses, list):
             raise ModelFileError(f"load_model: {where}: malformed losses entry.")
-        loss_objs = [None if spec is None else _instantiate(spec, where, custom, Loss)
-                     for spec in losses]
+        loss_objs = [
+            None if spec is None else _instantiate(spec, where, custom, Loss) for spec in losses
+        ]
         opt_spec = comp.get("optimizer")
         try:
             optimizer = (
@@ -1454,9 +1455,7 @@ def _finish_load(
                 optimizer,
                 loss_objs,
                 loss_weights=comp.get("loss_weights"),
-                metrics=[
-                    [metrics_mod.get(n) for n in ms] for ms in comp.get("output_metrics", [])
-                ]
+                metrics=[[metrics_mod.get(n) for n in ms] for ms in comp.get("output_metrics", [])]
                 or None,
             )
         except (TypeError, ValueError) as exc:

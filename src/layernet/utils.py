@@ -21,6 +21,7 @@ from ._images import (
     save_img,
 )
 from ._validation import as_array, is_int, missing_attribute, resolve_dtype
+from .explain import CallExplanation, explain
 from .registry import get_registered_name
 from .visualization import (
     ModelDiagram,
@@ -33,6 +34,7 @@ from .visualization import (
 )
 
 __all__ = [
+    "CallExplanation",
     "DownloadError",
     "ImageDataset",
     "ModelDiagram",
@@ -40,6 +42,7 @@ __all__ = [
     "PyDataset",
     "array_to_img",
     "confusion_matrix",
+    "explain",
     "get_file",
     "get_registered_name",
     "image_dataset_from_directory",

@@ -19,8 +19,10 @@ from .activations import (
     Tanh,
 )
 from .base import Layer
+from .calling import added_losses_in_backward
 from .conv import Conv, Conv1D, Conv2D, Conv3D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, ConvTranspose
+from .core import Lambda
 from .dense import Dense
 from .depthwise import (
     DepthwiseConv,
@@ -131,6 +133,7 @@ __all__ = [
     "GlobalMaxPooling3D",
     "Input",
     "InputLayer",
+    "Lambda",
     "Layer",
     "LeakyReLU",
     "MaxPool",
@@ -166,6 +169,7 @@ __all__ = [
     "ZeroPadding1D",
     "ZeroPadding2D",
     "ZeroPadding3D",
+    "added_losses_in_backward",
 ]
 
 # Merging, normalization and attention layers

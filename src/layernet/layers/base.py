@@ -45,6 +45,7 @@ from .._validation import (
 )
 from ..graph.node import call_symbolic
 from ..graph.tensor import is_symbolic
+from .calling import _KerasLayerAPI, call_layer, is_tensor
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -76,7 +77,7 @@ def is_shape_list(shape: Any) -> bool:
 _REGISTRY: dict[str, type] = {}
 
 
-class Layer:
+class Layer(_KerasLayerAPI):
     r"""Base class of every layer: the contract that models, tests and users rely on.
 
     Data is channels-last, ``(batch, *spatial, channels)``. A subclass
@@ -213,6 +214,7 @@ class Layer:
             cls.__init__ = init  # type: ignore[method-assign]
         if "get_config" in cls.__dict__:
             cls.get_config = _with_declared_shape(cls.__dict__["get_config"])  # type: ignore[method-assign]
+        cls._setup_subclass()
 
     def __init__(
         self,
@@ -465,12 +467,18 @@ class Layer:
 
         Subclasses extend it (channels against the built kernel, window sizes).
         """
+        if self._call_layer and not is_shape_list(shape):  # call() decides what it accepts
+            if len(shape) < 1:
+                raise ValueError(
+                    f"{self.owner}: expected input with a batch axis, got shape {shape_str(shape)}."
+                )
+            return
         if is_shape_list(shape):
             for s in shape:
-                if len(s) < 1:
+                if len(s) < 1:  # type: ignore[arg-type]
                     raise ValueError(
                         f"{self.owner}: expected every input to have a batch axis, got shapes "
-                        f"{', '.join(shape_str(t) for t in shape)}."
+                        f"{', '.join(shape_str(t) for t in shape)}."  # type: ignore[arg-type]
                     )
             return
         nd = self.input_ndim
@@ -555,6 +563,9 @@ class Layer:
         ValueError
             As :meth:`output_shape`, for a shape the layer cannot take.
         """
+        if self._call_layer:  # weights come from the user's build (add_weight) or the call
+            self._finish_build(input_shape, rng)
+            return
         shape = self._normalize_shape(input_shape)
         self.built = False
         self.check_input_shape(shape)
@@ -577,16 +588,29 @@ class Layer:
     def build_params(self, input_shape: tuple[int | None, ...], rng: np.random.Generator) -> None:
         """Create ``self.params`` (nothing for parameter-free layers)."""
 
+    # A layer written as ``call()`` gets all four from its traced call (see
+    # :mod:`layernet.layers.calling`): the output shape from a call on zeros, the
+    # backward rules from the recorded ops.
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        if self._call_layer:
+            return self._traced_output_shape(input_shape)
         raise NotImplementedError
 
-    def compute_forward(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+    def compute_forward(
+        self, x: np.ndarray, training: bool, **options: Any
+    ) -> tuple[np.ndarray, Any]:
+        if self._call_layer:
+            return self._traced_forward(x, training, **options)
         raise NotImplementedError
 
     def compute_backward_input(self, dy: np.ndarray, saved: Any) -> np.ndarray:
+        if self._call_layer:
+            return self._traced_backward_input(dy, saved)
         raise NotImplementedError
 
     def compute_backward_params(self, dy: np.ndarray, saved: Any) -> dict[str, np.ndarray]:
+        if self._call_layer:
+            return self._traced_backward_params(dy, saved)
         return {}
 
     # ------------------------------------------------------------ computation
@@ -625,7 +649,7 @@ class Layer:
         """
         if is_array_list(x):
             xs = [as_array(a, self.owner, f"inputs[{i}]") for i, a in enumerate(x)]
-            shapes = [a.shape for a in xs]
+            shapes: Any = [a.shape for a in xs]
             self.check_input_shape(shapes)
             if not self.built:
                 self.build(shapes)
@@ -728,6 +752,11 @@ class Layer:
         if len(args) == 2 and isinstance(args[1], bool | np.bool_) and training is None:
             args, training = args[:1], bool(args[1])  # layer(x, True), the old positional form
         inputs, options = self.split_call_arguments(*args, **kwargs)
+        if is_tensor(inputs) or (
+            isinstance(inputs, list | tuple) and any(is_tensor(a) for a in inputs)
+        ):
+            # inside another layer's traced call(): recorded on that layer's tape
+            return call_layer(self, inputs, training, options)
         if is_symbolic(inputs) or is_symbolic(list(options.values())):
             return call_symbolic(self, inputs, options, training)
         return self.forward(inputs, training=bool(training), **options)

@@ -17,6 +17,15 @@ from .._validation import check_positive_int
 from . import activations
 from .conv import Conv
 
+#: Conv's penalty arguments, which these layers do not take (yet).
+_PENALTY_KEYS = (
+    "kernel_regularizer",
+    "bias_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+    "activity_regularizer",
+)
+
 
 class DepthwiseSaved(NamedTuple):
     """What the depthwise layers keep for backward."""
@@ -232,8 +241,8 @@ class DepthwiseConv(_DepthwiseBase):
 
     def get_config(self) -> dict[str, Any]:
         cfg = super().get_config()
-        for key in ("filters", "groups", "kernel_initializer"):
-            cfg.pop(key)
+        for key in ("filters", "groups", "kernel_initializer", *_PENALTY_KEYS):
+            cfg.pop(key, None)
         cfg["depth_multiplier"] = self.depth_multiplier
         cfg["depthwise_initializer"] = initializers.serialize(self.depthwise_initializer)
         return cfg
@@ -462,8 +471,8 @@ class SeparableConv(_DepthwiseBase):
 
     def get_config(self) -> dict[str, Any]:
         cfg = super().get_config()
-        for key in ("groups", "kernel_initializer"):
-            cfg.pop(key)
+        for key in ("groups", "kernel_initializer", *_PENALTY_KEYS):
+            cfg.pop(key, None)
         cfg["depth_multiplier"] = self.depth_multiplier
         cfg["depthwise_initializer"] = initializers.serialize(self.depthwise_initializer)
         cfg["pointwise_initializer"] = initializers.serialize(self.pointwise_initializer)

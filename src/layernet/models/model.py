@@ -24,6 +24,7 @@ from ..graph.jacobians import compose_jacobians
 from ..graph.node import flatten
 from ..graph.tensor import KerasTensor
 from ..layers.base import Layer, flatten_layers
+from ..layers.calling import _KerasLayerAPI
 from ..layers.input import Input, InputLayer
 from ..training.trainer import Trainer, _Multi
 
@@ -189,6 +190,11 @@ class Model(Trainer, Layer):
         return self._graph is not None
 
     @property
+    def is_subclassed(self) -> bool:
+        """Whether the model is a subclass written with ``call()`` (no graph of its own)."""
+        return self._graph is None and bool(type(self)._call_layer)
+
+    @property
     def graph(self) -> Graph:
         """The ordered calls of a functional model."""
         if self._graph is None:
@@ -199,13 +205,16 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """The model's layers: input layers and each called layer once, in call order."""
+        """The model's layers: input layers and each called layer once, in call order.
+
+        For a subclassed model, the layers it holds as attributes (Keras's tracking).
+        """
         if self._graph is None:
-            return []
+            return list(self._sublayers) if self.is_subclassed else []
         out: list[Layer] = [InputLayer.for_tensor(t) for t in self._graph.inputs]
         seen: set[int] = {id(layer) for layer in out}
         for node in self._graph.nodes:
-            if id(node.layer) not in seen:
+            if id(node.layer) not in seen and not getattr(node.layer, "is_op", False):
                 seen.add(id(node.layer))
                 out.append(node.layer)
         return out
@@ -272,18 +281,20 @@ class Model(Trainer, Layer):
     def trainable(self, value: bool) -> None:
         value = check_bool(value, "trainable", f"Model '{self.name}'")
         self._trainable_flag = value
-        for layer in self._sublayers():
+        for layer in self._model_layers():
             layer.trainable = value
 
-    def _sublayers(self) -> list[Layer]:
+    def _model_layers(self) -> list[Layer]:
         if getattr(self, "_graph", None) is None:
-            return []
+            return list(self._sublayers) if type(self)._call_layer else []
         return self._called_layers()
 
     @property
     def dtype(self) -> np.dtype:  # type: ignore[override]
         """The dtype of the model's first layer with weights (of its first layer otherwise)."""
-        layers = [layer for layer in self._sublayers() if not isinstance(layer, InputLayer)]
+        if self.is_subclassed:
+            return self._dtype_arg
+        layers = [layer for layer in self._model_layers() if not isinstance(layer, InputLayer)]
         weighted = [layer for layer in layers if layer.params] or layers
         return weighted[0].dtype if weighted else self._dtype_arg
 
@@ -293,16 +304,18 @@ class Model(Trainer, Layer):
 
     @property
     def built(self) -> bool:  # type: ignore[override]
-        return self._graph is not None and all(layer.built for layer in self._sublayers())
+        if self._graph is None:
+            return bool(self.__dict__.get("_built_flag", False))
+        return all(layer.built for layer in self._model_layers())
 
     @built.setter
-    def built(self, value: bool) -> None:  # set by Layer.__init__; derived here
-        pass
+    def built(self, value: bool) -> None:  # a functional model's is derived
+        self.__dict__["_built_flag"] = bool(value)
 
     def _leaf_items(self, attr: str) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         seen: set[int] = set()
-        for layer in self._sublayers():
+        for layer in self._model_layers():
             for k, v in getattr(layer, attr).items():
                 if id(v) not in seen:
                     seen.add(id(v))
@@ -311,32 +324,43 @@ class Model(Trainer, Layer):
 
     @property
     def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        if self.is_subclassed:
+            return _KerasLayerAPI.params.fget(self)  # type: ignore[attr-defined]
         """Every layer's parameters, as ``"<layer>/<name>"`` (the layers' own arrays)."""
         return self._leaf_items("params")
 
     @params.setter
     def params(self, value: Any) -> None:
-        pass
+        if type(self)._call_layer and self.__dict__.get("_graph") is None:
+            _KerasLayerAPI.params.fset(self, value)  # type: ignore[attr-defined]
 
     @property
     def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        if self.is_subclassed:
+            return _KerasLayerAPI.grads.fget(self)  # type: ignore[attr-defined]
         """Every layer's accumulated gradients, keyed as :attr:`params`."""
         return self._leaf_items("grads")
 
     @grads.setter
     def grads(self, value: Any) -> None:
-        pass
+        if type(self)._call_layer and self.__dict__.get("_graph") is None:
+            _KerasLayerAPI.grads.fset(self, value)  # type: ignore[attr-defined]
 
     @property
     def state(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        if self.is_subclassed:
+            return _KerasLayerAPI.state.fget(self)  # type: ignore[attr-defined]
         """Every layer's non-trainable arrays, keyed as :attr:`params`."""
         return self._leaf_items("state")
 
     @state.setter
     def state(self, value: Any) -> None:
-        pass
+        if type(self)._call_layer and self.__dict__.get("_graph") is None:
+            _KerasLayerAPI.state.fset(self, value)  # type: ignore[attr-defined]
 
     def check_input_shape(self, shape: Any) -> None:
+        if self.is_subclassed:
+            return Layer.check_input_shape(self, shape)
         expected = [t.shape for t in self.graph.inputs]
         got = shape if isinstance(shape, list) else [shape]
         if len(got) != len(expected):
@@ -355,16 +379,29 @@ class Model(Trainer, Layer):
                 )
 
     def build(self, input_shape: Any = None, *, rng: Any = None, seed: int | None = None) -> None:
-        """A functional model is built when it is made; this only checks ``input_shape``."""
+        """A functional model is built when it is made; this only checks ``input_shape``.
+
+        A subclassed model builds its layers by a call on zeros of ``input_shape``.
+        """
+        if self.is_subclassed:
+            if input_shape is None:
+                raise ValueError(f"Model '{self.name}': build() needs the input shape.")
+            Layer.build(self, input_shape, rng=rng)
+            self.input_shape = (None, *tuple(input_shape)[1:])
+            return
         if input_shape is not None:
             self.check_input_shape(self._normalize_shape(input_shape))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
+        if self.is_subclassed:
+            return Layer.compute_output_shape(self, input_shape)
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         out = self.graph.output_shapes([tuple(s) for s in shapes])
         return out if len(out) > 1 else out[0]
 
     def convert_input(self, x: np.ndarray) -> np.ndarray:
+        if self.is_subclassed:
+            return Layer.convert_input(self, x)
         return x  # every layer casts what it takes
 
     def _as_input_list(self, x: Any) -> list[np.ndarray]:
@@ -395,6 +432,8 @@ class Model(Trainer, Layer):
         return [x]
 
     def _prepare_input(self, x: Any) -> Any:
+        if self.is_subclassed:
+            return Layer._prepare_input(self, x)
         xs = [
             as_array(a, f"Model '{self.name}'", f"inputs[{i}]")
             for i, a in enumerate(self._as_input_list(x))
@@ -409,6 +448,8 @@ class Model(Trainer, Layer):
         return xs if len(xs) > 1 else xs[0]
 
     def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
+        if self.is_subclassed:
+            return Layer.call_forward(self, x, training, **options)
         xs = self._prepare_input(x)
         outs, tape = self.graph.forward(xs if isinstance(xs, list) else [xs], bool(training))
         return self._pack_outputs(outs), ModelSaved(tape)
@@ -430,16 +471,22 @@ class Model(Trainer, Layer):
         return (dxs[0] if len(dxs) == 1 else dxs), {}
 
     def compute_forward(self, x: Any, training: bool, **options: Any) -> tuple[Any, Any]:
+        if self.is_subclassed:
+            return Layer.compute_forward(self, x, training, **options)
         outs, tape = self.graph.forward(x if isinstance(x, list) else [x], bool(training))
         return self._pack_outputs(outs), ModelSaved(tape)
 
     def compute_backward_input(self, dy: Any, saved: Any) -> Any:
+        if self.is_subclassed:
+            return Layer.compute_backward_input(self, dy, saved)
         dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
         dxs = self.graph.backward(saved.tape, dys, input_grads=True, param_grads=False)
         return dxs[0] if len(dxs) == 1 else dxs
 
     def compute_backward_params(self, dy: Any, saved: Any) -> dict[str, np.ndarray]:
-        layers = self._sublayers()
+        if self.is_subclassed:
+            return Layer.compute_backward_params(self, dy, saved)
+        layers = self._model_layers()
         kept = [(layer, layer.grads) for layer in layers]
         for layer in layers:
             layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
@@ -462,6 +509,8 @@ class Model(Trainer, Layer):
         ndarray or list of ndarray
             One array per output (a list for several outputs).
         """
+        if self.is_subclassed:
+            return Layer.forward(self, x, training, **options)
         y, saved = self.call_forward(x, training, **options)
         self.saved = saved
         self._y_shape = [a.shape for a in y] if isinstance(y, list) else y.shape
@@ -480,6 +529,11 @@ class Model(Trainer, Layer):
             One gradient per output (``None`` for an output without one).
         accumulate : bool, default True
         """
+        if self.is_subclassed:
+            if not accumulate:
+                self.zero_grad()
+            Layer.backward_params(self, dy)
+            return
         if not isinstance(self.saved, ModelSaved):
             raise RuntimeError(
                 f"Model '{self.name}': backward called before forward; call forward(x) first."
@@ -489,26 +543,56 @@ class Model(Trainer, Layer):
         dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
         self.graph.backward(self.saved.tape, dys, input_grads=False, param_grads=True)
 
+    @property
+    def losses(self) -> list[float]:  # type: ignore[override]
+        """Losses the layers added with ``add_loss`` in the last forward pass (Keras's)."""
+        if self.is_subclassed:
+            return _KerasLayerAPI.losses.fget(self)  # type: ignore[attr-defined]
+        out: list[float] = []
+        for layer in self._model_layers():
+            out += getattr(layer, "losses", [])
+        return out
+
     def activity_penalty(self) -> float:
         saved = self.saved
         return saved.tape.penalty if isinstance(saved, ModelSaved) else 0.0
 
     def zero_grad(self) -> None:
-        for layer in self._sublayers():
+        if self.is_subclassed:
+            return Layer.zero_grad(self)
+        for layer in self._model_layers():
             layer.zero_grad()
 
     def clear_saved(self) -> None:
+        if self.is_subclassed:
+            return Layer.clear_saved(self)
         self.saved = None
         self._y_shape = None
-        for layer in self._sublayers():
+        for layer in self._model_layers():
             layer.clear_saved()
 
     def _every_layer(self) -> list[Layer]:
+        if self.is_subclassed:
+            out: list[Layer] = [self]
+            stack = list(self._model_layers())
+            while stack:
+                layer = stack.pop(0)
+                if all(layer is not seen for seen in out):
+                    out.append(layer)
+                    stack += list(getattr(layer, "_sublayers", []))
+            return out
         return _unique(flatten_layers(self._called_layers()))
 
     def _step_params(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         seen: set[int] = set()
+        if self.is_subclassed:
+            grads = self.grads
+            for k, p in self.params.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out[f"0.{self.name}.{k}"] = (p, grads[k])
+            return out
         for i, layer in enumerate(self.layers):  # indices as in model files
             if not layer.trainable:
                 continue
@@ -527,6 +611,8 @@ class Model(Trainer, Layer):
         return self.input_shape
 
     def _dtype(self) -> np.dtype:
+        if self.is_subclassed:
+            return np.dtype(self.dtype)
         layers = self._called_layers()
         return layers[0].dtype if layers else np.dtype("float32")
 
@@ -558,6 +644,8 @@ class Model(Trainer, Layer):
         Positions, not layer names, so that a model file fits any model of the same
         architecture, whatever its layers were auto-named.
         """
+        if self.is_subclassed:
+            return Layer.variables(self)
         out: dict[str, np.ndarray] = {}
         seen: set[int] = set()
         for i, layer in enumerate(self.layers):
@@ -571,6 +659,8 @@ class Model(Trainer, Layer):
     @property
     def weights(self) -> list[np.ndarray]:
         """Every layer's parameter and state arrays, layer by layer (not copies)."""
+        if self.is_subclassed:  # the variables' own arrays, in Keras's order
+            return [v.numpy() for v in _KerasLayerAPI.weights.fget(self)]  # type: ignore[attr-defined]
         out: list[np.ndarray] = []
         seen: set[int] = set()
         for layer in self.layers:
@@ -612,11 +702,22 @@ class Model(Trainer, Layer):
 
     def count_params(self) -> int:
         """Number of scalars in every weight (each shared array once)."""
+        if self.is_subclassed:
+            return Layer.count_params(self)
         return int(sum(w.size for w in self.weights))
 
     # ----------------------------------------------------------- summary
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print the layers with output shapes, parameter counts and what each is connected to."""
+        if self.is_subclassed:
+            lines = [f'Model: "{self.name}"']
+            lines += [
+                f"{layer.name} ({type(layer).__name__}): {layer.count_params():,} params"
+                for layer in self.layers
+            ]
+            lines.append(f"Total params: {self.count_params():,}")
+            print_fn("\n".join(lines))
+            return
         rows = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
         graph = self.graph
         input_ids = {id(t) for t in graph.inputs}
@@ -662,6 +763,8 @@ class Model(Trainer, Layer):
         ``Model.from_config(model.get_config())`` rebuilds the same graph with
         new weights; shared layers stay shared and nested models nest.
         """
+        if self.is_subclassed:
+            return Layer.get_config(self)
         graph = self.graph
         tensor_ref: dict[int, list[Any]] = {}
         layers_cfg: list[dict[str, Any]] = []

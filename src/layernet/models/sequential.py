@@ -119,7 +119,7 @@ class Sequential(Model):
         self._symbolic = None
         return self._layers.pop()
 
-    def _sublayers(self) -> list[Layer]:
+    def _model_layers(self) -> list[Layer]:
         return list(getattr(self, "_layers", []))
 
     def _takes_integers(self) -> bool:

@@ -55,6 +55,7 @@ from ..callbacks import (
     _in_notebook,
     resume_epoch,
 )
+from ..layers.calling import added_losses_in_backward
 from ..losses import Loss
 from .data_adapters import batch_source
 
@@ -246,7 +247,7 @@ class Trainer:
             raise RuntimeError(
                 f"{type(self).__name__} {self.name!r}: call compile(optimizer, loss) before {fn}()."
             )
-        if self.loss is None and not self._multi_output():
+        if self.loss is None and not self._multi_output() and self._output_losses != [None]:
             raise RuntimeError(
                 f"{type(self).__name__} {self.name!r}: call compile(optimizer, loss) before {fn}()."
             )
@@ -291,14 +292,14 @@ class Trainer:
         """
         self._require_compiled("test_step")
         x, y, sw = _unpack_data(data)
-        pred = self.forward(x)
+        pred = self.forward(_unwrap(x))
         z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
         return self._update_trackers(z, pred, y, sw, _batch_len(x))
 
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for one batch (Keras's ``predict_step``)."""
         x = data[0] if isinstance(data, tuple) else data
-        return self.forward(x)
+        return self.forward(_unwrap(x))
 
     def reset_metrics(self) -> None:
         """Reset the loss tracker and every compiled metric (done at each epoch's start)."""
@@ -454,8 +455,8 @@ class Trainer:
             if isinstance(y, _Multi):
                 y = y.arrays[0]
             loss = self._output_losses[0]
-            if loss is None:
-                raise RuntimeError(f"{type(self).__name__} {self.name!r}: no loss compiled.")
+            if loss is None:  # the loss comes from add_loss alone
+                return 0.0, (np.zeros_like(pred) if need_dys else None)
             # (weights passed only when given: a loss's own forward(x, t) keeps working)
             z = (
                 loss.forward(pred, y)
@@ -499,14 +500,23 @@ class Trainer:
         for layer in scratch:
             layer.overwrite_inputs = True
         try:
-            pred = self.forward(x, training=True)
+            pred = self.forward(_unwrap(x), training=True)
             z, dys = self._loss_and_dys(pred, y, sample_weight)
             penalized = self._penalized_layers()
-            z = z + self.activity_penalty() + sum(
-                layer.regularization_penalty() for layer in penalized
+            added = self.losses  # losses the layers added with add_loss in this forward
+            z = (
+                z
+                + self.activity_penalty()
+                + sum(layer.regularization_penalty() for layer in penalized)
             )
+            if added:
+                z = z + float(sum(added))
             if math.isfinite(z):
-                self.backward(dys, accumulate=False)
+                if added:
+                    with added_losses_in_backward():  # their gradients join the loss's
+                        self.backward(dys, accumulate=False)
+                else:
+                    self.backward(dys, accumulate=False)
                 for layer in penalized:  # ∂(weight penalties)/∂θ, added to the loss's
                     layer.add_regularization_grads()
         finally:
@@ -721,12 +731,15 @@ class Trainer:
             )
         if x is None:
             raise ValueError("fit: `x` is required: the training inputs.")
-        if self._structured(x, y):
+        if self._structured(x, y) or y is None:
             if dp is not None:
                 raise ValueError("fit: `distribute` takes models with one input and one output.")
             x, y, sw, val = self._fit_multi(
                 x, y, validation_data, validation_split, sample_weight, class_weight, seed
             )
+            first = _unwrap(x)
+            if not self.built and not isinstance(first, list):  # a subclassed model
+                self.build((None, *first.shape[1:]))
         else:
             x, y, val_xy = self._fit_data(x, y, validation_data, validation_split, seed)
             if class_weight is not None:
@@ -819,9 +832,7 @@ class Trainer:
         """With ``use_ema``, the parameters take their moving averages when ``fit`` ends."""
         optimizer = self.optimizer
         if optimizer is not None and getattr(optimizer, "use_ema", False):
-            optimizer.finalize_variable_values(
-                {k: p for k, (p, _) in self._step_params().items()}
-            )
+            optimizer.finalize_variable_values({k: p for k, (p, _) in self._step_params().items()})
 
     def _structured(self, x: Any, y: Any) -> bool:
         """Whether data go the way of several inputs or outputs (lists or dicts of arrays)."""
@@ -1427,7 +1438,10 @@ class Trainer:
         elif self._multi_input() or isinstance(x, dict):
             xs = _Multi(self._data_inputs(x, "predict", "x"))
             out = _concat_outputs(
-                [self.forward(xs[s : s + batch_size]) for s in range(0, len(xs), batch_size)]
+                [
+                    self.forward(_unwrap(xs[s : s + batch_size]))
+                    for s in range(0, len(xs), batch_size)
+                ]
             )
             n_steps = math.ceil(len(xs) / batch_size)
         else:
@@ -1481,6 +1495,14 @@ class _Multi(list):
     @property
     def arrays(self) -> list[Any]:
         return list(iter(self))
+
+
+def _unwrap(x: Any) -> Any:
+    """Inputs as a model takes them: one array, or a list of arrays for several."""
+    if isinstance(x, _Multi):
+        arrays = x.arrays
+        return arrays[0] if len(arrays) == 1 else arrays
+    return x
 
 
 def _as_list(y: Any, names: list[str], fn: str = "fit", arg: str = "y") -> list[Any]:

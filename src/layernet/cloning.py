@@ -1,0 +1,77 @@
+"""``clone_model``: a new model of the same architecture, with fresh weights (Keras's semantics)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .layers.base import Layer
+
+
+def _clone_layer(layer: Layer) -> Layer:
+    return type(layer).from_config(layer.get_config())
+
+
+def clone_model(
+    model: Any,
+    input_tensors: Any = None,
+    clone_function: Callable[[Layer], Layer] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A new model with the same layers' configurations and newly initialised weights.
+
+    As ``keras.models.clone_model``: nothing is shared with ``model``; copy the
+    weights with ``clone.set_weights(model.get_weights())`` when wanted.
+
+    Parameters
+    ----------
+    model : Sequential or Layer
+        A model whose layers list is ``model.layers``, or one layer.
+    input_tensors : None
+        Accepted for Keras compatibility; must be ``None``.
+    clone_function : callable, optional
+        ``fn(layer) -> new layer`` for each layer; by default
+        ``type(layer).from_config(layer.get_config())``.
+    **kwargs
+        Keras's further options are not supported (an error names them).
+
+    Returns
+    -------
+    Sequential or Layer
+        Built with the same input shape when ``model`` was built.
+
+    Raises
+    ------
+    ValueError
+        For ``input_tensors`` or unsupported options.
+    TypeError
+        For an object that is neither a model with ``layers`` nor a Layer.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> from layernet.cloning import clone_model
+    >>> model = ln.Sequential([ln.Dense(3, seed=0), ln.ReLU()])
+    >>> model.build((None, 2))
+    >>> clone = clone_model(model)
+    >>> [type(layer).__name__ for layer in clone.layers], clone.layers[0] is model.layers[0]
+    (['Dense', 'ReLU'], False)
+    """
+    if input_tensors is not None or kwargs:
+        raise ValueError(
+            f"clone_model: unsupported options {sorted(kwargs) or ['input_tensors']}; expected "
+            f"only `model` and `clone_function`."
+        )
+    fn = clone_function or _clone_layer
+    if isinstance(model, Layer) and not hasattr(model, "layers"):
+        return fn(model)
+    layers = getattr(model, "layers", None)
+    if layers is None:
+        raise TypeError(
+            f"clone_model: expected a Sequential model or a Layer, received {type(model).__name__}."
+        )
+    new = type(model)([fn(layer) for layer in layers], name=getattr(model, "name", None))
+    shape = getattr(model, "input_shape", None)
+    if shape is not None and hasattr(new, "build"):
+        new.build(shape)
+    return new
