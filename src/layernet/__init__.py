@@ -143,8 +143,7 @@ __all__ += ["Variable", "activations", "backend", "cloning", "ops", "random"]
 
 
 # Ops applied to symbolic tensors (ln.Input) are recorded as calls in the graph.
-from .graph.op_layer import OpLayer as _OpLayer  # noqa: E402
-from .graph.op_layer import record_op as _record_op  # noqa: E402
+from .graph.op_layer import record_op as _record_op
 
 ops.set_symbolic_handler(_record_op)
 

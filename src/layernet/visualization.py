@@ -380,20 +380,40 @@ def _svg(lay: dict[str, Any]) -> str:
 
 
 def model_graph(model: Any) -> tuple[list[GraphNode], list[tuple[int, int]]]:
-    """The nodes and edges :func:`~layernet.utils.plot_graph` draws for a :class:`~layernet.Sequential`.
+    """The nodes and edges :func:`~layernet.utils.plot_graph` draws for a model.
 
-    An ``InputLayer`` node (the model's input shape) comes first, then one node
-    per layer, each linked to the next.
+    For a :class:`~layernet.Sequential`, an ``InputLayer`` node (the model's input
+    shape) comes first, then one node per layer, each linked to the next. For a
+    functional :class:`~layernet.Model`, one node per input and per call of a
+    layer, linked as the calls take their tensors (branches and merges included).
 
     Parameters
     ----------
-    model : Sequential
+    model : Sequential or Model
 
     Returns
     -------
     nodes : list of GraphNode
     edges : list of (int, int)
     """
+    if getattr(model, "is_functional", False):
+        graph = model.graph
+        nodes: list[GraphNode] = []
+        index: dict[int, int] = {}  # tensor id -> node index
+        for t in graph.inputs:
+            index[id(t)] = len(nodes)
+            nodes.append(GraphNode(t.name, "InputLayer", tuple(t.shape)))
+        edges: list[tuple[int, int]] = []
+        for node in graph.nodes:
+            k = len(nodes)
+            shape = tuple(node.outputs[0].shape) if len(node.outputs) == 1 else None
+            nodes.append(GraphNode(node.layer.name, type(node.layer).__name__, shape))
+            for t in node.input_tensors:
+                if id(t) in index:
+                    edges.append((index[id(t)], k))
+            for t in node.outputs:
+                index[id(t)] = k
+        return nodes, edges
     shape = getattr(model, "input_shape", None)
     nodes = [GraphNode("input", "InputLayer", None if shape is None else tuple(shape))]
     for layer in model.layers:

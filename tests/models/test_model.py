@@ -149,7 +149,7 @@ def test_train_on_batch_test_on_batch_and_predict_on_batch():
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 2))
     before = model.test_on_batch(x, y)
-    loss, mae = model.train_on_batch(x, y)
+    loss, _mae = model.train_on_batch(x, y)
     assert before[0] == pytest.approx(loss)
     assert model.test_on_batch(x, y, return_dict=True)["loss"] < loss
     assert model.predict_on_batch(x).shape == (8, 2)

@@ -632,8 +632,11 @@ class Model(Trainer, Layer):
     def jacobian_params(
         self, x: Any, *, max_entries: int = 4_000_000, **options: Any
     ) -> dict[str, np.ndarray]:
-        r"""Every weight's Jacobian :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(w)^T`,
-        composed through the graph; keyed as :attr:`params`."""
+        r"""Every weight's Jacobian, composed through the graph; keyed as :attr:`params`.
+
+        :math:`\partial\operatorname{vec}(Y)/\partial\operatorname{vec}(w)^T` for each weight
+        :math:`w` (see :func:`layernet.graph.compose_jacobians`).
+        """
         if not self.is_functional:
             return Layer.jacobian_params(self, x, max_entries=max_entries)
         return compose_jacobians(self, x).params

@@ -29,7 +29,7 @@ class SequentialSaved(NamedTuple):
 
     calls: list[Any]
     #: Gradients of the layers' activity penalties, by layer index.
-    activity: dict[int, Any] = {}
+    activity: dict[int, Any] | None = None
     #: The activity penalties of this call, summed.
     activity_penalty: float = 0.0
 
@@ -181,7 +181,7 @@ class Sequential(Model):
 
     def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
         saved = []
-        activity: dict[int, Any] = {}
+        activity: dict[int, Any] | None = None
         penalty = 0.0
         for i, layer in enumerate(self._layers):
             x, s = layer.call_forward(x, training)
@@ -198,7 +198,7 @@ class Sequential(Model):
     ) -> tuple[Any, dict[str, np.ndarray]]:
         for i in range(len(self._layers) - 1, -1, -1):
             layer = self._layers[i]
-            if i in saved.activity:
+            if saved.activity and i in saved.activity:
                 dy = dy + saved.activity[i]
             want_dx = i > 0 or need_input
             dx, grads = layer.call_backward(
@@ -476,7 +476,7 @@ class Sequential(Model):
         TypeError
             An ``x`` that is not a real numeric array.
         """
-        activity: dict[int, Any] = {}
+        activity: dict[int, Any] | None = None
         penalty = 0.0
         for i, layer in enumerate(self._layers):
             x = layer.forward(x, training=training)
