@@ -181,7 +181,7 @@ class Sequential(Model):
 
     def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
         saved = []
-        activity: dict[int, Any] | None = None
+        activity: dict[int, Any] = {}
         penalty = 0.0
         for i, layer in enumerate(self._layers):
             x, s = layer.call_forward(x, training)
@@ -476,7 +476,7 @@ class Sequential(Model):
         TypeError
             An ``x`` that is not a real numeric array.
         """
-        activity: dict[int, Any] | None = None
+        activity: dict[int, Any] = {}
         penalty = 0.0
         for i, layer in enumerate(self._layers):
             x = layer.forward(x, training=training)
