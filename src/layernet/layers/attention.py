@@ -291,7 +291,7 @@ class MultiHeadAttention(KerasWeights, Layer):
         }
 
     # ------------------------------------------------------------ Keras's call
-    def __call__(  # type: ignore[override]
+    def split_call_arguments(  # type: ignore[override]
         self,
         query: Any,
         value: Any = None,
@@ -301,14 +301,14 @@ class MultiHeadAttention(KerasWeights, Layer):
         key_mask: Any = None,
         attention_mask: Any = None,
         return_attention_scores: bool = False,
-        training: bool | None = None,
         use_causal_mask: bool = False,
-    ) -> Any:
-        """``layer(query, value, key=None, ...)``: Keras's call, on arrays.
+    ) -> tuple[Any, dict[str, Any]]:
+        """``layer(query, value, key=None, ..., training=None)``: Keras's call.
 
-        Equivalent to ``forward([query, value] or [query, value, key],
+        On arrays it is ``forward([query, value] or [query, value, key],
         training=bool(training), **options)`` with the masks and flags as
-        options. ``layer([query, value])`` (a list first) is accepted too.
+        options; on symbolic tensors it records a graph node. ``layer([query,
+        value])`` (a list first) is accepted too.
         """
         if value is None and isinstance(query, list | tuple):
             inputs = list(query)
@@ -328,7 +328,7 @@ class MultiHeadAttention(KerasWeights, Layer):
             options["use_causal_mask"] = True
         if return_attention_scores:
             options["return_attention_scores"] = True
-        return self.forward(inputs, training=bool(training), **options)
+        return inputs, options
 
     # ------------------------------------------------------------------ shapes
     def _attention_axes(self, rank: int) -> tuple[int, ...]:
@@ -742,17 +742,17 @@ class Attention(KerasWeights, Layer):
             **super().get_config(),
         }
 
-    def __call__(  # type: ignore[override]
+    def split_call_arguments(  # type: ignore[override]
         self,
         inputs: Any,
         mask: Any = None,
-        training: bool | None = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
-    ) -> Any:
-        """``layer([query, value(, key)], mask=None, ...)``: Keras's call, on arrays.
+    ) -> tuple[Any, dict[str, Any]]:
+        """``layer([query, value(, key)], mask=None, ..., training=None)``: Keras's call.
 
-        Equivalent to ``forward(inputs, training=bool(training), **options)``.
+        On arrays it is ``forward(inputs, training=bool(training), **options)``;
+        on symbolic tensors it records a graph node.
         """
         options: dict[str, Any] = {}
         if mask is not None:
@@ -761,7 +761,7 @@ class Attention(KerasWeights, Layer):
             options["return_attention_scores"] = True
         if use_causal_mask:
             options["use_causal_mask"] = True
-        return self.forward(inputs, training=bool(training), **options)
+        return inputs, options
 
     def check_input_shape(self, shape):
         if not is_shape_list(shape) or len(shape) not in (2, 3):

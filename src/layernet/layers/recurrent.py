@@ -2,6 +2,7 @@ r"""Recurrent layers: a gated recurrent unit (GRU) with backpropagation through 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -444,7 +445,8 @@ class Bidirectional(_Container):
     Parameters
     ----------
     layer : Layer
-        A recurrent layer (:class:`GRU`); it becomes the forward direction. The
+        A recurrent layer (:class:`GRU`, :class:`LSTM`, :class:`SimpleRNN` or
+        :class:`RNN`); it becomes the forward direction. The
         backward direction is a copy of its configuration with ``go_backwards``
         flipped, named ``"backward_<name>"`` (seed ``seed + 1`` when the layer has
         a seed), unless ``backward_layer`` is given.
@@ -578,6 +580,12 @@ class Bidirectional(_Container):
         super().__init__(
             [layer, backward_layer], name=name, dtype=dtype, seed=seed, trainable=trainable
         )
+        # Keras's rule: returning sequences, both directions output zeros at masked
+        # steps, so the merged sequence is zero there (layers with the option only).
+        for inner in self.layers:
+            if hasattr(inner, "zero_output_for_mask"):
+                inner.zero_output_for_mask = bool(rnn.return_sequences)
+        self.supports_masking = True
         if merge_mode != "concat":
             units = [getattr(lay, "units", None) for lay in self.layers]
             if units[0] != units[1]:
@@ -654,9 +662,25 @@ class Bidirectional(_Container):
         """Put the backward direction's sequence in time order (its own inverse)."""
         return y[:, ::-1] if self.return_sequences else y
 
-    def compute_forward(self, x, training):
-        yf, sf = self._inner_forward(self.forward_layer, x, training)
-        yb, sb = self._inner_forward(self.backward_layer, x, training)
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if isinstance(mask, list):
+            mask = mask[0]
+        return mask if self.return_sequences else None
+
+    def compute_forward(self, x, training, mask=None):
+        if mask is None:
+            yf, sf = self._inner_forward(self.forward_layer, x, training)
+            yb, sb = self._inner_forward(self.backward_layer, x, training)
+        else:
+            for inner in self.layers:
+                if "mask" not in inspect.signature(inner.compute_forward).parameters:
+                    raise ValueError(
+                        f"{self.owner}: the wrapped layer {inner.name!r} does not take a "
+                        f"mask; wrap an RNN, SimpleRNN or LSTM to use masked inputs."
+                    )
+            fl, bl = self.forward_layer, self.backward_layer
+            yf, sf = fl.compute_forward(fl._prepare_input(x), training, mask=mask)
+            yb, sb = bl.compute_forward(bl._prepare_input(x), training, mask=mask)
         yb = self._align(yb)
         mode = self.merge_mode
         if mode == "concat":
@@ -681,6 +705,25 @@ class Bidirectional(_Container):
         else:
             dyf, dyb = dy * saved.y_backward, dy * saved.y_forward
         return np.ascontiguousarray(dyf), np.ascontiguousarray(self._align(dyb))
+
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        # Each direction runs its own one-pass backward (input and parameters together).
+        dyf, dyb = self._split(self._cast_dy(dy), saved)
+        dx: Any = None
+        grads: dict[str, np.ndarray] = {}
+        for layer, d, s in (
+            (self.forward_layer, dyf, saved.forward),
+            (self.backward_layer, dyb, saved.backward),
+        ):
+            want = need_params and self.trainable and layer.trainable and bool(layer.params)
+            g_in, g_params = layer.call_backward(d, s, need_input=need_input, need_params=want)
+            if need_input:
+                dx = g_in if dx is None else dx + g_in
+            for k, g in g_params.items():
+                grads[f"{layer.name}/{k}"] = g
+        return dx, grads
 
     def compute_backward_input(self, dy, saved):
         dyf, dyb = self._split(dy, saved)

@@ -698,12 +698,19 @@ class RNN(Layer):
         k = self.params["recurrent_kernel"].shape[1]
         inp = np.empty((t, n, k), self.dtype)
         rec = np.empty((t, n, k), self.dtype)
-        dstates = (
-            [np.array(d, dtype=self.dtype) for d in dstate_final]
-            if dstate_final is not None
-            else [np.zeros((n, s), self.dtype) for s in cell.state_size]
-        )
+        # An output no loss depends on arrives as None (the graph sends no gradient).
+        dstates = [
+            np.zeros((n, size), self.dtype) if d is None else np.array(d, dtype=self.dtype)
+            for d, size in zip(
+                dstate_final or [None] * len(cell.state_size), cell.state_size, strict=True
+            )
+        ]
         d_out_prev = np.zeros((n, cell.output_size), self.dtype)  # masked steps pass outputs on
+        if dy_out is None:
+            dy_out = np.zeros(
+                (n, t, cell.output_size) if self.return_sequences else (n, cell.output_size),
+                self.dtype,
+            )
         if self.return_sequences:
             dys = dy_out.transpose(1, 0, 2)
         rec_t = self.params["recurrent_kernel"].T
@@ -743,8 +750,24 @@ class RNN(Layer):
         dstates[0] = dstates[0] + d_out_prev  # the first step's "previous output" is h_0
         return inp, rec, dstates, np.zeros(0)
 
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        # One reverse pass through time gives both the input and the parameter gradients.
+        dy = self._cast_dy(dy)
+        bptt = self._bptt(dy, saved)
+        grads = self._params_from_bptt(bptt, saved) if need_params and self.params else {}
+        dx = self._input_from_bptt(bptt, saved) if need_input else None
+        return dx, grads
+
     def compute_backward_input(self, dy, saved):
-        inp, _, dstates, _ = self._bptt(dy, saved)
+        return self._input_from_bptt(self._bptt(dy, saved), saved)
+
+    def compute_backward_params(self, dy, saved):
+        return self._params_from_bptt(self._bptt(dy, saved), saved)
+
+    def _input_from_bptt(self, bptt: Any, saved: RNNSaved) -> Any:
+        inp, _, dstates, _ = bptt
         t, n, f = saved.x.shape
         dx = (inp.reshape(t * n, -1) @ self.params["kernel"].T).reshape(t, n, f)
         if saved.dropout is not None:
@@ -755,8 +778,8 @@ class RNN(Layer):
             return [dx, *dstates]
         return dx
 
-    def compute_backward_params(self, dy, saved):
-        inp, rec, _, _ = self._bptt(dy, saved)
+    def _params_from_bptt(self, bptt: Any, saved: RNNSaved) -> dict[str, np.ndarray]:
+        inp, rec, _, _ = bptt
         t, n, f = saved.x.shape
         k = inp.shape[-1]
         a = inp.reshape(t * n, k)
