@@ -190,13 +190,15 @@ class _Container(Layer):
                 stack.enter_context(ws.disabled())
             yield
 
-    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
+    def jacobian_input(
+        self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any
+    ) -> np.ndarray:
         with self._fresh_buffers():
-            return super().jacobian_input(x, max_entries=max_entries)
+            return super().jacobian_input(x, max_entries=max_entries, **options)
 
-    def jacobian_params(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES):
+    def jacobian_params(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES, **options: Any):
         with self._fresh_buffers():
-            return super().jacobian_params(x, max_entries=max_entries)
+            return super().jacobian_params(x, max_entries=max_entries, **options)
 
     # ---------------------------------------------------------- inner calls
     @staticmethod

@@ -625,7 +625,9 @@ class RNN(Layer):
 
     def build_params(self, input_shape, rng):
         x = input_shape[0] if isinstance(input_shape, list) else input_shape
-        self.cell.build_for_features(x[-1], rng)
+        # A cell with a seed of its own inside an RNN without one: the cell's seed decides.
+        own = self.seed is None and self.cell.seed is not None
+        self.cell.build_for_features(x[-1], None if own else rng)
         self.params = self.cell.params  # the cell's weights are the layer's
 
     # ---------------------------------------------------------- forward
