@@ -58,3 +58,14 @@ def test_addition_questions_are_distinct_and_right():
         assert int(left) + int(right) == int(a)
     with pytest.raises(ValueError, match="fewer than"):
         module.questions(100, 1, np.random.default_rng(0))
+
+
+def test_sequences_page_code_runs():
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sequences.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 3
+    namespace: dict = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"sequences.md[block {i}]", "exec"), namespace)

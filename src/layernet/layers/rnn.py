@@ -228,6 +228,13 @@ class CellSaved(NamedTuple):
 class SimpleRNNCell(_Cell):
     r"""The cell of :class:`SimpleRNN`: :math:`h_s = \phi(x_s W + h_{s-1} U + b)`.
 
+    .. rubric:: Input and output shape
+
+    A cell called on its own runs one step: input ``[x, h]`` with ``x`` of
+    shape ``(batch, features)`` and the state ``(batch, units)``; output
+    ``[output, h]``, each ``(batch, units)``. Inside :class:`RNN`
+    it runs over ``(batch, timesteps, features)``.
+
     Parameters
     ----------
     units : int
@@ -276,6 +283,13 @@ class SimpleRNNCell(_Cell):
 
 class LSTMCell(_Cell):
     r"""The cell of :class:`LSTM`: gates :math:`i, f, \tilde c, o` in Keras's order.
+
+    .. rubric:: Input and output shape
+
+    A cell called on its own runs one step: input ``[x, h, c]`` with ``x`` of
+    shape ``(batch, features)`` and each state ``(batch, units)``; output
+    ``[output, h, c]``, each ``(batch, units)``. Inside :class:`RNN`
+    it runs over ``(batch, timesteps, features)``.
 
     Parameters
     ----------
@@ -365,6 +379,13 @@ class GRUCell(_Cell):
     Weights as Keras: ``kernel`` ``(features, 3 units)``, ``recurrent_kernel``
     ``(units, 3 units)`` with blocks :math:`z, r, h`, and ``bias`` ``(2, 3 units)``
     (input and recurrent biases).
+
+    .. rubric:: Input and output shape
+
+    A cell called on its own runs one step: input ``[x, h]`` with ``x`` of
+    shape ``(batch, features)`` and the state ``(batch, units)``; output
+    ``[output, h]``, each ``(batch, units)``. Inside :class:`RNN`
+    it runs over ``(batch, timesteps, features)``.
 
     Parameters
     ----------
