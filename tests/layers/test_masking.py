@@ -170,3 +170,41 @@ def test_mask_to_sample_weight_edge_cases_and_errors():
         mask_to_sample_weight(np.ones((2, 3), bool), np.ones(3))
     with pytest.raises(ValueError, match=r"invalid value for `reduction`"):
         mask_to_sample_weight(np.ones((2, 3), bool), reduction="max")
+
+
+# --------------------------------------------------------------------------- Bidirectional outputs
+@pytest.mark.parametrize("merge_mode", [None, "concat", "mul"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_bidirectional_return_state_and_merge_none_gradients(merge_mode, return_sequences):
+    x = distinct_values((3, 5, 2), np.random.default_rng(6))
+
+    def make():
+        inner = ln.LSTM(
+            3, return_sequences=return_sequences, return_state=True, name="rnn", seed=0, **F64
+        )
+        return ln.Bidirectional(inner, merge_mode=merge_mode)
+
+    layer = make()
+    out = layer.forward(x, mask=MASK)
+    n_out = 2 if merge_mode is None else 1
+    assert isinstance(out, list) and len(out) == n_out + 4
+    assert [o.shape for o in out] == layer.output_shape(x.shape)
+    assert_layer_gradients(make, x, options={"mask": MASK}, front=False)
+
+
+def test_bidirectional_merge_none_returns_both_directions_in_time_order():
+    x = distinct_values((2, 4, 2), np.random.default_rng(7))
+    both = ln.Bidirectional(ln.SimpleRNN(3, return_sequences=True, seed=1, **F64), merge_mode=None)
+    yf, yb = both.forward(x)
+    concat = ln.Bidirectional(ln.SimpleRNN(3, return_sequences=True, seed=1, **F64))
+    np.testing.assert_array_equal(concat.forward(x), np.concatenate([yf, yb], axis=-1))
+    masks = both.compute_mask(x, MASK[:2, :4])
+    assert len(masks) == 2 and all(
+        m is MASK[:2, :4] or np.array_equal(m, MASK[:2, :4]) for m in masks
+    )
+    with pytest.raises(ValueError, match=r"must agree on return_state"):
+        ln.Bidirectional(
+            ln.LSTM(3, return_state=True), backward_layer=ln.LSTM(3, go_backwards=True)
+        )
+    with pytest.raises(ValueError, match=r"`merge_mode`: expected one of"):
+        ln.Bidirectional(ln.LSTM(3), merge_mode="max")

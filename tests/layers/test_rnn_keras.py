@@ -125,6 +125,16 @@ def bidirectional_rnn_cell(K):
     return K.Model(x, K.layers.Dense(2)(h))
 
 
+def bidirectional_states_unmerged(K):
+    x = K.Input(shape=(6, 3))
+    yf, yb, hf, cf, hb, cb = K.layers.Bidirectional(
+        K.layers.LSTM(4, return_sequences=True, return_state=True), merge_mode=None
+    )(x)
+    h = K.layers.Concatenate()([K.layers.Add()([yf, yb]), K.layers.RepeatVector(6)(cb)])
+    h = K.layers.Flatten()(h)
+    return K.Model(x, K.layers.Dense(2)(K.layers.Concatenate()([h, hf, hb])))
+
+
 # --------------------------------------------------------------------------- data
 def _ids(n, t, vocab, rng, pad=False):
     ids = rng.integers(1, vocab, (n, t)).astype("int32")
@@ -154,7 +164,12 @@ def _data(case, rng, n=24):
         return normal(6, 3), normal(6, 2), "mse"
     if case == "bidirectional_masked_sequences":
         return _ids(n, 7, 12, rng, pad=True), normal(2), "mse"
-    if case in ("lstm_go_backwards", "bidirectional_lstm", "bidirectional_rnn_cell"):
+    if case in (
+        "lstm_go_backwards",
+        "bidirectional_lstm",
+        "bidirectional_rnn_cell",
+        "bidirectional_states_unmerged",
+    ):
         return normal(6, 3), normal(2), "mse"
     if case == "encoder_decoder_repeat":
         return normal(6, 3), normal(4, 3), "mse"
@@ -186,6 +201,7 @@ CASES = {
         bidirectional_lstm,
         bidirectional_masked_sequences,
         bidirectional_rnn_cell,
+        bidirectional_states_unmerged,
     )
 }
 
