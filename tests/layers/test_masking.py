@@ -208,3 +208,53 @@ def test_bidirectional_merge_none_returns_both_directions_in_time_order():
         )
     with pytest.raises(ValueError, match=r"`merge_mode`: expected one of"):
         ln.Bidirectional(ln.LSTM(3), merge_mode="max")
+
+
+@pytest.mark.parametrize("loss", ["mse", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_masked_loss_matches_keras_training_on_a_masked_sequence_output(loss, with_weights):
+    """The value Keras 3 reports for a masked sequence output, and the gradient it trains with."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    from layernet.layers.masking_utils import masked_loss
+
+    ids = np.array([[3, 4, 1, 0, 0], [2, 0, 0, 0, 0], [5, 6, 7, 8, 9]], dtype="int32")
+    rng = np.random.default_rng(8)
+    sparse = loss.startswith("sparse")
+    y = rng.integers(0, 3, (3, 5)) if sparse else rng.standard_normal((3, 5, 3)).astype("float32")
+    weights = np.array([0.5, 2.0, 1.0], "float32") if with_weights else None
+
+    def build(K):
+        x = K.Input(shape=(5,), dtype="int32")
+        h = K.layers.Embedding(10, 4, mask_zero=True)(x)
+        h = K.layers.LSTM(3, return_sequences=True)(h)
+        return K.Model(x, K.layers.Activation("softmax")(h) if sparse else h)
+
+    keras.utils.set_random_seed(0)
+    km, lm = build(keras), build(ln)
+    lm.set_weights(km.get_weights())
+    km.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss)
+    # (Keras broadcasts per-sample weights against a (batch, steps) mask only as (batch, 1).)
+    k_weights = None if weights is None else weights[:, None]
+    expected = km.evaluate(ids, y, sample_weight=k_weights, verbose=0)
+    pred = lm.predict(ids, verbose=0)
+    z, grad = masked_loss(loss, pred, y, ids != 0, weights)
+    assert z == pytest.approx(expected, rel=1e-5)
+    assert np.all(grad[ids == 0] == 0)
+    # One SGD step of each, layernet's driven by masked_loss's gradient: same weights.
+    km.fit(ids, y, sample_weight=k_weights, batch_size=3, epochs=1, shuffle=False, verbose=0)
+    lm.compile(optimizer=ln.SGD(0.5), loss="mse")  # the optimizer; the loss is masked_loss
+    lm.forward(ids, training=True)
+    lm.backward(grad, accumulate=False)
+    lm.optimizer.step(
+        {f"{la.name}.{k}": (la.params[k], la.grads[k]) for la in lm.layers for k in la.params}
+    )
+    for wl, wk in zip(lm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(wl, wk, rtol=1e-4, atol=1e-6)
+
+
+def test_masked_loss_refuses_a_mask_that_does_not_fit():
+    from layernet.layers.masking_utils import masked_loss
+
+    with pytest.raises(ValueError, match=r"masked_loss: expected a mask of a leading part"):
+        masked_loss("mse", np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), np.ones((2, 4), bool))

@@ -127,7 +127,7 @@ def bidirectional_rnn_cell(K):
 
 def bidirectional_states_unmerged(K):
     x = K.Input(shape=(6, 3))
-    yf, yb, hf, cf, hb, cb = K.layers.Bidirectional(
+    yf, yb, hf, _cf, hb, cb = K.layers.Bidirectional(
         K.layers.LSTM(4, return_sequences=True, return_state=True), merge_mode=None
     )(x)
     h = K.layers.Concatenate()([K.layers.Add()([yf, yb]), K.layers.RepeatVector(6)(cb)])

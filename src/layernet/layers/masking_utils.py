@@ -9,13 +9,13 @@ holds that rule for layernet's trainer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from .._validation import as_array, shape_str
 
-__all__ = ["mask_to_sample_weight"]
+__all__ = ["mask_to_sample_weight", "masked_loss"]
 
 
 def mask_to_sample_weight(
@@ -108,3 +108,76 @@ def mask_to_sample_weight(
             )
         w = w * weight.astype(np.float64).reshape(weight.shape + (1,) * (m.ndim - weight.ndim))
     return w
+
+
+def masked_loss(
+    loss: Any, y_pred: Any, y_true: Any, mask: Any, sample_weight: Any = None
+) -> tuple[float, np.ndarray]:
+    r"""A loss over the unmasked steps of a masked output, and its gradient (Keras 3's rule).
+
+    Parameters
+    ----------
+    loss : Loss or str
+        A layernet loss (or its name, as ``compile`` takes it) that averages over
+        the batch (``"mse"``, ``"sparse_categorical_crossentropy"``, ...).
+    y_pred : ndarray of shape (batch, *steps, ...)
+        The output, e.g. ``(batch, timesteps, classes)``.
+    y_true : ndarray
+        The targets, of the shape the loss takes for ``y_pred`` (``(batch,
+        timesteps)`` labels for a sparse cross-entropy).
+    mask : array_like of bool, shape (batch, *steps)
+        The output's mask.
+    sample_weight : array_like of shape (batch,) or (batch, *steps), optional
+        Weights per sample or per step.
+
+    Returns
+    -------
+    z : float
+        The loss averaged over the unmasked steps (weighted).
+    dz_dpred : ndarray of y_pred's shape
+        Its gradient; zero at masked steps.
+
+    Raises
+    ------
+    ValueError
+        A mask whose shape is not a leading part of ``y_pred``'s, or weights that do
+        not fit it (see :func:`mask_to_sample_weight`).
+
+    Notes
+    -----
+    Each step is one sample of the loss: ``y_pred`` is folded to ``(batch * steps,
+    ...)`` and the loss called with the weights of :func:`mask_to_sample_weight`,
+    so :math:`z = \frac1T \sum_i w_i \ell_i = \frac1V \sum_{i\,\text{unmasked}} s_i
+    \ell_i` and :math:`\partial z/\partial \hat y_i = (w_i / T)\,\partial \ell_i /
+    \partial \hat y_i`, the loss's own backward rule folded back.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> from layernet.layers.masking_utils import masked_loss
+    >>> pred = np.array([[[1.0], [2.0], [9.0]]])
+    >>> z, grad = masked_loss("mse", pred, np.zeros((1, 3, 1)), np.array([[1, 1, 0]]))
+    >>> z  # (1 + 4) / 2: the masked step does not count
+    2.5
+    >>> grad[0, :, 0].tolist()
+    [1.0, 2.0, 0.0]
+    """
+    from ..losses import get as get_loss  # the losses import the layers: import when called
+
+    owner = "masked_loss"
+    fn = get_loss(loss) if isinstance(loss, str) else loss
+    pred = as_array(y_pred, owner, "y_pred")
+    m = np.asarray(mask).astype(bool)
+    if m.ndim > pred.ndim or pred.shape[: m.ndim] != m.shape:
+        raise ValueError(
+            f"{owner}: expected a mask of a leading part of the prediction's shape "
+            f"{shape_str(pred.shape)}, received shape {shape_str(m.shape)}."
+        )
+    w = cast(np.ndarray, mask_to_sample_weight(m, sample_weight))  # an array: a mask was given
+    n = m.size
+    target = np.asarray(y_true)
+    flat_pred = pred.reshape(n, *pred.shape[m.ndim :])
+    flat_true = target.reshape(n, *target.shape[m.ndim :])
+    z = fn.forward(flat_pred, flat_true, sample_weight=w.reshape(n))
+    return float(z), np.asarray(fn.backward_input()).reshape(pred.shape)
