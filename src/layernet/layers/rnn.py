@@ -33,7 +33,7 @@ and for every cell :math:`\partial z/\partial W = \sum_s x_s^T \delta_s`,
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -181,7 +181,7 @@ class _Cell(Layer):
     def build_for_features(self, features: int, rng: Any) -> None:
         """Build the weights for inputs of ``features`` features (a recurrent layer's cell)."""
         shapes = [(None, features)] + [(None, s) for s in self.state_size]
-        self.build(shapes, rng=rng)
+        self.build(cast(Any, shapes), rng=rng)  # a list of shapes: [x, *states]
 
     def compute_forward(self, x, training):
         xs, states = x[0], list(x[1:])
@@ -783,11 +783,35 @@ class RNN(Layer):
         dx = self._input_from_bptt(bptt, saved) if need_input else None
         return dx, grads
 
+    # ``backward_params(dy)`` then ``backward_input(dy)`` (a Sequential's backward) share
+    # one reverse pass: the second call, for the same forward (``saved`` object) and an
+    # equal ``dy``, takes the first one's result and drops it.
+    _bptt_memo: tuple[list[Any], Any, Any] | None = None
+
+    def _shared_bptt(self, dy: Any, saved: RNNSaved) -> Any:
+        parts = list(dy) if isinstance(dy, list | tuple) else [dy]
+        memo = self._bptt_memo
+        self._bptt_memo = None
+        if (
+            memo is not None
+            and memo[1] is saved
+            and len(memo[0]) == len(parts)
+            and all(
+                (a is None and b is None)
+                or (a is not None and b is not None and np.array_equal(a, b))
+                for a, b in zip(memo[0], parts, strict=True)
+            )
+        ):
+            return memo[2]
+        result = self._bptt(dy, saved)
+        self._bptt_memo = ([None if p is None else np.array(p) for p in parts], saved, result)
+        return result
+
     def compute_backward_input(self, dy, saved):
-        return self._input_from_bptt(self._bptt(dy, saved), saved)
+        return self._input_from_bptt(self._shared_bptt(dy, saved), saved)
 
     def compute_backward_params(self, dy, saved):
-        return self._params_from_bptt(self._bptt(dy, saved), saved)
+        return self._params_from_bptt(self._shared_bptt(dy, saved), saved)
 
     def _input_from_bptt(self, bptt: Any, saved: RNNSaved) -> Any:
         inp, _, dstates, _ = bptt
