@@ -120,15 +120,16 @@ def masked_loss(
     loss : Loss or str
         A layernet loss (or its name, as ``compile`` takes it) that averages over
         the batch (``"mse"``, ``"sparse_categorical_crossentropy"``, ...).
-    y_pred : ndarray of shape (batch, *steps, ...)
-        The output, e.g. ``(batch, timesteps, classes)``.
+    y_pred : ndarray
+        The output, of shape ``(batch, *steps, ...)``, e.g. ``(batch, timesteps,
+        classes)``.
     y_true : ndarray
         The targets, of the shape the loss takes for ``y_pred`` (``(batch,
         timesteps)`` labels for a sparse cross-entropy).
-    mask : array_like of bool, shape (batch, *steps)
-        The output's mask.
-    sample_weight : array_like of shape (batch,) or (batch, *steps), optional
-        Weights per sample or per step.
+    mask : array_like of bool
+        The output's mask, of shape ``(batch, *steps)``.
+    sample_weight : array_like, optional
+        Weights per sample ``(batch,)`` or per step ``(batch, *steps)``.
 
     Returns
     -------

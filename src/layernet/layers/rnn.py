@@ -534,7 +534,7 @@ class RNN(Layer):
 
     def __init__(
         self,
-        cell: _Cell,
+        cell: Layer,
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
@@ -548,7 +548,7 @@ class RNN(Layer):
         if isinstance(cell, dict):
             from ..saving import layer_from_spec
 
-            cell = layer_from_spec(cell)  # type: ignore[assignment]
+            cell = layer_from_spec(cell)
         if not isinstance(cell, _Cell):
             raise ValueError(
                 f"{o}: invalid value for `cell`: expected a SimpleRNNCell, LSTMCell or GRUCell, "
@@ -887,7 +887,7 @@ class SimpleRNN(RNN):
     -----
     :math:`\partial z/\partial a_s = g_s \odot \phi'(a_s)` with
     :math:`g_s = \partial z/\partial h_s`, and :math:`g_{s-1}` receives
-    :math:`\delta_s U^T`; see :mod:`layernet.layers.rnn`.
+    :math:`\delta_s U^T`; see :doc:`/sequences`.
 
     Examples
     --------
@@ -940,7 +940,7 @@ class LSTM(RNN):
     Forward: :math:`c_s = f\odot c_{s-1} + i\odot\tilde c`,
     :math:`h_s = o\odot\phi(c_s)`. Backward through time:
     :math:`\partial c_s = g_s\odot o\odot\phi'(c_s) + \partial c_{s+1}\odot f_{s+1}`
-    and the gate deltas of :mod:`layernet.layers.rnn`; the weight gradients
+    and the gate deltas of the cell (see :doc:`/sequences`); the weight gradients
     sum :math:`x_s^T\delta_s` and :math:`h_{s-1}^T\delta_s` over the steps.
 
     Examples
