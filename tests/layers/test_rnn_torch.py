@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import layernet as ln
 
@@ -20,7 +22,7 @@ ATOL = 1e-12
 
 
 def _t(a):
-    return torch.tensor(np.ascontiguousarray(a), dtype=torch.float64, requires_grad=True)
+    return torch.tensor(np.array(a, order="C"), dtype=torch.float64, requires_grad=True)
 
 
 def _gru_order(a, units):
@@ -89,8 +91,31 @@ def _layer(kind, units, **kw):
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("with_initial_state", [False, True])
 def test_recurrent_layer_matches_torch(kind, return_sequences, go_backwards, with_initial_state):
-    n, t, f, u = 3, 5, 4, 6
-    rng = np.random.default_rng(1)
+    _check_against_torch(kind, return_sequences, go_backwards, with_initial_state, 3, 5, 4, 6, 1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kind=st.sampled_from(["lstm", "simple", "gru"]),
+    return_sequences=st.booleans(),
+    go_backwards=st.booleans(),
+    with_initial_state=st.booleans(),
+    n=st.integers(1, 4),
+    t=st.integers(1, 6),
+    f=st.integers(1, 4),
+    u=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_recurrent_layer_matches_torch_over_shapes(
+    kind, return_sequences, go_backwards, with_initial_state, n, t, f, u, seed
+):
+    _check_against_torch(kind, return_sequences, go_backwards, with_initial_state, n, t, f, u, seed)
+
+
+def _check_against_torch(
+    kind, return_sequences, go_backwards, with_initial_state, n, t, f, u, seed
+):
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, t, f))
     n_states = 2 if kind == "lstm" else 1
     initial = [0.5 * rng.standard_normal((n, u)) for _ in range(n_states)]
