@@ -258,3 +258,17 @@ def test_masked_loss_refuses_a_mask_that_does_not_fit():
 
     with pytest.raises(ValueError, match=r"masked_loss: expected a mask of a leading part"):
         masked_loss("mse", np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), np.ones((2, 4), bool))
+
+
+def test_bidirectional_states_and_causal_attention_round_trip_through_a_model_file(tmp_path):
+    x = ln.Input((6, 3))
+    yf, yb, hf, _, _, _ = ln.Bidirectional(
+        ln.LSTM(4, return_sequences=True, return_state=True), merge_mode=None
+    )(x)
+    a = ln.MultiHeadAttention(2, 3)(yf, yb, use_causal_mask=True)
+    model = ln.Model(x, [ln.Dense(2)(ln.GlobalAveragePooling1D()(a)), hf])
+    model.save(tmp_path / "model.keras")
+    loaded = ln.load_model(tmp_path / "model.keras")
+    data = np.random.default_rng(9).random((3, 6, 3)).astype("float32")
+    for p, q in zip(model.predict(data, verbose=0), loaded.predict(data, verbose=0), strict=True):
+        np.testing.assert_array_equal(p, q)
