@@ -481,11 +481,18 @@ def resolve_layernet_alias(app, env, node, contnode):
 
 
 def public_bases(app, name, obj, options, bases):
-    """Show the nearest public ancestor instead of a private base (``_Pool`` → ``Layer``)."""
+    """Show the nearest public ancestor instead of a private base (``_Pool`` → ``Layer``).
+
+    Mixins from private modules (``layers._weights.KerasWeights``) are left out.
+    """
     for i, base in enumerate(bases):
         while base.__name__.startswith("_") and base.__bases__:
             base = base.__bases__[0]
         bases[i] = base
+    private = [b for b in bases if any(p.startswith("_") for p in b.__module__.split(".")[1:])]
+    for b in private:
+        if len(bases) > 1:
+            bases.remove(b)
 
 
 def dataclass_signature(app, what, name, obj, options, signature, return_annotation):

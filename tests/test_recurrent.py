@@ -268,8 +268,6 @@ def test_gru_shape_errors(rng):
 def test_bidirectional_errors(rng):
     with pytest.raises(TypeError, match="Bidirectional: invalid value for `layer`: expected a rec"):
         ln.Bidirectional(ln.Dense(3))
-    with pytest.raises(ValueError, match=r"`merge_mode`: .*None, Keras's list"):
-        ln.Bidirectional(ln.GRU(3), merge_mode=None)
     with pytest.raises(ValueError, match=r"`merge_mode`: expected one of"):
         ln.Bidirectional(ln.GRU(3), merge_mode="max")
     with pytest.raises(ValueError, match=r"`backward_layer` must have go_backwards=True"):

@@ -35,6 +35,11 @@ __all__ = ["AdditiveAttention", "Attention", "MultiHeadAttention"]
 _LARGE_NEGATIVE = 1e9
 
 
+def _heads_first(a: np.ndarray) -> np.ndarray:
+    """``(batch, T, heads, size)`` to ``(batch, heads, T, size)`` (its own inverse)."""
+    return a.transpose(0, 2, 1, 3)
+
+
 def _softmax(s: np.ndarray, n_axes: int) -> np.ndarray:
     """Softmax over the last ``n_axes`` axes jointly."""
     shape = s.shape
@@ -316,11 +321,11 @@ class MultiHeadAttention(_KerasWeightsLayer):
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> tuple[Any, dict[str, Any]]:
-        """``layer(query, value, key=None, ...)``: Keras's call, as inputs and options.
+        """``layer(query, value, key=None, ..., training=None)``: Keras's call.
 
-        ``layer(...)`` is ``forward([query, value] or [query, value, key],
+        On arrays it is ``forward([query, value] or [query, value, key],
         training=bool(training), **options)`` with the masks and flags as
-        options (on symbolic tensors, a call recorded in a model). ``layer([query,
+        options; on symbolic tensors it records a graph node. ``layer([query,
         value])`` (a list first) is accepted too.
         """
         if value is None and isinstance(query, list | tuple):
@@ -545,7 +550,11 @@ class MultiHeadAttention(_KerasWeightsLayer):
         vp = self._project(v, "value")
         qs = qp * self.dtype.type(1.0 / math.sqrt(self.key_dim))
         tgt, src, prod, n_att = self._equations(qp.ndim)
-        scores = np.einsum(f"{src},{tgt}->{prod}", kp, qs)
+        fast = self._heads_matmul(qp.ndim)
+        if fast:  # (batch, heads, Tq, Tv) = Q K^T as batched matrix products (BLAS)
+            scores = _heads_first(qs) @ _heads_first(kp).swapaxes(-1, -2)
+        else:
+            scores = np.einsum(f"{src},{tgt}->{prod}", kp, qs)
         mask = self._mask(
             scores.shape, n_att, q, v, query_mask, value_mask, key_mask, attention_mask,
             use_causal_mask,
@@ -558,7 +567,11 @@ class MultiHeadAttention(_KerasWeightsLayer):
         drop = None
         if training and self.dropout > 0:
             drop = _dropout_mask(self._rng, self.dropout, probs.shape, self.dtype)
-        heads = np.einsum(f"{prod},{src}->{tgt}", probs if drop is None else probs * drop, vp)
+        weights = probs if drop is None else probs * drop
+        if fast:
+            heads = _heads_first(weights @ _heads_first(vp))
+        else:
+            heads = np.einsum(f"{prod},{src}->{tgt}", weights, vp)
         kernel = p["output_kernel"]
         y = np.tensordot(heads, kernel, axes=([-2, -1], [0, 1]))
         if self.use_bias:
@@ -587,19 +600,50 @@ class MultiHeadAttention(_KerasWeightsLayer):
             g, kernel, axes=(list(range(g.ndim - n_out, g.ndim)), list(range(2, kernel.ndim)))
         )
         weights = saved.probs if saved.drop is None else saved.probs * saved.drop
-        d_weights = np.einsum(f"{tgt},{src}->{prod}", d_heads, saved.vp)
-        d_vp = np.einsum(f"{prod},{tgt}->{src}", weights, d_heads)
+        fast = self._heads_matmul(saved.qs.ndim)
+        if fast:
+            dh = _heads_first(d_heads)
+            d_weights = dh @ _heads_first(saved.vp).swapaxes(-1, -2)
+            d_vp = _heads_first(weights.swapaxes(-1, -2) @ dh)
+        else:
+            d_weights = np.einsum(f"{tgt},{src}->{prod}", d_heads, saved.vp)
+            d_vp = np.einsum(f"{prod},{tgt}->{src}", weights, d_heads)
         d_probs = d_weights if saved.drop is None else d_weights * saved.drop
         if g_probs is not None:
             d_probs = d_probs + g_probs
         d_scores = _softmax_backward(saved.probs, d_probs, n_att)
         scale = self.dtype.type(1.0 / math.sqrt(self.key_dim))
-        d_qp = np.einsum(f"{prod},{src}->{tgt}", d_scores, saved.kp) * scale
-        d_kp = np.einsum(f"{prod},{tgt}->{src}", d_scores, saved.qs)
+        if fast:
+            d_qp = _heads_first(d_scores @ _heads_first(saved.kp)) * scale
+            d_kp = _heads_first(d_scores.swapaxes(-1, -2) @ _heads_first(saved.qs))
+        else:
+            d_qp = np.einsum(f"{prod},{src}->{tgt}", d_scores, saved.kp) * scale
+            d_kp = np.einsum(f"{prod},{tgt}->{src}", d_scores, saved.qs)
         return {"query": d_qp, "key": d_kp, "value": d_vp, "g": g}
 
+    def _heads_matmul(self, rank: int) -> bool:
+        """Whether the projected tensors are ``(batch, T, heads, size)`` attended over T.
+
+        Then the contractions are batched matrix products over (batch, heads),
+        which NumPy hands to BLAS; other layouts go through ``einsum``.
+        """
+        return rank == 4 and self._attention_axes(3) == (1,)
+
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        # One pass through the attention gives the input and the parameter gradients.
+        d = self._backward(self._cast_dy(dy), saved)
+        grads = self._params_from(d, saved) if need_params and self.params else {}
+        return (self._inputs_from(d, saved) if need_input else None), grads
+
     def compute_backward_input(self, dy, saved):
-        d = self._backward(dy, saved)
+        return self._inputs_from(self._backward(dy, saved), saved)
+
+    def compute_backward_params(self, dy, saved):
+        return self._params_from(self._backward(dy, saved), saved)
+
+    def _inputs_from(self, d: dict[str, np.ndarray], saved: MultiHeadAttentionSaved) -> Any:
         dx = {
             part: np.tensordot(d[part], self.params[f"{part}_kernel"], axes=([-2, -1], [1, 2]))
             for part in ("query", "value", "key")
@@ -608,8 +652,9 @@ class MultiHeadAttention(_KerasWeightsLayer):
             return [dx["query"], dx["value"] + dx["key"]]
         return [dx["query"], dx["value"], dx["key"]]
 
-    def compute_backward_params(self, dy, saved):
-        d = self._backward(dy, saved)
+    def _params_from(
+        self, d: dict[str, np.ndarray], saved: MultiHeadAttentionSaved
+    ) -> dict[str, np.ndarray]:
         grads: dict[str, np.ndarray] = {}
         inputs = {"query": saved.query, "key": saved.key, "value": saved.value}
         for part in ("query", "key", "value"):
@@ -769,9 +814,10 @@ class Attention(_KerasWeightsLayer):
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> tuple[Any, dict[str, Any]]:
-        """``layer([query, value(, key)], mask=None, ...)``: Keras's call, as inputs and options.
+        """``layer([query, value(, key)], mask=None, ..., training=None)``: Keras's call.
 
-        ``layer(...)`` is ``forward(inputs, training=bool(training), **options)``.
+        On arrays it is ``forward(inputs, training=bool(training), **options)``;
+        on symbolic tensors it records a graph node.
         """
         options: dict[str, Any] = {}
         if mask is not None:
@@ -865,7 +911,7 @@ class Attention(_KerasWeightsLayer):
             return a * (ds @ k), a * (ds.transpose(0, 2, 1) @ q), grads
         a = p["scale"] if self.use_scale else 1.0
         c = p["concat_score_weight"]
-        t = cast(np.ndarray, saved.tanh)  # kept by every non-dot score
+        t = cast(np.ndarray, saved.tanh)  # kept by the concat and additive scores
         du = c * ds[..., None] * (1 - t * t)
         grads = {}
         if self.use_scale:

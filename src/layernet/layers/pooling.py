@@ -557,6 +557,11 @@ class GlobalPoolSaved(NamedTuple):
 
     x_shape: tuple[int, ...]  #: the input's shape
     winners: np.ndarray | None  #: flat position of each maximum, ``(batch, channels)``
+    #: With a mask: the mask as weights ``(batch, positions, 1)`` (average pooling),
+    #: or which samples have no unmasked position ``(batch,)`` (max pooling).
+    mask: np.ndarray | None = None
+    #: With a mask, average pooling: the unmasked positions per sample ``(batch, 1, 1)``.
+    valid: np.ndarray | None = None
 
 
 class _GlobalPool(Layer):
@@ -600,6 +605,18 @@ class _GlobalPool(Layer):
 
     def _out_shape(self, x_shape):
         return self.compute_output_shape(x_shape)
+
+    def _flat_mask(self, mask: Any, x_shape: tuple[int, ...]) -> np.ndarray:
+        """The mask as booleans ``(batch, positions)``, checked against the input."""
+        if isinstance(mask, list | tuple):
+            mask = mask[0]
+        m = np.asarray(mask)
+        if m.shape != tuple(x_shape[:-1]):
+            raise ValueError(
+                f"{self.owner}: expected a mask of shape {shape_str(x_shape[:-1])} "
+                f"(batch and positions), got shape {shape_str(m.shape)}."
+            )
+        return m.reshape(x_shape[0], math.prod(x_shape[1:-1])).astype(bool)
 
 
 class GlobalAveragePooling1D(_GlobalPool):
@@ -654,6 +671,18 @@ class GlobalAveragePooling1D(_GlobalPool):
     every position of sample :math:`n`, channel :math:`c`. No parameters. The
     2-D and 3-D classes are the same over more spatial axes.
 
+    With a mask :math:`m_{n,p} \in \{0, 1\}` (``mask=`` of shape ``(batch,
+    positions)``, or the mask a functional model hands on, e.g. from
+    ``Embedding(mask_zero=True)``), the mean runs over the unmasked positions
+    only, as in Keras:
+
+    .. math::
+
+        Y_{n,c} = \frac{\sum_p m_{n,p} X_{n,p,c}}{M_n},\quad M_n = \sum_p m_{n,p},\qquad
+        \frac{\partial z}{\partial X_{n,p,c}} = \frac{m_{n,p}\, G_{n,c}}{M_n}.
+
+    A sample with every position masked outputs zeros (Keras gives NaN there).
+
     Examples
     --------
     >>> import layernet as ln
@@ -663,19 +692,32 @@ class GlobalAveragePooling1D(_GlobalPool):
     >>> x = np.array([1.0, 2.0, 6.0]).reshape(1, 3, 1)
     >>> ln.GlobalAveragePooling1D(dtype="float64").forward(x)
     array([[3.]])
+    >>> ln.GlobalAveragePooling1D(dtype="float64").forward(x, mask=np.array([[1, 1, 0]]))
+    array([[1.5]])
     """
 
     _default_name = "global_average_pooling1d"
     _rank = 1
 
-    def compute_forward(self, x, training):
-        axes = tuple(range(1, x.ndim - 1))
-        y = x.mean(axis=axes, keepdims=self.keepdims, dtype=x.dtype)
-        return y, GlobalPoolSaved(x.shape, None)
+    def compute_forward(self, x, training, mask=None):
+        if mask is None:
+            axes = tuple(range(1, x.ndim - 1))
+            y = x.mean(axis=axes, keepdims=self.keepdims, dtype=x.dtype)
+            return y, GlobalPoolSaved(x.shape, None)
+        n, c = x.shape[0], x.shape[-1]
+        w = self._flat_mask(mask, x.shape)[:, :, None].astype(x.dtype)  # (N, M, 1)
+        count = np.maximum(w.sum(axis=1, keepdims=True), 1)  # no position: a zero output
+        flat = np.where(w > 0, x.reshape(n, w.shape[1], c), 0)  # masked values never leak
+        y = flat.sum(axis=1, keepdims=True) / count
+        return y.reshape(self._out_shape(x.shape)), GlobalPoolSaved(x.shape, None, w, count)
 
     def compute_backward_input(self, dy, saved):
         x_shape = saved.x_shape
-        m = math.prod(x_shape[1:-1])
+        if saved.mask is not None:
+            n, c = x_shape[0], x_shape[-1]
+            g = dy.reshape(n, 1, c) / saved.valid * saved.mask
+            return np.ascontiguousarray(g.reshape(x_shape))
+        m = int(np.prod(x_shape[1:-1]))
         g = dy.reshape(x_shape[0], *(1,) * (len(x_shape) - 2), x_shape[-1]) / dy.dtype.type(m)
         return np.broadcast_to(g, x_shape).copy()
 
@@ -732,6 +774,14 @@ class GlobalMaxPooling1D(_GlobalPool):
     maximal position in C order (like :class:`MaxPool`). The Jacobian is a
     selection matrix, one 1 per row. No parameters.
 
+    With a mask :math:`m_{n,p}` (``mask=`` of shape ``(batch, positions)``, or a
+    functional model's mask), the maximum runs over the unmasked positions only,
+    :math:`Y_{n,c} = \max_{p:\, m_{n,p} = 1} X_{n,p,c}`, with the same
+    derivative; a sample with every position masked outputs zeros and receives no
+    gradient. Keras 3's ``GlobalMaxPooling1D`` ignores masks: a model that feeds
+    it a mask (``Embedding(mask_zero=True)`` straight into the pooling) differs
+    from Keras there.
+
     Examples
     --------
     >>> import layernet as ln
@@ -744,23 +794,35 @@ class GlobalMaxPooling1D(_GlobalPool):
     array([[7.]])
     >>> pool.backward_input(np.array([[2.0]]))[0, :, 0]
     array([0., 2., 0.])
+    >>> pool.forward(x, mask=np.array([[1, 0, 1]]))
+    array([[6.]])
     """
 
     _default_name = "global_max_pooling1d"
     _rank = 1
 
-    def compute_forward(self, x, training):
+    def compute_forward(self, x, training, mask=None):
         n, c = x.shape[0], x.shape[-1]
         flat = x.reshape(n, math.prod(x.shape[1:-1]), c)  # explicit: -1 is ambiguous when empty
+        empty = None
+        if mask is not None:
+            keep = self._flat_mask(mask, x.shape)
+            flat = np.where(keep[:, :, None], flat, -np.inf)
+            empty = ~keep.any(axis=1)  # samples with every position masked: output 0
         where = np.argmax(flat, axis=1) if n * c else np.zeros((n, c), np.intp)
         y = np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0, :]
-        return y.reshape(self._out_shape(x.shape)), GlobalPoolSaved(x.shape, where)
+        if empty is not None and empty.any():
+            y[empty] = 0
+        return y.reshape(self._out_shape(x.shape)), GlobalPoolSaved(x.shape, where, empty)
 
     def compute_backward_input(self, dy, saved):
-        x_shape, where = saved
+        x_shape, where = saved.x_shape, saved.winners
         n, c = x_shape[0], x_shape[-1]
-        dx = np.zeros((n, math.prod(x_shape[1:-1]), c), dtype=dy.dtype)
-        np.put_along_axis(dx, where[:, None, :], dy.reshape(n, 1, c), axis=1)
+        dx = np.zeros((n, int(np.prod(x_shape[1:-1])), c), dtype=dy.dtype)
+        g = dy.reshape(n, 1, c)
+        if saved.mask is not None:
+            g = np.where(saved.mask[:, None, None], 0, g)
+        np.put_along_axis(dx, where[:, None, :], g, axis=1)
         return dx.reshape(x_shape)
 
 

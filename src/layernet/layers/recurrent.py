@@ -2,6 +2,7 @@ r"""Recurrent layers: a gated recurrent unit (GRU) with backpropagation through 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -10,6 +11,7 @@ from scipy.special import expit
 
 from .. import initializers
 from .._validation import check_bool, check_positive_int, shape_str
+from ._weights import KerasWeights
 from .base import Layer
 from .container import _Container, deserialize_layer, serialize_layer
 
@@ -431,7 +433,7 @@ class BidirectionalSaved(NamedTuple):
     y_backward: np.ndarray
 
 
-class Bidirectional(_Container):
+class Bidirectional(KerasWeights, _Container):
     r"""Run a recurrent layer over the sequence in both directions and merge the outputs.
 
     .. rubric:: Input and output shape
@@ -444,13 +446,16 @@ class Bidirectional(_Container):
     Parameters
     ----------
     layer : Layer
-        A recurrent layer (:class:`GRU`); it becomes the forward direction. The
+        A recurrent layer (:class:`GRU`, :class:`LSTM`, :class:`SimpleRNN` or
+        :class:`RNN`); it becomes the forward direction. The
         backward direction is a copy of its configuration with ``go_backwards``
         flipped, named ``"backward_<name>"`` (seed ``seed + 1`` when the layer has
         a seed), unless ``backward_layer`` is given.
-    merge_mode : {"concat", "sum", "mul", "ave"}, default "concat"
-        How the two outputs are combined. Keras's ``None`` (a list of two outputs)
-        does not fit a layer with one output and is refused.
+    merge_mode : {"concat", "sum", "mul", "ave", None}, default "concat"
+        How the two outputs are combined; ``None`` returns both, ``[forward,
+        backward]`` (the backward one in time order), as Keras does. When the
+        wrapped layer has ``return_state=True`` the forward layer's final states
+        and then the backward layer's follow the output(s) in the returned list.
     backward_layer : Layer, optional
         The backward direction, with the opposite ``go_backwards`` and the same
         ``return_sequences``.
@@ -467,7 +472,8 @@ class Bidirectional(_Container):
     ------
     ValueError
         ``Bidirectional: invalid value for `merge_mode`: expected one of
-        ['concat', 'sum', 'mul', 'ave'], received ...`` (``None`` included);
+        ['concat', 'sum', 'mul', 'ave', None], received ...``; a
+        ``backward_layer`` whose ``return_state`` differs from ``layer``'s;
         a ``backward_layer`` whose ``go_backwards`` is not the opposite
         of ``layer``'s or whose ``return_sequences`` differs; a merge other than
         ``"concat"`` of directions with different units; inner layers of mixed
@@ -542,15 +548,10 @@ class Bidirectional(_Container):
         where = f"Bidirectional '{name}'" if name else "Bidirectional"
         self._check_recurrent(layer, "layer", where)
         rnn: Any = layer  # checked: a layer with go_backwards and return_sequences
-        if merge_mode not in MERGE_MODES:
-            extra = (
-                " (None, Keras's list of two outputs, does not fit a layer with one output)"
-                if merge_mode is None
-                else ""
-            )
+        if merge_mode is not None and merge_mode not in MERGE_MODES:
             raise ValueError(
                 f"{where}: invalid value for `merge_mode`: expected one of "
-                f"{list(MERGE_MODES)}{extra}, received {merge_mode!r}."
+                f"{[*MERGE_MODES, None]}, received {merge_mode!r}."
             )
         if backward_layer is None:
             config = layer.get_config()
@@ -568,6 +569,12 @@ class Bidirectional(_Container):
                     f"{not rnn.go_backwards} (the opposite of `layer`), received "
                     f"go_backwards={back.go_backwards!r}."
                 )
+            if getattr(back, "return_state", False) != getattr(rnn, "return_state", False):
+                raise ValueError(
+                    f"{where}: `layer` and `backward_layer` must agree on return_state, "
+                    f"received {getattr(rnn, 'return_state', False)!r} and "
+                    f"{getattr(back, 'return_state', False)!r}."
+                )
             if back.return_sequences != rnn.return_sequences:
                 raise ValueError(
                     f"{where}: `layer` and `backward_layer` must agree on "
@@ -578,7 +585,13 @@ class Bidirectional(_Container):
         super().__init__(
             [layer, backward_layer], name=name, dtype=dtype, seed=seed, trainable=trainable
         )
-        if merge_mode != "concat":
+        # Keras's rule: returning sequences, both directions output zeros at masked
+        # steps, so the merged sequence is zero there (layers with the option only).
+        for inner in self.layers:
+            if hasattr(inner, "zero_output_for_mask"):
+                inner.zero_output_for_mask = bool(rnn.return_sequences)
+        self.supports_masking = True
+        if merge_mode not in ("concat", None):
             units = [getattr(lay, "units", None) for lay in self.layers]
             if units[0] != units[1]:
                 raise ValueError(
@@ -639,12 +652,28 @@ class Bidirectional(_Container):
         except ValueError as exc:
             raise ValueError(f"{self.owner}: inner layer refused the input: {exc}") from None
 
+    @property
+    def return_state(self) -> bool:
+        return bool(getattr(self.forward_layer, "return_state", False))
+
+    def _n_states(self, layer: Layer) -> int:
+        """How many final states ``layer`` returns (0 without ``return_state``)."""
+        if not getattr(layer, "return_state", False):
+            return 0
+        cell = getattr(layer, "cell", None)
+        return len(cell.state_size) if cell is not None else 1
+
     def compute_output_shape(self, input_shape):
         yf = self.forward_layer.output_shape(input_shape)
         yb = self.backward_layer.output_shape(input_shape)
-        if self.merge_mode == "concat":
-            return (*yf[:-1], yf[-1] + yb[-1])
-        return yf
+        states: list[Any] = []
+        if self.return_state:  # [output, *states] from each direction
+            states = [*yf[1:], *yb[1:]]
+            yf, yb = yf[0], yb[0]
+        if self.merge_mode is None:
+            return [yf, yb, *states]
+        y = (*yf[:-1], yf[-1] + yb[-1]) if self.merge_mode == "concat" else yf
+        return [y, *states] if states else y
 
     def build_inner(self, input_shape, rng):
         for layer in self.layers:
@@ -654,11 +683,41 @@ class Bidirectional(_Container):
         """Put the backward direction's sequence in time order (its own inverse)."""
         return y[:, ::-1] if self.return_sequences else y
 
-    def compute_forward(self, x, training):
-        yf, sf = self._inner_forward(self.forward_layer, x, training)
-        yb, sb = self._inner_forward(self.backward_layer, x, training)
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if isinstance(mask, list):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        n_out = 2 if self.merge_mode is None else 1
+        n_states = self._n_states(self.forward_layer) + self._n_states(self.backward_layer)
+        if n_out + n_states == 1:
+            return out
+        return [out] * n_out + [None] * n_states
+
+    def compute_forward(self, x, training, mask=None):
+        if mask is None:
+            outf, sf = self._inner_forward(self.forward_layer, x, training)
+            outb, sb = self._inner_forward(self.backward_layer, x, training)
+        else:
+            for inner in self.layers:
+                if "mask" not in inspect.signature(inner.compute_forward).parameters:
+                    raise ValueError(
+                        f"{self.owner}: the wrapped layer {inner.name!r} does not take a "
+                        f"mask; wrap an RNN, SimpleRNN or LSTM to use masked inputs."
+                    )
+            fl, bl = self.forward_layer, self.backward_layer
+            outf, sf = fl.compute_forward(fl._prepare_input(x), training, mask=mask)
+            outb, sb = bl.compute_forward(bl._prepare_input(x), training, mask=mask)
+        states: list[np.ndarray] = []
+        if self.return_state:
+            (yf, *states_f), (yb, *states_b) = outf, outb
+            states = [*states_f, *states_b]
+        else:
+            yf, yb = outf, outb
         yb = self._align(yb)
         mode = self.merge_mode
+        saved = BidirectionalSaved(sf, sb, yf, yb)
+        if mode is None:
+            return [yf, np.ascontiguousarray(yb), *states], saved
         if mode == "concat":
             y = np.concatenate([yf, yb], axis=-1)
         elif mode == "sum":
@@ -667,34 +726,67 @@ class Bidirectional(_Container):
             y = (yf + yb) * 0.5
         else:
             y = yf * yb
-        return y, BidirectionalSaved(sf, sb, yf, yb)
+        return ([y, *states] if states else y), saved
 
-    def _split(self, dy: np.ndarray, saved: BidirectionalSaved) -> tuple[np.ndarray, np.ndarray]:
-        mode = self.merge_mode
-        if mode == "concat":
-            uf = saved.y_forward.shape[-1]
-            dyf, dyb = dy[..., :uf], dy[..., uf:]
-        elif mode == "sum":
-            dyf = dyb = dy
-        elif mode == "ave":
-            dyf = dyb = dy * 0.5
+    def _split(self, dy: Any, saved: BidirectionalSaved) -> tuple[Any, Any]:
+        """The gradients reaching each direction's outputs (``[output, *states]`` or output).
+
+        An output no loss depends on arrives as ``None`` and counts as zeros.
+        """
+        n_f = self._n_states(self.forward_layer)
+        several = self.merge_mode is None or self.return_state
+        dys = list(dy) if several else [dy]
+        if self.merge_mode is None:
+            (d_f, d_b), states = dys[:2], dys[2:]
+            dyf = np.zeros_like(saved.y_forward) if d_f is None else d_f
+            dyb = np.zeros_like(saved.y_backward) if d_b is None else d_b
         else:
-            dyf, dyb = dy * saved.y_backward, dy * saved.y_forward
-        return np.ascontiguousarray(dyf), np.ascontiguousarray(self._align(dyb))
+            d, states = dys[0], dys[1:]
+            if d is None:
+                d = np.zeros(self._merged_shape(saved), self.dtype)
+            mode = self.merge_mode
+            if mode == "concat":
+                uf = saved.y_forward.shape[-1]
+                dyf, dyb = d[..., :uf], d[..., uf:]
+            elif mode == "sum":
+                dyf = dyb = d
+            elif mode == "ave":
+                dyf = dyb = d * 0.5
+            else:
+                dyf, dyb = d * saved.y_backward, d * saved.y_forward
+        dyf = np.ascontiguousarray(dyf)
+        dyb = np.ascontiguousarray(self._align(dyb))
+        if not self.return_state:
+            return dyf, dyb
+        return [dyf, *states[:n_f]], [dyb, *states[n_f:]]
 
-    def compute_backward_input(self, dy, saved):
-        dyf, dyb = self._split(dy, saved)
-        dx = self.forward_layer.compute_backward_input(dyf, saved.forward)
-        return dx + self.backward_layer.compute_backward_input(dyb, saved.backward)
+    def _merged_shape(self, saved: BidirectionalSaved) -> tuple[int, ...]:
+        yf = saved.y_forward
+        if self.merge_mode == "concat":
+            return (*yf.shape[:-1], yf.shape[-1] + saved.y_backward.shape[-1])
+        return yf.shape
 
-    def compute_backward_params(self, dy, saved):
-        dyf, dyb = self._split(dy, saved)
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        # Each direction runs its own one-pass backward (input and parameters together).
+        dyf, dyb = self._split(self._cast_dy(dy), saved)
+        dx: Any = None
         grads: dict[str, np.ndarray] = {}
         for layer, d, s in (
             (self.forward_layer, dyf, saved.forward),
             (self.backward_layer, dyb, saved.backward),
         ):
-            if layer.trainable and layer.params:
-                for k, g in layer.compute_backward_params(d, s).items():
-                    grads[f"{layer.name}/{k}"] = g
-        return grads
+            want = need_params and layer.trainable and bool(layer.params)
+            g_in, g_params = layer.call_backward(d, s, need_input=need_input, need_params=want)
+            if need_input:
+                dx = g_in if dx is None else dx + g_in
+            for k, g in g_params.items():
+                grads[f"{layer.name}/{k}"] = g
+        return dx, grads
+
+    def compute_backward_input(self, dy, saved):
+        return self.call_backward(dy, saved, need_params=False)[0]
+
+    def compute_backward_params(self, dy, saved):
+        return self.call_backward(dy, saved, need_input=False)[1]

@@ -33,7 +33,7 @@ and for every cell :math:`\partial z/\partial W = \sum_s x_s^T \delta_s`,
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -181,7 +181,7 @@ class _Cell(Layer):
     def build_for_features(self, features: int, rng: Any) -> None:
         """Build the weights for inputs of ``features`` features (a recurrent layer's cell)."""
         shapes = [(None, features)] + [(None, s) for s in self.state_size]
-        self.build(shapes, rng=rng)
+        self.build(cast(Any, shapes), rng=rng)  # a list of shapes: [x, *states]
 
     def compute_forward(self, x, training):
         xs, states = x[0], list(x[1:])
@@ -227,6 +227,13 @@ class CellSaved(NamedTuple):
 
 class SimpleRNNCell(_Cell):
     r"""The cell of :class:`SimpleRNN`: :math:`h_s = \phi(x_s W + h_{s-1} U + b)`.
+
+    .. rubric:: Input and output shape
+
+    A cell called on its own runs one step: input ``[x, h]`` with ``x`` of
+    shape ``(batch, features)`` and the state ``(batch, units)``; output
+    ``[output, h]``, each ``(batch, units)``. Inside :class:`RNN`
+    it runs over ``(batch, timesteps, features)``.
 
     Parameters
     ----------
@@ -276,6 +283,13 @@ class SimpleRNNCell(_Cell):
 
 class LSTMCell(_Cell):
     r"""The cell of :class:`LSTM`: gates :math:`i, f, \tilde c, o` in Keras's order.
+
+    .. rubric:: Input and output shape
+
+    A cell called on its own runs one step: input ``[x, h, c]`` with ``x`` of
+    shape ``(batch, features)`` and each state ``(batch, units)``; output
+    ``[output, h, c]``, each ``(batch, units)``. Inside :class:`RNN`
+    it runs over ``(batch, timesteps, features)``.
 
     Parameters
     ----------
@@ -365,6 +379,13 @@ class GRUCell(_Cell):
     Weights as Keras: ``kernel`` ``(features, 3 units)``, ``recurrent_kernel``
     ``(units, 3 units)`` with blocks :math:`z, r, h`, and ``bias`` ``(2, 3 units)``
     (input and recurrent biases).
+
+    .. rubric:: Input and output shape
+
+    A cell called on its own runs one step: input ``[x, h]`` with ``x`` of
+    shape ``(batch, features)`` and the state ``(batch, units)``; output
+    ``[output, h]``, each ``(batch, units)``. Inside :class:`RNN`
+    it runs over ``(batch, timesteps, features)``.
 
     Parameters
     ----------
@@ -513,7 +534,7 @@ class RNN(Layer):
 
     def __init__(
         self,
-        cell: _Cell,
+        cell: Layer,
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
@@ -527,7 +548,7 @@ class RNN(Layer):
         if isinstance(cell, dict):
             from ..saving import layer_from_spec
 
-            cell = layer_from_spec(cell)  # type: ignore[assignment]
+            cell = layer_from_spec(cell)
         if not isinstance(cell, _Cell):
             raise ValueError(
                 f"{o}: invalid value for `cell`: expected a SimpleRNNCell, LSTMCell or GRUCell, "
@@ -625,7 +646,9 @@ class RNN(Layer):
 
     def build_params(self, input_shape, rng):
         x = input_shape[0] if isinstance(input_shape, list) else input_shape
-        self.cell.build_for_features(x[-1], rng)
+        # A cell with a seed of its own inside an RNN without one: the cell's seed decides.
+        own = self.seed is None and self.cell.seed is not None
+        self.cell.build_for_features(x[-1], None if own else rng)
         self.params = self.cell.params  # the cell's weights are the layer's
 
     # ---------------------------------------------------------- forward
@@ -699,12 +722,19 @@ class RNN(Layer):
         k = self.params["recurrent_kernel"].shape[1]
         inp = np.empty((t, n, k), self.dtype)
         rec = np.empty((t, n, k), self.dtype)
-        dstates = (
-            [np.array(d, dtype=self.dtype) for d in dstate_final]
-            if dstate_final is not None
-            else [np.zeros((n, s), self.dtype) for s in cell.state_size]
-        )
+        # An output no loss depends on arrives as None (the graph sends no gradient).
+        dstates = [
+            np.zeros((n, size), self.dtype) if d is None else np.array(d, dtype=self.dtype)
+            for d, size in zip(
+                dstate_final or [None] * len(cell.state_size), cell.state_size, strict=True
+            )
+        ]
         d_out_prev = np.zeros((n, cell.output_size), self.dtype)  # masked steps pass outputs on
+        if dy_out is None:
+            dy_out = np.zeros(
+                (n, t, cell.output_size) if self.return_sequences else (n, cell.output_size),
+                self.dtype,
+            )
         if t == 0 and not self.return_sequences:  # no steps: the output is h_0
             d_out_prev += dy_out
         if self.return_sequences:
@@ -746,8 +776,48 @@ class RNN(Layer):
         dstates[0] = dstates[0] + d_out_prev  # the first step's "previous output" is h_0
         return inp, rec, dstates, np.zeros(0)
 
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        # One reverse pass through time gives both the input and the parameter gradients.
+        dy = self._cast_dy(dy)
+        bptt = self._bptt(dy, saved)
+        grads = self._params_from_bptt(bptt, saved) if need_params and self.params else {}
+        dx = self._input_from_bptt(bptt, saved) if need_input else None
+        return dx, grads
+
+    # ``backward_params(dy)`` then ``backward_input(dy)`` (a Sequential's backward) share
+    # one reverse pass: the second call, for the same forward (``saved`` object) and an
+    # equal ``dy``, takes the first one's result and drops it.
+    _bptt_memo: tuple[list[Any], Any, Any] | None = None
+
+    def _shared_bptt(self, dy: Any, saved: RNNSaved) -> Any:
+        parts = list(dy) if isinstance(dy, list | tuple) else [dy]
+        memo = self._bptt_memo
+        self._bptt_memo = None
+        if (
+            memo is not None
+            and memo[1] is saved
+            and len(memo[0]) == len(parts)
+            and all(
+                (a is None and b is None)
+                or (a is not None and b is not None and np.array_equal(a, b))
+                for a, b in zip(memo[0], parts, strict=True)
+            )
+        ):
+            return memo[2]
+        result = self._bptt(dy, saved)
+        self._bptt_memo = ([None if p is None else np.array(p) for p in parts], saved, result)
+        return result
+
     def compute_backward_input(self, dy, saved):
-        inp, _, dstates, _ = self._bptt(dy, saved)
+        return self._input_from_bptt(self._shared_bptt(dy, saved), saved)
+
+    def compute_backward_params(self, dy, saved):
+        return self._params_from_bptt(self._shared_bptt(dy, saved), saved)
+
+    def _input_from_bptt(self, bptt: Any, saved: RNNSaved) -> Any:
+        inp, _, dstates, _ = bptt
         t, n, f = saved.x.shape
         dx = (inp.reshape(t * n, inp.shape[-1]) @ self.params["kernel"].T).reshape(t, n, f)
         if saved.dropout is not None:
@@ -758,8 +828,8 @@ class RNN(Layer):
             return [dx, *dstates]
         return dx
 
-    def compute_backward_params(self, dy, saved):
-        inp, rec, _, _ = self._bptt(dy, saved)
+    def _params_from_bptt(self, bptt: Any, saved: RNNSaved) -> dict[str, np.ndarray]:
+        inp, rec, _, _ = bptt
         t, n, f = saved.x.shape
         k = inp.shape[-1]
         a = inp.reshape(t * n, k)
@@ -823,7 +893,7 @@ class SimpleRNN(RNN):
     -----
     :math:`\partial z/\partial a_s = g_s \odot \phi'(a_s)` with
     :math:`g_s = \partial z/\partial h_s`, and :math:`g_{s-1}` receives
-    :math:`\delta_s U^T`; see :mod:`layernet.layers.rnn`.
+    :math:`\delta_s U^T`; see :doc:`/sequences`.
 
     Examples
     --------
@@ -876,7 +946,7 @@ class LSTM(RNN):
     Forward: :math:`c_s = f\odot c_{s-1} + i\odot\tilde c`,
     :math:`h_s = o\odot\phi(c_s)`. Backward through time:
     :math:`\partial c_s = g_s\odot o\odot\phi'(c_s) + \partial c_{s+1}\odot f_{s+1}`
-    and the gate deltas of :mod:`layernet.layers.rnn`; the weight gradients
+    and the gate deltas of the cell (see :doc:`/sequences`); the weight gradients
     sum :math:`x_s^T\delta_s` and :math:`h_{s-1}^T\delta_s` over the steps.
 
     Examples

@@ -242,6 +242,10 @@ class _NoSaved(NamedTuple):
 class RepeatVector(Layer):
     r"""Repeat a vector ``n`` times: ``(batch, features)`` to ``(batch, n, features)``.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, features)``; output ``(batch, n, features)``.
+
     Parameters
     ----------
     n : int
@@ -290,6 +294,10 @@ class PermuteSaved(NamedTuple):
 
 class Permute(Layer):
     r"""Permute the axes after the batch (Keras's ``Permute``; ``dims`` count from 1).
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, d_1, ..., d_k)``; output ``(batch, d_{dims[0]}, ..., d_{dims[k-1]})``.
 
     Parameters
     ----------
@@ -354,6 +362,10 @@ class Permute(Layer):
 
 class Cropping1D(Layer):
     r"""Crop steps from the start and the end of the time axis (Keras's ``Cropping1D``).
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, steps, features)``; output ``(batch, steps - start - end, features)``.
 
     Parameters
     ----------
@@ -422,6 +434,11 @@ class TimeDistributed(Layer):
 
     Folds time into the batch, ``(batch, T, ...)`` to ``(batch * T, ...)``, calls
     the inner layer and unfolds the result; the weights are the inner layer's.
+
+    .. rubric:: Input and output shape
+
+    Input ``(batch, T, ...)``; output ``(batch, T, ...)`` with the inner layer's
+    output shape for one step after ``T``.
 
     Parameters
     ----------
