@@ -11,13 +11,18 @@ from .._validation import shape_str
 from .base import Layer
 
 
-class _KerasWeightsLayer(Layer):
-    """A layer with ``get_weights``/``set_weights``: the parameters in Keras's order, then
-    the state.
+class KerasWeights:
+    """``get_weights``/``set_weights``: the parameters in Keras's order, then the state.
 
     The layer creates ``params`` in Keras's weight order, so a list taken from
     the matching Keras layer (``keras_layer.get_weights()``) loads as it is.
     """
+
+    params: dict[str, np.ndarray]
+    state: dict[str, np.ndarray]
+    owner: str
+    built: bool
+    dtype: np.dtype
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the parameters (Keras's order), then of the state arrays.
@@ -64,3 +69,7 @@ class _KerasWeightsLayer(Layer):
                 )
         for v, w in zip(slots.values(), arrays, strict=True):
             v[...] = w
+
+
+class _KerasWeightsLayer(KerasWeights, Layer):
+    """A layer with ``get_weights``/``set_weights`` in Keras's order (see :class:`KerasWeights`)."""
