@@ -71,7 +71,7 @@ def test_tensorboard_names_the_extra_when_missing(tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     model = _model()
-    with pytest.raises(ImportError, match=r"pip install 'layernet\[tensorboard\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[tensorboard\]'"):
         model.fit(*_data(), epochs=1, verbose=0, callbacks=[TensorBoard(tmp_path)])
 
 

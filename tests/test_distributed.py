@@ -247,7 +247,7 @@ def test_distribute_must_be_a_strategy():
 
 def test_missing_mpi4py_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
-    with pytest.raises(ImportError, match=r"pip install 'layernet\[mpi\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[mpi\]'"):
         ln.DataParallel()
 
 

@@ -64,7 +64,7 @@ def test_errors(tmp_path, monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(_images.importlib, "import_module", no_pil)
-    with pytest.raises(ImportError, match=r"pip install 'layernet\[images\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[images\]'"):
         ln.utils.load_img(tmp_path / "x.png")
 
 

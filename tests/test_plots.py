@@ -43,9 +43,9 @@ def test_history_plot_draws_every_curve():
 def test_plots_name_the_extra_without_matplotlib(monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pip install 'layernet\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[plot\]'"):
         V.plot_history({"loss": [1.0]})
-    with pytest.raises(ImportError, match=r"pip install 'layernet\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[plot\]'"):
         ln.utils.plot_confusion_matrix([0, 1], [0, 1])
 
 

@@ -36,7 +36,7 @@ from ._validation import (
 from .distributed import is_root
 
 if TYPE_CHECKING:
-    from .models.sequential import Sequential
+    pass
 
 
 class Callback:
@@ -75,7 +75,7 @@ class Callback:
         (batches per epoch) and ``"verbose"``.
     """
 
-    model: Sequential
+    model: Any
     params: dict[str, Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -85,7 +85,7 @@ class Callback:
         if "__init__" in cls.__dict__:
             cls.__init__ = checked_init(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
-    def set_model(self, model: Sequential) -> None:
+    def set_model(self, model: Any) -> None:
         """Called by ``fit`` before training with the model being trained."""
         self.model = model
 
@@ -1375,8 +1375,8 @@ class TensorBoard(Callback):
     ``log_dir/validation``, under Keras's tags: ``epoch_loss``,
     ``epoch_<metric>`` (the ``val_`` prefix dropped in ``validation``),
     ``epoch_learning_rate``, and ``batch_<name>`` with ``update_freq``. Only
-    rank 0 writes. Needs the ``tensorboard`` package: ``pip install
-    'layernet[tensorboard]'``.
+    rank 0 writes. Needs the ``tensorboard`` package: ``pip install -e
+    '.[tensorboard]'`` from a clone of layernet.
 
     Parameters
     ----------
@@ -1393,8 +1393,8 @@ class TensorBoard(Callback):
     Raises
     ------
     ImportError
-        ``TensorBoard needs the 'tensorboard' package: pip install
-        'layernet[tensorboard]'.`` (when ``fit`` starts).
+        ``TensorBoard needs the 'tensorboard' package: pip install -e
+        '.[tensorboard]'.`` (when ``fit`` starts).
     TypeError, ValueError
         Invalid arguments, each named.
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .models.sequential import Sequential
+    pass
 
 __all__ = [
     "DataParallel",
@@ -438,7 +438,7 @@ class DataParallel:
     # -------------------------------------------------------------- training
     def begin_fit(
         self,
-        model: Sequential,
+        model: Any,
         x: np.ndarray,
         y: np.ndarray,
         seed: int,
@@ -483,7 +483,7 @@ class DataParallel:
 
     def train_epoch(
         self,
-        model: Sequential,
+        model: Any,
         x: np.ndarray,
         y: np.ndarray,
         order: np.ndarray,
@@ -551,7 +551,7 @@ class DataParallel:
         sums = buf[layout.loss : layout.stop].copy()
         return float(sums[0] / n), sums
 
-    def end_epoch(self, model: Sequential) -> None:
+    def end_epoch(self, model: Any) -> None:
         """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not).
 
         Called by :class:`~layernet.Sequential`'s methods; not for direct use.
@@ -573,7 +573,7 @@ class DataParallel:
     # ------------------------------------------------------- evaluate, predict
     def evaluate(
         self,
-        model: Sequential,
+        model: Any,
         x: np.ndarray,
         y: np.ndarray,
         batch_size: int,
@@ -603,7 +603,7 @@ class DataParallel:
         self._allreduce(buf, error)
         return {"loss": float(buf[0] / len(x)), **_metric_logs(model.metrics, buf[1:-1])}
 
-    def predict(self, model: Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
+    def predict(self, model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
         """Every rank predicts its share of ``x``; every rank returns all predictions.
 
         Called by :class:`~layernet.Sequential`'s methods; not for direct use.
@@ -702,7 +702,7 @@ class _Layout:
     the ranks' changes, so arrays no rank changed stay exactly as they were.
     """
 
-    def __init__(self, model: Sequential) -> None:
+    def __init__(self, model: Any) -> None:
         self.keys: list[str] = []
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []

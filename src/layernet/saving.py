@@ -62,7 +62,7 @@ from .losses import Loss
 from .registry import get_registered_name, resolve
 
 if TYPE_CHECKING:
-    from .models.sequential import Sequential
+    pass
 
 FORMAT = "layernet"
 FORMAT_VERSION = 1
@@ -310,7 +310,7 @@ def _anonymous_file(folder: Path) -> int | None:
     return fd
 
 
-def _weights(model: Sequential) -> dict[str, np.ndarray]:
+def _weights(model: Any) -> dict[str, np.ndarray]:
     out = {}
     for i, layer in enumerate(model.layers):
         for k, p in layer.variables().items():
@@ -323,7 +323,7 @@ def _weights(model: Sequential) -> dict[str, np.ndarray]:
     return out
 
 
-def _header(model: Sequential, kind: str, weights: dict[str, np.ndarray]) -> dict[str, Any]:
+def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, Any]:
     head: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -376,7 +376,7 @@ def _optimizer_config(opt: Any) -> dict[str, Any] | None:
     return {"class_name": type(opt).__name__, "config": opt.get_config()}
 
 
-def _optimizer_state(model: Sequential) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+def _optimizer_state(model: Any) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
     """The header entry and the arrays of the optimizer's state (None if not stored)."""
     opt = model.optimizer
     compiled = model.loss is not None or getattr(model, "compiled", False)
@@ -392,7 +392,7 @@ def _optimizer_state(model: Sequential) -> tuple[dict[str, Any] | None, dict[str
     return {"iterations": int(opt.iterations), "slots": slots}, arrays
 
 
-def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
+def _write(model: Any, path: str | os.PathLike, kind: str) -> None:
     from .distributed import is_root
 
     if not model.built:
@@ -414,7 +414,7 @@ def _write(model: Sequential, path: str | os.PathLike, kind: str) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def _check_loadable(model: Sequential, header: bytes) -> None:
+def _check_loadable(model: Any, header: bytes) -> None:
     """Refuse to write a file that loading would refuse for its size or nesting."""
     problem = None
     if len(header) + _NPY_OVERHEAD > MAX_HEADER_BYTES:  # the limit counts the .npy header
@@ -432,7 +432,7 @@ def _check_loadable(model: Sequential, header: bytes) -> None:
         )
 
 
-def save_model(model: Sequential, path: str | os.PathLike) -> None:
+def save_model(model: Any, path: str | os.PathLike) -> None:
     """Write architecture, compile settings and weights to one file (atomically).
 
     The same as ``model.save(path)``; :func:`~layernet.load_model` reads it back.
@@ -474,7 +474,7 @@ def save_model(model: Sequential, path: str | os.PathLike) -> None:
     _write(model, path, "model")
 
 
-def save_weights(model: Sequential, path: str | os.PathLike) -> None:
+def save_weights(model: Any, path: str | os.PathLike) -> None:
     """Write only the weights (and their names and shapes) to one file (atomically).
 
     The same as ``model.save_weights(path)``; :func:`load_weights` reads it into
@@ -1003,7 +1003,7 @@ def layer_from_spec(spec: Any, custom_objects: dict[str, type] | None = None) ->
     return _instantiate(spec, "layer config", check_custom_objects(custom_objects, "load"), Layer)
 
 
-def _renamed_weights(model: Sequential, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _renamed_weights(model: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Map weight names of earlier versions (Conv's and Dense's ``W``/``b``) to today's."""
     out = {}
     for key, a in arrays.items():
@@ -1022,9 +1022,7 @@ def _pop_optimizer_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
     return {k: arrays.pop(k) for k in [k for k in arrays if k.startswith("optimizer.")]}
 
 
-def _restore_optimizer(
-    model: Sequential, entry: Any, arrays: dict[str, np.ndarray], where: str
-) -> None:
+def _restore_optimizer(model: Any, entry: Any, arrays: dict[str, np.ndarray], where: str) -> None:
     """Put the saved step count and state arrays into the model's (fresh) optimizer.
 
     The state is read against what the optimizer declares: every entry names a
@@ -1116,7 +1114,7 @@ def _restore_optimizer(
 
 
 # ------------------------------------------------------------ generator states
-def _generators(model: Sequential) -> dict[str, np.random.Generator]:
+def _generators(model: Any) -> dict[str, np.random.Generator]:
     """Every NumPy generator a layer keeps (Dropout's masks), by a stable name.
 
     ``"layers.<i>.<j>.<attribute>"``: layer ``i`` of the model, ``j`` its position
@@ -1131,7 +1129,7 @@ def _generators(model: Sequential) -> dict[str, np.random.Generator]:
     return out
 
 
-def _generator_states(model: Sequential) -> dict[str, Any]:
+def _generator_states(model: Any) -> dict[str, Any]:
     """The states of the layers' generators as JSON (128-bit numbers as decimal strings)."""
     out = {}
     for key, gen in _generators(model).items():
@@ -1155,7 +1153,7 @@ def _u128(value: Any) -> int | None:
     return None
 
 
-def _restore_generators(model: Sequential, entry: Any, where: str) -> None:
+def _restore_generators(model: Any, entry: Any, where: str) -> None:
     """Set the layers' generators to the saved states (files without any keep fresh ones)."""
     if entry is None:
         return
@@ -1205,7 +1203,7 @@ def _restore_generators(model: Sequential, entry: Any, where: str) -> None:
         gen.bit_generator.state = new
 
 
-def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> None:
+def _assign(model: Any, arrays: dict[str, np.ndarray], where: str) -> None:
     arrays = _renamed_weights(model, arrays)
     expected = {
         f"layers.{i}.{k}": p
@@ -1232,9 +1230,7 @@ def _assign(model: Sequential, arrays: dict[str, np.ndarray], where: str) -> Non
         p[...] = arrays[k]
 
 
-def load_model(
-    path: str | os.PathLike, custom_objects: dict[str, type] | None = None
-) -> Sequential:
+def load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None = None) -> Any:
     """Rebuild a model saved by :meth:`Sequential.save`, weights and compile settings included.
 
     Parameters
@@ -1319,7 +1315,7 @@ def _build_budget(arrays: dict[str, np.ndarray]) -> int:
 
 
 def _build_bounded(
-    model: Sequential,
+    model: Any,
     shape: tuple[int | None, ...],
     arrays: dict[str, np.ndarray],
     where: str,
@@ -1349,7 +1345,7 @@ def _input_shape(info: Any, where: str, fn: str) -> tuple[int | None, ...]:
     return tuple(shape)
 
 
-def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None) -> Sequential:
+def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None) -> Any:
     from .models.sequential import Sequential
 
     where = repr(os.fspath(path))
@@ -1466,7 +1462,7 @@ def _finish_load(
     if isinstance(comp, dict):
         loss = _instantiate(comp.get("loss"), where, custom, Loss)
         opt_spec = comp.get("optimizer")
-        optimizer: Any = "sgd"
+        optimizer: Any = "sgd"  # type: ignore[no-redef]
         if isinstance(opt_spec, dict):
             try:
                 optimizer = optimizers.from_config(
@@ -1497,7 +1493,7 @@ def _finish_load(
     return model
 
 
-def load_weights(model: Sequential, path: str | os.PathLike) -> None:
+def load_weights(model: Any, path: str | os.PathLike) -> None:
     """Load weights saved by ``save_weights`` or ``save`` into a model with the same layers.
 
     The same as ``model.load_weights(path)``. Every parameter's name and shape
@@ -1563,7 +1559,7 @@ def _restore(snapshot: list[tuple[Any, dict[str, Any], list[tuple[Any, Any]]]]) 
         current.update(attrs)
 
 
-def _load_weights(model: Sequential, path: str | os.PathLike) -> None:
+def _load_weights(model: Any, path: str | os.PathLike) -> None:
     where = repr(os.fspath(path))
     header, arrays = _read(path)
     _pop_optimizer_arrays(arrays)  # a full model file: only its weights are wanted here

@@ -230,7 +230,7 @@ class Graph:
             if node.multi_output:
                 dy = dys
             else:
-                dy = dys[0]
+                dy = dys[0]  # type: ignore[assignment]
             dx, pgrads = layer.call_backward(
                 dy,
                 saved,

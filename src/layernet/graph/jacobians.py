@@ -81,11 +81,11 @@ def compose_jacobians(model: Model, x: Any) -> ModelJacobians:
     >>> import numpy as np
     >>> import layernet as ln
     >>> inp = ln.Input(shape=(3,))
-    >>> h = ln.Dense(3, dtype="float64", seed=0)(inp)
+    >>> h = ln.Dense(3, name="hidden", dtype="float64", seed=0)(inp)
     >>> model = ln.Model(inp, ln.Add(dtype="float64")([inp, ln.Tanh(dtype="float64")(h)]))
     >>> J = ln.graph.compose_jacobians(model, np.ones((1, 3)))
     >>> J.inputs[0].shape, sorted(J.params)
-    ((3, 3), ['dense_1/bias', 'dense_1/kernel'])
+    ((3, 3), ['hidden/bias', 'hidden/kernel'])
     """
     graph = model.graph
     xs = model.prepare_input(x)
@@ -106,10 +106,10 @@ def compose_jacobians(model: Model, x: Any) -> ModelJacobians:
             k: (env[id(v)] if isinstance(v, KerasTensor) else v) for k, v in node.options.items()
         }
         y, _ = layer.call_forward(args, False, **options)
-        local_in = layer.jacobian_input(args, **options) if options else layer.jacobian_input(args)
-        local_in = local_in if isinstance(local_in, list) else [local_in]
+        local_in = layer.jacobian_input(args, **options) if options else layer.jacobian_input(args)  # type: ignore[arg-type]
+        local_in = local_in if isinstance(local_in, list) else [local_in]  # type: ignore[assignment]
         local_w = (
-            (layer.jacobian_params(args, **options) if options else layer.jacobian_params(args))
+            (layer.jacobian_params(args, **options) if options else layer.jacobian_params(args))  # type: ignore[arg-type]
             if layer.params
             else {}
         )

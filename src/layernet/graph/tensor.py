@@ -151,7 +151,7 @@ class KerasTensor:
     def __getitem__(self, key: Any) -> Any:
         from .. import ops
 
-        return ops.getitem(self, key) if hasattr(ops, "getitem") else ops.slice_tensor(self, key)
+        return ops.getitem(self, key) if hasattr(ops, "getitem") else ops.slice_tensor(self, key)  # type: ignore[attr-defined]
 
 
 def is_symbolic(x: Any) -> bool:

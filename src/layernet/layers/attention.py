@@ -309,7 +309,7 @@ class MultiHeadAttention(_KerasWeightsLayer):
         }
 
     # ------------------------------------------------------------ Keras's call
-    def split_call_arguments(  # type: ignore[override]
+    def split_call_arguments(
         self,
         query: Any,
         value: Any = None,
@@ -530,7 +530,7 @@ class MultiHeadAttention(_KerasWeightsLayer):
                 f"key_mask (batch, Tv)."
             ) from None
 
-    def compute_forward(
+    def compute_forward(  # type: ignore[override]
         self,
         x,
         training,
@@ -807,7 +807,7 @@ class Attention(_KerasWeightsLayer):
             **super().get_config(),
         }
 
-    def split_call_arguments(  # type: ignore[override]
+    def split_call_arguments(
         self,
         inputs: Any,
         mask: Any = None,
@@ -920,7 +920,7 @@ class Attention(_KerasWeightsLayer):
         return a * du.sum(axis=2), a * du.sum(axis=1), grads
 
     # ---------------------------------------------------------------------------
-    def compute_forward(
+    def compute_forward(  # type: ignore[override]
         self,
         x,
         training,

@@ -750,7 +750,8 @@ class Layer(_KerasLayerAPI):
         """
         training = kwargs.pop("training", None)
         if len(args) == 2 and isinstance(args[1], bool | np.bool_) and training is None:
-            args, training = args[:1], bool(args[1])  # layer(x, True), the old positional form
+            # layer(x, True): the old positional form
+            args, training = args[:1], bool(args[1])  # type: ignore[misc]
         inputs, options = self.split_call_arguments(*args, **kwargs)
         if is_tensor(inputs) or (
             isinstance(inputs, list | tuple) and any(is_tensor(a) for a in inputs)

@@ -182,7 +182,7 @@ class InputLayer(Layer):
         self.output = input_tensor
         self.batch_shape = input_tensor.shape
         self.input_dtype = input_tensor.dtype
-        input_tensor._input_layer = self
+        input_tensor._input_layer = self  # type: ignore[attr-defined]
 
     @classmethod
     def for_tensor(cls, tensor: KerasTensor) -> InputLayer:

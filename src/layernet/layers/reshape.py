@@ -551,7 +551,7 @@ class _UpSampling(_Rearrange):
             _resample.resize_matrix(w, w * sw, "bilinear", self.dtype),
         )
 
-    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:
+    def jacobian_input(self, x, *, max_entries: int = MAX_JACOBIAN_ENTRIES) -> np.ndarray:  # type: ignore[override]
         if self.interpolation == "bilinear":  # not a selection: built from backward
             return Layer.jacobian_input(self, x, max_entries=max_entries)
         return super().jacobian_input(x, max_entries=max_entries)

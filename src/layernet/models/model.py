@@ -192,7 +192,7 @@ class Model(Trainer, Layer):
     @property
     def is_subclassed(self) -> bool:
         """Whether the model is a subclass written with ``call()`` (no graph of its own)."""
-        return self._graph is None and bool(type(self)._call_layer)
+        return self._graph is None and bool(self._call_layer)
 
     @property
     def graph(self) -> Graph:
@@ -269,7 +269,7 @@ class Model(Trainer, Layer):
 
     # --------------------------------------------------- Layer interface
     @property
-    def trainable(self) -> bool:  # type: ignore[override]
+    def trainable(self) -> bool:
         """Whether the model trains; setting it freezes or unfreezes every layer (Keras).
 
         A frozen layer keeps its weights in ``fit`` but still passes gradients
@@ -286,11 +286,11 @@ class Model(Trainer, Layer):
 
     def _model_layers(self) -> list[Layer]:
         if getattr(self, "_graph", None) is None:
-            return list(self._sublayers) if type(self)._call_layer else []
+            return list(self._sublayers) if self._call_layer else []
         return self._called_layers()
 
     @property
-    def dtype(self) -> np.dtype:  # type: ignore[override]
+    def dtype(self) -> np.dtype:
         """The dtype of the model's first layer with weights (of its first layer otherwise)."""
         if self.is_subclassed:
             return self._dtype_arg
@@ -303,7 +303,7 @@ class Model(Trainer, Layer):
         self._dtype_arg = value
 
     @property
-    def built(self) -> bool:  # type: ignore[override]
+    def built(self) -> bool:
         if self._graph is None:
             return bool(self.__dict__.get("_built_flag", False))
         return all(layer.built for layer in self._model_layers())
@@ -323,7 +323,7 @@ class Model(Trainer, Layer):
         return out
 
     @property
-    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def params(self) -> dict[str, np.ndarray]:
         if self.is_subclassed:
             return _KerasLayerAPI.params.fget(self)  # type: ignore[attr-defined]
         """Every layer's parameters, as ``"<layer>/<name>"`` (the layers' own arrays)."""
@@ -331,11 +331,11 @@ class Model(Trainer, Layer):
 
     @params.setter
     def params(self, value: Any) -> None:
-        if type(self)._call_layer and self.__dict__.get("_graph") is None:
+        if self._call_layer and self.__dict__.get("_graph") is None:
             _KerasLayerAPI.params.fset(self, value)  # type: ignore[attr-defined]
 
     @property
-    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def grads(self) -> dict[str, np.ndarray]:
         if self.is_subclassed:
             return _KerasLayerAPI.grads.fget(self)  # type: ignore[attr-defined]
         """Every layer's accumulated gradients, keyed as :attr:`params`."""
@@ -343,11 +343,11 @@ class Model(Trainer, Layer):
 
     @grads.setter
     def grads(self, value: Any) -> None:
-        if type(self)._call_layer and self.__dict__.get("_graph") is None:
+        if self._call_layer and self.__dict__.get("_graph") is None:
             _KerasLayerAPI.grads.fset(self, value)  # type: ignore[attr-defined]
 
     @property
-    def state(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+    def state(self) -> dict[str, np.ndarray]:
         if self.is_subclassed:
             return _KerasLayerAPI.state.fget(self)  # type: ignore[attr-defined]
         """Every layer's non-trainable arrays, keyed as :attr:`params`."""
@@ -355,7 +355,7 @@ class Model(Trainer, Layer):
 
     @state.setter
     def state(self, value: Any) -> None:
-        if type(self)._call_layer and self.__dict__.get("_graph") is None:
+        if self._call_layer and self.__dict__.get("_graph") is None:
             _KerasLayerAPI.state.fset(self, value)  # type: ignore[attr-defined]
 
     def check_input_shape(self, shape: Any) -> None:
@@ -433,7 +433,7 @@ class Model(Trainer, Layer):
 
     def _prepare_input(self, x: Any) -> Any:
         if self.is_subclassed:
-            return Layer._prepare_input(self, x)
+            return Layer.prepare_input(self, x)
         xs = [
             as_array(a, f"Model '{self.name}'", f"inputs[{i}]")
             for i, a in enumerate(self._as_input_list(x))
@@ -544,7 +544,7 @@ class Model(Trainer, Layer):
         self.graph.backward(self.saved.tape, dys, input_grads=False, param_grads=True)
 
     @property
-    def losses(self) -> list[float]:  # type: ignore[override]
+    def losses(self) -> list[float]:
         """Losses the layers added with ``add_loss`` in the last forward pass (Keras's)."""
         if self.is_subclassed:
             return _KerasLayerAPI.losses.fget(self)  # type: ignore[attr-defined]
@@ -660,7 +660,7 @@ class Model(Trainer, Layer):
 
     # ----------------------------------------------------------- weights
     @property
-    def weights(self) -> list[np.ndarray]:
+    def weights(self) -> list[np.ndarray]:  # type: ignore[override]
         """Every layer's parameter and state arrays, layer by layer (not copies)."""
         if self.is_subclassed:  # the variables' own arrays, in Keras's order
             return [v.numpy() for v in _KerasLayerAPI.weights.fget(self)]  # type: ignore[attr-defined]
@@ -733,7 +733,7 @@ class Model(Trainer, Layer):
             params = layer.count_params() if id(layer) not in counted else 0
             counted.add(id(layer))
             conn = ", ".join(
-                (t.name if id(t) in input_ids else f"{t.node.layer.name}[0][{t.index}]")
+                (t.name if id(t) in input_ids else f"{t.node.layer.name}[0][{t.index}]")  # type: ignore[union-attr]
                 for t in node.input_tensors
                 if t.node is not None or id(t) in input_ids
             )

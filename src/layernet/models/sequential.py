@@ -98,7 +98,7 @@ class Sequential(Model):
 
     # ------------------------------------------------------- Keras structure
     @property
-    def layers(self) -> list[Layer]:  # type: ignore[override]
+    def layers(self) -> list[Layer]:
         """The layers, first to last (no input layer, as in Keras's Sequential)."""
         return self._layers
 
@@ -150,7 +150,7 @@ class Sequential(Model):
         return self._symbolic
 
     @property
-    def inputs(self) -> list[Any]:  # type: ignore[override]
+    def inputs(self) -> list[Any]:
         """The input tensor, in a list (once the model is built)."""
         return [self._symbolic_graph()[0]]
 
@@ -159,7 +159,7 @@ class Sequential(Model):
         pass
 
     @property
-    def outputs(self) -> list[Any]:  # type: ignore[override]
+    def outputs(self) -> list[Any]:
         """The output tensor, in a list (once the model is built)."""
         return [self._symbolic_graph()[1]]
 
@@ -168,11 +168,11 @@ class Sequential(Model):
         pass
 
     @property
-    def input_names(self) -> list[str]:
+    def input_names(self) -> list[str]:  # type: ignore[override]
         return ["input"]
 
     @property
-    def output_names(self) -> list[str]:
+    def output_names(self) -> list[str]:  # type: ignore[override]
         return [self._layers[-1].name] if self._layers else ["output"]
 
     # ---------------------------------------------- as a layer in a model
@@ -258,7 +258,7 @@ class Sequential(Model):
         }
 
     @classmethod
-    def from_config(  # type: ignore[override]
+    def from_config(
         cls, config: dict[str, Any], custom_objects: dict[str, type] | None = None
     ) -> Sequential:
         layers = [
@@ -326,7 +326,7 @@ class Sequential(Model):
         self._symbolic = None
 
     @property
-    def trainable(self) -> bool:  # type: ignore[override]
+    def trainable(self) -> bool:
         """Whether any layer is trainable; setting it freezes or unfreezes every layer (Keras).
 
         A frozen layer keeps its weights in :meth:`fit` but still passes gradients back.
@@ -340,7 +340,7 @@ class Sequential(Model):
             layer.trainable = value
 
     @property
-    def built(self) -> bool:  # type: ignore[override]
+    def built(self) -> bool:
         """Whether the model knows its input shape and every layer has its parameters."""
         return self.input_shape is not None and all(layer.built for layer in self.layers)
 
@@ -348,7 +348,7 @@ class Sequential(Model):
     def built(self, value: bool) -> None:  # set by Layer.__init__; derived here
         pass
 
-    def build(self, input_shape: Sequence[int | None], seed: int | None = None) -> None:
+    def build(self, input_shape: Sequence[int | None], seed: int | None = None) -> None:  # type: ignore[override]
         """Build every layer for inputs of ``input_shape`` (batch axis included, may be None).
 
         Parameters
@@ -453,7 +453,7 @@ class Sequential(Model):
         return self.input_shape
 
     # ---------------------------------------------------------- computation
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:  # type: ignore[override]
         """Run the chain forward and return the last layer's output.
 
         Parameters
@@ -520,7 +520,7 @@ class Sequential(Model):
         return self._activity[0] if self._activity is not None else 0.0
 
     @property
-    def weights(self) -> list[np.ndarray]:
+    def weights(self) -> list[np.ndarray]:  # type: ignore[override]
         """The model's own parameter and state arrays, layer by layer (not copies).
 
         Writing into them changes the model; :meth:`get_weights` gives copies.

@@ -240,7 +240,7 @@ class Trainer:
 
     def _multi_input(self) -> bool:
         names = getattr(self, "input_names", None)
-        return bool(names) and len(names) > 1
+        return bool(names) and len(names) > 1  # type: ignore[arg-type]
 
     def _require_compiled(self, fn: str) -> tuple[optimizers.Optimizer, Loss]:
         if self.optimizer is None or not getattr(self, "compiled", False):
@@ -915,10 +915,10 @@ class Trainer:
                 raise ValueError(f"{fn}: `{arg}` is required: the model's losses need targets.")
             return _Multi([None] * len(names), n=n)
         ys = _as_list(y, names, fn, arg)
-        out = []
+        out = []  # type: ignore[var-annotated]
         for name, a in zip(names, ys, strict=True):
             if a is None:
-                out.append(None)
+                out.append(None)  # type: ignore[arg-type]
                 continue
             a = as_array(a, fn, f"{arg}[{name!r}]")
             if a.ndim == 0 or len(a) != n:
@@ -1482,7 +1482,7 @@ class _Multi(list):
     def __len__(self) -> int:  # the number of samples, not of arrays
         return self._n
 
-    def __getitem__(self, idx: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, idx: Any) -> Any:
         items = [list.__getitem__(self, i) for i in range(list.__len__(self))]
         sub = [None if a is None else a[idx] for a in items]
         present = [a for a in sub if a is not None]
