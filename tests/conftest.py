@@ -2,6 +2,9 @@
 
 import os
 
+# Keras 3 is a test oracle on its JAX backend (set before any test imports keras).
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
