@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 #: Serialised values longer than this (in characters) are compared and shown by digest.
-MAX_SHOWN = 400
+MAX_SHOWN = 250
 #: Rows of an array hashed for its checksum (evenly spaced, first and last included).
 CHECKSUM_ROWS = 1024
 _UNSERIALISABLE = "<unserialisable>"
