@@ -489,7 +489,12 @@ def describe_compile(model: Any) -> dict[str, object]:
     if loss is None:
         return {"compiled": False}
     opt = model.optimizer
-    opt_config = dict(opt.get_config())
+    # the settings in use: options left at None and EMA settings without EMA say nothing
+    opt_config = {
+        k: v
+        for k, v in opt.get_config().items()
+        if v is not None and not (k.startswith("ema_") and not opt.get_config().get("use_ema"))
+    }
     lr = getattr(opt, "learning_rate", None)
     if callable(lr) and isinstance(opt_config.get("learning_rate"), str):
         opt_config["learning_rate"] = _callable_name(lr)
