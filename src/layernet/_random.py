@@ -29,7 +29,7 @@ def set_seed(seed: int | None) -> None:
 
     See Also
     --------
-    layernet.Sequential.fit : its ``seed`` argument seeds the shuffling of one run.
+    layernet.training.trainer.Trainer.fit : its ``seed`` argument seeds the shuffling of one run.
 
     Examples
     --------

@@ -1,8 +1,8 @@
-"""Callbacks: hooks that :meth:`Sequential.fit` calls around epochs and batches.
+"""Callbacks: hooks that :meth:`~layernet.training.trainer.Trainer.fit` calls around epochs and batches.
 
 Every callback may implement ``on_train_begin``, ``on_epoch_begin``,
 ``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end`` and
-``on_train_end``. Before training, :meth:`Sequential.fit` hands each callback the
+``on_train_end``. Before training, :meth:`~layernet.training.trainer.Trainer.fit` hands each callback the
 model (:meth:`Callback.set_model`, then ``self.model``) and the run's settings
 (:meth:`Callback.set_params`, then ``self.params`` with ``"epochs"``, ``"steps"``
 per epoch and ``"verbose"``); callbacks use only the model's public API. A
@@ -111,7 +111,7 @@ class Callback:
 
 
 class History(Callback):
-    """Records the logs of every epoch; :meth:`Sequential.fit` returns it.
+    """Records the logs of every epoch; :meth:`~layernet.training.trainer.Trainer.fit` returns it.
 
     ``fit`` creates it (you do not pass one); it takes no arguments.
 
@@ -722,7 +722,7 @@ def _all_finite(arrays: list[np.ndarray]) -> bool:
 class TerminateOnNaN(Callback):
     """Stop training at the first NaN or infinite batch loss or weight, keeping finite weights.
 
-    :meth:`Sequential.fit` always adds one. The batch whose loss is not finite
+    :meth:`~layernet.training.trainer.Trainer.fit` always adds one. The batch whose loss is not finite
     is not applied. After every step, the last one of training included, the
     weights (and layer state such as running statistics) are checked too: if an
     update made any of them NaN or infinite although the loss was finite, the

@@ -38,7 +38,7 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     Parameters
     ----------
     history : History or dict of str to list of float
-        What :meth:`layernet.Sequential.fit` returned (or its ``history`` dict).
+        What :meth:`~layernet.training.trainer.Trainer.fit` returned (or its ``history`` dict).
     metrics : list of str, optional
         The names to plot (default: ``"loss"`` and every metric, ``"val_*"``
         drawn with its training curve; ``"lr"`` left out).

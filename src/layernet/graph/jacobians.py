@@ -51,7 +51,7 @@ class ModelJacobians:
         matrix per model input.
     params : dict of str to ndarray
         :math:`\\partial\\operatorname{vec}(Y)/\\partial\\operatorname{vec}(w)^T` for every
-        weight, keyed as :attr:`Model.params` (``"<layer>/<name>"``).
+        weight, keyed as :attr:`layernet.Model.params` (``"<layer>/<name>"``).
     tensors : dict of str to ndarray
         For every tensor of the graph, its Jacobian with respect to the (first) input,
         by tensor name: the partial products of the chain rule, to look at.

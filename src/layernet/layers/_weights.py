@@ -11,7 +11,7 @@ from .._validation import shape_str
 from .base import Layer
 
 
-class KerasWeights:
+class _KerasWeights:
     """``get_weights``/``set_weights``: the parameters in Keras's order, then the state.
 
     The layer creates ``params`` in Keras's weight order, so a list taken from
@@ -71,5 +71,5 @@ class KerasWeights:
             v[...] = w
 
 
-class _KerasWeightsLayer(KerasWeights, Layer):
-    """A layer with ``get_weights``/``set_weights`` in Keras's order (see :class:`KerasWeights`)."""
+class _KerasWeightsLayer(_KerasWeights, Layer):
+    """A layer with ``get_weights``/``set_weights`` in Keras's order (see :class:`_KerasWeights`)."""

@@ -145,7 +145,7 @@ class Trainer:
             with Keras's definitions: ``"mse"`` (``"mean_squared_error"``),
             ``"mae"``, ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
             ``"binary_crossentropy"`` (probabilities in, e.g. after a softmax or sigmoid);
-            the notes' ``"half_squared_error"`` (:class:`MSELoss`) and
+            the notes' ``"half_squared_error"`` (:class:`~layernet.MSELoss`) and
             ``"softmax_cross_entropy"`` (logits in); or an instance such as
             ``CategoricalCrossentropy(from_logits=True)``. See :func:`layernet.losses.get`.
             ``None`` when the model's loss comes from ``add_loss`` alone.
@@ -607,7 +607,7 @@ class Trainer:
 
         Parameters
         ----------
-        x : ndarray, list or dict of ndarray, generator or PyDataset
+        x : ndarray, list or dict of ndarray, or a source of batches
             Inputs: an array (one input), a list or a dict by input name (several),
             or a source of batches: a Python generator or iterator yielding
             ``(x, y)`` or ``(x, y, sample_weight)`` (finite, or infinite with
@@ -1385,7 +1385,7 @@ class Trainer:
 
         Parameters
         ----------
-        x : ndarray, list or dict of ndarray, generator or PyDataset
+        x : ndarray, list or dict of ndarray, or a source of batches
             As in :meth:`fit` (targets a source yields are ignored).
         batch_size : int, optional
             Default 32.
