@@ -144,6 +144,7 @@ _labels = _derivation_labels()
 _ALIAS_BODY = {
     "__module__", "__qualname__", "__doc__", "__firstlineno__", "__static_attributes__",
     "_default_name", "fresh_output", "fresh_gradient", "passes_views", "in_place",
+    "_call_layer",  # set on every class by the call() machinery
 }  # fmt: skip
 #: Members every page but the one that defines them leaves out: declarations and
 #: file-compatibility tables that only the model machinery reads.

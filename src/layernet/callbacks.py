@@ -1,9 +1,10 @@
-"""Callbacks: hooks that :meth:`~layernet.training.trainer.Trainer.fit` calls around epochs and batches.
+"""Callbacks: hooks that ``fit`` calls around epochs and batches.
 
 Every callback may implement ``on_train_begin``, ``on_epoch_begin``,
 ``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end`` and
-``on_train_end``. Before training, :meth:`~layernet.training.trainer.Trainer.fit` hands each callback the
-model (:meth:`Callback.set_model`, then ``self.model``) and the run's settings
+``on_train_end``. Before training,
+:meth:`~layernet.training.trainer.Trainer.fit` hands each callback the model
+(:meth:`Callback.set_model`, then ``self.model``) and the run's settings
 (:meth:`Callback.set_params`, then ``self.params`` with ``"epochs"``, ``"steps"``
 per epoch and ``"verbose"``); callbacks use only the model's public API. A
 callback stops training by setting ``model.stop_training = True``.
@@ -722,8 +723,8 @@ def _all_finite(arrays: list[np.ndarray]) -> bool:
 class TerminateOnNaN(Callback):
     """Stop training at the first NaN or infinite batch loss or weight, keeping finite weights.
 
-    :meth:`~layernet.training.trainer.Trainer.fit` always adds one. The batch whose loss is not finite
-    is not applied. After every step, the last one of training included, the
+    :meth:`~layernet.training.trainer.Trainer.fit` always adds one. The batch whose loss
+    is not finite is not applied. After every step, the last one of training included, the
     weights (and layer state such as running statistics) are checked too: if an
     update made any of them NaN or infinite although the loss was finite, the
     weights from before that update are put back and training stops.

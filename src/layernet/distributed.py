@@ -1,7 +1,8 @@
 r"""Data-parallel training over MPI: one copy of the model per process, each batch split.
 
 Launch the same script on ``P`` processes (ranks) and pass a :class:`DataParallel`
-strategy to :meth:`~layernet.training.trainer.Trainer.fit`, :meth:`~layernet.training.trainer.Trainer.evaluate` or
+strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
+:meth:`~layernet.training.trainer.Trainer.evaluate` or
 :meth:`~layernet.training.trainer.Trainer.predict`::
 
     mpiexec -n 4 python train.py

@@ -2121,6 +2121,7 @@ def _loss_function(
 
     fn.__name__ = fn.__qualname__ = name
     fn.__module__ = __name__
+    fn.loss_class = cls  # type: ignore[attr-defined]  # the class it is made from
     fn.__doc__ = f"""Keras's ``{name}``: per-sample values of :class:`{cls.__name__}`.
 
     Parameters

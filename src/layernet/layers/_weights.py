@@ -72,4 +72,4 @@ class _KerasWeights:
 
 
 class _KerasWeightsLayer(_KerasWeights, Layer):
-    """A layer with ``get_weights``/``set_weights`` in Keras's order (see :class:`_KerasWeights`)."""
+    """A layer with ``get_weights``/``set_weights`` in Keras's order (:class:`_KerasWeights`)."""
