@@ -559,6 +559,8 @@ def inherit_alias_docs(app, what, name, obj, options, lines):
         "documentation."
     )
     merged = {**parent_sections, **own_sections}
+    # attribute entries (``params``, ``state``) are documented as members on the parent's page
+    merged.pop("Attributes", None)
     if "Examples" in own_sections:
         merged["Examples"] = own_sections["Examples"]
     text = own_pre + "\n\n" + note + ("\n\n" + extended if extended else "")
