@@ -52,6 +52,11 @@ class OpLayer(Layer):
     :func:`~layernet.Input`; it holds no weights and is not listed in
     :attr:`Model.layers` (as in Keras, where ops are not layers).
 
+    .. rubric:: Input and output shape
+
+    The op's: its inputs are the symbolic tensors it was applied to (a list
+    for several), its output the op's result for them.
+
     Parameters
     ----------
     function : callable or str

@@ -126,6 +126,11 @@ class InputLayer(Layer):
     does); in a :class:`~layernet.Sequential` it may stand first instead of an
     :class:`Input`.
 
+    .. rubric:: Input and output shape
+
+    Its input and output are the same array, of shape ``batch_shape`` (any
+    batch size where it is ``None``).
+
     Parameters
     ----------
     shape : tuple of int or None, optional

@@ -59,6 +59,11 @@ class Model(Trainer, Layer):
     from :func:`~layernet.Input` (one, a list, or a dict by name), ``outputs``
     the tensors computed from them by calling layers (one, a list, or a dict).
 
+    .. rubric:: Input and output shape
+
+    Those of its ``inputs`` and ``outputs`` tensors (a list of arrays for
+    several); the batch axis may be any size.
+
     Parameters
     ----------
     inputs : KerasTensor, list or dict of KerasTensor

@@ -37,6 +37,10 @@ class SequentialSaved(NamedTuple):
 class Sequential(Model):
     r"""A linear stack of layers with a Keras-style training workflow.
 
+    .. rubric:: Input and output shape
+
+    The first layer's input and the last layer's output.
+
     Parameters
     ----------
     layers : sequence of Layer, optional
