@@ -63,6 +63,15 @@ class Sequential(Model):
     stop_training : bool
         Set by a callback to end :meth:`fit` after the current batch or epoch.
 
+    Raises
+    ------
+    TypeError
+        ``Sequential '...': add() expected a Layer, received ...`` for an entry
+        that is not a layer (a loss goes to ``compile``).
+    ValueError
+        Two layers with the same name, an :class:`Input` that is not first, or a
+        layer that cannot take the shape the layers before it give.
+
     Examples
     --------
     >>> import layernet as ln
