@@ -25,8 +25,9 @@ def clone_model(
 
     Parameters
     ----------
-    model : Sequential or Layer
-        A model whose layers list is ``model.layers``, or one layer.
+    model : Model, Sequential or Layer
+        A functional model (its graph is rebuilt from its config), a model whose
+        layers list is ``model.layers``, or one layer.
     input_tensors : None
         Accepted for Keras compatibility; must be ``None``.
     clone_function : callable, optional
@@ -63,6 +64,9 @@ def clone_model(
             f"only `model` and `clone_function`."
         )
     fn = clone_function or _clone_layer
+    if getattr(model, "is_functional", False) and clone_function is None:
+        # a functional model: its graph rebuilt from its config (shared layers stay shared)
+        return type(model).from_config(model.get_config())
     if isinstance(model, Layer) and not hasattr(model, "layers"):
         return fn(model)
     layers = getattr(model, "layers", None)

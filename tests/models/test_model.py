@@ -208,3 +208,13 @@ def test_model_jacobians_composed_through_the_graph_match_backward_and_differenc
         np.testing.assert_allclose(
             params[key], numerical_jacobian(lambda: model.forward(x), p), atol=1e-7, err_msg=key
         )
+
+
+def test_clone_model_rebuilds_a_functional_graph_with_new_weights():
+    model = small()
+    clone = ln.models.clone_model(model)
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    assert all(a is not b for a, b in zip(clone.layers, model.layers, strict=True))
+    clone.set_weights(model.get_weights())
+    data = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    np.testing.assert_array_equal(clone.predict(data, verbose=0), model.predict(data, verbose=0))
