@@ -117,7 +117,7 @@ def _human(n: int) -> str:
         size /= 1024
         if size < 1024 or unit == "EiB":
             return f" ({size:.1f} {unit})" if n >= 1024 else ""
-    return ""  # pragma: no cover
+    return ""  # pragma: no cover - the loop returns at "EiB" at the latest
 
 
 def check_array_bytes(
