@@ -484,7 +484,7 @@ def resolve_layernet_alias(app, env, node, contnode):
 def public_bases(app, name, obj, options, bases):
     """Show the nearest public ancestor instead of a private base (``_Pool`` → ``Layer``).
 
-    Mixins from private modules (``layers._weights.KerasWeights``) are left out.
+    Mixins from private modules (``layers.calling._KerasLayerAPI``) are left out.
     """
     for i, base in enumerate(bases):
         while base.__name__.startswith("_") and base.__bases__:

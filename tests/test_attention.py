@@ -213,7 +213,7 @@ def test_weights_in_keras_order_and_set_weights(rng):
     mha.set_weights(new)
     for w, n in zip(mha.get_weights(), new, strict=True):
         np.testing.assert_array_equal(w, n)
-    with pytest.raises(RuntimeError, match="before the layer is built"):
+    with pytest.raises(ValueError, match="not built yet"):
         ln.MultiHeadAttention(2, 3).set_weights(new)
     nb = ln.MultiHeadAttention(1, 2, use_bias=False)
     nb.build([(None, 2, 3), (None, 2, 3)])

@@ -260,5 +260,5 @@ def test_weights_lists_are_empty_as_in_keras():
     add.forward([np.ones((1, 2)), np.ones((1, 2))])
     assert add.get_weights() == []
     add.set_weights([])
-    with pytest.raises(ValueError, match="expected a list of 0 arrays"):
+    with pytest.raises(ValueError, match="expected 0 arrays"):
         add.set_weights([np.ones(2)])

@@ -26,7 +26,6 @@ import numpy as np
 
 from .. import initializers
 from .._validation import check_bool, check_number, check_positive_int, is_int, shape_str
-from ._weights import _KerasWeightsLayer
 from .base import Layer, is_shape_list
 
 __all__ = ["AdditiveAttention", "Attention", "MultiHeadAttention"]
@@ -98,7 +97,7 @@ class MultiHeadAttentionSaved(NamedTuple):
     scores_output: bool  #: whether :math:`P` was returned as a second output
 
 
-class MultiHeadAttention(_KerasWeightsLayer):
+class MultiHeadAttention(Layer):
     r"""Multi-head attention (Vaswani et al., 2017) with Keras's weights and call.
 
     .. rubric:: Input and output shape
@@ -689,7 +688,7 @@ class AttentionSaved(NamedTuple):
     scores_output: bool  #: whether the weights were returned as a second output
 
 
-class Attention(_KerasWeightsLayer):
+class Attention(Layer):
     r"""Dot-product attention (Luong-style), Keras's ``Attention`` layer.
 
     .. rubric:: Input and output shape

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import initializers
 from .._validation import check_bool, check_number, is_int, shape_str
-from ._weights import _KerasWeightsLayer
+from .base import Layer
 
 
 class LayerNormalizationSaved(NamedTuple):
@@ -21,7 +21,7 @@ class LayerNormalizationSaved(NamedTuple):
     inv: np.ndarray  #: :math:`r = 1/\sqrt{\sigma^2 + \epsilon}`, reduced axes kept as 1
 
 
-class LayerNormalization(_KerasWeightsLayer):
+class LayerNormalization(Layer):
     r"""Layer normalisation (Ba et al., 2016): each sample normalised over ``axis``.
 
     .. rubric:: Input and output shape

@@ -26,7 +26,6 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 
 from .._validation import check_bool, is_int, shape_str
-from ._weights import _KerasWeightsLayer
 from .base import MAX_JACOBIAN_ENTRIES, Layer, is_shape_list
 
 __all__ = [
@@ -75,7 +74,7 @@ def _align(x: np.ndarray, ndim: int) -> np.ndarray:
     return x.reshape((x.shape[0],) + (1,) * (ndim - x.ndim) + x.shape[1:])
 
 
-class _Merge(_KerasWeightsLayer):
+class _Merge(Layer):
     r"""Element-wise merging layer: shape rules, broadcasting and the mask rule."""
 
     #: Exact number of inputs, or ``None`` for one or more.
@@ -607,7 +606,7 @@ class ConcatenateSaved(NamedTuple):
     axis: int  #: the axis, non-negative
 
 
-class Concatenate(_KerasWeightsLayer):
+class Concatenate(Layer):
     r"""Concatenation of its inputs along ``axis``.
 
     .. rubric:: Input and output shape
@@ -805,7 +804,7 @@ class DotSaved(NamedTuple):
 _KERAS_EPSILON = 1e-7
 
 
-class Dot(_KerasWeightsLayer):
+class Dot(Layer):
     r"""Batched dot product of two inputs over one axis each (Keras's ``batch_dot``).
 
     .. rubric:: Input and output shape

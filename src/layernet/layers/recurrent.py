@@ -11,7 +11,6 @@ from scipy.special import expit
 
 from .. import initializers
 from .._validation import check_bool, check_positive_int, shape_str
-from ._weights import _KerasWeights
 from .base import Layer
 from .container import _Container, deserialize_layer, serialize_layer
 
@@ -433,7 +432,7 @@ class BidirectionalSaved(NamedTuple):
     y_backward: np.ndarray
 
 
-class Bidirectional(_KerasWeights, _Container):
+class Bidirectional(_Container):
     r"""Run a recurrent layer over the sequence in both directions and merge the outputs.
 
     .. rubric:: Input and output shape
