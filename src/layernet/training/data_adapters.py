@@ -1,16 +1,19 @@
 """Data adapters: one way to walk the batches of arrays, generators and PyDatasets.
 
-``fit``, ``evaluate`` and ``predict`` take arrays (batched by the trainer) or a
-source of ready-made batches: a Python generator or iterator yielding ``(x, y)``
-or ``(x, y, sample_weight)``, or a :class:`PyDataset`. :func:`batch_source`
-wraps the latter in one interface.
+``fit``, ``evaluate`` and ``predict`` take arrays (batched by the trainer through
+:func:`array_batches`) or a source of ready-made batches: a Python generator or
+iterator yielding ``(x, y)`` or ``(x, y, sample_weight)``, or a :class:`PyDataset`.
+:func:`batch_source` wraps the latter in one interface.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
-from typing import Any
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, overload
+
+import numpy as np
 
 
 class PyDataset:
@@ -65,6 +68,56 @@ class PyDataset:
             return len(self)
         except NotImplementedError:
             return None
+
+
+@overload
+def array_batches(
+    order: int, batch_size: int, shard: Callable[[int], slice] | None = None
+) -> Iterator[tuple[int, slice]]: ...
+@overload
+def array_batches(
+    order: np.ndarray, batch_size: int, shard: Callable[[int], slice] | None = None
+) -> Iterator[tuple[int, np.ndarray]]: ...
+def array_batches(
+    order: int | np.ndarray, batch_size: int, shard: Callable[[int], slice] | None = None
+) -> Iterator[tuple[int, Any]]:
+    """The steps of a pass over arrays: ``(step, samples)`` for each global batch.
+
+    Parameters
+    ----------
+    order : int or ndarray of int
+        The samples' indices in the order of the pass, or ``n`` for samples
+        ``0 .. n-1`` in order (then each step's samples are a ``slice``).
+    batch_size : int
+        Samples per global batch (the last one may be shorter).
+    shard : callable, optional
+        ``shard(m)`` gives this process's part of a global batch of ``m`` samples
+        (a strategy's :meth:`~layernet.distributed.Strategy.shard`); every step
+        then yields only that part, which may be empty. Default: all of it.
+
+    Yields
+    ------
+    (int, slice or ndarray)
+        The step's index and the indices of this process's samples in it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layernet.training.data_adapters import array_batches
+    >>> [idx.tolist() for _, idx in array_batches(np.array([4, 0, 3, 1, 2]), 2)]
+    [[4, 0], [3, 1], [2]]
+    >>> [s for _, s in array_batches(5, 2, shard=lambda m: slice(0, (m + 1) // 2))]
+    [slice(0, 1, None), slice(2, 3, None), slice(4, 5, None)]
+    """
+    n = order if isinstance(order, int) else len(order)
+    for step in range(math.ceil(n / batch_size)):
+        start = step * batch_size
+        stop = min(start + batch_size, n)
+        part = slice(0, stop - start) if shard is None else shard(stop - start)
+        if isinstance(order, int):
+            yield step, slice(start + part.start, start + part.stop)
+        else:
+            yield step, order[start:stop][part]
 
 
 class _Source:

@@ -11,7 +11,6 @@ layer's :math:`\partial z/\partial X^1` is never needed and never computed.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import sys
 import time
@@ -25,7 +24,6 @@ from .. import distributed as _distributed
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .._agreement import (
-    agree,
     describe_compile,
     describe_model,
     evaluate_entries,
@@ -57,7 +55,7 @@ from ..callbacks import (
 )
 from ..layers.calling import added_losses_in_backward
 from ..losses import Loss
-from .data_adapters import batch_source
+from .data_adapters import array_batches, batch_source
 
 
 def _check_callbacks_argument(callbacks: Any) -> None:
@@ -276,7 +274,12 @@ class Trainer:
         if len(args) == 1:
             x, y, sw = _unpack_data(args[0])
             z, pred = self._train_step(x, y, sw)
-            return self._update_trackers(z, pred, y, sw, _batch_len(x))
+            n = _batch_len(x)
+            strategy = self._running_strategy()
+            with strategy.metrics_step(self):
+                if n or strategy.size == 1:  # (a rank's share may be empty)
+                    self._update_trackers(z, pred, y, sw, n)
+            return self._tracker_logs(z, y)
         if len(args) not in (2, 3):
             raise TypeError(
                 f"train_step: expected (data) or (x, y[, sample_weight]), received "
@@ -292,9 +295,15 @@ class Trainer:
         """
         self._require_compiled("test_step")
         x, y, sw = _unpack_data(data)
-        pred = self.forward(_unwrap(x))
-        z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
-        return self._update_trackers(z, pred, y, sw, _batch_len(x))
+        n = _batch_len(x)
+        z = 0.0
+        strategy = self._running_strategy()
+        with strategy.metrics_step(self):
+            if n or strategy.size == 1:  # (a rank's share may be empty)
+                pred = self.forward(_unwrap(x))
+                z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
+                self._update_trackers(z, pred, y, sw, n)
+        return self._tracker_logs(z, y)
 
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for one batch (Keras's ``predict_step``)."""
@@ -302,13 +311,60 @@ class Trainer:
         return self.forward(_unwrap(x))
 
     def reset_metrics(self) -> None:
-        """Reset the loss tracker and every compiled metric (done at each epoch's start)."""
-        self._tracker = {"loss": [0.0, 0]}
+        """Reset the loss tracker(s) and every compiled metric (done at each epoch's start)."""
+        names = self._output_names_for_compile()
+        self._tracker = {"loss": np.zeros(2)}  # sum of loss * samples, samples
+        if len(names) > 1:
+            for name, loss in zip(names, getattr(self, "_output_losses", []), strict=False):
+                if loss is not None:
+                    self._tracker[f"{name}_loss"] = np.zeros(2)
         for ms in getattr(self, "_output_metrics", []):
             for m in ms:
                 m.reset()
 
-    def _update_trackers(self, z: float, pred: Any, y: Any, sw: Any, n: int) -> dict[str, float]:
+    @property
+    def metrics_variables(self) -> list[np.ndarray]:
+        """Every metric state array, as Keras's ``metrics_variables``: the loss trackers'
+        (``[sum of loss * samples, samples]``, one for the loss and one per output's loss),
+        then each compiled metric's :attr:`~layernet.metrics.Metric.variables`.
+
+        All are sums over the batches since :meth:`reset_metrics` (the arrays
+        themselves, assignable in place): a data-parallel strategy sums the ranks'
+        changes to them in each step.
+        """
+        if getattr(self, "_tracker", None) is None:
+            self.reset_metrics()
+        return [
+            *self._tracker.values(),
+            *(v for ms in self._output_metrics for m in ms for v in m.variables),
+        ]
+
+    @property
+    def trainable_gradients(self) -> list[np.ndarray]:
+        """The gradient arrays of the weights an optimizer step updates, in its order.
+
+        Set by the last training step's backward pass (the arrays themselves,
+        assignable in place): a data-parallel strategy replaces them by the
+        global batch's before the update.
+        """
+        return [g for _, g in self._step_params().values()]
+
+    @property
+    def non_trainable_variables(self) -> list[np.ndarray]:
+        """The layers' state arrays, each once: the non-trainable values a training-mode
+        forward pass may change (``BatchNorm``'s moving mean and variance, say), as
+        Keras's ``non_trainable_variables`` (the arrays themselves)."""
+        seen: set[int] = set()
+        out: list[np.ndarray] = []
+        for layer in self._every_layer():
+            for v in layer.state.values():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    def _update_trackers(self, z: float, pred: Any, y: Any, sw: Any, n: int) -> None:
+        """Add a batch's loss and predictions to the loss tracker(s) and compiled metrics."""
         tracker = getattr(self, "_tracker", None)
         if tracker is None:
             self.reset_metrics()
@@ -316,7 +372,6 @@ class Trainer:
         t = tracker["loss"]
         t[0] += z * n
         t[1] += n
-        logs = {"loss": t[0] / t[1] if t[1] else float("nan")}
         names = self._output_names_for_compile()
         multi = len(names) > 1
         preds = pred if multi else [pred]
@@ -325,15 +380,34 @@ class Trainer:
             for k, name in enumerate(names):
                 if self._output_losses[k] is None:
                     continue
-                tk = tracker.setdefault(f"{name}_loss", [0.0, 0])
+                tk = tracker[f"{name}_loss"]
                 tk[0] += self._last_output_losses[k] * n
                 tk[1] += n
-                logs[f"{name}_loss"] = tk[0] / tk[1]
         for k, ms in enumerate(self._output_metrics):
+            if ys[k] is None:
+                continue
             for m in ms:
-                if ys[k] is None:
-                    continue
                 m.update(preds[k], ys[k], sw)
+
+    def _tracker_logs(self, z: float, y: Any) -> dict[str, float]:
+        """The running logs: the loss tracker(s) and the compiled metrics' results."""
+        if getattr(self, "_tracker", None) is None:
+            self.reset_metrics()
+        tracker = self._tracker
+        t = tracker["loss"]
+        logs = {"loss": float(t[0] / t[1]) if t[1] else float("nan")}
+        names = self._output_names_for_compile()
+        multi = len(names) > 1
+        ys = _as_list(y, names) if multi or isinstance(y, _Multi) else [y]
+        if multi:
+            for name in names:
+                tk = tracker.get(f"{name}_loss")
+                if tk is not None and tk[1]:
+                    logs[f"{name}_loss"] = float(tk[0] / tk[1])
+        for k, ms in enumerate(self._output_metrics):
+            if ys[k] is None:
+                continue
+            for m in ms:
                 logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
         if not math.isfinite(z):
             logs["loss"] = z
@@ -427,7 +501,14 @@ class Trainer:
         self, x: Any, y: Any, sample_weight: np.ndarray | None = None
     ) -> tuple[float, Any]:
         optimizer, _ = self._require_compiled("train_step")
-        z, pred = self._compute_gradients(x, y, sample_weight)
+        pred = None
+        # the strategy reduces the gradients (and the loss) over its processes when the
+        # block ends, before the update; in one process it changes nothing
+        strategy = self._running_strategy()
+        with strategy.gradient_step(self, _batch_len(x)) as step:
+            if step.size or strategy.size == 1:  # (a rank's share may be empty)
+                step.loss, pred = self._compute_gradients(x, y, sample_weight)
+        z = step.loss
         if math.isfinite(z):  # never apply a non-finite step
             optimizer.step(self._step_params())
             self.apply_constraints()
@@ -704,7 +785,8 @@ class Trainer:
             check_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
         if validation_steps is not None:
             check_positive_int(validation_steps, "validation_steps", "fit")
-        dp = _distributed.resolve(distribute, "fit")
+        strategy = _distributed.resolve(distribute, "fit")
+        distributed = isinstance(strategy, _distributed.DataParallel)
         source = batch_source(x)
         if source is not None:
             if y is not None:
@@ -712,7 +794,7 @@ class Trainer:
                     "fit: `y` must not be given when `x` is a generator or PyDataset (it "
                     "yields the targets)."
                 )
-            if dp is not None:
+            if distributed:
                 raise ValueError(
                     "fit: `distribute` takes arrays (each rank takes its share of every "
                     "batch); pass x and y as arrays."
@@ -732,7 +814,7 @@ class Trainer:
         if x is None:
             raise ValueError("fit: `x` is required: the training inputs.")
         if self._structured(x, y) or y is None:
-            if dp is not None:
+            if distributed:
                 raise ValueError("fit: `distribute` takes models with one input and one output.")
             x, y, sw, val = self._fit_multi(
                 x, y, validation_data, validation_split, sample_weight, class_weight, seed
@@ -749,33 +831,33 @@ class Trainer:
                 x, y, val_xy, sample_weight, class_weight, validation_data
             )
         base = seed if seed is not None else int(_random.generator().integers(2**63))
-        if dp is not None:
-            # one small collective: every rank was given the same model, compile settings
-            # and arguments, or every rank raises the same error naming what differs
-            agree(
-                dp,
-                "fit",
-                {
-                    **fit_entries(
-                        x,
-                        y,
-                        epochs=epochs,
-                        batch_size=batch_size,
-                        shuffle=shuffle,
-                        seed=seed,
-                        initial_epoch=initial_epoch,
-                        validation_split=validation_split,
-                        validation_data=validation_data,
-                        sample_weight=sample_weight,
-                        class_weight=class_weight,
-                    ),
-                    **describe_model(self),
-                    **describe_compile(self),
-                },
-            )
-            self.distribute_strategy = dp
-            base = dp.begin_fit(self, x, y, base, val, sw)
-            verbose = verbose if dp.is_root else 0
+        # the strategy's first step: one small collective in which every rank checks it
+        # was given the same model, compile settings and arguments (or every rank raises
+        # the same error naming what differs); then every rank starts from rank 0's state
+        strategy.agree(
+            "fit",
+            lambda: {
+                **fit_entries(
+                    x,
+                    y,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    shuffle=shuffle,
+                    seed=seed,
+                    initial_epoch=initial_epoch,
+                    validation_split=validation_split,
+                    validation_data=validation_data,
+                    sample_weight=sample_weight,
+                    class_weight=class_weight,
+                ),
+                **describe_model(self),
+                **describe_compile(self),
+            },
+        )
+        base = strategy.begin_fit(self, base)
+        if isinstance(strategy, _distributed.DataParallel):
+            self.distribute_strategy = strategy
+            verbose = verbose if strategy.is_root else 0
         steps = math.ceil(len(x) / batch_size)
         if steps_per_epoch is not None:
             steps = min(steps, steps_per_epoch)
@@ -789,44 +871,75 @@ class Trainer:
         train_ws = self._new_workspaces()
         val_ws = self._new_workspaces()
         try:
-            for c in cbs:
-                c.on_train_begin({})
-            # a BackupAndRestore that found an interrupted run's backup resumes it
-            initial_epoch = resume_epoch(cbs, initial_epoch)
-            for epoch in range(initial_epoch, epochs):
-                for c in cbs:
-                    c.on_epoch_begin(epoch, {})
-                lr = self._require_compiled("fit")[0].current_learning_rate
-                order = _epoch_order(base, epoch, len(x), shuffle)
-                if steps_per_epoch is not None:
-                    order = order[: steps_per_epoch * batch_size]
-                with self._workspaces(train_ws):
-                    if dp is None:
-                        logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
-                    else:
-                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
-                if val is not None and (epoch + 1) % validation_freq == 0:
-                    # (also after a stop mid-epoch: callbacks expect val_* logs)
-                    with self._workspaces(val_ws):
-                        logs.update(
-                            self._validate(
-                                val[0], val[1], val[2], batch_size=max(batch_size, 256), dp=dp
-                            )
-                        )
-                logs["lr"] = lr
-                self.epochs_completed = epoch + 1
-                for c in cbs:
-                    c.on_epoch_end(epoch, logs)
-                if dp is not None:
-                    dp.end_epoch(self)
-                if self.stop_training:
-                    break
-            self._finalize_optimizer()
-            for c in cbs:
-                c.on_train_end({})
+            with self._strategy_scope(strategy):
+                self._fit_epochs(
+                    x,
+                    y,
+                    sw,
+                    val,
+                    cbs,
+                    base=base,
+                    epochs=epochs,
+                    initial_epoch=initial_epoch,
+                    batch_size=batch_size,
+                    shuffle=shuffle,
+                    steps_per_epoch=steps_per_epoch,
+                    validation_freq=validation_freq,
+                    workspaces=(train_ws, val_ws),
+                )
         finally:
             self.clear_saved()  # what backward kept points into the run's buffers
         return history
+
+    def _fit_epochs(
+        self,
+        x: Any,
+        y: Any,
+        sw: np.ndarray | None,
+        val: tuple | None,
+        cbs: list[Callback],
+        *,
+        base: int,
+        epochs: int,
+        initial_epoch: int,
+        batch_size: int,
+        shuffle: bool,
+        steps_per_epoch: int | None,
+        validation_freq: int,
+        workspaces: tuple[list[Workspace], list[Workspace]],
+    ) -> None:
+        """The epoch loop of ``fit`` over arrays, the same in one process and on every rank."""
+        strategy = self._running_strategy()
+        train_ws, val_ws = workspaces
+        for c in cbs:
+            c.on_train_begin({})
+        # a BackupAndRestore that found an interrupted run's backup resumes it
+        initial_epoch = resume_epoch(cbs, initial_epoch)
+        for epoch in range(initial_epoch, epochs):
+            for c in cbs:
+                c.on_epoch_begin(epoch, {})
+            lr = self._require_compiled("fit")[0].current_learning_rate
+            order = _epoch_order(base, epoch, len(x), shuffle)
+            if steps_per_epoch is not None:
+                order = order[: steps_per_epoch * batch_size]
+            with self._workspaces(train_ws):
+                logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                # (also after a stop mid-epoch: callbacks expect val_* logs)
+                with self._workspaces(val_ws):
+                    logs.update(
+                        self._validate(val[0], val[1], val[2], batch_size=max(batch_size, 256))
+                    )
+            logs["lr"] = lr
+            self.epochs_completed = epoch + 1
+            for c in cbs:
+                c.on_epoch_end(epoch, logs)
+            strategy.end_epoch(self)
+            if self.stop_training:
+                break
+        self._finalize_optimizer()
+        for c in cbs:
+            c.on_train_end({})
 
     def _finalize_optimizer(self) -> None:
         """With ``use_ema``, the parameters take their moving averages when ``fit`` ends."""
@@ -1177,11 +1290,16 @@ class Trainer:
         cbs: list[Callback],
         sample_weight: np.ndarray | None = None,
     ) -> dict[str, float]:
-        """One pass over the samples in ``order`` through :meth:`train_step`; the epoch's logs."""
+        """One pass over the samples in ``order`` through :meth:`train_step`; the epoch's logs.
+
+        Each step takes this process's share of the next global batch (all of it in
+        one process); the strategy decides after ``on_train_batch_end`` whether the
+        epoch ends there.
+        """
+        strategy = self._running_strategy()
         self.reset_metrics()
         logs: dict[str, float] = {}
-        for step in range(math.ceil(len(order) / batch_size)):
-            idx = order[step * batch_size : (step + 1) * batch_size]
+        for step, idx in array_batches(order, batch_size, strategy.shard):
             for c in cbs:
                 c.on_train_batch_begin(step, {})
             xb, yb = x[idx], y[idx]
@@ -1189,24 +1307,57 @@ class Trainer:
             logs = dict(self.train_step((xb, yb, wb)))
             for c in cbs:
                 c.on_train_batch_end(step, logs)
-            if self.stop_training:
+            if strategy.should_stop(self):
                 break
         return logs
 
-    def _validate(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        sw: np.ndarray | None,
-        batch_size: int,
-        dp: _distributed.DataParallel | None = None,
-    ) -> dict[str, float]:
+    def _validate(self, x: Any, y: Any, sw: np.ndarray | None, batch_size: int) -> dict[str, float]:
         """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
-        if dp is None:
-            results = self._evaluate_batches(x, y, batch_size, sw)
-        else:
-            results = dp.evaluate(self, x, y, batch_size, sw)
+        results = self._test_loop(x, y, sw, batch_size)
         return {f"val_{k}": v for k, v in results.items()}
+
+    def _test_loop(
+        self, x: Any, y: Any, sw: np.ndarray | None, batch_size: int
+    ) -> dict[str, float]:
+        """The loop of ``evaluate`` over arrays: :meth:`test_step` on each batch, in order
+        (on this process's share of each batch); the logs of the last step."""
+        strategy = self._running_strategy()
+        self.reset_metrics()
+        logs: dict[str, float] = {}
+        for _, idx in array_batches(len(x), batch_size, strategy.shard):
+            wb = None if sw is None else sw[idx]
+            logs = dict(self.test_step((x[idx], y[idx], wb)))
+        return logs
+
+    def _predict_loop(self, x: Any, batch_size: int) -> Any:
+        """The loop of ``predict`` over arrays: :meth:`predict_step` on each batch, in order
+        (on this process's share of each batch); every sample's outputs."""
+        strategy = self._running_strategy()
+        with strategy.gather(len(x)) as gathered:
+            parts, rows = [], []
+            for _, idx in array_batches(len(x), batch_size, strategy.shard):
+                if idx.stop > idx.start:
+                    parts.append(self.predict_step(x[idx]))
+                    rows.append(np.arange(idx.start, idx.stop))
+            if parts:
+                gathered.outputs = _concat_outputs(parts)
+                gathered.rows = np.concatenate(rows)
+        return gathered.outputs
+
+    @contextlib.contextmanager
+    def _strategy_scope(self, strategy: _distributed.Strategy) -> Iterator[None]:
+        """Make ``strategy`` the one the steps use while a loop runs."""
+        previous: _distributed.Strategy | None = getattr(self, "_run_strategy", None)
+        self._run_strategy: _distributed.Strategy | None = strategy
+        try:
+            yield
+        finally:
+            self._run_strategy = previous
+
+    def _running_strategy(self) -> _distributed.Strategy:
+        """The strategy of the loop running now (the one-process strategy outside loops)."""
+        strategy = getattr(self, "_run_strategy", None)
+        return strategy if strategy is not None else _distributed.resolve(None, "fit")
 
     @contextlib.contextmanager
     def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
@@ -1308,7 +1459,7 @@ class Trainer:
             if sample_weight is not None:
                 sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "evaluate")
                 sw = sw.astype(self._dtype())
-            logs = self._evaluate_multi(xs, ys, batch_size, sw)
+            logs = self._test_loop(xs, ys, sw, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x, y = self._check_xy(x, y, "evaluate")
@@ -1319,17 +1470,20 @@ class Trainer:
             if not self.built:
                 self.build((None, *x.shape[1:]))
             y = self._check_targets(y, "evaluate", "y")
-            dp = _distributed.resolve(distribute, "evaluate")
-            if dp is not None:
-                entries = evaluate_entries(x, y, batch_size=batch_size, sample_weight=sample_weight)
-                agree(dp, "evaluate", {**entries, **describe_model(self), **describe_compile(self)})
-                self.distribute_strategy = dp
-                verbose = verbose if dp.is_root else 0
-            with self._workspaces(self._new_workspaces()):
-                if dp is None:
-                    logs = self._evaluate_batches(x, y, batch_size, sw)
-                else:
-                    logs = dp.evaluate(self, x, y, batch_size, sw)
+            strategy = _distributed.resolve(distribute, "evaluate")
+            strategy.agree(
+                "evaluate",
+                lambda: {
+                    **evaluate_entries(x, y, batch_size=batch_size, sample_weight=sample_weight),
+                    **describe_model(self),
+                    **describe_compile(self),
+                },
+            )
+            if isinstance(strategy, _distributed.DataParallel):
+                self.distribute_strategy = strategy
+                verbose = verbose if strategy.is_root else 0
+            with self._workspaces(self._new_workspaces()), self._strategy_scope(strategy):
+                logs = self._test_loop(x, y, sw, batch_size)
             n_steps = math.ceil(len(x) / batch_size)
         if verbose:
             text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
@@ -1340,35 +1494,6 @@ class Trainer:
             if hook is not None:
                 hook(dict(logs))
         return _logs_result(logs, return_dict)
-
-    def _evaluate_multi(
-        self, x: Any, y: Any, batch_size: int, sw: np.ndarray | None
-    ) -> dict[str, float]:
-        self.reset_metrics()
-        logs: dict[str, float] = {}
-        for start in range(0, len(x), batch_size):
-            sl = slice(start, start + batch_size)
-            wb = None if sw is None else sw[sl]
-            logs = dict(self.test_step((x[sl], y[sl], wb)))
-        return logs
-
-    def _evaluate_batches(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, sw: np.ndarray | None = None
-    ) -> dict[str, float]:
-        _, loss = self._require_compiled("evaluate")
-        metrics = [copy.deepcopy(m) for m in self.metrics]  # keeps each metric's arguments
-        for m in metrics:
-            m.reset()
-        total = 0.0
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            wb = None if sw is None else sw[start : start + batch_size]
-            pred = self.forward(xb)
-            z = loss.forward(pred, yb) if wb is None else loss.forward(pred, yb, sample_weight=wb)
-            total += z * len(xb)
-            for m in metrics:
-                m.update(pred, yb, wb)
-        return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
 
     @_distributed.entry
     def predict(
@@ -1437,30 +1562,22 @@ class Trainer:
             n_steps: Any = len(parts)
         elif self._multi_input() or isinstance(x, dict):
             xs = _Multi(self._data_inputs(x, "predict", "x"))
-            out = _concat_outputs(
-                [
-                    self.forward(_unwrap(xs[s : s + batch_size]))
-                    for s in range(0, len(xs), batch_size)
-                ]
-            )
+            out = self._predict_loop(xs, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x = self._check_x(x, "predict")
             if not self.built:
                 self.build((None, *x.shape[1:]))
-            dp = _distributed.resolve(distribute, "predict")
-            if dp is not None:
-                entries = predict_entries(x, batch_size=batch_size)
-                agree(dp, "predict", {**entries, **describe_model(self)})
-                self.distribute_strategy = dp
-                verbose = verbose if dp.is_root else 0
-            with self._workspaces(self._new_workspaces()):
-                if dp is not None:
-                    out = dp.predict(self, x, batch_size)
-                else:
-                    out = _concat_outputs(
-                        [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-                    )
+            strategy = _distributed.resolve(distribute, "predict")
+            strategy.agree(
+                "predict",
+                lambda: {**predict_entries(x, batch_size=batch_size), **describe_model(self)},
+            )
+            if isinstance(strategy, _distributed.DataParallel):
+                self.distribute_strategy = strategy
+                verbose = verbose if strategy.is_root else 0
+            with self._workspaces(self._new_workspaces()), self._strategy_scope(strategy):
+                out = self._predict_loop(x, batch_size)
             n_steps = math.ceil(len(x) / batch_size)
         if verbose:
             print(f"{n_steps}/{n_steps} - {time.perf_counter() - start_time:.2f}s")
