@@ -87,6 +87,81 @@ def weighted(dp=None) -> np.ndarray:
     return np.concatenate([flat(net.get_weights()), logs, list(ev.values())])
 
 
+HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_epoch_end",
+    "on_train_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_predict_begin",
+    "on_predict_end",
+)
+
+
+def recorded(dp=None) -> tuple[list[str], np.ndarray]:
+    """Every callback call of a fit (uneven shares, a short last batch, sample weights,
+    validation, stateful metrics), an evaluate and a predict, in order: each call as
+    ``"hook:index:key,key"`` and the logs' values, all in one array.
+
+    The metrics are not means of per-batch values (``AUC``, ``Precision``), so their
+    logs equal one process's only if their variables are summed over the ranks.
+    """
+    import layernet as ln
+
+    names: list[str] = []
+    values: list[float] = []
+
+    class Recorder(ln.callbacks.Callback):
+        pass
+
+    def hook(name):
+        def record(self, *args):
+            index = args[0] if len(args) == 2 else ""
+            logs = dict(args[-1] or {}) if args else {}
+            names.append(f"{name}:{index}:{','.join(logs)}")
+            values.extend(float(v) for v in logs.values())
+
+        return record
+
+    for name in HOOKS:
+        setattr(Recorder, name, hook(name))
+    x, labels = data()
+    y = (labels == 1).astype(np.float64)[:, None]
+    xv, lv = data(20, seed=1)
+    yv = (lv == 1).astype(np.float64)[:, None]
+    w = np.random.default_rng(7).uniform(0, 2, len(x))
+    d = "float64"
+    net = ln.Sequential(
+        [ln.Flatten(dtype=d), ln.Dense(4, activation="tanh", dtype=d), ln.Dense(1, dtype=d)]
+    )
+    net.add(ln.Sigmoid(dtype=d))
+    net.compile(
+        ln.SGD(0.1, momentum=0.9),
+        "binary_crossentropy",
+        metrics=[ln.metrics.AUC(), ln.metrics.Precision(), "accuracy"],
+    )
+    cb = Recorder()
+    net.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=7,
+        sample_weight=w,
+        validation_data=(xv, yv),
+        callbacks=[cb],
+        seed=11,
+        verbose=0,
+        distribute=dp,
+    )
+    net.evaluate(xv, yv, batch_size=3, callbacks=[cb], distribute=dp)
+    values.extend(net.predict(xv, batch_size=3, callbacks=[cb], distribute=dp).ravel())
+    values.extend(flat(net.get_weights()))
+    return names, np.array(values)
+
+
 def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
@@ -152,6 +227,11 @@ def train(dp, out: dict) -> None:
 
     # sample weights: weighted losses and metrics over the global batch
     out["weighted"] = weighted(dp)
+
+    # every callback call, in order, with its logs (stateful metrics reduced over the ranks)
+    names, values = recorded(dp)
+    out["recorded_names"] = np.array(names)
+    out["recorded_values"] = values
 
     # layers made of layers (a residual block, a GRU): the same as one process
     out["blocks"] = flat(blocks(dp).get_weights())

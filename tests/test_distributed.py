@@ -7,9 +7,12 @@ mpi4py and MPICH (the ``mpi`` extra), so they run in CI.
 
 from __future__ import annotations
 
+import ast
+import functools
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +110,18 @@ def test_two_ranks_equal_one_process(trained):
     one = net.evaluate(xv[:1], yv[:1], return_dict=True)
     np.testing.assert_allclose(r0["evaluate_one"], [one["loss"], one["accuracy"]], atol=1e-10)
     np.testing.assert_allclose(r0["predict_one"], net.predict(xv[:1]), rtol=0, atol=1e-10)
+
+
+@needs_mpi
+def test_every_rank_makes_one_process_callback_calls_with_its_logs(trained):
+    # the same hooks in the same order with the same logs (AUC and Precision, which
+    # are no means of per-batch values, included) on both ranks as in one process
+    _, _, (r0, r1) = trained
+    names, values = jobs.recorded()
+    assert names.count("on_train_batch_end:7:loss,auc,precision,accuracy") == 3
+    for r in (r0, r1):
+        assert r["recorded_names"].tolist() == names
+        np.testing.assert_allclose(r["recorded_values"], values, rtol=0, atol=1e-10)
 
 
 @needs_mpi
@@ -249,6 +264,73 @@ def test_missing_mpi4py_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     with pytest.raises(ImportError, match=r"pip install -e '\.\[mpi\]'"):
         ln.DataParallel()
+
+
+@given(
+    n=st.integers(1, 60),
+    batch_size=st.integers(1, 20),
+    size=st.integers(1, 5),
+    shuffled=st.booleans(),
+)
+def test_the_ranks_shares_of_each_step_make_its_global_batch(n, batch_size, size, shuffled):
+    from layernet.training.data_adapters import array_batches
+
+    order = np.random.default_rng(n).permutation(n) if shuffled else np.arange(n)
+    whole = list(array_batches(order, batch_size))
+    assert np.array_equal(np.concatenate([idx for _, idx in whole]), order)
+    shards = [functools.partial(distributed._shard, rank=r, size=size) for r in range(size)]
+    per_rank = [list(array_batches(order if shuffled else n, batch_size, s)) for s in shards]
+    assert all(len(steps) == len(whole) for steps in per_rank)
+    for step, global_batch in whole:
+        parts = []
+        for steps in per_rank:
+            got_step, idx = steps[step]
+            assert got_step == step
+            parts.append(idx if shuffled else np.arange(n)[idx])  # (slices when in order)
+        assert np.array_equal(np.concatenate(parts), global_batch)
+
+
+def test_the_strategy_reads_no_private_member_of_the_model():
+    source = (ROOT / "src" / "layernet" / "distributed.py").read_text()
+    assert not re.findall(r"\b(?:model|opt|optimizer|layer|m)\._[a-z]", source)
+    assert "_require_compiled" not in source and "_compute_gradients" not in source
+
+
+def test_training_modules_import_without_cycles():
+    # none of these imports, at module level, a module that imports it back (directly
+    # or through other layernet modules)
+    src = ROOT / "src" / "layernet"
+    every = {p.stem for p in src.glob("*.py")} | {p.name for p in src.iterdir() if p.is_dir()}
+    graph = {name: module_imports(name) for name in every - {"__init__", "__pycache__"}}
+    for a in ["models", "callbacks", "distributed", "saving", "training", "_agreement"]:
+        assert a not in reachable(graph, a), a
+
+
+def module_imports(name: str) -> set[str]:
+    """The layernet modules (first component) a module or package imports at module level."""
+    base = ROOT / "src" / "layernet" / name
+    files = sorted(base.glob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    found: set[str] = set()
+    for f in files:
+        tree = ast.parse(f.read_text())
+        for node in tree.body:  # module level only (not inside functions)
+            if isinstance(node, ast.ImportFrom) and node.level:
+                depth = node.level - (1 if base.is_dir() else 0)
+                if depth == 1 and node.module:
+                    found.add(node.module.split(".")[0])
+                elif depth == 1:
+                    found.update(a.name for a in node.names)
+    return found - {name}
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), set()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
 @given(n=st.integers(0, 300), size=st.integers(1, 17))
