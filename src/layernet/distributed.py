@@ -8,12 +8,15 @@ strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
     mpiexec -n 4 python train.py
 
 Every rank holds the whole data set and the whole model (SPMD, the design of
-Horovod and ChainerMN). Each training step takes the next *global* batch of
-``batch_size`` samples, identical on every rank, and gives rank ``r`` its
-contiguous share :math:`B_r` (sizes differ by at most one; a rank's share may be
-empty). Each rank backpropagates its share; one ``Allreduce`` on one flat buffer
-sums the weighted gradients, the loss and the metric sums; then every rank
-applies the same optimizer step to the same weights.
+Horovod and ChainerMN). :class:`DataParallel` is a :class:`Strategy`: it has no
+loop of its own but plugs into the Trainer's loops. Each training step takes the
+next *global* batch of ``batch_size`` samples, identical on every rank, and the
+data path gives rank ``r`` its contiguous share :math:`B_r` (sizes differ by at
+most one; a rank's share may be empty). Each rank backpropagates its share; inside
+the step, before the optimizer update, one ``Allreduce`` on one flat buffer sums
+the weighted gradients, the ``BatchNorm`` moving statistics and the loss, and a
+second one the loss tracker's and the metrics' variables; then every rank applies
+the same optimizer step to the same weights and reports the same logs.
 
 MPI comes from the optional ``mpi4py`` package (``pip install -e '.[mpi]'``
 brings it with an MPI library); importing :mod:`layernet` never needs it.
@@ -315,9 +318,8 @@ class Strategy:
         Parameters
         ----------
         model : Trainer
-            Its :attr:`~layernet.training.trainer.Trainer.trainable_gradients` and
-            :attr:`~layernet.training.trainer.Trainer.non_trainable_variables` are
-            what the block computes.
+            Its ``trainable_gradients`` and ``state_variables`` are what
+            the block computes.
         size : int
             The samples of this process's share.
 
@@ -398,12 +400,14 @@ class DataParallel(Strategy):
     rank's copy of the layer's generator; the copies start alike, so shares of
     equal size get equal masks.
 
-    **Agreement.** Training starts from rank 0's weights and optimizer state
-    (broadcast); shuffling depends only on the seed (rank 0's) and the epoch;
-    logs are global, so callbacks see the same values everywhere. A stop asked for
-    by a callback on any rank is agreed on in the next step's reduction (that step
-    is then dropped on every rank) or at the end of the epoch; at each epoch's end
-    the ranks also compare checksums of their weights.
+    **Agreement.** Every ``fit``, ``evaluate`` and ``predict`` starts with a
+    handshake in which the ranks check they were given the same model, compile
+    settings, data and arguments (:meth:`agree`). Training starts from rank 0's
+    weights and optimizer state (broadcast); shuffling depends only on the seed
+    (rank 0's) and the epoch; logs are global, so callbacks see the same values
+    everywhere. A stop asked for by a callback on any rank is agreed on after the
+    step's ``on_train_batch_end`` (:meth:`should_stop`) or at the end of the epoch;
+    at each epoch's end the ranks also compare checksums of their weights.
 
     **Errors.** An exception inside a rank's share of a step is reported through
     the step's reduction: that rank raises it, every other rank raises
@@ -412,9 +416,16 @@ class DataParallel(Strategy):
     ``MPI_Abort`` ends every rank at once. With several ranks, an exception that
     ends the script anywhere (outside ``fit`` too) also ends every rank this way.
 
-    **Callbacks.** Every rank runs its callbacks with the same global logs. In a
-    step, ``on_train_batch_begin`` runs once the step's reduction is done, just
-    before the update.
+    **One loop.** The strategy has no loop of its own: ``fit``, ``evaluate`` and
+    ``predict`` run the Trainer's loops, the same in one process and on every
+    rank, and call the methods of :class:`Strategy` (the data path takes each
+    rank's :meth:`shard` of every global batch; :meth:`gradient_step` and
+    :meth:`metrics_step` reduce inside the steps). So every rank makes the
+    callback calls one process makes, in the same order, with the same logs:
+    the loss and every compiled metric (``Precision``, ``AUC`` and other
+    stateful metrics too) are those of the global batches. A ``train_step``
+    overridden in a subclass keeps this as long as it trains through
+    ``super().train_step(data)``.
 
     Examples
     --------
@@ -484,11 +495,6 @@ class DataParallel(Strategy):
             f"DataParallel(rank={self.rank}, size={self.size}, local_size={self.local_size}, "
             f"blas_threads={self.blas_threads})"
         )
-
-    @property
-    def is_root(self) -> bool:
-        """Whether this is rank 0, the rank that prints and writes files."""
-        return self.rank == 0
 
     # ---------------------------------------------------------------- sharing
     def shard(self, n: int) -> slice:
@@ -584,7 +590,7 @@ class DataParallel(Strategy):
     def agree(self, fn: str, entries: Callable[[], dict[str, object]]) -> None:
         """The strategy's first step: every rank checks it was given what the others were.
 
-        One small collective (see :func:`layernet._agreement.agree`); ranks given
+        One small collective (``layernet._agreement.agree``); ranks given
         different models, compile settings, data or arguments all raise the same
         :class:`DataParallelError`, naming what differs.
         """
@@ -604,7 +610,7 @@ class DataParallel(Strategy):
         The block computes this rank's share (``size`` samples, possibly none):
         ``model.trainable_gradients`` and the loss :math:`z_r` it sets on the
         yielded :class:`GradientStep`, and it may change
-        ``model.non_trainable_variables`` (``BatchNorm``'s moving statistics). When
+        ``model.state_variables`` (``BatchNorm``'s moving statistics). When
         it ends, one ``Allreduce`` on one flat float64 buffer sums
         :math:`n_r g_r`, :math:`n_r \Delta s_r`, :math:`n_r z_r`, :math:`n_r` and an
         error flag; every rank then holds the global batch's gradients
@@ -616,7 +622,7 @@ class DataParallel(Strategy):
         """
         step = GradientStep(size)
         grads = model.trainable_gradients
-        states = model.non_trainable_variables
+        states = model.state_variables
         kept = [s.copy() for s in states]
         error: BaseException | None = None
         try:

@@ -92,7 +92,7 @@ def array_batches(
         Samples per global batch (the last one may be shorter).
     shard : callable, optional
         ``shard(m)`` gives this process's part of a global batch of ``m`` samples
-        (a strategy's :meth:`~layernet.distributed.Strategy.shard`); every step
+        (a strategy's ``shard``); every step
         then yields only that part, which may be empty. Default: all of it.
 
     Yields

@@ -90,6 +90,17 @@ class Trainer:
     the optimizer, its layers' workspaces). ``fit`` calls :meth:`train_step` for
     every batch, so a subclass that overrides it changes ``fit``.
 
+    ``fit``, ``evaluate`` and ``predict`` over arrays each have one loop, which runs
+    with a strategy (:class:`layernet.distributed.Strategy`): the one-process
+    strategy, or the :class:`~layernet.DataParallel` given as ``distribute=``. The
+    loop takes each step's samples through the strategy's ``shard``, the steps
+    compute inside its ``gradient_step`` and ``metrics_step`` (which reduce over
+    the ranks), ``should_stop`` ends an epoch after ``on_train_batch_end`` and
+    ``end_epoch`` follows ``on_epoch_end``; the strategy reaches the model only
+    through ``trainable_gradients``, ``state_variables``,
+    ``metrics_variables``, ``get_weights``/``set_weights``, ``optimizer`` and
+    ``stop_training``.
+
     Attributes
     ----------
     optimizer, loss, metrics
@@ -350,10 +361,11 @@ class Trainer:
         return [g for _, g in self._step_params().values()]
 
     @property
-    def non_trainable_variables(self) -> list[np.ndarray]:
-        """The layers' state arrays, each once: the non-trainable values a training-mode
-        forward pass may change (``BatchNorm``'s moving mean and variance, say), as
-        Keras's ``non_trainable_variables`` (the arrays themselves)."""
+    def state_variables(self) -> list[np.ndarray]:
+        """Every layer's ``state`` arrays, each once: the values a
+        training-mode forward pass may change besides the weights (``BatchNorm``'s
+        moving mean and variance, say). The arrays themselves, assignable in place:
+        a data-parallel strategy averages the ranks' changes to them in each step."""
         seen: set[int] = set()
         out: list[np.ndarray] = []
         for layer in self._every_layer():
