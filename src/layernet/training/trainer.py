@@ -1357,6 +1357,34 @@ class Trainer:
         return gathered.outputs
 
     @contextlib.contextmanager
+    def distribution_scope(self, distribute: _distributed.DataParallel | None) -> Iterator[None]:
+        """Run the steps called in the block with ``distribute``'s reductions, as ``fit`` does.
+
+        For a loop of one's own: inside the block, :meth:`train_step` and
+        :meth:`test_step` on each rank's share of a global batch reduce the
+        gradients, the loss and the metrics over the ranks, as in ``fit``. Every
+        rank must make the same calls, after the model was made alike on every
+        rank (``distribute.broadcast_model(model)``).
+
+        Raises
+        ------
+        TypeError
+            ``distribute`` is neither None nor a :class:`~layernet.DataParallel`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import layernet as ln
+        >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+        >>> model.compile("sgd", "mse")
+        >>> x = np.ones((4, 2), "float32")
+        >>> with model.distribution_scope(None):  # one process: the plain step
+        ...     loss, _ = model.train_step(x, x[:, :1])
+        """
+        with self._strategy_scope(_distributed.resolve(distribute, "distribution_scope")):
+            yield
+
+    @contextlib.contextmanager
     def _strategy_scope(self, strategy: _distributed.Strategy) -> Iterator[None]:
         """Make ``strategy`` the one the steps use while a loop runs."""
         previous: _distributed.Strategy | None = getattr(self, "_run_strategy", None)
