@@ -270,6 +270,24 @@ def train(dp, out: dict) -> None:
     out["drift_weights"] = flat(drift.get_weights())
     out["drift_warned"] = np.array(any("drifted apart" in str(w.message) for w in caught))
 
+    # a callback that evaluates on rank 0 alone during a data-parallel fit: evaluate and
+    # test_on_batch without `distribute` run in one process (no collective, no hang)
+    class RootEvaluates(ln.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if dp.is_root:
+                out["root_alone"] = alone(self.model)
+
+    def alone(net):
+        ev = net.evaluate(xv, yv, verbose=0, return_dict=True)
+        return np.array([ev["loss"], net.test_on_batch(xv, yv)[0], net.predict(xv[:3]).sum()])
+
+    lone = model()
+    lone.fit(
+        x, y, epochs=1, batch_size=7, seed=2, verbose=0, callbacks=[RootEvaluates()], distribute=dp
+    )
+    if not dp.is_root:
+        out["root_alone"] = alone(lone)
+
     # ranks given different data: every rank raises the same error (no hang, no abort)
     try:
         model().fit(x + dp.rank, y, verbose=0, distribute=dp)

@@ -125,6 +125,14 @@ def test_every_rank_makes_one_process_callback_calls_with_its_logs(trained):
 
 
 @needs_mpi
+def test_evaluate_on_one_rank_inside_a_distributed_fit_runs_in_one_process(trained):
+    # rank 0's callback evaluated alone (rank 1 did after fit): the same values, no hang
+    _, _, (r0, r1) = trained
+    assert np.array_equal(r0["root_alone"], r1["root_alone"])
+    assert np.isfinite(r0["root_alone"]).all()
+
+
+@needs_mpi
 def test_only_rank_zero_prints_and_writes(trained):
     outdir, result, _ = trained
     assert sorted(p.name for p in (outdir / "rank1").iterdir()) == []

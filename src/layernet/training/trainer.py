@@ -446,7 +446,8 @@ class Trainer:
         if class_weight is not None:
             sample_weight = class_weight_to_sample_weight(np.asarray(y), class_weight)
         self.reset_metrics()
-        logs = self.train_step((x, y, sample_weight))
+        with self._strategy_scope(_distributed.resolve(None, "train_on_batch")):  # one process
+            logs = self.train_step((x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def test_on_batch(
@@ -456,7 +457,8 @@ class Trainer:
         self._require_compiled("test_on_batch")
         x, y = self._batch_arrays(x, y, "test_on_batch")
         self.reset_metrics()
-        logs = self.test_step((x, y, sample_weight))
+        with self._strategy_scope(_distributed.resolve(None, "test_on_batch")):  # one process
+            logs = self.test_step((x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -811,18 +813,19 @@ class Trainer:
                     "fit: `distribute` takes arrays (each rank takes its share of every "
                     "batch); pass x and y as arrays."
                 )
-            return self._fit_source(
-                source,
-                epochs,
-                verbose,
-                callbacks,
-                validation_data,
-                initial_epoch,
-                steps_per_epoch,
-                validation_steps,
-                validation_freq,
-                class_weight,
-            )
+            with self._strategy_scope(strategy):  # (one process: refused above otherwise)
+                return self._fit_source(
+                    source,
+                    epochs,
+                    verbose,
+                    callbacks,
+                    validation_data,
+                    initial_epoch,
+                    steps_per_epoch,
+                    validation_steps,
+                    validation_freq,
+                    class_weight,
+                )
         if x is None:
             raise ValueError("fit: `x` is required: the training inputs.")
         if self._structured(x, y) or y is None:
@@ -1364,7 +1367,10 @@ class Trainer:
         :meth:`test_step` on each rank's share of a global batch reduce the
         gradients, the loss and the metrics over the ranks, as in ``fit``. Every
         rank must make the same calls, after the model was made alike on every
-        rank (``distribute.broadcast_model(model)``).
+        rank (``distribute.broadcast_model(model)``). ``train_on_batch``,
+        ``test_on_batch``, and ``evaluate`` and ``predict`` without ``distribute``
+        always run in one process, inside the block or a distributed ``fit`` too
+        (a callback on rank 0 alone may call them).
 
         Raises
         ------
@@ -1491,7 +1497,8 @@ class Trainer:
         source = batch_source(x)
         n_steps = None
         if source is not None:
-            logs = self._evaluate_source(source, steps)
+            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+                logs = self._evaluate_source(source, steps)
         elif self._structured(x, y):
             xs = _Multi(self._data_inputs(x, "evaluate", "x"))
             ys = self._data_targets(y, len(xs), "evaluate", "y")
@@ -1499,7 +1506,8 @@ class Trainer:
             if sample_weight is not None:
                 sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "evaluate")
                 sw = sw.astype(self._dtype())
-            logs = self._test_loop(xs, ys, sw, batch_size)
+            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+                logs = self._test_loop(xs, ys, sw, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x, y = self._check_xy(x, y, "evaluate")
@@ -1602,7 +1610,8 @@ class Trainer:
             n_steps: Any = len(parts)
         elif self._multi_input() or isinstance(x, dict):
             xs = _Multi(self._data_inputs(x, "predict", "x"))
-            out = self._predict_loop(xs, batch_size)
+            with self._strategy_scope(_distributed.resolve(None, "predict")):
+                out = self._predict_loop(xs, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x = self._check_x(x, "predict")
