@@ -120,6 +120,108 @@ def array_batches(
             yield step, order[start:stop][part]
 
 
+def epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
+    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
+    so that a run resumed at any epoch sees the orders of an uninterrupted one.
+
+    Examples
+    --------
+    >>> from layernet.training.data_adapters import epoch_order
+    >>> epoch_order(0, 3, 4, shuffle=False).tolist()
+    [0, 1, 2, 3]
+    >>> bool((epoch_order(0, 3, 50, True) == epoch_order(0, 3, 50, True)).all())
+    True
+    """
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class ArrayEpochs:
+    """The batches of each epoch of ``fit`` over arrays: ``(step, (x, y, sample_weight))``.
+
+    Each epoch visits the samples in :func:`epoch_order`; each step takes the next
+    global batch of ``batch_size`` samples, of which this process gets its
+    ``shard`` (see :func:`array_batches`).
+
+    Parameters
+    ----------
+    x, y : array or list of arrays indexed together
+    sample_weight : ndarray or None
+    batch_size : int
+    seed : int
+        The seed of the epochs' orders.
+    shuffle : bool
+    steps_per_epoch : int or None
+        Ends each epoch after this many steps.
+    shard : callable, optional
+        This process's share of a global batch (a strategy's ``shard``).
+    """
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: np.ndarray | None,
+        batch_size: int,
+        *,
+        seed: int,
+        shuffle: bool,
+        steps_per_epoch: int | None = None,
+        shard: Callable[[int], slice] | None = None,
+    ) -> None:
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+        self.steps_per_epoch, self.shard = steps_per_epoch, shard
+
+    @property
+    def steps(self) -> int:
+        """Steps per epoch."""
+        steps = math.ceil(len(self.x) / self.batch_size)
+        return steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
+
+    def batches(self, epoch: int) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
+        """The steps of ``epoch``: each with this process's share of its global batch."""
+        order = epoch_order(self.seed, epoch, len(self.x), self.shuffle)
+        if self.steps_per_epoch is not None:
+            order = order[: self.steps_per_epoch * self.batch_size]
+        sw = self.sample_weight
+        for step, idx in array_batches(order, self.batch_size, self.shard):
+            yield step, (self.x[idx], self.y[idx], None if sw is None else sw[idx])
+
+    def end_epoch(self) -> None:
+        """Called after each epoch's steps (nothing to do for arrays)."""
+
+
+class SourceEpochs:
+    """The batches of each epoch of ``fit`` over a source (generator, iterator, PyDataset).
+
+    Parameters
+    ----------
+    source
+        What :func:`batch_source` returns.
+    steps : int or None
+        Batches per epoch (None: all of a PyDataset, or a generator to its end).
+    prepare : callable
+        Turns a batch the source yields into ``(x, y, sample_weight)`` as the
+        training step takes it.
+    """
+
+    def __init__(
+        self, source: Any, steps: int | None, prepare: Callable[[Any], tuple[Any, Any, Any]]
+    ) -> None:
+        self.source, self.steps, self.prepare = source, steps, prepare
+
+    def batches(self, epoch: int) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
+        """The steps of ``epoch``: the source's next batches."""
+        for step, batch in enumerate(self.source.batches(self.steps)):
+            yield step, self.prepare(batch)
+
+    def end_epoch(self) -> None:
+        """Tell the source the epoch ended (a PyDataset's ``on_epoch_end``)."""
+        self.source.epoch_end()
+
+
 class _Source:
     """Batches from a PyDataset (or any sequence with ``__len__``/``__getitem__``)."""
 

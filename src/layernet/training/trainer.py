@@ -11,6 +11,7 @@ layer's :math:`\partial z/\partial X^1` is never needed and never computed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import time
@@ -55,7 +56,7 @@ from ..callbacks import (
 )
 from ..layers.calling import added_losses_in_backward
 from ..losses import Loss
-from .data_adapters import array_batches, batch_source
+from .data_adapters import ArrayEpochs, SourceEpochs, array_batches, batch_source
 
 
 def _check_callbacks_argument(callbacks: Any) -> None:
@@ -873,88 +874,78 @@ class Trainer:
         if isinstance(strategy, _distributed.DataParallel):
             self.distribute_strategy = strategy
             verbose = verbose if strategy.is_root else 0
-        steps = math.ceil(len(x) / batch_size)
-        if steps_per_epoch is not None:
-            steps = min(steps, steps_per_epoch)
+        # the data path: each step, this process's share of the next global batch
+        data = ArrayEpochs(
+            x,
+            y,
+            sw,
+            batch_size,
+            seed=base,
+            shuffle=shuffle,
+            steps_per_epoch=steps_per_epoch,
+            shard=strategy.shard,
+        )
         history = History()
-        cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
+        cbs = self._callback_list(history, callbacks, verbose, epochs, data.steps)
         self._check_callback_logs(cbs, validation=val is not None)
         self.stop_training = False
         self.history = history
+        validate = None
+        if val is not None:
+            vx, vy, vw = val
+            validate = functools.partial(self._validate, vx, vy, vw, max(batch_size, 256))
+        with self._strategy_scope(strategy):
+            self._fit_epochs(data, validate, cbs, epochs, initial_epoch, validation_freq)
+        return history
+
+    def _fit_epochs(
+        self,
+        data: ArrayEpochs | SourceEpochs,
+        validate: Any,
+        cbs: list[Callback],
+        epochs: int,
+        initial_epoch: int,
+        validation_freq: int,
+    ) -> None:
+        """The epoch loop of ``fit``: the same over arrays and sources of batches, in one
+        process and on every rank of a data-parallel run (the running strategy's calls)."""
+        strategy = self._running_strategy()
         # Scratch buffers belong to this run: one workspace per layer for training and one
         # for validation (batches of another size), dropped when the run ends.
         train_ws = self._new_workspaces()
         val_ws = self._new_workspaces()
         try:
-            with self._strategy_scope(strategy):
-                self._fit_epochs(
-                    x,
-                    y,
-                    sw,
-                    val,
-                    cbs,
-                    base=base,
-                    epochs=epochs,
-                    initial_epoch=initial_epoch,
-                    batch_size=batch_size,
-                    shuffle=shuffle,
-                    steps_per_epoch=steps_per_epoch,
-                    validation_freq=validation_freq,
-                    workspaces=(train_ws, val_ws),
-                )
+            for c in cbs:
+                c.on_train_begin({})
+            # a BackupAndRestore that found an interrupted run's backup resumes it
+            initial_epoch = resume_epoch(cbs, initial_epoch)
+            for epoch in range(initial_epoch, epochs):
+                for c in cbs:
+                    c.on_epoch_begin(epoch, {})
+                lr = self._require_compiled("fit")[0].current_learning_rate
+                with self._workspaces(train_ws):
+                    logs, steps = self._train_epoch(data.batches(epoch), cbs)
+                if data.steps is None:  # a generator's length is known once it is read
+                    for c in cbs:
+                        if isinstance(c, ProgressBar):
+                            c.params["steps"] = steps
+                data.end_epoch()
+                if validate is not None and (epoch + 1) % validation_freq == 0:
+                    # (also after a stop mid-epoch: callbacks expect val_* logs)
+                    with self._workspaces(val_ws):
+                        logs.update(validate())
+                logs["lr"] = lr
+                self.epochs_completed = epoch + 1
+                for c in cbs:
+                    c.on_epoch_end(epoch, logs)
+                strategy.end_epoch(self)
+                if self.stop_training:
+                    break
+            self._finalize_optimizer()
+            for c in cbs:
+                c.on_train_end({})
         finally:
             self.clear_saved()  # what backward kept points into the run's buffers
-        return history
-
-    def _fit_epochs(
-        self,
-        x: Any,
-        y: Any,
-        sw: np.ndarray | None,
-        val: tuple | None,
-        cbs: list[Callback],
-        *,
-        base: int,
-        epochs: int,
-        initial_epoch: int,
-        batch_size: int,
-        shuffle: bool,
-        steps_per_epoch: int | None,
-        validation_freq: int,
-        workspaces: tuple[list[Workspace], list[Workspace]],
-    ) -> None:
-        """The epoch loop of ``fit`` over arrays, the same in one process and on every rank."""
-        strategy = self._running_strategy()
-        train_ws, val_ws = workspaces
-        for c in cbs:
-            c.on_train_begin({})
-        # a BackupAndRestore that found an interrupted run's backup resumes it
-        initial_epoch = resume_epoch(cbs, initial_epoch)
-        for epoch in range(initial_epoch, epochs):
-            for c in cbs:
-                c.on_epoch_begin(epoch, {})
-            lr = self._require_compiled("fit")[0].current_learning_rate
-            order = _epoch_order(base, epoch, len(x), shuffle)
-            if steps_per_epoch is not None:
-                order = order[: steps_per_epoch * batch_size]
-            with self._workspaces(train_ws):
-                logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                # (also after a stop mid-epoch: callbacks expect val_* logs)
-                with self._workspaces(val_ws):
-                    logs.update(
-                        self._validate(val[0], val[1], val[2], batch_size=max(batch_size, 256))
-                    )
-            logs["lr"] = lr
-            self.epochs_completed = epoch + 1
-            for c in cbs:
-                c.on_epoch_end(epoch, logs)
-            strategy.end_epoch(self)
-            if self.stop_training:
-                break
-        self._finalize_optimizer()
-        for c in cbs:
-            c.on_train_end({})
 
     def _finalize_optimizer(self) -> None:
         """With ``use_ema``, the parameters take their moving averages when ``fit`` ends."""
@@ -1083,54 +1074,31 @@ class Trainer:
         val_source = batch_source(validation_data) if validation_data is not None else None
         self.stop_training = False
         self.history = history
-        for c in cbs:
-            c.on_train_begin({})
-        initial_epoch = resume_epoch(cbs, initial_epoch)
-        try:
-            for epoch in range(initial_epoch, epochs):
-                for c in cbs:
-                    c.on_epoch_begin(epoch, {})
-                lr = self._require_compiled("fit")[0].current_learning_rate
-                self.reset_metrics()
-                logs: dict[str, float] = {}
-                step = 0
-                for batch in source.batches(steps):
-                    x, y, sw = _unpack_data(batch)
-                    x, y = self._batch_arrays(x, y, "fit")
-                    if class_weight is not None:
-                        sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
-                    for c in cbs:
-                        c.on_train_batch_begin(step, {})
-                    logs = dict(self.train_step((x, y, sw)))
-                    for c in cbs:
-                        c.on_train_batch_end(step, logs)
-                    step += 1
-                    if self.stop_training:
-                        break
-                if steps is None:
-                    for c in cbs:
-                        if isinstance(c, ProgressBar):
-                            c.params["steps"] = step
-                source.epoch_end()
-                if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                    if val_source is not None:
-                        res = self._evaluate_source(val_source, validation_steps)
-                    else:
-                        vx, vy = validation_data[0], validation_data[1]
-                        vw = validation_data[2] if len(validation_data) == 3 else None
-                        res = self.evaluate(vx, vy, sample_weight=vw, verbose=0, return_dict=True)
-                    logs.update({f"val_{k}": v for k, v in res.items()})
-                logs["lr"] = lr
-                self.epochs_completed = epoch + 1
-                for c in cbs:
-                    c.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-            self._finalize_optimizer()
-            for c in cbs:
-                c.on_train_end({})
-        finally:
-            self.clear_saved()
+
+        def prepare(batch: Any) -> tuple[Any, Any, Any]:
+            x, y, sw = _unpack_data(batch)
+            x, y = self._batch_arrays(x, y, "fit")
+            if class_weight is not None:
+                sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
+            return x, y, sw
+
+        def validate() -> dict[str, float]:
+            if val_source is not None:
+                res = self._evaluate_source(val_source, validation_steps)
+            else:
+                vx, vy = validation_data[0], validation_data[1]
+                vw = validation_data[2] if len(validation_data) == 3 else None
+                res = self.evaluate(vx, vy, sample_weight=vw, verbose=0, return_dict=True)
+            return {f"val_{k}": v for k, v in res.items()}
+
+        self._fit_epochs(
+            SourceEpochs(source, steps, prepare),
+            validate if validation_data is not None else None,
+            cbs,
+            epochs,
+            initial_epoch,
+            validation_freq,
+        )
         return history
 
     def _evaluate_source(self, source: Any, steps: int | None) -> dict[str, float]:
@@ -1297,34 +1265,28 @@ class Trainer:
         return cbs
 
     def _train_epoch(
-        self,
-        x: Any,
-        y: Any,
-        order: np.ndarray,
-        batch_size: int,
-        cbs: list[Callback],
-        sample_weight: np.ndarray | None = None,
-    ) -> dict[str, float]:
-        """One pass over the samples in ``order`` through :meth:`train_step`; the epoch's logs.
+        self, batches: Iterator[tuple[int, Any]], cbs: list[Callback]
+    ) -> tuple[dict[str, float], int]:
+        """One epoch of :meth:`train_step` on ``batches`` (``(step, data)``, where ``data``
+        is this process's share of the step's global batch); the epoch's logs and steps.
 
-        Each step takes this process's share of the next global batch (all of it in
-        one process); the strategy decides after ``on_train_batch_end`` whether the
-        epoch ends there.
+        The running strategy decides after each ``on_train_batch_end`` whether the
+        epoch ends there (in one process: ``stop_training``).
         """
         strategy = self._running_strategy()
         self.reset_metrics()
         logs: dict[str, float] = {}
-        for step, idx in array_batches(order, batch_size, strategy.shard):
+        steps = 0
+        for step, data in batches:
             for c in cbs:
                 c.on_train_batch_begin(step, {})
-            xb, yb = x[idx], y[idx]
-            wb = None if sample_weight is None else sample_weight[idx]
-            logs = dict(self.train_step((xb, yb, wb)))
+            logs = dict(self.train_step(data))
             for c in cbs:
                 c.on_train_batch_end(step, logs)
+            steps = step + 1
             if strategy.should_stop(self):
                 break
-        return logs
+        return logs, steps
 
     def _validate(self, x: Any, y: Any, sw: np.ndarray | None, batch_size: int) -> dict[str, float]:
         """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
@@ -1813,11 +1775,3 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: Any) -> np.ndarra
     for k, v in class_weight.items():
         weights[classes == k] = float(v)
     return weights
-
-
-def _epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
-    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
-    so that a run resumed at any epoch sees the orders of an uninterrupted one."""
-    if not shuffle:
-        return np.arange(n)
-    return np.random.default_rng([seed, epoch]).permutation(n)
