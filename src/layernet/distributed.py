@@ -1,6 +1,6 @@
 r"""Data-parallel training over MPI: one copy of the model per process, each batch split.
 
-Launch the same script on ``P`` processes (ranks) and pass a :class:`DataParallel`
+Launch the same script on ``P`` processes (ranks) and pass a :class:`~layernet.DataParallel`
 strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
 :meth:`~layernet.training.trainer.Trainer.evaluate` or
 :meth:`~layernet.training.trainer.Trainer.predict`::
@@ -8,7 +8,7 @@ strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
     mpiexec -n 4 python train.py
 
 Every rank holds the whole data set and the whole model (SPMD, the design of
-Horovod and ChainerMN). :class:`DataParallel` is a :class:`Strategy`: it has no
+Horovod and ChainerMN). :class:`~layernet.DataParallel` is a :class:`Strategy`: it has no
 loop of its own but plugs into the Trainer's loops. Each training step takes the
 next *global* batch of ``batch_size`` samples, identical on every rank, and the
 data path gives rank ``r`` its contiguous share :math:`B_r` (sizes differ by at
@@ -251,7 +251,7 @@ class Strategy:
 
     The Trainer's ``fit``, ``evaluate`` and ``predict`` have one loop each, and
     call a strategy at fixed points of it; this base class is the one-process
-    strategy, where every call changes nothing. :class:`DataParallel` overrides
+    strategy, where every call changes nothing. :class:`~layernet.DataParallel` overrides
     the calls to share each global batch between MPI ranks and reduce inside the
     steps. The calls, in the order ``fit`` makes them:
 
@@ -311,8 +311,9 @@ class Strategy:
         """This process's contiguous share of ``n`` items (all of them here)."""
         return slice(0, n)
 
-    @contextlib.contextmanager
-    def gradient_step(self, model: Any, size: int) -> Iterator[GradientStep]:
+    def gradient_step(
+        self, model: Any, size: int
+    ) -> contextlib.AbstractContextManager[GradientStep]:
         """The scope of a training step's forward and backward on this process's share.
 
         Parameters
@@ -328,12 +329,11 @@ class Strategy:
         GradientStep
             Set its ``loss`` in the block; after the block it holds the global loss.
         """
-        yield GradientStep(size)
+        return _Unchanged(GradientStep(size))
 
-    @contextlib.contextmanager
-    def metrics_step(self, model: Any) -> Iterator[None]:
+    def metrics_step(self, model: Any) -> contextlib.AbstractContextManager[None]:
         """The scope of a step's updates of ``model.metrics_variables`` (nothing to reduce here)."""
-        yield
+        return _Unchanged(None)
 
     def should_stop(self, model: Any) -> bool:
         """Whether the epoch ends after this step: ``model.stop_training``."""
@@ -342,10 +342,24 @@ class Strategy:
     def end_epoch(self, model: Any) -> None:
         """Called after ``on_epoch_end``'s callbacks (nothing to do here)."""
 
-    @contextlib.contextmanager
-    def gather(self, n: int) -> Iterator[Gathered]:
+    def gather(self, n: int) -> contextlib.AbstractContextManager[Gathered]:
         """The scope of a prediction loop over ``n`` samples; its outputs are all of them here."""
-        yield Gathered()
+        return _Unchanged(Gathered())
+
+
+class _Unchanged(contextlib.AbstractContextManager):
+    """A scope that gives ``value`` and changes nothing (cheaper than a generator's)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __enter__(self) -> Any:
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 class DataParallel(Strategy):
@@ -418,7 +432,7 @@ class DataParallel(Strategy):
 
     **One loop.** The strategy has no loop of its own: ``fit``, ``evaluate`` and
     ``predict`` run the Trainer's loops, the same in one process and on every
-    rank, and call the methods of :class:`Strategy` (the data path takes each
+    rank, and call the methods of :class:`~layernet.distributed.Strategy` (the data path takes each
     rank's :meth:`shard` of every global batch; :meth:`gradient_step` and
     :meth:`metrics_step` reduce inside the steps). So every rank makes the
     callback calls one process makes, in the same order, with the same logs:
@@ -609,7 +623,7 @@ class DataParallel(Strategy):
 
         The block computes this rank's share (``size`` samples, possibly none):
         ``model.trainable_gradients`` and the loss :math:`z_r` it sets on the
-        yielded :class:`GradientStep`, and it may change
+        yielded :class:`~layernet.distributed.GradientStep`, and it may change
         ``model.state_variables`` (``BatchNorm``'s moving statistics). When
         it ends, one ``Allreduce`` on one flat float64 buffer sums
         :math:`n_r g_r`, :math:`n_r \Delta s_r`, :math:`n_r z_r`, :math:`n_r` and an
@@ -663,7 +677,7 @@ class DataParallel(Strategy):
         One ``Allreduce`` per step; an exception in the block is agreed on as in
         :meth:`gradient_step`. A metric that creates its state at its first update
         (``F1Score``, ``AUC(multi_label=True)`` without ``num_labels``) must see a
-        first global batch of at least :attr:`size` samples.
+        first global batch of at least ``size`` samples.
         """
         variables = model.metrics_variables
         kept = [v.copy() for v in variables]
@@ -710,7 +724,7 @@ class DataParallel(Strategy):
         """Every rank's predictions, on every rank, in the samples' order.
 
         The block predicts this rank's shares and sets the yielded
-        :class:`Gathered`'s ``outputs`` (an array, or None) and ``rows`` (each
+        :class:`~layernet.distributed.Gathered`'s ``outputs`` (an array, or None) and ``rows`` (each
         output row's index among the ``n`` samples); after it, ``outputs`` holds all
         ``n`` rows (two ``Allgatherv``). An exception in the block is agreed on as
         in :meth:`gradient_step`.
@@ -846,7 +860,7 @@ def resolve(distribute: Any, fn: str) -> Strategy:
     Raises
     ------
     TypeError
-        ``distribute`` is neither None nor a :class:`DataParallel`.
+        ``distribute`` is neither None nor a :class:`~layernet.DataParallel`.
     """
     if distribute is None:
         return _ONE_PROCESS
