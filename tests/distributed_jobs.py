@@ -162,6 +162,23 @@ def recorded(dp=None) -> tuple[list[str], np.ndarray]:
     return names, np.array(values)
 
 
+def own_loop(dp=None) -> np.ndarray:
+    """Weights after one pass in order over global batches of 7, each rank stepping on its
+    share inside ``distribution_scope`` (one process: ``fit`` without shuffling)."""
+    x, y = data()
+    net = model()
+    net.build((None, 8, 1), seed=5)
+    if dp is None:
+        net.fit(x, y, epochs=1, batch_size=7, shuffle=False, verbose=0)
+        return flat(net.get_weights())
+    with net.distribution_scope(dp):
+        for start in range(0, len(x), 7):
+            n = min(7, len(x) - start)
+            share = np.arange(start, start + n)[dp.shard(n)]
+            net.train_step((x[share], y[share]))
+    return flat(net.get_weights())
+
+
 def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
@@ -227,6 +244,9 @@ def train(dp, out: dict) -> None:
 
     # sample weights: weighted losses and metrics over the global batch
     out["weighted"] = weighted(dp)
+
+    # a training loop of one's own: in distribution_scope, train_step reduces as fit's does
+    out["own_loop"] = own_loop(dp)
 
     # every callback call, in order, with its logs (stateful metrics reduced over the ranks)
     names, values = recorded(dp)

@@ -125,6 +125,13 @@ def test_every_rank_makes_one_process_callback_calls_with_its_logs(trained):
 
 
 @needs_mpi
+def test_a_loop_of_ones_own_in_distribution_scope_trains_as_fit(trained):
+    _, _, (r0, r1) = trained
+    np.testing.assert_allclose(r0["own_loop"], jobs.own_loop(), rtol=0, atol=1e-10)
+    assert np.array_equal(r0["own_loop"], r1["own_loop"])
+
+
+@needs_mpi
 def test_evaluate_on_one_rank_inside_a_distributed_fit_runs_in_one_process(trained):
     # rank 0's callback evaluated alone (rank 1 did after fit): the same values, no hang
     _, _, (r0, r1) = trained
