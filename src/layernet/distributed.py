@@ -211,7 +211,7 @@ def get_blas_threads() -> int | None:
 class GradientStep:
     """What a training step hands its strategy: this process's samples and their loss.
 
-    :meth:`Strategy.gradient_step` yields one; the Trainer sets :attr:`loss` to the
+    :meth:`Strategy.gradient_step` yields one; the Trainer sets ``loss`` to the
     loss of this process's share and, once the ``with`` block ends, reads back the
     loss of the global batch.
 
@@ -233,10 +233,15 @@ class GradientStep:
 class Gathered:
     """What a prediction loop hands its strategy: its outputs and the samples they are for.
 
-    :meth:`Strategy.gather` yields one; the Trainer sets :attr:`outputs` (``None``
-    when this process predicted nothing) and :attr:`rows` (the index of each output
-    row among all the samples); once the ``with`` block ends :attr:`outputs` holds
+    :meth:`Strategy.gather` yields one; the Trainer sets ``outputs`` (``None``
+    when this process predicted nothing) and ``rows`` (the index of each output
+    row among all the samples); once the ``with`` block ends ``outputs`` holds
     every sample's output, in the samples' order.
+
+    Attributes
+    ----------
+    outputs : ndarray or None
+    rows : ndarray of int64
     """
 
     __slots__ = ("outputs", "rows")

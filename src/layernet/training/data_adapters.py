@@ -199,7 +199,7 @@ class SourceEpochs:
     Parameters
     ----------
     source
-        What :func:`batch_source` returns.
+        What ``batch_source`` returns.
     steps : int or None
         Batches per epoch (None: all of a PyDataset, or a generator to its end).
     prepare : callable
