@@ -1,15 +1,15 @@
 r"""Data-parallel training over MPI: one copy of the model per process, each batch split.
 
-Launch the same script on ``P`` processes (ranks) and pass a :class:`~layernet.DataParallel`
-strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
+Launch the same script on ``P`` processes (ranks) and pass a
+:class:`~layernet.DataParallel` strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
 :meth:`~layernet.training.trainer.Trainer.evaluate` or
 :meth:`~layernet.training.trainer.Trainer.predict`::
 
     mpiexec -n 4 python train.py
 
 Every rank holds the whole data set and the whole model (SPMD, the design of
-Horovod and ChainerMN). :class:`~layernet.DataParallel` is a :class:`Strategy`: it has no
-loop of its own but plugs into the Trainer's loops. Each training step takes the
+Horovod and ChainerMN). :class:`~layernet.DataParallel` is a :class:`Strategy`: it
+has no loop of its own but plugs into the Trainer's loops. Each training step takes the
 next *global* batch of ``batch_size`` samples, identical on every rank, and the
 data path gives rank ``r`` its contiguous share :math:`B_r` (sizes differ by at
 most one; a rank's share may be empty). Each rank backpropagates its share; inside
@@ -411,8 +411,11 @@ class DataParallel(Strategy):
             \frac{\partial z_r}{\partial\theta},
 
     which is what the ``Allreduce`` computes: the gradient of the whole global
-    batch, as in one process, up to float rounding. Metrics are combined with the
-    same weights. ``BatchNorm`` normalises each rank's share with that share's
+    batch, as in one process, up to float rounding. The loss tracker and every
+    compiled metric keep sums :math:`v` (totals, counts, confusion counts); with
+    :math:`\Delta v_r` what rank :math:`r` added to them in a step, every rank
+    continues from :math:`v + \sum_r \Delta v_r`, the state one process reaches
+    after the same global batch. ``BatchNorm`` normalises each rank's share with that share's
     statistics (as PyTorch's ``DistributedDataParallel`` without ``SyncBatchNorm``);
     its running statistics are averaged with the weights :math:`n_r/n`, so they
     stay identical on every rank. ``Dropout`` draws each rank's masks from that
@@ -428,17 +431,18 @@ class DataParallel(Strategy):
     step's ``on_train_batch_end`` (:meth:`should_stop`) or at the end of the epoch;
     at each epoch's end the ranks also compare checksums of their weights.
 
-    **Errors.** An exception inside a rank's share of a step is reported through
-    the step's reduction: that rank raises it, every other rank raises
-    :class:`DataParallelError` with its message. Any other exception raised on
-    one rank only (in a callback, say) is printed with its traceback, and
+    **Errors.** An exception inside a rank's share of a step (training, test or
+    prediction) is reported through the step's reduction: that rank raises it,
+    every other rank raises :class:`DataParallelError` with its message. Any
+    other exception raised on one rank only (in a callback, say) is printed with
+    its traceback, and
     ``MPI_Abort`` ends every rank at once. With several ranks, an exception that
     ends the script anywhere (outside ``fit`` too) also ends every rank this way.
 
     **One loop.** The strategy has no loop of its own: ``fit``, ``evaluate`` and
     ``predict`` run the Trainer's loops, the same in one process and on every
-    rank, and call the methods of :class:`~layernet.distributed.Strategy` (the data path takes each
-    rank's :meth:`shard` of every global batch; :meth:`gradient_step` and
+    rank, and call the methods of :class:`~layernet.distributed.Strategy` (the
+    data path takes each rank's :meth:`shard` of every global batch; :meth:`gradient_step` and
     :meth:`metrics_step` reduce inside the steps). So every rank makes the
     callback calls one process makes, in the same order, with the same logs:
     the loss and every compiled metric (``Precision``, ``AUC`` and other
