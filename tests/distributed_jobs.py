@@ -359,6 +359,30 @@ def fail_in_step(dp, out: dict) -> None:
         raise
 
 
+def fail_in_evaluate_and_predict(dp, out: dict) -> None:
+    """A layer that raises in inference on rank 1: evaluate, then predict, each caught."""
+    import layernet as ln
+
+    class Fragile(ln.ReLU):
+        def compute_forward(self, x, training):
+            if not training and dp.rank == 1:
+                raise ValueError("fragile layer broke on rank 1")
+            return super().compute_forward(x, training)
+
+    x, y = data()
+    net = ln.Sequential([ln.Flatten(dtype="float64"), Fragile(dtype="float64"), ln.Dense(3)])
+    net.compile("sgd", "softmax_cross_entropy", ["accuracy"])
+    calls = {
+        "evaluate": lambda: net.evaluate(x, y, batch_size=7, verbose=0, distribute=dp),
+        "predict": lambda: net.predict(x, batch_size=7, verbose=0, distribute=dp),
+    }
+    for name, call in calls.items():
+        try:
+            call()
+        except Exception as exc:
+            out[name] = np.array(f"{type(exc).__name__}: {exc}")
+
+
 def fail_outside_fit(dp, out: dict) -> None:
     """Rank 1's script dies before fit (loading its data, say); rank 0 enters fit."""
     if dp.rank == 1:
@@ -371,6 +395,7 @@ JOBS = {
     "train": train,
     "fail_in_callback": fail_in_callback,
     "fail_in_step": fail_in_step,
+    "fail_in_evaluate_and_predict": fail_in_evaluate_and_predict,
     "fail_outside_fit": fail_outside_fit,
 }
 

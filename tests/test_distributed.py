@@ -240,6 +240,18 @@ def test_failure_in_one_ranks_step_is_raised_on_every_rank(tmp_path):
     )
 
 
+@needs_mpi
+def test_failure_in_one_ranks_test_or_predict_step_is_raised_on_every_rank(tmp_path):
+    result, _ = run_job("fail_in_evaluate_and_predict", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr  # caught: no abort
+    r0, r1 = results(tmp_path)
+    for name in ("evaluate", "predict"):
+        assert str(r1[name]) == "ValueError: fragile layer broke on rank 1"
+        assert str(r0[name]) == (
+            "DataParallelError: rank 1 of 2 failed: ValueError: fragile layer broke on rank 1"
+        )
+
+
 # ------------------------------------------------------------------ one process
 @needs_mpi
 def test_one_rank_is_plain_fit():
