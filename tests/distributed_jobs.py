@@ -179,6 +179,20 @@ def own_loop(dp=None) -> np.ndarray:
     return flat(net.get_weights())
 
 
+def two_outputs_predict(dp=None) -> np.ndarray:
+    """A functional model with two outputs: its predictions, both outputs side by side."""
+    import layernet as ln
+
+    inp = ln.Input((8, 1), dtype="float64")
+    h = ln.Flatten(dtype="float64")(inp)
+    a = ln.Dense(3, seed=1, dtype="float64")(h)
+    b = ln.Dense(2, seed=2, dtype="float64")(h)
+    net = ln.Model(inp, [a, b])
+    xv, _ = data(20, seed=1)
+    first, second = net.predict(xv, batch_size=3, verbose=0, distribute=dp)
+    return np.concatenate([first, second], axis=1)
+
+
 def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
@@ -210,6 +224,7 @@ def train(dp, out: dict) -> None:
     one = net.evaluate(xv[:1], yv[:1], return_dict=True, distribute=dp)  # rank 1's share is empty
     out["evaluate_one"] = np.array([one["loss"], one["accuracy"]])
     out["predict_one"] = net.predict(xv[:1], distribute=dp)
+    out["predict_two_outputs"] = two_outputs_predict(dp)
     out["blas_threads"] = np.array(dp.blas_threads or -1)
     out["blas_now"] = np.array(ln.distributed.get_blas_threads() or -1)
     out["local_size"] = np.array(dp.local_size)

@@ -110,6 +110,9 @@ def test_two_ranks_equal_one_process(trained):
     one = net.evaluate(xv[:1], yv[:1], return_dict=True)
     np.testing.assert_allclose(r0["evaluate_one"], [one["loss"], one["accuracy"]], atol=1e-10)
     np.testing.assert_allclose(r0["predict_one"], net.predict(xv[:1]), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        r0["predict_two_outputs"], jobs.two_outputs_predict(), rtol=0, atol=1e-10
+    )
 
 
 @needs_mpi

@@ -745,35 +745,47 @@ class DataParallel(Strategy):
         except Exception as exc:
             error = exc
         mine = got.outputs if error is None else None
+        listed = isinstance(mine, list)  # a model with several outputs
+        arrays = None if mine is None else (list(mine) if listed else [mine])
         meta = (
-            (0, None, None)
-            if mine is None
-            else (len(got.rows), np.dtype(mine.dtype).str, tuple(mine.shape[1:]))
+            (0, None, False)
+            if arrays is None
+            else (
+                len(got.rows),
+                [(np.dtype(a.dtype).str, tuple(a.shape[1:])) for a in arrays],
+                listed,
+            )
         )
         views = self.comm.allgather((meta, error is not None))
         if any(failed for _, failed in views):
             self._raise_agreed(error)
         counts = [m[0] for m, _ in views]
-        _, dtype_str, shape = next(m for m, _ in views if m[0])
-        dtype = np.dtype(dtype_str)
-        if mine is None:
-            mine = np.empty((0, *shape), dtype)
-        rows = np.empty(n, np.int64)
+        _, specs, listed = next(m for m, _ in views if m[0])
         displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        rows = np.empty(n, np.int64)
         self.comm.Allgatherv(
             np.ascontiguousarray(got.rows, np.int64),
             [rows, counts, displs.tolist(), self._mpi.INT64_T],
         )
-        per = int(np.prod(shape, dtype=np.int64))
-        flat = np.empty((n, *shape), dtype)
-        kind = self._mpi.Datatype.fromcode(dtype.char)
-        self.comm.Allgatherv(
-            np.ascontiguousarray(mine, dtype),
-            [flat, [c * per for c in counts], (displs * per).tolist(), kind],
-        )
-        out = np.empty_like(flat)
-        out[rows] = flat
-        got.outputs = out
+        outputs = []
+        for k, (dtype_str, shape) in enumerate(specs):
+            dtype = np.dtype(dtype_str)
+            part = np.empty((0, *shape), dtype) if arrays is None else arrays[k]
+            per = int(np.prod(shape, dtype=np.int64))
+            flat = np.empty((n, *shape), dtype)
+            self.comm.Allgatherv(
+                np.ascontiguousarray(part, dtype),
+                [
+                    flat,
+                    [c * per for c in counts],
+                    (displs * per).tolist(),
+                    self._mpi.Datatype.fromcode(dtype.char),
+                ],
+            )
+            out = np.empty_like(flat)
+            out[rows] = flat
+            outputs.append(out)
+        got.outputs = outputs if listed else outputs[0]
 
 
 # ------------------------------------------------------------------------ helpers
