@@ -257,6 +257,20 @@ def train(dp, out: dict) -> None:
     out["resume_resumed"] = flat(resumed.get_weights())
     out["resume_epochs"] = np.array(resumed.epochs_completed)
 
+    # BackupAndRestore: a run that finds a backup of 2 epochs continues it (rank 0 writes)
+    backup_dir = Path("..", "backup").resolve()
+    backed = model(adam())
+    keep = ln.BackupAndRestore(backup_dir, delete_checkpoint=False)
+    backed.fit(x, y, epochs=2, batch_size=8, seed=5, verbose=0, callbacks=[keep], distribute=dp)
+    dp.comm.Barrier()  # rank 0 has written the backup
+    again = model(adam())
+    restore = ln.BackupAndRestore(backup_dir)
+    hb = again.fit(
+        x, y, epochs=4, batch_size=8, seed=5, verbose=0, callbacks=[restore], distribute=dp
+    )
+    out["backup_resumed"] = flat(again.get_weights())
+    out["backup_epochs"] = np.array(hb.epoch)
+
     # sample weights: weighted losses and metrics over the global batch
     out["weighted"] = weighted(dp)
 

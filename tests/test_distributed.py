@@ -159,8 +159,10 @@ def test_only_rank_zero_prints_and_writes(trained):
 
 @needs_mpi
 def test_resume_on_two_ranks_equals_a_straight_run(trained):
-    _, _, (r0, _) = trained
+    _, _, (r0, r1) = trained
     assert np.array_equal(r0["resume_straight"], r0["resume_resumed"])
+    assert np.array_equal(r0["resume_straight"], r0["backup_resumed"])  # BackupAndRestore
+    assert r0["backup_epochs"].tolist() == r1["backup_epochs"].tolist() == [2, 3]
     assert int(r0["resume_epochs"]) == 4
 
 
