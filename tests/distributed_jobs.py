@@ -411,6 +411,19 @@ def fail_in_evaluate_and_predict(dp, out: dict) -> None:
         except Exception as exc:
             out[name] = np.array(f"{type(exc).__name__}: {exc}")
 
+    # a metric whose state its first update makes, and one sample: rank 1's share is empty
+    lazy = ln.Sequential(
+        [ln.Flatten(dtype="float64"), ln.Dense(3, activation="softmax", seed=0, dtype="float64")]
+    )
+    lazy.compile("sgd", "categorical_crossentropy", [ln.metrics.F1Score(average="macro")])
+    onehot = np.eye(3)[y]
+    try:
+        lazy.evaluate(x[:1], onehot[:1], verbose=0, distribute=dp)
+    except Exception as exc:
+        out["lazy_metric"] = np.array(f"{type(exc).__name__}: {exc}")
+    ev = lazy.evaluate(x[:4], onehot[:4], verbose=0, return_dict=True, distribute=dp)
+    out["lazy_metric_then"] = np.array([ev["loss"], ev["f1_score"]])
+
 
 def fail_outside_fit(dp, out: dict) -> None:
     """Rank 1's script dies before fit (loading its data, say); rank 0 enters fit."""

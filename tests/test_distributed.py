@@ -255,6 +255,22 @@ def test_failure_in_one_ranks_test_or_predict_step_is_raised_on_every_rank(tmp_p
         assert str(r0[name]) == (
             "DataParallelError: rank 1 of 2 failed: ValueError: fragile layer broke on rank 1"
         )
+    # a metric making its state on rank 0 only: the same clear error on both ranks, no crash
+    assert str(r0["lazy_metric"]) == str(r1["lazy_metric"])
+    assert str(r0["lazy_metric"]).startswith(
+        "ValueError: DataParallel: a metric that creates its state at its first update"
+    )
+    # with a sample on every rank it works, and equals one process
+    x, y = jobs.data()
+    lazy = ln.Sequential(
+        [ln.Flatten(dtype="float64"), ln.Dense(3, activation="softmax", seed=0, dtype="float64")]
+    )
+    lazy.compile("sgd", "categorical_crossentropy", [ln.metrics.F1Score(average="macro")])
+    one = lazy.evaluate(x[:4], np.eye(3)[y[:4]], verbose=0, return_dict=True)
+    for r in (r0, r1):
+        np.testing.assert_allclose(
+            r["lazy_metric_then"], [one["loss"], one["f1_score"]], atol=1e-12
+        )
 
 
 # ------------------------------------------------------------------ one process

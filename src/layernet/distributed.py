@@ -683,10 +683,17 @@ class DataParallel(Strategy):
         counts, confusion counts), so adding every rank's change makes them, on
         every rank, the state one process would have after the same global batch:
         ``Mean``-like metrics and stateful ones (``Precision``, ``AUC``, ...) alike.
-        One ``Allreduce`` per step; an exception in the block is agreed on as in
-        :meth:`gradient_step`. A metric that creates its state at its first update
-        (``F1Score``, ``AUC(multi_label=True)`` without ``num_labels``) must see a
-        first global batch of at least ``size`` samples.
+        Two ``Allreduce`` per step (a tiny one that agrees on errors and on the
+        state's size, then the changes); an exception in the block is agreed on as
+        in :meth:`gradient_step`.
+
+        Raises
+        ------
+        ValueError
+            On every rank, when a metric that creates its state at its first
+            update (``F1Score``, ``AUC(multi_label=True)`` without ``num_labels``)
+            did so on some ranks only: the others' shares of the first global
+            batch were empty (fewer samples than ranks).
         """
         variables = model.metrics_variables
         kept = [v.copy() for v in variables]
@@ -698,6 +705,22 @@ class DataParallel(Strategy):
         before = {id(v): k for v, k in zip(variables, kept, strict=True)}
         variables = model.metrics_variables  # a metric may have made its state in the block
         kept = [before.get(id(v), np.zeros_like(v)) for v in variables]
+        # a tiny collective first: the error flag, and the state's size (which differs
+        # where a metric made its state on some ranks only)
+        size = float(sum(v.size for v in variables))
+        check = np.array([0.0 if error is None else 1.0, size, -size])
+        self.comm.Allreduce(self._mpi.IN_PLACE, check, op=self._mpi.MAX)
+        if check[0] > 0:
+            self._raise_agreed(error)
+        if check[1] != -check[2]:
+            raise _agree(
+                ValueError(
+                    "DataParallel: a metric that creates its state at its first update "
+                    "(F1Score, AUC(multi_label=True) without num_labels) made it on some ranks "
+                    "only, whose shares of the batch were not empty; give every rank samples in "
+                    f"the first batch (at least {self.size}, one per rank)."
+                )
+            )
         buf = np.zeros(sum(v.size for v in variables) + 1)  # changes, error flag
         if error is None:
             _pack(buf[:-1], [v - k for v, k in zip(variables, kept, strict=True)])
