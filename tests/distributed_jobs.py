@@ -424,6 +424,17 @@ def fail_in_evaluate_and_predict(dp, out: dict) -> None:
     ev = lazy.evaluate(x[:4], onehot[:4], verbose=0, return_dict=True, distribute=dp)
     out["lazy_metric_then"] = np.array([ev["loss"], ev["f1_score"]])
 
+    # a metric whose state rank 0 alone made (evaluating in one process): the handshake of
+    # the next data-parallel evaluate refuses it on every rank
+    alone = ln.Sequential([ln.Flatten(dtype="float64"), ln.Dense(3, activation="softmax", seed=0)])
+    alone.compile("sgd", "categorical_crossentropy", [ln.metrics.F1Score(average="macro")])
+    if dp.is_root:
+        alone.evaluate(x[:4], onehot[:4], verbose=0)
+    try:
+        alone.evaluate(x[:4], onehot[:4], verbose=0, distribute=dp)
+    except Exception as exc:
+        out["made_on_one_rank"] = np.array(f"{type(exc).__name__}: {exc}")
+
 
 def fail_outside_fit(dp, out: dict) -> None:
     """Rank 1's script dies before fit (loading its data, say); rank 0 enters fit."""

@@ -255,17 +255,27 @@ def test_failure_in_one_ranks_test_or_predict_step_is_raised_on_every_rank(tmp_p
         assert str(r0[name]) == (
             "DataParallelError: rank 1 of 2 failed: ValueError: fragile layer broke on rank 1"
         )
-    # a metric making its state on rank 0 only: the same clear error on both ranks, no crash
-    assert str(r0["lazy_metric"]) == str(r1["lazy_metric"])
-    assert str(r0["lazy_metric"]).startswith(
-        "ValueError: DataParallel: a metric that creates its state at its first update"
+    # a metric that makes its state at its first update, and a rank without samples then:
+    # the same clear error on both ranks before either updates, no crash
+    assert (
+        str(r0["lazy_metric"])
+        == str(r1["lazy_metric"])
+        == (
+            "ValueError: DataParallel: the metric(s) ['f1_score'] create their state at their "
+            "first update, and 1 rank(s) have no samples in this batch; give every rank samples "
+            "in the first batch (at least 2, one per rank)."
+        )
     )
-    # with a sample on every rank it works, and equals one process
+    # then with samples on every rank it works, and equals one process
     x, y = jobs.data()
     lazy = ln.Sequential(
         [ln.Flatten(dtype="float64"), ln.Dense(3, activation="softmax", seed=0, dtype="float64")]
     )
     lazy.compile("sgd", "categorical_crossentropy", [ln.metrics.F1Score(average="macro")])
+    assert str(r0["made_on_one_rank"]) == str(r1["made_on_one_rank"])
+    assert str(r0["made_on_one_rank"]).startswith(
+        "DataParallelError: evaluate: ranks disagree on `metrics state`"
+    )
     one = lazy.evaluate(x[:4], np.eye(3)[y[:4]], verbose=0, return_dict=True)
     for r in (r0, r1):
         np.testing.assert_allclose(

@@ -336,8 +336,9 @@ class Strategy:
         """
         return _Unchanged(GradientStep(size))
 
-    def metrics_step(self, model: Any) -> contextlib.AbstractContextManager[None]:
-        """The scope of a step's updates of ``model.metrics_variables`` (nothing to reduce here)."""
+    def metrics_step(self, model: Any, size: int) -> contextlib.AbstractContextManager[None]:
+        """The scope of a step's updates of ``model.metrics_variables`` with ``size`` samples
+        of this process (nothing to reduce here)."""
         return _Unchanged(None)
 
     def should_stop(self, model: Any) -> bool:
@@ -676,25 +677,40 @@ class DataParallel(Strategy):
             offset += s.size
 
     @contextlib.contextmanager
-    def metrics_step(self, model: Any) -> Iterator[None]:
+    def metrics_step(self, model: Any, size: int) -> Iterator[None]:
         """Sum what the ranks add to ``model.metrics_variables`` in the block.
 
         The loss tracker and every compiled metric keep sums (weighted totals,
         counts, confusion counts), so adding every rank's change makes them, on
         every rank, the state one process would have after the same global batch:
         ``Mean``-like metrics and stateful ones (``Precision``, ``AUC``, ...) alike.
-        Two ``Allreduce`` per step (a tiny one that agrees on errors and on the
-        state's size, then the changes); an exception in the block is agreed on as
-        in :meth:`gradient_step`.
+        One ``Allreduce`` per step; an exception in the block is agreed on as in
+        :meth:`gradient_step`. A metric that creates its state at its first update
+        (``F1Score``, ``AUC(multi_label=True)`` without ``num_labels``) costs two
+        small collectives more in that step, one before it: every rank must have
+        samples (``size > 0``) then, or none of them updates.
 
         Raises
         ------
         ValueError
-            On every rank, when a metric that creates its state at its first
-            update (``F1Score``, ``AUC(multi_label=True)`` without ``num_labels``)
-            did so on some ranks only: the others' shares of the first global
-            batch were empty (fewer samples than ranks).
+            On every rank, before the block, when a metric has no state yet and
+            some rank's share is empty (a first batch with fewer samples than ranks).
         """
+        # (the same on every rank: their metrics' states agree at the start of a run,
+        # which the handshake checks, and change alike in every step)
+        unmade = [m.name for m in model.metrics if not m.variables]
+        if unmade:
+            votes = np.array([1.0 if size == 0 else 0.0, 0.0])  # empty shares, error flag
+            self._allreduce(votes, None)
+            if votes[0] > 0:
+                raise _agree(
+                    ValueError(
+                        f"DataParallel: the metric(s) {unmade} create their state at their "
+                        f"first update, and {int(votes[0])} rank(s) have no samples in this "
+                        f"batch; give every rank samples in the first batch (at least "
+                        f"{self.size}, one per rank)."
+                    )
+                )
         variables = model.metrics_variables
         kept = [v.copy() for v in variables]
         error: BaseException | None = None
@@ -702,25 +718,6 @@ class DataParallel(Strategy):
             yield
         except Exception as exc:
             error = exc
-        before = {id(v): k for v, k in zip(variables, kept, strict=True)}
-        variables = model.metrics_variables  # a metric may have made its state in the block
-        kept = [before.get(id(v), np.zeros_like(v)) for v in variables]
-        # a tiny collective first: the error flag, and the state's size (which differs
-        # where a metric made its state on some ranks only)
-        size = float(sum(v.size for v in variables))
-        check = np.array([0.0 if error is None else 1.0, size, -size])
-        self.comm.Allreduce(self._mpi.IN_PLACE, check, op=self._mpi.MAX)
-        if check[0] > 0:
-            self._raise_agreed(error)
-        if check[1] != -check[2]:
-            raise _agree(
-                ValueError(
-                    "DataParallel: a metric that creates its state at its first update "
-                    "(F1Score, AUC(multi_label=True) without num_labels) made it on some ranks "
-                    "only, whose shares of the batch were not empty; give every rank samples in "
-                    f"the first batch (at least {self.size}, one per rank)."
-                )
-            )
         buf = np.zeros(sum(v.size for v in variables) + 1)  # changes, error flag
         if error is None:
             _pack(buf[:-1], [v - k for v, k in zip(variables, kept, strict=True)])
@@ -729,6 +726,13 @@ class DataParallel(Strategy):
         for v, k in zip(variables, kept, strict=True):
             np.add(k, buf[offset : offset + v.size].reshape(v.shape), out=v)
             offset += v.size
+        if unmade:  # the states made in the block (from zero), summed in their turn
+            known = {id(v) for v in variables}
+            made = [v for v in model.metrics_variables if id(v) not in known]
+            total = np.zeros(sum(v.size for v in made) + 1)
+            _pack(total[:-1], made)
+            self._allreduce(total, None)
+            _unpack(total[:-1], made)
 
     def should_stop(self, model: Any) -> bool:
         """Whether any rank set ``model.stop_training``; sets it on every rank alike."""

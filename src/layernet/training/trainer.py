@@ -288,7 +288,7 @@ class Trainer:
             z, pred = self._train_step(x, y, sw)
             n = _batch_len(x)
             strategy = self._running_strategy()
-            with strategy.metrics_step(self):
+            with strategy.metrics_step(self, n):
                 if n or strategy.size == 1:  # (a rank's share may be empty)
                     self._update_trackers(z, pred, y, sw, n)
             return self._tracker_logs(z, y)
@@ -310,7 +310,7 @@ class Trainer:
         n = _batch_len(x)
         z = 0.0
         strategy = self._running_strategy()
-        with strategy.metrics_step(self):
+        with strategy.metrics_step(self, n):
             if n or strategy.size == 1:  # (a rank's share may be empty)
                 pred = self.forward(_unwrap(x))
                 z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
@@ -868,6 +868,7 @@ class Trainer:
                 ),
                 **describe_model(self),
                 **describe_compile(self),
+                "metrics state": [v.shape for v in self.metrics_variables],
             },
         )
         base = strategy.begin_fit(self, base)
@@ -1487,6 +1488,7 @@ class Trainer:
                     **evaluate_entries(x, y, batch_size=batch_size, sample_weight=sample_weight),
                     **describe_model(self),
                     **describe_compile(self),
+                    "metrics state": [v.shape for v in self.metrics_variables],
                 },
             )
             if isinstance(strategy, _distributed.DataParallel):
