@@ -98,8 +98,8 @@ class Trainer:
     compute inside its ``gradient_step`` and ``metrics_step`` (which reduce over
     the ranks), ``should_stop`` ends an epoch after ``on_train_batch_end`` and
     ``end_epoch`` follows ``on_epoch_end``; the strategy reaches the model only
-    through ``trainable_gradients``, ``state_variables``,
-    ``metrics_variables``, ``get_weights``/``set_weights``, ``optimizer`` and
+    through ``trainable_gradients``, ``state_variables``, ``metrics_variables``,
+    ``metrics``, ``get_weights``/``set_weights``, ``optimizer`` and
     ``stop_training``.
 
     Attributes
