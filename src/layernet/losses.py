@@ -263,6 +263,8 @@ class Loss:
             The loss (a float); the weighted per-sample values for a loss built
             with ``reduction="none"``.
         """
+        if _symbolic(y_true) or _symbolic(y_pred) or _symbolic(sample_weight):
+            return record_loss_call(self, y_true, y_pred, sample_weight)
         if _user_forward(type(self)):  # a subclass's own forward(x, t) defines the loss
             kept = self.__dict__.get("saved")
             try:
@@ -2323,3 +2325,114 @@ def _user_forward(cls: type) -> bool:
         if "forward" in klass.__dict__:
             return not klass.__module__.startswith("layernet.")
     return False
+
+
+def _symbolic(x: Any) -> bool:
+    return getattr(x, "_layernet_symbolic", False) is True and not isinstance(x, type)
+
+
+class LossCallSaved(NamedTuple):
+    """What one recorded call of a loss keeps: the loss's own ``saved`` and the input dtypes."""
+
+    saved: Any  #: what the loss's compute_loss kept
+    shapes: list  #: shapes of the call's inputs (their gradients' shapes)
+    dtypes: list  #: dtypes of the call's inputs
+
+
+def _loss_call_layer() -> type:
+    """The layer class that records ``loss(y_true, y_pred[, sample_weight[, mask]])`` in a graph.
+
+    Made on first use: the layers package imports this module's dependencies.
+    """
+    global _LOSS_CALL
+    if _LOSS_CALL is not None:
+        return _LOSS_CALL
+    from .layers.base import Layer
+    from .layers.masking_utils import masked_compute
+
+    class _LossCall(Layer):
+        r"""A loss called on symbolic tensors: one call in a traced graph.
+
+        Its inputs are ``[y_true, y_pred]``, then the sample weights and the
+        prediction's mask when given (``has_weight``, ``has_mask``); its output is
+        the scalar loss :math:`z`. The only derivative is the loss's own
+        :math:`\partial z/\partial \hat y` (targets, weights and masks get zero).
+        """
+
+        _default_name = "loss_call"
+        is_op = True
+
+        def __init__(self, loss: Loss, has_weight: bool, has_mask: bool, **kw: Any) -> None:
+            super().__init__(dtype=loss.dtype.name, **kw)
+            self.loss = loss
+            self.has_weight = has_weight
+            self.has_mask = has_mask
+
+        def symbolic_output(self, input_shape: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+            return (), self.loss.dtype.name
+
+        def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
+            loss = self.loss
+            y_true, y_pred = x[0], x[1]
+            rest = list(x[2:])
+            weight = rest.pop(0) if self.has_weight else None
+            mask = rest.pop(0) if self.has_mask else None
+            z, saved = masked_compute(loss, y_pred, y_true, mask, weight)
+            if saved is None:
+                raise ValueError(
+                    f"{loss.owner}: called on symbolic tensors it must return a scalar loss, "
+                    f"but reduction={getattr(loss, 'reduction', None)!r} keeps one value per "
+                    f"sample."
+                )
+            value = np.asarray(z, dtype=loss.dtype)
+            shapes = [np.shape(a) for a in x]
+            dtypes = [np.asarray(a).dtype for a in x]
+            return value, LossCallSaved(saved, shapes, dtypes)
+
+        def call_backward(
+            self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+        ) -> tuple[Any, dict[str, np.ndarray]]:
+            if not need_input:
+                return None, {}
+            dz = np.asarray(dy, dtype=self.loss.dtype)
+            g = self.loss.compute_backward_input(dz, saved.saved)
+            out = [np.zeros(s, d if d.kind == "f" else np.float64) for s, d in
+                   zip(saved.shapes, saved.dtypes, strict=True)]
+            out[1] = np.asarray(g).reshape(saved.shapes[1]).astype(out[1].dtype, copy=False)
+            return out, {}
+
+        def get_config(self) -> dict[str, Any]:
+            return {"loss": self.loss.get_config(), **super().get_config()}
+
+    _LOSS_CALL = _LossCall
+    return _LossCall
+
+
+_LOSS_CALL: type | None = None
+
+
+def record_loss_call(loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any = None,
+                     mask: Any = None) -> Any:
+    """Record ``loss(y_true, y_pred, sample_weight)`` on symbolic tensors as a graph call.
+
+    Returns the symbolic scalar loss. Targets, weights and a mask must be symbolic
+    tensors too (inputs of the traced function).
+
+    Raises
+    ------
+    TypeError
+        A target, weight or mask that is not symbolic while the prediction is.
+    """
+    args = [y_true, y_pred]
+    if sample_weight is not None:
+        args.append(sample_weight)
+    if mask is not None:
+        args.append(mask)
+    for name, a in zip(["y_true", "y_pred", "sample_weight"], args, strict=False):
+        if not _symbolic(a):
+            raise TypeError(
+                f"{loss.owner}: called on symbolic tensors, `{name}` must be symbolic too, "
+                f"received {type(a).__name__}."
+            )
+    layer = _loss_call_layer()(loss, sample_weight is not None, mask is not None)
+    return layer(args)
