@@ -687,6 +687,24 @@ class _KerasLoss(Loss):
         """Axes of the prediction that one value reduces over (the last, by default)."""
         return (x.ndim - 1,)
 
+    def target_gradient(self, x: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        r""":math:`\partial v_p/\partial t_{pk}` (the target's shape), or ``None`` for a loss
+        that does not differentiate its target (used when a loss is called on symbolic
+        tensors whose target is computed, as a teacher's prediction)."""
+        return None
+
+    def target_scale(self, x: np.ndarray, values_shape: tuple, sample_weight: Any) -> np.ndarray:
+        """The factor :math:`\partial z/\partial v_p` of each value, expanded over the
+        reduced axes of the prediction."""
+        w = (
+            np.ones(values_shape)
+            if sample_weight is None
+            else np.array(_value_weights(sample_weight, values_shape, self.owner))
+        )
+        if self.reduction not in ("sum", None, "none") and len(values_shape):
+            w = w / int(np.prod(values_shape))
+        return np.expand_dims(w, self.reduced_axes(x))
+
     def values(self, y_true: Any, y_pred: Any) -> np.ndarray:
         """The per-sample values for ``(y_true, y_pred)``, unweighted and unreduced."""
         x = self.check_input(y_pred)
@@ -761,6 +779,14 @@ class _ElementwiseLoss(_KerasLoss):
         """The elementwise error and its derivative with respect to ``x``."""
         raise NotImplementedError
 
+    def elementwise_target(self, x: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        """The elementwise error's derivative with respect to ``t`` (``None``: not given)."""
+        return None
+
+    def target_gradient(self, x, t):
+        de = self.elementwise_target(x, t)
+        return None if de is None else de / max(x.shape[-1], 1)
+
     def compute_values(self, x, t):
         with np.errstate(over="ignore", invalid="ignore"):
             e, de = self.elementwise(x, t)
@@ -824,6 +850,9 @@ class MeanSquaredError(_ElementwiseLoss):
         diff = x - t
         return diff * diff, 2 * diff
 
+    def elementwise_target(self, x, t):
+        return -2 * (x - t)
+
 
 class MeanAbsoluteError(_ElementwiseLoss):
     r"""Keras's ``"mae"``: the mean of the absolute error over every entry.
@@ -875,6 +904,9 @@ class MeanAbsoluteError(_ElementwiseLoss):
     def elementwise(self, x, t):
         diff = x - t
         return np.abs(diff), np.sign(diff)
+
+    def elementwise_target(self, x, t):
+        return -np.sign(x - t)
 
 
 def _categorical(owner, x, t, from_logits):
@@ -1519,6 +1551,11 @@ class KLDivergence(_ElementwiseLoss):
         xc = np.clip(x, EPSILON, 1)
         values = np.sum(tc * np.log(tc / xc), axis=-1)
         return values, np.where((x >= EPSILON) & (x <= 1), -tc / xc, 0)
+
+    def target_gradient(self, x, t):
+        tc = np.clip(t, EPSILON, 1)
+        xc = np.clip(x, EPSILON, 1)
+        return np.where((t >= EPSILON) & (t <= 1), np.log(tc / xc) + 1, 0)
 
 
 class Hinge(_ElementwiseLoss):
@@ -2337,6 +2374,7 @@ class LossCallSaved(NamedTuple):
     saved: Any  #: what the loss's compute_loss kept
     shapes: list  #: shapes of the call's inputs (their gradients' shapes)
     dtypes: list  #: dtypes of the call's inputs
+    target_grad: Any = None  #: dz/dy_true for a loss that differentiates its target
 
 
 def _loss_call_layer() -> type:
@@ -2378,6 +2416,7 @@ def _loss_call_layer() -> type:
             weight = rest.pop(0) if self.has_weight else None
             mask = rest.pop(0) if self.has_mask else None
             z, saved = masked_compute(loss, y_pred, y_true, mask, weight)
+            target_grad = _target_grad(loss, y_pred, y_true, mask, weight)
             if saved is None:
                 raise ValueError(
                     f"{loss.owner}: called on symbolic tensors it must return a scalar loss, "
@@ -2387,7 +2426,7 @@ def _loss_call_layer() -> type:
             value = np.asarray(z, dtype=loss.dtype)
             shapes = [np.shape(a) for a in x]
             dtypes = [np.asarray(a).dtype for a in x]
-            return value, LossCallSaved(saved, shapes, dtypes)
+            return value, LossCallSaved(saved, shapes, dtypes, target_grad)
 
         def call_backward(
             self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
@@ -2399,6 +2438,8 @@ def _loss_call_layer() -> type:
             out = [np.zeros(s, d if d.kind == "f" else np.float64) for s, d in
                    zip(saved.shapes, saved.dtypes, strict=True)]
             out[1] = np.asarray(g).reshape(saved.shapes[1]).astype(out[1].dtype, copy=False)
+            if saved.target_grad is not None:
+                out[0] = (dz * saved.target_grad).reshape(saved.shapes[0]).astype(out[0].dtype)
             return out, {}
 
         def get_config(self) -> dict[str, Any]:
@@ -2409,6 +2450,23 @@ def _loss_call_layer() -> type:
 
 
 _LOSS_CALL: type | None = None
+
+
+def _target_grad(loss: Loss, y_pred: Any, y_true: Any, mask: Any, weight: Any) -> Any:
+    """:math:`\partial z/\partial y_{true}` for a loss with a target derivative, else None."""
+    if not isinstance(loss, _KerasLoss) or np.asarray(y_true).dtype.kind != "f":
+        return None
+    x = loss.check_input(y_pred)
+    t = loss.check_target(x, y_true)
+    g = loss.target_gradient(x, t)
+    if g is None:
+        return None
+    values_shape = tuple(s for i, s in enumerate(x.shape) if i not in loss.reduced_axes(x))
+    if mask is not None:
+        from .layers.masking_utils import mask_to_sample_weight
+
+        weight = mask_to_sample_weight(mask, weight, reduction=loss.reduction or "none")
+    return (g * loss.target_scale(x, values_shape, weight)).astype(loss.dtype)
 
 
 def record_loss_call(loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any = None,

@@ -181,7 +181,7 @@ class LossTrace:
         self.inputs = [t for t in candidates if id(t) in reached]
         self.graph = Graph(self.inputs, [out], f"{owner}: compute_loss")
         # the gradient of the loss is wanted at y_pred and at the added losses' stand-in
-        wanted = {id(t) for t in pred_leaves} | ({id(self.extra)} if self.extra else set())
+        wanted = {id(t) for t in pred_leaves} | ({id(self.extra)} if self.extra is not None else set())
         self.graph._from_call = [
             [f or id(t) in wanted for f, t in zip(flags, node.input_tensors, strict=True)]
             for flags, node in zip(self.graph._from_call, self.graph.nodes, strict=True)

@@ -801,7 +801,7 @@ class Trainer:
         return z, pred
 
     def _custom_gradients(self, x: Any, y: Any, pred: Any, sw: Any) -> float:
-        """Gradients of an overridden :meth:`compute_loss`: its traced graph backward, then the
+        r"""Gradients of an overridden :meth:`compute_loss`: its traced graph backward, then the
         model's backward from :math:`\partial L/\partial \hat y`, the added losses' gradients
         scaled by :math:`c = \partial L/\partial(\sum \text{losses})`."""
         self.zero_grad()
