@@ -165,18 +165,22 @@ def test_masked_sequence_loss_and_metrics_like_keras(kind, rnn):
     lm.compile(optimizer=ln.SGD(0.5), **kwargs)
     hk = km.fit(x, y, batch_size=6, epochs=3, shuffle=False, verbose=0)
     hl = lm.fit(x, y, batch_size=6, epochs=3, shuffle=False, verbose=0)
-    for key in ("loss", "sparse_categorical_accuracy"):
-        np.testing.assert_allclose(hl.history[key], hk.history[key], rtol=RTOL, err_msg=key)
+    # (Keras's JAX training step loses the output's mask between the gradient and the
+    # metrics, so its training accuracy counts padded steps; evaluate's is masked, below)
+    np.testing.assert_allclose(hl.history["loss"], hk.history["loss"], rtol=RTOL)
     for wl, wk in zip(lm.get_weights(), km.get_weights(), strict=True):
         np.testing.assert_allclose(wl, wk, rtol=RTOL, atol=1e-6)
     ek = km.evaluate(x, y, batch_size=7, verbose=0, return_dict=True)
     el = lm.evaluate(x, y, batch_size=7, verbose=0, return_dict=True)
     for key in ("loss", "sparse_categorical_accuracy"):
         np.testing.assert_allclose(el[key], ek[key], rtol=RTOL, err_msg=key)
+    before = lm.predict(x[:5], verbose=0)
     tk = km.train_on_batch(x[:5], y[:5], return_dict=True)
     tl = lm.train_on_batch(x[:5], y[:5], return_dict=True)
-    for key in ("loss", "sparse_categorical_accuracy"):
-        np.testing.assert_allclose(tl[key], tk[key], rtol=RTOL, err_msg=key)
+    np.testing.assert_allclose(tl["loss"], tk["loss"], rtol=RTOL)
+    valid = x[:5] != 0
+    hits = (before.argmax(-1) == y[:5]) & valid
+    np.testing.assert_allclose(tl["sparse_categorical_accuracy"], hits.sum() / valid.sum())
     sk = km.test_on_batch(x[5:9], y[5:9], return_dict=True)
     sl = lm.test_on_batch(x[5:9], y[5:9], return_dict=True)
     for key in ("loss", "sparse_categorical_accuracy"):
