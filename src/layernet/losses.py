@@ -694,7 +694,7 @@ class _KerasLoss(Loss):
         return None
 
     def target_scale(self, x: np.ndarray, values_shape: tuple, sample_weight: Any) -> np.ndarray:
-        """The factor :math:`\partial z/\partial v_p` of each value, expanded over the
+        r"""The factor :math:`\partial z/\partial v_p` of each value, expanded over the
         reduced axes of the prediction."""
         w = (
             np.ones(values_shape)
@@ -2453,7 +2453,7 @@ _LOSS_CALL: type | None = None
 
 
 def _target_grad(loss: Loss, y_pred: Any, y_true: Any, mask: Any, weight: Any) -> Any:
-    """:math:`\partial z/\partial y_{true}` for a loss with a target derivative, else None."""
+    r""":math:`\partial z/\partial y_{true}` for a loss with a target derivative, else None."""
     if not isinstance(loss, _KerasLoss) or np.asarray(y_true).dtype.kind != "f":
         return None
     x = loss.check_input(y_pred)

@@ -532,7 +532,12 @@ class Trainer:
             if loss is None:  # the loss comes from add_loss alone
                 return 0.0, (np.zeros_like(pred) if need_dys else None)
             z = self._output_loss(loss, pred, y, sample_weight, None if masks is None else masks[0])
-            return z, (self._output_grad(loss, pred) if need_dys and math.isfinite(z) else None)
+            g = self._output_grad(loss, pred) if need_dys and math.isfinite(z) else None
+            w = self._loss_weights[0] if self._loss_weights else 1.0
+            if w != 1.0:  # Keras weighs a single output's loss too
+                z = z * w
+                g = None if g is None else g * np.asarray(w, dtype=g.dtype)
+            return z, g
         names = self._output_names_for_compile()
         ys = _as_list(y, names)
         total = 0.0
