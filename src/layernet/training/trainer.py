@@ -766,7 +766,7 @@ class Trainer:
         if self._overrides_compute_loss():
             return self._traced_loss(x, y, pred, sw, training, need_grads=False)[0]
         z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
-        return z
+        return z + self._extra_loss()[0]  # Keras's test step counts added losses too
 
     def _compute_gradients(
         self, x: Any, y: Any, sample_weight: np.ndarray | None = None
