@@ -12,7 +12,9 @@ import pytest
 import layernet as ln
 from layernet.training.trainer import Trainer
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "keras_io" / "knowledge_distillation.py"
+EXAMPLE = (
+    Path(__file__).resolve().parents[1] / "examples" / "keras_io" / "knowledge_distillation.py"
+)
 
 
 def test_knowledge_distillation_example_runs_in_short_mode(monkeypatch, tmp_path, capsys):
@@ -51,4 +53,6 @@ def test_knowledge_distillation_example_runs_in_short_mode(monkeypatch, tmp_path
         assert math.isfinite(loss) and 0.0 <= accuracy <= 1.0
     # the distilled student is the student model: its predictions are the distiller's
     x = namespace["x_test"][:4]
-    np.testing.assert_allclose(distiller.predict(x, verbose=0), namespace["student"].predict(x, verbose=0))
+    np.testing.assert_allclose(
+        distiller.predict(x, verbose=0), namespace["student"].predict(x, verbose=0)
+    )

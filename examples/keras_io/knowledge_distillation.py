@@ -20,6 +20,9 @@ else scikit-learn's 8x8 digits resized to 28x28. With the stand-in the accuracie
 below are not MNIST's.
 """
 
+# ruff: noqa: E402  (keras.io's layout: text blocks come before the imports)
+# isort: skip_file
+
 """
 ## Introduction to Knowledge Distillation
 
@@ -131,9 +134,7 @@ class Distiller(keras.Model):
         self.alpha = alpha
         self.temperature = temperature
 
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False
-    ):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False):
         teacher_pred = self.teacher(x, training=False)
         student_loss = self.student_loss_fn(y, y_pred)
 

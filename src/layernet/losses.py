@@ -2435,8 +2435,10 @@ def _loss_call_layer() -> type:
                 return None, {}
             dz = np.asarray(dy, dtype=self.loss.dtype)
             g = self.loss.compute_backward_input(dz, saved.saved)
-            out = [np.zeros(s, d if d.kind == "f" else np.float64) for s, d in
-                   zip(saved.shapes, saved.dtypes, strict=True)]
+            out = [
+                np.zeros(s, d if d.kind == "f" else np.float64)
+                for s, d in zip(saved.shapes, saved.dtypes, strict=True)
+            ]
             out[1] = np.asarray(g).reshape(saved.shapes[1]).astype(out[1].dtype, copy=False)
             if saved.target_grad is not None:
                 out[0] = (dz * saved.target_grad).reshape(saved.shapes[0]).astype(out[0].dtype)
@@ -2469,8 +2471,9 @@ def _target_grad(loss: Loss, y_pred: Any, y_true: Any, mask: Any, weight: Any) -
     return (g * loss.target_scale(x, values_shape, weight)).astype(loss.dtype)
 
 
-def record_loss_call(loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any = None,
-                     mask: Any = None) -> Any:
+def record_loss_call(
+    loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any = None, mask: Any = None
+) -> Any:
     """Record ``loss(y_true, y_pred, sample_weight)`` on symbolic tensors as a graph call.
 
     Returns the symbolic scalar loss. Targets, weights and a mask must be symbolic

@@ -28,7 +28,9 @@ def _regularized_mse(K):
     class Regularized(K.Model):
         def __init__(self):
             super().__init__()
-            self.hidden = K.layers.Dense(5, activation="tanh", kernel_regularizer=K.regularizers.L2(0.01))
+            self.hidden = K.layers.Dense(
+                5, activation="tanh", kernel_regularizer=K.regularizers.L2(0.01)
+            )
             self.out = K.layers.Dense(2)
 
         def call(self, x):
@@ -50,9 +52,7 @@ def _distiller(K):
             self.teacher = teacher
             self.student = student
 
-        def compute_loss(
-            self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False
-        ):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False):
             teacher_pred = self.teacher(x, training=False)
             student_loss = K.losses.SparseCategoricalCrossentropy(from_logits=True)(y, y_pred)
             distillation_loss = K.losses.KLDivergence()(

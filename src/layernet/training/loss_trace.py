@@ -181,7 +181,9 @@ class LossTrace:
         self.inputs = [t for t in candidates if id(t) in reached]
         self.graph = Graph(self.inputs, [out], f"{owner}: compute_loss")
         # the gradient of the loss is wanted at y_pred and at the added losses' stand-in
-        wanted = {id(t) for t in pred_leaves} | ({id(self.extra)} if self.extra is not None else set())
+        wanted = {id(t) for t in pred_leaves} | (
+            {id(self.extra)} if self.extra is not None else set()
+        )
         self.graph._from_call = [
             [f or id(t) in wanted for f, t in zip(flags, node.input_tensors, strict=True)]
             for flags, node in zip(self.graph._from_call, self.graph.nodes, strict=True)
@@ -246,8 +248,9 @@ class LossTrace:
             g = by_id.get(id(ph))
             dys.append(np.zeros_like(p) if g is None else np.asarray(g, dtype=p.dtype))
         c = 0.0
-        if self.extra is not None and by_id.get(id(self.extra)) is not None:
-            c = float(np.sum(by_id[id(self.extra)]))
+        g_extra = None if self.extra is None else by_id.get(id(self.extra))
+        if g_extra is not None:
+            c = float(np.sum(g_extra))
         return z, dys, c
 
 

@@ -334,9 +334,7 @@ class Trainer:
                 tk[0] += self._last_output_losses[k] * n
                 tk[1] += n
                 logs[f"{name}_loss"] = tk[0] / tk[1]
-        logs.update(
-            {k: v for k, v in self.compute_metrics(x, y, pred, sw).items() if k != "loss"}
-        )
+        logs.update({k: v for k, v in self.compute_metrics(x, y, pred, sw).items() if k != "loss"})
         if not math.isfinite(z):
             logs["loss"] = z
         return logs
@@ -744,8 +742,8 @@ class Trainer:
         """Run the traced override of :meth:`compute_loss`: ``(z, dys, c, extra)``."""
         masks = self._masks_for(pred)
         extra = self._extra_loss()[0] if self.losses or self._penalized_layers() else 0.0
-        has_extra = bool(self.losses) or bool(self._penalized_layers()) or bool(
-            self.activity_penalty()
+        has_extra = (
+            bool(self.losses) or bool(self._penalized_layers()) or bool(self.activity_penalty())
         )
         if has_extra and not extra:
             extra = self._extra_loss()[0]
@@ -756,9 +754,10 @@ class Trainer:
         yv = y.arrays if isinstance(y, _Multi) else y
         if isinstance(yv, list) and len(yv) == 1 and not self._multi_output():
             yv = yv[0]
-        z, dys, c = trace.run(_unwrap(x), yv, pred, sw, masks, extra, training, need_grads)
-        if dys is not None and not isinstance(pred, list):
-            dys = dys[0]
+        z, grads, c = trace.run(_unwrap(x), yv, pred, sw, masks, extra, training, need_grads)
+        dys: Any = grads
+        if grads is not None and not isinstance(pred, list):
+            dys = grads[0]
         return z, dys, c, extra
 
     def _step_loss(self, x: Any, y: Any, pred: Any, sw: Any, training: bool) -> float:
