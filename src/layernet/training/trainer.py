@@ -376,7 +376,7 @@ class Trainer:
         >>> model.compile("sgd", "mse", metrics=["mae"])
         >>> model.reset_metrics()
         >>> logs = model.compute_metrics(None, np.zeros((4, 1)), np.full((4, 1), 0.5))
-        >>> logs["mean_absolute_error"]
+        >>> logs["mae"]
         0.5
         """
         names = self._output_names_for_compile()
@@ -741,12 +741,8 @@ class Trainer:
     ) -> tuple[float, Any, float, float]:
         """Run the traced override of :meth:`compute_loss`: ``(z, dys, c, extra)``."""
         masks = self._masks_for(pred)
-        extra = self._extra_loss()[0] if self.losses or self._penalized_layers() else 0.0
-        has_extra = (
-            bool(self.losses) or bool(self._penalized_layers()) or bool(self.activity_penalty())
-        )
-        if has_extra and not extra:
-            extra = self._extra_loss()[0]
+        extra, penalized, added = self._extra_loss()
+        has_extra = bool(added) or bool(penalized) or extra != 0.0
         trace = self._loss_trace(x, y, pred, sw, masks, has_extra, training)
         if need_grads:
             for layer in trace.layers:
