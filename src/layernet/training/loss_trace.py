@@ -2,7 +2,7 @@ r"""A model's overridden ``compute_loss``, traced once on symbolic tensors and r
 
 layernet differentiates by explicit backward rules, not by a tape over arbitrary
 NumPy. So when a model subclass overrides
-:meth:`~layernet.Model.compute_loss`, the trainer calls the override once on
+:meth:`~layernet.training.trainer.Trainer.compute_loss`, the trainer calls the override once on
 symbolic tensors (:class:`~layernet.graph.KerasTensor`) standing for ``x``,
 ``y``, ``y_pred`` and ``sample_weight`` (the batch's shapes, batch axis free,
 and dtypes). Every :mod:`layernet.ops` op, every loss object and every layer or
