@@ -641,7 +641,7 @@ class Trainer:
         for ``x``, ``y``, ``y_pred`` and ``sample_weight``, and records the
         :mod:`layernet.ops` ops, loss objects and layer or model calls it makes,
         to run them and their derivatives every step (see
-        :class:`~layernet.training.loss_trace.LossTrace`). While tracing, :attr:`losses` holds
+        :class:`~layernet.training.loss_trace.LossTrace`). While tracing, ``model.losses`` holds
         one symbolic scalar standing for the sum of the added losses and weight
         penalties, so ``ops.sum(self.losses)`` adds them.
 
