@@ -1082,6 +1082,18 @@ class CategoricalCrossentropy(_CrossentropyLoss):
             t = t * (1 - self.label_smoothing) + self.label_smoothing / x.shape[-1]
         return _categorical(self.owner, x, t, self.from_logits)
 
+    def target_gradient(self, x, t):
+        # v = -sum_k t_k log p_k (t smoothed): dv/dt_k = -(1 - smoothing) log p_k
+        k = x.shape[-1]
+        xf = x.reshape(-1, k)
+        if self.from_logits:
+            shifted = xf - xf.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        else:
+            q, _ = _normalised_probabilities(self.owner, xf)
+            log_p = np.log(np.clip(q, EPSILON, 1 - EPSILON))
+        return (-(1 - self.label_smoothing) * log_p).reshape(x.shape)
+
 
 class SparseCategoricalCrossentropy(_CrossentropyLoss):
     r"""Keras's ``"sparse_categorical_crossentropy"``: cross-entropy against integer labels.
@@ -1779,6 +1791,10 @@ class _FocalMixin:
     alpha: float
     gamma: float
 
+    def target_gradient(self, x: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        """Not given for the focal forms (their target is not differentiated)."""
+        return None
+
     def _focal_args(self, alpha: Any, gamma: Any) -> None:
         owner = type(self).__name__
         self.alpha = check_number(alpha, "alpha", owner, low=0, high=1)
@@ -2156,6 +2172,9 @@ def _loss_function(
     """A lowercase function ``name(y_true, y_pred, **kwargs)`` giving ``cls``'s values."""
 
     def fn(y_true: Any, y_pred: Any, **kwargs: Any) -> np.ndarray:
+        if _symbolic(y_true) or _symbolic(y_pred):
+            dtype = "float64" if getattr(y_pred, "dtype", None) == "float64" else "float32"
+            return record_loss_values(cls(**kwargs, dtype=dtype), y_true, y_pred)
         return _values_of(cls, y_true, y_pred, **kwargs)
 
     fn.__name__ = fn.__qualname__ = name
@@ -2447,6 +2466,57 @@ def _loss_call_layer() -> type:
         def get_config(self) -> dict[str, Any]:
             return {"loss": self.loss.get_config(), **super().get_config()}
 
+    class _LossValuesCall(Layer):
+        r"""A lowercase loss function (per-sample values) called on symbolic tensors.
+
+        Inputs ``[y_true, y_pred]``, output the values :math:`v_p`; the backward rule
+        is :math:`\partial z/\partial \hat y_{pk} = g_p\,\partial v_p/\partial
+        \hat y_{pk}` for the upstream gradient :math:`g`.
+        """
+
+        _default_name = "loss_values"
+        is_op = True
+
+        def __init__(self, loss: _KerasLoss, **kw: Any) -> None:
+            super().__init__(dtype=loss.dtype.name, **kw)
+            self.loss = loss
+
+        def symbolic_output(self, input_shape: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+            shape = input_shape[1]
+            dummy = np.zeros([1 if d is None else d for d in shape])
+            axes = self.loss.reduced_axes(dummy)
+            return tuple(d for i, d in enumerate(shape) if i not in axes), self.loss.dtype.name
+
+        def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
+            loss = self.loss
+            pred = loss.check_input(x[1])
+            target = loss.check_target(pred, x[0])
+            values, grad = loss.compute_values(pred, target)
+            tgrad = (
+                loss.target_gradient(pred, target) if np.asarray(x[0]).dtype.kind == "f" else None
+            )
+            shapes = [np.shape(a) for a in x]
+            dtypes = [np.asarray(a).dtype for a in x]
+            axes = loss.reduced_axes(pred)
+            return values.astype(loss.dtype), LossCallSaved((grad, axes), shapes, dtypes, tgrad)
+
+        def call_backward(
+            self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+        ) -> tuple[Any, dict[str, np.ndarray]]:
+            if not need_input:
+                return None, {}
+            grad, axes = saved.saved
+            g = np.expand_dims(np.asarray(dy, dtype=self.loss.dtype), axes)
+            out = [
+                np.zeros(s, d if d.kind == "f" else np.float64)
+                for s, d in zip(saved.shapes, saved.dtypes, strict=True)
+            ]
+            out[1] = (g * grad).reshape(saved.shapes[1]).astype(out[1].dtype, copy=False)
+            if saved.target_grad is not None:
+                out[0] = (g * saved.target_grad).reshape(saved.shapes[0]).astype(out[0].dtype)
+            return out, {}
+
+    _LossCall.values_layer = _LossValuesCall  # type: ignore[attr-defined]
     _LOSS_CALL = _LossCall
     return _LossCall
 
@@ -2469,6 +2539,18 @@ def _target_grad(loss: Loss, y_pred: Any, y_true: Any, mask: Any, weight: Any) -
 
         weight = mask_to_sample_weight(mask, weight, reduction=loss.reduction or "none")
     return (g * loss.target_scale(x, values_shape, weight)).astype(loss.dtype)
+
+
+def record_loss_values(loss: _KerasLoss, y_true: Any, y_pred: Any) -> Any:
+    """Record a lowercase loss function's per-sample values on symbolic tensors."""
+    for name, a in (("y_true", y_true), ("y_pred", y_pred)):
+        if not _symbolic(a):
+            raise TypeError(
+                f"{loss.owner}: called on symbolic tensors, `{name}` must be symbolic too, "
+                f"received {type(a).__name__}."
+            )
+    layer = _loss_call_layer().values_layer(loss)  # type: ignore[attr-defined]
+    return layer([y_true, y_pred])
 
 
 def record_loss_call(

@@ -175,3 +175,58 @@ def test_mask_to_sample_weight_divides_by_the_valid_count_and_handles_none_valid
     np.testing.assert_array_equal(w, np.zeros((2, 3)))
     w = mask_to_sample_weight(np.array([[1, 0, 0]], bool), np.array([2.0]))
     np.testing.assert_array_equal(w, [[6.0, 0.0, 0.0]])
+
+
+def _graph_and_fd(build, values):
+    from layernet.graph.executor import Graph
+    from layernet.graph.tensor import KerasTensor
+
+    tensors = [KerasTensor((None, *v.shape[1:]), v.dtype) for v in values]
+    graph = Graph(tensors, [build(*tensors)], "test")
+    outs, tape = graph.forward(values, True)
+    analytic = graph.backward(tape, [np.ones(())])
+    eps = 1e-6
+    for k, v in enumerate(values):
+        if v.dtype.kind != "f":
+            continue
+        numeric = np.zeros_like(v)
+        for i in np.ndindex(v.shape):
+            old = v[i]
+            v[i] = old + eps
+            up = graph.forward(values, True)[0][0]
+            v[i] = old - eps
+            down = graph.forward(values, True)[0][0]
+            v[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(analytic[k], numeric, rtol=1e-6, atol=1e-9)
+    return float(outs[0])
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda t, p: ln.losses.KLDivergence(dtype="float64")(ops.softmax(t), ops.softmax(p)),
+        lambda t, p: ops.mean(ln.losses.kl_divergence(ops.softmax(t), ops.softmax(p))),
+        lambda t, p: ln.losses.MeanSquaredError(dtype="float64")(ops.tanh(t), p),
+        lambda t, p: ops.sum(ln.losses.mean_absolute_error(t, p) * 0.5),
+        lambda t, p: ln.losses.CategoricalCrossentropy(from_logits=True, dtype="float64")(
+            ops.softmax(t), p
+        ),
+    ],
+    ids=["KLDivergence", "kl_divergence", "MeanSquaredError", "mae", "CategoricalCrossentropy"],
+)
+def test_losses_called_on_symbolic_tensors_record_their_derivatives(build):
+    rng = np.random.default_rng(4)
+    t = rng.standard_normal((4, 3))
+    p = rng.standard_normal((4, 3))
+    z = _graph_and_fd(build, [t, p])
+    assert np.isfinite(z)
+
+
+def test_a_sparse_loss_on_symbolic_integer_labels():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, 4)
+    logits = rng.standard_normal((4, 3))
+    loss = ln.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float64")
+    z = _graph_and_fd(lambda t, p: loss(t, p), [labels, logits])
+    assert z == pytest.approx(loss(labels, logits), rel=1e-12)
