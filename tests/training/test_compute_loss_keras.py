@@ -185,3 +185,32 @@ def test_masked_sequence_loss_and_metrics_like_keras(kind, rnn):
     sl = lm.test_on_batch(x[5:9], y[5:9], return_dict=True)
     for key in ("loss", "sparse_categorical_accuracy"):
         np.testing.assert_allclose(sl[key], sk[key], rtol=RTOL, err_msg=key)
+
+
+def _masking_time_distributed(K):
+    x = K.Input((5, 3))
+    h = K.layers.Masking(mask_value=0.0)(x)
+    h = K.layers.SimpleRNN(4, return_sequences=True)(h)
+    return K.Model(x, K.layers.TimeDistributed(K.layers.Dense(2))(h))
+
+
+def test_masking_and_time_distributed_mse_like_keras():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((12, 5, 3)).astype("float32")
+    lengths = rng.integers(1, 6, 12)
+    x[np.arange(5)[None, :] >= lengths[:, None]] = 0.0
+    y = rng.standard_normal((12, 5, 2)).astype("float32")
+    keras.utils.set_random_seed(0)
+    km, lm = _masking_time_distributed(keras), _masking_time_distributed(ln)
+    lm.set_weights(km.get_weights())
+    km.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    lm.compile(optimizer=ln.SGD(0.1), loss="mse", metrics=["mae"])
+    hk = km.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    hl = lm.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(hl.history["loss"], hk.history["loss"], rtol=RTOL)
+    for wl, wk in zip(lm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(wl, wk, rtol=RTOL, atol=1e-6)
+    ek = km.evaluate(x, y, batch_size=5, verbose=0, return_dict=True)
+    el = lm.evaluate(x, y, batch_size=5, verbose=0, return_dict=True)
+    for key in ("loss", "mae"):
+        np.testing.assert_allclose(el[key], ek[key], rtol=RTOL, err_msg=key)
