@@ -230,3 +230,32 @@ def test_a_sparse_loss_on_symbolic_integer_labels():
     loss = ln.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float64")
     z = _graph_and_fd(lambda t, p: loss(t, p), [labels, logits])
     assert z == pytest.approx(loss(labels, logits), rel=1e-12)
+
+
+class _Twice(ln.Model):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return 2.0 * super().compute_loss(x, y, y_pred, sample_weight, training)
+
+
+def _masked_tagger(cls):
+    tokens = ln.Input((6,), dtype="int32")
+    h = ln.Embedding(10, 4, mask_zero=True, seed=0)(tokens)
+    h = ln.SimpleRNN(3, return_sequences=True, seed=1)(h)
+    return cls(tokens, ln.Dense(2, seed=2, kernel_regularizer=ln.regularizers.L2(0.1))(h))
+
+
+def test_an_override_calling_super_keeps_masks_and_penalties():
+    rng = np.random.default_rng(7)
+    x = rng.integers(1, 10, (8, 6))
+    x[:, 4:] = 0
+    y = rng.integers(0, 2, (8, 6))
+    plain, twice = _masked_tagger(ln.Model), _masked_tagger(_Twice)
+    twice.set_weights(plain.get_weights())
+    loss = ln.losses.SparseCategoricalCrossentropy(from_logits=True)
+    plain.compile(ln.SGD(0.1), loss)
+    twice.compile(ln.SGD(0.05), loss)  # twice the loss at half the rate: the same steps
+    assert twice.test_on_batch(x, y) == pytest.approx(2 * plain.test_on_batch(x, y), rel=1e-6)
+    plain.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    twice.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    for a, b in zip(plain.get_weights(), twice.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
