@@ -63,6 +63,9 @@ from .data_adapters import batch_source
 from .loss_trace import LossTrace
 from .loss_trace import signature as loss_trace_signature
 
+#: ``_loss_and_dys``'s default: the masks of the last forward pass.
+_LAST_FORWARD: Any = object()
+
 
 def _check_callbacks_argument(callbacks: Any) -> None:
     """``callbacks`` must be None or a list (or tuple) of Callback instances."""
@@ -393,9 +396,9 @@ class Trainer:
             for m in ms:
                 if ys[k] is None:
                     continue
-                w = sw = sample_weight
+                w = sample_weight
                 if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
-                    w = mask_to_sample_weight(mask, sw, reduction="sum")
+                    w = mask_to_sample_weight(mask, sample_weight, reduction="sum")
                 m.update(preds[k], ys[k], w)
                 logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
         return logs
@@ -513,7 +516,12 @@ class Trainer:
                 layer.apply_constraints()
 
     def _loss_and_dys(
-        self, pred: Any, y: Any, sample_weight: Any, need_dys: bool = True, masks: Any = "last"
+        self,
+        pred: Any,
+        y: Any,
+        sample_weight: Any,
+        need_dys: bool = True,
+        masks: Any = _LAST_FORWARD,
     ) -> tuple[float, Any]:
         """The compiled loss and its gradient with respect to the output(s).
 
@@ -521,7 +529,7 @@ class Trainer:
         those of the last forward pass when ``pred`` is its output (see
         :meth:`compute_loss`).
         """
-        if isinstance(masks, str):
+        if masks is _LAST_FORWARD:
             masks = self._masks_for(pred)
         if not self._multi_output():
             if isinstance(y, _Multi):
