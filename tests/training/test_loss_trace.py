@@ -259,3 +259,41 @@ def test_an_override_calling_super_keeps_masks_and_penalties():
     twice.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
     for a, b in zip(plain.get_weights(), twice.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+class _IgnoresPenalties(ln.Model):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return ops.mean((y_pred - y) ** 2)  # self.losses left out: no penalty is trained
+
+
+def test_an_override_without_self_losses_trains_no_penalty():
+    inputs = ln.Input((3,), dtype="float64")
+    h = ln.Dense(
+        4,
+        activation="tanh",
+        dtype="float64",
+        seed=0,
+        activity_regularizer=ln.regularizers.L2(0.3),
+        kernel_regularizer=ln.regularizers.L1(0.2),
+    )(inputs)
+    model = _IgnoresPenalties(inputs, ln.Dense(2, dtype="float64", seed=1)(h))
+    model.compile("sgd")
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    z, _ = model._compute_gradients(x, y)
+    assert model.activity_penalty() > 0
+    params = model._step_params()
+    analytic = {k: g.copy() for k, (_, g) in params.items()}
+    eps = 1e-6
+    for key, (p, _) in params.items():
+        numeric = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            up = np.mean((model.forward(x) - y) ** 2)
+            p[i] = old - eps
+            down = np.mean((model.forward(x) - y) ** 2)
+            p[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(analytic[key], numeric, rtol=1e-5, atol=1e-9, err_msg=key)
+    assert z == pytest.approx(np.mean((model.forward(x) - y) ** 2), rel=1e-12)

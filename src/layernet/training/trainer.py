@@ -820,6 +820,8 @@ class Trainer:
         added = self.losses
         if c == 0.0:
             self.backward(dys, accumulate=True)
+            if self.activity_penalty():  # the loss leaves the penalties out: so do their grads
+                self._remove_activity_grads(dys)
             return z
         # The model's own pass runs with dys / c and the added losses at weight 1, then is
         # scaled by c (linear), leaving the traced loss's parameter gradients as they were.
@@ -840,6 +842,21 @@ class Trainer:
                 g *= np.asarray(c, dtype=g.dtype)
             g += kept[k]
         return z
+
+    def _remove_activity_grads(self, dys: Any) -> None:
+        """Subtract the activity penalties' share of the gradients (a backward pass from a
+        zero upstream gradient gives exactly that share, the passes being linear)."""
+        params = self._step_params()
+        total = {k: g.copy() for k, (_, g) in params.items()}
+        for _, g in params.values():
+            g[...] = 0
+        if isinstance(dys, list):
+            zeros: Any = [None if d is None else np.zeros_like(d) for d in dys]
+        else:
+            zeros = np.zeros_like(dys)
+        self.backward(zeros, accumulate=True)
+        for k, (_, g) in params.items():
+            g[...] = total[k] - g
 
     def _takes_integers(self) -> bool:
         """Whether the model's (first) input takes integer ids (an Embedding, an int Input)."""
