@@ -54,9 +54,16 @@ from ..callbacks import (
     _in_notebook,
     resume_epoch,
 )
+from ..graph.tensor import is_symbolic as _symbolic_any
 from ..layers.calling import added_losses_in_backward
-from ..losses import Loss
+from ..layers.masking_utils import mask_to_sample_weight, masked_compute
+from ..losses import Loss, record_loss_call
 from .data_adapters import ArrayEpochs, SourceEpochs, array_batches, batch_source
+from .loss_trace import LossTrace
+from .loss_trace import signature as loss_trace_signature
+
+#: ``_loss_and_dys``'s default: the masks of the last forward pass.
+_LAST_FORWARD: Any = object()
 
 
 def _check_callbacks_argument(callbacks: Any) -> None:
@@ -286,12 +293,7 @@ class Trainer:
         if len(args) == 1:
             x, y, sw = _unpack_data(args[0])
             z, pred = self._train_step(x, y, sw)
-            n = _batch_len(x)
-            strategy = self._running_strategy()
-            with strategy.metrics_step(self, n):
-                if n or strategy.size == 1:  # (a rank's share may be empty)
-                    self._update_trackers(z, pred, y, sw, n)
-            return self._tracker_logs(z, y)
+            return self._step_logs(z, pred, x, y, sw)
         if len(args) not in (2, 3):
             raise TypeError(
                 f"train_step: expected (data) or (x, y[, sample_weight]), received "
@@ -309,13 +311,17 @@ class Trainer:
         x, y, sw = _unpack_data(data)
         n = _batch_len(x)
         z = 0.0
+        logs = None
         strategy = self._running_strategy()
         with strategy.metrics_step(self, n):
             if n or strategy.size == 1:  # (a rank's share may be empty)
                 pred = self.forward(_unwrap(x))
-                z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
-                self._update_trackers(z, pred, y, sw, n)
-        return self._tracker_logs(z, y)
+                self._last_pred = pred
+                z = self._step_loss(x, y, pred, sw, training=False)
+                logs = self._update_trackers(z, pred, y, sw, n, x=x)
+        if logs is None or strategy.size > 1:
+            logs = self._tracker_logs(z, y)
+        return logs
 
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for one batch (Keras's ``predict_step``)."""
@@ -376,8 +382,24 @@ class Trainer:
                     out.append(v)
         return out
 
-    def _update_trackers(self, z: float, pred: Any, y: Any, sw: Any, n: int) -> None:
-        """Add a batch's loss and predictions to the loss tracker(s) and compiled metrics."""
+    def _step_logs(self, z: float, pred: Any, x: Any, y: Any, sw: Any) -> dict[str, float]:
+        """Add a training batch to the trackers and metrics (summed over the ranks under
+        a data-parallel strategy) and return the running logs."""
+        n = _batch_len(x)
+        logs = None
+        strategy = self._running_strategy()
+        with strategy.metrics_step(self, n):
+            if n or strategy.size == 1:  # (a rank's share may be empty)
+                logs = self._update_trackers(z, pred, y, sw, n, x=x)
+        if logs is None or strategy.size > 1:
+            logs = self._tracker_logs(z, y)
+        return logs
+
+    def _update_trackers(
+        self, z: float, pred: Any, y: Any, sw: Any, n: int, x: Any = None
+    ) -> dict[str, float]:
+        """Add a batch's loss to the loss tracker(s), update the compiled metrics
+        (through :meth:`compute_metrics`) and return the running logs."""
         tracker = getattr(self, "_tracker", None)
         if tracker is None:
             self.reset_metrics()
@@ -387,20 +409,23 @@ class Trainer:
         t[1] += n
         names = self._output_names_for_compile()
         multi = len(names) > 1
-        preds = pred if multi else [pred]
-        ys = _as_list(y, names) if multi or isinstance(y, _Multi) else [y]
-        if multi:
+        if multi and not self._overrides_compute_loss():
             for k, name in enumerate(names):
                 if self._output_losses[k] is None:
                     continue
                 tk = tracker[f"{name}_loss"]
                 tk[0] += self._last_output_losses[k] * n
                 tk[1] += n
-        for k, ms in enumerate(self._output_metrics):
-            if ys[k] is None:
-                continue
-            for m in ms:
-                m.update(preds[k], ys[k], sw)
+        logs = {"loss": float(t[0] / t[1]) if t[1] else float("nan")}
+        if multi:
+            for name in names:
+                tk = tracker.get(f"{name}_loss")
+                if tk is not None and tk[1]:
+                    logs[f"{name}_loss"] = float(tk[0] / tk[1])
+        logs.update({k: v for k, v in self.compute_metrics(x, y, pred, sw).items() if k != "loss"})
+        if not math.isfinite(z):
+            logs["loss"] = z
+        return logs
 
     def _tracker_logs(self, z: float, y: Any) -> dict[str, float]:
         """The running logs: the loss tracker(s) and the compiled metrics' results."""
@@ -424,6 +449,67 @@ class Trainer:
                 logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
         if not math.isfinite(z):
             logs["loss"] = z
+        return logs
+
+    def compute_metrics(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> dict[str, float]:
+        """Update the compiled metrics with a batch and return their results (Keras's).
+
+        The default train and test steps call it after the loss, so a subclass may
+        override it. Where the model's output carries a mask (see
+        :meth:`compute_loss`), each metric that averages per-entry values
+        (:class:`~layernet.metrics.MeanMetricWrapper` and its subclasses, the
+        accuracies for instance) counts only the unmasked entries, as Keras's
+        ``apply_mask`` with the ``"sum"`` reduction: the mask joins the sample
+        weights.
+
+        Parameters
+        ----------
+        x : array or list of arrays
+            The batch's inputs (unused by the default).
+        y : array, list or dict of arrays
+            The targets.
+        y_pred : array or list of arrays
+            The model's outputs for the batch.
+        sample_weight : array, optional
+
+        Returns
+        -------
+        dict of str to float
+            The running loss (``"loss"``, when a step has run) and every metric's
+            result, keyed as in the logs of ``fit``.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> model = ln.Sequential([ln.Input((2,)), ln.Dense(1, seed=0)])
+        >>> model.compile("sgd", "mse", metrics=["mae"])
+        >>> model.reset_metrics()
+        >>> logs = model.compute_metrics(None, np.zeros((4, 1)), np.full((4, 1), 0.5))
+        >>> logs["mae"]
+        0.5
+        """
+        names = self._output_names_for_compile()
+        multi = len(names) > 1
+        preds = y_pred if multi else [y_pred]
+        ys = _as_list(y, names) if multi or isinstance(y, _Multi) else [y]
+        masks = self._masks_for(y_pred)
+        tracker = getattr(self, "_tracker", None)
+        logs: dict[str, float] = {}
+        if tracker is not None and tracker["loss"][1]:
+            logs["loss"] = float(tracker["loss"][0] / tracker["loss"][1])
+        for k, ms in enumerate(self._output_metrics):
+            mask = None if masks is None else masks[k]
+            for m in ms:
+                if ys[k] is None:
+                    continue
+                w = sample_weight
+                if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
+                    w = mask_to_sample_weight(mask, sample_weight, reduction="sum")
+                m.update(preds[k], ys[k], w)
+                logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
         return logs
 
     def train_on_batch(
@@ -529,6 +615,10 @@ class Trainer:
             self.apply_constraints()
         return z, pred
 
+    def _loss_dtype(self, fn: str) -> np.dtype:
+        loss = self._require_compiled(fn)[1]
+        return loss.dtype if loss is not None else self._dtype()
+
     def _penalized_layers(self) -> list[Any]:
         """Layers with weight regularizers (their penalties enter the loss, as in Keras)."""
         return [layer for layer in self._every_layer() if layer.param_regularizers]
@@ -544,22 +634,34 @@ class Trainer:
                 layer.apply_constraints()
 
     def _loss_and_dys(
-        self, pred: Any, y: Any, sample_weight: Any, need_dys: bool = True
+        self,
+        pred: Any,
+        y: Any,
+        sample_weight: Any,
+        need_dys: bool = True,
+        masks: Any = _LAST_FORWARD,
     ) -> tuple[float, Any]:
-        """The loss to train and its gradient with respect to the output(s)."""
+        """The compiled loss and its gradient with respect to the output(s).
+
+        ``masks``: the outputs' masks (a list, ``None`` entries for none); by default
+        those of the last forward pass when ``pred`` is its output (see
+        :meth:`compute_loss`).
+        """
+        if masks is _LAST_FORWARD:
+            masks = self._masks_for(pred)
         if not self._multi_output():
             if isinstance(y, _Multi):
                 y = y.arrays[0]
             loss = self._output_losses[0]
             if loss is None:  # the loss comes from add_loss alone
                 return 0.0, (np.zeros_like(pred) if need_dys else None)
-            # (weights passed only when given: a loss's own forward(x, t) keeps working)
-            z = (
-                loss.forward(pred, y)
-                if sample_weight is None
-                else loss.forward(pred, y, sample_weight=sample_weight)
-            )
-            return z, (loss.backward_input() if need_dys and math.isfinite(z) else None)
+            z = self._output_loss(loss, pred, y, sample_weight, None if masks is None else masks[0])
+            g = self._output_grad(loss, pred) if need_dys and math.isfinite(z) else None
+            w = self._loss_weights[0] if self._loss_weights else 1.0
+            if w != 1.0:  # Keras weighs a single output's loss too
+                z = z * w
+                g = None if g is None else g * np.asarray(w, dtype=g.dtype)
+            return z, g
         names = self._output_names_for_compile()
         ys = _as_list(y, names)
         total = 0.0
@@ -570,21 +672,222 @@ class Trainer:
                 per.append(0.0)
                 dys.append(None)
                 continue
-            zk = (
-                loss.forward(pred[k], ys[k])
-                if sample_weight is None
-                else loss.forward(pred[k], ys[k], sample_weight=sample_weight)
-            )
+            mk = None if masks is None else masks[k]
+            zk = self._output_loss(loss, pred[k], ys[k], sample_weight, mk)
             w = self._loss_weights[k]
             per.append(float(zk))
             total += w * zk
             if need_dys and math.isfinite(zk):
-                g = loss.backward_input()
+                g = self._output_grad(loss, pred[k])
                 dys.append(g if w == 1.0 else g * np.asarray(w, dtype=g.dtype))
             else:
                 dys.append(None)
         self._last_output_losses = per
         return float(total), dys
+
+    def _output_loss(self, loss: Any, pred: Any, y: Any, sample_weight: Any, mask: Any) -> float:
+        """One output's compiled loss (its mask applied as Keras's ``apply_mask``)."""
+        if mask is None:
+            # (weights passed only when given: a loss's own forward(x, t) keeps working)
+            return (
+                loss.forward(pred, y)
+                if sample_weight is None
+                else loss.forward(pred, y, sample_weight=sample_weight)
+            )
+        z, saved = masked_compute(loss, pred, y, mask, sample_weight)
+        loss.saved = saved
+        return float(z)
+
+    @staticmethod
+    def _output_grad(loss: Any, pred: Any) -> np.ndarray:
+        g = loss.backward_input()
+        return g if np.shape(g) == np.shape(pred) else np.reshape(g, np.shape(pred))
+
+    def _output_masks(self) -> list[Any] | None:
+        """The masks of the outputs of the last forward pass (``None`` when none has one)."""
+        saved = getattr(self, "saved", None)
+        tape = getattr(saved, "tape", None)
+        graph = getattr(self, "_graph", None)
+        if graph is not None and tape is not None and hasattr(tape, "masks"):
+            masks = [tape.masks.get(id(t)) for t in graph.outputs]
+        else:
+            masks = [getattr(self, "_output_mask", None)]
+        return masks if any(m is not None for m in masks) else None
+
+    def _masks_for(self, pred: Any) -> list[Any] | None:
+        """The outputs' masks when ``pred`` is the output of the last forward pass (Keras
+        reads a mask from the prediction tensor itself)."""
+        masks = self._output_masks()
+        if masks is None:
+            return None
+        last = getattr(self, "_last_pred", None)
+        if last is None:
+            return None
+        if isinstance(pred, list | tuple):
+            same = isinstance(last, list | tuple) and all(
+                a is b for a, b in zip(pred, last, strict=False)
+            )
+        else:
+            same = pred is last
+        if not same:
+            return None
+        for m, p in zip(masks, pred if isinstance(pred, list | tuple) else [pred], strict=False):
+            if m is not None and np.shape(m) != np.shape(p)[: np.ndim(m)]:
+                return None
+        return masks
+
+    def _extra_loss(self) -> tuple[float, list[Any], list[float]]:
+        """What the model adds to its compiled loss: (total, penalized layers, added losses)."""
+        penalized = self._penalized_layers()
+        added = self.losses  # losses the layers added with add_loss in this forward
+        extra = self.activity_penalty() + sum(layer.regularization_penalty() for layer in penalized)
+        if added:
+            extra = extra + float(sum(added))
+        return float(extra), penalized, added
+
+    def _overrides_compute_loss(self) -> bool:
+        """Whether a subclass overrides :meth:`compute_loss` (it is then traced)."""
+        return type(self).compute_loss is not Trainer.compute_loss
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        r"""The total loss of a batch: the compiled losses plus the added ones (Keras 3's).
+
+        The default train and test steps (so ``fit``, ``evaluate``,
+        ``train_on_batch`` and ``test_on_batch``) get the loss from this method,
+        so a subclass that overrides it changes what the model trains on and
+        what ``evaluate`` reports. An override is traced: layernet calls it once
+        per input signature with symbolic tensors (:class:`~layernet.graph.KerasTensor`)
+        for ``x``, ``y``, ``y_pred`` and ``sample_weight``, and records the
+        :mod:`layernet.ops` ops, loss objects and layer or model calls it makes,
+        to run them and their derivatives every step (see
+        :class:`~layernet.training.loss_trace.LossTrace`). While tracing, ``model.losses`` holds
+        one symbolic scalar standing for the sum of the added losses and weight
+        penalties, so ``ops.sum(self.losses)`` adds them.
+
+        Parameters
+        ----------
+        x : array or list of arrays, optional
+            The batch's inputs.
+        y : array, list or dict of arrays, optional
+            The targets.
+        y_pred : array or list of arrays
+            The model's outputs for the batch.
+        sample_weight : array, optional
+            Per-sample weights.
+        training : bool, default True
+            Whether the loss is computed for a training step (an override may
+            leave this argument out, as Keras allows).
+
+        Returns
+        -------
+        float or KerasTensor
+            :math:`\sum_k w_k z_k + \sum_j L_j`: each output's compiled loss
+            :math:`z_k` times its ``loss_weights`` entry, plus the losses added
+            with ``add_loss`` and the weight and activity penalties (on symbolic
+            inputs, the symbolic loss).
+
+        Notes
+        -----
+        When the model's output carries a mask (``Embedding(mask_zero=True)`` or
+        ``Masking`` followed by layers that pass it on), each compiled loss counts
+        only the unmasked entries, as Keras's ``apply_mask``: with :math:`T`
+        entries of which :math:`V` are unmasked, entry :math:`i` gets the weight
+        :math:`s_i m_i T/V` (``"sum_over_batch_size"`` and ``"mean"``) or
+        :math:`s_i m_i` (``"sum"``), so the mean loss is the mean over the unmasked
+        entries and masked ones get no gradient.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> class MyModel(ln.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.dense = ln.Dense(1, seed=0)
+        ...     def call(self, x):
+        ...         return self.dense(x)
+        ...     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+        ...                      training=True):
+        ...         return ln.ops.mean((y_pred - y) ** 2) + ln.ops.sum(self.losses)
+        >>> model = MyModel()
+        >>> model.compile(optimizer="sgd")
+        >>> x = np.ones((4, 3), "float32")
+        >>> history = model.fit(x, np.zeros((4, 1), "float32"), epochs=2, verbose=0)
+        >>> len(history.history["loss"])
+        2
+        """
+        if _symbolic_any(y_pred):
+            return self._symbolic_compiled_loss(y, y_pred, sample_weight)
+        z, _ = self._loss_and_dys(y_pred, y, sample_weight, need_dys=False)
+        return z + self._extra_loss()[0]
+
+    def _symbolic_compiled_loss(self, y: Any, y_pred: Any, sample_weight: Any) -> Any:
+        """The default :meth:`compute_loss` recorded on symbolic tensors (inside a trace)."""
+        names = self._output_names_for_compile()
+        multi = len(names) > 1
+        preds = list(y_pred) if multi else [y_pred]
+        ys = _as_list(y, names) if multi else [y]
+        masks = self.__dict__.get("_traced_masks")
+        total: Any = None
+        for k, loss in enumerate(self._output_losses):
+            if loss is None or ys[k] is None:
+                continue
+            mk = None if masks is None else masks[k]
+            term = record_loss_call(loss, ys[k], preds[k], sample_weight, mk)
+            w = self._loss_weights[k]
+            term = term if w == 1.0 else term * w
+            total = term if total is None else total + term
+        for extra in self.losses:
+            total = extra if total is None else total + extra
+        return 0.0 if total is None else total
+
+    def _loss_trace(
+        self, x: Any, y: Any, pred: Any, sw: Any, masks: Any, has_extra: bool, training: bool
+    ) -> LossTrace:
+        x, y = _unwrap(x), (y.arrays if isinstance(y, _Multi) else y)
+        if isinstance(y, list) and len(y) == 1 and not self._multi_output():
+            y = y[0]
+        key = loss_trace_signature(x, y, pred, sw, masks, has_extra, training)
+        cache = self.__dict__.setdefault("_loss_traces", {})
+        trace = cache.get(key)
+        if trace is None:
+            trace = LossTrace(self, x, y, pred, sw, masks, has_extra, training)
+            cache[key] = trace
+        return trace
+
+    def _traced_loss(
+        self, x: Any, y: Any, pred: Any, sw: Any, training: bool, need_grads: bool
+    ) -> tuple[float, Any, float, float]:
+        """Run the traced override of :meth:`compute_loss`: ``(z, dys, c, extra)``."""
+        masks = self._masks_for(pred)
+        extra, penalized, added = self._extra_loss()
+        has_extra = bool(added) or bool(penalized) or extra != 0.0
+        trace = self._loss_trace(x, y, pred, sw, masks, has_extra, training)
+        if need_grads:
+            for layer in trace.layers:
+                layer.zero_grad()
+        yv = y.arrays if isinstance(y, _Multi) else y
+        if isinstance(yv, list) and len(yv) == 1 and not self._multi_output():
+            yv = yv[0]
+        z, grads, c = trace.run(_unwrap(x), yv, pred, sw, masks, extra, training, need_grads)
+        dys: Any = grads
+        if grads is not None and not isinstance(pred, list):
+            dys = grads[0]
+        return z, dys, c, extra
+
+    def _step_loss(self, x: Any, y: Any, pred: Any, sw: Any, training: bool) -> float:
+        """The loss of a batch without gradients (the test step's)."""
+        if self._overrides_compute_loss():
+            return self._traced_loss(x, y, pred, sw, training, need_grads=False)[0]
+        z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
+        return z + self._extra_loss()[0]  # Keras's test step counts added losses too
 
     def _compute_gradients(
         self, x: Any, y: Any, sample_weight: np.ndarray | None = None
@@ -597,6 +900,9 @@ class Trainer:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(_unwrap(x), training=True)
+            self._last_pred = pred
+            if self._overrides_compute_loss():
+                return self._custom_gradients(x, y, pred, sample_weight), pred
             z, dys = self._loss_and_dys(pred, y, sample_weight)
             penalized = self._penalized_layers()
             added = self.losses  # losses the layers added with add_loss in this forward
@@ -619,6 +925,56 @@ class Trainer:
             for layer in scratch:
                 layer.overwrite_inputs = False
         return z, pred
+
+    def _custom_gradients(self, x: Any, y: Any, pred: Any, sw: Any) -> float:
+        r"""Gradients of an overridden :meth:`compute_loss`: its traced graph backward, then the
+        model's backward from :math:`\partial L/\partial \hat y`, the added losses' gradients
+        scaled by :math:`c = \partial L/\partial(\sum \text{losses})`."""
+        self.zero_grad()
+        z, dys, c, _ = self._traced_loss(x, y, pred, sw, training=True, need_grads=True)
+        if dys is None:
+            return z
+        penalized = self._penalized_layers()
+        added = self.losses
+        if c == 0.0:
+            self.backward(dys, accumulate=True)
+            if self.activity_penalty():  # the loss leaves the penalties out: so do their grads
+                self._remove_activity_grads(dys)
+            return z
+        # The model's own pass runs with dys / c and the added losses at weight 1, then is
+        # scaled by c (linear), leaving the traced loss's parameter gradients as they were.
+        params = self._step_params()
+        kept = {k: g.copy() for k, (_, g) in params.items()}
+        for _, g in params.values():
+            g[...] = 0
+        scaled = dys if c == 1.0 else _scale(dys, 1.0 / c)
+        if added:
+            with added_losses_in_backward():
+                self.backward(scaled, accumulate=True)
+        else:
+            self.backward(scaled, accumulate=True)
+        for layer in penalized:
+            layer.add_regularization_grads()
+        for k, (_, g) in params.items():
+            if c != 1.0:
+                g *= np.asarray(c, dtype=g.dtype)
+            g += kept[k]
+        return z
+
+    def _remove_activity_grads(self, dys: Any) -> None:
+        """Subtract the activity penalties' share of the gradients (a backward pass from a
+        zero upstream gradient gives exactly that share, the passes being linear)."""
+        params = self._step_params()
+        total = {k: g.copy() for k, (_, g) in params.items()}
+        for _, g in params.values():
+            g[...] = 0
+        if isinstance(dys, list):
+            zeros: Any = [None if d is None else np.zeros_like(d) for d in dys]
+        else:
+            zeros = np.zeros_like(dys)
+        self.backward(zeros, accumulate=True)
+        for k, (_, g) in params.items():
+            g[...] = total[k] - g
 
     def _takes_integers(self) -> bool:
         """Whether the model's (first) input takes integer ids (an Embedding, an int Input)."""
@@ -662,6 +1018,8 @@ class Trainer:
         shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
         out = self.compute_output_shape((len(y), *shape))
         _, loss = self._require_compiled(fn)
+        if loss is None:  # the loss is computed by compute_loss or add_loss: any targets
+            return np.asarray(y)
         dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), tuple(int(s or 0) for s in out))
         what = f"`{arg}`" if x_val is None else f"`{arg}` (validation data)"
         try:
@@ -1228,7 +1586,7 @@ class Trainer:
                 val_sw = metrics_mod.check_sample_weight(
                     validation_data[2], len(val[0]), "fit (validation_data)"
                 )
-        loss_dtype = self._require_compiled("fit")[1].dtype
+        loss_dtype = self._loss_dtype("fit")
         if sw is not None:
             sw = sw.astype(loss_dtype)
         weighted_val = None
@@ -1477,7 +1835,7 @@ class Trainer:
             sw = None
             if sample_weight is not None:
                 sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
-                sw = sw.astype(self._require_compiled("evaluate")[1].dtype)
+                sw = sw.astype(self._loss_dtype("evaluate"))
             if not self.built:
                 self.build((None, *x.shape[1:]))
             y = self._check_targets(y, "evaluate", "y")
@@ -1599,6 +1957,12 @@ class Trainer:
             if hook is not None:
                 hook({})
         return out
+
+
+def _scale(dys: Any, factor: float) -> Any:
+    if isinstance(dys, list):
+        return [None if d is None else d * np.asarray(factor, dtype=d.dtype) for d in dys]
+    return dys * np.asarray(factor, dtype=dys.dtype)
 
 
 class _Multi(list):
