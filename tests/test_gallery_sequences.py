@@ -1,0 +1,139 @@
+"""The keras.io sequence and time-series examples (examples/keras_io/), run in a short mode.
+
+Each script runs in-process (``runpy.run_path``) in a temporary working folder, with
+an empty Keras cache (so the offline stand-ins are used and nothing is downloaded),
+and with ``fit`` cut to one epoch on a few dozen samples and ``evaluate`` to a few
+samples. The test asserts that the script finishes, that it changed only its
+imports (plus the marked offline stand-in) and that the figures it prints are finite.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layernet.training.trainer import Trainer
+
+FOLDER = Path(__file__).resolve().parents[1] / "examples" / "keras_io"
+
+
+def _cut(value, n):
+    """The first ``n`` samples of an array, or of each array of a list, tuple or dict."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _cut(v, n) for k, v in value.items()}
+    if isinstance(value, list | tuple) and value and hasattr(value[0], "shape"):
+        return type(value)(_cut(v, n) for v in value)
+    return value[:n]
+
+
+@pytest.fixture
+def short(monkeypatch, tmp_path):
+    """Run a script with short ``fit``/``evaluate``; returns ``run(name, n) -> stdout``."""
+    fit, evaluate = Trainer.fit, Trainer.evaluate
+    limit = {"n": 64}
+
+    def short_fit(self, *args, **kwargs):
+        bound = inspect.signature(fit).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        n = limit["n"]
+        a["x"], a["y"] = _cut(a["x"], n), _cut(a["y"], n)
+        if a["validation_data"] is not None:
+            a["validation_data"] = tuple(_cut(v, n // 2) for v in a["validation_data"])
+        a["epochs"] = min(a["epochs"], a["initial_epoch"] + 1)
+        a["verbose"] = 2
+        return fit(*bound.args, **bound.kwargs)
+
+    def short_evaluate(self, *args, **kwargs):
+        bound = inspect.signature(evaluate).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        a["x"], a["y"] = _cut(a["x"], limit["n"] // 2), _cut(a["y"], limit["n"] // 2)
+        return evaluate(*bound.args, **bound.kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", short_fit)
+    monkeypatch.setattr(Trainer, "evaluate", short_evaluate)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(FOLDER))
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    def run(name: str, n: int = 64, capsys=None) -> dict:
+        limit["n"] = n
+        return runpy.run_path(str(FOLDER / f"{name}.py"), run_name="__main__")
+
+    yield run
+    sys.modules.pop("_offline_sequences", None)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(m) for m in re.findall(r"(?<![\w.])-?\d+\.\d+(?:e[-+]?\d+)?|nan|inf", text)]
+
+
+def _assert_finite(text: str) -> list[float]:
+    numbers = _numbers(text)
+    assert numbers, text
+    assert all(math.isfinite(v) for v in numbers), text
+    return numbers
+
+
+BEGIN = "# --- layernet gallery: offline stand-in (not in the Keras script) ---"
+END = "# --- end of the offline stand-in ---"
+#: This branch's scripts (the folder is shared with the other gallery pages).
+SCRIPTS = ["bidirectional_lstm_imdb"]
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_only_imports_and_the_marked_stand_in_differ(name):
+    """Every line that mentions layernet is an import; stand-in lines are marked."""
+    text = (FOLDER / f"{name}.py").read_text()
+    tree = ast.parse(text)
+    imports = [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom) and "layernet" in ast.unparse(node)
+    ]
+    assert imports and all(re.fullmatch(r"(import|from) layernet\b.*", i) for i in imports)
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert "layernet" not in names and "ln" not in names
+    # The offline helpers are used only between the stand-in's markers.
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(BEGIN)]
+    ends = [i for i, line in enumerate(lines) if line.startswith(END)]
+    assert len(starts) == len(ends) >= 1
+    inside = {i + 1 for a, b in zip(starts, ends) for i in range(a, b)}
+    uses = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and node.id == "_offline_sequences"
+    ]
+    assert uses and set(uses) <= inside, (uses, inside)
+    assert "Apache License 2.0; only the import lines changed" in text
+    assert "https://keras.io/examples/" in text
+
+
+def test_bidirectional_lstm_imdb(short, capsys):
+    ns = short("bidirectional_lstm_imdb", n=32)
+    out = capsys.readouterr().out
+    assert "offline stand-in" in out and "25000 Training sequences" in out
+    assert "Total params: 2,757,761" in out  # Keras's published summary
+    assert ns["x_train"].shape == ns["x_val"].shape == (25000, 200)
+    assert set(np.unique(ns["y_train"])) == {0, 1} and ns["x_train"].max() < 20000
+    history = ns["model"].history.history
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(math.isfinite(v[-1]) for v in history.values())
+    _assert_finite(out.split("Epoch 1/1")[1])
