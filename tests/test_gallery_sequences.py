@@ -94,7 +94,7 @@ def _assert_finite(text: str) -> list[float]:
 BEGIN = "# --- layernet gallery: offline stand-in (not in the Keras script) ---"
 END = "# --- end of the offline stand-in ---"
 #: This branch's scripts (the folder is shared with the other gallery pages).
-SCRIPTS = ["bidirectional_lstm_imdb"]
+SCRIPTS = ["bidirectional_lstm_imdb", "timeseries_classification_from_scratch"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -137,3 +137,16 @@ def test_bidirectional_lstm_imdb(short, capsys):
     assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(math.isfinite(v[-1]) for v in history.values())
     _assert_finite(out.split("Epoch 1/1")[1])
+
+
+def test_timeseries_classification_from_scratch(short, capsys, tmp_path):
+    ns = short("timeseries_classification_from_scratch", n=128)
+    out = capsys.readouterr().out
+    assert "offline stand-in" in out
+    assert ns["x_train"].shape == (3601, 500, 1) and ns["x_test"].shape == (1320, 500, 1)
+    assert set(np.unique(ns["y_train"])) == {0, 1}
+    assert (tmp_path / "best_model.keras").is_file()  # ModelCheckpoint, then load_model
+    line = re.search(r"Test accuracy (\S+)", out).group(1)
+    assert 0.0 <= float(line) <= 1.0
+    _assert_finite(out.split("Test accuracy")[1])
+    assert set(ns["history"].history) >= {"loss", "val_loss", "sparse_categorical_accuracy"}
