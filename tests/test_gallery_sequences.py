@@ -94,7 +94,11 @@ def _assert_finite(text: str) -> list[float]:
 BEGIN = "# --- layernet gallery: offline stand-in (not in the Keras script) ---"
 END = "# --- end of the offline stand-in ---"
 #: This branch's scripts (the folder is shared with the other gallery pages).
-SCRIPTS = ["bidirectional_lstm_imdb", "timeseries_classification_from_scratch"]
+SCRIPTS = [
+    "bidirectional_lstm_imdb",
+    "timeseries_classification_from_scratch",
+    "timeseries_anomaly_detection",
+]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -150,3 +154,16 @@ def test_timeseries_classification_from_scratch(short, capsys, tmp_path):
     assert 0.0 <= float(line) <= 1.0
     _assert_finite(out.split("Test accuracy")[1])
     assert set(ns["history"].history) >= {"loss", "val_loss", "sparse_categorical_accuracy"}
+
+
+def test_timeseries_anomaly_detection(short, capsys):
+    pytest.importorskip("pandas", reason="Keras's script reads its CSV files with pandas")
+    ns = short("timeseries_anomaly_detection", n=128)
+    out = capsys.readouterr().out
+    assert "offline stand-in" in out and "Total params: 9,505" in out  # Keras's summary
+    assert ns["x_train"].shape == ns["x_test"].shape == (3745, 288, 1)
+    assert ns["x_test_pred"].shape == (3745, 288, 1)
+    threshold = float(re.search(r"Reconstruction error threshold:\s+(\S+)", out).group(1))
+    assert math.isfinite(threshold) and threshold > 0
+    assert np.isfinite(ns["test_mae_loss"]).all()
+    assert int(re.search(r"Number of anomaly samples:\s+(\d+)", out).group(1)) >= 0
