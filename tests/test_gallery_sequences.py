@@ -65,6 +65,7 @@ def short(monkeypatch, tmp_path):
     monkeypatch.setattr(Trainer, "evaluate", short_evaluate)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("LAYERNET_GALLERY_SHORT", "1")  # smaller stand-ins
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(FOLDER))
     pytest.importorskip("matplotlib")
@@ -98,6 +99,7 @@ SCRIPTS = [
     "bidirectional_lstm_imdb",
     "timeseries_classification_from_scratch",
     "timeseries_anomaly_detection",
+    "timeseries_classification_transformer",
 ]
 
 
@@ -133,9 +135,9 @@ def test_only_imports_and_the_marked_stand_in_differ(name):
 def test_bidirectional_lstm_imdb(short, capsys):
     ns = short("bidirectional_lstm_imdb", n=32)
     out = capsys.readouterr().out
-    assert "offline stand-in" in out and "25000 Training sequences" in out
+    assert "offline stand-in" in out and "2500 Training sequences" in out
     assert "Total params: 2,757,761" in out  # Keras's published summary
-    assert ns["x_train"].shape == ns["x_val"].shape == (25000, 200)
+    assert ns["x_train"].shape == ns["x_val"].shape == (2500, 200)
     assert set(np.unique(ns["y_train"])) == {0, 1} and ns["x_train"].max() < 20000
     history = ns["model"].history.history
     assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -147,7 +149,7 @@ def test_timeseries_classification_from_scratch(short, capsys, tmp_path):
     ns = short("timeseries_classification_from_scratch", n=128)
     out = capsys.readouterr().out
     assert "offline stand-in" in out
-    assert ns["x_train"].shape == (3601, 500, 1) and ns["x_test"].shape == (1320, 500, 1)
+    assert ns["x_train"].shape == (360, 100, 1) and ns["x_test"].shape == (132, 100, 1)
     assert set(np.unique(ns["y_train"])) == {0, 1}
     assert (tmp_path / "best_model.keras").is_file()  # ModelCheckpoint, then load_model
     line = re.search(r"Test accuracy (\S+)", out).group(1)
@@ -167,3 +169,16 @@ def test_timeseries_anomaly_detection(short, capsys):
     assert math.isfinite(threshold) and threshold > 0
     assert np.isfinite(ns["test_mae_loss"]).all()
     assert int(re.search(r"Number of anomaly samples:\s+(\d+)", out).group(1)) >= 0
+
+
+def test_timeseries_classification_transformer(short, capsys):
+    ns = short("timeseries_classification_transformer", n=12)
+    out = capsys.readouterr().out
+    assert "offline stand-in" in out
+    assert ns["x_train"].shape == (360, 100, 1)
+    # Keras's count for this model (post-norm blocks, channels_last pooling): 4 blocks of
+    # MultiHeadAttention (7,169), two LayerNormalization (2 each), Conv1D 8 and 5; the head.
+    assert "Total params: 29,258" in out
+    history = ns["model"].history.history
+    assert all(math.isfinite(v[-1]) for v in history.values())
+    _assert_finite(out.split("Total params")[1])

@@ -11,6 +11,8 @@ layout, shapes, dtypes and label coding) with a learnable signal, and prints a n
 Figures reached on a stand-in say nothing about the real data set.
 
 Nothing here is downloaded; everything is generated from a fixed seed.
+``LAYERNET_GALLERY_SHORT=1`` in the environment makes the stand-ins smaller (the
+tests' short mode): fewer samples, and FordA series of 100 steps instead of 500.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["forda_tsv", "fra_eng_zip", "imdb", "mnist", "nab_csv", "note"]
+
+
+def _short() -> bool:
+    return os.environ.get("LAYERNET_GALLERY_SHORT", "") not in ("", "0")
 
 
 def note(what: str, original: str) -> None:
@@ -72,7 +78,8 @@ def imdb(num_words: int = 20000, seed: int = 113):
         x[:] = [[1, *review.tolist()] for review in np.split(words, np.cumsum(lengths)[:-1])]
         return x, y.astype("int64")
 
-    return split(25000), split(25000)
+    n = 2500 if _short() else 25000
+    return split(n), split(n)
 
 
 def mnist(seed: int = 0):
@@ -107,34 +114,37 @@ def mnist(seed: int = 0):
         noise = rng.integers(0, 40, x.shape, dtype="uint8")
         return x + noise, y.astype("uint8")
 
-    return split(60000), split(10000)
+    return (split(6000), split(1000)) if _short() else (split(60000), split(10000))
 
 
 def forda_tsv(name: str, seed: int = 0) -> str:
     """A file in FordA's UCR format: one series a line, the label (-1 or 1) then 500 values.
 
-    ``name`` is ``"FordA_TRAIN.tsv"`` (3,601 series) or ``"FordA_TEST.tsv"`` (1,320).
+    ``name`` is ``"FordA_TRAIN.tsv"`` (3,601 series) or ``"FordA_TEST.tsv"`` (1,320);
+    in the short mode 360 and 132 series of 100 steps.
     Every series is z-normalized noise with a few random tones; series of class 1
     also carry a burst of a fixed tone at a random place.
     """
-    path = _folder() / name
-    n = 3601 if "TRAIN" in name else 1320
-    note(f"{n} z-normalized series of 500 steps, class 1 with a hidden tone", name)
+    n, steps = (3601, 500) if "TRAIN" in name else (1320, 500)
+    if _short():
+        n, steps = n // 10, 100
+    path = _folder() / f"{steps}_{name}"
+    note(f"{n} z-normalized series of {steps} steps, class 1 with a hidden tone", name)
     if not path.exists():
         rng = np.random.default_rng(seed + (0 if "TRAIN" in name else 1))
-        t = np.arange(500)
+        t = np.arange(steps)
         y = rng.choice([-1, 1], n)
-        x = 0.8 * rng.standard_normal((n, 500))
+        x = 0.8 * rng.standard_normal((n, steps))
         for _ in range(3):
             freq = rng.uniform(0.01, 0.2, (n, 1))
             x += rng.uniform(0.2, 1.0, (n, 1)) * np.sin(2 * np.pi * freq * t + rng.uniform(0, 7))
-        start = rng.integers(0, 350, n)
-        burst = (t >= start[:, None]) & (t < start[:, None] + 150)
+        start = rng.integers(0, steps - steps * 3 // 10, n)
+        burst = (t >= start[:, None]) & (t < start[:, None] + steps * 3 // 10)
         x += (y[:, None] == 1) * burst * 1.5 * np.sin(2 * np.pi * 0.3 * t)
         x = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
         table = np.column_stack([y, x])
-        np.savetxt(path.with_suffix(".part"), table, fmt="%.6g", delimiter="\t")
-        os.replace(path.with_suffix(".part"), path)
+        np.savetxt(path.with_suffix(f".{os.getpid()}.part"), table, fmt="%.6g", delimiter="\t")
+        os.replace(path.with_suffix(f".{os.getpid()}.part"), path)
     return str(path)
 
 
@@ -159,8 +169,8 @@ def nab_csv(name: str, seed: int = 0) -> str:
         lines = ["timestamp,value"]
         rows = zip(stamps.astype(str), value, strict=True)
         lines += [f"{stamp.replace('T', ' ')},{v:.10g}" for stamp, v in rows]
-        path.with_suffix(".part").write_text("\n".join(lines) + "\n")
-        os.replace(path.with_suffix(".part"), path)
+        path.with_suffix(f".{os.getpid()}.part").write_text("\n".join(lines) + "\n")
+        os.replace(path.with_suffix(f".{os.getpid()}.part"), path)
     return str(path)
 
 
