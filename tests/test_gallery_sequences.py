@@ -106,6 +106,7 @@ SCRIPTS = [
     "timeseries_anomaly_detection",
     "timeseries_classification_transformer",
     "antirectifier",
+    "lstm_seq2seq",
 ]
 
 
@@ -223,3 +224,51 @@ def test_initializers_get_takes_keras_one_argument_form():
     assert constant.get_config() == {"value": 2.0}
     with pytest.raises(ValueError, match=r"initializers\.get: invalid value for `identifier`"):
         ln.initializers.get("no_such_initializer")
+
+
+def test_lstm_seq2seq(short, capsys, tmp_path):
+    ns = short("lstm_seq2seq", n=64)
+    out = capsys.readouterr().out
+    assert "offline stand-in" in out and "Number of samples: 1200" in out
+    assert (tmp_path / "s2s_model.keras").is_file()  # saved, then loaded back
+    # The inference models are cut from the loaded model as Keras's script does it.
+    latent = ns["latent_dim"]
+    assert [tuple(t.shape) for t in ns["encoder_model"].outputs] == [(None, latent)] * 2
+    assert len(ns["decoder_model"].outputs) == 3
+    assert out.count("Decoded sentence:") == 20
+    epoch = re.search(r"Epoch 1/1 .*", out).group(0)
+    assert "val_loss" in epoch and "val_accuracy" in epoch  # validation_split, two inputs
+    _assert_finite(epoch)
+
+
+def test_layer_input_and_output_are_its_first_calls_tensors():
+    import layernet as ln
+
+    a, b = ln.Input(shape=(5, 3)), ln.Input(shape=(7, 3))
+    lstm = ln.layers.LSTM(4, return_state=True)
+    first = lstm(a)
+    second = lstm(b)  # a second call: input/output stay the first call's, as in Keras
+    assert lstm.input is a and lstm.output == first and lstm.output != second
+    assert [tuple(t.shape) for t in lstm.output] == [(None, 4)] * 3
+    add = ln.layers.Add()
+    total = add([first[1], first[2]])
+    assert add.input == [first[1], first[2]] and add.output is total
+    assert ln.layers.InputLayer(shape=(2,)).output.shape == (None, 2)
+    with pytest.raises(AttributeError, match="has never been called on symbolic tensors"):
+        _ = ln.layers.Dense(2).output
+
+
+def test_validation_split_with_several_inputs_matches_evaluate():
+    import layernet as ln
+
+    rng = np.random.default_rng(0)
+    a, b = ln.Input(shape=(3,)), ln.Input(shape=(2,))
+    out = ln.layers.Dense(2, activation="softmax", seed=0)(ln.layers.Concatenate()([a, b]))
+    model = ln.Model([a, b], out)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    xa, xb = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    y = np.eye(2)[rng.integers(0, 2, 20)]
+    history = model.fit([xa, xb], y, epochs=1, batch_size=8, validation_split=0.25, verbose=0)
+    loss, accuracy = model.evaluate([xa[15:], xb[15:]], y[15:], verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"][-1], loss, rtol=1e-6)
+    np.testing.assert_allclose(history.history["val_accuracy"][-1], accuracy, rtol=1e-6)

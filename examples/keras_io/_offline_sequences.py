@@ -194,11 +194,11 @@ def fra_eng_zip(seed: int = 0) -> str:
     The zip is written to a fresh folder, as ``get_file`` would leave it, and
     ``fra.txt`` beside it only when no ``unzip`` program is there to extract it.
     """
-    note("12,000 word-by-word 'translations' over a 30-word dictionary", "fra-eng.zip")
+    note("word-by-word 'translations' over a 30-word dictionary", "fra-eng.zip")
     rng = np.random.default_rng(seed)
     english = list(_WORDS)
     lines = []
-    for _ in range(12000):
+    for _ in range(1200 if _short() else 12000):
         words = [english[i] for i in rng.integers(0, len(english), rng.integers(1, 5))]
         end = "." if rng.random() < 0.7 else "!"
         src = " ".join(words).capitalize() + end
