@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["forda_tsv", "fra_eng_zip", "imdb", "mnist", "nab_csv", "note"]
+__all__ = ["forda_tsv", "fra_eng_zip", "imdb", "mnist", "nab_csv", "nietzsche_txt", "note"]
 
 
 def _short() -> bool:
@@ -211,4 +211,31 @@ def fra_eng_zip(seed: int = 0) -> str:
         archive.writestr("fra.txt", text)
     if shutil.which("unzip") is None:
         (folder / "fra.txt").write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def nietzsche_txt() -> str:
+    """A plain UTF-8 English text file, as ``nietzsche.txt`` is (about 600,000 characters).
+
+    The stand-in is CPython's own licence file (``LICENSE.txt`` in the standard
+    library's folder: about 13,000 characters of English prose and legal text), or the
+    Zen of Python where that file is missing; a shorter corpus than Nietzsche's, so
+    the generated text stays poorer.
+    """
+    import codecs
+    import contextlib
+    import io
+
+    note("CPython's LICENSE.txt (English prose, about 13,000 characters)", "nietzsche.txt")
+    source = Path(os.__file__).resolve().parent / "LICENSE.txt"
+    if source.is_file():
+        text = source.read_text(encoding="utf-8", errors="replace")
+    else:  # the Zen of Python, stored ROT13-encoded in the `this` module
+        with contextlib.redirect_stdout(io.StringIO()):
+            import this
+        text = codecs.decode(this.s, "rot13")
+    if _short():
+        text = text[:6000]
+    path = _folder() / ("nietzsche-short.txt" if _short() else "nietzsche.txt")
+    path.write_text(text, encoding="utf-8")
     return str(path)
