@@ -1,108 +1,49 @@
 """The keras.io sequence and time-series examples (examples/keras_io/), run in a short mode.
 
-Each script runs in-process (``runpy.run_path``) in a temporary working folder, with
-an empty Keras cache (so the offline stand-ins are used and nothing is downloaded),
-and with ``fit`` cut to one epoch on a few dozen samples and ``evaluate`` to a few
-samples. The test asserts that the script finishes, that it changed only its
-imports (plus the marked offline stand-in) and that the figures it prints are finite.
+Each script runs in-process (examples/keras_io/_short_sequences.py: its text as it is,
+through ``runpy``) in a temporary working folder, with an empty Keras cache (so the
+offline stand-ins are used, small ones, and nothing is downloaded), and with ``fit`` cut
+to one epoch on a few dozen samples and ``evaluate`` to a few samples. The tests assert
+that the script finishes, that it changed only its imports (plus the marked offline
+stand-in) and that the figures it prints are finite; and they check the library
+additions the scripts needed.
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
 import math
 import re
-import runpy
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from layernet.training.trainer import Trainer
-
 FOLDER = Path(__file__).resolve().parents[1] / "examples" / "keras_io"
-
-
-def _cut(value, n):
-    """The first ``n`` samples of an array, or of each array of a list, tuple or dict."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _cut(v, n) for k, v in value.items()}
-    if isinstance(value, list | tuple) and value and hasattr(value[0], "shape"):
-        return type(value)(_cut(v, n) for v in value)
-    return value[:n]
 
 
 @pytest.fixture
 def short(monkeypatch, tmp_path):
-    """Run a script with short ``fit``/``evaluate``; returns ``run(name, n) -> stdout``."""
-    fit, evaluate = Trainer.fit, Trainer.evaluate
-    limit = {"n": 64}
-    evaluated: list = []  # what each evaluate returned
-
-    def short_fit(self, *args, **kwargs):
-        bound = inspect.signature(fit).bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        a = bound.arguments
-        n = limit["n"]
-        a["x"], a["y"] = _cut(a["x"], n), _cut(a["y"], n)
-        if a["validation_data"] is not None:
-            a["validation_data"] = tuple(_cut(v, n // 2) for v in a["validation_data"])
-        a["epochs"] = min(a["epochs"], a["initial_epoch"] + 1)
-        a["verbose"] = 2
-        return fit(*bound.args, **bound.kwargs)
-
-    def short_evaluate(self, *args, **kwargs):
-        bound = inspect.signature(evaluate).bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        a = bound.arguments
-        a["x"], a["y"] = _cut(a["x"], limit["n"] // 2), _cut(a["y"], limit["n"] // 2)
-        result = evaluate(*bound.args, **bound.kwargs)
-        evaluated.append(result)
-        return result
-
-    monkeypatch.setattr(Trainer, "fit", short_fit)
-    monkeypatch.setattr(Trainer, "evaluate", short_evaluate)
+    """``run(name, n, overrides) -> namespace``: the script in the short mode of
+    examples/keras_io/_short_sequences.py (fit: 1 epoch on ``n`` samples; evaluate:
+    ``n // 2``), small stand-ins, an empty Keras cache and a temporary working folder."""
+    pytest.importorskip("matplotlib")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("LAYERNET_GALLERY_SHORT", "1")  # smaller stand-ins
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(FOLDER))
-    pytest.importorskip("matplotlib")
-    import matplotlib
-
-    matplotlib.use("Agg")
+    import _short_sequences
 
     def run(name: str, n: int = 64, overrides: dict | None = None) -> dict:
-        """Run the script; ``overrides`` replace the values of its top-level assignments
-        ``NAME = ...`` (a loop's epoch count, a data size): the rest of its text runs as
-        it is."""
-        limit["n"] = n
-        path = FOLDER / f"{name}.py"
-        if overrides:
-            tree = ast.parse(path.read_text())
-            done = set()
-            for node in tree.body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                    target = node.targets[0]
-                    if isinstance(target, ast.Name) and target.id in overrides:
-                        node.value = ast.copy_location(
-                            ast.Constant(overrides[target.id]), node.value
-                        )
-                        done.add(target.id)
-            assert done == set(overrides), f"{name}.py has no assignment to {overrides}"
-            namespace = {"__name__": "__main__", "__file__": str(path)}
-            exec(compile(tree, str(path), "exec"), namespace)
-        else:
-            namespace = runpy.run_path(str(path), run_name="__main__")
-        namespace["evaluated"] = evaluated
+        namespace = _short_sequences.run(name, samples=n, epochs=1, overrides=overrides)
+        namespace["evaluated"] = namespace["record"]["evaluate"]
         return namespace
 
     yield run
-    sys.modules.pop("_offline_sequences", None)
+    for module in ("_offline_sequences", "_short_sequences"):
+        sys.modules.pop(module, None)
 
 
 def _numbers(text: str) -> list[float]:
