@@ -262,3 +262,12 @@ def test_lstm_character_level_text_generation(short, capsys):
     assert out.count("...Generated: ") == 4
     assert all(len(g) == 400 for g in re.findall(r"\.\.\.Generated:  (.*)", out))
     assert math.isfinite(ns["model"].history.history["loss"][-1])
+
+
+def test_initializers_get_agrees_with_keras():
+    keras = pytest.importorskip("keras")
+    import layernet as ln
+
+    for identifier in ("he_normal", "glorot_uniform", "orthogonal", "zeros", "Ones"):
+        ours, theirs = ln.initializers.get(identifier), keras.initializers.get(identifier)
+        assert type(ours).__name__ == type(theirs).__name__, identifier
