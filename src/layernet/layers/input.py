@@ -191,7 +191,7 @@ class InputLayer(Layer):
 
     @property
     def input(self) -> Input:
-        """The :func:`Input` tensor this layer stands for (as Keras's ``InputLayer.input``)."""
+        """The :func:`layernet.Input` tensor this layer stands for (as Keras's)."""
         return self._input_tensor
 
     @property
