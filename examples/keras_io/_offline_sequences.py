@@ -42,7 +42,8 @@ def note(what: str, original: str) -> None:
 
 def _folder() -> Path:
     """A folder for generated files (never Keras's cache: a stand-in must not pass for data)."""
-    path = Path(tempfile.gettempdir()) / f"layernet-offline-{os.getuid()}"
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    path = Path(tempfile.gettempdir()) / f"layernet-offline-{user}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
