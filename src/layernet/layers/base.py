@@ -297,6 +297,53 @@ class Layer(_KerasLayerAPI):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
+    # ------------------------------------------------- calls on symbolic tensors
+    def _first_call(self, attribute: str) -> Any:
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"{self.owner}: has never been called on symbolic tensors, so it has no "
+                f"`{attribute}`; call it on a tensor from layernet.Input first."
+            )
+        return nodes[0]
+
+    @property
+    def input(self) -> Any:
+        """What the layer's first call on symbolic tensors took (Keras's ``layer.input``).
+
+        A tensor, or the list of tensors of a layer called on several.
+
+        Raises
+        ------
+        AttributeError
+            When the layer was never called on symbolic tensors.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> x = ln.Input(shape=(3,))
+        >>> dense = ln.Dense(2)
+        >>> y = dense(x)
+        >>> dense.input is x, dense.output is y
+        (True, True)
+        """
+        return self._first_call("input").inputs
+
+    @property
+    def output(self) -> Any:
+        """What the layer's first call on symbolic tensors returned (Keras's ``layer.output``).
+
+        A tensor, or the list of tensors of a layer with several outputs (an
+        ``LSTM`` with ``return_state=True``: the output and the states).
+
+        Raises
+        ------
+        AttributeError
+            When the layer was never called on symbolic tensors.
+        """
+        node = self._first_call("output")
+        return list(node.outputs) if node.multi_output else node.outputs[0]
+
     # ------------------------------------------ regularizers and constraints
     def set_weight_penalties(
         self,
