@@ -434,7 +434,7 @@ def _subclass_config(model: Any) -> dict[str, Any]:
     config = model.get_config()
     if not isinstance(config, dict):
         raise TypeError(
-            f"save: model {model.name!r}: {cls.__qualname__}.get_config() must return a dict, "
+            f"save: model {model.name!r}: {cls.__name__}.get_config() must return a dict, "
             f"received {type(config).__name__}."
         )
     config = {k: _spec_of(v) for k, v in config.items()}
@@ -445,7 +445,7 @@ def _subclass_config(model: Any) -> dict[str, Any]:
     )
     if bad:
         raise TypeError(
-            f"save: model {model.name!r}: {cls.__qualname__}.get_config() returned entries "
+            f"save: model {model.name!r}: {cls.__name__}.get_config() returned entries "
             f"that a model file cannot hold: {bad} (expected keyword names with str, int, "
             f"float, bool or None values, lists and dicts of them, or layers)."
         )
@@ -1137,7 +1137,7 @@ def check_custom_objects(custom_objects: Any, fn: str) -> dict[str, type]:
             )
             raise ValueError(
                 f"{fn}: invalid value for `custom_objects`: {key!r} names {what}, which "
-                f"custom_objects cannot replace (received {cls.__module__}.{cls.__qualname__}). "
+                f"custom_objects cannot replace (received {cls.__module__}.{cls.__name__}). "
                 f"Files that name layernet's classes always load layernet's; pass your class "
                 f"under the name the file stores for it (e.g. "
                 f"{cls.__module__ + '.' + cls.__qualname__!r}) or register it with "
@@ -1579,13 +1579,11 @@ def _load_subclassed(
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise
-        raise ModelFileError(
-            f"load_model: {where}: cannot rebuild {cls.__qualname__} from its config: {exc}"
-        ) from None
+        raise ModelFileError(f"load_model: {where}: cannot rebuild {cls.__name__}: {exc}") from None
     if not isinstance(model, cls) or not model.is_subclassed:
         raise ModelFileError(
-            f"load_model: {where}: {cls.__qualname__}.from_config() returned "
-            f"{type(model).__name__}, not a {cls.__qualname__} model."
+            f"load_model: {where}: {cls.__name__}.from_config() returned "
+            f"{type(model).__name__}, not a {cls.__name__} model."
         )
     shape = _model_input_shape(info, where, "load_model")
     try:
@@ -1594,8 +1592,7 @@ def _load_subclassed(
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(
-            f"load_model: {where}: {cls.__qualname__} does not build on the recorded input "
-            f"shape: {exc}"
+            f"load_model: {where}: {cls.__name__} does not build on the recorded input shape: {exc}"
         ) from None
     return model
 

@@ -77,14 +77,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _init_signature(cls: type) -> inspect.Signature:
+    """The signature of the class's own ``__init__`` (not of layernet's checking wrapper)."""
+    init = cls.__init__  # type: ignore[misc]
+    return inspect.signature(getattr(init, "__wrapped__", init))
+
+
 def _auto_config(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The constructor arguments of a subclassed model, for its automatic config.
 
     ``{"config": {...}}`` when every argument (defaults included) is a plain value,
     else ``{"problem": "..."}`` saying why there is none (Keras's rule).
     """
-    init = cls.__init__  # type: ignore[misc]
-    signature = inspect.signature(init)
+    signature = _init_signature(cls)
     try:
         bound = signature.bind(None, *args, **kwargs)
     except TypeError as exc:
@@ -928,7 +933,7 @@ class Model(Trainer, Layer):
         if "config" not in auto:
             why = auto.get("problem", "it was not made by calling its class")
             raise NotImplementedError(
-                f"Model '{self.name}' of class {cls.__qualname__} has no config: it does not "
+                f"Model '{self.name}' of class {cls.__name__} has no config: it does not "
                 f"define get_config() and {why}. Define get_config() returning the arguments "
                 f"that rebuild it, e.g.\n\n"
                 f"    def get_config(self):\n"
@@ -936,7 +941,7 @@ class Model(Trainer, Layer):
                 f"(and from_config() for arguments that are layers or other objects)."
             )
         config = dict(auto["config"])
-        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+        params = _init_signature(cls).parameters
         var_keyword = any(p.kind is p.VAR_KEYWORD for p in params.values())
         for key in _BASE_KEYS:  # an argument of the class's own keeps its given value
             if (key == "name" and key in params) or (key not in params and var_keyword):
@@ -972,15 +977,15 @@ class Model(Trainer, Layer):
             return functional_from_config(config, custom_objects, cls)
         if not isinstance(config, dict):
             raise TypeError(
-                f"{cls.__qualname__}.from_config: expected a dict of constructor arguments, "
+                f"{cls.__name__}.from_config: expected a dict of constructor arguments, "
                 f"received {type(config).__name__}."
             )
         try:
             return cls(**config)
         except TypeError as exc:
             raise TypeError(
-                f"Unable to revive model {cls.__qualname__} from its config: {exc}. "
-                f"When {cls.__qualname__} defines get_config(), it must return every argument "
+                f"Unable to revive model {cls.__name__} from its config: {exc}. "
+                f"When {cls.__name__} defines get_config(), it must return every argument "
                 f"its constructor needs (as keyword arguments), or the class must define "
                 f"from_config(cls, config) to build itself from that config. Received "
                 f"config={config!r:.300}."
