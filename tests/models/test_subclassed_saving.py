@@ -258,7 +258,7 @@ def test_a_file_names_only_model_classes_that_the_user_made_known(tmp_path, data
         header["model"]["class_name"] = name
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
         np.savez(tmp_path / "t.npz", **arrays)
-        with pytest.raises(ln.ModelFileError, match="not known here|not a subclass of Model"):
+        with pytest.raises(ln.ModelFileError, match=r"not known here|not a subclass of Model"):
             ln.models.load_model(tmp_path / "t.npz", custom_objects={"MLP": MLP, "Scale": Scale})
 
 
