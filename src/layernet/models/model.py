@@ -971,7 +971,7 @@ class Model(Trainer, Layer):
             class needs a ``from_config``).
         """
         functional = isinstance(config, dict) and all(
-            k in config for k in ("name", "layers", "input_layers", "output_layers")
+            k in config for k in ("layers", "input_layers", "output_layers")
         )
         if functional and _revivable_as_functional(cls):
             return functional_from_config(config, custom_objects, cls)
