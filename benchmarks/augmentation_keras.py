@@ -10,6 +10,7 @@ the draws differ: the comparison is of the mean test accuracy over the seeds).
 
     python benchmarks/augmentation_keras.py [--seeds 0 1 2] [--epochs 15]
     python benchmarks/augmentation_keras.py --quick    # smoke run: 1 seed, 1 epoch
+    python benchmarks/augmentation_keras.py --pinned   # same draws: step-by-step agreement
 
 Keras is a test-only dependency (the ``oracle`` extra). The script prints one line
 per run and the means; the test suite does not run it (a few minutes on 2 cores).
@@ -42,13 +43,64 @@ def frameworks() -> dict[str, object]:
     return {"layernet": layernet, "keras": keras}
 
 
+def pinned_check(epochs: int = 2, n_train: int = 64) -> dict[str, object]:
+    """Train both with every draw pinned (factors ``(a, a)``), Keras's initial weights
+    copied into layernet and no shuffling: the runs must then agree step by step.
+
+    Returns both loss histories and the largest difference of their predictions on
+    200 test images after training.
+    """
+    mods = frameworks()
+    keras, layernet = mods["keras"], mods["layernet"]
+    (x, y), (x_test, _) = example.load_data(n_train)
+
+    def pinned(K):
+        layers = K.layers
+        return [
+            layers.RandomRotation((0.03, 0.03)),
+            layers.RandomTranslation((0.07, 0.07), (-0.05, -0.05)),
+            layers.RandomZoom((0.08, 0.08)),
+        ]
+
+    original = example.augmentation_layers
+    example.augmentation_layers = pinned
+    try:
+        theirs, ours = example.make_model(keras), example.make_model(layernet)
+    finally:
+        example.augmentation_layers = original
+    ours.build((None, 28, 28, 1))
+    for k_layer, l_layer in zip(theirs.layers, ours.layers, strict=True):
+        weights = [np.asarray(w) for w in k_layer.trainable_weights]
+        if weights:
+            l_layer.set_weights(weights)
+    fit = {"batch_size": example.BATCH_SIZE, "epochs": epochs, "shuffle": False, "verbose": 0}
+    k_loss = theirs.fit(x, y, **fit).history["loss"]
+    l_loss = ours.fit(x, y, **fit).history["loss"]
+    gap = float(
+        np.abs(
+            theirs.predict(x_test[:200], verbose=0) - ours.predict(x_test[:200], verbose=0)
+        ).max()
+    )
+    print(
+        f"pinned draws, {epochs} epochs on {n_train} images: loss keras {k_loss}, layernet {l_loss}"
+    )
+    print(f"largest difference of the predicted probabilities after training: {gap:.2e}")
+    return {"keras": k_loss, "layernet": l_loss, "prediction_gap": gap}
+
+
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--train", type=int, default=320)
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 200 test images")
+    parser.add_argument(
+        "--pinned", action="store_true", help="only the step-by-step check with pinned draws"
+    )
     args = parser.parse_args(argv)
+    if args.pinned:
+        pinned_check()
+        return {}
     n_test = None
     if args.quick:
         args.seeds, args.epochs, n_test = args.seeds[:1], 1, 200
