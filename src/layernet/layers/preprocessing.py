@@ -825,8 +825,12 @@ class RandomTranslation(_Affine):
         ``(lower, upper)`` (a float ``f`` means ``(-f, f)``; a pair is sorted), within
         [-1, 1]; positive values move the content down / right.
     fill_mode : {"reflect", "wrap", "constant", "nearest", "mirror"}, default "reflect"
-        How points outside the image are read.
+        How points outside the image are read: ``"reflect"`` repeats the edge
+        pixel (``d c b a | a b c d | d c b a``), ``"mirror"`` (layernet's own)
+        does not (``d c b | a b c d | c b a``).
     interpolation : {"bilinear", "nearest"}, default "bilinear"
+        ``"nearest"`` rounds half-pixel positions away from zero (as Keras's JAX
+        backend).
     seed : int, optional
         Seed of the draws.
     fill_value : float, default 0.0
@@ -982,9 +986,9 @@ class RandomZoom(_Affine):
     Parameters
     ----------
     height_factor : float or (float, float)
-        Zoom drawn in ``(lower, upper)`` (a float ``f``: ``(-f, f)``), within
-        [-1, 1]; positive values zoom out (Keras's convention), the image read at
-        scale :math:`1 + \text{draw}`.
+        Zoom drawn in ``(lower, upper)`` (a float ``f``: ``(-f, f)``; a pair is
+        sorted), within [-1, 1]; positive values zoom out (Keras's convention), the
+        image read at scale :math:`1 + \text{draw}`.
     width_factor : float or (float, float), optional
         The same for the width; ``None`` uses the height's draw (keeps the aspect).
     fill_mode : {"reflect", "wrap", "constant", "nearest", "mirror"}, default "reflect"
@@ -1183,7 +1187,8 @@ class RandomBrightness(_Random):
     ----------
     factor : float or (float, float)
         Offset as a fraction of ``value_range``'s width, drawn per image in
-        ``(lower, upper)`` (a float ``f`` means ``(-f, f)``), within [-1, 1].
+        ``(lower, upper)`` (a float ``f`` means ``(-f, f)``; a pair is sorted),
+        within [-1, 1].
     value_range : (float, float), default (0, 255)
         Outputs are clipped to this range.
     seed : int, optional
