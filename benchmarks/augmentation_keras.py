@@ -62,6 +62,7 @@ def pinned_check(epochs: int = 2, n_train: int = 64) -> dict[str, object]:
             layers.RandomZoom((0.08, 0.08)),
         ]
 
+    keras.utils.set_random_seed(0)  # Keras's initial weights (copied into layernet's)
     original = example.augmentation_layers
     example.augmentation_layers = pinned
     try:
