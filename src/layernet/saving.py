@@ -324,11 +324,13 @@ def _model_arrays(model: Any) -> dict[str, np.ndarray]:
     """
     if _is_subclassed(model):
         return {f"weights.{i}": w for i, w in enumerate(model.weights)}
-    return {
-        f"layers.{i}.{k}": p
-        for i, layer in enumerate(model.layers)
-        for k, p in layer.variables().items()
-    }
+    out = {}
+    for i, layer in enumerate(model.layers):
+        if _is_subclassed(layer):  # a subclassed model inside: its weights by position
+            out.update({f"layers.{i}.weights.{j}": w for j, w in enumerate(layer.weights)})
+        else:
+            out.update({f"layers.{i}.{k}": p for k, p in layer.variables().items()})
+    return out
 
 
 def _weights(model: Any) -> dict[str, np.ndarray]:
@@ -341,16 +343,14 @@ def _weights(model: Any) -> dict[str, np.ndarray]:
                 f"save them (any previous file is kept)."
             )
         return out
-    out = {}
-    for i, layer in enumerate(model.layers):
+    for layer in model.layers:
         for k, p in layer.variables().items():
             if not np.isfinite(p).all():
                 raise ValueError(
                     f"save: {layer.owner} parameter {k!r} holds NaN or inf; "
                     f"refusing to save it (any previous file is kept)."
                 )
-            out[f"layers.{i}.{k}"] = p
-    return out
+    return _model_arrays(model)
 
 
 def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -489,12 +489,17 @@ def _optimizer_params(model: Any) -> dict[str, tuple[str, np.ndarray]]:
             for key, (p, _) in model._step_params().items()
             if id(p) in position
         }
-    return {
-        f"{i}.{layer.name}.{k}": (f"{i}.{layer.name}.{k}", p)
-        for i, layer in enumerate(model.layers)
-        if layer.trainable
-        for k, p in layer.params.items()
-    }
+    out = {}
+    for i, layer in enumerate(model.layers):
+        if not layer.trainable:
+            continue
+        position = {id(w): j for j, w in enumerate(layer.weights)} if _is_subclassed(layer) else {}
+        for k, p in layer.params.items():
+            key = f"{i}.{layer.name}.{k}"
+            # a subclassed model inside: its parameters by position (not by layer names)
+            name = f"{i}.{layer.name}.weights.{position[id(p)]}" if id(p) in position else key
+            out[name] = (key, p)
+    return out
 
 
 def _write(model: Any, path: str | os.PathLike, kind: str) -> None:

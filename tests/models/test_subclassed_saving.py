@@ -340,3 +340,27 @@ def test_the_same_class_round_trips_in_keras(tmp_path, data):
         np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
     keras_config, ours = results["keras"][0].get_config(), results["npz"][0].get_config()
     assert set(keras_config) - {"dtype"} <= set(ours)
+
+
+def test_a_subclassed_model_inside_a_sequential_model(tmp_path, data):
+    x, y = data
+    model = ln.Sequential([ln.Input((4,)), MLP(hidden=5), ln.layers.Dense(2)])
+    trained(model, data, epochs=2)
+    model.save(tmp_path / "s.keras")
+    custom = {"MLP": MLP, "Scale": Scale}
+    loaded = ln.models.load_model(tmp_path / "s.keras", custom_objects=custom)
+    assert isinstance(loaded.layers[0], MLP) and loaded.layers[0].hidden == 5
+    assert_same_model(model, loaded, x)
+    h1 = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    h2 = loaded.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h2.history["loss"], h1.history["loss"], rtol=1e-6)
+
+
+def test_a_subclassed_model_inside_a_functional_model(tmp_path, data):
+    x, _ = data
+    inputs = ln.Input((4,))
+    model = ln.Model(inputs, ln.layers.Dense(1)(MLP(hidden=3)(inputs)))
+    model.save(tmp_path / "f.keras")
+    loaded = ln.models.load_model(tmp_path / "f.keras", custom_objects={"MLP": MLP})
+    assert isinstance(loaded.layers[1], MLP)
+    assert_same_model(model, loaded, x)
