@@ -77,6 +77,10 @@ def is_shape_list(shape: Any) -> bool:
 _REGISTRY: dict[str, type] = {}
 
 
+#: State entries that are not weights in Keras's sense (random layers' generator counters).
+_NOT_WEIGHTS = frozenset({"seed_generator_state"})
+
+
 class Layer(_KerasLayerAPI):
     r"""Base class of every layer: the contract that models, tests and users rely on.
 
@@ -1040,8 +1044,17 @@ class Layer(_KerasLayerAPI):
             g.fill(0)
 
     def count_params(self) -> int:
-        """Number of scalars in ``params`` and ``state`` (0 before build)."""
-        return int(sum(p.size for p in self.variables().values()))
+        """Number of scalars in the layer's weights (0 before build), as Keras counts them:
+        ``params`` and ``state``, without a random layer's generator state."""
+        return int(sum(p.size for p in self.weight_arrays().values()))
+
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays Keras calls the layer's weights, by name (not copies): :meth:`variables`
+        without a random layer's ``seed_generator_state``, which Keras keeps out of
+        ``weights`` (a model file still stores it, so draws resume where they were)."""
+        return {
+            k: v for k, v in self.variables().items() if k.rsplit("/", 1)[-1] not in _NOT_WEIGHTS
+        }
 
     def variables(self) -> dict[str, np.ndarray]:
         """``params`` and ``state`` together: everything a model file stores for this layer."""
@@ -1073,7 +1086,7 @@ class Layer(_KerasLayerAPI):
         >>> len(bn.get_weights())                      # gamma, beta, moving mean and variance
         4
         """
-        return [v.copy() for v in self.variables().values()]
+        return [v.copy() for v in self.weight_arrays().values()]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set the layer's arrays from a list like :meth:`get_weights` returns.
@@ -1111,7 +1124,7 @@ class Layer(_KerasLayerAPI):
                 f"{self.owner}: set_weights expected a list of arrays (as get_weights "
                 f"returns), received {type(weights).__name__}."
             )
-        variables = self.variables()
+        variables = self.weight_arrays()
         names = ", ".join(variables) or "none"
         if len(weights) != len(variables):
             hint = "" if self.built else "; the layer is not built yet: call build(input_shape)"

@@ -381,6 +381,8 @@ class _KerasLayerAPI:
         out = []
         for group, trainable in (("params", True), ("state", False)):
             for k, a in getattr(self, group).items():
+                if k == "seed_generator_state":  # not a weight in Keras's sense
+                    continue
                 key = (group, k, id(a))
                 if key not in views:
                     views[key] = Variable._view(a, k, trainable, self)

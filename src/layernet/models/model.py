@@ -541,6 +541,10 @@ class Model(Trainer, Layer):
     def call_backward(
         self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
     ) -> tuple[Any, dict[str, np.ndarray]]:
+        if self.is_subclassed:  # a call()-written model inside another model
+            return Layer.call_backward(
+                self, dy, saved, need_input=need_input, need_params=need_params
+            )
         dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
         dxs = self.graph.backward(saved.tape, dys, input_grads=need_input, param_grads=need_params)
         if not need_input:
@@ -754,10 +758,37 @@ class Model(Trainer, Layer):
         out: list[np.ndarray] = []
         seen: set[int] = set()
         for layer in self.layers:
-            for v in layer.variables().values():
+            for v in layer.weight_arrays().values():
                 if id(v) not in seen:
                     seen.add(id(v))
                     out.append(v)
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Any]:  # type: ignore[override]
+        """The weights an optimizer updates, as :class:`~layernet.Variable` views, in
+        Keras's order: none when the model is frozen, else each layer's
+        ``trainable_weights`` (each shared weight once)."""
+        return self._collect_weights(True) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:  # type: ignore[override]
+        """The other weights (every weight when the model is frozen), as Variables."""
+        if not self.trainable:
+            return self._collect_weights(True) + self._collect_weights(False)
+        return self._collect_weights(False)
+
+    trainable_variables = trainable_weights  # type: ignore[assignment]
+    non_trainable_variables = non_trainable_weights  # type: ignore[assignment]
+
+    def _collect_weights(self, trainable: bool) -> list[Any]:
+        out: list[Any] = []
+        if self.is_subclassed:  # its own add_weight variables first
+            out = [v for v in self._all_variables() if v.trainable == trainable]
+        layers = self._sublayers if self.is_subclassed else self.layers
+        for layer in layers:
+            ws = layer.trainable_weights if trainable else layer.non_trainable_weights
+            out += [w for w in ws if not any(w is o for o in out)]
         return out
 
     def get_weights(self) -> list[np.ndarray]:
