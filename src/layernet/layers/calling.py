@@ -668,7 +668,7 @@ def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> An
     )
     if tape is None:  # called on constants only: recorded on the call() now running
         tape = active_tape()
-        assert tape is not None  # noqa: S101  (only called inside a traced call)
+        assert tape is not None  # internal: only called inside a traced call()
     several_in = isinstance(x, list | tuple)
     values = [unwrap(a) for a in x] if several_in else unwrap(x)
     xs = layer._prepare_input(values)
