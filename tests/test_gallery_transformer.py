@@ -28,28 +28,34 @@ SCRIPT = GALLERY / "text_classification_with_transformer.py"
 def offline(monkeypatch):
     """The gallery's helper importable, and IMDB's file neither cached nor downloadable."""
     monkeypatch.syspath_prepend(str(GALLERY))
-    sys.modules.pop("_offline", None)
+    sys.modules.pop("_offline_imdb", None)
 
     def no_file(*args, **kwargs):
         raise ln.utils.DownloadError("imdb.npz: not cached, no network (test)")
 
     monkeypatch.setattr(ln.datasets.imdb, "fetch", no_file)
     yield
-    sys.modules.pop("_offline", None)
+    sys.modules.pop("_offline_imdb", None)
+
+
+def _one_epoch_fit(real_fit, n_train, n_val, seen=None):
+    """``Model.fit`` cut to one epoch on the first samples; records what it was asked."""
+
+    def short_fit(self, x, y, batch_size=None, epochs=1, validation_data=None, **kwargs):
+        if seen is not None:
+            seen.update(epochs=epochs, batch_size=batch_size, n=len(x))
+        x_val, y_val = validation_data
+        return real_fit(
+            self, x[:n_train], y[:n_train], batch_size=batch_size, epochs=1,
+            validation_data=(x_val[:n_val], y_val[:n_val]), verbose=0, **kwargs,
+        )  # fmt: skip
+
+    return short_fit
 
 
 def test_script_runs_unchanged_in_a_short_mode(offline, monkeypatch, capsys):
-    real_fit = ln.Model.fit
     seen = {}
-
-    def short_fit(self, x, y, batch_size=None, epochs=1, validation_data=None, **kwargs):
-        seen.update(epochs=epochs, batch_size=batch_size, n=len(x))
-        x_val, y_val = validation_data
-        return real_fit(
-            self, x[:256], y[:256], batch_size=batch_size, epochs=1,
-            validation_data=(x_val[:128], y_val[:128]), verbose=0, **kwargs,
-        )  # fmt: skip
-
+    short_fit = _one_epoch_fit(ln.Model.fit, 256, 128, seen)
     monkeypatch.setattr(ln.Model, "fit", short_fit)
     ns = runpy.run_path(str(SCRIPT), run_name="__main__")
     out = capsys.readouterr().out
@@ -72,22 +78,31 @@ def test_script_runs_unchanged_in_a_short_mode(offline, monkeypatch, capsys):
     assert model.count_params() == vocab * d + maxlen * d + block + (d * 20 + 20) + (20 * 2 + 2)
 
 
+def test_script_runs_in_the_gallerys_short_mode(offline, monkeypatch, capsys):
+    """``LAYERNET_GALLERY_SHORT=1`` (the gallery's short mode) makes a 500-review stand-in."""
+    monkeypatch.setenv("LAYERNET_GALLERY_SHORT", "1")
+    monkeypatch.setattr(ln.Model, "fit", _one_epoch_fit(ln.Model.fit, 500, 500))
+    ns = runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert "500 Training sequences" in capsys.readouterr().out
+    assert len(ns["history"].history["val_accuracy"]) == 1
+
+
 def test_script_imports_are_the_only_change():
     """The script is the authors' code with the import lines changed: the parts below them."""
     text = SCRIPT.read_text()
     body = text.split('"""\n## Setup\n"""\n', 1)[1]
     imports, rest = body.split("\n\n\n", 1)
     assert [line.split("#")[0].strip() for line in imports.strip().splitlines()] == [
-        "from _offline import keras",
+        "from _offline_imdb import keras",
         "from layernet import ops",
         "from layernet import layers",
     ]
-    assert "layernet" not in rest and "_offline" not in rest
+    assert "layernet" not in rest and "_offline_imdb" not in rest
     assert "Apache License 2.0; only the import lines changed" in text
 
 
 def test_stand_in_has_imdbs_format_and_a_learnable_signal(offline):
-    import _offline
+    import _offline_imdb as _offline
 
     (x, y), (x_test, y_test) = _offline.imdb_stand_in(num_words=1000, num_samples=2000)
     assert x.dtype == object and len(x) == len(y) == len(x_test) == len(y_test) == 2000
@@ -115,7 +130,7 @@ def test_stand_in_has_imdbs_format_and_a_learnable_signal(offline):
 
 
 def test_offline_keras_is_layernet_with_only_imdb_replaced(offline):
-    import _offline
+    import _offline_imdb as _offline
 
     keras = _offline.keras
     assert keras.Sequential is ln.Sequential and keras.utils is ln.utils

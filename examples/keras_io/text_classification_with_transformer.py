@@ -13,7 +13,7 @@ written as ``layers.Layer`` subclasses with ``call()``, a functional model, and
 Data: ``keras.datasets.imdb.load_data`` is :func:`layernet.datasets.imdb.load_data`,
 which reads Keras's own ``imdb.npz`` from Keras's cache folder (``$KERAS_HOME/datasets``
 or ``~/.keras/datasets``), downloading it when missing. On a machine that has neither
-the cached file nor a network connection, the ``keras`` imported from ``_offline.py``
+the cached file nor a network connection, the ``keras`` imported from ``_offline_imdb.py``
 (next to this file) prints a note and hands the script a made-up stand-in of the same
 format instead (lists of word ids, binary labels, 5,000 reviews per half, with a
 learnable signal): the script runs, but its accuracies are then not IMDB's.
@@ -35,7 +35,7 @@ Converted to Keras 3 by: [Sitam Meur](https://github.com/sitamgithub-MSIT)
 ## Setup
 """
 
-from _offline import keras  # Keras: import keras  (layernet; IMDB stand-in when offline)
+from _offline_imdb import keras  # Keras: import keras  (layernet; IMDB stand-in offline)
 from layernet import ops  # Keras: from keras import ops
 from layernet import layers  # Keras: from keras import layers
 

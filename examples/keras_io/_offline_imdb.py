@@ -1,15 +1,17 @@
 """``keras`` for the keras.io examples: layernet, with IMDB's stand-in when offline.
 
-``from _offline import keras`` gives a module that *is* layernet for every name
+``from _offline_imdb import keras`` gives a module that *is* layernet for every name
 (``keras.Sequential``, ``keras.utils``, ``keras.datasets.mnist``, ...) except
 ``keras.datasets.imdb.load_data``: that one reads Keras's own ``imdb.npz`` through
 :func:`layernet.datasets.imdb.load_data` (from Keras's cache folder, downloading it
 when missing) and, only when that file can be neither found nor downloaded,
-prints a note and returns :func:`imdb_stand_in` instead.
+prints a note and returns :func:`imdb_stand_in` instead (500 reviews per half instead
+of 5,000 when ``LAYERNET_GALLERY_SHORT=1`` is set, the gallery's short mode).
 """
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Any
 
@@ -86,9 +88,10 @@ def _imdb_load_data(num_words: int | None = None, **kwargs: Any) -> Any:
         print(
             f"Note: IMDB is not in Keras's cache and could not be downloaded ({exc}). "
             "Using a made-up stand-in of the same format instead (integer sequences, "
-            "binary labels, 5,000 reviews each half); the accuracies below are not IMDB's."
+            "binary labels); the accuracies below are not IMDB's."
         )
-        return imdb_stand_in(num_words=num_words)
+        short = os.environ.get("LAYERNET_GALLERY_SHORT", "") not in ("", "0")
+        return imdb_stand_in(num_words=num_words, num_samples=500 if short else 5000)
 
 
 class _Namespace(types.ModuleType):
