@@ -25,7 +25,6 @@ import importlib.util
 import io
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -129,14 +128,11 @@ def run_layernet(epochs: int, seed: int) -> dict[str, float]:
 
 
 def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux) and the number of cores."""
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {os.cpu_count()} cores"
+    """The CPU's model name (as ``bench.py`` reads it) and the number of cores."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench import cpu_name as model_name
+
+    return f"{model_name()}, {os.cpu_count()} cores"
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
