@@ -46,8 +46,11 @@ def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     BLAS's threads; attention's slices are small, and small products on two threads
     stall whenever another process holds a core (see :mod:`layernet.threads`). So
     each slice goes through :func:`layernet.threads.matmul`, which gives it the
-    threads its own size earns.
+    threads its own size earns (one stacked product when that is the whole budget).
     """
+    budget = threads.get_num_threads()  # BLAS is at the budget after this call
+    if threads.threads_for(2 * a.shape[-2] * a.shape[-1] * b.shape[-1]) == budget:
+        return np.matmul(a, b)
     lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a = np.broadcast_to(a, (*lead, *a.shape[-2:]))
     b = np.broadcast_to(b, (*lead, *b.shape[-2:]))
