@@ -45,6 +45,7 @@ from .._validation import (
 )
 from ..graph.node import call_symbolic
 from ..graph.tensor import is_symbolic
+from ..ops.tensor import active_tape
 from .calling import _KerasLayerAPI, call_layer, is_tensor
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
@@ -811,6 +812,10 @@ class Layer(_KerasLayerAPI):
             return call_layer(self, inputs, training, options)
         if is_symbolic(inputs) or is_symbolic(list(options.values())):
             return call_symbolic(self, inputs, options, training)
+        if active_tape() is not None:
+            # on constants (``self.pos_emb(ops.arange(n))``) inside a traced call(): recorded
+            # too, so that the gradients of this layer's weights reach them
+            return call_layer(self, inputs, training, options)
         return self.forward(inputs, training=bool(training), **options)
 
     def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
