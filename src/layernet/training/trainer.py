@@ -1202,7 +1202,9 @@ class Trainer:
         dp: _distributed.DataParallel | None = None,
     ) -> dict[str, float]:
         """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
-        if dp is None:
+        if dp is None and isinstance(x, _Multi):  # several inputs or outputs
+            results = self._evaluate_multi(x, y, batch_size, sw)
+        elif dp is None:
             results = self._evaluate_batches(x, y, batch_size, sw)
         else:
             results = dp.evaluate(self, x, y, batch_size, sw)

@@ -1,0 +1,161 @@
+"""What the keras.io vision examples needed from the library: losses from functions,
+Keras's input-rank adjustment, validation of multi-input models, tf.data-style datasets."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import layernet as ln
+from layernet import losses as L
+from layernet import ops
+from layernet.gradcheck import numerical_gradient
+
+F64 = {"dtype": "float64"}
+
+
+def contrastive(y_true, y_pred, margin=1.0):
+    square_pred = ops.square(y_pred)
+    margin_square = ops.square(ops.maximum(margin - (y_pred), 0))
+    return ops.mean((1 - y_true) * square_pred + (y_true) * margin_square)
+
+
+def per_sample_log_cosh(y_true, y_pred):
+    d = y_pred - y_true
+    return ops.mean(ops.log((ops.exp(d) + ops.exp(-d)) / 2), axis=-1)
+
+
+@pytest.fixture(scope="module")
+def keras():
+    os.environ["KERAS_BACKEND"] = "jax"
+    return pytest.importorskip("keras")
+
+
+# ------------------------------------------------------------- LossFunctionWrapper
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_wrapped_function_gradient_is_the_finite_difference(reduction, weighted):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3))
+    t = rng.standard_normal((5, 3))
+    w = rng.uniform(0.1, 2.0, 5) if weighted else None
+    loss = L.LossFunctionWrapper(per_sample_log_cosh, reduction=reduction, **F64)
+    loss.forward(x, t, sample_weight=w)
+    analytic = loss.backward_input(0.7)
+    numeric = numerical_gradient(lambda: 0.7 * loss(t, x, sample_weight=w), x)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+@given(
+    n=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+    margin=st.floats(0.5, 2.0),
+)
+def test_contrastive_loss_gradient_over_shapes(n, seed, margin):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.05, 2.5, (n, 1))
+    x[np.abs(margin - x) < 1e-3] += 0.01  # away from the kink of max(margin - x, 0)
+    t = rng.integers(0, 2, n).astype(float)  # (n,): given the prediction's rank, as Keras
+    loss = L.LossFunctionWrapper(contrastive, margin=margin, **F64)
+    z = loss.forward(x, t)
+    assert np.isfinite(z)
+    numeric = numerical_gradient(lambda: loss(t, x), x)
+    np.testing.assert_allclose(loss.backward_input(), numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_wrapped_function_equals_keras(keras):
+    from keras import ops as kops
+
+    wrapper = getattr(keras.losses, "LossFunctionWrapper", None)
+    if wrapper is None:  # not exported by every Keras 3 release
+        from keras.src.losses.losses import LossFunctionWrapper as wrapper
+
+    def keras_contrastive(y_true, y_pred):
+        square_pred = kops.square(y_pred)
+        margin_square = kops.square(kops.maximum(1 - (y_pred), 0))
+        return kops.mean((1 - y_true) * square_pred + (y_true) * margin_square)
+
+    def keras_log_cosh(y_true, y_pred):
+        d = y_pred - y_true
+        return kops.mean(kops.log((kops.exp(d) + kops.exp(-d)) / 2), axis=-1)
+
+    rng = np.random.default_rng(1)
+    y_pred = rng.uniform(0, 2, (6, 1)).astype("float32")
+    y_true = rng.integers(0, 2, 6).astype("float32")
+    ours = L.LossFunctionWrapper(contrastive)(y_true, y_pred)
+    theirs = wrapper(keras_contrastive)(y_true, y_pred)
+    np.testing.assert_allclose(ours, float(theirs), rtol=1e-6)
+    x, t, w = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.uniform(0, 1, 4)
+    for reduction in ("sum_over_batch_size", "sum", "none"):
+        ours = L.LossFunctionWrapper(per_sample_log_cosh, reduction=reduction, **F64)
+        theirs = wrapper(keras_log_cosh, reduction=reduction)
+        np.testing.assert_allclose(
+            ours(t, x, sample_weight=w), np.asarray(theirs(t, x, sample_weight=w)), rtol=1e-5
+        )
+
+
+def test_compile_with_a_function_trains_like_the_built_in_loss():
+    def mse(y_true, y_pred):
+        return ops.mean(ops.square(y_pred - y_true), axis=-1)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+    results = []
+    for loss in (mse, "mse"):
+        ln.utils.set_random_seed(0)
+        model = ln.Sequential([ln.Input((3,)), ln.Dense(1)])
+        model.compile(ln.SGD(0.1), loss=loss)
+        history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False)
+        results.append(history.history["loss"])
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5)
+    assert results[0][-1] < results[0][0]
+
+
+def test_wrapper_errors():
+    with pytest.raises(ValueError, match="invalid value for `fn`"):
+        L.LossFunctionWrapper(3)
+    loss = L.LossFunctionWrapper(lambda t, p: np.mean((t - np.asarray(p)) ** 2))
+    with pytest.raises(ValueError, match="does not depend on `y_pred`"):
+        loss.forward(np.ones((2, 1)), np.ones((2, 1)))
+    with pytest.raises(ValueError, match="one value for the whole batch"):
+        L.LossFunctionWrapper(contrastive).forward(
+            np.ones((2, 1)), np.ones(2), sample_weight=np.ones(2)
+        )
+    config = L.LossFunctionWrapper(contrastive, margin=2.0).get_config()
+    assert config["margin"] == 2.0 and config["fn"].endswith("contrastive")
+    with pytest.raises(ValueError, match="cannot rebuild the loss function"):
+        L.LossFunctionWrapper.from_config({**config, "fn": "nowhere.no_such_function"})
+
+
+# ------------------------------------------------------- functional models, Keras's ways
+
+
+def test_functional_input_gets_keras_rank_adjustment():
+    inp = ln.Input((4, 4, 1))
+    model = ln.Model(inp, ln.Flatten()(inp))
+    x = np.arange(32, dtype="float32").reshape(2, 4, 4)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x.reshape(2, 16))
+    np.testing.assert_array_equal(model.predict(x[..., None, None], verbose=0), x.reshape(2, 16))
+    with pytest.raises(ValueError, match="expected input of shape"):
+        model.predict(np.zeros((2, 4, 4, 2), "float32"), verbose=0)
+
+
+def test_validation_of_a_two_input_model_equals_evaluate():
+    a, b = ln.Input((3,)), ln.Input((3,))
+    out = ln.Dense(1, activation="sigmoid")(ln.Subtract()([a, b]))
+    model = ln.Model([a, b], out)
+    model.compile("rmsprop", loss=contrastive, metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((2, 40, 3)).astype("float32")
+    y = rng.integers(0, 2, 40).astype("float32")
+    history = model.fit([x1, x2], y, validation_data=([x1, x2], y), batch_size=16, verbose=0)
+    loss, accuracy = model.evaluate([x1, x2], y, verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"][-1], loss, rtol=1e-6)
+    np.testing.assert_allclose(history.history["val_accuracy"][-1], accuracy)
