@@ -159,3 +159,108 @@ def test_validation_of_a_two_input_model_equals_evaluate():
     loss, accuracy = model.evaluate([x1, x2], y, verbose=0)
     np.testing.assert_allclose(history.history["val_loss"][-1], loss, rtol=1e-6)
     np.testing.assert_allclose(history.history["val_accuracy"][-1], accuracy)
+
+
+# ------------------------------------------------------------------ layernet.data
+
+
+def test_dataset_pipeline_as_tf_data_builds_it():
+    from layernet import data
+
+    x = np.arange(20.0).reshape(10, 2)
+    y = np.arange(10)
+    ds = data.Dataset.from_tensor_slices((x, y))
+    assert len(ds) == 10 and [int(b) for _, b in ds] == list(range(10))
+    batches = ds.batch(4).map(lambda a, b: (a + 1, b), num_parallel_calls=data.AUTOTUNE)
+    assert [len(b) for _, b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(batches[0][0], x[:4] + 1)
+    assert len(ds.batch(4, drop_remainder=True)) == 2
+    assert len(batches.take(2)) == 2 and batches.prefetch(data.AUTOTUNE) is batches
+    as_dict = data.Dataset.from_tensor_slices({"a": x, "b": y}).batch(3)
+    assert as_dict[3]["a"].shape == (1, 2)
+    with pytest.raises(ValueError, match="same first dimension"):
+        data.Dataset.from_tensor_slices((x, y[:3]))
+    with pytest.raises(ValueError, match="invalid value for `batch_size`"):
+        ds.batch(0)
+    with pytest.raises(IndexError, match="out of range"):
+        ds[10]
+
+
+@given(n=st.integers(1, 40), buffer_size=st.integers(1, 50), seed=st.integers(0, 100))
+def test_shuffle_is_a_permutation_within_the_buffer(n, buffer_size, seed):
+    from layernet import data
+
+    ds = data.Dataset.from_tensor_slices(np.arange(n)).shuffle(buffer_size, seed=seed)
+    order = [int(v) for v in ds]
+    assert sorted(order) == list(range(n))
+    # tf.data's buffer: the k-th element comes from the first k + buffer_size elements.
+    assert all(v < k + buffer_size for k, v in enumerate(order))
+    ds.on_epoch_end()
+    assert sorted(int(v) for v in ds) == list(range(n))
+
+
+def test_fit_takes_a_batched_dataset_and_reshuffles_it():
+    from layernet import data
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    train = data.Dataset.from_tensor_slices((x, y)).shuffle(64, seed=0).batch(16)
+    first = [int(v) for v in train[0][1]]
+    model = ln.Sequential([ln.Input((3,)), ln.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(train, validation_data=train.take(1), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and "val_accuracy" in history.history
+    assert np.isfinite(model.evaluate(train, verbose=0)).all()
+    assert [int(v) for v in train[0][1]] != first or len(set(first)) == 1
+
+
+def test_image_dataset_takes_map_take_prefetch(tmp_path):
+    pytest.importorskip("PIL")
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            ln.utils.save_img(tmp_path / name / f"{i}.png", np.full((4, 4, 3), 50.0 * i))
+    ds = ln.utils.image_dataset_from_directory(tmp_path, image_size=(4, 4), batch_size=4, seed=0)
+    assert ds.prefetch(2) is ds
+    ((images, _labels),) = list(ds.take(1))
+    mapped = ds.map(lambda img, lab: (img / 255.0, lab), num_parallel_calls=-1)
+    np.testing.assert_allclose(mapped[0][0], images / 255.0)
+    assert len(mapped) == len(ds) == 2
+
+
+# ------------------------------------------------------------ Keras's layer behaviours
+
+
+def test_random_layers_called_on_arrays_transform_as_in_keras():
+    x = np.arange(2 * 4 * 4 * 1, dtype="float32").reshape(2, 4, 4, 1)
+    flip = ln.layers.RandomFlip("horizontal", seed=0)
+    outs = {flip(x).tobytes() for _ in range(8)}
+    assert len(outs) > 1  # layer(x): training=True, as Keras's default for random layers
+    assert flip(x, training=False).tobytes() == x.tobytes()
+    inp = ln.Input((4, 4, 1))
+    model = ln.Model(inp, ln.layers.RandomFlip("horizontal", seed=0)(inp))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)  # inference: identity
+    assert ln.Dense(2).call_training_default is False
+
+
+def test_conv_configs_give_tuples_as_keras(keras):
+    for ours, theirs in [
+        (ln.layers.Conv2D(3, 5), keras.layers.Conv2D(3, 5)),
+        (ln.layers.DepthwiseConv2D(5), keras.layers.DepthwiseConv2D(5)),
+        (ln.layers.SeparableConv2D(3, 3), keras.layers.SeparableConv2D(3, 3)),
+        (ln.layers.Conv2DTranspose(3, 3, strides=2), keras.layers.Conv2DTranspose(3, 3, 2)),
+        (ln.layers.Conv1D(2, 3), keras.layers.Conv1D(2, 3)),
+    ]:
+        mine, keras_config = ours.get_config(), theirs.get_config()
+        for key in ("kernel_size", "strides", "dilation_rate"):
+            assert mine[key] == tuple(keras_config[key]), (type(ours).__name__, key)
+        type(ours).from_config(mine)
+
+
+@pytest.mark.parametrize("cls", ["DepthwiseConv2D", "SeparableConv2D"])
+def test_depthwise_layers_keep_the_padded_input_not_patch_copies(cls):
+    layer = getattr(ln.layers, cls)(*((4,) if cls == "SeparableConv2D" else ()), 5, padding="same")
+    x = np.random.default_rng(0).standard_normal((2, 9, 9, 3)).astype("float32")
+    layer.forward(x, training=True)
+    assert layer.saved.padded.shape == (2, 13, 13, 3)  # not (2 * 81, 25, 3) patches

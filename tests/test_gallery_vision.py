@@ -105,3 +105,38 @@ def test_siamese_contrastive(offline, capsys):
     history = ns["history"].history
     assert finite(history["loss"], history["accuracy"], history["val_loss"])
     assert finite(ns["predictions"]) and ns["predictions"].shape == (len(ns["x_test_1"]), 1)
+
+
+def test_convmixer(offline, capsys):
+    ns = run_short("convmixer")
+    out = capsys.readouterr().out
+    history = ns["history"].history
+    assert finite(history["loss"], history["accuracy"], history["val_loss"])
+    accuracy = float(out.split("Test accuracy: ")[1].split("%")[0])
+    assert 0.0 <= accuracy <= 100.0
+    # The kernels the script visualizes: layers[2] the stem, layers[26] a depthwise one.
+    model = ns["conv_mixer_model"]
+    assert type(model.layers[26]).__name__ == "DepthwiseConv2D"
+    assert "26 DepthwiseConv2D" in out  # found by its config's kernel_size == (5, 5)
+    assert finite(ns["kernel"]) and ns["kernel"].shape == (5, 5, 1, 32)
+
+
+def test_vision_transformer(offline, capsys):
+    ns = run_short("image_classification_with_vision_transformer")
+    out = capsys.readouterr().out
+    assert "Patches per image: 36" in out and "Elements per patch: 108" in out
+    history = ns["history"].history
+    assert finite(history["loss"], history["val_loss"], history["val_top-5-accuracy"])
+    accuracy = float(out.split("Test accuracy: ")[1].split("%")[0])
+    top5 = float(out.split("Test top 5 accuracy: ")[1].split("%")[0])
+    assert 0.0 <= accuracy <= top5 <= 100.0
+
+
+def test_image_classification_from_scratch(offline, capsys):
+    ns = run_short("image_classification_from_scratch")
+    out = capsys.readouterr().out
+    assert "Deleted 0 images." in out  # the stand-in's JPEG files are JFIF
+    assert ns["model"].history.history["acc"]
+    assert finite(ns["model"].history.history["loss"], ns["model"].history.history["val_loss"])
+    assert 0.0 <= ns["score"] <= 1.0
+    assert f"This image is {100 * (1 - ns['score']):.2f}% cat" in out

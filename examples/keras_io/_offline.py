@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["cifar", "image_folder", "mnist", "note"]
+__all__ = ["cifar", "image_folder", "mnist", "note", "pet_images"]
 
 
 def _short() -> bool:
@@ -129,22 +129,41 @@ def cifar(num_classes: int = 10, n_train: int = 50000, n_test: int = 10000, seed
     return draw(n_train), draw(n_test)
 
 
-def image_folder(class_names=("Cat", "Dog"), per_class: int = 150, size: int = 64, seed: int = 0):
+def pet_images(per_class: int = 600) -> str:
+    """A temporary folder holding a stand-in ``PetImages/Cat`` and ``PetImages/Dog``.
+
+    The script changes to it; ``PetImages/Cat/6779.jpg`` (the image the script
+    classifies at the end) is among the files.
+    """
+    parent = tempfile.mkdtemp(prefix="layernet_gallery_")
+    image_folder(os.path.join(parent, "PetImages"), ("Cat", "Dog"), per_class, first=6779 - 10)
+    return parent
+
+
+def image_folder(
+    root: str | None = None,
+    class_names=("Cat", "Dog"),
+    per_class: int = 150,
+    size: int = 64,
+    seed: int = 0,
+    first: int = 0,
+) -> str:
     """Write a folder of JPEG (JFIF) images, one subfolder per class; return its path.
 
     Class 0 images hold a bright disc, class 1 images a bright bar, on a noisy
     background of random colour, at random places and sizes; the images have
-    varied sizes around ``size`` so that resizing is exercised.
+    varied sizes around ``size`` so that resizing is exercised. Files are named
+    ``<first>.jpg``, ``<first + 1>.jpg``, ...
     """
     from PIL import Image
 
     if _short():
         per_class = min(per_class, 40)
     rng = np.random.default_rng(seed)
-    root = tempfile.mkdtemp(prefix="layernet_gallery_")
+    root = root or tempfile.mkdtemp(prefix="layernet_gallery_")
     for k, name in enumerate(class_names):
         os.makedirs(os.path.join(root, name))
-        for i in range(per_class):
+        for i in range(first, first + per_class):
             h, w = rng.integers(size - 8, size + 9, 2)
             img = rng.normal(rng.uniform(40, 120, 3), 20, (h, w, 3))
             yy, xx = np.mgrid[0:h, 0:w]

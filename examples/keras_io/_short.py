@@ -10,9 +10,10 @@ The script itself is run unchanged (``runpy.run_path``), with:
 - ``Model.fit`` limited to ``--epochs`` epochs and ``--samples`` training samples
   (arrays are cut; datasets get ``steps_per_epoch``), validation,
   ``evaluate`` (and ``predict`` on datasets) to ``--eval-samples`` samples;
-- ``--set NAME=VALUE``: a top-level assignment ``NAME = ...`` of the script takes
-  ``VALUE`` instead (a Python literal), to shrink a model's sizes; the script's
-  text is otherwise what runs;
+- ``SHORT_SETTINGS`` and ``--set NAME=VALUE``: a top-level assignment ``NAME = ...``
+  (or, for ``FUNCTION.NAME``, a default argument or assignment of a top-level
+  function) takes ``VALUE`` instead (a Python literal), to shrink a model's sizes;
+  the script's text is otherwise what runs;
 - Matplotlib's non-interactive backend (``plt.show()`` draws nothing).
 
 The full run is ``python examples/keras_io/<name>.py``.
@@ -36,7 +37,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHORT_SETTINGS: dict[str, dict[str, Any]] = {
     "autoencoder": {},
     "siamese_contrastive": {},
-    "convmixer": {},
+    "convmixer": {
+        "get_conv_mixer_256_8.filters": 32,
+        "get_conv_mixer_256_8.depth": 4,
+        "visualization_plot.num_filters": 32,
+    },
     "image_classification_with_vision_transformer": {
         "image_size": 36,
         "patch_size": 6,
@@ -45,8 +50,12 @@ SHORT_SETTINGS: dict[str, dict[str, Any]] = {
         "transformer_layers": 2,
         "mlp_head_units": [64, 32],
     },
-    "image_classification_from_scratch": {"image_size": (64, 64), "batch_size": 32},
+    "image_classification_from_scratch": {"image_size": (32, 32), "batch_size": 32},
 }
+
+
+#: Training samples of a short run where the default (256) would take long.
+SHORT_SAMPLES: dict[str, int] = {"convmixer": 128}
 
 
 def _cut(data: Any, n: int) -> Any:
@@ -126,28 +135,61 @@ def short_mode(
             os.environ["LAYERNET_GALLERY_SHORT"] = previous
 
 
-def _with_settings(source: str, settings: dict[str, Any], path: str) -> Any:
-    """The script compiled with some top-level assignments given other values."""
-    tree = ast.parse(source, path)
-    missing = set(settings)
-    for node in tree.body:
+def _literal(value: Any) -> ast.expr:
+    return ast.parse(repr(value), mode="eval").body
+
+
+def _set_in(body: list[ast.stmt], name: str, value: Any) -> bool:
+    """Give the assignments ``name = ...`` among ``body``'s statements ``value``."""
+    found = False
+    for node in body:
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in settings
+            and node.targets[0].id == name
         ):
-            node.value = ast.parse(repr(settings[node.targets[0].id]), mode="eval").body
-            missing.discard(node.targets[0].id)
+            node.value = _literal(value)
+            found = True
+    return found
+
+
+def _set_in_function(fn: ast.FunctionDef, name: str, value: Any) -> bool:
+    """A default argument ``name=...`` of ``fn``, or an assignment in its body."""
+    args = fn.args.args[len(fn.args.args) - len(fn.args.defaults) :]
+    for arg, i in zip(args, range(len(fn.args.defaults)), strict=True):
+        if arg.arg == name:
+            fn.args.defaults[i] = _literal(value)
+            return True
+    return _set_in(fn.body, name, value)
+
+
+def _with_settings(source: str, settings: dict[str, Any], path: str) -> Any:
+    """The script compiled with some values replaced (the script's file is untouched).
+
+    ``NAME`` is a top-level assignment ``NAME = ...``; ``FUNCTION.NAME`` a default
+    argument of the top-level function ``FUNCTION`` or an assignment in its body.
+    """
+    tree = ast.parse(source, path)
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = []
+    for key, value in settings.items():
+        scope, _, name = key.rpartition(".")
+        if scope:
+            ok = scope in functions and _set_in_function(functions[scope], name, value)
+        else:
+            ok = _set_in(tree.body, name, value)
+        if not ok:
+            missing.append(key)
     if missing:
-        raise ValueError(f"{path}: no top-level assignment to {sorted(missing)}.")
+        raise ValueError(f"{path}: nothing to set for {missing}.")
     return compile(ast.fix_missing_locations(tree), path, "exec")
 
 
 def run(
     name: str,
     epochs: int = 1,
-    samples: int = 256,
+    samples: int | None = None,
     eval_samples: int = 64,
     settings: dict[str, Any] | None = None,
     small_data: bool = True,
@@ -158,6 +200,8 @@ def run(
     matplotlib.use("Agg")
     path = os.path.join(HERE, f"{name}.py")
     settings = SHORT_SETTINGS.get(name, {}) if settings is None else settings
+    if samples is None:
+        samples = SHORT_SAMPLES.get(name, 256)
     with open(path, encoding="utf-8") as f:
         code = _with_settings(f.read(), settings, path)
     namespace: dict[str, Any] = {"__name__": "__main__", "__file__": path}
@@ -177,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(SHORT_SETTINGS))
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=None, help="256 for most scripts")
     parser.add_argument("--eval-samples", type=int, default=64)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument(

@@ -398,6 +398,23 @@ class ImageDataset:
         if self.shuffle:
             self._rng.shuffle(self._order)
 
+    # tf.data's methods, as Keras's scripts call them on this data set
+    def map(self, map_func: Any, num_parallel_calls: Any = None, deterministic: Any = None) -> Any:
+        """The batches with ``map_func(x, y)`` applied (a :class:`layernet.data.Dataset`)."""
+        from .data import Dataset
+
+        return Dataset.from_batches(self).map(map_func, num_parallel_calls, deterministic)
+
+    def take(self, count: int) -> Any:
+        """The first ``count`` batches (a :class:`layernet.data.Dataset`)."""
+        from .data import Dataset
+
+        return Dataset.from_batches(self).take(count)
+
+    def prefetch(self, buffer_size: int) -> Any:
+        """This data set (accepted for ``tf.data``'s scripts; nothing runs ahead)."""
+        return self
+
     def __repr__(self) -> str:
         return (
             f"ImageDataset({len(self.file_paths)} files, {len(self)} batches, "

@@ -2202,6 +2202,7 @@ sparse_categorical_crossentropy = _loss_function(
 dice = _loss_function(Dice, "dice", " (``axis``)")
 tversky = _loss_function(Tversky, "tversky", " (``alpha``, ``beta``, ``axis``)")
 
+
 class LossFunctionWrapper(_KerasLoss):
     r"""A loss from a function ``fn(y_true, y_pred)`` written with :mod:`layernet.ops`.
 

@@ -45,7 +45,7 @@ from .._validation import (
 )
 from ..graph.node import call_symbolic
 from ..graph.tensor import is_symbolic
-from .calling import _KerasLayerAPI, call_layer, is_tensor
+from .calling import _KerasLayerAPI, active_tape, call_layer, is_tensor
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -195,6 +195,9 @@ class Layer(_KerasLayerAPI):
     #: ``forward`` returns a view of its input and ``backward_input`` a view of ``dy``,
     #: and the layer keeps neither: the arrays are as private as the ones it was given.
     passes_views: ClassVar[bool] = False
+    #: ``training`` of a direct call on arrays, ``layer(x)``, when not given (Keras's
+    #: ``call(..., training=...)`` default; ``True`` for the random preprocessing layers).
+    call_training_default: ClassVar[bool] = False
     #: ``compute_forward`` and ``compute_backward_input`` may overwrite ``x`` and ``dy``
     #: when :attr:`overwrite_inputs` is true (a model sets it only when both are private).
     in_place: ClassVar[bool] = False
@@ -760,6 +763,12 @@ class Layer(_KerasLayerAPI):
             return call_layer(self, inputs, training, options)
         if is_symbolic(inputs) or is_symbolic(list(options.values())):
             return call_symbolic(self, inputs, options, training)
+        if active_tape() is not None:
+            # called on arrays inside another layer's traced call() (an Embedding on
+            # constant positions): recorded too, so that its weights get gradients
+            return call_layer(self, inputs, training, options)
+        if training is None:
+            training = self.call_training_default
         return self.forward(inputs, training=bool(training), **options)
 
     def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:

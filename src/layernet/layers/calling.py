@@ -661,10 +661,19 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> Any:
-    """Call ``layer`` on Tensors inside a trace: compute, and record the call on the tape."""
-    tape = next(
-        t.tape for t in (x if isinstance(x, list | tuple) else [x]) if isinstance(t, Tensor)
+    """Call ``layer`` on Tensors inside a trace: compute, and record the call on the tape.
+
+    On arrays alone (a layer called on constants inside another layer's ``call()``), the
+    call is recorded on the active tape, so that the layer's weights get their gradients.
+    """
+    tape = (
+        next(
+            (t.tape for t in (x if isinstance(x, list | tuple) else [x]) if isinstance(t, Tensor)),
+            None,
+        )
+        or active_tape()
     )
+    assert tape is not None
     several_in = isinstance(x, list | tuple)
     values = [unwrap(a) for a in x] if several_in else unwrap(x)
     xs = layer._prepare_input(values)
@@ -679,4 +688,4 @@ def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> An
     return outs if several else outs[0]
 
 
-__all__ = ["CallSaved", "added_losses_in_backward", "call_layer", "is_tensor"]
+__all__ = ["CallSaved", "active_tape", "added_losses_in_backward", "call_layer", "is_tensor"]
