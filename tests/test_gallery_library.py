@@ -264,3 +264,57 @@ def test_depthwise_layers_keep_the_padded_input_not_patch_copies(cls):
     x = np.random.default_rng(0).standard_normal((2, 9, 9, 3)).astype("float32")
     layer.forward(x, training=True)
     assert layer.saved.padded.shape == (2, 13, 13, 3)  # not (2 * 81, 25, 3) patches
+
+
+def test_image_dataset_from_directory_reports_as_keras(tmp_path, capsys):
+    pytest.importorskip("PIL")
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(5):
+            ln.utils.save_img(tmp_path / name / f"{i}.png", np.zeros((3, 3, 3)))
+    ln.utils.image_dataset_from_directory(
+        tmp_path, validation_split=0.2, subset="both", seed=1, image_size=(3, 3)
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "Found 10 files belonging to 2 classes.",
+        "Using 8 files for training.",
+        "Using 2 files for validation.",
+    ]
+
+
+def test_activation_functions_stand_for_their_names():
+    dense = ln.layers.Dense(3, activation=ln.activations.gelu, seed=3)
+    assert dense.get_config()["activation"] == "gelu"
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    same = ln.layers.Dense(3, activation="gelu", seed=3)
+    np.testing.assert_allclose(dense(x), same(x))
+    with pytest.raises(TypeError, match="one of layernet.activations' functions"):
+        ln.layers.Dense(3, activation=lambda v: v)
+
+
+class _PositionEncoder(ln.layers.Layer):
+    """The Vision Transformer's PatchEncoder: a Dense on the input plus an Embedding of
+    constant positions, inside call()."""
+
+    def __init__(self, num_patches, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_patches = num_patches
+        self.projection = ln.layers.Dense(dim, dtype=kwargs.get("dtype", "float32"), seed=1)
+        self.position_embedding = ln.layers.Embedding(
+            num_patches, dim, dtype=kwargs.get("dtype", "float32"), seed=2
+        )
+
+    def call(self, patch):
+        positions = ops.expand_dims(ops.arange(start=0, stop=self.num_patches, step=1), axis=0)
+        return self.projection(patch) + self.position_embedding(positions)
+
+
+def test_a_layer_called_on_constants_inside_call_gets_its_gradients():
+    layer = _PositionEncoder(4, 3, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((2, 4, 5))
+    y = layer(x)
+    assert y.shape == (2, 4, 3)
+    names = {w.path if hasattr(w, "path") else w.name for w in layer.weights}
+    assert any("embedding" in n for n in names), names
+    result = ln.gradcheck(layer, x)  # the Dense's and the Embedding's weights included
+    assert result.passed and "embedding_1/embeddings" in str(result), result
