@@ -288,7 +288,7 @@ def test_activation_functions_stand_for_their_names():
     x = np.random.default_rng(0).standard_normal((2, 4))
     same = ln.layers.Dense(3, activation="gelu", seed=3)
     np.testing.assert_allclose(dense(x), same(x))
-    with pytest.raises(TypeError, match="one of layernet.activations' functions"):
+    with pytest.raises(TypeError, match=r"one of layernet\.activations' functions"):
         ln.layers.Dense(3, activation=lambda v: v)
 
 
