@@ -38,11 +38,17 @@ def _adjust_rank(x: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray:
     (``(N, 28, 28)`` for ``Input((28, 28, 1))``); one with an extra trailing axis of
     length 1 loses it.
     """
-    if x.ndim == len(shape) - 1 and shape[-1] == 1:
-        return x[..., None]
-    if x.ndim == len(shape) + 1 and x.shape[-1] == 1:
-        return x[..., 0]
-    return x
+    adjusted = _adjusted_shape(x.shape, shape)
+    return x if adjusted == x.shape else x.reshape(adjusted)
+
+
+def _adjusted_shape(shape: tuple[Any, ...], ref: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:func:`_adjust_rank` on shapes."""
+    if len(shape) == len(ref) - 1 and ref[-1] == 1:
+        return (*shape, 1)
+    if len(shape) == len(ref) + 1 and shape[-1] == 1:
+        return tuple(shape[:-1])
+    return tuple(shape)
 
 
 class ModelSaved(NamedTuple):
@@ -415,6 +421,11 @@ class Model(Trainer, Layer):
         if self.is_subclassed:
             return Layer.compute_output_shape(self, input_shape)
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        shapes = [tuple(s) for s in shapes]
+        if len(shapes) == len(self.graph.inputs):  # Keras's rank adjustment (_adjust_rank)
+            shapes = [
+                _adjusted_shape(s, t.shape) for s, t in zip(shapes, self.graph.inputs, strict=True)
+            ]
         out = self.graph.output_shapes([tuple(s) for s in shapes])
         return out if len(out) > 1 else out[0]
 
@@ -449,12 +460,6 @@ class Model(Trainer, Layer):
         if isinstance(x, list | tuple) and len(x) == 1 and hasattr(x[0], "shape"):
             return [x[0]]
         return [x]
-
-    def _check_x(self, x: Any, fn: str, arg: str = "x") -> np.ndarray:
-        graph = self._graph
-        if graph is not None and len(graph.inputs) == 1 and hasattr(x, "ndim"):
-            x = _adjust_rank(x, graph.inputs[0].shape)
-        return super()._check_x(x, fn, arg)
 
     def _prepare_input(self, x: Any) -> Any:
         if self.is_subclassed:
