@@ -2220,7 +2220,7 @@ class LossFunctionWrapper(_KerasLoss):
         whose leading axes are the batch's) or one scalar, computed from ``y_pred``
         with :mod:`layernet.ops`.
     reduction : {"sum_over_batch_size", "sum", "mean", "none", None}, default "sum_over_batch_size"
-        Keras's reduction of the values (see :data:`REDUCTIONS`).
+        Keras's reduction of the values (see ``layernet.losses.REDUCTIONS``).
     name : str, optional
         Defaults to the function's name.
     dtype : {"float32", "float64"}, default "float32"
