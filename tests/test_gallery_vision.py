@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ def offline(tmp_path, monkeypatch):
         raise OSError("no network in the tests")
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the stand-in image folders
     monkeypatch.setattr(_files, "opener", no_network)
     monkeypatch.chdir(tmp_path)
     ln.utils.set_random_seed(0)
