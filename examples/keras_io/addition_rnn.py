@@ -137,7 +137,7 @@ while len(questions) < TRAINING_SIZE:
         continue
     seen.add(key)
     # Pad the data with spaces such that it is always MAXLEN.
-    q = "{}+{}".format(a, b)  # noqa: UP032 (as Keras wrote it)
+    q = "{}+{}".format(a, b)
     query = q + " " * (MAXLEN - len(q))
     ans = str(a + b)
     # Answers can be of maximum size DIGITS + 1.

@@ -20,7 +20,7 @@ else scikit-learn's 8x8 digits resized to 28x28. With the stand-in the accuracie
 below are not MNIST's.
 """
 
-# ruff: noqa: E402  (keras.io's layout: text blocks come before the imports)
+
 # isort: skip_file
 
 """
