@@ -37,18 +37,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHORT_SETTINGS: dict[str, dict[str, Any]] = {
     "autoencoder": {},
     "siamese_contrastive": {},
-    "convmixer": {
-        "get_conv_mixer_256_8.filters": 32,
-        "get_conv_mixer_256_8.depth": 4,
-        "visualization_plot.num_filters": 32,
-    },
+    "convmixer": {"WIDTH": 32, "DEPTH": 4},
     "image_classification_with_vision_transformer": {
-        "image_size": 36,
-        "patch_size": 6,
-        "projection_dim": 16,
-        "num_heads": 2,
-        "transformer_layers": 2,
-        "mlp_head_units": [64, 32],
+        "IMAGE_SIZE": 36,
+        "EMBED_DIM": 16,
+        "NUM_HEADS": 2,
+        "BLOCKS": 2,
+        "HEAD_UNITS": [64, 32],
     },
     "image_classification_from_scratch": {"image_size": (32, 32), "batch_size": 32},
 }
