@@ -45,7 +45,13 @@ SHORT_SETTINGS: dict[str, dict[str, Any]] = {
         "BLOCKS": 2,
         "HEAD_UNITS": [64, 32],
     },
-    "image_classification_from_scratch": {"image_size": (32, 32), "batch_size": 32},
+    "image_classification_from_scratch": {
+        "IMAGE_SIZE": (32, 32),
+        "BATCH_SIZE": 32,
+        "STEM_FILTERS": 16,
+        "BLOCK_FILTERS": [32, 64],
+        "TOP_FILTERS": 64,
+    },
 }
 
 

@@ -1,322 +1,153 @@
-"""
-Title: Image classification from scratch
-Author: [fchollet](https://twitter.com/fchollet)
-Date created: 2020/04/27
-Last modified: 2023/11/09
-Description: Training an image classifier from scratch on the Kaggle Cats vs Dogs dataset.
-Accelerator: GPU
+"""Tell cats from dogs with a small Xception-style network trained from scratch.
 
-keras.io: https://keras.io/examples/vision/image_classification_from_scratch/
-Source: keras-team/keras-io, examples/vision/image_classification_from_scratch.py (Keras 3
-version). Apache License 2.0; only the import lines changed (marked ``# Keras: ...``), run by
-layernet. The script's TensorFlow part, ``from tensorflow import data as tf_data`` (for
-``tf_data.AUTOTUNE``), became ``from layernet import data as tf_data``; the data sets that
-``layernet.utils.image_dataset_from_directory`` returns take ``take``, ``map`` and
-``prefetch`` as tf.data's do.
+The photos are read from a folder with one subfolder per class
+(``PetImages/Cat``, ``PetImages/Dog``). Files that are not JFIF JPEGs are
+removed first, then ``keras.utils.image_dataset_from_directory`` splits the
+folder into training and validation batches. Training batches are augmented
+(random flips and rotations) through the data set's ``map``; both are
+prefetched. The network is a strided convolution stem followed by blocks of
+SeparableConv2D + BatchNormalization layers, each block downsampled by max
+pooling and added to a strided 1x1 projection of its input (residual
+connections), ending in global average pooling and one logit. A checkpoint is
+written every epoch; at the end one photo is classified.
 
-Data: the Kaggle Cats vs Dogs images in a folder ``PetImages`` (with ``Cat`` and ``Dog``
-subfolders) in the working directory, downloaded and unzipped as the shell lines below say.
-When there is no such folder, the block marked "layernet gallery: offline stand-in" writes
-a stand-in ``PetImages`` of JPEG images (bright discs for "Cat", bright bars for "Dog", on
-noisy backgrounds) to a temporary folder, changes to that folder and prints a note: that
-block is the only other change.
+After the keras.io example "Image classification from scratch"
+(https://keras.io/examples/vision/image_classification_from_scratch/), written
+anew for layernet; it runs under Keras 3 (with TensorFlow's ``tf.data``) with the
+imports swapped.
 
-    python examples/keras_io/image_classification_from_scratch.py     # Keras's full run
-    python examples/keras_io/_short.py image_classification_from_scratch
-        # the short mode: 32x32 images, batches of 32, one epoch
-"""
-"""
-## Introduction
+Data: Kaggle's Cats vs Dogs photos, unpacked into ``PetImages`` in the current
+folder. Without that folder, the block marked "offline stand-in" writes a
+stand-in ``PetImages`` to a temporary folder with ``_offline.py`` (JPEG images of
+bright discs, "Cat", and bars, "Dog", on noisy backgrounds) and changes to it.
 
-This example shows how to do image classification from scratch, starting from JPEG
-image files on disk, without leveraging pre-trained weights or a pre-made Keras
-Application model. We demonstrate the workflow on the Kaggle Cats vs Dogs binary
-classification dataset.
-
-We use the `image_dataset_from_directory` utility to generate the datasets, and
-we use Keras image preprocessing layers for image standardization and data augmentation.
-"""
-
-"""
-## Setup
+Run: ``python examples/keras_io/image_classification_from_scratch.py`` in the
+folder holding ``PetImages`` (full: 180x180 images, 25 epochs), or
+``python examples/keras_io/_short.py image_classification_from_scratch``
+(32x32 images, narrower blocks, one short epoch).
 """
 
 import os
-import numpy as np
-import layernet as keras  # Keras: import keras
-from layernet import layers  # Keras: from keras import layers
-from layernet import data as tf_data  # Keras: from tensorflow import data as tf_data
+
+import _offline  # offline stand-in data (examples/keras_io/_offline.py)
 import matplotlib.pyplot as plt
+import numpy as np
 
-import _offline  # layernet gallery: offline stand-in (not in the Keras script)
+import layernet as keras  # Keras 3: import keras
+from layernet import data as tf_data  # Keras 3: from tensorflow import data as tf_data
+from layernet import layers, ops  # Keras 3: from keras import layers, ops
 
-"""
-## Load the data: the Cats vs Dogs dataset
+# Settings.
+DATA_DIR = "PetImages"
+IMAGE_SIZE = (180, 180)
+BATCH_SIZE = 128
+STEM_FILTERS = 128
+BLOCK_FILTERS = [256, 512, 728]  # one downsampling residual block per entry
+TOP_FILTERS = 1024
+EPOCHS = 25
+SAMPLE_PHOTO = os.path.join(DATA_DIR, "Cat", "6779.jpg")
 
-### Raw data download
-
-First, let's download the 786M ZIP archive of the raw data:
-"""
-
-"""shell
-curl -O https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip
-"""
-
-"""shell
-unzip -q kagglecatsanddogs_5340.zip
-ls
-"""
-
-"""
-Now we have a `PetImages` folder which contain two subfolders, `Cat` and `Dog`. Each
-subfolder contains image files for each category.
-"""
-
-"""shell
-ls PetImages
-"""
-
-# --- layernet gallery: offline stand-in (not in the Keras script) ---
-if not os.path.isdir("PetImages"):
+# --- layernet gallery: offline stand-in ---
+if not os.path.isdir(DATA_DIR):
     print("[layernet gallery] no PetImages folder here (the Kaggle download).")
     os.chdir(_offline.pet_images())
 # --- end of the offline stand-in ---
 
-"""
-### Filter out corrupted images
 
-When working with lots of real-world image data, corrupted images are a common
-occurence. Let's filter out badly-encoded images that do not feature the string "JFIF"
-in their header.
-"""
+def remove_non_jfif(root):
+    """Delete every file under ``root``'s class folders whose header lacks ``JFIF``.
 
-num_skipped = 0
-for folder_name in ("Cat", "Dog"):
-    folder_path = os.path.join("PetImages", folder_name)
-    for fname in os.listdir(folder_path):
-        fpath = os.path.join(folder_path, fname)
-        try:
-            fobj = open(fpath, "rb")
-            is_jfif = b"JFIF" in fobj.peek(10)
-        finally:
-            fobj.close()
+    Returns how many were deleted. (The Kaggle archive holds some files that are
+    not JPEG images at all.)
+    """
+    removed = 0
+    for class_name in sorted(os.listdir(root)):
+        folder = os.path.join(root, class_name)
+        for file_name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, file_name)
+            with open(path, "rb") as f:
+                is_jfif = b"JFIF" in f.read(10)
+            if not is_jfif:
+                os.remove(path)
+                removed += 1
+    return removed
 
-        if not is_jfif:
-            num_skipped += 1
-            # Delete corrupted image
-            os.remove(fpath)
 
-print(f"Deleted {num_skipped} images.")
-
-"""
-## Generate a `Dataset`
-"""
-
-image_size = (180, 180)
-batch_size = 128
+print(f"Removed {remove_non_jfif(DATA_DIR)} files that are not JFIF images.")
 
 train_ds, val_ds = keras.utils.image_dataset_from_directory(
-    "PetImages",
+    DATA_DIR,
     validation_split=0.2,
     subset="both",
-    seed=1337,
-    image_size=image_size,
-    batch_size=batch_size,
+    seed=2024,
+    image_size=IMAGE_SIZE,
+    batch_size=BATCH_SIZE,
 )
-
-"""
-## Visualize the data
-
-Here are the first 9 images in the training dataset.
-"""
+class_names = train_ds.class_names
 
 
-plt.figure(figsize=(10, 10))
-for images, labels in train_ds.take(1):
-    for i in range(9):
+def show_grid(images, labels, title):
+    """Draw up to 9 images of a batch, titled with their class names."""
+    plt.figure(figsize=(7, 7))
+    for i in range(min(9, len(images))):
         ax = plt.subplot(3, 3, i + 1)
-        plt.imshow(np.array(images[i]).astype("uint8"))
-        plt.title(int(labels[i]))
-        plt.axis("off")
-
-"""
-## Using image data augmentation
-
-When you don't have a large image dataset, it's a good practice to artificially
-introduce sample diversity by applying random yet realistic transformations to the
-training images, such as random horizontal flipping or small random rotations. This
-helps expose the model to different aspects of the training data while slowing down
-overfitting.
-"""
-
-data_augmentation_layers = [
-    layers.RandomFlip("horizontal"),
-    layers.RandomRotation(0.1),
-]
+        ax.imshow(np.asarray(images[i]).astype("uint8"))
+        ax.set_title(class_names[int(labels[i])])
+        ax.axis("off")
+    plt.suptitle(title)
+    plt.show()
 
 
-def data_augmentation(images):
-    for layer in data_augmentation_layers:
+for images, labels in train_ds.take(1):
+    show_grid(images, labels, "A training batch")
+
+flip_and_rotate = [layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)]
+
+
+def augment(images):
+    """Apply the random layers one after the other (new draws on every call)."""
+    for layer in flip_and_rotate:
         images = layer(images)
     return images
 
 
-"""
-Let's visualize what the augmented samples look like, by applying `data_augmentation`
-repeatedly to the first few images in the dataset:
-"""
+for images, labels in train_ds.take(1):
+    show_grid(augment(images), labels, "The same batch, augmented")
 
-plt.figure(figsize=(10, 10))
-for images, _ in train_ds.take(1):
-    for i in range(9):
-        augmented_images = data_augmentation(images)
-        ax = plt.subplot(3, 3, i + 1)
-        plt.imshow(np.array(augmented_images[0]).astype("uint8"))
-        plt.axis("off")
-
-
-"""
-## Standardizing the data
-
-Our image are already in a standard size (180x180), as they are being yielded as
-contiguous `float32` batches by our dataset. However, their RGB channel values are in
-the `[0, 255]` range. This is not ideal for a neural network;
-in general you should seek to make your input values small. Here, we will
-standardize values to be in the `[0, 1]` by using a `Rescaling` layer at the start of
-our model.
-"""
-
-"""
-## Two options to preprocess the data
-
-There are two ways you could be using the `data_augmentation` preprocessor:
-
-**Option 1: Make it part of the model**, like this:
-
-```python
-inputs = keras.Input(shape=input_shape)
-x = data_augmentation(inputs)
-x = layers.Rescaling(1./255)(x)
-...  # Rest of the model
-```
-
-With this option, your data augmentation will happen *on device*, synchronously
-with the rest of the model execution, meaning that it will benefit from GPU
-acceleration.
-
-Note that data augmentation is inactive at test time, so the input samples will only be
-augmented during `fit()`, not when calling `evaluate()` or `predict()`.
-
-If you're training on GPU, this may be a good option.
-
-**Option 2: apply it to the dataset**, so as to obtain a dataset that yields batches of
-augmented images, like this:
-
-```python
-augmented_train_ds = train_ds.map(
-    lambda x, y: (data_augmentation(x, training=True), y))
-```
-
-With this option, your data augmentation will happen **on CPU**, asynchronously, and will
-be buffered before going into the model.
-
-If you're training on CPU, this is the better option, since it makes data augmentation
-asynchronous and non-blocking.
-
-In our case, we'll go with the second option. If you're not sure
-which one to pick, this second option (asynchronous preprocessing) is always a solid choice.
-"""
-
-"""
-## Configure the dataset for performance
-
-Let's apply data augmentation to our training dataset,
-and let's make sure to use buffered prefetching so we can yield data from disk without
-having I/O becoming blocking:
-"""
-
-# Apply `data_augmentation` to the training images.
 train_ds = train_ds.map(
-    lambda img, label: (data_augmentation(img), label),
-    num_parallel_calls=tf_data.AUTOTUNE,
+    lambda images, labels: (augment(images), labels), num_parallel_calls=tf_data.AUTOTUNE
 )
-# Prefetching samples in GPU memory helps maximize GPU utilization.
 train_ds = train_ds.prefetch(tf_data.AUTOTUNE)
 val_ds = val_ds.prefetch(tf_data.AUTOTUNE)
 
-"""
-## Build a model
 
-We'll build a small version of the Xception network. We haven't particularly tried to
-optimize the architecture; if you want to do a systematic search for the best model
-configuration, consider using
-[KerasTuner](https://github.com/keras-team/keras-tuner).
-
-Note that:
-
-- We start the model with the `data_augmentation` preprocessor, followed by a
- `Rescaling` layer.
-- We include a `Dropout` layer before the final classification layer.
-"""
+def norm_relu(x):
+    """BatchNormalization, then ReLU."""
+    return layers.Activation("relu")(layers.BatchNormalization()(x))
 
 
-def make_model(input_shape, num_classes):
-    inputs = keras.Input(shape=input_shape)
-
-    # Entry block
-    x = layers.Rescaling(1.0 / 255)(inputs)
-    x = layers.Conv2D(128, 3, strides=2, padding="same")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Activation("relu")(x)
-
-    previous_block_activation = x  # Set aside residual
-
-    for size in [256, 512, 728]:
+def xception_like(input_shape, stem, blocks, top):
+    """A small Xception-style binary classifier: images in, one logit out."""
+    images = keras.Input(shape=input_shape)
+    x = layers.Rescaling(1.0 / 255)(images)
+    x = norm_relu(layers.Conv2D(stem, 3, strides=2, padding="same")(x))
+    for filters in blocks:
+        shortcut = x
         x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(size, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-
-        x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(size, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-
+        x = norm_relu(layers.SeparableConv2D(filters, 3, padding="same")(x))
+        x = layers.BatchNormalization()(layers.SeparableConv2D(filters, 3, padding="same")(x))
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-
-        # Project residual
-        residual = layers.Conv2D(size, 1, strides=2, padding="same")(
-            previous_block_activation
-        )
-        x = layers.add([x, residual])  # Add back residual
-        previous_block_activation = x  # Set aside next residual
-
-    x = layers.SeparableConv2D(1024, 3, padding="same")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Activation("relu")(x)
-
+        projected = layers.Conv2D(filters, 1, strides=2, padding="same")(shortcut)
+        x = layers.add([x, projected])
+    x = norm_relu(layers.SeparableConv2D(top, 3, padding="same")(x))
     x = layers.GlobalAveragePooling2D()(x)
-    if num_classes == 2:
-        units = 1
-    else:
-        units = num_classes
-
     x = layers.Dropout(0.25)(x)
-    # We specify activation=None so as to return logits
-    outputs = layers.Dense(units, activation=None)(x)
-    return keras.Model(inputs, outputs)
+    logit = layers.Dense(1)(x)
+    return keras.Model(images, logit, name="xception_like")
 
 
-model = make_model(input_shape=image_size + (3,), num_classes=2)
-keras.utils.plot_model(model, show_shapes=True)
-
-"""
-## Train the model
-"""
-
-epochs = 25
-
-callbacks = [
-    keras.callbacks.ModelCheckpoint("save_at_{epoch}.keras"),
-]
+model = xception_like(IMAGE_SIZE + (3,), STEM_FILTERS, BLOCK_FILTERS, TOP_FILTERS)
+model.summary()
 model.compile(
     optimizer=keras.optimizers.Adam(3e-4),
     loss=keras.losses.BinaryCrossentropy(from_logits=True),
@@ -324,28 +155,13 @@ model.compile(
 )
 model.fit(
     train_ds,
-    epochs=epochs,
-    callbacks=callbacks,
+    epochs=EPOCHS,
     validation_data=val_ds,
+    callbacks=[keras.callbacks.ModelCheckpoint("pets_epoch_{epoch}.keras")],
 )
 
-"""
-We get to >90% validation accuracy after training for 25 epochs on the full dataset
-(in practice, you can train for 50+ epochs before validation performance starts degrading).
-"""
-
-"""
-## Run inference on new data
-
-Note that data augmentation and dropout are inactive at inference time.
-"""
-
-img = keras.utils.load_img("PetImages/Cat/6779.jpg", target_size=image_size)
-plt.imshow(img)
-
-img_array = keras.utils.img_to_array(img)
-img_array = keras.ops.expand_dims(img_array, 0)  # Create batch axis
-
-predictions = model.predict(img_array)
-score = float(keras.ops.sigmoid(predictions[0][0]))
-print(f"This image is {100 * (1 - score):.2f}% cat and {100 * score:.2f}% dog.")
+# Classify one photo: class 1 ("Dog") is the sigmoid of the logit.
+photo = keras.utils.load_img(SAMPLE_PHOTO, target_size=IMAGE_SIZE)
+batch = ops.expand_dims(keras.utils.img_to_array(photo), 0)
+dog = float(ops.convert_to_numpy(ops.sigmoid(model.predict(batch)))[0, 0])
+print(f"{SAMPLE_PHOTO}: {100 * (1 - dog):.2f}% cat, {100 * dog:.2f}% dog")
