@@ -146,7 +146,7 @@ def xception_like(input_shape, stem, blocks, top):
     return keras.Model(images, logit, name="xception_like")
 
 
-model = xception_like(IMAGE_SIZE + (3,), STEM_FILTERS, BLOCK_FILTERS, TOP_FILTERS)
+model = xception_like((*IMAGE_SIZE, 3), STEM_FILTERS, BLOCK_FILTERS, TOP_FILTERS)
 model.summary()
 model.compile(
     optimizer=keras.optimizers.Adam(3e-4),
