@@ -12,7 +12,7 @@ patch-embedding and depthwise kernels are drawn.
 
 After the keras.io example "Image classification with ConvMixer"
 (https://keras.io/examples/vision/convmixer/), written anew for layernet; it runs
-under Keras 3 (with TensorFlow's ``tf.data``) with the imports swapped.
+under Keras 3 with the imports swapped (``tf_data`` is then TensorFlow's ``tf.data``).
 
 Data: CIFAR-10 from ``keras.datasets.cifar10`` (Keras's cache, downloaded when
 missing); the last tenth of the training images validates. Without the file and

@@ -13,8 +13,8 @@ written every epoch; at the end one photo is classified.
 
 After the keras.io example "Image classification from scratch"
 (https://keras.io/examples/vision/image_classification_from_scratch/), written
-anew for layernet; it runs under Keras 3 (with TensorFlow's ``tf.data``) with the
-imports swapped.
+anew for layernet; it runs under Keras 3 with the imports
+swapped (``tf_data`` is then TensorFlow's ``tf.data``).
 
 Data: Kaggle's Cats vs Dogs photos, unpacked into ``PetImages`` in the current
 folder. Without that folder, the block marked "offline stand-in" writes a
