@@ -1,11 +1,11 @@
 """Offline stand-ins for the data the keras.io gallery scripts download.
 
-Each gallery script loads its data exactly as Keras's script does
+Each gallery script loads its data as Keras code does
 (``keras.datasets.mnist.load_data()`` and so on, which read Keras's cache,
 ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``). When that file is not cached and
 cannot be downloaded, the script falls back to a stand-in from this module, of the
 same shapes and dtypes, and prints a note saying so. That fallback, marked in every
-script, is the only change besides the import lines.
+script, is the only layernet-specific code besides the import lines.
 
 ``LAYERNET_GALLERY_SHORT=1`` in the environment makes the stand-ins small (the short
 mode the tests use).
