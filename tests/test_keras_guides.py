@@ -216,7 +216,7 @@ def run_guide(name: str) -> dict[str, Any]:
             dropped_names -= defined
             try:
                 exec(compile(code, f"<{name} block {i}>", "exec"), namespace)
-            except Exception as exc:  # noqa: BLE001 - the report lists every failure
+            except Exception as exc:
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
                 where = f"{Path(frame.filename).name}:{frame.lineno}"
                 report["failed"][i] = f"{type(exc).__name__}: {exc} ({where})"

@@ -1,0 +1,104 @@
+"""The library additions the keras.io guides needed (tests/test_keras_guides.py runs them),
+each checked on its own, with Keras 3 (JAX backend) as the oracle where numbers are involved."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import layernet as ln
+
+
+def _keras():
+    os.environ["KERAS_BACKEND"] = "jax"
+    return pytest.importorskip("keras")
+
+
+def _true_positives_class(k):
+    """The guide's CategoricalTruePositives, written against framework ``k``."""
+    ops = k.ops
+
+    class CategoricalTruePositives(k.metrics.Metric):
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = ops.reshape(ops.argmax(y_pred, axis=1), (-1, 1))
+            values = ops.cast(y_true, "int32") == ops.cast(y_pred, "int32")
+            values = ops.cast(values, "float32")
+            if sample_weight is not None:
+                values = ops.multiply(values, ops.cast(sample_weight, "float32"))
+            self.true_positives.assign_add(ops.sum(values))
+
+        def result(self):
+            return self.true_positives
+
+        def reset_state(self):
+            self.true_positives.assign(0.0)
+
+    return CategoricalTruePositives
+
+
+def test_metric_add_variable_matches_keras():
+    keras = _keras()
+    rng = np.random.default_rng(0)
+    y_pred = rng.random((8, 4))
+    y_true = rng.integers(0, 4, (8, 1))
+    w = rng.random((8, 1))
+    ours, theirs = _true_positives_class(ln)(), _true_positives_class(keras)()
+    for m in (ours, theirs):
+        m.update_state(y_true, y_pred)
+        m.update_state(y_true, y_pred, sample_weight=w)
+    np.testing.assert_allclose(float(ours.result()), float(theirs.result()), rtol=1e-6)
+    assert f"{ours.result():.4f}" == f"{float(theirs.result()):.4f}"
+    assert len(ours.variables) == len(theirs.variables) == 1
+    ours.reset_state()
+    assert float(ours.result()) == 0.0
+
+
+def test_metric_add_variable_initializer_and_reset():
+    m = ln.metrics.Metric(name="m")
+    v = m.add_variable(shape=(2,), initializer="ones", name="v")
+    np.testing.assert_array_equal(v.numpy(), [1.0, 1.0])
+    assert m.variables[0] is v.numpy()
+    m.reset_state()  # Keras's reset: zeros
+    np.testing.assert_array_equal(v.numpy(), [0.0, 0.0])
+    w = m.add_weight(shape=(), name="w")
+    assert float(w) == 0.0
+    with pytest.raises(ValueError, match="a variable named 'v' exists already"):
+        m.add_variable(shape=(), name="v")
+    with pytest.raises(ValueError, match="`aggregation`: expected 'sum' or 'mean'"):
+        m.add_variable(shape=(), aggregation="max")
+
+
+def test_metric_of_ones_own_in_fit_logs():
+    """A metric whose result() is its state Variable: each epoch's log is a float of its own,
+    and the state is reset at each epoch (here: the number of samples seen)."""
+
+    class Seen(ln.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="seen")
+            self.n = self.add_variable(shape=(), initializer="zeros", name="n")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.n.assign_add(np.shape(y_pred)[0])
+
+        def result(self):
+            return self.n
+
+    inputs = ln.Input(shape=(3,))
+    model = ln.Model(inputs, ln.layers.Dense(4, activation="softmax")(inputs))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=[Seen()])
+    rng = np.random.default_rng(1)
+    x, y = rng.random((16, 3)), rng.integers(0, 4, 16)
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert history.history["seen"] == [16.0, 16.0]
+    assert all(type(v) is float for v in history.history["seen"])
+
+
+def test_variable_format_and_float():
+    v = ln.Variable(np.array(1.23456), name="s")
+    assert f"{v:.2f}" == "1.23" and float(v) == pytest.approx(1.23456)
