@@ -102,3 +102,23 @@ def test_metric_of_ones_own_in_fit_logs():
 def test_variable_format_and_float():
     v = ln.Variable(np.array(1.23456), name="s")
     assert f"{v:.2f}" == "1.23" and float(v) == pytest.approx(1.23456)
+
+
+def test_tensorboard_takes_keras_arguments_at_their_defaults(tmp_path):
+    tb = ln.callbacks.TensorBoard(
+        log_dir=str(tmp_path),
+        histogram_freq=0,
+        embeddings_freq=0,
+        update_freq="epoch",
+        write_graph=True,
+        write_images=False,
+        profile_batch=0,
+        embeddings_metadata=None,
+    )
+    assert tb.histogram_freq == 0 and tb.update_freq == "epoch"
+    with pytest.raises(ValueError, match="TensorBoard: invalid value for `embeddings_freq`"):
+        ln.callbacks.TensorBoard(str(tmp_path), embeddings_freq=1)
+    with pytest.raises(ValueError, match="`write_images`.*received True"):
+        ln.callbacks.TensorBoard(str(tmp_path), write_images=True)
+    with pytest.raises((TypeError, ValueError), match="write_graph"):
+        ln.callbacks.TensorBoard(str(tmp_path), write_graph="yes")
