@@ -122,3 +122,36 @@ def test_tensorboard_takes_keras_arguments_at_their_defaults(tmp_path):
         ln.callbacks.TensorBoard(str(tmp_path), write_images=True)
     with pytest.raises((TypeError, ValueError), match="write_graph"):
         ln.callbacks.TensorBoard(str(tmp_path), write_graph="yes")
+
+
+def test_functional_from_config_with_a_layer_whose_config_has_no_name():
+    """The Functional API guide's CustomDense: get_config() returns only `units`."""
+    keras = _keras()
+
+    def custom_dense(k):
+        class CustomDense(k.layers.Layer):
+            def __init__(self, units=32):
+                super().__init__()
+                self.units = units
+
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[-1], self.units), trainable=True)
+
+            def call(self, inputs):
+                return k.ops.matmul(inputs, self.w)
+
+            def get_config(self):
+                return {"units": self.units}
+
+        return CustomDense
+
+    x = np.random.default_rng(0).random((2, 4))
+    shapes = []
+    for k in (ln, keras):
+        CustomDense = custom_dense(k)
+        inputs = k.Input((4,))
+        model = k.Model(inputs, CustomDense(10)(inputs))
+        new = k.Model.from_config(model.get_config(), custom_objects={"CustomDense": CustomDense})
+        assert [type(layer).__name__ for layer in new.layers][-1] == "CustomDense"
+        shapes.append(tuple(np.asarray(new(x)).shape))
+    assert shapes[0] == shapes[1] == (2, 10)
