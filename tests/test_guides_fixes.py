@@ -118,7 +118,7 @@ def test_tensorboard_takes_keras_arguments_at_their_defaults(tmp_path):
     assert tb.histogram_freq == 0 and tb.update_freq == "epoch"
     with pytest.raises(ValueError, match="TensorBoard: invalid value for `embeddings_freq`"):
         ln.callbacks.TensorBoard(str(tmp_path), embeddings_freq=1)
-    with pytest.raises(ValueError, match="`write_images`.*received True"):
+    with pytest.raises(ValueError, match=r"`write_images`.*received True"):
         ln.callbacks.TensorBoard(str(tmp_path), write_images=True)
     with pytest.raises((TypeError, ValueError), match="write_graph"):
         ln.callbacks.TensorBoard(str(tmp_path), write_graph="yes")
