@@ -155,3 +155,79 @@ def test_functional_from_config_with_a_layer_whose_config_has_no_name():
         assert [type(layer).__name__ for layer in new.layers][-1] == "CustomDense"
         shapes.append(tuple(np.asarray(new(x)).shape))
     assert shapes[0] == shapes[1] == (2, 10)
+
+
+def _losses_of(k):
+    ops = k.ops
+
+    def custom_mean_squared_error(y_true, y_pred):
+        return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+    class CustomMSE(k.losses.Loss):
+        def __init__(self, regularization_factor=0.1, name="custom_mse"):
+            super().__init__(name=name)
+            self.regularization_factor = regularization_factor
+
+        def call(self, y_true, y_pred):
+            mse = ops.mean(ops.square(y_true - y_pred), axis=-1)
+            reg = ops.mean(ops.square(0.5 - y_pred), axis=-1)
+            return mse + reg * self.regularization_factor
+
+    return custom_mean_squared_error, CustomMSE()
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_custom_losses_match_keras_value_and_gradient(which, weighted):
+    """A loss function and a Loss subclass with call(): value and ∂z/∂y_pred as in Keras."""
+    keras = _keras()
+    import jax
+
+    rng = np.random.default_rng(2)
+    y_true, y_pred = rng.random((5, 3)), rng.random((5, 3))
+    w = rng.random(5) if weighted else None
+    ours = ln.losses.get(_losses_of(ln)[which], dtype="float64")
+    theirs = _losses_of(keras)[which]
+    if which == 0:
+        from keras.src.losses.losses import LossFunctionWrapper
+
+        theirs = LossFunctionWrapper(theirs)
+    z = ours.forward(y_pred, y_true, sample_weight=w)
+    g = ours.backward_input()
+    z_k, g_k = jax.value_and_grad(lambda p: theirs(y_true, p, sample_weight=w))(y_pred)
+    np.testing.assert_allclose(z, float(z_k), rtol=1e-5)
+    np.testing.assert_allclose(g, np.asarray(g_k), rtol=1e-4, atol=1e-6)
+    assert ours(y_true, y_pred, sample_weight=w) == pytest.approx(z)
+
+
+def test_custom_loss_gradient_by_finite_differences():
+    loss = ln.losses.get(_losses_of(ln)[0], dtype="float64")
+    rng = np.random.default_rng(3)
+    y_true, y_pred = rng.random((4, 2)), rng.random((4, 2))
+    loss.forward(y_pred, y_true)
+    g = loss.backward_input()
+    eps, fd = 1e-6, np.zeros_like(y_pred)
+    for i in np.ndindex(y_pred.shape):
+        up, down = y_pred.copy(), y_pred.copy()
+        up[i] += eps
+        down[i] -= eps
+        fd[i] = (loss(y_true, up) - loss(y_true, down)) / (2 * eps)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
+def test_custom_loss_trains_in_fit_and_numpy_function_is_refused():
+    fn, subclassed = _losses_of(ln)
+    rng = np.random.default_rng(4)
+    x, y = rng.random((32, 3)), rng.random((32, 2))
+    for loss in (fn, subclassed):
+        inputs = ln.Input(shape=(3,))
+        model = ln.Model(inputs, ln.layers.Dense(2)(inputs))
+        model.compile(optimizer=ln.optimizers.SGD(0.5), loss=loss)
+        history = model.fit(x, y, batch_size=32, epochs=5, verbose=0)
+        assert history.history["loss"][-1] < history.history["loss"][0]
+
+    def numpy_mse(y_true, y_pred):
+        return np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2, axis=-1)
+
+    with pytest.raises(ValueError, match="loss function 'numpy_mse': its value is not computed"):
+        ln.losses.get(numpy_mse)(y, x[:, :2])

@@ -172,7 +172,12 @@ class Loss:
 
     # hooks for subclasses ----------------------------------------------------
     def check_target(self, x: np.ndarray, t: Any) -> np.ndarray:
-        """Validate the target ``t`` for the prediction ``x``; return it converted."""
+        """Validate the target ``t`` for the prediction ``x``; return it converted.
+
+        For a loss written as Keras's ``call(y_true, y_pred)``: the target as an array.
+        """
+        if _user_call(type(self)):
+            return as_array(t, self.owner, "target")
         raise NotImplementedError
 
     def compute_loss(
@@ -182,12 +187,17 @@ class Loss:
 
         ``sample_weight`` (per-sample weights, already checked) is passed only when
         the caller gives one; a loss that does not support weights may leave it out
-        of its signature.
+        of its signature. For a loss written as Keras's ``call(y_true, y_pred)``: the
+        call traced on ``x`` (see :func:`traced_loss`).
         """
+        if _user_call(type(self)):
+            return traced_loss(self.call, x, t, sample_weight, self.owner)  # type: ignore[attr-defined]
         raise NotImplementedError
 
     def compute_backward_input(self, dz: np.ndarray, saved: Any) -> np.ndarray:
         """Return ``dz * ∂z/∂x`` from what :meth:`compute_loss` saved."""
+        if isinstance(saved, TracedLossSaved):
+            return saved.backward(dz)
         raise NotImplementedError
 
     # ------------------------------------------------------------ computation
@@ -2311,7 +2321,9 @@ def get(identifier: Any, dtype: str = "float32") -> Loss:
         A name (any case) or class name; a :class:`~layernet.Loss` instance,
         returned as it is; a Loss class, instantiated with its defaults; or one
         of this module's lowercase functions such as :func:`huber` (also through
-        ``functools.partial`` with its keyword arguments), replaced by its class.
+        ``functools.partial`` with its keyword arguments), replaced by its class; or
+        a function ``f(y_true, y_pred)`` of one's own written with :mod:`layernet.ops`
+        (Keras's custom loss), whose derivative comes from the recorded ops.
     dtype : {"float32", "float64"}, default "float32"
         The dtype of a loss made here.
 
@@ -2323,9 +2335,9 @@ def get(identifier: Any, dtype: str = "float32") -> Loss:
     ------
     ValueError
         ``compile: invalid value for `loss`: expected one of [...] or a Loss
-        instance, received ...``; for any other function: ``... layernet
-        computes derivatives by hand, so a function of your own cannot be a loss
-        ...`` (write a :class:`~layernet.Loss` subclass instead).
+        instance, received ...``. A function of one's own whose value is not computed
+        with :mod:`layernet.ops` is refused when the loss is first computed: ``... a
+        function of NumPy calls cannot be a loss ...`` (see :func:`traced_loss`).
 
     Examples
     --------
@@ -2354,14 +2366,7 @@ def get(identifier: Any, dtype: str = "float32") -> Loss:
         cls = getattr(fn, "_layernet_loss", None)
         if cls is not None:
             return cls(**kwargs, dtype=dtype)
-        name = getattr(identifier, "__name__", repr(identifier))
-        raise ValueError(
-            f"compile: invalid value for `loss`: the function {name!r} is not one of "
-            f"layernet.losses' functions. layernet computes derivatives by hand, so a "
-            f"function of your own cannot be a loss: pass a name, a Loss instance, a "
-            f"function such as layernet.losses.huber, or write a Loss subclass with "
-            f"check_target, compute_loss and compute_backward_input."
-        )
+        return _FunctionLoss(identifier, dtype=dtype)
     raise ValueError(
         f"compile: invalid value for `loss`: expected one of {sorted(_NAMES)} or a Loss "
         f"instance, received {identifier!r}."
@@ -2373,6 +2378,95 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
     def __getattr__(name: str):
         """A Keras name this module lacks: an error that points to the compatibility page."""
         raise missing_attribute(__name__, name)
+
+
+class TracedLossSaved(NamedTuple):
+    """What :func:`traced_loss` keeps: the tape, the prediction's and the values' Tensors,
+    and :math:`\\partial z/\\partial v` for the values :math:`v`."""
+
+    tape: Any
+    x: Any
+    values: Any
+    dvalues: np.ndarray
+
+    def backward(self, dz: Any) -> np.ndarray:
+        """:math:`dz\\,\\partial z/\\partial x`, walking the tape back from the values."""
+        seed = np.asarray(dz, dtype=self.dvalues.dtype) * self.dvalues
+        grads = self.tape.backward(
+            [(self.values, seed)], lambda layer, d, saved: layer.compute_backward_input(d, saved)
+        )
+        g = grads.get(id(self.x))
+        return np.zeros(self.x.shape, self.x.dtype) if g is None else g.astype(self.x.dtype)
+
+
+def traced_loss(
+    fn: Any, x: np.ndarray, t: np.ndarray, sample_weight: Any, owner: str
+) -> tuple[float, TracedLossSaved]:
+    r"""A loss ``fn(y_true, y_pred)`` written with :mod:`layernet.ops`, traced on ``x``.
+
+    ``fn`` runs on a recorded :class:`~layernet.ops.Tensor` standing for ``x``; its values
+    :math:`v` (per sample, or any shape) are reduced as Keras's default
+    ``"sum_over_batch_size"``: :math:`z = rac{1}{|v|}\sum_i w_i v_i`, with the
+    per-sample weights :math:`w` broadcast over the trailing dims (all ones by default).
+    Backward seeds the values with :math:`\partial z/\partial v_i = w_i/|v|` and walks the
+    tape to :math:`\partial z/\partial x`.
+
+    Raises
+    ------
+    ValueError
+        When the value is not computed from ``y_pred`` with :mod:`layernet.ops` (a NumPy
+        function, say): its derivative is unknown, so it cannot be a loss.
+    """
+    from .ops.tensor import Tape, Tensor, recording
+
+    tape = Tape(training=False)
+    xt = Tensor(x, tape)
+    with recording(tape):
+        out = fn(t, xt)
+    if not (isinstance(out, Tensor) and out.tape is tape):
+        raise ValueError(
+            f"{owner}: its value is not computed from `y_pred` with layernet.ops "
+            f"(received {type(out).__name__}); layernet takes its derivative "
+            f"from the recorded ops, so a function of NumPy calls cannot be a loss: write "
+            f"it with layernet.ops (ops.mean, ops.square, ...) or as a Loss subclass."
+        )
+    values = np.asarray(out.value, dtype=x.dtype)
+    if sample_weight is None:
+        w = np.ones(values.shape, dtype=x.dtype)
+    else:
+        sw = np.asarray(sample_weight, dtype=x.dtype).reshape(-1)
+        if values.ndim == 0:
+            w = np.asarray(sw.mean(), dtype=x.dtype)
+        else:
+            w = np.broadcast_to(sw.reshape((-1,) + (1,) * (values.ndim - 1)), values.shape)
+    size = max(values.size, 1)
+    z = float((values * w).sum() / size)
+    return z, TracedLossSaved(tape, xt, out, (w / size).astype(x.dtype))
+
+
+class _FunctionLoss(Loss):
+    """A loss function ``fn(y_true, y_pred)`` of one's own, written with layernet.ops."""
+
+    def __init__(self, fn: Any, *, name: str | None = None, dtype: str = "float32") -> None:
+        super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype)
+        self.fn = fn
+
+    @property
+    def owner(self) -> str:
+        return f"loss function {self.name!r}"
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self.fn(y_true, y_pred)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"fn": self.fn, **super().get_config()}
+
+
+def _user_call(cls: type) -> bool:
+    """Whether the loss is written as Keras's ``call(y_true, y_pred)`` (and no hooks)."""
+    return callable(getattr(cls, "call", None)) and "compute_loss" not in {
+        k for klass in cls.__mro__ if klass is not Loss for k in klass.__dict__
+    }
 
 
 def _user_forward(cls: type) -> bool:
