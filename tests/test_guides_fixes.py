@@ -231,3 +231,40 @@ def test_custom_loss_trains_in_fit_and_numpy_function_is_refused():
 
     with pytest.raises(ValueError, match="loss function 'numpy_mse': its value is not computed"):
         ln.losses.get(numpy_mse)(y, x[:, :2])
+
+
+def test_fit_and_evaluate_take_a_torch_dataloader():
+    """A re-iterable source such as a DataLoader: each epoch iterates it afresh; its
+    [x, y] lists are (x, y) batches. Training matches the same batches given as arrays."""
+    torch = pytest.importorskip("torch")
+
+    class Pairs(torch.utils.data.Dataset):
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return self.x[i], self.y[i]
+
+    rng = np.random.default_rng(5)
+    x, y = rng.random((24, 3)).astype("float32"), rng.integers(0, 4, 24)
+    loader = torch.utils.data.DataLoader(Pairs(x, y), batch_size=8, shuffle=False)
+
+    def model():
+        inputs = ln.Input(shape=(3,))
+        m = ln.Model(inputs, ln.layers.Dense(4, activation="softmax", seed=0)(inputs))
+        m.compile(optimizer=ln.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        return m
+
+    a, b = model(), model()
+    b.set_weights(a.get_weights())
+    ha = a.fit(loader, epochs=2, verbose=0, validation_data=loader)
+    hb = b.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(x, y))
+    np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(ha.history["val_loss"], hb.history["val_loss"], rtol=1e-5)
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5)
+    assert a.evaluate(loader, verbose=0) == pytest.approx(b.evaluate(x, y, verbose=0), rel=1e-5)
+    assert a.predict(loader, verbose=0).shape == (24, 4)
