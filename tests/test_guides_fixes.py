@@ -268,3 +268,53 @@ def test_fit_and_evaluate_take_a_torch_dataloader():
         np.testing.assert_allclose(wa, wb, rtol=1e-5)
     assert a.evaluate(loader, verbose=0) == pytest.approx(b.evaluate(x, y, verbose=0), rel=1e-5)
     assert a.predict(loader, verbose=0).shape == (24, 4)
+
+
+def _endpoint_model(k):
+    """The training guide's LogisticEndpoint: call(self, targets, logits, sample_weights=None)."""
+
+    class LogisticEndpoint(k.layers.Layer):
+        def __init__(self, name=None):
+            super().__init__(name=name)
+            self.loss_fn = k.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, targets, logits, sample_weights=None):
+            self.add_loss(self.loss_fn(targets, logits, sample_weights))
+            return k.ops.softmax(logits)
+
+    inputs = k.Input(shape=(3,), name="inputs")
+    targets = k.Input(shape=(10,), name="targets")
+    logits = k.layers.Dense(10)(inputs)
+    predictions = LogisticEndpoint(name="predictions")(targets, logits)
+    model = k.Model(inputs=[inputs, targets], outputs=predictions)
+    model.compile(optimizer=k.optimizers.SGD(0.5))
+    return model
+
+
+def test_layer_called_on_several_positional_tensors_matches_keras():
+    keras = _keras()
+    rng = np.random.default_rng(6)
+    data = {"inputs": rng.random((6, 3)), "targets": rng.random((6, 10))}
+    ours, theirs = _endpoint_model(ln), _endpoint_model(keras)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    np.testing.assert_allclose(
+        ours.predict(data, verbose=0), np.asarray(theirs.predict(data, verbose=0)), rtol=1e-5
+    )
+    h_ours = ours.fit(data, batch_size=6, epochs=2, shuffle=False, verbose=0)
+    h_theirs = theirs.fit(data, batch_size=6, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h_ours.history["loss"], h_theirs.history["loss"], rtol=1e-4)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_several_positional_tensors_only_for_a_call_that_takes_them():
+    class Two(ln.layers.Layer):
+        def call(self, a, b):
+            return a - b
+
+    x, y = np.ones((2, 3)), np.full((2, 3), 3.0)
+    np.testing.assert_array_equal(Two()(x, y), x - y)
+    with pytest.raises(TypeError, match="expected one positional argument"):
+        ln.layers.Dense(2)(x, y)
+    with pytest.raises(TypeError, match="expected one positional argument"):
+        Two()(x, y, x)

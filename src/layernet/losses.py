@@ -275,6 +275,8 @@ class Loss:
         """
         if _symbolic(y_true) or _symbolic(y_pred) or _symbolic(sample_weight):
             return record_loss_call(self, y_true, y_pred, sample_weight)
+        if _traced(y_true) or _traced(y_pred):  # inside a layer's traced call(): recorded
+            return _traced_loss_call(self, y_true, y_pred, sample_weight)
         if _user_forward(type(self)):  # a subclass's own forward(x, t) defines the loss
             kept = self.__dict__.get("saved")
             try:
@@ -2460,6 +2462,51 @@ class _FunctionLoss(Loss):
 
     def get_config(self) -> dict[str, Any]:
         return {"fn": self.fn, **super().get_config()}
+
+
+def _traced(x: Any) -> bool:
+    from .ops.tensor import Tensor
+
+    return isinstance(x, Tensor)
+
+
+def _traced_loss_call(loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
+    """``loss(y_true, y_pred)`` on the Tensors of a traced ``call()`` (a loss given to
+    ``add_loss``, say): recorded on the tape, so that its value has a derivative with
+    respect to ``y_pred`` (and to a float ``y_true`` for the losses that define one)."""
+    from .ops.tensor import Tensor, apply
+
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight.value if _traced(sample_weight) else sample_weight)
+    t_value = y_true.value if isinstance(y_true, Tensor) else y_true
+    x = loss.check_input(y_pred.value if isinstance(y_pred, Tensor) else y_pred)
+    z, saved = loss._compute(x, loss.check_target(x, t_value), sample_weight)
+    if saved is None:  # reduction="none": per-sample values, no derivative kept
+        return z
+    tgrad = _target_grad(loss, x, t_value, None, sample_weight)
+    return apply(_TRACED_LOSS_CALL, y_pred, y_true, result=(z, saved, loss, tgrad))
+
+
+def _loss_call_primitive() -> Any:
+    from .ops.primitives import Primitive
+
+    class _LossCall(Primitive):
+        """A loss's call on traced tensors: its value, then its own backward rules."""
+
+        def forward(self, x: Any, t: Any, result: Any) -> tuple[Any, Any]:
+            z, saved, loss, tgrad = result
+            return np.asarray(z, dtype=loss.dtype), (saved, loss, tgrad, np.shape(t))
+
+        def backward(self, dy: Any, saved: Any) -> tuple[Any, ...]:
+            kept, loss, tgrad, t_shape = saved
+            gx = loss.compute_backward_input(np.asarray(dy, dtype=loss.dtype), kept)
+            gt = None if tgrad is None else (np.asarray(dy) * tgrad).reshape(t_shape)
+            return gx, gt
+
+    return _LossCall("traced_loss_call")
+
+
+_TRACED_LOSS_CALL = _loss_call_primitive()
 
 
 def _user_call(cls: type) -> bool:
