@@ -68,6 +68,10 @@ class Loss:
       with ``w`` of shape ``(N,)`` (every built-in loss does);
     * ``compute_backward_input(dz, saved) -> dz * ∂z/∂x``.
 
+    Or, as in Keras, it implements only ``call(y_true, y_pred)`` with
+    :mod:`layernet.ops`, whose derivative comes from the recorded ops
+    (:func:`~layernet.losses.traced_loss`).
+
     Parameters
     ----------
     name : str, optional
@@ -2383,8 +2387,8 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
 
 
 class TracedLossSaved(NamedTuple):
-    """What :func:`traced_loss` keeps: the tape, the prediction's and the values' Tensors,
-    and :math:`\\partial z/\\partial v` for the values :math:`v`."""
+    r"""What :func:`traced_loss` keeps: the tape, the prediction's and the values' Tensors,
+    and :math:`\partial z/\partial v` for the values :math:`v`."""
 
     tape: Any
     x: Any
@@ -2392,7 +2396,7 @@ class TracedLossSaved(NamedTuple):
     dvalues: np.ndarray
 
     def backward(self, dz: Any) -> np.ndarray:
-        """:math:`dz\\,\\partial z/\\partial x`, walking the tape back from the values."""
+        r""":math:`dz\,\partial z/\partial x`, walking the tape back from the values."""
         seed = np.asarray(dz, dtype=self.dvalues.dtype) * self.dvalues
         grads = self.tape.backward(
             [(self.values, seed)], lambda layer, d, saved: layer.compute_backward_input(d, saved)
@@ -2413,11 +2417,39 @@ def traced_loss(
     Backward seeds the values with :math:`\partial z/\partial v_i = w_i/|v|` and walks the
     tape to :math:`\partial z/\partial x`.
 
+    Parameters
+    ----------
+    fn : callable
+        ``fn(y_true, y_pred)``, per-sample values (or any shape, or a scalar).
+    x : ndarray
+        The prediction.
+    t : ndarray
+        The target.
+    sample_weight : ndarray of shape (batch,) or None
+        Per-sample weights.
+    owner : str
+        How error messages name the loss.
+
+    Returns
+    -------
+    (float, TracedLossSaved)
+        The loss :math:`z` and what :meth:`TracedLossSaved.backward` needs.
+
     Raises
     ------
     ValueError
         When the value is not computed from ``y_pred`` with :mod:`layernet.ops` (a NumPy
         function, say): its derivative is unknown, so it cannot be a loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> def mse(y_true, y_pred):
+    ...     return ln.ops.mean(ln.ops.square(y_true - y_pred), axis=-1)
+    >>> z, saved = ln.losses.traced_loss(mse, np.array([[1.0, 3.0]]), np.zeros((1, 2)), None, "mse")
+    >>> z, saved.backward(1.0)
+    (5.0, array([[1., 3.]]))
     """
     from .ops.tensor import Tape, Tensor, recording
 
