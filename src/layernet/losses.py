@@ -2388,7 +2388,18 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
 
 class TracedLossSaved(NamedTuple):
     r"""What :func:`traced_loss` keeps: the tape, the prediction's and the values' Tensors,
-    and :math:`\partial z/\partial v` for the values :math:`v`."""
+    and :math:`\partial z/\partial v` for the values :math:`v`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> def mae(y_true, y_pred):
+    ...     return ln.ops.mean(ln.ops.abs(y_true - y_pred), axis=-1)
+    >>> _, saved = ln.losses.traced_loss(mae, np.array([[2.0, -2.0]]), np.zeros((1, 2)), None, "")
+    >>> saved.dvalues, saved.backward(2.0)
+    (array([1.]), array([[ 1., -1.]]))
+    """
 
     tape: Any
     x: Any
