@@ -488,6 +488,19 @@ class _KerasLayerAPI:
                 self._traced_output_shape(shape)
 
     # ------------------------------------------------------------ call tracing
+    def _spread_inputs(self) -> int:
+        """How many tensors a ``call(self, a, b, ...)`` takes as separate positional
+        arguments (its positional parameters without a default); 0 or 1: one input."""
+        call = getattr(self, "call", None)
+        if call is None:
+            return 0
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return sum(
+            1
+            for p in inspect.signature(call).parameters.values()
+            if p.kind in kinds and p.default is inspect.Parameter.empty
+        )
+
     def _call_kwargs(self, training: bool, options: dict[str, Any]) -> dict[str, Any]:
         params = inspect.signature(self.call).parameters  # type: ignore[attr-defined]
         kw = dict(options)
@@ -502,9 +515,11 @@ class _KerasLayerAPI:
         with recording(tape):
             several_in = isinstance(x, list)
             inputs = [Tensor(a, tape) for a in x] if several_in else [Tensor(x, tape)]
-            out = self.call(  # type: ignore[attr-defined]
-                inputs if several_in else inputs[0], **self._call_kwargs(training, options)
-            )
+            kw = self._call_kwargs(training, options)
+            if several_in and 2 <= len(inputs) <= self._spread_inputs():
+                out = self.call(*inputs, **kw)  # type: ignore[attr-defined]
+            else:
+                out = self.call(inputs if several_in else inputs[0], **kw)  # type: ignore[attr-defined]
             for v in self._tracking()["_variables"]:
                 if v.regularizer is not None:
                     self.add_loss(v.regularizer(v))
