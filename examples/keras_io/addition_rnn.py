@@ -96,7 +96,7 @@ for round_number in range(1, ROUNDS):
     model.fit(x_train, y_train, batch_size=32, epochs=1, validation_data=(x_val, y_val))
     picks = rng.integers(0, len(x_val), 10)
     guesses = model.predict(x_val[picks], verbose=0)
-    for question, truth, guess in zip(x_val[picks], y_val[picks], guesses):
+    for question, truth, guess in zip(x_val[picks], y_val[picks], guesses, strict=True):
         asked_text = codec.decode(question)
         asked_text = asked_text[::-1] if REVERSED else asked_text
         right = codec.decode(truth) == codec.decode(guess)

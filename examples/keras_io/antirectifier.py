@@ -22,8 +22,7 @@ Run it with ``python examples/keras_io/antirectifier.py``; a short run:
 """
 
 import layernet as keras  # under Keras 3: import keras
-from layernet import layers  # under Keras 3: from keras import layers
-from layernet import ops  # under Keras 3: from keras import ops
+from layernet import layers, ops  # under Keras 3: from keras import layers, ops
 
 
 class Antirectifier(layers.Layer):

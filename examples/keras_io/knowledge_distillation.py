@@ -4,9 +4,9 @@ A large "teacher" convnet is trained on MNIST first. A much smaller "student" wi
 same layout is then trained through a ``Distiller`` model that wraps both: its
 ``call()`` is the student's, and its overridden ``compute_loss`` mixes the usual
 cross-entropy on the labels with the Kullback-Leibler divergence between the teacher's
-and the student's predictions, both softened by a temperature (the teacher is called
-inside ``compute_loss`` and is not trained). A copy of the student trained on the labels
-alone shows what the teacher added.
+and the student's predictions, both softened by a temperature (the teacher, frozen,
+is called inside ``compute_loss``). A copy of the student trained on the labels alone
+shows what the teacher added.
 
 After the keras.io example "Knowledge Distillation"
 (https://keras.io/examples/vision/knowledge_distillation/), written anew for layernet;
@@ -21,15 +21,15 @@ training); figures on them say little about MNIST.
 Run it with ``python examples/keras_io/knowledge_distillation.py``.
 """
 
+import os
+
 import numpy as np
 
 import layernet as keras  # under Keras 3: import keras
-from layernet import layers  # under Keras 3: from keras import layers
-from layernet import ops  # under Keras 3: from keras import ops
+from layernet import layers, ops  # under Keras 3: from keras import layers, ops
+
 
 # --- layernet gallery: offline stand-in ---
-import os
-
 def load_mnist():
     """MNIST from Keras's cached file, or an offline stand-in of the same shapes and dtypes."""
     home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
@@ -137,6 +137,8 @@ def labels_only(model):
 labels_only(teacher).fit(x_train, y_train, epochs=5)
 print("Teacher on the test digits:", teacher.evaluate(x_test, y_test))
 
+# The teacher is one of the distiller's layers: freeze it, so that only the student learns.
+teacher.trainable = False
 distiller = Distiller(student=student, teacher=teacher)
 distiller.compile(
     optimizer=keras.optimizers.Adam(),

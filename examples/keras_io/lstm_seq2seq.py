@@ -88,9 +88,7 @@ next_char = keras.layers.Dense(len(french_chars), activation="softmax", name="ne
 translator = keras.Model([english_in, french_in], next_char(written), name="translator")
 
 translator.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-translator.fit(
-    [source, target_in], target_out, batch_size=64, epochs=100, validation_split=0.2
-)
+translator.fit([source, target_in], target_out, batch_size=64, epochs=100, validation_split=0.2)
 translator.save(SAVED)
 
 # Inference: reload the model and rebuild its two halves from the trained layers.
@@ -100,13 +98,9 @@ encoder = keras.Model(trained.input[0], reader.output[1:], name="encoder")
 
 h_in = keras.Input(shape=(STATE_SIZE,), name="h")
 c_in = keras.Input(shape=(STATE_SIZE,), name="c")
-step_out, h_out, c_out = trained.get_layer("writer")(
-    trained.input[1], initial_state=[h_in, c_in]
-)
+step_out, h_out, c_out = trained.get_layer("writer")(trained.input[1], initial_state=[h_in, c_in])
 probabilities = trained.get_layer("next_char")(step_out)
-decoder = keras.Model(
-    [trained.input[1], h_in, c_in], [probabilities, h_out, c_out], name="decoder"
-)
+decoder = keras.Model([trained.input[1], h_in, c_in], [probabilities, h_out, c_out], name="decoder")
 
 
 def translate(one_sentence):
@@ -116,7 +110,7 @@ def translate(one_sentence):
     char[0, 0, french_index[BOS]] = 1.0
     text = ""
     while True:
-        probs, h_state, c_state = decoder.predict([char] + list(states), verbose=0)
+        probs, h_state, c_state = decoder.predict([char, *states], verbose=0)
         chosen = french_chars[int(np.argmax(probs[0, -1]))]
         if chosen == EOS or len(text) >= longest_french:
             return text

@@ -21,8 +21,8 @@ Run it with ``python examples/keras_io/text_classification_with_transformer.py``
 """
 
 from _offline_imdb import keras  # under Keras 3: import keras (layernet; IMDB stand-in offline)
-from layernet import layers  # under Keras 3: from keras import layers
-from layernet import ops  # under Keras 3: from keras import ops
+
+from layernet import layers, ops  # under Keras 3: from keras import layers, ops
 
 VOCABULARY = 20_000
 REVIEW_WORDS = 200

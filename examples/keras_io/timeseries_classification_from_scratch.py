@@ -94,9 +94,7 @@ history = model.fit(
     validation_split=0.2,
     callbacks=[
         keras.callbacks.ModelCheckpoint(BEST_MODEL, monitor="val_loss", save_best_only=True),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=20, min_lr=1e-4
-        ),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=20, min_lr=1e-4),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=50, verbose=1),
     ],
     verbose=1,
