@@ -94,7 +94,11 @@ def test_activation_defaults_and_values():
             r"Activation '.*': invalid value for `activation`: "
             r"expected one of .*'relu'.*, received 'nope'",
         ),
-        (lambda: ln.Activation(3), r"`activation`: expected an activation name \(str\) or None"),
+        (
+            lambda: ln.Activation(3),
+            r"`activation`: expected an activation name \(str\), one of layernet\.activations' "
+            r"functions, or None",
+        ),
         (lambda: ln.LeakyReLU(-0.1), r"`negative_slope`: expected a finite number >= 0"),
         (lambda: ln.ELU("1"), r"`alpha`: expected a finite number, received '1'"),
         (lambda: ln.GELU(1), r"`approximate`: expected a bool, received 1"),

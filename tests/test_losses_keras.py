@@ -225,7 +225,7 @@ def test_gradients_over_shapes(case, shape, seed):
 # ---------------------------------------------------------------------------- get and errors
 
 
-def test_get_knows_keras_names_functions_and_refuses_other_functions():
+def test_get_knows_keras_names_functions_and_wraps_other_functions():
     assert isinstance(L.get("huber"), L.Huber)
     assert isinstance(L.get("kl_divergence"), L.KLDivergence)
     assert isinstance(L.get("mape"), L.MeanAbsolutePercentageError)
@@ -233,8 +233,8 @@ def test_get_knows_keras_names_functions_and_refuses_other_functions():
     assert isinstance(L.get(L.log_cosh), L.LogCosh)
     assert isinstance(L.get(L.Poisson), L.Poisson)
     assert L.get(functools.partial(L.huber, delta=3.0)).delta == 3.0
-    with pytest.raises(ValueError, match=r"'_my_loss' is not one of layernet\.losses' functions"):
-        L.get(_my_loss)
+    wrapped = L.get(_my_loss)  # Keras's LossFunctionWrapper
+    assert isinstance(wrapped, L.LossFunctionWrapper) and wrapped.fn is _my_loss
     with pytest.raises(ValueError, match="invalid value for `reduction`"):
         L.Huber(reduction="average")
     with pytest.raises(ValueError, match="invalid value for `delta`"):
@@ -245,12 +245,14 @@ def _my_loss(y_true, y_pred):
     return np.mean((y_true - y_pred) ** 2, axis=-1)
 
 
-def test_compile_takes_a_lowercase_function_and_refuses_a_plain_one():
+def test_compile_takes_a_lowercase_function_and_wraps_a_plain_one():
     model = ln.Sequential([ln.Dense(2)])
     model.compile("sgd", L.huber)
     assert isinstance(model.loss, L.Huber)
-    with pytest.raises(ValueError, match="cannot be a loss"):
-        model.compile("sgd", _my_loss)
+    model.compile("sgd", _my_loss)  # Keras wraps it; its derivative is traced when it runs
+    assert isinstance(model.loss, L.LossFunctionWrapper)
+    with pytest.raises(ValueError, match=r"does not depend on `y_pred` through layernet\.ops"):
+        model.loss.forward(np.ones((2, 2)), np.zeros((2, 2)))  # np.mean: not traceable
 
 
 def test_reduction_none_cannot_train_and_weights_need_values():

@@ -151,3 +151,9 @@ if not _TYPE_CHECKING:  # type checkers keep flagging unknown names
 
     def __getattr__(name: str):
         raise _missing_attribute(__name__, name)
+
+
+# Examples gallery: vision (tf.data's vocabulary over NumPy arrays)
+from . import data
+
+__all__ += ["data"]

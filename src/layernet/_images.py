@@ -398,6 +398,23 @@ class ImageDataset:
         if self.shuffle:
             self._rng.shuffle(self._order)
 
+    # tf.data's methods, as Keras's scripts call them on this data set
+    def map(self, map_func: Any, num_parallel_calls: Any = None, deterministic: Any = None) -> Any:
+        """The batches with ``map_func(x, y)`` applied (a :class:`layernet.data.Dataset`)."""
+        from .data import Dataset
+
+        return Dataset.from_batches(self).map(map_func, num_parallel_calls, deterministic)
+
+    def take(self, count: int) -> Any:
+        """The first ``count`` batches (a :class:`layernet.data.Dataset`)."""
+        from .data import Dataset
+
+        return Dataset.from_batches(self).take(count)
+
+    def prefetch(self, buffer_size: int) -> Any:
+        """This data set (accepted for ``tf.data``'s scripts; nothing runs ahead)."""
+        return self
+
     def __repr__(self) -> str:
         return (
             f"ImageDataset({len(self.file_paths)} files, {len(self)} batches, "
@@ -528,7 +545,9 @@ def image_dataset_from_directory(
     Notes
     -----
     The files are sorted, shuffled with ``numpy.random.RandomState(seed)`` as Keras
-    does, then the last ``int(validation_split * n)`` go to validation.
+    does, then the last ``int(validation_split * n)`` go to validation. As Keras, it
+    prints how many files it found (``Found 6 files belonging to 2 classes.``) and,
+    with a split, how many each subset uses.
 
     Examples
     --------
@@ -541,6 +560,7 @@ def image_dataset_from_directory(
     ...     for k in range(3):
     ...         ln.utils.save_img(os.path.join(root, cls, f"{k}.png"), np.zeros((5, 4, 3)))
     >>> ds = ln.utils.image_dataset_from_directory(root, image_size=(8, 8), batch_size=4, seed=0)
+    Found 6 files belonging to 2 classes.
     >>> len(ds), ds.class_names
     (2, ['cat', 'dog'])
     >>> x, y = ds[0]
@@ -609,6 +629,10 @@ def image_dataset_from_directory(
         raise ValueError(
             f"{where}: no image files ({', '.join(ALLOWED_FORMATS)}) found in {directory!r}."
         )
+    if names is not None:  # Keras's report
+        print(f"Found {len(paths)} files belonging to {len(names)} classes.")
+    else:
+        print(f"Found {len(paths)} files.")
     if label_mode == "binary":
         count = len(names) if names is not None else len(np.unique(np.asarray(label_values)))
         if count != 2:
@@ -643,6 +667,10 @@ def image_dataset_from_directory(
         return make(slice(None))
     n_val = int(validation_split * len(paths))
     train, val = slice(0, len(paths) - n_val), slice(len(paths) - n_val, None)
+    if subset in ("training", "both"):
+        print(f"Using {len(paths) - n_val} files for training.")
+    if subset in ("validation", "both"):
+        print(f"Using {n_val} files for validation.")
     if subset == "training":
         return make(train)
     if subset == "validation":

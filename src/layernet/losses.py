@@ -35,6 +35,7 @@ from ._validation import (
 )
 from .layers.base import _REGISTRY, MAX_JACOBIAN_ENTRIES
 from .metrics import check_sample_weight
+from .ops.tensor import Tape, Tensor, recording
 
 
 class Loss:
@@ -2259,6 +2260,172 @@ sparse_categorical_crossentropy = _loss_function(
 dice = _loss_function(Dice, "dice", " (``axis``)")
 tversky = _loss_function(Tversky, "tversky", " (``alpha``, ``beta``, ``axis``)")
 
+
+class LossFunctionWrapper(_KerasLoss):
+    r"""A loss from a function ``fn(y_true, y_pred)`` written with :mod:`layernet.ops`.
+
+    What Keras's ``compile(loss=fn)`` does with a function of your own: the
+    function's values are reduced as Keras's losses reduce theirs, and the
+    derivative is traced. During :meth:`~layernet.Loss.forward`, ``y_pred`` is a
+    traced tensor: every :mod:`layernet.ops` op (and ``+ - * / **`` on it) records
+    its local derivative, and the backward pass runs the chain rule over the
+    recorded ops (as for a layer's ``call()``), so no derivative is written by hand.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(y_true, y_pred, **kwargs)`` returning the per-sample values (any shape
+        whose leading axes are the batch's) or one scalar, computed from ``y_pred``
+        with :mod:`layernet.ops`.
+    reduction : {"sum_over_batch_size", "sum", "mean", "none", None}, default "sum_over_batch_size"
+        Keras's reduction of the values (see ``layernet.losses.REDUCTIONS``).
+    name : str, optional
+        Defaults to the function's name.
+    dtype : {"float32", "float64"}, default "float32"
+        The dtype of the prediction, the target and the gradient.
+    **kwargs
+        Passed on to ``fn`` at every call.
+
+    Raises
+    ------
+    ValueError
+        ``fn`` not callable; in :meth:`~layernet.Loss.forward`, a function whose value
+        is not computed from ``y_pred`` with :mod:`layernet.ops` (``... returned a
+        value that does not depend on `y_pred` through layernet.ops ...``); sample
+        weights for a function that returns one scalar; and the errors of
+        :class:`~layernet.Loss`.
+
+    Notes
+    -----
+    Before the call, the target is cast to the loss's dtype and given the
+    prediction's rank as Keras does (a trailing axis of length 1 added or
+    dropped). With values :math:`v_p = f(t, x)_p` (:math:`P` of them) and weights
+    :math:`w_p` (default 1), ``"sum_over_batch_size"`` gives
+
+    .. math::
+
+        z = \frac1P \sum_p w_p v_p,
+        \qquad
+        \frac{\partial z}{\partial x} = \sum_p \frac{w_p}{P}\,
+            \frac{\partial v_p}{\partial x},
+
+    where :math:`\partial v/\partial x` is the product of the recorded ops' local
+    Jacobians (reverse mode: the seed :math:`w/P` is carried back through them).
+    ``"sum"`` drops the :math:`1/P`. A function that already returns a mean
+    (one scalar) gives :math:`z = v` and :math:`\partial z/\partial x = \partial
+    v/\partial x`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> from layernet import ops
+    >>> def contrastive(y_true, y_pred, margin=1.0):
+    ...     return ops.mean((1 - y_true) * ops.square(y_pred)
+    ...                     + y_true * ops.square(ops.maximum(margin - y_pred, 0)))
+    >>> loss = ln.losses.LossFunctionWrapper(contrastive, dtype="float64")
+    >>> loss.forward(np.array([[0.5], [0.25]]), np.array([0.0, 1.0]))
+    0.40625
+    >>> loss.backward_input()
+    array([[ 0.5 ],
+           [-0.75]])
+    >>> model = ln.Sequential([ln.Input((3,)), ln.Dense(1)])
+    >>> model.compile("sgd", loss=contrastive)  # a function: wrapped like this
+    >>> type(model.loss).__name__
+    'LossFunctionWrapper'
+    """
+
+    def __init__(
+        self,
+        fn: Any,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: str = "float32",
+        **kwargs: Any,
+    ) -> None:
+        if not callable(fn):
+            raise ValueError(
+                f"LossFunctionWrapper: invalid value for `fn`: expected a function "
+                f"fn(y_true, y_pred), received {fn!r}."
+            )
+        if name is None:
+            name = getattr(fn, "__name__", None) or None
+        super().__init__(reduction, name=name, dtype=dtype)
+        self.fn = fn
+        self.fn_kwargs = dict(kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        fn = registry.get_registered_name(self.fn)
+        return {**super().get_config(), "fn": fn, **self.fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        config = dict(config)
+        fn = config.pop("fn", None)
+        if isinstance(fn, str):
+            found = registry.resolve(fn)
+            if found is None:
+                raise ValueError(
+                    f"LossFunctionWrapper: cannot rebuild the loss function {fn!r}: register "
+                    f"it with layernet.register_serializable or pass it in custom_objects."
+                )
+            fn = found
+        return cls(fn, **config)
+
+    def check_target(self, x, t):
+        t = as_array(t, self.owner, "target")
+        # Keras's rule (squeeze_or_expand_to_same_rank): a trailing axis of length 1.
+        if t.ndim == x.ndim - 1 and x.shape[-1] == 1:
+            t = t[..., None]
+        elif t.ndim == x.ndim + 1 and t.shape[-1] == 1:
+            t = t[..., 0]
+        return cast_checked(t, self.dtype, self.owner, "target")
+
+    def _trace(self, x: np.ndarray, t: np.ndarray) -> tuple[Any, Tensor, Tape]:
+        tape = Tape(training=True)
+        xt = Tensor(x, tape)
+        with recording(tape):
+            out = self.fn(t, xt, **self.fn_kwargs)
+        if not (isinstance(out, Tensor) and out.tape is tape):
+            name = getattr(self.fn, "__name__", repr(self.fn))
+            raise ValueError(
+                f"{self.owner}: the loss function {name!r} returned a value that does not "
+                f"depend on `y_pred` through layernet.ops, so its derivative cannot be "
+                f"traced: compute it with layernet.ops (ops.mean, ops.square, ops.maximum, "
+                f"...) rather than NumPy, or write a Loss subclass."
+            )
+        return out, xt, tape
+
+    def compute_values(self, x, t):
+        out, _, _ = self._trace(x, t)
+        return np.asarray(out.value, dtype=self.dtype), None
+
+    def compute_loss(self, x, t, sample_weight=None):
+        out, xt, tape = self._trace(x, t)
+        values = np.asarray(out.value)
+        if self.reduction in (None, "none"):
+            w = 1.0 if sample_weight is None else _value_weights(sample_weight, values.shape, "")
+            return (values * w).astype(self.dtype), None
+        if sample_weight is None:
+            seed = np.ones(values.shape, np.float64)
+        elif values.ndim == 0:
+            raise ValueError(
+                f"{self.owner}: `sample_weight` needs one loss value per sample, but this "
+                f"loss function returns one value for the whole batch."
+            )
+        else:
+            seed = np.array(_value_weights(sample_weight, values.shape, self.owner))
+        if self.reduction != "sum" and values.ndim:
+            seed = seed / values.size
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(values * seed, dtype=np.float64))
+        grads = tape.backward([(out, seed.astype(self.dtype))])
+        grad = grads.get(id(xt))
+        if grad is None:
+            grad = np.zeros_like(x)
+        return total, LossGradient(np.asarray(grad, dtype=self.dtype))
+
+
 _NAMES: dict[str, type[Loss]] = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
@@ -2323,9 +2490,9 @@ def get(identifier: Any, dtype: str = "float32") -> Loss:
     ------
     ValueError
         ``compile: invalid value for `loss`: expected one of [...] or a Loss
-        instance, received ...``; for any other function: ``... layernet
-        computes derivatives by hand, so a function of your own cannot be a loss
-        ...`` (write a :class:`~layernet.Loss` subclass instead).
+        instance, received ...``. Any other function ``fn(y_true, y_pred)`` is
+        wrapped in a :class:`LossFunctionWrapper`, as Keras does: its derivative
+        is traced through :mod:`layernet.ops` when it runs.
 
     Examples
     --------
@@ -2354,14 +2521,9 @@ def get(identifier: Any, dtype: str = "float32") -> Loss:
         cls = getattr(fn, "_layernet_loss", None)
         if cls is not None:
             return cls(**kwargs, dtype=dtype)
-        name = getattr(identifier, "__name__", repr(identifier))
-        raise ValueError(
-            f"compile: invalid value for `loss`: the function {name!r} is not one of "
-            f"layernet.losses' functions. layernet computes derivatives by hand, so a "
-            f"function of your own cannot be a loss: pass a name, a Loss instance, a "
-            f"function such as layernet.losses.huber, or write a Loss subclass with "
-            f"check_target, compute_loss and compute_backward_input."
-        )
+        # A function of your own, as in Keras: its derivative is traced through
+        # layernet.ops when the loss runs (LossFunctionWrapper).
+        return LossFunctionWrapper(identifier, dtype=dtype)
     raise ValueError(
         f"compile: invalid value for `loss`: expected one of {sorted(_NAMES)} or a Loss "
         f"instance, received {identifier!r}."

@@ -546,14 +546,19 @@ ACTIVATIONS: dict[str, Callable[[], ActivationFn]] = {
 def get(name: str | None, owner: str, arg: str = "activation") -> ActivationFn | None:
     """Look an activation up by Keras name (``None`` and ``"linear"`` give ``None``).
 
-    Raises a clear error naming ``owner`` and ``arg`` for anything else.
+    One of :mod:`layernet.activations`' functions (``layernet.activations.gelu``) stands
+    for its name, as Keras's ``activation=keras.activations.gelu`` does. Raises a clear
+    error naming ``owner`` and ``arg`` for anything else.
     """
     if name is None:
         return None
+    if callable(name) and getattr(name, "__module__", None) == "layernet.activations":
+        name = getattr(name, "__name__", name)
     if not isinstance(name, str):
         raise TypeError(
-            f"{owner}: invalid value for `{arg}`: expected an activation name (str) or None, "
-            f"received {type(name).__name__} {name!r}."
+            f"{owner}: invalid value for `{arg}`: expected an activation name (str), one of "
+            f"layernet.activations' functions, or None, received {type(name).__name__} "
+            f"{name!r}."
         )
     key = name.lower()
     if key not in ACTIVATIONS:

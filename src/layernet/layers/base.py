@@ -200,6 +200,9 @@ class Layer(_KerasLayerAPI):
     #: ``forward`` returns a view of its input and ``backward_input`` a view of ``dy``,
     #: and the layer keeps neither: the arrays are as private as the ones it was given.
     passes_views: ClassVar[bool] = False
+    #: ``training`` of a direct call on arrays, ``layer(x)``, when not given (Keras's
+    #: ``call(..., training=...)`` default; ``True`` for the random preprocessing layers).
+    call_training_default: ClassVar[bool] = False
     #: ``compute_forward`` and ``compute_backward_input`` may overwrite ``x`` and ``dy``
     #: when :attr:`overwrite_inputs` is true (a model sets it only when both are private).
     in_place: ClassVar[bool] = False
@@ -813,9 +816,11 @@ class Layer(_KerasLayerAPI):
         if is_symbolic(inputs) or is_symbolic(list(options.values())):
             return call_symbolic(self, inputs, options, training)
         if active_tape() is not None:
-            # on constants (``self.pos_emb(ops.arange(n))``) inside a traced call(): recorded
-            # too, so that the gradients of this layer's weights reach them
+            # called on arrays inside another layer's traced call() (an Embedding on
+            # constant positions): recorded too, so that its weights get gradients
             return call_layer(self, inputs, training, options)
+        if training is None:
+            training = self.call_training_default
         return self.forward(inputs, training=bool(training), **options)
 
     def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:

@@ -685,4 +685,4 @@ def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> An
     return outs if several else outs[0]
 
 
-__all__ = ["CallSaved", "added_losses_in_backward", "call_layer", "is_tensor"]
+__all__ = ["CallSaved", "active_tape", "added_losses_in_backward", "call_layer", "is_tensor"]

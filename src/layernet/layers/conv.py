@@ -346,14 +346,18 @@ class Conv(Layer):
     #: Parameters renamed since earlier versions (old name -> new), for old model files.
     renamed_weights: ClassVar[dict[str, str]] = {"W": "kernel", "b": "bias"}
 
+    def _keras_tuple(self, arg: str) -> Any:
+        """``arg`` as Keras's configs give it: a tuple once the rank is known."""
+        return getattr(self, arg) if self.rank is not None else self._raw[arg]
+
     def get_config(self) -> dict[str, Any]:
         cfg = {
             "filters": self.filters,
-            "kernel_size": self._raw["kernel_size"],
-            "strides": self._raw["strides"],
+            "kernel_size": self._keras_tuple("kernel_size"),
+            "strides": self._keras_tuple("strides"),
             "padding": self.padding,
             "data_format": self.data_format,
-            "dilation_rate": self._raw["dilation_rate"],
+            "dilation_rate": self._keras_tuple("dilation_rate"),
             "groups": self.groups,
             "activation": self.activation,
             "use_bias": self.use_bias,

@@ -295,15 +295,19 @@ class ConvTranspose(Layer):
                 f"the stride {self.strides}, received {op!r}."
             )
 
+    def _keras_tuple(self, arg: str) -> Any:
+        """``arg`` as Keras's configs give it: a tuple once the rank is known."""
+        return getattr(self, arg) if self.rank is not None else self._raw[arg]
+
     def get_config(self) -> dict[str, Any]:
         return {
             "filters": self.filters,
-            "kernel_size": self._raw["kernel_size"],
-            "strides": self._raw["strides"],
+            "kernel_size": self._keras_tuple("kernel_size"),
+            "strides": self._keras_tuple("strides"),
             "padding": self.padding,
             "output_padding": self._raw["output_padding"],
             "data_format": self.data_format,
-            "dilation_rate": self._raw["dilation_rate"],
+            "dilation_rate": self._keras_tuple("dilation_rate"),
             "activation": self.activation,
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),

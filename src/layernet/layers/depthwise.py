@@ -2,8 +2,9 @@ r"""Depthwise and depthwise-separable convolutions (channels-last, any spatial r
 
 A depthwise convolution is the grouped :class:`~layernet.Conv` with one group per
 input channel; these layers keep Keras's weight layout (a depthwise kernel of shape
-``(*kernel_size, in_channels, depth_multiplier)``) and compute all channels in one
-batched product over the patches instead of one product per group.
+``(*kernel_size, in_channels, depth_multiplier)``) and compute all channels at once:
+one multiply-add per kernel tap over a strided slice of the padded input, instead of
+one product per group, and without copying the patches (memory of the input's size).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _PENALTY_KEYS = (
 class DepthwiseSaved(NamedTuple):
     """What the depthwise layers keep for backward."""
 
-    patches: np.ndarray  #: ``(M, K, C)``: M output positions, K kernel taps, C channels
+    padded: np.ndarray  #: the zero-padded input ``(N, *padded spatial, C)`` (no patch copies)
     depthwise: np.ndarray | None  #: the depthwise output ``(M, C * depth_multiplier)``
     padded_shape: tuple[int, ...]
     kernel: tuple[int, ...]
@@ -42,40 +43,50 @@ class DepthwiseSaved(NamedTuple):
 
 
 def _patches(layer: Conv, x: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """The patch tensor ``P[m, t, c]`` of ``x`` and the call's geometry."""
+    """The zero-padded input and the call's geometry.
+
+    The patches :math:`P[m, t, c]` are never copied out: each kernel tap ``t`` reads
+    one strided slice of the padded input (:func:`layernet._ops.taps`), so memory
+    stays that of the input, not ``K`` times it.
+    """
     k, s, d, pads, out = layer._geometry(x.shape)
     xp = _ops.pad(x, pads)
-    view = _ops.window_view(xp, k, out, s, d)  # (n, *out, *kernel, c), no copy
-    m, kk, c = x.shape[0] * int(np.prod(out)), int(np.prod(k)), x.shape[-1]
-    patches = np.ascontiguousarray(view).reshape(m, kk, c)
-    return patches, (xp.shape, k, s, d, pads, out)
+    return xp, (xp.shape, k, s, d, pads, out)
 
 
-def _depthwise(patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``D[m, c*dm + j] = Σ_t P[m, t, c] W[t, c, j]``."""
-    kk, c = patches.shape[1:]
-    w = kernel.reshape(kk, c, -1)  # (sizes named below: there may be no patches)
-    return np.einsum("mtc,tcj->mcj", patches, w, optimize=True).reshape(len(patches), w[0].size)
+def _depthwise(padded: np.ndarray, kernel: np.ndarray, geometry: tuple) -> np.ndarray:
+    """``D[m, c*dm + j] = Σ_t P[m, t, c] W[t, c, j]``, one strided slice per tap."""
+    _, k, s, d, _, out = geometry
+    c = padded.shape[-1]
+    w = kernel.reshape(-1, c, kernel.shape[-1])
+    acc = np.zeros((padded.shape[0], *out, c, w.shape[2]), dtype=np.result_type(padded, w))
+    for t, (_, sl) in enumerate(_ops.taps(k, out, s, d)):
+        acc += padded[sl][..., None] * w[t]
+    return acc.reshape(-1, c * w.shape[2])
 
 
-def _depthwise_kernel_grad(patches: np.ndarray, g: np.ndarray, shape: tuple) -> np.ndarray:
+def _depthwise_kernel_grad(saved: DepthwiseSaved, g: np.ndarray, shape: tuple) -> np.ndarray:
     """``∂z/∂W[t, c, j] = Σ_m P[m, t, c] G[m, c*dm + j]``."""
-    m, _, c = patches.shape
-    g = g.reshape(m, c, shape[-1])
-    return np.einsum("mtc,mcj->tcj", patches, g, optimize=True).reshape(shape)
+    c, dm = shape[-2], shape[-1]
+    g = g.reshape(-1, c, dm)
+    grad = np.empty((int(np.prod(saved.kernel)), c, dm), dtype=g.dtype)
+    for t, (_, sl) in enumerate(_ops.taps(saved.kernel, saved.out, saved.strides, saved.dilation)):
+        xs = saved.padded[sl].reshape(-1, c)
+        grad[t] = np.einsum("mc,mcj->cj", xs, g, optimize=True)
+    return grad.reshape(shape)
 
 
 def _depthwise_input_grad(g: np.ndarray, kernel: np.ndarray, saved: DepthwiseSaved) -> np.ndarray:
     """Scatter ``∂z/∂P[m, t, c] = Σ_j G[m, c*dm + j] W[t, c, j]`` back onto the input."""
-    m, kk, c = saved.patches.shape
-    w = kernel.reshape(kk, c, -1)
-    dp = np.einsum("mcj,tcj->mtc", g.reshape(m, c, w.shape[2]), w, optimize=True)
-    n, rank = saved.padded_shape[0], len(saved.out)
-    dp = dp.reshape(n, *saved.out, *saved.kernel, c)
+    c = saved.padded_shape[-1]
+    w = kernel.reshape(-1, c, kernel.shape[-1])
+    g = g.reshape(saved.padded_shape[0], *saved.out, c, w.shape[2])
     dxp = np.zeros(saved.padded_shape, dtype=g.dtype)
-    lead = (slice(None),) * (1 + rank)
-    for tap, sl in _ops.taps(saved.kernel, saved.out, saved.strides, saved.dilation):
-        dxp[sl] += dp[(*lead, *tap)]
+    for t, (_, sl) in enumerate(_ops.taps(saved.kernel, saved.out, saved.strides, saved.dilation)):
+        if w.shape[2] == 1:
+            dxp[sl] += g[..., 0] * w[t, :, 0]
+        else:
+            dxp[sl] += np.einsum("...cj,cj->...c", g, w[t], optimize=True)
     return np.ascontiguousarray(_ops.crop(dxp, saved.pads))
 
 
@@ -263,23 +274,24 @@ class DepthwiseConv(_DepthwiseBase):
             )
 
     def compute_forward(self, x, training):
-        patches, (padded, k, s, d, pads, out) = _patches(self, x)
-        y = _depthwise(patches, self.params["kernel"])
+        xp, geometry = _patches(self, x)
+        padded, k, s, d, pads, out = geometry
+        y = _depthwise(xp, self.params["kernel"], geometry)
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y.reshape(x.shape[0], *out, y.shape[-1]))
-        return y, DepthwiseSaved(patches, None, padded, k, s, d, pads, out, act)
+        return y, DepthwiseSaved(xp, None, padded, k, s, d, pads, out, act)
 
     def compute_backward_params(self, dy, saved):
-        g = self._affine_grad(dy, saved).reshape(len(saved.patches), self.filters)
+        g = self._affine_grad(dy, saved).reshape(-1, self.filters)
         w = self.params["kernel"]
-        grads = {"kernel": _depthwise_kernel_grad(saved.patches, g, w.shape)}
+        grads = {"kernel": _depthwise_kernel_grad(saved, g, w.shape)}
         if self.use_bias:
             grads["bias"] = g.sum(axis=0)
         return grads
 
     def compute_backward_input(self, dy, saved):
-        g = self._affine_grad(dy, saved).reshape(len(saved.patches), self.filters)
+        g = self._affine_grad(dy, saved).reshape(-1, self.filters)
         return _depthwise_input_grad(g, self.params["kernel"], saved)
 
 
@@ -490,13 +502,14 @@ class SeparableConv(_DepthwiseBase):
             self.params["bias"] = init_b((self.filters,), cm, self.filters, rng, self.dtype)
 
     def compute_forward(self, x, training):
-        patches, (padded, k, s, d, pads, out) = _patches(self, x)
-        dw = _depthwise(patches, self.params["depthwise_kernel"])
+        xp, geometry = _patches(self, x)
+        padded, k, s, d, pads, out = geometry
+        dw = _depthwise(xp, self.params["depthwise_kernel"], geometry)
         y = dw @ self.params["pointwise_kernel"].reshape(-1, self.filters)
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y.reshape(x.shape[0], *out, self.filters))
-        return y, DepthwiseSaved(patches, dw, padded, k, s, d, pads, out, act)
+        return y, DepthwiseSaved(xp, dw, padded, k, s, d, pads, out, act)
 
     def compute_backward_params(self, dy, saved):
         g = self._affine_grad(dy, saved).reshape(-1, self.filters)
@@ -504,7 +517,7 @@ class SeparableConv(_DepthwiseBase):
         gd = g @ p.reshape(-1, self.filters).T
         w = self.params["depthwise_kernel"]
         grads = {
-            "depthwise_kernel": _depthwise_kernel_grad(saved.patches, gd, w.shape),
+            "depthwise_kernel": _depthwise_kernel_grad(saved, gd, w.shape),
             "pointwise_kernel": (saved.depthwise.T @ g).reshape(p.shape),
         }
         if self.use_bias:

@@ -139,7 +139,13 @@ class _Image(Layer):
 
 
 class _Random(_Image):
-    """Keeps a reproducible generator in ``state["seed_generator_state"]`` (not public)."""
+    """Keeps a reproducible generator in ``state["seed_generator_state"]`` (not public).
+
+    Called directly on arrays, ``layer(x)`` transforms (``training=True``), as Keras's
+    random layers do; inside a model the model's flag decides.
+    """
+
+    call_training_default = True
 
     def build_params(self, input_shape, rng):
         base = int(self.seed) if self.seed is not None else int(rng.integers(_CHUNK * _CHUNK))
@@ -655,7 +661,9 @@ class CenterCrop(Resizing):
 # ------------------------------------------------------------------ random
 _RANDOM_NOTES = r"""
     Random layers transform only with ``training=True``; otherwise ``Y = X`` (the
-    explicit Jacobians are those of that inference map). The draws come from
+    explicit Jacobians are those of that inference map). Called directly on arrays,
+    ``layer(x)`` means ``training=True`` (Keras's default for these layers); inside a
+    model, the model's flag applies. The draws come from
     ``state["seed_generator_state"]`` (seed and draw counter), saved with the model.
 """
 

@@ -32,6 +32,26 @@ from ..training.trainer import Trainer, _Multi
 _counter = itertools.count(1)
 
 
+def _adjust_rank(x: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray:
+    """Keras's rank adjustment of a functional model's input: a trailing axis of length 1.
+
+    An array one axis short of an input whose last axis is 1 gets that axis
+    (``(N, 28, 28)`` for ``Input((28, 28, 1))``); one with an extra trailing axis of
+    length 1 loses it.
+    """
+    adjusted = _adjusted_shape(x.shape, shape)
+    return x if adjusted == x.shape else x.reshape(adjusted)
+
+
+def _adjusted_shape(shape: tuple[Any, ...], ref: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:func:`_adjust_rank` on shapes."""
+    if len(shape) == len(ref) - 1 and ref[-1] == 1:
+        return (*shape, 1)
+    if len(shape) == len(ref) + 1 and shape[-1] == 1:
+        return tuple(shape[:-1])
+    return tuple(shape)
+
+
 class ModelSaved(NamedTuple):
     """What one call of a model keeps for backward: the tape of its run."""
 
@@ -477,6 +497,11 @@ class Model(Trainer, Layer):
         if self.is_subclassed:
             return Layer.compute_output_shape(self, input_shape)
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        shapes = [tuple(s) for s in shapes]
+        if len(shapes) == len(self.graph.inputs):  # Keras's rank adjustment (_adjust_rank)
+            shapes = [
+                _adjusted_shape(s, t.shape) for s, t in zip(shapes, self.graph.inputs, strict=True)
+            ]
         out = self.graph.output_shapes([tuple(s) for s in shapes])
         return out if len(out) > 1 else out[0]
 
@@ -519,6 +544,8 @@ class Model(Trainer, Layer):
             as_array(a, f"Model '{self.name}'", f"inputs[{i}]")
             for i, a in enumerate(self._as_input_list(x))
         ]
+        if len(xs) == len(self.graph.inputs):
+            xs = [_adjust_rank(a, t.shape) for a, t in zip(xs, self.graph.inputs, strict=True)]
         self.check_input_shape([a.shape for a in xs])
         for a, t in zip(xs, self.graph.inputs, strict=True):
             if a.dtype.kind == "f" and np.dtype(t.dtype).kind in "iu":
