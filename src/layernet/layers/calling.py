@@ -35,6 +35,25 @@ from ..variables import Variable
 
 _flags = threading.local()
 
+#: The classes :meth:`_KerasLayerAPI.__setattr__` tracks (Layer, Variable, SeedGenerator and
+#: containers), looked up once on first use (their modules import this one).
+_TRACKED: tuple[type, ...] | None = None
+#: Values of these exact types are never tracked: assigning one is a plain assignment.
+_PLAIN = frozenset({np.ndarray, bool, int, float, str, type(None)})
+#: Attributes the framework sets on every call (backward state, checked shapes): never
+#: tracked, whatever they hold.
+_PER_CALL = frozenset({"saved", "_y_shape", "_checked_shape", "_size_checked"})
+
+
+def _tracked_types() -> tuple[type, ...]:
+    global _TRACKED
+    if _TRACKED is None:
+        from ..random import SeedGenerator
+        from .base import Layer
+
+        _TRACKED = (Layer, Variable, SeedGenerator, list, tuple, dict)
+    return _TRACKED
+
 
 @contextlib.contextmanager
 def added_losses_in_backward() -> Iterator[None]:
@@ -160,10 +179,12 @@ class _KerasLayerAPI:
         return d
 
     def __setattr__(self, name: str, value: Any) -> None:
-        from ..random import SeedGenerator
-        from .base import Layer
-
-        if isinstance(value, Layer | Variable | SeedGenerator | list | tuple | dict):
+        if type(value) in _PLAIN or name in _PER_CALL:  # nothing to track: the common case
+            object.__setattr__(self, name, value)
+            return
+        tracked = _tracked_types()
+        if isinstance(value, tracked):
+            Layer, SeedGenerator = tracked[0], tracked[2]
             d = self._tracking()
             d["_children"].pop(name, None)
             d["_seed_generators"].pop(name, None)
@@ -454,6 +475,9 @@ class _KerasLayerAPI:
     @property
     def losses(self) -> list[float]:
         """Losses added during the last top-level call (nested layers' included), as numbers."""
+        d = self.__dict__
+        if not d.get("_losses") and not d.get("_children"):
+            return []  # nothing added and no tracked layers (most layers): nothing to walk
         out = [
             float(np.sum(loss.value)) if isinstance(loss, Tensor) else loss
             for loss in self._tracking()["_losses"]
