@@ -11,22 +11,26 @@ Sequential had its own loop) unpacked in a temporary folder. Every case runs in
 a fresh worker process that imports layernet from one tree or the other
 (``PYTHONPATH``), alternating base, current, base, current, ... over the rounds,
 so both trees meet the same load. A worker builds its model and data once,
-warms up, times ``repeat`` runs and reports their median. Only same-run ratios
-mean anything on a shared machine: per case the table gives each tree's median
-over rounds, the ratio of those medians (current / base, below 1: the current
-tree is faster) and the minimum and median of the per-round ratios.
+warms up, times ``repeat`` runs and reports their median wall-clock time and
+their median CPU time (``time.process_time``: BLAS runs on one thread in both
+trees, so this is the work done, little changed by other processes taking the
+cores). Only same-run ratios mean anything on a shared machine: per case the
+table gives each tree's median over rounds, the ratio of those medians (now /
+base, below 1: the current tree is faster) and the minimum and median of the
+per-round ratios, for both clocks.
 
 Cases (the builders are :mod:`bench`'s: ``lenet`` and the MNIST-1D paper's CNN):
 
 * ``mnist1d_epoch``: one ``fit`` epoch of the MNIST-1D CNN (4,000 samples, batch
   100, SGD with momentum), as ``bench.py``'s case of that name.
 * ``lenet_64``, ``lenet_256``: one LeNet-5 ``train_step`` (SGD with momentum, MSE).
-* ``lenet_256_memory``: the memory of one LeNet-5 batch-256 step, measured two
-  ways: with :mod:`tracemalloc` (NumPy reports its array buffers to it), the peak
-  of what the step allocates above what was allocated when it began (exact and
-  repeatable: this is the number compared); and the growth of the resident set's
-  peak (``VmHWM``) over the timed steps above the resident set before the first
-  step (depends on the allocator; shown for reference).
+* ``lenet_256_memory``: the memory of a LeNet-5 batch-256 step, two ways. With
+  :mod:`tracemalloc` (NumPy reports its array buffers to it), on a model built
+  after every module is imported: the peak held during a step (model, data,
+  optimizer state, kept buffers and the step's temporaries; exact and
+  repeatable: the number compared), and that peak above what the step began
+  with. And the resident set's peak (``VmHWM``) over the steps above the
+  resident set with the model built (depends on the allocator; for reference).
 * ``call_dense_64``, ``call_dense_256``: current tree only, LeNet-5 whose three
   Dense layers are written as ``call()`` (``build`` with ``add_weight``, ``call``
   with :mod:`layernet.ops`), against the same model with ``ln.Dense``; the
@@ -151,52 +155,58 @@ def work(case: str, tree: Path, tiny: bool = False, variant: str = "") -> Callab
     raise ValueError(case)
 
 
-def step_allocations(fn: Callable[[], None], repeat: int = 3) -> dict[str, float]:
-    """``tracemalloc``: the peak a call of ``fn`` allocates above what it began with (MiB).
+def traced_step(make: Callable[[], Callable[[], None]], warmup: int, repeat: int) -> dict:
+    """:mod:`tracemalloc` readings (MiB) of a step made by ``make`` (called after the start).
 
-    NumPy reports its array buffers to :mod:`tracemalloc`, so this counts arrays
-    and Python objects alike. The median over ``repeat`` calls (they agree).
+    NumPy reports its array buffers to :mod:`tracemalloc`, so the readings count
+    arrays and Python objects alike, allocated since the model was made (the
+    libraries are imported before): ``peak_mb``, the most held at once during a
+    step (model, data, optimizer state, buffers kept between steps and the step's
+    temporaries); ``step_mb``, that peak above what was held when the step began.
+    Medians over ``repeat`` steps after ``warmup`` (they agree: NumPy's sizes are
+    exact).
     """
-    peaks, totals = [], []
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
+    tracemalloc.start()
     try:
-        for _ in range(repeat):
+        fn = make()
+        for _ in range(warmup):
+            fn()
+        peaks, steps = [], []
+        for _ in range(max(repeat, 1)):
             before = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
             fn()
             peak = tracemalloc.get_traced_memory()[1]
-            peaks.append((peak - before) / 2**20)
-            totals.append(peak / 2**20)
+            peaks.append(peak / 2**20)
+            steps.append((peak - before) / 2**20)
     finally:
-        if started:
-            tracemalloc.stop()
-    return {"step_mb": statistics.median(peaks), "traced_peak_mb": statistics.median(totals)}
+        tracemalloc.stop()
+    return {"peak_mb": statistics.median(peaks), "step_mb": statistics.median(steps)}
 
 
 def worker(case: str, tree: Path, repeat: int, warmup: int, tiny: bool, variant: str) -> dict:
     """Build, warm up and time ``case`` in this process; what the parent reads back."""
     if case == "lenet_256_memory":
-        tracemalloc.start()  # before the model: traced_peak_mb is everything layernet holds
+        # The resident set first (as bench.py): its peak over the steps above what the
+        # process held with the model built, before any step.
         fn = work(case, tree, tiny, variant)
-        for _ in range(warmup):
-            fn()
-        out = step_allocations(fn, max(repeat, 1))
-        tracemalloc.stop()
         before = bench.rss_mb()
-        fn()
-        out["rss_growth_mb"] = bench.peak_mb() - before
+        for _ in range(warmup + 1):
+            fn()
+        out = {"rss_growth_mb": bench.peak_mb() - before}
+        # Then tracemalloc on a second model, every module now imported.
+        out.update(traced_step(lambda: work(case, tree, tiny, variant), warmup, min(repeat, 3)))
         return out
     fn = work(case, tree, tiny, variant)
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
+        cpu.append(time.process_time() - start_cpu)
         times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times)}
+    return {"median_s": statistics.median(times), "cpu_s": statistics.median(cpu)}
 
 
 # ---------------------------------------------------------------- the driver
@@ -289,8 +299,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     results: dict[str, dict] = {}
     with base_tree(args.base) as old:
         trees = {"base": old, "current": ROOT}
-        header = f"{'case':<18}{'base ms':>10}{'current ms':>12}{'ratio':>8}{'min':>7}{'median':>8}"
-        print(header + "   (current / base: ratio of medians; min, median of per-round ratios)")
+        cols = f"{'base ms':>10}{'now ms':>10}{'ratio':>7}{'min':>7}{'median':>7} "
+        print(f"{'':<18}{'wall-clock time':^42}{'CPU time of the process':^42}")
+        print(f"{'case':<18}{cols}{cols}")
+        print(
+            "(ratio: now / base, of the medians over rounds; min, median: of the per-round "
+            "ratios; call_dense: base = ln.Dense, now = call()-written Dense)"
+        )
         for case in args.cases:
             epoch = case.endswith("epoch")
             repeat = args.repeat or ((1 if epoch else 3) if args.quick else (5 if epoch else 20))
@@ -309,9 +324,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             a, b = list(sides)
             if case == "lenet_256_memory":
                 for key, what in (
-                    ("step_mb", "tracemalloc, allocated by one step above its start"),
-                    ("traced_peak_mb", "tracemalloc, peak of everything since the model's build"),
-                    ("rss_growth_mb", "VmHWM growth over one step above the RSS before it"),
+                    ("peak_mb", "tracemalloc: peak during a step, all since the model's build"),
+                    ("step_mb", "tracemalloc: that peak above what the step began with"),
+                    ("rss_growth_mb", "VmHWM over the steps above the RSS with the model built"),
                 ):
                     old_v = [r[key] for r in runs[a]]
                     new_v = [r[key] for r in runs[b]]
@@ -323,15 +338,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                         flush=True,
                     )
                 continue
-            old_t = [r["median_s"] * 1e3 for r in runs[a]]
-            new_t = [r["median_s"] * 1e3 for r in runs[b]]
-            med, lo, mid = ratios(new_t, old_t)
-            label = case
-            print(
-                f"{label:<18}{statistics.median(old_t):>10.2f}{statistics.median(new_t):>12.2f}"
-                f"{med:>8.3f}{lo:>7.3f}{mid:>8.3f}",
-                flush=True,
-            )
+            row = f"{case:<18}"
+            for key in ("median_s", "cpu_s"):
+                old_t = [r[key] * 1e3 for r in runs[a]]
+                new_t = [r[key] * 1e3 for r in runs[b]]
+                med, lo, mid = ratios(new_t, old_t)
+                row += f"{statistics.median(old_t):>10.2f}{statistics.median(new_t):>10.2f}"
+                row += f"{med:>7.3f}{lo:>7.3f}{mid:>7.3f} "
+            print(row, flush=True)
     return results
 
 
