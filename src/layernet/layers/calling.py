@@ -24,6 +24,7 @@ import contextlib
 import inspect
 import math
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -212,10 +213,12 @@ class _KerasLayerAPI:
     @property
     def _sublayers(self) -> list[Any]:
         """Layers tracked through attributes, lists and dicts, in assignment order."""
-        from .base import Layer
-
+        children = self.__dict__.get("_children")
+        if not children:
+            return []
+        Layer = _tracked_types()[0]  # noqa: N806 (the class)
         out: list[Any] = []
-        for v in self._tracking()["_children"].values():
+        for v in children.values():
             items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else [v]
             for layer in items:
                 if isinstance(layer, Layer) and not any(layer is o for o in out):
@@ -511,9 +514,8 @@ class _KerasLayerAPI:
 
     # ------------------------------------------------------------ call tracing
     def _call_kwargs(self, training: bool, options: dict[str, Any]) -> dict[str, Any]:
-        params = inspect.signature(self.call).parameters  # type: ignore[attr-defined]
         kw = dict(options)
-        if "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        if _takes_training(self.call):  # type: ignore[attr-defined]
             kw["training"] = training
         return kw
 
@@ -642,6 +644,24 @@ class _KerasLayerAPI:
         none = all(batch_none)
         out = [(None, *a.shape[1:]) if none and a.ndim else tuple(a.shape) for a in ys]
         return out if isinstance(y, list) else out[0]
+
+
+#: Whether a ``call`` function takes ``training``, by function (read once per class).
+_TAKES_TRAINING: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _takes_training(call: Any) -> bool:
+    """Whether ``call`` (a bound method) has a ``training`` parameter or ``**kwargs``."""
+    func = getattr(call, "__func__", None)  # the class's function, shared by its instances
+    if func is not None:
+        known = _TAKES_TRAINING.get(func)
+        if known is not None:
+            return known
+    params = inspect.signature(call).parameters
+    takes = "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+    if func is not None:
+        _TAKES_TRAINING[func] = takes
+    return takes
 
 
 def _has_losses(saved: Any) -> bool:
