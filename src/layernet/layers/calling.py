@@ -216,7 +216,7 @@ class _KerasLayerAPI:
         children = self.__dict__.get("_children")
         if not children:
             return []
-        Layer = _tracked_types()[0]  # noqa: N806 (the class)
+        Layer = _tracked_types()[0]
         out: list[Any] = []
         for v in children.values():
             items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else [v]
