@@ -278,6 +278,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--base", default=BASE, help="the commit to compare with")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads in both trees")
+    parser.add_argument(
+        "--current",
+        type=Path,
+        default=ROOT,
+        help="the tree compared with the base (default: this one; any folder with src/ "
+        "and examples/)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("CASE", "TREE"), help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="", help=argparse.SUPPRESS)
@@ -293,12 +300,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     print(
         f"CPU: {bench.cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
         f"NumPy {np.__version__}; {time.strftime('%Y-%m-%d %H:%M %Z')}; load average "
-        f"{load_average()}; base {args.base} vs this tree; BLAS threads {args.threads}; "
+        f"{load_average()}; base {args.base} vs {args.current}; BLAS threads {args.threads}; "
         f"{rounds} round(s), trees alternating"
     )
     results: dict[str, dict] = {}
     with base_tree(args.base) as old:
-        trees = {"base": old, "current": ROOT}
+        current = args.current.resolve()
+        trees = {"base": old, "current": current}
         cols = f"{'base ms':>10}{'now ms':>10}{'ratio':>7}{'min':>7}{'median':>7} "
         print(f"{'':<18}{'wall-clock time':^42}{'CPU time of the process':^42}")
         print(f"{'case':<18}{cols}{cols}")
@@ -310,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             epoch = case.endswith("epoch")
             repeat = args.repeat or ((1 if epoch else 3) if args.quick else (5 if epoch else 20))
             if case.startswith("call_dense"):
-                sides = {"dense": ROOT, "call": ROOT}
+                sides = {"dense": current, "call": current}
             else:
                 sides = trees
             runs: dict[str, list[dict]] = {s: [] for s in sides}
