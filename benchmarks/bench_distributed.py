@@ -57,8 +57,14 @@ def layernet_work(case: str, dp):
         if dp.size == 1:
             return lambda: model.train_step(x, t)
         dp.broadcast_model(model)
-        order = np.arange(len(x))
-        return lambda: dp.train_epoch(model, x, t, order, len(x), [])
+        share = dp.shard(len(x))
+        xs, ts = x[share], t[share]
+
+        def lenet_step():
+            with model.distribution_scope(dp):  # the step of fit: one Allreduce
+                model.train_step(xs, ts)
+
+        return lenet_step
     if case == "mnist1d_epoch":
         sys.path.insert(0, str(HERE.parent / "examples"))
         from train_mnist1d import build_model

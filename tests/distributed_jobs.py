@@ -87,6 +87,112 @@ def weighted(dp=None) -> np.ndarray:
     return np.concatenate([flat(net.get_weights()), logs, list(ev.values())])
 
 
+HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_epoch_end",
+    "on_train_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_predict_begin",
+    "on_predict_end",
+)
+
+
+def recorded(dp=None) -> tuple[list[str], np.ndarray]:
+    """Every callback call of a fit (uneven shares, a short last batch, sample weights,
+    validation, stateful metrics), an evaluate and a predict, in order: each call as
+    ``"hook:index:key,key"`` and the logs' values, all in one array.
+
+    The metrics are not means of per-batch values (``AUC``, ``Precision``), so their
+    logs equal one process's only if their variables are summed over the ranks.
+    """
+    import layernet as ln
+
+    names: list[str] = []
+    values: list[float] = []
+
+    class Recorder(ln.callbacks.Callback):
+        pass
+
+    def hook(name):
+        def record(self, *args):
+            index = args[0] if len(args) == 2 else ""
+            logs = dict(args[-1] or {}) if args else {}
+            names.append(f"{name}:{index}:{','.join(logs)}")
+            values.extend(float(v) for v in logs.values())
+
+        return record
+
+    for name in HOOKS:
+        setattr(Recorder, name, hook(name))
+    x, labels = data()
+    y = (labels == 1).astype(np.float64)[:, None]
+    xv, lv = data(20, seed=1)
+    yv = (lv == 1).astype(np.float64)[:, None]
+    w = np.random.default_rng(7).uniform(0, 2, len(x))
+    d = "float64"
+    net = ln.Sequential(
+        [ln.Flatten(dtype=d), ln.Dense(4, activation="tanh", dtype=d), ln.Dense(1, dtype=d)]
+    )
+    net.add(ln.Sigmoid(dtype=d))
+    net.compile(
+        ln.SGD(0.1, momentum=0.9),
+        "binary_crossentropy",
+        metrics=[ln.metrics.AUC(), ln.metrics.Precision(), "accuracy"],
+    )
+    cb = Recorder()
+    net.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=7,
+        sample_weight=w,
+        validation_data=(xv, yv),
+        callbacks=[cb],
+        seed=11,
+        verbose=0,
+        distribute=dp,
+    )
+    net.evaluate(xv, yv, batch_size=3, callbacks=[cb], distribute=dp)
+    values.extend(net.predict(xv, batch_size=3, callbacks=[cb], distribute=dp).ravel())
+    values.extend(flat(net.get_weights()))
+    return names, np.array(values)
+
+
+def own_loop(dp=None) -> np.ndarray:
+    """Weights after one pass in order over global batches of 7, each rank stepping on its
+    share inside ``distribution_scope`` (one process: ``fit`` without shuffling)."""
+    x, y = data()
+    net = model()
+    net.build((None, 8, 1), seed=5)
+    if dp is None:
+        net.fit(x, y, epochs=1, batch_size=7, shuffle=False, verbose=0)
+        return flat(net.get_weights())
+    with net.distribution_scope(dp):
+        for start in range(0, len(x), 7):
+            n = min(7, len(x) - start)
+            share = np.arange(start, start + n)[dp.shard(n)]
+            net.train_step((x[share], y[share]))
+    return flat(net.get_weights())
+
+
+def two_outputs_predict(dp=None) -> np.ndarray:
+    """A functional model with two outputs: its predictions, both outputs side by side."""
+    import layernet as ln
+
+    inp = ln.Input((8, 1), dtype="float64")
+    h = ln.Flatten(dtype="float64")(inp)
+    a = ln.Dense(3, seed=1, dtype="float64")(h)
+    b = ln.Dense(2, seed=2, dtype="float64")(h)
+    net = ln.Model(inp, [a, b])
+    xv, _ = data(20, seed=1)
+    first, second = net.predict(xv, batch_size=3, verbose=0, distribute=dp)
+    return np.concatenate([first, second], axis=1)
+
+
 def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
@@ -118,6 +224,7 @@ def train(dp, out: dict) -> None:
     one = net.evaluate(xv[:1], yv[:1], return_dict=True, distribute=dp)  # rank 1's share is empty
     out["evaluate_one"] = np.array([one["loss"], one["accuracy"]])
     out["predict_one"] = net.predict(xv[:1], distribute=dp)
+    out["predict_two_outputs"] = two_outputs_predict(dp)
     out["blas_threads"] = np.array(dp.blas_threads or -1)
     out["blas_now"] = np.array(ln.distributed.get_blas_threads() or -1)
     out["local_size"] = np.array(dp.local_size)
@@ -150,8 +257,30 @@ def train(dp, out: dict) -> None:
     out["resume_resumed"] = flat(resumed.get_weights())
     out["resume_epochs"] = np.array(resumed.epochs_completed)
 
+    # BackupAndRestore: a run that finds a backup of 2 epochs continues it (rank 0 writes)
+    backup_dir = Path("..", "backup").resolve()
+    backed = model(adam())
+    keep = ln.BackupAndRestore(backup_dir, delete_checkpoint=False)
+    backed.fit(x, y, epochs=2, batch_size=8, seed=5, verbose=0, callbacks=[keep], distribute=dp)
+    dp.comm.Barrier()  # rank 0 has written the backup
+    again = model(adam())
+    restore = ln.BackupAndRestore(backup_dir)
+    hb = again.fit(
+        x, y, epochs=4, batch_size=8, seed=5, verbose=0, callbacks=[restore], distribute=dp
+    )
+    out["backup_resumed"] = flat(again.get_weights())
+    out["backup_epochs"] = np.array(hb.epoch)
+
     # sample weights: weighted losses and metrics over the global batch
     out["weighted"] = weighted(dp)
+
+    # a training loop of one's own: in distribution_scope, train_step reduces as fit's does
+    out["own_loop"] = own_loop(dp)
+
+    # every callback call, in order, with its logs (stateful metrics reduced over the ranks)
+    names, values = recorded(dp)
+    out["recorded_names"] = np.array(names)
+    out["recorded_values"] = values
 
     # layers made of layers (a residual block, a GRU): the same as one process
     out["blocks"] = flat(blocks(dp).get_weights())
@@ -189,6 +318,24 @@ def train(dp, out: dict) -> None:
         )
     out["drift_weights"] = flat(drift.get_weights())
     out["drift_warned"] = np.array(any("drifted apart" in str(w.message) for w in caught))
+
+    # a callback that evaluates on rank 0 alone during a data-parallel fit: evaluate and
+    # test_on_batch without `distribute` run in one process (no collective, no hang)
+    class RootEvaluates(ln.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if dp.is_root:
+                out["root_alone"] = alone(self.model)
+
+    def alone(net):
+        ev = net.evaluate(xv, yv, verbose=0, return_dict=True)
+        return np.array([ev["loss"], net.test_on_batch(xv, yv)[0], net.predict(xv[:3]).sum()])
+
+    lone = model()
+    lone.fit(
+        x, y, epochs=1, batch_size=7, seed=2, verbose=0, callbacks=[RootEvaluates()], distribute=dp
+    )
+    if not dp.is_root:
+        out["root_alone"] = alone(lone)
 
     # ranks given different data: every rank raises the same error (no hang, no abort)
     try:
@@ -241,6 +388,54 @@ def fail_in_step(dp, out: dict) -> None:
         raise
 
 
+def fail_in_evaluate_and_predict(dp, out: dict) -> None:
+    """A layer that raises in inference on rank 1: evaluate, then predict, each caught."""
+    import layernet as ln
+
+    class Fragile(ln.ReLU):
+        def compute_forward(self, x, training):
+            if not training and dp.rank == 1:
+                raise ValueError("fragile layer broke on rank 1")
+            return super().compute_forward(x, training)
+
+    x, y = data()
+    net = ln.Sequential([ln.Flatten(dtype="float64"), Fragile(dtype="float64"), ln.Dense(3)])
+    net.compile("sgd", "softmax_cross_entropy", ["accuracy"])
+    calls = {
+        "evaluate": lambda: net.evaluate(x, y, batch_size=7, verbose=0, distribute=dp),
+        "predict": lambda: net.predict(x, batch_size=7, verbose=0, distribute=dp),
+    }
+    for name, call in calls.items():
+        try:
+            call()
+        except Exception as exc:
+            out[name] = np.array(f"{type(exc).__name__}: {exc}")
+
+    # a metric whose state its first update makes, and one sample: rank 1's share is empty
+    lazy = ln.Sequential(
+        [ln.Flatten(dtype="float64"), ln.Dense(3, activation="softmax", seed=0, dtype="float64")]
+    )
+    lazy.compile("sgd", "categorical_crossentropy", [ln.metrics.F1Score(average="macro")])
+    onehot = np.eye(3)[y]
+    try:
+        lazy.evaluate(x[:1], onehot[:1], verbose=0, distribute=dp)
+    except Exception as exc:
+        out["lazy_metric"] = np.array(f"{type(exc).__name__}: {exc}")
+    ev = lazy.evaluate(x[:4], onehot[:4], verbose=0, return_dict=True, distribute=dp)
+    out["lazy_metric_then"] = np.array([ev["loss"], ev["f1_score"]])
+
+    # a metric whose state rank 0 alone made (evaluating in one process): the handshake of
+    # the next data-parallel evaluate refuses it on every rank
+    alone = ln.Sequential([ln.Flatten(dtype="float64"), ln.Dense(3, activation="softmax", seed=0)])
+    alone.compile("sgd", "categorical_crossentropy", [ln.metrics.F1Score(average="macro")])
+    if dp.is_root:
+        alone.evaluate(x[:4], onehot[:4], verbose=0)
+    try:
+        alone.evaluate(x[:4], onehot[:4], verbose=0, distribute=dp)
+    except Exception as exc:
+        out["made_on_one_rank"] = np.array(f"{type(exc).__name__}: {exc}")
+
+
 def fail_outside_fit(dp, out: dict) -> None:
     """Rank 1's script dies before fit (loading its data, say); rank 0 enters fit."""
     if dp.rank == 1:
@@ -253,6 +448,7 @@ JOBS = {
     "train": train,
     "fail_in_callback": fail_in_callback,
     "fail_in_step": fail_in_step,
+    "fail_in_evaluate_and_predict": fail_in_evaluate_and_predict,
     "fail_outside_fit": fail_outside_fit,
 }
 

@@ -7,9 +7,12 @@ mpi4py and MPICH (the ``mpi`` extra), so they run in CI.
 
 from __future__ import annotations
 
+import ast
+import functools
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +110,36 @@ def test_two_ranks_equal_one_process(trained):
     one = net.evaluate(xv[:1], yv[:1], return_dict=True)
     np.testing.assert_allclose(r0["evaluate_one"], [one["loss"], one["accuracy"]], atol=1e-10)
     np.testing.assert_allclose(r0["predict_one"], net.predict(xv[:1]), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        r0["predict_two_outputs"], jobs.two_outputs_predict(), rtol=0, atol=1e-10
+    )
+
+
+@needs_mpi
+def test_every_rank_makes_one_process_callback_calls_with_its_logs(trained):
+    # the same hooks in the same order with the same logs (AUC and Precision, which
+    # are no means of per-batch values, included) on both ranks as in one process
+    _, _, (r0, r1) = trained
+    names, values = jobs.recorded()
+    assert names.count("on_train_batch_end:7:loss,auc,precision,accuracy") == 3
+    for r in (r0, r1):
+        assert r["recorded_names"].tolist() == names
+        np.testing.assert_allclose(r["recorded_values"], values, rtol=0, atol=1e-10)
+
+
+@needs_mpi
+def test_a_loop_of_ones_own_in_distribution_scope_trains_as_fit(trained):
+    _, _, (r0, r1) = trained
+    np.testing.assert_allclose(r0["own_loop"], jobs.own_loop(), rtol=0, atol=1e-10)
+    assert np.array_equal(r0["own_loop"], r1["own_loop"])
+
+
+@needs_mpi
+def test_evaluate_on_one_rank_inside_a_distributed_fit_runs_in_one_process(trained):
+    # rank 0's callback evaluated alone (rank 1 did after fit): the same values, no hang
+    _, _, (r0, r1) = trained
+    assert np.array_equal(r0["root_alone"], r1["root_alone"])
+    assert np.isfinite(r0["root_alone"]).all()
 
 
 @needs_mpi
@@ -126,8 +159,10 @@ def test_only_rank_zero_prints_and_writes(trained):
 
 @needs_mpi
 def test_resume_on_two_ranks_equals_a_straight_run(trained):
-    _, _, (r0, _) = trained
+    _, _, (r0, r1) = trained
     assert np.array_equal(r0["resume_straight"], r0["resume_resumed"])
+    assert np.array_equal(r0["resume_straight"], r0["backup_resumed"])  # BackupAndRestore
+    assert r0["backup_epochs"].tolist() == r1["backup_epochs"].tolist() == [2, 3]
     assert int(r0["resume_epochs"]) == 4
 
 
@@ -210,6 +245,44 @@ def test_failure_in_one_ranks_step_is_raised_on_every_rank(tmp_path):
     )
 
 
+@needs_mpi
+def test_failure_in_one_ranks_test_or_predict_step_is_raised_on_every_rank(tmp_path):
+    result, _ = run_job("fail_in_evaluate_and_predict", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr  # caught: no abort
+    r0, r1 = results(tmp_path)
+    for name in ("evaluate", "predict"):
+        assert str(r1[name]) == "ValueError: fragile layer broke on rank 1"
+        assert str(r0[name]) == (
+            "DataParallelError: rank 1 of 2 failed: ValueError: fragile layer broke on rank 1"
+        )
+    # a metric that makes its state at its first update, and a rank without samples then:
+    # the same clear error on both ranks before either updates, no crash
+    assert (
+        str(r0["lazy_metric"])
+        == str(r1["lazy_metric"])
+        == (
+            "ValueError: DataParallel: the metric(s) ['f1_score'] create their state at their "
+            "first update, and 1 rank(s) have no samples in this batch; give every rank samples "
+            "in the first batch (at least 2, one per rank)."
+        )
+    )
+    # then with samples on every rank it works, and equals one process
+    x, y = jobs.data()
+    lazy = ln.Sequential(
+        [ln.Flatten(dtype="float64"), ln.Dense(3, activation="softmax", seed=0, dtype="float64")]
+    )
+    lazy.compile("sgd", "categorical_crossentropy", [ln.metrics.F1Score(average="macro")])
+    assert str(r0["made_on_one_rank"]) == str(r1["made_on_one_rank"])
+    assert str(r0["made_on_one_rank"]).startswith(
+        "DataParallelError: evaluate: ranks disagree on `metrics state`"
+    )
+    one = lazy.evaluate(x[:4], np.eye(3)[y[:4]], verbose=0, return_dict=True)
+    for r in (r0, r1):
+        np.testing.assert_allclose(
+            r["lazy_metric_then"], [one["loss"], one["f1_score"]], atol=1e-12
+        )
+
+
 # ------------------------------------------------------------------ one process
 @needs_mpi
 def test_one_rank_is_plain_fit():
@@ -249,6 +322,73 @@ def test_missing_mpi4py_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     with pytest.raises(ImportError, match=r"pip install -e '\.\[mpi\]'"):
         ln.DataParallel()
+
+
+@given(
+    n=st.integers(1, 60),
+    batch_size=st.integers(1, 20),
+    size=st.integers(1, 5),
+    shuffled=st.booleans(),
+)
+def test_the_ranks_shares_of_each_step_make_its_global_batch(n, batch_size, size, shuffled):
+    from layernet.training.data_adapters import array_batches
+
+    order = np.random.default_rng(n).permutation(n) if shuffled else np.arange(n)
+    whole = list(array_batches(order, batch_size))
+    assert np.array_equal(np.concatenate([idx for _, idx in whole]), order)
+    shards = [functools.partial(distributed._shard, rank=r, size=size) for r in range(size)]
+    per_rank = [list(array_batches(order if shuffled else n, batch_size, s)) for s in shards]
+    assert all(len(steps) == len(whole) for steps in per_rank)
+    for step, global_batch in whole:
+        parts = []
+        for steps in per_rank:
+            got_step, idx = steps[step]
+            assert got_step == step
+            parts.append(idx if shuffled else np.arange(n)[idx])  # (slices when in order)
+        assert np.array_equal(np.concatenate(parts), global_batch)
+
+
+def test_the_strategy_reads_no_private_member_of_the_model():
+    source = (ROOT / "src" / "layernet" / "distributed.py").read_text()
+    assert not re.findall(r"\b(?:model|opt|optimizer|layer|m)\._[a-z]", source)
+    assert "_require_compiled" not in source and "_compute_gradients" not in source
+
+
+def test_training_modules_import_without_cycles():
+    # none of these imports, at module level, a module that imports it back (directly
+    # or through other layernet modules)
+    src = ROOT / "src" / "layernet"
+    every = {p.stem for p in src.glob("*.py")} | {p.name for p in src.iterdir() if p.is_dir()}
+    graph = {name: module_imports(name) for name in every - {"__init__", "__pycache__"}}
+    for a in ["models", "callbacks", "distributed", "saving", "training", "_agreement"]:
+        assert a not in reachable(graph, a), a
+
+
+def module_imports(name: str) -> set[str]:
+    """The layernet modules (first component) a module or package imports at module level."""
+    base = ROOT / "src" / "layernet" / name
+    files = sorted(base.glob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    found: set[str] = set()
+    for f in files:
+        tree = ast.parse(f.read_text())
+        for node in tree.body:  # module level only (not inside functions)
+            if isinstance(node, ast.ImportFrom) and node.level:
+                depth = node.level - (1 if base.is_dir() else 0)
+                if depth == 1 and node.module:
+                    found.add(node.module.split(".")[0])
+                elif depth == 1:
+                    found.update(a.name for a in node.names)
+    return found - {name}
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), set()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
 @given(n=st.integers(0, 300), size=st.integers(1, 17))

@@ -74,6 +74,12 @@ PYTHON: list[tuple[str, str, str, str]] = [
     ("math.inf", "py:data", "library/math.html#math.inf", "-"),
     ("math.isfinite", "py:function", "library/math.html#math.isfinite", "-"),
     ("io.IOBase", "py:class", "library/io.html#io.IOBase", "-"),
+    (
+        "contextlib.AbstractContextManager",
+        "py:class",
+        "library/contextlib.html#contextlib.AbstractContextManager",
+        "-",
+    ),
     ("types.MappingProxyType", "py:class", "library/types.html#types.MappingProxyType", "-"),
     ("pickle", "py:module", "library/pickle.html#module-pickle", "-"),
     ("json", "py:module", "library/json.html#module-json", "-"),

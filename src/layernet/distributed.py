@@ -1,19 +1,22 @@
 r"""Data-parallel training over MPI: one copy of the model per process, each batch split.
 
-Launch the same script on ``P`` processes (ranks) and pass a :class:`DataParallel`
-strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
+Launch the same script on ``P`` processes (ranks) and pass a
+:class:`~layernet.DataParallel` strategy to :meth:`~layernet.training.trainer.Trainer.fit`,
 :meth:`~layernet.training.trainer.Trainer.evaluate` or
 :meth:`~layernet.training.trainer.Trainer.predict`::
 
     mpiexec -n 4 python train.py
 
 Every rank holds the whole data set and the whole model (SPMD, the design of
-Horovod and ChainerMN). Each training step takes the next *global* batch of
-``batch_size`` samples, identical on every rank, and gives rank ``r`` its
-contiguous share :math:`B_r` (sizes differ by at most one; a rank's share may be
-empty). Each rank backpropagates its share; one ``Allreduce`` on one flat buffer
-sums the weighted gradients, the loss and the metric sums; then every rank
-applies the same optimizer step to the same weights.
+Horovod and ChainerMN). :class:`~layernet.DataParallel` is a :class:`Strategy`: it
+has no loop of its own but plugs into the Trainer's loops. Each training step takes the
+next *global* batch of ``batch_size`` samples, identical on every rank, and the
+data path gives rank ``r`` its contiguous share :math:`B_r` (sizes differ by at
+most one; a rank's share may be empty). Each rank backpropagates its share; inside
+the step, before the optimizer update, one ``Allreduce`` on one flat buffer sums
+the weighted gradients, the ``BatchNorm`` moving statistics and the loss, and a
+second one the loss tracker's and the metrics' variables; then every rank applies
+the same optimizer step to the same weights and reports the same logs.
 
 MPI comes from the optional ``mpi4py`` package (``pip install -e '.[mpi]'``
 brings it with an MPI library); importing :mod:`layernet` never needs it.
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DataParallel",
     "DataParallelError",
+    "Gathered",
+    "GradientStep",
+    "Strategy",
     "auto_blas_threads",
     "get_blas_threads",
     "set_blas_threads",
@@ -202,7 +208,167 @@ def get_blas_threads() -> int | None:
 
 
 # ------------------------------------------------------------------------ strategy
-class DataParallel:
+class GradientStep:
+    """What a training step hands its strategy: this process's samples and their loss.
+
+    :meth:`Strategy.gradient_step` yields one; the Trainer sets ``loss`` to the
+    loss of this process's share and, once the ``with`` block ends, reads back the
+    loss of the global batch.
+
+    Attributes
+    ----------
+    size : int
+        The samples of this process's share of the global batch (0 for an empty share).
+    loss : float
+        This share's loss inside the block; the global batch's loss after it.
+    """
+
+    __slots__ = ("loss", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self.loss: float = 0.0
+
+
+class Gathered:
+    """What a prediction loop hands its strategy: its outputs and the samples they are for.
+
+    :meth:`Strategy.gather` yields one; the Trainer sets ``outputs`` (``None``
+    when this process predicted nothing) and ``rows`` (the index of each output
+    row among all the samples); once the ``with`` block ends ``outputs`` holds
+    every sample's output, in the samples' order.
+
+    Attributes
+    ----------
+    outputs : ndarray or None
+    rows : ndarray of int64
+    """
+
+    __slots__ = ("outputs", "rows")
+
+    def __init__(self) -> None:
+        self.outputs: Any = None
+        self.rows: np.ndarray = np.zeros(0, np.int64)
+
+
+class Strategy:
+    r"""How the Trainer's loops run: in one process (this class) or data-parallel.
+
+    The Trainer's ``fit``, ``evaluate`` and ``predict`` have one loop each, and
+    call a strategy at fixed points of it; this base class is the one-process
+    strategy, where every call changes nothing. :class:`~layernet.DataParallel` overrides
+    the calls to share each global batch between MPI ranks and reduce inside the
+    steps. The calls, in the order ``fit`` makes them:
+
+    1. :meth:`agree` (the rank-agreement handshake), then :meth:`begin_fit`
+       (rank 0's weights, optimizer state and seed on every rank);
+    2. for each step, the data path takes :meth:`shard` of the global batch; the
+       training step computes this share's gradients inside :meth:`gradient_step`
+       (the gradients, the non-trainable variables and the loss are reduced when
+       the block ends, before the optimizer update) and updates the loss tracker
+       and metrics inside :meth:`metrics_step` (their variables are reduced when it
+       ends, before the logs are read); after ``on_train_batch_end``,
+       :meth:`should_stop` decides whether the epoch ends;
+    3. after ``on_epoch_end``, :meth:`end_epoch`.
+
+    ``evaluate`` calls :meth:`agree`, :meth:`shard` and :meth:`metrics_step` (in
+    every test step); ``predict`` calls :meth:`agree`, :meth:`shard` and
+    :meth:`gather`.
+
+    Attributes
+    ----------
+    rank, size : int
+        This process's rank and the number of processes (0 and 1 here).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> s = ln.distributed.Strategy()
+    >>> s.rank, s.size, s.is_root, s.shard(5)
+    (0, 1, True, slice(0, 5, None))
+    """
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def is_root(self) -> bool:
+        """Whether this is rank 0, the process that prints and writes files."""
+        return self.rank == 0
+
+    def agree(self, fn: str, entries: Callable[[], dict[str, object]]) -> None:
+        """Check that every process was given the same ``entries()`` (one process: nothing).
+
+        Parameters
+        ----------
+        fn : str
+            The calling method (``"fit"``, ``"evaluate"``, ``"predict"``).
+        entries : callable returning a dict
+            Builds the values to compare (called only when there is something to
+            compare them with).
+        """
+
+    def begin_fit(self, model: Any, seed: int) -> int:
+        """Make every process start ``fit`` alike; returns the seed of the run (``seed`` here)."""
+        return seed
+
+    def shard(self, n: int) -> slice:
+        """This process's contiguous share of ``n`` items (all of them here)."""
+        return slice(0, n)
+
+    def gradient_step(
+        self, model: Any, size: int
+    ) -> contextlib.AbstractContextManager[GradientStep]:
+        """The scope of a training step's forward and backward on this process's share.
+
+        Parameters
+        ----------
+        model : Trainer
+            Its ``trainable_gradients`` and ``state_variables`` are what
+            the block computes.
+        size : int
+            The samples of this process's share.
+
+        Yields
+        ------
+        GradientStep
+            Set its ``loss`` in the block; after the block it holds the global loss.
+        """
+        return _Unchanged(GradientStep(size))
+
+    def metrics_step(self, model: Any, size: int) -> contextlib.AbstractContextManager[None]:
+        """The scope of a step's updates of ``model.metrics_variables`` with ``size`` samples
+        of this process (nothing to reduce here)."""
+        return _Unchanged(None)
+
+    def should_stop(self, model: Any) -> bool:
+        """Whether the epoch ends after this step: ``model.stop_training``."""
+        return bool(model.stop_training)
+
+    def end_epoch(self, model: Any) -> None:
+        """Called after ``on_epoch_end``'s callbacks (nothing to do here)."""
+
+    def gather(self, n: int) -> contextlib.AbstractContextManager[Gathered]:
+        """The scope of a prediction loop over ``n`` samples; its outputs are all of them here."""
+        return _Unchanged(Gathered())
+
+
+class _Unchanged(contextlib.AbstractContextManager):
+    """A scope that gives ``value`` and changes nothing (cheaper than a generator's)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __enter__(self) -> Any:
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class DataParallel(Strategy):
     r"""Synchronous data-parallel training over the ranks of an MPI communicator.
 
     Parameters
@@ -246,31 +412,44 @@ class DataParallel:
             \frac{\partial z_r}{\partial\theta},
 
     which is what the ``Allreduce`` computes: the gradient of the whole global
-    batch, as in one process, up to float rounding. Metrics are combined with the
-    same weights. ``BatchNorm`` normalises each rank's share with that share's
+    batch, as in one process, up to float rounding. The loss tracker and every
+    compiled metric keep sums :math:`v` (totals, counts, confusion counts); with
+    :math:`\Delta v_r` what rank :math:`r` added to them in a step, every rank
+    continues from :math:`v + \sum_r \Delta v_r`, the state one process reaches
+    after the same global batch. ``BatchNorm`` normalises each rank's share with that share's
     statistics (as PyTorch's ``DistributedDataParallel`` without ``SyncBatchNorm``);
     its running statistics are averaged with the weights :math:`n_r/n`, so they
     stay identical on every rank. ``Dropout`` draws each rank's masks from that
     rank's copy of the layer's generator; the copies start alike, so shares of
     equal size get equal masks.
 
-    **Agreement.** Training starts from rank 0's weights and optimizer state
-    (broadcast); shuffling depends only on the seed (rank 0's) and the epoch;
-    logs are global, so callbacks see the same values everywhere. A stop asked for
-    by a callback on any rank is agreed on in the next step's reduction (that step
-    is then dropped on every rank) or at the end of the epoch; at each epoch's end
-    the ranks also compare checksums of their weights.
+    **Agreement.** Every ``fit``, ``evaluate`` and ``predict`` starts with a
+    handshake in which the ranks check they were given the same model, compile
+    settings, data and arguments (:meth:`agree`). Training starts from rank 0's
+    weights and optimizer state (broadcast); shuffling depends only on the seed
+    (rank 0's) and the epoch; logs are global, so callbacks see the same values
+    everywhere. A stop asked for by a callback on any rank is agreed on after the
+    step's ``on_train_batch_end`` (:meth:`should_stop`) or at the end of the epoch;
+    at each epoch's end the ranks also compare checksums of their weights.
 
-    **Errors.** An exception inside a rank's share of a step is reported through
-    the step's reduction: that rank raises it, every other rank raises
-    :class:`DataParallelError` with its message. Any other exception raised on
-    one rank only (in a callback, say) is printed with its traceback, and
+    **Errors.** An exception inside a rank's share of a step (training, test or
+    prediction) is reported through the step's reduction: that rank raises it,
+    every other rank raises :class:`DataParallelError` with its message. Any
+    other exception raised on one rank only (in a callback, say) is printed with
+    its traceback, and
     ``MPI_Abort`` ends every rank at once. With several ranks, an exception that
     ends the script anywhere (outside ``fit`` too) also ends every rank this way.
 
-    **Callbacks.** Every rank runs its callbacks with the same global logs. In a
-    step, ``on_train_batch_begin`` runs once the step's reduction is done, just
-    before the update.
+    **One loop.** The strategy has no loop of its own: ``fit``, ``evaluate`` and
+    ``predict`` run the Trainer's loops, the same in one process and on every
+    rank, and call the methods of :class:`~layernet.distributed.Strategy` (the
+    data path takes each rank's :meth:`shard` of every global batch; :meth:`gradient_step` and
+    :meth:`metrics_step` reduce inside the steps). So every rank makes the
+    callback calls one process makes, in the same order, with the same logs:
+    the loss and every compiled metric (``Precision``, ``AUC`` and other
+    stateful metrics too) are those of the global batches. A ``train_step``
+    overridden in a subclass keeps this as long as it trains through
+    ``super().train_step(data)``.
 
     Examples
     --------
@@ -340,11 +519,6 @@ class DataParallel:
             f"DataParallel(rank={self.rank}, size={self.size}, local_size={self.local_size}, "
             f"blas_threads={self.blas_threads})"
         )
-
-    @property
-    def is_root(self) -> bool:
-        """Whether this is rank 0, the rank that prints and writes files."""
-        return self.rank == 0
 
     # ---------------------------------------------------------------- sharing
     def shard(self, n: int) -> slice:
@@ -436,129 +610,139 @@ class DataParallel:
         """A collective check that no rank failed; raise the failure everywhere if one did."""
         self._allreduce(np.zeros(1), error)
 
-    # -------------------------------------------------------------- training
-    def begin_fit(
-        self,
-        model: Any,
-        x: np.ndarray,
-        y: np.ndarray,
-        seed: int,
-        validation: tuple[np.ndarray, ...] | None = None,
-        sample_weight: np.ndarray | None = None,
-    ) -> int:
-        """Check the ranks agree on the data and model, broadcast rank 0's; return its seed.
+    # ------------------------------------------------- the Trainer's calls
+    def agree(self, fn: str, entries: Callable[[], dict[str, object]]) -> None:
+        """The strategy's first step: every rank checks it was given what the others were.
+
+        One small collective (``layernet._agreement.agree``); ranks given
+        different models, compile settings, data or arguments all raise the same
+        :class:`DataParallelError`, naming what differs.
+        """
+        from ._agreement import agree  # (it imports this module)
+
+        agree(self.comm, fn, entries())
+
+    def begin_fit(self, model: Any, seed: int) -> int:
+        """Give every rank rank 0's weights and optimizer state; return rank 0's ``seed``."""
+        self.broadcast_model(model)
+        return int(self.comm.bcast(int(seed), root=0))
+
+    @contextlib.contextmanager
+    def gradient_step(self, model: Any, size: int) -> Iterator[GradientStep]:
+        r"""Reduce a training step's gradients, state changes and loss over the ranks.
+
+        The block computes this rank's share (``size`` samples, possibly none):
+        ``model.trainable_gradients`` and the loss :math:`z_r` it sets on the
+        yielded :class:`~layernet.distributed.GradientStep`, and it may change
+        ``model.state_variables`` (``BatchNorm``'s moving statistics). When
+        it ends, one ``Allreduce`` on one flat float64 buffer sums
+        :math:`n_r g_r`, :math:`n_r \Delta s_r`, :math:`n_r z_r`, :math:`n_r` and an
+        error flag; every rank then holds the global batch's gradients
+        :math:`\sum_r n_r g_r / n`, its loss, and states moved by the weighted mean
+        change (left as they were when no rank changed them). Gradients are left
+        alone when the global loss is not finite (no update follows). An exception
+        in the block is raised on its rank, and :class:`DataParallelError` on the
+        others, after the reduction.
+        """
+        step = GradientStep(size)
+        grads = model.trainable_gradients
+        states = model.state_variables
+        kept = [s.copy() for s in states]
+        error: BaseException | None = None
+        try:
+            yield step
+        except Exception as exc:
+            error = exc
+        n_grads = sum(g.size for g in grads)
+        n_states = sum(s.size for s in states)
+        loss_at = n_grads + n_states
+        buf = np.zeros(loss_at + 3)  # gradients, state changes, loss sum, samples, error flag
+        if error is None and step.size:
+            z = float(step.loss)
+            buf[loss_at] = z * step.size
+            if math.isfinite(z):
+                _pack(buf[:n_grads], grads, step.size)
+            changes = [s - k for s, k in zip(states, kept, strict=True)]
+            _pack(buf[n_grads:loss_at], changes, step.size)
+        buf[loss_at + 1] = step.size
+        self._allreduce(buf, error)
+        n = buf[loss_at + 1]
+        buf[:loss_at] /= n
+        step.loss = float(buf[loss_at] / n)
+        if math.isfinite(step.loss):
+            _unpack(buf[:n_grads], grads)
+        offset = n_grads
+        for s, k in zip(states, kept, strict=True):
+            np.add(k, buf[offset : offset + s.size].reshape(s.shape), out=s, casting="unsafe")
+            offset += s.size
+
+    @contextlib.contextmanager
+    def metrics_step(self, model: Any, size: int) -> Iterator[None]:
+        """Sum what the ranks add to ``model.metrics_variables`` in the block.
+
+        The loss tracker and every compiled metric keep sums (weighted totals,
+        counts, confusion counts), so adding every rank's change makes them, on
+        every rank, the state one process would have after the same global batch:
+        ``Mean``-like metrics and stateful ones (``Precision``, ``AUC``, ...) alike.
+        One ``Allreduce`` per step; an exception in the block is agreed on as in
+        :meth:`gradient_step`. A metric that creates its state at its first update
+        (``F1Score``, ``AUC(multi_label=True)`` without ``num_labels``) costs two
+        small collectives more in that step, one before it: every rank must have
+        samples (``size > 0``) then, or none of them updates.
 
         Raises
         ------
         ValueError
-            On every rank, when the ranks were given different numbers, shapes or
-            values of samples (compared through a checksum of up to 1024 of them),
-            or models with different weights' shapes.
-
-        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
-
-        :meta private:
+            On every rank, before the block, when a metric has no state yet and
+            some rank's share is empty (a first batch with fewer samples than ranks).
         """
-        checks = {
-            "number of samples": len(x),
-            "sample shape": tuple(x.shape[1:]),
-            "target shape": tuple(y.shape[1:]),
-            "data checksum": tuple(_sample_checksum(a) for a in (x, y, sample_weight)),
-            "validation data checksum": None
-            if validation is None
-            else tuple(_sample_checksum(a) for a in validation),
-            "weight shapes": [tuple(w.shape) for w in model.get_weights()],
-        }
-        views = self.comm.allgather(checks)
-        for r, theirs in enumerate(views):
-            for what, value in theirs.items():
-                if value != views[0][what]:
-                    mismatch = ValueError(
-                        f"fit: the ranks were given different data or models: {what} "
-                        f"{views[0][what]!r:.200} on rank 0, {value!r:.200} on rank {r}; "
-                        f"every rank must pass the whole data set and the same model."
+        # (the same on every rank: their metrics' states agree at the start of a run,
+        # which the handshake checks, and change alike in every step)
+        unmade = [m.name for m in model.metrics if not m.variables]
+        if unmade:
+            votes = np.array([1.0 if size == 0 else 0.0, 0.0])  # empty shares, error flag
+            self._allreduce(votes, None)
+            if votes[0] > 0:
+                raise _agree(
+                    ValueError(
+                        f"DataParallel: the metric(s) {unmade} create their state at their "
+                        f"first update, and {int(votes[0])} rank(s) have no samples in this "
+                        f"batch; give every rank samples in the first batch (at least "
+                        f"{self.size}, one per rank)."
                     )
-                    raise _agree(mismatch)
-        self.broadcast_model(model)
-        return int(self.comm.bcast(int(seed), root=0))
-
-    def train_epoch(
-        self,
-        model: Any,
-        x: np.ndarray,
-        y: np.ndarray,
-        order: np.ndarray,
-        batch_size: int,
-        callbacks: Iterable[Any],
-        sample_weight: np.ndarray | None = None,
-    ) -> dict[str, float]:
-        """One epoch of synchronous steps over the global batches of ``order``; global logs.
-
-        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
-
-        :meta private:
-        """
-        cbs = list(callbacks)
-        optimizer, _ = model._require_compiled("fit")
-        layout = _Layout(model)
-        buf = np.zeros(layout.size)
-        sums = np.zeros(layout.n_sums)  # loss, each metric, the metrics' weight
-        seen = 0
-        logs: dict[str, float] = {}
-        for step in range(math.ceil(len(order) / batch_size)):
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            layout.keep_states()
-            out = self._reduce_step(model, layout, buf, x, y, idx, sample_weight)
-            if out is None:  # a rank asked to stop after the previous step
-                layout.restore_states()
-                break
-            z, step_sums = out
-            for c in cbs:
-                c.on_train_batch_begin(step)
-            layout.unpack_states(buf)
-            if math.isfinite(z):  # never apply a non-finite step
-                optimizer.step(layout.unpack_grads(buf))
-            sums += step_sums
-            seen += len(idx)
-            logs = {"loss": sums[0] / seen, **_metric_logs(model.metrics, sums[1:])}
-            for c in cbs:
-                c.on_train_batch_end(step, {**logs, "loss": z} if not math.isfinite(z) else logs)
-        return logs
-
-    def _reduce_step(self, model, layout, buf, x, y, idx, sw) -> tuple[float, np.ndarray] | None:
-        n = len(idx)
-        local = idx[self.shard(n)]
-        nr = len(local)
-        weight = nr / n
-        buf.fill(0.0)
-        error = None
+                )
+        variables = model.metrics_variables
+        kept = [v.copy() for v in variables]
+        error: BaseException | None = None
         try:
-            if nr:
-                xb, yb = x[local], y[local]
-                wb = None if sw is None else sw[local]
-                z, pred = model._compute_gradients(xb, yb, wb)
-                buf[layout.loss] = z * nr
-                if math.isfinite(z):
-                    layout.pack_grads(buf, weight)
-                _pack_metrics(buf[layout.loss + 1 : layout.stop], model.metrics, pred, yb, wb)
-            layout.pack_states(buf, weight)
+            yield
         except Exception as exc:
             error = exc
-        buf[layout.stop] = 1.0 if model.stop_training else 0.0
+        buf = np.zeros(sum(v.size for v in variables) + 1)  # changes, error flag
+        if error is None:
+            _pack(buf[:-1], [v - k for v, k in zip(variables, kept, strict=True)])
         self._allreduce(buf, error)
-        if buf[layout.stop] > 0:
-            model.stop_training = True
-            return None
-        sums = buf[layout.loss : layout.stop].copy()
-        return float(sums[0] / n), sums
+        offset = 0
+        for v, k in zip(variables, kept, strict=True):
+            np.add(k, buf[offset : offset + v.size].reshape(v.shape), out=v)
+            offset += v.size
+        if unmade:  # the states made in the block (from zero), summed in their turn
+            known = {id(v) for v in variables}
+            made = [v for v in model.metrics_variables if id(v) not in known]
+            total = np.zeros(sum(v.size for v in made) + 1)
+            _pack(total[:-1], made)
+            self._allreduce(total, None)
+            _unpack(total[:-1], made)
+
+    def should_stop(self, model: Any) -> bool:
+        """Whether any rank set ``model.stop_training``; sets it on every rank alike."""
+        buf = np.array([1.0 if model.stop_training else 0.0, 0.0])  # stop votes, error flag
+        self._allreduce(buf, None)
+        model.stop_training = bool(buf[0] > 0)
+        return model.stop_training
 
     def end_epoch(self, model: Any) -> None:
-        """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not).
-
-        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
-
-        :meta private:
-        """
+        """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not)."""
         votes = self.comm.allgather((bool(model.stop_training), self.checksum(model)))
         model.stop_training = any(v[0] for v in votes)
         if len({v[1] for v in votes}) > 1:
@@ -571,104 +755,71 @@ class DataParallel:
                 )
             self.broadcast_model(model)
 
-    # ------------------------------------------------------- evaluate, predict
-    def evaluate(
-        self,
-        model: Any,
-        x: np.ndarray,
-        y: np.ndarray,
-        batch_size: int,
-        sample_weight: np.ndarray | None = None,
-    ) -> dict[str, float]:
-        """Global loss and metrics: each rank evaluates its share of ``(x, y)``.
+    @contextlib.contextmanager
+    def gather(self, n: int) -> Iterator[Gathered]:
+        """Every rank's predictions, on every rank, in the samples' order.
 
-        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
-
-        :meta private:
+        The block predicts this rank's shares and sets the yielded
+        :class:`~layernet.distributed.Gathered`'s ``outputs`` (an array, or None) and ``rows`` (each
+        output row's index among the ``n`` samples); after it, ``outputs`` holds all
+        ``n`` rows (two ``Allgatherv``). An exception in the block is agreed on as
+        in :meth:`gradient_step`.
         """
-        local = self.shard(len(x))
-        nr = local.stop - local.start
-        buf = np.zeros(len(model.metrics) + 3)  # loss, each metric, metrics' weight, error
-        error = None
+        got = Gathered()
+        error: BaseException | None = None
         try:
-            if nr:
-                wb = None if sample_weight is None else sample_weight[local]
-                res = model._evaluate_batches(x[local], y[local], batch_size, wb)
-                buf[0] = res["loss"] * nr
-                c = nr if wb is None else float(np.sum(wb, dtype=np.float64))
-                for i, m in enumerate(model.metrics):
-                    buf[1 + i] = res[m.name] * c if c else 0.0
-                buf[-2] = c
+            yield got
         except Exception as exc:
             error = exc
-        self._allreduce(buf, error)
-        return {"loss": float(buf[0] / len(x)), **_metric_logs(model.metrics, buf[1:-1])}
-
-    def predict(self, model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """Every rank predicts its share of ``x``; every rank returns all predictions.
-
-        Called by :class:`~layernet.Sequential`'s methods; not for direct use.
-
-        :meta private:
-        """
-        local = self.shard(len(x))
-        out_shape = tuple(int(d or 0) for d in model.compute_output_shape((None, *x.shape[1:]))[1:])
-        per = int(np.prod(out_shape, dtype=np.int64))
-        mine = np.empty((0, *out_shape), model._dtype())
-        error = None
-        try:
-            if local.stop > local.start:
-                mine = model.predict(x[local], batch_size=batch_size, verbose=0)
-        except Exception as exc:
-            error = exc
-        self.check(error)
-        out = np.empty((len(x), *out_shape), mine.dtype)
-        counts = [
-            (s.stop - s.start) * per
-            for s in (_shard(len(x), r, self.size) for r in range(self.size))
-        ]
-        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
-        kind = self._mpi.Datatype.fromcode(mine.dtype.char)
-        self.comm.Allgatherv(np.ascontiguousarray(mine), [out, counts, displs, kind])
-        return out
+        mine = got.outputs if error is None else None
+        listed = isinstance(mine, list)  # a model with several outputs
+        arrays = None if mine is None else (list(mine) if listed else [mine])
+        meta = (
+            (0, None, False)
+            if arrays is None
+            else (
+                len(got.rows),
+                [(np.dtype(a.dtype).str, tuple(a.shape[1:])) for a in arrays],
+                listed,
+            )
+        )
+        views = self.comm.allgather((meta, error is not None))
+        if any(failed for _, failed in views):
+            self._raise_agreed(error)
+        counts = [m[0] for m, _ in views]
+        _, specs, listed = next(m for m, _ in views if m[0])
+        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        rows = np.empty(n, np.int64)
+        self.comm.Allgatherv(
+            np.ascontiguousarray(got.rows, np.int64),
+            [rows, counts, displs.tolist(), self._mpi.INT64_T],
+        )
+        outputs = []
+        for k, (dtype_str, shape) in enumerate(specs):
+            dtype = np.dtype(dtype_str)
+            part = np.empty((0, *shape), dtype) if arrays is None else arrays[k]
+            per = int(np.prod(shape, dtype=np.int64))
+            flat = np.empty((n, *shape), dtype)
+            self.comm.Allgatherv(
+                np.ascontiguousarray(part, dtype),
+                [
+                    flat,
+                    [c * per for c in counts],
+                    (displs * per).tolist(),
+                    self._mpi.Datatype.fromcode(dtype.char),
+                ],
+            )
+            out = np.empty_like(flat)
+            out[rows] = flat
+            outputs.append(out)
+        got.outputs = outputs if listed else outputs[0]
 
 
 # ------------------------------------------------------------------------ helpers
-def _pack_metrics(
-    out: np.ndarray, metrics: list[Any], pred: np.ndarray, y: np.ndarray, w: np.ndarray | None
-) -> None:
-    """Each metric's value on this share times the share's weight, then that weight.
-
-    A metric is a weighted mean (weighted by the sample weights, or 1 per sample),
-    so summing ``value * weight`` and ``weight`` over the ranks and dividing gives
-    its value over the global batch.
-    """
-    c = len(pred) if w is None else float(np.sum(w, dtype=np.float64))
-    for i, m in enumerate(metrics):
-        m.reset()
-        m.update(pred, y, w)
-        out[i] = m.result() * c if c else 0.0
-    out[len(metrics)] = c
-
-
-def _metric_logs(metrics: list[Any], sums: np.ndarray) -> dict[str, float]:
-    """``{name: value}`` from the summed ``value * weight`` entries and the weight."""
-    weight = sums[len(metrics)]
-    return {m.name: float(sums[i] / weight) if weight else math.nan for i, m in enumerate(metrics)}
-
-
 def _shard(n: int, rank: int, size: int) -> slice:
     base, extra = divmod(n, size)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (rank < extra))
-
-
-def _sample_checksum(a: np.ndarray | None, rows: int = 1024) -> int | None:
-    """CRC-32 of up to ``rows`` evenly spaced samples of ``a`` (cheap for any size)."""
-    if a is None:
-        return None
-    step = max(1, len(a) // rows)
-    return zlib.crc32(np.ascontiguousarray(a[::step]).reshape(-1).view(np.uint8).data)
 
 
 def _host_cores(node: Any) -> int:
@@ -684,76 +835,23 @@ def _host_cores(node: Any) -> int:
 
 
 def _pack(flat: np.ndarray, arrays: Iterable[np.ndarray], scale: float = 1.0) -> None:
+    """Write ``arrays`` (times ``scale``, in float64) one after another into ``flat``."""
     offset = 0
     for a in arrays:
         view = flat[offset : offset + a.size]
         if scale == 1.0:
             view[...] = a.ravel()
         else:
-            np.multiply(a.ravel(), scale, out=view)
+            np.multiply(a.ravel(), scale, out=view, dtype=np.float64)
         offset += a.size
 
 
-class _Layout:
-    """Where each gradient, state array and scalar sits in a step's flat buffer.
-
-    ``[gradients of trainable parameters | changes of the state arrays in the step |
-    loss sum, metric sums, metric weight | stop flag | error flag]``, all float64. State arrays
-    (``BatchNorm``'s running statistics, frozen parameters) get the weighted mean of
-    the ranks' changes, so arrays no rank changed stay exactly as they were.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self.keys: list[str] = []
-        self.params: list[np.ndarray] = []
-        self.grads: list[np.ndarray] = []
-        self.states: list[np.ndarray] = []
-        for i, layer in enumerate(model.layers):
-            if layer.trainable:
-                for k, p in layer.params.items():
-                    self.keys.append(f"{i}.{layer.name}.{k}")
-                    self.params.append(p)
-                    self.grads.append(layer.grads[k])
-            self.states.extend(layer.state.values())
-        self.kept = [s.copy() for s in self.states]
-        self.n_grads = sum(g.size for g in self.grads)
-        self.n_states = sum(s.size for s in self.states)
-        self.loss = self.n_grads + self.n_states
-        self.n_sums = len(model.metrics) + 2  # loss, each metric, the metrics' weight
-        self.stop = self.loss + self.n_sums
-        self.size = self.stop + 2
-
-    def pack_grads(self, buf: np.ndarray, weight: float) -> None:
-        _pack(buf[: self.n_grads], self.grads, weight)
-
-    def keep_states(self) -> None:
-        for dst, src in zip(self.kept, self.states, strict=True):
-            np.copyto(dst, src)
-
-    def restore_states(self) -> None:
-        for dst, src in zip(self.states, self.kept, strict=True):
-            np.copyto(dst, src)
-
-    def pack_states(self, buf: np.ndarray, weight: float) -> None:
-        offset = self.n_grads
-        for s, k in zip(self.states, self.kept, strict=True):
-            view = buf[offset : offset + s.size]
-            np.subtract(s.ravel(), k.ravel(), out=view)
-            view *= weight
-            offset += s.size
-
-    def unpack_grads(self, buf: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        offset = 0
-        for g in self.grads:
-            np.copyto(g, buf[offset : offset + g.size].reshape(g.shape))
-            offset += g.size
-        return {k: (p, g) for k, p, g in zip(self.keys, self.params, self.grads, strict=True)}
-
-    def unpack_states(self, buf: np.ndarray) -> None:
-        offset = self.n_grads
-        for s, k in zip(self.states, self.kept, strict=True):
-            np.add(k, buf[offset : offset + s.size].reshape(s.shape), out=s, casting="unsafe")
-            offset += s.size
+def _unpack(flat: np.ndarray, arrays: Iterable[np.ndarray]) -> None:
+    """Copy ``flat`` back into ``arrays`` in place (cast to each array's dtype)."""
+    offset = 0
+    for a in arrays:
+        np.copyto(a, flat[offset : offset + a.size].reshape(a.shape), casting="unsafe")
+        offset += a.size
 
 
 def _agree(exc: BaseException) -> BaseException:
@@ -801,16 +899,25 @@ def _abort_on_uncaught_exceptions(comm: Any) -> None:
     sys.excepthook = hook
 
 
-def resolve(distribute: Any, fn: str) -> DataParallel | None:
-    """The strategy to use for ``distribute``: None for none or a single rank."""
+def resolve(distribute: Any, fn: str) -> Strategy:
+    """The strategy the Trainer's loops use for ``distribute``.
+
+    ``distribute`` itself when it spans several ranks; the one-process
+    :class:`Strategy` for None or a single rank (which is then plain ``fit``).
+
+    Raises
+    ------
+    TypeError
+        ``distribute`` is neither None nor a :class:`~layernet.DataParallel`.
+    """
     if distribute is None:
-        return None
+        return _ONE_PROCESS
     if not isinstance(distribute, DataParallel):
         raise TypeError(
             f"{fn}: invalid value for `distribute`: expected a "
             f"layernet.distributed.DataParallel or None, received {distribute!r}."
         )
-    return distribute if distribute.size > 1 else None
+    return distribute if distribute.size > 1 else _ONE_PROCESS
 
 
 def entry(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -821,12 +928,16 @@ def entry(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self, *args, **kwargs):
         bound = signature.bind_partial(self, *args, **kwargs)
         dp = resolve(bound.arguments.get("distribute"), fn.__name__)
-        if dp is None:
+        if not isinstance(dp, DataParallel):
             return fn(self, *args, **kwargs)
         with dp.guard(fn.__name__):
             return fn(self, *args, **kwargs)
 
     return wrapper
+
+
+#: The strategy of every run not given a ``DataParallel`` of several ranks.
+_ONE_PROCESS = Strategy()
 
 
 def is_root(model: Any) -> bool:

@@ -263,6 +263,8 @@ class Loss:
             The loss (a float); the weighted per-sample values for a loss built
             with ``reduction="none"``.
         """
+        if _symbolic(y_true) or _symbolic(y_pred) or _symbolic(sample_weight):
+            return record_loss_call(self, y_true, y_pred, sample_weight)
         if _user_forward(type(self)):  # a subclass's own forward(x, t) defines the loss
             kept = self.__dict__.get("saved")
             try:
@@ -685,6 +687,24 @@ class _KerasLoss(Loss):
         """Axes of the prediction that one value reduces over (the last, by default)."""
         return (x.ndim - 1,)
 
+    def target_gradient(self, x: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        r""":math:`\partial v_p/\partial t_{pk}` (the target's shape), or ``None`` for a loss
+        that does not differentiate its target (used when a loss is called on symbolic
+        tensors whose target is computed, as a teacher's prediction)."""
+        return None
+
+    def target_scale(self, x: np.ndarray, values_shape: tuple, sample_weight: Any) -> np.ndarray:
+        r"""The factor :math:`\partial z/\partial v_p` of each value, expanded over the
+        reduced axes of the prediction."""
+        w = (
+            np.ones(values_shape)
+            if sample_weight is None
+            else np.array(_value_weights(sample_weight, values_shape, self.owner))
+        )
+        if self.reduction not in ("sum", None, "none") and len(values_shape):
+            w = w / int(np.prod(values_shape))
+        return np.expand_dims(w, self.reduced_axes(x))
+
     def values(self, y_true: Any, y_pred: Any) -> np.ndarray:
         """The per-sample values for ``(y_true, y_pred)``, unweighted and unreduced."""
         x = self.check_input(y_pred)
@@ -759,6 +779,14 @@ class _ElementwiseLoss(_KerasLoss):
         """The elementwise error and its derivative with respect to ``x``."""
         raise NotImplementedError
 
+    def elementwise_target(self, x: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        """The elementwise error's derivative with respect to ``t`` (``None``: not given)."""
+        return None
+
+    def target_gradient(self, x, t):
+        de = self.elementwise_target(x, t)
+        return None if de is None else de / max(x.shape[-1], 1)
+
     def compute_values(self, x, t):
         with np.errstate(over="ignore", invalid="ignore"):
             e, de = self.elementwise(x, t)
@@ -822,6 +850,9 @@ class MeanSquaredError(_ElementwiseLoss):
         diff = x - t
         return diff * diff, 2 * diff
 
+    def elementwise_target(self, x, t):
+        return -2 * (x - t)
+
 
 class MeanAbsoluteError(_ElementwiseLoss):
     r"""Keras's ``"mae"``: the mean of the absolute error over every entry.
@@ -873,6 +904,9 @@ class MeanAbsoluteError(_ElementwiseLoss):
     def elementwise(self, x, t):
         diff = x - t
         return np.abs(diff), np.sign(diff)
+
+    def elementwise_target(self, x, t):
+        return -np.sign(x - t)
 
 
 def _categorical(owner, x, t, from_logits):
@@ -1047,6 +1081,18 @@ class CategoricalCrossentropy(_CrossentropyLoss):
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + self.label_smoothing / x.shape[-1]
         return _categorical(self.owner, x, t, self.from_logits)
+
+    def target_gradient(self, x, t):
+        # v = -sum_k t_k log p_k (t smoothed): dv/dt_k = -(1 - smoothing) log p_k
+        k = x.shape[-1]
+        xf = x.reshape(-1, k)
+        if self.from_logits:
+            shifted = xf - xf.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        else:
+            q, _ = _normalised_probabilities(self.owner, xf)
+            log_p = np.log(np.clip(q, EPSILON, 1 - EPSILON))
+        return (-(1 - self.label_smoothing) * log_p).reshape(x.shape)
 
 
 class SparseCategoricalCrossentropy(_CrossentropyLoss):
@@ -1518,6 +1564,11 @@ class KLDivergence(_ElementwiseLoss):
         values = np.sum(tc * np.log(tc / xc), axis=-1)
         return values, np.where((x >= EPSILON) & (x <= 1), -tc / xc, 0)
 
+    def target_gradient(self, x, t):
+        tc = np.clip(t, EPSILON, 1)
+        xc = np.clip(x, EPSILON, 1)
+        return np.where((t >= EPSILON) & (t <= 1), np.log(tc / xc) + 1, 0)
+
 
 class Hinge(_ElementwiseLoss):
     r"""Keras's ``"hinge"``: :math:`\max(1 - t x, 0)` for targets :math:`\pm 1` (or 0/1).
@@ -1739,6 +1790,10 @@ class _FocalMixin:
 
     alpha: float
     gamma: float
+
+    def target_gradient(self, x: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        """Not given for the focal forms (their target is not differentiated)."""
+        return None
 
     def _focal_args(self, alpha: Any, gamma: Any) -> None:
         owner = type(self).__name__
@@ -2117,6 +2172,9 @@ def _loss_function(
     """A lowercase function ``name(y_true, y_pred, **kwargs)`` giving ``cls``'s values."""
 
     def fn(y_true: Any, y_pred: Any, **kwargs: Any) -> np.ndarray:
+        if _symbolic(y_true) or _symbolic(y_pred):
+            dtype = "float64" if getattr(y_pred, "dtype", None) == "float64" else "float32"
+            return record_loss_values(cls(**kwargs, dtype=dtype), y_true, y_pred)
         return _values_of(cls, y_true, y_pred, **kwargs)
 
     fn.__name__ = fn.__qualname__ = name
@@ -2323,3 +2381,201 @@ def _user_forward(cls: type) -> bool:
         if "forward" in klass.__dict__:
             return not klass.__module__.startswith("layernet.")
     return False
+
+
+def _symbolic(x: Any) -> bool:
+    return getattr(x, "_layernet_symbolic", False) is True and not isinstance(x, type)
+
+
+class LossCallSaved(NamedTuple):
+    """What one recorded call of a loss keeps: the loss's own ``saved`` and the input dtypes."""
+
+    saved: Any  #: what the loss's compute_loss kept
+    shapes: list  #: shapes of the call's inputs (their gradients' shapes)
+    dtypes: list  #: dtypes of the call's inputs
+    target_grad: Any = None  #: dz/dy_true for a loss that differentiates its target
+
+
+def _loss_call_layer() -> type:
+    """The layer class that records ``loss(y_true, y_pred[, sample_weight[, mask]])`` in a graph.
+
+    Made on first use: the layers package imports this module's dependencies.
+    """
+    global _LOSS_CALL
+    if _LOSS_CALL is not None:
+        return _LOSS_CALL
+    from .layers.base import Layer
+    from .layers.masking_utils import masked_compute
+
+    class _LossCall(Layer):
+        r"""A loss called on symbolic tensors: one call in a traced graph.
+
+        Its inputs are ``[y_true, y_pred]``, then the sample weights and the
+        prediction's mask when given (``has_weight``, ``has_mask``); its output is
+        the scalar loss :math:`z`. The only derivative is the loss's own
+        :math:`\partial z/\partial \hat y` (targets, weights and masks get zero).
+        """
+
+        _default_name = "loss_call"
+        is_op = True
+
+        def __init__(self, loss: Loss, has_weight: bool, has_mask: bool, **kw: Any) -> None:
+            super().__init__(dtype=loss.dtype.name, **kw)
+            self.loss = loss
+            self.has_weight = has_weight
+            self.has_mask = has_mask
+
+        def symbolic_output(self, input_shape: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+            return (), self.loss.dtype.name
+
+        def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
+            loss = self.loss
+            y_true, y_pred = x[0], x[1]
+            rest = list(x[2:])
+            weight = rest.pop(0) if self.has_weight else None
+            mask = rest.pop(0) if self.has_mask else None
+            z, saved = masked_compute(loss, y_pred, y_true, mask, weight)
+            target_grad = _target_grad(loss, y_pred, y_true, mask, weight)
+            if saved is None:
+                raise ValueError(
+                    f"{loss.owner}: called on symbolic tensors it must return a scalar loss, "
+                    f"but reduction={getattr(loss, 'reduction', None)!r} keeps one value per "
+                    f"sample."
+                )
+            value = np.asarray(z, dtype=loss.dtype)
+            shapes = [np.shape(a) for a in x]
+            dtypes = [np.asarray(a).dtype for a in x]
+            return value, LossCallSaved(saved, shapes, dtypes, target_grad)
+
+        def call_backward(
+            self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+        ) -> tuple[Any, dict[str, np.ndarray]]:
+            if not need_input:
+                return None, {}
+            dz = np.asarray(dy, dtype=self.loss.dtype)
+            g = self.loss.compute_backward_input(dz, saved.saved)
+            out = [
+                np.zeros(s, d if d.kind == "f" else np.float64)
+                for s, d in zip(saved.shapes, saved.dtypes, strict=True)
+            ]
+            out[1] = np.asarray(g).reshape(saved.shapes[1]).astype(out[1].dtype, copy=False)
+            if saved.target_grad is not None:
+                out[0] = (dz * saved.target_grad).reshape(saved.shapes[0]).astype(out[0].dtype)
+            return out, {}
+
+        def get_config(self) -> dict[str, Any]:
+            return {"loss": self.loss.get_config(), **super().get_config()}
+
+    class _LossValuesCall(Layer):
+        r"""A lowercase loss function (per-sample values) called on symbolic tensors.
+
+        Inputs ``[y_true, y_pred]``, output the values :math:`v_p`; the backward rule
+        is :math:`\partial z/\partial \hat y_{pk} = g_p\,\partial v_p/\partial
+        \hat y_{pk}` for the upstream gradient :math:`g`.
+        """
+
+        _default_name = "loss_values"
+        is_op = True
+
+        def __init__(self, loss: _KerasLoss, **kw: Any) -> None:
+            super().__init__(dtype=loss.dtype.name, **kw)
+            self.loss = loss
+
+        def symbolic_output(self, input_shape: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+            shape = input_shape[1]
+            dummy = np.zeros([1 if d is None else d for d in shape])
+            axes = self.loss.reduced_axes(dummy)
+            return tuple(d for i, d in enumerate(shape) if i not in axes), self.loss.dtype.name
+
+        def call_forward(self, x: Any, training: bool = False, **options: Any) -> tuple[Any, Any]:
+            loss = self.loss
+            pred = loss.check_input(x[1])
+            target = loss.check_target(pred, x[0])
+            values, grad = loss.compute_values(pred, target)
+            tgrad = (
+                loss.target_gradient(pred, target) if np.asarray(x[0]).dtype.kind == "f" else None
+            )
+            shapes = [np.shape(a) for a in x]
+            dtypes = [np.asarray(a).dtype for a in x]
+            axes = loss.reduced_axes(pred)
+            return values.astype(loss.dtype), LossCallSaved((grad, axes), shapes, dtypes, tgrad)
+
+        def call_backward(
+            self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+        ) -> tuple[Any, dict[str, np.ndarray]]:
+            if not need_input:
+                return None, {}
+            grad, axes = saved.saved
+            g = np.expand_dims(np.asarray(dy, dtype=self.loss.dtype), axes)
+            out = [
+                np.zeros(s, d if d.kind == "f" else np.float64)
+                for s, d in zip(saved.shapes, saved.dtypes, strict=True)
+            ]
+            out[1] = (g * grad).reshape(saved.shapes[1]).astype(out[1].dtype, copy=False)
+            if saved.target_grad is not None:
+                out[0] = (g * saved.target_grad).reshape(saved.shapes[0]).astype(out[0].dtype)
+            return out, {}
+
+    _LossCall.values_layer = _LossValuesCall  # type: ignore[attr-defined]
+    _LOSS_CALL = _LossCall
+    return _LossCall
+
+
+_LOSS_CALL: type | None = None
+
+
+def _target_grad(loss: Loss, y_pred: Any, y_true: Any, mask: Any, weight: Any) -> Any:
+    r""":math:`\partial z/\partial y_{true}` for a loss with a target derivative, else None."""
+    if not isinstance(loss, _KerasLoss) or np.asarray(y_true).dtype.kind != "f":
+        return None
+    x = loss.check_input(y_pred)
+    t = loss.check_target(x, y_true)
+    g = loss.target_gradient(x, t)
+    if g is None:
+        return None
+    values_shape = tuple(s for i, s in enumerate(x.shape) if i not in loss.reduced_axes(x))
+    if mask is not None:
+        from .layers.masking_utils import mask_to_sample_weight
+
+        weight = mask_to_sample_weight(mask, weight, reduction=loss.reduction or "none")
+    return (g * loss.target_scale(x, values_shape, weight)).astype(loss.dtype)
+
+
+def record_loss_values(loss: _KerasLoss, y_true: Any, y_pred: Any) -> Any:
+    """Record a lowercase loss function's per-sample values on symbolic tensors."""
+    for name, a in (("y_true", y_true), ("y_pred", y_pred)):
+        if not _symbolic(a):
+            raise TypeError(
+                f"{loss.owner}: called on symbolic tensors, `{name}` must be symbolic too, "
+                f"received {type(a).__name__}."
+            )
+    layer = _loss_call_layer().values_layer(loss)  # type: ignore[attr-defined]
+    return layer([y_true, y_pred])
+
+
+def record_loss_call(
+    loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any = None, mask: Any = None
+) -> Any:
+    """Record ``loss(y_true, y_pred, sample_weight)`` on symbolic tensors as a graph call.
+
+    Returns the symbolic scalar loss. Targets, weights and a mask must be symbolic
+    tensors too (inputs of the traced function).
+
+    Raises
+    ------
+    TypeError
+        A target, weight or mask that is not symbolic while the prediction is.
+    """
+    args = [y_true, y_pred]
+    if sample_weight is not None:
+        args.append(sample_weight)
+    if mask is not None:
+        args.append(mask)
+    for name, a in zip(["y_true", "y_pred", "sample_weight"], args, strict=False):
+        if not _symbolic(a):
+            raise TypeError(
+                f"{loss.owner}: called on symbolic tensors, `{name}` must be symbolic too, "
+                f"received {type(a).__name__}."
+            )
+    layer = _loss_call_layer()(loss, sample_weight is not None, mask is not None)
+    return layer(args)

@@ -112,6 +112,10 @@ class OpLayer(Layer):
         self.args = list(args)
         self.op_kwargs = dict(kwargs or {})
 
+    def check_input_shape(self, shape: Any) -> None:
+        """An op takes tensors of any rank, scalars included (a loss is a scalar)."""
+        return None
+
     def call(self, inputs: Any) -> Any:
         values = inputs if isinstance(inputs, list) else [inputs]
         return self.function(*_fill(self.args, values), **_fill(self.op_kwargs, values))

@@ -1083,6 +1083,9 @@ class Activation(_FnLayer):
     array([[0.25, 0.25, 0.25, 0.25]])
     """
 
+    #: Passes an input mask on unchanged (Keras's ``supports_masking``).
+    supports_masking = True
+
     _default_name = "activation"
 
     def __init__(

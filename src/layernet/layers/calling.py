@@ -627,8 +627,8 @@ class _KerasLayerAPI:
         from .base import is_shape_list
 
         shapes = input_shape if is_shape_list(input_shape) else [input_shape]
-        batch_none = [s[0] is None for s in shapes]
-        xs = [np.zeros((1 if s[0] is None else s[0], *s[1:]), self.dtype) for s in shapes]
+        batch_none = [s[0] is None for s in shapes if len(s)]  # (scalars have no batch axis)
+        xs = [np.zeros(tuple(1 if d is None else d for d in s), self.dtype) for s in shapes]
         d = self._tracking()
         kept = d["_losses"]
         state = {k: a.copy() for k, a in self.state.items()}  # a dry call changes nothing
@@ -641,7 +641,7 @@ class _KerasLayerAPI:
                 if k in now:
                     now[k][...] = a
         ys = y if isinstance(y, list) else [y]
-        none = all(batch_none)
+        none = bool(batch_none) and all(batch_none)
         out = [(None, *a.shape[1:]) if none and a.ndim else tuple(a.shape) for a in ys]
         return out if isinstance(y, list) else out[0]
 

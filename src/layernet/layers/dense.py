@@ -147,6 +147,9 @@ class Dense(Layer):
            [0., 1., 1.]])
     """
 
+    #: Passes an input mask on unchanged (Keras's ``supports_masking``).
+    supports_masking = True
+
     _default_name = "dense"
     fresh_output = True
     fresh_gradient = True

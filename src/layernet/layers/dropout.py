@@ -94,6 +94,9 @@ class Dropout(Layer):
     [0.0, 2.0]
     """
 
+    #: Passes an input mask on unchanged (Keras's ``supports_masking``).
+    supports_masking = True
+
     _default_name = "dropout"
     fresh_output = True
     fresh_gradient = True

@@ -121,6 +121,9 @@ class LayerNormalization(Layer):
     [(3,), (3,)]
     """
 
+    #: Passes an input mask on unchanged (Keras's ``supports_masking``).
+    supports_masking = True
+
     _default_name = "layer_normalization"
 
     def __init__(

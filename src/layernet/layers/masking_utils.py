@@ -15,7 +15,7 @@ import numpy as np
 
 from .._validation import as_array, shape_str
 
-__all__ = ["mask_to_sample_weight", "masked_loss"]
+__all__ = ["mask_to_sample_weight", "masked_compute", "masked_loss"]
 
 
 def mask_to_sample_weight(
@@ -182,3 +182,85 @@ def masked_loss(
     flat_true = target.reshape(n, *target.shape[m.ndim :])
     z = fn.forward(flat_pred, flat_true, sample_weight=w.reshape(n))
     return float(z), np.asarray(fn.backward_input()).reshape(pred.shape)
+
+
+def masked_compute(
+    loss: Any, y_pred: Any, y_true: Any, mask: Any = None, sample_weight: Any = None
+) -> tuple[Any, Any]:
+    r"""A loss's value and what its backward rule keeps, with an output mask applied (Keras 3).
+
+    Leaves ``loss.saved`` untouched; ``loss.compute_backward_input(dz, saved)``
+    reshaped to ``y_pred``'s shape is then :math:`dz\,\partial z/\partial\hat y`.
+
+    Parameters
+    ----------
+    loss : Loss
+    y_pred : ndarray
+        The prediction, shape ``(batch, *steps, ...)``.
+    y_true : ndarray
+        The target, as the loss takes it for ``y_pred``.
+    mask : array_like of bool, optional
+        The prediction's mask, shape ``(batch, *steps)``; ``None`` for none.
+    sample_weight : array_like, optional
+        Weights per sample (or per step).
+
+    Returns
+    -------
+    z : float
+        The loss (:func:`mask_to_sample_weight`'s weights folded in).
+    saved : object
+        What the loss's ``compute_loss`` kept (``None`` for ``reduction="none"``).
+
+    Raises
+    ------
+    ValueError
+        A mask that is not a leading part of the prediction's shape, or whatever
+        the loss refuses.
+
+    Notes
+    -----
+    A loss with Keras's reductions takes the folded weights
+    :math:`w_i = s_i m_i T/V` (averaging reductions) of its per-step values
+    directly; any other loss is called on the prediction folded to one sample
+    per step, ``(batch * steps, ...)``, with those weights, as in
+    :func:`masked_loss`. Either way :math:`z = \frac1V \sum_i s_i m_i \ell_i` for
+    the averaging reductions.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> from layernet.layers.masking_utils import masked_compute
+    >>> loss = ln.losses.MeanSquaredError(dtype="float64")
+    >>> pred = np.array([[[1.0], [2.0], [9.0]]])
+    >>> z, saved = masked_compute(loss, pred, np.zeros((1, 3, 1)), np.array([[1, 1, 0]]))
+    >>> z
+    2.5
+    >>> loss.compute_backward_input(np.float64(1.0), saved)[0, :, 0].tolist()
+    [1.0, 2.0, 0.0]
+    """
+    from ..losses import _KerasLoss  # the losses import the layers: import when called
+
+    pred = as_array(y_pred, loss.owner, "y_pred")
+    if mask is None:
+        x = loss.check_input(pred)
+        return loss._compute(x, loss.check_target(x, y_true), sample_weight)
+    m = np.asarray(mask).astype(bool)
+    if m.ndim > pred.ndim or pred.shape[: m.ndim] != m.shape:
+        raise ValueError(
+            f"{loss.owner}: expected a mask of a leading part of the prediction's shape "
+            f"{shape_str(pred.shape)}, received shape {shape_str(m.shape)}."
+        )
+    reduction = getattr(loss, "reduction", "sum_over_batch_size")
+    w = cast(np.ndarray, mask_to_sample_weight(m, sample_weight, reduction=reduction))
+    if isinstance(loss, _KerasLoss) and m.ndim < pred.ndim:
+        x = loss.check_input(pred)
+        return loss._compute(x, loss.check_target(x, y_true), w)
+    n = m.size
+    target = np.asarray(y_true)
+    flat_pred = pred.reshape(n, *pred.shape[m.ndim :])
+    if flat_pred.ndim < 2:
+        flat_pred = flat_pred.reshape(n, 1)
+    flat_true = target.reshape(n, *target.shape[m.ndim :])
+    x = loss.check_input(flat_pred)
+    return loss._compute(x, loss.check_target(x, flat_true), w.reshape(n))

@@ -463,6 +463,9 @@ class TimeDistributed(Layer):
     (4, 5, 2)
     """
 
+    #: Passes an input mask on unchanged (Keras's ``supports_masking``).
+    supports_masking = True
+
     _default_name = "time_distributed"
 
     def __init__(self, layer: Layer, **kwargs: Any) -> None:

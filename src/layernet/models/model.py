@@ -551,6 +551,9 @@ class Model(Trainer, Layer):
     @property
     def losses(self) -> list[float]:
         """Losses the layers added with ``add_loss`` in the last forward pass (Keras's)."""
+        traced = self.__dict__.get("_traced_losses")
+        if traced is not None:  # compute_loss being traced: their symbolic stand-in
+            return list(traced)
         if self.is_subclassed:
             return _KerasLayerAPI.losses.fget(self)  # type: ignore[attr-defined]
         out: list[float] = []
@@ -668,7 +671,10 @@ class Model(Trainer, Layer):
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
         """Every layer's parameter and state arrays, layer by layer (not copies)."""
         if self.is_subclassed:  # the variables' own arrays, in Keras's order
-            return [v.numpy() for v in _KerasLayerAPI.weights.fget(self)]  # type: ignore[attr-defined]
+            return [  # (a nested functional or Sequential model lists arrays already)
+                v.numpy() if hasattr(v, "numpy") else v
+                for v in _KerasLayerAPI.weights.fget(self)  # type: ignore[attr-defined]
+            ]
         out: list[np.ndarray] = []
         seen: set[int] = set()
         for layer in self.layers:

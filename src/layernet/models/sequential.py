@@ -24,6 +24,12 @@ from ..losses import Loss
 from .model import Model
 
 
+def _takes_mask(layer: Layer) -> bool:
+    from ..graph.executor import _accepts
+
+    return _accepts(layer.compute_forward, "mask")
+
+
 class SequentialSaved(NamedTuple):
     """What one call of a Sequential keeps for backward: each layer's ``saved``."""
 
@@ -494,13 +500,20 @@ class Sequential(Model):
         """
         activity: dict[int, Any] = {}
         penalty = 0.0
+        mask = None  # Keras's masks, passed along the stack (the loss reads the last one)
         for i, layer in enumerate(self._layers):
-            x = layer.forward(x, training=training)
+            x_in = x
+            if mask is not None and _takes_mask(layer):
+                x = layer.forward(x, training=training, mask=mask)
+            else:
+                x = layer.forward(x, training=training)
+            mask = layer.output_mask(x_in, mask)
             if layer.activity_regularizer is not None:
                 pen, grad = layer.activity_regularization(x)
                 penalty += pen
                 activity[i] = grad
         self._activity = (penalty, activity)
+        self._output_mask = mask
         # the calls' saved states, so that backward_input/backward_params work on the model too
         self.saved = SequentialSaved([layer.saved for layer in self._layers])
         self._y_shape = getattr(x, "shape", None)

@@ -337,6 +337,8 @@ def where(condition: Any, x1: Any = None, x2: Any = None) -> Any:
 
 # ---------------------------------------------------------------------- reductions
 def _reduce(prim: P.Primitive, x: Any, axis: Any, keepdims: bool) -> Any:
+    if isinstance(x, list | tuple) and x and builtins.any(isinstance(a, Tensor) for a in x):
+        x = stack(x)  # a list of traced values (``ops.sum(self.losses)``) keeps its gradient
     axis = _axis(prim.name, axis, _ndim(x))
     return apply(prim, x, axis=axis, keepdims=keepdims)
 

@@ -1,16 +1,19 @@
 """Data adapters: one way to walk the batches of arrays, generators and PyDatasets.
 
-``fit``, ``evaluate`` and ``predict`` take arrays (batched by the trainer) or a
-source of ready-made batches: a Python generator or iterator yielding ``(x, y)``
-or ``(x, y, sample_weight)``, or a :class:`PyDataset`. :func:`batch_source`
-wraps the latter in one interface.
+``fit``, ``evaluate`` and ``predict`` take arrays (batched by the trainer through
+:func:`array_batches`) or a source of ready-made batches: a Python generator or
+iterator yielding ``(x, y)`` or ``(x, y, sample_weight)``, or a :class:`PyDataset`.
+:func:`batch_source` wraps the latter in one interface.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
-from typing import Any
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, overload
+
+import numpy as np
 
 
 class PyDataset:
@@ -65,6 +68,158 @@ class PyDataset:
             return len(self)
         except NotImplementedError:
             return None
+
+
+@overload
+def array_batches(
+    order: int, batch_size: int, shard: Callable[[int], slice] | None = None
+) -> Iterator[tuple[int, slice]]: ...
+@overload
+def array_batches(
+    order: np.ndarray, batch_size: int, shard: Callable[[int], slice] | None = None
+) -> Iterator[tuple[int, np.ndarray]]: ...
+def array_batches(
+    order: int | np.ndarray, batch_size: int, shard: Callable[[int], slice] | None = None
+) -> Iterator[tuple[int, Any]]:
+    """The steps of a pass over arrays: ``(step, samples)`` for each global batch.
+
+    Parameters
+    ----------
+    order : int or ndarray of int
+        The samples' indices in the order of the pass, or ``n`` for samples
+        ``0 .. n-1`` in order (then each step's samples are a ``slice``).
+    batch_size : int
+        Samples per global batch (the last one may be shorter).
+    shard : callable, optional
+        ``shard(m)`` gives this process's part of a global batch of ``m`` samples
+        (a strategy's ``shard``); every step
+        then yields only that part, which may be empty. Default: all of it.
+
+    Yields
+    ------
+    (int, slice or ndarray)
+        The step's index and the indices of this process's samples in it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layernet.training.data_adapters import array_batches
+    >>> [idx.tolist() for _, idx in array_batches(np.array([4, 0, 3, 1, 2]), 2)]
+    [[4, 0], [3, 1], [2]]
+    >>> [s for _, s in array_batches(5, 2, shard=lambda m: slice(0, (m + 1) // 2))]
+    [slice(0, 1, None), slice(2, 3, None), slice(4, 5, None)]
+    """
+    n = order if isinstance(order, int) else len(order)
+    for step in range(math.ceil(n / batch_size)):
+        start = step * batch_size
+        stop = min(start + batch_size, n)
+        part = slice(0, stop - start) if shard is None else shard(stop - start)
+        if isinstance(order, int):
+            yield step, slice(start + part.start, start + part.stop)
+        else:
+            yield step, order[start:stop][part]
+
+
+def epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
+    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
+    so that a run resumed at any epoch sees the orders of an uninterrupted one.
+
+    Examples
+    --------
+    >>> from layernet.training.data_adapters import epoch_order
+    >>> epoch_order(0, 3, 4, shuffle=False).tolist()
+    [0, 1, 2, 3]
+    >>> bool((epoch_order(0, 3, 50, True) == epoch_order(0, 3, 50, True)).all())
+    True
+    """
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class ArrayEpochs:
+    """The batches of each epoch of ``fit`` over arrays: ``(step, (x, y, sample_weight))``.
+
+    Each epoch visits the samples in :func:`epoch_order`; each step takes the next
+    global batch of ``batch_size`` samples, of which this process gets its
+    ``shard`` (see :func:`array_batches`).
+
+    Parameters
+    ----------
+    x, y : array or list of arrays indexed together
+    sample_weight : ndarray or None
+    batch_size : int
+    seed : int
+        The seed of the epochs' orders.
+    shuffle : bool
+    steps_per_epoch : int or None
+        Ends each epoch after this many steps.
+    shard : callable, optional
+        This process's share of a global batch (a strategy's ``shard``).
+    """
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: np.ndarray | None,
+        batch_size: int,
+        *,
+        seed: int,
+        shuffle: bool,
+        steps_per_epoch: int | None = None,
+        shard: Callable[[int], slice] | None = None,
+    ) -> None:
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+        self.steps_per_epoch, self.shard = steps_per_epoch, shard
+
+    @property
+    def steps(self) -> int:
+        """Steps per epoch."""
+        steps = math.ceil(len(self.x) / self.batch_size)
+        return steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
+
+    def batches(self, epoch: int) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
+        """The steps of ``epoch``: each with this process's share of its global batch."""
+        order = epoch_order(self.seed, epoch, len(self.x), self.shuffle)
+        if self.steps_per_epoch is not None:
+            order = order[: self.steps_per_epoch * self.batch_size]
+        sw = self.sample_weight
+        for step, idx in array_batches(order, self.batch_size, self.shard):
+            yield step, (self.x[idx], self.y[idx], None if sw is None else sw[idx])
+
+    def end_epoch(self) -> None:
+        """Called after each epoch's steps (nothing to do for arrays)."""
+
+
+class SourceEpochs:
+    """The batches of each epoch of ``fit`` over a source (generator, iterator, PyDataset).
+
+    Parameters
+    ----------
+    source
+        What ``batch_source`` returns.
+    steps : int or None
+        Batches per epoch (None: all of a PyDataset, or a generator to its end).
+    prepare : callable
+        Turns a batch the source yields into ``(x, y, sample_weight)`` as the
+        training step takes it.
+    """
+
+    def __init__(
+        self, source: Any, steps: int | None, prepare: Callable[[Any], tuple[Any, Any, Any]]
+    ) -> None:
+        self.source, self.steps, self.prepare = source, steps, prepare
+
+    def batches(self, epoch: int) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
+        """The steps of ``epoch``: the source's next batches."""
+        for step, batch in enumerate(self.source.batches(self.steps)):
+            yield step, self.prepare(batch)
+
+    def end_epoch(self) -> None:
+        """Tell the source the epoch ended (a PyDataset's ``on_epoch_end``)."""
+        self.source.epoch_end()
 
 
 class _Source:

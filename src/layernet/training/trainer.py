@@ -11,7 +11,7 @@ layer's :math:`\partial z/\partial X^1` is never needed and never computed.
 from __future__ import annotations
 
 import contextlib
-import copy
+import functools
 import math
 import sys
 import time
@@ -25,7 +25,6 @@ from .. import distributed as _distributed
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .._agreement import (
-    agree,
     describe_compile,
     describe_model,
     evaluate_entries,
@@ -55,9 +54,16 @@ from ..callbacks import (
     _in_notebook,
     resume_epoch,
 )
+from ..graph.tensor import is_symbolic as _symbolic_any
 from ..layers.calling import added_losses_in_backward
-from ..losses import Loss
-from .data_adapters import batch_source
+from ..layers.masking_utils import mask_to_sample_weight, masked_compute
+from ..losses import Loss, record_loss_call
+from .data_adapters import ArrayEpochs, SourceEpochs, array_batches, batch_source
+from .loss_trace import LossTrace
+from .loss_trace import signature as loss_trace_signature
+
+#: ``_loss_and_dys``'s default: the masks of the last forward pass.
+_LAST_FORWARD: Any = object()
 
 
 def _check_callbacks_argument(callbacks: Any) -> None:
@@ -91,6 +97,17 @@ class Trainer:
     ``compute_output_shape``) and a few hooks the model provides (its parameters for
     the optimizer, its layers' workspaces). ``fit`` calls :meth:`train_step` for
     every batch, so a subclass that overrides it changes ``fit``.
+
+    ``fit``, ``evaluate`` and ``predict`` over arrays each have one loop, which runs
+    with a strategy (:class:`layernet.distributed.Strategy`): the one-process
+    strategy, or the :class:`~layernet.DataParallel` given as ``distribute=``. The
+    loop takes each step's samples through the strategy's ``shard``, the steps
+    compute inside its ``gradient_step`` and ``metrics_step`` (which reduce over
+    the ranks), ``should_stop`` ends an epoch after ``on_train_batch_end`` and
+    ``end_epoch`` follows ``on_epoch_end``; the strategy reaches the model only
+    through ``trainable_gradients``, ``state_variables``, ``metrics_variables``,
+    ``metrics``, ``get_weights``/``set_weights``, ``optimizer`` and
+    ``stop_training``.
 
     Attributes
     ----------
@@ -276,7 +293,7 @@ class Trainer:
         if len(args) == 1:
             x, y, sw = _unpack_data(args[0])
             z, pred = self._train_step(x, y, sw)
-            return self._update_trackers(z, pred, y, sw, _batch_len(x))
+            return self._step_logs(z, pred, x, y, sw)
         if len(args) not in (2, 3):
             raise TypeError(
                 f"train_step: expected (data) or (x, y[, sample_weight]), received "
@@ -292,9 +309,19 @@ class Trainer:
         """
         self._require_compiled("test_step")
         x, y, sw = _unpack_data(data)
-        pred = self.forward(_unwrap(x))
-        z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
-        return self._update_trackers(z, pred, y, sw, _batch_len(x))
+        n = _batch_len(x)
+        z = 0.0
+        logs = None
+        strategy = self._running_strategy()
+        with strategy.metrics_step(self, n):
+            if n or strategy.size == 1:  # (a rank's share may be empty)
+                pred = self.forward(_unwrap(x))
+                self._last_pred = pred
+                z = self._step_loss(x, y, pred, sw, training=False)
+                logs = self._update_trackers(z, pred, y, sw, n, x=x)
+        if logs is None or strategy.size > 1:
+            logs = self._tracker_logs(z, y)
+        return logs
 
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for one batch (Keras's ``predict_step``)."""
@@ -302,13 +329,77 @@ class Trainer:
         return self.forward(_unwrap(x))
 
     def reset_metrics(self) -> None:
-        """Reset the loss tracker and every compiled metric (done at each epoch's start)."""
-        self._tracker = {"loss": [0.0, 0]}
+        """Reset the loss tracker(s) and every compiled metric (done at each epoch's start)."""
+        names = self._output_names_for_compile()
+        self._tracker = {"loss": np.zeros(2)}  # sum of loss * samples, samples
+        if len(names) > 1:
+            for name, loss in zip(names, getattr(self, "_output_losses", []), strict=False):
+                if loss is not None:
+                    self._tracker[f"{name}_loss"] = np.zeros(2)
         for ms in getattr(self, "_output_metrics", []):
             for m in ms:
                 m.reset()
 
-    def _update_trackers(self, z: float, pred: Any, y: Any, sw: Any, n: int) -> dict[str, float]:
+    @property
+    def metrics_variables(self) -> list[np.ndarray]:
+        """Every metric state array, as Keras's ``metrics_variables``: the loss trackers'
+        (``[sum of loss * samples, samples]``, one for the loss and one per output's loss),
+        then each compiled metric's :attr:`~layernet.metrics.Metric.variables`.
+
+        All are sums over the batches since :meth:`reset_metrics` (the arrays
+        themselves, assignable in place): a data-parallel strategy sums the ranks'
+        changes to them in each step.
+        """
+        if getattr(self, "_tracker", None) is None:
+            self.reset_metrics()
+        return [
+            *self._tracker.values(),
+            *(v for ms in self._output_metrics for m in ms for v in m.variables),
+        ]
+
+    @property
+    def trainable_gradients(self) -> list[np.ndarray]:
+        """The gradient arrays of the weights an optimizer step updates, in its order.
+
+        Set by the last training step's backward pass (the arrays themselves,
+        assignable in place): a data-parallel strategy replaces them by the
+        global batch's before the update.
+        """
+        return [g for _, g in self._step_params().values()]
+
+    @property
+    def state_variables(self) -> list[np.ndarray]:
+        """Every layer's ``state`` arrays, each once: the values a
+        training-mode forward pass may change besides the weights (``BatchNorm``'s
+        moving mean and variance, say). The arrays themselves, assignable in place:
+        a data-parallel strategy averages the ranks' changes to them in each step."""
+        seen: set[int] = set()
+        out: list[np.ndarray] = []
+        for layer in self._every_layer():
+            for v in layer.state.values():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    def _step_logs(self, z: float, pred: Any, x: Any, y: Any, sw: Any) -> dict[str, float]:
+        """Add a training batch to the trackers and metrics (summed over the ranks under
+        a data-parallel strategy) and return the running logs."""
+        n = _batch_len(x)
+        logs = None
+        strategy = self._running_strategy()
+        with strategy.metrics_step(self, n):
+            if n or strategy.size == 1:  # (a rank's share may be empty)
+                logs = self._update_trackers(z, pred, y, sw, n, x=x)
+        if logs is None or strategy.size > 1:
+            logs = self._tracker_logs(z, y)
+        return logs
+
+    def _update_trackers(
+        self, z: float, pred: Any, y: Any, sw: Any, n: int, x: Any = None
+    ) -> dict[str, float]:
+        """Add a batch's loss to the loss tracker(s), update the compiled metrics
+        (through :meth:`compute_metrics`) and return the running logs."""
         tracker = getattr(self, "_tracker", None)
         if tracker is None:
             self.reset_metrics()
@@ -316,27 +407,109 @@ class Trainer:
         t = tracker["loss"]
         t[0] += z * n
         t[1] += n
-        logs = {"loss": t[0] / t[1] if t[1] else float("nan")}
         names = self._output_names_for_compile()
         multi = len(names) > 1
-        preds = pred if multi else [pred]
-        ys = _as_list(y, names) if multi or isinstance(y, _Multi) else [y]
-        if multi:
+        if multi and not self._overrides_compute_loss():
             for k, name in enumerate(names):
                 if self._output_losses[k] is None:
                     continue
-                tk = tracker.setdefault(f"{name}_loss", [0.0, 0])
+                tk = tracker[f"{name}_loss"]
                 tk[0] += self._last_output_losses[k] * n
                 tk[1] += n
-                logs[f"{name}_loss"] = tk[0] / tk[1]
+        logs = {"loss": float(t[0] / t[1]) if t[1] else float("nan")}
+        if multi:
+            for name in names:
+                tk = tracker.get(f"{name}_loss")
+                if tk is not None and tk[1]:
+                    logs[f"{name}_loss"] = float(tk[0] / tk[1])
+        logs.update({k: v for k, v in self.compute_metrics(x, y, pred, sw).items() if k != "loss"})
+        if not math.isfinite(z):
+            logs["loss"] = z
+        return logs
+
+    def _tracker_logs(self, z: float, y: Any) -> dict[str, float]:
+        """The running logs: the loss tracker(s) and the compiled metrics' results."""
+        if getattr(self, "_tracker", None) is None:
+            self.reset_metrics()
+        tracker = self._tracker
+        t = tracker["loss"]
+        logs = {"loss": float(t[0] / t[1]) if t[1] else float("nan")}
+        names = self._output_names_for_compile()
+        multi = len(names) > 1
+        ys = _as_list(y, names) if multi or isinstance(y, _Multi) else [y]
+        if multi:
+            for name in names:
+                tk = tracker.get(f"{name}_loss")
+                if tk is not None and tk[1]:
+                    logs[f"{name}_loss"] = float(tk[0] / tk[1])
         for k, ms in enumerate(self._output_metrics):
+            if ys[k] is None:
+                continue
             for m in ms:
-                if ys[k] is None:
-                    continue
-                m.update(preds[k], ys[k], sw)
                 logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
         if not math.isfinite(z):
             logs["loss"] = z
+        return logs
+
+    def compute_metrics(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> dict[str, float]:
+        """Update the compiled metrics with a batch and return their results (Keras's).
+
+        The default train and test steps call it after the loss, so a subclass may
+        override it. Where the model's output carries a mask (see
+        :meth:`compute_loss`), each metric that averages per-entry values
+        (:class:`~layernet.metrics.MeanMetricWrapper` and its subclasses, the
+        accuracies for instance) counts only the unmasked entries, as Keras's
+        ``apply_mask`` with the ``"sum"`` reduction: the mask joins the sample
+        weights.
+
+        Parameters
+        ----------
+        x : array or list of arrays
+            The batch's inputs (unused by the default).
+        y : array, list or dict of arrays
+            The targets.
+        y_pred : array or list of arrays
+            The model's outputs for the batch.
+        sample_weight : array, optional
+
+        Returns
+        -------
+        dict of str to float
+            The running loss (``"loss"``, when a step has run) and every metric's
+            result, keyed as in the logs of ``fit``.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> model = ln.Sequential([ln.Input((2,)), ln.Dense(1, seed=0)])
+        >>> model.compile("sgd", "mse", metrics=["mae"])
+        >>> model.reset_metrics()
+        >>> logs = model.compute_metrics(None, np.zeros((4, 1)), np.full((4, 1), 0.5))
+        >>> logs["mae"]
+        0.5
+        """
+        names = self._output_names_for_compile()
+        multi = len(names) > 1
+        preds = y_pred if multi else [y_pred]
+        ys = _as_list(y, names) if multi or isinstance(y, _Multi) else [y]
+        masks = self._masks_for(y_pred)
+        tracker = getattr(self, "_tracker", None)
+        logs: dict[str, float] = {}
+        if tracker is not None and tracker["loss"][1]:
+            logs["loss"] = float(tracker["loss"][0] / tracker["loss"][1])
+        for k, ms in enumerate(self._output_metrics):
+            mask = None if masks is None else masks[k]
+            for m in ms:
+                if ys[k] is None:
+                    continue
+                w = sample_weight
+                if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
+                    w = mask_to_sample_weight(mask, sample_weight, reduction="sum")
+                m.update(preds[k], ys[k], w)
+                logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
         return logs
 
     def train_on_batch(
@@ -360,7 +533,8 @@ class Trainer:
         if class_weight is not None:
             sample_weight = class_weight_to_sample_weight(np.asarray(y), class_weight)
         self.reset_metrics()
-        logs = self.train_step((x, y, sample_weight))
+        with self._strategy_scope(_distributed.resolve(None, "train_on_batch")):  # one process
+            logs = self.train_step((x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def test_on_batch(
@@ -370,7 +544,8 @@ class Trainer:
         self._require_compiled("test_on_batch")
         x, y = self._batch_arrays(x, y, "test_on_batch")
         self.reset_metrics()
-        logs = self.test_step((x, y, sample_weight))
+        with self._strategy_scope(_distributed.resolve(None, "test_on_batch")):  # one process
+            logs = self.test_step((x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -427,11 +602,22 @@ class Trainer:
         self, x: Any, y: Any, sample_weight: np.ndarray | None = None
     ) -> tuple[float, Any]:
         optimizer, _ = self._require_compiled("train_step")
-        z, pred = self._compute_gradients(x, y, sample_weight)
+        pred = None
+        # the strategy reduces the gradients (and the loss) over its processes when the
+        # block ends, before the update; in one process it changes nothing
+        strategy = self._running_strategy()
+        with strategy.gradient_step(self, _batch_len(x)) as step:
+            if step.size or strategy.size == 1:  # (a rank's share may be empty)
+                step.loss, pred = self._compute_gradients(x, y, sample_weight)
+        z = step.loss
         if math.isfinite(z):  # never apply a non-finite step
             optimizer.step(self._step_params())
             self.apply_constraints()
         return z, pred
+
+    def _loss_dtype(self, fn: str) -> np.dtype:
+        loss = self._require_compiled(fn)[1]
+        return loss.dtype if loss is not None else self._dtype()
 
     def _penalized_layers(self) -> list[Any]:
         """Layers with weight regularizers (their penalties enter the loss, as in Keras)."""
@@ -448,22 +634,34 @@ class Trainer:
                 layer.apply_constraints()
 
     def _loss_and_dys(
-        self, pred: Any, y: Any, sample_weight: Any, need_dys: bool = True
+        self,
+        pred: Any,
+        y: Any,
+        sample_weight: Any,
+        need_dys: bool = True,
+        masks: Any = _LAST_FORWARD,
     ) -> tuple[float, Any]:
-        """The loss to train and its gradient with respect to the output(s)."""
+        """The compiled loss and its gradient with respect to the output(s).
+
+        ``masks``: the outputs' masks (a list, ``None`` entries for none); by default
+        those of the last forward pass when ``pred`` is its output (see
+        :meth:`compute_loss`).
+        """
+        if masks is _LAST_FORWARD:
+            masks = self._masks_for(pred)
         if not self._multi_output():
             if isinstance(y, _Multi):
                 y = y.arrays[0]
             loss = self._output_losses[0]
             if loss is None:  # the loss comes from add_loss alone
                 return 0.0, (np.zeros_like(pred) if need_dys else None)
-            # (weights passed only when given: a loss's own forward(x, t) keeps working)
-            z = (
-                loss.forward(pred, y)
-                if sample_weight is None
-                else loss.forward(pred, y, sample_weight=sample_weight)
-            )
-            return z, (loss.backward_input() if need_dys and math.isfinite(z) else None)
+            z = self._output_loss(loss, pred, y, sample_weight, None if masks is None else masks[0])
+            g = self._output_grad(loss, pred) if need_dys and math.isfinite(z) else None
+            w = self._loss_weights[0] if self._loss_weights else 1.0
+            if w != 1.0:  # Keras weighs a single output's loss too
+                z = z * w
+                g = None if g is None else g * np.asarray(w, dtype=g.dtype)
+            return z, g
         names = self._output_names_for_compile()
         ys = _as_list(y, names)
         total = 0.0
@@ -474,21 +672,222 @@ class Trainer:
                 per.append(0.0)
                 dys.append(None)
                 continue
-            zk = (
-                loss.forward(pred[k], ys[k])
-                if sample_weight is None
-                else loss.forward(pred[k], ys[k], sample_weight=sample_weight)
-            )
+            mk = None if masks is None else masks[k]
+            zk = self._output_loss(loss, pred[k], ys[k], sample_weight, mk)
             w = self._loss_weights[k]
             per.append(float(zk))
             total += w * zk
             if need_dys and math.isfinite(zk):
-                g = loss.backward_input()
+                g = self._output_grad(loss, pred[k])
                 dys.append(g if w == 1.0 else g * np.asarray(w, dtype=g.dtype))
             else:
                 dys.append(None)
         self._last_output_losses = per
         return float(total), dys
+
+    def _output_loss(self, loss: Any, pred: Any, y: Any, sample_weight: Any, mask: Any) -> float:
+        """One output's compiled loss (its mask applied as Keras's ``apply_mask``)."""
+        if mask is None:
+            # (weights passed only when given: a loss's own forward(x, t) keeps working)
+            return (
+                loss.forward(pred, y)
+                if sample_weight is None
+                else loss.forward(pred, y, sample_weight=sample_weight)
+            )
+        z, saved = masked_compute(loss, pred, y, mask, sample_weight)
+        loss.saved = saved
+        return float(z)
+
+    @staticmethod
+    def _output_grad(loss: Any, pred: Any) -> np.ndarray:
+        g = loss.backward_input()
+        return g if np.shape(g) == np.shape(pred) else np.reshape(g, np.shape(pred))
+
+    def _output_masks(self) -> list[Any] | None:
+        """The masks of the outputs of the last forward pass (``None`` when none has one)."""
+        saved = getattr(self, "saved", None)
+        tape = getattr(saved, "tape", None)
+        graph = getattr(self, "_graph", None)
+        if graph is not None and tape is not None and hasattr(tape, "masks"):
+            masks = [tape.masks.get(id(t)) for t in graph.outputs]
+        else:
+            masks = [getattr(self, "_output_mask", None)]
+        return masks if any(m is not None for m in masks) else None
+
+    def _masks_for(self, pred: Any) -> list[Any] | None:
+        """The outputs' masks when ``pred`` is the output of the last forward pass (Keras
+        reads a mask from the prediction tensor itself)."""
+        masks = self._output_masks()
+        if masks is None:
+            return None
+        last = getattr(self, "_last_pred", None)
+        if last is None:
+            return None
+        if isinstance(pred, list | tuple):
+            same = isinstance(last, list | tuple) and all(
+                a is b for a, b in zip(pred, last, strict=False)
+            )
+        else:
+            same = pred is last
+        if not same:
+            return None
+        for m, p in zip(masks, pred if isinstance(pred, list | tuple) else [pred], strict=False):
+            if m is not None and np.shape(m) != np.shape(p)[: np.ndim(m)]:
+                return None
+        return masks
+
+    def _extra_loss(self) -> tuple[float, list[Any], list[float]]:
+        """What the model adds to its compiled loss: (total, penalized layers, added losses)."""
+        penalized = self._penalized_layers()
+        added = self.losses  # losses the layers added with add_loss in this forward
+        extra = self.activity_penalty() + sum(layer.regularization_penalty() for layer in penalized)
+        if added:
+            extra = extra + float(sum(added))
+        return float(extra), penalized, added
+
+    def _overrides_compute_loss(self) -> bool:
+        """Whether a subclass overrides :meth:`compute_loss` (it is then traced)."""
+        return type(self).compute_loss is not Trainer.compute_loss
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        r"""The total loss of a batch: the compiled losses plus the added ones (Keras 3's).
+
+        The default train and test steps (so ``fit``, ``evaluate``,
+        ``train_on_batch`` and ``test_on_batch``) get the loss from this method,
+        so a subclass that overrides it changes what the model trains on and
+        what ``evaluate`` reports. An override is traced: layernet calls it once
+        per input signature with symbolic tensors (:class:`~layernet.graph.KerasTensor`)
+        for ``x``, ``y``, ``y_pred`` and ``sample_weight``, and records the
+        :mod:`layernet.ops` ops, loss objects and layer or model calls it makes,
+        to run them and their derivatives every step (see
+        :class:`~layernet.training.loss_trace.LossTrace`). While tracing, ``model.losses`` holds
+        one symbolic scalar standing for the sum of the added losses and weight
+        penalties, so ``ops.sum(self.losses)`` adds them.
+
+        Parameters
+        ----------
+        x : array or list of arrays, optional
+            The batch's inputs.
+        y : array, list or dict of arrays, optional
+            The targets.
+        y_pred : array or list of arrays
+            The model's outputs for the batch.
+        sample_weight : array, optional
+            Per-sample weights.
+        training : bool, default True
+            Whether the loss is computed for a training step (an override may
+            leave this argument out, as Keras allows).
+
+        Returns
+        -------
+        float or KerasTensor
+            :math:`\sum_k w_k z_k + \sum_j L_j`: each output's compiled loss
+            :math:`z_k` times its ``loss_weights`` entry, plus the losses added
+            with ``add_loss`` and the weight and activity penalties (on symbolic
+            inputs, the symbolic loss).
+
+        Notes
+        -----
+        When the model's output carries a mask (``Embedding(mask_zero=True)`` or
+        ``Masking`` followed by layers that pass it on), each compiled loss counts
+        only the unmasked entries, as Keras's ``apply_mask``: with :math:`T`
+        entries of which :math:`V` are unmasked, entry :math:`i` gets the weight
+        :math:`s_i m_i T/V` (``"sum_over_batch_size"`` and ``"mean"``) or
+        :math:`s_i m_i` (``"sum"``), so the mean loss is the mean over the unmasked
+        entries and masked ones get no gradient.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> class MyModel(ln.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.dense = ln.Dense(1, seed=0)
+        ...     def call(self, x):
+        ...         return self.dense(x)
+        ...     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+        ...                      training=True):
+        ...         return ln.ops.mean((y_pred - y) ** 2) + ln.ops.sum(self.losses)
+        >>> model = MyModel()
+        >>> model.compile(optimizer="sgd")
+        >>> x = np.ones((4, 3), "float32")
+        >>> history = model.fit(x, np.zeros((4, 1), "float32"), epochs=2, verbose=0)
+        >>> len(history.history["loss"])
+        2
+        """
+        if _symbolic_any(y_pred):
+            return self._symbolic_compiled_loss(y, y_pred, sample_weight)
+        z, _ = self._loss_and_dys(y_pred, y, sample_weight, need_dys=False)
+        return z + self._extra_loss()[0]
+
+    def _symbolic_compiled_loss(self, y: Any, y_pred: Any, sample_weight: Any) -> Any:
+        """The default :meth:`compute_loss` recorded on symbolic tensors (inside a trace)."""
+        names = self._output_names_for_compile()
+        multi = len(names) > 1
+        preds = list(y_pred) if multi else [y_pred]
+        ys = _as_list(y, names) if multi else [y]
+        masks = self.__dict__.get("_traced_masks")
+        total: Any = None
+        for k, loss in enumerate(self._output_losses):
+            if loss is None or ys[k] is None:
+                continue
+            mk = None if masks is None else masks[k]
+            term = record_loss_call(loss, ys[k], preds[k], sample_weight, mk)
+            w = self._loss_weights[k]
+            term = term if w == 1.0 else term * w
+            total = term if total is None else total + term
+        for extra in self.losses:
+            total = extra if total is None else total + extra
+        return 0.0 if total is None else total
+
+    def _loss_trace(
+        self, x: Any, y: Any, pred: Any, sw: Any, masks: Any, has_extra: bool, training: bool
+    ) -> LossTrace:
+        x, y = _unwrap(x), (y.arrays if isinstance(y, _Multi) else y)
+        if isinstance(y, list) and len(y) == 1 and not self._multi_output():
+            y = y[0]
+        key = loss_trace_signature(x, y, pred, sw, masks, has_extra, training)
+        cache = self.__dict__.setdefault("_loss_traces", {})
+        trace = cache.get(key)
+        if trace is None:
+            trace = LossTrace(self, x, y, pred, sw, masks, has_extra, training)
+            cache[key] = trace
+        return trace
+
+    def _traced_loss(
+        self, x: Any, y: Any, pred: Any, sw: Any, training: bool, need_grads: bool
+    ) -> tuple[float, Any, float, float]:
+        """Run the traced override of :meth:`compute_loss`: ``(z, dys, c, extra)``."""
+        masks = self._masks_for(pred)
+        extra, penalized, added = self._extra_loss()
+        has_extra = bool(added) or bool(penalized) or extra != 0.0
+        trace = self._loss_trace(x, y, pred, sw, masks, has_extra, training)
+        if need_grads:
+            for layer in trace.layers:
+                layer.zero_grad()
+        yv = y.arrays if isinstance(y, _Multi) else y
+        if isinstance(yv, list) and len(yv) == 1 and not self._multi_output():
+            yv = yv[0]
+        z, grads, c = trace.run(_unwrap(x), yv, pred, sw, masks, extra, training, need_grads)
+        dys: Any = grads
+        if grads is not None and not isinstance(pred, list):
+            dys = grads[0]
+        return z, dys, c, extra
+
+    def _step_loss(self, x: Any, y: Any, pred: Any, sw: Any, training: bool) -> float:
+        """The loss of a batch without gradients (the test step's)."""
+        if self._overrides_compute_loss():
+            return self._traced_loss(x, y, pred, sw, training, need_grads=False)[0]
+        z, _ = self._loss_and_dys(pred, y, sw, need_dys=False)
+        return z + self._extra_loss()[0]  # Keras's test step counts added losses too
 
     def _compute_gradients(
         self, x: Any, y: Any, sample_weight: np.ndarray | None = None
@@ -501,6 +900,9 @@ class Trainer:
             layer.overwrite_inputs = True
         try:
             pred = self.forward(_unwrap(x), training=True)
+            self._last_pred = pred
+            if self._overrides_compute_loss():
+                return self._custom_gradients(x, y, pred, sample_weight), pred
             z, dys = self._loss_and_dys(pred, y, sample_weight)
             penalized = self._penalized_layers()
             added = self.losses  # losses the layers added with add_loss in this forward
@@ -523,6 +925,56 @@ class Trainer:
             for layer in scratch:
                 layer.overwrite_inputs = False
         return z, pred
+
+    def _custom_gradients(self, x: Any, y: Any, pred: Any, sw: Any) -> float:
+        r"""Gradients of an overridden :meth:`compute_loss`: its traced graph backward, then the
+        model's backward from :math:`\partial L/\partial \hat y`, the added losses' gradients
+        scaled by :math:`c = \partial L/\partial(\sum \text{losses})`."""
+        self.zero_grad()
+        z, dys, c, _ = self._traced_loss(x, y, pred, sw, training=True, need_grads=True)
+        if dys is None:
+            return z
+        penalized = self._penalized_layers()
+        added = self.losses
+        if c == 0.0:
+            self.backward(dys, accumulate=True)
+            if self.activity_penalty():  # the loss leaves the penalties out: so do their grads
+                self._remove_activity_grads(dys)
+            return z
+        # The model's own pass runs with dys / c and the added losses at weight 1, then is
+        # scaled by c (linear), leaving the traced loss's parameter gradients as they were.
+        params = self._step_params()
+        kept = {k: g.copy() for k, (_, g) in params.items()}
+        for _, g in params.values():
+            g[...] = 0
+        scaled = dys if c == 1.0 else _scale(dys, 1.0 / c)
+        if added:
+            with added_losses_in_backward():
+                self.backward(scaled, accumulate=True)
+        else:
+            self.backward(scaled, accumulate=True)
+        for layer in penalized:
+            layer.add_regularization_grads()
+        for k, (_, g) in params.items():
+            if c != 1.0:
+                g *= np.asarray(c, dtype=g.dtype)
+            g += kept[k]
+        return z
+
+    def _remove_activity_grads(self, dys: Any) -> None:
+        """Subtract the activity penalties' share of the gradients (a backward pass from a
+        zero upstream gradient gives exactly that share, the passes being linear)."""
+        params = self._step_params()
+        total = {k: g.copy() for k, (_, g) in params.items()}
+        for _, g in params.values():
+            g[...] = 0
+        if isinstance(dys, list):
+            zeros: Any = [None if d is None else np.zeros_like(d) for d in dys]
+        else:
+            zeros = np.zeros_like(dys)
+        self.backward(zeros, accumulate=True)
+        for k, (_, g) in params.items():
+            g[...] = total[k] - g
 
     def _takes_integers(self) -> bool:
         """Whether the model's (first) input takes integer ids (an Embedding, an int Input)."""
@@ -566,6 +1018,8 @@ class Trainer:
         shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
         out = self.compute_output_shape((len(y), *shape))
         _, loss = self._require_compiled(fn)
+        if loss is None:  # the loss is computed by compute_loss or add_loss: any targets
+            return np.asarray(y)
         dummy = np.broadcast_to(np.zeros((), dtype=self._dtype()), tuple(int(s or 0) for s in out))
         what = f"`{arg}`" if x_val is None else f"`{arg}` (validation data)"
         try:
@@ -704,7 +1158,8 @@ class Trainer:
             check_positive_int(steps_per_epoch, "steps_per_epoch", "fit")
         if validation_steps is not None:
             check_positive_int(validation_steps, "validation_steps", "fit")
-        dp = _distributed.resolve(distribute, "fit")
+        strategy = _distributed.resolve(distribute, "fit")
+        distributed = isinstance(strategy, _distributed.DataParallel)
         source = batch_source(x)
         if source is not None:
             if y is not None:
@@ -712,27 +1167,28 @@ class Trainer:
                     "fit: `y` must not be given when `x` is a generator or PyDataset (it "
                     "yields the targets)."
                 )
-            if dp is not None:
+            if distributed:
                 raise ValueError(
                     "fit: `distribute` takes arrays (each rank takes its share of every "
                     "batch); pass x and y as arrays."
                 )
-            return self._fit_source(
-                source,
-                epochs,
-                verbose,
-                callbacks,
-                validation_data,
-                initial_epoch,
-                steps_per_epoch,
-                validation_steps,
-                validation_freq,
-                class_weight,
-            )
+            with self._strategy_scope(strategy):  # (one process: refused above otherwise)
+                return self._fit_source(
+                    source,
+                    epochs,
+                    verbose,
+                    callbacks,
+                    validation_data,
+                    initial_epoch,
+                    steps_per_epoch,
+                    validation_steps,
+                    validation_freq,
+                    class_weight,
+                )
         if x is None:
             raise ValueError("fit: `x` is required: the training inputs.")
         if self._structured(x, y) or y is None:
-            if dp is not None:
+            if distributed:
                 raise ValueError("fit: `distribute` takes models with one input and one output.")
             x, y, sw, val = self._fit_multi(
                 x, y, validation_data, validation_split, sample_weight, class_weight, seed
@@ -749,41 +1205,70 @@ class Trainer:
                 x, y, val_xy, sample_weight, class_weight, validation_data
             )
         base = seed if seed is not None else int(_random.generator().integers(2**63))
-        if dp is not None:
-            # one small collective: every rank was given the same model, compile settings
-            # and arguments, or every rank raises the same error naming what differs
-            agree(
-                dp,
-                "fit",
-                {
-                    **fit_entries(
-                        x,
-                        y,
-                        epochs=epochs,
-                        batch_size=batch_size,
-                        shuffle=shuffle,
-                        seed=seed,
-                        initial_epoch=initial_epoch,
-                        validation_split=validation_split,
-                        validation_data=validation_data,
-                        sample_weight=sample_weight,
-                        class_weight=class_weight,
-                    ),
-                    **describe_model(self),
-                    **describe_compile(self),
-                },
-            )
-            self.distribute_strategy = dp
-            base = dp.begin_fit(self, x, y, base, val, sw)
-            verbose = verbose if dp.is_root else 0
-        steps = math.ceil(len(x) / batch_size)
-        if steps_per_epoch is not None:
-            steps = min(steps, steps_per_epoch)
+        # the strategy's first step: one small collective in which every rank checks it
+        # was given the same model, compile settings and arguments (or every rank raises
+        # the same error naming what differs); then every rank starts from rank 0's state
+        strategy.agree(
+            "fit",
+            lambda: {
+                **fit_entries(
+                    x,
+                    y,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    shuffle=shuffle,
+                    seed=seed,
+                    initial_epoch=initial_epoch,
+                    validation_split=validation_split,
+                    validation_data=validation_data,
+                    sample_weight=sample_weight,
+                    class_weight=class_weight,
+                ),
+                **describe_model(self),
+                **describe_compile(self),
+                "metrics state": [v.shape for v in self.metrics_variables],
+            },
+        )
+        base = strategy.begin_fit(self, base)
+        if isinstance(strategy, _distributed.DataParallel):
+            self.distribute_strategy = strategy
+            verbose = verbose if strategy.is_root else 0
+        # the data path: each step, this process's share of the next global batch
+        data = ArrayEpochs(
+            x,
+            y,
+            sw,
+            batch_size,
+            seed=base,
+            shuffle=shuffle,
+            steps_per_epoch=steps_per_epoch,
+            shard=strategy.shard,
+        )
         history = History()
-        cbs = self._callback_list(history, callbacks, verbose, epochs, steps)
+        cbs = self._callback_list(history, callbacks, verbose, epochs, data.steps)
         self._check_callback_logs(cbs, validation=val is not None)
         self.stop_training = False
         self.history = history
+        validate = None
+        if val is not None:
+            vx, vy, vw = val
+            validate = functools.partial(self._validate, vx, vy, vw, max(batch_size, 256))
+        with self._strategy_scope(strategy):
+            self._fit_epochs(data, validate, cbs, epochs, initial_epoch, validation_freq)
+        return history
+
+    def _fit_epochs(
+        self,
+        data: ArrayEpochs | SourceEpochs,
+        validate: Any,
+        cbs: list[Callback],
+        epochs: int,
+        initial_epoch: int,
+        validation_freq: int,
+    ) -> None:
+        """The epoch loop of ``fit``: the same over arrays and sources of batches, in one
+        process and on every rank of a data-parallel run (the running strategy's calls)."""
+        strategy = self._running_strategy()
         # Scratch buffers belong to this run: one workspace per layer for training and one
         # for validation (batches of another size), dropped when the run ends.
         train_ws = self._new_workspaces()
@@ -797,28 +1282,22 @@ class Trainer:
                 for c in cbs:
                     c.on_epoch_begin(epoch, {})
                 lr = self._require_compiled("fit")[0].current_learning_rate
-                order = _epoch_order(base, epoch, len(x), shuffle)
-                if steps_per_epoch is not None:
-                    order = order[: steps_per_epoch * batch_size]
                 with self._workspaces(train_ws):
-                    if dp is None:
-                        logs = self._train_epoch(x, y, order, batch_size, cbs, sw)
-                    else:
-                        logs = dp.train_epoch(self, x, y, order, batch_size, cbs, sw)
-                if val is not None and (epoch + 1) % validation_freq == 0:
+                    logs, steps = self._train_epoch(data.batches(epoch), cbs)
+                if data.steps is None:  # a generator's length is known once it is read
+                    for c in cbs:
+                        if isinstance(c, ProgressBar):
+                            c.params["steps"] = steps
+                data.end_epoch()
+                if validate is not None and (epoch + 1) % validation_freq == 0:
                     # (also after a stop mid-epoch: callbacks expect val_* logs)
                     with self._workspaces(val_ws):
-                        logs.update(
-                            self._validate(
-                                val[0], val[1], val[2], batch_size=max(batch_size, 256), dp=dp
-                            )
-                        )
+                        logs.update(validate())
                 logs["lr"] = lr
                 self.epochs_completed = epoch + 1
                 for c in cbs:
                     c.on_epoch_end(epoch, logs)
-                if dp is not None:
-                    dp.end_epoch(self)
+                strategy.end_epoch(self)
                 if self.stop_training:
                     break
             self._finalize_optimizer()
@@ -826,7 +1305,6 @@ class Trainer:
                 c.on_train_end({})
         finally:
             self.clear_saved()  # what backward kept points into the run's buffers
-        return history
 
     def _finalize_optimizer(self) -> None:
         """With ``use_ema``, the parameters take their moving averages when ``fit`` ends."""
@@ -955,54 +1433,31 @@ class Trainer:
         val_source = batch_source(validation_data) if validation_data is not None else None
         self.stop_training = False
         self.history = history
-        for c in cbs:
-            c.on_train_begin({})
-        initial_epoch = resume_epoch(cbs, initial_epoch)
-        try:
-            for epoch in range(initial_epoch, epochs):
-                for c in cbs:
-                    c.on_epoch_begin(epoch, {})
-                lr = self._require_compiled("fit")[0].current_learning_rate
-                self.reset_metrics()
-                logs: dict[str, float] = {}
-                step = 0
-                for batch in source.batches(steps):
-                    x, y, sw = _unpack_data(batch)
-                    x, y = self._batch_arrays(x, y, "fit")
-                    if class_weight is not None:
-                        sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
-                    for c in cbs:
-                        c.on_train_batch_begin(step, {})
-                    logs = dict(self.train_step((x, y, sw)))
-                    for c in cbs:
-                        c.on_train_batch_end(step, logs)
-                    step += 1
-                    if self.stop_training:
-                        break
-                if steps is None:
-                    for c in cbs:
-                        if isinstance(c, ProgressBar):
-                            c.params["steps"] = step
-                source.epoch_end()
-                if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                    if val_source is not None:
-                        res = self._evaluate_source(val_source, validation_steps)
-                    else:
-                        vx, vy = validation_data[0], validation_data[1]
-                        vw = validation_data[2] if len(validation_data) == 3 else None
-                        res = self.evaluate(vx, vy, sample_weight=vw, verbose=0, return_dict=True)
-                    logs.update({f"val_{k}": v for k, v in res.items()})
-                logs["lr"] = lr
-                self.epochs_completed = epoch + 1
-                for c in cbs:
-                    c.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-            self._finalize_optimizer()
-            for c in cbs:
-                c.on_train_end({})
-        finally:
-            self.clear_saved()
+
+        def prepare(batch: Any) -> tuple[Any, Any, Any]:
+            x, y, sw = _unpack_data(batch)
+            x, y = self._batch_arrays(x, y, "fit")
+            if class_weight is not None:
+                sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
+            return x, y, sw
+
+        def validate() -> dict[str, float]:
+            if val_source is not None:
+                res = self._evaluate_source(val_source, validation_steps)
+            else:
+                vx, vy = validation_data[0], validation_data[1]
+                vw = validation_data[2] if len(validation_data) == 3 else None
+                res = self.evaluate(vx, vy, sample_weight=vw, verbose=0, return_dict=True)
+            return {f"val_{k}": v for k, v in res.items()}
+
+        self._fit_epochs(
+            SourceEpochs(source, steps, prepare),
+            validate if validation_data is not None else None,
+            cbs,
+            epochs,
+            initial_epoch,
+            validation_freq,
+        )
         return history
 
     def _evaluate_source(self, source: Any, steps: int | None) -> dict[str, float]:
@@ -1131,7 +1586,7 @@ class Trainer:
                 val_sw = metrics_mod.check_sample_weight(
                     validation_data[2], len(val[0]), "fit (validation_data)"
                 )
-        loss_dtype = self._require_compiled("fit")[1].dtype
+        loss_dtype = self._loss_dtype("fit")
         if sw is not None:
             sw = sw.astype(loss_dtype)
         weighted_val = None
@@ -1169,44 +1624,107 @@ class Trainer:
         return cbs
 
     def _train_epoch(
-        self,
-        x: Any,
-        y: Any,
-        order: np.ndarray,
-        batch_size: int,
-        cbs: list[Callback],
-        sample_weight: np.ndarray | None = None,
-    ) -> dict[str, float]:
-        """One pass over the samples in ``order`` through :meth:`train_step`; the epoch's logs."""
+        self, batches: Iterator[tuple[int, Any]], cbs: list[Callback]
+    ) -> tuple[dict[str, float], int]:
+        """One epoch of :meth:`train_step` on ``batches`` (``(step, data)``, where ``data``
+        is this process's share of the step's global batch); the epoch's logs and steps.
+
+        The running strategy decides after each ``on_train_batch_end`` whether the
+        epoch ends there (in one process: ``stop_training``).
+        """
+        strategy = self._running_strategy()
         self.reset_metrics()
         logs: dict[str, float] = {}
-        for step in range(math.ceil(len(order) / batch_size)):
-            idx = order[step * batch_size : (step + 1) * batch_size]
+        steps = 0
+        for step, data in batches:
             for c in cbs:
                 c.on_train_batch_begin(step, {})
-            xb, yb = x[idx], y[idx]
-            wb = None if sample_weight is None else sample_weight[idx]
-            logs = dict(self.train_step((xb, yb, wb)))
+            logs = dict(self.train_step(data))
             for c in cbs:
                 c.on_train_batch_end(step, logs)
-            if self.stop_training:
+            steps = step + 1
+            if strategy.should_stop(self):
                 break
+        return logs, steps
+
+    def _validate(self, x: Any, y: Any, sw: np.ndarray | None, batch_size: int) -> dict[str, float]:
+        """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
+        results = self._test_loop(x, y, sw, batch_size)
+        return {f"val_{k}": v for k, v in results.items()}
+
+    def _test_loop(
+        self, x: Any, y: Any, sw: np.ndarray | None, batch_size: int
+    ) -> dict[str, float]:
+        """The loop of ``evaluate`` over arrays: :meth:`test_step` on each batch, in order
+        (on this process's share of each batch); the logs of the last step."""
+        strategy = self._running_strategy()
+        self.reset_metrics()
+        logs: dict[str, float] = {}
+        for _, idx in array_batches(len(x), batch_size, strategy.shard):
+            wb = None if sw is None else sw[idx]
+            logs = dict(self.test_step((x[idx], y[idx], wb)))
         return logs
 
-    def _validate(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        sw: np.ndarray | None,
-        batch_size: int,
-        dp: _distributed.DataParallel | None = None,
-    ) -> dict[str, float]:
-        """``val_*`` logs: loss and metrics on the validation data (weighted if given)."""
-        if dp is None:
-            results = self._evaluate_batches(x, y, batch_size, sw)
-        else:
-            results = dp.evaluate(self, x, y, batch_size, sw)
-        return {f"val_{k}": v for k, v in results.items()}
+    def _predict_loop(self, x: Any, batch_size: int) -> Any:
+        """The loop of ``predict`` over arrays: :meth:`predict_step` on each batch, in order
+        (on this process's share of each batch); every sample's outputs."""
+        strategy = self._running_strategy()
+        with strategy.gather(len(x)) as gathered:
+            parts, rows = [], []
+            for _, idx in array_batches(len(x), batch_size, strategy.shard):
+                if idx.stop > idx.start:
+                    parts.append(self.predict_step(x[idx]))
+                    rows.append(np.arange(idx.start, idx.stop))
+            if parts:
+                gathered.outputs = _concat_outputs(parts)
+                gathered.rows = np.concatenate(rows)
+        return gathered.outputs
+
+    @contextlib.contextmanager
+    def distribution_scope(self, distribute: _distributed.DataParallel | None) -> Iterator[None]:
+        """Run the steps called in the block with ``distribute``'s reductions, as ``fit`` does.
+
+        For a loop of one's own: inside the block, :meth:`train_step` and
+        :meth:`test_step` on each rank's share of a global batch reduce the
+        gradients, the loss and the metrics over the ranks, as in ``fit``. Every
+        rank must make the same calls, after the model was made alike on every
+        rank (``distribute.broadcast_model(model)``). ``train_on_batch``,
+        ``test_on_batch``, and ``evaluate`` and ``predict`` without ``distribute``
+        always run in one process, inside the block or a distributed ``fit`` too
+        (a callback on rank 0 alone may call them).
+
+        Raises
+        ------
+        TypeError
+            ``distribute`` is neither None nor a :class:`~layernet.DataParallel`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import layernet as ln
+        >>> model = ln.Sequential([ln.Dense(1, seed=0)])
+        >>> model.compile("sgd", "mse")
+        >>> x = np.ones((4, 2), "float32")
+        >>> with model.distribution_scope(None):  # one process: the plain step
+        ...     loss, _ = model.train_step(x, x[:, :1])
+        """
+        with self._strategy_scope(_distributed.resolve(distribute, "distribution_scope")):
+            yield
+
+    @contextlib.contextmanager
+    def _strategy_scope(self, strategy: _distributed.Strategy) -> Iterator[None]:
+        """Make ``strategy`` the one the steps use while a loop runs."""
+        previous: _distributed.Strategy | None = getattr(self, "_run_strategy", None)
+        self._run_strategy: _distributed.Strategy | None = strategy
+        try:
+            yield
+        finally:
+            self._run_strategy = previous
+
+    def _running_strategy(self) -> _distributed.Strategy:
+        """The strategy of the loop running now (the one-process strategy outside loops)."""
+        strategy = getattr(self, "_run_strategy", None)
+        return strategy if strategy is not None else _distributed.resolve(None, "fit")
 
     @contextlib.contextmanager
     def _workspaces(self, spaces: list[Workspace]) -> Iterator[None]:
@@ -1300,7 +1818,8 @@ class Trainer:
         source = batch_source(x)
         n_steps = None
         if source is not None:
-            logs = self._evaluate_source(source, steps)
+            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+                logs = self._evaluate_source(source, steps)
         elif self._structured(x, y):
             xs = _Multi(self._data_inputs(x, "evaluate", "x"))
             ys = self._data_targets(y, len(xs), "evaluate", "y")
@@ -1308,28 +1827,33 @@ class Trainer:
             if sample_weight is not None:
                 sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "evaluate")
                 sw = sw.astype(self._dtype())
-            logs = self._evaluate_multi(xs, ys, batch_size, sw)
+            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+                logs = self._test_loop(xs, ys, sw, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x, y = self._check_xy(x, y, "evaluate")
             sw = None
             if sample_weight is not None:
                 sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
-                sw = sw.astype(self._require_compiled("evaluate")[1].dtype)
+                sw = sw.astype(self._loss_dtype("evaluate"))
             if not self.built:
                 self.build((None, *x.shape[1:]))
             y = self._check_targets(y, "evaluate", "y")
-            dp = _distributed.resolve(distribute, "evaluate")
-            if dp is not None:
-                entries = evaluate_entries(x, y, batch_size=batch_size, sample_weight=sample_weight)
-                agree(dp, "evaluate", {**entries, **describe_model(self), **describe_compile(self)})
-                self.distribute_strategy = dp
-                verbose = verbose if dp.is_root else 0
-            with self._workspaces(self._new_workspaces()):
-                if dp is None:
-                    logs = self._evaluate_batches(x, y, batch_size, sw)
-                else:
-                    logs = dp.evaluate(self, x, y, batch_size, sw)
+            strategy = _distributed.resolve(distribute, "evaluate")
+            strategy.agree(
+                "evaluate",
+                lambda: {
+                    **evaluate_entries(x, y, batch_size=batch_size, sample_weight=sample_weight),
+                    **describe_model(self),
+                    **describe_compile(self),
+                    "metrics state": [v.shape for v in self.metrics_variables],
+                },
+            )
+            if isinstance(strategy, _distributed.DataParallel):
+                self.distribute_strategy = strategy
+                verbose = verbose if strategy.is_root else 0
+            with self._workspaces(self._new_workspaces()), self._strategy_scope(strategy):
+                logs = self._test_loop(x, y, sw, batch_size)
             n_steps = math.ceil(len(x) / batch_size)
         if verbose:
             text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
@@ -1340,35 +1864,6 @@ class Trainer:
             if hook is not None:
                 hook(dict(logs))
         return _logs_result(logs, return_dict)
-
-    def _evaluate_multi(
-        self, x: Any, y: Any, batch_size: int, sw: np.ndarray | None
-    ) -> dict[str, float]:
-        self.reset_metrics()
-        logs: dict[str, float] = {}
-        for start in range(0, len(x), batch_size):
-            sl = slice(start, start + batch_size)
-            wb = None if sw is None else sw[sl]
-            logs = dict(self.test_step((x[sl], y[sl], wb)))
-        return logs
-
-    def _evaluate_batches(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, sw: np.ndarray | None = None
-    ) -> dict[str, float]:
-        _, loss = self._require_compiled("evaluate")
-        metrics = [copy.deepcopy(m) for m in self.metrics]  # keeps each metric's arguments
-        for m in metrics:
-            m.reset()
-        total = 0.0
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            wb = None if sw is None else sw[start : start + batch_size]
-            pred = self.forward(xb)
-            z = loss.forward(pred, yb) if wb is None else loss.forward(pred, yb, sample_weight=wb)
-            total += z * len(xb)
-            for m in metrics:
-                m.update(pred, yb, wb)
-        return {"loss": total / len(x), **{m.name: m.result() for m in metrics}}
 
     @_distributed.entry
     def predict(
@@ -1437,30 +1932,23 @@ class Trainer:
             n_steps: Any = len(parts)
         elif self._multi_input() or isinstance(x, dict):
             xs = _Multi(self._data_inputs(x, "predict", "x"))
-            out = _concat_outputs(
-                [
-                    self.forward(_unwrap(xs[s : s + batch_size]))
-                    for s in range(0, len(xs), batch_size)
-                ]
-            )
+            with self._strategy_scope(_distributed.resolve(None, "predict")):
+                out = self._predict_loop(xs, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x = self._check_x(x, "predict")
             if not self.built:
                 self.build((None, *x.shape[1:]))
-            dp = _distributed.resolve(distribute, "predict")
-            if dp is not None:
-                entries = predict_entries(x, batch_size=batch_size)
-                agree(dp, "predict", {**entries, **describe_model(self)})
-                self.distribute_strategy = dp
-                verbose = verbose if dp.is_root else 0
-            with self._workspaces(self._new_workspaces()):
-                if dp is not None:
-                    out = dp.predict(self, x, batch_size)
-                else:
-                    out = _concat_outputs(
-                        [self.forward(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-                    )
+            strategy = _distributed.resolve(distribute, "predict")
+            strategy.agree(
+                "predict",
+                lambda: {**predict_entries(x, batch_size=batch_size), **describe_model(self)},
+            )
+            if isinstance(strategy, _distributed.DataParallel):
+                self.distribute_strategy = strategy
+                verbose = verbose if strategy.is_root else 0
+            with self._workspaces(self._new_workspaces()), self._strategy_scope(strategy):
+                out = self._predict_loop(x, batch_size)
             n_steps = math.ceil(len(x) / batch_size)
         if verbose:
             print(f"{n_steps}/{n_steps} - {time.perf_counter() - start_time:.2f}s")
@@ -1469,6 +1957,12 @@ class Trainer:
             if hook is not None:
                 hook({})
         return out
+
+
+def _scale(dys: Any, factor: float) -> Any:
+    if isinstance(dys, list):
+        return [None if d is None else d * np.asarray(factor, dtype=d.dtype) for d in dys]
+    return dys * np.asarray(factor, dtype=dys.dtype)
 
 
 class _Multi(list):
@@ -1647,11 +2141,3 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: Any) -> np.ndarra
     for k, v in class_weight.items():
         weights[classes == k] = float(v)
     return weights
-
-
-def _epoch_order(seed: int, epoch: int, n: int, shuffle: bool) -> np.ndarray:
-    """The order of the samples in ``epoch``: a function of the seed and the epoch only,
-    so that a run resumed at any epoch sees the orders of an uninterrupted one."""
-    if not shuffle:
-        return np.arange(n)
-    return np.random.default_rng([seed, epoch]).permutation(n)
