@@ -37,7 +37,7 @@ VENV = ROOT / ".venv"
 EXTRAS = {
     "demo": "data,plot",
     "table": "data,plot",
-    "test": "dev,oracle,data,plot,docs,mpi,images,tensorboard",
+    "test": "dev,oracle,data,plot,docs,mpi,images,tensorboard,gallery",
     "notebooks": "data,plot,notebooks",
 }
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import blas_threads
+from bench import blas_threads, cpu_name
 
 CASES = {
     "lstm_step": "LSTM(128), 100 steps x 32 features, batch 64, SGD step",
@@ -162,7 +162,7 @@ def main() -> None:
     import torch
 
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"machine: {cpu_name()}, {os.cpu_count()} cores; "
         f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch "
         f"{torch.__version__}; BLAS threads {blas_threads()}; {rounds} round(s), A B A B"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["functional_api.md"]
+PAGES = ["functional_api.md", "augmentation.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -12,6 +12,17 @@ def _clone_layer(layer: Layer) -> Layer:
     return type(layer).from_config(layer.get_config())
 
 
+def _fresh(value: Any) -> Any:
+    """A config value with every layer in it replaced by a new one of the same config."""
+    if isinstance(value, Layer):
+        return _clone_layer(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_fresh(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
+
+
 def clone_model(
     model: Any,
     input_tensors: Any = None,
@@ -26,25 +37,31 @@ def clone_model(
     Parameters
     ----------
     model : Model, Sequential or Layer
-        A functional model (its graph is rebuilt from its config), a model whose
-        layers list is ``model.layers``, or one layer.
+        A functional model (its graph is rebuilt from its config), a subclassed
+        model (its class called with its ``get_config()``, layers in it cloned,
+        then built on the same input shape: Keras's way), a model whose layers
+        list is ``model.layers``, or one layer.
     input_tensors : None
         Accepted for Keras compatibility; must be ``None``.
     clone_function : callable, optional
         ``fn(layer) -> new layer`` for each layer; by default
-        ``type(layer).from_config(layer.get_config())``.
+        ``type(layer).from_config(layer.get_config())``. Not for subclassed models.
     **kwargs
         Keras's further options are not supported (an error names them).
 
     Returns
     -------
-    Sequential or Layer
-        Built with the same input shape when ``model`` was built.
+    Model, Sequential or Layer
+        Of the same class, built with the same input shape when ``model`` was built.
 
     Raises
     ------
     ValueError
-        For ``input_tensors`` or unsupported options.
+        For ``input_tensors`` or unsupported options, or a ``clone_function``
+        with a subclassed model.
+    NotImplementedError
+        A subclassed model without ``get_config()`` whose constructor arguments
+        are not plain values (it has no config).
     TypeError
         For an object that is neither a model with ``layers`` nor a Layer.
 
@@ -63,6 +80,19 @@ def clone_model(
             f"clone_model: unsupported options {sorted(kwargs) or ['input_tensors']}; expected "
             f"only `model` and `clone_function`."
         )
+    if getattr(model, "is_subclassed", False):
+        # Keras: a subclassed model is rebuilt from its config (its class called with it)
+        if clone_function is not None:
+            raise ValueError(
+                f"clone_model: `clone_function` is only supported for Sequential and "
+                f"functional models; {type(model).__name__} is a subclassed model (it is "
+                f"rebuilt from its get_config()), received clone_function={clone_function!r}."
+            )
+        clone = type(model).from_config({k: _fresh(v) for k, v in model.get_config().items()})
+        shape = getattr(model, "input_shape", None)
+        if model.built and shape is not None:
+            clone.build(shape)
+        return clone
     fn = clone_function or _clone_layer
     if getattr(model, "is_functional", False) and clone_function is None:
         # a functional model: its graph rebuilt from its config (shared layers stay shared)

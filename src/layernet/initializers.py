@@ -595,7 +595,7 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def get(spec: Any, owner: str, arg: str) -> Initializer:
+def get(spec: Any, owner: str = "initializers.get", arg: str = "identifier") -> Initializer:
     """Resolve a name, an :class:`Initializer` or a serialised dict to an initialiser.
 
     Parameters
@@ -604,10 +604,11 @@ def get(spec: Any, owner: str, arg: str) -> Initializer:
         A Keras name (``"he_normal"``) or class name (``"HeNormal"``), an
         initialiser (returned as it is), or ``{"class_name": ..., "config": ...}``
         as :func:`serialize` writes it.
-    owner : str
+    owner : str, default "initializers.get"
         Who asks, for the error message (e.g. ``"Dense 'dense_1'"``).
-    arg : str
-        The argument's name, for the error message.
+    arg : str, default "identifier"
+        The argument's name, for the error message. With neither, ``get(spec)`` is
+        Keras's ``keras.initializers.get(identifier)``.
 
     Returns
     -------
@@ -626,6 +627,8 @@ def get(spec: Any, owner: str, arg: str) -> Initializer:
     HeNormal()
     >>> ln.initializers.get({"class_name": "Constant", "config": {"value": 2.0}}, "x", "y")
     Constant(value=2.0)
+    >>> ln.initializers.get("glorot_uniform")   # Keras's one-argument form
+    GlorotUniform()
     """
     if isinstance(spec, Initializer):
         return spec

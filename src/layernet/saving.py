@@ -59,7 +59,7 @@ from . import __version__, initializers
 from ._validation import is_int
 from .layers.base import Layer, flatten_layers
 from .losses import Loss
-from .registry import get_registered_name, resolve
+from .registry import get_registered_name, register_serializable, resolve
 
 if TYPE_CHECKING:
     pass
@@ -310,17 +310,47 @@ def _anonymous_file(folder: Path) -> int | None:
     return fd
 
 
-def _weights(model: Any) -> dict[str, np.ndarray]:
+def _is_subclassed(model: Any) -> bool:
+    """A model written as a subclass with ``call()``: stored by its class and config."""
+    return bool(getattr(model, "is_subclassed", False))
+
+
+def _model_arrays(model: Any) -> dict[str, np.ndarray]:
+    """Every array a file stores for ``model``, by member name (the arrays themselves).
+
+    ``"layers.<i>.<name>"`` for models that list their layers; ``"weights.<i>"``
+    (Keras's order of ``model.weights``) for subclassed models, whose layers'
+    names are not part of their config.
+    """
+    if _is_subclassed(model):
+        return {f"weights.{i}": w for i, w in enumerate(model.weights)}
     out = {}
     for i, layer in enumerate(model.layers):
+        if _is_subclassed(layer):  # a subclassed model inside: its weights by position
+            out.update({f"layers.{i}.weights.{j}": w for j, w in enumerate(layer.weights)})
+        else:
+            out.update({f"layers.{i}.{k}": p for k, p in layer.variables().items()})
+    return out
+
+
+def _weights(model: Any) -> dict[str, np.ndarray]:
+    if _is_subclassed(model):
+        out = _model_arrays(model)
+        bad = [k for k, a in out.items() if not np.isfinite(a).all()]
+        if bad:
+            raise ValueError(
+                f"save: model {model.name!r}: weight(s) {bad} hold NaN or inf; refusing to "
+                f"save them (any previous file is kept)."
+            )
+        return out
+    for layer in model.layers:
         for k, p in layer.variables().items():
             if not np.isfinite(p).all():
                 raise ValueError(
                     f"save: {layer.owner} parameter {k!r} holds NaN or inf; "
                     f"refusing to save it (any previous file is kept)."
                 )
-            out[f"layers.{i}.{k}"] = p
-    return out
+    return _model_arrays(model)
 
 
 def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -340,6 +370,16 @@ def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, 
         ],
         "weights": {k: list(v.shape) for k, v in weights.items()},
     }
+    if _is_subclassed(model):
+        # the class (by its registered name) and the arguments that rebuild it (no code)
+        head["model"] = {
+            "class_name": get_registered_name(type(model)),
+            "name": model.name,
+            "subclassed": True,
+            "config": _subclass_config(model),
+            "input_shape": _shape_json(model.input_shape),
+        }
+        head["layers"] = []
     if getattr(model, "is_functional", False):
         # the graph: each layer once, and what each of its calls took (no code)
         head["model"]["input_shape"] = None
@@ -370,6 +410,48 @@ def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, 
     return head
 
 
+def _shape_json(shape: Any) -> Any:
+    if isinstance(shape, list):  # several inputs
+        return [_shape_json(s) for s in shape]
+    return None if shape is None else list(shape)
+
+
+def _spec_of(value: Any) -> Any:
+    """A config value as JSON: layers inside it become ``{"class_name", "config"}`` specs
+    (rebuilt as layers when the file is loaded, as Keras serialises them)."""
+    if isinstance(value, Layer):
+        return {"class_name": get_registered_name(type(value)), "config": value.get_config()}
+    if isinstance(value, list | tuple):
+        return [_spec_of(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _spec_of(v) for k, v in value.items()}
+    return value
+
+
+def _subclass_config(model: Any) -> dict[str, Any]:
+    """A subclassed model's ``get_config()``, checked to be JSON that loading accepts."""
+    cls = type(model)
+    config = model.get_config()
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"save: model {model.name!r}: {cls.__name__}.get_config() must return a dict, "
+            f"received {type(config).__name__}."
+        )
+    config = {k: _spec_of(v) for k, v in config.items()}
+    bad = sorted(
+        str(k)
+        for k, v in config.items()
+        if not (isinstance(k, str) and k.isidentifier() and _is_json_value(v))
+    )
+    if bad:
+        raise TypeError(
+            f"save: model {model.name!r}: {cls.__name__}.get_config() returned entries "
+            f"that a model file cannot hold: {bad} (expected keyword names with str, int, "
+            f"float, bool or None values, lists and dicts of them, or layers)."
+        )
+    return config
+
+
 def _optimizer_config(opt: Any) -> dict[str, Any] | None:
     if opt is None or not opt.serializable:
         return None  # a learning rate given as arbitrary Python code is not stored
@@ -384,12 +466,40 @@ def _optimizer_state(model: Any) -> tuple[dict[str, Any] | None, dict[str, np.nd
         return None, {}
     slots: list[dict[str, str]] = []
     arrays: dict[str, np.ndarray] = {}
+    in_file = {state_key: key for key, (state_key, _) in _optimizer_params(model).items()}
     for key, named in opt.state.items():
         for slot, value in named.items():
             member = f"optimizer.{len(slots)}"
-            slots.append({"param": key, "slot": slot, "array": member})
+            slots.append({"param": in_file.get(key, key), "slot": slot, "array": member})
             arrays[member] = value
     return {"iterations": int(opt.iterations), "slots": slots}, arrays
+
+
+def _optimizer_params(model: Any) -> dict[str, tuple[str, np.ndarray]]:
+    """Trainable parameters by the name files give them: ``(optimizer's key, array)``.
+
+    ``"<i>.<layer name>.<name>"`` (the optimizer's own key) for models listing their
+    layers; ``"weights.<i>"`` (the position in ``model.weights``) for subclassed
+    models, whose optimizer keys hold auto-generated layer names.
+    """
+    if _is_subclassed(model):
+        position = {id(w): i for i, w in enumerate(model.weights)}
+        return {
+            f"weights.{position[id(p)]}": (key, p)
+            for key, (p, _) in model._step_params().items()
+            if id(p) in position
+        }
+    out = {}
+    for i, layer in enumerate(model.layers):
+        if not layer.trainable:
+            continue
+        position = {id(w): j for j, w in enumerate(layer.weights)} if _is_subclassed(layer) else {}
+        for k, p in layer.params.items():
+            key = f"{i}.{layer.name}.{k}"
+            # a subclassed model inside: its parameters by position (not by layer names)
+            name = f"{i}.{layer.name}.weights.{position[id(p)]}" if id(p) in position else key
+            out[name] = (key, p)
+    return out
 
 
 def _write(model: Any, path: str | os.PathLike, kind: str) -> None:
@@ -512,6 +622,55 @@ def save_weights(model: Any, path: str | os.PathLike) -> None:
     True
     """
     _write(model, path, "weights")
+
+
+def register_keras_serializable(
+    package: str = "Custom", name: str | None = None
+) -> Callable[[Any], Any]:
+    """Decorator: save and load a class under ``"<package>><name>"`` (Keras's name for it).
+
+    ``keras.saving.register_keras_serializable``: the same as
+    :func:`layernet.register_serializable`. A registered layer, loss or
+    subclassed model loads from model files without ``custom_objects`` (the
+    module that defines it must be imported first, so that the decorator has run).
+
+    Parameters
+    ----------
+    package : str, default "Custom"
+        A namespace of your own (not ``"layernet"``).
+    name : str, optional
+        Defaults to the class name.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the class unchanged.
+
+    Raises
+    ------
+    ValueError
+        For an empty package or name, one holding ``">"``, the reserved package
+        ``"layernet"``, or a name already registered for another class.
+    TypeError
+        When the decorated object is not a Layer, Loss or Model subclass or a
+        function.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> @ln.saving.register_keras_serializable(package="docs")
+    ... class Twice(ln.Model):
+    ...     def __init__(self, units=2, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.units = units
+    ...         self.dense = ln.layers.Dense(units)
+    ...
+    ...     def call(self, x):
+    ...         return self.dense(x) * 2
+    >>> ln.get_registered_name(Twice)
+    'docs>Twice'
+    """
+    return register_serializable(package, name)
 
 
 # -------------------------------------------------------------------- reading
@@ -983,7 +1142,7 @@ def check_custom_objects(custom_objects: Any, fn: str) -> dict[str, type]:
             )
             raise ValueError(
                 f"{fn}: invalid value for `custom_objects`: {key!r} names {what}, which "
-                f"custom_objects cannot replace (received {cls.__module__}.{cls.__qualname__}). "
+                f"custom_objects cannot replace (received {cls.__module__}.{cls.__name__}). "
                 f"Files that name layernet's classes always load layernet's; pass your class "
                 f"under the name the file stores for it (e.g. "
                 f"{cls.__module__ + '.' + cls.__qualname__!r}) or register it with "
@@ -1047,12 +1206,8 @@ def _restore_optimizer(model: Any, entry: Any, arrays: dict[str, np.ndarray], wh
     opt = model.optimizer
     assert opt is not None  # compiled just before
     declared = opt.slot_names
-    params = {
-        f"{i}.{layer.name}.{k}": p
-        for i, layer in enumerate(model.layers)
-        if layer.trainable
-        for k, p in layer.params.items()
-    }
+    keyed = _optimizer_params(model)
+    params = {key: p for key, (_, p) in keyed.items()}
     state: dict[str, dict[str, np.ndarray]] = {}
     used: set[str] = set()
     for j, spec in enumerate(entry["slots"]):
@@ -1110,7 +1265,9 @@ def _restore_optimizer(model: Any, entry: Any, arrays: dict[str, np.ndarray], wh
             f"{fn}: arrays {unused!r:.200} are not named by any entry of 'optimizer_state'."
         )
     opt.iterations = int(iterations)
-    opt.state = {key: {k: a.copy() for k, a in slots.items()} for key, slots in state.items()}
+    opt.state = {
+        keyed[key][0]: {k: a.copy() for k, a in slots.items()} for key, slots in state.items()
+    }
 
 
 # ------------------------------------------------------------ generator states
@@ -1205,11 +1362,7 @@ def _restore_generators(model: Any, entry: Any, where: str) -> None:
 
 def _assign(model: Any, arrays: dict[str, np.ndarray], where: str) -> None:
     arrays = _renamed_weights(model, arrays)
-    expected = {
-        f"layers.{i}.{k}": p
-        for i, layer in enumerate(model.layers)
-        for k, p in layer.variables().items()
-    }
+    expected = _model_arrays(model)
     problems = [f"missing {k} {tuple(expected[k].shape)}" for k in expected if k not in arrays]
     problems += [f"unexpected {k} {tuple(arrays[k].shape)}" for k in arrays if k not in expected]
     for k, p in expected.items():
@@ -1359,6 +1512,9 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
     specs = header.get("layers")
     info = header.get("model")
     saved_optimizer = _pop_optimizer_arrays(arrays)
+    if isinstance(info, dict) and info.get("subclassed") is True:
+        model = _load_subclassed(info, arrays, where, custom)
+        return _finish_load(model, header, arrays, saved_optimizer, where, custom)
     if isinstance(info, dict) and info.get("class_name") == "Model" and "config" in info:
         model = _load_functional(info, arrays, where, custom)
         return _finish_load(model, header, arrays, saved_optimizer, where, custom)
@@ -1380,6 +1536,70 @@ def _load_model(path: str | os.PathLike, custom_objects: dict[str, type] | None)
             f"load_model: {where}: the layers do not fit together: {exc}"
         ) from None
     return _finish_load(model, header, arrays, saved_optimizer, where, custom)
+
+
+def _model_input_shape(info: Any, where: str, fn: str) -> Any:
+    """The recorded input shape: one shape, or a list of shapes for several inputs."""
+    shape = info.get("input_shape") if isinstance(info, dict) else None
+    if isinstance(shape, list) and shape and all(isinstance(s, list) for s in shape):
+        if len(shape) > MAX_NDIM:
+            raise ModelFileError(f"{fn}: {where}: malformed input shapes {shape!r:.100}.")
+        return [_input_shape({"input_shape": s}, where, fn) for s in shape]
+    return _input_shape(info, where, fn)
+
+
+def _load_subclassed(
+    info: dict[str, Any], arrays: dict[str, np.ndarray], where: str, custom: dict[str, type]
+) -> Any:
+    """Rebuild a subclassed model: its class (registered or in ``custom_objects``) called
+    with its stored config, built on the recorded input shape; nothing else runs."""
+    from .models.model import Model
+
+    name = info.get("class_name")
+    config = info.get("config")
+    if not isinstance(name, str) or not name or not isinstance(config, dict):
+        raise ModelFileError(f"load_model: {where}: malformed header (subclassed model).")
+    cls = resolve(name, custom)
+    short = name.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
+    if cls is None:
+        raise ModelFileError(
+            f"load_model: {where} holds a model of class {name!r}, which is not known here. "
+            f"Make it known before loading: decorate the class with "
+            f"@layernet.saving.register_keras_serializable() and import the module that "
+            f"defines it, or pass custom_objects={{{short!r}: {short}}}."
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Model) and cls._call_layer):
+        raise ModelFileError(
+            f"load_model: {where} names model class {name!r}, which here is {cls!r:.100}: "
+            f"not a subclass of Model with a call() method."
+        )
+    if not all(isinstance(k, str) and k.isidentifier() for k in config) or not _is_json_value(
+        config
+    ):
+        raise ModelFileError(f"load_model: {where}: malformed config for {name!r}.")
+    config = {k: _nested(v, where, custom) for k, v in config.items()}
+    try:
+        with initializers.allocation_budget(_build_budget(arrays)):
+            model = cls.from_config(config)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"load_model: {where}: cannot rebuild {cls.__name__}: {exc}") from None
+    if not isinstance(model, cls) or not model.is_subclassed:
+        raise ModelFileError(
+            f"load_model: {where}: {cls.__name__}.from_config() returned "
+            f"{type(model).__name__}, not a {cls.__name__} model."
+        )
+    shape = _model_input_shape(info, where, "load_model")
+    try:
+        _build_bounded(model, shape, arrays, where, "load_model")
+    except ValueError as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(
+            f"load_model: {where}: {cls.__name__} does not build on the recorded input shape: {exc}"
+        ) from None
+    return model
 
 
 def _load_functional(
@@ -1569,7 +1789,7 @@ def _load_weights(model: Any, path: str | os.PathLike) -> None:
             raise RuntimeError(
                 f"load_weights: model {model.name!r} is not built; call build() first."
             )
-        shape = _input_shape(info, where, "load_weights")
+        shape = _model_input_shape(info, where, "load_weights")
         try:
             _build_bounded(model, shape, arrays, where, "load_weights")
         except ValueError as exc:

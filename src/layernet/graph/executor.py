@@ -151,7 +151,10 @@ class Graph:
         }
         for node in self.nodes:
             ins = pack_like(node.inputs, [shapes[id(t)] for t in node.input_tensors])
-            out = node.layer.output_shape(ins)
+            if node.options:  # options may add outputs (return_attention_scores=True)
+                out = node.layer.symbolic_output(ins, node.options)[0]
+            else:
+                out = node.layer.output_shape(ins)
             outs = out if node.multi_output else [out]
             for t, s in zip(node.outputs, outs, strict=True):
                 shapes[id(t)] = s

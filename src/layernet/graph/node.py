@@ -143,5 +143,7 @@ def call_symbolic(layer: Layer, inputs: Any, options: dict[str, Any], training: 
         outputs[0].name = f"{layer.name}/output"
     if training is not None and is_symbolic(training):
         raise TypeError(f"{layer.owner}: `training` must be a bool or None, not a tensor.")
-    Node(layer, inputs, options, outputs, training=training, multi_output=multi)
+    node = Node(layer, inputs, options, outputs, training=training, multi_output=multi)
+    # the layer's calls, first to last: Keras's `layer.input` / `layer.output` read the first
+    layer.__dict__.setdefault("_inbound_nodes", []).append(node)
     return outputs if multi else outputs[0]

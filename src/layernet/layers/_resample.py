@@ -81,6 +81,11 @@ def _fill(index: np.ndarray, n: int, mode: str) -> tuple[np.ndarray, np.ndarray]
     return np.clip(index, 0, n - 1), valid
 
 
+def _round_half_away(a: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer, halves away from zero (``jax.scipy.ndimage``'s rule)."""
+    return (np.sign(a) * np.floor(np.abs(a) + 0.5)).astype(np.int64)
+
+
 def affine_weights(
     coords: np.ndarray, height: int, width: int, interpolation: str, fill_mode: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -93,7 +98,7 @@ def affine_weights(
     """
     y, x = coords[..., 0], coords[..., 1]
     if interpolation == "nearest":
-        corners = [(np.round(y).astype(np.int64), np.round(x).astype(np.int64), np.ones_like(y))]
+        corners = [(_round_half_away(y), _round_half_away(x), np.ones_like(y))]
     else:
         y0, x0 = np.floor(y).astype(np.int64), np.floor(x).astype(np.int64)
         fy, fx = y - y0, x - x0

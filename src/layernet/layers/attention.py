@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, threads
 from .._validation import check_bool, check_number, check_positive_int, is_int, shape_str
 from .base import Layer, is_shape_list
 
@@ -37,6 +37,27 @@ _LARGE_NEGATIVE = 1e9
 def _heads_first(a: np.ndarray) -> np.ndarray:
     """``(batch, T, heads, size)`` to ``(batch, heads, T, size)`` (its own inverse)."""
     return a.transpose(0, 2, 1, 3)
+
+
+def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` over the leading (batch, heads) axes, each slice on the threads it earns.
+
+    NumPy runs a stacked product as one BLAS product per slice, every one on all of
+    BLAS's threads; attention's slices are small, and small products on two threads
+    stall whenever another process holds a core (see :mod:`layernet.threads`). So
+    each slice goes through :func:`layernet.threads.matmul`, which gives it the
+    threads its own size earns (one stacked product when that is the whole budget).
+    """
+    budget = threads.get_num_threads()  # BLAS is at the budget after this call
+    if threads.threads_for(2 * a.shape[-2] * a.shape[-1] * b.shape[-1]) == budget:
+        return np.matmul(a, b)
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, (*lead, *a.shape[-2:]))
+    b = np.broadcast_to(b, (*lead, *b.shape[-2:]))
+    out = np.empty((*lead, a.shape[-2], b.shape[-1]), np.result_type(a, b))
+    for i in np.ndindex(*lead):
+        threads.matmul(a[i], b[i], out=out[i])
+    return out
 
 
 def _softmax(s: np.ndarray, n_axes: int) -> np.ndarray:
@@ -551,7 +572,7 @@ class MultiHeadAttention(Layer):
         tgt, src, prod, n_att = self._equations(qp.ndim)
         fast = self._heads_matmul(qp.ndim)
         if fast:  # (batch, heads, Tq, Tv) = Q K^T as batched matrix products (BLAS)
-            scores = _heads_first(qs) @ _heads_first(kp).swapaxes(-1, -2)
+            scores = _bmm(_heads_first(qs), _heads_first(kp).swapaxes(-1, -2))
         else:
             scores = np.einsum(f"{src},{tgt}->{prod}", kp, qs)
         mask = self._mask(
@@ -568,7 +589,7 @@ class MultiHeadAttention(Layer):
             drop = _dropout_mask(self._rng, self.dropout, probs.shape, self.dtype)
         weights = probs if drop is None else probs * drop
         if fast:
-            heads = _heads_first(weights @ _heads_first(vp))
+            heads = _heads_first(_bmm(weights, _heads_first(vp)))
         else:
             heads = np.einsum(f"{prod},{src}->{tgt}", weights, vp)
         kernel = p["output_kernel"]
@@ -602,8 +623,8 @@ class MultiHeadAttention(Layer):
         fast = self._heads_matmul(saved.qs.ndim)
         if fast:
             dh = _heads_first(d_heads)
-            d_weights = dh @ _heads_first(saved.vp).swapaxes(-1, -2)
-            d_vp = _heads_first(weights.swapaxes(-1, -2) @ dh)
+            d_weights = _bmm(dh, _heads_first(saved.vp).swapaxes(-1, -2))
+            d_vp = _heads_first(_bmm(weights.swapaxes(-1, -2), dh))
         else:
             d_weights = np.einsum(f"{tgt},{src}->{prod}", d_heads, saved.vp)
             d_vp = np.einsum(f"{prod},{tgt}->{src}", weights, d_heads)
@@ -613,8 +634,8 @@ class MultiHeadAttention(Layer):
         d_scores = _softmax_backward(saved.probs, d_probs, n_att)
         scale = self.dtype.type(1.0 / math.sqrt(self.key_dim))
         if fast:
-            d_qp = _heads_first(d_scores @ _heads_first(saved.kp)) * scale
-            d_kp = _heads_first(d_scores.swapaxes(-1, -2) @ _heads_first(saved.qs))
+            d_qp = _heads_first(_bmm(d_scores, _heads_first(saved.kp))) * scale
+            d_kp = _heads_first(_bmm(d_scores.swapaxes(-1, -2), _heads_first(saved.qs)))
         else:
             d_qp = np.einsum(f"{prod},{src}->{tgt}", d_scores, saved.kp) * scale
             d_kp = np.einsum(f"{prod},{tgt}->{src}", d_scores, saved.qs)

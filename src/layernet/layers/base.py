@@ -45,6 +45,7 @@ from .._validation import (
 )
 from ..graph.node import call_symbolic
 from ..graph.tensor import is_symbolic
+from ..ops.tensor import active_tape
 from .calling import _KerasLayerAPI, call_layer, is_tensor
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
@@ -75,6 +76,10 @@ def is_shape_list(shape: Any) -> bool:
 #: layernet's own public Layer and Loss classes by class name (user classes are never
 #: added; model files use :mod:`layernet.registry`).
 _REGISTRY: dict[str, type] = {}
+
+
+#: State entries that are not weights in Keras's sense (random layers' generator counters).
+_NOT_WEIGHTS = frozenset({"seed_generator_state"})
 
 
 class Layer(_KerasLayerAPI):
@@ -296,6 +301,53 @@ class Layer(_KerasLayerAPI):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------- calls on symbolic tensors
+    def _first_call(self, attribute: str) -> Any:
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"{self.owner}: has never been called on symbolic tensors, so it has no "
+                f"`{attribute}`; call it on a tensor from layernet.Input first."
+            )
+        return nodes[0]
+
+    @property
+    def input(self) -> Any:
+        """What the layer's first call on symbolic tensors took (Keras's ``layer.input``).
+
+        A tensor, or the list of tensors of a layer called on several.
+
+        Raises
+        ------
+        AttributeError
+            When the layer was never called on symbolic tensors.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> x = ln.Input(shape=(3,))
+        >>> dense = ln.Dense(2)
+        >>> y = dense(x)
+        >>> dense.input is x, dense.output is y
+        (True, True)
+        """
+        return self._first_call("input").inputs
+
+    @property
+    def output(self) -> Any:
+        """What the layer's first call on symbolic tensors returned (Keras's ``layer.output``).
+
+        A tensor, or the list of tensors of a layer with several outputs (an
+        ``LSTM`` with ``return_state=True``: the output and the states).
+
+        Raises
+        ------
+        AttributeError
+            When the layer was never called on symbolic tensors.
+        """
+        node = self._first_call("output")
+        return list(node.outputs) if node.multi_output else node.outputs[0]
 
     # ------------------------------------------ regularizers and constraints
     def set_weight_penalties(
@@ -760,6 +812,10 @@ class Layer(_KerasLayerAPI):
             return call_layer(self, inputs, training, options)
         if is_symbolic(inputs) or is_symbolic(list(options.values())):
             return call_symbolic(self, inputs, options, training)
+        if active_tape() is not None:
+            # on constants (``self.pos_emb(ops.arange(n))``) inside a traced call(): recorded
+            # too, so that the gradients of this layer's weights reach them
+            return call_layer(self, inputs, training, options)
         return self.forward(inputs, training=bool(training), **options)
 
     def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -995,8 +1051,17 @@ class Layer(_KerasLayerAPI):
             g.fill(0)
 
     def count_params(self) -> int:
-        """Number of scalars in ``params`` and ``state`` (0 before build)."""
-        return int(sum(p.size for p in self.variables().values()))
+        """Number of scalars in the layer's weights (0 before build), as Keras counts them:
+        ``params`` and ``state``, without a random layer's generator state."""
+        return int(sum(p.size for p in self.weight_arrays().values()))
+
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays Keras calls the layer's weights, by name (not copies): :meth:`variables`
+        without a random layer's ``seed_generator_state``, which Keras keeps out of
+        ``weights`` (a model file still stores it, so draws resume where they were)."""
+        return {
+            k: v for k, v in self.variables().items() if k.rsplit("/", 1)[-1] not in _NOT_WEIGHTS
+        }
 
     def variables(self) -> dict[str, np.ndarray]:
         """``params`` and ``state`` together: everything a model file stores for this layer."""
@@ -1028,7 +1093,7 @@ class Layer(_KerasLayerAPI):
         >>> len(bn.get_weights())                      # gamma, beta, moving mean and variance
         4
         """
-        return [v.copy() for v in self.variables().values()]
+        return [v.copy() for v in self.weight_arrays().values()]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set the layer's arrays from a list like :meth:`get_weights` returns.
@@ -1066,7 +1131,7 @@ class Layer(_KerasLayerAPI):
                 f"{self.owner}: set_weights expected a list of arrays (as get_weights "
                 f"returns), received {type(weights).__name__}."
             )
-        variables = self.variables()
+        variables = self.weight_arrays()
         names = ", ".join(variables) or "none"
         if len(weights) != len(variables):
             hint = "" if self.built else "; the layer is not built yet: call build(input_shape)"

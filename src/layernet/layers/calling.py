@@ -405,6 +405,8 @@ class _KerasLayerAPI:
         out = []
         for group, trainable in (("params", True), ("state", False)):
             for k, a in getattr(self, group).items():
+                if k == "seed_generator_state":  # not a weight in Keras's sense
+                    continue
                 key = (group, k, id(a))
                 if key not in views:
                     views[key] = Variable._view(a, k, trainable, self)
@@ -707,8 +709,12 @@ def _same(a: Any, b: Any) -> bool:
 def call_layer(layer: Any, x: Any, training: Any, options: dict[str, Any]) -> Any:
     """Call ``layer`` on Tensors inside a trace: compute, and record the call on the tape."""
     tape = next(
-        t.tape for t in (x if isinstance(x, list | tuple) else [x]) if isinstance(t, Tensor)
+        (t.tape for t in (x if isinstance(x, list | tuple) else [x]) if isinstance(t, Tensor)),
+        None,
     )
+    if tape is None:  # called on constants only: recorded on the call() now running
+        tape = active_tape()
+        assert tape is not None  # internal: only called inside a traced call()
     several_in = isinstance(x, list | tuple)
     values = [unwrap(a) for a in x] if several_in else unwrap(x)
     xs = layer._prepare_input(values)

@@ -184,10 +184,20 @@ class InputLayer(Layer):
             dtype=input_tensor.dtype if kind == "f" else "float32",
             **kwargs,
         )
-        self.output = input_tensor
+        self._input_tensor = input_tensor
         self.batch_shape = input_tensor.shape
         self.input_dtype = input_tensor.dtype
         input_tensor._input_layer = self  # type: ignore[attr-defined]
+
+    @property
+    def input(self) -> Input:
+        """The :func:`layernet.Input` tensor this layer stands for (as Keras's)."""
+        return self._input_tensor
+
+    @property
+    def output(self) -> Input:
+        """The same tensor: an input layer passes its input on unchanged."""
+        return self._input_tensor
 
     @classmethod
     def for_tensor(cls, tensor: KerasTensor) -> InputLayer:

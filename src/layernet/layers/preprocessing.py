@@ -38,7 +38,7 @@ def _factor(
     value: Any, arg: str, owner: str, low: float, high: float, symmetric: bool = True
 ) -> tuple[float, float]:
     """A float ``f`` (meaning ``(-f, f)``, or ``(f, f)`` when not symmetric) or a pair
-    ``(lower, upper)``, every value in ``[low, high]``."""
+    ``(lower, upper)``, every value in ``[low, high]``; a pair is sorted, as Keras does."""
     if is_real(value) and not isinstance(value, bool):
         pair = (-abs(float(value)), abs(float(value))) if symmetric else (float(value),) * 2
     elif (
@@ -47,13 +47,13 @@ def _factor(
         and len(value) == 2
         and all(is_real(v) and not isinstance(v, bool) for v in value)
     ):
-        pair = (float(value[0]), float(value[1]))
+        pair = (min(float(value[0]), float(value[1])), max(float(value[0]), float(value[1])))
     else:
         pair = (np.nan, np.nan)
     if not (low <= pair[0] <= pair[1] <= high):
         raise ValueError(
             f"{owner}: invalid value for `{arg}`: expected a number or a pair (lower, upper) "
-            f"with {low} <= lower <= upper <= {high}, received {value!r}."
+            f"with values in [{low}, {high}], received {value!r}."
         )
     return pair
 
@@ -822,10 +822,15 @@ class RandomTranslation(_Affine):
     ----------
     height_factor, width_factor : float or (float, float)
         Shift as a fraction of the height / width, drawn uniformly in
-        ``(lower, upper)`` (a float ``f`` means ``(-f, f)``), within [-1, 1].
+        ``(lower, upper)`` (a float ``f`` means ``(-f, f)``; a pair is sorted), within
+        [-1, 1]; positive values move the content down / right.
     fill_mode : {"reflect", "wrap", "constant", "nearest", "mirror"}, default "reflect"
-        How points outside the image are read.
+        How points outside the image are read: ``"reflect"`` repeats the edge
+        pixel (``d c b a | a b c d | d c b a``), ``"mirror"`` (layernet's own)
+        does not (``d c b | a b c d | c b a``).
     interpolation : {"bilinear", "nearest"}, default "bilinear"
+        ``"nearest"`` rounds half-pixel positions away from zero (as Keras's JAX
+        backend).
     seed : int, optional
         Seed of the draws.
     fill_value : float, default 0.0
@@ -836,7 +841,7 @@ class RandomTranslation(_Affine):
     Raises
     ------
     ValueError
-        A factor outside [-1, 1] or with lower > upper, an unknown ``fill_mode``
+        A factor outside [-1, 1], an unknown ``fill_mode``
         or ``interpolation``; inputs that are not 4-D.
 
     Notes
@@ -904,7 +909,8 @@ class RandomRotation(_Affine):
     ----------
     factor : float or (float, float)
         Angle as a fraction of :math:`2\pi`, drawn uniformly in ``(lower, upper)``
-        (a float ``f`` means ``(-f, f)``), within [-1, 1].
+        (a float ``f`` means ``(-f, f)``; a pair is sorted), within [-1, 1]; positive
+        angles turn the content counter-clockwise, as in Keras.
     fill_mode : {"reflect", "wrap", "constant", "nearest", "mirror"}, default "reflect"
     interpolation : {"bilinear", "nearest"}, default "bilinear"
     seed : int, optional
@@ -921,7 +927,9 @@ class RandomRotation(_Affine):
     Notes
     -----
     With the centre :math:`(c_h, c_w) = ((H-1)/2, (W-1)/2)` and the drawn angle
-    :math:`\theta`, :math:`u(i, j) = c + R_\theta\,((i, j) - c)`.
+    :math:`\theta`, in (row, column) coordinates (rows grow downwards),
+    :math:`u(i, j) = c + R\,((i, j) - c)` with
+    :math:`R = \begin{pmatrix}\cos\theta & \sin\theta\\ -\sin\theta & \cos\theta\end{pmatrix}`.
     {affine}
     {notes}
 
@@ -965,7 +973,7 @@ class RandomRotation(_Affine):
         ch, cw = (h - 1) / 2, (w - 1) / 2
         r, c = rows - ch, cols - cw
         cos, sin = np.cos(theta), np.sin(theta)
-        return np.stack([ch + cos * r - sin * c, cw + sin * r + cos * c], -1)
+        return np.stack([ch + cos * r + sin * c, cw - sin * r + cos * c], -1)
 
 
 class RandomZoom(_Affine):
@@ -978,9 +986,9 @@ class RandomZoom(_Affine):
     Parameters
     ----------
     height_factor : float or (float, float)
-        Zoom drawn in ``(lower, upper)`` (a float ``f``: ``(-f, f)``), within
-        [-1, 1]; positive values zoom out (Keras's convention), the image read at
-        scale :math:`1 + \text{draw}`.
+        Zoom drawn in ``(lower, upper)`` (a float ``f``: ``(-f, f)``; a pair is
+        sorted), within [-1, 1]; positive values zoom out (Keras's convention), the
+        image read at scale :math:`1 + \text{draw}`.
     width_factor : float or (float, float), optional
         The same for the width; ``None`` uses the height's draw (keeps the aspect).
     fill_mode : {"reflect", "wrap", "constant", "nearest", "mirror"}, default "reflect"
@@ -1065,8 +1073,11 @@ class RandomContrast(_Random):
     Parameters
     ----------
     factor : float or (float, float)
-        The contrast factor is drawn per image in ``[1 - lower, 1 + upper]``
-        (a float ``f`` means ``lower = upper = f``), with ``lower`` in [0, 1].
+        The contrast factor is drawn per image in ``[1 - lower, 1 + upper]``.
+        A float ``f`` in [0, 1] means ``lower = 0, upper = f`` (the factor drawn in
+        ``[1, 1 + f]``: what Keras 3 does, although its docstring says
+        ``lower = upper = f``); a pair is sorted into ``(lower, upper)``, so
+        ``(-a, a)`` pins the factor at ``1 + a``.
     value_range : (float, float), default (0, 255)
         Outputs are clipped to this range.
     seed : int, optional
@@ -1094,9 +1105,9 @@ class RandomContrast(_Random):
     --------
     >>> import layernet as ln
     >>> import numpy as np
-    >>> layer = ln.RandomContrast((0.5, -0.5), seed=0, dtype="float64")   # factor 0.5
-    >>> layer.forward(np.array([0.0, 100.0]).reshape(1, 1, 2, 1), training=True)[0, 0, :, 0]
-    array([25., 75.])
+    >>> layer = ln.RandomContrast((-0.5, 0.5), seed=0, dtype="float64")   # factor 1.5
+    >>> layer.forward(np.array([20.0, 80.0]).reshape(1, 1, 2, 1), training=True)[0, 0, :, 0]
+    array([  5.,  95.])
     """
 
     _default_name = "random_contrast"
@@ -1115,19 +1126,23 @@ class RandomContrast(_Random):
     ) -> None:
         super().__init__(name=name, dtype=dtype, seed=seed, trainable=trainable)
         if is_real(factor) and not isinstance(factor, bool):
-            lower = upper = float(cast(float, factor))
+            lower, upper = 0.0, float(cast(float, factor))
+            ok = 0 <= upper <= 1
         elif (
             isinstance(factor, Sequence)
+            and not isinstance(factor, str)
             and len(factor) == 2
             and all(is_real(v) and not isinstance(v, bool) for v in factor)
         ):
-            lower, upper = float(factor[0]), float(factor[1])
+            lower, upper = sorted((float(factor[0]), float(factor[1])))
+            ok = -1 <= lower <= 1 and 0 <= upper <= 1
         else:
             lower = upper = np.nan
-        if not (0 <= lower <= 1 and 1 - lower <= 1 + upper):
+            ok = False
+        if not ok:
             raise ValueError(
                 f"{self.owner}: invalid value for `factor`: expected a number in [0, 1] or a "
-                f"pair (lower, upper) with 0 <= lower <= 1 and 1 - lower <= 1 + upper, "
+                f"pair (lower, upper) with values in [-1, 1] and upper >= 0, "
                 f"received {factor!r}."
             )
         self.factor = (lower, upper)
@@ -1172,7 +1187,8 @@ class RandomBrightness(_Random):
     ----------
     factor : float or (float, float)
         Offset as a fraction of ``value_range``'s width, drawn per image in
-        ``(lower, upper)`` (a float ``f`` means ``(-f, f)``), within [-1, 1].
+        ``(lower, upper)`` (a float ``f`` means ``(-f, f)``; a pair is sorted),
+        within [-1, 1].
     value_range : (float, float), default (0, 255)
         Outputs are clipped to this range.
     seed : int, optional

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from .. import _random, initializers
+from .. import _random, initializers, threads
 from .._validation import check_bool, check_number, check_positive_int, shape_str
 from .base import Layer
 from .recurrent import ACTIVATIONS, _check_activation
@@ -271,7 +271,7 @@ class SimpleRNNCell(_Cell):
         return config
 
     def step(self, xw, states):
-        a = xw + states[0] @ self.params["recurrent_kernel"]
+        a = xw + threads.matmul(states[0], self.params["recurrent_kernel"])
         h = ACTIVATIONS[self.activation][0](a)
         return h, [h], (h,)
 
@@ -344,7 +344,7 @@ class LSTMCell(_Cell):
     def step(self, xw, states):
         h_prev, c_prev = states
         u = self.units
-        a = xw + h_prev @ self.params["recurrent_kernel"]
+        a = xw + threads.matmul(h_prev, self.params["recurrent_kernel"])
         gate = ACTIVATIONS[self.recurrent_activation][0]
         act = ACTIVATIONS[self.activation][0]
         i = gate(a[:, :u])
@@ -435,7 +435,7 @@ class GRUCell(_Cell):
     def step(self, xw, states):
         (h_prev,) = states
         u = self.units
-        hu = h_prev @ self.params["recurrent_kernel"]
+        hu = threads.matmul(h_prev, self.params["recurrent_kernel"])
         if self.use_bias:
             hu = hu + self.params["bias"][1]
         gate = ACTIVATIONS[self.recurrent_activation][0]
@@ -676,7 +676,7 @@ class RNN(Layer):
             keep = 1 - cell.recurrent_dropout
             rdp = (self._generator.random((n, cell.units)) < keep).astype(self.dtype) / keep
         kernel = self.params["kernel"]
-        xw = (xs.reshape(t * n, f) @ kernel).reshape(t, n, kernel.shape[1])
+        xw = threads.matmul(xs.reshape(t * n, f), kernel).reshape(t, n, kernel.shape[1])
         b = cell.input_bias()
         if b is not None:
             xw += b
@@ -765,7 +765,7 @@ class RNN(Layer):
             back = cell.step_back(dh_cell, d_rest, saved.caches[s], states)
             inp[s], rec[s] = back[0], back[1]
             d_prev_rest = back[2]
-            dh_prev = rec[s] @ rec_t
+            dh_prev = threads.matmul(rec[s], rec_t)
             if saved.recurrent_dropout is not None:
                 dh_prev = dh_prev * saved.recurrent_dropout
             if len(back) > 3:  # a direct path from h_{s-1} (GRU's z * h_{s-1})
@@ -819,7 +819,8 @@ class RNN(Layer):
     def _input_from_bptt(self, bptt: Any, saved: RNNSaved) -> Any:
         inp, _, dstates, _ = bptt
         t, n, f = saved.x.shape
-        dx = (inp.reshape(t * n, inp.shape[-1]) @ self.params["kernel"].T).reshape(t, n, f)
+        dx = threads.matmul(inp.reshape(t * n, inp.shape[-1]), self.params["kernel"].T)
+        dx = dx.reshape(t, n, f)
         if saved.dropout is not None:
             dx *= saved.dropout
         dx = dx.transpose(1, 0, 2)
@@ -841,8 +842,8 @@ class RNN(Layer):
         if saved.recurrent_dropout is not None:
             h_prev = h_prev * saved.recurrent_dropout
         out = {
-            "kernel": saved.x.reshape(t * n, f).T @ a,
-            "recurrent_kernel": h_prev.reshape(t * n, units).T @ r,
+            "kernel": threads.matmul(saved.x.reshape(t * n, f).T, a),
+            "recurrent_kernel": threads.matmul(h_prev.reshape(t * n, units).T, r),
         }
         if self.cell.use_bias:
             rb = self.cell.recurrent_bias_grad(r)

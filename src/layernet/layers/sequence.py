@@ -43,8 +43,10 @@ class Embedding(Layer):
     ------
     ValueError
         Invalid sizes; at call time ids below 0 or not below ``input_dim``.
+        Float ids that are not whole numbers.
     TypeError
-        Float input (ids must be integers; cast them with ``astype(int)``).
+        Ids that are neither integers nor floats (floats holding whole numbers are
+        cast to integers, as Keras casts them, so a float ``Input`` may feed it).
 
     Notes
     -----
@@ -134,8 +136,18 @@ class Embedding(Layer):
         if self._initial_weights is not None:
             self.params["embeddings"][...] = np.asarray(self._initial_weights[0])
 
+    def _prepare_input(self, x: Any) -> Any:
+        return self.prepare_input(x)  # ids are always checked (and float ids cast)
+
     def convert_input(self, x: np.ndarray) -> np.ndarray:
-        if x.dtype.kind not in "iub":
+        if x.dtype.kind == "f":  # Keras casts float ids (a float32 `Input`) to ints
+            if not np.all(np.isfinite(x)) or not np.array_equal(x, np.trunc(x)):
+                raise ValueError(
+                    f"{self.owner}: expected integer token ids, received floats that are "
+                    f"not whole numbers (dtype {x.dtype})."
+                )
+            x = x.astype(np.int64)
+        elif x.dtype.kind not in "iub":
             raise TypeError(
                 f"{self.owner}: expected integer token ids, received an array of dtype "
                 f"{x.dtype}; cast it with x.astype('int64') if it holds whole numbers."

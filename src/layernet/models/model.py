@@ -10,6 +10,7 @@ sharing its weights.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 from collections.abc import Callable, Sequence
@@ -50,6 +51,74 @@ def _unique(layers: Sequence[Layer]) -> list[Layer]:
             seen.add(id(layer))
             out.append(layer)
     return out
+
+
+_PLAIN = (str, int, float, bool, type(None))
+_BASE_KEYS = ("name", "dtype", "seed", "trainable")
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is a plain value: str, int, float, bool, None, or lists/tuples/dicts
+    (with str keys) of them (what an automatic config may hold)."""
+    if isinstance(value, _PLAIN):
+        return not isinstance(value, float) or np.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _init_signature(cls: type) -> inspect.Signature:
+    """The signature of the class's own ``__init__`` (not of layernet's checking wrapper)."""
+    init = cls.__init__  # type: ignore[misc]
+    return inspect.signature(getattr(init, "__wrapped__", init))
+
+
+def _auto_config(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of a subclassed model, for its automatic config.
+
+    ``{"config": {...}}`` when every argument (defaults included) is a plain value,
+    else ``{"problem": "..."}`` saying why there is none (Keras's rule).
+    """
+    signature = _init_signature(cls)
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError as exc:
+        return {"problem": f"its arguments do not fit its __init__ ({exc})"}
+    bound.apply_defaults()
+    out: dict[str, Any] = {}
+    params = list(signature.parameters.values())
+    for p in params[1:]:
+        value = bound.arguments.get(p.name)
+        if p.kind is p.POSITIONAL_ONLY:
+            return {"problem": f"its __init__ takes the positional-only argument {p.name!r}"}
+        if p.kind is p.VAR_POSITIONAL:
+            if value:
+                return {"problem": f"it was given variadic positional arguments (*{p.name})"}
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            out.update(value or {})
+            continue
+        out[p.name] = value
+    bad = sorted(k for k, v in out.items() if not _plain(v))
+    if bad:
+        return {"problem": f"its argument(s) {bad} are not plain values"}
+    return {"config": {k: _jsonable(v) for k, v in out.items()}}
+
+
+def _revivable_as_functional(cls: type) -> bool:
+    """Whether ``cls(inputs, outputs, name=...)`` rebuilds a functional config (Keras's rule:
+    the class is Model, or its __init__ is Model's)."""
+    return cls is Model or cls.__init__ is Model.__init__  # type: ignore[misc]
 
 
 class Model(Trainer, Layer):
@@ -122,6 +191,13 @@ class Model(Trainer, Layer):
     """
 
     _default_name = "functional"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        """Keep a subclass's constructor arguments: its config when it has no ``get_config``."""
+        instance = super().__new__(cls)
+        if cls._call_layer:  # a subclass written with call()
+            object.__setattr__(instance, "_auto_config", _auto_config(cls, args, kwargs))
+        return instance
 
     def __init__(
         self,
@@ -465,6 +541,10 @@ class Model(Trainer, Layer):
     def call_backward(
         self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
     ) -> tuple[Any, dict[str, np.ndarray]]:
+        if self.is_subclassed:  # a call()-written model inside another model
+            return Layer.call_backward(
+                self, dy, saved, need_input=need_input, need_params=need_params
+            )
         dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
         dxs = self.graph.backward(saved.tape, dys, input_grads=need_input, param_grads=need_params)
         if not need_input:
@@ -678,10 +758,37 @@ class Model(Trainer, Layer):
         out: list[np.ndarray] = []
         seen: set[int] = set()
         for layer in self.layers:
-            for v in layer.variables().values():
+            for v in layer.weight_arrays().values():
                 if id(v) not in seen:
                     seen.add(id(v))
                     out.append(v)
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Any]:  # type: ignore[override]
+        """The weights an optimizer updates, as :class:`~layernet.Variable` views, in
+        Keras's order: none when the model is frozen, else each layer's
+        ``trainable_weights`` (each shared weight once)."""
+        return self._collect_weights(True) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:  # type: ignore[override]
+        """The other weights (every weight when the model is frozen), as Variables."""
+        if not self.trainable:
+            return self._collect_weights(True) + self._collect_weights(False)
+        return self._collect_weights(False)
+
+    trainable_variables = trainable_weights  # type: ignore[assignment]
+    non_trainable_variables = non_trainable_weights  # type: ignore[assignment]
+
+    def _collect_weights(self, trainable: bool) -> list[Any]:
+        out: list[Any] = []
+        if self.is_subclassed:  # its own add_weight variables first
+            out = [v for v in self._all_variables() if v.trainable == trainable]
+        layers = self._sublayers if self.is_subclassed else self.layers
+        for layer in layers:
+            ws = layer.trainable_weights if trainable else layer.non_trainable_weights
+            out += [w for w in ws if not any(w is o for o in out)]
         return out
 
     def get_weights(self) -> list[np.ndarray]:
@@ -778,7 +885,7 @@ class Model(Trainer, Layer):
         new weights; shared layers stay shared and nested models nest.
         """
         if self.is_subclassed:
-            return Layer.get_config(self)
+            return self._subclass_config()
         graph = self.graph
         tensor_ref: dict[int, list[Any]] = {}
         layers_cfg: list[dict[str, Any]] = []
@@ -846,18 +953,80 @@ class Model(Trainer, Layer):
             "output_layers": struct(self._output_struct),
         }
 
+    def _subclass_config(self) -> dict[str, Any]:
+        """A subclassed model's config (Keras's rules).
+
+        A class that defines ``get_config`` gets the base entries here (``name``,
+        ``dtype``, ``seed``, ``trainable``) and adds its own. A class without one gets
+        its constructor arguments, captured when it was made, when they are all plain
+        values (the base entries its ``__init__`` accepts added); otherwise there is
+        no config.
+        """
+        cls = type(self)
+        base = Layer.get_config(self)
+        if cls.get_config is not Model.get_config:  # the subclass calls super().get_config()
+            return base
+        auto = self.__dict__.get("_auto_config") or {}
+        if "config" not in auto:
+            why = auto.get("problem", "it was not made by calling its class")
+            raise NotImplementedError(
+                f"Model '{self.name}' of class {cls.__name__} has no config: it does not "
+                f"define get_config() and {why}. Define get_config() returning the arguments "
+                f"that rebuild it, e.g.\n\n"
+                f"    def get_config(self):\n"
+                f'        return {{"units": self.units, **super().get_config()}}\n\n'
+                f"(and from_config() for arguments that are layers or other objects)."
+            )
+        config = dict(auto["config"])
+        params = _init_signature(cls).parameters
+        var_keyword = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        for key in _BASE_KEYS:  # an argument of the class's own keeps its given value
+            if (key == "name" and key in params) or (key not in params and var_keyword):
+                config[key] = base[key]
+        return config
+
     @classmethod
     def from_config(
         cls, config: dict[str, Any], custom_objects: dict[str, type] | None = None
     ) -> Model:
         """Rebuild a model from :meth:`get_config` (new weights; no code from the config runs).
 
+        A functional config (``layers``, ``input_layers``, ``output_layers``) rebuilds
+        the graph when the class is :class:`Model` or keeps Model's ``__init__``;
+        otherwise, as in Keras, the class is called with the config as keyword
+        arguments, ``cls(**config)`` (a subclassed model's constructor arguments).
+
         Raises
         ------
         ValueError
-            A config that does not describe a graph (an unknown tensor, class or key).
+            A functional config that does not describe a graph (an unknown tensor,
+            class or key).
+        TypeError
+            ``Unable to revive model ... from its config`` when ``cls(**config)``
+            fails: the message names the class and the config, and says that
+            ``get_config()`` must return every constructor argument (or that the
+            class needs a ``from_config``).
         """
-        return functional_from_config(config, custom_objects, cls)
+        functional = isinstance(config, dict) and all(
+            k in config for k in ("layers", "input_layers", "output_layers")
+        )
+        if functional and _revivable_as_functional(cls):
+            return functional_from_config(config, custom_objects, cls)
+        if not isinstance(config, dict):
+            raise TypeError(
+                f"{cls.__name__}.from_config: expected a dict of constructor arguments, "
+                f"received {type(config).__name__}."
+            )
+        try:
+            return cls(**config)
+        except TypeError as exc:
+            raise TypeError(
+                f"Unable to revive model {cls.__name__} from its config: {exc}. "
+                f"When {cls.__name__} defines get_config(), it must return every argument "
+                f"its constructor needs (as keyword arguments), or the class must define "
+                f"from_config(cls, config) to build itself from that config. Received "
+                f"config={config!r:.300}."
+            ) from None
 
     # ------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> None:

@@ -554,7 +554,7 @@ class Sequential(Model):
 
         Writing into them changes the model; :meth:`get_weights` gives copies.
         """
-        return [p for layer in self.layers for p in layer.variables().values()]
+        return [p for layer in self.layers for p in layer.weight_arrays().values()]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and state array, layer by layer."""
