@@ -1041,8 +1041,10 @@ class Layer(_KerasLayerAPI):
             grads = self.compute_backward_params(dy, self.saved)
         except MemoryError as exc:
             raise self._too_large(exc, f"backward_params for `dy` of shape {_shapes(dy)}") from None
-        for k, g in grads.items():
-            self.grads[k] += g
+        if grads:
+            acc = self.grads  # read once: a layer written as call() gathers it anew each time
+            for k, g in grads.items():
+                acc[k] += g
         return grads
 
     def clear_saved(self) -> None:

@@ -314,10 +314,7 @@ class Model(Trainer, Layer):
             return list(self._sublayers) if self.is_subclassed else []
         out: list[Layer] = [InputLayer.for_tensor(t) for t in self._graph.inputs]
         seen: set[int] = {id(layer) for layer in out}
-        for node in self._graph.nodes:
-            if id(node.layer) not in seen and not getattr(node.layer, "is_op", False):
-                seen.add(id(node.layer))
-                out.append(node.layer)
+        out += [layer for layer in self._graph.layers if id(layer) not in seen]
         return out
 
     @layers.setter
@@ -326,6 +323,9 @@ class Model(Trainer, Layer):
 
     def _called_layers(self) -> list[Layer]:
         """Every layer the model calls (each once), without input layers."""
+        graph = getattr(self, "_graph", None)
+        if graph is not None:  # listed once, when the graph was made
+            return [layer for layer in graph.layers if not isinstance(layer, InputLayer)]
         return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
 
     @property
