@@ -792,21 +792,21 @@ class Model(Trainer, Layer):
         return out
 
     @property
-    def trainable_weights(self) -> list[Any]:  # type: ignore[override]
+    def trainable_weights(self) -> list[Any]:
         """The weights an optimizer updates, as :class:`~layernet.Variable` views, in
         Keras's order: none when the model is frozen, else each layer's
         ``trainable_weights`` (each shared weight once)."""
         return self._collect_weights(True) if self.trainable else []
 
     @property
-    def non_trainable_weights(self) -> list[Any]:  # type: ignore[override]
+    def non_trainable_weights(self) -> list[Any]:
         """The other weights (every weight when the model is frozen), as Variables."""
         if not self.trainable:
             return self._collect_weights(True) + self._collect_weights(False)
         return self._collect_weights(False)
 
-    trainable_variables = trainable_weights  # type: ignore[assignment]
-    non_trainable_variables = non_trainable_weights  # type: ignore[assignment]
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
 
     def _collect_weights(self, trainable: bool) -> list[Any]:
         out: list[Any] = []
