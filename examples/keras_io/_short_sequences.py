@@ -1,4 +1,4 @@
-"""Run a keras.io sequence or time-series script in a short mode (the tests and the docs use it).
+"""Run a gallery sequence or time-series script in a short mode (the tests and docs use it).
 
     python examples/keras_io/_short_sequences.py NAME [--samples 64] [--epochs 1]
         [--small-data] [--set NAME=VALUE ...]

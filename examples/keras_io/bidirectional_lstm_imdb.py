@@ -1,77 +1,58 @@
-"""
-Title: Bidirectional LSTM on IMDB
-Author: [fchollet](https://twitter.com/fchollet)
-Date created: 2020/05/03
-Last modified: 2020/05/03
-Description: Train a 2-layer bidirectional LSTM on the IMDB movie review sentiment classification dataset.
+"""Tell positive from negative movie reviews with two stacked bidirectional LSTMs.
 
-keras.io: https://keras.io/examples/nlp/bidirectional_lstm_imdb/
-Source: keras-team/keras-io, examples/nlp/bidirectional_lstm_imdb.py (Keras 3 version).
-Apache License 2.0; only the import lines changed (run by layernet).
+The reviews arrive as lists of word indices. Only the 20,000 most frequent words are
+kept and every review is cut or padded to 200 words; an ``Embedding`` feeds two
+``Bidirectional(LSTM)`` layers (the first returns its whole sequence) and a single
+sigmoid unit gives the probability that a review is positive.
 
-Data: `keras.datasets.imdb.load_data` reads Keras's cached `imdb.npz`
-(~/.keras/datasets or $KERAS_HOME), downloading it when missing. Offline with no
-cached copy, the block marked "layernet gallery: offline stand-in" uses random
-reviews of the same format (_offline_sequences.imdb) and prints a note: that block
-is the only other change.
+After the keras.io example "Bidirectional LSTM on IMDB"
+(https://keras.io/examples/nlp/bidirectional_lstm_imdb/), written anew for layernet;
+it runs under Keras 3 with the imports swapped.
 
-    python examples/keras_io/bidirectional_lstm_imdb.py
-"""
+Data: ``keras.datasets.imdb.load_data`` reads ``imdb.npz`` from Keras's cache (or
+downloads it). With neither a network nor a cached copy, the block marked
+"layernet gallery: offline stand-in" generates reviews of the same format
+(``_offline_sequences.imdb``) and prints a note; figures on them say nothing about IMDB.
 
-"""
-## Setup
+Run it with ``python examples/keras_io/bidirectional_lstm_imdb.py``; a short run:
+``python examples/keras_io/_short_sequences.py bidirectional_lstm_imdb --samples 3000``.
 """
 
-import numpy as np  # noqa: F401 (imported and unused in Keras's script too)
-import layernet as keras  # Keras: import keras
-from layernet import layers  # Keras: from keras import layers
+import layernet as keras  # under Keras 3: import keras
+from layernet import layers  # under Keras 3: from keras import layers
 
-import _offline_sequences  # layernet gallery: offline stand-in (not in the Keras script)
+VOCABULARY = 20_000  # the most frequent words kept; rarer ones become "out of vocabulary"
+REVIEW_WORDS = 200  # every review is padded or truncated to this many words
+EMBEDDING_SIZE = 128
+LSTM_UNITS = 64  # per direction
 
-max_features = 20000  # Only consider the top 20k words
-maxlen = 200  # Only consider the first 200 words of each movie review
 
-"""
-## Build the model
-"""
+def build_classifier():
+    """Word ids of any length -> probability that the review is positive."""
+    words = keras.Input(shape=(None,), dtype="int32", name="word_ids")
+    vectors = layers.Embedding(VOCABULARY, EMBEDDING_SIZE)(words)
+    per_step = layers.Bidirectional(layers.LSTM(LSTM_UNITS, return_sequences=True))(vectors)
+    summary = layers.Bidirectional(layers.LSTM(LSTM_UNITS))(per_step)
+    positive = layers.Dense(1, activation="sigmoid")(summary)
+    return keras.Model(words, positive, name="bilstm_sentiment")
 
-# Input for variable-length sequences of integers
-inputs = keras.Input(shape=(None,), dtype="int32")
-# Embed each integer in a 128-dimensional vector
-x = layers.Embedding(max_features, 128)(inputs)
-# Add 2 bidirectional LSTMs
-x = layers.Bidirectional(layers.LSTM(64, return_sequences=True))(x)
-x = layers.Bidirectional(layers.LSTM(64))(x)
-# Add a classifier
-outputs = layers.Dense(1, activation="sigmoid")(x)
-model = keras.Model(inputs, outputs)
+
+model = build_classifier()
 model.summary()
 
-"""
-## Load the IMDB movie review sentiment data
-"""
-
-# --- layernet gallery: offline stand-in (not in the Keras script) ---
+# --- layernet gallery: offline stand-in ---
 try:
-    (x_train, y_train), (x_val, y_val) = keras.datasets.imdb.load_data(
-        num_words=max_features
-    )
-except OSError:  # not cached, no network
-    (x_train, y_train), (x_val, y_val) = _offline_sequences.imdb(num_words=max_features)
+    (x_train, y_train), (x_val, y_val) = keras.datasets.imdb.load_data(num_words=VOCABULARY)
+except OSError:  # no cached imdb.npz and no network
+    import _offline_sequences
+
+    (x_train, y_train), (x_val, y_val) = _offline_sequences.imdb(num_words=VOCABULARY)
 # --- end of the offline stand-in ---
-print(len(x_train), "Training sequences")
-print(len(x_val), "Validation sequences")
-# Use pad_sequence to standardize sequence length:
-# this will truncate sequences longer than 200 words and zero-pad sequences shorter than 200 words.
-x_train = keras.utils.pad_sequences(x_train, maxlen=maxlen)
-x_val = keras.utils.pad_sequences(x_val, maxlen=maxlen)
 
-"""
-## Train and evaluate the model
-
-You can use the trained model hosted on [Hugging Face Hub](https://huggingface.co/keras-io/bidirectional-lstm-imdb)
-and try the demo on [Hugging Face Spaces](https://huggingface.co/spaces/keras-io/bidirectional_lstm_imdb).
-"""
+print(f"Reviews: {len(x_train)} for training, {len(x_val)} for validation")
+# Keep the first REVIEW_WORDS words of each review, and pad short ones at the front.
+x_train = keras.utils.pad_sequences(x_train, maxlen=REVIEW_WORDS, truncating="post")
+x_val = keras.utils.pad_sequences(x_val, maxlen=REVIEW_WORDS, truncating="post")
 
 model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, batch_size=32, epochs=2, validation_data=(x_val, y_val))

@@ -1390,6 +1390,11 @@ class TensorBoard(Callback):
     update_freq : "epoch", "batch" or int, default "epoch"
         Also write the running batch logs every batch (``"batch"``) or every
         that many batches, under ``batch_<name>`` at the global batch step.
+    write_graph : bool, default True
+        Accepted for Keras compatibility; no graph is written.
+    write_images, profile_batch, embeddings_freq, embeddings_metadata
+        Keras's arguments, accepted at their defaults only (False, 0, 0, None): layernet
+        writes no images, profiles or embeddings.
 
     Raises
     ------
@@ -1416,8 +1421,27 @@ class TensorBoard(Callback):
         histogram_freq: int = 0,
         write_steps_per_second: bool = False,
         update_freq: str | int = "epoch",
+        *,
+        write_graph: bool = True,
+        write_images: bool = False,
+        profile_batch: int = 0,
+        embeddings_freq: int = 0,
+        embeddings_metadata: Any = None,
     ) -> None:
         owner = "TensorBoard"
+        check_bool(write_graph, "write_graph", owner)
+        unsupported = {
+            "write_images": (write_images, False),
+            "profile_batch": (profile_batch, 0),
+            "embeddings_freq": (embeddings_freq, 0),
+            "embeddings_metadata": (embeddings_metadata, None),
+        }
+        for arg, (value, default) in unsupported.items():
+            if value is not default and value != default:
+                raise ValueError(
+                    f"{owner}: invalid value for `{arg}`: layernet writes scalars and "
+                    f"histograms only, so it takes only {default!r}, received {value!r}."
+                )
         self.log_dir = _check_dir(log_dir, "log_dir", owner)
         self.histogram_freq = check_int(histogram_freq, "histogram_freq", owner, minimum=0)
         self.write_steps_per_second = check_bool(

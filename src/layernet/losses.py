@@ -69,6 +69,10 @@ class Loss:
       with ``w`` of shape ``(N,)`` (every built-in loss does);
     * ``compute_backward_input(dz, saved) -> dz * ∂z/∂x``.
 
+    Or, as in Keras, it implements only ``call(y_true, y_pred)`` with
+    :mod:`layernet.ops`, whose derivative comes from the recorded ops
+    (:func:`~layernet.losses.traced_loss`).
+
     Parameters
     ----------
     name : str, optional
@@ -173,7 +177,12 @@ class Loss:
 
     # hooks for subclasses ----------------------------------------------------
     def check_target(self, x: np.ndarray, t: Any) -> np.ndarray:
-        """Validate the target ``t`` for the prediction ``x``; return it converted."""
+        """Validate the target ``t`` for the prediction ``x``; return it converted.
+
+        For a loss written as Keras's ``call(y_true, y_pred)``: the target as an array.
+        """
+        if _user_call(type(self)):
+            return as_array(t, self.owner, "target")
         raise NotImplementedError
 
     def compute_loss(
@@ -183,12 +192,17 @@ class Loss:
 
         ``sample_weight`` (per-sample weights, already checked) is passed only when
         the caller gives one; a loss that does not support weights may leave it out
-        of its signature.
+        of its signature. For a loss written as Keras's ``call(y_true, y_pred)``: the
+        call traced on ``x`` (see :func:`traced_loss`).
         """
+        if _user_call(type(self)):
+            return traced_loss(self.call, x, t, sample_weight, self.owner)  # type: ignore[attr-defined]
         raise NotImplementedError
 
     def compute_backward_input(self, dz: np.ndarray, saved: Any) -> np.ndarray:
         """Return ``dz * ∂z/∂x`` from what :meth:`compute_loss` saved."""
+        if isinstance(saved, TracedLossSaved):
+            return saved.backward(dz)
         raise NotImplementedError
 
     # ------------------------------------------------------------ computation
@@ -266,6 +280,8 @@ class Loss:
         """
         if _symbolic(y_true) or _symbolic(y_pred) or _symbolic(sample_weight):
             return record_loss_call(self, y_true, y_pred, sample_weight)
+        if _traced(y_true) or _traced(y_pred):  # inside a layer's traced call(): recorded
+            return _traced_loss_call(self, y_true, y_pred, sample_weight)
         if _user_forward(type(self)):  # a subclass's own forward(x, t) defines the loss
             kept = self.__dict__.get("saved")
             try:
@@ -2478,7 +2494,9 @@ def get(identifier: Any, dtype: str = "float32") -> Loss:
         A name (any case) or class name; a :class:`~layernet.Loss` instance,
         returned as it is; a Loss class, instantiated with its defaults; or one
         of this module's lowercase functions such as :func:`huber` (also through
-        ``functools.partial`` with its keyword arguments), replaced by its class.
+        ``functools.partial`` with its keyword arguments), replaced by its class; or
+        a function ``f(y_true, y_pred)`` of one's own written with :mod:`layernet.ops`
+        (Keras's custom loss), whose derivative comes from the recorded ops.
     dtype : {"float32", "float64"}, default "float32"
         The dtype of a loss made here.
 
@@ -2535,6 +2553,161 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
     def __getattr__(name: str):
         """A Keras name this module lacks: an error that points to the compatibility page."""
         raise missing_attribute(__name__, name)
+
+
+class TracedLossSaved(NamedTuple):
+    r"""What :func:`traced_loss` keeps: the tape, the prediction's and the values' Tensors,
+    and :math:`\partial z/\partial v` for the values :math:`v`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> def mae(y_true, y_pred):
+    ...     return ln.ops.mean(ln.ops.abs(y_true - y_pred), axis=-1)
+    >>> _, saved = ln.losses.traced_loss(mae, np.array([[2.0, -2.0]]), np.zeros((1, 2)), None, "")
+    >>> saved.dvalues, saved.backward(2.0)
+    (array([1.]), array([[ 1., -1.]]))
+    """
+
+    tape: Any
+    x: Any
+    values: Any
+    dvalues: np.ndarray
+
+    def backward(self, dz: Any) -> np.ndarray:
+        r""":math:`dz\,\partial z/\partial x`, walking the tape back from the values."""
+        seed = np.asarray(dz, dtype=self.dvalues.dtype) * self.dvalues
+        grads = self.tape.backward(
+            [(self.values, seed)], lambda layer, d, saved: layer.compute_backward_input(d, saved)
+        )
+        g = grads.get(id(self.x))
+        return np.zeros(self.x.shape, self.x.dtype) if g is None else g.astype(self.x.dtype)
+
+
+def traced_loss(
+    fn: Any, x: np.ndarray, t: np.ndarray, sample_weight: Any, owner: str
+) -> tuple[float, TracedLossSaved]:
+    r"""A loss ``fn(y_true, y_pred)`` written with :mod:`layernet.ops`, traced on ``x``.
+
+    ``fn`` runs on a recorded :class:`~layernet.ops.Tensor` standing for ``x``; its values
+    :math:`v` (per sample, or any shape) are reduced as Keras's default
+    ``"sum_over_batch_size"``: :math:`z = rac{1}{|v|}\sum_i w_i v_i`, with the
+    per-sample weights :math:`w` broadcast over the trailing dims (all ones by default).
+    Backward seeds the values with :math:`\partial z/\partial v_i = w_i/|v|` and walks the
+    tape to :math:`\partial z/\partial x`.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(y_true, y_pred)``, per-sample values (or any shape, or a scalar).
+    x : ndarray
+        The prediction.
+    t : ndarray
+        The target.
+    sample_weight : ndarray of shape (batch,) or None
+        Per-sample weights.
+    owner : str
+        How error messages name the loss.
+
+    Returns
+    -------
+    (float, TracedLossSaved)
+        The loss :math:`z` and what :meth:`TracedLossSaved.backward` needs.
+
+    Raises
+    ------
+    ValueError
+        When the value is not computed from ``y_pred`` with :mod:`layernet.ops` (a NumPy
+        function, say): its derivative is unknown, so it cannot be a loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> def mse(y_true, y_pred):
+    ...     return ln.ops.mean(ln.ops.square(y_true - y_pred), axis=-1)
+    >>> z, saved = ln.losses.traced_loss(mse, np.array([[1.0, 3.0]]), np.zeros((1, 2)), None, "mse")
+    >>> z, saved.backward(1.0)
+    (5.0, array([[1., 3.]]))
+    """
+    from .ops.tensor import Tape, Tensor, recording
+
+    tape = Tape(training=False)
+    xt = Tensor(x, tape)
+    with recording(tape):
+        out = fn(t, xt)
+    if not (isinstance(out, Tensor) and out.tape is tape):
+        raise ValueError(
+            f"{owner}: its value is not computed from `y_pred` with layernet.ops "
+            f"(received {type(out).__name__}); layernet takes its derivative "
+            f"from the recorded ops, so a function of NumPy calls cannot be a loss: write "
+            f"it with layernet.ops (ops.mean, ops.square, ...) or as a Loss subclass."
+        )
+    values = np.asarray(out.value, dtype=x.dtype)
+    if sample_weight is None:
+        w = np.ones(values.shape, dtype=x.dtype)
+    else:
+        sw = np.asarray(sample_weight, dtype=x.dtype).reshape(-1)
+        if values.ndim == 0:
+            w = np.asarray(sw.mean(), dtype=x.dtype)
+        else:
+            w = np.broadcast_to(sw.reshape((-1,) + (1,) * (values.ndim - 1)), values.shape)
+    size = max(values.size, 1)
+    z = float((values * w).sum() / size)
+    return z, TracedLossSaved(tape, xt, out, (w / size).astype(x.dtype))
+
+
+def _traced(x: Any) -> bool:
+    from .ops.tensor import Tensor
+
+    return isinstance(x, Tensor)
+
+
+def _traced_loss_call(loss: Loss, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
+    """``loss(y_true, y_pred)`` on the Tensors of a traced ``call()`` (a loss given to
+    ``add_loss``, say): recorded on the tape, so that its value has a derivative with
+    respect to ``y_pred`` (and to a float ``y_true`` for the losses that define one)."""
+    from .ops.tensor import Tensor, apply
+
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight.value if _traced(sample_weight) else sample_weight)
+    t_value = y_true.value if isinstance(y_true, Tensor) else y_true
+    x = loss.check_input(y_pred.value if isinstance(y_pred, Tensor) else y_pred)
+    z, saved = loss._compute(x, loss.check_target(x, t_value), sample_weight)
+    if saved is None:  # reduction="none": per-sample values, no derivative kept
+        return z
+    tgrad = _target_grad(loss, x, t_value, None, sample_weight)
+    return apply(_TRACED_LOSS_CALL, y_pred, y_true, result=(z, saved, loss, tgrad))
+
+
+def _loss_call_primitive() -> Any:
+    from .ops.primitives import Primitive
+
+    class _LossCall(Primitive):
+        """A loss's call on traced tensors: its value, then its own backward rules."""
+
+        def forward(self, x: Any, t: Any, result: Any) -> tuple[Any, Any]:
+            z, saved, loss, tgrad = result
+            return np.asarray(z, dtype=loss.dtype), (saved, loss, tgrad, np.shape(t))
+
+        def backward(self, dy: Any, saved: Any) -> tuple[Any, ...]:
+            kept, loss, tgrad, t_shape = saved
+            gx = loss.compute_backward_input(np.asarray(dy, dtype=loss.dtype), kept)
+            gt = None if tgrad is None else (np.asarray(dy) * tgrad).reshape(t_shape)
+            return gx, gt
+
+    return _LossCall("traced_loss_call")
+
+
+_TRACED_LOSS_CALL = _loss_call_primitive()
+
+
+def _user_call(cls: type) -> bool:
+    """Whether the loss is written as Keras's ``call(y_true, y_pred)`` (and no hooks)."""
+    return callable(getattr(cls, "call", None)) and "compute_loss" not in {
+        k for klass in cls.__mro__ if klass is not Loss for k in klass.__dict__
+    }
 
 
 def _user_forward(cls: type) -> bool:

@@ -38,6 +38,9 @@ from ._validation import (
     snake_case,
 )
 
+if TYPE_CHECKING:
+    from .variables import Variable
+
 EPSILON = 1e-7
 NEG_INF = -1e10  # Keras's threshold when `top_k` is given and no threshold is
 
@@ -163,11 +166,96 @@ class Metric:
         return f"{type(self).__name__}(name={self.name!r})"
 
     # -------------------------------------------------------------- state
-    def add_variable(self, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
+    def _add_state(self, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
         """Create a zero state array (float64) kept in :attr:`variables`; returns it."""
         var = np.zeros(shape, dtype=np.float64)
         self._state[name] = var
         return var
+
+    def add_variable(
+        self,
+        shape: tuple[int, ...] = (),
+        initializer: Any = "zeros",
+        dtype: str | None = None,
+        aggregation: str = "sum",
+        name: str | None = None,
+    ) -> Variable:
+        """A state variable of a metric of your own (Keras's ``Metric.add_variable``).
+
+        Parameters
+        ----------
+        shape : tuple of int, default ()
+            Its shape.
+        initializer : str or callable, default "zeros"
+            Its first value (an initializer name or ``initializer(shape, dtype)``);
+            :meth:`reset_state` sets it back to zeros, as in Keras.
+        dtype : str, optional
+            Accepted for Keras compatibility; the state is float64.
+        aggregation : {"sum", "mean"}, default "sum"
+            Accepted for Keras compatibility (how ranks combine it).
+        name : str, optional
+            Its name (``"variable_<i>"`` by default).
+
+        Returns
+        -------
+        Variable
+            A view of the state array: ``assign``, ``assign_add``, ``numpy()``.
+
+        Raises
+        ------
+        ValueError
+            ``name`` already used, or an ``aggregation`` other than "sum" or "mean".
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> class Count(ln.metrics.Metric):
+        ...     def __init__(self):
+        ...         super().__init__(name="count")
+        ...         self.n = self.add_variable(shape=(), initializer="zeros", name="n")
+        ...     def update_state(self, y_true, y_pred, sample_weight=None):
+        ...         self.n.assign_add(len(y_true))
+        ...     def result(self):
+        ...         return self.n
+        >>> m = Count()
+        >>> m.update_state([1, 2, 3], [1, 2, 3])
+        >>> float(m.result().numpy())
+        3.0
+        """
+        from . import initializers
+        from .variables import Variable as _Variable
+
+        if aggregation not in ("sum", "mean"):
+            raise ValueError(
+                f"{type(self).__name__}: invalid value for `aggregation`: expected 'sum' or "
+                f"'mean', received {aggregation!r}."
+            )
+        name = name or f"variable_{len(self._state)}"
+        if name in self._state:
+            raise ValueError(
+                f"{type(self).__name__}: invalid value for `name`: a variable named "
+                f"{name!r} exists already."
+            )
+        shape = tuple(shape)
+        var = self._add_state(name, shape)
+        if callable(initializer) and not isinstance(initializer, initializers.Initializer):
+            value = initializer(shape, "float64")
+        else:
+            obj = initializers.get(initializer, type(self).__name__, "initializer")
+            fan = max(1, math.prod(shape))
+            value = obj(shape, fan, fan, np.random.default_rng(), np.float64)
+        var[...] = np.asarray(value, dtype=np.float64).reshape(shape)
+        return _Variable._view(var, name, False, self)
+
+    def add_weight(
+        self,
+        shape: tuple[int, ...] = (),
+        initializer: Any = None,
+        dtype: str | None = None,
+        name: str | None = None,
+    ) -> Variable:
+        """Alias of :meth:`add_variable` (Keras's ``Metric.add_weight``; zeros by default)."""
+        return self.add_variable(shape, initializer or "zeros", dtype, "sum", name)
 
     @property
     def variables(self) -> list[np.ndarray]:
@@ -282,7 +370,7 @@ class Sum(Metric):
 
     def __init__(self, name: str | None = None, dtype: str | None = None) -> None:
         super().__init__(name, dtype)
-        self.total = self.add_variable("total")
+        self.total = self._add_state("total")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
         """Add ``values`` (times ``sample_weight``, broadcast from the left)."""
@@ -339,8 +427,8 @@ class Mean(Metric):
 
     def __init__(self, name: str | None = None, dtype: str | None = None) -> None:
         super().__init__(name, dtype)
-        self.total = self.add_variable("total")
-        self.count = self.add_variable("count")
+        self.total = self._add_state("total")
+        self.count = self._add_state("count")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
         """Add ``values`` with their weights."""
@@ -1038,7 +1126,7 @@ class _ConfusionMatrixConditionCount(Metric):
         super().__init__(name, dtype)
         self.init_thresholds = thresholds
         self.thresholds = _check_thresholds(thresholds, type(self).__name__, 0.5)
-        self.accumulator = self.add_variable("accumulator", (len(self.thresholds),))
+        self.accumulator = self._add_state("accumulator", (len(self.thresholds),))
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         counts = _confusion(self.name, y_true, y_pred, sample_weight, np.asarray(self.thresholds))
@@ -1183,9 +1271,9 @@ class _PrecisionRecall(Metric):
                 )
         self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
         self.thresholds = _check_thresholds(thresholds, owner, 0.5 if top_k is None else NEG_INF)
-        self.true_positives = self.add_variable("true_positives", (len(self.thresholds),))
+        self.true_positives = self._add_state("true_positives", (len(self.thresholds),))
         other = "false_positives" if self._other == "fp" else "false_negatives"
-        self.other = self.add_variable(other, (len(self.thresholds),))
+        self.other = self._add_state(other, (len(self.thresholds),))
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         counts = _confusion(
@@ -1395,7 +1483,7 @@ class AUC(Metric):
     def _build(self, labels: tuple[int, ...]) -> None:
         shape = (self.num_thresholds, *labels)
         for key in ("true_positives", "false_positives", "true_negatives", "false_negatives"):
-            setattr(self, key, self.add_variable(key, shape))
+            setattr(self, key, self._add_state(key, shape))
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         p = as_array(y_pred, self.name, "y_pred").astype(np.float64)
@@ -1537,7 +1625,7 @@ class FBetaScore(Metric):
     def _build(self, n_classes: int) -> None:
         shape = () if self.average == "micro" else (n_classes,)
         for key in ("true_positives", "false_positives", "false_negatives", "intermediate_weights"):
-            setattr(self, key, self.add_variable(key, shape))
+            setattr(self, key, self._add_state(key, shape))
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         t, p = _pair(y_true, y_pred, self.name)

@@ -141,6 +141,13 @@ class Variable:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self._value if dtype is None else self._value.astype(dtype)
 
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __format__(self, spec: str) -> str:
+        """Formats as its value does (``f"{v:.4f}"`` for a scalar variable)."""
+        return format(self._value[()] if self._value.ndim == 0 else self._value, spec)
+
     def __len__(self) -> int:
         return len(self._value)
 

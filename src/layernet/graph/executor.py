@@ -129,6 +129,19 @@ class Graph:
         #: Layers called more than once: their scratch buffers are not reused between calls.
         self.shared = {key for key, c in counts.items() if c > 1}
         self._takes_mask = [_accepts(n.layer.compute_forward, "mask") for n in order]
+        # Per call, read once here rather than at every run: the keys of its tensors in a
+        # run's environment, and whether it takes one plain tensor (no packing needed).
+        self._in_keys = [[id(t) for t in n.input_tensors] for n in order]
+        self._out_keys = [[id(t) for t in n.outputs] for n in order]
+        self._single_in = [isinstance(n.inputs, KerasTensor) for n in order]
+        called: list[Any] = []
+        seen_layers: set[int] = set()
+        for n in order:
+            if id(n.layer) not in seen_layers and not getattr(n.layer, "is_op", False):
+                seen_layers.add(id(n.layer))
+                called.append(n.layer)
+        #: Each layer called (ops left out) once, in call order.
+        self.layers: list[Any] = called
 
     # ---------------------------------------------------------------- shapes
     def output_shapes(self, input_shapes: list[tuple[int | None, ...]]) -> list[Any]:
@@ -153,22 +166,31 @@ class Graph:
         env: dict[int, Any] = {id(t): v for t, v in zip(self.inputs, values, strict=True)}
         tape = Tape(len(self.nodes), training)
         masks = tape.masks
+        shared = self.shared
         for i, node in enumerate(self.nodes):
             layer = node.layer
-            args = pack_like(node.inputs, [env[id(t)] for t in node.input_tensors])
-            options = {
-                k: (env[id(v)] if isinstance(v, KerasTensor) else v)
-                for k, v in node.options.items()
-            }
+            keys = self._in_keys[i]
+            if self._single_in[i]:
+                args = env[keys[0]]
+            else:
+                args = pack_like(node.inputs, [env[k] for k in keys])
+            options = (
+                {
+                    k: (env[id(v)] if isinstance(v, KerasTensor) else v)
+                    for k, v in node.options.items()
+                }
+                if node.options
+                else {}
+            )
             in_mask = None
             if masks:
-                m = [masks.get(id(t)) for t in node.input_tensors]
+                m = [masks.get(k) for k in keys]
                 if any(a is not None for a in m):
                     in_mask = m if isinstance(node.inputs, list | tuple) else m[0]
                     if self._takes_mask[i] and "mask" not in options:
                         options["mask"] = in_mask
             mode = training if node.training is None else bool(node.training)
-            if id(layer) in self.shared:
+            if id(layer) in shared:
                 with layer.workspace.disabled():
                     y, saved = layer.call_forward(args, mode, **options)
             else:
@@ -179,16 +201,19 @@ class Graph:
                 pen, grad = layer.activity_regularization(y)
                 tape.penalty += pen
                 tape.activity[i] = grad
-            outs = y if node.multi_output else [y]
-            for t, v in zip(node.outputs, outs, strict=True):
-                env[id(t)] = v
+            out_keys = self._out_keys[i]
+            if node.multi_output:
+                for k, v in zip(out_keys, y, strict=True):
+                    env[k] = v
+            else:
+                env[out_keys[0]] = y
             out_mask = layer.output_mask(args, in_mask)
             if out_mask is not None:
-                for t, om in zip(
-                    node.outputs, out_mask if node.multi_output else [out_mask], strict=True
+                for k, om in zip(
+                    out_keys, out_mask if node.multi_output else [out_mask], strict=True
                 ):
                     if om is not None:
-                        masks[id(t)] = om
+                        masks[k] = om
         return [env[id(t)] for t in self.outputs], tape
 
     # -------------------------------------------------------------- backward
@@ -220,7 +245,7 @@ class Graph:
             add(t, g)
         for i in range(len(self.nodes) - 1, -1, -1):
             node = self.nodes[i]
-            dys = [grads.get(id(t)) for t in node.outputs]
+            dys = [grads.get(k) for k in self._out_keys[i]]
             if i in tape.activity:  # the activity penalty's gradient joins the upstream one
                 dys[0] = tape.activity[i] if dys[0] is None else dys[0] + tape.activity[i]
             if all(d is None for d in dys):
@@ -240,8 +265,10 @@ class Graph:
                 need_input=any(want_dx),
                 need_params=param_grads and layer.trainable,
             )
-            for k, g in pgrads.items():
-                layer.grads[k] += g
+            if pgrads:
+                acc = layer.grads  # read once: a layer written as call() gathers it anew
+                for k, g in pgrads.items():
+                    acc[k] += g
             if any(want_dx) and dx is not None:
                 dxs = flatten(dx) if isinstance(node.inputs, list | tuple | dict) else [dx]
                 for t, g, want in zip(node.input_tensors, dxs, want_dx, strict=True):

@@ -830,11 +830,17 @@ class Layer(_KerasLayerAPI):
         list of arrays), and keyword options passed on to ``compute_forward``. A
         layer with a richer call (``mha(query, value, key=None, ...)``) overrides it.
 
+        A ``call(self, a, b, ...)`` of one's own that takes several tensors as
+        positional arguments (as Keras allows) takes them as a list of inputs, which
+        its ``call`` receives spread out again.
+
         Raises
         ------
         TypeError
             For a call with no input or more than one positional argument.
         """
+        if 2 <= len(args) <= self._spread_inputs():
+            return list(args), kwargs
         if len(args) != 1:
             raise TypeError(
                 f"{self.owner}: expected one positional argument (the input, or a list of "
@@ -1035,8 +1041,10 @@ class Layer(_KerasLayerAPI):
             grads = self.compute_backward_params(dy, self.saved)
         except MemoryError as exc:
             raise self._too_large(exc, f"backward_params for `dy` of shape {_shapes(dy)}") from None
-        for k, g in grads.items():
-            self.grads[k] += g
+        if grads:
+            acc = self.grads  # read once: a layer written as call() gathers it anew each time
+            for k, g in grads.items():
+                acc[k] += g
         return grads
 
     def clear_saved(self) -> None:

@@ -24,6 +24,7 @@ import contextlib
 import inspect
 import math
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -34,6 +35,25 @@ from ..ops.tensor import Tape, Tensor, active_tape, is_tensor, recording, unwrap
 from ..variables import Variable
 
 _flags = threading.local()
+
+#: The classes :meth:`_KerasLayerAPI.__setattr__` tracks (Layer, Variable, SeedGenerator and
+#: containers), looked up once on first use (their modules import this one).
+_TRACKED: tuple[type, ...] | None = None
+#: Values of these exact types are never tracked: assigning one is a plain assignment.
+_PLAIN = frozenset({np.ndarray, bool, int, float, str, type(None)})
+#: Attributes the framework sets on every call (backward state, checked shapes): never
+#: tracked, whatever they hold.
+_PER_CALL = frozenset({"saved", "_y_shape", "_checked_shape", "_size_checked"})
+
+
+def _tracked_types() -> tuple[type, ...]:
+    global _TRACKED
+    if _TRACKED is None:
+        from ..random import SeedGenerator
+        from .base import Layer
+
+        _TRACKED = (Layer, Variable, SeedGenerator, list, tuple, dict)
+    return _TRACKED
 
 
 @contextlib.contextmanager
@@ -160,10 +180,12 @@ class _KerasLayerAPI:
         return d
 
     def __setattr__(self, name: str, value: Any) -> None:
-        from ..random import SeedGenerator
-        from .base import Layer
-
-        if isinstance(value, Layer | Variable | SeedGenerator | list | tuple | dict):
+        if type(value) in _PLAIN or name in _PER_CALL:  # nothing to track: the common case
+            object.__setattr__(self, name, value)
+            return
+        tracked = _tracked_types()
+        if isinstance(value, tracked):
+            Layer, SeedGenerator = tracked[0], tracked[2]
             d = self._tracking()
             d["_children"].pop(name, None)
             d["_seed_generators"].pop(name, None)
@@ -191,10 +213,12 @@ class _KerasLayerAPI:
     @property
     def _sublayers(self) -> list[Any]:
         """Layers tracked through attributes, lists and dicts, in assignment order."""
-        from .base import Layer
-
+        children = self.__dict__.get("_children")
+        if not children:
+            return []
+        Layer = _tracked_types()[0]
         out: list[Any] = []
-        for v in self._tracking()["_children"].values():
+        for v in children.values():
             items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else [v]
             for layer in items:
                 if isinstance(layer, Layer) and not any(layer is o for o in out):
@@ -456,6 +480,9 @@ class _KerasLayerAPI:
     @property
     def losses(self) -> list[float]:
         """Losses added during the last top-level call (nested layers' included), as numbers."""
+        d = self.__dict__
+        if not d.get("_losses") and not d.get("_children"):
+            return []  # nothing added and no tracked layers (most layers): nothing to walk
         out = [
             float(np.sum(loss.value)) if isinstance(loss, Tensor) else loss
             for loss in self._tracking()["_losses"]
@@ -488,10 +515,22 @@ class _KerasLayerAPI:
                 self._traced_output_shape(shape)
 
     # ------------------------------------------------------------ call tracing
+    def _spread_inputs(self) -> int:
+        """How many tensors a ``call(self, a, b, ...)`` takes as separate positional
+        arguments (its positional parameters without a default); 0 or 1: one input."""
+        call = getattr(self, "call", None)
+        if call is None:
+            return 0
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return sum(
+            1
+            for p in inspect.signature(call).parameters.values()
+            if p.kind in kinds and p.default is inspect.Parameter.empty
+        )
+
     def _call_kwargs(self, training: bool, options: dict[str, Any]) -> dict[str, Any]:
-        params = inspect.signature(self.call).parameters  # type: ignore[attr-defined]
         kw = dict(options)
-        if "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        if _takes_training(self.call):  # type: ignore[attr-defined]
             kw["training"] = training
         return kw
 
@@ -502,9 +541,11 @@ class _KerasLayerAPI:
         with recording(tape):
             several_in = isinstance(x, list)
             inputs = [Tensor(a, tape) for a in x] if several_in else [Tensor(x, tape)]
-            out = self.call(  # type: ignore[attr-defined]
-                inputs if several_in else inputs[0], **self._call_kwargs(training, options)
-            )
+            kw = self._call_kwargs(training, options)
+            if several_in and 2 <= len(inputs) <= self._spread_inputs():
+                out = self.call(*inputs, **kw)  # type: ignore[attr-defined]
+            else:
+                out = self.call(inputs if several_in else inputs[0], **kw)  # type: ignore[attr-defined]
             for v in self._tracking()["_variables"]:
                 if v.regularizer is not None:
                     self.add_loss(v.regularizer(v))
@@ -620,6 +661,24 @@ class _KerasLayerAPI:
         none = bool(batch_none) and all(batch_none)
         out = [(None, *a.shape[1:]) if none and a.ndim else tuple(a.shape) for a in ys]
         return out if isinstance(y, list) else out[0]
+
+
+#: Whether a ``call`` function takes ``training``, by function (read once per class).
+_TAKES_TRAINING: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _takes_training(call: Any) -> bool:
+    """Whether ``call`` (a bound method) has a ``training`` parameter or ``**kwargs``."""
+    func = getattr(call, "__func__", None)  # the class's function, shared by its instances
+    if func is not None:
+        known = _TAKES_TRAINING.get(func)
+        if known is not None:
+            return known
+    params = inspect.signature(call).parameters
+    takes = "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+    if func is not None:
+        _TAKES_TRAINING[func] = takes
+    return takes
 
 
 def _has_losses(saved: Any) -> bool:

@@ -314,10 +314,7 @@ class Model(Trainer, Layer):
             return list(self._sublayers) if self.is_subclassed else []
         out: list[Layer] = [InputLayer.for_tensor(t) for t in self._graph.inputs]
         seen: set[int] = {id(layer) for layer in out}
-        for node in self._graph.nodes:
-            if id(node.layer) not in seen and not getattr(node.layer, "is_op", False):
-                seen.add(id(node.layer))
-                out.append(node.layer)
+        out += [layer for layer in self._graph.layers if id(layer) not in seen]
         return out
 
     @layers.setter
@@ -326,6 +323,9 @@ class Model(Trainer, Layer):
 
     def _called_layers(self) -> list[Layer]:
         """Every layer the model calls (each once), without input layers."""
+        graph = getattr(self, "_graph", None)
+        if graph is not None:  # listed once, when the graph was made
+            return [layer for layer in graph.layers if not isinstance(layer, InputLayer)]
         return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
 
     @property
@@ -792,21 +792,21 @@ class Model(Trainer, Layer):
         return out
 
     @property
-    def trainable_weights(self) -> list[Any]:  # type: ignore[override]
+    def trainable_weights(self) -> list[Any]:
         """The weights an optimizer updates, as :class:`~layernet.Variable` views, in
         Keras's order: none when the model is frozen, else each layer's
         ``trainable_weights`` (each shared weight once)."""
         return self._collect_weights(True) if self.trainable else []
 
     @property
-    def non_trainable_weights(self) -> list[Any]:  # type: ignore[override]
+    def non_trainable_weights(self) -> list[Any]:
         """The other weights (every weight when the model is frozen), as Variables."""
         if not self.trainable:
             return self._collect_weights(True) + self._collect_weights(False)
         return self._collect_weights(False)
 
-    trainable_variables = trainable_weights  # type: ignore[assignment]
-    non_trainable_variables = non_trainable_weights  # type: ignore[assignment]
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
 
     def _collect_weights(self, trainable: bool) -> list[Any]:
         out: list[Any] = []
@@ -1082,7 +1082,9 @@ def functional_from_config(
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ValueError("Model.from_config: expected a dict with a list of `layers`.")
     tensors: dict[tuple[str, int, int], Any] = {}
-    pending: list[tuple[Layer, list[dict[str, Any]]]] = []
+    # Tensors are keyed by the names the config records: a layer of one's own whose
+    # get_config() leaves out `name` comes back under a new name (as in Keras).
+    pending: list[tuple[Layer, str, list[dict[str, Any]]]] = []
     for entry in config["layers"]:
         if not isinstance(entry, dict) or "class_name" not in entry or "config" not in entry:
             raise ValueError(f"Model.from_config: malformed layer entry {entry!r:.200}.")
@@ -1094,7 +1096,8 @@ def functional_from_config(
         layer = saving.layer_from_spec(
             {"class_name": entry["class_name"], "config": entry["config"]}, custom_objects
         )
-        pending.append((layer, list(entry.get("inbound_nodes", []))))
+        recorded = entry.get("name", layer.name)
+        pending.append((layer, recorded, list(entry.get("inbound_nodes", []))))
 
     def resolve(v: Any) -> Any:
         if isinstance(v, dict) and set(v) == {"__tensor__"}:
@@ -1109,11 +1112,11 @@ def functional_from_config(
         return v
 
     # Calls are made in an order where every tensor they take exists (several passes).
-    done = {id(layer): 0 for layer, _ in pending}
+    done = {id(layer): 0 for layer, _, _ in pending}
     progress = True
     while progress:
         progress = False
-        for layer, nodes in pending:
+        for layer, recorded, nodes in pending:
             while done[id(layer)] < len(nodes):
                 k = done[id(layer)]
                 node = nodes[k]
@@ -1128,10 +1131,10 @@ def functional_from_config(
                 out = layer(args, **kw)
                 outs = out if isinstance(out, list) else [out]
                 for j, t in enumerate(outs):
-                    tensors[(layer.name, k, j)] = t
+                    tensors[(recorded, k, j)] = t
                 done[id(layer)] = k + 1
                 progress = True
-    if any(done[id(layer)] < len(nodes) for layer, nodes in pending):
+    if any(done[id(layer)] < len(nodes) for layer, _, nodes in pending):
         raise ValueError("Model.from_config: a call takes a tensor that no call makes.")
 
     def struct(s: Any) -> Any:

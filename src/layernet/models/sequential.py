@@ -257,12 +257,15 @@ class Sequential(Model):
         return x
 
     def _step_params(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {
-            f"{i}.{layer.name}.{k}": (p, layer.grads[k])
-            for i, layer in enumerate(self._layers)
-            if layer.trainable
-            for k, p in layer.params.items()
-        }
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for i, layer in enumerate(self._layers):
+            if layer.trainable:
+                params = layer.params
+                if params:
+                    grads = layer.grads  # once per layer (a call() layer gathers it each time)
+                    for k, p in params.items():
+                        out[f"{i}.{layer.name}.{k}"] = (p, grads[k])
+        return out
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -599,7 +602,19 @@ class Sequential(Model):
         an array some layer keeps for its backward pass) and whose upstream gradient is
         private in the same sense (``fresh_gradient``). Declarations are never inherited,
         so a user subclass is never overwritten behind its back.
+
+        The answer depends only on the layers' classes and the loss's, so it is kept
+        for the layers and loss class it was found for (a training step asks every time).
         """
+        key = (tuple(self._layers), type(self.loss))
+        kept = self.__dict__.get("_in_place_plan")
+        if kept is not None and kept[0] == key:
+            return list(kept[1])
+        found = self._find_in_place_layers()
+        self.__dict__["_in_place_plan"] = (key, found)  # not a tracked attribute
+        return list(found)
+
+    def _find_in_place_layers(self) -> list[Layer]:
         n = len(self.layers)
         kinds = [type(layer) for layer in self.layers]
         private_x = [False] * n  # the caller's x is never overwritten

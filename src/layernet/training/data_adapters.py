@@ -275,8 +275,35 @@ class _IteratorSource:
         pass
 
 
+class _IterableSource:
+    """Batches from a re-iterable object (a PyTorch ``DataLoader``, say): each epoch
+    iterates it afresh, as Keras does, taking at most ``steps`` batches."""
+
+    finite_hint = True
+
+    def __init__(self, iterable: Any) -> None:
+        self.iterable = iterable
+
+    def length(self) -> int | None:
+        try:
+            return len(self.iterable)
+        except TypeError:
+            return None
+
+    def batches(self, steps: int | None) -> Iterator[Any]:
+        for k, batch in enumerate(self.iterable):
+            if steps is not None and k >= steps:
+                return
+            # A DataLoader collates the (x, y) pairs of its dataset into a list [x, y].
+            yield tuple(batch) if isinstance(batch, list) else batch
+
+    def epoch_end(self) -> None:
+        pass
+
+
 def batch_source(x: Any) -> Any:
-    """A batch source for a generator, iterator or PyDataset; ``None`` for array data."""
+    """A batch source for a generator, iterator, PyDataset or a re-iterable object such
+    as a PyTorch ``DataLoader``; ``None`` for array data."""
     if x is None:
         return None
     if isinstance(x, PyDataset) or (
@@ -288,4 +315,10 @@ def batch_source(x: Any) -> Any:
         return _Source(x)
     if inspect.isgenerator(x) or isinstance(x, Iterator):
         return _IteratorSource(x)
+    if (
+        hasattr(x, "__iter__")
+        and not hasattr(x, "shape")
+        and not isinstance(x, list | tuple | dict | str | bytes | np.ndarray)
+    ):
+        return _IterableSource(x)
     return None

@@ -446,7 +446,7 @@ class Trainer:
             if ys[k] is None:
                 continue
             for m in ms:
-                logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
+                logs[f"{names[k]}_{m.name}" if multi else m.name] = _result(m)
         if not math.isfinite(z):
             logs["loss"] = z
         return logs
@@ -509,7 +509,7 @@ class Trainer:
                 if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
                     w = mask_to_sample_weight(mask, sample_weight, reduction="sum")
                 m.update(preds[k], ys[k], w)
-                logs[f"{names[k]}_{m.name}" if multi else m.name] = m.result()
+                logs[f"{names[k]}_{m.name}" if multi else m.name] = _result(m)
         return logs
 
     def train_on_batch(
@@ -1997,6 +1997,16 @@ def _unwrap(x: Any) -> Any:
         arrays = x.arrays
         return arrays[0] if len(arrays) == 1 else arrays
     return x
+
+
+def _result(metric: Any) -> Any:
+    """``metric.result()`` as a value of its own: a metric of one's own may return its state
+    Variable, which the next batch changes in place (the logs and History keep a float)."""
+    value = metric.result()
+    if getattr(value, "_layernet_variable", False):
+        array = value.numpy()
+        return float(array) if array.ndim == 0 else array.copy()
+    return value
 
 
 def _as_list(y: Any, names: list[str], fn: str = "fit", arg: str = "y") -> list[Any]:
