@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
     elif task == "notebooks":
         run(py, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'notebooks'}", *argv[1:])
     else:
-        run(py, "-m", "ruff", "check", "src", "tests", "examples", "benchmarks", "run.py")
+        run(py, "-m", "ruff", "check", "src", "tests", "examples", "benchmarks", "tools", "run.py")
         run(
             py,
             "-m",
@@ -112,6 +112,7 @@ def main(argv: list[str]) -> None:
             "tests",
             "examples",
             "benchmarks",
+            "tools",
             "run.py",
         )
         run(py, "-m", "pytest", *argv[1:])

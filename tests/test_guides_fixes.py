@@ -230,7 +230,9 @@ def test_custom_loss_trains_in_fit_and_numpy_function_is_refused():
     def numpy_mse(y_true, y_pred):
         return np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2, axis=-1)
 
-    with pytest.raises(ValueError, match="loss function 'numpy_mse' returned a value that does not depend on .y_pred."):
+    with pytest.raises(
+        ValueError, match=r"loss function 'numpy_mse' returned a value that does not depend on"
+    ):
         ln.losses.get(numpy_mse)(y, x[:, :2])
 
 
