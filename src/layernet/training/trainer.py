@@ -49,7 +49,9 @@ from .._validation import (
 from ..callbacks import (
     Callback,
     History,
+    LearningRateScheduler,
     ProgressBar,
+    ReduceLROnPlateau,
     TerminateOnNaN,
     _in_notebook,
     resume_epoch,
@@ -1126,8 +1128,11 @@ class Trainer:
         Returns
         -------
         History
-            ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
-            ``"lr"`` to per-epoch lists.
+            ``history.history`` maps ``"loss"``, each metric (and, for several
+            outputs, each output's loss and metrics), sorted by name, then their
+            ``"val_*"`` values, to per-epoch lists, as Keras does. A
+            :class:`~layernet.LearningRateScheduler` or
+            :class:`~layernet.ReduceLROnPlateau` adds ``"learning_rate"``.
 
         Raises
         ------
@@ -1281,7 +1286,6 @@ class Trainer:
             for epoch in range(initial_epoch, epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch, {})
-                lr = self._require_compiled("fit")[0].current_learning_rate
                 with self._workspaces(train_ws):
                     logs, steps = self._train_epoch(data.batches(epoch), cbs)
                 if data.steps is None:  # a generator's length is known once it is read
@@ -1289,11 +1293,13 @@ class Trainer:
                         if isinstance(c, ProgressBar):
                             c.params["steps"] = steps
                 data.end_epoch()
+                # as Keras: the training values by name, then the validation ones by name;
+                # a learning-rate callback adds "learning_rate" in its on_epoch_end
+                logs = dict(sorted(logs.items()))
                 if validate is not None and (epoch + 1) % validation_freq == 0:
                     # (also after a stop mid-epoch: callbacks expect val_* logs)
                     with self._workspaces(val_ws):
-                        logs.update(validate())
-                logs["lr"] = lr
+                        logs.update(sorted(validate().items()))
                 self.epochs_completed = epoch + 1
                 for c in cbs:
                     c.on_epoch_end(epoch, logs)
@@ -1501,7 +1507,9 @@ class Trainer:
     def _check_callback_logs(self, cbs: list[Callback], validation: bool) -> None:
         """Let every callback refuse, before the first step, log names the run will not have."""
         names = ["loss", *(m.name for m in self.metrics)]
-        keys = {*names, "lr"} | ({f"val_{k}" for k in names} if validation else set())
+        keys = set(names) | ({f"val_{k}" for k in names} if validation else set())
+        if any(isinstance(c, LearningRateScheduler | ReduceLROnPlateau) for c in cbs):
+            keys.add("learning_rate")
         for c in cbs:
             c.check_logs(keys)
 
@@ -1602,7 +1610,7 @@ class Trainer:
         epochs: int,
         steps: int,
     ) -> list[Callback]:
-        """History, TerminateOnNaN (unless given), the user's, a progress bar; all handed
+        """TerminateOnNaN (unless given), the user's, History, a progress bar; all handed
         the model (``set_model``) and the run's settings (``set_params``)."""
         user = list(callbacks or [])
         for c in user:
@@ -1611,10 +1619,13 @@ class Trainer:
                     f"fit: invalid value for `callbacks`: expected Callback instances, "
                     f"received {c!r}."
                 )
-        cbs: list[Callback] = [history]
+        # as Keras: History after the user's callbacks, so that it records what they add to
+        # the logs (a learning-rate callback's "learning_rate")
+        cbs: list[Callback] = []
         if not any(isinstance(c, TerminateOnNaN) for c in user):
             cbs.append(TerminateOnNaN())
         cbs += user
+        cbs.append(history)
         if verbose != 0 and not any(isinstance(c, ProgressBar) for c in user):
             cbs.append(ProgressBar(verbose))
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
