@@ -154,7 +154,7 @@ def test_checkpoint_templates_are_checked_at_construction(template, match):
 def test_checkpoint_template_keys_against_the_logs():
     cb = ln.ModelCheckpoint("ckpt-{epoch:02d}-{val_los:.2f}.npz")
     with pytest.raises(ValueError, match=r"names \['val_los'\], which the logs will not hold"):
-        cb.check_logs({"loss", "val_loss", "lr"})
+        cb.check_logs({"loss", "val_loss", "learning_rate"})
     ln.ModelCheckpoint("ckpt-{epoch:02d}-{val_loss:.2f}.npz").check_logs({"loss", "val_loss"})
     with pytest.raises(TypeError, match=r"`filepath`: expected a str or path"):
         ln.ModelCheckpoint(3)
