@@ -877,7 +877,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:  # as Keras: the epoch's rate joins the logs (and so the History)
-            logs["learning_rate"] = float(self.model.optimizer.current_learning_rate)
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 def _check_number(value: Any, arg: str, owner: str, *, low: float, high: float | None = None):
@@ -977,7 +977,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:  # as Keras: the epoch's rate (before any reduction) joins the logs
-            logs["learning_rate"] = float(self.model.optimizer.current_learning_rate)
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         current = _get_monitored(logs, self.monitor, "ReduceLROnPlateau")
         if self.in_cooldown():
             self.cooldown_counter -= 1
@@ -1520,7 +1520,9 @@ class TensorBoard(Callback):
             else:
                 train[f"epoch_{k}"] = v
         # as Keras: the optimizer's current rate, whether or not a callback logged it
-        train["epoch_learning_rate"] = float(self.model.optimizer.current_learning_rate)
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None:
+            train["epoch_learning_rate"] = float(opt.current_learning_rate)
         if self.write_steps_per_second:
             seconds = time.perf_counter() - self._epoch_start
             train["epoch_steps_per_second"] = getattr(self, "_epoch_steps", 0) / max(seconds, 1e-9)

@@ -78,7 +78,11 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     names += (
         []
         if metrics is not None
-        else [k[4:] for k in logs if k.startswith("val_") and k[4:] not in logs and k != "val_learning_rate"]
+        else [
+            k[4:]
+            for k in logs
+            if k.startswith("val_") and k[4:] not in logs and k != "val_learning_rate"
+        ]
     )
     unknown = [n for n in names if n not in logs and f"val_{n}" not in logs]
     if unknown or not names:
