@@ -57,6 +57,34 @@ def two_outputs(lib):
     return model
 
 
+def one_loss_of_two(lib):
+    m = api(lib)
+    inputs = m.Input((4,))
+    a = m.Dense(1, name="a")(inputs)
+    b = m.Dense(1, activation="sigmoid", name="b")(inputs)
+    model = m.Model(inputs, [a, b])
+    model.compile(m.SGD(0.1), loss=["mse", None], metrics=[None, ["accuracy"]])
+    return model
+
+
+def dict_outputs(lib):
+    m = api(lib)
+    inputs = m.Input((4,))
+    a = m.Dense(1, name="a")(inputs)
+    b = m.Dense(1, activation="sigmoid", name="b")(inputs)
+    model = m.Model(inputs, {"a": a, "b": b})
+    model.compile(
+        m.SGD(0.1), loss={"a": "mse", "b": "binary_crossentropy"}, metrics={"b": ["accuracy"]}
+    )
+    return model
+
+
+def targets(build):
+    if build is dict_outputs:
+        return {"a": Y, "b": Y}
+    return [Y, Y] if build in (two_outputs, one_loss_of_two) else Y
+
+
 def plateau(lib):
     return api(lib).ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
 
@@ -79,12 +107,14 @@ CASES = {
     "two_outputs_validation": (two_outputs, True, None),
     "two_outputs_plateau": (two_outputs, True, plateau),
     "two_outputs_scheduler": (two_outputs, True, halving),
+    "one_loss_of_two": (one_loss_of_two, True, None),
+    "dict_outputs_plateau": (dict_outputs, True, plateau),
 }
 
 
 def run(lib, build, validation, callback, **fit_kw):
     model = build(lib)
-    y = [Y, Y] if build is two_outputs else Y
+    y = targets(build)
     cbs = [callback(lib)] if callback is not None else []
     kw = {"epochs": 3, "batch_size": 8, "verbose": 0, **fit_kw}
     kw["callbacks"] = cbs + fit_kw.get("callbacks", [])
@@ -141,3 +171,13 @@ def test_progress_bar_and_plot_leave_the_rate_out(capsys):
         ["train", "validation"],
         ["train", "validation"],
     ]
+
+
+def test_per_output_log_names_are_known_before_training(tmp_path):
+    model = two_outputs("layernet")
+    stop = ln.EarlyStopping(monitor="val_b_accuracy", patience=5)
+    keep = ln.ModelCheckpoint(str(tmp_path / "m-{epoch}-{val_a_mae:.3f}.npz"))
+    history = run("layernet", two_outputs, True, None, callbacks=[stop, keep])
+    assert len(list(tmp_path.iterdir())) == len(history.epoch) == 3
+    with pytest.raises(ValueError, match=r"monitored value 'val_b_accuracy' is not in the logs"):
+        model.fit(X, [Y, Y], epochs=1, verbose=0, callbacks=[stop])

@@ -334,8 +334,10 @@ class Trainer:
         """Reset the loss tracker(s) and every compiled metric (done at each epoch's start)."""
         names = self._output_names_for_compile()
         self._tracker = {"loss": np.zeros(2)}  # sum of loss * samples, samples
-        if len(names) > 1:
-            for name, loss in zip(names, getattr(self, "_output_losses", []), strict=False):
+        losses = getattr(self, "_output_losses", [])
+        # as Keras: one tracker per output's loss when more than one output has a loss
+        if len(names) > 1 and sum(loss is not None for loss in losses) > 1:
+            for name, loss in zip(names, losses, strict=False):
                 if loss is not None:
                     self._tracker[f"{name}_loss"] = np.zeros(2)
         for ms in getattr(self, "_output_metrics", []):
@@ -413,9 +415,9 @@ class Trainer:
         multi = len(names) > 1
         if multi and not self._overrides_compute_loss():
             for k, name in enumerate(names):
-                if self._output_losses[k] is None:
+                tk = tracker.get(f"{name}_loss")
+                if tk is None:  # no loss, or the only output with one
                     continue
-                tk = tracker[f"{name}_loss"]
                 tk[0] += self._last_output_losses[k] * n
                 tk[1] += n
         logs = {"loss": float(t[0] / t[1]) if t[1] else float("nan")}
@@ -1506,7 +1508,18 @@ class Trainer:
 
     def _check_callback_logs(self, cbs: list[Callback], validation: bool) -> None:
         """Let every callback refuse, before the first step, log names the run will not have."""
-        names = ["loss", *(m.name for m in self.metrics)]
+        if getattr(self, "_tracker", None) is None:
+            self.reset_metrics()
+        outputs = self._output_names_for_compile()
+        multi = len(outputs) > 1
+        names = [
+            *self._tracker,
+            *(
+                f"{outputs[k]}_{m.name}" if multi else m.name
+                for k, ms in enumerate(self._output_metrics)
+                for m in ms
+            ),
+        ]
         keys = set(names) | ({f"val_{k}" for k in names} if validation else set())
         if any(isinstance(c, LearningRateScheduler | ReduceLROnPlateau) for c in cbs):
             keys.add("learning_rate")
