@@ -37,16 +37,16 @@ def api(lib):
     return ln
 
 
-def sequential(lib):
+def sequential(lib, with_metrics=True):
     m = api(lib)
     model = m.Sequential(
         [m.Input((4,)), m.Dense(3, activation="relu"), m.Dense(1, activation="sigmoid")]
     )
-    model.compile(m.SGD(0.1), "binary_crossentropy", metrics=["accuracy"])
+    model.compile(m.SGD(0.1), "binary_crossentropy", metrics=["accuracy"] if with_metrics else None)
     return model
 
 
-def two_outputs(lib):
+def two_outputs(lib, with_metrics=True):
     m = api(lib)
     inputs = m.Input((4,))
     hidden = m.Dense(3, activation="relu")(inputs)
@@ -57,25 +57,26 @@ def two_outputs(lib):
     return model
 
 
-def one_loss_of_two(lib):
+def one_loss_of_two(lib, with_metrics=True):
     m = api(lib)
     inputs = m.Input((4,))
     a = m.Dense(1, name="a")(inputs)
     b = m.Dense(1, activation="sigmoid", name="b")(inputs)
     model = m.Model(inputs, [a, b])
-    model.compile(m.SGD(0.1), loss=["mse", None], metrics=[None, ["accuracy"]])
+    model.compile(
+        m.SGD(0.1), loss=["mse", None], metrics=[None, ["accuracy"]] if with_metrics else None
+    )
     return model
 
 
-def dict_outputs(lib):
+def dict_outputs(lib, with_metrics=True):
     m = api(lib)
     inputs = m.Input((4,))
     a = m.Dense(1, name="a")(inputs)
     b = m.Dense(1, activation="sigmoid", name="b")(inputs)
     model = m.Model(inputs, {"a": a, "b": b})
-    model.compile(
-        m.SGD(0.1), loss={"a": "mse", "b": "binary_crossentropy"}, metrics={"b": ["accuracy"]}
-    )
+    metrics = {"b": ["accuracy"]} if with_metrics else None
+    model.compile(m.SGD(0.1), loss={"a": "mse", "b": "binary_crossentropy"}, metrics=metrics)
     return model
 
 
@@ -181,3 +182,26 @@ def test_per_output_log_names_are_known_before_training(tmp_path):
     assert len(list(tmp_path.iterdir())) == len(history.epoch) == 3
     with pytest.raises(ValueError, match=r"monitored value 'val_b_accuracy' is not in the logs"):
         model.fit(X, [Y, Y], epochs=1, verbose=0, callbacks=[stop])
+
+
+@pytest.mark.parametrize("with_metrics", [False, True])
+@pytest.mark.parametrize("build", [sequential, two_outputs, one_loss_of_two, dict_outputs])
+def test_metrics_names_as_keras(build, with_metrics):
+    names = {}
+    for lib in ("layernet", "keras"):
+        model = build(lib, with_metrics)
+        compiled = list(model.metrics_names)  # Keras names per-output losses once they ran
+        model.fit(X, targets(build), epochs=1, verbose=0)
+        names[lib] = [compiled, list(model.metrics_names)]
+    assert names["layernet"] == names["keras"]
+    assert ln.Sequential([ln.Dense(1)]).metrics_names == []
+
+
+def test_compiling_again_starts_new_loss_trackers():
+    model = two_outputs("layernet")
+    model.fit(X, [Y, Y], epochs=1, verbose=0)
+    assert model.metrics_names == ["loss", "compile_metrics", "a_loss", "b_loss"]
+    model.compile(ln.SGD(0.1), loss=["mse", None])
+    assert model.metrics_names == ["loss"]
+    history = model.fit(X, [Y, Y], epochs=1, verbose=0, validation_data=(X, [Y, Y]))
+    assert list(history.history) == ["loss", "val_loss"] and model.metrics_names == ["loss"]

@@ -233,6 +233,9 @@ class Trainer:
             if len(names) == 1
             else [m for ms in self._output_metrics for m in ms]
         )
+        self._compile_metrics_given = metrics is not None or weighted_metrics is not None
+        if hasattr(self, "_tracker"):  # the loss trackers of this compile: made when first used
+            del self._tracker
         self.compiled = True
 
     @property
@@ -343,6 +346,40 @@ class Trainer:
         for ms in getattr(self, "_output_metrics", []):
             for m in ms:
                 m.reset()
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of Keras's metric trackers, as Keras 3 lists them.
+
+        ``"loss"`` once compiled, then ``"compile_metrics"`` (Keras's one container
+        of the compiled metrics) when ``compile`` was given ``metrics`` or
+        ``weighted_metrics``, then, once the model has trained or been evaluated and
+        more than one output has a loss, ``"<output>_loss"`` per such output. The
+        metrics themselves are :attr:`metrics`; the names each epoch logs are the
+        keys of ``fit``'s :class:`~layernet.History`.
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> model = ln.Sequential([ln.Input((2,)), ln.Dense(1, seed=0)])
+        >>> model.metrics_names
+        []
+        >>> model.compile("sgd", "mse", metrics=["mae"])
+        >>> model.metrics_names
+        ['loss', 'compile_metrics']
+        """
+        if not self.compiled:
+            return []
+        names = ["loss"]
+        if getattr(self, "_compile_metrics_given", False):
+            names.append("compile_metrics")
+        tracker = getattr(self, "_tracker", None)
+        return names + [k for k in tracker or {} if k != "loss"]
 
     @property
     def metrics_variables(self) -> list[np.ndarray]:
