@@ -154,7 +154,7 @@ def test_checkpoint_templates_are_checked_at_construction(template, match):
 def test_checkpoint_template_keys_against_the_logs():
     cb = ln.ModelCheckpoint("ckpt-{epoch:02d}-{val_los:.2f}.npz")
     with pytest.raises(ValueError, match=r"names \['val_los'\], which the logs will not hold"):
-        cb.check_logs({"loss", "val_loss", "lr"})
+        cb.check_logs({"loss", "val_loss", "learning_rate"})
     ln.ModelCheckpoint("ckpt-{epoch:02d}-{val_loss:.2f}.npz").check_logs({"loss", "val_loss"})
     with pytest.raises(TypeError, match=r"`filepath`: expected a str or path"):
         ln.ModelCheckpoint(3)
@@ -268,9 +268,18 @@ def test_checkpoint_template_typo_is_refused_before_training(tmp_path):
     cb = ln.ModelCheckpoint(str(tmp_path / "m-{val_loss:.2f}.npz"))
     with pytest.raises(ValueError, match=r"val_\* values need validation data"):
         model.fit(x, y, callbacks=[cb], verbose=0)
-    ok = ln.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}-{val_accuracy:.2f}-{lr}.npz"))
-    model.fit(x, y, validation_split=np.float32(0.25), callbacks=[ok], verbose=0)
-    assert len(list(tmp_path.iterdir())) == 1
+    # the learning rate is logged only by a learning-rate callback (as in Keras)
+    cb = ln.ModelCheckpoint(str(tmp_path / "m-{learning_rate}.npz"))
+    with pytest.raises(ValueError, match=r"names \['learning_rate'\], which the logs will not"):
+        model.fit(x, y, callbacks=[cb], verbose=0)
+    ok = ln.ModelCheckpoint(
+        str(tmp_path / "m-{epoch:02d}-{val_accuracy:.2f}-{learning_rate:.2f}.npz")
+    )
+    rate = ln.LearningRateScheduler(lambda epoch: 0.05)
+    model.fit(x, y, validation_split=np.float32(0.25), callbacks=[rate, ok], verbose=0)
+    assert [p.name for p in tmp_path.iterdir()] == [
+        f"m-01-{model.history.history['val_accuracy'][0]:.2f}-0.05.npz"
+    ]
 
 
 def test_monitored_values_are_checked_before_training():

@@ -255,6 +255,6 @@ def test_notebooks_page_says_how_to_open_them_and_offers_ipynb_files(built):
 
 def test_executed_notebooks_keep_one_line_per_epoch(built):
     text = _text((built / "notebooks" / "05_custom_layers.html").read_text())
-    lines = re.findall(r"^Epoch (\d)/8 - [\d.]+s - loss: \S+ - accuracy: \S+$", text, re.M)
+    lines = re.findall(r"^Epoch (\d)/8 - [\d.]+s - accuracy: \S+ - loss: \S+$", text, re.M)
     assert lines == [str(e) for e in range(1, 9)], text[:3000]
     assert "batch/s" not in text  # no progress widget saved as its first frame

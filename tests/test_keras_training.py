@@ -322,7 +322,7 @@ def test_reduce_lr_on_plateau_in_fit_and_errors():
     model = classifier()
     cb = ln.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=100.0)
     h = model.fit(x, y, epochs=3, verbose=0, callbacks=[cb])
-    assert h.history["lr"] == pytest.approx([0.1, 0.1, 0.05])
+    assert h.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.05])
     with pytest.raises(ValueError, match=r"ReduceLROnPlateau: invalid value for `factor`"):
         ln.ReduceLROnPlateau(factor=1.0)
     with pytest.raises(ValueError, match=r"`patience`: expected an int >= 0"):
@@ -341,7 +341,7 @@ def test_csv_logger(tmp_path):
     model = classifier(metrics=["accuracy"])
     model.fit(x, y, epochs=2, verbose=0, callbacks=[ln.CSVLogger(path)])
     rows = list(csv.reader(path.open()))
-    assert rows[0] == ["epoch", "accuracy", "loss", "lr", "val_accuracy", "val_loss", "val_lr"]
+    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
     assert [r[0] for r in rows[1:]] == ["0", "1"] and rows[1][-1] == "NA"
     assert float(rows[2][2]) == pytest.approx(model.history.history["loss"][1])
     model.fit(x, y, epochs=1, verbose=0, callbacks=[ln.CSVLogger(path, append=True)])
@@ -356,7 +356,7 @@ def test_csv_logger(tmp_path):
         callbacks=[ln.CSVLogger(path, separator=";")],
     )
     lines = path.read_text().splitlines()
-    assert lines[0] == "epoch;accuracy;loss;lr;val_accuracy;val_loss" and len(lines) == 2
+    assert lines[0] == "epoch;accuracy;loss;val_accuracy;val_loss" and len(lines) == 2
     with pytest.raises(ValueError, match=r"CSVLogger: invalid value for `separator`"):
         ln.CSVLogger(path, separator=";;")
 
@@ -378,7 +378,7 @@ def test_lambda_callback_calls_in_order():
         "epoch_begin 0",
         "batch_begin 0",
         "batch_end 0 True",
-        "epoch_end 0 ['loss', 'lr']",
+        "epoch_end 0 ['loss']",
         "train_end",
     ]
     with pytest.raises(TypeError, match=r"LambdaCallback: expected `on_epoch_end` to be callable"):

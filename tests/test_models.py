@@ -44,7 +44,7 @@ def test_fit_learns_and_history_has_every_key():
         verbose=0,
         seed=1,
     )
-    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(v) == 15 for v in history.history.values())
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
     assert model.evaluate(x[90:], y[90:], return_dict=True)["accuracy"] >= 0.9

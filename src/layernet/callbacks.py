@@ -46,7 +46,7 @@ class Callback:
     Subclass it and override the hooks you need; ``fit`` calls
     :meth:`set_model` and :meth:`set_params` first, then ``on_train_begin``,
     per epoch ``on_epoch_begin`` / ``on_epoch_end`` (with the epoch's logs:
-    ``"loss"``, the metrics, ``"val_*"`` and ``"lr"``), per batch
+    ``"loss"`` and the metrics sorted by name, then the ``"val_*"`` ones), per batch
     ``on_train_batch_begin`` / ``on_train_batch_end``, and ``on_train_end``.
     Setting ``self.model.stop_training = True`` ends training after the
     current epoch. Importable as ``ln.callbacks.Callback``.
@@ -125,13 +125,16 @@ class History(Callback):
     >>> model = ln.Sequential([ln.Dense(1, seed=0)])
     >>> model.compile(ln.SGD(0.1), "mse")
     >>> history = model.fit(x, y, epochs=3, verbose=0)
-    >>> history.epoch, sorted(history.history)
-    ([0, 1, 2], ['loss', 'lr'])
+    >>> history.epoch, list(history.history)
+    ([0, 1, 2], ['loss'])
 
     Attributes
     ----------
     history : dict of str to list of float
-        Per-epoch values: ``"loss"``, each metric, ``"val_*"`` ones, ``"lr"``.
+        Per-epoch values, in the order of the logs: ``"loss"`` and each metric
+        sorted by name, then the ``"val_*"`` ones, then what callbacks add
+        (``"learning_rate"`` from :class:`LearningRateScheduler` or
+        :class:`ReduceLROnPlateau`).
     epoch : list of int
         The epochs recorded (0-based).
     """
@@ -206,7 +209,7 @@ def live_frontend() -> bool:
 
 
 def _format_logs(logs: dict[str, float]) -> str:
-    return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items() if k != "lr")
+    return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items() if k != "learning_rate")
 
 
 class ProgressBar(Callback):
@@ -845,7 +848,7 @@ class LearningRateScheduler(Callback):
     >>> model.compile(ln.SGD(0.1), "mse")
     >>> halve = ln.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
     >>> history = model.fit(x, y, epochs=3, verbose=0, callbacks=[halve])
-    >>> history.history["lr"]
+    >>> history.history["learning_rate"]
     [0.1, 0.05, 0.025]
     """
 
@@ -871,6 +874,10 @@ class LearningRateScheduler(Callback):
         opt.learning_rate = float(lr)
         if self.verbose > 0 and is_root(self.model):
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # as Keras: the epoch's rate joins the logs (and so the History)
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 def _check_number(value: Any, arg: str, owner: str, *, low: float, high: float | None = None):
@@ -920,7 +927,7 @@ class ReduceLROnPlateau(Callback):
     >>> cb = ln.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
     >>> x = np.ones((4, 2), dtype="float32")
     >>> h = model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[cb])
-    >>> [round(v, 3) for v in h.history["lr"]]  # epoch 1 sets the best; 2 and 3 do not beat it
+    >>> [round(v, 3) for v in h.history["learning_rate"]]  # epoch 1 sets the best; 2, 3 do not
     [0.1, 0.1, 0.05]
     """
 
@@ -969,6 +976,8 @@ class ReduceLROnPlateau(Callback):
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # as Keras: the epoch's rate (before any reduction) joins the logs
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         current = _get_monitored(logs, self.monitor, "ReduceLROnPlateau")
         if self.in_cooldown():
             self.cooldown_counter -= 1
@@ -1037,7 +1046,7 @@ class CSVLogger(Callback):
     >>> x = np.ones((4, 2), dtype="float32")
     >>> _ = model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[ln.CSVLogger(path)])
     >>> open(path).readline().strip()
-    'epoch,loss,lr,val_loss,val_lr'
+    'epoch,loss,val_loss'
     """
 
     def __init__(
@@ -1507,12 +1516,13 @@ class TensorBoard(Callback):
         val: dict[str, Any] = {}
         for k, v in logs.items():
             if k.startswith("val_"):
-                if k != "val_lr":
-                    val[f"epoch_{k[4:]}"] = v
-            elif k == "lr":
-                train["epoch_learning_rate"] = v
+                val[f"epoch_{k[4:]}"] = v
             else:
                 train[f"epoch_{k}"] = v
+        # as Keras: the optimizer's current rate, whether or not a callback logged it
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None:
+            train["epoch_learning_rate"] = float(opt.current_learning_rate)
         if self.write_steps_per_second:
             seconds = time.perf_counter() - self._epoch_start
             train["epoch_steps_per_second"] = getattr(self, "_epoch_steps", 0) / max(seconds, 1e-9)

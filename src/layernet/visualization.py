@@ -41,7 +41,7 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
         What :meth:`~layernet.training.trainer.Trainer.fit` returned (or its ``history`` dict).
     metrics : list of str, optional
         The names to plot (default: ``"loss"`` and every metric, ``"val_*"``
-        drawn with its training curve; ``"lr"`` left out).
+        drawn with its training curve; ``"learning_rate"`` left out).
 
     Returns
     -------
@@ -73,12 +73,16 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     names = (
         list(metrics)
         if metrics is not None
-        else [k for k in logs if not k.startswith("val_") and k not in ("lr", "learning_rate")]
+        else [k for k in logs if not k.startswith("val_") and k != "learning_rate"]
     )
     names += (
         []
         if metrics is not None
-        else [k[4:] for k in logs if k.startswith("val_") and k[4:] not in logs and k != "val_lr"]
+        else [
+            k[4:]
+            for k in logs
+            if k.startswith("val_") and k[4:] not in logs and k != "val_learning_rate"
+        ]
     )
     unknown = [n for n in names if n not in logs and f"val_{n}" not in logs]
     if unknown or not names:

@@ -49,7 +49,9 @@ from .._validation import (
 from ..callbacks import (
     Callback,
     History,
+    LearningRateScheduler,
     ProgressBar,
+    ReduceLROnPlateau,
     TerminateOnNaN,
     _in_notebook,
     resume_epoch,
@@ -231,6 +233,9 @@ class Trainer:
             if len(names) == 1
             else [m for ms in self._output_metrics for m in ms]
         )
+        self._compile_metrics_given = metrics is not None or weighted_metrics is not None
+        if hasattr(self, "_tracker"):  # the loss trackers of this compile: made when first used
+            del self._tracker
         self.compiled = True
 
     @property
@@ -332,13 +337,49 @@ class Trainer:
         """Reset the loss tracker(s) and every compiled metric (done at each epoch's start)."""
         names = self._output_names_for_compile()
         self._tracker = {"loss": np.zeros(2)}  # sum of loss * samples, samples
-        if len(names) > 1:
-            for name, loss in zip(names, getattr(self, "_output_losses", []), strict=False):
+        losses = getattr(self, "_output_losses", [])
+        # as Keras: one tracker per output's loss when more than one output has a loss
+        if len(names) > 1 and sum(loss is not None for loss in losses) > 1:
+            for name, loss in zip(names, losses, strict=False):
                 if loss is not None:
                     self._tracker[f"{name}_loss"] = np.zeros(2)
         for ms in getattr(self, "_output_metrics", []):
             for m in ms:
                 m.reset()
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of Keras's metric trackers, as Keras 3 lists them.
+
+        ``"loss"`` once compiled, then ``"compile_metrics"`` (Keras's one container
+        of the compiled metrics) when ``compile`` was given ``metrics`` or
+        ``weighted_metrics``, then, once the model has trained or been evaluated and
+        more than one output has a loss, ``"<output>_loss"`` per such output. The
+        metrics themselves are :attr:`metrics`; the names each epoch logs are the
+        keys of ``fit``'s :class:`~layernet.History`.
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> model = ln.Sequential([ln.Input((2,)), ln.Dense(1, seed=0)])
+        >>> model.metrics_names
+        []
+        >>> model.compile("sgd", "mse", metrics=["mae"])
+        >>> model.metrics_names
+        ['loss', 'compile_metrics']
+        """
+        if not self.compiled:
+            return []
+        names = ["loss"]
+        if getattr(self, "_compile_metrics_given", False):
+            names.append("compile_metrics")
+        tracker = getattr(self, "_tracker", None)
+        return names + [k for k in tracker or {} if k != "loss"]
 
     @property
     def metrics_variables(self) -> list[np.ndarray]:
@@ -411,9 +452,9 @@ class Trainer:
         multi = len(names) > 1
         if multi and not self._overrides_compute_loss():
             for k, name in enumerate(names):
-                if self._output_losses[k] is None:
+                tk = tracker.get(f"{name}_loss")
+                if tk is None:  # no loss, or the only output with one
                     continue
-                tk = tracker[f"{name}_loss"]
                 tk[0] += self._last_output_losses[k] * n
                 tk[1] += n
         logs = {"loss": float(t[0] / t[1]) if t[1] else float("nan")}
@@ -1126,8 +1167,11 @@ class Trainer:
         Returns
         -------
         History
-            ``history.history`` maps ``"loss"``, each metric, ``"val_*"`` and
-            ``"lr"`` to per-epoch lists.
+            ``history.history`` maps ``"loss"``, each metric (and, for several
+            outputs, each output's loss and metrics), sorted by name, then their
+            ``"val_*"`` values, to per-epoch lists, as Keras does. A
+            :class:`~layernet.LearningRateScheduler` or
+            :class:`~layernet.ReduceLROnPlateau` adds ``"learning_rate"``.
 
         Raises
         ------
@@ -1281,7 +1325,6 @@ class Trainer:
             for epoch in range(initial_epoch, epochs):
                 for c in cbs:
                     c.on_epoch_begin(epoch, {})
-                lr = self._require_compiled("fit")[0].current_learning_rate
                 with self._workspaces(train_ws):
                     logs, steps = self._train_epoch(data.batches(epoch), cbs)
                 if data.steps is None:  # a generator's length is known once it is read
@@ -1289,11 +1332,13 @@ class Trainer:
                         if isinstance(c, ProgressBar):
                             c.params["steps"] = steps
                 data.end_epoch()
+                # as Keras: the training values by name, then the validation ones by name;
+                # a learning-rate callback adds "learning_rate" in its on_epoch_end
+                logs = dict(sorted(logs.items()))
                 if validate is not None and (epoch + 1) % validation_freq == 0:
                     # (also after a stop mid-epoch: callbacks expect val_* logs)
                     with self._workspaces(val_ws):
-                        logs.update(validate())
-                logs["lr"] = lr
+                        logs.update(sorted(validate().items()))
                 self.epochs_completed = epoch + 1
                 for c in cbs:
                     c.on_epoch_end(epoch, logs)
@@ -1500,8 +1545,21 @@ class Trainer:
 
     def _check_callback_logs(self, cbs: list[Callback], validation: bool) -> None:
         """Let every callback refuse, before the first step, log names the run will not have."""
-        names = ["loss", *(m.name for m in self.metrics)]
-        keys = {*names, "lr"} | ({f"val_{k}" for k in names} if validation else set())
+        if getattr(self, "_tracker", None) is None:
+            self.reset_metrics()
+        outputs = self._output_names_for_compile()
+        multi = len(outputs) > 1
+        names = [
+            *self._tracker,
+            *(
+                f"{outputs[k]}_{m.name}" if multi else m.name
+                for k, ms in enumerate(self._output_metrics)
+                for m in ms
+            ),
+        ]
+        keys = set(names) | ({f"val_{k}" for k in names} if validation else set())
+        if any(isinstance(c, LearningRateScheduler | ReduceLROnPlateau) for c in cbs):
+            keys.add("learning_rate")
         for c in cbs:
             c.check_logs(keys)
 
@@ -1602,7 +1660,7 @@ class Trainer:
         epochs: int,
         steps: int,
     ) -> list[Callback]:
-        """History, TerminateOnNaN (unless given), the user's, a progress bar; all handed
+        """TerminateOnNaN (unless given), the user's, History, a progress bar; all handed
         the model (``set_model``) and the run's settings (``set_params``)."""
         user = list(callbacks or [])
         for c in user:
@@ -1611,10 +1669,13 @@ class Trainer:
                     f"fit: invalid value for `callbacks`: expected Callback instances, "
                     f"received {c!r}."
                 )
-        cbs: list[Callback] = [history]
+        # as Keras: History after the user's callbacks, so that it records what they add to
+        # the logs (a learning-rate callback's "learning_rate")
+        cbs: list[Callback] = []
         if not any(isinstance(c, TerminateOnNaN) for c in user):
             cbs.append(TerminateOnNaN())
         cbs += user
+        cbs.append(history)
         if verbose != 0 and not any(isinstance(c, ProgressBar) for c in user):
             cbs.append(ProgressBar(verbose))
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
