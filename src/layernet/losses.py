@@ -193,7 +193,7 @@ class Loss:
         ``sample_weight`` (per-sample weights, already checked) is passed only when
         the caller gives one; a loss that does not support weights may leave it out
         of its signature. For a loss written as Keras's ``call(y_true, y_pred)``: the
-        call traced on ``x`` (see :func:`traced_loss`).
+        call traced on ``x`` (see :func:`~layernet.losses.traced_loss`).
         """
         if _user_call(type(self)):
             return traced_loss(self.call, x, t, sample_weight, self.owner)  # type: ignore[attr-defined]
@@ -2556,8 +2556,8 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
 
 
 class TracedLossSaved(NamedTuple):
-    r"""What :func:`traced_loss` keeps: the tape, the prediction's and the values' Tensors,
-    and :math:`\partial z/\partial v` for the values :math:`v`.
+    r"""What :func:`~layernet.losses.traced_loss` keeps: the tape, the prediction's and the
+    values' Tensors, and :math:`\partial z/\partial v` for the values :math:`v`.
 
     Examples
     --------
@@ -2592,7 +2592,7 @@ def traced_loss(
 
     ``fn`` runs on a recorded :class:`~layernet.ops.Tensor` standing for ``x``; its values
     :math:`v` (per sample, or any shape) are reduced as Keras's default
-    ``"sum_over_batch_size"``: :math:`z = rac{1}{|v|}\sum_i w_i v_i`, with the
+    ``"sum_over_batch_size"``: :math:`z = \frac{1}{|v|}\sum_i w_i v_i`, with the
     per-sample weights :math:`w` broadcast over the trailing dims (all ones by default).
     Backward seeds the values with :math:`\partial z/\partial v_i = w_i/|v|` and walks the
     tape to :math:`\partial z/\partial x`.

@@ -355,7 +355,7 @@ class Trainer:
         of the compiled metrics) when ``compile`` was given ``metrics`` or
         ``weighted_metrics``, then, once the model has trained or been evaluated and
         more than one output has a loss, ``"<output>_loss"`` per such output. The
-        metrics themselves are :attr:`metrics`; the names each epoch logs are the
+        metrics themselves are ``model.metrics``; the names each epoch logs are the
         keys of ``fit``'s :class:`~layernet.History`.
 
         Returns
