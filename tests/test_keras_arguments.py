@@ -403,7 +403,8 @@ def test_keras_script_layers_with_only_the_import_changed(rng):
 # --------------------------------------------------------------------------------- ReLU
 @given(
     max_value=st.one_of(st.none(), st.floats(0.5, 3)),
-    slope=st.floats(0, 1),
+    # a slope of 1e-7 makes its derivatives as small as finite differences' rounding noise
+    slope=st.one_of(st.just(0.0), st.floats(0.01, 1)),
     threshold=st.floats(0, 1),
     seed=st.integers(0, 2**16),
 )
