@@ -79,7 +79,8 @@ _REGISTRY: dict[str, type] = {}
 
 
 #: State entries that are not weights in Keras's sense (random layers' generator counters).
-_NOT_WEIGHTS = frozenset({"seed_generator_state"})
+_SEED_STATE = "seed_generator_state"
+_NOT_WEIGHTS = frozenset({_SEED_STATE})
 
 
 class Layer(_KerasLayerAPI):
@@ -1070,9 +1071,10 @@ class Layer(_KerasLayerAPI):
         """The arrays Keras calls the layer's weights, by name (not copies): :meth:`variables`
         without a random layer's ``seed_generator_state``, which Keras keeps out of
         ``weights`` (a model file still stores it, so draws resume where they were)."""
-        return {
-            k: v for k, v in self.variables().items() if k.rsplit("/", 1)[-1] not in _NOT_WEIGHTS
-        }
+        found = self.variables()
+        if any(k.endswith(_SEED_STATE) for k in found):  # random layers only
+            found = {k: v for k, v in found.items() if k.rsplit("/", 1)[-1] not in _NOT_WEIGHTS}
+        return found
 
     def variables(self) -> dict[str, np.ndarray]:
         """``params`` and ``state`` together: everything a model file stores for this layer."""
