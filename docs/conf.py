@@ -328,7 +328,14 @@ html_theme_options = {
 }
 html_context = {"default_mode": "light"}
 # Pages without sub-pages get no left sidebar (no empty "Section Navigation").
-html_sidebars = {"index": [], "changelog": [], "search": [], "genindex": [], "py-modindex": []}
+html_sidebars = {
+    "index": [],
+    "changelog": [],
+    "gallery": [],
+    "search": [],
+    "genindex": [],
+    "py-modindex": [],
+}
 html_static_path = ["_static"]
 # "Show source" links to the file itself (a notebook as .ipynb, not .ipynb.txt).
 html_sourcelink_suffix = ""

@@ -167,7 +167,7 @@ def test_progress_bar_and_plot_leave_the_rate_out(capsys):
 
     matplotlib.use("Agg")
     fig = history.plot()
-    assert [ax.get_title() for ax in fig.axes] == ["accuracy", "loss"]
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]  # the loss first
     assert [[line.get_label() for line in ax.lines] for ax in fig.axes] == [
         ["train", "validation"],
         ["train", "validation"],

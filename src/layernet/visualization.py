@@ -73,7 +73,10 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None) -> Figure:
     names = (
         list(metrics)
         if metrics is not None
-        else [k for k in logs if not k.startswith("val_") and k != "learning_rate"]
+        else sorted(  # the loss first, then the metrics in the history's order
+            (k for k in logs if not k.startswith("val_") and k != "learning_rate"),
+            key=lambda k: k != "loss",
+        )
     )
     names += (
         []
