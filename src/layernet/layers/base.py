@@ -46,7 +46,7 @@ from .._validation import (
 from ..graph.node import call_symbolic
 from ..graph.tensor import is_symbolic
 from ..ops.tensor import active_tape
-from .calling import _KerasLayerAPI, call_layer, is_tensor
+from .calling import SEED_STATE, _KerasLayerAPI, call_layer, is_tensor
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -76,11 +76,6 @@ def is_shape_list(shape: Any) -> bool:
 #: layernet's own public Layer and Loss classes by class name (user classes are never
 #: added; model files use :mod:`layernet.registry`).
 _REGISTRY: dict[str, type] = {}
-
-
-#: State entries that are not weights in Keras's sense (random layers' generator counters).
-_SEED_STATE = "seed_generator_state"
-_NOT_WEIGHTS = frozenset({_SEED_STATE})
 
 
 class Layer(_KerasLayerAPI):
@@ -1072,8 +1067,8 @@ class Layer(_KerasLayerAPI):
         without a random layer's ``seed_generator_state``, which Keras keeps out of
         ``weights`` (a model file still stores it, so draws resume where they were)."""
         found = self.variables()
-        if any(k.endswith(_SEED_STATE) for k in found):  # random layers only
-            found = {k: v for k, v in found.items() if k.rsplit("/", 1)[-1] not in _NOT_WEIGHTS}
+        if any(k.endswith(SEED_STATE) for k in found):  # random layers only
+            found = {k: v for k, v in found.items() if k.rsplit("/", 1)[-1] != SEED_STATE}
         return found
 
     def variables(self) -> dict[str, np.ndarray]:

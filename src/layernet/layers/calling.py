@@ -92,6 +92,11 @@ def _losses_enabled() -> bool:
     return getattr(_flags, "losses", False)
 
 
+#: A random layer's generator counter: kept in ``state`` (model files store it) but not
+#: one of its weights, as in Keras.
+SEED_STATE = "seed_generator_state"
+
+
 class CallSaved(NamedTuple):
     """What a layer written as ``call()`` keeps for backward: its tape and the call's ends."""
 
@@ -405,7 +410,7 @@ class _KerasLayerAPI:
         out = []
         for group, trainable in (("params", True), ("state", False)):
             for k, a in getattr(self, group).items():
-                if k == "seed_generator_state":  # not a weight in Keras's sense
+                if k == SEED_STATE:  # not a weight in Keras's sense
                     continue
                 key = (group, k, id(a))
                 if key not in views:
