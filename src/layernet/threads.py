@@ -172,7 +172,7 @@ def set_num_threads(n: int) -> None:
     A product :math:`A_{m\times k} B_{k\times n}` runs on ``n`` threads when
     :math:`2mkn \ge` ``layernet.threads.MIN_PARALLEL_FLOPS`` (8 Mflop), else on
     one; on Linux it gets at most the cores other processes left free over the
-    last ``layernet.threads.LOAD_INTERVAL`` seconds (see :func:`free_cores`; off
+    last ``layernet.threads.LOAD_INTERVAL`` seconds (see :func:`layernet.threads.free_cores`; off
     with ``layernet.threads.ADAPT_TO_LOAD = False`` or
     ``LAYERNET_ADAPT_THREADS=0``). With a BLAS whose threads cannot be set at run
     time (macOS Accelerate) the budget is recorded and nothing changes.
