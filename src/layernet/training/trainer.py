@@ -133,6 +133,8 @@ class Trainer:
         self._output_losses: list[Any] = []
         self._loss_weights: list[float] = []
         self._output_metrics: list[list[Any]] = []
+        self._metric_weighted: list[list[bool]] = []
+        self._metric_keys: list[list[str]] = []
         self._last_output_losses: list[float] = []
         self.compiled = False
         self.history: History | None = None
@@ -179,9 +181,10 @@ class Trainer:
             ``"sparse_top_k_categorical_accuracy"``, ``"mse"``, ``"mae"``; see
             :mod:`layernet.metrics`. For several outputs, a dict keyed by output name
             or a list with one list per output (a flat list applies to every output).
-        weighted_metrics : list, optional
-            Metrics weighted by the sample weights (layernet weights every metric
-            by the sample weights, as Keras's ``weighted_metrics``).
+        weighted_metrics : list, list of lists, or dict, optional
+            Metrics weighted by ``fit``'s and ``evaluate``'s ``sample_weight`` (and
+            ``class_weight``), as in Keras: ``metrics`` are not weighted. A weighted
+            metric whose name a plain one already has logs as ``"weighted_<name>"``.
         run_eagerly, steps_per_execution, jit_compile, auto_scale_loss
             Accepted for Keras compatibility; layernet always runs eagerly.
 
@@ -225,8 +228,20 @@ class Trainer:
             raise ValueError(
                 f"compile: invalid value for `metrics`: expected a list, received {metrics!r}."
             )
-        extra = list(weighted_metrics or [])
-        self._output_metrics = _metrics_per_output(metrics, extra, names)
+        if weighted_metrics is not None and (
+            isinstance(weighted_metrics, str) or not isinstance(weighted_metrics, Sequence | dict)
+        ):
+            raise ValueError(
+                f"compile: invalid value for `weighted_metrics`: expected a list, received "
+                f"{weighted_metrics!r}."
+            )
+        plain = _metrics_per_output(metrics, names, "metrics")
+        weighted = _metrics_per_output(weighted_metrics, names, "weighted_metrics")
+        self._output_metrics = [p + w for p, w in zip(plain, weighted, strict=True)]
+        self._metric_weighted = [
+            [False] * len(p) + [True] * len(w) for p, w in zip(plain, weighted, strict=True)
+        ]
+        self._metric_keys = _metric_keys(plain, weighted, names)
         self.loss = self._output_losses[0] if len(names) == 1 else None
         self.metrics = (
             self._output_metrics[0]
@@ -252,6 +267,13 @@ class Trainer:
     def output_metrics(self) -> list[list[Any]]:
         """The compiled metrics of each output."""
         return [list(ms) for ms in self._output_metrics]
+
+    @property
+    def output_metric_weighting(self) -> list[list[bool]]:
+        """For each compiled metric of each output (as :attr:`output_metrics` lists
+        them), whether it came from ``weighted_metrics`` (weighted by the sample
+        weights) rather than ``metrics``."""
+        return [list(ws) for ws in self._metric_weighted]
 
     def _output_names_for_compile(self) -> list[str]:
         names = getattr(self, "output_names", None)
@@ -486,8 +508,8 @@ class Trainer:
         for k, ms in enumerate(self._output_metrics):
             if ys[k] is None:
                 continue
-            for m in ms:
-                logs[f"{names[k]}_{m.name}" if multi else m.name] = _result(m)
+            for m, key in zip(ms, self._metric_keys[k], strict=True):
+                logs[key] = _result(m)
         if not math.isfinite(z):
             logs["loss"] = z
         return logs
@@ -543,14 +565,15 @@ class Trainer:
             logs["loss"] = float(tracker["loss"][0] / tracker["loss"][1])
         for k, ms in enumerate(self._output_metrics):
             mask = None if masks is None else masks[k]
-            for m in ms:
-                if ys[k] is None:
-                    continue
-                w = sample_weight
+            if ys[k] is None:
+                continue
+            keys, weighted = self._metric_keys[k], self._metric_weighted[k]
+            for m, key, weigh in zip(ms, keys, weighted, strict=True):
+                w = sample_weight if weigh else None  # Keras weighs only `weighted_metrics`
                 if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
-                    w = mask_to_sample_weight(mask, sample_weight, reduction="sum")
+                    w = mask_to_sample_weight(mask, w, reduction="sum")
                 m.update(preds[k], ys[k], w)
-                logs[f"{names[k]}_{m.name}" if multi else m.name] = _result(m)
+                logs[key] = _result(m)
         return logs
 
     def train_on_batch(
@@ -571,6 +594,10 @@ class Trainer:
         """
         self._require_compiled("train_on_batch")
         x, y = self._batch_arrays(x, y, "train_on_batch")
+        if sample_weight is not None:
+            sample_weight = metrics_mod.check_sample_weight(
+                sample_weight, _batch_len(x), "train_on_batch", per_step=True
+            )
         if class_weight is not None:
             sample_weight = class_weight_to_sample_weight(np.asarray(y), class_weight)
         self.reset_metrics()
@@ -584,6 +611,10 @@ class Trainer:
         """Loss (and metrics) of one batch without training, as Keras."""
         self._require_compiled("test_on_batch")
         x, y = self._batch_arrays(x, y, "test_on_batch")
+        if sample_weight is not None:
+            sample_weight = metrics_mod.check_sample_weight(
+                sample_weight, _batch_len(x), "test_on_batch", per_step=True
+            )
         self.reset_metrics()
         with self._strategy_scope(_distributed.resolve(None, "test_on_batch")):  # one process
             logs = self.test_step((x, y, sample_weight))
@@ -728,6 +759,19 @@ class Trainer:
 
     def _output_loss(self, loss: Any, pred: Any, y: Any, sample_weight: Any, mask: Any) -> float:
         """One output's compiled loss (its mask applied as Keras's ``apply_mask``)."""
+        if mask is None and np.ndim(sample_weight) >= 2:
+            # one weight per time step: weights as an all-true mask's (Keras's temporal weights)
+            w = np.asarray(sample_weight)
+            lead = w.shape[:-1] if w.shape[-1] == 1 else w.shape
+            if len(lead) >= np.ndim(pred) or np.shape(pred)[: len(lead)] != lead:
+                raise ValueError(
+                    f"{loss.owner}: expected `sample_weight` of shape {shape_str(lead[:1])} (one "
+                    f"weight per sample) or a leading part of the prediction's shape "
+                    f"{shape_str(np.shape(pred)[:-1])} (one per time step), received shape "
+                    f"{shape_str(w.shape)}."
+                )
+            mask = np.ones(lead, bool)
+            sample_weight = w.reshape(lead)
         if mask is None:
             # (weights passed only when given: a loss's own forward(x, t) keeps working)
             return (
@@ -1390,11 +1434,13 @@ class Trainer:
             vy = self._data_targets(validation_data[1], len(vx), "fit", "y_val")
             vw = None
             if len(validation_data) == 3 and validation_data[2] is not None:
-                vw = metrics_mod.check_sample_weight(validation_data[2], len(vx), "fit")
+                vw = metrics_mod.check_sample_weight(
+                    validation_data[2], len(vx), "fit", per_step=True
+                )
             val = (vx, vy, vw)
         sw = None
         if sample_weight is not None:
-            sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "fit")
+            sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "fit", per_step=True)
         if class_weight is not None:
             if self._multi_output():
                 raise ValueError(
@@ -1547,16 +1593,7 @@ class Trainer:
         """Let every callback refuse, before the first step, log names the run will not have."""
         if getattr(self, "_tracker", None) is None:
             self.reset_metrics()
-        outputs = self._output_names_for_compile()
-        multi = len(outputs) > 1
-        names = [
-            *self._tracker,
-            *(
-                f"{outputs[k]}_{m.name}" if multi else m.name
-                for k, ms in enumerate(self._output_metrics)
-                for m in ms
-            ),
-        ]
+        names = [*self._tracker, *(key for keys in self._metric_keys for key in keys)]
         keys = set(names) | ({f"val_{k}" for k in names} if validation else set())
         if any(isinstance(c, LearningRateScheduler | ReduceLROnPlateau) for c in cbs):
             keys.add("learning_rate")
@@ -1635,14 +1672,14 @@ class Trainer:
         sw = val_sw = None
         if sample_weight is not None:
             n_total = len(x) + (len(val[0]) if val is not None and validation_data is None else 0)
-            sw = metrics_mod.check_sample_weight(sample_weight, n_total, "fit")
+            sw = metrics_mod.check_sample_weight(sample_weight, n_total, "fit", per_step=True)
             sw, val_sw = sw[: len(x)], (sw[len(x) :] if n_total > len(x) else None)
         if class_weight is not None:
             sw = class_weight_to_sample_weight(y, class_weight)
         if validation_data is not None and len(validation_data) == 3:
             if validation_data[2] is not None and val is not None:
                 val_sw = metrics_mod.check_sample_weight(
-                    validation_data[2], len(val[0]), "fit (validation_data)"
+                    validation_data[2], len(val[0]), "fit (validation_data)", per_step=True
                 )
         loss_dtype = self._loss_dtype("fit")
         if sw is not None:
@@ -1886,7 +1923,9 @@ class Trainer:
             ys = self._data_targets(y, len(xs), "evaluate", "y")
             sw = None
             if sample_weight is not None:
-                sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "evaluate")
+                sw = metrics_mod.check_sample_weight(
+                    sample_weight, len(xs), "evaluate", per_step=True
+                )
                 sw = sw.astype(self._dtype())
             with self._strategy_scope(_distributed.resolve(None, "evaluate")):
                 logs = self._test_loop(xs, ys, sw, batch_size)
@@ -1895,7 +1934,9 @@ class Trainer:
             x, y = self._check_xy(x, y, "evaluate")
             sw = None
             if sample_weight is not None:
-                sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
+                sw = metrics_mod.check_sample_weight(
+                    sample_weight, len(x), "evaluate", per_step=True
+                )
                 sw = sw.astype(self._loss_dtype("evaluate"))
             if not self.built:
                 self.build((None, *x.shape[1:]))
@@ -2116,9 +2157,9 @@ def _per_output(value: Any, names: list[str], arg: str) -> list[Any]:
     return [value] * len(names)
 
 
-def _metrics_per_output(metrics: Any, extra: list[Any], names: list[str]) -> list[list[Any]]:
+def _metrics_per_output(metrics: Any, names: list[str], arg: str) -> list[list[Any]]:
     if isinstance(metrics, dict):
-        per = _per_output(metrics, names, "metrics")
+        per = _per_output(metrics, names, arg)
         lists = [
             [] if m is None else (list(m) if isinstance(m, list | tuple) else [m]) for m in per
         ]
@@ -2131,7 +2172,40 @@ def _metrics_per_output(metrics: Any, extra: list[Any], names: list[str]) -> lis
         lists = [[] if m is None else list(m) for m in metrics]
     else:
         lists = [list(metrics or []) for _ in names]
-    return [[metrics_mod.get(m) for m in [*ms, *extra]] for ms in lists]
+    return [[metrics_mod.get(m) for m in ms] for ms in lists]
+
+
+def _metric_keys(
+    plain: list[list[Any]], weighted: list[list[Any]], names: list[str]
+) -> list[list[str]]:
+    """The log key of every compiled metric, per output: plain metrics, then weighted ones.
+
+    Keras's rule: ``"<output>_<name>"`` with several outputs, else the metric's name;
+    a plain metric whose key is taken gets ``"_1"``, ``"_2"``, ...; a weighted one
+    ``"weighted_<name>"`` (then ``"_1"``, ... if that is taken too).
+    """
+    multi = len(names) > 1
+    seen: dict[str, int] = {}
+
+    def prefixed(k: int, name: str) -> str:
+        return f"{names[k]}_{name}" if multi else name
+
+    def unique(key: str) -> str:
+        if key not in seen:
+            seen[key] = 1
+            return key
+        index = seen[key]
+        seen[key] += 1
+        return f"{key}_{index}"
+
+    keys: list[list[str]] = [[] for _ in names]
+    for k, ms in enumerate(plain):
+        keys[k] += [unique(prefixed(k, m.name)) for m in ms]
+    for k, ms in enumerate(weighted):
+        for m in ms:
+            key = prefixed(k, m.name)
+            keys[k].append(unique(key if key not in seen else prefixed(k, f"weighted_{m.name}")))
+    return keys
 
 
 def _unpack_data(data: Any) -> tuple[Any, Any, Any]:
