@@ -349,14 +349,17 @@ def sources(dp=None) -> dict:
     out["dataset_keys"], out["dataset_history"] = history_values(h)
     out["dataset_weights"] = flat(pd.get_weights())
     out["dataset_epochs_ended"] = np.array(dataset.epochs_ended)
-    ev = pd.evaluate(shuffled_dataset(xv, yv, 6, seed=8), return_dict=True, verbose=0,
-                     distribute=dp)
+    ev = pd.evaluate(
+        shuffled_dataset(xv, yv, 6, seed=8), return_dict=True, verbose=0, distribute=dp
+    )
     out["dataset_evaluate"] = np.array(list(ev.values()))
-    ev = pd.evaluate(batches_of(xv, yv, 7, repeat=False), return_dict=True, verbose=0,
-                     distribute=dp)
+    ev = pd.evaluate(
+        batches_of(xv, yv, 7, repeat=False), return_dict=True, verbose=0, distribute=dp
+    )
     out["generator_evaluate"] = np.array(list(ev.values()))
-    out["dataset_predict"] = pd.predict(shuffled_dataset(xv, yv, 6, seed=8), verbose=0,
-                                        distribute=dp)
+    out["dataset_predict"] = pd.predict(
+        shuffled_dataset(xv, yv, 6, seed=8), verbose=0, distribute=dp
+    )
     out["generator_predict"] = pd.predict(
         (b for b, _ in batches_of(xv, yv, 7, repeat=False)), verbose=0, distribute=dp
     )
@@ -630,9 +633,7 @@ def source_errors(dp, out: dict) -> None:
     calls = {
         "shapes": lambda: pipeline_model().fit(shapes_differ(), verbose=0, distribute=dp),
         "shorter": lambda: pipeline_model().fit(shorter(), verbose=0, distribute=dp),
-        "evaluate_shorter": lambda: pipeline_model().evaluate(
-            shorter(), verbose=0, distribute=dp
-        ),
+        "evaluate_shorter": lambda: pipeline_model().evaluate(shorter(), verbose=0, distribute=dp),
         "predict_shapes": lambda: pipeline_model().predict(
             (b for b, _ in shapes_differ()), verbose=0, distribute=dp
         ),
