@@ -16,7 +16,12 @@ most one; a rank's share may be empty). Each rank backpropagates its share; insi
 the step, before the optimizer update, one ``Allreduce`` on one flat buffer sums
 the weighted gradients, the ``BatchNorm`` moving statistics and the loss, and a
 second one the loss tracker's and the metrics' variables; then every rank applies
-the same optimizer step to the same weights and reports the same logs.
+the same optimizer step to the same weights and reports the same logs. Several
+inputs and outputs (lists or dicts of arrays) share the same rows of every array.
+Over a generator or :class:`~layernet.utils.PyDataset` every rank reads its own copy
+of the source, which must yield the same batches in the same order: each batch is
+a global batch, and one small ``Allgather`` before each step checks that every rank
+has it, with the same shapes (:meth:`DataParallel.agree_batch`).
 
 MPI comes from the optional ``mpi4py`` package (``pip install -e '.[mpi]'``
 brings it with an MPI library); importing :mod:`layernet` never needs it.
