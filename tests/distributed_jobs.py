@@ -629,8 +629,15 @@ def source_errors(dp, out: dict) -> None:
         for i in range(4 - dp.rank):
             yield x[i * 8 : (i + 1) * 8], y[i * 8 : (i + 1) * 8]
 
+    def breaks():  # rank 1's generator raises when asked for its second batch
+        for i in range(4):
+            if dp.rank == 1 and i == 1:
+                raise ValueError("rank 1's data broke")
+            yield x[i * 8 : (i + 1) * 8], y[i * 8 : (i + 1) * 8]
+
     xd, yd = two_headed_data()
     calls = {
+        "breaks": lambda: pipeline_model().fit(breaks(), verbose=0, distribute=dp),
         "shapes": lambda: pipeline_model().fit(shapes_differ(), verbose=0, distribute=dp),
         "shorter": lambda: pipeline_model().fit(shorter(), verbose=0, distribute=dp),
         "evaluate_shorter": lambda: pipeline_model().evaluate(shorter(), verbose=0, distribute=dp),

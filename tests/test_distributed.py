@@ -333,7 +333,8 @@ def test_generators_and_pydatasets_equal_one_process(inputs_job, case):
 def test_sources_that_differ_between_ranks_raise_on_every_rank(tmp_path):
     # rank-dependent batch shapes, a generator one batch shorter on rank 1, PyDatasets of
     # different lengths, dicts of different data: every rank raises the same error, and
-    # the job ends (run_job's timeout fails the test if it hangs)
+    # the job ends (run_job's timeout fails the test if it hangs); a generator that raises
+    # on rank 1 alone: its error on rank 1, DataParallelError naming it on rank 0
     result, seconds = run_job("source_errors", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert seconds < TIMEOUT
@@ -362,6 +363,11 @@ def test_sources_that_differ_between_ranks_raise_on_every_rank(tmp_path):
     )
     assert str(r0["lengths"]) == (
         "DataParallelError: fit: ranks disagree on `steps`: rank 0 has 6, rank 1 has 5."
+    )
+    # a source that raises on one rank: its exception there, DataParallelError on the others
+    assert str(r1["breaks"]) == "ValueError: rank 1's data broke"
+    assert str(r0["breaks"]) == (
+        "DataParallelError: rank 1 of 2 failed: ValueError: rank 1's data broke"
     )
     assert str(r0["dicts"]).startswith(
         "DataParallelError: fit: ranks disagree on `x['b'] checksum`: rank 0 has 'sha256:"
