@@ -1199,6 +1199,10 @@ class Trainer:
             model's output of shape ...``).
         TypeError
             An ``x`` or ``y`` that is not a real numeric array.
+        DataParallelError
+            With ``distribute``, on every rank: ranks given different arguments,
+            models or data, or sources that yield different batches (the message
+            names the batch and each rank's shapes).
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
