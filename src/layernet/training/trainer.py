@@ -1206,7 +1206,15 @@ class Trainer:
         distribute : DataParallel, optional
             Train data-parallel over the ranks of an MPI communicator (see
             :class:`~layernet.DataParallel`); every rank passes the same
-            arguments. With one rank, or None, this is the one-process ``fit``.
+            arguments. It takes every ``x`` that ``fit`` takes. Arrays, and lists
+            or dicts of arrays for several inputs and outputs: each rank trains on
+            its contiguous share of every global batch (the same rows of every
+            array). Generators, iterators and PyDatasets (as ``validation_data``
+            too): every rank reads its own copy of the source, which must yield
+            the same batches in the same order, and trains on its share of each
+            batch; ranks whose batches differ in shape, or whose sources end at
+            different batches, all raise :class:`~layernet.DataParallelError`
+            naming the batch. With one rank, or None, this is the one-process ``fit``.
 
         Returns
         -------
@@ -1235,6 +1243,10 @@ class Trainer:
             model's output of shape ...``).
         TypeError
             An ``x`` or ``y`` that is not a real numeric array.
+        DataParallelError
+            With ``distribute``, on every rank: ranks given different arguments,
+            models or data, or sources that yield different batches (the message
+            names the batch and each rank's shapes).
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
@@ -1247,7 +1259,6 @@ class Trainer:
         if validation_steps is not None:
             check_positive_int(validation_steps, "validation_steps", "fit")
         strategy = _distributed.resolve(distribute, "fit")
-        distributed = isinstance(strategy, _distributed.DataParallel)
         source = batch_source(x)
         if source is not None:
             if y is not None:
@@ -1255,12 +1266,7 @@ class Trainer:
                     "fit: `y` must not be given when `x` is a generator or PyDataset (it "
                     "yields the targets)."
                 )
-            if distributed:
-                raise ValueError(
-                    "fit: `distribute` takes arrays (each rank takes its share of every "
-                    "batch); pass x and y as arrays."
-                )
-            with self._strategy_scope(strategy):  # (one process: refused above otherwise)
+            with self._strategy_scope(strategy):
                 return self._fit_source(
                     source,
                     epochs,
@@ -1272,12 +1278,12 @@ class Trainer:
                     validation_steps,
                     validation_freq,
                     class_weight,
+                    x=x,
+                    seed=seed,
                 )
         if x is None:
             raise ValueError("fit: `x` is required: the training inputs.")
         if self._structured(x, y) or y is None:
-            if distributed:
-                raise ValueError("fit: `distribute` takes models with one input and one output.")
             x, y, sw, val = self._fit_multi(
                 x, y, validation_data, validation_split, sample_weight, class_weight, seed
             )
@@ -1300,8 +1306,8 @@ class Trainer:
             "fit",
             lambda: {
                 **fit_entries(
-                    x,
-                    y,
+                    self._named_arrays(x, "x"),
+                    self._named_arrays(y, "y"),
                     epochs=epochs,
                     batch_size=batch_size,
                     shuffle=shuffle,
@@ -1511,30 +1517,61 @@ class Trainer:
         validation_steps: int | None,
         validation_freq: int,
         class_weight: Any,
+        *,
+        x: Any = None,
+        seed: int | None = None,
     ) -> History:
-        """``fit`` over a generator, an iterator or a PyDataset (batches made by the user)."""
+        """``fit`` over a generator, an iterator or a PyDataset (batches made by the user).
+
+        Under a data-parallel strategy every rank reads its own copy of the source
+        (the same batches in the same order) and trains on its share of each batch.
+        """
         steps = steps_per_epoch if steps_per_epoch is not None else source.length()
         if steps is None and not source.finite_hint:
             raise ValueError(
                 "fit: `x` is a generator of unknown length; pass `steps_per_epoch` (batches "
                 "per epoch) as Keras requires for an infinite generator."
             )
+        strategy = self._running_strategy()
+        prepare = functools.partial(self._prepare_batch, class_weight=class_weight)
+        data = SourceEpochs(source, steps, prepare, **_source_sharing(strategy, "fit"))
+        if isinstance(strategy, _distributed.DataParallel):
+            if not self.built:  # built from the first batch, before rank 0's weights are sent
+                data.peek()
+            strategy.agree(
+                "fit",
+                lambda: {
+                    **fit_entries(
+                        x,
+                        None,
+                        epochs=epochs,
+                        batch_size=None,
+                        shuffle=None,
+                        seed=seed,
+                        initial_epoch=initial_epoch,
+                        validation_data=validation_data,
+                        class_weight=class_weight,
+                        steps=steps,
+                    ),
+                    "validation_steps": validation_steps,
+                    "validation_freq": validation_freq,
+                    **describe_model(self),
+                    **describe_compile(self),
+                    "metrics state": [v.shape for v in self.metrics_variables],
+                },
+            )
+            strategy.begin_fit(self, 0 if seed is None else seed)
+            self.distribute_strategy = strategy
+            verbose = verbose if strategy.is_root else 0
         history = History()
         cbs = self._callback_list(history, callbacks, verbose, epochs, steps or 0)
         val_source = batch_source(validation_data) if validation_data is not None else None
         self.stop_training = False
         self.history = history
 
-        def prepare(batch: Any) -> tuple[Any, Any, Any]:
-            x, y, sw = _unpack_data(batch)
-            x, y = self._batch_arrays(x, y, "fit")
-            if class_weight is not None:
-                sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
-            return x, y, sw
-
         def validate() -> dict[str, float]:
             if val_source is not None:
-                res = self._evaluate_source(val_source, validation_steps)
+                res = self._evaluate_source(val_source, validation_steps, "fit (validation_data)")
             else:
                 vx, vy = validation_data[0], validation_data[1]
                 vw = validation_data[2] if len(validation_data) == 3 else None
@@ -1542,7 +1579,7 @@ class Trainer:
             return {f"val_{k}": v for k, v in res.items()}
 
         self._fit_epochs(
-            SourceEpochs(source, steps, prepare),
+            data,
             validate if validation_data is not None else None,
             cbs,
             epochs,
@@ -1551,15 +1588,76 @@ class Trainer:
         )
         return history
 
-    def _evaluate_source(self, source: Any, steps: int | None) -> dict[str, float]:
+    def _prepare_batch(
+        self, batch: Any, fn: str = "fit", class_weight: Any = None
+    ) -> tuple[Any, Any, Any]:
+        """A batch a source yielded as ``(x, y, sample_weight)`` for the steps."""
+        x, y, sw = _unpack_data(batch)
+        x, y = self._batch_arrays(x, y, fn)
+        if class_weight is not None:
+            sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
+        return x, y, sw
+
+    def _evaluate_source(
+        self, source: Any, steps: int | None, owner: str = "evaluate"
+    ) -> dict[str, float]:
+        """The loop of ``evaluate`` over a source: :meth:`test_step` on each batch (this
+        process's share of it under a data-parallel strategy); the logs of the last step."""
+        prepare = functools.partial(self._prepare_batch, fn="evaluate")
+        sharing = _source_sharing(self._running_strategy(), owner)
+        data = SourceEpochs(source, steps, prepare, **sharing)
         self.reset_metrics()
         logs: dict[str, float] = {}
-        for batch in source.batches(steps):
-            x, y, sw = _unpack_data(batch)
-            x, y = self._batch_arrays(x, y, "evaluate")
-            logs = dict(self.test_step((x, y, sw)))
-        source.epoch_end()
+        for _, batch in data.batches(None):
+            logs = dict(self.test_step(batch))
+        data.end_epoch()
         return logs
+
+    def _predict_source(self, source: Any, steps: int | None) -> tuple[Any, int]:
+        """The loop of a data-parallel ``predict`` over a source: every rank's shares of
+        each batch, gathered in order; the outputs and the number of batches."""
+        strategy = self._running_strategy()
+
+        def prepare(batch: Any) -> tuple[Any, Any, Any]:
+            x = batch[0] if isinstance(batch, tuple) else batch
+            return self._batch_arrays(x, None, "predict")[0], None, None
+
+        data = SourceEpochs(source, steps, prepare, **_source_sharing(strategy, "predict"))
+        n_steps = 0
+        with strategy.gather(None) as gathered:
+            parts, rows = [], []
+            for step, where, (x, _, _) in data.shares():
+                n_steps = step + 1
+                if where.stop > where.start:
+                    parts.append(self.predict_step(x))
+                    rows.append(np.arange(where.start, where.stop))
+            if parts:
+                gathered.outputs = _concat_outputs(parts)
+                gathered.rows = np.concatenate(rows)
+        data.end_epoch()
+        return gathered.outputs, n_steps
+
+    def _named_arrays(self, data: Any, kind: str) -> Any:
+        """Several inputs (``kind`` "x") or targets ("y") as a dict by name, as the ranks'
+        handshake compares them; one array as it is."""
+        if not isinstance(data, _Multi):
+            return data
+        if kind == "x":
+            names = list(getattr(self, "input_names", None) or ["input"])
+        else:
+            names = self._output_names_for_compile()
+        arrays = data.arrays
+        return arrays[0] if len(arrays) == 1 else dict(zip(names, arrays, strict=True))
+
+    def _begin_distributed(
+        self, strategy: _distributed.Strategy, fn: str, entries: Any, verbose: int
+    ) -> int:
+        """The handshake of a data-parallel ``evaluate`` or ``predict``; its ``verbose``."""
+        strategy.agree(fn, entries)
+        if isinstance(strategy, _distributed.DataParallel):
+            self.distribute_strategy = strategy
+            return verbose if strategy.is_root else 0
+        return verbose
 
     def _check_fit_arguments(
         self,
@@ -1878,7 +1976,8 @@ class Trainer:
         distribute : DataParallel, optional
             Split the samples between the ranks of a
             :class:`~layernet.DataParallel` strategy; every rank gets the values
-            over all samples (only rank 0 prints).
+            over all samples (only rank 0 prints). Arrays, lists or dicts of
+            arrays and sources of batches, as in :meth:`fit`.
 
         Returns
         -------
@@ -1916,7 +2015,20 @@ class Trainer:
         source = batch_source(x)
         n_steps = None
         if source is not None:
-            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+            strategy = _distributed.resolve(distribute, "evaluate")
+            if isinstance(strategy, _distributed.DataParallel):
+                verbose = self._begin_distributed(
+                    strategy,
+                    "evaluate",
+                    lambda: {
+                        **evaluate_entries(x, None, batch_size=None, steps=steps),
+                        **describe_model(self),
+                        **describe_compile(self),
+                        "metrics state": [v.shape for v in self.metrics_variables],
+                    },
+                    verbose,
+                )
+            with self._strategy_scope(strategy):
                 logs = self._evaluate_source(source, steps)
         elif self._structured(x, y):
             xs = _Multi(self._data_inputs(x, "evaluate", "x"))
@@ -1927,7 +2039,25 @@ class Trainer:
                     sample_weight, len(xs), "evaluate", per_step=True
                 )
                 sw = sw.astype(self._dtype())
-            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+            strategy = _distributed.resolve(distribute, "evaluate")
+            if isinstance(strategy, _distributed.DataParallel):
+                verbose = self._begin_distributed(
+                    strategy,
+                    "evaluate",
+                    lambda: {
+                        **evaluate_entries(
+                            self._named_arrays(xs, "x"),
+                            self._named_arrays(ys, "y"),
+                            batch_size=batch_size,
+                            sample_weight=sample_weight,
+                        ),
+                        **describe_model(self),
+                        **describe_compile(self),
+                        "metrics state": [v.shape for v in self.metrics_variables],
+                    },
+                    verbose,
+                )
+            with self._strategy_scope(strategy):
                 logs = self._test_loop(xs, ys, sw, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
@@ -1996,7 +2126,8 @@ class Trainer:
         distribute : DataParallel, optional
             Split the samples between the ranks of a
             :class:`~layernet.DataParallel` strategy; every rank returns all the
-            outputs (only rank 0 prints).
+            outputs, as one process returns them (only rank 0 prints). Arrays,
+            lists or dicts of arrays and sources of batches, as in :meth:`fit`.
 
         Returns
         -------
@@ -2024,24 +2155,47 @@ class Trainer:
                 hook({})
         start_time = time.perf_counter()
         source = batch_source(x)
-        if source is not None:
+        strategy = _distributed.resolve(distribute, "predict")
+        n_steps: Any
+        if source is not None and isinstance(strategy, _distributed.DataParallel):
+            verbose = self._begin_distributed(
+                strategy,
+                "predict",
+                lambda: {
+                    **predict_entries(x, batch_size=None, steps=steps),
+                    **describe_model(self),
+                },
+                verbose,
+            )
+            with self._strategy_scope(strategy):
+                out, n_steps = self._predict_source(source, steps)
+        elif source is not None:
             parts = [
                 self.predict_step(batch[0] if isinstance(batch, tuple) else batch)
                 for batch in source.batches(steps)
             ]
             source.epoch_end()
             out = _concat_outputs(parts)
-            n_steps: Any = len(parts)
+            n_steps = len(parts)
         elif self._multi_input() or isinstance(x, dict):
             xs = _Multi(self._data_inputs(x, "predict", "x"))
-            with self._strategy_scope(_distributed.resolve(None, "predict")):
+            if isinstance(strategy, _distributed.DataParallel):
+                verbose = self._begin_distributed(
+                    strategy,
+                    "predict",
+                    lambda: {
+                        **predict_entries(self._named_arrays(xs, "x"), batch_size=batch_size),
+                        **describe_model(self),
+                    },
+                    verbose,
+                )
+            with self._strategy_scope(strategy):
                 out = self._predict_loop(xs, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x = self._check_x(x, "predict")
             if not self.built:
                 self.build((None, *x.shape[1:]))
-            strategy = _distributed.resolve(distribute, "predict")
             strategy.agree(
                 "predict",
                 lambda: {**predict_entries(x, batch_size=batch_size), **describe_model(self)},
@@ -2091,6 +2245,14 @@ class _Multi(list):
     @property
     def arrays(self) -> list[Any]:
         return list(iter(self))
+
+
+def _source_sharing(strategy: _distributed.Strategy, owner: str) -> dict[str, Any]:
+    """How a pass over a source shares its batches: each rank checks every batch with
+    the others and takes its share under a data-parallel strategy; nothing in one process."""
+    if strategy.size == 1:
+        return {"owner": owner}
+    return {"agree": strategy.agree_batch, "shard": strategy.shard, "owner": owner}
 
 
 def _unwrap(x: Any) -> Any:
