@@ -686,8 +686,8 @@ def cpu_hog() -> Iterator[subprocess.Popen]:
 
     It is killed when the block ends, however it ends (an error, Ctrl-C, or
     ``SIGTERM`` once :func:`exit_on_sigterm` is set), and it ends by itself
-    within milliseconds when this process dies without running the block's end
-    (``SIGKILL``): it watches its parent's pid (:data:`HOG_SOURCE`).
+    soon after this process dies without running the block's end
+    (``SIGKILL``): every few milliseconds it checks its parent's pid (:data:`HOG_SOURCE`).
     """
     hog = subprocess.Popen([sys.executable, "-c", HOG_SOURCE, str(os.getpid())])
     try:
@@ -750,7 +750,7 @@ def mark(value: float | None, target: float | None) -> str:
     """The table's short form of :func:`verdict`: ``<=1.3`` (met) or ``> 1.3`` (not met)."""
     if target is None or value is None:
         return ""
-    return f"{'<=' if value <= target else '> '}{target:g}"
+    return f"{'<=' if value <= target else '> '}{show(target)}"
 
 
 def plain_outside(value: float | None) -> bool:
@@ -844,34 +844,43 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def show(target: float) -> str:
+    """A target as the tables write it: ``1.0``, ``0.5``, ``1.25``."""
+    return f"{target:.1f}" if round(target, 1) == target else f"{target:g}"
+
+
 def summary(report: dict, threads: int) -> list[str]:
     """The targets, met or not, and the plain-loop check, as lines of text."""
     cases = report["cases"]
     lines = []
+    note = "" if threads == 2 else "; the targets are set for 2 threads"
     for key, title in (
-        ("layernet/torch", f"layernet / PyTorch ({threads} threads; targets set for 2 threads)"),
+        ("layernet/torch", f"layernet / PyTorch ({threads} thread{'s' * (threads != 1)}{note})"),
         ("layernet/keras", "layernet / Keras-JAX"),
     ):
         rows = [(c, e["ratios"][key], e["targets"][key]) for c, e in cases.items()]
         rows = [row for row in rows if row[2] is not None]
         if rows:
             lines.append(f"targets, {title}:")
-            lines += [f"  {c:<20}{fmt(v):>6}  <= {t:<5g}{verdict(v, t)}" for c, v, t in rows]
+            lines += [f"  {c:<20}{fmt(v):>6}  <= {show(t):<5}{verdict(v, t)}" for c, v, t in rows]
     plain = [(c, e["ratios"]["torch/torch_plain"]) for c, e in cases.items()]
     plain = [(c, v) for c, v in plain if v is not None]
     if plain:
         low, high = PLAIN_AGREEMENT
         lines.append(f"PyTorch column / plain PyTorch loop (must lie within {low:g}-{high:g}):")
         lines += [
-            f"  {c:<20}{fmt(v):>6}  {'outside' if plain_outside(v) else 'agrees'}"
-            for c, v in plain
+            f"  {c:<20}{fmt(v):>6}  {'outside' if plain_outside(v) else 'agrees'}" for c, v in plain
         ]
     return lines
 
 
 def busy_table(report: dict, names: list[str]) -> list[str]:
     """``--busy``'s table: busy ms (busy / quiet) per framework, layernet marked."""
-    rows = [(c, e) for c, e in report["cases"].items() if any("busy_ms" in cell for cell in e["frameworks"].values())]
+    rows = [
+        (c, e)
+        for c, e in report["cases"].items()
+        if any("busy_ms" in cell for cell in e["frameworks"].values())
+    ]
     if not rows:
         return []
     lines = [
@@ -925,7 +934,10 @@ def memory_table(report: dict, names: list[str]) -> list[str]:
                 if cell is None
                 else f"{cell['training_mb']:>10.0f} ({cell['peak_mb']:>4.0f})"
             )
-        value, target = entry["ratios"]["memory layernet/torch"], entry["targets"]["memory layernet/torch"]
+        value, target = (
+            entry["ratios"]["memory layernet/torch"],
+            entry["targets"]["memory layernet/torch"],
+        )
         line += f"{fmt(value):>18}{mark(value, target):>8}{verdict(value, target):>9}"
         lines.append(line)
     return lines
@@ -984,7 +996,8 @@ def main(argv: list[str] | None = None) -> dict:
     info = machine(threads)
     v = info["versions"]
     print(
-        f"CPU: {info['cpu']}, {info['cores']} cores; load average {info['load_average_start']}; "
+        f"CPU: {info['cpu']}, {info['cores']} cores; load average "
+        f"{' '.join(map(str, info['load_average_start'] or ['-']))}; "
         f"Python {v['python']}, NumPy {v['numpy']}, PyTorch {v['torch']}, Keras {v['keras']}, "
         f"JAX {v['jax']}; threads {threads} for every framework; {rounds} round(s), "
         f"frameworks alternating; medians over rounds, spread = half the range in % of the median"

@@ -16,7 +16,7 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-import bench
+import bench  # noqa: E402  (from benchmarks/, put on the path above)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_every_training_case_has_a_keras_column_and_workers_share_the_thread_cou
     assert training >= {"mnist1d_epoch", "lenet_64", "lenet_256", "mnist_convnet_epoch"}
     assert training >= {"gru_step", "lstm_step", "transformer_step"}
     assert not training & {"conv_B_fwdbwd", "conv_A_fwd", "maxpool_fwdbwd"}
-    assert training <= set(bench.KERAS_CASES)
+    assert {"lstm_step", "transformer_step", "lenet_64", "mnist1d_epoch"} <= set(bench.KERAS_CASES)
     assert set(bench.PLAIN_TORCH_CASES) <= training
     assert set(bench.KERAS_TARGETS) | set(bench.MEMORY_TARGETS) <= training
     env = bench.worker_env("keras", 1)
@@ -147,6 +147,7 @@ def fake_run_worker(framework, case, repeat, threads, busy=False, quick=False):
 
 def test_report_columns_targets_memory_busy_and_json(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "run_worker", fake_run_worker)
+    monkeypatch.setattr(bench, "exit_on_sigterm", lambda: None)  # keep pytest's handler
     # A case added by the pattern of the others (CASES, KERAS_CASES, the case functions).
     monkeypatch.setitem(bench.CASES, "resnet_block_step", ("a residual block, step", None))
     monkeypatch.setattr(bench, "KERAS_CASES", (*bench.KERAS_CASES, "resnet_block_step"))
@@ -175,7 +176,7 @@ def test_report_columns_targets_memory_busy_and_json(monkeypatch, tmp_path, caps
     assert report["machine"]["threads"] == 2 and report["machine"]["cpu"]
     summary, busy, memory = out.split("\n\n")[1:4]
     # layernet / PyTorch: 0.5, all met; layernet / Keras: 2.0, not met; the plain loop flagged
-    assert "mnist1d_epoch" in summary and "0.50  <= 0.5  met" in summary
+    assert "mnist1d_epoch" in summary and "0.50  <= 0.5  met" in summary and "<= 1.0  met" in summary
     assert summary.count("not met") == 2 and "outside" in summary
     assert "lstm_step" in summary and "resnet_block_step" not in summary
     # busy: layernet 1.5x its quiet time in every training case, none in conv_A_fwd
@@ -216,6 +217,16 @@ def running(pid: int) -> bool:
 needs_proc = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="reads process states from /proc"
 )
+
+
+def kill_if_still(pid: int, text: str) -> None:
+    """Kill ``pid`` if it still runs the command it ran (its command line holds ``text``)."""
+    try:
+        line = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return
+    if running(pid) and text in line:
+        os.kill(pid, signal.SIGKILL)
 
 
 def wait_until_gone(pid: int, seconds: float = 5.0) -> bool:
@@ -261,8 +272,47 @@ def test_hog_ends_when_the_benchmark_is_killed(sig):
     finally:
         parent.kill()
         parent.wait()
-        if running(hog):
-            os.kill(hog, signal.SIGKILL)
+        parent.stdout.close()
+        kill_if_still(hog, "getppid")
+
+
+def children(pid: int) -> dict[int, str]:
+    """The running processes whose parent is ``pid``, with their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[1]) == pid and stat[0] != "Z":
+                    found[int(entry.name)] = (entry / "cmdline").read_text().replace("\0", " ")
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+@needs_proc
+def test_killed_busy_run_leaves_no_cpu_bound_process():
+    command = [sys.executable, str(BENCHMARKS / "bench.py"), "--busy", "--quick", "--repeat"]
+    command += ["1", "--threads", "1", "--cases", "conv_A_fwd", "--frameworks", "layernet"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while run.poll() is None and time.monotonic() < deadline:
+            seen.update(children(run.pid))
+            if any("getppid" in line for line in seen.values()):
+                break
+            time.sleep(0.02)
+        hogs = [pid for pid, line in seen.items() if "getppid" in line]
+        assert len(hogs) == 1, "the busy run started no CPU-bound process"
+        run.kill()
+        run.wait()
+        assert wait_until_gone(hogs[0]), "the CPU-bound process outlived the killed benchmark"
+    finally:
+        run.kill()
+        run.wait()
+        for pid, line in seen.items():  # the worker ends by itself; leave nothing behind
+            kill_if_still(pid, line)
 
 
 @pytest.mark.parametrize("case", ["lenet_256", "conv_C_fwdbwd"])
