@@ -736,7 +736,7 @@ class DataParallel(Strategy):
         """
         # (the same on every rank: their metrics' states agree at the start of a run,
         # which the handshake checks, and change alike in every step)
-        unmade = [m.name for m in model.metrics if not m.variables]
+        unmade = [m.name for ms in model.output_metrics for m in ms if not m.variables]
         if unmade:
             votes = np.array([1.0 if size == 0 else 0.0, 0.0])  # empty shares, error flag
             self._allreduce(votes, None)

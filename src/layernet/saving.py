@@ -393,12 +393,16 @@ def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, 
             },
             "metrics": [
                 m.name
-                for m, w in zip(model.metrics, model.output_metric_weighting[0], strict=True)
+                for m, w in zip(
+                    model.output_metrics[0], model.output_metric_weighting[0], strict=True
+                )
                 if not w
             ],
             "weighted_metrics": [
                 m.name
-                for m, w in zip(model.metrics, model.output_metric_weighting[0], strict=True)
+                for m, w in zip(
+                    model.output_metrics[0], model.output_metric_weighting[0], strict=True
+                )
                 if w
             ],
             "optimizer": _optimizer_config(model.optimizer),

@@ -129,7 +129,7 @@ class Trainer:
     def __init__(self) -> None:
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: Loss | None = None
-        self.metrics: list[metrics_mod.Metric] = []
+        self._compiled_metrics: list[metrics_mod.Metric] = []
         self._output_losses: list[Any] = []
         self._loss_weights: list[float] = []
         self._output_metrics: list[list[Any]] = []
@@ -243,11 +243,7 @@ class Trainer:
         ]
         self._metric_keys = _metric_keys(plain, weighted, names)
         self.loss = self._output_losses[0] if len(names) == 1 else None
-        self.metrics = (
-            self._output_metrics[0]
-            if len(names) == 1
-            else [m for ms in self._output_metrics for m in ms]
-        )
+        self._compiled_metrics = [m for ms in self._output_metrics for m in ms]
         self._compile_metrics_given = metrics is not None or weighted_metrics is not None
         if hasattr(self, "_tracker"):  # the loss trackers of this compile: made when first used
             del self._tracker
@@ -368,6 +364,57 @@ class Trainer:
         for ms in getattr(self, "_output_metrics", []):
             for m in ms:
                 m.reset()
+        for m in self._own_metrics():
+            m.reset_state()
+
+    @property
+    def metrics(self) -> list[metrics_mod.Metric]:
+        """The compiled metrics (every output's, in order).
+
+        A subclass may override this property to list metric objects of its own
+        (Keras's pattern for a ``train_step`` that updates its own trackers): ``fit``,
+        ``evaluate`` and :meth:`reset_metrics` reset them at the start of every epoch
+        and evaluation, and :meth:`get_metrics_result` reports them.
+        """
+        return list(getattr(self, "_compiled_metrics", []))
+
+    def _own_metrics(self) -> list[Any]:
+        """Metric objects a subclass lists in its own ``metrics`` property (not compiled ones)."""
+        if type(self).metrics is Trainer.metrics:
+            return []
+        compiled = {id(m) for m in getattr(self, "_compiled_metrics", [])}
+        return [m for m in self.metrics if id(m) not in compiled and hasattr(m, "reset_state")]
+
+    def get_metrics_result(self) -> dict[str, Any]:
+        """The running loss and every metric's result (Keras's ``get_metrics_result``).
+
+        Returns
+        -------
+        dict of str to float
+            ``"loss"`` (and each output's loss, with several), the compiled metrics
+            under the names ``fit`` logs, and any metric a subclass lists in its
+            ``metrics`` property under its own name.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> model = ln.Sequential([ln.Input((2,)), ln.Dense(1, seed=0)])
+        >>> model.compile("sgd", "mse", metrics=["mae"])
+        >>> _ = model.evaluate(np.zeros((4, 2)), np.ones((4, 1)), verbose=0)
+        >>> sorted(model.get_metrics_result())
+        ['loss', 'mae']
+        """
+        logs: dict[str, Any] = {}
+        for name, t in (getattr(self, "_tracker", None) or {}).items():
+            if t[1]:
+                logs[name] = float(t[0] / t[1])
+        for ms, keys in zip(self._output_metrics, self._metric_keys, strict=True):
+            for m, key in zip(ms, keys, strict=True):
+                logs[key] = _result(m)
+        for m in self._own_metrics():
+            logs[m.name] = _result(m)
+        return logs
 
     @property
     def metrics_names(self) -> list[str]:
@@ -602,7 +649,7 @@ class Trainer:
             sample_weight = class_weight_to_sample_weight(np.asarray(y), class_weight)
         self.reset_metrics()
         with self._strategy_scope(_distributed.resolve(None, "train_on_batch")):  # one process
-            logs = self.train_step((x, y, sample_weight))
+            logs = self.train_step(_packed(x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def test_on_batch(
@@ -617,7 +664,7 @@ class Trainer:
             )
         self.reset_metrics()
         with self._strategy_scope(_distributed.resolve(None, "test_on_batch")):  # one process
-            logs = self.test_step((x, y, sample_weight))
+            logs = self.test_step(_packed(x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -1835,7 +1882,7 @@ class Trainer:
         for step, data in batches:
             for c in cbs:
                 c.on_train_batch_begin(step, {})
-            logs = dict(self.train_step(data))
+            logs = dict(self.train_step(_repacked(data)))
             for c in cbs:
                 c.on_train_batch_end(step, logs)
             steps = step + 1
@@ -1858,7 +1905,7 @@ class Trainer:
         logs: dict[str, float] = {}
         for _, idx in array_batches(len(x), batch_size, strategy.shard):
             wb = None if sw is None else sw[idx]
-            logs = dict(self.test_step((x[idx], y[idx], wb)))
+            logs = dict(self.test_step(_packed(x[idx], y[idx], wb)))
         return logs
 
     def _predict_loop(self, x: Any, batch_size: int) -> Any:
@@ -2261,6 +2308,21 @@ def _unwrap(x: Any) -> Any:
         arrays = x.arrays
         return arrays[0] if len(arrays) == 1 else arrays
     return x
+
+
+def _packed(x: Any, y: Any, sample_weight: Any) -> Any:
+    """A batch as Keras hands it to ``train_step``: ``(x, y)`` without sample weights,
+    ``(x, y, sample_weight)`` with them, ``x`` alone without targets."""
+    if y is None and sample_weight is None:
+        return (x,) if isinstance(x, tuple | list) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def _repacked(data: Any) -> Any:
+    """``data`` from the array adapters, ``(x, y, sample_weight)``, packed as Keras's."""
+    if isinstance(data, tuple) and len(data) == 3 and not isinstance(data[0], tuple):
+        return _packed(*data)
+    return data
 
 
 def _result(metric: Any) -> Any:
