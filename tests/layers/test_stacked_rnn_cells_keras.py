@@ -65,6 +65,13 @@ def stack_masked_sequences(K):
     return K.Model(x, K.layers.Dense(2)(K.layers.Flatten()(h)))
 
 
+def stack_masked_sequences_carry(K):
+    x = K.Input(shape=(7,), dtype="int32")
+    h = K.layers.Embedding(12, 5, mask_zero=True)(x)
+    h = K.layers.RNN([K.layers.LSTMCell(3), K.layers.GRUCell(4)], return_sequences=True)(h)
+    return K.Model(x, K.layers.Dense(2)(K.layers.Flatten()(h)))  # sees the carried outputs
+
+
 def stack_go_backwards(K):
     x = K.Input(shape=(6, 3))
     h = K.layers.RNN(
@@ -101,7 +108,7 @@ def _ids(n, t, vocab, rng):
 
 def _data(case, rng, n=24):
     normal = lambda *s: rng.standard_normal((n, *s)).astype("float32")  # noqa: E731
-    if case in ("stack_masked", "stack_masked_sequences"):
+    if case.startswith("stack_masked"):
         return _ids(n, 7, 12, rng), normal(2)
     if case == "stack_initial_state":
         return [normal(6, 3), normal(4, 2)], normal(4, 3)
@@ -116,6 +123,7 @@ TRAINED = {
         stack_states_head,
         stack_masked,
         stack_masked_sequences,
+        stack_masked_sequences_carry,
         stack_go_backwards,
         stack_bidirectional,
         stack_initial_state,
