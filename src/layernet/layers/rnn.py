@@ -1,5 +1,8 @@
 r"""Recurrent layers built on cells: ``RNN(cell)``, ``SimpleRNN``, ``LSTM`` and their cells.
 
+``RNN([cell, ...])`` runs a :class:`StackedRNNCells`: the cells on top of each
+other at every step.
+
 A cell maps one step's input and the previous states to the output and the new
 states. :class:`RNN` runs a cell over the time axis and backpropagates through
 time by an explicit loop in reverse over the values it kept at every step.
@@ -574,8 +577,8 @@ class StackedRNNCells(_Container):
     -----
     With :math:`K` cells, cell :math:`k` has kernel :math:`W_k`, recurrent kernel
     :math:`U_k`, bias :math:`b_k` and states :math:`S^k_s` (its :math:`h^k_s`
-    first). Writing :math:`f_k` for the cell's step (see :mod:`the cells
-    <layernet.layers.rnn>`), a step of the stack is
+    first). Writing :math:`f_k` for the cell's step (:class:`SimpleRNNCell`,
+    :class:`LSTMCell`, :class:`GRUCell`), a step of the stack is
 
     .. math::
 
@@ -811,7 +814,10 @@ class RNN(Layer):
 
     Parameters
     ----------
-    cell : SimpleRNNCell, LSTMCell or GRUCell
+    cell : SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells or list of cells
+        A list of cells is wrapped in :class:`StackedRNNCells` (as Keras does):
+        the cells run on top of each other at every step, the output is the last
+        cell's and the states are every cell's, flat in order.
     return_sequences : bool, default False
     return_state : bool, default False
     go_backwards : bool, default False
@@ -826,7 +832,8 @@ class RNN(Layer):
     Raises
     ------
     ValueError
-        ``stateful=True``; a cell that is not a layernet cell; an input that is not
+        ``stateful=True``; a cell that is not a layernet cell (or a list of them); an
+        input that is not
         ``(batch, timesteps, features)``; initial states of the wrong shapes.
 
     Notes
@@ -1042,7 +1049,7 @@ class RNN(Layer):
     def _bptt(self, dy: Any, saved: Any) -> Any:
         if isinstance(saved, StackSaved):
             return self._stack_bptt(dy, saved)
-        cell = self.cell
+        cell = cast(_Cell, self.cell)  # one cell (a stack returned above)
         xs, m = saved.x, saved.mask
         t, n, _ = xs.shape
         if self.return_state:
@@ -1179,8 +1186,9 @@ class RNN(Layer):
             "kernel": threads.matmul(saved.x.reshape(t * n, f).T, a),
             "recurrent_kernel": threads.matmul(h_prev.reshape(t * n, units).T, r),
         }
-        if self.cell.use_bias:
-            rb = self.cell.recurrent_bias_grad(r)
+        cell = cast(_Cell, self.cell)  # one cell (a stack returned above)
+        if cell.use_bias:
+            rb = cell.recurrent_bias_grad(r)
             out["bias"] = a.sum(axis=0) if rb is None else np.stack([a.sum(axis=0), rb])
         return out
 
