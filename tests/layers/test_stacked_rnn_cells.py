@@ -110,9 +110,10 @@ def test_stack_equals_the_cells_as_separate_layers(rng):
         stack.backward_input(g), first.backward_input(second.backward_input(g)), rtol=1e-12
     )
     grads = stack.backward_params(g)
-    sep = second.backward_params(g)
-    for k in ("kernel", "recurrent_kernel", "bias"):
-        np.testing.assert_allclose(grads[f"{second.cell.name}/{k}"], sep[k], rtol=1e-12)
+    for layer, dy in ((second, g), (first, second.backward_input(g))):
+        sep = layer.backward_params(dy)
+        for k in ("kernel", "recurrent_kernel", "bias"):
+            np.testing.assert_allclose(grads[f"{layer.cell.name}/{k}"], sep[k], rtol=1e-12)
 
 
 def test_a_stack_of_one_cell_is_the_cell(rng):
@@ -249,6 +250,9 @@ def test_config_round_trip_and_bidirectional(rng):
     y = bi(rng.standard_normal((2, 5, 4)).astype("float32"))
     assert y.shape == (2, 5, 4)
     assert len(bi.get_weights()) == 12
+    bi = ln.Bidirectional(ln.RNN([ln.LSTMCell(3), ln.GRUCell(2)], return_state=True))
+    y, hf, cf, gf, hb, cb, gb = bi(rng.standard_normal((2, 5, 4)).astype("float32"))
+    assert [a.shape for a in (y, hf, cf, gf, hb, cb, gb)] == [(2, 4), *[(2, 3), (2, 3), (2, 2)] * 2]
 
 
 def test_save_and_load_round_trip(tmp_path, rng):
