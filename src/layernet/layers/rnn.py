@@ -672,9 +672,9 @@ class StackedRNNCells(_Container):
         super().__init__(list(cells), name=name, dtype=dtype, seed=seed, trainable=trainable)
 
     @property
-    def cells(self) -> list[_Cell]:
+    def cells(self) -> list[SimpleRNNCell | LSTMCell | GRUCell]:
         """The cells, bottom to top."""
-        return cast(list[_Cell], self.layers)
+        return cast(list[SimpleRNNCell | LSTMCell | GRUCell], self.layers)
 
     @property
     def state_size(self) -> list[int]:
