@@ -1922,8 +1922,9 @@ def sparse_categorical_crossentropy(
     t = np.asarray(t)
     labels = t[..., 0] if t.ndim == p.ndim and t.shape[-1] == 1 else t
     valid = labels != ignore_class
+    # ignored positions get label 0 (any valid class) and their values are then set to 0
     values = _losses().sparse_categorical_crossentropy(
-        np.where(valid, labels, 0), np.where(valid[..., None], p, 0), from_logits=from_logits
+        np.where(valid, labels, 0), p, from_logits=from_logits
     )
     return np.where(valid, values, 0.0)
 
@@ -2543,6 +2544,20 @@ class SparseCategoricalCrossentropy(_Wrapper):
         super().__init__(name, dtype, from_logits=from_logits, ignore_class=ignore_class, axis=axis)
         self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
 
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        """Add one batch; with ``ignore_class`` and weights, ignored positions weigh 0 (Keras)."""
+        if self.ignore_class is None or sample_weight is None:
+            super().update_state(y_true, y_pred, sample_weight)
+            return
+        t, p = _to_last(y_true, y_pred, self.axis, self.name, sparse=True)
+        values = np.asarray(self._fn(t, p, **self._fn_kwargs))
+        labels = t[..., 0] if t.ndim == p.ndim and t.shape[-1] == 1 else t
+        w = _weights(sample_weight, self.name)
+        if w.ndim == 2 and w.shape[1] == 1 and values.ndim == 1:
+            w = w[:, 0]
+        w = _left_broadcast(w, values.shape, self.name) * (labels != self.ignore_class)
+        Mean.update_state(self, values, w)
+
 
 class KLDivergence(_Wrapper):
     r"""Keras's ``KLDivergence`` metric: the weighted mean of :func:`kl_divergence`.
@@ -2764,6 +2779,7 @@ class CosineSimilarity(_Wrapper):
     """
 
     name = "cosine_similarity"
+    direction = "up"
     fn = staticmethod(_cosine_similarity)
 
     def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1) -> None:
@@ -2802,6 +2818,7 @@ class PearsonCorrelation(_Wrapper):
     """
 
     name = "pearson_correlation"
+    direction = "up"
     fn = staticmethod(pearson_correlation)
 
     def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1) -> None:
@@ -2839,6 +2856,7 @@ class ConcordanceCorrelation(_Wrapper):
     """
 
     name = "concordance_correlation"
+    direction = "up"
     fn = staticmethod(concordance_correlation)
 
     def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1) -> None:
@@ -3757,7 +3775,9 @@ for _cls in (
 ):
     _ALIASES.setdefault(_cls.name, _cls)
     _ALIASES.setdefault(snake_case(_cls.__name__), _cls)
-_ALIASES.update({"kld": KLDivergence, "msle": MeanSquaredLogarithmicError})
+_ALIASES.update(
+    {"bce": BinaryCrossentropy, "kld": KLDivergence, "msle": MeanSquaredLogarithmicError}
+)
 
 
 def get(identifier: str | Metric | Callable[..., Any]) -> Metric:
