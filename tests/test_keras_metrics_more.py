@@ -607,7 +607,7 @@ def test_shape_errors_name_the_metric():
 def test_fit_and_evaluate_logs_equal_keras_history(keras):
     rng = np.random.default_rng(11)
     x = rng.normal(size=(48, 5)).astype("float32")
-    y = rng.integers(0, 3, 48)
+    y = rng.integers(0, 3, 48).astype("int32")
     kernel = (rng.normal(size=(5, 3)) * 0.3).astype("float32")
     bias = np.zeros(3, "float32")
 
@@ -677,3 +677,18 @@ def test_regression_metrics_in_fit_equal_keras_history(keras):
         np.testing.assert_allclose(
             h1.history[key], h2.history[key], rtol=1e-4, atol=1e-5, err_msg=key
         )
+
+
+def test_class_axis_argument_equals_moving_the_axis_last():
+    rng = np.random.default_rng(13)
+    labels, logits = rng.integers(0, 4, (5, 3)), rng.normal(size=(5, 4, 3))
+    a = M.SparseCategoricalCrossentropy(from_logits=True, axis=1)
+    b = M.SparseCategoricalCrossentropy(from_logits=True)
+    a.update_state(labels, logits)
+    b.update_state(labels, np.moveaxis(logits, 1, -1))
+    assert a.result() == b.result()
+    t, p = _data("class_axis_1", (5, 4, 3), rng)
+    np.testing.assert_array_equal(
+        M.binary_crossentropy(t, p, axis=1),
+        M.binary_crossentropy(np.moveaxis(t, 1, -1), np.moveaxis(p, 1, -1)),
+    )
