@@ -692,3 +692,11 @@ def test_class_axis_argument_equals_moving_the_axis_last():
         M.binary_crossentropy(t, p, axis=1),
         M.binary_crossentropy(np.moveaxis(t, 1, -1), np.moveaxis(p, 1, -1)),
     )
+
+
+def test_r2_score_makes_its_whole_state_at_the_first_update():
+    """Data-parallel training sums the states a metric makes in its first step as a block."""
+    m = M.R2Score()
+    assert m.variables == [] and m.result() == 0.0
+    m.update_state(np.zeros((2, 3)), np.ones((2, 3)))
+    assert [v.shape for v in m.variables] == [(), (3,), (3,), (3,), (3,)]

@@ -2889,7 +2889,8 @@ class R2Score(Metric):
     -----
     The state, per output :math:`j`, is :math:`S_j = \sum_n w_n t_{nj}`,
     :math:`Q_j = \sum_n w_n t_{nj}^2`, :math:`E_j = \sum_n w_n (t_{nj} - x_{nj})^2`,
-    :math:`W_j = \sum_n w_n`, and the entry count :math:`n` (sums, so ranks add them):
+    :math:`W_j = \sum_n w_n`, and the entry count :math:`n` (sums, so ranks add them; made
+    at the first update, when the number of outputs is known):
 
     .. math::
 
@@ -2907,6 +2908,7 @@ class R2Score(Metric):
     """
 
     name = "r2_score"
+    num_samples: np.ndarray
     squared_sum: np.ndarray
     sum: np.ndarray
     total_mse: np.ndarray
@@ -2934,9 +2936,10 @@ class R2Score(Metric):
             )
         self.class_aggregation = class_aggregation
         self.num_regressors = int(num_regressors)
-        self.num_samples = self._add_state("num_samples")
 
     def _build(self, n_outputs: int) -> None:
+        # made at the first update, all at once (data-parallel ranks then sum them alike)
+        self.num_samples = self._add_state("num_samples")
         for key, state in (
             ("squared_sum", "squared_sum"),
             ("sum", "sum"),
@@ -2953,7 +2956,7 @@ class R2Score(Metric):
                 f"outputs), received shapes {shape_str(t.shape)} and {shape_str(p.shape)}."
             )
         t, p = t.astype(np.float64), p.astype(np.float64)
-        if len(self._state) == 1:
+        if not self._state:
             self._build(p.shape[1])
         if self.sum.shape != (p.shape[1],):
             raise ValueError(
@@ -2972,7 +2975,7 @@ class R2Score(Metric):
         self.num_samples += t.size
 
     def result(self) -> float | np.ndarray:
-        if len(self._state) == 1:
+        if not self._state:
             return 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = self.sum / self.count
