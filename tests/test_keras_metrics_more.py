@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import layernet as ln
 from layernet import metrics as M
@@ -700,3 +702,37 @@ def test_r2_score_makes_its_whole_state_at_the_first_update():
     assert m.variables == [] and m.result() == 0.0
     m.update_state(np.zeros((2, 3)), np.ones((2, 3)))
     assert [v.shape for v in m.variables] == [(), (3,), (3,), (3,), (3,)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(2, 20),
+    k=st.integers(2, 5),
+    cut=st.floats(0, 1),
+    seed=st.integers(0, 2**16),
+    which=st.sampled_from(
+        ["r2", "mean_iou", "one_hot_iou", "precision_at_recall", "scce_ignore", "pearson"]
+    ),
+)
+def test_any_split_of_any_batch_sums_to_the_whole(n, k, cut, seed, which):
+    """Over batch sizes, class counts and split points: two shards' states add to the whole."""
+    rng = np.random.default_rng(seed)
+    make = {
+        "r2": (lambda: M.R2Score(class_aggregation=None), "normal"),
+        "mean_iou": (lambda: M.MeanIoU(num_classes=k, sparse_y_pred=False), "labels"),
+        "one_hot_iou": (lambda: M.OneHotIoU(num_classes=k, target_class_ids=[0]), "scores"),
+        "precision_at_recall": (lambda: M.PrecisionAtRecall(0.5, num_thresholds=7), "binary"),
+        "scce_ignore": (lambda: M.SparseCategoricalCrossentropy(ignore_class=0), "labels"),
+        "pearson": (lambda: M.PearsonCorrelation(), "normal"),
+    }[which]
+    t, p = _data(make[1], (n, k), rng)
+    w = rng.uniform(0, 2, n)
+    whole, a, b = make[0](), make[0](), make[0]()
+    whole.update_state(t, p, sample_weight=w)
+    i = 1 + round(cut * (n - 2))  # both shards have samples
+    a.update_state(t[:i], p[:i], sample_weight=w[:i])
+    b.update_state(t[i:], p[i:], sample_weight=w[i:])
+    M.unpack_variables([a], M.pack_variables([a]) + M.pack_variables([b]))
+    np.testing.assert_allclose(
+        np.asarray(a.result()), np.asarray(whole.result()), rtol=1e-9, atol=1e-12
+    )
