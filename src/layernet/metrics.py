@@ -3795,9 +3795,12 @@ def get(identifier: str | Metric | Callable[..., Any]) -> Metric:
         ``"sparse_categorical_accuracy"``, ``"top_k_categorical_accuracy"``,
         ``"sparse_top_k_categorical_accuracy"``, ``"mse"``, ``"mae"``, ``"mape"``,
         ``"msle"``, ``"rmse"``, ``"auc"``, ``"precision"``, ``"recall"``,
-        ``"f1_score"``, ``"true_positives"`` ... (the snake-case class names), or
-        a loss's name (``"binary_crossentropy"``, ``"kl_divergence"``, ...): the
-        mean of its per-sample values. The metric is logged under the name
+        ``"f1_score"``, ``"true_positives"``, ``"binary_crossentropy"`` (or
+        ``"bce"``), ``"kl_divergence"`` (``"kld"``), ``"log_cosh_error"``,
+        ``"r2_score"``, ``"pearson_correlation"`` ... (the snake-case class names of
+        the metrics that need no argument), or another loss's name (``"huber"``,
+        ``"log_cosh"``, ``"binary_focal_crossentropy"``, ...): the mean of its
+        per-sample values. The metric is logged under the name
         given. A :class:`Metric` instance is returned as it is; a class is
         instantiated; a plain function becomes a :class:`MeanMetricWrapper`
         named after it.
