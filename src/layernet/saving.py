@@ -1696,7 +1696,6 @@ def _finish_load(
     custom: dict[str, type],
 ) -> Any:
     """Weights, epochs and compile settings of a rebuilt model."""
-    from . import metrics as metrics_mod
     from . import optimizers
 
     done = header.get("epochs_completed", 0)
