@@ -240,6 +240,7 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
         """A Keras name this module lacks: an error that points to the compatibility page."""
         raise missing_attribute(__name__, name)
 
+
 # Stacked recurrent cells
 from .rnn import StackedRNNCells
 
