@@ -18,6 +18,27 @@ from _harness import assert_layer_gradients, distinct_values
 import layernet as ln
 from layernet.registry import builtin_classes
 
+
+@ln.register_serializable(package="tests")
+class _KerasStyleCell(ln.layers.Layer):
+    """A recurrent cell as Keras users write one: state_size and call(inputs, states)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = self.state_size = units
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), name="w")
+        self.u = self.add_weight(shape=(self.units, self.units), name="u")
+
+    def call(self, inputs, states):
+        h = ln.ops.tanh(ln.ops.matmul(inputs, self.w) + ln.ops.matmul(states[0], self.u))
+        return h, [h]
+
+
 #: class name -> (constructor arguments, or a function of (dtype, seed) giving them,
 #: input shape -- or a list of input shapes for a layer that takes several inputs --,
 #: distinct input values needed (distinct across all the inputs together))
@@ -172,6 +193,12 @@ CASES: dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...]], bool]] = {
     ),
     "SimpleRNN": ({"units": 3, "return_sequences": True}, (2, 4, 2), False),
     "LSTM": ({"units": 3, "return_state": True, "go_backwards": True}, (2, 4, 2), False),
+    # A cell written the Keras way (call(inputs, states)), unrolled by CellRNN.
+    "CellRNN": (
+        lambda dtype, seed: {"cell": _KerasStyleCell(3, name="cell", dtype=dtype, seed=seed)},
+        (2, 4, 2),
+        False,
+    ),
     "RNN": (
         lambda dtype, seed: {
             "cell": ln.GRUCell(3, dtype=dtype, seed=seed, bias_initializer="he_uniform")

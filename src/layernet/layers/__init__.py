@@ -245,3 +245,8 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
 from .rnn import StackedRNNCells
 
 __all__ += ["StackedRNNCells"]
+
+# Recurrent layers over cells written the Keras way
+from .rnn_custom import CellRNN
+
+__all__ += ["CellRNN"]

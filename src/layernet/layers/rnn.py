@@ -858,6 +858,18 @@ class RNN(Layer):
 
     _default_name = "rnn"
 
+    def __new__(cls, cell: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if cls is RNN and isinstance(cell, dict):
+            from ..saving import layer_from_spec
+
+            cell = layer_from_spec(cell)
+        if cls is RNN and not isinstance(cell, _Cell | StackedRNNCells | list | tuple | dict):
+            from .rnn_custom import CellRNN, is_keras_cell
+
+            if is_keras_cell(cell):  # a cell written the Keras way: call(inputs, states)
+                return CellRNN(cell, *args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(
         self,
         cell: Layer,
