@@ -3,6 +3,9 @@
     python benchmarks/ab_fast_paths.py                 # every case
     python benchmarks/ab_fast_paths.py conv_C_bwd_input lenet_64
     python benchmarks/ab_fast_paths.py --rounds 3      # quicker
+    LAYERNET_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/ab_fast_paths.py --shift
+                                                       # stride-1 convolutions per direction:
+                                                       # patches against shifted products
 
 For a machine shared with other work, where absolute times drift from minute to
 minute: one process runs each case with ``layernet._ops.fast_paths(False)`` and
