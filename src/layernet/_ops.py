@@ -532,12 +532,15 @@ def conv_input_grad(
 #: Largest ratio of grid rows to output positions, ``prod(P) / prod(O)``, for which the
 #: shifted products are taken (every direction), and the fewest channels in the products'
 #: shared dimension (``C`` forward and for the kernel gradient, ``F`` for the input
-#: gradient). Measured with one BLAS thread, CPU time, same run (docs/performance.md,
-#: "Shifted products"): the shifted products win where the grid is the output or nearly
-#: (a 1-D convolution of length 1024, ratio 1.002: forward 0.83, input gradient 0.84,
-#: kernel gradient 1.03 of the patch path's time; a 1x1 convolution, ratio 1), tie at
-#: 1.07 (56x56, 3x3, padding 1) and lose from 1.13 (Conv2D C 1.08, Conv2D B, ratio 1.31,
-#: 1.03-1.29); with 1 or 6 channels they lose 1.2-12x (products with K = 1 or 6).
+#: gradient). Measured with one BLAS thread, CPU time, the paths alternating in one run
+#: (docs/performance.md, "Shifted products"; shifted / patch path, forward, kernel
+#: gradient, input gradient): a 1-D convolution of length 1024 (ratio 1.002) 0.82-0.83,
+#: 1.03-1.04, 0.81-0.84; a 1x1 convolution (ratio 1) 1.00, 1.05, 0.85; 56x56 3x3 padding 1
+#: (1.07) 0.99, 1.01-1.23, 0.97-0.98 (a tie: left out); Conv2D C (1.13) 1.08, 1.39, 1.05;
+#: Conv2D B (1.31) 1.03-1.07, 1.29-1.58, 1.01-1.02. With 1 or 6 channels (LeNet-5, the
+#: keras.io convnet's first layer) they lose 1.2-12x: products with K = 1 or 6. After a
+#: shifted forward pass the shifted kernel gradient beats building the patches then
+#: (1.03-1.05 against 1.09-1.14 of the patch path).
 SHIFT_MAX_WASTE = 1.02
 SHIFT_MIN_CHANNELS = 16
 
