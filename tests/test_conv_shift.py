@@ -228,27 +228,59 @@ def test_fast_paths_off_never_take_the_shifted_products(rng):
 
 
 @pytest.mark.parametrize(
-    ("make", "shape", "taken"),
+    ("make", "shape", "forward", "input"),
     [
-        (lambda dt: ln.Conv1D(16, 3, padding=1, dtype=dt, seed=0), (2, 200, 16), True),
-        (lambda dt: ln.Conv2D(16, 1, dtype=dt, seed=0), (2, 5, 6, 16), True),
-        (lambda dt: ln.Conv2D(16, 1, padding=1, dtype=dt, seed=0), (2, 5, 6, 16), True),
-        (lambda dt: ln.Conv1D(8, 3, padding=1, dtype=dt, seed=0), (2, 200, 8), False),
-        (lambda dt: ln.Conv2D(16, 3, padding=1, dtype=dt, seed=0), (2, 14, 14, 32), False),
-        (lambda dt: ln.Conv1D(16, 3, strides=2, padding=1, dtype=dt, seed=0), (2, 200, 16), False),
+        (lambda dt: ln.Conv1D(16, 3, padding=1, dtype=dt, seed=0), (2, 200, 16), True, True),
+        (lambda dt: ln.Conv2D(16, 1, dtype=dt, seed=0), (2, 5, 6, 16), False, True),
+        (lambda dt: ln.Conv2D(16, 1, padding=1, dtype=dt, seed=0), (2, 5, 6, 16), False, True),
+        (lambda dt: ln.Conv1D(8, 3, padding=1, dtype=dt, seed=0), (2, 200, 8), False, False),
+        (lambda dt: ln.Conv1D(8, 3, padding=1, dtype=dt, seed=0), (2, 200, 16), True, False),
+        (lambda dt: ln.Conv2D(16, 3, padding=1, dtype=dt, seed=0), (2, 14, 14, 32), False, False),
+        (
+            lambda dt: ln.Conv1D(16, 3, strides=2, padding=1, dtype=dt, seed=0),
+            (2, 200, 16),
+            False,
+            False,
+        ),
     ],
 )
-def test_the_rule_takes_the_shifted_products_where_they_measured_faster(make, shape, taken, rng):
+def test_the_rule_takes_the_shifted_products_where_they_measured_faster(
+    make, shape, forward, input, rng, monkeypatch
+):
     """Grids of at most ``SHIFT_MAX_WASTE`` times the output, ``SHIFT_MIN_CHANNELS`` channels."""
     layer = make("float64")
     x = rng.standard_normal(shape)
     dy = rng.standard_normal(layer.output_shape(x.shape))
+    asked = []
+    real = _ops.use_shifted
+    monkeypatch.setattr(
+        _ops, "use_shifted", lambda d, *a: asked.append((d, real(d, *a))) or real(d, *a)
+    )
     on, off = on_and_off(layer, x, dy)
     layer.forward(x)
-    assert (layer.saved.padded is not None) == taken
-    assert (layer.saved.patches is None) == taken
+    assert (layer.saved.padded is not None) == forward
+    assert (layer.saved.patches is None) == forward
+    assert ("input", input) in asked and ("forward", forward) in asked
+    assert ("params", True) in asked if forward else all(d != "params" for d, _ in asked)
     assert_same(on, off)
     y, dx, g = off
     y32, dx32, g32 = run(make("float32"), x.astype(np.float32), dy.astype(np.float32))
     for a, b in [(y32, y), (dx32, dx), *((g32[k], g[k]) for k in g)]:
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * float(np.abs(b).max()))
+
+
+def test_accumulating_products_are_shifted_only_on_one_thread():
+    """Large products get the budget's threads: then the patch paths are kept."""
+    before = ln.get_num_threads()
+    geometry = ((16, 1026, 64), (3, 64, 64), (1,), (1024,))  # 134 Mflop per tap product
+    pointwise = ((16, 1024, 64), (1, 64, 64), (1,), (1024,))
+    try:
+        ln.set_num_threads(1)
+        assert _ops.use_shifted("forward", *geometry) and _ops.use_shifted("input", *geometry)
+        ln.set_num_threads(2)
+        assert not _ops.use_shifted("forward", *geometry)
+        assert not _ops.use_shifted("input", *geometry)
+        assert _ops.use_shifted("input", *pointwise)  # one product: no accumulation
+        assert not _ops.use_shifted("forward", *pointwise)
+    finally:
+        ln.set_num_threads(before)

@@ -540,7 +540,12 @@ def conv_input_grad(
 #: Conv2D B (1.31) 1.03-1.07, 1.29-1.58, 1.01-1.02. With 1 or 6 channels (LeNet-5, the
 #: keras.io convnet's first layer) they lose 1.2-12x: products with K = 1 or 6. After a
 #: shifted forward pass the shifted kernel gradient beats building the patches then
-#: (1.03-1.05 against 1.09-1.14 of the patch path).
+#: (1.03-1.05 against 1.09-1.14 of the patch path). A 1x1 kernel's forward pass is a tie
+#: (1.00-1.05: the bias pass costs what the patch copy did), so only its input gradient
+#: (one product, no copy) takes them. With a budget of 2 threads (load average 4.9) the
+#: 1-D case took 3.4-7.3x the patch path's CPU time: each product on 2 threads, and
+#: SciPy's OpenBLAS pool spinning beside NumPy's; so the accumulating products are taken
+#: only where each runs on one thread (``threads.threads_for``).
 SHIFT_MAX_WASTE = 1.02
 SHIFT_MIN_CHANNELS = 16
 
@@ -563,7 +568,15 @@ def use_shifted(
         return False
     waste = math.prod(padded_shape[1:-1]) / math.prod(out)
     shared = kernel_shape[-1] if direction == "input" else kernel_shape[-2]
-    return waste <= SHIFT_MAX_WASTE and shared >= SHIFT_MIN_CHANNELS
+    if waste > SHIFT_MAX_WASTE or shared < SHIFT_MIN_CHANNELS:
+        return False
+    n_taps = math.prod(kernel_shape[:-2])
+    if n_taps == 1:  # one product, no accumulation: faster for the input gradient only
+        return direction == "input"
+    # Accumulating products run in SciPy's BLAS, whose thread pool is not NumPy's: with
+    # several threads each, the two pools' idle threads spin against each other.
+    rows = math.prod(padded_shape[:-1])
+    return threads.threads_for(2 * rows * kernel_shape[-2] * kernel_shape[-1]) == 1
 
 
 def shift_offsets(

@@ -217,11 +217,12 @@ class Conv(Layer):
     spatial axis (again im2col and one product; with strides, one such product per
     phase :math:`p \bmod s`); with fewer channels, one product per kernel tap added
     into its strided slice, which is faster there. With stride 1, where the padded
-    input holds at most 2% more positions than the output (a 1x1 kernel, a long 1-D
-    sequence) and the products' shared dimension has at least 16 channels, all three
-    rules are instead sums of one product per tap over contiguous row slices of the
-    padded input, with no patch matrix (``layernet._ops.shifted_forward``): with the
-    input's rows :math:`R` and tap :math:`t` at row offset :math:`\mathrm{off}_t`,
+    input holds at most 2% more positions than the output (a long 1-D sequence; a 1x1
+    kernel for the input gradient) and the products' shared dimension has at least 16
+    channels, the rules are instead sums of one product per tap over contiguous row
+    slices of the padded input, with no patch matrix (``layernet._ops.use_shifted``
+    decides per call and direction): with the input's rows :math:`R` and tap
+    :math:`t` at row offset :math:`\mathrm{off}_t`,
     :math:`Y = \sum_t R[\mathrm{off}_t:\mathrm{off}_t + M]\,W_t` on the padded grid,
     cropped to the output.
 
