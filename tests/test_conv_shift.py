@@ -269,8 +269,9 @@ def test_the_rule_takes_the_shifted_products_where_they_measured_faster(
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * float(np.abs(b).max()))
 
 
-def test_accumulating_products_are_shifted_only_on_one_thread():
+def test_accumulating_products_are_shifted_only_on_one_thread(monkeypatch):
     """Large products get the budget's threads: then the patch paths are kept."""
+    monkeypatch.setattr(ln.threads, "ADAPT_TO_LOAD", False)  # the budget, whatever the load
     before = ln.get_num_threads()
     geometry = ((16, 1026, 64), (3, 64, 64), (1,), (1024,))  # 134 Mflop per tap product
     pointwise = ((16, 1024, 64), (1, 64, 64), (1,), (1024,))
