@@ -14,6 +14,7 @@ import itertools
 import math
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -514,3 +515,238 @@ def conv_input_grad(
             else:
                 target[...] = threads.matmul(col, wmat).reshape(target.shape)
     return out
+
+
+# ---------------------------------------------------------------- shifted products
+# A stride-1 convolution without patch matrices. Pad the input once, contiguous, and
+# read it as a 2-D array of rows ``R = Xp.reshape(N * prod(P), C)`` (``P`` the padded
+# extents). Output position ``o`` of sample ``n`` is computed at the row ``q`` of its
+# top-left corner, ``q = n prod(P) + sum_i o_i S_i`` (``S_i = prod(P[i+1:])``), and
+# tap ``t`` reads the row ``q + off_t`` with ``off_t = sum_i t_i d_i S_i``: for every
+# tap, the rows needed by all output positions are one contiguous slice of ``R``. So
+# the forward pass is a sum of ``prod(kernel)`` plain products (``K = C`` each) over a
+# grid of ``N prod(P)`` rows, of which the valid positions are cropped out; the grid's
+# other rows are wasted work (``prod(P) / prod(O)``: 1.31 for 14x14 with padding 1).
+
+
+#: Largest ratio of grid rows to output positions, ``prod(P) / prod(O)``, for which the
+#: shifted products are taken (every direction), and the fewest channels in the products'
+#: shared dimension (``C`` forward and for the kernel gradient, ``F`` for the input
+#: gradient). Measured with one BLAS thread, CPU time, the paths alternating in one run
+#: (docs/performance.md, "Shifted products"; shifted / patch path, forward, kernel
+#: gradient, input gradient): a 1-D convolution of length 1024 (ratio 1.002) 0.82-0.83,
+#: 1.03-1.04, 0.81-0.84; a 1x1 convolution (ratio 1) 1.00, 1.05, 0.85; 56x56 3x3 padding 1
+#: (1.07) 0.99, 1.01-1.23, 0.97-0.98 (a tie: left out); Conv2D C (1.13) 1.08, 1.39, 1.05;
+#: Conv2D B (1.31) 1.03-1.07, 1.29-1.58, 1.01-1.02. With 1 or 6 channels (LeNet-5, the
+#: keras.io convnet's first layer) they lose 1.2-12x: products with K = 1 or 6. After a
+#: shifted forward pass the shifted kernel gradient beats building the patches then
+#: (1.03-1.05 against 1.09-1.14 of the patch path). A 1x1 kernel's forward pass is a tie
+#: (1.00-1.05: the bias pass costs what the patch copy did), so only its input gradient
+#: (one product, no copy) takes them. With a budget of 2 threads (load average 4.9) the
+#: 1-D case took 3.4-7.3x the patch path's CPU time: each product on 2 threads, and
+#: SciPy's OpenBLAS pool spinning beside NumPy's; so the accumulating products are taken
+#: only where each runs on one thread (``threads.threads_for``).
+SHIFT_MAX_WASTE = 1.02
+SHIFT_MIN_CHANNELS = 16
+
+
+def use_shifted(
+    direction: str,
+    padded_shape: Sequence[int],
+    kernel_shape: Sequence[int],
+    strides: Sequence[int],
+    out: Sequence[int],
+) -> bool:
+    """Whether the shifted products are the faster path for this convolution and direction.
+
+    ``direction`` is ``"forward"``, ``"params"`` (the kernel gradient after a shifted
+    forward pass; otherwise the patches are built then) or ``"input"``;
+    ``padded_shape`` is the padded input's ``(N, *P, C)``, ``kernel_shape``
+    ``(*kernel, C, F)``. Stride 1 only, and never with the fast paths off.
+    """
+    if not FAST_PATHS or any(s != 1 for s in strides) or not padded_shape[0]:
+        return False
+    waste = math.prod(padded_shape[1:-1]) / math.prod(out)
+    shared = kernel_shape[-1] if direction == "input" else kernel_shape[-2]
+    if waste > SHIFT_MAX_WASTE or shared < SHIFT_MIN_CHANNELS:
+        return False
+    n_taps = math.prod(kernel_shape[:-2])
+    if n_taps == 1:  # one product, no accumulation: faster for the input gradient only
+        return direction == "input"
+    # Accumulating products run in SciPy's BLAS, whose thread pool is not NumPy's: with
+    # several threads each, the two pools' idle threads spin against each other.
+    rows = math.prod(padded_shape[:-1])
+    return threads.threads_for(2 * rows * kernel_shape[-2] * kernel_shape[-1]) == 1
+
+
+def shift_offsets(
+    padded: Sequence[int], kernel: Sequence[int], dilation: Sequence[int]
+) -> tuple[int, ...]:
+    """Row offset of every kernel tap (in :func:`taps` order) in the padded grid of rows."""
+    return _shift_offsets(tuple(padded), tuple(kernel), tuple(dilation))
+
+
+@functools.lru_cache(maxsize=256)
+def _shift_offsets(padded, kernel, dilation):
+    row = [math.prod(padded[i + 1 :]) for i in range(len(padded))]
+    return tuple(
+        sum(t * d * r for t, d, r in zip(tap, dilation, row, strict=True))
+        for tap in np.ndindex(*kernel)
+    )
+
+
+def _gemm_functions(dtype: np.dtype):
+    """SciPy's ``?gemm`` for ``dtype`` (float32, float64), or ``None``.
+
+    Imported on first use; SciPy's BLAS is a library of its own, so the thread
+    setters are looked up again once it is loaded.
+    """
+    if dtype not in (np.float32, np.float64):
+        return None
+    if _GEMM.get("loaded") is None:
+        from scipy.linalg import blas
+
+        _GEMM.update(loaded=True, float32=blas.sgemm, float64=blas.dgemm)
+        threads.rescan()
+    return _GEMM[np.dtype(dtype).name]
+
+
+_GEMM: dict[str, Any] = {}
+
+
+def gemm_accumulate(a: np.ndarray, b: np.ndarray, c: np.ndarray, transpose_b: bool = False) -> None:
+    """``c += a @ b`` (``a @ b.T`` with ``transpose_b``) in place, without a temporary.
+
+    ``a``, ``b`` and ``c`` are C-contiguous 2-D arrays of one dtype. Their
+    transposes are Fortran-ordered, so SciPy's ``gemm`` with ``beta = 1`` and
+    ``overwrite_c`` accumulates straight into ``c`` (``c^T += b^T a^T``). On the
+    threads the product's size earns (:func:`layernet.threads.matmul`'s rule).
+    """
+    gemm = _gemm_functions(c.dtype)
+    flops = 2 * a.shape[0] * a.shape[1] * c.shape[1]
+    if gemm is None:
+        c += threads.matmul(a, b.T if transpose_b else b)
+        return
+    with threads.sized(flops):
+        result = gemm(1.0, b.T, a.T, 1.0, c.T, trans_a=int(transpose_b), overwrite_c=1)
+    if result.ctypes.data != c.ctypes.data:  # pragma: no cover - gemm copied c
+        c[...] = result.T
+
+
+def shifted_forward(
+    xp: np.ndarray,
+    w: np.ndarray,
+    out: Sequence[int],
+    dilation: Sequence[int],
+    ws: Workspace,
+    bias: np.ndarray | None = None,
+) -> np.ndarray:
+    r"""A stride-1 convolution of the padded input ``xp`` by shifted products (a fresh array).
+
+    ``xp`` is ``(N, *P, C)`` and C-contiguous, ``w`` the kernel ``(*kernel, C, F)``.
+    With ``R`` the rows of ``xp`` and ``G`` the output grid of ``N prod(P) - off_max``
+    rows,
+
+    .. math:: G = \sum_t R[\mathrm{off}_t : \mathrm{off}_t + M]\; W_t,
+
+    accumulated in place (:func:`gemm_accumulate`); the output is the grid's valid
+    positions, plus the bias.
+    """
+    n, padded, c = xp.shape[0], xp.shape[1:-1], xp.shape[-1]
+    kernel, f = w.shape[:-2], w.shape[-1]
+    offsets = shift_offsets(padded, kernel, dilation)
+    rows = n * math.prod(padded)
+    m = rows - offsets[-1]
+    r = xp.reshape(rows, c)
+    wt = np.ascontiguousarray(w).reshape(-1, c, f)
+    if tuple(out) == tuple(padded):  # a 1x1 kernel: the grid is the output, one product
+        y = threads.matmul(r, wt[0]).reshape(n, *out, f)
+        if bias is not None:
+            y += bias
+        return y
+    grid_buf, _ = ws.get("grid", (rows, f), xp.dtype)
+    grid = grid_buf[:m]
+    threads.matmul(r[offsets[0] : offsets[0] + m], wt[0], out=grid)
+    for t in range(1, len(offsets)):
+        gemm_accumulate(r[offsets[t] : offsets[t] + m], wt[t], grid)
+    valid = grid_buf.reshape(n, *padded, f)[(slice(None), *(slice(0, o) for o in out))]
+    y = np.empty((n, *out, f), xp.dtype)
+    if bias is None:
+        np.copyto(y, valid)
+    else:
+        np.add(valid, bias, out=y)
+    return y
+
+
+def shifted_dy_grid(
+    dy: np.ndarray, padded: Sequence[int], offset_max: int, ws: Workspace
+) -> np.ndarray:
+    """``dy`` embedded in a zero grid: ``offset_max`` zero rows, then ``(N prod(P), F)`` rows.
+
+    Row ``offset_max + q`` holds the gradient of the output whose window starts at
+    grid row ``q``; the grid's other positions are zero (they are never written, so a
+    reused buffer keeps its zeros).
+    """
+    n, out, f = dy.shape[0], dy.shape[1:-1], dy.shape[-1]
+    rows = n * math.prod(padded)
+    if tuple(out) == tuple(padded):  # the grid is the output: nothing to embed
+        return np.ascontiguousarray(dy).reshape(rows, f)
+    name = f"dygrid{tuple(padded)}{tuple(out)}"
+    buf, _ = ws.get(name, (offset_max + rows, f), dy.dtype, fill=0.0)
+    grid = buf[offset_max:].reshape(n, *padded, f)
+    grid[(slice(None), *(slice(0, o) for o in out))] = dy
+    return buf
+
+
+def shifted_input_grad(
+    dy_grid: np.ndarray,
+    w: np.ndarray,
+    padded_shape: Sequence[int],
+    pads: Pads,
+    dilation: Sequence[int],
+    ws: Workspace,
+) -> np.ndarray:
+    r"""The input gradient of :func:`shifted_forward` (a fresh, unpadded array).
+
+    ``dy_grid`` comes from :func:`shifted_dy_grid`. Row ``p`` of the padded input's
+    gradient is :math:`\sum_t E[p - \mathrm{off}_t]\, W_t^T` (``E`` the grid, zero
+    before its first row and where no output lies), so each tap is again one
+    product over a contiguous slice, accumulated in place.
+    """
+    n, padded, c = padded_shape[0], tuple(padded_shape[1:-1]), padded_shape[-1]
+    kernel, f = w.shape[:-2], w.shape[-1]
+    offsets = shift_offsets(padded, kernel, dilation)
+    rows, top = n * math.prod(padded), offsets[-1]
+    wt = np.ascontiguousarray(w).reshape(-1, c, f)
+    if len(offsets) == 1 and dy_grid.shape[0] == rows:  # a 1x1 kernel: one product
+        dxp = threads.matmul(dy_grid, wt[0].T).reshape(n, *padded, c)
+        return crop_copy(dxp, pads)
+    dr, _ = ws.get("dxgrid", (rows, c), dy_grid.dtype)
+    first = top - offsets[0]
+    threads.matmul(dy_grid[first : first + rows], wt[0].T, out=dr)
+    for t in range(1, len(offsets)):
+        start = top - offsets[t]
+        gemm_accumulate(dy_grid[start : start + rows], wt[t], dr, transpose_b=True)
+    return np.array(crop(dr.reshape(n, *padded, c), pads))
+
+
+def shifted_weight_grad(
+    xp: np.ndarray, dy_grid: np.ndarray, kernel: Sequence[int], dilation: Sequence[int]
+) -> np.ndarray:
+    r"""The kernel gradient of :func:`shifted_forward`, shape ``(*kernel, C, F)``.
+
+    Per tap, :math:`\partial z/\partial W_t = R[\mathrm{off}_t : \mathrm{off}_t + M]^T
+    G_{dY}`, one product whose shared dimension is the grid's ``M`` rows (``G_{dY}``
+    is ``dy_grid`` without its leading zero rows; zero at the grid's invalid rows).
+    """
+    n, padded, c = xp.shape[0], xp.shape[1:-1], xp.shape[-1]
+    f = dy_grid.shape[-1]
+    offsets = shift_offsets(padded, kernel, dilation)
+    rows, top = n * math.prod(padded), offsets[-1]
+    m = rows - top
+    r = xp.reshape(rows, c)
+    g = dy_grid[top : top + m]
+    dw = np.empty((len(offsets), c, f), xp.dtype)
+    for t, off in enumerate(offsets):
+        threads.matmul(r[off : off + m].T, g, out=dw[t])
+    return dw.reshape(*kernel, c, f)

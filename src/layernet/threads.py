@@ -34,9 +34,11 @@ OpenBLAS splits a product's rows and columns between threads, not its sums.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -322,6 +324,43 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     _set_blas(n)  # type: ignore[arg-type]
     try:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    finally:
+        _set_blas(budget)  # type: ignore[arg-type]
+
+
+def rescan() -> None:
+    """Look the BLAS libraries up again, keeping the budget (after one more was loaded).
+
+    SciPy's BLAS (``scipy.linalg.blas``) is a library of its own, loaded on first
+    use; its thread count is then set along with NumPy's.
+    """
+    if _State.setters is None:
+        _lookup()
+        return
+    _sync()
+    from . import distributed
+
+    setters = distributed._blas_functions((*_OPENBLAS_SETTERS, _MKL_SETTER))
+    for fn in setters:
+        fn.restype = None
+    _State.setters = setters
+    _set_blas(_State.budget or 1)
+
+
+@contextlib.contextmanager
+def sized(flops: int) -> Iterator[None]:
+    """Run the block's BLAS calls on the threads that a product of ``flops`` earns."""
+    if _State.setters is None:
+        _lookup()
+    _sync()
+    n = threads_for(flops) if _ops.FAST_PATHS else _State.budget
+    if n == _State.current:
+        yield
+        return
+    budget = _State.current
+    _set_blas(n)  # type: ignore[arg-type]
+    try:
+        yield
     finally:
         _set_blas(budget)  # type: ignore[arg-type]
 

@@ -24,7 +24,7 @@ from .base import Layer
 class ConvSaved(NamedTuple):
     """What :class:`Conv` keeps for backward: the patches and the geometry of the call."""
 
-    patches: np.ndarray  #: im2col matrix (with a column of ones when there is a bias)
+    patches: Any  #: im2col matrix (with a column of ones when there is a bias), or None
     padded_shape: tuple[int, ...]  #: shape of the zero-padded input
     kernel: tuple[int, ...]
     strides: tuple[int, ...]
@@ -32,6 +32,9 @@ class ConvSaved(NamedTuple):
     pads: tuple[tuple[int, int], ...]  #: ``(before, after)`` per spatial axis
     out: tuple[int, ...]  #: output positions per spatial axis
     activation: Any = None  #: what the activation kept (``None`` without one)
+    #: the padded input, C-contiguous, when the forward pass took the shifted products
+    #: (:func:`layernet._ops.shifted_forward`; ``patches`` is then ``None``)
+    padded: np.ndarray | None = None
 
 
 class Conv(Layer):
@@ -213,7 +216,15 @@ class Conv(Layer):
     zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
     spatial axis (again im2col and one product; with strides, one such product per
     phase :math:`p \bmod s`); with fewer channels, one product per kernel tap added
-    into its strided slice, which is faster there.
+    into its strided slice, which is faster there. With stride 1, where the padded
+    input holds at most 2% more positions than the output (a long 1-D sequence; a 1x1
+    kernel for the input gradient) and the products' shared dimension has at least 16
+    channels, the rules are instead sums of one product per tap over contiguous row
+    slices of the padded input, with no patch matrix (``layernet._ops.use_shifted``
+    decides per call and direction): with the input's rows :math:`R` and tap
+    :math:`t` at row offset :math:`\mathrm{off}_t`,
+    :math:`Y = \sum_t R[\mathrm{off}_t:\mathrm{off}_t + M]\,W_t` on the padded grid,
+    cropped to the output.
 
     See Also
     --------
@@ -465,6 +476,13 @@ class Conv(Layer):
     def compute_forward(self, x, training):
         k, s, d, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self.workspace)
+        w_shape = self.params["kernel"].shape
+        if self.groups == 1 and _ops.use_shifted("forward", xp.shape, w_shape, s, out):
+            xp = np.ascontiguousarray(xp)
+            bias = self.params["bias"] if self.use_bias else None
+            y = _ops.shifted_forward(xp, self.params["kernel"], out, d, self.workspace, bias)
+            y, act = activations.apply(self._activation, y)
+            return y, ConvSaved(None, xp.shape, k, s, d, pads, out, act, xp)
         if self.groups == 1:
             col = _ops.im2col(xp, k, out, s, d, ws=self.workspace, ones=self.use_bias)
             w = self.params["kernel"].reshape(-1, self.filters)
@@ -496,6 +514,8 @@ class Conv(Layer):
     def compute_backward_params(self, dy, saved):
         dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
         shape = self.params["kernel"].shape
+        if saved.padded is not None:  # the forward pass took the shifted products
+            return self._backward_params_shifted(dy2, saved)
         if self.groups == 1:
             g = _ops.weight_grad(saved.patches, dy2)
             if not self.use_bias:
@@ -514,8 +534,36 @@ class Conv(Layer):
             grads["bias"] = _ops.column_sums(dy2, self.workspace)
         return grads
 
+    def _backward_params_shifted(self, dy2: np.ndarray, saved: ConvSaved) -> dict:
+        """Kernel and bias gradients after a shifted forward pass (see ``_ops.use_shifted``)."""
+        xp, w_shape = saved.padded, self.params["kernel"].shape
+        assert xp is not None
+        if _ops.use_shifted("params", xp.shape, w_shape, saved.strides, saved.out):
+            offsets = _ops.shift_offsets(xp.shape[1:-1], saved.kernel, saved.dilation)
+            dy = dy2.reshape(xp.shape[0], *saved.out, self.filters)
+            grid = _ops.shifted_dy_grid(dy, xp.shape[1:-1], offsets[-1], self.workspace)
+            kernel = _ops.shifted_weight_grad(xp, grid, saved.kernel, saved.dilation)
+        else:  # the patches the forward pass did not build, and one product
+            geometry = (saved.kernel, saved.out, saved.strides, saved.dilation)
+            col = _ops.im2col(xp, *geometry, self.workspace, name="col_params")
+            kernel = _ops.weight_grad(col, dy2).reshape(w_shape)
+        grads = {"kernel": kernel}
+        if self.use_bias:
+            grads["bias"] = _ops.column_sums(dy2, self.workspace)
+        return grads
+
     def compute_backward_input(self, dy, saved):
         w = self.params["kernel"]
+        padded_shape = saved.padded_shape
+        if self.groups == 1 and _ops.use_shifted(
+            "input", padded_shape, w.shape, saved.strides, saved.out
+        ):
+            dy = self._affine_grad(dy, saved)
+            offsets = _ops.shift_offsets(padded_shape[1:-1], saved.kernel, saved.dilation)
+            grid = _ops.shifted_dy_grid(dy, padded_shape[1:-1], offsets[-1], self.workspace)
+            return _ops.shifted_input_grad(
+                grid, w, padded_shape, saved.pads, saved.dilation, self.workspace
+            )
         if not _ops.use_correlation(w.shape[-2]):
             return self._backward_input_scatter(dy, saved)
         dy = self._affine_grad(dy, saved)
