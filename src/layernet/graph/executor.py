@@ -351,6 +351,21 @@ class Graph:
         return [env[id(t)] for t in self.outputs], tape
 
     # -------------------------------------------------------------- backward
+    def _wanted(self, input_grads: bool) -> tuple[list[list[bool]], list[bool]]:
+        """Per call, which of its inputs get a gradient, and whether any does (kept for the
+        ``_from_call`` list they were read from, which a traced loss replaces)."""
+        kept = self.__dict__.get("_wanted_plan")
+        if kept is None or kept[0] is not self._from_call:
+            plans: dict[bool, tuple[list[list[bool]], list[bool]]] = {}
+            kept = (self._from_call, plans)
+            self.__dict__["_wanted_plan"] = kept
+        plan = kept[1].get(input_grads)
+        if plan is None:
+            wants = [[input_grads or f for f in flags] for flags in self._from_call]
+            plan = (wants, [any(w) for w in wants])
+            kept[1][input_grads] = plan
+        return plan
+
     def backward(
         self,
         tape: Tape,
@@ -408,7 +423,8 @@ class Graph:
 
         for k, (t, g) in enumerate(zip(self.outputs, output_grads, strict=True)):
             add(id(t), g, private_outputs is not None and bool(private_outputs[k]))
-        in_keys, out_keys_all, from_call = self._in_keys, self._out_keys, self._from_call
+        in_keys, out_keys_all = self._in_keys, self._out_keys
+        wants, needs = self._wanted(input_grads)
         for i in range(len(self.nodes) - 1, -1, -1):
             node = self.nodes[i]
             out_keys = out_keys_all[i]
@@ -424,8 +440,7 @@ class Graph:
                     continue
             saved = tape.saved[i]
             layer = node.layer
-            want_dx = [input_grads or f for f in from_call[i]]
-            need_dx = any(want_dx)
+            want_dx, need_dx = wants[i], needs[i]
             need_params = param_grads and layer.trainable
             dy = dys if node.multi_output else dy0
             dy_private = not node.multi_output and out_keys[0] in private

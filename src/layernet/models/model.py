@@ -325,7 +325,11 @@ class Model(Trainer, Layer):
         """Every layer the model calls (each once), without input layers."""
         graph = getattr(self, "_graph", None)
         if graph is not None:  # listed once, when the graph was made
-            return [layer for layer in graph.layers if not isinstance(layer, InputLayer)]
+            kept = self.__dict__.get("_called")  # (not a tracked attribute)
+            if kept is None or kept[0] is not graph:
+                kept = (graph, [a for a in graph.layers if not isinstance(a, InputLayer)])
+                self.__dict__["_called"] = kept
+            return list(kept[1])
         return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
 
     @property
@@ -714,13 +718,20 @@ class Model(Trainer, Layer):
                     seen.add(id(p))
                     out[f"0.{self.name}.{k}"] = (p, grads[k])
             return out
-        for i, layer in enumerate(self.layers):  # indices as in model files
+        indexed = self.__dict__.get("_indexed_layers")  # the graph's layers never change
+        if indexed is None or indexed[0] is not self._graph:
+            indexed = (self._graph, list(enumerate(self.layers)))  # indices as in model files
+            self.__dict__["_indexed_layers"] = indexed
+        for i, layer in indexed[1]:
             if not layer.trainable:
                 continue
-            for k, p in layer.params.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    out[f"{i}.{layer.name}.{k}"] = (p, layer.grads[k])
+            params = layer.params
+            if params:
+                grads = layer.grads  # once per layer (a call() layer gathers it each time)
+                for k, p in params.items():
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        out[f"{i}.{layer.name}.{k}"] = (p, grads[k])
         return out
 
     def _in_place_layers(self) -> list[Layer]:
