@@ -254,6 +254,23 @@ class Graph:
         private_outputs : sequence of bool
             Per model output, whether the gradient the caller passes for it is an
             array nothing else holds (a loss declaring ``fresh_gradient``).
+
+        Returns
+        -------
+        list of int
+            Indices into the graph's ``nodes``, in order.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> x = ln.Input((4,))
+        >>> h = ln.Dense(4)(x)
+        >>> chain = ln.Model(x, ln.Dense(2)(ln.ReLU()(h)))
+        >>> [chain.graph.nodes[i].layer.name[:4] for i in chain.graph.in_place_calls([True])]
+        ['relu']
+        >>> skip = ln.Model(x, ln.Add()([ln.ReLU()(h), h]))  # h is read twice
+        >>> skip.graph.in_place_calls([True])
+        []
         """
         out = []
         for i, node in enumerate(self.nodes):
