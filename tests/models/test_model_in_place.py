@@ -149,6 +149,9 @@ def test_resnet_block_with_and_without_the_plan_and_the_fast_paths():
     # the three ReLUs: the skip tensor is read by a Conv2D and the Add, but it is the
     # ReLU's output, never its input; the ReLU's gradient there is a sum of two
     assert len(relus(model)) == 3
+    graph = model.graph
+    skip = next(n for n in graph.nodes if isinstance(n.layer, ln.ReLU)).outputs[0]
+    assert graph.summed == {id(skip)}  # the one tensor read by two calls
     planned = train(model, x, y)
     assert_same(planned, train(resnet_block(), x, y, plan=False))
     with _ops.fast_paths(False):
