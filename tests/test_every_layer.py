@@ -182,6 +182,17 @@ CASES: dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...]], bool]] = {
     "SimpleRNNCell": ({"units": 3}, [(2, 4), (2, 3)], False),
     "LSTMCell": ({"units": 2}, [(2, 4), (2, 2), (2, 2)], False),
     "GRUCell": ({"units": 2, "bias_initializer": "he_uniform"}, [(2, 3), (2, 2)], False),
+    # One step of a stack: [x, h, c of the LSTM cell, h of the GRU cell].
+    "StackedRNNCells": (
+        lambda dtype, seed: {
+            "cells": [
+                ln.LSTMCell(2, name="lstm", dtype=dtype, seed=seed),
+                ln.GRUCell(2, name="gru", dtype=dtype, seed=seed, bias_initializer="he_uniform"),
+            ]
+        },
+        [(2, 3), (2, 2), (2, 2), (2, 2)],
+        False,
+    ),
 }
 
 # An op applied to symbolic tensors, recorded as a call (here x − x, one input).

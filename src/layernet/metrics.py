@@ -23,6 +23,7 @@ older calls ``update(y_pred, y_true, sample_weight)`` (prediction first) and
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -1728,6 +1729,1977 @@ class F1Score(FBetaScore):
         return config
 
 
+# ============================================================================ Keras metrics
+def _losses() -> Any:
+    from . import losses  # losses import this module
+
+    return losses
+
+
+def _check_axis(axis: Any, ndim: int, owner: str) -> int:
+    if not is_int(axis) or not -ndim <= axis < max(ndim, 1):
+        raise ValueError(
+            f"{owner}: invalid value for `axis`: expected an int in [{-ndim}, {ndim - 1}] for "
+            f"predictions of rank {ndim}, received {axis!r}."
+        )
+    return int(axis) % ndim
+
+
+def _to_last(y_true: Any, y_pred: Any, axis: Any, owner: str, sparse: bool = False) -> tuple:
+    """Targets and predictions with ``axis`` moved last (the axis the losses reduce)."""
+    t, p = _pair(y_true, y_pred, owner)
+    ax = _check_axis(axis, p.ndim, owner)
+    if ax == p.ndim - 1:
+        return t, p
+    if sparse:
+        if t.ndim == p.ndim and t.shape[ax] == 1:
+            t = np.squeeze(t, axis=ax)
+        return t, np.moveaxis(p, ax, -1)
+    t, p = _same_rank(t, p)
+    if t.ndim != p.ndim:
+        raise ValueError(
+            f"{owner}: expected targets of the predictions' shape {shape_str(p.shape)}, "
+            f"received shape {shape_str(t.shape)}."
+        )
+    return np.moveaxis(t, ax, -1), np.moveaxis(p, ax, -1)
+
+
+def binary_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> np.ndarray:
+    r"""Keras's ``binary_crossentropy``: the mean over ``axis`` of the binary cross-entropy.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets in [0, 1], of the predictions' shape.
+    y_pred : array_like of shape (N, ...)
+        Probabilities (or logits with ``from_logits``).
+    from_logits : bool, default False
+    label_smoothing : float, default 0.0
+        Targets become :math:`t(1 - s) + s/2`.
+    axis : int, default -1
+        The axis averaged over.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position), the predictions' shape without ``axis``.
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.BinaryCrossentropy` refuses; an invalid ``axis``.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.binary_crossentropy`, with :math:`x` clipped to
+    :math:`[\epsilon, 1 - \epsilon]`:
+
+    .. math::
+
+        v = -\frac{1}{K}\sum_k \bigl(t_k \log x_k + (1 - t_k)\log(1 - x_k)\bigr).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.binary_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]).round(4)
+    array([0.9163, 0.7136])
+    """
+    t, p = _to_last(y_true, y_pred, axis, "binary_crossentropy")
+    return _losses().binary_crossentropy(
+        t, p, from_logits=from_logits, label_smoothing=label_smoothing
+    )
+
+
+def categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> np.ndarray:
+    r"""Keras's ``categorical_crossentropy``: :math:`-\sum_k t_k \log x_k` over ``axis``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        One-hot (or soft) targets of the predictions' shape.
+    y_pred : array_like of shape (N, ..., classes)
+        Probabilities (rows are divided by their sums first, as Keras), or logits with
+        ``from_logits``.
+    from_logits : bool, default False
+    label_smoothing : float, default 0.0
+        Targets become :math:`t(1 - s) + s/K`.
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.CategoricalCrossentropy` refuses; an invalid ``axis``.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.categorical_crossentropy`,
+    :math:`v = -\sum_k t_k \log \operatorname{clip}(x_k / \sum_j x_j, \epsilon, 1 - \epsilon)`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.categorical_crossentropy([[0, 1, 0]], [[0.05, 0.95, 0.0]]).round(4)
+    array([0.0513])
+    """
+    t, p = _to_last(y_true, y_pred, axis, "categorical_crossentropy")
+    return _losses().categorical_crossentropy(
+        t, p, from_logits=from_logits, label_smoothing=label_smoothing
+    )
+
+
+def sparse_categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> np.ndarray:
+    r"""Keras's ``sparse_categorical_crossentropy``: :math:`-\log x_{t}` for integer labels.
+
+    Parameters
+    ----------
+    y_true : array_like of int
+        Labels, the predictions' shape without the class axis (or with it of length 1).
+    y_pred : array_like of shape (N, ..., classes)
+        Probabilities, or logits with ``from_logits``.
+    from_logits : bool, default False
+    ignore_class : int, optional
+        Positions with this label give 0 (they still count in a mean, as in Keras).
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.SparseCategoricalCrossentropy` refuses; an invalid
+        ``axis`` or ``ignore_class``.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.sparse_categorical_crossentropy`,
+    :math:`v = -\log \operatorname{clip}(x_{t} / \sum_j x_j, \epsilon, 1 - \epsilon)`, and
+    :math:`v = 0` where :math:`t` is ``ignore_class``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.sparse_categorical_crossentropy([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]
+    ...     ).round(4)
+    array([0.0513, 2.3026])
+    """
+    owner = "sparse_categorical_crossentropy"
+    t, p = _to_last(y_true, y_pred, axis, owner, sparse=True)
+    if ignore_class is None:
+        return _losses().sparse_categorical_crossentropy(t, p, from_logits=from_logits)
+    if not is_int(ignore_class):
+        raise ValueError(
+            f"{owner}: invalid value for `ignore_class`: expected None or an int, received "
+            f"{ignore_class!r}."
+        )
+    t = np.asarray(t)
+    labels = t[..., 0] if t.ndim == p.ndim and t.shape[-1] == 1 else t
+    valid = labels != ignore_class
+    # ignored positions get label 0 (any valid class) and their values are then set to 0
+    values = _losses().sparse_categorical_crossentropy(
+        np.where(valid, labels, 0), p, from_logits=from_logits
+    )
+    return np.where(valid, values, 0.0)
+
+
+def binary_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> np.ndarray:
+    r"""Keras's ``binary_focal_crossentropy``: focal binary cross-entropy.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        As :func:`binary_crossentropy`.
+    apply_class_balancing : bool, default False
+        Weigh positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+    gamma : float, default 2.0
+    from_logits : bool, default False
+    label_smoothing : float, default 0.0
+    axis : int, default -1
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.BinaryFocalCrossentropy` refuses; an invalid ``axis``.
+
+    Notes
+    -----
+    With :math:`p_t = t x + (1 - t)(1 - x)`, the mean over ``axis`` of
+    :math:`(1 - p_t)^\gamma\,\mathrm{BCE}(t, x)` (times :math:`\alpha_t` with class
+    balancing): the values of :func:`layernet.losses.binary_focal_crossentropy`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.binary_focal_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]
+    ...     ).round(4)
+    array([0.3299, 0.2058])
+    """
+    t, p = _to_last(y_true, y_pred, axis, "binary_focal_crossentropy")
+    return _losses().binary_focal_crossentropy(
+        t,
+        p,
+        apply_class_balancing=apply_class_balancing,
+        alpha=alpha,
+        gamma=gamma,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+    )
+
+
+def categorical_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> np.ndarray:
+    r"""Keras's ``categorical_focal_crossentropy``: focal categorical cross-entropy.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        As :func:`categorical_crossentropy`.
+    alpha : float, default 0.25
+    gamma : float, default 2.0
+    from_logits : bool, default False
+    label_smoothing : float, default 0.0
+    axis : int, default -1
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.CategoricalFocalCrossentropy` refuses; an invalid
+        ``axis``.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.categorical_focal_crossentropy`, the
+    probabilities normalised and clipped as in :func:`categorical_crossentropy`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.categorical_focal_crossentropy([[0, 1, 0]], [[0.1, 0.8, 0.1]]).round(4)
+    array([0.0022])
+    """
+    t, p = _to_last(y_true, y_pred, axis, "categorical_focal_crossentropy")
+    return _losses().categorical_focal_crossentropy(
+        t, p, alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing
+    )
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> np.ndarray:
+    r"""Keras's ``kl_divergence``: :math:`\sum_k t_k \log(t_k / x_k)`, both clipped.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Distributions over the last axis, of one shape.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.KLDivergence` refuses.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.kl_divergence`:
+    :math:`v = \sum_k \bar t_k \log(\bar t_k / \bar x_k)`,
+    :math:`\bar\cdot = \operatorname{clip}(\cdot, \epsilon, 1)`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.kl_divergence([[0.5, 0.5]], [[0.25, 0.75]]).round(6)
+    array([0.143841])
+    """
+    return _losses().kl_divergence(*_pair(y_true, y_pred, "kl_divergence"))
+
+
+def poisson(y_true: Any, y_pred: Any) -> np.ndarray:
+    r"""Keras's ``poisson``: the mean over the last axis of :math:`x - t \log(x + \epsilon)`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Counts and predicted rates, of one shape.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.Poisson` refuses.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.poisson`,
+    :math:`v = \frac{1}{K}\sum_k \bigl(x_k - t_k \log(x_k + \epsilon)\bigr)`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.poisson([[0.0, 1.0]], [[1.0, 1.0]]).round(4)
+    array([1.])
+    """
+    return _losses().poisson(*_pair(y_true, y_pred, "poisson"))
+
+
+def hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    r"""Keras's ``hinge``: the mean over the last axis of :math:`\max(1 - t x, 0)`.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets :math:`\pm 1` (0/1 targets become :math:`\pm 1`).
+    y_pred : array_like
+        Scores of the targets' shape.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.Hinge` refuses.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.hinge`, :math:`v = \frac{1}{K}\sum_k \max(1 - t_k x_k, 0)`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.hinge([[0, 1]], [[0.6, 0.4]]).round(4)
+    array([1.1])
+    """
+    return _losses().hinge(*_pair(y_true, y_pred, "hinge"))
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    r"""Keras's ``squared_hinge``: the mean over the last axis of :math:`\max(1 - t x, 0)^2`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        As :func:`hinge`.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.SquaredHinge` refuses.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.squared_hinge`,
+    :math:`v = \frac{1}{K}\sum_k \max(1 - t_k x_k, 0)^2`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.squared_hinge([[0, 1]], [[0.6, 0.4]]).round(4)
+    array([1.46])
+    """
+    return _losses().squared_hinge(*_pair(y_true, y_pred, "squared_hinge"))
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    r"""Keras's ``categorical_hinge``: :math:`\max(\max_k (1 - t_k) x_k - \sum_k t_k x_k + 1, 0)`.
+
+    Parameters
+    ----------
+    y_true : array_like
+        One-hot targets.
+    y_pred : array_like
+        Scores of the targets' shape.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.CategoricalHinge` refuses.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.categorical_hinge`: with the positive score
+    :math:`s^+ = \sum_k t_k x_k` and the largest negative one
+    :math:`s^- = \max_k (1 - t_k) x_k`, :math:`v = \max(s^- - s^+ + 1, 0)`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.categorical_hinge([[0, 1]], [[0.6, 0.4]]).round(4)
+    array([1.2])
+    """
+    return _losses().categorical_hinge(*_pair(y_true, y_pred, "categorical_hinge"))
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> np.ndarray:
+    r"""Keras's ``log_cosh``: the mean over the last axis of :math:`\log\cosh(x - t)`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Of one shape.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.LogCosh` refuses.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.log_cosh`,
+    :math:`v = \frac{1}{K}\sum_k \log\cosh(x_k - t_k)`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.log_cosh([[0.0, 1.0]], [[1.0, 1.0]]).round(4)
+    array([0.2169])
+    """
+    return _losses().log_cosh(*_pair(y_true, y_pred, "log_cosh"))
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> np.ndarray:
+    r"""Keras's ``huber``: quadratic for errors up to ``delta``, linear beyond, averaged.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Of one shape.
+    delta : float, default 1.0
+        Positive.
+
+    Returns
+    -------
+    ndarray
+        One value per sample (and position).
+
+    Raises
+    ------
+    ValueError
+        What :class:`layernet.losses.Huber` refuses.
+
+    Notes
+    -----
+    The values of :func:`layernet.losses.huber`: with :math:`e = x - t`,
+    :math:`v = \frac{1}{K}\sum_k h(e_k)`, :math:`h(e) = e^2/2` for
+    :math:`|e| \le \delta`, else :math:`\delta |e| - \delta^2/2`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.huber([[0.0, 0.0]], [[0.5, 3.0]]).round(4)
+    array([1.3125])
+    """
+    return _losses().huber(*_pair(y_true, y_pred, "huber"), delta=delta)
+
+
+def _moments_pair(y_true: Any, y_pred: Any, axis: Any, owner: str):
+    t, p = _matched(y_true, y_pred, owner)
+    return t, p, _check_axis(axis, p.ndim, owner)
+
+
+def pearson_correlation(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    r"""Keras's ``pearson_correlation``: the correlation of target and prediction along ``axis``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Of one shape (a trailing axis of length 1 may differ).
+    axis : int, default -1
+        The axis the correlation is taken over.
+
+    Returns
+    -------
+    ndarray
+        The correlations, the shape without ``axis``.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ; an invalid ``axis``.
+
+    Notes
+    -----
+    With means :math:`\bar t, \bar x` and (population) standard deviations
+    :math:`\sigma_t, \sigma_x` over the :math:`K` entries of ``axis``:
+
+    .. math::
+
+        r = \frac{1}{K}\sum_k \frac{(t_k - \bar t)(x_k - \bar x)}{\sigma_t\,\sigma_x}.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.pearson_correlation([[1.0, 2.0, 3.0]], [[2.0, 4.0, 7.0]]).round(4)
+    array([0.9934])
+    """
+    t, p, ax = _moments_pair(y_true, y_pred, axis, "pearson_correlation")
+    tn = t - t.mean(axis=ax, keepdims=True)
+    pn = p - p.mean(axis=ax, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tn = tn / tn.std(axis=ax, keepdims=True)
+        pn = pn / pn.std(axis=ax, keepdims=True)
+    return np.mean(tn * pn, axis=ax)
+
+
+def concordance_correlation(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    r"""Keras's ``concordance_correlation``: Lin's concordance of target and prediction.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Of one shape (a trailing axis of length 1 may differ).
+    axis : int, default -1
+        The axis it is taken over.
+
+    Returns
+    -------
+    ndarray
+        The values, the shape without ``axis``.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ; an invalid ``axis``.
+
+    Notes
+    -----
+    With means :math:`\bar t, \bar x` and population variances :math:`\sigma_t^2,
+    \sigma_x^2` over ``axis``, as Keras computes it (the covariance term centres the
+    target on the prediction's mean :math:`\bar x`, as Keras's does):
+
+    .. math::
+
+        \rho_c = \frac{1}{K}\sum_k \frac{2 (t_k - \bar x)(x_k - \bar x)}
+        {\sigma_t^2 + \sigma_x^2 + (\bar t - \bar x)^2 + \epsilon}.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.concordance_correlation([[1.0, 2.0, 3.0]], [[2.0, 4.0, 7.0]]).round(4)
+    array([0.3226])
+    """
+    t, p, ax = _moments_pair(y_true, y_pred, axis, "concordance_correlation")
+    t_mean = t.mean(axis=ax, keepdims=True)
+    p_mean = p.mean(axis=ax, keepdims=True)
+    norm = t.var(axis=ax, keepdims=True) + p.var(axis=ax, keepdims=True) + (t_mean - p_mean) ** 2
+    return np.mean(2 * (t - p_mean) * (p - p_mean) / (norm + EPSILON), axis=ax)
+
+
+def _cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """The cosine of target and prediction along ``axis`` (minus the loss's value)."""
+    t, p = _matched(y_true, y_pred, "cosine_similarity")
+    return -_losses().cosine_similarity(t, p, axis=axis)
+
+
+_cosine_similarity.__name__ = "cosine_similarity"
+
+
+# ---------------------------------------------------------------- their classes
+def _check_bool(value: Any, arg: str, owner: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected a bool, received {value!r}."
+        )
+    return bool(value)
+
+
+def _check_int_arg(value: Any, arg: str, owner: str, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if not is_int(value):
+        expected = "None or an int" if optional else "an int"
+        raise ValueError(
+            f"{owner}: invalid value for `{arg}`: expected {expected}, received {value!r}."
+        )
+    return int(value)
+
+
+class BinaryCrossentropy(_Wrapper):
+    r"""Keras's ``BinaryCrossentropy`` metric: the weighted mean of :func:`binary_crossentropy`.
+
+    Parameters
+    ----------
+    name : str, default "binary_crossentropy"
+    dtype : str, optional
+    from_logits : bool, default False
+    label_smoothing : float, default 0
+        In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        A ``from_logits`` that is not a bool, ``label_smoothing`` outside [0, 1].
+
+    Notes
+    -----
+    State: the weighted total :math:`\sum_n w_n v_n` and weight :math:`\sum_n w_n`
+    (sums, so ranks add them); result :math:`\sum_n w_n v_n / \sum_n w_n` with
+    :math:`v_n` the :func:`binary_crossentropy` of sample :math:`n`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.BinaryCrossentropy()
+    >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    >>> round(m.result(), 4)
+    0.815
+    """
+
+    name = "binary_crossentropy"
+    direction = "down"
+    fn = staticmethod(binary_crossentropy)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        dtype: str | None = None,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        owner = type(self).__name__
+        from_logits = _check_bool(from_logits, "from_logits", owner)
+        label_smoothing = check_number(label_smoothing, "label_smoothing", owner, low=0, high=1)
+        super().__init__(name, dtype, from_logits=from_logits, label_smoothing=label_smoothing)
+        self.from_logits, self.label_smoothing = from_logits, label_smoothing
+
+
+class CategoricalCrossentropy(_Wrapper):
+    r"""Keras's ``CategoricalCrossentropy`` metric: the mean of :func:`categorical_crossentropy`.
+
+    Parameters
+    ----------
+    name : str, default "categorical_crossentropy"
+    dtype : str, optional
+    from_logits : bool, default False
+    label_smoothing : float, default 0
+        In [0, 1].
+    axis : int, default -1
+        The class axis.
+
+    Raises
+    ------
+    ValueError
+        An invalid ``from_logits``, ``label_smoothing`` or ``axis``.
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`, :math:`v_n = -\sum_k t_{nk}\log x_{nk}`
+    (see :func:`categorical_crossentropy`); the state is the two sums.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.CategoricalCrossentropy()
+    >>> m.update_state([[0, 1, 0], [0, 0, 1]], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+    >>> round(m.result(), 4)
+    1.1769
+    """
+
+    name = "categorical_crossentropy"
+    direction = "down"
+    fn = staticmethod(categorical_crossentropy)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        dtype: str | None = None,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+    ) -> None:
+        owner = type(self).__name__
+        from_logits = _check_bool(from_logits, "from_logits", owner)
+        label_smoothing = check_number(label_smoothing, "label_smoothing", owner, low=0, high=1)
+        axis = _check_int_arg(axis, "axis", owner)  # type: ignore[assignment]
+        super().__init__(
+            name, dtype, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
+        )
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class SparseCategoricalCrossentropy(_Wrapper):
+    r"""Keras's ``SparseCategoricalCrossentropy`` metric: a mean of cross-entropies.
+
+    Parameters
+    ----------
+    name : str, default "sparse_categorical_crossentropy"
+    dtype : str, optional
+    from_logits : bool, default False
+    ignore_class : int, optional
+        Positions with this label give 0 and still count (as in Keras).
+    axis : int, default -1
+        The class axis.
+
+    Raises
+    ------
+    ValueError
+        An invalid ``from_logits``, ``ignore_class`` or ``axis``; labels of the wrong shape.
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`, :math:`v_n = -\log x_{n, t_n}`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.SparseCategoricalCrossentropy()
+    >>> m.update_state([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+    >>> round(m.result(), 4)
+    1.1769
+    """
+
+    name = "sparse_categorical_crossentropy"
+    direction = "down"
+    fn = staticmethod(sparse_categorical_crossentropy)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        dtype: str | None = None,
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        axis: int = -1,
+    ) -> None:
+        owner = type(self).__name__
+        from_logits = _check_bool(from_logits, "from_logits", owner)
+        ignore_class = _check_int_arg(ignore_class, "ignore_class", owner, optional=True)
+        axis = _check_int_arg(axis, "axis", owner)  # type: ignore[assignment]
+        super().__init__(name, dtype, from_logits=from_logits, ignore_class=ignore_class, axis=axis)
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        """Add one batch; with ``ignore_class`` and weights, ignored positions weigh 0 (Keras)."""
+        if self.ignore_class is None or sample_weight is None:
+            super().update_state(y_true, y_pred, sample_weight)
+            return
+        t, p = _to_last(y_true, y_pred, self.axis, self.name, sparse=True)
+        values = np.asarray(self._fn(t, p, **self._fn_kwargs))
+        labels = t[..., 0] if t.ndim == p.ndim and t.shape[-1] == 1 else t
+        w = _weights(sample_weight, self.name)
+        if w.ndim == 2 and w.shape[1] == 1 and values.ndim == 1:
+            w = w[:, 0]
+        w = _left_broadcast(w, values.shape, self.name) * (labels != self.ignore_class)
+        Mean.update_state(self, values, w)
+
+
+class KLDivergence(_Wrapper):
+    r"""Keras's ``KLDivergence`` metric: the weighted mean of :func:`kl_divergence`.
+
+    Parameters
+    ----------
+    name : str, default "kl_divergence"
+    dtype : str, optional
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`, :math:`v_n = \sum_k t_{nk}\log(t_{nk}/x_{nk})`
+    (both clipped to :math:`[\epsilon, 1]`).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.KLDivergence()
+    >>> m.update_state([[0.5, 0.5]], [[0.25, 0.75]])
+    >>> round(m.result(), 6)
+    0.143841
+    """
+
+    name = "kl_divergence"
+    direction = "down"
+    fn = staticmethod(kl_divergence)
+
+
+class Poisson(_Wrapper):
+    r"""Keras's ``Poisson`` metric: the weighted mean of :func:`poisson`.
+
+    Parameters
+    ----------
+    name : str, default "poisson"
+    dtype : str, optional
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`,
+    :math:`v_n = \frac{1}{K}\sum_k (x_{nk} - t_{nk}\log(x_{nk} + \epsilon))`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.Poisson()
+    >>> m.update_state([[0.0, 1.0]], [[1.0, 1.0]])
+    >>> round(m.result(), 4)
+    1.0
+    """
+
+    name = "poisson"
+    direction = "down"
+    fn = staticmethod(poisson)
+
+
+class Hinge(_Wrapper):
+    r"""Keras's ``Hinge`` metric: the weighted mean of :func:`hinge`.
+
+    Parameters
+    ----------
+    name : str, default "hinge"
+    dtype : str, optional
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`,
+    :math:`v_n = \frac{1}{K}\sum_k \max(1 - t_{nk} x_{nk}, 0)` (0/1 targets as :math:`\pm 1`).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.Hinge()
+    >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    >>> round(m.result(), 4)
+    1.3
+    """
+
+    name = "hinge"
+    direction = "down"
+    fn = staticmethod(hinge)
+
+
+class SquaredHinge(_Wrapper):
+    r"""Keras's ``SquaredHinge`` metric: the weighted mean of :func:`squared_hinge`.
+
+    Parameters
+    ----------
+    name : str, default "squared_hinge"
+    dtype : str, optional
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`,
+    :math:`v_n = \frac{1}{K}\sum_k \max(1 - t_{nk} x_{nk}, 0)^2`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.SquaredHinge()
+    >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    >>> round(m.result(), 4)
+    1.86
+    """
+
+    name = "squared_hinge"
+    direction = "down"
+    fn = staticmethod(squared_hinge)
+
+
+class CategoricalHinge(_Wrapper):
+    r"""Keras's ``CategoricalHinge`` metric: the weighted mean of :func:`categorical_hinge`.
+
+    Parameters
+    ----------
+    name : str, default "categorical_hinge"
+    dtype : str, optional
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`,
+    :math:`v_n = \max(\max_k (1 - t_{nk}) x_{nk} - \sum_k t_{nk} x_{nk} + 1, 0)`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.CategoricalHinge()
+    >>> m.update_state([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]])
+    >>> round(m.result(), 4)
+    1.4
+    """
+
+    name = "categorical_hinge"
+    direction = "down"
+    fn = staticmethod(categorical_hinge)
+
+
+class LogCoshError(_Wrapper):
+    r"""Keras's ``LogCoshError`` metric: the weighted mean of :func:`log_cosh`.
+
+    Parameters
+    ----------
+    name : str, default "logcosh"
+    dtype : str, optional
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`,
+    :math:`v_n = \frac{1}{K}\sum_k \log\cosh(x_{nk} - t_{nk})`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.LogCoshError()
+    >>> m.update_state([[0.0, 1.0]], [[1.0, 1.0]])
+    >>> round(m.result(), 4)
+    0.2169
+    """
+
+    name = "logcosh"
+    direction = "down"
+    fn = staticmethod(log_cosh)
+
+
+class MeanSquaredLogarithmicError(_Wrapper):
+    r"""Keras's ``MeanSquaredLogarithmicError`` metric (of :func:`mean_squared_logarithmic_error`).
+
+    Parameters
+    ----------
+    name : str, default "mean_squared_logarithmic_error"
+    dtype : str, optional
+
+    Notes
+    -----
+    Result :math:`\sum_n w_n v_n / \sum_n w_n`, :math:`v_n = \frac{1}{K}\sum_k
+    (\log(1 + \max(x_{nk}, \epsilon)) - \log(1 + \max(t_{nk}, \epsilon)))^2`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.MeanSquaredLogarithmicError()
+    >>> m.update_state([[1.0]], [[0.0]])
+    >>> round(m.result(), 4)
+    0.4805
+    """
+
+    name = "mean_squared_logarithmic_error"
+    direction = "down"
+    fn = staticmethod(mean_squared_logarithmic_error)
+
+
+class CosineSimilarity(_Wrapper):
+    r"""Keras's ``CosineSimilarity`` metric: the weighted mean cosine of target and prediction.
+
+    Parameters
+    ----------
+    name : str, default "cosine_similarity"
+    dtype : str, optional
+    axis : int, default -1
+        The axis along which the cosine is taken.
+
+    Raises
+    ------
+    ValueError
+        An ``axis`` that is not an int; shapes that differ.
+
+    Notes
+    -----
+    Per sample :math:`v_n = \sum_k \hat t_{nk}\hat x_{nk}` with
+    :math:`\hat a = a / \max(\lVert a \rVert_2, \epsilon)` along ``axis`` (minus
+    :func:`layernet.losses.cosine_similarity`); result :math:`\sum_n w_n v_n / \sum_n w_n`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.CosineSimilarity()
+    >>> m.update_state([[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0]])
+    >>> round(m.result(), 4)
+    0.5
+    """
+
+    name = "cosine_similarity"
+    direction = "up"
+    fn = staticmethod(_cosine_similarity)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1) -> None:
+        axis = _check_int_arg(axis, "axis", type(self).__name__)  # type: ignore[assignment]
+        super().__init__(name, dtype, axis=axis)
+        self.axis = axis
+
+
+class PearsonCorrelation(_Wrapper):
+    r"""Keras's ``PearsonCorrelation``: the weighted mean of :func:`pearson_correlation`.
+
+    Parameters
+    ----------
+    name : str, default "pearson_correlation"
+    dtype : str, optional
+    axis : int, default -1
+        The axis the correlation is taken over (for ``(N, K)`` data, within each sample).
+
+    Raises
+    ------
+    ValueError
+        An ``axis`` that is not an int; shapes that differ.
+
+    Notes
+    -----
+    Per sample (the mean over ``axis``) :math:`r_n` of :func:`pearson_correlation`;
+    result :math:`\sum_n w_n r_n / \sum_n w_n`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.PearsonCorrelation()
+    >>> m.update_state([[1.0, 2.0, 3.0]], [[2.0, 4.0, 7.0]])
+    >>> round(m.result(), 4)
+    0.9934
+    """
+
+    name = "pearson_correlation"
+    direction = "up"
+    fn = staticmethod(pearson_correlation)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1) -> None:
+        axis = _check_int_arg(axis, "axis", type(self).__name__)  # type: ignore[assignment]
+        super().__init__(name, dtype, axis=axis)
+        self.axis = axis
+
+
+class ConcordanceCorrelation(_Wrapper):
+    r"""Keras's ``ConcordanceCorrelation``: the weighted mean of :func:`concordance_correlation`.
+
+    Parameters
+    ----------
+    name : str, default "concordance_correlation"
+    dtype : str, optional
+    axis : int, default -1
+
+    Raises
+    ------
+    ValueError
+        An ``axis`` that is not an int; shapes that differ.
+
+    Notes
+    -----
+    Per sample :math:`\rho_{c,n}` of :func:`concordance_correlation`; result
+    :math:`\sum_n w_n \rho_{c,n} / \sum_n w_n`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.ConcordanceCorrelation()
+    >>> m.update_state([[1.0, 2.0, 3.0]], [[2.0, 4.0, 7.0]])
+    >>> round(m.result(), 4)
+    0.3226
+    """
+
+    name = "concordance_correlation"
+    direction = "up"
+    fn = staticmethod(concordance_correlation)
+
+    def __init__(self, name: str | None = None, dtype: str | None = None, axis: int = -1) -> None:
+        axis = _check_int_arg(axis, "axis", type(self).__name__)  # type: ignore[assignment]
+        super().__init__(name, dtype, axis=axis)
+        self.axis = axis
+
+
+class R2Score(Metric):
+    r"""Keras's ``R2Score``: the coefficient of determination, per output or averaged.
+
+    Parameters
+    ----------
+    class_aggregation : {"uniform_average", "variance_weighted_average", None}, optional
+        Default "uniform_average": the mean of the outputs' scores; their mean
+        weighted by each output's variance; or one score per output (an array).
+    num_regressors : int, default 0
+        With :math:`p > 0` regressors, the adjusted score
+        :math:`1 - (1 - R^2)(n - 1)/(n - p - 1)` (:math:`n` the entries seen).
+    name : str, default "r2_score"
+    dtype : str, optional
+
+    Raises
+    ------
+    ValueError
+        An unknown ``class_aggregation``; a negative ``num_regressors``; data that is not
+        2-D ``(batch, outputs)``, or a number of outputs that changes.
+
+    Notes
+    -----
+    The state, per output :math:`j`, is :math:`S_j = \sum_n w_n t_{nj}`,
+    :math:`Q_j = \sum_n w_n t_{nj}^2`, :math:`E_j = \sum_n w_n (t_{nj} - x_{nj})^2`,
+    :math:`W_j = \sum_n w_n`, and the entry count :math:`n` (sums, so ranks add them; made
+    at the first update, when the number of outputs is known):
+
+    .. math::
+
+        R^2_j = 1 - \frac{E_j}{Q_j - S_j^2 / W_j}
+
+    (0 where the fraction is infinite, as Keras).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.R2Score()
+    >>> m.update_state([[1.0], [4.0], [3.0]], [[2.0], [4.0], [4.0]])
+    >>> round(m.result(), 4)
+    0.5714
+    """
+
+    name = "r2_score"
+    num_samples: np.ndarray
+    squared_sum: np.ndarray
+    sum: np.ndarray
+    total_mse: np.ndarray
+    count: np.ndarray
+
+    def __init__(
+        self,
+        class_aggregation: str | None = "uniform_average",
+        num_regressors: int = 0,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(name, dtype)
+        owner = type(self).__name__
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError(
+                f"{owner}: invalid value for `class_aggregation`: expected None, "
+                f"'uniform_average' or 'variance_weighted_average', received "
+                f"{class_aggregation!r}."
+            )
+        if not is_int(num_regressors) or num_regressors < 0:
+            raise ValueError(
+                f"{owner}: invalid value for `num_regressors`: expected an int >= 0, received "
+                f"{num_regressors!r}."
+            )
+        self.class_aggregation = class_aggregation
+        self.num_regressors = int(num_regressors)
+
+    def _build(self, n_outputs: int) -> None:
+        # made at the first update, all at once (data-parallel ranks then sum them alike)
+        self.num_samples = self._add_state("num_samples")
+        for key, state in (
+            ("squared_sum", "squared_sum"),
+            ("sum", "sum"),
+            ("total_mse", "residual"),
+            ("count", "count"),
+        ):
+            setattr(self, key, self._add_state(state, (n_outputs,)))
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        t, p = _same_rank(*_pair(y_true, y_pred, self.name))
+        if t.ndim != 2 or p.ndim != 2 or t.shape != p.shape:
+            raise ValueError(
+                f"{self.name}: expected 2-D targets and predictions of one shape (batch, "
+                f"outputs), received shapes {shape_str(t.shape)} and {shape_str(p.shape)}."
+            )
+        t, p = t.astype(np.float64), p.astype(np.float64)
+        if not self._state:
+            self._build(p.shape[1])
+        if self.sum.shape != (p.shape[1],):
+            raise ValueError(
+                f"{self.name}: expected {self.sum.shape[0]} outputs (as before), received "
+                f"shape {shape_str(p.shape)}."
+            )
+        w = (
+            np.ones(p.shape)
+            if sample_weight is None
+            else _left_broadcast(_weights(sample_weight, self.name), p.shape, self.name)
+        )
+        self.sum += np.sum(w * t, axis=0)
+        self.squared_sum += np.sum(w * t * t, axis=0)
+        self.total_mse += np.sum(w * (t - p) ** 2, axis=0)
+        self.count += np.sum(w, axis=0)
+        self.num_samples += t.size
+
+    def result(self) -> float | np.ndarray:
+        if not self._state:
+            return 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = self.sum / self.count
+            total = self.squared_sum - self.sum * mean
+            raw = 1 - self.total_mse / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            score: Any = float(np.mean(raw))
+        elif self.class_aggregation == "variance_weighted_average":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                score = float(np.sum(total * raw) / np.sum(total))
+        else:
+            score = raw.copy()
+        n, p = float(self.num_samples), self.num_regressors
+        if p:
+            if p > n - 1:
+                warnings.warn(
+                    f"{self.name}: more regressors ({p}) than entries seen minus one; the "
+                    f"unadjusted R2 score is returned.",
+                    stacklevel=2,
+                )
+            elif p == n - 1:
+                warnings.warn(
+                    f"{self.name}: the adjusted R2 score divides by zero; the unadjusted score "
+                    f"is returned.",
+                    stacklevel=2,
+                )
+            else:
+                score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        return score
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "class_aggregation": self.class_aggregation,
+            "num_regressors": self.num_regressors,
+        }
+
+
+def _int_labels(x: np.ndarray, owner: str, arg: str) -> np.ndarray:
+    if x.dtype.kind == "b":
+        return x.astype(np.int64)
+    if x.dtype.kind not in "iu":
+        if not np.all(np.isfinite(x)) or not np.array_equal(x, np.round(x)):
+            raise ValueError(
+                f"{owner}: expected integer class ids in `{arg}`, received non-integer values."
+            )
+    return x.astype(np.int64)
+
+
+class _IoUBase(Metric):
+    """The weighted confusion matrix over ``num_classes`` classes, rows the targets."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ) -> None:
+        super().__init__(name, dtype)
+        owner = type(self).__name__
+        if not is_int(num_classes) or num_classes < 1:
+            raise ValueError(
+                f"{owner}: invalid value for `num_classes`: expected a positive int, received "
+                f"{num_classes!r}."
+            )
+        self.num_classes = int(num_classes)
+        self.ignore_class = _check_int_arg(ignore_class, "ignore_class", owner, optional=True)
+        self.sparse_y_true = _check_bool(sparse_y_true, "sparse_y_true", owner)
+        self.sparse_y_pred = _check_bool(sparse_y_pred, "sparse_y_pred", owner)
+        self.axis = _check_int_arg(axis, "axis", owner)
+        self.total_cm = self._add_state("total_confusion_matrix", (self.num_classes,) * 2)
+
+    def _labels_of(self, y: np.ndarray, sparse: bool, arg: str) -> np.ndarray:
+        if sparse:
+            return _int_labels(y, self.name, arg)
+        if y.ndim == 0:
+            raise ValueError(
+                f"{self.name}: expected one-hot `{arg}` with a class axis, received a scalar."
+            )
+        return np.argmax(y, axis=_check_axis(self.axis, y.ndim, self.name))
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        t = as_array(y_true, self.name, "y_true")
+        p = as_array(y_pred, self.name, "y_pred")
+        t = self._labels_of(t, self.sparse_y_true, "y_true")
+        p = self._labels_of(p, self.sparse_y_pred, "y_pred")
+        if t.size != p.size:
+            raise ValueError(
+                f"{self.name}: expected as many class ids in `y_true` as in `y_pred`, received "
+                f"shapes {shape_str(t.shape)} and {shape_str(p.shape)}."
+            )
+        if sample_weight is None:
+            w = np.ones(t.size)
+        else:
+            w = _weights(sample_weight, self.name)
+            w = _left_broadcast(w, t.shape, self.name) if w.ndim else np.broadcast_to(w, t.shape)
+            w = w.ravel()
+        t, p = t.ravel(), p.ravel()
+        keep = (t >= 0) & (t < self.num_classes) & (p >= 0) & (p < self.num_classes)
+        if self.ignore_class is not None:
+            keep &= t != self.ignore_class
+        cells = np.bincount(
+            t[keep] * self.num_classes + p[keep], weights=w[keep], minlength=self.num_classes**2
+        )
+        self.total_cm += cells.reshape(self.num_classes, self.num_classes)
+
+
+class IoU(_IoUBase):
+    r"""Keras's ``IoU``: intersection over union of the classes ``target_class_ids``, averaged.
+
+    Parameters
+    ----------
+    num_classes : int
+        The number of classes; the state is a ``(num_classes, num_classes)`` matrix.
+    target_class_ids : sequence of int
+        The classes whose IoU is averaged.
+    name : str, optional
+    dtype : str, optional
+        Accepted for Keras compatibility. Keras's default dtype is an integer one, which
+        truncates fractional sample weights; here the counts are float64 and weights are
+        used as given.
+    ignore_class : int, optional
+        Positions whose target is this class are left out.
+    sparse_y_true, sparse_y_pred : bool, default True
+        Whether targets / predictions are class ids (else scores: the arg-max over
+        ``axis`` is taken).
+    axis : int, default -1
+        The class axis of non-sparse inputs.
+
+    Raises
+    ------
+    ValueError
+        An invalid ``num_classes``; ids in ``target_class_ids`` outside
+        ``[0, num_classes)``; class ids that are not integers; inputs of different sizes.
+
+    Notes
+    -----
+    The state is the weighted confusion matrix :math:`C` (rows targets, columns
+    predictions; entries outside :math:`[0, K)` are left out), a sum over batches. For class
+    :math:`c`, :math:`\mathrm{IoU}_c = C_{cc} / (\sum_j C_{cj} + \sum_i C_{ic} - C_{cc})`;
+    the result averages it over the target classes whose denominator is positive
+    (:math:`\epsilon` added to the divisions, as in Keras).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.IoU(num_classes=2, target_class_ids=[0])
+    >>> m.update_state([0, 0, 1, 1], [0, 1, 0, 1])
+    >>> round(m.result(), 4)
+    0.3333
+    """
+
+    name = "io_u"
+
+    def __init__(
+        self,
+        num_classes: int,
+        target_class_ids: Sequence[int],
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ) -> None:
+        super().__init__(num_classes, name, dtype, ignore_class, sparse_y_true, sparse_y_pred, axis)
+        ids = (
+            list(target_class_ids)
+            if isinstance(target_class_ids, list | tuple | np.ndarray | range)
+            else None
+        )
+        if not ids or not all(is_int(i) and 0 <= i < self.num_classes for i in ids):
+            raise ValueError(
+                f"{type(self).__name__}: invalid value for `target_class_ids`: expected a "
+                f"non-empty list of class ids in [0, {self.num_classes}), received "
+                f"{target_class_ids!r}."
+            )
+        self.target_class_ids = [int(i) for i in ids]
+
+    def result(self) -> float:
+        cm = self.total_cm
+        tp = np.diag(cm)
+        denominator = cm.sum(axis=0) + cm.sum(axis=1) - tp
+        ids = np.asarray(self.target_class_ids)
+        tp, denominator = tp[ids], denominator[ids]
+        valid = denominator > 1e-9
+        iou = np.where(valid, tp / (denominator + EPSILON), 0.0)
+        return float(np.sum(iou) / (np.sum(valid) + EPSILON))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "target_class_ids": self.target_class_ids,
+            "ignore_class": self.ignore_class,
+            "sparse_y_true": self.sparse_y_true,
+            "sparse_y_pred": self.sparse_y_pred,
+            "axis": self.axis,
+        }
+
+
+class BinaryIoU(IoU):
+    r"""Keras's ``BinaryIoU``: :class:`IoU` of two classes, predictions ``>= threshold`` being 1.
+
+    Parameters
+    ----------
+    target_class_ids : sequence of int, default (0, 1)
+        Which of the classes 0 and 1 are averaged.
+    threshold : float, default 0.5
+        A prediction at or above it is class 1.
+    name : str, optional
+    dtype : str, optional
+
+    Raises
+    ------
+    ValueError
+        ``target_class_ids`` other than 0 and 1; a ``threshold`` that is not a number;
+        targets that are not 0/1 class ids.
+
+    Notes
+    -----
+    :math:`\hat y = [x \ge \theta]`, then :class:`IoU` with :math:`K = 2`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.BinaryIoU(target_class_ids=[0, 1], threshold=0.3)
+    >>> m.update_state([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7])
+    >>> round(m.result(), 4)
+    0.3333
+    """
+
+    name = "binary_io_u"
+
+    def __init__(
+        self,
+        target_class_ids: Sequence[int] = (0, 1),
+        threshold: float = 0.5,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(2, target_class_ids, name, dtype)
+        self.threshold = check_number(threshold, "threshold", type(self).__name__)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        p = as_array(y_pred, self.name, "y_pred").astype(np.float64)
+        super().update_state(y_true, (p >= self.threshold).astype(np.int64), sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "target_class_ids": self.target_class_ids,
+            "threshold": self.threshold,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
+
+
+class MeanIoU(IoU):
+    r"""Keras's ``MeanIoU``: :class:`IoU` averaged over all ``num_classes`` classes.
+
+    Parameters
+    ----------
+    num_classes : int
+    name : str, optional
+    dtype : str, optional
+    ignore_class : int, optional
+    sparse_y_true, sparse_y_pred : bool, default True
+    axis : int, default -1
+        As in :class:`IoU`.
+
+    Raises
+    ------
+    ValueError
+        As :class:`IoU`.
+
+    Notes
+    -----
+    :math:`\frac{1}{|V|}\sum_{c \in V} \mathrm{IoU}_c` over the classes :math:`V` that
+    occur in the targets or predictions (see :class:`IoU`).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.MeanIoU(num_classes=2)
+    >>> m.update_state([0, 0, 1, 1], [0, 1, 0, 1])
+    >>> round(m.result(), 4)
+    0.3333
+    """
+
+    name = "mean_io_u"
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ) -> None:
+        n = num_classes if is_int(num_classes) and num_classes > 0 else 1
+        super().__init__(
+            num_classes,
+            list(range(n)),
+            name,
+            dtype,
+            ignore_class,
+            sparse_y_true,
+            sparse_y_pred,
+            axis,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class OneHotIoU(IoU):
+    r"""Keras's ``OneHotIoU``: :class:`IoU` with one-hot targets (and score predictions).
+
+    Parameters
+    ----------
+    num_classes : int
+    target_class_ids : sequence of int
+    name : str, optional
+    dtype : str, optional
+    ignore_class : int, optional
+    sparse_y_pred : bool, default False
+        Whether predictions are class ids rather than scores.
+    axis : int, default -1
+        The class axis.
+
+    Raises
+    ------
+    ValueError
+        As :class:`IoU`.
+
+    Notes
+    -----
+    :class:`IoU` of :math:`\arg\max_k t_k` and :math:`\arg\max_k x_k`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.OneHotIoU(num_classes=3, target_class_ids=[0, 2])
+    >>> m.update_state([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]],
+    ...                [[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]])
+    >>> round(m.result(), 4)
+    0.1667
+    """
+
+    name = "one_hot_io_u"
+
+    def __init__(
+        self,
+        num_classes: int,
+        target_class_ids: Sequence[int],
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_pred: bool = False,
+        axis: int = -1,
+    ) -> None:
+        super().__init__(
+            num_classes, target_class_ids, name, dtype, ignore_class, False, sparse_y_pred, axis
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    r"""Keras's ``OneHotMeanIoU``: :class:`MeanIoU` with one-hot targets (and score predictions).
+
+    Parameters
+    ----------
+    num_classes : int
+    name : str, optional
+    dtype : str, optional
+    ignore_class : int, optional
+    sparse_y_pred : bool, default False
+    axis : int, default -1
+
+    Raises
+    ------
+    ValueError
+        As :class:`IoU`.
+
+    Notes
+    -----
+    :class:`MeanIoU` of :math:`\arg\max_k t_k` and :math:`\arg\max_k x_k`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.OneHotMeanIoU(num_classes=3)
+    >>> m.update_state([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]],
+    ...                [[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]])
+    >>> round(m.result(), 4)
+    0.1111
+    """
+
+    name = "one_hot_mean_io_u"
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_pred: bool = False,
+        axis: int = -1,
+    ) -> None:
+        super().__init__(num_classes, name, dtype, ignore_class, False, sparse_y_pred, axis)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class _SensitivitySpecificityBase(Metric):
+    """Counts at ``num_thresholds`` evenly spaced thresholds; the best value under a constraint."""
+
+    _value_arg: ClassVar[str] = "recall"
+
+    def __init__(
+        self,
+        value: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(name, dtype)
+        owner = type(self).__name__
+        self.value = check_number(value, self._value_arg, owner, low=0, high=1)
+        if not is_int(num_thresholds) or num_thresholds < 1:
+            raise ValueError(
+                f"{owner}: invalid value for `num_thresholds`: expected a positive int, "
+                f"received {num_thresholds!r}."
+            )
+        if class_id is not None and (not is_int(class_id) or class_id < 0):
+            raise ValueError(
+                f"{owner}: invalid value for `class_id`: expected None or a non-negative int, "
+                f"received {class_id!r}."
+            )
+        self.num_thresholds = int(num_thresholds)
+        self.class_id = None if class_id is None else int(class_id)
+        if num_thresholds == 1:
+            self.thresholds = [0.5]
+        else:
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self.thresholds = [0.0, *inner, 1.0]
+        shape = (len(self.thresholds),)
+        self.true_positives = self._add_state("true_positives", shape)
+        self.false_positives = self._add_state("false_positives", shape)
+        self.true_negatives = self._add_state("true_negatives", shape)
+        self.false_negatives = self._add_state("false_negatives", shape)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        p = np.clip(as_array(y_pred, self.name, "y_pred").astype(np.float64), 0.0, 1.0)
+        counts = _confusion(
+            self.name,
+            y_true,
+            p,
+            sample_weight,
+            np.asarray(self.thresholds),
+            class_id=self.class_id,
+        )
+        self.true_positives += counts["tp"]
+        self.false_positives += counts["fp"]
+        self.true_negatives += counts["tn"]
+        self.false_negatives += counts["fn"]
+
+    def _rates(self) -> dict[str, np.ndarray]:
+        tp, fp = self.true_positives, self.false_positives
+        tn, fn = self.true_negatives, self.false_negatives
+        return {
+            "recall": _divide(tp, tp + fn),
+            "precision": _divide(tp, tp + fp),
+            "specificity": _divide(tn, tn + fp),
+        }
+
+    def _best(self, constrained: str, dependent: str) -> float:
+        rates = self._rates()
+        feasible = rates[constrained] >= self.value
+        return float(np.max(np.where(feasible, rates[dependent], 0.0), initial=0.0))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "class_id": self.class_id,
+            "num_thresholds": self.num_thresholds,
+            self._value_arg: self.value,
+        }
+
+
+_AT_NOTES = r"""
+    The state is the weighted counts :math:`\mathrm{TP}_i, \mathrm{FP}_i, \mathrm{TN}_i,
+    \mathrm{FN}_i` at thresholds :math:`\theta_i = i/(T - 1)` (``y_pred > θ_i``, predictions
+    clipped to [0, 1]; one threshold 0.5 when :math:`T = 1`), sums that ranks add. With
+    recall :math:`r_i = \mathrm{TP}_i/(\mathrm{TP}_i + \mathrm{FN}_i)`, precision
+    :math:`p_i = \mathrm{TP}_i/(\mathrm{TP}_i + \mathrm{FP}_i)` and specificity
+    :math:`s_i = \mathrm{TN}_i/(\mathrm{TN}_i + \mathrm{FP}_i)` (0 where a denominator is 0),
+    the result is"""
+
+
+class PrecisionAtRecall(_SensitivitySpecificityBase):
+    __doc__ = rf"""Keras's ``PrecisionAtRecall``: best precision with recall >= ``recall``.
+
+    Parameters
+    ----------
+    recall : float
+        In [0, 1].
+    num_thresholds : int, default 200
+        Evenly spaced thresholds from 0 to 1.
+    class_id : int, optional
+        Only this class (the last axis's index).
+    name : str, default "precision_at_recall"
+    dtype : str, optional
+
+    Raises
+    ------
+    ValueError
+        ``recall`` outside [0, 1]; ``num_thresholds`` not a positive int; an invalid
+        ``class_id``; targets whose shape is not the predictions'.
+
+    Notes
+    -----{_AT_NOTES}
+
+    .. math::
+
+        \max\bigl(0, \max_{{i:\ r_i \ge \text{{recall}}}} p_i\bigr).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.PrecisionAtRecall(0.5)
+    >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+    >>> m.result()
+    0.5
+    """
+
+    name = "precision_at_recall"
+    _value_arg = "recall"
+
+    def __init__(
+        self,
+        recall: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+        self.recall = self.value
+
+    def result(self) -> float:
+        return self._best("recall", "precision")
+
+
+class RecallAtPrecision(_SensitivitySpecificityBase):
+    __doc__ = rf"""Keras's ``RecallAtPrecision``: best recall with precision >= ``precision``.
+
+    Parameters
+    ----------
+    precision : float
+        In [0, 1].
+    num_thresholds : int, default 200
+    class_id : int, optional
+    name : str, default "recall_at_precision"
+    dtype : str, optional
+
+    Raises
+    ------
+    ValueError
+        ``precision`` outside [0, 1]; and as :class:`PrecisionAtRecall`.
+
+    Notes
+    -----{_AT_NOTES}
+
+    .. math::
+
+        \max\bigl(0, \max_{{i:\ p_i \ge \text{{precision}}}} r_i\bigr).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.RecallAtPrecision(0.8)
+    >>> m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    >>> m.result()
+    0.5
+    """
+
+    name = "recall_at_precision"
+    _value_arg = "precision"
+
+    def __init__(
+        self,
+        precision: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+        self.precision = self.value
+
+    def result(self) -> float:
+        return self._best("precision", "recall")
+
+
+class SensitivityAtSpecificity(_SensitivitySpecificityBase):
+    __doc__ = rf"""Keras's ``SensitivityAtSpecificity``: best recall, specificity >= the given.
+
+    Parameters
+    ----------
+    specificity : float
+        In [0, 1].
+    num_thresholds : int, default 200
+    class_id : int, optional
+    name : str, default "sensitivity_at_specificity"
+    dtype : str, optional
+
+    Raises
+    ------
+    ValueError
+        ``specificity`` outside [0, 1]; and as :class:`PrecisionAtRecall`.
+
+    Notes
+    -----{_AT_NOTES}
+
+    .. math::
+
+        \max\bigl(0, \max_{{i:\ s_i \ge \text{{specificity}}}} r_i\bigr).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.SensitivityAtSpecificity(0.5)
+    >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+    >>> m.result()
+    0.5
+    """
+
+    name = "sensitivity_at_specificity"
+    _value_arg = "specificity"
+
+    def __init__(
+        self,
+        specificity: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+        self.specificity = self.value
+
+    def result(self) -> float:
+        return self._best("specificity", "recall")
+
+
+class SpecificityAtSensitivity(_SensitivitySpecificityBase):
+    __doc__ = rf"""Keras's ``SpecificityAtSensitivity``: best specificity, recall >= the given.
+
+    Parameters
+    ----------
+    sensitivity : float
+        In [0, 1].
+    num_thresholds : int, default 200
+    class_id : int, optional
+    name : str, default "specificity_at_sensitivity"
+    dtype : str, optional
+
+    Raises
+    ------
+    ValueError
+        ``sensitivity`` outside [0, 1]; and as :class:`PrecisionAtRecall`.
+
+    Notes
+    -----{_AT_NOTES}
+
+    .. math::
+
+        \max\bigl(0, \max_{{i:\ r_i \ge \text{{sensitivity}}}} s_i\bigr).
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.SpecificityAtSensitivity(0.5)
+    >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+    >>> round(m.result(), 4)
+    0.6667
+    """
+
+    name = "specificity_at_sensitivity"
+    _value_arg = "sensitivity"
+
+    def __init__(
+        self,
+        sensitivity: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+        self.sensitivity = self.value
+
+    def result(self) -> float:
+        return self._best("recall", "specificity")
+
+
 # ============================================================================ get
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     f.__name__: f
@@ -1742,6 +3714,20 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
         mean_absolute_error,
         mean_absolute_percentage_error,
         mean_squared_logarithmic_error,
+        binary_crossentropy,
+        categorical_crossentropy,
+        sparse_categorical_crossentropy,
+        binary_focal_crossentropy,
+        categorical_focal_crossentropy,
+        kl_divergence,
+        poisson,
+        hinge,
+        squared_hinge,
+        categorical_hinge,
+        log_cosh,
+        huber,
+        pearson_correlation,
+        concordance_correlation,
     )
 }
 
@@ -1774,9 +3760,27 @@ for _cls in (
     FBetaScore,
     Mean,
     Sum,
+    # Keras metrics
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    KLDivergence,
+    Poisson,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
+    LogCoshError,
+    MeanSquaredLogarithmicError,
+    CosineSimilarity,
+    PearsonCorrelation,
+    ConcordanceCorrelation,
+    R2Score,
 ):
     _ALIASES.setdefault(_cls.name, _cls)
     _ALIASES.setdefault(snake_case(_cls.__name__), _cls)
+_ALIASES.update(
+    {"bce": BinaryCrossentropy, "kld": KLDivergence, "msle": MeanSquaredLogarithmicError}
+)
 
 
 def get(identifier: str | Metric | Callable[..., Any]) -> Metric:
@@ -1791,9 +3795,12 @@ def get(identifier: str | Metric | Callable[..., Any]) -> Metric:
         ``"sparse_categorical_accuracy"``, ``"top_k_categorical_accuracy"``,
         ``"sparse_top_k_categorical_accuracy"``, ``"mse"``, ``"mae"``, ``"mape"``,
         ``"msle"``, ``"rmse"``, ``"auc"``, ``"precision"``, ``"recall"``,
-        ``"f1_score"``, ``"true_positives"`` ... (the snake-case class names), or
-        a loss's name (``"binary_crossentropy"``, ``"kl_divergence"``, ...): the
-        mean of its per-sample values. The metric is logged under the name
+        ``"f1_score"``, ``"true_positives"``, ``"binary_crossentropy"`` (or
+        ``"bce"``), ``"kl_divergence"`` (``"kld"``), ``"log_cosh_error"``,
+        ``"r2_score"``, ``"pearson_correlation"`` ... (the snake-case class names of
+        the metrics that need no argument), or another loss's name (``"huber"``,
+        ``"log_cosh"``, ``"binary_focal_crossentropy"``, ...): the mean of its
+        per-sample values. The metric is logged under the name
         given. A :class:`Metric` instance is returned as it is; a class is
         instantiated; a plain function becomes a :class:`MeanMetricWrapper`
         named after it.
@@ -1842,6 +3849,88 @@ def get(identifier: str | Metric | Callable[..., Any]) -> Metric:
         f"compile: invalid value in `metrics`: expected one of {names}, a loss name, a Metric "
         f"instance or a function f(y_true, y_pred), received {identifier!r}."
     )
+
+
+def serialize(metric: Metric) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}`` for a metric (Keras's ``keras.metrics.serialize``).
+
+    Parameters
+    ----------
+    metric : Metric
+
+    Returns
+    -------
+    dict
+        The class's name and :meth:`Metric.get_config`.
+
+    Raises
+    ------
+    ValueError
+        Something that is not a :class:`Metric`.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.metrics.serialize(ln.metrics.MeanIoU(num_classes=3))["config"]["num_classes"]
+    3
+    """
+    if not isinstance(metric, Metric):
+        raise ValueError(
+            f"serialize: invalid value for `metric`: expected a Metric instance, received "
+            f"{metric!r:.100}."
+        )
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config: Any, custom_objects: dict[str, Any] | None = None) -> Metric:
+    """A metric from :func:`serialize`'s output (Keras's ``keras.metrics.deserialize``).
+
+    Parameters
+    ----------
+    config : dict or str
+        ``{"class_name": ..., "config": {...}}``, or a name that :func:`get` knows.
+    custom_objects : dict, optional
+        Classes of your own by name (looked up before this module's).
+
+    Returns
+    -------
+    Metric
+
+    Raises
+    ------
+    ValueError
+        An unknown class name, or a value that is neither such a dict nor a name.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> m = ln.metrics.deserialize(ln.metrics.serialize(ln.metrics.R2Score(num_regressors=2)))
+    >>> m.num_regressors
+    2
+    """
+    if isinstance(config, str):
+        return get(config)
+    if not isinstance(config, dict) or not {"class_name", "config"} <= set(config):
+        raise ValueError(
+            f"deserialize: invalid value for `config`: expected a dict with 'class_name' and "
+            f"'config' (from layernet.metrics.serialize) or a metric name, received "
+            f"{config!r:.100}."
+        )
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name)
+    if cls is None:
+        found = globals().get(name)
+        cls = found if isinstance(found, type) and issubclass(found, Metric) else None
+    if cls is None:
+        from . import registry
+
+        cls = registry.resolve(name) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise ValueError(
+            f"deserialize: unknown metric class {name!r}: pass it in `custom_objects` or "
+            f"register it with layernet.register_serializable."
+        )
+    return cls.from_config(dict(config["config"]))
 
 
 if not TYPE_CHECKING:  # type checkers keep flagging unknown names

@@ -392,14 +392,14 @@ def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, 
                 "config": model.loss.get_config(),
             },
             "metrics": [
-                m.name
+                _metric_entry(m)
                 for m, w in zip(
                     model.output_metrics[0], model.output_metric_weighting[0], strict=True
                 )
                 if not w
             ],
             "weighted_metrics": [
-                m.name
+                _metric_entry(m)
                 for m, w in zip(
                     model.output_metrics[0], model.output_metric_weighting[0], strict=True
                 )
@@ -417,11 +417,11 @@ def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, 
             ],
             "loss_weights": list(model.loss_weights),
             "output_metrics": [
-                [m.name for m, w in zip(ms, ws, strict=True) if not w]
+                [_metric_entry(m) for m, w in zip(ms, ws, strict=True) if not w]
                 for ms, ws in zip(model.output_metrics, model.output_metric_weighting, strict=True)
             ],
             "output_weighted_metrics": [
-                [m.name for m, w in zip(ms, ws, strict=True) if w]
+                [_metric_entry(m) for m, w in zip(ms, ws, strict=True) if w]
                 for ms, ws in zip(model.output_metrics, model.output_metric_weighting, strict=True)
             ],
             "optimizer": _optimizer_config(model.optimizer),
@@ -470,6 +470,48 @@ def _subclass_config(model: Any) -> dict[str, Any]:
             f"float, bool or None values, lists and dicts of them, or layers)."
         )
     return config
+
+
+def _metric_entry(metric: Any) -> Any:
+    """How a model file names a compiled metric: its name when ``metrics.get(name)``
+    rebuilds it as it is (every file before this form), else layernet's
+    ``{"class_name": ..., "config": ...}`` when its config is plain JSON (``MeanIoU(3)``,
+    ``Precision(name="p")``), else its name."""
+    from . import metrics as metrics_mod
+
+    try:
+        again = metrics_mod.get(metric.name)
+        if type(again) is type(metric) and again.get_config() == metric.get_config():
+            return metric.name
+    except (TypeError, ValueError, AttributeError):
+        pass
+    cls = type(metric)
+    if getattr(metrics_mod, cls.__name__, None) is cls:
+        try:
+            spec = metrics_mod.serialize(metric)
+            json.dumps(spec, allow_nan=False)
+        except (TypeError, ValueError):
+            return metric.name
+        return spec
+    return metric.name
+
+
+def _entries(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("malformed metrics entry.")
+    return value
+
+
+def _metric_from_entry(entry: Any, where: str, custom: dict[str, type]) -> Any:
+    """The metric a model file's entry names (a name, or a serialised layernet metric)."""
+    from . import metrics as metrics_mod
+
+    if isinstance(entry, str):
+        return metrics_mod.get(entry)
+    if isinstance(entry, dict) and set(entry) == {"class_name", "config"}:
+        if isinstance(entry["class_name"], str) and isinstance(entry["config"], dict):
+            return metrics_mod.deserialize(entry, custom)
+    raise ValueError("malformed metrics entry.")
 
 
 def _optimizer_config(opt: Any) -> dict[str, Any] | None:
@@ -1654,7 +1696,6 @@ def _finish_load(
     custom: dict[str, type],
 ) -> Any:
     """Weights, epochs and compile settings of a rebuilt model."""
-    from . import metrics as metrics_mod
     from . import optimizers
 
     done = header.get("epochs_completed", 0)
@@ -1691,11 +1732,14 @@ def _finish_load(
                 optimizer,
                 loss_objs,
                 loss_weights=comp.get("loss_weights"),
-                metrics=[[metrics_mod.get(n) for n in ms] for ms in comp.get("output_metrics", [])]
+                metrics=[
+                    [_metric_from_entry(n, where, custom) for n in _entries(ms, where)]
+                    for ms in _entries(comp.get("output_metrics", []), where)
+                ]
                 or None,
                 weighted_metrics=[
-                    [metrics_mod.get(n) for n in ms]
-                    for ms in comp.get("output_weighted_metrics", [])
+                    [_metric_from_entry(n, where, custom) for n in _entries(ms, where)]
+                    for ms in _entries(comp.get("output_weighted_metrics", []), where)
                 ]
                 or None,
             )
@@ -1725,19 +1769,16 @@ def _finish_load(
                 UserWarning,
                 stacklevel=2,
             )
-        names = comp.get("metrics", [])
-        weighted = comp.get("weighted_metrics", [])
-        for entry in (names, weighted):
-            if not isinstance(entry, list) or not all(isinstance(n, str) for n in entry):
-                raise ModelFileError(f"load_model: {where}: malformed metrics entry.")
         try:
+            names = _entries(comp.get("metrics", []), where)
+            weighted = _entries(comp.get("weighted_metrics", []), where)
             model.compile(
                 optimizer,
                 loss,
-                metrics=[metrics_mod.get(n) for n in names],
-                weighted_metrics=[metrics_mod.get(n) for n in weighted] or None,
+                metrics=[_metric_from_entry(n, where, custom) for n in names],
+                weighted_metrics=[_metric_from_entry(n, where, custom) for n in weighted] or None,
             )
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise ModelFileError(f"load_model: {where}: {exc}") from None
         if isinstance(opt_spec, dict):
             _restore_optimizer(model, header.get("optimizer_state"), saved_optimizer, where)

@@ -248,7 +248,7 @@ def free_cores(now: float | None = None) -> float | None:
 
     Re-read at most every ``LOAD_INTERVAL`` seconds from ``/proc/stat`` (all
     processes' CPU time) less this process's own CPU time; between readings the
-    last value is returned. The first reading is taken when :mod:`layernet` is
+    last value is returned. The first reading is taken when ``layernet`` is
     imported, so the first large product already has a span to compare (at least
     40 ms). ``None`` before that span or where ``/proc/stat`` does not exist (not
     Linux).

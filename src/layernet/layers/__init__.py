@@ -239,3 +239,9 @@ if not TYPE_CHECKING:  # type checkers keep flagging unknown names
     def __getattr__(name: str):
         """A Keras name this module lacks: an error that points to the compatibility page."""
         raise missing_attribute(__name__, name)
+
+
+# Stacked recurrent cells
+from .rnn import StackedRNNCells
+
+__all__ += ["StackedRNNCells"]

@@ -1,5 +1,8 @@
 r"""Recurrent layers built on cells: ``RNN(cell)``, ``SimpleRNN``, ``LSTM`` and their cells.
 
+``RNN([cell, ...])`` runs a :class:`StackedRNNCells`: the cells on top of each
+other at every step.
+
 A cell maps one step's input and the previous states to the output and the new
 states. :class:`RNN` runs a cell over the time axis and backpropagates through
 time by an explicit loop in reverse over the values it kept at every step.
@@ -40,6 +43,7 @@ import numpy as np
 from .. import _random, initializers, threads
 from .._validation import check_bool, check_number, check_positive_int, shape_str
 from .base import Layer
+from .container import _Container, deserialize_layer, serialize_layer
 from .recurrent import ACTIVATIONS, _check_activation
 
 
@@ -481,6 +485,324 @@ class RNNSaved(NamedTuple):
     initial: int
 
 
+def _flat_states(part: Any) -> list[Any]:
+    """One initial state, or a cell's list of them (Keras nests a stack's states per cell)."""
+    return list(part) if isinstance(part, list | tuple) else [part]
+
+
+class StackSaved(NamedTuple):
+    """What a recurrent layer over a stack of cells keeps (processing order, per cell)."""
+
+    #: Each cell's inputs at every step after its dropout, ``(T, N, F_k)``.
+    inputs: list[np.ndarray]
+    #: Each cell's states before each step: per cell, a list over steps of lists of arrays.
+    states: list[list[list[np.ndarray]]]
+    #: Each cell's cache of every step.
+    caches: list[list[Any]]
+    #: Mask per step ``(T, N, 1)`` (1 = real step), or None.
+    mask: np.ndarray | None
+    #: Each cell's input and recurrent dropout masks (None where it has none).
+    dropout: list[np.ndarray | None]
+    recurrent_dropout: list[np.ndarray | None]
+    #: How many initial states came as inputs (0 when they start at zero).
+    initial: int
+
+
+class _StackGrads(NamedTuple):
+    """One sweep of backpropagation through time and down a stack."""
+
+    #: Per cell, the deltas of the input side :math:`x_s W_k + b_k`, ``(T, N, K_k)``.
+    input_side: list[np.ndarray]
+    #: Per cell, the deltas of the recurrent side :math:`h_{s-1} U_k (+ b'_k)`.
+    recurrent_side: list[np.ndarray]
+    #: Gradients of the initial states, flat in the stack's order.
+    states: list[np.ndarray]
+
+
+class StackedCellsSaved(NamedTuple):
+    """What one step of a stack called on its own keeps: each cell's step."""
+
+    cells: list[Any]
+
+
+class StackedRNNCells(_Container):
+    r"""A stack of recurrent cells that behaves as one cell (Keras's ``StackedRNNCells``).
+
+    At every time step the cells run in order: the first cell reads the step's
+    input, each next cell reads the output of the cell below at the same step,
+    and the stack's output is the last cell's output. ``RNN([cell_1, cell_2])``
+    wraps the list in this class.
+
+    .. rubric:: Input and output shape
+
+    Inside :class:`RNN` it runs over ``(batch, timesteps, features)``; the
+    output has the last cell's units. Called on its own it runs one step: input
+    ``[x, *states]`` with ``x`` of shape ``(batch, features)`` and the states of
+    every cell in order (an :class:`LSTMCell`'s ``h, c``, a :class:`GRUCell`'s
+    ``h``, ...), output ``[output, *new_states]`` in the same order.
+
+    Parameters
+    ----------
+    cells : list of SimpleRNNCell, LSTMCell or GRUCell
+        The cells, bottom to top (at least one; unique names, one dtype).
+    name : str, optional
+        Layer name (``"stacked_rnn_cells_<n>"`` by default).
+    dtype : str, optional
+        The cells' dtype; ``None`` takes theirs.
+    seed : int, optional
+        Seeds the cells that have no seed of their own.
+    trainable : bool, default True
+
+    Attributes
+    ----------
+    cells : list of Layer
+    state_size : list of int
+        Every cell's state sizes, flat, in order (Keras nests them per cell).
+    output_size : int
+        The last cell's ``units``.
+    params, grads, state : dict
+        The cells' arrays (the same objects) under ``"<cell name>/<key>"``, in
+        the cells' order: :meth:`get_weights` lists each cell's ``kernel``,
+        ``recurrent_kernel`` and ``bias`` in turn, as Keras does.
+
+    Raises
+    ------
+    ValueError
+        ``StackedRNNCells: invalid value for `cells`: expected a non-empty list of
+        SimpleRNNCell, LSTMCell or GRUCell, received ...``; cells of mixed dtypes
+        or with the same name; a one-step input that is not ``[x, *states]``
+        with the states' sizes.
+
+    Notes
+    -----
+    With :math:`K` cells, cell :math:`k` has kernel :math:`W_k`, recurrent kernel
+    :math:`U_k`, bias :math:`b_k` and states :math:`S^k_s` (its :math:`h^k_s`
+    first). Writing :math:`f_k` for the cell's step (:class:`SimpleRNNCell`,
+    :class:`LSTMCell`, :class:`GRUCell`), a step of the stack is
+
+    .. math::
+
+        x^1_s = x_s, \qquad
+        (h^k_s, S^k_s) = f_k\bigl(x^k_s W_k + b_k,\; S^k_{s-1}\bigr), \qquad
+        x^{k+1}_s = h^k_s, \qquad y_s = h^K_s .
+
+    **Backpropagation through time and down the stack.** In ``vec`` notation the
+    step's Jacobian is block lower-triangular in the cells: output :math:`k`
+    depends on :math:`x^k_s` and :math:`S^k_{s-1}` only, and
+    :math:`\partial \operatorname{vec}(x^{k+1}_s)/\partial
+    \operatorname{vec}(x^k_s)^T = \partial \operatorname{vec}(h^k_s)/\partial
+    \operatorname{vec}(x^k_s)^T`, so the chain rule runs from the top cell down
+    inside each step and from the last step back in time. With
+    :math:`g^k_s = \partial z/\partial h^k_s` and :math:`\partial S^k_s` the
+    gradients arriving from step :math:`s+1`, for :math:`s = T, \dots, 1` and
+    :math:`k = K, \dots, 1`:
+
+    .. math::
+
+        g^K_s &= \frac{\partial z}{\partial y_s} + \partial h^K_s, \qquad
+        g^k_s = \delta^{k+1}_s W_{k+1}^T + \partial h^k_s \quad (k < K), \\
+        (\delta^k_s, \rho^k_s, \partial S^k_{s-1}) &= f_k'\bigl(g^k_s,
+            \partial S^k_s\bigr) \quad\text{(the cell's own rule)}, \qquad
+        \partial h^k_{s-1} \mathrel{+}= \rho^k_s U_k^T,
+
+    where :math:`\delta^k_s` is the gradient of the cell's input side
+    :math:`x^k_s W_k + b_k` and :math:`\rho^k_s` of its recurrent side
+    :math:`h^k_{s-1} U_k`. The weights then take
+
+    .. math::
+
+        \frac{\partial z}{\partial W_k} = \sum_s (x^k_s)^T \delta^k_s, \quad
+        \frac{\partial z}{\partial U_k} = \sum_s (h^k_{s-1})^T \rho^k_s, \quad
+        \frac{\partial z}{\partial b_k} = \sum_s \mathbf 1^T \delta^k_s, \quad
+        \frac{\partial z}{\partial x_s} = \delta^1_s W_1^T .
+
+    In :math:`\operatorname{vec}` form each is a vector-Jacobian product
+    :math:`\partial z/\partial \operatorname{vec}(\theta)^T = \sum_s
+    \partial z/\partial \operatorname{vec}(y_s)^T\,
+    \partial \operatorname{vec}(y_s)/\partial \operatorname{vec}(\theta)^T`; the
+    explicit Jacobians (:meth:`~layernet.Layer.jacobian_input`,
+    :meth:`~layernet.Layer.jacobian_params` of the :class:`RNN`) are built from
+    these rules with unit vectors. With a mask, a masked step keeps every cell's
+    states (their gradients pass the step unchanged) and outputs the last cell's
+    previous output; dropout multiplies each cell's input (:math:`x^k_s`) and
+    recurrent input (:math:`h^k_{s-1}`) by its own masks, drawn once per
+    sequence, and the gradients by the same masks.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> import numpy as np
+    >>> rnn = ln.RNN([ln.LSTMCell(4, seed=0), ln.GRUCell(3, seed=1)], return_state=True)
+    >>> out, h1, c1, h2 = rnn(np.zeros((2, 5, 6)))
+    >>> out.shape, h1.shape, c1.shape, h2.shape
+    ((2, 3), (2, 4), (2, 4), (2, 3))
+    >>> [w.shape for w in rnn.get_weights()]
+    [(6, 16), (4, 16), (16,), (4, 9), (3, 9), (2, 9)]
+    """
+
+    _default_name = "stacked_rnn_cells"
+    fresh_output = False
+
+    def __init__(
+        self,
+        cells: list[Any],
+        *,
+        name: str | None = None,
+        dtype: str | None = None,
+        seed: int | None = None,
+        trainable: bool = True,
+    ) -> None:
+        where = f"StackedRNNCells '{name}'" if name else "StackedRNNCells"
+        if isinstance(cells, list | tuple):
+            cells = [deserialize_layer(c) if isinstance(c, dict) else c for c in cells]
+        if (
+            not isinstance(cells, list | tuple)
+            or not cells
+            or not all(isinstance(c, _Cell) for c in cells)
+        ):
+            got = (
+                [type(c).__name__ for c in cells]
+                if isinstance(cells, list | tuple)
+                else type(cells).__name__
+            )
+            raise ValueError(
+                f"{where}: invalid value for `cells`: expected a non-empty list of "
+                f"SimpleRNNCell, LSTMCell or GRUCell, received {got}."
+            )
+        super().__init__(list(cells), name=name, dtype=dtype, seed=seed, trainable=trainable)
+
+    @property
+    def cells(self) -> list[SimpleRNNCell | LSTMCell | GRUCell]:
+        """The cells, bottom to top."""
+        return cast(list[SimpleRNNCell | LSTMCell | GRUCell], self.layers)
+
+    @property
+    def state_size(self) -> list[int]:
+        return [size for c in self.cells for size in c.state_size]
+
+    @property
+    def output_size(self) -> int:
+        return self.cells[-1].output_size
+
+    @property
+    def units(self) -> int:
+        return self.cells[-1].units
+
+    def split_states(self, flat: list[Any]) -> list[list[Any]]:
+        """A flat list of states (the stack's order) as one list per cell."""
+        out, i = [], 0
+        for c in self.cells:
+            j = i + len(c.state_size)
+            out.append(list(flat[i:j]))
+            i = j
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {"cells": [serialize_layer(c) for c in self.cells], **super().get_config()}
+
+    @classmethod
+    def _inner_from_config(cls, config, custom_objects):
+        config["cells"] = [deserialize_layer(c, custom_objects) for c in config["cells"]]
+        return config
+
+    # ---------------------------------------------------------------- build
+    def build_for_features(self, features: int, rng: Any) -> None:
+        """Build every cell in turn: the first for ``features`` inputs, each next one for
+        the units of the cell below."""
+        rng = rng if rng is not None else _random.generator(self.seed)
+        for c in self.cells:
+            child = rng.spawn(1)[0]
+            c.build_for_features(features, None if c.seed is not None else child)
+            features = c.output_size
+        first = self.cells[0].params["kernel"].shape[0]
+        self.input_shape = [(None, first), *[(None, s) for s in self.state_size]]
+        self.built = True
+        self.saved = None
+        self._y_shape = None
+        self._checked_shape = None
+
+    def build(self, input_shape: Any, *, rng: np.random.Generator | None = None) -> None:
+        shape = self._normalize_shape(input_shape)
+        self.built = False
+        self.check_input_shape(shape)
+        self.build_for_features(shape[0][-1], rng)
+
+    # -------------------------------------------------- one step on its own
+    def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if len(args) == 2:  # Keras's cell(x, states), states flat or nested per cell
+            states = [a for part in _flat_states(args[1]) for a in _flat_states(part)]
+            return [args[0], *states], kwargs
+        return super().split_call_arguments(*args, **kwargs)
+
+    def check_input_shape(self, shape):
+        sizes = self.state_size
+        if not isinstance(shape, list) or len(shape) != 1 + len(sizes):
+            raise ValueError(
+                f"{self.owner}: a stack of cells takes [inputs, *states] ({1 + len(sizes)} "
+                f"arrays: (batch, features) and states of sizes {sizes})."
+            )
+        if len(shape[0]) != 2:
+            raise ValueError(
+                f"{self.owner}: expected one step's input with 2 dims (batch, features), "
+                f"got shape {shape_str(shape[0])}."
+            )
+        if self.built:
+            self._check_last_axis(shape[0], self.cells[0].params["kernel"].shape[0], "features")
+        for s, size in zip(shape[1:], sizes, strict=True):
+            if len(s) != 2 or s[-1] != size:
+                raise ValueError(
+                    f"{self.owner}: expected a state of shape (batch, {size}), got shape "
+                    f"{shape_str(s)}."
+                )
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[0][0]
+        return [(n, self.output_size)] + [(n, s) for s in self.state_size]
+
+    def compute_forward(self, x, training):
+        inp, states = x[0], self.split_states(list(x[1:]))
+        outs: list[np.ndarray] = []
+        saved = []
+        for c, st in zip(self.cells, states, strict=True):
+            y, sv = c.compute_forward([inp, *st], training)
+            saved.append(sv)
+            inp = y[0]
+            outs += y[1:]
+        return [inp, *outs], StackedCellsSaved(saved)
+
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        dy = self._cast_dy(dy)
+        n = saved.cells[0].x.shape[0]
+        d_out = dy[0] if dy[0] is not None else np.zeros((n, self.output_size), self.dtype)
+        d_states = self.split_states(
+            [
+                np.zeros((n, size), self.dtype) if d is None else d
+                for d, size in zip(dy[1:], self.state_size, strict=True)
+            ]
+        )
+        grads: dict[str, np.ndarray] = {}
+        d_prev: list[list[np.ndarray]] = [[] for _ in self.cells]
+        for k in range(len(self.cells) - 1, -1, -1):  # from the top cell down
+            c = self.cells[k]
+            # The output and the first state are the same array h: both gradients add.
+            dyk = [d_out, *d_states[k]]
+            if need_params and c.trainable and c.params:
+                for key, g in c.compute_backward_params(dyk, saved.cells[k]).items():
+                    grads[f"{c.name}/{key}"] = g
+            back = c.compute_backward_input(dyk, saved.cells[k])
+            d_out, d_prev[k] = back[0], back[1:]
+        dx = [d_out, *[d for ds in d_prev for d in ds]] if need_input else None
+        return dx, grads
+
+    def compute_backward_input(self, dy, saved):
+        return self.call_backward(dy, saved, need_params=False)[0]
+
+    def compute_backward_params(self, dy, saved):
+        return self.call_backward(dy, saved, need_input=False)[1]
+
+
 class RNN(Layer):
     r"""Run a recurrent cell over the time axis (Keras's ``RNN``), with BPTT written out.
 
@@ -492,7 +814,10 @@ class RNN(Layer):
 
     Parameters
     ----------
-    cell : SimpleRNNCell, LSTMCell or GRUCell
+    cell : SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells or list of cells
+        A list of cells is wrapped in :class:`StackedRNNCells` (as Keras does):
+        the cells run on top of each other at every step, the output is the last
+        cell's and the states are every cell's, flat in order.
     return_sequences : bool, default False
     return_state : bool, default False
     go_backwards : bool, default False
@@ -507,7 +832,8 @@ class RNN(Layer):
     Raises
     ------
     ValueError
-        ``stateful=True``; a cell that is not a layernet cell; an input that is not
+        ``stateful=True``; a cell that is not a layernet cell (or a list of them); an
+        input that is not
         ``(batch, timesteps, features)``; initial states of the wrong shapes.
 
     Notes
@@ -549,10 +875,12 @@ class RNN(Layer):
             from ..saving import layer_from_spec
 
             cell = layer_from_spec(cell)
-        if not isinstance(cell, _Cell):
+        if isinstance(cell, list | tuple):  # Keras: a list of cells is a stack of them
+            cell = StackedRNNCells(list(cell))
+        if not isinstance(cell, _Cell | StackedRNNCells):
             raise ValueError(
-                f"{o}: invalid value for `cell`: expected a SimpleRNNCell, LSTMCell or GRUCell, "
-                f"received {type(cell).__name__}."
+                f"{o}: invalid value for `cell`: expected a SimpleRNNCell, LSTMCell, GRUCell, "
+                f"StackedRNNCells or a list of cells, received {type(cell).__name__}."
             )
         self.cell = cell
         self.return_sequences = check_bool(return_sequences, "return_sequences", o)
@@ -598,6 +926,8 @@ class RNN(Layer):
             initial = args[1] if initial is None else initial
         if initial is not None:
             initial = list(initial) if isinstance(initial, list | tuple) else [initial]
+            # A stack's states may come per cell ([[h, c], [h], ...], Keras's nesting).
+            initial = [a for part in initial for a in _flat_states(part)]
             inputs = [inputs, *initial]
         return inputs, kwargs
 
@@ -621,7 +951,8 @@ class RNN(Layer):
                 f"got shape {shape_str(x)}."
             )
         if self.built:
-            self._check_last_axis(x, self.params["kernel"].shape[0], "features")
+            first = self.cell.cells[0] if isinstance(self.cell, StackedRNNCells) else self.cell
+            self._check_last_axis(x, first.params["kernel"].shape[0], "features")
         if len(shapes) > 1:
             sizes = self.cell.state_size
             if len(shapes) - 1 != len(sizes):
@@ -650,6 +981,8 @@ class RNN(Layer):
         own = self.seed is None and self.cell.seed is not None
         self.cell.build_for_features(x[-1], None if own else rng)
         self.params = self.cell.params  # the cell's weights are the layer's
+        if isinstance(self.cell, StackedRNNCells):
+            self.state = self.cell.state  # frozen cells of a stack: non-trainable weights
 
     # ---------------------------------------------------------- forward
     def compute_forward(self, x, training, mask=None):
@@ -657,6 +990,8 @@ class RNN(Layer):
         initial = []
         if isinstance(x, list):
             x, initial = x[0], list(x[1:])
+        if isinstance(cell, StackedRNNCells):
+            return self._stack_forward(x, initial, training, mask)
         n, t, f = x.shape
         xs = x[:, ::-1] if self.go_backwards else x
         xs = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, F)
@@ -711,8 +1046,10 @@ class RNN(Layer):
         return y, saved
 
     # --------------------------------------------------------- backward
-    def _bptt(self, dy: Any, saved: RNNSaved) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
-        cell = self.cell
+    def _bptt(self, dy: Any, saved: Any) -> Any:
+        if isinstance(saved, StackSaved):
+            return self._stack_bptt(dy, saved)
+        cell = cast(_Cell, self.cell)  # one cell (a stack returned above)
         xs, m = saved.x, saved.mask
         t, n, _ = xs.shape
         if self.return_state:
@@ -766,10 +1103,10 @@ class RNN(Layer):
             inp[s], rec[s] = back[0], back[1]
             d_prev_rest = back[2]
             dh_prev = threads.matmul(rec[s], rec_t)
-            if saved.recurrent_dropout is not None:
-                dh_prev = dh_prev * saved.recurrent_dropout
             if len(back) > 3:  # a direct path from h_{s-1} (GRU's z * h_{s-1})
                 dh_prev = dh_prev + back[3]
+            if saved.recurrent_dropout is not None:  # the step saw h_{s-1} * mask
+                dh_prev = dh_prev * saved.recurrent_dropout
             dstates = [dh_prev, *d_prev_rest]
             if carry is not None:
                 dstates = [a + c for a, c in zip(dstates, carry, strict=True)]
@@ -816,7 +1153,9 @@ class RNN(Layer):
     def compute_backward_params(self, dy, saved):
         return self._params_from_bptt(self._shared_bptt(dy, saved), saved)
 
-    def _input_from_bptt(self, bptt: Any, saved: RNNSaved) -> Any:
+    def _input_from_bptt(self, bptt: Any, saved: Any) -> Any:
+        if isinstance(saved, StackSaved):
+            return self._stack_input_grad(bptt, saved)
         inp, _, dstates, _ = bptt
         t, n, f = saved.x.shape
         dx = threads.matmul(inp.reshape(t * n, inp.shape[-1]), self.params["kernel"].T)
@@ -829,7 +1168,9 @@ class RNN(Layer):
             return [dx, *dstates]
         return dx
 
-    def _params_from_bptt(self, bptt: Any, saved: RNNSaved) -> dict[str, np.ndarray]:
+    def _params_from_bptt(self, bptt: Any, saved: Any) -> dict[str, np.ndarray]:
+        if isinstance(saved, StackSaved):
+            return self._stack_params_grad(bptt, saved)
         inp, rec, _, _ = bptt
         t, n, f = saved.x.shape
         k = inp.shape[-1]
@@ -845,10 +1186,214 @@ class RNN(Layer):
             "kernel": threads.matmul(saved.x.reshape(t * n, f).T, a),
             "recurrent_kernel": threads.matmul(h_prev.reshape(t * n, units).T, r),
         }
-        if self.cell.use_bias:
-            rb = self.cell.recurrent_bias_grad(r)
+        cell = cast(_Cell, self.cell)  # one cell (a stack returned above)
+        if cell.use_bias:
+            rb = cell.recurrent_bias_grad(r)
             out["bias"] = a.sum(axis=0) if rb is None else np.stack([a.sum(axis=0), rb])
         return out
+
+    # ------------------------------------------------- a stack of cells
+    def _stack_forward(
+        self, x: np.ndarray, initial: list[Any], training: bool, mask: Any
+    ) -> tuple[Any, StackSaved]:
+        """Forward through time of a :class:`StackedRNNCells`: every cell at every step."""
+        stack = cast(StackedRNNCells, self.cell)
+        cells = stack.cells
+        n, t, f = x.shape
+        xs = x[:, ::-1] if self.go_backwards else x
+        xs = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, F), processing order
+        m = None
+        if mask is not None:
+            if isinstance(mask, list):
+                mask = mask[0]
+            mask = np.asarray(mask).reshape(n, t).astype(bool)
+            mk = mask[:, ::-1] if self.go_backwards else mask
+            m = mk.T[:, :, None].astype(self.dtype)  # (T, N, 1)
+        # One input mask and one recurrent mask per cell, drawn once per sequence.
+        dps: list[np.ndarray | None] = []
+        rdps: list[np.ndarray | None] = []
+        features = f
+        for c in cells:
+            dp = rdp = None
+            if training and c.dropout > 0:
+                keep = 1 - c.dropout
+                dp = (self._generator.random((n, features)) < keep).astype(self.dtype) / keep
+            if training and c.recurrent_dropout > 0:
+                keep = 1 - c.recurrent_dropout
+                rdp = (self._generator.random((n, c.units)) < keep).astype(self.dtype) / keep
+            dps.append(dp)
+            rdps.append(rdp)
+            features = c.output_size
+        flat = (
+            [np.asarray(a, dtype=self.dtype) for a in initial]
+            if initial
+            else [np.zeros((n, size), self.dtype) for size in stack.state_size]
+        )
+        states = stack.split_states(flat)
+        # Inputs of every cell at every step (after dropout); the first cell's projection
+        # x_s W + b is one product over all steps.
+        ins = [xs if dps[0] is None else xs * dps[0]]
+        ins += [np.empty((t, n, c.params["kernel"].shape[0]), self.dtype) for c in cells[1:]]
+        k0 = cells[0].params["kernel"]
+        xw0 = threads.matmul(ins[0].reshape(t * n, f), k0).reshape(t, n, k0.shape[1])
+        b0 = cells[0].input_bias()
+        if b0 is not None:
+            xw0 += b0
+        before: list[list[list[np.ndarray]]] = [[] for _ in cells]
+        caches: list[list[Any]] = [[] for _ in cells]
+        outputs = np.empty((t, n, stack.output_size), self.dtype) if self.return_sequences else None
+        prev_out = states[-1][0]  # the last cell's h_0
+        for s in range(t):
+            new_states = []
+            h = prev_out
+            for k, c in enumerate(cells):
+                if k == 0:
+                    xw = xw0[s]
+                else:
+                    inp = h if dps[k] is None else h * dps[k]
+                    ins[k][s] = inp
+                    xw = threads.matmul(inp, c.params["kernel"])
+                    b = c.input_bias()
+                    if b is not None:
+                        xw = xw + b
+                st = states[k]
+                before[k].append(st)
+                run = st if rdps[k] is None else [st[0] * rdps[k], *st[1:]]
+                h, new, cache = c.step(xw, run)
+                caches[k].append(cache)
+                new_states.append(new)
+            if m is not None:
+                keep_s = m[s]
+                new_states = [
+                    [keep_s * a + (1 - keep_s) * b for a, b in zip(new, old, strict=True)]
+                    for new, old in zip(new_states, states, strict=True)
+                ]
+                out = keep_s * h + (0 if self.zero_output_for_mask else (1 - keep_s) * prev_out)
+            else:
+                out = h
+            if outputs is not None:
+                outputs[s] = out
+            prev_out = out
+            states = new_states
+        y = outputs.transpose(1, 0, 2).copy() if outputs is not None else np.array(prev_out)
+        saved = StackSaved(ins, before, caches, m, dps, rdps, len(initial))
+        if self.return_state:
+            return [y, *[np.array(a) for st in states for a in st]], saved
+        return y, saved
+
+    def _stack_bptt(self, dy: Any, saved: StackSaved) -> _StackGrads:
+        """Backpropagation through time and down the stack (see :class:`StackedRNNCells`)."""
+        stack = cast(StackedRNNCells, self.cell)
+        cells = stack.cells
+        m = saved.mask
+        t, n, _ = saved.inputs[0].shape
+        if self.return_state:
+            dy_out, d_final = dy[0], list(dy[1:])
+        else:
+            dy_out, d_final = dy, [None] * len(stack.state_size)
+        dstates = stack.split_states(
+            [
+                np.zeros((n, size), self.dtype) if d is None else np.array(d, dtype=self.dtype)
+                for d, size in zip(d_final, stack.state_size, strict=True)
+            ]
+        )
+        out_size = stack.output_size
+        if dy_out is None:
+            shape = (n, t, out_size) if self.return_sequences else (n, out_size)
+            dy_out = np.zeros(shape, self.dtype)
+        d_out_prev = np.zeros((n, out_size), self.dtype)
+        if t == 0 and not self.return_sequences:  # no steps: the output is the last h_0
+            d_out_prev += dy_out
+        dys = dy_out.transpose(1, 0, 2) if self.return_sequences else None
+        inp = [np.empty((t, n, c.params["kernel"].shape[1]), self.dtype) for c in cells]
+        rec = [np.empty_like(a) for a in inp]
+        rec_t = [c.params["recurrent_kernel"].T for c in cells]
+        kernel_t = [c.params["kernel"].T for c in cells]
+        for s in range(t - 1, -1, -1):
+            g_out = d_out_prev.copy()
+            if dys is not None:
+                g_out += dys[s]
+            elif s == t - 1:
+                g_out += dy_out
+            carry = None
+            if m is not None:
+                keep_s = m[s]
+                g = keep_s * g_out
+                d_in = [[keep_s * d for d in ds] for ds in dstates]
+                carry = [[(1 - keep_s) * d for d in ds] for ds in dstates]
+                d_out_prev = (
+                    np.zeros_like(g_out) if self.zero_output_for_mask else (1 - keep_s) * g_out
+                )
+            else:
+                g = g_out
+                d_in = dstates
+                d_out_prev = np.zeros_like(g_out)
+            new_d: list[list[np.ndarray]] = [[] for _ in cells]
+            for k in range(len(cells) - 1, -1, -1):  # from the top cell down
+                c = cells[k]
+                back = c.step_back(g + d_in[k][0], d_in[k][1:], saved.caches[k][s],
+                                   saved.states[k][s])  # fmt: skip
+                inp[k][s], rec[k][s] = back[0], back[1]
+                dh_prev = threads.matmul(back[1], rec_t[k])
+                if len(back) > 3:  # a direct path from h_{s-1} (GRU's z * h_{s-1})
+                    dh_prev = dh_prev + back[3]
+                if saved.recurrent_dropout[k] is not None:
+                    dh_prev = dh_prev * saved.recurrent_dropout[k]
+                new_d[k] = [dh_prev, *back[2]]
+                if k > 0:  # the gradient of the cell below's output at this step
+                    g = threads.matmul(back[0], kernel_t[k])
+                    if saved.dropout[k] is not None:
+                        g = g * saved.dropout[k]
+            if carry is not None:
+                new_d = [
+                    [a + b for a, b in zip(nd, cd, strict=True)]
+                    for nd, cd in zip(new_d, carry, strict=True)
+                ]
+            dstates = new_d
+        dstates[-1][0] = dstates[-1][0] + d_out_prev  # the first "previous output" is h_0
+        return _StackGrads(inp, rec, [d for ds in dstates for d in ds])
+
+    def _stack_input_grad(self, bptt: _StackGrads, saved: StackSaved) -> Any:
+        first = cast(StackedRNNCells, self.cell).cells[0]
+        t, n, f = saved.inputs[0].shape
+        a = bptt.input_side[0]
+        dx = threads.matmul(a.reshape(t * n, a.shape[-1]), first.params["kernel"].T)
+        dx = dx.reshape(t, n, f)
+        if saved.dropout[0] is not None:
+            dx *= saved.dropout[0]
+        dx = dx.transpose(1, 0, 2)
+        dx = np.ascontiguousarray(dx[:, ::-1] if self.go_backwards else dx)
+        if saved.initial:
+            return [dx, *bptt.states]
+        return dx
+
+    def _stack_params_grad(self, bptt: _StackGrads, saved: StackSaved) -> dict[str, np.ndarray]:
+        stack = cast(StackedRNNCells, self.cell)
+        out: dict[str, np.ndarray] = {}
+        for k, c in enumerate(stack.cells):
+            x = saved.inputs[k]
+            t, n, f = x.shape
+            kk = bptt.input_side[k].shape[-1]
+            a = bptt.input_side[k].reshape(t * n, kk)
+            r = bptt.recurrent_side[k].reshape(t * n, kk)
+            u = c.units
+            h_prev = (
+                np.stack([st[0] for st in saved.states[k]])
+                if t
+                else np.zeros((0, n, u), self.dtype)
+            )
+            if saved.recurrent_dropout[k] is not None:
+                h_prev = h_prev * saved.recurrent_dropout[k]
+            grads = {
+                "kernel": threads.matmul(x.reshape(t * n, f).T, a),
+                "recurrent_kernel": threads.matmul(h_prev.reshape(t * n, u).T, r),
+            }
+            if c.use_bias:
+                rb = c.recurrent_bias_grad(r)
+                grads["bias"] = a.sum(axis=0) if rb is None else np.stack([a.sum(axis=0), rb])
+            for key, g in grads.items():
+                out[f"{c.name}/{key}"] = g
+        return {k: out[k] for k in self.params}
 
 
 def _cell_kwargs(kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
