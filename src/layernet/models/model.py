@@ -740,10 +740,10 @@ class Model(Trainer, Layer):
         Sequential's in-place plan for a graph (``Graph.in_place_calls``): a layer
         whose own class declares ``in_place``, called once, whose input tensor is
         private to the step and read by no other call (never a skip connection, an
-        output or the caller's array)
-        and whose upstream gradient is private (from a loss or layer declaring
-        ``fresh_gradient``, or a sum the step made). None with the fast paths off
-        (``layernet._ops.fast_paths``) or while ``compute_loss`` is overridden.
+        output or the caller's array) and whose upstream gradient is private (from a
+        loss or layer declaring ``fresh_gradient``, or a sum the step made); never a
+        layer inside one of the model's composite layers. None with the fast paths
+        off (``layernet._ops.fast_paths``) or while ``compute_loss`` is overridden.
 
         The answer depends on the graph, the losses' classes and which layers have
         an activity regularizer, so it is kept for those (a training step asks every
@@ -771,7 +771,7 @@ class Model(Trainer, Layer):
         private = [loss is not None and type(loss).declares("fresh_gradient") for loss in losses]
         inner: set[int] = set()  # layers inside the model's composite layers: never flagged
         for node in graph.nodes:
-            stack = [a for a in flatten_layers([node.layer])[1:]]
+            stack = flatten_layers([node.layer])[1:]
             stack += list(getattr(node.layer, "_sublayers", None) or [])
             while stack:
                 layer = stack.pop()
