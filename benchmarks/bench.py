@@ -58,6 +58,8 @@ CASES: dict[str, tuple[str, float | None]] = {
     "mnist1d_epoch": ("MNIST-1D CNN, one epoch (4000 samples, batch 100)", 0.5),
     "lenet_64": ("LeNet-5 training step, batch 64", 1.0),
     "lenet_256": ("LeNet-5 training step, batch 256", 1.0),
+    "lenet_64_functional": ("LeNet-5 training step, batch 64, as a functional Model", None),
+    "resnet_block_step": ("ResNet block on 32x32x3, SGD momentum step, batch 64", None),
     "mnist_convnet_epoch": (
         "keras.io MNIST convnet, one epoch (4000 random 28x28 images, batch 128, Adam)",
         None,
@@ -89,6 +91,7 @@ KERAS_CASES = (
     "gru_step",
     "conv_B_fwdbwd",
     "conv_C_fwdbwd",
+    "resnet_block_step",
 )
 #: The second target column: layernet / Keras (JAX), where one is set.
 KERAS_TARGETS: dict[str, float] = {"mnist1d_epoch": 1.0, "lenet_64": 1.0}
@@ -218,6 +221,27 @@ def mnist_convnet_data() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def layernet_resnet_block(n: int = 64) -> Callable[[], None]:
+    """The ResNet block as a functional model: its training step on ``n`` images."""
+    import layernet as ln
+
+    rng = np.random.default_rng(0)
+    inputs = ln.Input((32, 32, 3))
+    h = ln.ReLU()(ln.BatchNormalization()(ln.Conv2D(32, 3, padding="same")(inputs)))
+    skip = h
+    h = ln.ReLU()(ln.BatchNormalization()(ln.Conv2D(32, 3, padding="same")(h)))
+    h = ln.BatchNormalization()(ln.Conv2D(32, 3, padding="same")(h))
+    h = ln.ReLU()(ln.Add()([h, skip]))
+    outputs = ln.Dense(10)(ln.GlobalAveragePooling2D()(h))
+    model = ln.Model(inputs, outputs)
+    model.compile(
+        ln.SGD(0.01, momentum=0.9), ln.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    x = rng.standard_normal((n, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    return lambda: model.train_step(x, y)
+
+
 def sequences():
     """``bench_sequences`` (the sequence cases' data and model builders), from this folder."""
     if str(HERE) not in sys.path:
@@ -241,9 +265,16 @@ def layernet_case(case: str) -> Callable[[], None]:
         model = build_model()
         model.compile(ln.SGD(0.05, momentum=0.9), "softmax_cross_entropy")
         return lambda: model.fit(x, y, epochs=1, batch_size=100, verbose=0)
+    if case == "lenet_64_functional":  # the same layers, called on an Input
+        seq, x, t = lenet(64)
+        model = ln.Model(seq.inputs, seq.outputs)
+        model.compile(ln.SGD(0.01, momentum=0.9), "mse")
+        return lambda: model.train_step(x, t)
     if case.startswith("lenet"):
         model, x, t = lenet(int(case.split("_")[1]))
         return lambda: model.train_step(x, t)
+    if case == "resnet_block_step":
+        return layernet_resnet_block()
     if case == "mnist_convnet_epoch":
         x, y = mnist_convnet_data()
         model = ln.Sequential(
@@ -298,6 +329,40 @@ def layernet_case(case: str) -> Callable[[], None]:
 
 
 # ---------------------------------------------------------------- PyTorch work
+def torch_resnet_block(n: int = 64) -> Callable[[], None]:
+    """The ResNet block as PyTorch users write it: an ``nn.Module``, channels-first data."""
+    import torch
+
+    nn, F = torch.nn, torch.nn.functional
+    rng = np.random.default_rng(0)
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32)
+            self.conv2, self.bn2 = nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32)
+            self.conv3, self.bn3 = nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32)
+            self.fc = nn.Linear(32, 10)
+
+        def forward(self, x):
+            skip = F.relu(self.bn1(self.conv1(x)))
+            h = F.relu(self.bn2(self.conv2(skip)))
+            h = F.relu(self.bn3(self.conv3(h)) + skip)
+            return self.fc(h.mean(dim=(2, 3)))
+
+    model = Block()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.tensor(rng.standard_normal((n, 3, 32, 32)).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 10, n))
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
 def torch_case(case: str) -> Callable[[], None]:
     import torch
 
@@ -419,6 +484,8 @@ def torch_case(case: str) -> Callable[[], None]:
             pool(x, 2).backward(dy)
 
         return step
+    if case == "resnet_block_step":
+        return torch_resnet_block()
     if case == "gru_step":
         import layernet as ln
 
@@ -439,6 +506,31 @@ def torch_case(case: str) -> Callable[[], None]:
 
 
 # ---------------------------------------------------------- Keras (JAX) work
+def keras_resnet_block(n: int = 64) -> Callable[[], None]:
+    """The ResNet block in Keras 3 (functional API), ``train_on_batch`` with ``jit_compile``."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+    from keras import layers
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((32, 32, 3))
+    h = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(32, 3, padding="same")(inputs)))
+    skip = h
+    h = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(32, 3, padding="same")(h)))
+    h = layers.BatchNormalization()(layers.Conv2D(32, 3, padding="same")(h))
+    h = layers.ReLU()(layers.Add()([h, skip]))
+    outputs = layers.Dense(10)(layers.GlobalAveragePooling2D()(h))
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        keras.optimizers.SGD(0.01, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    x = rng.standard_normal((n, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    return lambda: model.train_on_batch(x, y)
+
+
 def keras_case(case: str) -> Callable[[], None]:
     """The case in Keras 3 on JAX: ``fit`` / ``train_on_batch`` with ``jit_compile=True``.
 
@@ -519,6 +611,8 @@ def keras_case(case: str) -> Callable[[], None]:
         )
         model.compile(loss="categorical_crossentropy", optimizer="adam", jit_compile=True)
         return lambda: model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    if case == "resnet_block_step":
+        return keras_resnet_block()
     if case == "gru_step":
         import layernet as ln
 

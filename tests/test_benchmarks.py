@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -330,3 +331,18 @@ def test_data_parallel_cases_run_on_one_rank(case):
         "mnist1d_epoch",
         "conv_C_fwdbwd",
     }
+
+
+def test_resnet_block_and_functional_lenet_cases_run_in_every_framework():
+    assert {"resnet_block_step", "lenet_64_functional"} <= set(bench.CASES)
+    assert "resnet_block_step" in bench.KERAS_CASES
+    bench.layernet_case("resnet_block_step")()
+    bench.layernet_case("lenet_64_functional")()
+    if importlib.util.find_spec("torch") is not None:
+        bench.torch_case("resnet_block_step")()
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    if importlib.util.find_spec("keras") is not None:
+        import keras
+
+        if keras.backend.backend() == "jax":
+            bench.keras_case("resnet_block_step")()

@@ -291,6 +291,8 @@ class Add(_Merge):
     """
 
     _default_name = "add"
+    fresh_output = True  # a new sum; backward: a new array per input
+    fresh_gradient = True
 
     def compute_forward(self, x, training):
         xs = self._aligned(x)

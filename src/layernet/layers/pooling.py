@@ -697,6 +697,8 @@ class GlobalAveragePooling1D(_GlobalPool):
     """
 
     _default_name = "global_average_pooling1d"
+    fresh_output = True  # a new mean; backward: a new array
+    fresh_gradient = True
     _rank = 1
 
     def compute_forward(self, x, training, mask=None):
@@ -839,6 +841,8 @@ class GlobalAveragePooling2D(GlobalAveragePooling1D):
     """
 
     _default_name = "global_average_pooling2d"
+    fresh_output = True  # a new mean; backward: a new array
+    fresh_gradient = True
     _rank = 2
 
 
@@ -846,6 +850,8 @@ class GlobalAveragePooling3D(GlobalAveragePooling1D):
     """:class:`GlobalAveragePooling1D` over depth, height and width of 5-D inputs."""
 
     _default_name = "global_average_pooling3d"
+    fresh_output = True  # a new mean; backward: a new array
+    fresh_gradient = True
     _rank = 3
 
 
@@ -867,18 +873,24 @@ class GlobalAvgPool1D(GlobalAveragePooling1D):
     """Keras's short name for :class:`GlobalAveragePooling1D`."""
 
     _default_name = "global_avg_pool1d"
+    fresh_output = True  # a new mean; backward: a new array
+    fresh_gradient = True
 
 
 class GlobalAvgPool2D(GlobalAveragePooling2D):
     """Keras's short name for :class:`GlobalAveragePooling2D`."""
 
     _default_name = "global_avg_pool2d"
+    fresh_output = True  # a new mean; backward: a new array
+    fresh_gradient = True
 
 
 class GlobalAvgPool3D(GlobalAveragePooling3D):
     """Keras's short name for :class:`GlobalAveragePooling3D`."""
 
     _default_name = "global_avg_pool3d"
+    fresh_output = True  # a new mean; backward: a new array
+    fresh_gradient = True
 
 
 class GlobalMaxPool1D(GlobalMaxPooling1D):

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import registry, saving
+from .. import _ops, registry, saving
 from .._validation import as_array, check_bool, shape_str
 from ..graph.executor import Graph, Tape
 from ..graph.jacobians import compose_jacobians
@@ -325,7 +325,11 @@ class Model(Trainer, Layer):
         """Every layer the model calls (each once), without input layers."""
         graph = getattr(self, "_graph", None)
         if graph is not None:  # listed once, when the graph was made
-            return [layer for layer in graph.layers if not isinstance(layer, InputLayer)]
+            kept = self.__dict__.get("_called")  # (not a tracked attribute)
+            if kept is None or kept[0] is not graph:
+                kept = (graph, [a for a in graph.layers if not isinstance(a, InputLayer)])
+                self.__dict__["_called"] = kept
+            return list(kept[1])
         return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
 
     @property
@@ -653,7 +657,13 @@ class Model(Trainer, Layer):
         if not accumulate:
             self.zero_grad()
         dys = list(dy) if len(self.graph.outputs) > 1 else [dy]
-        self.graph.backward(self.saved.tape, dys, input_grads=False, param_grads=True)
+        self.graph.backward(
+            self.saved.tape,
+            dys,
+            input_grads=False,
+            param_grads=True,
+            private_outputs=self._private_outputs(),
+        )
 
     @property
     def losses(self) -> list[float]:
@@ -708,14 +718,81 @@ class Model(Trainer, Layer):
                     seen.add(id(p))
                     out[f"0.{self.name}.{k}"] = (p, grads[k])
             return out
-        for i, layer in enumerate(self.layers):  # indices as in model files
+        indexed = self.__dict__.get("_indexed_layers")  # the graph's layers never change
+        if indexed is None or indexed[0] is not self._graph:
+            indexed = (self._graph, list(enumerate(self.layers)))  # indices as in model files
+            self.__dict__["_indexed_layers"] = indexed
+        for i, layer in indexed[1]:
             if not layer.trainable:
                 continue
-            for k, p in layer.params.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    out[f"{i}.{layer.name}.{k}"] = (p, layer.grads[k])
+            params = layer.params
+            if params:
+                grads = layer.grads  # once per layer (a call() layer gathers it each time)
+                for k, p in params.items():
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        out[f"{i}.{layer.name}.{k}"] = (p, grads[k])
         return out
+
+    def _in_place_layers(self) -> list[Layer]:
+        """Layers that may overwrite their input and upstream gradient in a training step.
+
+        Sequential's in-place plan for a graph (``Graph.in_place_calls``): a layer
+        whose own class declares ``in_place``, called once, whose input tensor is
+        private to the step and read by no other call (never a skip connection, an
+        output or the caller's array) and whose upstream gradient is private (from a
+        loss or layer declaring ``fresh_gradient``, or a sum the step made); never a
+        layer inside one of the model's composite layers. None with the fast paths
+        off (``layernet._ops.fast_paths``) or while ``compute_loss`` is overridden.
+
+        The answer depends on the graph, the losses' classes and which layers have
+        an activity regularizer, so it is kept for those (a training step asks every
+        time).
+        """
+        graph = self._graph
+        if graph is None or not _ops.FAST_PATHS or self._overrides_compute_loss():
+            return []
+        losses = getattr(self, "_output_losses", [])
+        key = (
+            tuple(type(loss) for loss in losses),
+            tuple(n.layer.activity_regularizer is None for n in graph.nodes),
+        )
+        kept = self.__dict__.get("_in_place_plan")
+        if kept is None or kept[0] != key:
+            kept = (key, *self._find_graph_plan())
+            self.__dict__["_in_place_plan"] = kept  # not a tracked attribute
+        return list(kept[1])
+
+    def _find_graph_plan(self) -> tuple[list[Layer], list[bool]]:
+        """The in-place layers and, per output, whether the loss's gradient is private."""
+        graph = self.graph
+        losses = list(getattr(self, "_output_losses", []))
+        losses += [None] * (len(graph.outputs) - len(losses))
+        private = [loss is not None and type(loss).declares("fresh_gradient") for loss in losses]
+        inner: set[int] = set()  # layers inside the model's composite layers: never flagged
+        for node in graph.nodes:
+            stack = flatten_layers([node.layer])[1:]
+            stack += list(getattr(node.layer, "_sublayers", None) or [])
+            while stack:
+                layer = stack.pop()
+                if id(layer) not in inner:
+                    inner.add(id(layer))
+                    stack += flatten_layers([layer])[1:]
+                    stack += list(getattr(layer, "_sublayers", None) or [])
+        layers = [
+            graph.nodes[i].layer
+            for i in graph.in_place_calls(private)
+            if id(graph.nodes[i].layer) not in inner
+        ]
+        return layers, private
+
+    def _private_outputs(self) -> list[bool] | None:
+        """Per output, whether the gradient the trainer passes is private: known only
+        inside a training step whose in-place plan is in force."""
+        kept = self.__dict__.get("_in_place_plan")
+        if kept is None or not kept[1] or not kept[1][0].overwrite_inputs:
+            return None
+        return kept[2]
 
     def _takes_integers(self) -> bool:
         if self.is_functional:
