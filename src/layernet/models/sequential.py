@@ -554,7 +554,10 @@ class Sequential(Model):
 
         Writing into them changes the model; :meth:`get_weights` gives copies.
         """
-        return [p for layer in self.layers for p in layer.weight_arrays().values()]
+        out: list[np.ndarray] = []
+        for layer in self._layers:
+            out += layer.weight_arrays().values()
+        return out
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and state array, layer by layer."""
