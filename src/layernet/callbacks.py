@@ -724,12 +724,15 @@ class ModelCheckpoint(Callback):
 
 
 def _all_finite(arrays: list[np.ndarray]) -> bool:
-    # A sum is finite only when every entry is, and a sum of sums only when every sum is
-    # (NaN and inf propagate): one number settles the common case. A non-finite total may
-    # come from finite entries that overflow, which the exact check per array settles.
-    # Summing is much cheaper than isfinite per entry.
+    # A sum is finite only when every entry is (NaN and inf propagate): one sum over all
+    # the arrays laid end to end settles the common case. A non-finite total may come from
+    # finite entries that overflow, which the exact check per array then settles. Summing
+    # is much cheaper than isfinite per entry, and one sum than one per array.
+    if not arrays:
+        return True
     with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(sum(float(np.add.reduce(a, axis=None)) for a in arrays)):
+        total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]), axis=None)
+        if math.isfinite(float(total)):
             return True
         return all(math.isfinite(float(a.sum())) or bool(np.isfinite(a).all()) for a in arrays)
 

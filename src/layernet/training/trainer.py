@@ -464,10 +464,21 @@ class Trainer:
                 tk = tracker.get(f"{name}_loss")
                 if tk is not None and tk[1]:
                     logs[f"{name}_loss"] = float(tk[0] / tk[1])
-        logs.update({k: v for k, v in self.compute_metrics(x, y, pred, sw).items() if k != "loss"})
+        if self._output_metrics_present() or self._overrides_compute_metrics():
+            metric_logs = self.compute_metrics(x, y, pred, sw)
+            logs.update({k: v for k, v in metric_logs.items() if k != "loss"})
         if not math.isfinite(z):
             logs["loss"] = z
         return logs
+
+    def _output_metrics_present(self) -> bool:
+        """Whether any output has a compiled metric."""
+        return any(self._output_metrics)
+
+    def _overrides_compute_metrics(self) -> bool:
+        """Whether a subclass overrides :meth:`compute_metrics` (then it is always called;
+        the default one, with no compiled metric, adds nothing to the logs)."""
+        return type(self).compute_metrics is not Trainer.compute_metrics
 
     def _tracker_logs(self, z: float, y: Any) -> dict[str, float]:
         """The running logs: the loss tracker(s) and the compiled metrics' results."""
