@@ -788,7 +788,7 @@ class Layer(_KerasLayerAPI):
         except MemoryError as exc:
             raise self._too_large(exc, f"forward on inputs of shape {_shapes(x)}") from None
         self.saved = saved
-        self._y_shape = output_shapes(y)
+        self._y_shape = y.shape if type(y) is np.ndarray else output_shapes(y)
         return y
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

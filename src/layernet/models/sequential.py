@@ -534,8 +534,9 @@ class Sequential(Model):
             ``False`` the ``grads`` are replaced by this batch's gradients.
         """
         activity = self._activity[1] if self._activity is not None else {}
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
+        layers = self._layers
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
             if i in activity:  # the activity penalty's gradient joins the upstream one
                 dy = dy + activity[i]
             if layer.trainable and layer.params:
