@@ -792,7 +792,7 @@ class TerminateOnNaN(Callback):
         self._turn = 0
         self.terminated_at = None
         self._epoch = 0
-        self._weights: list[np.ndarray] | None = None  # the arrays read at the batch's start
+        self._weights = None  # the arrays read at the batch's start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
