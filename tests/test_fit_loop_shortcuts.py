@@ -188,3 +188,48 @@ def test_terminate_on_nan_puts_back_finite_weights_when_an_update_overflows(caps
     assert stop.terminated_at is not None
     assert _all_finite(model.weights)
     assert "TerminateOnNaN" in capsys.readouterr().err
+
+
+class MarksEverything(ln.layers.Layer):
+    """A layer of one's own that gives its output a mask through ``output_mask``."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_forward(self, x, training):
+        return x * 1, None
+
+    def compute_backward_input(self, dy, saved):
+        return dy
+
+    def output_mask(self, x, mask):
+        return np.ones(x.shape[:2], bool) if mask is None else mask
+
+
+def masks_asked_one_by_one(model, x):
+    """The output mask as every layer's output_mask gives it, each asked in turn."""
+    mask = None
+    for layer in model.layers:
+        y = layer.forward(x)
+        mask = layer.output_mask(x, mask)
+        x = y
+    return mask
+
+
+@pytest.mark.parametrize("maker", ["masking", "own", "none"])
+def test_sequential_asks_for_masks_only_where_one_can_start(maker):
+    first = {
+        "masking": [ln.layers.Masking(0.0)],
+        "own": [MarksEverything()],
+        "none": [],
+    }[maker]
+    model = ln.Sequential([ln.Input((5, 2)), ln.Dense(3, seed=0), *first, ln.Dense(2, seed=1)])
+    x = np.random.default_rng(0).standard_normal((4, 5, 2)).astype("float32")
+    x[:, -2:] = 0.0
+    model.forward(x)
+    expected = masks_asked_one_by_one(model, x)
+    got = model._output_mask
+    if maker == "none":
+        assert got is None and expected is None
+    else:
+        assert got is not None and np.array_equal(got, expected)
