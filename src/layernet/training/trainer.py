@@ -476,9 +476,13 @@ class Trainer:
         return any(self._output_metrics)
 
     def _overrides_compute_metrics(self) -> bool:
-        """Whether a subclass overrides :meth:`compute_metrics` (then it is always called;
-        the default one, with no compiled metric, adds nothing to the logs)."""
-        return type(self).compute_metrics is not Trainer.compute_metrics
+        """Whether a subclass (or the instance) overrides :meth:`compute_metrics` (then it
+        is always called; the default one, with no compiled metric, adds nothing to the
+        logs)."""
+        return (
+            type(self).compute_metrics is not Trainer.compute_metrics
+            or "compute_metrics" in self.__dict__
+        )
 
     def _tracker_logs(self, z: float, y: Any) -> dict[str, float]:
         """The running logs: the loss tracker(s) and the compiled metrics' results."""
