@@ -111,6 +111,13 @@ class Callback:
     def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None: ...
 
 
+def _hooked(callbacks: list[Callback], hook: str) -> list[Callback]:
+    """The callbacks, in order, whose ``hook`` is not :class:`Callback`'s no-op (a hook
+    defined by the class or set on the instance, as :class:`LambdaCallback` does)."""
+    base = getattr(Callback, hook)
+    return [c for c in callbacks if getattr(getattr(c, hook), "__func__", None) is not base]
+
+
 class History(Callback):
     """Records the logs of every epoch; :meth:`~layernet.training.trainer.Trainer.fit` returns it.
 
@@ -717,9 +724,16 @@ class ModelCheckpoint(Callback):
 
 
 def _all_finite(arrays: list[np.ndarray]) -> bool:
-    # A sum is finite when every entry is (a finite sum can only overflow, which the
-    # exact check below then settles); summing is much cheaper than isfinite per entry.
+    # A sum is finite only when every entry is (NaN and inf propagate): one sum over all
+    # the arrays laid end to end settles the common case. A non-finite total may come from
+    # finite entries that overflow, which the exact check per array then settles. Summing
+    # is much cheaper than isfinite per entry, and one sum than one per array.
+    if not arrays:
+        return True
     with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]), axis=None)
+        if math.isfinite(float(total)):
+            return True
         return all(math.isfinite(float(a.sum())) or bool(np.isfinite(a).all()) for a in arrays)
 
 
@@ -778,6 +792,7 @@ class TerminateOnNaN(Callback):
         self._turn = 0
         self.terminated_at = None
         self._epoch = 0
+        self._weights = None  # the arrays read at the batch's start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -789,10 +804,13 @@ class TerminateOnNaN(Callback):
             self._snapshots = [[w.copy() for w in weights], [w.copy() for w in weights]]
         for dst, src in zip(self._snapshots[self._turn], weights, strict=True):
             np.copyto(dst, src)
+        # The step updates these arrays in place: the batch's end checks the same list
+        # (read again only when there was none, a model that builds in its first step).
+        self._weights = weights
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        weights = self.model.weights
+        weights = getattr(self, "_weights", None) or self.model.weights
         bad_loss = loss is not None and not math.isfinite(loss)
         bad_weights = not _all_finite(weights)
         if not (bad_loss or bad_weights):

@@ -788,7 +788,7 @@ class Layer(_KerasLayerAPI):
         except MemoryError as exc:
             raise self._too_large(exc, f"forward on inputs of shape {_shapes(x)}") from None
         self.saved = saved
-        self._y_shape = output_shapes(y)
+        self._y_shape = y.shape if type(y) is np.ndarray else output_shapes(y)
         return y
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -1066,7 +1066,13 @@ class Layer(_KerasLayerAPI):
         """The arrays Keras calls the layer's weights, by name (not copies): :meth:`variables`
         without a random layer's ``seed_generator_state``, which Keras keeps out of
         ``weights`` (a model file still stores it, so draws resume where they were)."""
-        found = self.variables()
+        if type(self).variables is Layer.variables:  # params and state, each read once
+            state = self.state
+            if not state:  # (a generator's state is a state entry)
+                return dict(self.params)
+            found = {**self.params, **state}
+        else:
+            found = self.variables()
         if any(k.endswith(SEED_STATE) for k in found):  # random layers only
             found = {k: v for k, v in found.items() if k.rsplit("/", 1)[-1] != SEED_STATE}
         return found

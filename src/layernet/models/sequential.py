@@ -501,13 +501,15 @@ class Sequential(Model):
         activity: dict[int, Any] = {}
         penalty = 0.0
         mask = None  # Keras's masks, passed along the stack (the loss reads the last one)
+        makes_masks = self._mask_makers()
         for i, layer in enumerate(self._layers):
             x_in = x
             if mask is not None and _takes_mask(layer):
                 x = layer.forward(x, training=training, mask=mask)
             else:
                 x = layer.forward(x, training=training)
-            mask = layer.output_mask(x_in, mask)
+            if mask is not None or makes_masks[i]:  # (otherwise its answer is None)
+                mask = layer.output_mask(x_in, mask)
             if layer.activity_regularizer is not None:
                 pen, grad = layer.activity_regularization(x)
                 penalty += pen
@@ -534,8 +536,9 @@ class Sequential(Model):
             ``False`` the ``grads`` are replaced by this batch's gradients.
         """
         activity = self._activity[1] if self._activity is not None else {}
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
+        layers = self._layers
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
             if i in activity:  # the activity penalty's gradient joins the upstream one
                 dy = dy + activity[i]
             if layer.trainable and layer.params:
@@ -554,7 +557,10 @@ class Sequential(Model):
 
         Writing into them changes the model; :meth:`get_weights` gives copies.
         """
-        return [p for layer in self.layers for p in layer.weight_arrays().values()]
+        out: list[np.ndarray] = []
+        for layer in self._layers:
+            out += layer.weight_arrays().values()
+        return out
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and state array, layer by layer."""
@@ -592,6 +598,23 @@ class Sequential(Model):
                 )
         for p, w in zip(params, weights, strict=True):
             p[...] = w
+
+    def _mask_makers(self) -> list[bool]:
+        """For each layer, whether it may give its output a mask when its input has none:
+        it has ``compute_mask`` or its class overrides ``output_mask`` (any other layer's
+        answer is ``None`` then). Kept for the layers it was found for, as the in-place plan.
+        """
+        key = tuple(self._layers)
+        kept = self.__dict__.get("_mask_plan")
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        found = [
+            type(layer).output_mask is not Layer.output_mask
+            or getattr(layer, "compute_mask", None) is not None
+            for layer in self._layers
+        ]
+        self.__dict__["_mask_plan"] = (key, found)  # not a tracked attribute
+        return found
 
     def _in_place_layers(self) -> list[Layer]:
         """Layers that may overwrite their input and upstream gradient in a training step.

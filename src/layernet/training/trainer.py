@@ -53,6 +53,7 @@ from ..callbacks import (
     ProgressBar,
     ReduceLROnPlateau,
     TerminateOnNaN,
+    _hooked,
     _in_notebook,
     resume_epoch,
 )
@@ -532,10 +533,25 @@ class Trainer:
                 tk = tracker.get(f"{name}_loss")
                 if tk is not None and tk[1]:
                     logs[f"{name}_loss"] = float(tk[0] / tk[1])
-        logs.update({k: v for k, v in self.compute_metrics(x, y, pred, sw).items() if k != "loss"})
+        if self._output_metrics_present() or self._overrides_compute_metrics():
+            metric_logs = self.compute_metrics(x, y, pred, sw)
+            logs.update({k: v for k, v in metric_logs.items() if k != "loss"})
         if not math.isfinite(z):
             logs["loss"] = z
         return logs
+
+    def _output_metrics_present(self) -> bool:
+        """Whether any output has a compiled metric."""
+        return any(self._output_metrics)
+
+    def _overrides_compute_metrics(self) -> bool:
+        """Whether a subclass (or the instance) overrides :meth:`compute_metrics` (then it
+        is always called; the default one, with no compiled metric, adds nothing to the
+        logs)."""
+        return (
+            type(self).compute_metrics is not Trainer.compute_metrics
+            or "compute_metrics" in self.__dict__
+        )
 
     def _tracker_logs(self, z: float, y: Any) -> dict[str, float]:
         """The running logs: the loss tracker(s) and the compiled metrics' results."""
@@ -1879,14 +1895,19 @@ class Trainer:
         self.reset_metrics()
         logs: dict[str, float] = {}
         steps = 0
+        # Only the callbacks whose batch hooks do something are called (the others' are
+        # Callback's no-ops): the order of the calls that happen is unchanged.
+        begin = _hooked(cbs, "on_train_batch_begin")
+        end = _hooked(cbs, "on_train_batch_end")
+        should_stop = strategy.should_stop
         for step, data in batches:
-            for c in cbs:
+            for c in begin:
                 c.on_train_batch_begin(step, {})
             logs = dict(self.train_step(_repacked(data)))
-            for c in cbs:
+            for c in end:
                 c.on_train_batch_end(step, logs)
             steps = step + 1
-            if strategy.should_stop(self):
+            if should_stop(self):
                 break
         return logs, steps
 
