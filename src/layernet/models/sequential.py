@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import registry, saving
+from .. import _ops, registry, saving
 from .._validation import as_array, check_bool, normalize_shape, shape_str
 from ..layers.base import Layer, flatten_layers
 from ..layers.input import Input, InputLayer
@@ -628,7 +628,10 @@ class Sequential(Model):
 
         The answer depends only on the layers' classes and the loss's, so it is kept
         for the layers and loss class it was found for (a training step asks every time).
+        With the fast paths off (``layernet._ops.fast_paths(False)``) no layer works in place.
         """
+        if not _ops.FAST_PATHS:
+            return []
         key = (tuple(self._layers), type(self.loss))
         kept = self.__dict__.get("_in_place_plan")
         if kept is not None and kept[0] == key:
