@@ -114,7 +114,7 @@ def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
     x : array_like
     axis : int, default -1
     order : int, default 2
-        The norm's order, as :func:`numpy.linalg.norm` takes it (2: Euclidean).
+        The norm's order, as ``numpy.linalg.norm`` takes it (2: Euclidean).
 
     Returns
     -------
