@@ -12,13 +12,14 @@ from . import activations
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
-def _product(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``x @ kernel`` on the last axis; more than 2 dims as one 2-D product.
+def _folded_product(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``x @ kernel`` for ``x`` with more than 2 dims, as one 2-D product.
 
     NumPy runs ``(batch, steps, features) @ kernel`` as one small product per
-    sample; folding the leading axes gives BLAS one large product (a fast path).
+    sample; folding the leading axes gives BLAS one large product (a fast path,
+    off with :func:`layernet._ops.fast_paths`).
     """
-    if x.ndim <= 2 or not _ops.FAST_PATHS:
+    if not _ops.FAST_PATHS:
         return threads.matmul(x, kernel)
     lead = x.shape[:-1]
     return threads.matmul(x.reshape(-1, x.shape[-1]), kernel).reshape(*lead, kernel.shape[1])
@@ -235,7 +236,8 @@ class Dense(Layer):
             self.params["bias"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
 
     def compute_forward(self, x, training):
-        y = _product(x, self.params["kernel"])
+        kernel = self.params["kernel"]
+        y = threads.matmul(x, kernel) if x.ndim == 2 else _folded_product(x, kernel)
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y)
@@ -254,7 +256,8 @@ class Dense(Layer):
         return self._param_grads(self._affine_grad(dy, saved), saved)
 
     def _input_grad(self, g: np.ndarray) -> np.ndarray:
-        return _product(g, self.params["kernel"].T)
+        kernel_t = self.params["kernel"].T
+        return threads.matmul(g, kernel_t) if g.ndim == 2 else _folded_product(g, kernel_t)
 
     def _param_grads(self, g: np.ndarray, saved: DenseSaved) -> dict[str, np.ndarray]:
         x2 = saved.x.reshape(-1, saved.x.shape[-1])
