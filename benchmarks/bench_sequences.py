@@ -70,8 +70,19 @@ def _data(case: str) -> tuple[np.ndarray, np.ndarray]:
     return x.astype("float32"), y.astype("float32")
 
 
+def lstm_model(K):
+    """LSTM(128) over the sequence, then Dense(10), written once (K = layernet or keras)."""
+    return K.Sequential(
+        [
+            K.Input((LSTM["steps"], LSTM["features"])),
+            K.layers.LSTM(LSTM["units"]),
+            K.layers.Dense(10),
+        ]
+    )
+
+
 def transformer_block(K, length: int, width: int, heads: int, ff: int):
-    """The post-norm encoder block, written once for layernet (K = layernet)."""
+    """The post-norm encoder block, written once (K = layernet or keras)."""
     x = K.Input(shape=(length, width))
     a = K.layers.MultiHeadAttention(num_heads=heads, key_dim=width // heads)(x, x)
     h = K.layers.LayerNormalization()(K.layers.Add()([x, a]))
@@ -86,13 +97,7 @@ def layernet_case(case: str) -> Callable[[], None]:
 
     x, y = _data(case)
     if case == "lstm_step":
-        model = ln.Sequential(
-            [
-                ln.Input((LSTM["steps"], LSTM["features"])),
-                ln.layers.LSTM(LSTM["units"]),
-                ln.layers.Dense(10),
-            ]
-        )
+        model = lstm_model(ln)
     else:
         model = transformer_block(ln, BLOCK["length"], BLOCK["width"], BLOCK["heads"], BLOCK["ff"])
     model.compile(ln.SGD(learning_rate=0.01), "mse")

@@ -193,6 +193,179 @@ def two_outputs_predict(dp=None) -> np.ndarray:
     return np.concatenate([first, second], axis=1)
 
 
+def two_headed():
+    """A functional model with inputs ``a``, ``b`` and outputs ``cls``, ``reg`` (dicts),
+    per-output losses, ``loss_weights`` and per-output metrics, float64."""
+    import layernet as ln
+
+    d = "float64"
+    a = ln.Input((8, 1), name="a", dtype=d)
+    b = ln.Input((3,), name="b", dtype=d)
+    h = ln.Concatenate(dtype=d)(
+        [ln.Flatten(dtype=d)(a), ln.Dense(4, activation="tanh", seed=1, dtype=d)(b)]
+    )
+    h = ln.Dense(6, activation="relu", seed=2, dtype=d)(h)
+    cls = ln.Dense(3, seed=3, name="cls", dtype=d)(h)
+    reg = ln.Dense(1, seed=4, name="reg", dtype=d)(h)
+    net = ln.Model({"a": a, "b": b}, {"cls": cls, "reg": reg})
+    net.compile(
+        ln.SGD(0.05, momentum=0.9),
+        loss={"cls": "softmax_cross_entropy", "reg": "mse"},
+        loss_weights={"cls": 1.0, "reg": 0.5},
+        metrics={"cls": ["accuracy"], "reg": ["mae"]},
+    )
+    return net
+
+
+def two_headed_data(n: int = 50, seed: int = 0):
+    """Dict inputs and targets for :func:`two_headed`."""
+    x8, labels = data(n, seed)
+    rng = np.random.default_rng(seed + 10)
+    b = rng.standard_normal((n, 3))
+    x = {"a": x8, "b": b}
+    y = {"cls": labels, "reg": (b.sum(axis=1, keepdims=True) + labels[:, None]) * 0.5}
+    return x, y
+
+
+def history_values(history) -> tuple[list[str], np.ndarray]:
+    keys = sorted(history.history)
+    return keys, np.array([v for k in keys for v in history.history[k]], dtype=np.float64)
+
+
+def multi_io(dp=None) -> dict:
+    """fit (dict x/y, sample weights, dict validation data), evaluate and predict of
+    :func:`two_headed` (global batch 7: uneven shares and a short last batch)."""
+    x, y = two_headed_data()
+    xv, yv = two_headed_data(20, seed=1)
+    w = np.random.default_rng(3).uniform(0, 2, 50)
+    net = two_headed()
+    h = net.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=7,
+        sample_weight=w,
+        validation_data=(xv, yv),
+        seed=5,
+        verbose=0,
+        distribute=dp,
+    )
+    keys, values = history_values(h)
+    ev = net.evaluate(xv, yv, batch_size=6, return_dict=True, verbose=0, distribute=dp)
+    listed = net.predict([xv["a"], xv["b"]], batch_size=4, verbose=0, distribute=dp)
+    named = net.predict(xv, batch_size=3, verbose=0, distribute=dp)
+    return {
+        "weights": flat(net.get_weights()),
+        "history_keys": np.array(keys),
+        "history": values,
+        "evaluate_keys": np.array(list(ev)),
+        "evaluate": np.array(list(ev.values())),
+        "predict_kind": np.array(type(listed).__name__),
+        "predict": np.concatenate(listed, axis=1),
+        "predict_named": np.concatenate(named, axis=1),
+    }
+
+
+def pipeline_model(seed: int = 0):
+    """A Sequential without an input shape: built by its first batch (seeded weights)."""
+    import layernet as ln
+
+    d = "float64"
+    net = ln.Sequential(
+        [
+            ln.Flatten(dtype=d),
+            ln.Dense(5, activation="tanh", seed=seed, dtype=d),
+            ln.Dense(3, seed=seed + 1, dtype=d),
+        ]
+    )
+    net.compile(ln.SGD(0.1, momentum=0.9), "softmax_cross_entropy", ["accuracy"])
+    return net
+
+
+def batches_of(x, y, size: int, repeat: bool):
+    """A generator of ``(x, y)`` batches in order (forever with ``repeat``)."""
+    while True:
+        for start in range(0, len(x), size):
+            yield x[start : start + size], y[start : start + size]
+        if not repeat:
+            return
+
+
+def shuffled_dataset(x, y, size: int, seed: int):
+    """A PyDataset of batches of ``size`` that reshuffles in ``on_epoch_end`` (seeded: the
+    same order on every rank)."""
+    import layernet as ln
+
+    class Shuffled(ln.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = np.arange(len(x))
+            self.epochs_ended = 0
+
+        def __len__(self):
+            return -(-len(x) // size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * size : (i + 1) * size]
+            return x[idx], y[idx]
+
+        def on_epoch_end(self):
+            self.epochs_ended += 1
+            self.order = self.rng.permutation(len(x))
+
+    return Shuffled()
+
+
+def sources(dp=None) -> dict:
+    """fit over an infinite generator (``steps_per_epoch``) with a generator as
+    ``validation_data``, over a finite generator, and over a PyDataset (with array
+    validation data), each model built by its first batch; evaluate and predict over
+    a PyDataset and a generator."""
+    x, y = data()
+    xv, yv = data(20, seed=1)
+    out: dict = {}
+    net = pipeline_model(1)
+    h = net.fit(
+        batches_of(x, y, 9, repeat=True),
+        epochs=3,
+        steps_per_epoch=4,  # 36 samples per epoch: the epochs start at other batches
+        validation_data=batches_of(xv, yv, 6, repeat=True),
+        validation_steps=3,
+        verbose=0,
+        distribute=dp,
+    )
+    out["generator_keys"], out["generator_history"] = history_values(h)
+    out["generator_weights"] = flat(net.get_weights())
+
+    finite = pipeline_model(3)
+    h = finite.fit(batches_of(x, y, 8, repeat=False), epochs=1, verbose=0, distribute=dp)
+    out["finite_keys"], out["finite_history"] = history_values(h)
+    out["finite_weights"] = flat(finite.get_weights())
+
+    dataset = shuffled_dataset(x, y, 9, seed=7)
+    pd = pipeline_model(5)
+    h = pd.fit(dataset, epochs=3, validation_data=(xv, yv), verbose=0, distribute=dp)
+    out["dataset_keys"], out["dataset_history"] = history_values(h)
+    out["dataset_weights"] = flat(pd.get_weights())
+    out["dataset_epochs_ended"] = np.array(dataset.epochs_ended)
+    ev = pd.evaluate(
+        shuffled_dataset(xv, yv, 6, seed=8), return_dict=True, verbose=0, distribute=dp
+    )
+    out["dataset_evaluate"] = np.array(list(ev.values()))
+    ev = pd.evaluate(
+        batches_of(xv, yv, 7, repeat=False), return_dict=True, verbose=0, distribute=dp
+    )
+    out["generator_evaluate"] = np.array(list(ev.values()))
+    out["dataset_predict"] = pd.predict(
+        shuffled_dataset(xv, yv, 6, seed=8), verbose=0, distribute=dp
+    )
+    out["generator_predict"] = pd.predict(
+        (b for b, _ in batches_of(xv, yv, 7, repeat=False)), verbose=0, distribute=dp
+    )
+    return out
+
+
 def train(dp, out: dict) -> None:
     """Uneven shares and a short last batch (50 samples, global batch 7: the last
     step has one sample, so rank 1's share is empty), validation, checkpoints."""
@@ -436,6 +609,58 @@ def fail_in_evaluate_and_predict(dp, out: dict) -> None:
         out["made_on_one_rank"] = np.array(f"{type(exc).__name__}: {exc}")
 
 
+def inputs(dp, out: dict) -> None:
+    """Several inputs and outputs, generators and PyDatasets, as :func:`multi_io` and
+    :func:`sources` run them."""
+    out.update({f"multi_{k}": v for k, v in multi_io(dp).items()})
+    out.update({f"sources_{k}": v for k, v in sources(dp).items()})
+
+
+def source_errors(dp, out: dict) -> None:
+    """Sources that differ between the ranks, and data dicts that do: each call caught."""
+    x, y = data()
+
+    def shapes_differ():  # rank 1's batch 2 has one sample more
+        for i in range(5):
+            extra = 1 if dp.rank == 1 and i == 2 else 0
+            yield x[i * 8 : (i + 1) * 8 + extra], y[i * 8 : (i + 1) * 8 + extra]
+
+    def shorter():  # rank 1's generator ends one batch earlier
+        for i in range(4 - dp.rank):
+            yield x[i * 8 : (i + 1) * 8], y[i * 8 : (i + 1) * 8]
+
+    def breaks():  # rank 1's generator raises when asked for its second batch
+        for i in range(4):
+            if dp.rank == 1 and i == 1:
+                raise ValueError("rank 1's data broke")
+            yield x[i * 8 : (i + 1) * 8], y[i * 8 : (i + 1) * 8]
+
+    xd, yd = two_headed_data()
+    calls = {
+        "breaks": lambda: pipeline_model().fit(breaks(), verbose=0, distribute=dp),
+        "shapes": lambda: pipeline_model().fit(shapes_differ(), verbose=0, distribute=dp),
+        "shorter": lambda: pipeline_model().fit(shorter(), verbose=0, distribute=dp),
+        "evaluate_shorter": lambda: pipeline_model().evaluate(shorter(), verbose=0, distribute=dp),
+        "predict_shapes": lambda: pipeline_model().predict(
+            (b for b, _ in shapes_differ()), verbose=0, distribute=dp
+        ),
+        "lengths": lambda: pipeline_model().fit(
+            shuffled_dataset(x[: 50 - 9 * dp.rank], y[: 50 - 9 * dp.rank], 9, seed=0),
+            verbose=0,
+            distribute=dp,
+        ),
+        "dicts": lambda: two_headed().fit(
+            {"a": xd["a"], "b": xd["b"] + dp.rank}, yd, verbose=0, distribute=dp
+        ),
+    }
+    for name, call in calls.items():
+        try:
+            call()
+        except Exception as exc:
+            out[name] = np.array(f"{type(exc).__name__}: {exc}")
+    out["after"] = np.array(dp.comm.allreduce(1))  # every rank got here
+
+
 def fail_outside_fit(dp, out: dict) -> None:
     """Rank 1's script dies before fit (loading its data, say); rank 0 enters fit."""
     if dp.rank == 1:
@@ -450,6 +675,8 @@ JOBS = {
     "fail_in_step": fail_in_step,
     "fail_in_evaluate_and_predict": fail_in_evaluate_and_predict,
     "fail_outside_fit": fail_outside_fit,
+    "inputs": inputs,
+    "source_errors": source_errors,
 }
 
 

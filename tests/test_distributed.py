@@ -283,6 +283,174 @@ def test_failure_in_one_ranks_test_or_predict_step_is_raised_on_every_rank(tmp_p
         )
 
 
+# ------------------------------------------ several inputs and outputs; sources
+@pytest.fixture(scope="module")
+def inputs_job(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("dp_inputs")
+    result, _ = run_job("inputs", outdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return results(outdir)
+
+
+def assert_equals_one_process(ranks, prefix: str, one: dict) -> None:
+    """Every rank's results under ``prefix`` equal the one-process run's ``one``."""
+    for r in ranks:
+        assert {k for k in r if k.startswith(prefix)} >= {prefix + k for k in one}
+        for key, value in one.items():
+            got = r[prefix + key]
+            if np.asarray(value).dtype.kind in "US":
+                assert got.tolist() == np.asarray(value).tolist(), key
+            else:
+                np.testing.assert_allclose(got, value, rtol=0, atol=1e-10, err_msg=key)
+
+
+@needs_mpi
+def test_two_inputs_two_outputs_by_name_equal_one_process(inputs_job):
+    # dict x and y, sample weights, loss_weights, per-output metrics, dict validation
+    # data; evaluate; predict from a list and from a dict: the same on both ranks as here
+    one = jobs.multi_io()
+    assert_equals_one_process(inputs_job, "multi_", one)
+    keys = inputs_job[0]["multi_history_keys"].tolist()
+    assert {"cls_loss", "reg_mae", "val_cls_accuracy", "val_reg_loss"} <= set(keys)
+    assert str(inputs_job[0]["multi_predict_kind"]) == "list"
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", ["generator", "finite", "dataset"])
+def test_generators_and_pydatasets_equal_one_process(inputs_job, case):
+    # generator: infinite, steps_per_epoch, a generator as validation_data; finite: read to
+    # its end; dataset: a PyDataset reshuffled in on_epoch_end, evaluate and predict over
+    # sources; every model built by its first batch
+    one = {k: v for k, v in jobs.sources().items() if k.startswith(case)}
+    assert_equals_one_process(inputs_job, "sources_", one)
+    if case == "generator":
+        assert "val_loss" in inputs_job[0]["sources_generator_keys"].tolist()
+    if case == "dataset":
+        assert int(inputs_job[1]["sources_dataset_epochs_ended"]) == 3
+
+
+@needs_mpi
+def test_sources_that_differ_between_ranks_raise_on_every_rank(tmp_path):
+    # rank-dependent batch shapes, a generator one batch shorter on rank 1, PyDatasets of
+    # different lengths, dicts of different data: every rank raises the same error, and
+    # the job ends (run_job's timeout fails the test if it hangs); a generator that raises
+    # on rank 1 alone: its error on rank 1, DataParallelError naming it on rank 0
+    result, seconds = run_job("source_errors", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert seconds < TIMEOUT
+    r0, r1 = results(tmp_path)
+    assert int(r0["after"]) == int(r1["after"]) == 2
+    for name in ("shapes", "shorter", "evaluate_shorter", "predict_shapes", "lengths", "dicts"):
+        assert str(r0[name]) == str(r1[name]), name
+    rule = "Every rank's source must yield the same batches in the same order."
+    batch = "x: (8, 8, 1) float64, y: (8,) int64"
+    assert str(r0["shapes"]) == (
+        "DataParallelError: fit: the ranks' sources gave different batches at batch 2 of "
+        f"epoch 0: rank 0 has ({batch}); rank 1 has (x: (9, 8, 1) float64, y: (9,) int64). " + rule
+    )
+    ended = "rank 1 has none (its source ended after 3 batches)"
+    assert str(r0["shorter"]) == (
+        "DataParallelError: fit: the ranks' sources gave different batches at batch 3 of "
+        f"epoch 0: rank 0 has ({batch}); {ended}. " + rule
+    )
+    assert str(r0["evaluate_shorter"]) == (
+        "DataParallelError: evaluate: the ranks' sources gave different batches at batch 3: "
+        f"rank 0 has ({batch}); {ended}. " + rule
+    )
+    assert str(r0["predict_shapes"]) == (
+        "DataParallelError: predict: the ranks' sources gave different batches at batch 2: "
+        "rank 0 has (x: (8, 8, 1) float64); rank 1 has (x: (9, 8, 1) float64). " + rule
+    )
+    assert str(r0["lengths"]) == (
+        "DataParallelError: fit: ranks disagree on `steps`: rank 0 has 6, rank 1 has 5."
+    )
+    # a source that raises on one rank: its exception there, DataParallelError on the others
+    assert str(r1["breaks"]) == "ValueError: rank 1's data broke"
+    assert str(r0["breaks"]) == (
+        "DataParallelError: rank 1 of 2 failed: ValueError: rank 1's data broke"
+    )
+    assert str(r0["dicts"]).startswith(
+        "DataParallelError: fit: ranks disagree on `x['b'] checksum`: rank 0 has 'sha256:"
+    )
+
+
+@given(
+    sizes=st.lists(st.integers(1, 12), min_size=1, max_size=6),
+    ranks=st.integers(1, 5),
+    weighted=st.booleans(),
+)
+def test_the_ranks_shares_of_each_yielded_batch_make_the_batch(sizes, ranks, weighted):
+    from layernet.training.data_adapters import SourceEpochs, batch_source
+
+    n = sum(sizes)
+    x = np.arange(n * 2.0).reshape(n, 2)
+    w = np.linspace(0, 1, n) if weighted else None
+    cuts = np.cumsum([0, *sizes])
+
+    def source():
+        for a, b in itertools.pairwise(cuts):
+            yield (x[a:b], x[a:b, 0], w[a:b]) if weighted else (x[a:b], x[a:b, 0])
+
+    def agree(owner, index, where, spec, error):
+        assert owner == "fit" and where == " of epoch 0" and error is None
+        return spec is not None
+
+    passes = []
+    for r in range(ranks):
+        data = SourceEpochs(
+            batch_source(source()),
+            None,
+            lambda b: b if len(b) == 3 else (*b, None),
+            agree=agree,
+            shard=functools.partial(distributed._shard, rank=r, size=ranks),
+        )
+        passes.append(list(data.shares(" of epoch 0")))
+    assert all(len(p) == len(sizes) for p in passes)
+    for step, (a, b) in enumerate(itertools.pairwise(cuts)):
+        rows = [p[step][1] for p in passes]  # each rank's rows among all the samples
+        assert rows[0].start == a and rows[-1].stop == b
+        assert all(u.stop == v.start for u, v in itertools.pairwise(rows))
+        lengths = [r.stop - r.start for r in rows]
+        assert max(lengths) - min(lengths) <= 1
+        for p in passes:
+            got_step, got, (xs, ys, ws) = p[step]
+            assert got_step == step
+            assert np.array_equal(xs, x[got]) and np.array_equal(ys, x[got, 0])
+            assert ws is None if w is None else np.array_equal(ws, w[got])
+
+
+def test_one_process_source_epochs_yield_the_batches_as_they_are():
+    from layernet.training.data_adapters import SourceEpochs, batch_source
+
+    x = np.arange(10.0)
+    data = SourceEpochs(batch_source(iter([(x[:4], x[:4]), (x[4:], x[4:])])), None, tuple)
+    assert [(s, b[0].tolist()) for s, b in data.batches(0)] == [
+        (0, [0.0, 1.0, 2.0, 3.0]),
+        (1, x[4:].tolist()),
+    ]
+
+
+def test_batch_disagreements_name_the_batch_and_group_ranks():
+    views = [("x: (4,) float64", None)] * 3 + [(None, None), (None, "ValueError: bad")]
+    message = distributed._batches_differ("evaluate", 5, "", views)
+    assert message.startswith("evaluate: the ranks' sources gave different batches at batch 5: ")
+    assert "ranks 0, 1, 2 have (x: (4,) float64)" in message
+    assert "rank 3 has none (its source ended after 5 batches)" in message
+    assert "rank 4 failed reading it (ValueError: bad)" in message
+
+
+def test_the_handshake_describes_several_arrays_and_sources_by_name():
+    from layernet._agreement import fit_entries
+
+    x = {"b": np.zeros((6, 2)), "a": np.ones((6, 3))}
+    e = fit_entries(x, [np.zeros(6), None], epochs=1, batch_size=4, shuffle=True, seed=0)
+    assert e["x"] == ["a", "b"] and e["steps"] == 2
+    assert e["x['a'] shape"] == [3] and e["x['b'] samples"] == 6
+    assert e["y"] == "2 arrays" and e["y[0] samples"] == 6 and e["y[1]"] is None
+    g = fit_entries((i for i in []), None, epochs=1, batch_size=None, shuffle=None, seed=0, steps=7)
+    assert g["x"] == "<generator>" and g["steps"] == 7
+
+
 # ------------------------------------------------------------------ one process
 @needs_mpi
 def test_one_rank_is_plain_fit():

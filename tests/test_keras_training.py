@@ -239,15 +239,19 @@ def test_weight_argument_errors():
 
 
 def test_evaluate_with_sample_weight():
+    """The loss and `weighted_metrics` are weighted; `metrics` are not (Keras)."""
     x, y = blobs(40)
     model = classifier(metrics=["accuracy"])
+    model.compile(model.optimizer, model.loss, metrics=["accuracy"], weighted_metrics=["accuracy"])
     w = np.linspace(0, 2, 40)
     logs = model.evaluate(x, y, sample_weight=w, batch_size=7, verbose=0, return_dict=True)
     pred = model.predict(x, verbose=0)
     per = [ln.SoftmaxCrossEntropy(**F64).forward(pred[i : i + 1], y[i : i + 1]) for i in range(40)]
     assert logs["loss"] == pytest.approx(np.dot(w, per) / 40)
     hits = pred.argmax(1) == y
-    assert logs["accuracy"] == pytest.approx(np.dot(w, hits) / w.sum())
+    assert logs["accuracy"] == pytest.approx(hits.mean())
+    assert logs["weighted_accuracy"] == pytest.approx(np.dot(w, hits) / w.sum())
+    assert abs(hits.mean() - np.dot(w, hits) / w.sum()) > 1e-3  # the two differ here
 
 
 def test_validation_split_carries_sample_weights():

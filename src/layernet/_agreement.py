@@ -330,8 +330,12 @@ def describe_array(a: Any, name: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    a : array-like or None
-        The array (``None`` gives ``{name: None}``).
+    a : array-like, list or dict of arrays, or None
+        The array (``None`` gives ``{name: None}``). A list or tuple of arrays,
+        or a dict of them, gives ``name``'s structure (its keys, or its number of
+        arrays) and each array's entries under ``"<name>[<key or index>]"``;
+        anything that is not array data (a generator, a PyDataset) gives
+        ``{name: "<its type> of <its length>"}``.
     name : str
         Prefix of the entries (``"x"`` gives ``"x samples"``, ``"x shape"``, ...).
 
@@ -353,6 +357,21 @@ def describe_array(a: Any, name: str) -> dict[str, Any]:
     """
     if a is None:
         return {name: None}
+    if isinstance(a, Mapping):  # several arrays by input or output name
+        out: dict[str, Any] = {name: sorted(map(str, a))}
+        for key in sorted(a, key=str):
+            out.update(describe_array(a[key], f"{name}[{str(key)!r}]"))
+        return out
+    if _several_arrays(a):
+        out = {name: f"{len(a)} arrays"}
+        for i, v in enumerate(a):
+            out.update(describe_array(v, f"{name}[{i}]"))
+        return out
+    if not _data_like(a):  # a generator, a PyDataset, ...: by kind and length
+        try:
+            return {name: f"<{type(a).__name__}> of {len(a)}"}
+        except Exception:
+            return {name: f"<{type(a).__name__}>"}
     arr = np.asarray(a)
     if arr.ndim == 0:
         return {f"{name} shape": [], f"{name} dtype": arr.dtype.name, f"{name} checksum": str(arr)}
@@ -371,6 +390,33 @@ def describe_array(a: Any, name: str) -> dict[str, Any]:
         f"{name} dtype": arr.dtype.name,
         f"{name} checksum": "sha256:" + h.hexdigest()[:16],
     }
+
+
+def _several_arrays(a: Any) -> bool:
+    """Whether ``a`` is a list or tuple of arrays (a model's several inputs or targets)."""
+    return (
+        isinstance(a, list | tuple)
+        and any(v is not None for v in a)
+        and all(v is None or getattr(v, "ndim", 0) >= 1 or isinstance(v, Mapping) for v in a)
+    )
+
+
+def _data_like(a: Any) -> bool:
+    """Whether ``a`` is array data (an array, nested lists, a number), not a batch source."""
+    return (
+        hasattr(a, "shape")
+        or hasattr(a, "__array__")
+        or isinstance(a, list | tuple | int | float | complex | bool | str | bytes)
+    )
+
+
+def _samples(x: Any) -> int:
+    """The samples of ``x``: of its first array when it holds several."""
+    if isinstance(x, Mapping):
+        return _samples(next(iter(x.values())))
+    if _several_arrays(x):
+        return _samples(next(v for v in x if v is not None))
+    return len(x)
 
 
 def _strip_names(value: Any) -> Any:
@@ -512,9 +558,9 @@ def describe_compile(model: Any) -> dict[str, object]:
 
 def _steps(x: Any, batch_size: Any) -> int | None:
     try:
-        n = len(x)
+        n = _samples(x)
         return math.ceil(n / batch_size) if isinstance(batch_size, int) and batch_size > 0 else None
-    except TypeError:
+    except (TypeError, StopIteration):
         return None
 
 
@@ -531,11 +577,16 @@ def fit_entries(
     validation_data: Any = None,
     sample_weight: Any = None,
     class_weight: Any = None,
+    steps: Any = None,
 ) -> dict[str, object]:
     """The argument entries of ``fit`` (:data:`FIT_ENTRIES`), as :func:`agree` compares them.
 
     Pass the training arrays after the validation split (what the ranks train
-    on) and the arguments as resolved (``batch_size`` 32 when ``None``).
+    on) and the arguments as resolved (``batch_size`` 32 when ``None``). Several
+    arrays (a list, or a dict by input or output name) are compared array by
+    array (``"x['a'] checksum"``); a source of batches (a generator, a
+    PyDataset) by its kind and length, with ``steps`` its batches per epoch
+    (None: counted from ``x`` and ``batch_size``).
     ``validation_data`` is compared through :func:`describe_array` of each of
     its arrays; ``seed`` is the user's (``None`` on every rank is agreement:
     rank 0's drawn seed is broadcast).
@@ -565,7 +616,7 @@ def fit_entries(
         "epochs": epochs,
         "initial_epoch": initial_epoch,
         "batch_size": batch_size,
-        "steps": _steps(x, batch_size),
+        "steps": _steps(x, batch_size) if steps is None else steps,
         "shuffle": shuffle,
         "seed": seed,
         **describe_array(x, "x"),
@@ -580,9 +631,10 @@ def fit_entries(
 
 
 def evaluate_entries(
-    x: Any, y: Any, *, batch_size: Any, sample_weight: Any = None
+    x: Any, y: Any, *, batch_size: Any, sample_weight: Any = None, steps: Any = None
 ) -> dict[str, object]:
-    """The argument entries of ``evaluate`` (:data:`EVALUATE_ENTRIES`).
+    """The argument entries of ``evaluate`` (:data:`EVALUATE_ENTRIES`); ``x``, ``y`` and
+    ``steps`` as in :func:`fit_entries`.
 
     Examples
     --------
@@ -593,7 +645,7 @@ def evaluate_entries(
     """
     return {
         "batch_size": batch_size,
-        "steps": _steps(x, batch_size),
+        "steps": _steps(x, batch_size) if steps is None else steps,
         **describe_array(x, "x"),
         **describe_array(y, "y"),
         "sample_weight": None
@@ -602,8 +654,9 @@ def evaluate_entries(
     }
 
 
-def predict_entries(x: Any, *, batch_size: Any) -> dict[str, object]:
-    """The argument entries of ``predict`` (:data:`PREDICT_ENTRIES`).
+def predict_entries(x: Any, *, batch_size: Any, steps: Any = None) -> dict[str, object]:
+    """The argument entries of ``predict`` (:data:`PREDICT_ENTRIES`); ``x`` and ``steps`` as
+    in :func:`fit_entries`.
 
     Examples
     --------
@@ -612,4 +665,8 @@ def predict_entries(x: Any, *, batch_size: Any) -> dict[str, object]:
     >>> sorted(predict_entries(np.zeros((5, 2)), batch_size=2))
     ['batch_size', 'steps', 'x checksum', 'x dtype', 'x samples', 'x shape']
     """
-    return {"batch_size": batch_size, "steps": _steps(x, batch_size), **describe_array(x, "x")}
+    return {
+        "batch_size": batch_size,
+        "steps": _steps(x, batch_size) if steps is None else steps,
+        **describe_array(x, "x"),
+    }

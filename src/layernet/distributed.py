@@ -16,7 +16,12 @@ most one; a rank's share may be empty). Each rank backpropagates its share; insi
 the step, before the optimizer update, one ``Allreduce`` on one flat buffer sums
 the weighted gradients, the ``BatchNorm`` moving statistics and the loss, and a
 second one the loss tracker's and the metrics' variables; then every rank applies
-the same optimizer step to the same weights and reports the same logs.
+the same optimizer step to the same weights and reports the same logs. Several
+inputs and outputs (lists or dicts of arrays) share the same rows of every array.
+Over a generator or :class:`~layernet.utils.PyDataset` every rank reads its own copy
+of the source, which must yield the same batches in the same order: each batch is
+a global batch, and one small ``Allgather`` before each step checks that every rank
+has it, with the same shapes (:meth:`DataParallel.agree_batch`).
 
 MPI comes from the optional ``mpi4py`` package (``pip install -e '.[mpi]'``
 brings it with an MPI library); importing :mod:`layernet` never needs it.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import hashlib
 import inspect
 import math
 import os
@@ -273,7 +279,8 @@ class Strategy:
 
     ``evaluate`` calls :meth:`agree`, :meth:`shard` and :meth:`metrics_step` (in
     every test step); ``predict`` calls :meth:`agree`, :meth:`shard` and
-    :meth:`gather`.
+    :meth:`gather`. Over a generator or PyDataset the data path also calls
+    :meth:`agree_batch` before each step, then takes :meth:`shard` of the batch.
 
     Attributes
     ----------
@@ -341,6 +348,36 @@ class Strategy:
         of this process (nothing to reduce here)."""
         return _Unchanged(None)
 
+    def agree_batch(
+        self,
+        owner: str,
+        index: int,
+        where: str,
+        spec: str | None,
+        error: BaseException | None,
+    ) -> bool:
+        """Whether a source of batches has a batch ``index`` (here: whether ``spec`` is given).
+
+        The data path calls it before each step over a generator or PyDataset,
+        with a description of the batch it read (``spec``, from
+        :func:`~layernet.training.data_adapters.batch_spec`; None when its source
+        ended) or the exception reading or preparing it raised (raised here).
+
+        Parameters
+        ----------
+        owner : str
+            The call reading the source (``"fit"``), for messages.
+        index : int
+            The batch's index in the pass (from 0).
+        where : str
+            The end of the batch's description in messages (``" of epoch 2"``).
+        spec : str or None
+        error : Exception or None
+        """
+        if error is not None:
+            raise error
+        return spec is not None
+
     def should_stop(self, model: Any) -> bool:
         """Whether the epoch ends after this step: ``model.stop_training``."""
         return bool(model.stop_training)
@@ -348,8 +385,9 @@ class Strategy:
     def end_epoch(self, model: Any) -> None:
         """Called after ``on_epoch_end``'s callbacks (nothing to do here)."""
 
-    def gather(self, n: int) -> contextlib.AbstractContextManager[Gathered]:
-        """The scope of a prediction loop over ``n`` samples; its outputs are all of them here."""
+    def gather(self, n: int | None = None) -> contextlib.AbstractContextManager[Gathered]:
+        """The scope of a prediction loop over ``n`` samples (None: as many as the loop
+        predicts, for a source of batches); its outputs are all of them here."""
         return _Unchanged(Gathered())
 
 
@@ -698,7 +736,7 @@ class DataParallel(Strategy):
         """
         # (the same on every rank: their metrics' states agree at the start of a run,
         # which the handshake checks, and change alike in every step)
-        unmade = [m.name for m in model.metrics if not m.variables]
+        unmade = [m.name for ms in model.output_metrics for m in ms if not m.variables]
         if unmade:
             votes = np.array([1.0 if size == 0 else 0.0, 0.0])  # empty shares, error flag
             self._allreduce(votes, None)
@@ -741,6 +779,53 @@ class DataParallel(Strategy):
         model.stop_training = bool(buf[0] > 0)
         return model.stop_training
 
+    def agree_batch(
+        self,
+        owner: str,
+        index: int,
+        where: str,
+        spec: str | None,
+        error: BaseException | None,
+    ) -> bool:
+        """Whether every rank's source has a batch ``index``, of the same shapes.
+
+        Every rank reads its own copy of the source; before each step the ranks
+        compare what they read in one ``Allgather`` of two integers per rank (a
+        status and a digest of ``spec``), so that a source that ends early on one
+        rank, or yields a batch of other shapes, cannot leave the other ranks
+        waiting in the step's collectives.
+
+        Returns
+        -------
+        bool
+            True when every rank has the batch, with equal ``spec``; False when
+            every rank's source ended.
+
+        Raises
+        ------
+        DataParallelError
+            On every rank, when some ranks have the batch and others do not, or
+            their batches' shapes differ: the message names the batch and what
+            each rank has.
+        Exception
+            When reading or preparing the batch raised on some rank (and the
+            ranks' batches agree otherwise): that rank raises its exception, the
+            others :class:`DataParallelError` with its message.
+        """
+        status = 2 if error is not None else (0 if spec is None else 1)
+        digest = hashlib.blake2b(str(spec).encode(), digest_size=7).digest()
+        mine = np.array([status, int.from_bytes(digest, "little")], np.int64)
+        every = np.empty((self.size, 2), np.int64)
+        self.comm.Allgather(mine, every)
+        read = every[every[:, 0] != 2]  # the ranks that read a batch or found the end
+        if len(read) and (read != read[0]).any():
+            note = None if error is None else f"{type(error).__name__}: {error}"
+            views = self.comm.allgather((spec, note))
+            raise _agree(DataParallelError(_batches_differ(owner, index, where, views)))
+        if (every[:, 0] == 2).any():
+            self._raise_agreed(error)
+        return bool(every[0, 0] == 1)
+
     def end_epoch(self, model: Any) -> None:
         """Agree on ``model.stop_training`` (any rank) and on the weights (rank 0's if not)."""
         votes = self.comm.allgather((bool(model.stop_training), self.checksum(model)))
@@ -756,14 +841,16 @@ class DataParallel(Strategy):
             self.broadcast_model(model)
 
     @contextlib.contextmanager
-    def gather(self, n: int) -> Iterator[Gathered]:
+    def gather(self, n: int | None = None) -> Iterator[Gathered]:
         """Every rank's predictions, on every rank, in the samples' order.
 
         The block predicts this rank's shares and sets the yielded
-        :class:`~layernet.distributed.Gathered`'s ``outputs`` (an array, or None) and ``rows`` (each
-        output row's index among the ``n`` samples); after it, ``outputs`` holds all
-        ``n`` rows (two ``Allgatherv``). An exception in the block is agreed on as
-        in :meth:`gradient_step`.
+        :class:`~layernet.distributed.Gathered`'s ``outputs`` (an array, a list
+        of arrays for several outputs, or None) and ``rows`` (each output row's
+        index among the ``n`` samples; ``n`` None: the samples of every rank's
+        rows together); after it, ``outputs`` holds all the rows, each output
+        gathered in turn (one ``Allgatherv`` per output and one for the rows). An
+        exception in the block is agreed on as in :meth:`gradient_step`.
         """
         got = Gathered()
         error: BaseException | None = None
@@ -787,8 +874,11 @@ class DataParallel(Strategy):
         if any(failed for _, failed in views):
             self._raise_agreed(error)
         counts = [m[0] for m, _ in views]
+        if not any(counts):  # no rank predicted anything
+            return
         _, specs, listed = next(m for m, _ in views if m[0])
         displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        n = sum(counts) if n is None else n
         rows = np.empty(n, np.int64)
         self.comm.Allgatherv(
             np.ascontiguousarray(got.rows, np.int64),
@@ -820,6 +910,53 @@ def _shard(n: int, rank: int, size: int) -> slice:
     base, extra = divmod(n, size)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (rank < extra))
+
+
+def _batches_differ(
+    owner: str, index: int, where: str, views: list[tuple[str | None, str | None]]
+) -> str:
+    """The message for ranks whose sources gave different batches at ``index``.
+
+    ``views`` holds each rank's ``(spec, failure)``: the batch's description, or
+    None when its source had ended, and the exception reading it raised, if any.
+
+    Examples
+    --------
+    >>> from layernet.distributed import _batches_differ
+    >>> message = _batches_differ("fit", 3, " of epoch 0", [("x: (8, 5) float64", None),
+    ...                                                    (None, None)])
+    >>> message.split(": ", 1)[1][:60]
+    "the ranks' sources gave different batches at batch 3 of epoc"
+    >>> "rank 1 has none (its source ended after 3 batches)" in message
+    True
+    """
+    shown = [
+        f"failed reading it ({failure})"
+        if failure is not None
+        else f"has ({spec})"
+        if spec is not None
+        else f"has none (its source ended after {index} batches)"
+        for spec, failure in views
+    ]
+    if len(shown) > 2:
+        groups: dict[str, list[int]] = {}
+        for r, text in enumerate(shown):
+            groups.setdefault(text, []).append(r)
+        parts = []
+        for text, ranks in groups.items():
+            if len(ranks) == 1:
+                parts.append(f"rank {ranks[0]} {text}")
+            else:
+                listed = ", ".join(map(str, ranks[:8])) + (", ..." if len(ranks) > 8 else "")
+                verb = text.replace("has", "have", 1) if text.startswith("has") else text
+                parts.append(f"ranks {listed} {verb}")
+    else:
+        parts = [f"rank {r} {text}" for r, text in enumerate(shown)]
+    return (
+        f"{owner}: the ranks' sources gave different batches at batch {index}{where}: "
+        + "; ".join(parts)
+        + ". Every rank's source must yield the same batches in the same order."
+    )
 
 
 def _host_cores(node: Any) -> int:

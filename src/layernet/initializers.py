@@ -21,7 +21,15 @@ and :math:`n_\text{out} = \prod k_i \cdot b` (``(in_features, units)`` for ``Den
 * ``"random_uniform"`` (:class:`RandomUniform`): :math:`U(-0.05, 0.05)` by default;
 * ``"random_normal"`` (:class:`RandomNormal`): :math:`\mathcal N(0, 0.05^2)` by default;
 * ``"truncated_normal"`` (:class:`TruncatedNormal`): the same, redrawn outside 2 std. dev.;
-* ``"orthogonal"`` (:class:`Orthogonal`): a random orthogonal matrix times ``gain``.
+* ``"orthogonal"`` (:class:`Orthogonal`): a random orthogonal matrix times ``gain``;
+* ``"variance_scaling"`` (:class:`VarianceScaling`): Keras's general form of the first six;
+* ``"identity"`` (:class:`Identity`): ``gain`` times the identity matrix.
+
+Called as Keras calls them, ``init(shape, dtype=None)``, initialisers take Keras's
+fans (:func:`compute_fans`); the random ones take Keras's ``seed`` (the same values
+on every call, and in every layer built with the initialiser). A function
+``f(shape, dtype=None)`` or an :class:`Initializer` subclass that overrides
+``__call__(shape, dtype=None)`` is accepted wherever an initialiser is.
 
 :math:`\mathcal T(0, v)` is a normal distribution truncated at two standard
 deviations and rescaled so that its variance is :math:`v` (Keras's
@@ -66,18 +74,39 @@ __all__ = [
     "GlorotUniform",
     "HeNormal",
     "HeUniform",
+    "Identity",
+    "IdentityInitializer",
     "Initializer",
     "LecunNormal",
     "LecunUniform",
     "Ones",
     "Orthogonal",
+    "OrthogonalInitializer",
     "RandomNormal",
     "RandomUniform",
     "TorchUniform",
     "TruncatedNormal",
+    "VarianceScaling",
     "Zeros",
+    "compute_fans",
+    "constant",
+    "deserialize",
     "get",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "identity",
+    "lecun_normal",
+    "lecun_uniform",
+    "ones",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
     "serialize",
+    "truncated_normal",
+    "variance_scaling",
+    "zeros",
 ]
 
 #: Standard deviation of a standard normal truncated to [-2, 2].
@@ -144,15 +173,65 @@ def _charge(shape: Any, dtype: Any, who: str) -> None:
     left[0] -= need
 
 
-class Initializer:
-    r"""Base class: ``init(shape, fan_in, fan_out, rng, dtype)`` returns a new array.
+def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    r"""Keras's fans of a weight of ``shape``: ``(fan_in, fan_out)``.
 
-    Subclasses implement ``sample``; ``get_config`` returns the
-    constructor arguments, so an initialiser round-trips through model files.
+    ``(n,)``: both ``n``; ``(a, b)``: ``a`` and ``b``; a kernel ``(*k, a, b)``:
+    :math:`\prod k_i \cdot a` and :math:`\prod k_i \cdot b`; a scalar: 1 and 1.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.initializers.compute_fans((3, 3, 16, 32))
+    (144, 288)
+    """
+    shape = tuple(int(d) for d in shape)
+    if not shape:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    field = math.prod(shape[:-2])
+    return shape[-2] * field, shape[-1] * field
+
+
+def _is_dtype(value: Any) -> bool:
+    if isinstance(value, str | np.dtype) or (isinstance(value, type) and value is not int):
+        try:
+            np.dtype(value)
+        except TypeError:
+            return False
+        return True
+    return False
+
+
+class Initializer:
+    r"""Base class of initialisers: ``init(shape, dtype=None)`` returns a new array (Keras).
+
+    Subclasses implement ``sample(shape, fan_in, fan_out, rng)``; ``get_config``
+    returns the constructor arguments, so an initialiser round-trips through model
+    files. A layer calls ``init(shape, fan_in, fan_out, rng, dtype)`` with its
+    own fans and its seeded generator; called as Keras calls it,
+    ``init(shape, dtype=None)``, the fans are Keras's (:func:`compute_fans`) and
+    the generator is the initialiser's ``seed`` (the same values on every call)
+    or, without one, the next one from :func:`layernet.set_seed`'s sequence.
+
+    A subclass written the Keras way, overriding ``__call__(self, shape,
+    dtype=None)``, works too: layers call it with the shape and dtype only.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> w = ln.initializers.GlorotUniform(seed=1)((3, 4))
+    >>> w.shape, w.dtype.name
+    ((3, 4), 'float32')
+    >>> bool((w == ln.initializers.GlorotUniform(seed=1)((3, 4))).all())
+    True
     """
 
     #: The Keras name (as a string argument) of the class's default instance.
     key: ClassVar[str] = ""
+    #: The seed of a seeded initialiser (``None``: the caller's generator).
+    seed: int | None = None
 
     def sample(self, shape: tuple[int, ...], fan_in: int, fan_out: int, rng) -> np.ndarray:
         """Draw the values: an array of ``shape`` (any float dtype; the call casts it).
@@ -174,19 +253,54 @@ class Initializer:
 
     def __call__(
         self,
-        shape: tuple[int, ...],
-        fan_in: int,
-        fan_out: int,
-        rng: np.random.Generator,
-        dtype: Any,
+        shape: Any,
+        fan_in: Any = None,
+        fan_out: int | None = None,
+        rng: np.random.Generator | None = None,
+        dtype: Any = None,
     ) -> np.ndarray:
+        """A new array of ``shape``: ``init(shape, dtype=None)`` as Keras, or a layer's
+        ``init(shape, fan_in, fan_out, rng, dtype)``.
+
+        Parameters
+        ----------
+        shape : tuple of int
+        fan_in, fan_out : int, optional
+            The weight's fans; default Keras's (:func:`compute_fans`). A dtype in
+            ``fan_in``'s place is read as ``dtype`` (Keras's ``init(shape, dtype)``).
+        rng : numpy.random.Generator, optional
+            The generator to draw from (a seeded initialiser uses its seed instead).
+        dtype : dtype, optional
+            Default float32.
+
+        Returns
+        -------
+        ndarray
+        """
+        if fan_in is not None and fan_out is None and rng is None and _is_dtype(fan_in):
+            fan_in, dtype = None, fan_in
+        shape = _check_shape(shape, type(self).__name__)
+        if fan_in is None or fan_out is None:
+            fan_in, fan_out = compute_fans(shape)
+        if self.seed is not None:
+            rng = np.random.default_rng(self.seed)
+        elif rng is None:
+            from . import _random
+
+            rng = _random.generator()
+        dtype = np.dtype("float32" if dtype is None else dtype)
         _charge(shape, dtype, type(self).__name__)
         check_array_bytes(shape, dtype, "", "a parameter")
-        return np.ascontiguousarray(self.sample(tuple(shape), fan_in, fan_out, rng), dtype=dtype)
+        return np.ascontiguousarray(self.sample(shape, fan_in, fan_out, rng), dtype=dtype)
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON values) that rebuild this initialiser."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
+        """The initialiser that ``config`` (from :meth:`get_config`) describes."""
+        return cls(**config)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.get_config() == self.get_config()
@@ -195,14 +309,46 @@ class Initializer:
         return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in self.get_config().items() if not (k == "seed" and v is None)
+        )
         return f"{type(self).__name__}({args})"
 
 
+def _check_shape(shape: Any, owner: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in shape)
+    except TypeError:
+        dims = ()
+        ok = False
+    else:
+        ok = all(d >= 0 and d == d0 for d, d0 in zip(dims, shape, strict=True))
+    if not ok:
+        raise ValueError(
+            f"{owner}: invalid value for `shape`: expected a tuple of non-negative ints, "
+            f"received {shape!r}."
+        )
+    return dims
+
+
+def _check_seed(seed: Any, owner: str) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(
+            f"{owner}: invalid value for `seed`: expected a non-negative int or None, "
+            f"received {seed!r}."
+        )
+    return int(seed)
+
+
 class _VarianceScaling(Initializer):
-    scale: ClassVar[float] = 1.0
-    mode: ClassVar[str] = "fan_in"
-    distribution: ClassVar[str] = "uniform"
+    scale: float = 1.0
+    mode: str = "fan_in"
+    distribution: str = "uniform"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = _check_seed(seed, type(self).__name__)
 
     def sample(self, shape, fan_in, fan_out, rng):
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
@@ -210,7 +356,80 @@ class _VarianceScaling(Initializer):
         if self.distribution == "uniform":
             a = math.sqrt(3 * var)
             return rng.uniform(-a, a, shape)
+        if self.distribution == "untruncated_normal":
+            return rng.standard_normal(shape) * math.sqrt(var)
         return _truncated_normal(shape, rng) * (math.sqrt(var) / _TRUNCATED_STD)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+class VarianceScaling(_VarianceScaling):
+    r"""Keras's ``VarianceScaling``: variance :math:`s/n` with :math:`n` one of the fans.
+
+    :math:`n` is :math:`n_\text{in}`, :math:`n_\text{out}` or their mean (``mode``);
+    the values are :math:`U(\pm\sqrt{3 s / n})` (``"uniform"``), normal with
+    standard deviation :math:`\sqrt{s/n}` (``"untruncated_normal"``), or that
+    normal truncated at two standard deviations and rescaled to keep the variance
+    (``"truncated_normal"``). Glorot, He and LeCun's initialisers are instances.
+
+    Parameters
+    ----------
+    scale : float, default 1.0
+        Positive.
+    mode : {"fan_in", "fan_out", "fan_avg"}, default "fan_in"
+    distribution : {"truncated_normal", "untruncated_normal", "uniform"}, default "truncated_normal"
+        ``"normal"`` is read as ``"truncated_normal"``, as Keras reads it.
+    seed : int, optional
+        The same values on every call.
+
+    Raises
+    ------
+    ValueError
+        A non-positive ``scale``, an unknown ``mode`` or ``distribution``, a bad ``seed``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> init = ln.initializers.VarianceScaling(2.0, "fan_in", "uniform", seed=0)
+    >>> bool(abs(init((2000, 10)).var() - 2.0 / 2000) < 1e-4)
+    True
+    """
+
+    key = "variance_scaling"
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        mode: str = "fan_in",
+        distribution: str = "truncated_normal",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(seed)
+        self.scale = _number(scale, "scale", "VarianceScaling", positive=True)
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(
+                f"VarianceScaling: invalid value for `mode`: expected 'fan_in', 'fan_out' or "
+                f"'fan_avg', received {mode!r}."
+            )
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise ValueError(
+                f"VarianceScaling: invalid value for `distribution`: expected "
+                f"'truncated_normal', 'untruncated_normal' or 'uniform', received "
+                f"{distribution!r}."
+            )
+        self.mode = mode
+        self.distribution = distribution
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
 
 
 class GlorotUniform(_VarianceScaling):
@@ -332,6 +551,12 @@ class TorchUniform(Initializer):
 
     key = "torch_uniform"
 
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = _check_seed(seed, "TorchUniform")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
     def sample(self, shape, fan_in, fan_out, rng):
         a = 1 / math.sqrt(max(1, fan_in))
         return rng.uniform(-a, a, shape)
@@ -438,7 +663,10 @@ class RandomUniform(Initializer):
 
     key = "random_uniform"
 
-    def __init__(self, minval: float = -0.05, maxval: float = 0.05) -> None:
+    def __init__(
+        self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
+    ) -> None:
+        self.seed = _check_seed(seed, "RandomUniform")
         self.minval = _number(minval, "minval", "RandomUniform")
         self.maxval = _number(maxval, "maxval", "RandomUniform")
         if self.maxval < self.minval:
@@ -451,7 +679,7 @@ class RandomUniform(Initializer):
         return rng.uniform(self.minval, self.maxval, shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {"minval": self.minval, "maxval": self.maxval}
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
 class RandomNormal(Initializer):
@@ -482,7 +710,8 @@ class RandomNormal(Initializer):
 
     key = "random_normal"
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
+        self.seed = _check_seed(seed, type(self).__name__)
         self.mean = _number(mean, "mean", type(self).__name__)
         self.stddev = _number(stddev, "stddev", type(self).__name__, positive=True)
 
@@ -490,7 +719,7 @@ class RandomNormal(Initializer):
         return self.mean + self.stddev * rng.standard_normal(shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {"mean": self.mean, "stddev": self.stddev}
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
 class TruncatedNormal(RandomNormal):
@@ -551,7 +780,8 @@ class Orthogonal(Initializer):
 
     key = "orthogonal"
 
-    def __init__(self, gain: float = 1.0) -> None:
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
+        self.seed = _check_seed(seed, "Orthogonal")
         self.gain = _number(gain, "gain", "Orthogonal")
 
     def sample(self, shape, fan_in, fan_out, rng):
@@ -565,7 +795,71 @@ class Orthogonal(Initializer):
         return self.gain * q.reshape(shape)
 
     def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D weights only), Keras's ``Identity``.
+
+    Parameters
+    ----------
+    gain : float, default 1.0
+
+    Raises
+    ------
+    ValueError
+        A shape that is not 2-D.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.initializers.Identity(2.0)((2, 3)).tolist()
+    [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
+    """
+
+    key = "identity"
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = _number(gain, "gain", "Identity")
+
+    def sample(self, shape, fan_in, fan_out, rng):
+        if len(shape) != 2:
+            raise ValueError(
+                f"Identity: expected a 2-D weight shape, received {shape!r}; the identity "
+                f"initialiser makes matrices only."
+            )
+        return self.gain * np.eye(*shape)
+
+    def get_config(self) -> dict[str, Any]:
         return {"gain": self.gain}
+
+
+class _Callable(Initializer):
+    """A Keras-style initialiser a user wrote (a function or a ``__call__(shape, dtype)``
+    override), called with the shape and dtype only."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, shape, fan_in=None, fan_out=None, rng=None, dtype=None) -> np.ndarray:
+        if fan_in is not None and fan_out is None and rng is None and _is_dtype(fan_in):
+            dtype = fan_in
+        dtype = np.dtype("float32" if dtype is None else dtype)
+        shape = _check_shape(shape, "initializer")
+        name = getattr(self.fn, "__name__", type(self.fn).__name__)
+        out = np.asarray(self.fn(shape, dtype=dtype))
+        if out.shape != shape:
+            raise ValueError(
+                f"initializer {name!r}: expected an array of shape {shape}, received shape "
+                f"{out.shape}."
+            )
+        return np.ascontiguousarray(out, dtype=dtype)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Callable) and other.fn is self.fn
+
+    def __hash__(self) -> int:
+        return hash(self.fn)
 
 
 _CLASSES: dict[str, type[Initializer]] = {
@@ -585,8 +879,12 @@ _CLASSES: dict[str, type[Initializer]] = {
         RandomNormal,
         TruncatedNormal,
         Orthogonal,
+        VarianceScaling,
+        Identity,
     )
 }
+_CLASSES["IdentityInitializer"] = Identity
+_CLASSES["OrthogonalInitializer"] = Orthogonal
 #: Every accepted name, Keras's snake_case names first.
 INITIALIZERS: dict[str, type[Initializer]] = {c.key: c for c in _CLASSES.values()}
 
@@ -600,10 +898,11 @@ def get(spec: Any, owner: str = "initializers.get", arg: str = "identifier") -> 
 
     Parameters
     ----------
-    spec : str, Initializer or dict
+    spec : str, Initializer, callable or dict
         A Keras name (``"he_normal"``) or class name (``"HeNormal"``), an
-        initialiser (returned as it is), or ``{"class_name": ..., "config": ...}``
-        as :func:`serialize` writes it.
+        initialiser (returned as it is), a function ``f(shape, dtype=None)`` or an
+        initialiser class, or ``{"class_name": ..., "config": ...}`` as
+        :func:`serialize` writes it.
     owner : str, default "initializers.get"
         Who asks, for the error message (e.g. ``"Dense 'dense_1'"``).
     arg : str, default "identifier"
@@ -631,7 +930,13 @@ def get(spec: Any, owner: str = "initializers.get", arg: str = "identifier") -> 
     GlorotUniform()
     """
     if isinstance(spec, Initializer):
+        if type(spec).__call__ is not Initializer.__call__ and not isinstance(spec, _Callable):
+            return _Callable(spec)  # written the Keras way: __call__(shape, dtype=None)
         return spec
+    if callable(spec) and not isinstance(spec, type):
+        return _Callable(spec)  # a function (shape, dtype=None) -> array, as Keras takes
+    if isinstance(spec, type) and issubclass(spec, Initializer) and spec is not Initializer:
+        return get(spec(), owner, arg)
     if isinstance(spec, str):
         cls = INITIALIZERS.get(spec) or INITIALIZERS.get(_snake(spec))
         if cls is not None:
@@ -673,6 +978,50 @@ def serialize(spec: str | Initializer | dict) -> str | dict[str, Any]:
     if isinstance(spec, Initializer):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     return spec
+
+
+def deserialize(config: Any, custom_objects: dict[str, Any] | None = None) -> Initializer:
+    """The initialiser a name or ``{"class_name": ..., "config": ...}`` dict describes (Keras's).
+
+    Parameters
+    ----------
+    config : str or dict
+    custom_objects : dict, optional
+        Classes of your own, by class name.
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.initializers.deserialize({"class_name": "Identity", "config": {"gain": 2.0}})
+    Identity(gain=2.0)
+    """
+    if isinstance(config, dict) and custom_objects and config.get("class_name") in custom_objects:
+        return get(custom_objects[config["class_name"]](**config.get("config", {})))
+    return get(config, "initializers.deserialize", "config")
+
+
+# Keras's lowercase names of the classes (``keras.initializers.glorot_uniform(seed=1)``)
+constant = Constant
+glorot_normal = GlorotNormal
+glorot_uniform = GlorotUniform
+he_normal = HeNormal
+he_uniform = HeUniform
+identity = Identity
+IdentityInitializer = Identity
+lecun_normal = LecunNormal
+lecun_uniform = LecunUniform
+ones = Ones
+orthogonal = Orthogonal
+OrthogonalInitializer = Orthogonal
+random_normal = RandomNormal
+random_uniform = RandomUniform
+truncated_normal = TruncatedNormal
+variance_scaling = VarianceScaling
+zeros = Zeros
 
 
 if not TYPE_CHECKING:  # type checkers keep flagging unknown names

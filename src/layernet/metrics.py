@@ -45,14 +45,24 @@ EPSILON = 1e-7
 NEG_INF = -1e10  # Keras's threshold when `top_k` is given and no threshold is
 
 
-def check_sample_weight(sample_weight: Any, n: int, owner: str) -> np.ndarray:
-    """``sample_weight`` as a float64 array of shape ``(n,)``, non-negative and finite."""
+def check_sample_weight(
+    sample_weight: Any, n: int, owner: str, per_step: bool = False
+) -> np.ndarray:
+    """``sample_weight`` as a float64 array of shape ``(n,)``, non-negative and finite.
+
+    With ``per_step``, also ``(n, T, ...)``: one weight per time step (Keras's temporal
+    sample weights; a trailing axis of length 1 is dropped), checked against the loss's
+    values when a loss takes them.
+    """
     w = as_array(sample_weight, owner, "sample_weight")
-    if w.shape == (n, 1):
-        w = w[:, 0]
-    if w.shape != (n,):
+    if w.shape == (n, 1) or (per_step and w.ndim >= 3 and w.shape[-1] == 1):
+        w = w[..., 0]
+    if w.shape != (n,) and not (per_step and w.ndim >= 2 and len(w) == n):
+        expected = f"({n},) (one weight per sample)"
+        if per_step:
+            expected += f" or ({n}, timesteps) (one per time step)"
         raise ValueError(
-            f"{owner}: expected `sample_weight` of shape ({n},) (one weight per sample), "
+            f"{owner}: expected `sample_weight` of shape {expected}, "
             f"received shape {shape_str(w.shape)}."
         )
     w = w.astype(np.float64)

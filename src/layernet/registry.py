@@ -34,6 +34,34 @@ _BY_NAME: dict[str, type] = {}
 # class -> registered name
 _BY_CLASS: dict[type, str] = {}
 
+#: Keras's global custom objects (``layernet.utils.get_custom_objects()``): loading
+#: finds the classes here without ``custom_objects=``.
+GLOBAL_CUSTOM_OBJECTS: dict[str, Any] = {}
+#: The dicts of the open ``layernet.utils.custom_object_scope`` blocks, innermost last.
+SCOPED_CUSTOM_OBJECTS: list[dict[str, Any]] = []
+
+
+def _with_global(custom_objects: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``custom_objects`` over the scoped and global custom objects (given ones win)."""
+    merged = dict(GLOBAL_CUSTOM_OBJECTS)
+    for scope in SCOPED_CUSTOM_OBJECTS:
+        merged.update(scope)
+    merged.update(custom_objects or {})
+    return merged
+
+
+def registered_object(name: str) -> Any:
+    """The user class or function registered under ``name`` (``"package>Name"`` or, when
+    only one has it, the bare ``Name``), or ``None``; never one of layernet's own."""
+    if name in _BY_NAME and not name.startswith(f"{BUILTIN_PACKAGE}>"):
+        return _BY_NAME[name]
+    matches = [
+        obj
+        for key, obj in _BY_NAME.items()
+        if not key.startswith(f"{BUILTIN_PACKAGE}>") and _short(key) == name
+    ]
+    return matches[0] if len(matches) == 1 else None
+
 
 def _register(cls: type, key: str) -> None:
     _BY_NAME[key] = cls
@@ -70,8 +98,9 @@ def register_builtin_function(fn: Callable[..., Any], name: str) -> None:
 
 
 def resolve_function(name: str, custom_objects: Mapping[str, Any] | None = None) -> Any:
-    """The function a stored name stands for (``custom_objects`` first), or ``None``."""
-    custom = dict(custom_objects or {})
+    """The function a stored name stands for (``custom_objects`` first, then the scoped and
+    global custom objects), or ``None``."""
+    custom = _with_global(custom_objects)
     if name in custom:
         return custom[name]
     fn = _BY_NAME.get(name)
@@ -194,12 +223,13 @@ def _short(name: str) -> str:
 def resolve(name: str, custom_objects: Mapping[str, Any] | None = None) -> type | None:
     """The class a model file's ``name`` stands for, or ``None`` when there is none.
 
-    Order: ``custom_objects`` by the exact stored name; layernet's classes by
+    Order: ``custom_objects`` (over those of open ``custom_object_scope`` blocks and
+    ``get_custom_objects()``) by the exact stored name; layernet's classes by
     ``"layernet>Name"``; registered user classes; ``custom_objects`` by class name
     (never for a ``"layernet>"`` name); finally a bare name from the first format
     means layernet's own class of that name.
     """
-    custom = dict(custom_objects or {})
+    custom = _with_global(custom_objects)
     if name in custom:
         return custom[name]
     if name in _BY_NAME:

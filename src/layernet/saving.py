@@ -391,7 +391,20 @@ def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, 
                 "class_name": get_registered_name(type(model.loss)),
                 "config": model.loss.get_config(),
             },
-            "metrics": [m.name for m in model.metrics],
+            "metrics": [
+                m.name
+                for m, w in zip(
+                    model.output_metrics[0], model.output_metric_weighting[0], strict=True
+                )
+                if not w
+            ],
+            "weighted_metrics": [
+                m.name
+                for m, w in zip(
+                    model.output_metrics[0], model.output_metric_weighting[0], strict=True
+                )
+                if w
+            ],
             "optimizer": _optimizer_config(model.optimizer),
         }
     elif getattr(model, "compiled", False):  # several outputs: a loss (or none) for each
@@ -403,7 +416,14 @@ def _header(model: Any, kind: str, weights: dict[str, np.ndarray]) -> dict[str, 
                 for loss in model.output_losses
             ],
             "loss_weights": list(model.loss_weights),
-            "output_metrics": [[m.name for m in ms] for ms in model.output_metrics],
+            "output_metrics": [
+                [m.name for m, w in zip(ms, ws, strict=True) if not w]
+                for ms, ws in zip(model.output_metrics, model.output_metric_weighting, strict=True)
+            ],
+            "output_weighted_metrics": [
+                [m.name for m, w in zip(ms, ws, strict=True) if w]
+                for ms, ws in zip(model.output_metrics, model.output_metric_weighting, strict=True)
+            ],
             "optimizer": _optimizer_config(model.optimizer),
         }
     head["epochs_completed"] = int(getattr(model, "epochs_completed", 0))
@@ -1673,6 +1693,11 @@ def _finish_load(
                 loss_weights=comp.get("loss_weights"),
                 metrics=[[metrics_mod.get(n) for n in ms] for ms in comp.get("output_metrics", [])]
                 or None,
+                weighted_metrics=[
+                    [metrics_mod.get(n) for n in ms]
+                    for ms in comp.get("output_weighted_metrics", [])
+                ]
+                or None,
             )
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"load_model: {where}: {exc}") from None
@@ -1701,10 +1726,17 @@ def _finish_load(
                 stacklevel=2,
             )
         names = comp.get("metrics", [])
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ModelFileError(f"load_model: {where}: malformed metrics entry.")
+        weighted = comp.get("weighted_metrics", [])
+        for entry in (names, weighted):
+            if not isinstance(entry, list) or not all(isinstance(n, str) for n in entry):
+                raise ModelFileError(f"load_model: {where}: malformed metrics entry.")
         try:
-            model.compile(optimizer, loss, metrics=[metrics_mod.get(n) for n in names])
+            model.compile(
+                optimizer,
+                loss,
+                metrics=[metrics_mod.get(n) for n in names],
+                weighted_metrics=[metrics_mod.get(n) for n in weighted] or None,
+            )
         except ValueError as exc:
             raise ModelFileError(f"load_model: {where}: {exc}") from None
         if isinstance(opt_spec, dict):

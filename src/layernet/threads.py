@@ -18,12 +18,25 @@ budget. A
 count set from outside (:func:`layernet.distributed.set_blas_threads`,
 threadpoolctl) becomes the budget at the next product (OpenBLAS, whose count
 can be read back).
+
+**A machine shared with other work.** On Linux the budget also adapts to the
+load: every ``LOAD_INTERVAL`` seconds (at most; only when a large product asks)
+layernet reads how much CPU the *other* processes used since the last reading
+(``/proc/stat`` less this process's own CPU time) and gives large products at
+most the cores they left free, never fewer than one. On 2 cores with one other
+CPU-bound process a two-thread product waits for the thread that shares its
+core with that process, so the step ran 1.6-2.3x slower than on the quiet
+machine; one thread on the free core runs it 1.03-1.13x slower. Set
+``ADAPT_TO_LOAD = False`` (or ``LAYERNET_ADAPT_THREADS=0`` in the environment)
+to keep the budget whatever the load. The thread count never changes a result:
+OpenBLAS splits a product's rows and columns between threads, not its sums.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -31,7 +44,15 @@ import numpy as np
 from . import _ops
 from ._validation import check_positive_int
 
-__all__ = ["MIN_PARALLEL_FLOPS", "get_num_threads", "matmul", "set_num_threads"]
+__all__ = [
+    "ADAPT_TO_LOAD",
+    "LOAD_INTERVAL",
+    "MIN_PARALLEL_FLOPS",
+    "free_cores",
+    "get_num_threads",
+    "matmul",
+    "set_num_threads",
+]
 
 #: Products with fewer floating-point operations (``2 m k n``) run on one thread.
 #: Measured on a 2-core machine shared with other work (same-run comparisons): two
@@ -40,6 +61,19 @@ __all__ = ["MIN_PARALLEL_FLOPS", "get_num_threads", "matmul", "set_num_threads"]
 #: when another process holds a core; from about 8 Mflop the gain on an idle core is
 #: worth the risk.
 MIN_PARALLEL_FLOPS = 8_000_000
+
+#: Whether large products take only the cores other processes leave free (Linux).
+ADAPT_TO_LOAD = os.environ.get("LAYERNET_ADAPT_THREADS", "1").strip().lower() not in (
+    "0",
+    "false",
+    "no",
+)
+
+#: Seconds between two readings of the other processes' CPU use.
+LOAD_INTERVAL = 0.1
+
+#: The shortest span a reading is compared over (``/proc/stat`` counts in 10 ms ticks).
+_MIN_SPAN = 0.04
 
 _OPENBLAS_SETTERS = (
     "openblas_set_num_threads",
@@ -137,8 +171,11 @@ def set_num_threads(n: int) -> None:
     -----
     A product :math:`A_{m\times k} B_{k\times n}` runs on ``n`` threads when
     :math:`2mkn \ge` ``layernet.threads.MIN_PARALLEL_FLOPS`` (8 Mflop), else on
-    one. With a BLAS whose threads cannot be set at run time (macOS Accelerate)
-    the budget is recorded and nothing changes.
+    one; on Linux it gets at most the cores other processes left free over the
+    last ``layernet.threads.LOAD_INTERVAL`` seconds (see :func:`layernet.threads.free_cores`; off
+    with ``layernet.threads.ADAPT_TO_LOAD = False`` or
+    ``LAYERNET_ADAPT_THREADS=0``). With a BLAS whose threads cannot be set at run
+    time (macOS Accelerate) the budget is recorded and nothing changes.
 
     Examples
     --------
@@ -175,12 +212,98 @@ def get_num_threads() -> int:
     return _State.budget
 
 
+class _Load:
+    """The last reading of the machine's CPU use (see :func:`free_cores`)."""
+
+    at: float | None = None  # time.monotonic() of the last reading; None: none yet
+    busy: float = 0.0  # CPU seconds all processes had used, from /proc/stat
+    own: float = 0.0  # CPU seconds this process had used
+    free: float | None = None  # cores left free by other processes over the last interval
+    cores: int = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    tick: float = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+
+def _busy_seconds(path: str = "/proc/stat") -> float | None:
+    """CPU seconds spent by all processes since boot (``None`` where unknown)."""
+    try:
+        with open(path, "rb") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 5 or fields[0] != b"cpu":
+        return None
+    # user nice system idle iowait irq softirq steal ...: all but idle and iowait are busy
+    ticks = [int(v) for v in fields[1:9]]
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
+    return busy * _Load.tick
+
+
+def _own_seconds() -> float:
+    """CPU seconds this process (all its threads) has used."""
+    return time.process_time()
+
+
+def free_cores(now: float | None = None) -> float | None:
+    """Cores the other processes left free over the last ``LOAD_INTERVAL`` seconds.
+
+    Re-read at most every ``LOAD_INTERVAL`` seconds from ``/proc/stat`` (all
+    processes' CPU time) less this process's own CPU time; between readings the
+    last value is returned. The first reading is taken when :mod:`layernet` is
+    imported, so the first large product already has a span to compare (at least
+    40 ms). ``None`` before that span or where ``/proc/stat`` does not exist (not
+    Linux).
+
+    Parameters
+    ----------
+    now : float, optional
+        ``time.monotonic()``, when the caller already has it.
+
+    Returns
+    -------
+    float or None
+        Between 0 and the number of cores this process may run on.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> free = ln.threads.free_cores()
+    >>> free is None or 0.0 <= free
+    True
+    """
+    now = time.monotonic() if now is None else now
+    if _Load.at is not None:
+        elapsed = now - _Load.at
+        if elapsed < LOAD_INTERVAL and (_Load.free is not None or elapsed < _MIN_SPAN):
+            return _Load.free
+    busy = _busy_seconds()
+    own = _own_seconds()
+    if busy is None:
+        _Load.at = now
+        return None
+    if _Load.at is not None:
+        others = max(0.0, (busy - _Load.busy) - (own - _Load.own)) / (now - _Load.at)
+        _Load.free = min(float(_Load.cores), max(0.0, _Load.cores - others))
+    _Load.at, _Load.busy, _Load.own = now, busy, own
+    return _Load.free
+
+
 def threads_for(flops: int) -> int:
-    """The threads a product of ``flops`` floating-point operations gets."""
+    """The threads a product of ``flops`` floating-point operations gets.
+
+    One below ``MIN_PARALLEL_FLOPS``; else the budget, or, with
+    ``ADAPT_TO_LOAD``, at most the cores other processes left free (rounded,
+    at least one).
+    """
     if _State.setters is None:
         _lookup()
     budget = _State.budget or 1
-    return budget if flops >= MIN_PARALLEL_FLOPS else 1
+    if flops < MIN_PARALLEL_FLOPS or budget == 1:
+        return 1
+    if ADAPT_TO_LOAD:
+        free = free_cores()
+        if free is not None:
+            return max(1, min(budget, int(free + 0.5)))
+    return budget
 
 
 def matmul(
@@ -208,3 +331,7 @@ def matmul(
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     finally:
         _set_blas(budget)  # type: ignore[arg-type]
+
+
+if ADAPT_TO_LOAD:
+    free_cores()  # the first reading: later ones compare with it

@@ -20,6 +20,21 @@ from ._images import (
     load_img,
     save_img,
 )
+from ._keras_utils import (
+    CustomObjectScope,
+    clear_session,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_object,
+    get_source_inputs,
+    is_keras_tensor,
+    normalize,
+    pack_x_y_sample_weight,
+    split_dataset,
+    standardize_dtype,
+    timeseries_dataset_from_array,
+    unpack_x_y_sample_weight,
+)
 from ._validation import as_array, is_int, missing_attribute, resolve_dtype
 from .explain import CallExplanation, explain
 from .registry import get_registered_name
@@ -35,28 +50,42 @@ from .visualization import (
 
 __all__ = [
     "CallExplanation",
+    "CustomObjectScope",
     "DownloadError",
     "ImageDataset",
     "ModelDiagram",
     "ModelSummary",
     "PyDataset",
     "array_to_img",
+    "clear_session",
     "confusion_matrix",
+    "custom_object_scope",
     "explain",
+    "get_custom_objects",
     "get_file",
     "get_registered_name",
+    "get_registered_object",
+    "get_source_inputs",
     "image_dataset_from_directory",
     "img_to_array",
+    "is_keras_tensor",
     "keras_home",
     "load_img",
     "model_summary",
+    "normalize",
+    "pack_x_y_sample_weight",
     "pad_sequences",
     "plot_confusion_matrix",
     "plot_graph",
     "plot_model",
+    "register_keras_serializable",
     "save_img",
     "set_random_seed",
+    "split_dataset",
+    "standardize_dtype",
+    "timeseries_dataset_from_array",
     "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
 
 
@@ -152,6 +181,7 @@ def set_random_seed(seed: int) -> None:
 
 
 from .layers.sequence import pad_sequences  # noqa: E402  (Keras's keras.utils.pad_sequences)
+from .saving import register_keras_serializable  # noqa: E402  (also keras.utils's)
 from .training.data_adapters import PyDataset  # noqa: E402  (Keras's keras.utils.PyDataset)
 
 if not TYPE_CHECKING:  # type checkers keep flagging unknown names

@@ -9,8 +9,9 @@ iterator yielding ``(x, y)`` or ``(x, y, sample_weight)``, or a :class:`PyDatase
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, overload
 
 import numpy as np
@@ -196,6 +197,12 @@ class ArrayEpochs:
 class SourceEpochs:
     """The batches of each epoch of ``fit`` over a source (generator, iterator, PyDataset).
 
+    In one process each step is the source's next batch. Under a data-parallel
+    strategy every rank iterates its own copy of the source, which must yield the
+    same batches in the same order; before each step the ranks check that they
+    all have a next batch, of the same shapes (``agree``), and each takes its
+    ``shard`` of it, as of a global batch of arrays.
+
     Parameters
     ----------
     source
@@ -205,21 +212,145 @@ class SourceEpochs:
     prepare : callable
         Turns a batch the source yields into ``(x, y, sample_weight)`` as the
         training step takes it.
+    agree : callable, optional
+        A strategy's ``agree_batch(owner, index, where, spec, error)``: whether
+        every process has batch ``index`` (False: every source ended there), or
+        the same error on every process. None (one process): no check.
+    shard : callable, optional
+        This process's share of a batch of ``m`` samples (a strategy's ``shard``);
+        None: all of it.
+    owner : str, default "fit"
+        The call that reads the source, named in messages.
     """
 
     def __init__(
-        self, source: Any, steps: int | None, prepare: Callable[[Any], tuple[Any, Any, Any]]
+        self,
+        source: Any,
+        steps: int | None,
+        prepare: Callable[[Any], tuple[Any, Any, Any]],
+        *,
+        agree: Callable[[str, int, str, str | None, BaseException | None], bool] | None = None,
+        shard: Callable[[int], slice] | None = None,
+        owner: str = "fit",
     ) -> None:
         self.source, self.steps, self.prepare = source, steps, prepare
+        self.agree, self.shard, self.owner = agree, shard, owner
+        self._ahead: tuple[Iterator[Any], Any, Any] | None = None
 
-    def batches(self, epoch: int) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
-        """The steps of ``epoch``: the source's next batches."""
-        for step, batch in enumerate(self.source.batches(self.steps)):
-            yield step, self.prepare(batch)
+    def batches(self, epoch: int | None) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
+        """The steps of ``epoch`` (None: a pass outside ``fit``'s epochs): the source's next
+        batches (this process's shares)."""
+        if self.agree is None and self.shard is None and self._ahead is None:
+            for step, batch in enumerate(self.source.batches(self.steps)):
+                yield step, self.prepare(batch)
+            return
+        for step, _, data in self.shares("" if epoch is None else f" of epoch {epoch}"):
+            yield step, data
+
+    def peek(self) -> None:
+        """Read and prepare the next epoch's first batch now (preparing builds a model
+        that is not built yet); that epoch then starts with it."""
+        it = self.source.batches(self.steps)
+        raw = next(it, _END)
+        self._ahead = (it, raw, None if raw is _END else self.prepare(raw))
+
+    def shares(self, where: str = "") -> Iterator[tuple[int, slice, tuple[Any, Any, Any]]]:
+        """One pass over the source: ``(step, rows, data)`` for each batch, where ``data`` is
+        this process's share of the batch and ``rows`` the indices of its samples among
+        all the samples of the pass.
+
+        ``where`` ends the batch's description in messages (``" of epoch 2"``).
+        """
+        ahead, self._ahead = self._ahead, None
+        it = self.source.batches(self.steps) if ahead is None else ahead[0]
+        offset = 0
+        for step in itertools.count():
+            raw: Any = _END
+            data: Any = None
+            error: BaseException | None = None
+            try:
+                if step == 0 and ahead is not None:
+                    raw, data = ahead[1], ahead[2]
+                else:
+                    raw = next(it, _END)
+                if raw is not _END and data is None:
+                    data = self.prepare(raw)
+            except Exception as exc:
+                if self.agree is None:
+                    raise
+                error = exc
+            if self.agree is not None:
+                spec = None if raw is _END else batch_spec(raw)
+                if not self.agree(self.owner, step, where, spec, error):
+                    return
+            elif raw is _END:
+                return
+            x, y, sw = data
+            n = len(x)
+            part = slice(0, n) if self.shard is None else self.shard(n)
+            if part != slice(0, n):
+                x = x[part]
+                y = None if y is None else y[part]
+                sw = None if sw is None else sw[part]
+            yield step, slice(offset + part.start, offset + part.stop), (x, y, sw)
+            offset += n
 
     def end_epoch(self) -> None:
         """Tell the source the epoch ended (a PyDataset's ``on_epoch_end``)."""
         self.source.epoch_end()
+
+
+#: What a pass over a source reads once the source has no more batches.
+_END: Any = object()
+
+
+def batch_spec(batch: Any) -> str:
+    """A short description of a batch: its parts' structure, shapes and dtypes.
+
+    What data-parallel ranks compare before each step over a source of batches
+    (the values are not compared). Never raises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layernet.training.data_adapters import batch_spec
+    >>> batch_spec((np.zeros((8, 5)), np.zeros(8, "int64")))
+    'x: (8, 5) float64, y: (8,) int64'
+    >>> batch_spec(({"b": np.zeros((2, 1)), "a": np.zeros((2, 3))}, None))
+    "x: {'a': (2, 3) float64, 'b': (2, 1) float64}, y: None"
+    """
+    try:
+        if isinstance(batch, tuple) and 1 <= len(batch) <= 3:
+            names = ("x", "y", "sample_weight")
+            return ", ".join(f"{k}: {_spec(v)}" for k, v in zip(names, batch, strict=False))
+        return f"x: {_spec(batch)}"
+    except Exception as exc:  # a part whose shape cannot be read
+        return f"<{type(batch).__name__}: {type(exc).__name__}>"
+
+
+def _spec(a: Any) -> str:
+    if a is None:
+        return "None"
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        dtype = getattr(a, "dtype", None)
+        name = getattr(dtype, "name", None) or str(dtype)
+        return f"{_shape_str(tuple(shape))} {name}"
+    if isinstance(a, Mapping):
+        items = sorted(a.items(), key=lambda kv: str(kv[0]))
+        return "{" + ", ".join(f"{k!r}: {_spec(v)}" for k, v in items) + "}"
+    if isinstance(a, list | tuple) and any(
+        hasattr(v, "shape") or isinstance(v, Mapping | list | tuple) for v in a
+    ):
+        return "[" + ", ".join(_spec(v) for v in a) + "]"
+    try:
+        return f"{type(a).__name__} of {len(a)}"
+    except TypeError:
+        return type(a).__name__
+
+
+def _shape_str(shape: tuple[Any, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + (",)" if len(shape) == 1 else ")")
 
 
 class _Source:

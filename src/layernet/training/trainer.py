@@ -129,10 +129,12 @@ class Trainer:
     def __init__(self) -> None:
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: Loss | None = None
-        self.metrics: list[metrics_mod.Metric] = []
+        self._compiled_metrics: list[metrics_mod.Metric] = []
         self._output_losses: list[Any] = []
         self._loss_weights: list[float] = []
         self._output_metrics: list[list[Any]] = []
+        self._metric_weighted: list[list[bool]] = []
+        self._metric_keys: list[list[str]] = []
         self._last_output_losses: list[float] = []
         self.compiled = False
         self.history: History | None = None
@@ -179,9 +181,10 @@ class Trainer:
             ``"sparse_top_k_categorical_accuracy"``, ``"mse"``, ``"mae"``; see
             :mod:`layernet.metrics`. For several outputs, a dict keyed by output name
             or a list with one list per output (a flat list applies to every output).
-        weighted_metrics : list, optional
-            Metrics weighted by the sample weights (layernet weights every metric
-            by the sample weights, as Keras's ``weighted_metrics``).
+        weighted_metrics : list, list of lists, or dict, optional
+            Metrics weighted by ``fit``'s and ``evaluate``'s ``sample_weight`` (and
+            ``class_weight``), as in Keras: ``metrics`` are not weighted. A weighted
+            metric whose name a plain one already has logs as ``"weighted_<name>"``.
         run_eagerly, steps_per_execution, jit_compile, auto_scale_loss
             Accepted for Keras compatibility; layernet always runs eagerly.
 
@@ -225,14 +228,22 @@ class Trainer:
             raise ValueError(
                 f"compile: invalid value for `metrics`: expected a list, received {metrics!r}."
             )
-        extra = list(weighted_metrics or [])
-        self._output_metrics = _metrics_per_output(metrics, extra, names)
+        if weighted_metrics is not None and (
+            isinstance(weighted_metrics, str) or not isinstance(weighted_metrics, Sequence | dict)
+        ):
+            raise ValueError(
+                f"compile: invalid value for `weighted_metrics`: expected a list, received "
+                f"{weighted_metrics!r}."
+            )
+        plain = _metrics_per_output(metrics, names, "metrics")
+        weighted = _metrics_per_output(weighted_metrics, names, "weighted_metrics")
+        self._output_metrics = [p + w for p, w in zip(plain, weighted, strict=True)]
+        self._metric_weighted = [
+            [False] * len(p) + [True] * len(w) for p, w in zip(plain, weighted, strict=True)
+        ]
+        self._metric_keys = _metric_keys(plain, weighted, names)
         self.loss = self._output_losses[0] if len(names) == 1 else None
-        self.metrics = (
-            self._output_metrics[0]
-            if len(names) == 1
-            else [m for ms in self._output_metrics for m in ms]
-        )
+        self._compiled_metrics = [m for ms in self._output_metrics for m in ms]
         self._compile_metrics_given = metrics is not None or weighted_metrics is not None
         if hasattr(self, "_tracker"):  # the loss trackers of this compile: made when first used
             del self._tracker
@@ -252,6 +263,13 @@ class Trainer:
     def output_metrics(self) -> list[list[Any]]:
         """The compiled metrics of each output."""
         return [list(ms) for ms in self._output_metrics]
+
+    @property
+    def output_metric_weighting(self) -> list[list[bool]]:
+        """For each compiled metric of each output (as :attr:`output_metrics` lists
+        them), whether it came from ``weighted_metrics`` (weighted by the sample
+        weights) rather than ``metrics``."""
+        return [list(ws) for ws in self._metric_weighted]
 
     def _output_names_for_compile(self) -> list[str]:
         names = getattr(self, "output_names", None)
@@ -346,6 +364,57 @@ class Trainer:
         for ms in getattr(self, "_output_metrics", []):
             for m in ms:
                 m.reset()
+        for m in self._own_metrics():
+            m.reset_state()
+
+    @property
+    def metrics(self) -> list[metrics_mod.Metric]:
+        """The compiled metrics (every output's, in order).
+
+        A subclass may override this property to list metric objects of its own
+        (Keras's pattern for a ``train_step`` that updates its own trackers): ``fit``,
+        ``evaluate`` and :meth:`reset_metrics` reset them at the start of every epoch
+        and evaluation, and :meth:`get_metrics_result` reports them.
+        """
+        return list(getattr(self, "_compiled_metrics", []))
+
+    def _own_metrics(self) -> list[Any]:
+        """Metric objects a subclass lists in its own ``metrics`` property (not compiled ones)."""
+        if type(self).metrics is Trainer.metrics:
+            return []
+        compiled = {id(m) for m in getattr(self, "_compiled_metrics", [])}
+        return [m for m in self.metrics if id(m) not in compiled and hasattr(m, "reset_state")]
+
+    def get_metrics_result(self) -> dict[str, Any]:
+        """The running loss and every metric's result (Keras's ``get_metrics_result``).
+
+        Returns
+        -------
+        dict of str to float
+            ``"loss"`` (and each output's loss, with several), the compiled metrics
+            under the names ``fit`` logs, and any metric a subclass lists in its
+            ``metrics`` property under its own name.
+
+        Examples
+        --------
+        >>> import layernet as ln
+        >>> import numpy as np
+        >>> model = ln.Sequential([ln.Input((2,)), ln.Dense(1, seed=0)])
+        >>> model.compile("sgd", "mse", metrics=["mae"])
+        >>> _ = model.evaluate(np.zeros((4, 2)), np.ones((4, 1)), verbose=0)
+        >>> sorted(model.get_metrics_result())
+        ['loss', 'mae']
+        """
+        logs: dict[str, Any] = {}
+        for name, t in (getattr(self, "_tracker", None) or {}).items():
+            if t[1]:
+                logs[name] = float(t[0] / t[1])
+        for ms, keys in zip(self._output_metrics, self._metric_keys, strict=True):
+            for m, key in zip(ms, keys, strict=True):
+                logs[key] = _result(m)
+        for m in self._own_metrics():
+            logs[m.name] = _result(m)
+        return logs
 
     @property
     def metrics_names(self) -> list[str]:
@@ -486,8 +555,8 @@ class Trainer:
         for k, ms in enumerate(self._output_metrics):
             if ys[k] is None:
                 continue
-            for m in ms:
-                logs[f"{names[k]}_{m.name}" if multi else m.name] = _result(m)
+            for m, key in zip(ms, self._metric_keys[k], strict=True):
+                logs[key] = _result(m)
         if not math.isfinite(z):
             logs["loss"] = z
         return logs
@@ -543,14 +612,15 @@ class Trainer:
             logs["loss"] = float(tracker["loss"][0] / tracker["loss"][1])
         for k, ms in enumerate(self._output_metrics):
             mask = None if masks is None else masks[k]
-            for m in ms:
-                if ys[k] is None:
-                    continue
-                w = sample_weight
+            if ys[k] is None:
+                continue
+            keys, weighted = self._metric_keys[k], self._metric_weighted[k]
+            for m, key, weigh in zip(ms, keys, weighted, strict=True):
+                w = sample_weight if weigh else None  # Keras weighs only `weighted_metrics`
                 if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
-                    w = mask_to_sample_weight(mask, sample_weight, reduction="sum")
+                    w = mask_to_sample_weight(mask, w, reduction="sum")
                 m.update(preds[k], ys[k], w)
-                logs[f"{names[k]}_{m.name}" if multi else m.name] = _result(m)
+                logs[key] = _result(m)
         return logs
 
     def train_on_batch(
@@ -571,11 +641,15 @@ class Trainer:
         """
         self._require_compiled("train_on_batch")
         x, y = self._batch_arrays(x, y, "train_on_batch")
+        if sample_weight is not None:
+            sample_weight = metrics_mod.check_sample_weight(
+                sample_weight, _batch_len(x), "train_on_batch", per_step=True
+            )
         if class_weight is not None:
             sample_weight = class_weight_to_sample_weight(np.asarray(y), class_weight)
         self.reset_metrics()
         with self._strategy_scope(_distributed.resolve(None, "train_on_batch")):  # one process
-            logs = self.train_step((x, y, sample_weight))
+            logs = self.train_step(_packed(x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def test_on_batch(
@@ -584,9 +658,13 @@ class Trainer:
         """Loss (and metrics) of one batch without training, as Keras."""
         self._require_compiled("test_on_batch")
         x, y = self._batch_arrays(x, y, "test_on_batch")
+        if sample_weight is not None:
+            sample_weight = metrics_mod.check_sample_weight(
+                sample_weight, _batch_len(x), "test_on_batch", per_step=True
+            )
         self.reset_metrics()
         with self._strategy_scope(_distributed.resolve(None, "test_on_batch")):  # one process
-            logs = self.test_step((x, y, sample_weight))
+            logs = self.test_step(_packed(x, y, sample_weight))
         return _logs_result(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -728,6 +806,19 @@ class Trainer:
 
     def _output_loss(self, loss: Any, pred: Any, y: Any, sample_weight: Any, mask: Any) -> float:
         """One output's compiled loss (its mask applied as Keras's ``apply_mask``)."""
+        if mask is None and np.ndim(sample_weight) >= 2:
+            # one weight per time step: weights as an all-true mask's (Keras's temporal weights)
+            w = np.asarray(sample_weight)
+            lead = w.shape[:-1] if w.shape[-1] == 1 else w.shape
+            if len(lead) >= np.ndim(pred) or np.shape(pred)[: len(lead)] != lead:
+                raise ValueError(
+                    f"{loss.owner}: expected `sample_weight` of shape {shape_str(lead[:1])} (one "
+                    f"weight per sample) or a leading part of the prediction's shape "
+                    f"{shape_str(np.shape(pred)[:-1])} (one per time step), received shape "
+                    f"{shape_str(w.shape)}."
+                )
+            mask = np.ones(lead, bool)
+            sample_weight = w.reshape(lead)
         if mask is None:
             # (weights passed only when given: a loss's own forward(x, t) keeps working)
             return (
@@ -1162,7 +1253,15 @@ class Trainer:
         distribute : DataParallel, optional
             Train data-parallel over the ranks of an MPI communicator (see
             :class:`~layernet.DataParallel`); every rank passes the same
-            arguments. With one rank, or None, this is the one-process ``fit``.
+            arguments. It takes every ``x`` that ``fit`` takes. Arrays, and lists
+            or dicts of arrays for several inputs and outputs: each rank trains on
+            its contiguous share of every global batch (the same rows of every
+            array). Generators, iterators and PyDatasets (as ``validation_data``
+            too): every rank reads its own copy of the source, which must yield
+            the same batches in the same order, and trains on its share of each
+            batch; ranks whose batches differ in shape, or whose sources end at
+            different batches, all raise :class:`~layernet.DataParallelError`
+            naming the batch. With one rank, or None, this is the one-process ``fit``.
 
         Returns
         -------
@@ -1191,6 +1290,10 @@ class Trainer:
             model's output of shape ...``).
         TypeError
             An ``x`` or ``y`` that is not a real numeric array.
+        DataParallelError
+            With ``distribute``, on every rank: ranks given different arguments,
+            models or data, or sources that yield different batches (the message
+            names the batch and each rank's shapes).
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
@@ -1203,7 +1306,6 @@ class Trainer:
         if validation_steps is not None:
             check_positive_int(validation_steps, "validation_steps", "fit")
         strategy = _distributed.resolve(distribute, "fit")
-        distributed = isinstance(strategy, _distributed.DataParallel)
         source = batch_source(x)
         if source is not None:
             if y is not None:
@@ -1211,12 +1313,7 @@ class Trainer:
                     "fit: `y` must not be given when `x` is a generator or PyDataset (it "
                     "yields the targets)."
                 )
-            if distributed:
-                raise ValueError(
-                    "fit: `distribute` takes arrays (each rank takes its share of every "
-                    "batch); pass x and y as arrays."
-                )
-            with self._strategy_scope(strategy):  # (one process: refused above otherwise)
+            with self._strategy_scope(strategy):
                 return self._fit_source(
                     source,
                     epochs,
@@ -1228,12 +1325,12 @@ class Trainer:
                     validation_steps,
                     validation_freq,
                     class_weight,
+                    x=x,
+                    seed=seed,
                 )
         if x is None:
             raise ValueError("fit: `x` is required: the training inputs.")
         if self._structured(x, y) or y is None:
-            if distributed:
-                raise ValueError("fit: `distribute` takes models with one input and one output.")
             x, y, sw, val = self._fit_multi(
                 x, y, validation_data, validation_split, sample_weight, class_weight, seed
             )
@@ -1256,8 +1353,8 @@ class Trainer:
             "fit",
             lambda: {
                 **fit_entries(
-                    x,
-                    y,
+                    self._named_arrays(x, "x"),
+                    self._named_arrays(y, "y"),
                     epochs=epochs,
                     batch_size=batch_size,
                     shuffle=shuffle,
@@ -1390,11 +1487,13 @@ class Trainer:
             vy = self._data_targets(validation_data[1], len(vx), "fit", "y_val")
             vw = None
             if len(validation_data) == 3 and validation_data[2] is not None:
-                vw = metrics_mod.check_sample_weight(validation_data[2], len(vx), "fit")
+                vw = metrics_mod.check_sample_weight(
+                    validation_data[2], len(vx), "fit", per_step=True
+                )
             val = (vx, vy, vw)
         sw = None
         if sample_weight is not None:
-            sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "fit")
+            sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "fit", per_step=True)
         if class_weight is not None:
             if self._multi_output():
                 raise ValueError(
@@ -1465,30 +1564,61 @@ class Trainer:
         validation_steps: int | None,
         validation_freq: int,
         class_weight: Any,
+        *,
+        x: Any = None,
+        seed: int | None = None,
     ) -> History:
-        """``fit`` over a generator, an iterator or a PyDataset (batches made by the user)."""
+        """``fit`` over a generator, an iterator or a PyDataset (batches made by the user).
+
+        Under a data-parallel strategy every rank reads its own copy of the source
+        (the same batches in the same order) and trains on its share of each batch.
+        """
         steps = steps_per_epoch if steps_per_epoch is not None else source.length()
         if steps is None and not source.finite_hint:
             raise ValueError(
                 "fit: `x` is a generator of unknown length; pass `steps_per_epoch` (batches "
                 "per epoch) as Keras requires for an infinite generator."
             )
+        strategy = self._running_strategy()
+        prepare = functools.partial(self._prepare_batch, class_weight=class_weight)
+        data = SourceEpochs(source, steps, prepare, **_source_sharing(strategy, "fit"))
+        if isinstance(strategy, _distributed.DataParallel):
+            if not self.built:  # built from the first batch, before rank 0's weights are sent
+                data.peek()
+            strategy.agree(
+                "fit",
+                lambda: {
+                    **fit_entries(
+                        x,
+                        None,
+                        epochs=epochs,
+                        batch_size=None,
+                        shuffle=None,
+                        seed=seed,
+                        initial_epoch=initial_epoch,
+                        validation_data=validation_data,
+                        class_weight=class_weight,
+                        steps=steps,
+                    ),
+                    "validation_steps": validation_steps,
+                    "validation_freq": validation_freq,
+                    **describe_model(self),
+                    **describe_compile(self),
+                    "metrics state": [v.shape for v in self.metrics_variables],
+                },
+            )
+            strategy.begin_fit(self, 0 if seed is None else seed)
+            self.distribute_strategy = strategy
+            verbose = verbose if strategy.is_root else 0
         history = History()
         cbs = self._callback_list(history, callbacks, verbose, epochs, steps or 0)
         val_source = batch_source(validation_data) if validation_data is not None else None
         self.stop_training = False
         self.history = history
 
-        def prepare(batch: Any) -> tuple[Any, Any, Any]:
-            x, y, sw = _unpack_data(batch)
-            x, y = self._batch_arrays(x, y, "fit")
-            if class_weight is not None:
-                sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
-            return x, y, sw
-
         def validate() -> dict[str, float]:
             if val_source is not None:
-                res = self._evaluate_source(val_source, validation_steps)
+                res = self._evaluate_source(val_source, validation_steps, "fit (validation_data)")
             else:
                 vx, vy = validation_data[0], validation_data[1]
                 vw = validation_data[2] if len(validation_data) == 3 else None
@@ -1496,7 +1626,7 @@ class Trainer:
             return {f"val_{k}": v for k, v in res.items()}
 
         self._fit_epochs(
-            SourceEpochs(source, steps, prepare),
+            data,
             validate if validation_data is not None else None,
             cbs,
             epochs,
@@ -1505,15 +1635,76 @@ class Trainer:
         )
         return history
 
-    def _evaluate_source(self, source: Any, steps: int | None) -> dict[str, float]:
+    def _prepare_batch(
+        self, batch: Any, fn: str = "fit", class_weight: Any = None
+    ) -> tuple[Any, Any, Any]:
+        """A batch a source yielded as ``(x, y, sample_weight)`` for the steps."""
+        x, y, sw = _unpack_data(batch)
+        x, y = self._batch_arrays(x, y, fn)
+        if class_weight is not None:
+            sw = class_weight_to_sample_weight(np.asarray(y), class_weight)
+        return x, y, sw
+
+    def _evaluate_source(
+        self, source: Any, steps: int | None, owner: str = "evaluate"
+    ) -> dict[str, float]:
+        """The loop of ``evaluate`` over a source: :meth:`test_step` on each batch (this
+        process's share of it under a data-parallel strategy); the logs of the last step."""
+        prepare = functools.partial(self._prepare_batch, fn="evaluate")
+        sharing = _source_sharing(self._running_strategy(), owner)
+        data = SourceEpochs(source, steps, prepare, **sharing)
         self.reset_metrics()
         logs: dict[str, float] = {}
-        for batch in source.batches(steps):
-            x, y, sw = _unpack_data(batch)
-            x, y = self._batch_arrays(x, y, "evaluate")
-            logs = dict(self.test_step((x, y, sw)))
-        source.epoch_end()
+        for _, batch in data.batches(None):
+            logs = dict(self.test_step(batch))
+        data.end_epoch()
         return logs
+
+    def _predict_source(self, source: Any, steps: int | None) -> tuple[Any, int]:
+        """The loop of a data-parallel ``predict`` over a source: every rank's shares of
+        each batch, gathered in order; the outputs and the number of batches."""
+        strategy = self._running_strategy()
+
+        def prepare(batch: Any) -> tuple[Any, Any, Any]:
+            x = batch[0] if isinstance(batch, tuple) else batch
+            return self._batch_arrays(x, None, "predict")[0], None, None
+
+        data = SourceEpochs(source, steps, prepare, **_source_sharing(strategy, "predict"))
+        n_steps = 0
+        with strategy.gather(None) as gathered:
+            parts, rows = [], []
+            for step, where, (x, _, _) in data.shares():
+                n_steps = step + 1
+                if where.stop > where.start:
+                    parts.append(self.predict_step(x))
+                    rows.append(np.arange(where.start, where.stop))
+            if parts:
+                gathered.outputs = _concat_outputs(parts)
+                gathered.rows = np.concatenate(rows)
+        data.end_epoch()
+        return gathered.outputs, n_steps
+
+    def _named_arrays(self, data: Any, kind: str) -> Any:
+        """Several inputs (``kind`` "x") or targets ("y") as a dict by name, as the ranks'
+        handshake compares them; one array as it is."""
+        if not isinstance(data, _Multi):
+            return data
+        if kind == "x":
+            names = list(getattr(self, "input_names", None) or ["input"])
+        else:
+            names = self._output_names_for_compile()
+        arrays = data.arrays
+        return arrays[0] if len(arrays) == 1 else dict(zip(names, arrays, strict=True))
+
+    def _begin_distributed(
+        self, strategy: _distributed.Strategy, fn: str, entries: Any, verbose: int
+    ) -> int:
+        """The handshake of a data-parallel ``evaluate`` or ``predict``; its ``verbose``."""
+        strategy.agree(fn, entries)
+        if isinstance(strategy, _distributed.DataParallel):
+            self.distribute_strategy = strategy
+            return verbose if strategy.is_root else 0
+        return verbose
 
     def _check_fit_arguments(
         self,
@@ -1547,16 +1738,7 @@ class Trainer:
         """Let every callback refuse, before the first step, log names the run will not have."""
         if getattr(self, "_tracker", None) is None:
             self.reset_metrics()
-        outputs = self._output_names_for_compile()
-        multi = len(outputs) > 1
-        names = [
-            *self._tracker,
-            *(
-                f"{outputs[k]}_{m.name}" if multi else m.name
-                for k, ms in enumerate(self._output_metrics)
-                for m in ms
-            ),
-        ]
+        names = [*self._tracker, *(key for keys in self._metric_keys for key in keys)]
         keys = set(names) | ({f"val_{k}" for k in names} if validation else set())
         if any(isinstance(c, LearningRateScheduler | ReduceLROnPlateau) for c in cbs):
             keys.add("learning_rate")
@@ -1635,14 +1817,14 @@ class Trainer:
         sw = val_sw = None
         if sample_weight is not None:
             n_total = len(x) + (len(val[0]) if val is not None and validation_data is None else 0)
-            sw = metrics_mod.check_sample_weight(sample_weight, n_total, "fit")
+            sw = metrics_mod.check_sample_weight(sample_weight, n_total, "fit", per_step=True)
             sw, val_sw = sw[: len(x)], (sw[len(x) :] if n_total > len(x) else None)
         if class_weight is not None:
             sw = class_weight_to_sample_weight(y, class_weight)
         if validation_data is not None and len(validation_data) == 3:
             if validation_data[2] is not None and val is not None:
                 val_sw = metrics_mod.check_sample_weight(
-                    validation_data[2], len(val[0]), "fit (validation_data)"
+                    validation_data[2], len(val[0]), "fit (validation_data)", per_step=True
                 )
         loss_dtype = self._loss_dtype("fit")
         if sw is not None:
@@ -1700,7 +1882,7 @@ class Trainer:
         for step, data in batches:
             for c in cbs:
                 c.on_train_batch_begin(step, {})
-            logs = dict(self.train_step(data))
+            logs = dict(self.train_step(_repacked(data)))
             for c in cbs:
                 c.on_train_batch_end(step, logs)
             steps = step + 1
@@ -1723,7 +1905,7 @@ class Trainer:
         logs: dict[str, float] = {}
         for _, idx in array_batches(len(x), batch_size, strategy.shard):
             wb = None if sw is None else sw[idx]
-            logs = dict(self.test_step((x[idx], y[idx], wb)))
+            logs = dict(self.test_step(_packed(x[idx], y[idx], wb)))
         return logs
 
     def _predict_loop(self, x: Any, batch_size: int) -> Any:
@@ -1841,7 +2023,8 @@ class Trainer:
         distribute : DataParallel, optional
             Split the samples between the ranks of a
             :class:`~layernet.DataParallel` strategy; every rank gets the values
-            over all samples (only rank 0 prints).
+            over all samples (only rank 0 prints). Arrays, lists or dicts of
+            arrays and sources of batches, as in :meth:`fit`.
 
         Returns
         -------
@@ -1879,23 +2062,58 @@ class Trainer:
         source = batch_source(x)
         n_steps = None
         if source is not None:
-            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+            strategy = _distributed.resolve(distribute, "evaluate")
+            if isinstance(strategy, _distributed.DataParallel):
+                verbose = self._begin_distributed(
+                    strategy,
+                    "evaluate",
+                    lambda: {
+                        **evaluate_entries(x, None, batch_size=None, steps=steps),
+                        **describe_model(self),
+                        **describe_compile(self),
+                        "metrics state": [v.shape for v in self.metrics_variables],
+                    },
+                    verbose,
+                )
+            with self._strategy_scope(strategy):
                 logs = self._evaluate_source(source, steps)
         elif self._structured(x, y):
             xs = _Multi(self._data_inputs(x, "evaluate", "x"))
             ys = self._data_targets(y, len(xs), "evaluate", "y")
             sw = None
             if sample_weight is not None:
-                sw = metrics_mod.check_sample_weight(sample_weight, len(xs), "evaluate")
+                sw = metrics_mod.check_sample_weight(
+                    sample_weight, len(xs), "evaluate", per_step=True
+                )
                 sw = sw.astype(self._dtype())
-            with self._strategy_scope(_distributed.resolve(None, "evaluate")):
+            strategy = _distributed.resolve(distribute, "evaluate")
+            if isinstance(strategy, _distributed.DataParallel):
+                verbose = self._begin_distributed(
+                    strategy,
+                    "evaluate",
+                    lambda: {
+                        **evaluate_entries(
+                            self._named_arrays(xs, "x"),
+                            self._named_arrays(ys, "y"),
+                            batch_size=batch_size,
+                            sample_weight=sample_weight,
+                        ),
+                        **describe_model(self),
+                        **describe_compile(self),
+                        "metrics state": [v.shape for v in self.metrics_variables],
+                    },
+                    verbose,
+                )
+            with self._strategy_scope(strategy):
                 logs = self._test_loop(xs, ys, sw, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x, y = self._check_xy(x, y, "evaluate")
             sw = None
             if sample_weight is not None:
-                sw = metrics_mod.check_sample_weight(sample_weight, len(x), "evaluate")
+                sw = metrics_mod.check_sample_weight(
+                    sample_weight, len(x), "evaluate", per_step=True
+                )
                 sw = sw.astype(self._loss_dtype("evaluate"))
             if not self.built:
                 self.build((None, *x.shape[1:]))
@@ -1955,7 +2173,8 @@ class Trainer:
         distribute : DataParallel, optional
             Split the samples between the ranks of a
             :class:`~layernet.DataParallel` strategy; every rank returns all the
-            outputs (only rank 0 prints).
+            outputs, as one process returns them (only rank 0 prints). Arrays,
+            lists or dicts of arrays and sources of batches, as in :meth:`fit`.
 
         Returns
         -------
@@ -1983,24 +2202,47 @@ class Trainer:
                 hook({})
         start_time = time.perf_counter()
         source = batch_source(x)
-        if source is not None:
+        strategy = _distributed.resolve(distribute, "predict")
+        n_steps: Any
+        if source is not None and isinstance(strategy, _distributed.DataParallel):
+            verbose = self._begin_distributed(
+                strategy,
+                "predict",
+                lambda: {
+                    **predict_entries(x, batch_size=None, steps=steps),
+                    **describe_model(self),
+                },
+                verbose,
+            )
+            with self._strategy_scope(strategy):
+                out, n_steps = self._predict_source(source, steps)
+        elif source is not None:
             parts = [
                 self.predict_step(batch[0] if isinstance(batch, tuple) else batch)
                 for batch in source.batches(steps)
             ]
             source.epoch_end()
             out = _concat_outputs(parts)
-            n_steps: Any = len(parts)
+            n_steps = len(parts)
         elif self._multi_input() or isinstance(x, dict):
             xs = _Multi(self._data_inputs(x, "predict", "x"))
-            with self._strategy_scope(_distributed.resolve(None, "predict")):
+            if isinstance(strategy, _distributed.DataParallel):
+                verbose = self._begin_distributed(
+                    strategy,
+                    "predict",
+                    lambda: {
+                        **predict_entries(self._named_arrays(xs, "x"), batch_size=batch_size),
+                        **describe_model(self),
+                    },
+                    verbose,
+                )
+            with self._strategy_scope(strategy):
                 out = self._predict_loop(xs, batch_size)
             n_steps = math.ceil(len(xs) / batch_size)
         else:
             x = self._check_x(x, "predict")
             if not self.built:
                 self.build((None, *x.shape[1:]))
-            strategy = _distributed.resolve(distribute, "predict")
             strategy.agree(
                 "predict",
                 lambda: {**predict_entries(x, batch_size=batch_size), **describe_model(self)},
@@ -2052,12 +2294,35 @@ class _Multi(list):
         return list(iter(self))
 
 
+def _source_sharing(strategy: _distributed.Strategy, owner: str) -> dict[str, Any]:
+    """How a pass over a source shares its batches: each rank checks every batch with
+    the others and takes its share under a data-parallel strategy; nothing in one process."""
+    if strategy.size == 1:
+        return {"owner": owner}
+    return {"agree": strategy.agree_batch, "shard": strategy.shard, "owner": owner}
+
+
 def _unwrap(x: Any) -> Any:
     """Inputs as a model takes them: one array, or a list of arrays for several."""
     if isinstance(x, _Multi):
         arrays = x.arrays
         return arrays[0] if len(arrays) == 1 else arrays
     return x
+
+
+def _packed(x: Any, y: Any, sample_weight: Any) -> Any:
+    """A batch as Keras hands it to ``train_step``: ``(x, y)`` without sample weights,
+    ``(x, y, sample_weight)`` with them, ``x`` alone without targets."""
+    if y is None and sample_weight is None:
+        return (x,) if isinstance(x, tuple | list) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def _repacked(data: Any) -> Any:
+    """``data`` from the array adapters, ``(x, y, sample_weight)``, packed as Keras's."""
+    if isinstance(data, tuple) and len(data) == 3 and not isinstance(data[0], tuple):
+        return _packed(*data)
+    return data
 
 
 def _result(metric: Any) -> Any:
@@ -2116,9 +2381,9 @@ def _per_output(value: Any, names: list[str], arg: str) -> list[Any]:
     return [value] * len(names)
 
 
-def _metrics_per_output(metrics: Any, extra: list[Any], names: list[str]) -> list[list[Any]]:
+def _metrics_per_output(metrics: Any, names: list[str], arg: str) -> list[list[Any]]:
     if isinstance(metrics, dict):
-        per = _per_output(metrics, names, "metrics")
+        per = _per_output(metrics, names, arg)
         lists = [
             [] if m is None else (list(m) if isinstance(m, list | tuple) else [m]) for m in per
         ]
@@ -2131,7 +2396,40 @@ def _metrics_per_output(metrics: Any, extra: list[Any], names: list[str]) -> lis
         lists = [[] if m is None else list(m) for m in metrics]
     else:
         lists = [list(metrics or []) for _ in names]
-    return [[metrics_mod.get(m) for m in [*ms, *extra]] for ms in lists]
+    return [[metrics_mod.get(m) for m in ms] for ms in lists]
+
+
+def _metric_keys(
+    plain: list[list[Any]], weighted: list[list[Any]], names: list[str]
+) -> list[list[str]]:
+    """The log key of every compiled metric, per output: plain metrics, then weighted ones.
+
+    Keras's rule: ``"<output>_<name>"`` with several outputs, else the metric's name;
+    a plain metric whose key is taken gets ``"_1"``, ``"_2"``, ...; a weighted one
+    ``"weighted_<name>"`` (then ``"_1"``, ... if that is taken too).
+    """
+    multi = len(names) > 1
+    seen: dict[str, int] = {}
+
+    def prefixed(k: int, name: str) -> str:
+        return f"{names[k]}_{name}" if multi else name
+
+    def unique(key: str) -> str:
+        if key not in seen:
+            seen[key] = 1
+            return key
+        index = seen[key]
+        seen[key] += 1
+        return f"{key}_{index}"
+
+    keys: list[list[str]] = [[] for _ in names]
+    for k, ms in enumerate(plain):
+        keys[k] += [unique(prefixed(k, m.name)) for m in ms]
+    for k, ms in enumerate(weighted):
+        for m in ms:
+            key = prefixed(k, m.name)
+            keys[k].append(unique(key if key not in seen else prefixed(k, f"weighted_{m.name}")))
+    return keys
 
 
 def _unpack_data(data: Any) -> tuple[Any, Any, Any]:

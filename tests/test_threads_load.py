@@ -1,0 +1,138 @@
+"""The thread budget adapts to other processes' load: large products take only free cores."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import layernet as ln
+from layernet import threads
+
+LARGE = threads.MIN_PARALLEL_FLOPS
+
+
+@pytest.fixture
+def fresh_load(monkeypatch):
+    """No reading yet, and readings from a fake /proc/stat and process clock."""
+    monkeypatch.setattr(threads._Load, "at", None)
+    monkeypatch.setattr(threads._Load, "free", None)
+    monkeypatch.setattr(threads._Load, "cores", 2)
+    clock = {"busy": 100.0, "own": 10.0}
+    monkeypatch.setattr(threads, "_busy_seconds", lambda: clock["busy"])
+    monkeypatch.setattr(threads, "_own_seconds", lambda: clock["own"])
+    return clock
+
+
+def test_free_cores_are_the_cores_less_what_other_processes_used(fresh_load):
+    assert threads.free_cores(now=1000.0) is None  # one reading: nothing to compare yet
+    # over 1 s: all processes used 1.5 CPU seconds, this one 0.5 -> others 1.0 of 2 cores
+    fresh_load["busy"] += 1.5
+    fresh_load["own"] += 0.5
+    assert threads.free_cores(now=1001.0) == pytest.approx(1.0)
+    # within LOAD_INTERVAL the last reading stands, whatever happened since
+    fresh_load["busy"] += 100.0
+    assert threads.free_cores(now=1001.0 + threads.LOAD_INTERVAL / 2) == pytest.approx(1.0)
+    # then re-read: over the next 0.5 s only this process ran (two cores busy, both its own)
+    fresh_load["busy"] = 101.5 + 1.0
+    fresh_load["own"] = 10.5 + 1.0
+    assert threads.free_cores(now=1001.5) == pytest.approx(2.0)
+
+
+def test_free_cores_stay_between_zero_and_the_cores(fresh_load):
+    threads.free_cores(now=0.0)
+    fresh_load["busy"] += 10.0  # others used 10 CPU seconds in 1 s: more than the cores
+    assert threads.free_cores(now=1.0) == 0.0
+    fresh_load["own"] += 5.0  # this process's clock ran ahead of /proc/stat's ticks
+    assert threads.free_cores(now=2.0) == 2.0
+
+
+def test_without_proc_stat_the_budget_stands(monkeypatch):
+    monkeypatch.setattr(threads._Load, "at", None)
+    monkeypatch.setattr(threads._Load, "free", None)
+    monkeypatch.setattr(threads, "_busy_seconds", lambda: None)
+    assert threads.free_cores(now=0.0) is None
+    assert threads.free_cores(now=10.0) is None
+
+
+def test_busy_seconds_reads_the_cpu_line(tmp_path):
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal
+    stat.write_text("cpu  100 5 50 1000 30 2 3 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    assert threads._busy_seconds(str(stat)) == pytest.approx((100 + 5 + 50 + 2 + 3 + 10) / 100)
+    stat.write_text("intr 1 2 3\n")
+    assert threads._busy_seconds(str(stat)) is None
+    assert threads._busy_seconds(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.parametrize(
+    ("free", "adapt", "expected"),
+    [
+        (None, True, 2),
+        (2.0, True, 2),
+        (1.6, True, 2),
+        (1.4, True, 1),
+        (0.0, True, 1),
+        (0.3, False, 2),
+    ],
+)
+def test_large_products_take_at_most_the_free_cores(monkeypatch, free, adapt, expected):
+    before = ln.get_num_threads()
+    monkeypatch.setattr(threads, "free_cores", lambda now=None: free)
+    monkeypatch.setattr(threads, "ADAPT_TO_LOAD", adapt)
+    try:
+        ln.set_num_threads(2)
+        assert threads.threads_for(LARGE) == expected
+        assert threads.threads_for(LARGE - 1) == 1  # small products: one thread, always
+    finally:
+        ln.set_num_threads(before)
+
+
+def test_a_product_on_the_free_cores_gives_the_same_numbers(monkeypatch, rng):
+    if ln.distributed.get_blas_threads() is None:
+        pytest.skip("the BLAS thread count cannot be read here (not OpenBLAS)")
+    a = rng.standard_normal((300, 200)).astype(np.float32)
+    b = rng.standard_normal((200, 300)).astype(np.float32)
+    seen = []
+    real = np.matmul
+
+    def spying(*args, **kwargs):
+        seen.append(ln.distributed.get_blas_threads())
+        return real(*args, **kwargs)
+
+    before = ln.get_num_threads()
+    try:
+        ln.set_num_threads(2)
+        monkeypatch.setattr(threads.np, "matmul", spying)
+        monkeypatch.setattr(threads, "free_cores", lambda now=None: 1.0)
+        busy = threads.matmul(a, b)
+        monkeypatch.setattr(threads, "free_cores", lambda now=None: 2.0)
+        quiet = threads.matmul(a, b)
+        assert seen == [1, 2]
+        assert ln.distributed.get_blas_threads() == 2  # the budget, restored after the product
+        np.testing.assert_array_equal(busy, quiet)
+    finally:
+        monkeypatch.undo()
+        ln.set_num_threads(before)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/stat (Linux)")
+def test_a_cpu_bound_process_alongside_is_seen(monkeypatch):
+    """With a real busy loop in another process, at least most of a core is not free."""
+    monkeypatch.setattr(threads._Load, "at", None)
+    monkeypatch.setattr(threads._Load, "free", None)
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it start
+        t0 = time.monotonic()
+        threads.free_cores(now=t0)
+        time.sleep(1.0)
+        free = threads.free_cores(now=time.monotonic())
+    finally:
+        hog.kill()
+        hog.wait()
+    assert free is not None
+    assert free <= threads._Load.cores - 0.5
