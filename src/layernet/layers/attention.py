@@ -62,6 +62,29 @@ def _bmm_heads_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dot(a: np.ndarray, n: int, b: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
+    """The last ``n`` axes of ``a`` contracted with the rows of the 2-D ``b``, as one
+    product through :func:`layernet.threads.matmul` (the threads its size earns);
+    the result has ``a``'s other axes then ``tail``."""
+    lead = a.shape[: a.ndim - n]
+    out = threads.matmul(a.reshape(math.prod(lead), b.shape[0]), b)
+    return out.reshape(*lead, *tail)
+
+
+def _kernel_t(kernel: np.ndarray) -> np.ndarray:
+    """A ``(dim, heads, size)`` projection kernel as the ``(heads * size, dim)`` matrix."""
+    return kernel.reshape(kernel.shape[0], -1).T
+
+
+def _lead_dot(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` axes of ``a`` and ``b`` contracted (a kernel's gradient), as one
+    product; the result has ``a``'s other axes then ``b``'s."""
+    rows = math.prod(a.shape[:n])
+    a2 = a.reshape(rows, math.prod(a.shape[n:]))
+    out = threads.matmul(a2.T, b.reshape(rows, math.prod(b.shape[n:])))
+    return out.reshape(*a.shape[n:], *b.shape[n:])
+
+
 def _softmax(s: np.ndarray, n_axes: int) -> np.ndarray:
     """Softmax over the last ``n_axes`` axes jointly."""
     shape = s.shape
@@ -603,7 +626,7 @@ class MultiHeadAttention(Layer):
         else:
             heads = np.einsum(f"{prod},{src}->{tgt}", weights, vp)
         kernel = p["output_kernel"]
-        y = np.tensordot(heads, kernel, axes=([-2, -1], [0, 1]))
+        y = _dot(heads, 2, kernel.reshape(-1, math.prod(kernel.shape[2:])), kernel.shape[2:])
         if self.use_bias:
             y += p["output_bias"]
         y = np.asarray(y, dtype=self.dtype)
@@ -615,7 +638,8 @@ class MultiHeadAttention(Layer):
         return y, saved
 
     def _project(self, x: np.ndarray, part: str) -> np.ndarray:
-        out = np.tensordot(x, self.params[f"{part}_kernel"], axes=([-1], [0]))
+        kernel = self.params[f"{part}_kernel"]
+        out = _dot(x, 1, kernel.reshape(kernel.shape[0], -1), kernel.shape[1:])
         if self.use_bias:
             out += self.params[f"{part}_bias"]
         return np.asarray(out, dtype=self.dtype)
@@ -626,8 +650,8 @@ class MultiHeadAttention(Layer):
         kernel = self.params["output_kernel"]
         n_out = kernel.ndim - 2
         tgt, src, prod, n_att = self._equations(saved.qs.ndim)
-        d_heads = np.tensordot(
-            g, kernel, axes=(list(range(g.ndim - n_out, g.ndim)), list(range(2, kernel.ndim)))
+        d_heads = _dot(
+            g, n_out, kernel.reshape(math.prod(kernel.shape[:2]), -1).T, kernel.shape[:2]
         )
         weights = saved.probs if saved.drop is None else saved.probs * saved.drop
         fast = self._heads_matmul(saved.qs.ndim)
@@ -675,10 +699,10 @@ class MultiHeadAttention(Layer):
         return self._params_from(self._backward(dy, saved), saved)
 
     def _inputs_from(self, d: dict[str, np.ndarray], saved: MultiHeadAttentionSaved) -> Any:
-        dx = {
-            part: np.tensordot(d[part], self.params[f"{part}_kernel"], axes=([-2, -1], [1, 2]))
-            for part in ("query", "value", "key")
-        }
+        dx = {}
+        for part in ("query", "value", "key"):
+            kernel = self.params[f"{part}_kernel"]
+            dx[part] = _dot(d[part], 2, _kernel_t(kernel), kernel.shape[:1])
         if saved.n_inputs == 2:
             return [dx["query"], dx["value"] + dx["key"]]
         return [dx["query"], dx["value"], dx["key"]]
@@ -691,15 +715,13 @@ class MultiHeadAttention(Layer):
         for part in ("query", "key", "value"):
             x, dp = inputs[part], d[part]
             lead = list(range(x.ndim - 1))
-            grads[f"{part}_kernel"] = np.tensordot(x, dp, axes=(lead, lead))
+            grads[f"{part}_kernel"] = _lead_dot(x, dp, len(lead))
             if self.use_bias:
                 grads[f"{part}_bias"] = dp.sum(axis=tuple(lead))
         g = d["g"]
         kernel = self.params["output_kernel"]
         lead = list(range(saved.heads.ndim - 2))
-        grads["output_kernel"] = np.tensordot(saved.heads, g, axes=(lead, lead)).reshape(
-            kernel.shape
-        )
+        grads["output_kernel"] = _lead_dot(saved.heads, g, len(lead)).reshape(kernel.shape)
         if self.use_bias:
             grads["output_bias"] = g.sum(axis=tuple(lead))
         return {k: grads[k] for k in self.params}
