@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sequences.py            # full run (several rounds)
     python benchmarks/bench_sequences.py --quick    # smoke run: one round, few repeats
+    python benchmarks/bench_sequences.py --threads 1 --rounds 3 --repeat 5
 
 Cases (one SGD training step each, mean squared error on random targets):
 
@@ -15,9 +16,18 @@ Cases (one SGD training step each, mean squared error on random targets):
 
 Like ``bench.py``: each case runs in a fresh worker per framework, alternating
 layernet, PyTorch, ... over the rounds; a worker warms up and reports the median
-of its timed steps; the table shows medians over rounds and the ratio
-layernet / PyTorch (below 1: layernet is faster). PyTorch runs with as many
-threads as NumPy's BLAS uses.
+of its timed steps, in wall-clock time and in CPU time (``time.process_time``:
+on one thread it is the figure another process's load disturbs least); the
+table shows medians over rounds and the ratios layernet / PyTorch (below 1:
+layernet is faster). Every framework gets the same thread count: ``--threads``
+(default: layernet's budget, :func:`layernet.get_num_threads`) as
+``LAYERNET_NUM_THREADS`` for layernet and ``torch.set_num_threads`` for PyTorch.
+
+Memory, read as ``bench.py`` reads it: each worker is a fresh process, notes its
+resident size once the model and the data are in memory and no step has run,
+and reports its peak (``VmHWM``) after the timed steps; the difference is what
+the training steps add. The LSTM step's figures (medians over rounds) are
+printed below the table with their ratio.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import blas_threads, cpu_name
+from bench import blas_threads, cpu_name, peak_mb, rss_mb
 
 CASES = {
     "lstm_step": "LSTM(128), 100 steps x 32 features, batch 64, SGD step",
@@ -44,6 +54,9 @@ CASES = {
 }
 LSTM = {"batch": 64, "steps": 100, "features": 32, "units": 128}
 BLOCK = {"batch": 32, "length": 64, "width": 128, "heads": 4, "ff": 512}
+#: The case whose peak memory is compared, and the target ratio layernet / PyTorch.
+MEMORY_CASE = "lstm_step"
+MEMORY_TARGET = 1.5
 
 
 def _data(case: str) -> tuple[np.ndarray, np.ndarray]:
@@ -129,22 +142,37 @@ def torch_case(case: str) -> Callable[[], None]:
 
 def worker(framework: str, case: str, repeat: int) -> None:
     fn = (layernet_case if framework == "layernet" else torch_case)(case)
+    before = rss_mb()  # libraries, data and model in memory; no step run yet
     for _ in range(2):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"median_s": statistics.median(times)}))
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    print(
+        json.dumps(
+            {
+                "median_s": statistics.median(wall),
+                "cpu_s": statistics.median(cpu),
+                "peak_mb": peak_mb(),
+                "training_mb": peak_mb() - before,
+            }
+        )
+    )
 
 
-def run_worker(framework: str, case: str, repeat: int) -> dict:
+def run_worker(framework: str, case: str, repeat: int, threads: int | None = None) -> dict:
+    env = dict(os.environ)
+    if threads is not None:
+        env["LAYERNET_NUM_THREADS"] = str(threads)
     out = subprocess.run(
         [sys.executable, __file__, "--worker", framework, case, "--repeat", str(repeat)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if out.returncode:
         raise RuntimeError(f"{framework} {case} failed:\n{out.stderr}")
@@ -155,32 +183,61 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, few repeats")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=None, help="timed steps per worker")
+    parser.add_argument("--threads", type=int, default=None, help="threads for every framework")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "CASE"), help=argparse.SUPPRESS)
-    parser.add_argument("--repeat", type=int, default=None)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker, args.repeat or 10)
         return
     rounds = 1 if args.quick else args.rounds
     repeat = args.repeat or (3 if args.quick else 10)
+    threads = args.threads or blas_threads()
     import torch
 
     print(
         f"machine: {cpu_name()}, {os.cpu_count()} cores; "
         f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch "
-        f"{torch.__version__}; BLAS threads {blas_threads()}; {rounds} round(s), A B A B"
+        f"{torch.__version__}; threads {threads} for every framework; {rounds} round(s), "
+        f"A B A B; load average {_load()}"
     )
-    header = f"{'case':<18}{'layernet ms':>13}{'PyTorch ms':>12}{'ratio':>8}"
+    header = (
+        f"{'case':<18}{'layernet ms':>13}{'PyTorch ms':>12}{'ratio':>8}"
+        f"{'layernet cpu':>14}{'PyTorch cpu':>13}{'ratio':>8}"
+    )
     print(header)
     print("-" * len(header))
+    results: dict[str, tuple[list[dict], list[dict]]] = {}
     for case in args.cases:
         ours, theirs = [], []
         for _ in range(rounds):
-            ours.append(run_worker("layernet", case, repeat)["median_s"])
-            theirs.append(run_worker("torch", case, repeat)["median_s"])
-        a, b = statistics.median(ours) * 1e3, statistics.median(theirs) * 1e3
-        print(f"{case:<18}{a:>13.1f}{b:>12.1f}{a / b:>8.2f}", flush=True)
+            ours.append(run_worker("layernet", case, repeat, threads))
+            theirs.append(run_worker("torch", case, repeat, threads))
+        results[case] = (ours, theirs)
+        a, b = (statistics.median(r["median_s"] for r in rs) * 1e3 for rs in (ours, theirs))
+        ca, cb = (statistics.median(r["cpu_s"] for r in rs) * 1e3 for rs in (ours, theirs))
+        print(
+            f"{case:<18}{a:>13.1f}{b:>12.1f}{a / b:>8.2f}{ca:>14.1f}{cb:>13.1f}{ca / cb:>8.2f}",
+            flush=True,
+        )
+    if MEMORY_CASE in results:
+        ours, theirs = results[MEMORY_CASE]
+        a, b = (statistics.median(r["training_mb"] for r in rs) for rs in (ours, theirs))
+        pa, pb = (statistics.median(r["peak_mb"] for r in rs) for rs in (ours, theirs))
+        print(
+            f"\npeak memory of {MEMORY_CASE} training, MiB: whole process (libraries included) "
+            f"layernet {pa:.0f}, PyTorch {pb:.0f}, ratio {pa / pb:.2f}; growth from the loaded "
+            f"model and data to the peak: layernet {a:.1f}, PyTorch {b:.1f}, ratio "
+            f"{a / b:.2f} (target <= {MEMORY_TARGET}); load average {_load()}"
+        )
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover - not on every platform
+        return "unknown"
 
 
 if __name__ == "__main__":

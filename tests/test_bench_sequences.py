@@ -33,3 +33,13 @@ def test_the_block_has_the_same_parameter_count_as_torch():
     assert ours.count_params() == sum(p.numel() for p in theirs.parameters())
     x, y = bench_sequences._data("lstm_step")
     assert x.shape == (64, 100, 32) and np.isfinite(y).all()
+
+
+def test_a_worker_reports_wall_and_cpu_time_and_the_memory_its_steps_add(capsys):
+    import json
+
+    bench_sequences.worker("layernet", "lstm_step", repeat=1)
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(report) == {"median_s", "cpu_s", "peak_mb", "training_mb"}
+    assert report["median_s"] > 0 and report["cpu_s"] > 0
+    assert report["peak_mb"] >= report["training_mb"] >= 0

@@ -308,16 +308,23 @@ def threads_for(flops: int) -> int:
     return budget
 
 
-def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def matmul(
+    a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, *, flops: int | None = None
+) -> np.ndarray:
     """``a @ b`` (``b`` 2-D) on the threads its size earns (see :func:`set_num_threads`).
 
     A product below the threshold runs on one thread and the budget is restored
     after it, so that code outside layernet always finds BLAS at the budget.
+    For a stack of products (``a`` and ``b`` with leading axes, which NumPy runs
+    as one BLAS product each), ``flops`` gives the operations of one of them:
+    each gets the threads its own size earns.
     """
     if _State.setters is None:
         _lookup()
     _sync()
-    n = threads_for(2 * a.size * b.shape[-1]) if _ops.FAST_PATHS else _State.budget
+    if flops is None:
+        flops = 2 * a.size * b.shape[-1]
+    n = threads_for(flops) if _ops.FAST_PATHS else _State.budget
     if n == _State.current:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     budget = _State.current

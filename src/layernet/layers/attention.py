@@ -39,25 +39,50 @@ def _heads_first(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 1, 3)
 
 
-def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` over the leading (batch, heads) axes, each slice on the threads it earns.
+def _bmm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` over the leading (batch, heads) axes, each product on the threads it earns.
 
     NumPy runs a stacked product as one BLAS product per slice, every one on all of
     BLAS's threads; attention's slices are small, and small products on two threads
     stall whenever another process holds a core (see :mod:`layernet.threads`). So
-    each slice goes through :func:`layernet.threads.matmul`, which gives it the
-    threads its own size earns (one stacked product when that is the whole budget).
+    the thread count is chosen by the size of one slice's product. ``out`` may be a
+    strided view (a heads-first view of a ``(batch, T, heads, size)`` array): BLAS
+    writes into it directly.
     """
-    budget = threads.get_num_threads()  # BLAS is at the budget after this call
-    if threads.threads_for(2 * a.shape[-2] * a.shape[-1] * b.shape[-1]) == budget:
-        return np.matmul(a, b)
-    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a = np.broadcast_to(a, (*lead, *a.shape[-2:]))
-    b = np.broadcast_to(b, (*lead, *b.shape[-2:]))
-    out = np.empty((*lead, a.shape[-2], b.shape[-1]), np.result_type(a, b))
-    for i in np.ndindex(*lead):
-        threads.matmul(a[i], b[i], out=out[i])
+    flops = 2 * a.shape[-2] * a.shape[-1] * b.shape[-1]
+    return threads.matmul(a, b, out=out, flops=flops)
+
+
+def _bmm_heads_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`_bmm` of heads-first operands, returned as a contiguous ``(batch, T, heads,
+    size)`` array (the layout the projections read: no copy before their products)."""
+    n, h = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    out = np.empty((n, a.shape[-2], h, b.shape[-1]), np.result_type(a, b))
+    _bmm(a, b, out=_heads_first(out))
     return out
+
+
+def _dot(a: np.ndarray, n: int, b: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
+    """The last ``n`` axes of ``a`` contracted with the rows of the 2-D ``b``, as one
+    product through :func:`layernet.threads.matmul` (the threads its size earns);
+    the result has ``a``'s other axes then ``tail``."""
+    lead = a.shape[: a.ndim - n]
+    out = threads.matmul(a.reshape(math.prod(lead), b.shape[0]), b)
+    return out.reshape(*lead, *tail)
+
+
+def _kernel_t(kernel: np.ndarray) -> np.ndarray:
+    """A ``(dim, heads, size)`` projection kernel as the ``(heads * size, dim)`` matrix."""
+    return kernel.reshape(kernel.shape[0], -1).T
+
+
+def _lead_dot(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` axes of ``a`` and ``b`` contracted (a kernel's gradient), as one
+    product; the result has ``a``'s other axes then ``b``'s."""
+    rows = math.prod(a.shape[:n])
+    a2 = a.reshape(rows, math.prod(a.shape[n:]))
+    out = threads.matmul(a2.T, b.reshape(rows, math.prod(b.shape[n:])))
+    return out.reshape(*a.shape[n:], *b.shape[n:])
 
 
 def _softmax(s: np.ndarray, n_axes: int) -> np.ndarray:
@@ -66,14 +91,21 @@ def _softmax(s: np.ndarray, n_axes: int) -> np.ndarray:
     flat = s.reshape(*shape[: s.ndim - n_axes], math.prod(shape[s.ndim - n_axes :]))
     if flat.shape[-1] == 0:  # no keys: no weights (and an output of zeros, a sum of nothing)
         return s.copy()
-    e = np.exp(flat - flat.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).reshape(shape)
+    # One new array, updated in place (each in-place ufunc rounds as its out-of-place form).
+    e = flat - flat.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e.reshape(shape)
 
 
 def _softmax_backward(p: np.ndarray, dp: np.ndarray, n_axes: int) -> np.ndarray:
     r""":math:`dS = P \odot (dP - \sum dP \odot P)`, the sum over the last ``n_axes`` axes."""
     axes = tuple(range(p.ndim - n_axes, p.ndim))
-    return p * (dp - np.sum(dp * p, axis=axes, keepdims=True))
+    ds = dp * p
+    total = np.sum(ds, axis=axes, keepdims=True)
+    np.subtract(dp, total, out=ds)
+    ds *= p
+    return ds
 
 
 def _as_mask(m: Any, owner: str, arg: str) -> np.ndarray | None:
@@ -568,7 +600,8 @@ class MultiHeadAttention(Layer):
         qp = self._project(q, "query")
         kp = self._project(k, "key")
         vp = self._project(v, "value")
-        qs = qp * self.dtype.type(1.0 / math.sqrt(self.key_dim))
+        qs = qp
+        qs *= self.dtype.type(1.0 / math.sqrt(self.key_dim))  # the projection is not kept
         tgt, src, prod, n_att = self._equations(qp.ndim)
         fast = self._heads_matmul(qp.ndim)
         if fast:  # (batch, heads, Tq, Tv) = Q K^T as batched matrix products (BLAS)
@@ -589,11 +622,11 @@ class MultiHeadAttention(Layer):
             drop = _dropout_mask(self._rng, self.dropout, probs.shape, self.dtype)
         weights = probs if drop is None else probs * drop
         if fast:
-            heads = _heads_first(_bmm(weights, _heads_first(vp)))
+            heads = _bmm_heads_last(weights, _heads_first(vp))
         else:
             heads = np.einsum(f"{prod},{src}->{tgt}", weights, vp)
         kernel = p["output_kernel"]
-        y = np.tensordot(heads, kernel, axes=([-2, -1], [0, 1]))
+        y = _dot(heads, 2, kernel.reshape(-1, math.prod(kernel.shape[2:])), kernel.shape[2:])
         if self.use_bias:
             y += p["output_bias"]
         y = np.asarray(y, dtype=self.dtype)
@@ -605,7 +638,8 @@ class MultiHeadAttention(Layer):
         return y, saved
 
     def _project(self, x: np.ndarray, part: str) -> np.ndarray:
-        out = np.tensordot(x, self.params[f"{part}_kernel"], axes=([-1], [0]))
+        kernel = self.params[f"{part}_kernel"]
+        out = _dot(x, 1, kernel.reshape(kernel.shape[0], -1), kernel.shape[1:])
         if self.use_bias:
             out += self.params[f"{part}_bias"]
         return np.asarray(out, dtype=self.dtype)
@@ -616,15 +650,15 @@ class MultiHeadAttention(Layer):
         kernel = self.params["output_kernel"]
         n_out = kernel.ndim - 2
         tgt, src, prod, n_att = self._equations(saved.qs.ndim)
-        d_heads = np.tensordot(
-            g, kernel, axes=(list(range(g.ndim - n_out, g.ndim)), list(range(2, kernel.ndim)))
+        d_heads = _dot(
+            g, n_out, kernel.reshape(math.prod(kernel.shape[:2]), -1).T, kernel.shape[:2]
         )
         weights = saved.probs if saved.drop is None else saved.probs * saved.drop
         fast = self._heads_matmul(saved.qs.ndim)
         if fast:
             dh = _heads_first(d_heads)
             d_weights = _bmm(dh, _heads_first(saved.vp).swapaxes(-1, -2))
-            d_vp = _heads_first(_bmm(weights.swapaxes(-1, -2), dh))
+            d_vp = _bmm_heads_last(weights.swapaxes(-1, -2), dh)
         else:
             d_weights = np.einsum(f"{tgt},{src}->{prod}", d_heads, saved.vp)
             d_vp = np.einsum(f"{prod},{tgt}->{src}", weights, d_heads)
@@ -634,8 +668,9 @@ class MultiHeadAttention(Layer):
         d_scores = _softmax_backward(saved.probs, d_probs, n_att)
         scale = self.dtype.type(1.0 / math.sqrt(self.key_dim))
         if fast:
-            d_qp = _heads_first(_bmm(d_scores, _heads_first(saved.kp))) * scale
-            d_kp = _heads_first(_bmm(d_scores.swapaxes(-1, -2), _heads_first(saved.qs)))
+            d_qp = _bmm_heads_last(d_scores, _heads_first(saved.kp))
+            d_qp *= scale
+            d_kp = _bmm_heads_last(d_scores.swapaxes(-1, -2), _heads_first(saved.qs))
         else:
             d_qp = np.einsum(f"{prod},{src}->{tgt}", d_scores, saved.kp) * scale
             d_kp = np.einsum(f"{prod},{tgt}->{src}", d_scores, saved.qs)
@@ -664,10 +699,10 @@ class MultiHeadAttention(Layer):
         return self._params_from(self._backward(dy, saved), saved)
 
     def _inputs_from(self, d: dict[str, np.ndarray], saved: MultiHeadAttentionSaved) -> Any:
-        dx = {
-            part: np.tensordot(d[part], self.params[f"{part}_kernel"], axes=([-2, -1], [1, 2]))
-            for part in ("query", "value", "key")
-        }
+        dx = {}
+        for part in ("query", "value", "key"):
+            kernel = self.params[f"{part}_kernel"]
+            dx[part] = _dot(d[part], 2, _kernel_t(kernel), kernel.shape[:1])
         if saved.n_inputs == 2:
             return [dx["query"], dx["value"] + dx["key"]]
         return [dx["query"], dx["value"], dx["key"]]
@@ -680,15 +715,13 @@ class MultiHeadAttention(Layer):
         for part in ("query", "key", "value"):
             x, dp = inputs[part], d[part]
             lead = list(range(x.ndim - 1))
-            grads[f"{part}_kernel"] = np.tensordot(x, dp, axes=(lead, lead))
+            grads[f"{part}_kernel"] = _lead_dot(x, dp, len(lead))
             if self.use_bias:
                 grads[f"{part}_bias"] = dp.sum(axis=tuple(lead))
         g = d["g"]
         kernel = self.params["output_kernel"]
         lead = list(range(saved.heads.ndim - 2))
-        grads["output_kernel"] = np.tensordot(saved.heads, g, axes=(lead, lead)).reshape(
-            kernel.shape
-        )
+        grads["output_kernel"] = _lead_dot(saved.heads, g, len(lead)).reshape(kernel.shape)
         if self.use_bias:
             grads["output_bias"] = g.sum(axis=tuple(lead))
         return {k: grads[k] for k in self.params}

@@ -12,6 +12,19 @@ from . import activations
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
 
+def _folded_product(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``x @ kernel`` for ``x`` with more than 2 dims, as one 2-D product.
+
+    NumPy runs ``(batch, steps, features) @ kernel`` as one small product per
+    sample; folding the leading axes gives BLAS one large product (a fast path,
+    off with :func:`layernet._ops.fast_paths`).
+    """
+    if not _ops.FAST_PATHS:
+        return threads.matmul(x, kernel)
+    lead = x.shape[:-1]
+    return threads.matmul(x.reshape(-1, x.shape[-1]), kernel).reshape(*lead, kernel.shape[1])
+
+
 class DenseSaved(NamedTuple):
     """What :class:`Dense` keeps for backward."""
 
@@ -223,7 +236,8 @@ class Dense(Layer):
             self.params["bias"] = init_b((self.units,), fan_in, self.units, rng, self.dtype)
 
     def compute_forward(self, x, training):
-        y = threads.matmul(x, self.params["kernel"])
+        kernel = self.params["kernel"]
+        y = threads.matmul(x, kernel) if x.ndim == 2 else _folded_product(x, kernel)
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y)
@@ -236,15 +250,37 @@ class Dense(Layer):
         return self._activation.backward(dy, saved.activation).astype(dy.dtype, copy=False)
 
     def compute_backward_input(self, dy, saved):
-        return threads.matmul(self._affine_grad(dy, saved), self.params["kernel"].T)
+        return self._input_grad(self._affine_grad(dy, saved))
 
     def compute_backward_params(self, dy, saved):
+        return self._param_grads(self._affine_grad(dy, saved), saved)
+
+    def _input_grad(self, g: np.ndarray) -> np.ndarray:
+        kernel_t = self.params["kernel"].T
+        return threads.matmul(g, kernel_t) if g.ndim == 2 else _folded_product(g, kernel_t)
+
+    def _param_grads(self, g: np.ndarray, saved: DenseSaved) -> dict[str, np.ndarray]:
         x2 = saved.x.reshape(-1, saved.x.shape[-1])
-        dy2 = self._affine_grad(dy, saved).reshape(-1, self.units)
+        dy2 = g.reshape(-1, self.units)
         grads = {"kernel": threads.matmul(x2.T, dy2)}
         if self.use_bias:
             grads["bias"] = _ops.column_sums(dy2, self.workspace)
         return grads
+
+    def call_backward(
+        self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        cls = type(self)
+        if (
+            self._activation is None
+            or cls.compute_backward_input is not Dense.compute_backward_input
+            or cls.compute_backward_params is not Dense.compute_backward_params
+        ):
+            return super().call_backward(dy, saved, need_input=need_input, need_params=need_params)
+        # A model asks for both gradients at once: one activation backward serves both.
+        g = self._affine_grad(self._cast_dy(dy), saved)
+        grads = self._param_grads(g, saved) if need_params and self.params else {}
+        return (self._input_grad(g) if need_input else None), grads
 
     def _activation_jacobian(self, saved: DenseSaved, y_shape) -> np.ndarray | None:
         if self._activation is None:

@@ -225,33 +225,49 @@ class LayerNormalization(Layer):
         return p.reshape(shape)
 
     def compute_forward(self, x, training):
+        # The same operations in the same order as the Notes' formulas; temporaries are
+        # reused in place (an in-place ufunc rounds exactly as its out-of-place form).
         axes = self._axes(x.ndim)
         mean = _mean(x, axes)
         centered = x - mean
-        var = _mean(centered * centered, axes)
+        square = centered * centered
+        var = _mean(square, axes)
+        del square
         inv = 1.0 / np.sqrt(var + self.epsilon)
         if self.rms_scaling:
             xhat = x * inv
             saved = LayerNormalizationSaved(xhat, centered, inv)
         else:
-            xhat = centered * inv
+            xhat = centered
+            xhat *= inv
             saved = LayerNormalizationSaved(xhat, None, inv)
-        y = xhat * self._broadcast(self.params["gamma"], x.ndim) if "gamma" in self.params else xhat
+        if "gamma" in self.params:
+            y = xhat * self._broadcast(self.params["gamma"], x.ndim)
+        else:
+            y = np.array(xhat)  # the output never aliases what backward keeps
         if "beta" in self.params:
-            y = y + self._broadcast(self.params["beta"], x.ndim)
-        return np.array(y, dtype=self.dtype), saved
+            y += self._broadcast(self.params["beta"], x.ndim)
+        return np.asarray(y, dtype=self.dtype), saved
 
     def compute_backward_input(self, dy, saved):
         ndim = dy.ndim
         axes = self._axes(ndim)
-        h = dy * self._broadcast(self.params["gamma"], ndim) if "gamma" in self.params else dy
+        if "gamma" in self.params:
+            h = dy * self._broadcast(self.params["gamma"], ndim)
+        else:
+            h = np.array(dy)  # a private copy: h is updated in place below
         if self.rms_scaling:
             n = int(np.prod([dy.shape[a] for a in axes]))
             s = np.sum(h * saved.xhat, axis=axes, keepdims=True)  # Σ h x r
             return saved.inv * h - saved.inv**2 * saved.centered / n * s
         mean_h = _mean(h, axes)
-        mean_hx = _mean(h * saved.xhat, axes)
-        return saved.inv * (h - mean_h - saved.xhat * mean_hx)
+        hx = h * saved.xhat
+        mean_hx = _mean(hx, axes)
+        np.multiply(saved.xhat, mean_hx, out=hx)  # x̂ · mean(h x̂)
+        h -= mean_h
+        h -= hx
+        h *= saved.inv
+        return h
 
     def compute_backward_params(self, dy, saved):
         axes = self._axes(dy.ndim)

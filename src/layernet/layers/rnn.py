@@ -131,7 +131,8 @@ class _Cell(Layer):
             init = initializers.get(self.bias_initializer, o, "bias_initializer")
             self.params["bias"] = init(self.bias_shape(), f, k * u, rng, self.dtype)
 
-    # The step interface used by RNN. ``xw`` is x_s W (+ the input bias).
+    # The step interface used by RNN. ``xw`` is x_s W (+ the input bias), an array the
+    # cell may overwrite (LSTMCell keeps its gates there).
     def input_bias(self) -> np.ndarray | None:
         return self.params.get("bias") if self.use_bias else None
 
@@ -139,10 +140,16 @@ class _Cell(Layer):
         raise NotImplementedError
 
     def step_back(
-        self, dh: np.ndarray, dstates: list[np.ndarray], cache: Any, states: list[np.ndarray]
+        self,
+        dh: np.ndarray,
+        dstates: list[np.ndarray],
+        cache: Any,
+        states: list[np.ndarray],
+        out: np.ndarray | None = None,
     ) -> tuple[Any, ...]:
         """``(δ input side, δ recurrent side, gradients of the previous states but h[, a
-        direct gradient of the previous h])``."""
+        direct gradient of the previous h])``; a cell may write the input side's δ into
+        ``out`` (an array of its shape) and return ``out``."""
         raise NotImplementedError
 
     def recurrent_bias_grad(self, rec_side: np.ndarray) -> np.ndarray | None:
@@ -279,7 +286,7 @@ class SimpleRNNCell(_Cell):
         h = ACTIVATIONS[self.activation][0](a)
         return h, [h], (h,)
 
-    def step_back(self, dh, dstates, cache, states):
+    def step_back(self, dh, dstates, cache, states, out=None):
         (h,) = cache
         delta = dh * ACTIVATIONS[self.activation][1](h)
         return delta, delta, []
@@ -348,7 +355,10 @@ class LSTMCell(_Cell):
     def step(self, xw, states):
         h_prev, c_prev = states
         u = self.units
-        a = xw + threads.matmul(h_prev, self.params["recurrent_kernel"])
+        # The pre-activations and then the gates are written over ``xw``: inside RNN the
+        # gates of every step live in the one (T, N, 4U) array of the input products.
+        a = xw
+        a += threads.matmul(h_prev, self.params["recurrent_kernel"])
         gate = ACTIVATIONS[self.recurrent_activation][0]
         act = ACTIVATIONS[self.activation][0]
         i = gate(a[:, :u])
@@ -360,20 +370,20 @@ class LSTMCell(_Cell):
         h = o * tc
         return h, [h, c], (i, f, g, o, c_prev, tc)
 
-    def step_back(self, dh, dstates, cache, states):
+    def step_back(self, dh, dstates, cache, states, out=None):
         i, f, g, o, c_prev, tc = cache
         d_gate = ACTIVATIONS[self.recurrent_activation][1]
         d_act = ACTIVATIONS[self.activation][1]
         dc = dstates[0] + dh * o * d_act(tc)
-        delta = np.concatenate(
-            [
-                dc * g * d_gate(i),
-                dc * c_prev * d_gate(f),
-                dc * i * d_act(g),
-                dh * tc * d_gate(o),
-            ],
-            axis=1,
-        )
+        u = self.units
+        delta = np.empty((dh.shape[0], 4 * u), np.result_type(dc, i)) if out is None else out
+        # Each gate's block written in place: (dc * g) * σ'(i) as the formula reads.
+        for k, (left, right, derivative) in enumerate(
+            ((dc, g, d_gate(i)), (dc, c_prev, d_gate(f)), (dc, i, d_act(g)), (dh, tc, d_gate(o)))
+        ):
+            block = delta[:, k * u : (k + 1) * u]
+            np.multiply(left, right, out=block)
+            block *= derivative
         return delta, delta, [dc * f]
 
 
@@ -451,7 +461,7 @@ class GRUCell(_Cell):
         h = z * h_prev + (1 - z) * c
         return h, [h], (z, r, c, rec_h, h_prev)
 
-    def step_back(self, dh, dstates, cache, states):
+    def step_back(self, dh, dstates, cache, states, out=None):
         z, r, c, rec_h, h_prev = cache
         d_gate = ACTIVATIONS[self.recurrent_activation][1]
         d_act = ACTIVATIONS[self.activation][1]
@@ -997,7 +1007,15 @@ class RNN(Layer):
             self.state = self.cell.state  # frozen cells of a stack: non-trainable weights
 
     # ---------------------------------------------------------- forward
+    def forward(self, x: Any, training: bool = False, **options: Any) -> Any:
+        # The previous pass's arrays (gates, states, deltas) are released before this
+        # pass allocates its own: a training step holds one pass's worth, not two.
+        self.saved = None
+        self._bptt_memo = None
+        return super().forward(x, training=training, **options)
+
     def compute_forward(self, x, training, mask=None):
+        self._bptt_memo = None  # a kept reverse pass belongs to an earlier call
         cell = self.cell
         initial = []
         if isinstance(x, list):
@@ -1070,7 +1088,9 @@ class RNN(Layer):
             dy_out, dstate_final = dy, None
         k = self.params["recurrent_kernel"].shape[1]
         inp = np.empty((t, n, k), self.dtype)
-        rec = np.empty((t, n, k), self.dtype)
+        # The recurrent side's deltas; the input side's array itself while the cell returns
+        # one delta for both (SimpleRNN, LSTM): never two copies of the same numbers.
+        rec: np.ndarray | None = None
         # An output no loss depends on arrives as None (the graph sends no gradient).
         dstates = [
             np.zeros((n, size), self.dtype) if d is None else np.array(d, dtype=self.dtype)
@@ -1111,8 +1131,16 @@ class RNN(Layer):
                 carry = None
                 d_out_prev = np.zeros_like(g_out)
             states = saved.states[s]
-            back = cell.step_back(dh_cell, d_rest, saved.caches[s], states)
-            inp[s], rec[s] = back[0], back[1]
+            out = inp[s]
+            back = cell.step_back(dh_cell, d_rest, saved.caches[s], states, out=out)
+            if back[0] is not out:
+                out[...] = back[0]
+            if rec is None:
+                rec = inp if back[1] is back[0] else np.empty((t, n, k), self.dtype)
+            elif rec is inp and back[1] is not back[0]:
+                rec = inp.copy()  # steps done so far had equal sides
+            if rec is not inp:
+                rec[s] = back[1]
             d_prev_rest = back[2]
             dh_prev = threads.matmul(rec[s], rec_t)
             if len(back) > 3:  # a direct path from h_{s-1} (GRU's z * h_{s-1})
@@ -1123,7 +1151,7 @@ class RNN(Layer):
             if carry is not None:
                 dstates = [a + c for a, c in zip(dstates, carry, strict=True)]
         dstates[0] = dstates[0] + d_out_prev  # the first step's "previous output" is h_0
-        return inp, rec, dstates, np.zeros(0)
+        return inp, inp if rec is None else rec, dstates, np.zeros(0)
 
     def call_backward(
         self, dy: Any, saved: Any, *, need_input: bool = True, need_params: bool = True
