@@ -170,7 +170,7 @@ def test_antirectifier(short, capsys):
     centred = x - x.mean(axis=-1, keepdims=True)
     both = np.concatenate([np.maximum(centred, 0), np.maximum(-centred, 0)], axis=-1)
     np.testing.assert_allclose(np.asarray(y), both @ layer.get_weights()[0], rtol=1e-12)
-    assert layer.get_config()["initializer"] == {"class_name": "HeNormal", "config": {}}
+    assert layer.get_config()["initializer"] == {"class_name": "HeNormal", "config": {"seed": None}}
     assert_layer_gradients(lambda: antirectifier(dtype="float64", seed=1), x)
 
 

@@ -228,12 +228,12 @@ def test_get_source_inputs_and_is_keras_tensor():
 
 
 # ------------------------------------------------------------------ custom objects
-class Scaled(ln.Dense):
+class ScopedOnlyDense(ln.Dense):
     """A user layer that is not registered: loading needs to be told about it."""
 
 
 def _saved(tmp_path):
-    model = ln.Sequential([ln.Input((3,)), Scaled(2, seed=0)])
+    model = ln.Sequential([ln.Input((3,)), ScopedOnlyDense(2, seed=0)])
     path = tmp_path / "scaled.npz"
     model.save(path)
     return model, path
@@ -241,26 +241,26 @@ def _saved(tmp_path):
 
 def test_custom_object_scope_lets_loading_find_a_class(tmp_path):
     model, path = _saved(tmp_path)
-    with pytest.raises(ValueError, match=r"Scaled"):
+    with pytest.raises(ValueError, match=r"ScopedOnlyDense"):
         ln.load_model(path)
-    with ln.utils.custom_object_scope({"Scaled": Scaled}):
+    with ln.utils.custom_object_scope({"ScopedOnlyDense": ScopedOnlyDense}):
         back = ln.load_model(path)
-        assert ln.utils.get_registered_object("Scaled") is Scaled
-    assert type(back.layers[0]) is Scaled
+        assert ln.utils.get_registered_object("ScopedOnlyDense") is ScopedOnlyDense
+    assert type(back.layers[0]) is ScopedOnlyDense
     np.testing.assert_array_equal(back.get_weights()[0], model.get_weights()[0])
-    assert ln.utils.get_registered_object("Scaled") is None  # the scope is closed
-    with ln.utils.CustomObjectScope({"Scaled": Scaled}, {"Other": Scaled}) as scope:
-        assert set(scope.custom_objects) == {"Scaled", "Other"}
+    assert ln.utils.get_registered_object("ScopedOnlyDense") is None  # the scope is closed
+    with ln.utils.CustomObjectScope({"ScopedOnlyDense": ScopedOnlyDense}, {"Other": ScopedOnlyDense}) as scope:
+        assert set(scope.custom_objects) == {"ScopedOnlyDense", "Other"}
 
 
 def test_global_custom_objects(tmp_path):
     _, path = _saved(tmp_path)
     objects = ln.utils.get_custom_objects()
-    objects["Scaled"] = Scaled
+    objects["ScopedOnlyDense"] = ScopedOnlyDense
     try:
-        assert type(ln.load_model(path).layers[0]) is Scaled
+        assert type(ln.load_model(path).layers[0]) is ScopedOnlyDense
     finally:
-        del objects["Scaled"]
+        del objects["ScopedOnlyDense"]
 
 
 def test_get_registered_object_finds_registered_classes():

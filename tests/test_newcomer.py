@@ -209,9 +209,8 @@ def test_every_callback_names_an_argument_it_lacks(name):
         ("callbacks", "SwapEMAWeights"),
         ("optimizers", "Muon"),
         ("losses", "CTC"),
-        ("metrics", "R2Score"),
-        ("initializers", "VarianceScaling"),
-        ("utils", "timeseries_dataset_from_array"),
+        ("initializers", "STFT"),
+        ("utils", "FeatureSpace"),
         ("datasets", "svhn"),
     ],
 )

@@ -73,7 +73,7 @@ def _dot(a: np.ndarray, n: int, b: np.ndarray, tail: tuple[int, ...]) -> np.ndar
 
 def _kernel_t(kernel: np.ndarray) -> np.ndarray:
     """A ``(dim, heads, size)`` projection kernel as the ``(heads * size, dim)`` matrix."""
-    return kernel.reshape(kernel.shape[0], -1).T
+    return kernel.reshape(kernel.shape[0], math.prod(kernel.shape[1:])).T
 
 
 def _lead_dot(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
@@ -626,7 +626,8 @@ class MultiHeadAttention(Layer):
         else:
             heads = np.einsum(f"{prod},{src}->{tgt}", weights, vp)
         kernel = p["output_kernel"]
-        y = _dot(heads, 2, kernel.reshape(-1, math.prod(kernel.shape[2:])), kernel.shape[2:])
+        flat = kernel.reshape(math.prod(kernel.shape[:2]), math.prod(kernel.shape[2:]))
+        y = _dot(heads, 2, flat, kernel.shape[2:])
         if self.use_bias:
             y += p["output_bias"]
         y = np.asarray(y, dtype=self.dtype)
@@ -639,7 +640,8 @@ class MultiHeadAttention(Layer):
 
     def _project(self, x: np.ndarray, part: str) -> np.ndarray:
         kernel = self.params[f"{part}_kernel"]
-        out = _dot(x, 1, kernel.reshape(kernel.shape[0], -1), kernel.shape[1:])
+        flat = kernel.reshape(kernel.shape[0], math.prod(kernel.shape[1:]))  # (a 0 dim too)
+        out = _dot(x, 1, flat, kernel.shape[1:])
         if self.use_bias:
             out += self.params[f"{part}_bias"]
         return np.asarray(out, dtype=self.dtype)
@@ -651,7 +653,10 @@ class MultiHeadAttention(Layer):
         n_out = kernel.ndim - 2
         tgt, src, prod, n_att = self._equations(saved.qs.ndim)
         d_heads = _dot(
-            g, n_out, kernel.reshape(math.prod(kernel.shape[:2]), -1).T, kernel.shape[:2]
+            g,
+            n_out,
+            kernel.reshape(math.prod(kernel.shape[:2]), math.prod(kernel.shape[2:])).T,
+            kernel.shape[:2],
         )
         weights = saved.probs if saved.drop is None else saved.probs * saved.drop
         fast = self._heads_matmul(saved.qs.ndim)

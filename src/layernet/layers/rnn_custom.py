@@ -45,6 +45,12 @@ def _sizes(state_size: Any) -> list[tuple[int, ...]]:
 class CellRNN(Layer):
     r"""Keras's ``RNN(cell)`` for a cell written with ``call(inputs, states)``.
 
+    .. rubric:: Input and output shape
+
+    Input ``(batch, timesteps, ...)``; output ``(batch, output_size)``, or
+    ``(batch, timesteps, output_size)`` with ``return_sequences``; with
+    ``return_state`` also each state, ``(batch, state_size_i)``.
+
     Made by ``ln.layers.RNN(cell)`` when ``cell`` is not one of layernet's own
     cells. Input ``(batch, timesteps, ...)``; the cell runs on one step at a
     time, ``(output_t, states_t) = cell.call(x_t, states_{t-1})``, from zero
@@ -200,6 +206,13 @@ class CellRNN(Layer):
         x = inputs[0] if several else inputs
         states = list(inputs[1:]) if several and len(inputs) > 1 else self._initial_states(x)
         steps = x.shape[1]
+        if steps == 0:
+            raise ValueError(
+                f"{self.owner}: expected inputs with at least one time step, got shape "
+                f"{tuple(x.shape)}."
+            )
+        if not self.cell.built:
+            self.cell.build((None, *x.shape[2:]))
         kwargs = {}
         params = inspect.signature(self.cell.call).parameters
         if "training" in params:
