@@ -249,7 +249,9 @@ def test_custom_object_scope_lets_loading_find_a_class(tmp_path):
     assert type(back.layers[0]) is ScopedOnlyDense
     np.testing.assert_array_equal(back.get_weights()[0], model.get_weights()[0])
     assert ln.utils.get_registered_object("ScopedOnlyDense") is None  # the scope is closed
-    with ln.utils.CustomObjectScope({"ScopedOnlyDense": ScopedOnlyDense}, {"Other": ScopedOnlyDense}) as scope:
+    with ln.utils.CustomObjectScope(
+        {"ScopedOnlyDense": ScopedOnlyDense}, {"Other": ScopedOnlyDense}
+    ) as scope:
         assert set(scope.custom_objects) == {"ScopedOnlyDense", "Other"}
 
 
