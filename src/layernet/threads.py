@@ -313,8 +313,10 @@ def matmul(
 ) -> np.ndarray:
     """``a @ b`` (``b`` 2-D) on the threads its size earns (see :func:`set_num_threads`).
 
-    A product below the threshold runs on one thread and the budget is restored
-    after it, so that code outside layernet always finds BLAS at the budget.
+    A product below the threshold runs on one thread; after it BLAS is set back to
+    what a large product gets (the budget, or on a busy machine the cores other
+    processes leave free, see :func:`free_cores`), so that code outside layernet
+    finds BLAS at the budget on a quiet machine.
     For a stack of products (``a`` and ``b`` with leading axes, which NumPy runs
     as one BLAS product each), ``flops`` gives the operations of one of them:
     each gets the threads its own size earns.
@@ -327,12 +329,15 @@ def matmul(
     n = threads_for(flops) if _ops.FAST_PATHS else _State.budget
     if n == _State.current:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
-    budget = _State.current
+    # between products BLAS sits at what a large product gets now: the budget, or on a
+    # busy machine the cores left free (so NumPy's own products, a matrix-vector sum in
+    # a normalisation for instance, do not stall on a busy core either)
+    rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else _State.budget
     _set_blas(n)  # type: ignore[arg-type]
     try:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     finally:
-        _set_blas(budget)  # type: ignore[arg-type]
+        _set_blas(rest)
 
 
 def rescan() -> None:
