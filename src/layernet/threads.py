@@ -332,7 +332,7 @@ def matmul(
     # between products BLAS sits at what a large product gets now: the budget, or on a
     # busy machine the cores left free (so NumPy's own products, a matrix-vector sum in
     # a normalisation for instance, do not stall on a busy core either)
-    rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else _State.budget
+    rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
     _set_blas(n)  # type: ignore[arg-type]
     try:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
