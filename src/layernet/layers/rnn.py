@@ -495,6 +495,22 @@ class RNNSaved(NamedTuple):
     initial: int
 
 
+def rnn_config(layer: Any) -> dict[str, Any]:
+    """The options a recurrent layer over ``layer.cell`` adds to its base config."""
+    from ..registry import get_registered_name
+
+    return {
+        "cell": {
+            "class_name": get_registered_name(type(layer.cell)),
+            "config": layer.cell.get_config(),
+        },
+        "return_sequences": layer.return_sequences,
+        "return_state": layer.return_state,
+        "go_backwards": layer.go_backwards,
+        "zero_output_for_mask": layer.zero_output_for_mask,
+    }
+
+
 def _flat_states(part: Any) -> list[Any]:
     """One initial state, or a cell's list of them (Keras nests a stack's states per cell)."""
     return list(part) if isinstance(part, list | tuple) else [part]
@@ -924,22 +940,11 @@ class RNN(Layer):
         return self.cell.units
 
     def get_config(self) -> dict[str, Any]:
-        from ..registry import get_registered_name
-
-        return {
-            "cell": {
-                "class_name": get_registered_name(type(self.cell)),
-                "config": self.cell.get_config(),
-            },
-            "return_sequences": self.return_sequences,
-            "return_state": self.return_state,
-            "go_backwards": self.go_backwards,
-            "zero_output_for_mask": self.zero_output_for_mask,
-            **super().get_config(),
-        }
+        return {**rnn_config(self), **super().get_config()}
 
     # ----------------------------------------------------------- calls
     def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """The sequence, then ``initial_state`` (positional or keyword) as further inputs."""
         if not args:
             raise TypeError(f"{self.owner}: expected the input sequence.")
         inputs = args[0]

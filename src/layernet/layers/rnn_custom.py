@@ -155,31 +155,15 @@ class CellRNN(Layer):
         return self.cell.state_size
 
     def get_config(self) -> dict[str, Any]:
-        from ..registry import get_registered_name
+        from .rnn import rnn_config
 
-        return {
-            "cell": {
-                "class_name": get_registered_name(type(self.cell)),
-                "config": self.cell.get_config(),
-            },
-            "return_sequences": self.return_sequences,
-            "return_state": self.return_state,
-            "go_backwards": self.go_backwards,
-            "zero_output_for_mask": self.zero_output_for_mask,
-            **super().get_config(),
-        }
+        return {**rnn_config(self), **super().get_config()}
 
     def split_call_arguments(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        if not args:
-            raise TypeError(f"{self.owner}: expected the input sequence.")
-        inputs = args[0]
-        initial = kwargs.pop("initial_state", None)
-        if len(args) > 1:
-            initial = args[1] if initial is None else initial
-        if initial is not None:
-            initial = list(initial) if isinstance(initial, list | tuple) else [initial]
-            inputs = [inputs, *initial]
-        return inputs, kwargs
+        """The sequence, then ``initial_state`` as further inputs (as :class:`RNN` takes them)."""
+        from .rnn import RNN
+
+        return RNN.split_call_arguments(self, *args, **kwargs)  # type: ignore[arg-type]
 
     def build(self, input_shape: Any = None, *args: Any, **kwargs: Any) -> None:
         shape = input_shape[0] if isinstance(input_shape, list) else input_shape
