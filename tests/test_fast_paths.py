@@ -227,6 +227,9 @@ class _CountingThreads:
         self.calls.append(a.shape)
         return ln.threads.matmul(a, b, out)
 
+    def sized(self, flops):
+        return ln.threads.sized(flops)
+
 
 def test_environment_variable_turns_fast_paths_off():
     code = "from layernet import _ops; print(_ops.FAST_PATHS)"

@@ -136,3 +136,35 @@ def test_a_cpu_bound_process_alongside_is_seen(monkeypatch):
         hog.wait()
     assert free is not None
     assert free <= threads._Load.cores - 0.5
+
+
+def test_a_loop_of_equal_products_switches_blas_once(monkeypatch, rng):
+    """The per-tap products of a convolution's input gradient (and the blocks of a kernel
+    gradient) all have one size: BLAS is set for the loop, not around every product."""
+    from layernet import _ops, threads
+
+    before = ln.get_num_threads()
+    ln.set_num_threads(2)
+    monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
+    calls = []
+    real = threads._set_blas
+    monkeypatch.setattr(threads, "_set_blas", lambda n: (calls.append(n), real(n)))
+    try:
+        w = rng.standard_normal((5, 5, 6, 16)).astype("float32")
+        dy2 = rng.standard_normal((2 * 8 * 8, 16)).astype("float32")
+        dxp = np.zeros((2, 12, 12, 6), "float32")
+        _ops.conv_transpose(dy2, w, dxp, (8, 8), (1, 1), (1, 1), _ops.Workspace())
+        assert calls == [1, 2]  # 25 small products on one thread, then back to the budget
+        expected = np.zeros_like(dxp)
+        for i in range(5):
+            for j in range(5):
+                expected[:, i : i + 8, j : j + 8] += (dy2 @ w[i, j].T).reshape(2, 8, 8, 6)
+        np.testing.assert_allclose(dxp, expected, rtol=1e-5, atol=1e-5)
+        calls.clear()
+        col = rng.standard_normal((9000, 4)).astype("float32")
+        g = rng.standard_normal((9000, 3)).astype("float32")
+        np.testing.assert_allclose(_ops.weight_grad(col, g), col.T @ g, rtol=1e-4, atol=1e-4)
+        assert calls == [1, 2]  # three blocks, one switch
+    finally:
+        monkeypatch.undo()
+        ln.set_num_threads(before)

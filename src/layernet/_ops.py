@@ -213,9 +213,10 @@ def weight_grad(col: np.ndarray, dy2: np.ndarray) -> np.ndarray:
     if col.shape[1] * dy2.shape[1] > 1024 or m <= 8192 or not FAST_PATHS:
         return threads.matmul(col.T, dy2)
     block = 4096
-    acc = threads.matmul(col[:block].T, dy2[:block])
-    for start in range(block, m, block):
-        acc += threads.matmul(col[start : start + block].T, dy2[start : start + block])
+    with threads.sized(2 * block * col.shape[1] * dy2.shape[1]):  # one switch for all blocks
+        acc = threads.matmul(col[:block].T, dy2[:block])
+        for start in range(block, m, block):
+            acc += threads.matmul(col[start : start + block].T, dy2[start : start + block])
     return acc
 
 
@@ -360,9 +361,10 @@ def conv_transpose(
     wt = np.ascontiguousarray(np.swapaxes(w, -1, -2))  # (*kernel, F, C)
     tmp, _ = ws.get("tap", (dy2.shape[0], c), dy2.dtype)
     shaped = tmp.reshape(dxp.shape[0], *out, c)
-    for tap, sl in taps(kernel, out, strides, dilation):
-        threads.matmul(dy2, wt[tap], out=tmp)
-        dxp[sl] += shaped
+    with threads.sized(2 * dy2.size * c):  # every tap's product has one size: one switch
+        for tap, sl in taps(kernel, out, strides, dilation):
+            threads.matmul(dy2, wt[tap], out=tmp)
+            dxp[sl] += shaped
     return dxp
 
 

@@ -323,10 +323,16 @@ def matmul(
     """
     if _State.setters is None:
         _lookup()
-    _sync()
+    if _State.getter is not None and _State.getter() != _State.current:
+        _sync()
     if flops is None:
         flops = 2 * a.size * b.shape[-1]
-    n = threads_for(flops) if _ops.FAST_PATHS else _State.budget
+    if not _ops.FAST_PATHS:
+        n = _State.budget
+    elif flops < MIN_PARALLEL_FLOPS or _State.budget == 1:  # threads_for's first rule, inline
+        n = 1
+    else:
+        n = threads_for(flops)
     if n == _State.current:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     # between products BLAS sits at what a large product gets now: the budget, or on a

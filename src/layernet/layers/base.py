@@ -787,8 +787,9 @@ class Layer(_KerasLayerAPI):
                 y, saved = self.compute_forward(x, bool(training))
         except MemoryError as exc:
             raise self._too_large(exc, f"forward on inputs of shape {_shapes(x)}") from None
-        self.saved = saved
-        self._y_shape = y.shape if type(y) is np.ndarray else output_shapes(y)
+        d = self.__dict__  # plain per-call attributes: no tracking to do (see calling.py)
+        d["saved"] = saved
+        d["_y_shape"] = y.shape if type(y) is np.ndarray else output_shapes(y)
         return y
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -1406,7 +1407,15 @@ def flatten_layers(layers: Sequence[Layer]) -> list[Layer]:
     out: list[Layer] = []
     for layer in layers:
         out.append(layer)
+        if "layers" not in layer.__dict__ and not _class_has_layers(type(layer)):
+            continue  # a plain layer (asking getattr would cost a raised AttributeError)
         inner = getattr(layer, "layers", None)
         if isinstance(inner, list) and all(isinstance(a, Layer) for a in inner):
             out += flatten_layers(inner)
     return out
+
+
+@functools.cache
+def _class_has_layers(cls: type) -> bool:
+    """Whether ``cls`` defines a ``layers`` attribute or property (a layer made of layers)."""
+    return hasattr(cls, "layers")

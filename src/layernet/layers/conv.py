@@ -476,18 +476,19 @@ class Conv(Layer):
     def compute_forward(self, x, training):
         k, s, d, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self.workspace)
-        w_shape = self.params["kernel"].shape
+        params = self.params  # read once: a property
+        w_shape = params["kernel"].shape
         if self.groups == 1 and _ops.use_shifted("forward", xp.shape, w_shape, s, out):
             xp = np.ascontiguousarray(xp)
-            bias = self.params["bias"] if self.use_bias else None
-            y = _ops.shifted_forward(xp, self.params["kernel"], out, d, self.workspace, bias)
+            bias = params["bias"] if self.use_bias else None
+            y = _ops.shifted_forward(xp, params["kernel"], out, d, self.workspace, bias)
             y, act = activations.apply(self._activation, y)
             return y, ConvSaved(None, xp.shape, k, s, d, pads, out, act, xp)
         if self.groups == 1:
             col = _ops.im2col(xp, k, out, s, d, ws=self.workspace, ones=self.use_bias)
-            w = self.params["kernel"].reshape(-1, self.filters)
+            w = params["kernel"].reshape(-1, self.filters)
             if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
-                w = np.concatenate((w, self.params["bias"][None]))
+                w = np.concatenate((w, params["bias"][None]))
             y = threads.matmul(col, w).reshape(x.shape[0], *out, self.filters)
         else:  # one product per group of channels; the patches of each group kept
             cg, fg = x.shape[-1] // self.groups, self.filters // self.groups
@@ -495,13 +496,13 @@ class Conv(Layer):
                 _ops.im2col(xp[..., g * cg : (g + 1) * cg], k, out, s, d)
                 for g in range(self.groups)
             ]
-            w = self.params["kernel"].reshape(-1, self.filters)
+            w = params["kernel"].reshape(-1, self.filters)
             y = np.concatenate(
                 [threads.matmul(c, w[:, g * fg : (g + 1) * fg]) for g, c in enumerate(col)],
                 axis=-1,
             ).reshape(x.shape[0], *out, self.filters)
             if self.use_bias:
-                y += self.params["bias"]
+                y += params["bias"]
         y, act = activations.apply(self._activation, y)
         return y, ConvSaved(col, xp.shape, k, s, d, pads, out, act)
 

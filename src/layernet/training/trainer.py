@@ -1044,8 +1044,8 @@ class Trainer:
         trainable layer's ``grads`` set to this batch's (left alone if the loss is not finite)."""
         self._require_compiled("train_step")
         scratch = self._in_place_layers()
-        for layer in scratch:
-            layer.overwrite_inputs = True
+        for layer in scratch:  # a plain flag: set without the attribute tracking's call
+            layer.__dict__["overwrite_inputs"] = True
         try:
             pred = self.forward(_unwrap(x), training=True)
             self._last_pred = pred
@@ -1071,7 +1071,7 @@ class Trainer:
                     layer.add_regularization_grads()
         finally:
             for layer in scratch:
-                layer.overwrite_inputs = False
+                layer.__dict__["overwrite_inputs"] = False
         return z, pred
 
     def _custom_gradients(self, x: Any, y: Any, pred: Any, sw: Any) -> float:
