@@ -566,7 +566,7 @@ def use_shifted(
     ``padded_shape`` is the padded input's ``(N, *P, C)``, ``kernel_shape``
     ``(*kernel, C, F)``. Stride 1 only, and never with the fast paths off.
     """
-    if not FAST_PATHS or any(s != 1 for s in strides) or not padded_shape[0]:
+    if not FAST_PATHS or max(strides) != 1 or not padded_shape[0]:
         return False
     waste = math.prod(padded_shape[1:-1]) / math.prod(out)
     shared = kernel_shape[-1] if direction == "input" else kernel_shape[-2]

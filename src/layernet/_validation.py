@@ -604,12 +604,17 @@ def checked_init(init: Any, declared_shape: Any = None, also: tuple[str, ...] = 
             own = {k: kwargs.pop(k) for k in list(kwargs) if k not in also}
             finish = declared_shape(self, kwargs)
             kwargs = {**kwargs, **own}
-        if not open_ended:
-            try:
-                signature.bind(self, *args, **kwargs)
-            except TypeError as exc:
-                raise _bind_error(type(self).__name__, signature, exc, also) from None
-        init(self, *args, **kwargs)
+        try:
+            init(self, *args, **kwargs)
+        except TypeError:
+            # arguments Python refused before the body ran: say which and what is taken
+            # (binding only here: on every call it would cost more than some steps)
+            if not open_ended:
+                try:
+                    signature.bind(self, *args, **kwargs)
+                except TypeError as exc:
+                    raise _bind_error(type(self).__name__, signature, exc, also) from None
+            raise
         if finish is not None:
             finish()
 

@@ -1060,11 +1060,16 @@ def resolve(distribute: Any, fn: str) -> Strategy:
 def entry(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a model method taking ``distribute``: with several ranks, run it guarded."""
     signature = inspect.signature(fn)
+    param = signature.parameters.get("distribute")
+    keyword_only = param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
-        bound = signature.bind_partial(self, *args, **kwargs)
-        dp = resolve(bound.arguments.get("distribute"), fn.__name__)
+        if keyword_only:  # (binding the whole signature on every call costs more than fit's step)
+            given = kwargs.get("distribute")
+        else:
+            given = signature.bind_partial(self, *args, **kwargs).arguments.get("distribute")
+        dp = resolve(given, fn.__name__)
         if not isinstance(dp, DataParallel):
             return fn(self, *args, **kwargs)
         with dp.guard(fn.__name__):

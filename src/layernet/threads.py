@@ -323,8 +323,6 @@ def matmul(
     """
     if _State.setters is None:
         _lookup()
-    if _State.getter is not None and _State.getter() != _State.current:
-        _sync()
     if flops is None:
         flops = 2 * a.size * b.shape[-1]
     if not _ops.FAST_PATHS:
@@ -333,6 +331,10 @@ def matmul(
         n = 1
     else:
         n = threads_for(flops)
+    if n == _State.current:  # (a count set behind this module's back is used as it is)
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    _sync()  # before switching: a count set behind this module's back becomes the budget
+    n = threads_for(flops) if _ops.FAST_PATHS else _State.budget
     if n == _State.current:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     # between products BLAS sits at what a large product gets now: the budget, or on a

@@ -45,6 +45,15 @@ _PLAIN = frozenset({np.ndarray, bool, int, float, str, type(None)})
 #: tracked, whatever they hold.
 _PER_CALL = frozenset({"saved", "_y_shape", "_checked_shape", "_size_checked"})
 
+#: Whether any layer in this process ever called ``add_loss`` (until then every layer's
+#: ``losses`` is empty, and a model's training step need not ask each layer).
+_ADDED_LOSSES = [False]
+
+
+def any_added_losses() -> bool:
+    """Whether any layer has called :meth:`add_loss` in this process."""
+    return _ADDED_LOSSES[0]
+
 
 def _tracked_types() -> tuple[type, ...]:
     global _TRACKED
@@ -473,6 +482,7 @@ class _KerasLayerAPI:
         """Add a scalar to :attr:`losses` (Keras's ``add_loss``); inside ``call`` its derivative
         is recorded too (see :func:`added_losses_in_backward`)."""
         d = self._tracking()
+        _ADDED_LOSSES[0] = True
         tape = active_tape()
         if isinstance(loss, Tensor) or (tape is not None and isinstance(loss, Variable)):
             t = loss if isinstance(loss, Tensor) else tape.leaf(loss)  # type: ignore[union-attr]

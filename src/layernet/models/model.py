@@ -25,7 +25,7 @@ from ..graph.jacobians import compose_jacobians
 from ..graph.node import flatten
 from ..graph.tensor import KerasTensor
 from ..layers.base import Layer, flatten_layers
-from ..layers.calling import _KerasLayerAPI
+from ..layers.calling import _KerasLayerAPI, any_added_losses
 from ..layers.input import Input, InputLayer
 from ..training.trainer import Trainer, _Multi
 
@@ -671,6 +671,8 @@ class Model(Trainer, Layer):
         traced = self.__dict__.get("_traced_losses")
         if traced is not None:  # compute_loss being traced: their symbolic stand-in
             return list(traced)
+        if not any_added_losses():  # no layer ever added one: nothing to gather
+            return []
         if self.is_subclassed:
             return _KerasLayerAPI.losses.fget(self)  # type: ignore[attr-defined]
         out: list[float] = []

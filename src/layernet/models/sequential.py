@@ -514,11 +514,12 @@ class Sequential(Model):
                 pen, grad = layer.activity_regularization(x)
                 penalty += pen
                 activity[i] = grad
-        self._activity = (penalty, activity)
-        self._output_mask = mask
+        d = self.__dict__  # plain per-call attributes: no tracking to do (see calling.py)
+        d["_activity"] = (penalty, activity)
+        d["_output_mask"] = mask
         # the calls' saved states, so that backward_input/backward_params work on the model too
-        self.saved = SequentialSaved([layer.saved for layer in self._layers])
-        self._y_shape = getattr(x, "shape", None)
+        d["saved"] = SequentialSaved([layer.saved for layer in self._layers])
+        d["_y_shape"] = getattr(x, "shape", None)
         return x
 
     def backward(self, dy: np.ndarray, accumulate: bool = True) -> None:

@@ -1048,7 +1048,7 @@ class Trainer:
             layer.__dict__["overwrite_inputs"] = True
         try:
             pred = self.forward(_unwrap(x), training=True)
-            self._last_pred = pred
+            self.__dict__["_last_pred"] = pred  # a plain attribute: no tracking to do
             if self._overrides_compute_loss():
                 return self._custom_gradients(x, y, pred, sample_weight), pred
             z, dys = self._loss_and_dys(pred, y, sample_weight)
@@ -1164,7 +1164,14 @@ class Trainer:
         self, y: np.ndarray, fn: str, arg: str, x_val: np.ndarray | None = None
     ) -> np.ndarray:
         shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
-        out = self.compute_output_shape((len(y), *shape))
+        # the output shape of these layers for this input shape (kept: fit asks every call)
+        key = (tuple(self._every_layer()), len(y), *shape)
+        kept = self.__dict__.get("_target_shape")
+        if kept is not None and kept[0] == key:
+            out = kept[1]
+        else:
+            out = self.compute_output_shape((len(y), *shape))
+            self.__dict__["_target_shape"] = (key, out)
         _, loss = self._require_compiled(fn)
         if loss is None:  # the loss is computed by compute_loss or add_loss: any targets
             return np.asarray(y)
