@@ -1415,7 +1415,12 @@ def flatten_layers(layers: Sequence[Layer]) -> list[Layer]:
     return out
 
 
-@functools.cache
+_HAS_LAYERS: dict[type, bool] = {}
+
+
 def _class_has_layers(cls: type) -> bool:
     """Whether ``cls`` defines a ``layers`` attribute or property (a layer made of layers)."""
-    return hasattr(cls, "layers")
+    found = _HAS_LAYERS.get(cls)
+    if found is None:
+        found = _HAS_LAYERS[cls] = hasattr(cls, "layers")
+    return found
