@@ -168,3 +168,36 @@ def test_a_loop_of_equal_products_switches_blas_once(monkeypatch, rng):
     finally:
         monkeypatch.undo()
         ln.set_num_threads(before)
+
+
+def test_inside_a_step_blas_stays_at_a_products_count_and_is_set_back_after(monkeypatch, rng):
+    before = ln.get_num_threads()
+    ln.set_num_threads(2)
+    monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
+    calls = []
+    real = threads._set_blas
+    monkeypatch.setattr(threads, "_set_blas", lambda n: (calls.append(n), real(n)))
+    small = rng.standard_normal((10, 10))
+    try:
+        threads.matmul(small, small)
+        assert calls == [1, 2]  # outside a step: set back after every product
+        calls.clear()
+        with threads.held():
+            with threads.held():  # blocks nest: only the outermost sets BLAS back
+                for _ in range(3):
+                    np.testing.assert_allclose(threads.matmul(small, small), small @ small)
+            assert calls == [1] and threads._State.current == 1
+        assert calls == [1, 2] and threads._State.current == 2
+        calls.clear()
+        model = ln.Sequential([ln.Dense(3, seed=0), ln.Dense(2, seed=1)])
+        model.compile(ln.SGD(0.1), "mse")
+        x = rng.standard_normal((16, 4)).astype("float32")
+        model.fit(x, x[:, :2], batch_size=4, epochs=1, verbose=0)
+        assert calls == [1, 2] * 4  # one switch per step, set back when the step ends
+        assert threads._State.current == 2  # code after fit finds the budget
+        model.evaluate(x, x[:, :2], batch_size=8, verbose=0)
+        model.predict(x, batch_size=8, verbose=0)
+        assert threads._State.current == 2 and threads._State.held == 0
+    finally:
+        monkeypatch.undo()
+        ln.set_num_threads(before)

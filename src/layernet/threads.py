@@ -52,6 +52,7 @@ __all__ = [
     "MIN_PARALLEL_FLOPS",
     "free_cores",
     "get_num_threads",
+    "held",
     "matmul",
     "set_num_threads",
 ]
@@ -88,6 +89,7 @@ _MKL_SETTER = "MKL_Set_Num_Threads"
 
 
 class _State:
+    held: int = 0  # depth of `held()` blocks: inside, a product's count is not set back
     setters: list[Any] | None = None  # None: not looked up yet
     getter: Any = None  # OpenBLAS's thread-count getter, when there is one
     budget: int | None = None
@@ -340,8 +342,10 @@ def matmul(
     # between products BLAS sits at what a large product gets now: the budget, or on a
     # busy machine the cores left free (so NumPy's own products, a matrix-vector sum in
     # a normalisation for instance, do not stall on a busy core either)
-    rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
     _set_blas(n)  # type: ignore[arg-type]
+    if _State.held:  # inside a step: the next product that needs another count sets it
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
     try:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     finally:
@@ -365,6 +369,48 @@ def rescan() -> None:
         fn.restype = None
     _State.setters = setters
     _set_blas(_State.budget or 1)
+
+
+class _Held:
+    """The context manager :func:`held` returns (a class: cheaper than a generator)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _State.held += 1
+
+    def __exit__(self, *exc: object) -> None:
+        _State.held -= 1
+        if not _State.held and _State.setters is not None:
+            rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
+            if _State.current != rest:
+                _set_blas(rest)
+
+
+_HELD = _Held()
+
+
+def held() -> contextlib.AbstractContextManager[None]:
+    """A block of layernet's own work (a training, test or prediction step) whose products
+    leave BLAS at their thread count.
+
+    Outside such a block every product that runs on fewer threads than a large one
+    gets sets BLAS back after it (two calls into BLAS per product); inside, BLAS stays
+    at the last product's count until a product needs another, and is set back once
+    when the outermost block ends. NumPy's own products inside the block run on at most
+    the load-adapted count (never more threads than a large product would get). Blocks
+    nest; results do not change (only the number of threads does).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> with ln.threads.held():
+    ...     y = ln.threads.matmul(np.ones((2, 3)), np.ones((3, 4)))
+    >>> y.shape
+    (2, 4)
+    """
+    return _HELD
 
 
 @contextlib.contextmanager

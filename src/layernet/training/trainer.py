@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _random, optimizers
+from .. import _random, optimizers, threads
 from .. import distributed as _distributed
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
@@ -339,7 +339,8 @@ class Trainer:
         strategy = self._running_strategy()
         with strategy.metrics_step(self, n):
             if n or strategy.size == 1:  # (a rank's share may be empty)
-                pred = self.forward(_unwrap(x))
+                with threads.held():
+                    pred = self.forward(_unwrap(x))
                 self._last_pred = pred
                 z = self._step_loss(x, y, pred, sw, training=False)
                 logs = self._update_trackers(z, pred, y, sw, n, x=x)
@@ -350,7 +351,8 @@ class Trainer:
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for one batch (Keras's ``predict_step``)."""
         x = data[0] if isinstance(data, tuple) else data
-        return self.forward(_unwrap(x))
+        with threads.held():
+            return self.forward(_unwrap(x))
 
     def reset_metrics(self) -> None:
         """Reset the loss tracker(s) and every compiled metric (done at each epoch's start)."""
@@ -741,13 +743,14 @@ class Trainer:
         # the strategy reduces the gradients (and the loss) over its processes when the
         # block ends, before the update; in one process it changes nothing
         strategy = self._running_strategy()
-        with strategy.gradient_step(self, _batch_len(x)) as step:
-            if step.size or strategy.size == 1:  # (a rank's share may be empty)
-                step.loss, pred = self._compute_gradients(x, y, sample_weight)
-        z = step.loss
-        if math.isfinite(z):  # never apply a non-finite step
-            optimizer.step(self._step_params())
-            self.apply_constraints()
+        with threads.held():  # BLAS set back to the budget once, after the step
+            with strategy.gradient_step(self, _batch_len(x)) as step:
+                if step.size or strategy.size == 1:  # (a rank's share may be empty)
+                    step.loss, pred = self._compute_gradients(x, y, sample_weight)
+            z = step.loss
+            if math.isfinite(z):  # never apply a non-finite step
+                optimizer.step(self._step_params())
+                self.apply_constraints()
         return z, pred
 
     def _loss_dtype(self, fn: str) -> np.dtype:
