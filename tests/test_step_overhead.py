@@ -136,3 +136,94 @@ def test_call_layer_gradients_add_up_over_backward_params():
     assert layer.grads["w"] == pytest.approx(2 * x.sum())
     (param, grad) = layer.params["w"], layer.grads["w"]
     assert param.shape == grad.shape == ()
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_a_models_next_forward_does_not_hold_the_last_calls_saved_states(kind):
+    """While a forward pass runs, the model no longer refers to the previous pass's saved
+    states (each layer's own is replaced as it runs), so they can be freed as it goes."""
+    seen = []
+
+    class Probe(ln.Layer):
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def compute_forward(self, x, training):
+            seen.append(model.__dict__.get("saved"))
+            return x, None
+
+        def compute_backward_input(self, dy, saved):
+            return dy
+
+    layers = [ln.Dense(3, seed=0), Probe(), ln.Dense(2, seed=1)]
+    if kind == "sequential":
+        model = ln.Sequential(layers)
+    else:
+        inputs = ln.Input((4,))
+        h = inputs
+        for layer in layers:
+            h = layer(h)
+        model = ln.Model(inputs, h)
+    x = np.ones((5, 4), "float32")
+    model.forward(x, training=True)
+    first = model.saved
+    model.forward(x, training=True)
+    assert first is not None and model.saved is not None and model.saved is not first
+    assert seen[-1] is None  # during the second pass
+    model.compile(ln.SGD(0.1), "mse")
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(x, np.zeros((5, 2), "float32"), epochs=2, batch_size=5, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_model_losses_skip_the_layers_only_until_a_layer_adds_or_defines_losses(monkeypatch):
+    from layernet.layers import calling
+
+    monkeypatch.setattr(calling, "_ADDED_LOSSES", [False])
+    model = ln.Sequential([ln.Dense(2, seed=0)])
+    x = np.ones((3, 4), "float32")
+    model.forward(x)
+    assert model.losses == [] and not calling.any_added_losses()
+
+    class Penalised(ln.Layer):  # a class of one's own with its own `losses`
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def compute_forward(self, x, training):
+            return x, None
+
+        def compute_backward_input(self, dy, saved):
+            return dy
+
+        @property
+        def losses(self):
+            return [0.5]
+
+    assert calling.any_added_losses()
+    model = ln.Sequential([ln.Dense(2, seed=0), Penalised()])
+    model.forward(x)
+    assert model.losses == [0.5]
+
+
+def test_an_unknown_fit_argument_is_refused_before_anything_runs():
+    model = ln.Sequential([ln.Dense(1, seed=0)])
+    model.compile("sgd", "mse")
+    x = np.ones((4, 2), "float32")
+    with pytest.raises(TypeError, match="epoch"):
+        model.fit(x, x[:, :1], epoch=2, verbose=0)
+    with pytest.raises(TypeError):
+        model.evaluate(x, x[:, :1], 2, 0, None, None, None, None, None, None, None, None, 1)
+
+
+def test_the_target_check_follows_the_input_shape_and_the_layers(rng):
+    model = ln.Sequential([ln.Dense(3, seed=0)])
+    model.compile("sgd", "mse")
+    x = rng.standard_normal((6, 4)).astype("float32")
+    model.fit(x, np.zeros((6, 3), "float32"), verbose=0)
+    with pytest.raises(ValueError, match="does not fit"):
+        model.fit(x, np.zeros((6, 5), "float32"), verbose=0)
+    model.add(ln.Dense(5, seed=1))
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((6, 5), "float32"), verbose=0)  # the new last layer's shape
+    with pytest.raises(ValueError, match="does not fit"):
+        model.fit(x, np.zeros((6, 3), "float32"), verbose=0)

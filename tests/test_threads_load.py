@@ -197,7 +197,7 @@ def test_inside_a_step_blas_stays_at_a_products_count_and_is_set_back_after(monk
         assert threads._State.current == 2  # code after fit finds the budget
         model.evaluate(x, x[:, :2], batch_size=8, verbose=0)
         model.predict(x, batch_size=8, verbose=0)
-        assert threads._State.current == 2 and threads._State.held == 0
+        assert threads._State.current == 2 and getattr(threads._HELD_DEPTH, "n", 0) == 0
     finally:
         monkeypatch.undo()
         ln.set_num_threads(before)

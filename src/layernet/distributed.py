@@ -1060,12 +1060,21 @@ def resolve(distribute: Any, fn: str) -> Strategy:
 def entry(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a model method taking ``distribute``: with several ranks, run it guarded."""
     signature = inspect.signature(fn)
-    param = signature.parameters.get("distribute")
+    params = signature.parameters
+    param = params.get("distribute")
     keyword_only = param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY
+    names = frozenset(params)
+    positional = sum(
+        p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for p in params.values()
+    )
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
-        if keyword_only:  # (binding the whole signature on every call costs more than fit's step)
+        # binding the whole signature costs more than a small model's step: only when
+        # `distribute` could be positional or an argument is unknown (which then raises
+        # here, before any guard, as a TypeError on this rank)
+        if keyword_only and len(args) < positional and names.issuperset(kwargs):
             given = kwargs.get("distribute")
         else:
             given = signature.bind_partial(self, *args, **kwargs).arguments.get("distribute")

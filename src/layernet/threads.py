@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -89,7 +90,6 @@ _MKL_SETTER = "MKL_Set_Num_Threads"
 
 
 class _State:
-    held: int = 0  # depth of `held()` blocks: inside, a product's count is not set back
     setters: list[Any] | None = None  # None: not looked up yet
     getter: Any = None  # OpenBLAS's thread-count getter, when there is one
     budget: int | None = None
@@ -136,7 +136,8 @@ def _sync() -> None:
 
     :func:`layernet.distributed.set_blas_threads` (which :class:`~layernet.DataParallel`
     calls for each rank), threadpoolctl or a user's own call change the BLAS count
-    directly; the next product sees it and keeps to it.
+    directly; a product that would change the count adopts it first (a product that
+    would not runs on it as it is).
     """
     if _State.getter is not None:
         actual = int(_State.getter())
@@ -320,13 +321,15 @@ def matmul(
     processes leave free, see :func:`free_cores`), so that code outside layernet
     finds BLAS at the budget on a quiet machine.
     For a stack of products (``a`` and ``b`` with leading axes, which NumPy runs
-    as one BLAS product each), ``flops`` gives the operations of one of them:
-    each gets the threads its own size earns.
+    as one BLAS product each), ``flops`` gives the operations of one of them
+    (by default those of ``a[..., i, :, :] @ b[..., i, :, :]`` when ``b`` has
+    more than 2 dims): each gets the threads its own size earns.
     """
     if _State.setters is None:
         _lookup()
-    if flops is None:
-        flops = 2 * a.size * b.shape[-1]
+    if flops is None:  # (a stack of products: one of them)
+        rows = a.size if b.ndim == 2 else a.shape[-2] * a.shape[-1]
+        flops = 2 * rows * b.shape[-1]
     if not _ops.FAST_PATHS:
         n = _State.budget
     elif flops < MIN_PARALLEL_FLOPS or _State.budget == 1:  # threads_for's first rule, inline
@@ -343,7 +346,9 @@ def matmul(
     # busy machine the cores left free (so NumPy's own products, a matrix-vector sum in
     # a normalisation for instance, do not stall on a busy core either)
     _set_blas(n)  # type: ignore[arg-type]
-    if _State.held:  # inside a step: the next product that needs another count sets it
+    if getattr(
+        _HELD_DEPTH, "n", 0
+    ):  # inside a step: the next product that needs another count sets it
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
     try:
@@ -371,17 +376,22 @@ def rescan() -> None:
     _set_blas(_State.budget or 1)
 
 
+#: Depth of this thread's `held()` blocks (per thread: a block in one thread does not
+#: keep another thread's products from setting BLAS back).
+_HELD_DEPTH = threading.local()
+
+
 class _Held:
     """The context manager :func:`held` returns (a class: cheaper than a generator)."""
 
     __slots__ = ()
 
     def __enter__(self) -> None:
-        _State.held += 1
+        _HELD_DEPTH.n = getattr(_HELD_DEPTH, "n", 0) + 1
 
     def __exit__(self, *exc: object) -> None:
-        _State.held -= 1
-        if not _State.held and _State.setters is not None:
+        _HELD_DEPTH.n -= 1
+        if not _HELD_DEPTH.n and _State.setters is not None:
             rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
             if _State.current != rest:
                 _set_blas(rest)

@@ -950,7 +950,7 @@ class Attention(Layer):
     def _scores(self, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         p = self.params
         if self.score_mode == "dot":
-            s = q @ k.transpose(0, 2, 1)
+            s = threads.matmul(q, k.transpose(0, 2, 1))
             return (s * p["scale"] if self.use_scale else s), None
         a = p["scale"] if self.use_scale else 1.0
         t = np.tanh(a * (q[:, :, None, :] + k[:, None, :, :]))
@@ -965,8 +965,14 @@ class Attention(Layer):
             a = p["scale"] if self.use_scale else 1.0
             grads = {}
             if self.use_scale:
-                grads["scale"] = np.sum(ds * (q @ k.transpose(0, 2, 1))).astype(self.dtype)
-            return a * (ds @ k), a * (ds.transpose(0, 2, 1) @ q), grads
+                grads["scale"] = np.sum(ds * threads.matmul(q, k.transpose(0, 2, 1))).astype(
+                    self.dtype
+                )
+            return (
+                a * threads.matmul(ds, k),
+                a * threads.matmul(ds.transpose(0, 2, 1), q),
+                grads,
+            )
         a = p["scale"] if self.use_scale else 1.0
         c = p["concat_score_weight"]
         t = cast(np.ndarray, saved.tanh)  # kept by the concat and additive scores
@@ -1010,7 +1016,7 @@ class Attention(Layer):
         if training and self.dropout > 0:
             drop = _dropout_mask(self._rng, self.dropout, probs.shape, self.dtype)
         weights = probs if drop is None else probs * drop
-        y = weights @ v
+        y = threads.matmul(weights, v)
         qm = None
         if q_mask is not None:
             qm = np.broadcast_to(q_mask[..., None], y.shape)
@@ -1026,8 +1032,8 @@ class Attention(Layer):
         if saved.query_mask is not None:
             g = np.where(saved.query_mask, g, 0)
         weights = saved.probs if saved.drop is None else saved.probs * saved.drop
-        dv = weights.transpose(0, 2, 1) @ g
-        dw = g @ saved.value.transpose(0, 2, 1)
+        dv = threads.matmul(weights.transpose(0, 2, 1), g)
+        dw = threads.matmul(g, saved.value.transpose(0, 2, 1))
         if g_w is not None:
             dw = dw + g_w
         dp = dw if saved.drop is None else dw * saved.drop

@@ -46,7 +46,7 @@ from .._validation import (
 from ..graph.node import call_symbolic
 from ..graph.tensor import is_symbolic
 from ..ops.tensor import active_tape
-from .calling import SEED_STATE, _KerasLayerAPI, call_layer, is_tensor
+from .calling import SEED_STATE, _KerasLayerAPI, call_layer, is_tensor, note_losses_override
 
 #: Largest explicit Jacobian (rows x columns) built unless ``max_entries`` is raised.
 MAX_JACOBIAN_ENTRIES = 4_000_000
@@ -218,6 +218,8 @@ class Layer(_KerasLayerAPI):
             cls.__init__ = init  # type: ignore[method-assign]
         if "get_config" in cls.__dict__:
             cls.get_config = _with_declared_shape(cls.__dict__["get_config"])  # type: ignore[method-assign]
+        if "losses" in cls.__dict__ and not cls.__module__.startswith("layernet."):
+            note_losses_override()  # its own `losses`: models must ask every layer
         cls._setup_subclass()
 
     def __init__(

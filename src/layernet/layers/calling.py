@@ -51,8 +51,14 @@ _ADDED_LOSSES = [False]
 
 
 def any_added_losses() -> bool:
-    """Whether any layer has called :meth:`add_loss` in this process."""
+    """Whether any layer has called :meth:`add_loss` in this process (or a class of one's
+    own defines its own ``losses``)."""
     return _ADDED_LOSSES[0]
+
+
+def note_losses_override() -> None:
+    """A layer class defines its own ``losses``: models ask every layer from now on."""
+    _ADDED_LOSSES[0] = True
 
 
 def _tracked_types() -> tuple[type, ...]:

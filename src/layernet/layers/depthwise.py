@@ -13,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _ops, initializers
+from .. import _ops, initializers, threads
 from .._validation import check_positive_int
 from . import activations
 from .conv import Conv
@@ -505,7 +505,7 @@ class SeparableConv(_DepthwiseBase):
         xp, geometry = _patches(self, x)
         padded, k, s, d, pads, out = geometry
         dw = _depthwise(xp, self.params["depthwise_kernel"], geometry)
-        y = dw @ self.params["pointwise_kernel"].reshape(-1, self.filters)
+        y = threads.matmul(dw, self.params["pointwise_kernel"].reshape(-1, self.filters))
         if self.use_bias:
             y += self.params["bias"]
         y, act = activations.apply(self._activation, y.reshape(x.shape[0], *out, self.filters))
@@ -514,11 +514,11 @@ class SeparableConv(_DepthwiseBase):
     def compute_backward_params(self, dy, saved):
         g = self._affine_grad(dy, saved).reshape(-1, self.filters)
         p = self.params["pointwise_kernel"]
-        gd = g @ p.reshape(-1, self.filters).T
+        gd = threads.matmul(g, p.reshape(-1, self.filters).T)
         w = self.params["depthwise_kernel"]
         grads = {
             "depthwise_kernel": _depthwise_kernel_grad(saved, gd, w.shape),
-            "pointwise_kernel": (saved.depthwise.T @ g).reshape(p.shape),
+            "pointwise_kernel": threads.matmul(saved.depthwise.T, g).reshape(p.shape),
         }
         if self.use_bias:
             grads["bias"] = g.sum(axis=0)
@@ -526,7 +526,7 @@ class SeparableConv(_DepthwiseBase):
 
     def compute_backward_input(self, dy, saved):
         g = self._affine_grad(dy, saved).reshape(-1, self.filters)
-        gd = g @ self.params["pointwise_kernel"].reshape(-1, self.filters).T
+        gd = threads.matmul(g, self.params["pointwise_kernel"].reshape(-1, self.filters).T)
         return _depthwise_input_grad(gd, self.params["depthwise_kernel"], saved)
 
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
+from .. import threads
 from .._validation import check_bool, is_int, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer, is_shape_list
 
@@ -972,15 +973,15 @@ class Dot(Layer):
         n, k = x1.shape[0], x1.shape[a1]
         a = t1.reshape(n, math.prod(t1.shape[1:-1]), k)  # sizes named: any may be 0
         b = t2.reshape(n, k, math.prod(t2.shape[2:]))
-        y = (a @ b).reshape(self.compute_output_shape([x1.shape, x2.shape]))
+        y = threads.matmul(a, b).reshape(self.compute_output_shape([x1.shape, x2.shape]))
         layouts = [(t1.shape, perm1, a1, inv1, u1), (t2.shape, perm2, a2, inv2, u2)]
         return y, DotSaved(a, b, layouts)
 
     def compute_backward_input(self, dy, saved):
         n = saved.a.shape[0]
         g = dy.reshape(n, saved.a.shape[1], saved.b.shape[2])
-        da = g @ saved.b.transpose(0, 2, 1)
-        db = saved.a.transpose(0, 2, 1) @ g
+        da = threads.matmul(g, saved.b.transpose(0, 2, 1))
+        db = threads.matmul(saved.a.transpose(0, 2, 1), g)
         grads = []
         for d, (tshape, perm, axis, inv, u) in zip((da, db), saved.x_layouts, strict=True):
             du = d.reshape(tshape).transpose(np.argsort(perm))

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import expit
 
-from .. import initializers
+from .. import initializers, threads
 from .._validation import check_bool, check_positive_int, shape_str
 from .base import Layer
 from .container import _Container, deserialize_layer, serialize_layer
@@ -326,7 +326,7 @@ class GRU(Layer):
         xs = x[:, ::-1] if self.go_backwards else x
         xs = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, N, F), processing order
         # All input projections in one product: (T*N, F) @ (F, 3U).
-        xw = (xs.reshape(t * n, f) @ w).reshape(t, n, 3 * u)
+        xw = threads.matmul(xs.reshape(t * n, f), w).reshape(t, n, 3 * u)
         if self.use_bias:
             xw += self.params["bias"][0]
             b_rec = self.params["bias"][1]
@@ -337,7 +337,7 @@ class GRU(Layer):
         cand = np.empty((t, n, u), dtype=self.dtype)
         rec_h = np.empty((t, n, u), dtype=self.dtype)
         for s in range(t):
-            hu = h[s] @ rec  # (N, 3U)
+            hu = threads.matmul(h[s], rec)  # (N, 3U)
             if self.use_bias:
                 hu += b_rec
             gate(np.add(xw[s, :, : 2 * u], hu[:, : 2 * u], out=zr[s]))
@@ -388,7 +388,7 @@ class GRU(Layer):
             np.multiply(da_h[s], fr[s], out=rs[:, u : 2 * u])
             np.multiply(da_h[s], r[s], out=rs[:, 2 * u :])
             g = g * z[s]
-            g += rs @ rec_t
+            g += threads.matmul(rs, rec_t)
         input_side = rec_side.copy()
         input_side[..., 2 * u :] = da_h
         grads = _Grads(input_side, rec_side)
@@ -398,9 +398,9 @@ class GRU(Layer):
     def compute_backward_input(self, dy, saved):
         grads = self._bptt(dy, saved)
         t, n, f = saved.x.shape
-        dx = (grads.input_side.reshape(t * n, 3 * self.units) @ self.params["kernel"].T).reshape(
-            t, n, f
-        )
+        dx = threads.matmul(
+            grads.input_side.reshape(t * n, 3 * self.units), self.params["kernel"].T
+        ).reshape(t, n, f)
         dx = dx.transpose(1, 0, 2)
         return np.ascontiguousarray(dx[:, ::-1] if self.go_backwards else dx)
 
@@ -411,8 +411,8 @@ class GRU(Layer):
         a = grads.input_side.reshape(t * n, 3 * u)
         rr = grads.recurrent_side.reshape(t * n, 3 * u)
         out = {
-            "kernel": saved.x.reshape(t * n, f).T @ a,
-            "recurrent_kernel": saved.h[:-1].reshape(t * n, u).T @ rr,
+            "kernel": threads.matmul(saved.x.reshape(t * n, f).T, a),
+            "recurrent_kernel": threads.matmul(saved.h[:-1].reshape(t * n, u).T, rr),
         }
         if self.use_bias:
             out["bias"] = np.stack([a.sum(axis=0), rr.sum(axis=0)])

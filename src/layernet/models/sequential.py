@@ -498,6 +498,9 @@ class Sequential(Model):
         TypeError
             An ``x`` that is not a real numeric array.
         """
+        # the last call's saved states go as each layer replaces its own (held here until
+        # the end, they would all stay alive while the new ones are made)
+        self.__dict__["saved"] = None
         activity: dict[int, Any] = {}
         penalty = 0.0
         mask = None  # Keras's masks, passed along the stack (the loss reads the last one)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import threads
+
 #: Every primitive by name.
 PRIMITIVES: dict[str, Primitive] = {}
 
@@ -415,9 +417,23 @@ LOG_SOFTMAX = _LogSoftmax("log_softmax")
 
 
 # ----------------------------------------------------------------- linear algebra
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul`` on the threads the product earns (:func:`layernet.threads.matmul`)."""
+    if a.ndim >= 2 and b.ndim >= 2:
+        return threads.matmul(a, b)
+    return np.matmul(a, b)
+
+
+def _tensordot(a: np.ndarray, b: np.ndarray, axes: tuple[list[int], list[int]]) -> np.ndarray:
+    """``np.tensordot`` on the threads its product earns."""
+    shared = math.prod(a.shape[i] for i in axes[0])
+    with threads.sized(2 * a.size * (b.size // shared if shared else 0)):
+        return np.tensordot(a, b, axes)
+
+
 class _Matmul(Primitive):
     def forward(self, a, b):
-        return np.matmul(a, b), (a, b)
+        return _matmul(a, b), (a, b)
 
     def backward(self, dy, saved):
         a, b = saved
@@ -425,8 +441,8 @@ class _Matmul(Primitive):
         b2 = b[:, None] if b.ndim == 1 else b
         out = (*np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]), a2.shape[-2], b2.shape[-1])
         d2 = np.reshape(dy, out)
-        ga = np.matmul(d2, np.swapaxes(b2, -1, -2))
-        gb = np.matmul(np.swapaxes(a2, -1, -2), d2)
+        ga = _matmul(d2, np.swapaxes(b2, -1, -2))
+        gb = _matmul(np.swapaxes(a2, -1, -2), d2)
         ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb
@@ -503,7 +519,7 @@ class _Tensordot(Primitive):
             )
             ax_a = [x % a.ndim for x in ax_a]
             ax_b = [x % b.ndim for x in ax_b]
-        return np.tensordot(a, b, (ax_a, ax_b)), (a, b, ax_a, ax_b)
+        return _tensordot(a, b, (ax_a, ax_b)), (a, b, ax_a, ax_b)
 
     def backward(self, dy, saved):
         a, b, ax_a, ax_b = saved
@@ -512,9 +528,9 @@ class _Tensordot(Primitive):
         na = len(free_a)
         # dA: contract dy's b-free axes with b's free axes; what is left of b are the
         # contracted axes in b's order, each standing for its partner axis of a
-        ga = np.tensordot(dy, b, (list(range(na, dy.ndim)), free_b))
+        ga = _tensordot(dy, b, (list(range(na, dy.ndim)), free_b))
         ga = np.transpose(ga, np.argsort(free_a + [ax_a[ax_b.index(k)] for k in sorted(ax_b)]))
-        gb = np.tensordot(a, dy, (free_a, list(range(na))))
+        gb = _tensordot(a, dy, (free_a, list(range(na))))
         gb = np.transpose(gb, np.argsort([ax_b[ax_a.index(k)] for k in sorted(ax_a)] + free_b))
         return ga, gb
 

@@ -1167,14 +1167,18 @@ class Trainer:
         self, y: np.ndarray, fn: str, arg: str, x_val: np.ndarray | None = None
     ) -> np.ndarray:
         shape = self._built_input_shape()[1:] if x_val is None else x_val.shape[1:]
-        # the output shape of these layers for this input shape (kept: fit asks every call)
-        key = (tuple(self._every_layer()), len(y), *shape)
-        kept = self.__dict__.get("_target_shape")
-        if kept is not None and kept[0] == key:
-            out = kept[1]
-        else:
+        # the output shape of these layers for this input shape, kept for a model made of
+        # layers (fit asks on every call); a subclassed model's call may branch: asked anew
+        if getattr(self, "is_subclassed", False):
             out = self.compute_output_shape((len(y), *shape))
-            self.__dict__["_target_shape"] = (key, out)
+        else:
+            key = (tuple(self._every_layer()), len(y), *shape)
+            kept = self.__dict__.setdefault("_target_shapes", {})
+            out = kept.get(key)
+            if out is None:
+                if len(kept) >= 4:  # (training and validation shapes, of a few models' layers)
+                    kept.clear()
+                out = kept[key] = self.compute_output_shape((len(y), *shape))
         _, loss = self._require_compiled(fn)
         if loss is None:  # the loss is computed by compute_loss or add_loss: any targets
             return np.asarray(y)
