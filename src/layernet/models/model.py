@@ -627,7 +627,6 @@ class Model(Trainer, Layer):
         """
         if self.is_subclassed:
             return Layer.forward(self, x, training, **options)
-        self.__dict__["saved"] = None  # the last run's tape goes before this one is made
         y, saved = self.call_forward(x, training, **options)
         self.saved = saved
         self._y_shape = [a.shape for a in y] if isinstance(y, list) else y.shape
