@@ -22,3 +22,14 @@ settings.load_profile("default")
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def budget(request):
+    """layernet's BLAS thread budget set to 1, then 2, for the test; put back after."""
+    import layernet as ln
+
+    before = ln.get_num_threads()
+    ln.set_num_threads(request.param)
+    yield request.param
+    ln.set_num_threads(before)

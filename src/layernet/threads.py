@@ -330,31 +330,35 @@ def matmul(
     if flops is None:  # (a stack of products: one of them)
         rows = a.size if b.ndim == 2 else a.shape[-2] * a.shape[-1]
         flops = 2 * rows * b.shape[-1]
-    if not _ops.FAST_PATHS:
-        n = _State.budget
-    elif flops < MIN_PARALLEL_FLOPS or _State.budget == 1:  # threads_for's first rule, inline
-        n = 1
-    else:
-        n = threads_for(flops)
+    n = _count(flops)
+    if n != _State.current:
+        _sync()  # before switching: a count set behind this module's back becomes the budget
+        n = _count(flops)
     if n == _State.current:  # (a count set behind this module's back is used as it is)
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
-    _sync()  # before switching: a count set behind this module's back becomes the budget
-    n = threads_for(flops) if _ops.FAST_PATHS else _State.budget
-    if n == _State.current:
+    _set_blas(n)
+    if getattr(_HELD_DEPTH, "n", 0):  # inside a step: the next product that needs another sets it
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
-    # between products BLAS sits at what a large product gets now: the budget, or on a
-    # busy machine the cores left free (so NumPy's own products, a matrix-vector sum in
-    # a normalisation for instance, do not stall on a busy core either)
-    _set_blas(n)  # type: ignore[arg-type]
-    if getattr(
-        _HELD_DEPTH, "n", 0
-    ):  # inside a step: the next product that needs another count sets it
-        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
-    rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
     try:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     finally:
-        _set_blas(rest)
+        _set_blas(_between())
+
+
+def _count(flops: int) -> int:
+    """The threads a product of ``flops`` gets now (the budget with the fast paths off)."""
+    if not _ops.FAST_PATHS:
+        return _State.budget or 1
+    if flops < MIN_PARALLEL_FLOPS or _State.budget == 1:  # threads_for's first rule, inline
+        return 1
+    return threads_for(flops)
+
+
+def _between() -> int:
+    """Where BLAS sits between products: what a large product gets now (the budget, or on
+    a busy machine the cores left free, so that NumPy's own products, a matrix-vector sum
+    in a normalisation for instance, do not stall on a busy core either)."""
+    return _count(MIN_PARALLEL_FLOPS)
 
 
 def rescan() -> None:
@@ -392,7 +396,7 @@ class _Held:
     def __exit__(self, *exc: object) -> None:
         _HELD_DEPTH.n -= 1
         if not _HELD_DEPTH.n and _State.setters is not None:
-            rest = threads_for(MIN_PARALLEL_FLOPS) if _ops.FAST_PATHS else (_State.budget or 1)
+            rest = _between()
             if _State.current != rest:
                 _set_blas(rest)
 
@@ -429,12 +433,12 @@ def sized(flops: int) -> Iterator[None]:
     if _State.setters is None:
         _lookup()
     _sync()
-    n = threads_for(flops) if _ops.FAST_PATHS else _State.budget
+    n = _count(flops)
     if n == _State.current:
         yield
         return
     budget = _State.current
-    _set_blas(n)  # type: ignore[arg-type]
+    _set_blas(n)
     try:
         yield
     finally:

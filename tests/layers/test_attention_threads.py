@@ -9,14 +9,6 @@ import layernet as ln
 from layernet.layers.attention import _bmm
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def budget(request):
-    before = ln.get_num_threads()
-    ln.set_num_threads(request.param)
-    yield request.param
-    ln.set_num_threads(before)
-
-
 @pytest.mark.parametrize(
     ("a_shape", "b_shape"),
     [((2, 3, 4, 5), (2, 3, 5, 6)), ((2, 1, 4, 5), (1, 3, 5, 2)), ((3, 2, 200, 8), (3, 2, 8, 200))],

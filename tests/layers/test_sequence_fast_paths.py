@@ -154,14 +154,6 @@ def test_softmax_and_its_backward_give_the_formulas_bits(n_axes, dtype, rng):
     np.testing.assert_array_equal(_softmax_backward(p, dp, n_axes), expected_ds)
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def budget(request):
-    before = ln.get_num_threads()
-    ln.set_num_threads(request.param)
-    yield request.param
-    ln.set_num_threads(before)
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("length", [3, 64])
 def test_heads_last_products_equal_the_stacked_products_transposed(budget, dtype, length, rng):
