@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
 import time
@@ -201,3 +203,48 @@ def test_inside_a_step_blas_stays_at_a_products_count_and_is_set_back_after(monk
     finally:
         monkeypatch.undo()
         ln.set_num_threads(before)
+
+
+SPIN_PROBE = """
+import ctypes, os
+import numpy as np
+import layernet as ln
+from layernet import distributed, threads
+ln.get_num_threads()  # the first thread count layernet sets
+a = np.ones((300, 300), np.float32)
+ok = bool(((a @ a) == 300).all())  # products still run (the threads start again)
+values = []
+for path in distributed._loaded_libraries():
+    if "openblas" in os.path.basename(path).lower():
+        fn = getattr(ctypes.CDLL(path), "openblas_thread_timeout", None)
+        if fn is not None:
+            fn.restype = ctypes.c_int
+            values.append(fn())
+print(ok, os.environ.get("OPENBLAS_THREAD_TIMEOUT"), threads.BLAS_SPIN, values)
+"""
+
+
+def _spin_probe(env_value):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if env_value is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = env_value
+    out = subprocess.run(
+        [sys.executable, "-c", SPIN_PROBE], env=env, capture_output=True, text=True, check=True
+    ).stdout.split(maxsplit=3)
+    values = ast.literal_eval(out[3])  # the list of ints the probe printed
+    if not values:
+        pytest.skip("no OpenBLAS with a readable idle spin is loaded here")
+    return out[0], out[1], int(out[2]), values
+
+
+def test_openblas_idle_spin_is_shortened_when_layernet_first_sets_threads():
+    ok, env_after, spin, values = _spin_probe(None)
+    assert ok == "True"
+    assert env_after == "None"  # the variable was set for OpenBLAS's reading only
+    assert values == [spin] * len(values) and spin < 28  # OpenBLAS's default is 2**28
+
+
+def test_openblas_idle_spin_set_by_the_user_is_kept():
+    ok, env_after, _, values = _spin_probe("25")
+    assert ok == "True" and env_after == "25"
+    assert values == [25] * len(values)

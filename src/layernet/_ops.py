@@ -325,8 +325,14 @@ def im2col(
         if ones and fresh:
             col_t[-1] = 1
         taps_t = col_t[:k_size].reshape((*kernel, n, *out), copy=False)  # a view
-        for tap, sl in taps(kernel, out, strides, dilation):
-            taps_t[tap] = xp[sl][..., 0]
+        tap_slices = taps(kernel, out, strides, dilation)
+
+        def part_t(b: slice) -> None:  # the samples b (parts run side by side)
+            xb = xp[b]
+            for tap, sl in tap_slices:
+                taps_t[tap][b] = xb[sl][..., 0]
+
+        threads.over_batch(part_t, n, 2 * k_size * m)  # entries read and written
         return col_t.T
     width = k_size * c + extra
     # Rows padded to a multiple of 16 floats: BLAS runs markedly slower on odd row strides.
@@ -336,7 +342,8 @@ def im2col(
     if ones and fresh:
         col[:, -1] = 1
     patches = col[:, : k_size * c].reshape((n, *out, *kernel, c), copy=False)  # a view
-    np.copyto(patches, window_view(xp, kernel, out, strides, dilation))
+    view = window_view(xp, kernel, out, strides, dilation)
+    threads.over_batch(lambda b: np.copyto(patches[b], view[b]), n, 2 * patches.size)
     return col
 
 
@@ -360,11 +367,20 @@ def conv_transpose(
     kernel, c = w.shape[:-2], w.shape[-2]
     wt = np.ascontiguousarray(np.swapaxes(w, -1, -2))  # (*kernel, F, C)
     tmp, _ = ws.get("tap", (dy2.shape[0], c), dy2.dtype)
-    shaped = tmp.reshape(dxp.shape[0], *out, c)
+    n = dxp.shape[0]
+    rows = dy2.shape[0] // max(n, 1)  # output positions per sample
+    shaped = tmp.reshape(n, *out, c)
+    tap_slices = taps(kernel, out, strides, dilation)
+
+    def part(b: slice) -> None:  # the samples b (parts run side by side)
+        d2, t2 = dy2[b.start * rows : b.stop * rows], tmp[b.start * rows : b.stop * rows]
+        sb, db = shaped[b], dxp[b]
+        for tap, sl in tap_slices:
+            threads.matmul(d2, wt[tap], out=t2)
+            db[sl] += sb
+
     with threads.sized(2 * dy2.size * c):  # every tap's product has one size: one switch
-        for tap, sl in taps(kernel, out, strides, dilation):
-            threads.matmul(dy2, wt[tap], out=tmp)
-            dxp[sl] += shaped
+        threads.over_batch(part, n, 4 * tmp.size * len(tap_slices))  # product, then add
     return dxp
 
 

@@ -30,16 +30,26 @@ machine; one thread on the free core runs it 1.03-1.13x slower. Set
 ``ADAPT_TO_LOAD = False`` (or ``LAYERNET_ADAPT_THREADS=0`` in the environment)
 to keep the budget whatever the load. The thread count never changes a result:
 OpenBLAS splits a product's rows and columns between threads, not its sums.
+
+**Work BLAS does not share.** A convolution's patch copies, the adds of its input
+gradient and a pooling pass are memory-bound NumPy work that runs on one core
+whatever BLAS's count. When it is large (``MIN_SPLIT_SIZE``) and independent per
+sample, layers hand it to :func:`over_batch`, which runs one part of the batch on
+each core a large product would get (NumPy releases the GIL in copies, ufuncs and
+products). OpenBLAS's idle threads spin for about 0.1 s after each product before
+they sleep, and a thread sharing a core with one runs at half speed, so layernet
+shortens that spin (``BLAS_SPIN``) when it first sets a thread count.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -49,13 +59,17 @@ from ._validation import check_positive_int
 
 __all__ = [
     "ADAPT_TO_LOAD",
+    "BLAS_SPIN",
     "LOAD_INTERVAL",
     "MIN_PARALLEL_FLOPS",
+    "MIN_SPLIT_SIZE",
     "free_cores",
     "get_num_threads",
     "held",
     "matmul",
+    "over_batch",
     "set_num_threads",
+    "split_count",
 ]
 
 #: Products with fewer floating-point operations (``2 m k n``) run on one thread.
@@ -65,6 +79,29 @@ __all__ = [
 #: when another process holds a core; from about 8 Mflop the gain on an idle core is
 #: worth the risk.
 MIN_PARALLEL_FLOPS = 8_000_000
+
+#: Fewest array entries (read and written, every pass counted) a batch's per-sample
+#: memory-bound work must touch before :func:`over_batch` splits it between threads.
+#: Measured on 2 cores (AMD EPYC), the thresholds alternating inside one process, a
+#: LeNet-5 training step against no split at all: at batch 256 0.80 with 2 M or 4 M
+#: (its patch copies, the second convolution's input gradient and the first max-pool
+#: both ways split), at batch 64 1.04 with 2 M and 1.00 with 4 M (nothing split: its
+#: parts are too short to pay for the hand-over); the MNIST-1D CNN epoch (at most
+#: 75 k entries) is never split.
+MIN_SPLIT_SIZE = 4_000_000
+
+#: How long an idle OpenBLAS thread spins before it sleeps: ``2**BLAS_SPIN`` processor
+#: cycles (``OPENBLAS_THREAD_TIMEOUT``). OpenBLAS's own default, ``2**28`` cycles, is
+#: about 0.1 s: after every multi-threaded product its threads keep the other cores
+#: busy for that long, and a thread of :func:`over_batch` sharing a core with one runs
+#: at half speed (2 cores, the per-tap input gradient of LeNet-5's second convolution
+#: at batch 256, split in two: 3.48 ms with the default spin, 1.95 ms with ``2**20``,
+#: serial 3.13). ``2**20`` cycles (under a millisecond) still keeps them awake between
+#: the back-to-back products of a recurrent layer's steps. Applied when layernet first
+#: sets a thread count, to the OpenBLAS libraries loaded then (and at :func:`rescan`),
+#: unless ``OPENBLAS_THREAD_TIMEOUT`` is set in the environment; ``None`` leaves
+#: OpenBLAS as it is.
+BLAS_SPIN: int | None = 20
 
 #: Whether large products take only the cores other processes leave free (Linux).
 ADAPT_TO_LOAD = os.environ.get("LAYERNET_ADAPT_THREADS", "1").strip().lower() not in (
@@ -94,6 +131,7 @@ class _State:
     getter: Any = None  # OpenBLAS's thread-count getter, when there is one
     budget: int | None = None
     current: int | None = None  # what BLAS was last set to by this module
+    split: int = 0  # depth of over_batch() blocks: their products run on one BLAS thread
 
 
 def _lookup() -> list[Any]:
@@ -108,12 +146,48 @@ def _lookup() -> list[Any]:
             getters[0].restype = ctypes.c_int
             _State.getter = getters[0]
         _State.setters = setters
+        _shorten_spin()
         budget = _env_budget()
         if budget is None:
             budget = distributed.get_blas_threads() or os.cpu_count() or 1
         _State.budget = budget
         _set_blas(budget)
     return _State.setters
+
+
+#: OpenBLAS libraries whose idle spin was already shortened (by path).
+_SPUN: set[str] = set()
+
+
+def _shorten_spin() -> None:
+    """Give every loaded OpenBLAS ``BLAS_SPIN`` as its idle spin (see there)."""
+    if BLAS_SPIN is None or os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip():
+        return
+    from . import distributed
+
+    for path in distributed._loaded_libraries():
+        if path in _SPUN or "openblas" not in os.path.basename(path).lower():
+            continue
+        _SPUN.add(path)
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        names = ("openblas_read_env", "openblas_thread_timeout", "blas_thread_shutdown_")
+        read, timeout, shutdown = (getattr(lib, name, None) for name in names)
+        if read is None or timeout is None or shutdown is None:
+            continue
+        # OpenBLAS reads the spin from its environment variable when it starts its
+        # threads: set it for the reading only, then stop the threads, which start
+        # again with it at the next multi-threaded product.
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_SPIN)
+        try:
+            read()
+        finally:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+        timeout.restype = ctypes.c_int
+        if timeout() == BLAS_SPIN:
+            shutdown()
 
 
 def _env_budget() -> int | None:
@@ -349,6 +423,8 @@ def _count(flops: int) -> int:
     """The threads a product of ``flops`` gets now (the budget with the fast paths off)."""
     if not _ops.FAST_PATHS:
         return _State.budget or 1
+    if _State.split:  # the batch's parts run side by side, each product on one thread
+        return 1
     if flops < MIN_PARALLEL_FLOPS or _State.budget == 1:  # threads_for's first rule, inline
         return 1
     return threads_for(flops)
@@ -377,6 +453,7 @@ def rescan() -> None:
     for fn in setters:
         fn.restype = None
     _State.setters = setters
+    _shorten_spin()
     _set_blas(_State.budget or 1)
 
 
@@ -443,6 +520,124 @@ def sized(flops: int) -> Iterator[None]:
         yield
     finally:
         _set_blas(budget)  # type: ignore[arg-type]
+
+
+class _Pool:
+    """The threads :func:`over_batch` hands parts to (made on first use, and again in a
+    forked child, where the parent's threads do not exist)."""
+
+    executor: concurrent.futures.ThreadPoolExecutor | None = None
+    pid: int = 0
+    workers: int = 0
+
+
+def _executor(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    pid = os.getpid()
+    if _Pool.executor is None or _Pool.pid != pid or _Pool.workers < workers:
+        if _Pool.executor is not None and _Pool.pid == pid:
+            _Pool.executor.shutdown(wait=False)
+        _Pool.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="layernet-batch"
+        )
+        _Pool.pid, _Pool.workers = pid, workers
+    return _Pool.executor
+
+
+def split_count(n: int, size: int) -> int:
+    """Into how many parts :func:`layernet.threads.over_batch` splits a batch's work now.
+
+    Parameters
+    ----------
+    n : int
+        Samples in the batch.
+    size : int
+        Array entries the work reads and writes, every pass counted.
+
+    Returns
+    -------
+    int
+        One when ``size < MIN_SPLIT_SIZE``, with fewer than two samples, with the
+        fast paths off or inside another split; else the threads a large product
+        gets now (the budget, or on a busy machine the cores other processes left
+        free, see :func:`layernet.threads.free_cores`), at most ``n``.
+
+    Examples
+    --------
+    >>> import layernet as ln
+    >>> ln.threads.split_count(64, 1000)  # too little work to hand over
+    1
+    """
+    if n < 2 or size < MIN_SPLIT_SIZE or _State.split or not _ops.FAST_PATHS:
+        return 1
+    if _State.setters is None:
+        _lookup()
+    _sync()  # a count set from outside (a data-parallel rank's one thread) is the budget
+    if _State.budget == 1:
+        return 1
+    return min(n, threads_for(MIN_PARALLEL_FLOPS))
+
+
+def over_batch(fn: Callable[[slice], object], n: int, size: int) -> None:
+    """Call ``fn(part)`` for consecutive slices covering ``range(n)``, side by side.
+
+    For a layer's work that is independent per sample (a forward pass, an input
+    gradient; never a sum over the batch) and memory-bound: NumPy's copies, ufuncs
+    and products release the GIL, so the parts run on all the cores layernet may
+    use, where BLAS's threads would leave that work on one. The calling thread
+    takes the first part. Each sample's arithmetic is the same whatever the split,
+    so the results are too.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(part)`` does the work of the samples ``part`` (a ``slice``), writing
+        into arrays made before the call (a :class:`~layernet.Workspace` is not
+        shared between threads). Products inside run on one BLAS thread.
+    n : int
+        Samples in the batch.
+    size : int
+        Array entries the work reads and writes (see :func:`layernet.threads.split_count`, which
+        decides the number of parts).
+
+    Raises
+    ------
+    Exception
+        What a part raised (the calling thread's part first), once every part
+        has finished.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import layernet as ln
+    >>> x, y = np.arange(12.0).reshape(4, 3), np.empty((4, 3))
+    >>> ln.threads.over_batch(lambda b: np.multiply(x[b], 2, out=y[b]), 4, x.size)
+    >>> y[-1]
+    array([18., 20., 22.])
+    """
+    _run_parts(fn, n, split_count(n, size))
+
+
+def _run_parts(fn: Callable[[slice], object], n: int, parts: int) -> None:
+    if parts == 1:
+        fn(slice(0, n))
+        return
+    bounds = [n * i // parts for i in range(parts + 1)]
+    if _State.current != 1:
+        _set_blas(1)
+    _State.split += 1
+    try:
+        pool = _executor(parts - 1)
+        futures = [pool.submit(fn, slice(bounds[i], bounds[i + 1])) for i in range(1, parts)]
+        try:
+            fn(slice(bounds[0], bounds[1]))
+        finally:
+            concurrent.futures.wait(futures)
+        for f in futures:
+            f.result()
+    finally:
+        _State.split -= 1
+        if not getattr(_HELD_DEPTH, "n", 0):
+            _set_blas(_between())
 
 
 if ADAPT_TO_LOAD:

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from .. import _ops
+from .. import _ops, threads
 from .._validation import (
     check_bool,
     check_data_format,
@@ -275,32 +275,50 @@ class MaxPool(_Pool):
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, -np.inf, ws=self.workspace)
-        views = [xp[sl] for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
-        best = views[0].copy() if len(views) == 1 else np.maximum(views[0], views[1])
-        for v in views[2:]:
-            np.maximum(best, v, out=best)
+        slices = [sl for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
+        best = np.empty((x.shape[0], *out, x.shape[-1]), x.dtype)
         # winners[t]: tap t holds its window's maximum and no earlier tap did (one per window)
-        winners, _ = self.workspace.get("winners", (len(views), *best.shape), np.dtype(bool))
-        taken, _ = self.workspace.get("taken", best.shape, np.dtype(bool))
-        for t, v in enumerate(views):
-            np.equal(v, best, out=winners[t])
-            if t == 0:
-                np.copyto(taken, winners[t])
+        ws = self.workspace
+        winners, _ = ws.get("winners", (len(slices), *best.shape), np.dtype(bool))
+        taken, _ = ws.get("taken", best.shape, np.dtype(bool))
+
+        def part(b: slice) -> None:  # the samples b (parts run side by side)
+            xb, bb, tb = xp[b], best[b], taken[b]
+            views = [xb[sl] for sl in slices]
+            if len(views) == 1:
+                np.copyto(bb, views[0])
             else:
-                np.greater(winners[t], taken, out=winners[t])
-                np.logical_or(taken, winners[t], out=taken)
+                np.maximum(views[0], views[1], out=bb)
+            for v in views[2:]:
+                np.maximum(bb, v, out=bb)
+            for t, v in enumerate(views):
+                wt = winners[t, b]
+                np.equal(v, bb, out=wt)
+                if t == 0:
+                    np.copyto(tb, wt)
+                else:
+                    np.greater(wt, tb, out=wt)
+                    np.logical_or(tb, wt, out=tb)
+
+        threads.over_batch(part, x.shape[0], 8 * xp.size)  # entries read and written
         return best, PoolSaved(winners, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
         winners = saved.weights  # winners[t]: where tap t holds its window's maximum
         tmp, _ = self.workspace.get("tmp", dy.shape, dy.dtype)
         dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
-        for t, (_, sl) in enumerate(_window_taps(saved)):
-            np.multiply(dy, winners[t], out=tmp)
-            if disjoint:
-                dxp[sl] = tmp
-            else:
-                dxp[sl] += tmp
+        slices = [sl for _, sl in _window_taps(saved)]
+
+        def part(b: slice) -> None:
+            db, tb, dyb = dxp[b], tmp[b], dy[b]
+            for t, sl in enumerate(slices):
+                np.multiply(dyb, winners[t, b], out=tb)
+                if disjoint:
+                    db[sl] = tb
+                else:
+                    db[sl] += tb
+
+        threads.over_batch(part, dy.shape[0], 5 * dxp.size)
         return _ops.crop_copy(dxp, saved.pads)
 
 
@@ -430,24 +448,36 @@ class AvgPool(_Pool):
         k, s, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self.workspace)
         (_, first), *windows = _ops.taps(k, out, s, (1,) * len(k))
-        acc = xp[first].copy()
-        for _, sl in windows:
-            np.add(acc, xp[sl], out=acc)
         if any(b or a for b, a in pads):
             scale = 1 / _ops.window_counts(x.shape[1:-1], k, out, s, pads).astype(x.dtype)
         else:
             scale = x.dtype.type(1 / math.prod(k))
-        acc *= scale
+        acc = np.empty((x.shape[0], *out, x.shape[-1]), x.dtype)
+
+        def part(b: slice) -> None:  # the samples b (parts run side by side)
+            xb, ab = xp[b], acc[b]
+            np.copyto(ab, xb[first])
+            for _, sl in windows:
+                np.add(ab, xb[sl], out=ab)
+            ab *= scale
+
+        threads.over_batch(part, x.shape[0], 3 * xp.size)
         return acc, PoolSaved(scale, xp.shape, k, s, pads, out)
 
     def compute_backward_input(self, dy, saved):
-        g = dy * saved.weights  # 1 / |R_o| per window
         dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
-        for _, sl in _window_taps(saved):
-            if disjoint:
-                dxp[sl] = g
-            else:
-                dxp[sl] += g
+        slices = [sl for _, sl in _window_taps(saved)]
+
+        def part(b: slice) -> None:
+            g = dy[b] * saved.weights  # 1 / |R_o| per window
+            db = dxp[b]
+            for sl in slices:
+                if disjoint:
+                    db[sl] = g
+                else:
+                    db[sl] += g
+
+        threads.over_batch(part, dy.shape[0], 2 * dxp.size)
         return _ops.crop_copy(dxp, saved.pads)
 
 
