@@ -361,8 +361,8 @@ class LSTMCell(_Cell):
         a += threads.matmul(h_prev, self.params["recurrent_kernel"])
         gate = ACTIVATIONS[self.recurrent_activation][0]
         act = ACTIVATIONS[self.activation][0]
-        i = gate(a[:, :u])
-        f = gate(a[:, u : 2 * u])
+        gate(a[:, : 2 * u])  # the input and forget gates: adjacent blocks, one call
+        i, f = a[:, :u], a[:, u : 2 * u]
         g = act(a[:, 2 * u : 3 * u])
         o = gate(a[:, 3 * u :])
         c = f * c_prev + i * g
