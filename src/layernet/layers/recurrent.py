@@ -369,7 +369,7 @@ class GRU(Layer):
             return memo[2]
         h, zr, cand, rec_h = saved.h, saved.zr, saved.candidate, saved.recurrent_h
         t, n, u = cand.shape
-        rec_t = self.params["recurrent_kernel"].T
+        rec_t = np.ascontiguousarray(self.params["recurrent_kernel"].T)  # see RNN._bptt
         d_gate = ACTIVATIONS[self.recurrent_activation][1]
         d_act = ACTIVATIONS[self.activation][1]
         z, r = zr[..., :u], zr[..., u:]
