@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _harness import assert_layer_gradients, front_layer
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import layernet as ln
+from layernet import _ops
 
 F64 = {"dtype": "float64"}
 
@@ -155,3 +156,155 @@ def test_errors():
         r"axis, as built\), got shape \(2, 4\)",
     ):
         bn.forward(np.zeros((2, 4)))
+
+
+# ------------------------------------------------------- blocked, tiled passes
+# BatchNorm's passes run over row blocks with per-channel vectors tiled along rows
+# (``normalization._Blocks``), the blocks split between threads. Small tile and block
+# sizes make small shapes take every kind of block: tiled ones, several of them, and a
+# last plain one of fewer rows than a tiled line.
+
+
+def reference(x, gamma, beta, eps, dy):
+    """Training-mode output and gradients by the textbook formulas, in float64."""
+    c = x.shape[-1]
+    x2, g2 = x.reshape(-1, c), dy.reshape(-1, c)
+    m = x2.shape[0]
+    mean = x2.mean(axis=0)
+    var = ((x2 - mean) ** 2).mean(axis=0)
+    xhat = (x2 - mean) / np.sqrt(var + eps)
+    y = gamma * xhat + beta
+    g = g2 * gamma
+    dx = (m * g - g.sum(axis=0) - xhat * (g * xhat).sum(axis=0)) / (m * np.sqrt(var + eps))
+    grads = {"gamma": (g2 * xhat).sum(axis=0), "beta": g2.sum(axis=0)}
+    return y.reshape(x.shape), dx.reshape(x.shape), grads, mean, var
+
+
+def bn_pass(x, dy, seed, training=True, together=False):
+    bn = randomised(ln.BatchNorm(momentum=0.5, **F64), x.shape, seed)
+    y = bn.forward(x, training=training)
+    if together:  # the graph's entry point: both gradients from one call
+        dx, grads = bn.call_backward(dy, bn.saved)
+    else:
+        grads = bn.backward_params(dy)
+        dx = bn.backward_input(dy)
+    return bn, y, dx, grads
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 9),
+    spatial=st.sampled_from([(), (3,), (2, 5), (4, 3)]),
+    c=st.integers(1, 5),
+    tile=st.sampled_from([2, 4, 8, 12]),
+    block=st.sampled_from([4, 16, 40]),
+    parts=st.sampled_from([1, 2, 3]),
+    together=st.booleans(),
+    seed=st.integers(0, 999),
+)
+def test_blocked_passes_match_the_formulas(
+    monkeypatch, n, spatial, c, tile, block, parts, together, seed
+):
+    from layernet import threads
+    from layernet.layers import normalization
+
+    shape = (n, *spatial, c)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 2 + 1
+    dy = rng.standard_normal(shape)
+    monkeypatch.setattr(normalization, "TILE_ENTRIES", tile)
+    monkeypatch.setattr(normalization, "BLOCK_ENTRIES", block)
+    monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", 0 if parts > 1 else 10**15)
+    monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
+    m = x.size // c
+    blocks = normalization._Blocks(m, c)
+    spans = blocks.spans
+    assert [s[0] for s in spans] == sorted({0, *(s[0] for s in spans)})  # consecutive
+    assert sum(stop - start for start, stop, _ in spans) == m
+    assert all((stop - start) % r == 0 for start, stop, r in spans)
+    if m >= blocks.r > 1:
+        assert spans[0][2] == blocks.r  # a tiled block is taken
+    before = ln.get_num_threads()
+    ln.set_num_threads(parts)
+    try:
+        if parts > 1 and len(spans) > 1:
+            assert threads.split_count(len(spans), 4 * x.size) == min(parts, len(spans))
+        bn, y, dx, grads = bn_pass(x, dy, seed, together=together)
+        train_stats = {k: v.copy() for k, v in bn.state.items()}
+        _, y_inf, dx_inf, grads_inf = bn_pass(x, dy, seed, training=False, together=together)
+    finally:
+        ln.set_num_threads(before)
+    fresh = randomised(ln.BatchNorm(**F64), shape, seed)
+    gamma, beta = fresh.params["gamma"], fresh.params["beta"]
+    y_ref, dx_ref, g_ref, mean, var = reference(x, gamma, beta, fresh.epsilon, dy)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-9, atol=1e-11)
+    for k in g_ref:
+        np.testing.assert_allclose(grads[k], g_ref[k], rtol=1e-10, atol=1e-11)
+    run_mean, run_var = fresh.state["moving_mean"], fresh.state["moving_variance"]
+    np.testing.assert_allclose(train_stats["moving_mean"], 0.5 * run_mean + 0.5 * mean)
+    np.testing.assert_allclose(train_stats["moving_variance"], 0.5 * run_var + 0.5 * var)
+    # inference: y = γ (x - μ_run) / σ_run + β, a diagonal Jacobian
+    inv = 1 / np.sqrt(run_var + fresh.epsilon)
+    xhat = (x - run_mean) * inv
+    np.testing.assert_allclose(y_inf, gamma * xhat + beta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx_inf, dy * gamma * inv, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        grads_inf["gamma"], (dy * xhat).reshape(-1, c).sum(axis=0), rtol=1e-10, atol=1e-11
+    )
+    # the same numbers with the fast paths off (one plain block, no threads)
+    with _ops.fast_paths(False):
+        assert len(normalization._Blocks(m, c).spans) == (1 if m else 0)
+        _, y_off, dx_off, grads_off = bn_pass(x, dy, seed, together=together)
+    np.testing.assert_allclose(y, y_off, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(dx, dx_off, rtol=1e-10, atol=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], grads_off[k], rtol=1e-11, atol=1e-12)
+
+
+def test_blocked_results_do_not_depend_on_the_thread_split(monkeypatch):
+    """Each block's sums are kept apart and added in block order: bit-identical."""
+    from layernet import threads
+    from layernet.layers import normalization
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((16, 6, 6, 8)) * 3 + 2).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    monkeypatch.setattr(normalization, "TILE_ENTRIES", 32)
+    monkeypatch.setattr(normalization, "BLOCK_ENTRIES", 128)
+    monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
+    assert len(normalization._Blocks(16 * 36, 8).spans) == 36
+    results = []
+    before = ln.get_num_threads()
+    try:
+        for parts, min_split in ((1, 10**15), (2, 0), (3, 0)):
+            monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", min_split)
+            ln.set_num_threads(parts)
+            bn = randomised(ln.BatchNorm(), x.shape, 1)
+            y = bn.forward(x, training=True)
+            dx, grads = bn.call_backward(dy, bn.saved)
+            results.append((y, dx, grads["gamma"], grads["beta"], bn.state["moving_variance"]))
+    finally:
+        ln.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_float32_offset_data_stays_accurate():
+    """x = 1000 + noise in float32: y as x a + b loses about eps32 * 1000 at most."""
+    rng = np.random.default_rng(0)
+    x = 1000 + rng.standard_normal((64, 10, 10, 4))
+    dy = rng.standard_normal(x.shape)
+    results = []
+    for dtype in ("float64", "float32"):
+        bn = randomised(ln.BatchNorm(dtype=dtype), x.shape, 2)
+        y = bn.forward(x.astype(dtype), training=True)
+        dx, grads = bn.call_backward(dy.astype(dtype), bn.saved)
+        results.append((y, dx, grads["gamma"]))
+    (y64, dx64, g64), (y32, dx32, g32) = results
+    np.testing.assert_allclose(y32, y64, atol=2e-3)
+    np.testing.assert_allclose(dx32, dx64, atol=2e-3 * np.abs(dx64).max())
+    np.testing.assert_allclose(g32, g64, rtol=1e-3)

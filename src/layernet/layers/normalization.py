@@ -6,7 +6,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _ops, initializers
+from .. import _ops, initializers, threads
 from .._validation import check_bool, check_number, is_int, shape_str
 from .base import Layer
 
@@ -15,8 +15,66 @@ class BatchNormSaved(NamedTuple):
     """What :class:`BatchNorm` keeps for backward."""
 
     training: bool  #: whether batch statistics were used (else the running ones)
-    xhat: np.ndarray  #: the normalised input, ``(entries, channels)``
+    x: np.ndarray  #: the input, ``(entries, channels)``
+    mean: np.ndarray  #: the mean it was centred by, per channel (batch or running)
     inv: np.ndarray  #: :math:`1/\sqrt{\sigma^2 + \epsilon}` per channel
+
+
+#: Entries of an ``(entries, channels)`` array one step of a blocked pass handles: the
+#: block and its temporary stay in the core's cache between the step's operations.
+BLOCK_ENTRIES = 1 << 18
+
+#: Length a per-channel vector is tiled to, so that NumPy's loops over a block run along
+#: rows of this many entries rather than along one position's ``channels`` entries.
+TILE_ENTRIES = 1 << 14
+
+
+class _Blocks:
+    """Consecutive row blocks of ``(m, c)`` arrays, for passes that work block by block.
+
+    Each block's rows are a multiple of ``r`` (then viewed as ``(rows / r, r c)``,
+    with per-channel vectors tiled ``r`` times: NumPy's inner loops run ``r c`` long)
+    except a last one of fewer than ``r`` rows (``r = 1``). The blocks are split
+    between threads (:func:`layernet.threads.over_batch`); each block's arithmetic is
+    the same however they are split. With the fast paths off: one block, ``r = 1``.
+    """
+
+    def __init__(self, m: int, c: int) -> None:
+        if _ops.FAST_PATHS:
+            r = max(1, TILE_ENTRIES // c)
+            rows = max(r, BLOCK_ENTRIES // (r * c) * r)
+        else:
+            r, rows = 1, max(m, 1)
+        main = m - m % r
+        self.spans = [(s, min(s + rows, main), r) for s in range(0, main, rows)]
+        if main < m:
+            self.spans.append((main, m, 1))
+        self.r, self.c, self.rows = r, c, rows
+
+    def vector(self, v: np.ndarray) -> dict[int, np.ndarray]:
+        """``v`` for a plain ``(n, c)`` view (key 1) and for a tiled one (key ``r``)."""
+        return {1: v, self.r: np.tile(v, self.r)}
+
+    @staticmethod
+    def view(a: np.ndarray, start: int, stop: int, r: int) -> np.ndarray:
+        """Rows ``start:stop`` of ``a`` as ``(rows / r, r c)``."""
+        return a[start:stop].reshape(-1, r * a.shape[1])
+
+    def run(self, fn, dtype: np.dtype, size: int) -> None:
+        """``fn(i, start, stop, r, tmp)`` for every block ``i``; ``tmp`` a scratch array
+        of the block's size, one per thread. ``size``: entries the pass reads and writes."""
+        spans, c = self.spans, self.c
+        if not spans:
+            return
+
+        def part(b: slice) -> None:
+            tmp = np.empty(max(stop - start for start, stop, _ in spans[b]) * c, dtype)
+            for i in range(b.start, b.stop):
+                start, stop, r = spans[i]
+                fn(i, start, stop, r, tmp[: (stop - start) * c])
+
+        with threads.sized(0):  # products inside on one thread, split or not
+            threads.over_batch(part, len(spans), size)
 
 
 class BatchNorm(Layer):
@@ -125,6 +183,16 @@ class BatchNorm(Layer):
         \frac{\partial z}{\partial \gamma} = \sum_j \frac{\partial z}{\partial y_j}\hat x_j,
         \qquad
         \frac{\partial z}{\partial \beta} = \sum_j \frac{\partial z}{\partial y_j}.
+
+    **How it is computed.** The output as :math:`y = a x + b` per channel, with
+    :math:`a = \gamma/\sqrt{\sigma^2+\epsilon}` and :math:`b = \beta - \mu a` (the
+    form PyTorch's and TensorFlow's CPU kernels use; in float32, data whose mean is
+    large against its spread loses about :math:`2^{-24}|\mu| a` this way), and the
+    input gradient as :math:`a\,\partial z/\partial y + b' x + c'` likewise. The
+    sums over the batch (:math:`\sigma^2`, :math:`\sum g`, :math:`\sum g \hat x`)
+    take :math:`x - \mu` explicitly. Each pass works over blocks of rows that stay
+    in cache, with the per-channel vectors tiled along the rows, the blocks split
+    between threads; the results do not depend on the split.
 
     The input Jacobian of a channel is dense in training mode,
     :math:`\frac{\gamma}{\sqrt{\sigma^2+\epsilon}}\big(I - \frac1m\mathbf 1\mathbf 1^T
@@ -253,47 +321,126 @@ class BatchNorm(Layer):
         c = x.shape[-1]
         x2 = x.reshape(-1, c)
         m = x2.shape[0]
+        blocks = _Blocks(m, c)
         if training and m > 0 and self.trainable:  # frozen: inference mode, as in Keras
             mean = _ops.column_sums(x2, self.workspace) / m
-            xc = x2 - mean
-            var = _ops.column_sums(xc * xc, self.workspace) / m
-            inv = 1 / np.sqrt(var + self.epsilon)
-            xhat = xc * inv
+            var = self._centred_sums(blocks, x2, mean, None) / m
             for key, value in (("moving_mean", mean), ("moving_variance", var)):
                 run = self.state[key]
                 run *= self.momentum
                 run += (1 - self.momentum) * value
         else:
-            inv = 1 / np.sqrt(self.state["moving_variance"] + self.epsilon)
-            xhat = (x2 - self.state["moving_mean"]) * inv
+            mean, var = self.state["moving_mean"], self.state["moving_variance"]
             training = False
-        y = xhat * self.params["gamma"] if self.scale else xhat.copy()
+        inv = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype, copy=False)
+        mean = mean.astype(x.dtype, copy=False)
+        # y = γ (x - μ) / σ + β as x a + b, per channel a = γ / σ and b = β - μ a
+        # (PyTorch's and TensorFlow's form): one product and one sum per entry.
+        scale = inv * self.params["gamma"] if self.scale else inv
+        shift = -mean * scale
         if self.center:
-            y += self.params["beta"]
-        return y.reshape(x.shape), BatchNormSaved(training, xhat, inv.astype(x.dtype, copy=False))
+            shift += self.params["beta"]
+        y = np.empty_like(x2)
+        self._affine(blocks, y, x2, scale, shift)
+        return y.reshape(x.shape), BatchNormSaved(training, x2, mean, inv)
+
+    @staticmethod
+    def _centred_sums(
+        blocks: _Blocks, x2: np.ndarray, mean: np.ndarray, dy2: np.ndarray | None
+    ) -> np.ndarray:
+        r"""Per channel :math:`\sum_j (x_j - \mu)\, d_j` (``d = x - μ`` when ``dy2`` is None)."""
+        partial = np.empty((len(blocks.spans), blocks.c), x2.dtype)
+        means = blocks.vector(mean)
+        ones = np.ones(blocks.rows, x2.dtype)
+
+        def block(i, start, stop, r, tmp):
+            t = tmp.reshape(-1, r * blocks.c)
+            np.subtract(blocks.view(x2, start, stop, r), means[r], out=t)
+            other = t if dy2 is None else blocks.view(dy2, start, stop, r)
+            np.multiply(t, other, out=t)
+            partial[i] = ones[: stop - start] @ tmp.reshape(-1, blocks.c)
+
+        blocks.run(block, x2.dtype, 4 * x2.size)
+        return partial.sum(axis=0)
+
+    @staticmethod
+    def _affine(
+        blocks: _Blocks,
+        out: np.ndarray,
+        a: np.ndarray,
+        scale: np.ndarray,
+        shift: np.ndarray | None,
+        b: np.ndarray | None = None,
+        scale_b: np.ndarray | None = None,
+    ) -> None:
+        """``out = a * scale + shift`` (plus ``b * scale_b``), per channel, block by block."""
+        scales, shifts = blocks.vector(scale), None if shift is None else blocks.vector(shift)
+        scales_b = None if scale_b is None else blocks.vector(scale_b)
+
+        def block(i, start, stop, r, tmp):
+            o = blocks.view(out, start, stop, r)
+            np.multiply(blocks.view(a, start, stop, r), scales[r], out=o)
+            if scales_b is not None:
+                t = tmp.reshape(o.shape)
+                np.multiply(blocks.view(b, start, stop, r), scales_b[r], out=t)
+                o += t
+            if shifts is not None:
+                o += shifts[r]
+
+        blocks.run(block, out.dtype, (3 if b is None else 6) * out.size)
+
+    def _sums(self, dy2: np.ndarray, saved: BatchNormSaved) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`\sum_j \partial z/\partial y_j` and :math:`\sum_j (\partial z/\partial
+        y_j)\, \hat x_j` per channel."""
+        blocks = _Blocks(*dy2.shape)
+        sum_dy = _ops.column_sums(dy2, self.workspace)
+        sum_dyx = self._centred_sums(blocks, saved.x, saved.mean, dy2) * saved.inv
+        return sum_dy, sum_dyx
+
+    def call_backward(self, dy, saved, *, need_input=True, need_params=True):
+        # Both gradients from one computation of the per-channel sums they share.
+        if not (need_input and need_params and self.params and self.scale):
+            return super().call_backward(dy, saved, need_input=need_input, need_params=need_params)
+        dy2 = self._cast_dy(dy).reshape(saved.x.shape)
+        sums = self._sums(dy2, saved)
+        grads = {"gamma": sums[1]}
+        if self.center:
+            grads["beta"] = sums[0]
+        return self._input_grad(dy2, saved, sums).reshape(np.shape(dy)), grads
 
     def compute_backward_params(self, dy, saved):
-        xhat = saved.xhat
-        dy2 = dy.reshape(xhat.shape)
+        dy2 = dy.reshape(saved.x.shape)
         grads = {}
         if self.scale:
-            grads["gamma"] = _ops.column_sums(dy2 * xhat, self.workspace)
+            sum_dy, grads["gamma"] = self._sums(dy2, saved)
+        else:
+            sum_dy = _ops.column_sums(dy2, self.workspace)
         if self.center:
-            grads["beta"] = _ops.column_sums(dy2, self.workspace)
+            grads["beta"] = sum_dy
         return grads
 
     def compute_backward_input(self, dy, saved):
-        xhat, inv = saved.xhat, saved.inv
-        g = dy.reshape(xhat.shape)
-        if self.scale:
-            g = g * self.params["gamma"]
+        return self._input_grad(dy.reshape(saved.x.shape), saved).reshape(dy.shape)
+
+    def _input_grad(
+        self, dy2: np.ndarray, saved: BatchNormSaved, sums: tuple | None = None
+    ) -> np.ndarray:
+        """``∂z/∂x`` as ``(entries, channels)``; ``sums``: :meth:`_sums`, when known."""
+        x2, inv = saved.x, saved.inv
+        g = inv * self.params["gamma"] if self.scale else inv  # ∂x̂/∂x's diagonal, times γ
+        dx = np.empty_like(dy2)
+        blocks = _Blocks(*dy2.shape)
         if not saved.training:
-            return (g * inv).reshape(dy.shape)
-        m = g.shape[0]
-        sum_g = _ops.column_sums(g, self.workspace)
-        sum_gx = _ops.column_sums(g * xhat, self.workspace)
-        dx = (m * g - sum_g - xhat * sum_gx) * (inv / m)
-        return dx.reshape(dy.shape)
+            self._affine(blocks, dx, dy2, g, None)
+            return dx
+        # ∂z/∂x = γ/σ (dy - Σdy/m - x̂ Σ(dy x̂)/m) = dy a + x b + c per channel, with
+        # a = γ/σ, b = -a Σ(dy x̂) / (m σ) and c = -a Σdy/m - μ b.
+        m = dy2.shape[0]
+        sum_dy, sum_dyx = self._sums(dy2, saved) if sums is None else sums
+        b = -g * inv * sum_dyx / m
+        c = -g * sum_dy / m - saved.mean * b
+        self._affine(blocks, dx, dy2, g, c, x2, b)
+        return dx
 
 
 class BatchNormalization(BatchNorm):
