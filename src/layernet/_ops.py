@@ -384,6 +384,87 @@ def conv_transpose(
     return dxp
 
 
+#: The banded input gradient (:func:`banded_transpose`) is taken below this many input
+#: channels (where the per-tap products of :func:`conv_transpose` are ``C`` columns
+#: wide and run at a fraction of BLAS's speed), when a row of the padded input holds at
+#: least ``BANDED_MIN_WIDTH`` entries (the band product's width) and the band wastes at
+#: most ``BANDED_MAX_WASTE`` times the arithmetic (the padded width over the kernel's).
+#: Measured on a 2-core AMD EPYC: LeNet-5's second convolution (12 wide, 5x5, 6 -> 16
+#: channels, waste 2.4) about half the per-tap time; at 16 or 32 channels the per-tap
+#: products were faster.
+BANDED_MAX_CHANNELS = 16
+BANDED_MIN_WIDTH = 48
+BANDED_MAX_WASTE = 4.0
+#: Most entries a band may have (bounded as ``W_p F`` by ``W_p C``, ``W_p >= out_w``).
+BANDED_MAX_ENTRIES = 1 << 18
+
+
+def use_banded(padded_shape: Sequence[int], kernel_shape: Sequence[int]) -> bool:
+    """Whether :func:`banded_transpose` is the faster input gradient for this convolution.
+
+    ``padded_shape`` is the padded input's ``(N, *P, C)``, ``kernel_shape``
+    ``(*kernel, C, F)`` (one group). Never with the fast paths off.
+    """
+    c, f = kernel_shape[-2], kernel_shape[-1]
+    wp, kw = padded_shape[-2], kernel_shape[-3]
+    if not FAST_PATHS or c >= BANDED_MAX_CHANNELS or wp * c < BANDED_MIN_WIDTH:
+        return False
+    return wp <= BANDED_MAX_WASTE * kw and wp * c * wp * f <= BANDED_MAX_ENTRIES
+
+
+def banded_transpose(
+    dy2: np.ndarray,
+    w: np.ndarray,
+    dxp: np.ndarray,
+    out: Sequence[int],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+) -> np.ndarray:
+    r""":func:`conv_transpose`'s sum, banded along the last spatial axis.
+
+    Along the last axis the map from one row of the output gradient (``out_w``
+    positions of ``F`` values) to one row of the padded input's gradient (``W_p``
+    positions of ``C``) is a band matrix: for each tap ``t`` of the other kernel
+    axes,
+
+    .. math:: B_t[(o, f), (o s + j d, c)] = W[t, j, c, f],
+
+    zero elsewhere. So each ``t`` is one product of every output row with
+    :math:`B_t` (``out_w F`` by ``W_p C``: wide on both sides where the per-tap
+    products are ``C`` columns wide), added into the rows of ``dxp`` the tap reads,
+    whole rows at a time. The band holds ``W_p / k_w`` times the products'
+    arithmetic (:func:`use_banded` bounds it).
+    """
+    n, c, f = dxp.shape[0], w.shape[-2], w.shape[-1]
+    lead_k, kw = tuple(w.shape[:-3]), w.shape[-3]
+    lead_out, ow = tuple(out[:-1]), out[-1]
+    wp = dxp.shape[-2]
+    sw, dw = strides[-1], dilation[-1]
+    taps_lead = math.prod(lead_k)
+    band = np.zeros((taps_lead, ow, f, wp, c), dy2.dtype)
+    wl = w.reshape(taps_lead, kw, c, f)
+    o = np.arange(ow)
+    for j in range(kw):  # (ow, taps, f, c) on the band's diagonal for tap j
+        band[:, o, :, o * sw + j * dw, :] = wl[:, j].transpose(0, 2, 1)
+    band = band.reshape(taps_lead, ow * f, wp * c)
+    rows = math.prod(lead_out)  # band rows (output rows) per sample
+    dyr = dy2.reshape(n * rows, ow * f)
+    rows_view = dxp.reshape(n, *dxp.shape[1:-2], wp * c)
+    lead_taps = taps(lead_k, lead_out, strides[:-1], dilation[:-1])  # (tap, slices) pairs
+
+    def part(b: slice) -> None:  # the samples b (parts run side by side)
+        d = dyr[b.start * rows : b.stop * rows]
+        tmp = np.empty((d.shape[0], wp * c), dy2.dtype)
+        shaped, target = tmp.reshape(b.stop - b.start, *lead_out, wp * c), rows_view[b]
+        for t, (_, sl) in enumerate(lead_taps):
+            threads.matmul(d, band[t], out=tmp)
+            target[sl] += shaped
+
+    with threads.sized(2 * dyr.shape[0] * ow * f * wp * c):  # each product: one switch
+        threads.over_batch(part, n, 4 * n * rows * wp * c * taps_lead)  # product, then add
+    return dxp
+
+
 def window_counts(
     spatial: Sequence[int],
     window: Sequence[int],

@@ -592,7 +592,9 @@ class Conv(Layer):
         dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
         dxp = _ops.zeros_padded(saved.padded_shape, saved.pads, dy.dtype, self.workspace)
         w = self.params["kernel"]
-        if self.groups == 1:
+        if self.groups == 1 and _ops.use_banded(saved.padded_shape, w.shape):
+            _ops.banded_transpose(dy2, w, dxp, saved.out, saved.strides, saved.dilation)
+        elif self.groups == 1:
             _ops.conv_transpose(
                 dy2, w, dxp, saved.out, saved.strides, saved.dilation, self.workspace
             )
