@@ -159,10 +159,11 @@ def test_errors():
 
 
 # ------------------------------------------------------- blocked, tiled passes
-# BatchNorm's passes run over row blocks with per-channel vectors tiled along rows
-# (``normalization._Blocks``), the blocks split between threads. Small tile and block
-# sizes make small shapes take every kind of block: tiled ones, several of them, and a
-# last plain one of fewer rows than a tiled line.
+# Above ``PLAIN_MAX_ENTRIES`` entries BatchNorm's passes run over row blocks with
+# per-channel vectors tiled along rows (``normalization._Blocks``), the blocks split
+# between threads. With that threshold at 0 and small tile and block sizes, small shapes
+# take every kind of block: tiled ones, several of them, and a last plain one of fewer
+# rows than a tiled line.
 
 
 def reference(x, gamma, beta, eps, dy):
@@ -216,10 +217,12 @@ def test_blocked_passes_match_the_formulas(
     dy = rng.standard_normal(shape)
     monkeypatch.setattr(normalization, "TILE_ENTRIES", tile)
     monkeypatch.setattr(normalization, "BLOCK_ENTRIES", block)
+    monkeypatch.setattr(normalization, "PLAIN_MAX_ENTRIES", 0)
     monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", 0 if parts > 1 else 10**15)
     monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
     m = x.size // c
     blocks = normalization._Blocks(m, c)
+    assert not blocks.plain
     spans = blocks.spans
     assert [s[0] for s in spans] == sorted({0, *(s[0] for s in spans)})  # consecutive
     assert sum(stop - start for start, stop, _ in spans) == m
@@ -256,7 +259,7 @@ def test_blocked_passes_match_the_formulas(
     )
     # the same numbers with the fast paths off (one plain block, no threads)
     with _ops.fast_paths(False):
-        assert len(normalization._Blocks(m, c).spans) == (1 if m else 0)
+        assert normalization._Blocks(m, c).plain
         _, y_off, dx_off, grads_off = bn_pass(x, dy, seed, together=together)
     np.testing.assert_allclose(y, y_off, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(dx, dx_off, rtol=1e-10, atol=1e-12)
@@ -274,6 +277,7 @@ def test_blocked_results_do_not_depend_on_the_thread_split(monkeypatch):
     dy = rng.standard_normal(x.shape).astype(np.float32)
     monkeypatch.setattr(normalization, "TILE_ENTRIES", 32)
     monkeypatch.setattr(normalization, "BLOCK_ENTRIES", 128)
+    monkeypatch.setattr(normalization, "PLAIN_MAX_ENTRIES", 0)
     monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
     assert len(normalization._Blocks(16 * 36, 8).spans) == 36
     results = []
@@ -308,3 +312,92 @@ def test_float32_offset_data_stays_accurate():
     np.testing.assert_allclose(y32, y64, atol=2e-3)
     np.testing.assert_allclose(dx32, dx64, atol=2e-3 * np.abs(dx64).max())
     np.testing.assert_allclose(g32, g64, rtol=1e-3)
+
+
+def test_default_thresholds_plain_small_blocked_large(monkeypatch):
+    """The real thresholds: a (32, 64) batch runs plain, (64, 16, 16, 16) blocked; the
+    blocked result equals the plain one to rounding and does not change with the number
+    of threads (no BLAS in the sums)."""
+    from layernet import threads
+    from layernet.layers import normalization
+
+    assert normalization._Blocks(32, 64).plain
+    assert not normalization._Blocks(64 * 16 * 16, 16).plain
+    with _ops.fast_paths(False):
+        assert normalization._Blocks(64 * 16 * 16, 16).plain
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((64, 16, 16, 16)) * 2 + 3).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
+    results = []
+    before = ln.get_num_threads()
+    try:
+        for parts, min_split in ((1, 10**15), (2, 0), (2, 10**15)):
+            monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", min_split)
+            ln.set_num_threads(parts)
+            bn = randomised(ln.BatchNorm(), x.shape, 4)
+            y = bn.forward(x, training=True)
+            dx, grads = bn.call_backward(dy, bn.saved)
+            results.append((y, dx, grads["gamma"], grads["beta"], bn.state["moving_variance"]))
+    finally:
+        ln.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+    with _ops.fast_paths(False):
+        bn = randomised(ln.BatchNorm(), x.shape, 4)
+        y = bn.forward(x, training=True)
+        dx, grads = bn.call_backward(dy, bn.saved)
+    for a, b in zip(results[0], (y, dx, grads["gamma"], grads["beta"]), strict=False):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("plain_max", [0, 1 << 16])
+def test_any_memory_layout_of_input_and_gradient(monkeypatch, plain_max):
+    """Fortran-ordered, transposed and strided inputs and gradients give the same results
+    as C-ordered ones (the passes view rows of C arrays)."""
+    from layernet.layers import normalization
+
+    monkeypatch.setattr(normalization, "PLAIN_MAX_ENTRIES", plain_max)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4096, 8)) * 2 + 1
+    dy = np.cos(x)
+    layouts = [
+        lambda a: a,
+        np.asfortranarray,
+        lambda a: np.ascontiguousarray(a.T).T,
+        lambda a: np.repeat(a, 2, axis=1)[:, ::2],
+    ]
+    reference = None
+    for layout in layouts:
+        bn = randomised(ln.BatchNorm(**F64), x.shape, 7)
+        y = bn.forward(layout(x), training=True)
+        dx = bn.backward_input(layout(dy))
+        grads = bn.backward_params(layout(dy))
+        y_inf = bn.forward(layout(x))
+        dx_inf = bn.backward_input(layout(dy))
+        got = (y, dx, grads["gamma"], grads["beta"], y_inf, dx_inf)
+        assert all(np.isfinite(a).all() for a in got)
+        if reference is None:
+            reference = got
+        for a, b in zip(got, reference, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_shared_layer_called_in_both_modes_keeps_each_calls_statistics():
+    """One BatchNorm called with training=False and then in training mode: the first
+    call's backward uses the running mean it normalised with, not the updated one."""
+    rng = np.random.default_rng(8)
+    x1, x2 = rng.standard_normal((6, 4)) + 2, rng.standard_normal((6, 4)) - 1
+    bn = randomised(ln.BatchNorm(momentum=0.5, **F64), (6, 4), 9)
+    mean0 = bn.state["moving_mean"].copy()
+    var0 = bn.state["moving_variance"].copy()
+    _, saved_inf = bn.call_forward(x1, training=False)
+    bn.call_forward(x2, training=True)  # moves the running statistics
+    assert not np.allclose(bn.state["moving_mean"], mean0)
+    dy = rng.standard_normal(x1.shape)
+    dx, grads = bn.call_backward(dy, saved_inf)
+    xhat = (x1 - mean0) / np.sqrt(var0 + bn.epsilon)
+    np.testing.assert_allclose(grads["gamma"], (dy * xhat).sum(axis=0), rtol=1e-12)
+    gamma = bn.params["gamma"]
+    np.testing.assert_allclose(dx, dy * gamma / np.sqrt(var0 + bn.epsilon), rtol=1e-12)

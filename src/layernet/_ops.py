@@ -395,7 +395,8 @@ def conv_transpose(
 BANDED_MAX_CHANNELS = 16
 BANDED_MIN_WIDTH = 48
 BANDED_MAX_WASTE = 4.0
-#: Most entries a band may have (bounded as ``W_p F`` by ``W_p C``, ``W_p >= out_w``).
+#: Most entries the bands may have together (one per tap of the leading kernel axes,
+#: each bounded as ``W_p F`` by ``W_p C``, ``W_p >= out_w``); they are built every call.
 BANDED_MAX_ENTRIES = 1 << 18
 
 
@@ -409,7 +410,8 @@ def use_banded(padded_shape: Sequence[int], kernel_shape: Sequence[int]) -> bool
     wp, kw = padded_shape[-2], kernel_shape[-3]
     if not FAST_PATHS or c >= BANDED_MAX_CHANNELS or wp * c < BANDED_MIN_WIDTH:
         return False
-    return wp <= BANDED_MAX_WASTE * kw and wp * c * wp * f <= BANDED_MAX_ENTRIES
+    bands = math.prod(kernel_shape[:-3])
+    return wp <= BANDED_MAX_WASTE * kw and bands * wp * c * wp * f <= BANDED_MAX_ENTRIES
 
 
 def banded_transpose(

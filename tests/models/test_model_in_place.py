@@ -138,7 +138,22 @@ def test_functional_lenet_with_and_without_the_plan_and_the_fast_paths():
     with _ops.fast_paths(False):
         plain = make()
         assert plain._in_place_layers() == []  # the plan follows the switch
-        assert_same(planned, train(plain, x, t))
+        # LeNet's second convolution takes the banded input gradient (6 channels), which
+        # adds its taps in another order than the per-tap products: equal to rounding.
+        assert_close(planned, train(plain, x, t))
+
+
+def assert_close(a: Run, b: Run, rtol: float = 1e-12) -> None:
+    """:func:`assert_same` to float rounding (float64)."""
+    np.testing.assert_allclose(a.losses, b.losses, rtol=rtol)
+    for p, q in zip(a.preds, b.preds, strict=True):
+        np.testing.assert_allclose(p, q, rtol=rtol, atol=rtol)
+    for gs, hs in zip(a.grads, b.grads, strict=True):
+        assert len(gs) == len(hs)
+        for g, h in zip(gs, hs, strict=True):
+            np.testing.assert_allclose(g, h, rtol=rtol, atol=rtol * np.abs(h).max())
+    for w, v in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_allclose(w, v, rtol=rtol, atol=rtol)
 
 
 def test_resnet_block_with_and_without_the_plan_and_the_fast_paths():
