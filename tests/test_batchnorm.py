@@ -267,6 +267,29 @@ def test_blocked_passes_match_the_formulas(
         np.testing.assert_allclose(grads[k], grads_off[k], rtol=1e-11, atol=1e-12)
 
 
+def same_with_any_thread_count(monkeypatch, x, dy, seed, configs):
+    """A training forward and ``call_backward`` for each ``(threads, MIN_SPLIT_SIZE)``:
+    bit-identical outputs, gradients and running variance; the runs' results."""
+    from layernet import threads
+
+    results = []
+    before = ln.get_num_threads()
+    try:
+        for parts, min_split in configs:
+            monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", min_split)
+            ln.set_num_threads(parts)
+            bn = randomised(ln.BatchNorm(), x.shape, seed)
+            y = bn.forward(x, training=True)
+            dx, grads = bn.call_backward(dy, bn.saved)
+            results.append((y, dx, grads["gamma"], grads["beta"], bn.state["moving_variance"]))
+    finally:
+        ln.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+    return results
+
+
 def test_blocked_results_do_not_depend_on_the_thread_split(monkeypatch):
     """Each block's sums are kept apart and added in block order: bit-identical."""
     from layernet import threads
@@ -280,21 +303,7 @@ def test_blocked_results_do_not_depend_on_the_thread_split(monkeypatch):
     monkeypatch.setattr(normalization, "PLAIN_MAX_ENTRIES", 0)
     monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
     assert len(normalization._Blocks(16 * 36, 8).spans) == 36
-    results = []
-    before = ln.get_num_threads()
-    try:
-        for parts, min_split in ((1, 10**15), (2, 0), (3, 0)):
-            monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", min_split)
-            ln.set_num_threads(parts)
-            bn = randomised(ln.BatchNorm(), x.shape, 1)
-            y = bn.forward(x, training=True)
-            dx, grads = bn.call_backward(dy, bn.saved)
-            results.append((y, dx, grads["gamma"], grads["beta"], bn.state["moving_variance"]))
-    finally:
-        ln.set_num_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other, strict=True):
-            np.testing.assert_array_equal(a, b)
+    same_with_any_thread_count(monkeypatch, x, dy, 1, ((1, 10**15), (2, 0), (3, 0)))
 
 
 def test_float32_offset_data_stays_accurate():
@@ -329,21 +338,8 @@ def test_default_thresholds_plain_small_blocked_large(monkeypatch):
     x = (rng.standard_normal((64, 16, 16, 16)) * 2 + 3).astype(np.float32)
     dy = rng.standard_normal(x.shape).astype(np.float32)
     monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
-    results = []
-    before = ln.get_num_threads()
-    try:
-        for parts, min_split in ((1, 10**15), (2, 0), (2, 10**15)):
-            monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", min_split)
-            ln.set_num_threads(parts)
-            bn = randomised(ln.BatchNorm(), x.shape, 4)
-            y = bn.forward(x, training=True)
-            dx, grads = bn.call_backward(dy, bn.saved)
-            results.append((y, dx, grads["gamma"], grads["beta"], bn.state["moving_variance"]))
-    finally:
-        ln.set_num_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other, strict=True):
-            np.testing.assert_array_equal(a, b)
+    configs = ((1, 10**15), (2, 0), (2, 10**15))
+    results = same_with_any_thread_count(monkeypatch, x, dy, 4, configs)
     with _ops.fast_paths(False):
         bn = randomised(ln.BatchNorm(), x.shape, 4)
         y = bn.forward(x, training=True)
