@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
+from .. import _ops
 from .._validation import check_bool, check_number, is_int, shape_str
 from .base import MAX_JACOBIAN_ENTRIES, Layer
 
@@ -179,8 +180,8 @@ class ReLU(_Elementwise):
         if self.overwrite_inputs:  # inside a model's training step: x is a private activation
             mask = self.workspace.get("mask", x.shape, np.dtype(bool))[0]
             np.greater(x, 0, out=mask)
-            return np.maximum(x, 0, out=x), ReLUSaved(mask)
-        return np.maximum(x, 0), ReLUSaved(x > 0)
+            return _ops.relu(x, x), ReLUSaved(mask)
+        return _ops.relu(x, np.empty(x.shape, x.dtype)), ReLUSaved(x > 0)
 
     def derivative(self, saved):
         return saved.mask
@@ -344,7 +345,9 @@ _GELU_C = 0.044715
 
 
 def _relu_fn() -> ActivationFn:
-    return _elementwise("relu", lambda x: (np.maximum(x, 0), x > 0), lambda m: m)
+    return _elementwise(
+        "relu", lambda x: (_ops.relu(x, np.empty(x.shape, x.dtype)), x > 0), lambda m: m
+    )
 
 
 def _relu6_fn() -> ActivationFn:

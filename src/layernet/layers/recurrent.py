@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import initializers, threads
+from .. import _ops, initializers, threads
 from .._validation import check_bool, check_positive_int, shape_str
 from .base import Layer
 from .container import _Container, deserialize_layer, serialize_layer
@@ -30,7 +30,7 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 
 
 def _relu(a: np.ndarray) -> np.ndarray:
-    return np.maximum(a, 0, out=a)
+    return _ops.relu(a, a)
 
 
 def _linear(a: np.ndarray) -> np.ndarray:
