@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -719,7 +720,7 @@ class _KerasLoss(Loss):
             else np.array(_value_weights(sample_weight, values_shape, self.owner))
         )
         if self.reduction not in ("sum", None, "none") and len(values_shape):
-            w = w / int(np.prod(values_shape))
+            w = w / math.prod(values_shape)
         return np.expand_dims(w, self.reduced_axes(x))
 
     def values(self, y_true: Any, y_pred: Any) -> np.ndarray:

@@ -3,6 +3,7 @@ Activation) and the activation functions that ``Dense`` and ``Conv`` apply by na
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -475,7 +476,7 @@ def _exponential_fn() -> ActivationFn:
 
 def _block_jacobian(blocks: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
     """Place per-row square blocks (rows taken along ``axis``) into the full Jacobian."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     idx = np.moveaxis(np.arange(size).reshape(shape), axis, -1).reshape(-1, shape[axis])
     jac = np.zeros((size, size), dtype=blocks.dtype)
     for rows, block in zip(idx, blocks, strict=True):

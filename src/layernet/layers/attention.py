@@ -497,11 +497,11 @@ class MultiHeadAttention(Layer):
 
         def kernel(shape: tuple[int, ...]) -> np.ndarray:
             # Keras's fans for a kernel of rank > 2: the leading axes are a receptive field.
-            field = int(np.prod(shape[:-2]))
+            field = math.prod(shape[:-2])
             return kinit(shape, shape[-2] * field, shape[-1] * field, rng, self.dtype)
 
         def bias(shape: tuple[int, ...]) -> np.ndarray:
-            n = int(np.prod(shape))
+            n = math.prod(shape)
             return binit(shape, n, n, rng, self.dtype)
 
         for part, dim, size in (("query", q[-1], dk), ("key", k[-1], dk), ("value", v[-1], dv)):

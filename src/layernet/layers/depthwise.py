@@ -9,6 +9,7 @@ one product per group, and without copying the patches (memory of the input's si
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -69,7 +70,7 @@ def _depthwise_kernel_grad(saved: DepthwiseSaved, g: np.ndarray, shape: tuple) -
     """``∂z/∂W[t, c, j] = Σ_m P[m, t, c] G[m, c*dm + j]``."""
     c, dm = shape[-2], shape[-1]
     g = g.reshape(-1, c, dm)
-    grad = np.empty((int(np.prod(saved.kernel)), c, dm), dtype=g.dtype)
+    grad = np.empty((math.prod(saved.kernel), c, dm), dtype=g.dtype)
     for t, (_, sl) in enumerate(_ops.taps(saved.kernel, saved.out, saved.strides, saved.dilation)):
         xs = saved.padded[sl].reshape(-1, c)
         grad[t] = np.einsum("mc,mcj->cj", xs, g, optimize=True)
@@ -113,7 +114,7 @@ class _DepthwiseBase(Conv):
         if self.rank is None:
             self._set_rank(len(input_shape) - 2)
         c, k, dm = int(input_shape[-1]), self.kernel_size, self.depth_multiplier
-        rf = int(np.prod(k))
+        rf = math.prod(k)
         init = initializers.get(self.depthwise_initializer, self.owner, "depthwise_initializer")
         self.params[self._kernel_name] = init((*k, c, dm), rf * c, rf * dm, rng, self.dtype)
         return c * dm
@@ -268,7 +269,7 @@ class DepthwiseConv(_DepthwiseBase):
         self.filters = channels
         if self.use_bias:
             init_b = initializers.get(self.bias_initializer, self.owner, "bias_initializer")
-            rf = int(np.prod(self.kernel_size))
+            rf = math.prod(self.kernel_size)
             self.params["bias"] = init_b(
                 (channels,), rf * int(input_shape[-1]), rf * self.depth_multiplier, rng, self.dtype
             )

@@ -208,7 +208,7 @@ class LayerNormalization(Layer):
 
     def build_params(self, input_shape, rng):
         shape = tuple(input_shape[a] for a in self._axes(len(input_shape)))
-        n = int(np.prod(shape))
+        n = math.prod(shape)
         if self.scale or self.rms_scaling:
             init = initializers.get(self.gamma_initializer, self.owner, "gamma_initializer")
             self.params["gamma"] = init(shape, n, n, rng, self.dtype)
@@ -257,7 +257,7 @@ class LayerNormalization(Layer):
         else:
             h = np.array(dy)  # a private copy: h is updated in place below
         if self.rms_scaling:
-            n = int(np.prod([dy.shape[a] for a in axes]))
+            n = math.prod([dy.shape[a] for a in axes])
             s = np.sum(h * saved.xhat, axis=axes, keepdims=True)  # Σ h x r
             return saved.inv * h - saved.inv**2 * saved.centered / n * s
         mean_h = _mean(h, axes)

@@ -749,7 +749,7 @@ class GlobalAveragePooling1D(_GlobalPool):
             n, c = x_shape[0], x_shape[-1]
             g = dy.reshape(n, 1, c) / saved.valid * saved.mask
             return np.ascontiguousarray(g.reshape(x_shape))
-        m = int(np.prod(x_shape[1:-1]))
+        m = math.prod(x_shape[1:-1])
         g = dy.reshape(x_shape[0], *(1,) * (len(x_shape) - 2), x_shape[-1]) / dy.dtype.type(m)
         return np.broadcast_to(g, x_shape).copy()
 
@@ -850,7 +850,7 @@ class GlobalMaxPooling1D(_GlobalPool):
     def compute_backward_input(self, dy, saved):
         x_shape, where = saved.x_shape, saved.winners
         n, c = x_shape[0], x_shape[-1]
-        dx = np.zeros((n, int(np.prod(x_shape[1:-1])), c), dtype=dy.dtype)
+        dx = np.zeros((n, math.prod(x_shape[1:-1]), c), dtype=dy.dtype)
         g = dy.reshape(n, 1, c)
         if saved.mask is not None:
             g = np.where(saved.mask[:, None, None], 0, g)

@@ -2,6 +2,7 @@ r"""Layers that only rearrange entries: Flatten, Reshape, ZeroPadding, UpSamplin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -77,11 +78,11 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
-        size = None if any(s is None for s in rest) else int(np.prod(rest, dtype=np.int64))
+        size = None if any(s is None for s in rest) else math.prod(rest)
         return (input_shape[0], size)
 
     def compute_forward(self, x, training):
-        y = x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
+        y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         return y, FlattenSaved(x.shape)
 
     def compute_backward_input(self, dy, saved):
@@ -219,8 +220,8 @@ class Reshape(_Rearrange):
         rest = input_shape[1:]
         if any(s is None for s in rest):
             return (input_shape[0], *(None if t == -1 else t for t in self.target_shape))
-        total = int(np.prod(rest, dtype=np.int64))
-        known = int(np.prod([t for t in self.target_shape if t != -1], dtype=np.int64))
+        total = math.prod(rest)
+        known = math.prod([t for t in self.target_shape if t != -1])
         if -1 in self.target_shape:
             if total % known:
                 raise ValueError(
