@@ -397,12 +397,12 @@ def conv_transpose(
     the full ``(N*prod(out), prod(kernel)*C)`` patch gradient is never formed.
     """
     kernel, c = w.shape[:-2], w.shape[-2]
-    n = dxp.shape[0]
-    rows = dy2.shape[0] // max(n, 1)  # output positions per sample
-    tap_slices = taps(kernel, out, strides, dilation)
     wt = np.ascontiguousarray(np.swapaxes(w, -1, -2))  # (*kernel, F, C)
     tmp, _ = ws.get("tap", (dy2.shape[0], c), dy2.dtype)
+    n = dxp.shape[0]
+    rows = dy2.shape[0] // max(n, 1)  # output positions per sample
     shaped = tmp.reshape(n, *out, c)
+    tap_slices = taps(kernel, out, strides, dilation)
 
     def part(b: slice) -> None:  # the samples b (parts run side by side)
         d2, t2 = dy2[b.start * rows : b.stop * rows], tmp[b.start * rows : b.stop * rows]
