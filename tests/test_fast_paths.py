@@ -20,13 +20,14 @@ import itertools
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 from _harness import distinct_values
 
 import layernet as ln
-from layernet import _ops
+from layernet import _ops, threads
 
 
 def run(layer, x, dy):
@@ -352,3 +353,17 @@ def test_an_input_of_the_checked_shape_and_dtype_is_not_checked_again(rng, monke
     checks.clear()
     layer.forward(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
     assert checks == [(2, 6, 6, 3)]
+
+
+def test_products_report_no_floating_point_flags_and_keep_their_values(rng):
+    """BLAS may raise flags on memory past the operands: a product never warns, and a
+    product that does overflow or meets inf * 0 shows it in its result."""
+    a, b = rng.standard_normal((6, 5)).astype(np.float32), rng.standard_normal((5, 1))
+    b = b.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(threads.matmul(a, b), np.matmul(a, b))
+        out = threads.matmul(np.array([[np.inf, 1.0]], np.float32), np.zeros((2, 2), np.float32))
+        assert np.isnan(out).all()
+        big = threads.matmul(np.full((2, 2), 3e38, np.float32), np.full((2, 2), 3e38, np.float32))
+        assert np.isinf(big).all()

@@ -398,6 +398,9 @@ def matmul(
     as one BLAS product each), ``flops`` gives the operations of one of them
     (by default those of ``a[..., i, :, :] @ b[..., i, :, :]`` when ``b`` has
     more than 2 dims): each gets the threads its own size earns.
+    Floating-point flags raised inside BLAS are not turned into NumPy warnings (its
+    kernels may raise them on memory they read past the operands); a product that
+    overflows shows as inf or NaN in its result.
     """
     if _State.setters is None:
         _lookup()
@@ -409,14 +412,24 @@ def matmul(
         _sync()  # before switching: a count set behind this module's back becomes the budget
         n = _count(flops)
     if n == _State.current:  # (a count set behind this module's back is used as it is)
-        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+        return _product(a, b, out)
     _set_blas(n)
     if getattr(_HELD_DEPTH, "n", 0):  # inside a step: the next product that needs another sets it
-        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+        return _product(a, b, out)
     try:
-        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+        return _product(a, b, out)
     finally:
         _set_blas(_between())
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    # OpenBLAS's kernels can raise floating-point flags on memory past the operands that
+    # they read and discard (NumPy then warns "invalid value encountered in matmul" about
+    # finite operands, depending on what lies next to them). The flags are not read here:
+    # a product that does overflow shows as inf or NaN in its result, which the training
+    # loop and the losses check.
+    with np.errstate(all="ignore"):
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
 
 
 def _count(flops: int) -> int:
