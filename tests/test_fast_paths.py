@@ -367,3 +367,8 @@ def test_products_report_no_floating_point_flags_and_keep_their_values(rng):
         assert np.isnan(out).all()
         big = threads.matmul(np.full((2, 2), 3e38, np.float32), np.full((2, 2), 3e38, np.float32))
         assert np.isinf(big).all()
+        # the products that pick no thread count (column sums, ops, cells) read no flags either
+        sums = _ops.column_sums(np.array([[np.inf], [-np.inf]], np.float32), _ops.Workspace())
+        assert np.isnan(sums).all()
+        vec = ln.ops.matmul(np.array([np.inf, 1.0], np.float32), np.zeros(2, np.float32))
+        assert np.isnan(np.asarray(vec)).all()

@@ -196,6 +196,20 @@ def crop(xp: np.ndarray, pads: Pads) -> np.ndarray:
     ]
 
 
+def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul(a, b)`` without reading the floating-point flags BLAS leaves.
+
+    OpenBLAS's kernels can raise flags on memory past the operands that they read
+    and discard (NumPy then warns "invalid value encountered in matmul" about finite
+    operands, depending on what lies next to them). A product that does overflow
+    shows as inf or NaN in its result, which the training loop and the losses check.
+    Every product of a training step goes through here (most through
+    :func:`layernet.threads.matmul`, which also picks the thread count).
+    """
+    with np.errstate(all="ignore"):
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+
+
 #: Entries of the zeros :func:`relu` compares with, per dtype (read-only, shared).
 RELU_BLOCK = 1 << 16
 _ZEROS: dict[np.dtype, np.ndarray] = {}
@@ -231,7 +245,7 @@ def relu(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 def column_sums(a: np.ndarray, ws: Workspace) -> np.ndarray:
     """``a.sum(axis=0)`` for a 2-D array, as one matrix-vector product (several times faster)."""
     ones = ws.get("ones", (a.shape[0],), a.dtype, fill=1.0)[0]
-    return ones @ a
+    return product(ones, a)
 
 
 def weight_grad(col: np.ndarray, dy2: np.ndarray) -> np.ndarray:

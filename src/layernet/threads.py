@@ -412,24 +412,14 @@ def matmul(
         _sync()  # before switching: a count set behind this module's back becomes the budget
         n = _count(flops)
     if n == _State.current:  # (a count set behind this module's back is used as it is)
-        return _product(a, b, out)
+        return _ops.product(a, b, out)
     _set_blas(n)
     if getattr(_HELD_DEPTH, "n", 0):  # inside a step: the next product that needs another sets it
-        return _product(a, b, out)
+        return _ops.product(a, b, out)
     try:
-        return _product(a, b, out)
+        return _ops.product(a, b, out)
     finally:
         _set_blas(_between())
-
-
-def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    # OpenBLAS's kernels can raise floating-point flags on memory past the operands that
-    # they read and discard (NumPy then warns "invalid value encountered in matmul" about
-    # finite operands, depending on what lies next to them). The flags are not read here:
-    # a product that does overflow shows as inf or NaN in its result, which the training
-    # loop and the losses check.
-    with np.errstate(all="ignore"):
-        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
 
 
 def _count(flops: int) -> int:

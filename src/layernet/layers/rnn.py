@@ -40,7 +40,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from .. import _random, initializers, threads
+from .. import _ops, _random, initializers, threads
 from .._validation import check_bool, check_number, check_positive_int, shape_str
 from .base import Layer
 from .container import _Container, deserialize_layer, serialize_layer
@@ -196,7 +196,7 @@ class _Cell(Layer):
 
     def compute_forward(self, x, training):
         xs, states = x[0], list(x[1:])
-        xw = xs @ self.params["kernel"]
+        xw = _ops.product(xs, self.params["kernel"])
         b = self.input_bias()
         if b is not None:
             xw = xw + b
@@ -210,8 +210,8 @@ class _Cell(Layer):
 
     def compute_backward_input(self, dy, saved):
         back = self._one_step_back(dy, saved)
-        dx = back[0] @ self.params["kernel"].T
-        dh = back[1] @ self.params["recurrent_kernel"].T
+        dx = _ops.product(back[0], self.params["kernel"].T)
+        dh = _ops.product(back[1], self.params["recurrent_kernel"].T)
         if len(back) > 3:
             dh = dh + back[3]
         return [dx, dh, *back[2]]
@@ -219,8 +219,8 @@ class _Cell(Layer):
     def compute_backward_params(self, dy, saved):
         back = self._one_step_back(dy, saved)
         out = {
-            "kernel": saved.x.T @ back[0],
-            "recurrent_kernel": saved.states[0].T @ back[1],
+            "kernel": _ops.product(saved.x.T, back[0]),
+            "recurrent_kernel": _ops.product(saved.states[0].T, back[1]),
         }
         if self.use_bias:
             rb = self.recurrent_bias_grad(back[1])

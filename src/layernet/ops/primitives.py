@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import threads
+from .. import _ops, threads
 
 #: Every primitive by name.
 PRIMITIVES: dict[str, Primitive] = {}
@@ -421,7 +421,7 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.matmul`` on the threads the product earns (:func:`layernet.threads.matmul`)."""
     if a.ndim >= 2 and b.ndim >= 2:
         return threads.matmul(a, b)
-    return np.matmul(a, b)
+    return _ops.product(a, b)
 
 
 def _tensordot(a: np.ndarray, b: np.ndarray, axes: tuple[list[int], list[int]]) -> np.ndarray:
@@ -744,7 +744,7 @@ class _Conv(Primitive):
         y = np.zeros((x.shape[0], *out, kernel.shape[-1]), np.result_type(x, kernel))
         taps = list(np.ndindex(*ksp))
         for t in taps:
-            y += xp[self._slice(t, out, strides, dil)] @ kernel[t]
+            y += _ops.product(xp[self._slice(t, out, strides, dil)], kernel[t])
         return y, (x.shape, xp.shape, pads, kernel, xp, out, strides, dil, taps)
 
     @staticmethod
@@ -766,8 +766,8 @@ class _Conv(Primitive):
         d2 = dy.reshape(-1, dy.shape[-1])
         for t in taps:
             sl = self._slice(t, out, strides, dil)
-            gxp[sl] += dy @ kernel[t].T
-            gk[t] = xp[sl].reshape(-1, cin).T @ d2
+            gxp[sl] += _ops.product(dy, kernel[t].T)
+            gk[t] = _ops.product(xp[sl].reshape(-1, cin).T, d2)
         key = (
             slice(None),
             *(slice(a, a + n) for (a, _), n in zip(pads, xshape[1:-1], strict=True)),
