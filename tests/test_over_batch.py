@@ -169,6 +169,7 @@ def test_lenet_layers_take_the_split(monkeypatch, split):
         return y, dy
 
     monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", 10**15)
+    monkeypatch.setattr(_ops, "PATCH_BLOCK_BYTES", 1)  # a block per sample: 8 blocks to split
     y0, dx0 = step(model())
     split(2)
     calls = []

@@ -380,7 +380,21 @@ def im2col(
 
         threads.over_batch(part_t, n, 2 * k_size * m)  # entries read and written
         return col_t.T
-    width = k_size * c + extra
+    col, patches, view = _patch_matrix(xp, kernel, out, strides, dilation, ws, ones, name)
+    threads.over_batch(lambda b: np.copyto(patches[b], view[b]), n, 2 * patches.size)
+    return col
+
+
+def _patch_matrix(xp, kernel, out, strides, dilation, ws, ones, name):
+    """:func:`im2col`'s matrix for several channels, unfilled: ``(col, patches, view)``.
+
+    ``patches`` is ``col``'s patch columns seen as ``(N, *out, *kernel, C)``, ``view``
+    the input's windows in the same shape (:func:`window_view`); copying ``view[b]``
+    into ``patches[b]`` fills the rows of the samples ``b``.
+    """
+    n, c = xp.shape[0], xp.shape[-1]
+    k_size, m = math.prod(kernel), n * math.prod(out)
+    width = k_size * c + int(ones)
     # Rows padded to a multiple of 16 floats: BLAS runs markedly slower on odd row strides.
     shape = (m, -(-width // 16) * 16 if width > 64 else width)
     buf, fresh = ws.get(name, shape, xp.dtype) if ws else (np.empty(shape, xp.dtype), True)
@@ -388,9 +402,60 @@ def im2col(
     if ones and fresh:
         col[:, -1] = 1
     patches = col[:, : k_size * c].reshape((n, *out, *kernel, c), copy=False)  # a view
-    view = window_view(xp, kernel, out, strides, dilation)
-    threads.over_batch(lambda b: np.copyto(patches[b], view[b]), n, 2 * patches.size)
-    return col
+    return col, patches, window_view(xp, kernel, out, strides, dilation)
+
+
+#: Bytes of patches :func:`patch_product` builds before multiplying them: a block that
+#: stays in the core's cache between its copy and its product. Measured on 2 cores (AMD
+#: EPYC, 1 MB of L2 cache a core), forward passes against the whole patch matrix then
+#: one product (Conv2D B: 3.2-3.4 ms against 3.9-4.3; the ResNet block's 32 -> 32 channels:
+#: 10.1-10.3 ms against 14.3): from 128 KB to 1 MB blocks all within a few per cent.
+PATCH_BLOCK_BYTES = 512 * 2**10
+
+
+def patch_product(
+    xp: np.ndarray,
+    kernel: Sequence[int],
+    out: Sequence[int],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+    w: np.ndarray,
+    ws: Workspace,
+    ones: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The convolution as ``im2col(xp) @ w``: ``(col, y)``, ``y`` of shape ``(N*prod(out), F)``.
+
+    ``col`` is :func:`im2col`'s patch matrix (kept for the kernel gradient) and ``w``
+    the kernel matrix ``(rows of col's columns, F)``. With several channels the
+    patches are copied and multiplied block by block, a few samples at a time
+    (about ``PATCH_BLOCK_BYTES`` of patches), so that each block is multiplied while
+    it is still in cache; the blocks are fixed by the shapes alone and handed out
+    to threads (:func:`layernet.threads.over_batch`, each block's product on one
+    BLAS thread), so every row comes from the same product whatever the number of
+    threads. With one channel, patches that :func:`layernet.threads.over_batch`
+    would not split (under ``threads.MIN_SPLIT_SIZE`` entries copied: a thread's
+    hand-over costs what the blocks save), or the fast paths off, it is
+    :func:`im2col` and one product.
+    """
+    n, c = xp.shape[0], xp.shape[-1]
+    entries = 2 * n * math.prod(out) * math.prod(kernel) * c  # the patches, read and written
+    if c == 1 or not FAST_PATHS or entries < threads.MIN_SPLIT_SIZE:
+        col = im2col(xp, kernel, out, strides, dilation, ws, ones)
+        return col, threads.matmul(col, w)
+    col, patches, view = _patch_matrix(xp, kernel, out, strides, dilation, ws, ones, "col")
+    rows = math.prod(out)  # rows of col per sample
+    per_block = max(1, PATCH_BLOCK_BYTES // max(rows * col.strides[0], 1))
+    blocks = -(-n // per_block)
+    y = np.empty((n * rows, w.shape[1]), np.result_type(col.dtype, w.dtype))
+
+    def part(b: slice) -> None:  # the blocks b (parts run side by side)
+        for i in range(b.start, b.stop):
+            s0, s1 = i * per_block, min((i + 1) * per_block, n)
+            np.copyto(patches[s0:s1], view[s0:s1])
+            threads.matmul(col[s0 * rows : s1 * rows], w, out=y[s0 * rows : s1 * rows])
+
+    threads.over_batch(part, blocks, entries)
+    return col, y
 
 
 def conv_transpose(

@@ -485,11 +485,11 @@ class Conv(Layer):
             y, act = activations.apply(self._activation, y)
             return y, ConvSaved(None, xp.shape, k, s, d, pads, out, act, xp)
         if self.groups == 1:
-            col = _ops.im2col(xp, k, out, s, d, ws=self.workspace, ones=self.use_bias)
             w = params["kernel"].reshape(-1, self.filters)
             if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
                 w = np.concatenate((w, params["bias"][None]))
-            y = threads.matmul(col, w).reshape(x.shape[0], *out, self.filters)
+            col, y = _ops.patch_product(xp, k, out, s, d, w, self.workspace, self.use_bias)
+            y = y.reshape(x.shape[0], *out, self.filters)
         else:  # one product per group of channels; the patches of each group kept
             cg, fg = x.shape[-1] // self.groups, self.filters // self.groups
             col = [

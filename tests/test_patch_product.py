@@ -1,0 +1,156 @@
+"""A convolution's patches copied and multiplied block by block (``_ops.patch_product``).
+
+The forward pass of a convolution with several channels builds its patch matrix a
+few samples at a time and multiplies each block while it is in cache, the blocks
+handed to threads. Over shapes, strides, dilations, paddings, bias, block sizes
+(one sample a block to the whole batch) and 1-3 threads: the output equals the whole
+patch matrix times the kernel matrix to float rounding, the patch matrix it returns
+is :func:`_ops.im2col`'s exactly (the kernel gradient reads it), a fixed block size
+gives the same bits whatever the number of threads, and a ``Conv`` layer gives the
+same outputs and gradients with the fast paths on and off. Small patch matrices and
+one channel take the whole product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import layernet as ln
+from layernet import _ops, threads
+
+
+@pytest.fixture
+def forced():
+    """Set the block size and the thread count; products split whatever their size."""
+    saved = (_ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD)
+    before = ln.get_num_threads()
+
+    def force(block_bytes: int, parts: int) -> None:
+        _ops.PATCH_BLOCK_BYTES = block_bytes
+        threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = 0, False
+        ln.set_num_threads(parts)
+
+    yield force
+    _ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = saved
+    ln.set_num_threads(before)
+
+
+geometry = st.tuples(
+    st.integers(1, 2),  # spatial dims
+    st.integers(1, 7),  # batch
+    st.integers(2, 5),  # channels (one channel takes the transposed im2col)
+    st.integers(1, 4),  # filters
+    st.integers(1, 3),  # kernel
+    st.integers(1, 2),  # stride
+    st.integers(1, 2),  # dilation
+    st.integers(0, 2),  # padding
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    g=geometry,
+    ones=st.booleans(),
+    block_bytes=st.sampled_from([1, 200, 4096, 1 << 20]),
+    parts=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_blocks_equal_the_whole_product(g, ones, block_bytes, parts, seed, forced):
+    rank, n, c, f, k, s, d, p = g
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    x = rng.standard_normal((n, *(size,) * rank, c))
+    pads = ((p, p),) * rank
+    xp = _ops.pad(x, pads)
+    kernel, strides, dilation = (k,) * rank, (s,) * rank, (d,) * rank
+    out = tuple((m - (k - 1) * d - 1) // s + 1 for m in xp.shape[1:-1])
+    w = rng.standard_normal((k**rank * c + int(ones), f))
+    col_ref = _ops.im2col(xp, kernel, out, strides, dilation, ones=ones)
+    expected = col_ref @ w
+    forced(block_bytes, parts)
+    col, y = _ops.patch_product(xp, kernel, out, strides, dilation, w, _ops.Workspace(), ones)
+    np.testing.assert_array_equal(col, col_ref)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    # the same blocks on one thread: the same bits
+    forced(block_bytes, 1)
+    _, y1 = _ops.patch_product(xp, kernel, out, strides, dilation, w, _ops.Workspace(), ones)
+    np.testing.assert_array_equal(y1, y)
+
+
+def test_several_blocks_and_parts_are_taken(forced, monkeypatch):
+    """A batch of 6 with one sample a block on 2 threads: 6 blocks, split in 2."""
+    calls = []
+    original = threads.over_batch
+
+    def counted(fn, n, size):
+        calls.append((n, threads.split_count(n, size)))
+        return original(fn, n, size)
+
+    monkeypatch.setattr(threads, "over_batch", counted)
+    forced(1, 2)
+    x = np.random.default_rng(0).standard_normal((6, 5, 5, 3)).astype(np.float32)
+    w = np.ones((2 * 2 * 3, 4), np.float32)
+    _ops.patch_product(x, (2, 2), (4, 4), (1, 1), (1, 1), w, _ops.Workspace())
+    assert calls == [(6, 2)]
+
+
+def test_small_patches_take_one_product(monkeypatch):
+    """Below ``MIN_SPLIT_SIZE`` entries, and with one channel: im2col and one product."""
+    monkeypatch.setattr(_ops, "PATCH_BLOCK_BYTES", 1)  # the blocks would be one sample each
+    rows = []
+    original = threads.matmul
+
+    def counted(a, b, out=None, **kw):
+        rows.append(a.shape[0])
+        return original(a, b, out, **kw)
+
+    monkeypatch.setattr(threads, "matmul", counted)
+    x = np.random.default_rng(0).standard_normal((2, 5, 5, 3))
+    w = np.ones((2 * 2 * 3, 4))
+    _, y = _ops.patch_product(x, (2, 2), (4, 4), (1, 1), (1, 1), w, _ops.Workspace())
+    np.testing.assert_allclose(y, _ops.im2col(x, (2, 2), (4, 4), (1, 1), (1, 1)) @ w)
+    monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", 0)
+    _ops.patch_product(x[..., :1], (2, 2), (4, 4), (1, 1), (1, 1), w[:4], _ops.Workspace())
+    assert rows == [32, 32]  # one product of both samples' 16 rows, each time
+    _ops.patch_product(x, (2, 2), (4, 4), (1, 1), (1, 1), w, _ops.Workspace())
+    assert rows == [32, 32, 16, 16]  # several channels, split allowed: a product a block
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(g=geometry, use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv_layer_same_with_fast_paths_off(g, use_bias, seed, forced):
+    rank, n, c, f, k, s, d, p = g
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    x = rng.standard_normal((n, *(size,) * rank, c))
+    forced(1, 2)
+
+    def run():
+        layer = ln.layers.Conv(
+            f,
+            k,
+            strides=s,
+            dilation_rate=d,
+            padding=p,
+            use_bias=use_bias,
+            dtype="float64",
+            seed=0,
+        )
+        y = layer.forward(x, training=True)
+        dy = np.linspace(-1, 1, y.size).reshape(y.shape)
+        return y, layer.backward_input(dy), layer.backward_params(dy)
+
+    y1, dx1, g1 = run()
+    with _ops.fast_paths(False):
+        y0, dx0, g0 = run()
+    np.testing.assert_allclose(y1, y0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx1, dx0, rtol=1e-10, atol=1e-12)
+    for key in g0:
+        np.testing.assert_allclose(g1[key], g0[key], rtol=1e-10, atol=1e-12)
