@@ -83,7 +83,7 @@ def test_blocks_equal_the_whole_product(g, ones, block_bytes, parts, seed, force
 
 
 def test_several_blocks_and_parts_are_taken(forced, monkeypatch):
-    """A batch of 6 with one sample a block on 2 threads: 6 blocks, split in 2."""
+    """A batch of 6 on 2 threads: a sample a block (6 blocks), or a row of one (24)."""
     calls = []
     original = threads.over_batch
 
@@ -92,16 +92,19 @@ def test_several_blocks_and_parts_are_taken(forced, monkeypatch):
         return original(fn, n, size)
 
     monkeypatch.setattr(threads, "over_batch", counted)
-    forced(1, 2)
     x = np.random.default_rng(0).standard_normal((6, 5, 5, 3)).astype(np.float32)
     w = np.ones((2 * 2 * 3, 4), np.float32)
-    _ops.patch_product(x, (2, 2), (4, 4), (1, 1), (1, 1), w, _ops.Workspace())
-    assert calls == [(6, 2)]
+    expected = _ops.im2col(x, (2, 2), (4, 4), (1, 1), (1, 1)) @ w
+    for block_bytes, blocks in ((16 * 12 * 4, 6), (1, 24)):  # 16 rows of 12 floats a sample
+        forced(block_bytes, 2)
+        _, y = _ops.patch_product(x, (2, 2), (4, 4), (1, 1), (1, 1), w, _ops.Workspace())
+        assert calls[-1] == (blocks, 2)
+        np.testing.assert_allclose(y, expected, rtol=1e-6)
 
 
 def test_small_patches_take_one_product(monkeypatch):
     """Below ``MIN_SPLIT_SIZE`` entries, and with one channel: im2col and one product."""
-    monkeypatch.setattr(_ops, "PATCH_BLOCK_BYTES", 1)  # the blocks would be one sample each
+    monkeypatch.setattr(_ops, "PATCH_BLOCK_BYTES", 1)  # the blocks would be a row of 4 each
     rows = []
     original = threads.matmul
 
@@ -118,7 +121,7 @@ def test_small_patches_take_one_product(monkeypatch):
     _ops.patch_product(x[..., :1], (2, 2), (4, 4), (1, 1), (1, 1), w[:4], _ops.Workspace())
     assert rows == [32, 32]  # one product of both samples' 16 rows, each time
     _ops.patch_product(x, (2, 2), (4, 4), (1, 1), (1, 1), w, _ops.Workspace())
-    assert rows == [32, 32, 16, 16]  # several channels, split allowed: a product a block
+    assert rows == [32, 32] + [4] * 8  # several channels, split allowed: a product a block
 
 
 @settings(
@@ -154,3 +157,29 @@ def test_conv_layer_same_with_fast_paths_off(g, use_bias, seed, forced):
     np.testing.assert_allclose(dx1, dx0, rtol=1e-10, atol=1e-12)
     for key in g0:
         np.testing.assert_allclose(g1[key], g0[key], rtol=1e-10, atol=1e-12)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    g=geometry,
+    block_bytes=st.sampled_from([1, 300, 1 << 20]),
+    parts=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_input_gradient_as_blocked_correlation(g, block_bytes, parts, seed, forced, monkeypatch):
+    """The input gradient as a correlation (every phase of a stride) through the blocks."""
+    rank, n, c, f, k, s, d, p = g
+    monkeypatch.setattr(_ops, "CORRELATION_MIN_CHANNELS", 1)
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    x = rng.standard_normal((n, *(size,) * rank, c))
+    layer = ln.layers.Conv(f, k, strides=s, dilation_rate=d, padding=p, dtype="float64", seed=0)
+    y = layer.forward(x, training=True)
+    dy = rng.standard_normal(y.shape)
+    with _ops.fast_paths(False):
+        expected = layer.backward_input(dy)
+    forced(block_bytes, parts)
+    layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)

@@ -422,6 +422,8 @@ def patch_product(
     w: np.ndarray,
     ws: Workspace,
     ones: bool = False,
+    name: str = "col",
+    y: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The convolution as ``im2col(xp) @ w``: ``(col, y)``, ``y`` of shape ``(N*prod(out), F)``.
 
@@ -435,24 +437,41 @@ def patch_product(
     threads. With one channel, patches that :func:`layernet.threads.over_batch`
     would not split (under ``threads.MIN_SPLIT_SIZE`` entries copied: a thread's
     hand-over costs what the blocks save), or the fast paths off, it is
-    :func:`im2col` and one product.
+    :func:`im2col` and one product. ``name`` is the patch matrix's name in ``ws``;
+    ``y``, when given, a C-contiguous array the result is written into.
     """
     n, c = xp.shape[0], xp.shape[-1]
     entries = 2 * n * math.prod(out) * math.prod(kernel) * c  # the patches, read and written
     if c == 1 or not FAST_PATHS or entries < threads.MIN_SPLIT_SIZE:
-        col = im2col(xp, kernel, out, strides, dilation, ws, ones)
-        return col, threads.matmul(col, w)
-    col, patches, view = _patch_matrix(xp, kernel, out, strides, dilation, ws, ones, "col")
-    rows = math.prod(out)  # rows of col per sample
-    per_block = max(1, PATCH_BLOCK_BYTES // max(rows * col.strides[0], 1))
-    blocks = -(-n // per_block)
-    y = np.empty((n * rows, w.shape[1]), np.result_type(col.dtype, w.dtype))
+        col = im2col(xp, kernel, out, strides, dilation, ws, ones, name)
+        return col, threads.matmul(col, w, out=y)
+    col, patches, view = _patch_matrix(xp, kernel, out, strides, dilation, ws, ones, name)
+    rows, row_bytes = math.prod(out), col.strides[0]  # rows of col per sample
+    if y is None:
+        y = np.empty((n * rows, w.shape[1]), np.result_type(col.dtype, w.dtype))
+    if rows * row_bytes <= PATCH_BLOCK_BYTES:  # a block: whole samples
+        per_block = PATCH_BLOCK_BYTES // (rows * row_bytes)
+        blocks = -(-n // per_block)
 
-    def part(b: slice) -> None:  # the blocks b (parts run side by side)
-        for i in range(b.start, b.stop):
-            s0, s1 = i * per_block, min((i + 1) * per_block, n)
-            np.copyto(patches[s0:s1], view[s0:s1])
-            threads.matmul(col[s0 * rows : s1 * rows], w, out=y[s0 * rows : s1 * rows])
+        def part(b: slice) -> None:  # the blocks b (parts run side by side)
+            for i in range(b.start, b.stop):
+                s0, s1 = i * per_block, min((i + 1) * per_block, n)
+                np.copyto(patches[s0:s1], view[s0:s1])
+                threads.matmul(col[s0 * rows : s1 * rows], w, out=y[s0 * rows : s1 * rows])
+
+    else:  # a block: positions of one sample along the first spatial axis
+        inner = rows // out[0]  # rows per position of the first axis
+        per_block = max(1, PATCH_BLOCK_BYTES // (inner * row_bytes))
+        per_sample = -(-out[0] // per_block)
+        blocks = n * per_sample
+
+        def part(b: slice) -> None:  # the blocks b (parts run side by side)
+            for i in range(b.start, b.stop):
+                k, j = divmod(i, per_sample)
+                a0, a1 = j * per_block, min((j + 1) * per_block, out[0])
+                np.copyto(patches[k, a0:a1], view[k, a0:a1])
+                r0, r1 = k * rows + a0 * inner, k * rows + a1 * inner
+                threads.matmul(col[r0:r1], w, out=y[r0:r1])
 
     threads.over_batch(part, blocks, entries)
     return col, y
@@ -712,20 +731,20 @@ def conv_input_grad(
         for n0 in range(0, n_batch, chunk):
             batch = slice(n0, min(n0 + chunk, n_batch))
             dyp = pad(dy[(batch, *src_sl)], pads, ws=ws, name=f"dy{index}")
-            col = im2col(
+            target = out[(batch, *dst)]
+            _, y = patch_product(
                 dyp,
                 j_sizes,
                 counts,
                 (1,) * len(counts),
                 [ph[6] for ph in combo],
+                wmat,
                 ws,
                 name=f"dcol{index}",
+                y=target.reshape(-1, c) if target.flags.c_contiguous else None,
             )
-            target = out[(batch, *dst)]
-            if target.flags.c_contiguous:
-                threads.matmul(col, wmat, out=target.reshape(-1, c))
-            else:
-                target[...] = threads.matmul(col, wmat).reshape(target.shape)
+            if not target.flags.c_contiguous:
+                target[...] = y.reshape(target.shape)
     return out
 
 
