@@ -449,29 +449,26 @@ def patch_product(
     rows, row_bytes = math.prod(out), col.strides[0]  # rows of col per sample
     if y is None:
         y = np.empty((n * rows, w.shape[1]), np.result_type(col.dtype, w.dtype))
+    inner = rows // out[0]  # rows per position of the first spatial axis
     if rows * row_bytes <= PATCH_BLOCK_BYTES:  # a block: whole samples
-        per_block = PATCH_BLOCK_BYTES // (rows * row_bytes)
+        per_block, per_sample = PATCH_BLOCK_BYTES // (rows * row_bytes), 0
         blocks = -(-n // per_block)
-
-        def part(b: slice) -> None:  # the blocks b (parts run side by side)
-            for i in range(b.start, b.stop):
-                s0, s1 = i * per_block, min((i + 1) * per_block, n)
-                np.copyto(patches[s0:s1], view[s0:s1])
-                threads.matmul(col[s0 * rows : s1 * rows], w, out=y[s0 * rows : s1 * rows])
-
     else:  # a block: positions of one sample along the first spatial axis
-        inner = rows // out[0]  # rows per position of the first axis
         per_block = max(1, PATCH_BLOCK_BYTES // (inner * row_bytes))
         per_sample = -(-out[0] // per_block)
         blocks = n * per_sample
 
-        def part(b: slice) -> None:  # the blocks b (parts run side by side)
-            for i in range(b.start, b.stop):
+    def part(b: slice) -> None:  # the blocks b (parts run side by side)
+        for i in range(b.start, b.stop):
+            if per_sample:
                 k, j = divmod(i, per_sample)
-                a0, a1 = j * per_block, min((j + 1) * per_block, out[0])
-                np.copyto(patches[k, a0:a1], view[k, a0:a1])
-                r0, r1 = k * rows + a0 * inner, k * rows + a1 * inner
-                threads.matmul(col[r0:r1], w, out=y[r0:r1])
+                samples, a0, a1 = slice(k, k + 1), j * per_block, (j + 1) * per_block
+            else:
+                samples, a0, a1 = slice(i * per_block, min((i + 1) * per_block, n)), 0, out[0]
+            a1 = min(a1, out[0])
+            np.copyto(patches[samples, a0:a1], view[samples, a0:a1])
+            r0, r1 = samples.start * rows + a0 * inner, (samples.stop - 1) * rows + a1 * inner
+            threads.matmul(col[r0:r1], w, out=y[r0:r1])
 
     threads.over_batch(part, blocks, entries)
     return col, y
