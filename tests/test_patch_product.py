@@ -1,4 +1,5 @@
-"""A convolution's patches copied and multiplied block by block (``_ops.patch_product``).
+"""A convolution's patches copied and multiplied block by block (``_ops.patch_product``),
+and its per-tap input gradient taken in blocks of samples (``_ops.conv_transpose``).
 
 The forward pass of a convolution with several channels builds its patch matrix a
 few samples at a time and multiplies each block while it is in cache, the blocks
@@ -8,7 +9,9 @@ patch matrix times the kernel matrix to float rounding, the patch matrix it retu
 is :func:`_ops.im2col`'s exactly (the kernel gradient reads it), a fixed block size
 gives the same bits whatever the number of threads, and a ``Conv`` layer gives the
 same outputs and gradients with the fast paths on and off. Small patch matrices and
-one channel take the whole product.
+one channel take the whole product. The correlation input gradient goes through the
+same blocks, and the per-tap input gradient in blocks of samples (down to one sample a
+block, split or not) equals the plain path's.
 """
 
 from __future__ import annotations
@@ -183,3 +186,51 @@ def test_input_gradient_as_blocked_correlation(g, block_bytes, parts, seed, forc
     forced(block_bytes, parts)
     layer.forward(x, training=True)
     np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    g=geometry,
+    tap_bytes=st.sampled_from([1, 300, 1 << 20]),
+    parts=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_per_tap_input_gradient_in_blocks(g, tap_bytes, parts, seed, forced, monkeypatch):
+    """The per-tap input gradient in blocks of samples (``TAP_BLOCK_BYTES``), split or not."""
+    rank, n, c, f, k, s, d, p = g
+    monkeypatch.setattr(_ops, "CORRELATION_MIN_CHANNELS", 10**9)
+    monkeypatch.setattr(_ops, "BANDED_MAX_CHANNELS", 0)
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    x = rng.standard_normal((n, *(size,) * rank, c))
+    layer = ln.layers.Conv(f, k, strides=s, dilation_rate=d, padding=p, dtype="float64", seed=0)
+    y = layer.forward(x, training=True)
+    dy = rng.standard_normal(y.shape)
+    with _ops.fast_paths(False):
+        expected = layer.backward_input(dy)
+    forced(1 << 20, parts)
+    monkeypatch.setattr(_ops, "TAP_BLOCK_BYTES", tap_bytes)
+    layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_per_tap_blocks_are_taken(forced, monkeypatch):
+    """A batch of 6 whose tap products exceed a block: 6 blocks, split in 2."""
+    calls = []
+    original = threads.over_batch
+
+    def counted(fn, n, size):
+        calls.append((n, threads.split_count(n, size)))
+        return original(fn, n, size)
+
+    forced(1 << 20, 2)
+    monkeypatch.setattr(_ops, "TAP_BLOCK_BYTES", 1)
+    monkeypatch.setattr(threads, "over_batch", counted)
+    dy2 = np.ones((6 * 4, 2))
+    dxp = np.zeros((6, 5, 3))
+    _ops.conv_transpose(dy2, np.ones((2, 3, 2)), dxp, (4,), (1,), (1,), _ops.Workspace())
+    assert calls == [(6, 2)]
+    np.testing.assert_array_equal(dxp[:, [0, 4]], 2.0)  # the ends: one tap of 2 filters
+    np.testing.assert_array_equal(dxp[:, 1:4], 4.0)  # the middle: two taps

@@ -489,7 +489,9 @@ def conv_transpose(
     the zeroed gradient of the padded input. For each tap ``t`` one matrix
     product ``dy2 @ W[t]^T`` gives that tap's ``(N*prod(out), C)`` contribution,
     added into the strided slice of ``dxp`` the tap reads in the forward pass;
-    the full ``(N*prod(out), prod(kernel)*C)`` patch gradient is never formed.
+    the full ``(N*prod(out), prod(kernel)*C)`` patch gradient is never formed. The
+    batch is taken in blocks of samples whose products fit ``TAP_BLOCK_BYTES``, every
+    tap of a block before the next block, the blocks split between threads.
     """
     kernel, c = w.shape[:-2], w.shape[-2]
     wt = np.ascontiguousarray(np.swapaxes(w, -1, -2))  # (*kernel, F, C)
@@ -499,16 +501,36 @@ def conv_transpose(
     shaped = tmp.reshape(n, *out, c)
     tap_slices = taps(kernel, out, strides, dilation)
 
-    def part(b: slice) -> None:  # the samples b (parts run side by side)
-        d2, t2 = dy2[b.start * rows : b.stop * rows], tmp[b.start * rows : b.stop * rows]
-        sb, db = shaped[b], dxp[b]
-        for tap, sl in tap_slices:
-            threads.matmul(d2, wt[tap], out=t2)
-            db[sl] += sb
+    size = 4 * tmp.size * len(tap_slices)  # entries: each tap's product, then its add
+    # Blocks of samples whose tap products stay in cache between the product and the add
+    # (at most TAP_BLOCK_BYTES), and at least one block per thread the split would use.
+    blocks = threads.split_count(n, size)
+    if FAST_PATHS:
+        blocks = min(n, max(blocks, -(-tmp.nbytes // TAP_BLOCK_BYTES)))
+
+    def part(p: slice) -> None:  # the blocks p (parts run side by side)
+        for i in range(p.start, p.stop):
+            b = slice(n * i // blocks, n * (i + 1) // blocks)
+            d2, t2 = dy2[b.start * rows : b.stop * rows], tmp[b.start * rows : b.stop * rows]
+            sb, db = shaped[b], dxp[b]
+            for tap, sl in tap_slices:
+                threads.matmul(d2, wt[tap], out=t2)
+                db[sl] += sb
 
     with threads.sized(2 * dy2.size * c):  # every tap's product has one size: one switch
-        threads.over_batch(part, n, 4 * tmp.size * len(tap_slices))  # product, then add
+        threads.over_batch(part, blocks, size)
     return dxp
+
+
+#: Bytes of tap products :func:`conv_transpose` computes before adding them into the input
+#: gradient: blocks of samples, so that each product is added while it is in cache.
+#: Measured on 2 cores (AMD EPYC, 1 MB of L2 cache a core), the input gradient in one
+#: process, the variants alternating (median ms; whole batch split in two / blocks of
+#: 512 KB / 1 MB / 2 MB): the ResNet block's 32 -> 32 channels at 32x32, batch 64, 15.0 /
+#: 15.1 / 12.7 / 12.4; (32, 32, 32, 32) -> 64 channels 9.9 / 10.1 / 9.8 / 9.7; Conv2D B
+#: and the keras.io convnet's second layer, whose halves already fit, unchanged at 1 MB
+#: (4.88 / 4.84 and 4.77 / 4.91) and slower in smaller blocks.
+TAP_BLOCK_BYTES = 2**20
 
 
 #: The banded input gradient (:func:`banded_transpose`) is taken below this many input
