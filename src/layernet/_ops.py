@@ -450,7 +450,7 @@ def patch_product(
     if y is None:
         y = np.empty((n * rows, w.shape[1]), np.result_type(col.dtype, w.dtype))
     inner = rows // out[0]  # rows per position of the first spatial axis
-    if rows * row_bytes <= PATCH_BLOCK_BYTES:  # a block: whole samples
+    if rows * row_bytes <= PATCH_BLOCK_BYTES:  # a block: whole samples (balanced)
         per_block, per_sample = PATCH_BLOCK_BYTES // (rows * row_bytes), 0
         blocks = -(-n // per_block)
     else:  # a block: positions of one sample along the first spatial axis
@@ -464,7 +464,7 @@ def patch_product(
                 k, j = divmod(i, per_sample)
                 samples, a0, a1 = slice(k, k + 1), j * per_block, (j + 1) * per_block
             else:
-                samples, a0, a1 = slice(i * per_block, min((i + 1) * per_block, n)), 0, out[0]
+                samples, a0, a1 = slice(n * i // blocks, n * (i + 1) // blocks), 0, out[0]
             a1 = min(a1, out[0])
             np.copyto(patches[samples, a0:a1], view[samples, a0:a1])
             r0, r1 = samples.start * rows + a0 * inner, (samples.stop - 1) * rows + a1 * inner
