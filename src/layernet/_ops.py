@@ -491,7 +491,7 @@ def conv_transpose(
     added into the strided slice of ``dxp`` the tap reads in the forward pass;
     the full ``(N*prod(out), prod(kernel)*C)`` patch gradient is never formed. The
     batch is taken in blocks of samples whose products fit ``TAP_BLOCK_BYTES``, every
-    tap of a block before the next block, the blocks split between threads.
+    tap of a block before the next block, the blocks split evenly between threads.
     """
     kernel, c = w.shape[:-2], w.shape[-2]
     wt = np.ascontiguousarray(np.swapaxes(w, -1, -2))  # (*kernel, F, C)
@@ -503,10 +503,11 @@ def conv_transpose(
 
     size = 4 * tmp.size * len(tap_slices)  # entries: each tap's product, then its add
     # Blocks of samples whose tap products stay in cache between the product and the add
-    # (at most TAP_BLOCK_BYTES), and at least one block per thread the split would use.
-    blocks = threads.split_count(n, size)
+    # (at most TAP_BLOCK_BYTES), as many for each thread the split uses.
+    parts = blocks = threads.split_count(n, size)
     if FAST_PATHS:
-        blocks = min(n, max(blocks, -(-tmp.nbytes // TAP_BLOCK_BYTES)))
+        per_part = -(-tmp.nbytes // (TAP_BLOCK_BYTES * parts))
+        blocks = min(n, per_part * parts)
 
     def part(p: slice) -> None:  # the blocks p (parts run side by side)
         for i in range(p.start, p.stop):
