@@ -162,6 +162,22 @@ def test_conv_layer_same_with_fast_paths_off(g, use_bias, seed, forced):
         np.testing.assert_allclose(g1[key], g0[key], rtol=1e-10, atol=1e-12)
 
 
+def check_input_gradient(g, seed, force) -> None:
+    """A ``Conv``'s input gradient after ``force()`` equals the plain path's (fast paths off)."""
+    rank, n, c, f, k, s, d, p = g
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    x = rng.standard_normal((n, *(size,) * rank, c))
+    layer = ln.layers.Conv(f, k, strides=s, dilation_rate=d, padding=p, dtype="float64", seed=0)
+    y = layer.forward(x, training=True)
+    dy = rng.standard_normal(y.shape)
+    with _ops.fast_paths(False):
+        expected = layer.backward_input(dy)
+    force()
+    layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)
+
+
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -173,19 +189,8 @@ def test_conv_layer_same_with_fast_paths_off(g, use_bias, seed, forced):
 )
 def test_input_gradient_as_blocked_correlation(g, block_bytes, parts, seed, forced, monkeypatch):
     """The input gradient as a correlation (every phase of a stride) through the blocks."""
-    rank, n, c, f, k, s, d, p = g
     monkeypatch.setattr(_ops, "CORRELATION_MIN_CHANNELS", 1)
-    rng = np.random.default_rng(seed)
-    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
-    x = rng.standard_normal((n, *(size,) * rank, c))
-    layer = ln.layers.Conv(f, k, strides=s, dilation_rate=d, padding=p, dtype="float64", seed=0)
-    y = layer.forward(x, training=True)
-    dy = rng.standard_normal(y.shape)
-    with _ops.fast_paths(False):
-        expected = layer.backward_input(dy)
-    forced(block_bytes, parts)
-    layer.forward(x, training=True)
-    np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)
+    check_input_gradient(g, seed, lambda: forced(block_bytes, parts))
 
 
 @settings(
@@ -199,21 +204,14 @@ def test_input_gradient_as_blocked_correlation(g, block_bytes, parts, seed, forc
 )
 def test_per_tap_input_gradient_in_blocks(g, tap_bytes, parts, seed, forced, monkeypatch):
     """The per-tap input gradient in blocks of samples (``TAP_BLOCK_BYTES``), split or not."""
-    rank, n, c, f, k, s, d, p = g
     monkeypatch.setattr(_ops, "CORRELATION_MIN_CHANNELS", 10**9)
     monkeypatch.setattr(_ops, "BANDED_MAX_CHANNELS", 0)
-    rng = np.random.default_rng(seed)
-    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
-    x = rng.standard_normal((n, *(size,) * rank, c))
-    layer = ln.layers.Conv(f, k, strides=s, dilation_rate=d, padding=p, dtype="float64", seed=0)
-    y = layer.forward(x, training=True)
-    dy = rng.standard_normal(y.shape)
-    with _ops.fast_paths(False):
-        expected = layer.backward_input(dy)
-    forced(1 << 20, parts)
-    monkeypatch.setattr(_ops, "TAP_BLOCK_BYTES", tap_bytes)
-    layer.forward(x, training=True)
-    np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)
+
+    def force() -> None:
+        forced(1 << 20, parts)
+        monkeypatch.setattr(_ops, "TAP_BLOCK_BYTES", tap_bytes)
+
+    check_input_gradient(g, seed, force)
 
 
 def test_per_tap_blocks_are_taken(forced, monkeypatch):
