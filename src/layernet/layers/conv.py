@@ -35,6 +35,9 @@ class ConvSaved(NamedTuple):
     #: the padded input, C-contiguous, when the forward pass took the shifted products
     #: (:func:`layernet._ops.shifted_forward`; ``patches`` is then ``None``)
     padded: np.ndarray | None = None
+    #: output positions along the last axis per row of ``patches`` when they are band
+    #: patches (:func:`layernet._ops.band_product`); 0 for im2col's
+    band: int = 0
 
 
 class Conv(Layer):
@@ -484,11 +487,16 @@ class Conv(Layer):
             y = _ops.shifted_forward(xp, params["kernel"], out, d, self.workspace, bias)
             y, act = activations.apply(self._activation, y)
             return y, ConvSaved(None, xp.shape, k, s, d, pads, out, act, xp)
+        band = 0
         if self.groups == 1:
             w = params["kernel"].reshape(-1, self.filters)
             if self.use_bias:  # the bias is the last row of the kernel matrix (ones in col)
                 w = np.concatenate((w, params["bias"][None]))
-            col, y = _ops.patch_product(xp, k, out, s, d, w, self.workspace, self.use_bias)
+            band = _ops.band_positions(xp.shape, k, s, d, out, self.filters)
+            if band:
+                col, y = _ops.band_product(xp, k, out, s, d, w, band, self.workspace, self.use_bias)
+            else:
+                col, y = _ops.patch_product(xp, k, out, s, d, w, self.workspace, self.use_bias)
             y = y.reshape(x.shape[0], *out, self.filters)
         else:  # one product per group of channels; the patches of each group kept
             cg, fg = x.shape[-1] // self.groups, self.filters // self.groups
@@ -504,7 +512,7 @@ class Conv(Layer):
             if self.use_bias:
                 y += params["bias"]
         y, act = activations.apply(self._activation, y)
-        return y, ConvSaved(col, xp.shape, k, s, d, pads, out, act)
+        return y, ConvSaved(col, xp.shape, k, s, d, pads, out, act, band=band)
 
     def _affine_grad(self, dy: np.ndarray, saved: ConvSaved) -> np.ndarray:
         """The gradient with respect to the affine output (before the activation)."""
@@ -518,7 +526,11 @@ class Conv(Layer):
         if saved.padded is not None:  # the forward pass took the shifted products
             return self._backward_params_shifted(dy2, saved)
         if self.groups == 1:
-            g = _ops.weight_grad(saved.patches, dy2)
+            if saved.band:  # band patches (a one-channel input)
+                geometry = (saved.kernel, saved.strides[-1], saved.dilation[-1], saved.band)
+                g = _ops.band_weight_grad(saved.patches, dy2, *geometry, self.use_bias)
+            else:
+                g = _ops.weight_grad(saved.patches, dy2)
             if not self.use_bias:
                 return {"kernel": g.reshape(shape)}
             return {"kernel": g[:-1].reshape(shape), "bias": g[-1].copy()}
