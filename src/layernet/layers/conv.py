@@ -214,7 +214,14 @@ class Conv(Layer):
     :math:`(w_1, \dots, w_k)` shifted one column per output.
 
     Computation: one contiguous im2col buffer built by a loop over the kernel taps
-    (each a strided slice over all positions), then one matrix product. The input
+    (each a strided slice over all positions), then one matrix product. For one input
+    channel and a wide kernel (the first layer of an image model) the patches are
+    instead band patches (``layernet._ops.band_product``): a row holds, for :math:`J`
+    consecutive outputs along the last axis, the :math:`(J-1)s + (k-1)d + 1` inputs
+    they read there, and a band kernel matrix with :math:`J F` columns places each
+    :math:`W_{t,f}` where output :math:`j` of the row reads it; the patch matrix is then
+    a fraction of im2col's, and the kernel gradient sums the band kernel's gradient
+    over the :math:`J` places of each entry. The input
     gradient, with 64 or more input channels per group, is the correlation of the
     zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
     spatial axis (again im2col and one product; with strides, one such product per
