@@ -275,3 +275,29 @@ def test_thresholds_pick_lenet_first_layer_and_leave_others(rng):
             np.testing.assert_allclose(
                 grads[key], g0[key], rtol=tol, atol=tol * np.abs(g0[key]).max()
             )
+
+
+def test_band_blocks_from_the_split_threshold(monkeypatch):
+    """LeNet-5's first layer: one copy and one product up to a batch of 243, blocks from 244
+    (the patches written and read twice, and the output: 16,416 entries a sample)."""
+    calls = []
+    original = threads.over_batch
+
+    def recording(fn, n, size):
+        calls.append(size)
+        return original(fn, n, size)
+
+    monkeypatch.setattr(threads, "over_batch", recording)
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((26, 6)).astype(np.float32)
+    for batch in (243, 244):
+        xp = rng.standard_normal((batch, 28, 28, 1)).astype(np.float32)
+        geometry = ((5, 5), (24, 24), (1, 1), (1, 1))
+        expected = _ops.im2col(xp, *geometry, ones=True) @ w
+        calls.clear()
+        _, y = _ops.band_product(xp, *geometry, w, 8, _ops.Workspace(), ones=True)
+        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+        if batch == 243:
+            assert calls == []
+        else:
+            assert calls == [16416 * 244] and calls[0] >= threads.MIN_SPLIT_SIZE
