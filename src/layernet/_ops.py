@@ -657,7 +657,7 @@ def band_weight_grad(
     ``J`` outputs a row), the gradient of kernel entry :math:`W[t, i, f]` sums the
     entries of ``G`` where :func:`band_kernel` placed it:
     :math:`\sum_j G[(t, j s + i d), (j, f)]`; the bias's (the last row with
-    ``ones``) is :math:`\sum_j G[	ext{ones}, (j, f)]`. Rows as :func:`weight_grad`'s.
+    ``ones``) is :math:`\sum_j G[\text{ones}, (j, f)]`. Rows as :func:`weight_grad`'s.
     """
     lead, k, f = math.prod(kernel[:-1]), kernel[-1], dy2.shape[1]
     u = (band - 1) * stride + (k - 1) * dilation + 1
