@@ -33,3 +33,23 @@ def budget(request):
     ln.set_num_threads(request.param)
     yield request.param
     ln.set_num_threads(before)
+
+
+@pytest.fixture
+def forced():
+    """``force(block_bytes, parts)``: the convolutions' patch blocks set to ``block_bytes``,
+    work split into ``parts`` threads whatever its size; all put back after the test."""
+    import layernet as ln
+    from layernet import _ops, threads
+
+    saved = (_ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD)
+    before = ln.get_num_threads()
+
+    def force(block_bytes: int, parts: int) -> None:
+        _ops.PATCH_BLOCK_BYTES = block_bytes
+        threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = 0, False
+        ln.set_num_threads(parts)
+
+    yield force
+    _ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = saved
+    ln.set_num_threads(before)

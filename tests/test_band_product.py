@@ -44,22 +44,6 @@ def divisors(n: int) -> list[int]:
     return [j for j in range(1, n + 1) if n % j == 0]
 
 
-@pytest.fixture
-def forced():
-    """Set the block size and the thread count; patches split whatever their size."""
-    saved = (_ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD)
-    before = ln.get_num_threads()
-
-    def force(block_bytes: int, parts: int) -> None:
-        _ops.PATCH_BLOCK_BYTES = block_bytes
-        threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = 0, False
-        ln.set_num_threads(parts)
-
-    yield force
-    _ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = saved
-    ln.set_num_threads(before)
-
-
 @settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

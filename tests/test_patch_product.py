@@ -17,29 +17,11 @@ block, split or not) equals the plain path's.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import layernet as ln
 from layernet import _ops, threads
-
-
-@pytest.fixture
-def forced():
-    """Set the block size and the thread count; products split whatever their size."""
-    saved = (_ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD)
-    before = ln.get_num_threads()
-
-    def force(block_bytes: int, parts: int) -> None:
-        _ops.PATCH_BLOCK_BYTES = block_bytes
-        threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = 0, False
-        ln.set_num_threads(parts)
-
-    yield force
-    _ops.PATCH_BLOCK_BYTES, threads.MIN_SPLIT_SIZE, threads.ADAPT_TO_LOAD = saved
-    ln.set_num_threads(before)
-
 
 geometry = st.tuples(
     st.integers(1, 2),  # spatial dims
