@@ -139,7 +139,8 @@ def test_conv_layer_with_band_patches_same_as_fast_paths_off(case, batch, filter
         filters, kernel, strides=strides, dilation_rate=dilation, padding=pads,
         use_bias=use_bias, dtype="float64", seed=0,
     )  # fmt: skip
-    x = rng.standard_normal((batch, *spatial, 1))
+    # one channel of two, a strided view: the band patches read the input's own strides
+    x = rng.standard_normal((batch, *spatial, 2))[..., 1:]
     layer.build(x.shape)
     dy = rng.uniform(0.5, 1.5, (batch, *out, filters)) * rng.choice([-1, 1], (batch, *out, filters))
     with _ops.fast_paths(False):
