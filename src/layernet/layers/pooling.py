@@ -305,18 +305,19 @@ class MaxPool(_Pool):
 
     def compute_backward_input(self, dy, saved):
         winners = saved.weights  # winners[t]: where tap t holds its window's maximum
-        tmp, _ = self.workspace.get("tmp", dy.shape, dy.dtype)
         dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
         slices = [sl for _, sl in _window_taps(saved)]
+        # overlapping windows add each tap's share through a temporary
+        tmp = None if disjoint else self.workspace.get("tmp", dy.shape, dy.dtype)[0]
 
         def part(b: slice) -> None:
-            db, tb, dyb = dxp[b], tmp[b], dy[b]
+            db, dyb = dxp[b], dy[b]
             for t, sl in enumerate(slices):
-                np.multiply(dyb, winners[t, b], out=tb)
-                if disjoint:
-                    db[sl] = tb
+                if tmp is None:  # disjoint windows: straight into the tap's slice
+                    np.multiply(dyb, winners[t, b], out=db[sl])
                 else:
-                    db[sl] += tb
+                    np.multiply(dyb, winners[t, b], out=tmp[b])
+                    db[sl] += tmp[b]
 
         threads.over_batch(part, dy.shape[0], 5 * dxp.size)
         return _ops.crop_copy(dxp, saved.pads)
