@@ -513,6 +513,11 @@ BAND_MAX_COLUMNS = 48
 BAND_MAX_SHARE = 0.4
 
 
+def _band_inputs(band: int, k: int, stride: int, dilation: int) -> int:
+    """``U``: the inputs along the last axis that ``band`` consecutive outputs read."""
+    return (band - 1) * stride + (k - 1) * dilation + 1
+
+
 def band_positions(
     padded_shape: Sequence[int],
     kernel: Sequence[int],
@@ -539,7 +544,7 @@ def band_positions(
             best = j
     if not best:
         return 0
-    u = (best - 1) * s + (k - 1) * d + 1
+    u = _band_inputs(best, k, s, d)
     return best if u <= BAND_MAX_SHARE * best * k else 0
 
 
@@ -549,7 +554,7 @@ def _band_matrix(xp, kernel, out, strides, dilation, band, ws, ones, name):
     for ``patches`` and ``view``."""
     n, r = xp.shape[0], len(kernel)
     blocks = out[-1] // band
-    u = (band - 1) * strides[-1] + (kernel[-1] - 1) * dilation[-1] + 1
+    u = _band_inputs(band, kernel[-1], strides[-1], dilation[-1])
     lead = math.prod(kernel[:-1])
     width = lead * u + int(ones)
     rows = n * math.prod(out[:-1]) * blocks
@@ -585,11 +590,10 @@ def band_kernel(
     elsewhere; with ``ones`` the last row is the bias repeated ``band`` times.
     """
     lead, k, f = math.prod(kernel[:-1]), kernel[-1], w.shape[1]
-    u = (band - 1) * stride + (k - 1) * dilation + 1
+    u, reach = _band_inputs(band, k, stride, dilation), _band_inputs(1, k, stride, dilation)
     wk = w[: lead * k].reshape(lead, k, f)
     bk = np.zeros((lead * u + int(ones), band * f), w.dtype)
     placed = bk[: lead * u].reshape(lead, u, band, f)
-    reach = (k - 1) * dilation + 1
     for j in range(band):
         placed[:, j * stride : j * stride + reach : dilation, j, :] = wk
     if ones:
@@ -660,10 +664,9 @@ def band_weight_grad(
     ``ones``) is :math:`\sum_j G[\text{ones}, (j, f)]`. Rows as :func:`weight_grad`'s.
     """
     lead, k, f = math.prod(kernel[:-1]), kernel[-1], dy2.shape[1]
-    u = (band - 1) * stride + (k - 1) * dilation + 1
+    u, reach = _band_inputs(band, k, stride, dilation), _band_inputs(1, k, stride, dilation)
     g = threads.matmul(col.T, dy2.reshape(col.shape[0], band * f))
     placed = g[: lead * u].reshape(lead, u, band, f)
-    reach = (k - 1) * dilation + 1
     out = np.zeros((lead * k + int(ones), f), g.dtype)
     dw = out[: lead * k].reshape(lead, k, f)
     for j in range(band):
