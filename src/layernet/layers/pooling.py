@@ -248,6 +248,14 @@ class MaxPool(_Pool):
     single 1, at the winner's column: a selection matrix. With disjoint windows
     each column has at most one 1.
 
+    **Computation.** The maximum and the first winners are found tap by tap,
+    on whole strided slices of the padded input. With few channels (at least
+    2, at most 64 bytes a position) each tap of the last spatial axis is first
+    copied to an array of its own, so that every slice is read row by row
+    instead of a few channels at a time; with at most 16 bytes a position the
+    backward pass likewise writes each tap's share into its own array and then
+    puts them in place. The results are the same bit for bit.
+
     See Also
     --------
     AvgPool
@@ -275,16 +283,27 @@ class MaxPool(_Pool):
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, -np.inf, ws=self.workspace)
-        slices = [sl for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
         best = np.empty((x.shape[0], *out, x.shape[-1]), x.dtype)
         # winners[t]: tap t holds its window's maximum and no earlier tap did (one per window)
         ws = self.workspace
-        winners, _ = ws.get("winners", (len(slices), *best.shape), np.dtype(bool))
+        winners, _ = ws.get("winners", (math.prod(k), *best.shape), np.dtype(bool))
         taken, _ = ws.get("taken", best.shape, np.dtype(bool))
+        phases = None
+        if _ops.use_phases(xp, k[-1]):  # few channels: the last axis's taps copied apart
+            shape = (k[-1], *xp.shape[:-2], out[-1], xp.shape[-1])
+            phases = ws.get("phases", shape, x.dtype)[0]
+            phase_taps = _ops.phase_taps(k, out, s)
+        else:
+            slices = [sl for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
 
         def part(b: slice) -> None:  # the samples b (parts run side by side)
             xb, bb, tb = xp[b], best[b], taken[b]
-            views = [xb[sl] for sl in slices]
+            if phases is not None:
+                pb = phases[:, b]
+                _ops.split_phases(xb, k[-1], s[-1], out[-1], pb)
+                views = [pb[p][sl] for p, sl in phase_taps]
+            else:
+                views = [xb[sl] for sl in slices]
             if len(views) == 1:
                 np.copyto(bb, views[0])
             else:
@@ -306,6 +325,23 @@ class MaxPool(_Pool):
     def compute_backward_input(self, dy, saved):
         winners = saved.weights  # winners[t]: where tap t holds its window's maximum
         dxp, disjoint = _window_grad_buffer(saved, dy.dtype, self.workspace)
+        k, s, out = saved.window, saved.strides, saved.out
+        if disjoint and k[:-1] == s[:-1] and _ops.use_phases(dy, k[-1], gradient=True):
+            # few channels: each tap's share into its phase, the phases then merged
+            shape = (k[-1], *dxp.shape[:-2], out[-1], dy.shape[-1])
+            phases = self.workspace.get("phase_grad", shape, dy.dtype)[0]
+            phase_taps = _ops.phase_taps(k, out, s)
+            # the rows the windows cover along the other axes (the rest stays zero)
+            rows = tuple(slice(0, o * ki) for o, ki in zip(out[:-1], k[:-1], strict=True))
+
+            def merged(b: slice) -> None:
+                pb, dyb = phases[:, b], dy[b]
+                for t, (p, sl) in enumerate(phase_taps):
+                    np.multiply(dyb, winners[t, b], out=pb[p][sl])
+                _ops.merge_phases(pb, s[-1], dxp[b], (slice(None), *rows))
+
+            threads.over_batch(merged, dy.shape[0], 5 * dxp.size)
+            return _ops.crop_copy(dxp, saved.pads)
         slices = [sl for _, sl in _window_taps(saved)]
         # overlapping windows add each tap's share through a temporary
         tmp = None if disjoint else self.workspace.get("tmp", dy.shape, dy.dtype)[0]
