@@ -1,10 +1,11 @@
-"""Max pooling over phases: the last spatial axis's taps copied apart first.
+"""Pooling over phases: the last spatial axis's taps copied apart first.
 
 With few channels, NumPy runs an element-wise operation on a strided tap slice as one
 short inner loop per position; :func:`layernet._ops.split_phases` copies each tap of the
 last spatial axis into a contiguous array (``phases[b][..., o, :] = xp[..., o s + b, :]``)
-and the forward pass compares row slices of those; the backward pass writes each tap's
-share into its phase and :func:`layernet._ops.merge_phases` puts the phases back.
+and the forward pass of max and average pooling reads row slices of those; max
+pooling's backward pass writes each tap's share into its phase and
+:func:`layernet._ops.merge_phases` puts the phases back.
 Over ranks 1-3, windows, strides, paddings, channels, dtypes, ties, strided inputs and
 1-3 threads, the output and the input gradient equal those of the fast paths off bit
 for bit; the gradients pass central finite differences behind a layer in front and
@@ -71,10 +72,12 @@ def pool_cases(draw):
     ties=st.booleans(),
     strided=st.sampled_from([None, "batch", "channels"]),
     parts=st.sampled_from([1, 2, 3]),
+    kind=st.sampled_from(["max", "avg"]),
     seed=st.integers(0, 2**16),
 )
-def test_phases_same_bits_as_fast_paths_off(case, dtype, ties, strided, parts, seed, forced):
+def test_phases_same_bits_as_fast_paths_off(case, dtype, ties, strided, parts, kind, seed, forced):
     shape, window, strides, padding = case
+    pool = ln.MaxPool if kind == "max" else ln.AvgPool
     rng = np.random.default_rng(seed)
     if ties:  # few distinct values: the first winner in C order must be kept
         x = rng.integers(0, 3, shape).astype(dtype)
@@ -86,14 +89,14 @@ def test_phases_same_bits_as_fast_paths_off(case, dtype, ties, strided, parts, s
         x = np.concatenate([x, x])[::2]
     forced(_ops.PATCH_BLOCK_BYTES, parts)  # the batch split between threads whatever its size
     with _ops.fast_paths(False):
-        layer = ln.MaxPool(window, strides=strides, padding=padding, dtype=dtype)
+        layer = pool(window, strides=strides, padding=padding, dtype=dtype)
         y0 = layer.forward(x)
         dy = rng.standard_normal(y0.shape).astype(dtype)
         dx0 = layer.backward_input(dy)
     with pytest.MonkeyPatch.context() as mp:
         lift_thresholds(mp)
         calls = counting(mp)
-        layer = ln.MaxPool(window, strides=strides, padding=padding, dtype=dtype)
+        layer = pool(window, strides=strides, padding=padding, dtype=dtype)
         y1, dx1 = run_pool(layer, x, dy)
     np.testing.assert_array_equal(y1, y0)
     np.testing.assert_array_equal(dx1, dx0)
@@ -104,6 +107,7 @@ def test_phases_same_bits_as_fast_paths_off(case, dtype, ties, strided, parts, s
     stride = window if strides is None else strides
     disjoint = all(s >= k for s, k in zip(stride, window, strict=True))
     backward = window[-1] > 1 and shape[-1] > 1 and disjoint and stride[:-1] == window[:-1]
+    backward = backward and kind == "max"  # average pooling's backward pass assigns per tap
     assert (calls["merge_phases"] > 0) == backward
 
 
@@ -203,6 +207,19 @@ def test_thresholds_pick_few_channels(shape, dtype, forward, backward):
     assert (calls["merge_phases"] > 0) == backward
     with _ops.fast_paths(False):
         y0, dx0 = run_pool(ln.MaxPool(2, dtype=dtype), x, np.ones(y.shape, dtype))
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(dx, dx0)
+
+
+@pytest.mark.parametrize("shape", [(4, 24, 24, 6), (4, 6, 6, 6, 4), (4, 40, 3)])
+def test_average_pooling_takes_phases_forward(shape):
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    with pytest.MonkeyPatch.context() as mp:
+        calls = counting(mp)
+        y, dx = run_pool(ln.AvgPool(2), x, np.ones(ln.AvgPool(2).output_shape(shape), "float32"))
+    assert calls == {"split_phases": 1, "merge_phases": 0}
+    with _ops.fast_paths(False):
+        y0, dx0 = run_pool(ln.AvgPool(2), x, np.ones(y.shape, "float32"))
     np.testing.assert_array_equal(y, y0)
     np.testing.assert_array_equal(dx, dx0)
 

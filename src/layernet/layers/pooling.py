@@ -462,6 +462,11 @@ class AvgPool(_Pool):
     :math:`1/|R_o|` at the columns of window :math:`o`, channel :math:`c`; the
     matrix does not depend on :math:`X` (pooling by averaging is linear).
 
+    **Computation.** The window sums are added tap by tap from whole strided
+    slices, in the window's C order; with few channels the forward pass first
+    copies each tap of the last spatial axis to an array of its own, as
+    :class:`MaxPool` does. The results are the same bit for bit.
+
     See Also
     --------
     MaxPool
@@ -490,12 +495,23 @@ class AvgPool(_Pool):
         else:
             scale = x.dtype.type(1 / math.prod(k))
         acc = np.empty((x.shape[0], *out, x.shape[-1]), x.dtype)
+        phases = None
+        if _ops.use_phases(xp, k[-1]):  # few channels: the last axis's taps copied apart
+            shape = (k[-1], *xp.shape[:-2], out[-1], xp.shape[-1])
+            phases = self.workspace.get("phases", shape, x.dtype)[0]
+            phase_taps = _ops.phase_taps(k, out, s)
 
         def part(b: slice) -> None:  # the samples b (parts run side by side)
             xb, ab = xp[b], acc[b]
-            np.copyto(ab, xb[first])
-            for _, sl in windows:
-                np.add(ab, xb[sl], out=ab)
+            if phases is not None:
+                pb = phases[:, b]
+                _ops.split_phases(xb, k[-1], s[-1], out[-1], pb)
+                views = [pb[p][sl] for p, sl in phase_taps]
+            else:
+                views = [xb[first], *(xb[sl] for _, sl in windows)]
+            np.copyto(ab, views[0])
+            for v in views[1:]:
+                np.add(ab, v, out=ab)
             ab *= scale
 
         threads.over_batch(part, x.shape[0], 3 * xp.size)
