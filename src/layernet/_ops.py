@@ -311,9 +311,9 @@ def _taps(kernel, out, strides, dilation):
     )
 
 
-#: Max pooling copies the last spatial axis's taps apart first (:func:`split_phases`)
-#: when one position's channels take at least 2 entries and at most this many bytes
-#: (``PHASE_GRAD_MAX_BYTES`` for the backward pass). NumPy runs an element-wise
+#: Pooling copies the last spatial axis's taps apart first (:func:`split_phases`) when
+#: one position's channels take at least 2 entries and at most this many bytes
+#: (``PHASE_GRAD_MAX_BYTES`` for max pooling's backward pass). NumPy runs an element-wise
 #: operation on a strided tap slice as one inner loop per position, ``C`` entries
 #: long: with few channels the loop's fixed cost, not the memory, sets the time. A
 #: copy that moves each position's channels as one element, then operations whose
@@ -330,8 +330,8 @@ PHASE_GRAD_MAX_BYTES = 16
 
 
 def use_phases(x: np.ndarray, window_last: int, gradient: bool = False) -> bool:
-    """Whether max pooling splits ``x`` (the padded input, or with ``gradient`` the output
-    gradient) into phases.
+    """Whether pooling splits ``x`` (the padded input, or with ``gradient`` max pooling's
+    output gradient) into phases.
 
     Taken for windows of at least 2 along the last spatial axis, at least 2
     channels of at most ``PHASE_MAX_BYTES`` (``PHASE_GRAD_MAX_BYTES``) together, a
@@ -377,7 +377,8 @@ def merge_phases(
     out = phases.shape[-2]
     reach = stride * (out - 1) + 1
     for b in range(phases.shape[0]):
-        np.copyto(dst[(*rows, Ellipsis, slice(b, b + reach, stride))], src[b][rows])
+        index: tuple[Any, ...] = (*rows, Ellipsis, slice(b, b + reach, stride))
+        np.copyto(dst[index], src[b][rows])
 
 
 def phase_taps(

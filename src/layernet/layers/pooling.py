@@ -4,6 +4,7 @@ and global pooling over all positions."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -167,6 +168,35 @@ class _Pool(Layer):
                 else int_tuple(self._raw["strides"], self.rank, "strides", self.owner)
             )
 
+    def _tap_views(
+        self, xp: np.ndarray, k: tuple[int, ...], s: tuple[int, ...], out: tuple[int, ...]
+    ) -> Callable[[slice], list[np.ndarray]]:
+        """``views(b)``: every window tap's slice of the samples ``b`` of ``xp``, in C order.
+
+        With few channels (:func:`layernet._ops.use_phases`) the samples' taps of the
+        last spatial axis are first copied apart (:func:`layernet._ops.split_phases`,
+        into the workspace's ``"phases"``) and the slices are row slices of those
+        copies; otherwise strided slices of ``xp``. The values are the same.
+        """
+        if _ops.use_phases(xp, k[-1]):
+            shape = (k[-1], *xp.shape[:-2], out[-1], xp.shape[-1])
+            phases = self.workspace.get("phases", shape, xp.dtype)[0]
+            phase_taps = _ops.phase_taps(k, out, s)
+
+            def split(b: slice) -> list[np.ndarray]:
+                pb = phases[:, b]
+                _ops.split_phases(xp[b], k[-1], s[-1], out[-1], pb)
+                return [pb[p][sl] for p, sl in phase_taps]
+
+            return split
+        slices = [sl for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
+
+        def strided(b: slice) -> list[np.ndarray]:
+            xb = xp[b]
+            return [xb[sl] for sl in slices]
+
+        return strided
+
 
 class MaxPool(_Pool):
     r"""Max pooling: the largest entry of each window, per channel.
@@ -288,22 +318,11 @@ class MaxPool(_Pool):
         ws = self.workspace
         winners, _ = ws.get("winners", (math.prod(k), *best.shape), np.dtype(bool))
         taken, _ = ws.get("taken", best.shape, np.dtype(bool))
-        phases = None
-        if _ops.use_phases(xp, k[-1]):  # few channels: the last axis's taps copied apart
-            shape = (k[-1], *xp.shape[:-2], out[-1], xp.shape[-1])
-            phases = ws.get("phases", shape, x.dtype)[0]
-            phase_taps = _ops.phase_taps(k, out, s)
-        else:
-            slices = [sl for _, sl in _ops.taps(k, out, s, (1,) * len(k))]
+        tap_views = self._tap_views(xp, k, s, out)
 
         def part(b: slice) -> None:  # the samples b (parts run side by side)
-            xb, bb, tb = xp[b], best[b], taken[b]
-            if phases is not None:
-                pb = phases[:, b]
-                _ops.split_phases(xb, k[-1], s[-1], out[-1], pb)
-                views = [pb[p][sl] for p, sl in phase_taps]
-            else:
-                views = [xb[sl] for sl in slices]
+            bb, tb = best[b], taken[b]
+            views = tap_views(b)
             if len(views) == 1:
                 np.copyto(bb, views[0])
             else:
@@ -489,26 +508,15 @@ class AvgPool(_Pool):
     def compute_forward(self, x, training):
         k, s, pads, out = self._geometry(x.shape)
         xp = _ops.pad(x, pads, ws=self.workspace)
-        (_, first), *windows = _ops.taps(k, out, s, (1,) * len(k))
         if any(b or a for b, a in pads):
             scale = 1 / _ops.window_counts(x.shape[1:-1], k, out, s, pads).astype(x.dtype)
         else:
             scale = x.dtype.type(1 / math.prod(k))
         acc = np.empty((x.shape[0], *out, x.shape[-1]), x.dtype)
-        phases = None
-        if _ops.use_phases(xp, k[-1]):  # few channels: the last axis's taps copied apart
-            shape = (k[-1], *xp.shape[:-2], out[-1], xp.shape[-1])
-            phases = self.workspace.get("phases", shape, x.dtype)[0]
-            phase_taps = _ops.phase_taps(k, out, s)
+        tap_views = self._tap_views(xp, k, s, out)
 
         def part(b: slice) -> None:  # the samples b (parts run side by side)
-            xb, ab = xp[b], acc[b]
-            if phases is not None:
-                pb = phases[:, b]
-                _ops.split_phases(xb, k[-1], s[-1], out[-1], pb)
-                views = [pb[p][sl] for p, sl in phase_taps]
-            else:
-                views = [xb[first], *(xb[sl] for _, sl in windows)]
+            ab, views = acc[b], tap_views(b)
             np.copyto(ab, views[0])
             for v in views[1:]:
                 np.add(ab, v, out=ab)
