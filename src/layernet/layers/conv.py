@@ -607,11 +607,22 @@ class Conv(Layer):
         return dx
 
     def _backward_input_scatter(self, dy, saved):
-        """The plain path: each tap's product added into its slice of the padded gradient."""
+        """Each tap's product added into its slice of the padded gradient (per tap, in
+        blocks of taps side by side along a strided last axis, or banded)."""
         dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
-        dxp = _ops.zeros_padded(saved.padded_shape, saved.pads, dy.dtype, self.workspace)
         w = self.params["kernel"]
-        if self.groups == 1 and _ops.use_banded(saved.padded_shape, w.shape):
+        banded = self.groups == 1 and _ops.use_banded(saved.padded_shape, w.shape)
+        geometry = (saved.out, saved.strides, saved.dilation)
+        if (
+            self.groups == 1
+            and not banded
+            and _ops.use_grouped(saved.padded_shape, w.shape, *geometry, dy2.dtype.itemsize)
+        ):
+            return _ops.grouped_transpose(
+                dy2, w, saved.padded_shape, saved.pads, *geometry, self.workspace
+            )
+        dxp = _ops.zeros_padded(saved.padded_shape, saved.pads, dy.dtype, self.workspace)
+        if banded:
             _ops.banded_transpose(dy2, w, dxp, saved.out, saved.strides, saved.dilation)
         elif self.groups == 1:
             _ops.conv_transpose(
