@@ -947,19 +947,23 @@ def use_grouped(
 
 
 @functools.lru_cache(maxsize=256)
-def _tap_groups(kernel, out, strides, dilation, c):
-    """``(target, source)`` index pairs of :func:`grouped_transpose`'s adds."""
-    rank = len(kernel)
+def _tap_groups(kernel, out, strides, dilation):
+    """:func:`grouped_transpose`'s groups: ``(lead, taps, target)`` for each.
+
+    ``lead`` is a tap of the kernel's other axes, ``taps`` a slice of the last
+    axis's taps (``q s`` to ``q s + s``, or the kernel's end) and ``target`` the
+    index, into the gradient seen as rows of ``s`` positions, that the group's
+    products are added into (its last entry selecting the first ``width * C``
+    entries of a row is left to the caller).
+    """
     k, s = kernel[-1], strides[-1]
-    pairs = []
+    groups = []
     for lead, lead_slices in _taps(kernel[:-1], out[:-1], strides[:-1], dilation[:-1]):
         for q in range(-(-k // s)):  # (lead_slices start with the batch axis's)
-            width = (min(q * s + s, k) - q * s) * c
-            target = (*lead_slices, slice(q, q + out[-1]), slice(0, width))
-            columns = slice(q * s * c, q * s * c + width)
-            source = (slice(None),) * (rank + 1) + (*lead, columns)
-            pairs.append((target, source))
-    return tuple(pairs)
+            groups.append(
+                (lead, slice(q * s, min(q * s + s, k)), (*lead_slices, slice(q, q + out[-1])))
+            )
+    return tuple(groups)
 
 
 def grouped_transpose(
@@ -974,39 +978,53 @@ def grouped_transpose(
 ) -> np.ndarray:
     r"""The input gradient of a convolution strided along its last spatial axis.
 
-    One product gives the whole patch gradient, :math:`G = \partial z/\partial Y
-    \, W_{mat}^T` (``N*prod(out)`` rows, one column per tap and input channel), and
-    :func:`im2col`'s adjoint adds it into the padded input's gradient. Along the last
-    axis (stride :math:`s`, no dilation) tap :math:`t = q s + r` of output position
-    :math:`o` lands on input position :math:`(o + q) s + r`: seen as rows of :math:`s`
-    positions (``(..., P/s, s*C)``, the padded axis rounded up to a multiple of
-    :math:`s`), the taps :math:`q s, \ldots, q s + s - 1` of every position are one
-    contiguous block of :math:`G`'s row added into row :math:`o + q`. So each tap of
-    the other kernel axes takes :math:`\lceil k/s \rceil` adds of rows up to
-    :math:`s C` entries long, where :func:`conv_transpose` takes :math:`k` adds of
-    :math:`C`-entry rows scattered :math:`s C` apart (NumPy's fixed cost per row sets
-    their time when :math:`C` is small) and :math:`k` narrower products. Returns a
-    fresh array: the gradient with respect to the unpadded input.
+    :func:`im2col`'s adjoint applied to the patch gradient :math:`G = \partial
+    z/\partial Y \, W_{mat}^T` (``N*prod(out)`` rows, one column per tap and input
+    channel), computed in blocks of adjacent taps. Along the last axis (stride
+    :math:`s`, no dilation) tap :math:`t = q s + r` of output position :math:`o` lands
+    on input position :math:`(o + q) s + r`: seen as rows of :math:`s` positions
+    (``(..., P/s, s*C)``, the padded axis rounded up to a multiple of :math:`s`), the
+    taps :math:`q s, \ldots, q s + s - 1` of every position fill one row, row
+    :math:`o + q`. So for each tap of the other kernel axes and each :math:`q` one
+    product (``dY`` by those taps' kernel columns) gives a contiguous block that is
+    added into whole rows, :math:`\lceil k/s \rceil` products and adds where
+    :func:`conv_transpose` takes :math:`k` products and :math:`k` adds of
+    :math:`C`-entry runs :math:`s C` apart (NumPy's fixed cost per run sets their
+    time when :math:`C` is small). In one dimension the first block is copied in
+    instead of added. Returns a fresh array: the gradient with respect to the
+    unpadded input.
     """
     kernel, c, f = tuple(w.shape[:-2]), w.shape[-2], w.shape[-1]
-    n, s = padded_shape[0], strides[-1]
+    n, s, m = padded_shape[0], strides[-1], dy2.shape[0]
     rows = -(-padded_shape[-2] // s)  # rows of s positions along the last axis
     shape = (n, *padded_shape[1:-2], rows * s, c)
-    g, _ = ws.get("patch_grad", (dy2.shape[0], w.size // f), dy2.dtype)
-    threads.matmul(dy2, w.reshape(-1, f).T, out=g)
     extra = rows * s - padded_shape[-2]  # positions added at the end of the last axis
     region = (*pads[:-1], (pads[-1][0], pads[-1][1] + extra))
     cropped = any(b or a for b, a in region)
-    if cropped:
-        dxp, fresh = ws.get("dxp", shape, dy2.dtype, fill=0.0)
-        if not fresh:
+    groups = _tap_groups(kernel, tuple(out), tuple(strides), tuple(dilation))
+    # one dimension, the first block a whole row: copied in, the rows after it zeroed
+    copy_first = len(kernel) == 1 and kernel[0] >= s
+    if not cropped:  # nothing to crop: the array itself is the result
+        dxp = np.empty(shape, dy2.dtype) if copy_first else np.zeros(shape, dy2.dtype)
+    else:
+        dxp, _ = ws.get("dxp", shape, dy2.dtype)
+        if not copy_first:
             dxp.fill(0)
-    else:  # nothing to crop: the array itself is the result
-        dxp = np.zeros(shape, dy2.dtype)
     view = dxp.reshape(*shape[:-2], rows, s * c)
-    gv = g.reshape(n, *out, *kernel[:-1], kernel[-1] * c)
-    for target, source in _tap_groups(kernel, tuple(out), tuple(strides), tuple(dilation), c):
-        view[target] += gv[source]
+    if copy_first:
+        view[:, out[-1] :] = 0
+    flat, _ = ws.get("patch_grad", (m * s * c,), dy2.dtype)
+    with threads.sized(2 * m * f * s * c):  # products of at most s C columns: one switch
+        for i, (lead, taps_q, target) in enumerate(groups):
+            width = (taps_q.stop - taps_q.start) * c
+            g = flat[: m * width].reshape(m, width)
+            threads.matmul(dy2, w[(*lead, taps_q)].reshape(width, f).T, out=g)
+            block = g.reshape(n, *out, width)
+            if i == 0 and copy_first:
+                np.copyto(view[target], block)
+            else:
+                part = view[(*target, slice(0, width))]
+                np.add(part, block, out=part)
     return np.array(crop(dxp, region)) if cropped else dxp
 
 
