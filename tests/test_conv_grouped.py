@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _harness import front_layer
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import layernet as ln
@@ -171,3 +171,95 @@ def test_threshold_picks_the_mnist1d_cnn_and_leaves_other_layers(rng):
     np.testing.assert_allclose(results[0], reference, rtol=1e-12, atol=1e-12)
     assert results[1].dtype == np.float32
     np.testing.assert_allclose(results[1], reference, atol=1e-5 * np.abs(reference).max())
+
+
+@st.composite
+def transpose_cases(draw):
+    rank = draw(st.integers(1, 3))
+    kernel = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
+    strides = (*draw(st.lists(st.integers(1, 3), min_size=rank - 1, max_size=rank - 1)),)
+    strides += (draw(st.integers(2, 4)),)
+    dilation = (*draw(st.lists(st.integers(1, 2), min_size=rank - 1, max_size=rank - 1)), 1)
+    padding = draw(st.sampled_from(["valid", "same"]))
+    output_padding = None
+    if draw(st.booleans()):
+        output_padding = tuple(draw(st.integers(0, s - 1)) for s in strides)
+    spatial = tuple(draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
+    return kernel, strides, dilation, padding, output_padding, spatial
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    transpose_cases(),
+    st.integers(1, 3),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(0, 2**16),
+)
+def test_transposed_convolution_forward_equals_the_scatter(case, batch, channels, filters, seed):
+    """A transposed convolution's forward pass is the same sum: its full output in blocks
+    of adjacent taps (the last axis rounded up), then the kept window."""
+    kernel, strides, dilation, padding, output_padding, spatial = case
+    rng = np.random.default_rng(seed)
+    layer = ln.ConvTranspose(
+        filters, kernel, strides=strides, padding=padding, output_padding=output_padding,
+        dilation_rate=dilation, dtype="float64", seed=0,
+    )  # fmt: skip
+    x = rng.standard_normal((batch, *spatial, channels))
+    try:
+        out_shape = layer.output_shape(x.shape)
+    except ValueError:  # a geometry whose output would be empty
+        assume(False)
+    dy = rng.standard_normal(out_shape)
+    with _ops.fast_paths(False):
+        off = gradients(layer, x, dy)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = count_calls(mp)
+        mp.setattr(_ops, "GROUPED_MAX_BYTES", 10**12)
+        on = gradients(layer, x, dy)
+    assert calls == [layer.params["kernel"].shape]
+    np.testing.assert_allclose(on[0], off[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(on[1], off[1], rtol=1e-12, atol=1e-12)
+    for key in off[2]:
+        np.testing.assert_allclose(on[2][key], off[2][key], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "shape, filters, kernel, strides, output_padding",
+    [
+        ((2, 6, 3), 4, 3, 2, None),
+        ((2, 4, 3, 2), 3, (2, 3), (1, 3), (0, 1)),
+    ],
+)
+def test_transposed_convolution_against_torch(shape, filters, kernel, strides, output_padding):
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle ('oracle' extra)")
+    rng = np.random.default_rng(0)
+    rank = len(shape) - 2
+    layer = ln.ConvTranspose(
+        filters, kernel, strides=strides, output_padding=output_padding, dtype="float64", seed=0
+    )
+    x = rng.standard_normal(shape)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = count_calls(mp)
+        y = layer.forward(x)
+    assert calls
+    f = torch.nn.functional
+    conv_t = {1: f.conv_transpose1d, 2: f.conv_transpose2d}[rank]
+    perm = (0, rank + 1, *range(1, rank + 1))
+    w = layer.params["kernel"]  # (*k, F, C) -> (C, F, *k)
+    wt = torch.tensor(w.transpose(rank + 1, rank, *range(rank)).copy())
+    pad = output_padding or 0
+    yt = conv_t(torch.tensor(x.transpose(perm).copy()), wt, None, strides, 0, pad)
+    inv = (0, *range(2, rank + 2), 1)
+    np.testing.assert_allclose(y, yt.numpy().transpose(inv), rtol=1e-10, atol=1e-12)
+
+
+def test_transposed_convolution_by_finite_differences(rng):
+    """A layer in front, a non-uniform upstream gradient (gradcheck's default)."""
+    x = rng.standard_normal((2, 3, 4, 2))
+    layer = ln.ConvTranspose(3, (2, 3), strides=(2, 2), padding="same", dtype="float64", seed=1)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = count_calls(mp)
+        result = ln.gradcheck([front_layer(x.shape), layer], x, training=True, jacobians=False)
+    assert calls
+    assert result.passed, str(result)

@@ -975,6 +975,7 @@ def grouped_transpose(
     strides: Sequence[int],
     dilation: Sequence[int],
     ws: Workspace,
+    whole: bool = False,
 ) -> np.ndarray:
     r"""The input gradient of a convolution strided along its last spatial axis.
 
@@ -992,7 +993,8 @@ def grouped_transpose(
     :math:`C`-entry runs :math:`s C` apart (NumPy's fixed cost per run sets their
     time when :math:`C` is small). In one dimension the first block is copied in
     instead of added. Returns a fresh array: the gradient with respect to the
-    unpadded input.
+    unpadded input, or with ``whole`` the padded input's (its last axis rounded up
+    to a multiple of :math:`s`; a transposed convolution's full output).
     """
     kernel, c, f = tuple(w.shape[:-2]), w.shape[-2], w.shape[-1]
     n, s, m = padded_shape[0], strides[-1], dy2.shape[0]
@@ -1004,7 +1006,7 @@ def grouped_transpose(
     groups = _tap_groups(kernel, tuple(out), tuple(strides), tuple(dilation))
     # one dimension, the first block a whole row: copied in, the rows after it zeroed
     copy_first = len(kernel) == 1 and kernel[0] >= s
-    if not cropped:  # nothing to crop: the array itself is the result
+    if whole or not cropped:  # the array itself is the result
         dxp = np.empty(shape, dy2.dtype) if copy_first else np.zeros(shape, dy2.dtype)
     else:
         dxp, _ = ws.get("dxp", shape, dy2.dtype)
@@ -1025,7 +1027,7 @@ def grouped_transpose(
             else:
                 part = view[(*target, slice(0, width))]
                 np.add(part, block, out=part)
-    return np.array(crop(dxp, region)) if cropped else dxp
+    return np.array(crop(dxp, region)) if cropped and not whole else dxp
 
 
 def window_counts(

@@ -414,18 +414,19 @@ class ConvTranspose(Layer):
             y = np.empty((n, *geo.out, self.filters), dtype=x.dtype)
             kernel = self.params["kernel"]
             _ops.conv_input_grad(x, kernel, region, geo.strides, geo.dilation, y, self.workspace)
-        else:  # tap by tap into the full output, then the kept window
-            full = np.zeros((n, *geo.full, self.filters), dtype=x.dtype)
+        else:  # tap by tap (or in blocks of taps) into the full output, then the kept window
+            full_shape = (n, *geo.full, self.filters)
             spatial = x.shape[1:-1]
-            _ops.conv_transpose(
-                x.reshape(-1, c),
-                self.params["kernel"],
-                full,
-                spatial,
-                geo.strides,
-                geo.dilation,
-                self.workspace,
-            )
+            kernel = self.params["kernel"]
+            geometry = (spatial, geo.strides, geo.dilation)
+            if _ops.use_grouped(full_shape, kernel.shape, *geometry, x.dtype.itemsize):
+                unpadded = ((0, 0),) * len(spatial)
+                full = _ops.grouped_transpose(  # (its last axis may hold a few more entries)
+                    x.reshape(-1, c), kernel, full_shape, unpadded, *geometry, self.workspace, True
+                )
+            else:
+                full = np.zeros(full_shape, dtype=x.dtype)
+                _ops.conv_transpose(x.reshape(-1, c), kernel, full, *geometry, self.workspace)
             src, dst = _overlap(geo)
             y = np.zeros((n, *geo.out, self.filters), dtype=x.dtype)
             y[dst] = full[src]
