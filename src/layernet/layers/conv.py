@@ -226,13 +226,17 @@ class Conv(Layer):
     zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
     spatial axis (again im2col and one product; with strides, one such product per
     phase :math:`p \bmod s`); with fewer channels, one product per kernel tap added
-    into its strided slice, which is faster there. With stride 1, where the padded
-    input holds at most 2% more positions than the output (a long 1-D sequence; a 1x1
-    kernel for the input gradient) and the products' shared dimension has at least 16
-    channels, the rules are instead sums of one product per tap over contiguous row
-    slices of the padded input, with no patch matrix (``layernet._ops.use_shifted``
-    decides per call and direction): with the input's rows :math:`R` and tap
-    :math:`t` at row offset :math:`\mathrm{off}_t`,
+    into its strided slice, which is faster there. With a stride :math:`s \ge 2` (and
+    no dilation) along the last axis and a patch gradient of at most 1 MB, the taps
+    :math:`qs, \ldots, qs + s - 1` of that axis land side by side (in row :math:`o + q`
+    of the gradient seen as rows of :math:`s` positions): one product per such block
+    of taps, added into whole rows (``layernet._ops.grouped_transpose``). With stride
+    1, where the padded input holds at most 2% more positions than the output (a long
+    1-D sequence; a 1x1 kernel for the input gradient) and the products' shared
+    dimension has at least 16 channels, the rules are instead sums of one product per
+    tap over contiguous row slices of the padded input, with no patch matrix
+    (``layernet._ops.use_shifted`` decides per call and direction): with the input's
+    rows :math:`R` and tap :math:`t` at row offset :math:`\mathrm{off}_t`,
     :math:`Y = \sum_t R[\mathrm{off}_t:\mathrm{off}_t + M]\,W_t` on the padded grid,
     cropped to the output.
 
