@@ -46,6 +46,41 @@ def non_contiguous(x: np.ndarray) -> np.ndarray:
     return view
 
 
+def record_kernel_shapes(mp: Any, module: Any, name: str) -> list[tuple[int, ...]]:
+    """Wrap ``module.name(dy2, w, ...)`` (a convolution path) to record ``w.shape`` per call."""
+    calls: list[tuple[int, ...]] = []
+    original = getattr(module, name)
+
+    def recording(dy2: Any, w: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        calls.append(w.shape)
+        return original(dy2, w, *args, **kwargs)
+
+    mp.setattr(module, name, recording)
+    return calls
+
+
+def fresh_gradients(layer: Layer, x: np.ndarray, dy: np.ndarray) -> tuple[Any, Any, Any]:
+    """``(y, ∂z/∂x, {name: ∂z/∂θ})`` of one training forward pass, the grads zeroed first."""
+    layer.zero_grad()
+    y = layer.forward(x, training=True)
+    return y, layer.backward_input(dy), layer.backward_params(dy)
+
+
+def torch_conv_input_grad(
+    torch: Any, kernel: np.ndarray, x: np.ndarray, dy: np.ndarray, strides: Any, dilation: Any
+) -> np.ndarray:
+    """PyTorch autograd's ``∂z/∂x`` of an unpadded convolution, channels last like layernet's
+    (``kernel`` in layernet's ``(*k, C, F)`` layout, ``x`` and ``dy`` channels last)."""
+    rank = x.ndim - 2
+    conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)
+    perm = (0, rank + 1, *range(1, rank + 1))
+    xt = torch.tensor(x.transpose(perm).copy(), requires_grad=True)
+    wt = torch.tensor(kernel.transpose(rank + 1, rank, *range(rank)).copy())
+    yt = conv[rank - 1](xt, wt, stride=strides, dilation=dilation)
+    yt.backward(torch.tensor(dy.transpose(perm).copy()))
+    return xt.grad.numpy().transpose(0, *range(2, rank + 2), 1)
+
+
 def _as_list(y: Any) -> list[np.ndarray]:
     return list(y) if isinstance(y, list | tuple) else [y]
 

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _harness import front_layer
+from _harness import (
+    fresh_gradients,
+    front_layer,
+    record_kernel_shapes,
+    torch_conv_input_grad,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,21 +33,7 @@ def lift_thresholds(mp: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     mp.setattr(_ops, "BANDED_MIN_WIDTH", 0)
     mp.setattr(_ops, "BANDED_MAX_WASTE", float("inf"))
     mp.setattr(_ops, "BANDED_MAX_ENTRIES", 10**12)
-    calls: list[tuple[int, ...]] = []
-    original = _ops.banded_transpose
-
-    def counting(dy2, w, *args, **kwargs):
-        calls.append(w.shape)
-        return original(dy2, w, *args, **kwargs)
-
-    mp.setattr(_ops, "banded_transpose", counting)
-    return calls
-
-
-def gradients(layer, x, dy):
-    layer.zero_grad()
-    y = layer.forward(x, training=True)
-    return y, layer.backward_input(dy), layer.backward_params(dy)
+    return record_kernel_shapes(mp, _ops, "banded_transpose")
 
 
 @st.composite
@@ -84,7 +75,7 @@ def test_banded_input_gradient_equals_the_scatter(case, batch, channels, filters
     x = rng.standard_normal((batch, *spatial, channels))
     dy = rng.standard_normal(layer.output_shape(x.shape))
     with _ops.fast_paths(False):
-        off = gradients(layer, x, dy)
+        off = fresh_gradients(layer, x, dy)
     before = ln.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         calls = lift_thresholds(mp)
@@ -92,7 +83,7 @@ def test_banded_input_gradient_equals_the_scatter(case, batch, channels, filters
         mp.setattr(threads, "ADAPT_TO_LOAD", False)
         ln.set_num_threads(parts)
         try:
-            on = gradients(layer, x, dy)
+            on = fresh_gradients(layer, x, dy)
         finally:
             ln.set_num_threads(before)
     assert calls == [layer.params["kernel"].shape]
@@ -123,7 +114,6 @@ def test_banded_gradient_by_finite_differences(rng):
 def test_banded_input_gradient_against_torch(shape, filters, kernel, strides, dilation, padding):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle ('oracle' extra)")
     rng = np.random.default_rng(0)
-    rank = len(shape) - 2
     layer = ln.Conv(
         filters, kernel, strides=strides, dilation_rate=dilation, padding=padding,
         dtype="float64", seed=0,
@@ -135,14 +125,8 @@ def test_banded_input_gradient_against_torch(shape, filters, kernel, strides, di
         layer.forward(x, training=True)
         dx = layer.backward_input(dy)
     assert calls
-    conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)
-    perm = (0, rank + 1, *range(1, rank + 1))
-    back = (0, *range(2, rank + 2), 1)
-    xt = torch.tensor(x.transpose(perm).copy(), requires_grad=True)
-    wt = torch.tensor(layer.params["kernel"].transpose(rank + 1, rank, *range(rank)).copy())
-    yt = conv[rank - 1](xt, wt, stride=strides, dilation=dilation)
-    yt.backward(torch.tensor(dy.transpose(perm).copy()))
-    np.testing.assert_allclose(dx, xt.grad.numpy().transpose(back), rtol=1e-10, atol=1e-12)
+    expected = torch_conv_input_grad(torch, layer.params["kernel"], x, dy, strides, dilation)
+    np.testing.assert_allclose(dx, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_thresholds_pick_lenet_and_leave_wide_layers(rng):
@@ -167,10 +151,10 @@ def test_thresholds_pick_lenet_and_leave_wide_layers(rng):
         mp.setattr(_ops, "banded_transpose", counting)
         for dtype in ("float64", "float32"):
             layer = ln.Conv2D(16, 5, dtype=dtype, seed=0)
-            results.append(gradients(layer, x.astype(dtype), dy.astype(dtype))[1])
+            results.append(fresh_gradients(layer, x.astype(dtype), dy.astype(dtype))[1])
     assert calls == [(5, 5, 6, 16)] * 2
     with _ops.fast_paths(False):
-        reference = gradients(ln.Conv2D(16, 5, dtype="float64", seed=0), x, dy)[1]
+        reference = fresh_gradients(ln.Conv2D(16, 5, dtype="float64", seed=0), x, dy)[1]
     np.testing.assert_allclose(results[0], reference, rtol=1e-12, atol=1e-12)
     assert results[1].dtype == np.float32
     np.testing.assert_allclose(results[1], reference, atol=1e-5 * np.abs(reference).max())

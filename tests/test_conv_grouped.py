@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _harness import front_layer
+from _harness import (
+    fresh_gradients,
+    front_layer,
+    record_kernel_shapes,
+    torch_conv_input_grad,
+)
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -26,21 +31,7 @@ def count_calls(mp: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     """Record the kernel shape of every grouped input gradient (the banded one, taken
     first for few channels and wide rows, turned off)."""
     mp.setattr(_ops, "BANDED_MAX_CHANNELS", 0)
-    calls: list[tuple[int, ...]] = []
-    original = _ops.grouped_transpose
-
-    def counting(dy2, w, *args, **kwargs):
-        calls.append(w.shape)
-        return original(dy2, w, *args, **kwargs)
-
-    mp.setattr(_ops, "grouped_transpose", counting)
-    return calls
-
-
-def gradients(layer, x, dy):
-    layer.zero_grad()
-    y = layer.forward(x, training=True)
-    return y, layer.backward_input(dy), layer.backward_params(dy)
+    return record_kernel_shapes(mp, _ops, "grouped_transpose")
 
 
 @st.composite
@@ -73,12 +64,12 @@ def test_grouped_input_gradient_equals_the_scatter(case, batch, channels, filter
     x = rng.standard_normal((batch, *spatial, channels))
     dy = rng.standard_normal(layer.output_shape(x.shape))
     with _ops.fast_paths(False):
-        off = gradients(layer, x, dy)
+        off = fresh_gradients(layer, x, dy)
     with pytest.MonkeyPatch.context() as mp:
         calls = count_calls(mp)
         mp.setattr(_ops, "GROUPED_MAX_BYTES", 10**12)
-        on = gradients(layer, x, dy)
-        again = gradients(layer, x, 2 * dy)  # reused scratch arrays: a fresh result each time
+        on = fresh_gradients(layer, x, dy)
+        again = fresh_gradients(layer, x, 2 * dy)  # reused scratch arrays: a fresh result each time
     assert calls == [layer.params["kernel"].shape] * 2
     for a, b in zip(on[:2], off[:2], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
@@ -118,7 +109,6 @@ def test_grouped_gradient_by_finite_differences(shape, filters, kernel, strides,
 def test_grouped_input_gradient_against_torch(shape, filters, kernel, strides, dilation):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle ('oracle' extra)")
     rng = np.random.default_rng(0)
-    rank = len(shape) - 2
     layer = ln.Conv(
         filters, kernel, strides=strides, dilation_rate=dilation, dtype="float64", seed=0
     )
@@ -130,14 +120,8 @@ def test_grouped_input_gradient_against_torch(shape, filters, kernel, strides, d
         layer.forward(x, training=True)
         dx = layer.backward_input(dy)
     assert calls
-    conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)
-    perm = (0, rank + 1, *range(1, rank + 1))
-    back = (0, *range(2, rank + 2), 1)
-    xt = torch.tensor(x.transpose(perm).copy(), requires_grad=True)
-    wt = torch.tensor(layer.params["kernel"].transpose(rank + 1, rank, *range(rank)).copy())
-    yt = conv[rank - 1](xt, wt, stride=strides, dilation=dilation)
-    yt.backward(torch.tensor(dy.transpose(perm).copy()))
-    np.testing.assert_allclose(dx, xt.grad.numpy().transpose(back), rtol=1e-10, atol=1e-12)
+    expected = torch_conv_input_grad(torch, layer.params["kernel"], x, dy, strides, dilation)
+    np.testing.assert_allclose(dx, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_threshold_picks_the_mnist1d_cnn_and_leaves_other_layers(rng):
@@ -158,14 +142,14 @@ def test_threshold_picks_the_mnist1d_cnn_and_leaves_other_layers(rng):
         calls = count_calls(mp)
         for dtype in ("float64", "float32"):
             layer = ln.Conv1D(25, 3, strides=2, padding=1, dtype=dtype, seed=0)
-            results.append(gradients(layer, x.astype(dtype), dy.astype(dtype))[1])
+            results.append(fresh_gradients(layer, x.astype(dtype), dy.astype(dtype))[1])
         wide = ln.Conv2D(64, 3, strides=2, seed=0)
-        gradients(
+        fresh_gradients(
             wide, rng.standard_normal((64, 30, 30, 32)), rng.standard_normal((64, 14, 14, 64))
         )
     assert calls == [(3, 25, 25)] * 2
     with _ops.fast_paths(False):
-        reference = gradients(
+        reference = fresh_gradients(
             ln.Conv1D(25, 3, strides=2, padding=1, dtype="float64", seed=0), x, dy
         )[1]
     np.testing.assert_allclose(results[0], reference, rtol=1e-12, atol=1e-12)
@@ -212,11 +196,11 @@ def test_transposed_convolution_forward_equals_the_scatter(case, batch, channels
         assume(False)
     dy = rng.standard_normal(out_shape)
     with _ops.fast_paths(False):
-        off = gradients(layer, x, dy)
+        off = fresh_gradients(layer, x, dy)
     with pytest.MonkeyPatch.context() as mp:
         calls = count_calls(mp)
         mp.setattr(_ops, "GROUPED_MAX_BYTES", 10**12)
-        on = gradients(layer, x, dy)
+        on = fresh_gradients(layer, x, dy)
     assert calls == [layer.params["kernel"].shape]
     np.testing.assert_allclose(on[0], off[0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(on[1], off[1], rtol=1e-12, atol=1e-12)
