@@ -24,7 +24,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import layernet as ln
-from layernet import _ops
+from layernet import _ops, threads
 
 
 def count_calls(mp: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
@@ -247,3 +247,31 @@ def test_transposed_convolution_by_finite_differences(rng):
         result = ln.gradcheck([front_layer(x.shape), layer], x, training=True, jacobians=False)
     assert calls
     assert result.passed, str(result)
+
+
+def test_blocks_of_different_widths_share_one_thread_count(monkeypatch, rng):
+    """A last block narrower than the others (kernel 5, stride 4: blocks of 4 taps and 1)
+    runs on the threads the widest block earns: BLAS's count is set at most once for
+    the blocks and once back, not around every narrow product."""
+    before = ln.get_num_threads()
+    monkeypatch.setattr(threads, "ADAPT_TO_LOAD", False)
+    layer = ln.Conv2D(64, (3, 5), strides=(1, 4), seed=0)
+    x = rng.standard_normal((4, 12, 105, 16)).astype("float32")
+    dy = rng.standard_normal(layer.output_shape(x.shape)).astype("float32")
+    layer.forward(x, training=True)
+    ln.set_num_threads(2)
+    try:
+        calls = count_calls(monkeypatch)
+        switches: list[int] = []
+        real = threads._set_blas
+        monkeypatch.setattr(threads, "_set_blas", lambda n: (switches.append(n), real(n)))
+        with threads.held():
+            dx = layer.backward_input(dy)
+    finally:
+        ln.set_num_threads(before)
+    assert calls == [(3, 5, 16, 64)]
+    assert len(switches) <= 2  # (into the blocks' count, and back when the step ends)
+    with _ops.fast_paths(False):
+        layer.forward(x, training=True)
+        reference = layer.backward_input(dy)
+    np.testing.assert_allclose(dx, reference, rtol=1e-5, atol=1e-5 * np.abs(reference).max())

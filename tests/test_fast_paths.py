@@ -372,3 +372,18 @@ def test_products_report_no_floating_point_flags_and_keep_their_values(rng):
         assert np.isnan(sums).all()
         vec = ln.ops.matmul(np.array([np.inf, 1.0], np.float32), np.zeros(2, np.float32))
         assert np.isnan(np.asarray(vec)).all()
+
+
+def test_padding_plans_tell_fill_values_apart():
+    """``_ops.pad`` plans each geometry once: 0.0 and -0.0 (equal keys) keep their own
+    borders, -inf its own buffer, pads given as lists the same result as tuples."""
+    ws = _ops.Workspace()
+    x = np.ones((2, 3, 1))
+    plus = _ops.pad(x, ((1, 1),), 0.0, ws)
+    minus = _ops.pad(x, ((1, 1),), -0.0, ws)
+    assert plus is not minus
+    assert not np.signbit(plus[0, 0, 0]) and np.signbit(minus[0, 0, 0])
+    low = _ops.pad(x, [[2, 0]], -np.inf, ws)
+    np.testing.assert_array_equal(low[0, :, 0], [-np.inf, -np.inf, 1, 1, 1])
+    np.testing.assert_array_equal(_ops.pad(x, ((2, 0),), -np.inf, ws), low)
+    assert _ops.pad(x, ((0, 0),), 0.0, ws) is x

@@ -175,10 +175,11 @@ def pad(
     With a workspace the padded array is reused: its border keeps ``value`` and
     only the interior is written.
     """
+    sign = math.copysign(1.0, value)  # (0.0 and -0.0 are equal keys: told apart by sign)
     try:
-        plan = _pad_plan(x.shape, pads, value, name)
+        plan = _pad_plan(x.shape, pads, value, sign, name)
     except TypeError:  # pads given as lists
-        plan = _pad_plan(x.shape, tuple(map(tuple, pads)), value, name)
+        plan = _pad_plan(x.shape, tuple(map(tuple, pads)), value, sign, name)
     if plan is None:
         return x
     key, shape, interior = plan
@@ -191,8 +192,12 @@ def pad(
 
 
 @functools.lru_cache(maxsize=512)
-def _pad_plan(shape, pads, value, name):
-    """:func:`pad`'s workspace name, padded shape and interior index (``None``: no padding)."""
+def _pad_plan(shape, pads, value, sign, name):
+    """:func:`pad`'s workspace name, padded shape and interior index (``None``: no padding).
+
+    Cached by geometry, fill value (and its sign) and name; a NaN fill, unequal to itself,
+    is planned again at each call.
+    """
     if not any(b or a for b, a in pads):
         return None
     spatial = shape[1:-1]
@@ -1017,19 +1022,21 @@ def grouped_transpose(
     view = dxp.reshape(*shape[:-2], rows, s * c)
     if copy_first:
         view[:, out[-1] :] = 0
-    flat, _ = ws.get("patch_grad", (m * s * c,), dy2.dtype)
-    with threads.sized(2 * m * f * s * c):  # products of at most s C columns: one switch
+    widest = min(s, kernel[-1]) * c  # a block's columns
+    flat, _ = ws.get("patch_grad", (m * widest,), dy2.dtype)
+    flops = 2 * m * f * widest  # every block's product on the threads the widest earns
+    with threads.sized(flops):  # (one switch for them all)
         for i, (lead, taps_q, target) in enumerate(groups):
             width = (taps_q.stop - taps_q.start) * c
             g = flat[: m * width].reshape(m, width)
-            threads.matmul(dy2, w[(*lead, taps_q)].reshape(width, f).T, out=g)
+            threads.matmul(dy2, w[(*lead, taps_q)].reshape(width, f).T, out=g, flops=flops)
             block = g.reshape(n, *out, width)
             if i == 0 and copy_first:
                 np.copyto(view[target], block)
             else:
                 part = view[(*target, slice(0, width))]
                 np.add(part, block, out=part)
-    return np.array(crop(dxp, region)) if cropped and not whole else dxp
+    return dxp if whole else crop_copy(dxp, region)
 
 
 def window_counts(
