@@ -34,13 +34,20 @@ def count_calls(mp: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     return record_kernel_shapes(mp, _ops, "grouped_transpose")
 
 
-@st.composite
-def conv_cases(draw):
+def strided_geometry(draw, max_kernel: int):
+    """Rank 1-3, kernels up to ``max_kernel``, a stride of 2-4 along the last axis (1-3
+    elsewhere), dilation 1-2 on the other axes and none on the last."""
     rank = draw(st.integers(1, 3))
-    kernel = tuple(draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
+    kernel = tuple(draw(st.lists(st.integers(1, max_kernel), min_size=rank, max_size=rank)))
     strides = (*draw(st.lists(st.integers(1, 3), min_size=rank - 1, max_size=rank - 1)),)
     strides += (draw(st.integers(2, 4)),)
     dilation = (*draw(st.lists(st.integers(1, 2), min_size=rank - 1, max_size=rank - 1)), 1)
+    return rank, kernel, strides, dilation
+
+
+@st.composite
+def conv_cases(draw):
+    rank, kernel, strides, dilation = strided_geometry(draw, 5)
     padding = draw(
         st.one_of(
             st.just("valid"),
@@ -159,11 +166,7 @@ def test_threshold_picks_the_mnist1d_cnn_and_leaves_other_layers(rng):
 
 @st.composite
 def transpose_cases(draw):
-    rank = draw(st.integers(1, 3))
-    kernel = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
-    strides = (*draw(st.lists(st.integers(1, 3), min_size=rank - 1, max_size=rank - 1)),)
-    strides += (draw(st.integers(2, 4)),)
-    dilation = (*draw(st.lists(st.integers(1, 2), min_size=rank - 1, max_size=rank - 1)), 1)
+    rank, kernel, strides, dilation = strided_geometry(draw, 4)
     padding = draw(st.sampled_from(["valid", "same"]))
     output_padding = None
     if draw(st.booleans()):
