@@ -374,6 +374,90 @@ def test_products_report_no_floating_point_flags_and_keep_their_values(rng):
         assert np.isnan(np.asarray(vec)).all()
 
 
+def test_products_leave_the_callers_error_state_as_it_was(rng, monkeypatch):
+    """A product ignores BLAS's flags without np.errstate's cost, and what the caller set
+    (error handling, buffer size) holds again after it; without NumPy's context variable
+    the product falls back to np.errstate with the same result."""
+    a, b = rng.standard_normal((7, 4)).astype(np.float32), rng.standard_normal((4, 3))
+    b = b.astype(np.float32)
+    inf = np.array([[np.inf, 1.0]], np.float32)
+    for state in (None, "fallback"):
+        if state == "fallback":
+            monkeypatch.setattr(_ops, "_ERROR_STATE", None)
+        with np.errstate(all="raise"):
+            np.setbufsize(16384)
+            try:
+                before = (np.geterr(), np.getbufsize())
+                np.testing.assert_array_equal(_ops.product(a, b), np.matmul(a, b))
+                out = np.empty((1, 2), np.float32)
+                assert _ops.product(inf, np.zeros((2, 2), np.float32), out=out) is out
+                assert np.isnan(out).all()  # inf * 0, with flags that would raise outside
+                assert (np.geterr(), np.getbufsize()) == before
+                with pytest.raises(FloatingPointError):
+                    np.float32(3e38) * np.float32(10)  # the caller's "raise" is back
+            finally:
+                np.setbufsize(8192)
+    assert np.geterr()["invalid"] != "raise"
+
+
+def test_products_on_threads_keep_each_threads_error_state(rng):
+    """Each thread's error state is its own: products on another thread change neither."""
+    import threading
+
+    a = rng.standard_normal((5, 5)).astype(np.float32)
+    seen = []
+
+    def work():
+        with np.errstate(over="raise"):
+            for _ in range(200):
+                _ops.product(a, a)
+            seen.append(np.geterr()["over"])
+
+    with np.errstate(over="warn"):
+        t = threading.Thread(target=work)
+        t.start()
+        for _ in range(200):
+            _ops.product(a, a)
+        t.join()
+        assert np.geterr()["over"] == "warn"
+    assert seen == ["raise"]
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 100])
+@pytest.mark.parametrize("k", [1, 2, 10, _ops.ROW_MAX_WIDTH, _ops.ROW_MAX_WIDTH + 1, 70])
+def test_row_maxima_equal_numpys_on_both_sides_of_the_width(rng, n, k, monkeypatch):
+    x = rng.standard_normal((n, k)).astype(np.float32)
+    x[0, -1] = np.nan
+    x[-1, 0] = -np.inf
+    x[n // 2] = np.inf if n > 2 else x[n // 2]
+    want = x.max(axis=1, keepdims=True)
+    for fast in (True, False):
+        monkeypatch.setattr(_ops, "FAST_PATHS", fast)
+        got = _ops.row_max(x)
+        assert got.shape == (n, 1) and got.dtype == x.dtype
+        np.testing.assert_array_equal(got, want)
+    strided = np.repeat(x, 2, axis=1)[:, ::2]  # a view: the same maxima
+    np.testing.assert_array_equal(_ops.row_max(strided), want)
+
+
+@pytest.mark.parametrize("n, k", [(3, 4), (100, 10), (40, 33)])
+def test_labels_and_one_hot_rows_give_the_same_softmax_cross_entropy(rng, n, k):
+    """Integer labels (flat positions of the targets) and one-hot rows: the same loss and
+    the same gradient, on both sides of the narrow-row maximum."""
+    x = rng.standard_normal((n, k)) * 3
+    labels = rng.integers(0, k, n)
+    loss = ln.SoftmaxCrossEntropy(dtype="float64")
+    z_labels = loss.forward(x, labels)
+    g_labels = loss.backward_input(1.0)
+    z_rows = loss.forward(x, np.eye(k)[labels])
+    g_rows = loss.backward_input(1.0)
+    np.testing.assert_allclose(z_labels, z_rows, rtol=1e-13)
+    np.testing.assert_allclose(g_labels, g_rows, rtol=1e-13, atol=1e-15)
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(z_labels, -np.mean(np.log(p[np.arange(n), labels])), rtol=1e-12)
+
+
 def test_padding_plans_tell_fill_values_apart():
     """``_ops.pad`` plans each geometry once: 0.0 and -0.0 (equal keys) keep their own
     borders, -inf its own buffer, pads given as lists the same result as tuples."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from . import registry
+from . import _ops, registry
 from ._validation import (
     as_array,
     cast_checked,
@@ -576,21 +576,21 @@ class SoftmaxCrossEntropy(Loss):
         )
 
     def compute_loss(self, x, t, sample_weight=None):
-        n = x.shape[0]
-        shifted = x - x.max(axis=1, keepdims=True)
+        n, k = x.shape
+        shifted = x - _ops.row_max(x)
         p = np.exp(shifted)
         s = p.sum(axis=1, keepdims=True)
         log_z = np.log(s)
         p /= s
         if t.ndim == 1:
-            rows = np.arange(n)
-            per_sample = log_z[:, 0] - shifted[rows, t]
-            p[rows, t] -= 1
+            at = np.arange(n) * k + t  # the targets' flat positions
+            per_sample = log_z[:, 0] - shifted.reshape(-1)[at]
+            p.reshape(-1)[at] -= 1
         else:
             per_sample = log_z[:, 0] - np.sum(t * shifted, axis=1)
             p -= t
         if sample_weight is None:
-            return float(np.sum(per_sample) / n), SoftmaxCrossEntropySaved(p, n)
+            return float(per_sample.sum() / n), SoftmaxCrossEntropySaved(p, n)
         p *= sample_weight[:, None]
         return float(np.dot(sample_weight, per_sample) / n), SoftmaxCrossEntropySaved(p, n)
 
@@ -935,7 +935,7 @@ def _categorical(owner, x, t, from_logits):
     k = x.shape[-1]
     xf, tf = x.reshape(-1, k), t.reshape(-1, k)
     if from_logits:
-        shifted = xf - xf.max(axis=1, keepdims=True)
+        shifted = xf - _ops.row_max(xf)
         e = np.exp(shifted)
         s = e.sum(axis=1, keepdims=True)
         t_sum = tf.sum(axis=1)
@@ -1105,7 +1105,7 @@ class CategoricalCrossentropy(_CrossentropyLoss):
         k = x.shape[-1]
         xf = x.reshape(-1, k)
         if self.from_logits:
-            shifted = xf - xf.max(axis=1, keepdims=True)
+            shifted = xf - _ops.row_max(xf)
             log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         else:
             q, _ = _normalised_probabilities(self.owner, xf)
@@ -1891,7 +1891,7 @@ class CategoricalFocalCrossentropy(_FocalMixin, CategoricalCrossentropy):
             t = t * (1 - self.label_smoothing) + self.label_smoothing / k
         xf, tf = x.reshape(-1, k), t.reshape(-1, k)
         if self.from_logits:
-            e = np.exp(xf - xf.max(axis=1, keepdims=True))
+            e = np.exp(xf - _ops.row_max(xf))
             q, s = e / e.sum(axis=1, keepdims=True), None
         else:
             q, s = _normalised_probabilities(self.owner, xf)
