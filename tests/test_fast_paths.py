@@ -296,6 +296,38 @@ def test_small_products_run_on_one_thread_large_ones_on_the_budget(rng, monkeypa
         ln.set_num_threads(before)
 
 
+def test_a_sized_block_sets_its_count_and_puts_the_previous_one_back(monkeypatch):
+    """threads.sized: the block's count while inside (nested blocks too), the count from
+    before after it, also when the block raises; a block that needs no change sets none."""
+    if ln.distributed.get_blas_threads() is None:
+        pytest.skip("the BLAS thread count cannot be read here (not OpenBLAS)")
+    before = ln.get_num_threads()
+    big = ln.threads.MIN_PARALLEL_FLOPS * 64
+    monkeypatch.setattr(ln.threads, "ADAPT_TO_LOAD", False)
+    try:
+        ln.set_num_threads(2)
+        count = ln.distributed.get_blas_threads
+        with ln.threads.sized(10):
+            assert count() == 1
+            with ln.threads.sized(big):
+                assert count() == 2
+            assert count() == 1
+        assert count() == 2
+        with pytest.raises(KeyError), ln.threads.sized(10):
+            assert count() == 1
+            raise KeyError("inside")
+        assert count() == 2
+        block = ln.threads.sized(big)  # already at its count: nothing to put back
+        with block:
+            assert count() == 2
+        assert count() == 2
+        with block:  # the same block entered again
+            assert count() == 2
+    finally:
+        monkeypatch.undo()
+        ln.set_num_threads(before)
+
+
 def test_a_count_set_from_outside_becomes_the_budget(rng):
     """DataParallel sets each rank's count with distributed.set_blas_threads: it holds."""
     if ln.distributed.get_blas_threads() is None:
