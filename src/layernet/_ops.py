@@ -243,7 +243,9 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
 try:
     from numpy._core._multiarray_umath import _extobj_contextvar as _ERROR_STATE
     from numpy._core._multiarray_umath import _make_extobj
-except ImportError:  # pragma: no cover - depends on the NumPy version
+
+    _make_extobj(all="ignore")  # (what product calls: checked once here)
+except (ImportError, TypeError, ValueError):  # pragma: no cover - depends on the NumPy version
     _ERROR_STATE = None
 
 #: The last error state :func:`product` met and its "ignore all" variant, one tuple
