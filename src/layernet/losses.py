@@ -460,6 +460,14 @@ class MSELoss(Loss):
         return saved.diff * (dz / saved.n)
 
 
+@functools.lru_cache(maxsize=64)
+def _row_starts(n: int, k: int) -> np.ndarray:
+    """``arange(n) * k``, read-only: where each of ``n`` rows of ``k`` entries starts."""
+    starts = np.arange(n, dtype=np.intp) * k
+    starts.flags.writeable = False
+    return starts
+
+
 class SoftmaxCrossEntropySaved(NamedTuple):
     """What :class:`SoftmaxCrossEntropy` keeps for backward."""
 
@@ -583,7 +591,7 @@ class SoftmaxCrossEntropy(Loss):
         log_z = np.log(s)
         p /= s
         if t.ndim == 1:
-            at = np.arange(n) * k + t  # the targets' flat positions
+            at = _row_starts(n, k) + t  # the targets' flat positions
             per_sample = log_z[:, 0] - shifted.reshape(-1)[at]
             p.reshape(-1)[at] -= 1
         else:
