@@ -317,12 +317,19 @@ def test_a_sized_block_sets_its_count_and_puts_the_previous_one_back(monkeypatch
             assert count() == 1
             raise KeyError("inside")
         assert count() == 2
-        block = ln.threads.sized(big)  # already at its count: nothing to put back
+        block = ln.threads.sized(10)
         with block:
+            assert count() == 1
+            with pytest.raises(RuntimeError, match="while it is active"), block:
+                pass
+            assert count() == 1  # the refused entry changed nothing
+        assert count() == 2
+        with block:  # entered again once it has ended
+            assert count() == 1
+        assert count() == 2
+        with ln.threads.sized(big):  # already at its count: nothing to put back
             assert count() == 2
         assert count() == 2
-        with block:  # the same block entered again
-            assert count() == 2
     finally:
         monkeypatch.undo()
         ln.set_num_threads(before)
@@ -413,14 +420,29 @@ def test_products_leave_the_callers_error_state_as_it_was(rng, monkeypatch):
     a, b = rng.standard_normal((7, 4)).astype(np.float32), rng.standard_normal((4, 3))
     b = b.astype(np.float32)
     inf = np.array([[np.inf, 1.0]], np.float32)
+    real_matmul, during = np.matmul, []
+
+    def spying_matmul(*args, **kwargs):  # the state the product itself runs under
+        during.append((np.geterr(), np.getbufsize(), np.geterrcall()))
+        return real_matmul(*args, **kwargs)
+
+    def callback(kind, flag):  # a caller's error callback: kept during the product
+        pass
+
+    ignore = dict.fromkeys(("divide", "over", "under", "invalid"), "ignore")
     for state in (None, "fallback"):
         if state == "fallback":
             monkeypatch.setattr(_ops, "_ERROR_STATE", None)
-        with np.errstate(all="raise"):
+        with np.errstate(all="raise", call=callback):
             np.setbufsize(16384)
             try:
                 before = (np.geterr(), np.getbufsize())
-                np.testing.assert_array_equal(_ops.product(a, b), np.matmul(a, b))
+                with monkeypatch.context() as spy:
+                    spy.setattr(np, "matmul", spying_matmul)
+                    got = _ops.product(a, b)
+                assert during == [(ignore, 16384, callback)]
+                during.clear()
+                np.testing.assert_array_equal(got, np.matmul(a, b))
                 out = np.empty((1, 2), np.float32)
                 assert _ops.product(inf, np.zeros((2, 2), np.float32), out=out) is out
                 assert np.isnan(out).all()  # inf * 0, with flags that would raise outside
@@ -441,9 +463,13 @@ def test_products_on_threads_keep_each_threads_error_state(rng):
 
     def work():
         with np.errstate(over="raise"):
-            for _ in range(200):
-                _ops.product(a, a)
-            seen.append(np.geterr()["over"])
+            np.setbufsize(16384)
+            try:
+                for _ in range(200):
+                    _ops.product(a, a)
+                seen.append((np.geterr()["over"], np.getbufsize()))
+            finally:
+                np.setbufsize(8192)
 
     with np.errstate(over="warn"):
         t = threading.Thread(target=work)
@@ -451,8 +477,8 @@ def test_products_on_threads_keep_each_threads_error_state(rng):
         for _ in range(200):
             _ops.product(a, a)
         t.join()
-        assert np.geterr()["over"] == "warn"
-    assert seen == ["raise"]
+        assert np.geterr()["over"] == "warn" and np.getbufsize() == 8192
+    assert seen == [("raise", 16384)]
 
 
 @pytest.mark.parametrize("n", [1, 15, 16, 100])
@@ -463,13 +489,13 @@ def test_row_maxima_equal_numpys_on_both_sides_of_the_width(rng, n, k, monkeypat
     x[-1, 0] = -np.inf
     x[n // 2] = np.inf if n > 2 else x[n // 2]
     want = x.max(axis=1, keepdims=True)
+    strided = np.repeat(x, 2, axis=1)[:, ::2]  # a view: the same maxima
     for fast in (True, False):
         monkeypatch.setattr(_ops, "FAST_PATHS", fast)
-        got = _ops.row_max(x)
-        assert got.shape == (n, 1) and got.dtype == x.dtype
-        np.testing.assert_array_equal(got, want)
-    strided = np.repeat(x, 2, axis=1)[:, ::2]  # a view: the same maxima
-    np.testing.assert_array_equal(_ops.row_max(strided), want)
+        for a in (x, strided, np.asfortranarray(x), x.astype(np.float64)):
+            got = _ops.row_max(a)
+            assert got.shape == (n, 1) and got.dtype == a.dtype
+            np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("n, k", [(3, 4), (100, 10), (40, 33)])
@@ -478,15 +504,19 @@ def test_labels_and_one_hot_rows_give_the_same_softmax_cross_entropy(rng, n, k):
     the same gradient, on both sides of the narrow-row maximum."""
     x = rng.standard_normal((n, k)) * 3
     labels = rng.integers(0, k, n)
-    loss = ln.SoftmaxCrossEntropy(dtype="float64")
-    z_labels = loss.forward(x, labels)
-    g_labels = loss.backward_input(1.0)
-    z_rows = loss.forward(x, np.eye(k)[labels])
-    g_rows = loss.backward_input(1.0)
-    np.testing.assert_allclose(z_labels, z_rows, rtol=1e-13)
-    np.testing.assert_allclose(g_labels, g_rows, rtol=1e-13, atol=1e-15)
     p = np.exp(x - x.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
+    want_grad = (p - np.eye(k)[labels]) / n
+    loss = ln.SoftmaxCrossEntropy(dtype="float64")
+    for logits in (x, np.asfortranarray(x), np.repeat(x, 2, axis=1)[:, ::2]):
+        for kind in (np.int64, np.int32, np.uint8):
+            z_labels = loss.forward(logits, labels.astype(kind))
+            g_labels = loss.backward_input(1.0)
+            np.testing.assert_allclose(g_labels, want_grad, rtol=1e-12, atol=1e-15)
+        z_rows = loss.forward(logits, np.eye(k)[labels])
+        g_rows = loss.backward_input(1.0)
+        np.testing.assert_allclose(z_labels, z_rows, rtol=1e-13)
+        np.testing.assert_allclose(g_labels, g_rows, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(z_labels, -np.mean(np.log(p[np.arange(n), labels])), rtol=1e-12)
 
 

@@ -585,7 +585,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def compute_loss(self, x, t, sample_weight=None):
         n, k = x.shape
-        shifted = x - _ops.row_max(x)
+        shifted = np.subtract(x, _ops.row_max(x), order="C")  # (flat positions below)
         p = np.exp(shifted)
         s = p.sum(axis=1, keepdims=True)
         log_z = np.log(s)

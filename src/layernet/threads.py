@@ -510,13 +510,17 @@ def held() -> contextlib.AbstractContextManager[None]:
 class _Sized:
     """The context manager :func:`sized` returns (a class: cheaper than a generator)."""
 
-    __slots__ = ("flops", "restore")
+    __slots__ = ("active", "flops", "restore")
 
     def __init__(self, flops: int) -> None:
         self.flops = flops
         self.restore: int | None = None
+        self.active = False
 
     def __enter__(self) -> None:
+        if self.active:
+            raise RuntimeError("threads.sized: a block cannot be entered while it is active.")
+        self.active = True
         if _State.setters is None:
             _lookup()
         _sync()
@@ -526,13 +530,19 @@ class _Sized:
             _set_blas(n)
 
     def __exit__(self, *exc: object) -> None:
+        self.active = False
         if self.restore is not None:
             _set_blas(self.restore)
             self.restore = None
 
 
 def sized(flops: int) -> contextlib.AbstractContextManager[None]:
-    """Run the block's BLAS calls on the threads that a product of ``flops`` earns."""
+    """Run the block's BLAS calls on the threads that a product of ``flops`` earns.
+
+    The returned block may be entered again once it has ended, not while it is active
+    (a nested ``with`` on the same object raises ``RuntimeError``); each thread makes
+    its own.
+    """
     return _Sized(flops)
 
 
