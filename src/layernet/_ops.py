@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import itertools
 import math
 import os
@@ -240,12 +241,13 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
 # "ignore all" state derived from the current one (bufsize and error callback kept)
 # is what ``np.errstate(all="ignore")`` does, at a fifth of its cost per product; a
 # NumPy without these names falls back to ``np.errstate``.
+_ERROR_STATE: Any = None
 try:
-    from numpy._core._multiarray_umath import _extobj_contextvar as _ERROR_STATE
-    from numpy._core._multiarray_umath import _make_extobj
-
+    _umath = importlib.import_module("numpy._core._multiarray_umath")
+    _make_extobj = _umath._make_extobj
     _make_extobj(all="ignore")  # (what product calls: checked once here)
-except (ImportError, TypeError, ValueError):  # pragma: no cover - depends on the NumPy version
+    _ERROR_STATE = _umath._extobj_contextvar
+except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover - NumPy version
     _ERROR_STATE = None
 
 #: The last error state :func:`product` met and its "ignore all" variant, one tuple
