@@ -16,6 +16,8 @@ block, split or not) equals the plain path's.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -214,3 +216,141 @@ def test_per_tap_blocks_are_taken(forced, monkeypatch):
     assert calls == [(6, 2)]
     np.testing.assert_array_equal(dxp[:, [0, 4]], 2.0)  # the ends: one tap of 2 filters
     np.testing.assert_array_equal(dxp[:, 1:4], 4.0)  # the middle: two taps
+
+
+# ------------------------------------------- patch matrices built again, not kept
+def geometry_arrays(g, seed):
+    rank, n, c, _, k, s, d, p = g
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    xp = _ops.pad(rng.standard_normal((n, *(size,) * rank, c)), ((p, p),) * rank)
+    kernel, strides, dilation = (k,) * rank, (s,) * rank, (d,) * rank
+    out = tuple((m - (k - 1) * d - 1) // s + 1 for m in xp.shape[1:-1])
+    return rng, xp, (kernel, out, strides, dilation)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    g=geometry,
+    ones=st.booleans(),
+    block_bytes=st.sampled_from([1, 200, 4096, 1 << 20]),
+    parts=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_blocks_not_kept_give_the_same_product(g, ones, block_bytes, parts, seed, forced):
+    """``keep=False``: no patch matrix comes back, the product is the kept path's, bit for
+    bit, and the same bits whatever the number of threads."""
+    rng, xp, (kernel, out, strides, dilation) = geometry_arrays(g, seed)
+    w = rng.standard_normal((math.prod(kernel) * xp.shape[-1] + int(ones), g[3]))
+    forced(block_bytes, parts)
+    _, kept = _ops.patch_product(xp, kernel, out, strides, dilation, w, _ops.Workspace(), ones)
+    ws = _ops.Workspace()
+    col, y = _ops.patch_product(xp, kernel, out, strides, dilation, w, ws, ones, keep=False)
+    assert col is None
+    np.testing.assert_array_equal(y, kept)
+    # again with the buffers reused (their column of ones kept), and on one thread
+    _, again = _ops.patch_product(xp, kernel, out, strides, dilation, w, ws, ones, keep=False)
+    np.testing.assert_array_equal(again, kept)
+    forced(block_bytes, 1)
+    _, one = _ops.patch_product(xp, kernel, out, strides, dilation, w, ws, ones, keep=False)
+    np.testing.assert_array_equal(one, kept)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    g=geometry,
+    block_bytes=st.sampled_from([1, 200, 4096, 1 << 22]),
+    parts=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_kernel_gradient_from_blocks_built_again(g, block_bytes, parts, seed, forced, monkeypatch):
+    """``blocked_weight_grad`` equals the patch matrix transposed times ``dy2`` to float
+    rounding, and gives the same bits whatever the number of threads."""
+    rng, xp, geometry_ = geometry_arrays(g, seed)
+    col = _ops.im2col(xp, *geometry_)
+    dy2 = rng.standard_normal((col.shape[0], g[3]))
+    monkeypatch.setattr(_ops, "WEIGHT_GRAD_BLOCK_BYTES", block_bytes)
+    forced(1 << 20, parts)
+    got = _ops.blocked_weight_grad(xp, *geometry_, dy2, _ops.Workspace())
+    np.testing.assert_allclose(got, col.T @ dy2, rtol=1e-12, atol=1e-12)
+    forced(1 << 20, 1)
+    np.testing.assert_array_equal(_ops.blocked_weight_grad(xp, *geometry_, dy2), got)
+
+
+def test_kernel_gradient_blocks_and_an_empty_batch(forced, monkeypatch):
+    """Several blocks (a sample each, then rows of one) and parts are taken; an empty
+    batch gives zeros of the kernel matrix's shape."""
+    calls = []
+    original = threads.over_batch
+
+    def counted(fn, n, size):
+        calls.append((n, threads.split_count(n, size)))
+        return original(fn, n, size)
+
+    monkeypatch.setattr(threads, "over_batch", counted)
+    rng = np.random.default_rng(0)
+    x, dy2 = rng.standard_normal((6, 5, 5, 3)), rng.standard_normal((6 * 16, 4))
+    geometry_ = ((2, 2), (4, 4), (1, 1), (1, 1))
+    expected = _ops.im2col(x, *geometry_).T @ dy2
+    forced(1 << 20, 2)
+    for block_bytes, blocks in ((16 * 12 * 8, 6), (1, 24)):  # 16 rows of 12 doubles a sample
+        monkeypatch.setattr(_ops, "WEIGHT_GRAD_BLOCK_BYTES", block_bytes)
+        got = _ops.blocked_weight_grad(x, *geometry_, dy2, _ops.Workspace())
+        assert calls[-1] == (blocks, 2)
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    empty = _ops.blocked_weight_grad(x[:0], *geometry_, dy2[:0])
+    np.testing.assert_array_equal(empty, np.zeros((12, 4)))
+
+
+def test_only_large_patch_matrices_are_built_again(monkeypatch):
+    """From ``REBUILD_PATCHES_BYTES`` of patches on, never with the fast paths off."""
+    limit = _ops.REBUILD_PATCHES_BYTES
+    per_sample = 10 * 10 * 9 * 8 * 4  # 10x10 outputs, 3x3 taps, 8 channels, float32
+    below, at = limit // per_sample, -(-limit // per_sample)
+    assert not _ops.rebuild_patches(below, (10, 10), (3, 3), 8, 4)
+    assert _ops.rebuild_patches(at, (10, 10), (3, 3), 8, 4)
+    with _ops.fast_paths(False):
+        assert not _ops.rebuild_patches(at, (10, 10), (3, 3), 8, 4)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(g=geometry, use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv_layer_without_kept_patches_same_as_fast_paths_off(
+    g, use_bias, seed, forced, monkeypatch
+):
+    """Every patch matrix built again: a ``Conv`` keeps none (only its padded input), and
+    its output and gradients (a non-uniform upstream gradient) equal the plain path's."""
+    rank, n, c, f, k, s, d, p = g
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    x = rng.standard_normal((n, *(size,) * rank, c))
+    forced(1, 2)
+    monkeypatch.setattr(_ops, "REBUILD_PATCHES_BYTES", 0)
+    monkeypatch.setattr(_ops, "WEIGHT_GRAD_BLOCK_BYTES", 1)
+
+    def run():
+        layer = ln.layers.Conv(
+            f, k, strides=s, dilation_rate=d, padding=p, use_bias=use_bias, dtype="float64", seed=0
+        )
+        y = layer.forward(x, training=True)
+        saved = layer.saved
+        dy = np.linspace(-1, 1, y.size).reshape(y.shape)
+        return y, layer.backward_input(dy), layer.backward_params(dy), saved
+
+    y1, dx1, g1, saved = run()
+    if not saved.band:
+        assert saved.blocked and saved.patches is None and saved.padded is not None
+    with _ops.fast_paths(False):
+        y0, dx0, g0, plain = run()
+    assert not plain.blocked and plain.patches is not None
+    np.testing.assert_allclose(y1, y0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx1, dx0, rtol=1e-10, atol=1e-12)
+    assert g1.keys() == g0.keys()
+    for key in g0:
+        np.testing.assert_allclose(g1[key], g0[key], rtol=1e-10, atol=1e-12)

@@ -32,12 +32,16 @@ class ConvSaved(NamedTuple):
     pads: tuple[tuple[int, int], ...]  #: ``(before, after)`` per spatial axis
     out: tuple[int, ...]  #: output positions per spatial axis
     activation: Any = None  #: what the activation kept (``None`` without one)
-    #: the padded input, C-contiguous, when the forward pass took the shifted products
-    #: (:func:`layernet._ops.shifted_forward`; ``patches`` is then ``None``)
+    #: the padded input, when the forward pass took the shifted products
+    #: (:func:`layernet._ops.shifted_forward`, C-contiguous) or did not keep its patches
+    #: (``blocked``); ``patches`` is then ``None``
     padded: np.ndarray | None = None
     #: output positions along the last axis per row of ``patches`` when they are band
     #: patches (:func:`layernet._ops.band_product`); 0 for im2col's
     band: int = 0
+    #: whether the forward pass multiplied its patches block by block without keeping
+    #: them (``patches`` is then ``None`` and ``padded`` the padded input they come from)
+    blocked: bool = False
 
 
 class Conv(Layer):
@@ -221,7 +225,11 @@ class Conv(Layer):
     they read there, and a band kernel matrix with :math:`J F` columns places each
     :math:`W_{t,f}` where output :math:`j` of the row reads it; the patch matrix is then
     a fraction of im2col's, and the kernel gradient sums the band kernel's gradient
-    over the :math:`J` places of each entry. The input
+    over the :math:`J` places of each entry. A patch matrix of 32 MB or more
+    (``layernet._ops.REBUILD_PATCHES_BYTES``) is not kept: the forward pass multiplies
+    it block by block from a buffer of one block, and the kernel gradient
+    :math:`P^T \partial z/\partial Y` builds the blocks again from the padded input and
+    sums their products in block order (``layernet._ops.blocked_weight_grad``). The input
     gradient, with 64 or more input channels per group, is the correlation of the
     zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
     spatial axis (again im2col and one product; with strides, one such product per
@@ -506,9 +514,15 @@ class Conv(Layer):
             band = _ops.band_positions(xp.shape, k, s, d, out, self.filters)
             if band:
                 col, y = _ops.band_product(xp, k, out, s, d, w, band, self.workspace, self.use_bias)
-            else:
-                col, y = _ops.patch_product(xp, k, out, s, d, w, self.workspace, self.use_bias)
+            else:  # (very large patches: multiplied block by block and not kept)
+                keep = not _ops.rebuild_patches(x.shape[0], out, k, x.shape[-1], x.itemsize)
+                col, y = _ops.patch_product(
+                    xp, k, out, s, d, w, self.workspace, self.use_bias, keep=keep
+                )
             y = y.reshape(x.shape[0], *out, self.filters)
+            if col is None:  # the kernel gradient builds the blocks again from xp
+                y, act = activations.apply(self._activation, y)
+                return y, ConvSaved(None, xp.shape, k, s, d, pads, out, act, xp, blocked=True)
         else:  # one product per group of channels; the patches of each group kept
             cg, fg = x.shape[-1] // self.groups, self.filters // self.groups
             col = [
@@ -534,6 +548,13 @@ class Conv(Layer):
     def compute_backward_params(self, dy, saved):
         dy2 = self._affine_grad(dy, saved).reshape(-1, self.filters)
         shape = self.params["kernel"].shape
+        if saved.blocked:  # the patches again, block by block
+            geometry = (saved.kernel, saved.out, saved.strides, saved.dilation)
+            kernel = _ops.blocked_weight_grad(saved.padded, *geometry, dy2, self.workspace)
+            grads = {"kernel": kernel.reshape(shape)}
+            if self.use_bias:
+                grads["bias"] = _ops.column_sums(dy2, self.workspace)
+            return grads
         if saved.padded is not None:  # the forward pass took the shifted products
             return self._backward_params_shifted(dy2, saved)
         if self.groups == 1:
