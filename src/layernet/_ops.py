@@ -619,8 +619,9 @@ def patch_product(
 
 def _block_plan(
     n: int, first: int, rows: int, row_bytes: int, block_bytes: int
-) -> tuple[int, int, int]:
-    """``(blocks, per_block, per_sample)``: how the patches of ``n`` samples go in blocks.
+) -> tuple[int, int, int, int]:
+    """``(blocks, per_block, per_sample, most)``: how the patches of ``n`` samples go in
+    blocks, and the most rows a block has.
 
     A sample has ``rows`` rows of ``row_bytes``, ``first`` positions along its first
     position axis. A block is a few whole samples (balanced; ``per_sample`` 0) when one
@@ -629,10 +630,11 @@ def _block_plan(
     """
     if rows * row_bytes <= block_bytes:
         per_block = block_bytes // (rows * row_bytes)
-        return -(-n // per_block), per_block, 0
+        blocks = -(-n // per_block)
+        return blocks, per_block, 0, -(-n // blocks) * rows
     per_block = max(1, block_bytes // ((rows // first) * row_bytes))
     per_sample = -(-first // per_block)
-    return n * per_sample, per_block, per_sample
+    return n * per_sample, per_block, per_sample, per_block * (rows // first)
 
 
 def _block_span(
@@ -656,9 +658,8 @@ def _block_buffer(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A block's patch matrix, ``rows`` rows of ``k_size`` entries (and a column of ones):
     ``(matrix, patches)``, ``patches`` its first ``k_size`` columns, kept in ``ws`` as
-    ``name`` (a part's own name: a workspace is not shared between parts running side
-    by side, but each part asks for a name of its own). Rows wider than 64 entries are
-    padded to a multiple of 16, as :func:`_patch_matrix`'s."""
+    ``name`` (fresh without either). Rows wider than 64 entries are padded to a multiple
+    of 16, as :func:`_patch_matrix`'s."""
     width = k_size + int(ones)
     shape = (rows, -(-width // 16) * 16 if width > 64 else width)
     if ws is None or name is None:
@@ -722,8 +723,8 @@ def _blocked_product(
     if y is None:
         y = np.empty((n * rows, w.shape[1]), np.result_type(view.dtype, w.dtype))
     inner = rows // first  # rows per position of the first axis
-    blocks, per_block, per_sample = _block_plan(n, first, rows, row_bytes, PATCH_BLOCK_BYTES)
-    most = (per_block if per_sample else -(-n // blocks)) * (inner if per_sample else rows)
+    plan = _block_plan(n, first, rows, row_bytes, PATCH_BLOCK_BYTES)
+    blocks, per_block, per_sample, most = plan
 
     def buffer(index: int | None) -> Any:
         if col is not None:
@@ -764,11 +765,11 @@ WEIGHT_GRAD_BLOCK_BYTES = 2 * 2**20
 #: Patch matrices of at least this many bytes are not kept by a convolution's forward
 #: pass (:func:`patch_product` with ``keep=False``): its kernel gradient builds the
 #: blocks again (:func:`blocked_weight_grad`). Measured on 2 cores (AMD EPYC), processes
-#: alternating with the matrices kept: the ResNet block step (two 75 MB matrices) 0.77-0.83
-#: of its time, Conv2D C forward + backward (75 MB) 0.91-0.99, and their memory less by
+#: alternating with the matrices kept: the ResNet block step (two 75 MB matrices) 0.66-0.81
+#: of its time, Conv2D C forward + backward (75 MB) 0.92-1.00, and their memory less by
 #: those matrices. Smaller ones stay: glibc serves allocations under 32 MB from a heap
 #: whose thresholds follow the sizes it has seen freed, and without the keras.io
-#: convnet's 17.8 MB matrix its training epoch met five times the page faults and took
+#: convnet's 17.8 MB matrix its training epoch met 5-40 times the page faults and took
 #: 1.3-1.5 times as long; from 32 MB glibc maps every allocation on its own.
 REBUILD_PATCHES_BYTES = 32 * 2**20
 
@@ -809,8 +810,8 @@ def blocked_weight_grad(
     view = window_view(xp, kernel, out, strides, dilation)
     first, inner = out[0], rows // out[0]
     row_bytes = k_size * xp.itemsize
-    blocks, per_block, per_sample = _block_plan(n, first, rows, row_bytes, WEIGHT_GRAD_BLOCK_BYTES)
-    most = (per_block if per_sample else -(-n // blocks)) * (inner if per_sample else rows)
+    plan = _block_plan(n, first, rows, row_bytes, WEIGHT_GRAD_BLOCK_BYTES)
+    blocks, per_block, per_sample, most = plan
     sums = np.empty((blocks, k_size, f), dtype)
 
     def buffer(index: int | None) -> np.ndarray:
