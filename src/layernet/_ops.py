@@ -675,12 +675,16 @@ def _run_blocks(
     fn: Callable[[slice, Any], None],
     blocks: int,
     entries: int,
-    buffer: Callable[[int | None], Any],
+    buffer: Callable[[int | None], Any] | None,
 ) -> None:
     """``fn(blocks_b, buffer(part))`` through :func:`layernet.threads.over_batch`: each
     part gets a buffer of its own, made here in the calling thread (a workspace is not
     shared between threads) for the split ``over_batch`` makes; a part of another split
-    (the cores free changed in between) gets a fresh one (``buffer(None)``)."""
+    (the cores free changed in between) gets a fresh one (``buffer(None)``). Without
+    ``buffer``, ``fn(blocks_b, None)``."""
+    if buffer is None:
+        threads.over_batch(lambda b: fn(b, None), blocks, entries)
+        return
     parts = threads.split_count(blocks, entries)
     buffers = {blocks * i // parts: buffer(i) for i in range(parts)}
 
@@ -727,8 +731,6 @@ def _blocked_product(
     blocks, per_block, per_sample, most = plan
 
     def buffer(index: int | None) -> Any:
-        if col is not None:
-            return None
         return _block_buffer(
             most, k_size, view.dtype, ones, ws, None if index is None else f"{name}{index}"
         )
@@ -748,7 +750,7 @@ def _blocked_product(
                 np.copyto(patches[samples, a0:a1], view[samples, a0:a1])
                 threads.matmul(col[r0:r1], w, out=y[r0:r1])
 
-    _run_blocks(part, blocks, entries, buffer)
+    _run_blocks(part, blocks, entries, buffer if col is None else None)
     return y
 
 
