@@ -37,6 +37,24 @@ geometry = st.tuples(
 )
 
 
+def layer_input(g, seed):
+    """A generator seeded with ``seed`` and an input that geometry ``g`` fits."""
+    rank, n, c, _, k, _, d, _ = g
+    rng = np.random.default_rng(seed)
+    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
+    return rng, rng.standard_normal((n, *(size,) * rank, c))
+
+
+def geometry_arrays(g, seed):
+    """``(rng, xp, (kernel, out, strides, dilation))``: the padded input and its geometry."""
+    rank, _, _, _, k, s, d, p = g
+    rng, x = layer_input(g, seed)
+    xp = _ops.pad(x, ((p, p),) * rank)
+    kernel, strides, dilation = (k,) * rank, (s,) * rank, (d,) * rank
+    out = tuple((m - (k - 1) * d - 1) // s + 1 for m in xp.shape[1:-1])
+    return rng, xp, (kernel, out, strides, dilation)
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -48,15 +66,8 @@ geometry = st.tuples(
     seed=st.integers(0, 2**16),
 )
 def test_blocks_equal_the_whole_product(g, ones, block_bytes, parts, seed, forced):
-    rank, n, c, f, k, s, d, p = g
-    rng = np.random.default_rng(seed)
-    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
-    x = rng.standard_normal((n, *(size,) * rank, c))
-    pads = ((p, p),) * rank
-    xp = _ops.pad(x, pads)
-    kernel, strides, dilation = (k,) * rank, (s,) * rank, (d,) * rank
-    out = tuple((m - (k - 1) * d - 1) // s + 1 for m in xp.shape[1:-1])
-    w = rng.standard_normal((k**rank * c + int(ones), f))
+    rng, xp, (kernel, out, strides, dilation) = geometry_arrays(g, seed)
+    w = rng.standard_normal((math.prod(kernel) * xp.shape[-1] + int(ones), g[3]))
     col_ref = _ops.im2col(xp, kernel, out, strides, dilation, ones=ones)
     expected = col_ref @ w
     forced(block_bytes, parts)
@@ -116,10 +127,8 @@ def test_small_patches_take_one_product(monkeypatch):
 )
 @given(g=geometry, use_bias=st.booleans(), seed=st.integers(0, 2**16))
 def test_conv_layer_same_with_fast_paths_off(g, use_bias, seed, forced):
-    rank, n, c, f, k, s, d, p = g
-    rng = np.random.default_rng(seed)
-    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
-    x = rng.standard_normal((n, *(size,) * rank, c))
+    _, _, _, f, k, s, d, p = g
+    _, x = layer_input(g, seed)
     forced(1, 2)
 
     def run():
@@ -148,10 +157,8 @@ def test_conv_layer_same_with_fast_paths_off(g, use_bias, seed, forced):
 
 def check_input_gradient(g, seed, force) -> None:
     """A ``Conv``'s input gradient after ``force()`` equals the plain path's (fast paths off)."""
-    rank, n, c, f, k, s, d, p = g
-    rng = np.random.default_rng(seed)
-    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
-    x = rng.standard_normal((n, *(size,) * rank, c))
+    _, _, _, f, k, s, d, p = g
+    rng, x = layer_input(g, seed)
     layer = ln.layers.Conv(f, k, strides=s, dilation_rate=d, padding=p, dtype="float64", seed=0)
     y = layer.forward(x, training=True)
     dy = rng.standard_normal(y.shape)
@@ -219,16 +226,6 @@ def test_per_tap_blocks_are_taken(forced, monkeypatch):
 
 
 # ------------------------------------------- patch matrices built again, not kept
-def geometry_arrays(g, seed):
-    rank, n, c, _, k, s, d, p = g
-    rng = np.random.default_rng(seed)
-    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
-    xp = _ops.pad(rng.standard_normal((n, *(size,) * rank, c)), ((p, p),) * rank)
-    kernel, strides, dilation = (k,) * rank, (s,) * rank, (d,) * rank
-    out = tuple((m - (k - 1) * d - 1) // s + 1 for m in xp.shape[1:-1])
-    return rng, xp, (kernel, out, strides, dilation)
-
-
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -326,10 +323,8 @@ def test_conv_layer_without_kept_patches_same_as_fast_paths_off(
 ):
     """Every patch matrix built again: a ``Conv`` keeps none (only its padded input), and
     its output and gradients (a non-uniform upstream gradient) equal the plain path's."""
-    rank, n, c, f, k, s, d, p = g
-    rng = np.random.default_rng(seed)
-    size = k + (k - 1) * (d - 1) + rng.integers(0, 5)
-    x = rng.standard_normal((n, *(size,) * rank, c))
+    _, _, _, f, k, s, d, p = g
+    _, x = layer_input(g, seed)
     forced(1, 2)
     monkeypatch.setattr(_ops, "REBUILD_PATCHES_BYTES", 0)
     monkeypatch.setattr(_ops, "WEIGHT_GRAD_BLOCK_BYTES", 1)
