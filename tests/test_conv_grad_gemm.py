@@ -127,8 +127,10 @@ def test_conv_transpose_forward_by_correlation_equals_the_scatter(case, padding,
     assert_same(on, off)
 
 
-def test_correlation_path_is_taken_from_64_channels(rng):
-    """With the real threshold: 64 input channels correlate, 32 scatter; same results."""
+def test_correlation_path_is_taken_where_it_pays(rng):
+    """With the real thresholds: 64 input channels correlate; 32 correlate with at most
+    as many filters at stride 1 ("same": as many input as output positions) and scatter
+    otherwise; 16 scatter. The same results either way."""
     calls = []
     original = _ops.conv_input_grad
 
@@ -138,16 +140,26 @@ def test_correlation_path_is_taken_from_64_channels(rng):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_ops, "conv_input_grad", counting)
-        for channels, strides, taken in [(64, 1, True), (64, 2, True), (32, 1, False)]:
+        cases = [
+            (64, 8, 1, True),
+            (64, 8, 2, True),
+            (64, 96, 1, True),
+            (32, 8, 1, True),
+            (32, 32, 1, True),
+            (32, 33, 1, False),
+            (32, 8, 2, False),
+            (16, 8, 1, False),
+        ]
+        for channels, filters, strides, taken in cases:
             calls.clear()
-            layer = ln.Conv2D(8, 3, strides=strides, padding="same", dtype="float64", seed=0)
+            layer = ln.Conv2D(filters, 3, strides=strides, padding="same", dtype="float64", seed=0)
             x = rng.standard_normal((2, 5, 6, channels))
             dy = rng.standard_normal(layer.output_shape(x.shape))
             on, off = on_and_off(layer, x, dy)
             assert bool(calls) == taken
             assert_same(on, off)
             _, dx32, _ = on_and_off(
-                ln.Conv2D(8, 3, strides=strides, padding="same", seed=0), x, dy
+                ln.Conv2D(filters, 3, strides=strides, padding="same", seed=0), x, dy
             )[0]
             assert dx32.dtype == np.float32
             np.testing.assert_allclose(dx32, on[1], rtol=0, atol=1e-4 * np.abs(on[1]).max())

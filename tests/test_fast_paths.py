@@ -251,6 +251,10 @@ def test_correlation_from_64_channels_equals_the_scatter(kind, rng):
     layer = make("float64")
     dy = rng.standard_normal(layer.output_shape(x.shape))
     assert _ops.use_correlation(64) and not _ops.use_correlation(63)
+    # from half the channels with at most as many filters and little waste
+    assert _ops.use_correlation(32, 32) and _ops.use_correlation(32, 8, 1.1)
+    assert not _ops.use_correlation(31, 8) and not _ops.use_correlation(32, 33)
+    assert not _ops.use_correlation(32, 8, 1.2) and not _ops.use_correlation(32)
     fast = run(layer, x, dy)
     with _ops.fast_paths(False):
         assert not _ops.use_correlation(64)

@@ -184,6 +184,34 @@ def test_input_gradient_as_blocked_correlation(g, block_bytes, parts, seed, forc
     check_input_gradient(g, seed, lambda: forced(block_bytes, parts))
 
 
+def test_correlation_keeps_no_whole_patch_matrix(forced, monkeypatch):
+    """The correlation's patches go through buffers of one block each, one for each
+    thread; no patch matrix of the whole batch is written or kept, and the gradient is
+    the plain path's. Patches too few to split are one matrix, as before."""
+    monkeypatch.setattr(_ops, "CORRELATION_MIN_CHANNELS", 1)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 7, 7, 4))
+    layer = ln.Conv2D(5, 3, padding="same", dtype="float64", seed=0)
+    dy = rng.standard_normal(layer.output_shape(x.shape))
+    layer.forward(x, training=True)
+    with _ops.fast_paths(False):
+        expected = layer.backward_input(dy)
+    rows, row = 6 * 7 * 7, 9 * 5 * 8  # the patches of dy: rows, and bytes a row
+    forced(3 * 7 * 7 * row, 2)  # blocks of 3 samples, split between 2 threads
+
+    def kept() -> dict[str, tuple[int, ...]]:
+        arrays = layer.workspace._arrays
+        return {k: v[0].shape for k, v in arrays.items() if k.startswith("dcol")}
+
+    layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)
+    assert kept() == {"dcol0_block0": (3 * 7 * 7, 45), "dcol0_block1": (3 * 7 * 7, 45)}
+    monkeypatch.setattr(threads, "MIN_SPLIT_SIZE", 2 * rows * row)  # one matrix now
+    layer.workspace.clear()
+    np.testing.assert_allclose(layer.backward_input(dy), expected, rtol=1e-10, atol=1e-12)
+    assert kept() == {"dcol0": (rows, 45)}
+
+
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

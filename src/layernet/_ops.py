@@ -1295,22 +1295,49 @@ def window_counts(
 
 
 #: Input channels from which the convolution input gradient is computed as a correlation
-#: (:func:`conv_input_grad`) rather than tap by tap (:func:`conv_transpose`). Measured on
-#: a 2-core machine: the correlation builds a patch matrix of the padded output gradient
-#: (``prod(kernel)`` times its size), which pays only when the product's ``C`` columns
-#: are many; with fewer channels the per-tap products are faster (LeNet's second layer,
-#: 6 channels: about 3x), at 32 they tie, from 64 the correlation is 10-30% faster.
+#: (:func:`conv_input_grad`) rather than tap by tap (:func:`conv_transpose`); from half
+#: as many when the layer has at most as many filters as input channels and the
+#: correlation's rows (input positions) are at most ``CORRELATION_MAX_WASTE`` times the
+#: output positions. The correlation copies the padded output gradient into patches
+#: (``prod(kernel) F`` entries a row) for one product ``C`` columns wide; the per-tap
+#: products are ``C`` columns wide too, but each adds its ``C`` entries a row into the
+#: gradient: the copy costs ``F`` where the adds cost ``C``. Measured on 2 cores (AMD
+#: EPYC), 3x3 kernels, padding "same", batch 64, the two paths alternating in one process
+#: (correlation / per tap): C -> F = 16 -> 32 1.28, 32 -> 64 (Conv2D B) 1.09, 48 -> 96
+#: 1.07, 64 -> 128 (Conv2D C) 0.98; 32 -> 32 0.92-0.93, 40 -> 40 0.82, 48 -> 48 0.82,
+#: 64 -> 64 0.82, 128 -> 128 0.97; 48 -> 32 0.71, 64 -> 32 0.67; with padding "valid"
+#: (14x14 in, 12x12 out: 1.36 times the rows) 48 -> 48 1.13, 64 -> 64 1.00, the
+#: keras.io convnet's 32 -> 64 1.5. LeNet-5's second layer (6 channels): per tap about 3x
+#: faster.
 CORRELATION_MIN_CHANNELS = 64
+#: See ``CORRELATION_MIN_CHANNELS``.
+CORRELATION_MAX_WASTE = 1.1
 
 
-#: Bytes of patches :func:`conv_input_grad` builds at a time (the batch is split so that
+#: Bytes of patches :func:`conv_input_grad` takes at a time (the batch is split so that
 #: its patch matrices stay below this; a whole batch of Conv2D C's would take 151 MB).
+#: Only patches too few to be split between threads are built whole, the others block
+#: by block into a buffer of one block: this bounds those and the padded copies of ``dy``.
 PATCH_BYTES = 32 * 2**20
 
 
-def use_correlation(channels: int) -> bool:
-    """Whether :func:`conv_input_grad` is the faster path for a gradient of ``channels``."""
-    return FAST_PATHS and channels >= CORRELATION_MIN_CHANNELS
+def use_correlation(channels: int, filters: int | None = None, waste: float = 1.0) -> bool:
+    """Whether :func:`conv_input_grad` is the faster path for an input gradient.
+
+    ``channels`` are the input's (one group's), ``filters`` the layer's (one group's;
+    None: not known) and ``waste`` the input positions over the output positions (the
+    correlation's rows over the per-tap products'). See ``CORRELATION_MIN_CHANNELS``.
+    """
+    if not FAST_PATHS:
+        return False
+    if channels >= CORRELATION_MIN_CHANNELS:
+        return True
+    return (
+        filters is not None
+        and 2 * channels >= CORRELATION_MIN_CHANNELS
+        and filters <= channels
+        and waste <= CORRELATION_MAX_WASTE
+    )
 
 
 def _axis_phases(
@@ -1375,7 +1402,10 @@ def conv_input_grad(
     flipped kernel, so one im2col and one matrix product of the forward's size.
     With stride :math:`s` the positions split into :math:`\prod s_i` phases
     (residues mod :math:`s`); each phase is such a correlation with the taps
-    that reach it, so no product multiplies zeros.
+    that reach it, so no product multiplies zeros. Nothing reads the patches
+    again: from ``threads.MIN_SPLIT_SIZE`` entries they are copied block by
+    block into a buffer of one block for each thread and multiplied there
+    (:func:`patch_product` with ``keep=False``), never written out whole.
     """
     kernel, c = w.shape[:-2], w.shape[-2]
     o_sizes = dy.shape[1:-1]
@@ -1420,6 +1450,7 @@ def conv_input_grad(
                 ws,
                 name=f"dcol{index}",
                 y=target.reshape(-1, c) if target.flags.c_contiguous else None,
+                keep=False,  # (nothing reads these patches again)
             )
             if not target.flags.c_contiguous:
                 target[...] = y.reshape(target.shape)

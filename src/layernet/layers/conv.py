@@ -2,6 +2,7 @@ r"""Convolution (cross-correlation) layers for 1-D, 2-D and N-D channels-last in
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -609,12 +610,13 @@ class Conv(Layer):
             return _ops.shifted_input_grad(
                 grid, w, padded_shape, saved.pads, saved.dilation, self.workspace
             )
-        if not _ops.use_correlation(w.shape[-2]):
-            return self._backward_input_scatter(dy, saved)
-        dy = self._affine_grad(dy, saved)
         spatial = tuple(
             n - b - a for n, (b, a) in zip(saved.padded_shape[1:-1], saved.pads, strict=True)
         )
+        waste = math.prod(spatial) / max(math.prod(saved.out), 1)
+        if not _ops.use_correlation(w.shape[-2], w.shape[-1] // self.groups, waste):
+            return self._backward_input_scatter(dy, saved)
+        dy = self._affine_grad(dy, saved)
         region = [(b, b + n) for n, (b, _) in zip(spatial, saved.pads, strict=True)]
         dx = np.empty((dy.shape[0], *spatial, saved.padded_shape[-1]), dy.dtype)
         args = (region, saved.strides, saved.dilation)
