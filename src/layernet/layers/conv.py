@@ -231,11 +231,13 @@ class Conv(Layer):
     it block by block from a buffer of one block, and the kernel gradient
     :math:`P^T \partial z/\partial Y` builds the blocks again from the padded input and
     sums their products in block order (``layernet._ops.blocked_weight_grad``). The input
-    gradient, with 64 or more input channels per group, is the correlation of the
-    zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
-    spatial axis (again im2col and one product; with strides, one such product per
-    phase :math:`p \bmod s`); with fewer channels, one product per kernel tap added
-    into its strided slice, which is faster there. With a stride :math:`s \ge 2` (and
+    gradient, with 64 or more input channels per group (or 32 or more, at most as
+    many filters, and about as many input as output positions), is the correlation of
+    the zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
+    spatial axis (again patches and one product, taken block by block and not kept;
+    with strides, one such product per phase :math:`p \bmod s`); otherwise one product
+    per kernel tap added into its strided slice, which is faster there
+    (``layernet._ops.use_correlation``). With a stride :math:`s \ge 2` (and
     no dilation) along the last axis and a patch gradient of at most 1 MB, the taps
     :math:`qs, \ldots, qs + s - 1` of that axis land side by side (in row :math:`o + q`
     of the gradient seen as rows of :math:`s` positions): one product per such block
