@@ -165,6 +165,28 @@ def test_correlation_path_is_taken_where_it_pays(rng):
             np.testing.assert_allclose(dx32, on[1], rtol=0, atol=1e-4 * np.abs(on[1]).max())
 
 
+def test_strided_layers_keep_the_per_tap_rule(rng):
+    """A strided layer with 32 channels scatters even where its padding leaves fewer input
+    than output positions (the 32-channel rule is for stride 1); 64 channels correlate."""
+    calls = []
+    original = _ops.conv_input_grad
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_ops, "conv_input_grad", counting)
+        for channels, taken in [(32, False), (64, True)]:
+            calls.clear()
+            layer = ln.Conv2D(8, 3, strides=2, padding=4, dtype="float64", seed=0)
+            x = rng.standard_normal((2, 4, 4, channels))
+            dy = rng.standard_normal(layer.output_shape(x.shape))
+            on, off = on_and_off(layer, x, dy)
+            assert bool(calls) == taken
+            assert_same(on, off)
+
+
 def test_phases_no_tap_reaches_give_zeros(always_correlate, rng):
     """Stride 4 with a 2-tap kernel: half the positions get no gradient at all."""
     layer = ln.Conv1D(3, 2, strides=4, dtype="float64", seed=0)

@@ -184,6 +184,20 @@ def test_input_gradient_as_blocked_correlation(g, block_bytes, parts, seed, forc
     check_input_gradient(g, seed, lambda: forced(block_bytes, parts))
 
 
+def test_empty_batch_with_every_split_forced(forced):
+    """A batch of no samples, with work split however small: empty outputs and gradients
+    of the right shapes, and zero kernel gradients."""
+    forced(300, 2)
+    layer = ln.Conv2D(3, 2, padding="same", dtype="float64", seed=0)
+    x = np.zeros((0, 5, 5, 4))
+    y = layer.forward(x, training=True)
+    assert y.shape == (0, 5, 5, 3)
+    dy = np.zeros(y.shape)
+    assert layer.backward_input(dy).shape == x.shape
+    grads = layer.backward_params(dy)
+    assert grads["kernel"].shape == (2, 2, 4, 3) and not grads["kernel"].any()
+
+
 def test_correlation_keeps_no_whole_patch_matrix(forced, monkeypatch):
     """The correlation's patches go through buffers of one block each, one for each
     thread; no patch matrix of the whole batch is written or kept, and the gradient is

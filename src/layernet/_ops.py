@@ -607,7 +607,7 @@ def patch_product(
     """
     n, c = xp.shape[0], xp.shape[-1]
     entries = 2 * n * math.prod(out) * math.prod(kernel) * c  # the patches, read and written
-    if c == 1 or not FAST_PATHS or entries < threads.MIN_SPLIT_SIZE:
+    if c == 1 or not n or not FAST_PATHS or entries < threads.MIN_SPLIT_SIZE:
         col = im2col(xp, kernel, out, strides, dilation, ws, ones, name)
         return col, threads.matmul(col, w, out=y)
     if not keep:
@@ -1296,7 +1296,7 @@ def window_counts(
 
 #: Input channels from which the convolution input gradient is computed as a correlation
 #: (:func:`conv_input_grad`) rather than tap by tap (:func:`conv_transpose`); from half
-#: as many when the layer has at most as many filters as input channels and the
+#: as many when the layer (of stride 1) has at most as many filters as input channels and the
 #: correlation's rows (input positions) are at most ``CORRELATION_MAX_WASTE`` times the
 #: output positions. The correlation copies the padded output gradient into patches
 #: (``prod(kernel) F`` entries a row) for one product ``C`` columns wide; the per-tap
@@ -1326,7 +1326,8 @@ def use_correlation(channels: int, filters: int | None = None, waste: float = 1.
 
     ``channels`` are the input's (one group's), ``filters`` the layer's (one group's;
     None: not known) and ``waste`` the input positions over the output positions (the
-    correlation's rows over the per-tap products'). See ``CORRELATION_MIN_CHANNELS``.
+    correlation's rows over the per-tap products'; ``inf`` for a strided layer, whose
+    phases were not measured). See ``CORRELATION_MIN_CHANNELS``.
     """
     if not FAST_PATHS:
         return False
@@ -1403,9 +1404,10 @@ def conv_input_grad(
     With stride :math:`s` the positions split into :math:`\prod s_i` phases
     (residues mod :math:`s`); each phase is such a correlation with the taps
     that reach it, so no product multiplies zeros. Nothing reads the patches
-    again: from ``threads.MIN_SPLIT_SIZE`` entries they are copied block by
-    block into a buffer of one block for each thread and multiplied there
-    (:func:`patch_product` with ``keep=False``), never written out whole.
+    again: from ``threads.MIN_SPLIT_SIZE`` entries (and more than one filter)
+    they are copied block by block into a buffer of one block for each thread and
+    multiplied there (:func:`patch_product` with ``keep=False``), never written out
+    whole.
     """
     kernel, c = w.shape[:-2], w.shape[-2]
     o_sizes = dy.shape[1:-1]

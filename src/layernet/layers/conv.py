@@ -231,8 +231,8 @@ class Conv(Layer):
     it block by block from a buffer of one block, and the kernel gradient
     :math:`P^T \partial z/\partial Y` builds the blocks again from the padded input and
     sums their products in block order (``layernet._ops.blocked_weight_grad``). The input
-    gradient, with 64 or more input channels per group (or 32 or more, at most as
-    many filters, and about as many input as output positions), is the correlation of
+    gradient, with 64 or more input channels per group (or at stride 1 32 or more, at
+    most as many filters, and about as many input as output positions), is the correlation of
     the zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
     spatial axis (again patches and one product, taken block by block and not kept;
     with strides, one such product per phase :math:`p \bmod s`); otherwise one product
@@ -615,7 +615,10 @@ class Conv(Layer):
         spatial = tuple(
             n - b - a for n, (b, a) in zip(saved.padded_shape[1:-1], saved.pads, strict=True)
         )
+        # input positions over output positions (a strided layer's are not compared)
         waste = math.prod(spatial) / max(math.prod(saved.out), 1)
+        if max(saved.strides) > 1:
+            waste = math.inf
         if not _ops.use_correlation(w.shape[-2], w.shape[-1] // self.groups, waste):
             return self._backward_input_scatter(dy, saved)
         dy = self._affine_grad(dy, saved)
