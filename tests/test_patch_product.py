@@ -356,6 +356,23 @@ def test_only_large_patch_matrices_are_built_again(monkeypatch):
         assert not _ops.rebuild_patches(at, (10, 10), (3, 3), 8, 4)
 
 
+def test_patch_matrices_of_many_channels_are_built_again_from_less():
+    """From ``REBUILD_WIDE_CHANNELS`` channels, from ``REBUILD_WIDE_BYTES`` on; fewer
+    channels wait for ``REBUILD_PATCHES_BYTES``."""
+    limit, c = _ops.REBUILD_WIDE_BYTES, _ops.REBUILD_WIDE_CHANNELS
+    assert limit < _ops.REBUILD_PATCHES_BYTES
+    per_sample = 10 * 10 * 9 * c * 4
+    below, at = limit // per_sample, -(-limit // per_sample)
+    assert not _ops.rebuild_patches(below, (10, 10), (3, 3), c, 4)
+    assert _ops.rebuild_patches(at, (10, 10), (3, 3), c, 4)
+    fewer = c - 1  # the same bytes with one channel less: kept
+    assert not _ops.rebuild_patches(
+        -(-limit // (10 * 10 * 9 * fewer * 4)), (10, 10), (3, 3), fewer, 4
+    )
+    with _ops.fast_paths(False):
+        assert not _ops.rebuild_patches(at, (10, 10), (3, 3), c, 4)
+
+
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -6,6 +6,10 @@ Every layer implements ``forward``, ``backward_input`` (∂z/∂x), ``backward_p
 
 __version__ = "0.1.0"
 
+from ._malloc import pin_thresholds as _pin_malloc_thresholds
+
+_pin_malloc_thresholds()  # glibc's thresholds for large arrays (see layernet._malloc)
+
 from . import (
     callbacks,
     datasets,

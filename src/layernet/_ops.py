@@ -769,20 +769,33 @@ WEIGHT_GRAD_BLOCK_BYTES = 2 * 2**20
 #: blocks again (:func:`blocked_weight_grad`). Measured on 2 cores (AMD EPYC), processes
 #: alternating with the matrices kept: the ResNet block step (two 75 MB matrices) 0.66-0.81
 #: of its time, Conv2D C forward + backward (75 MB) 0.92-1.00, and their memory less by
-#: those matrices. Smaller ones stay: glibc serves allocations under 32 MB from a heap
-#: whose thresholds follow the sizes it has seen freed, and without the keras.io
-#: convnet's 17.8 MB matrix its training epoch met 5-40 times the page faults and took
-#: 1.3-1.5 times as long; from 32 MB glibc maps every allocation on its own.
+#: those matrices.
 REBUILD_PATCHES_BYTES = 32 * 2**20
+#: From ``REBUILD_WIDE_CHANNELS`` input channels, matrices from ``REBUILD_WIDE_BYTES`` are
+#: built again too: the copy reads runs of ``k C`` entries, and building the blocks twice
+#: costs less than writing the whole matrix out to memory and reading it back. Measured on
+#: 2 cores (AMD EPYC), forward + kernel and input gradients, the two ways alternating in
+#: one process (built again / kept): Conv2D B (15 MB, 32 channels) 0.94, the keras.io
+#: convnet's second layer (19 MB, 32 channels) 0.88, 16 -> 16 channels at 28x28 (28 MB)
+#: 0.85, 16 -> 32 at 28x28 (16 MB) 0.83; 12 channels at 14x14 (11 MB) 0.66; ties from 3
+#: to 7 MB; LeNet-5's second layer at batch 256 (10.5 MB, 6 channels, 5x5) 1.16 and at
+#: 64 channels, 7 MB, 1.04. In whole runs that held only with glibc's thresholds pinned
+#: (:mod:`layernet._malloc`): left to glibc, the keras.io convnet's epoch without its
+#: 19 MB matrix kept met 84,000-112,000 page faults and took 1.2-1.3 s instead of 0.8-1.0.
+REBUILD_WIDE_BYTES = 12 * 2**20
+#: See ``REBUILD_WIDE_BYTES``.
+REBUILD_WIDE_CHANNELS = 16
 
 
 def rebuild_patches(
     n: int, out: Sequence[int], kernel: Sequence[int], channels: int, itemsize: int
 ) -> bool:
     """Whether a convolution's patch matrix is large enough not to be kept (see
-    :data:`REBUILD_PATCHES_BYTES`; never with the fast paths off)."""
+    :data:`REBUILD_PATCHES_BYTES` and :data:`REBUILD_WIDE_BYTES`; never with the fast
+    paths off)."""
     size = n * math.prod(out) * math.prod(kernel) * channels * itemsize
-    return FAST_PATHS and size >= REBUILD_PATCHES_BYTES
+    wide = channels >= REBUILD_WIDE_CHANNELS and size >= REBUILD_WIDE_BYTES
+    return FAST_PATHS and (size >= REBUILD_PATCHES_BYTES or wide)
 
 
 def blocked_weight_grad(

@@ -226,8 +226,9 @@ class Conv(Layer):
     they read there, and a band kernel matrix with :math:`J F` columns places each
     :math:`W_{t,f}` where output :math:`j` of the row reads it; the patch matrix is then
     a fraction of im2col's, and the kernel gradient sums the band kernel's gradient
-    over the :math:`J` places of each entry. A patch matrix of 32 MB or more
-    (``layernet._ops.REBUILD_PATCHES_BYTES``) is not kept: the forward pass multiplies
+    over the :math:`J` places of each entry. A patch matrix of 32 MB or more, or of
+    12 MB or more from 16 input channels (``layernet._ops.rebuild_patches``), is not
+    kept: the forward pass multiplies
     it block by block from a buffer of one block, and the kernel gradient
     :math:`P^T \partial z/\partial Y` builds the blocks again from the padded input and
     sums their products in block order (``layernet._ops.blocked_weight_grad``). The input
