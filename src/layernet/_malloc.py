@@ -10,8 +10,8 @@ it keeps at the top of its heap, to twice that), so a process reaches the same s
 sooner or later, depending on which arrays it happened to free first. Importing
 layernet sets both to those final values, 32 and 64 MB, so that arrays under 32 MB come
 from the heap and are reused from the first step on. Measured on 2 cores (AMD EPYC),
-processes alternating with the thresholds left to glibc: the ResNet block step 0.82 of
-its time (five rounds, 92-115 ms against 119-134), and the keras.io MNIST convnet epoch,
+processes alternating with the code before (which left them to glibc): the ResNet block
+step 0.81-0.84 of its time (three rounds), and the keras.io MNIST convnet epoch,
 without the convolutions' large patch matrices kept, 84,000-112,000 page faults an epoch
 and 1.2-1.3 s where it ran 0.8-1.0 s with no faults (see the performance page).
 
