@@ -69,6 +69,8 @@ def test_pins_both_thresholds_once(fake):
         ("LAYERNET_PIN_MALLOC", "false"),
         ("LAYERNET_PIN_MALLOC", " No "),
         ("MALLOC_MMAP_THRESHOLD_", "1048576"),
+        ("MALLOC_MMAP_THRESHOLD_", ""),
+        ("MALLOC_TRIM_THRESHOLD_", " "),
         ("MALLOC_TRIM_THRESHOLD_", "0"),
         ("MALLOC_TOP_PAD_", "65536"),
         ("MALLOC_MMAP_MAX_", "0"),
@@ -122,8 +124,9 @@ def run_fresh(**env: str) -> dict:
 )
 def test_import_pins_them_and_freed_arrays_are_reused():
     """Importing layernet pins them; a freed 20 MB array's memory is then reused without
-    a page fault. Turned off, nothing is pinned."""
-    result = run_fresh(LAYERNET_PIN_MALLOC="1")
-    assert result["pinned"] is True
-    assert result["faults"] < 64  # 20 MB of fresh pages would be over 5,000
-    assert run_fresh(LAYERNET_PIN_MALLOC="0")["pinned"] is False
+    page faults, where left to glibc the array met fresh pages again (how many depends
+    on the kernel's huge pages: a few hundred here). Turned off, nothing is pinned."""
+    pinned = run_fresh(LAYERNET_PIN_MALLOC="1")
+    left = run_fresh(LAYERNET_PIN_MALLOC="0")
+    assert pinned["pinned"] is True and left["pinned"] is False
+    assert pinned["faults"] <= max(left["faults"] // 4, 4)

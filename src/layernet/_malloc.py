@@ -1,24 +1,31 @@
-"""glibc's allocator thresholds, pinned at the values its own rule reaches for large arrays.
+"""glibc's allocator thresholds, pinned at the upper limit of its own adaptive rule.
 
 A training step allocates its layer outputs and gradients afresh, arrays of a few to a
 few tens of megabytes. glibc serves an allocation from ``M_MMAP_THRESHOLD`` bytes on
 (128 KB at the start) with a mapping of its own, whose pages the kernel hands out one
 fault at a time on first touch and takes back when it is freed: every step pays those
-faults again. glibc raises the threshold by itself, up to 32 MB, each time it frees a
-mapped block larger than the threshold (and sets ``M_TRIM_THRESHOLD``, the free memory
-it keeps at the top of its heap, to twice that), so a process reaches the same state
-sooner or later, depending on which arrays it happened to free first. Importing
-layernet sets both to those final values, 32 and 64 MB, so that arrays under 32 MB come
-from the heap and are reused from the first step on. Measured on 2 cores (AMD EPYC),
-processes alternating with the code before (which left them to glibc): the ResNet block
-step 0.81-0.84 of its time (three rounds), and the keras.io MNIST convnet epoch,
-without the convolutions' large patch matrices kept, 84,000-112,000 page faults an epoch
-and 1.2-1.3 s where it ran 0.8-1.0 s with no faults (see the performance page).
+faults again. glibc adapts: when it frees a mapped block larger than the threshold and
+of at most 32 MB (the rule's upper limit on 64-bit), it raises the threshold to that
+block's size and ``M_TRIM_THRESHOLD``, the free memory it keeps at the top of its heap,
+to twice that. So how many faults a step meets depends on which arrays the process
+happened to free before. Importing layernet sets both to the rule's upper limits, 32
+and 64 MB, so that arrays under 32 MB come from the heap and are reused from the first
+step on. Measured on 2 cores (AMD EPYC), processes alternating with the code before
+(which left them to glibc): the ResNet block step 0.81-0.84 of its time (three rounds),
+and the keras.io MNIST convnet epoch, without the convolutions' large patch matrices
+kept, 84,000-112,000 page faults an epoch and 1.2-1.3 s where it ran 0.8-1.0 s with no
+faults (see the performance page).
+
+The setting is process-wide: each process that imports layernet (a notebook's kernel,
+a forked worker, every rank of a data-parallel run) keeps the arrays under 32 MB it
+frees in its heap for later allocations, up to 64 MB free at the heap's top, instead of
+handing them back to the system at once.
 
 Not done when ``LAYERNET_PIN_MALLOC`` is ``0`` (or ``false``, ``no``), when the
-environment already sets one of glibc's malloc settings (``MALLOC_MMAP_THRESHOLD_``,
-``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_MAX_`` or a
-``glibc.malloc`` tunable), or where the C library is not glibc.
+environment names one of glibc's malloc settings (``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_MAX_``, even empty,
+which glibc reads as 0, or a ``glibc.malloc`` tunable), or where the C library is not
+glibc.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ def _wanted() -> bool:
     """False when the environment turns the pinning off or sets malloc itself."""
     if os.environ.get("LAYERNET_PIN_MALLOC", "1").strip().lower() in ("0", "false", "no"):
         return False
-    if any(os.environ.get(name, "").strip() for name in _USER_SETTINGS):
+    if any(name in os.environ for name in _USER_SETTINGS):  # (glibc reads "" as 0)
         return False
     return "glibc.malloc." not in os.environ.get("GLIBC_TUNABLES", "")
 
@@ -79,7 +86,7 @@ def pin_thresholds() -> bool:
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # pragma: no cover - glibc always has mallopt
+    except Exception:  # pragma: no cover - glibc always has mallopt; importing must not fail
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
