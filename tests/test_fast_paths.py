@@ -255,6 +255,8 @@ def test_correlation_from_64_channels_equals_the_scatter(kind, rng):
     assert _ops.use_correlation(32, 32) and _ops.use_correlation(32, 8, 1.1)
     assert not _ops.use_correlation(31, 8) and not _ops.use_correlation(32, 33)
     assert not _ops.use_correlation(32, 8, 1.2) and not _ops.use_correlation(32)
+    assert _ops.use_correlation(32, 8, 1.0, (1, 1)) and _ops.use_correlation(64, 8, 1.0, (2, 1))
+    assert not _ops.use_correlation(32, 8, 0.6, (1, 2))  # the 32-channel rule: stride 1 only
     fast = run(layer, x, dy)
     with _ops.fast_paths(False):
         assert not _ops.use_correlation(64)

@@ -1309,9 +1309,9 @@ def window_counts(
 
 #: Input channels from which the convolution input gradient is computed as a correlation
 #: (:func:`conv_input_grad`) rather than tap by tap (:func:`conv_transpose`); from half
-#: as many when the layer (of stride 1) has at most as many filters as input channels and the
-#: correlation's rows (input positions) are at most ``CORRELATION_MAX_WASTE`` times the
-#: output positions. The correlation copies the padded output gradient into patches
+#: as many when the layer (of stride 1) has at most as many filters as input channels
+#: and the correlation's rows (input positions) are at most ``CORRELATION_MAX_WASTE``
+#: times the output positions. The correlation copies the padded output gradient into patches
 #: (``prod(kernel) F`` entries a row) for one product ``C`` columns wide; the per-tap
 #: products are ``C`` columns wide too, but each adds its ``C`` entries a row into the
 #: gradient: the copy costs ``F`` where the adds cost ``C``. Measured on 2 cores (AMD
@@ -1334,13 +1334,16 @@ CORRELATION_MAX_WASTE = 1.1
 PATCH_BYTES = 32 * 2**20
 
 
-def use_correlation(channels: int, filters: int | None = None, waste: float = 1.0) -> bool:
+def use_correlation(
+    channels: int, filters: int | None = None, waste: float = 1.0, strides: Sequence[int] = ()
+) -> bool:
     """Whether :func:`conv_input_grad` is the faster path for an input gradient.
 
     ``channels`` are the input's (one group's), ``filters`` the layer's (one group's;
-    None: not known) and ``waste`` the input positions over the output positions (the
-    correlation's rows over the per-tap products'; ``inf`` for a strided layer, whose
-    phases were not measured). See ``CORRELATION_MIN_CHANNELS``.
+    None: not known), ``waste`` the input positions over the output positions (the
+    correlation's rows over the per-tap products') and ``strides`` the layer's (the rule
+    from half the channels is for stride 1 only: strided phases were not measured). See
+    ``CORRELATION_MIN_CHANNELS``.
     """
     if not FAST_PATHS:
         return False
@@ -1351,6 +1354,7 @@ def use_correlation(channels: int, filters: int | None = None, waste: float = 1.
         and 2 * channels >= CORRELATION_MIN_CHANNELS
         and filters <= channels
         and waste <= CORRELATION_MAX_WASTE
+        and all(s == 1 for s in strides)
     )
 
 

@@ -228,13 +228,13 @@ class Conv(Layer):
     a fraction of im2col's, and the kernel gradient sums the band kernel's gradient
     over the :math:`J` places of each entry. A patch matrix of 32 MB or more, or of
     12 MB or more from 16 input channels (``layernet._ops.rebuild_patches``), is not
-    kept: the forward pass multiplies
-    it block by block from a buffer of one block, and the kernel gradient
+    kept: the forward pass multiplies it block by block from a buffer of one block, and
+    the kernel gradient
     :math:`P^T \partial z/\partial Y` builds the blocks again from the padded input and
     sums their products in block order (``layernet._ops.blocked_weight_grad``). The input
-    gradient, with 64 or more input channels per group (or at stride 1 32 or more, at
-    most as many filters, and about as many input as output positions), is the correlation of
-    the zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
+    gradient, with 64 or more input channels per group (or, at stride 1, 32 or more
+    with at most as many filters and about as many input as output positions), is the
+    correlation of the zero-padded :math:`\partial z/\partial Y` with the kernel flipped along every
     spatial axis (again patches and one product, taken block by block and not kept;
     with strides, one such product per phase :math:`p \bmod s`); otherwise one product
     per kernel tap added into its strided slice, which is faster there
@@ -616,11 +616,9 @@ class Conv(Layer):
         spatial = tuple(
             n - b - a for n, (b, a) in zip(saved.padded_shape[1:-1], saved.pads, strict=True)
         )
-        # input positions over output positions (a strided layer's are not compared)
-        waste = math.prod(spatial) / max(math.prod(saved.out), 1)
-        if max(saved.strides) > 1:
-            waste = math.inf
-        if not _ops.use_correlation(w.shape[-2], w.shape[-1] // self.groups, waste):
+        waste = math.prod(spatial) / max(math.prod(saved.out), 1)  # input / output positions
+        filters = w.shape[-1] // self.groups
+        if not _ops.use_correlation(w.shape[-2], filters, waste, saved.strides):
             return self._backward_input_scatter(dy, saved)
         dy = self._affine_grad(dy, saved)
         region = [(b, b + n) for n, (b, _) in zip(spatial, saved.pads, strict=True)]
